@@ -1,0 +1,24 @@
+#pragma once
+// Element types of tensors and the host-side conversions between them. bf16 and f16 are kept as
+// 16-bit words (DESIGN.md decision 4); conversions round to nearest even, as the kernels do.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace vktrain {
+
+enum class DType : uint8_t { f32, f16, bf16 };
+
+size_t dtype_size(DType t);
+std::string_view dtype_name(DType t);
+DType dtype_from_name(std::string_view name);  // throws Error naming the unknown type
+
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+float bf16_to_f32(uint16_t b);
+uint16_t f32_to_bf16(float f);
+
+// Rounds a float through `t` and back: what a tensor of that type stores for `f`.
+float round_to(DType t, float f);
+
+}  // namespace vktrain

@@ -1,0 +1,19 @@
+#pragma once
+// The environment switches (VKTRAIN_*), read in one place. The README lists them all.
+#include <optional>
+#include <string>
+
+namespace vktrain::env {
+
+std::optional<std::string> get(const char* name);  // unset or empty -> nullopt
+bool flag(const char* name);                        // "1", "true", "yes", "on"
+
+inline constexpr const char* kDevice = "VKTRAIN_DEVICE";      // device index or name substring
+inline constexpr const char* kValidate = "VKTRAIN_VALIDATE";  // Khronos validation, errors fatal
+inline constexpr const char* kProfile = "VKTRAIN_PROFILE";    // per-dispatch timestamps
+inline constexpr const char* kCacheDir = "VKTRAIN_CACHE_DIR"; // pipeline cache folder
+
+// $VKTRAIN_CACHE_DIR, else $XDG_CACHE_HOME/vktrain, else $HOME/.cache/vktrain; empty if none.
+std::string cache_dir();
+
+}  // namespace vktrain::env

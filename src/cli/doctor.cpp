@@ -1,0 +1,86 @@
+#include "cli/doctor.hpp"
+
+#include <fmt/format.h>
+
+#include "cli/devices.hpp"
+#include "cli/measure.hpp"
+
+namespace vktrain::cli {
+namespace {
+
+struct Case {
+  ops::MatmulVariant variant;
+  DType in, out;
+};
+
+const Case kCases[] = {
+    {ops::MatmulVariant::portable, DType::f32, DType::f32},
+    {ops::MatmulVariant::portable, DType::f16, DType::f32},
+    {ops::MatmulVariant::portable, DType::bf16, DType::f32},
+    {ops::MatmulVariant::coopmat, DType::f16, DType::f32},
+    {ops::MatmulVariant::coopmat2, DType::f16, DType::f32},
+};
+
+}  // namespace
+
+int run_doctor(const std::optional<std::string>& device) {
+  auto options = vk::ContextOptions::from_env();
+  if (device) options.device = device;
+  vk::Context ctx(options);
+  const auto& caps = ctx.caps();
+  bool cpu = caps.type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+  fmt::print("device: {}\n{}", caps.name, describe_device(caps));
+
+  uint64_t copy_bytes = cpu ? (32ull << 20) : (1ull << 30);
+  double gbps = measure_copy_gbps(ctx, copy_bytes, cpu ? 4 : 20);
+  fmt::print("\ncopy: {:.1f} GB/s (read + write, {} MiB)\n", gbps, copy_bytes >> 20);
+
+  uint32_t size = cpu ? 256 : 4096;
+  int repeats = cpu ? 2 : 20;
+  fmt::print("matmul {}x{}x{}, f32 accumulation:\n", size, size, size);
+  bool all_correct = true;
+  double best_tflops = 0;
+  std::string best;
+  for (const auto& c : kCases) {
+    MatmulRun run{c.variant, c.in, c.out, size, size, size};
+    auto name = fmt::format("{} {}->{}", ops::matmul_variant_name(c.variant), dtype_name(c.in),
+                            dtype_name(c.out));
+    auto r = measure_matmul(ctx, run, repeats);
+    if (!r.unavailable.empty()) {
+      fmt::print("  {:<24} not available: {}\n", name, r.unavailable);
+      continue;
+    }
+    all_correct = all_correct && r.correct();
+    fmt::print("  {:<24} {:8.3f} TFLOP/s  {:8.3f} ms  error {:.1e} {}\n", name, r.tflops,
+               r.milliseconds, r.max_error, r.correct() ? "ok" : "WRONG");
+    if (r.correct() && r.tflops > best_tflops) {
+      best_tflops = r.tflops;
+      best = name;
+    }
+  }
+
+  fmt::print("\nwhat this means:\n");
+  fmt::print("  - vktrain's kernels run on this device (buffer device addresses, 16-bit storage).\n");
+  if (!all_correct)
+    fmt::print("  - a matmul kernel gave WRONG results here: please report this device and driver.\n");
+  if (cpu)
+    fmt::print("  - this is a CPU driver: good for tests and the demo, far too slow for real models.\n");
+  if (caps.coopmat2_nv || caps.coopmat_khr)
+    fmt::print("  - cooperative matrices (tensor/matrix cores) are available: f16 matmuls use them.\n");
+  else
+    fmt::print("  - no cooperative matrices: every matmul uses the portable kernel.\n");
+  if (!caps.bf16)
+    fmt::print("  - bf16 is handled as 16-bit words converted in the kernels (works, no native bf16).\n");
+  uint64_t budget = 0;
+  for (const auto& h : caps.heaps) budget += h.device_local ? h.budget : 0;
+  if (caps.unified_memory)
+    fmt::print("  - unified memory: the GPU can use system memory directly.\n");
+  // Rough: bf16 frozen weights (2 bytes/parameter) plus ~30% for adapters, activations, workspace.
+  fmt::print("  - {:.1f} GiB device budget: LoRA on bf16 models up to about {:.1f}B parameters "
+             "(a rough estimate; `vktrain plan` will give one per model).\n",
+             budget / double(1ull << 30), budget / 2.6e9);
+  fmt::print("  - fastest matmul here: {} at {:.3f} TFLOP/s.\n", best, best_tflops);
+  return all_correct ? 0 : 1;
+}
+
+}  // namespace vktrain::cli

@@ -1,0 +1,96 @@
+#include "cli/measure.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <random>
+
+#include "ops/elementwise.hpp"
+#include "vk/recorder.hpp"
+
+namespace vktrain::cli {
+namespace {
+
+double seconds_of(vk::Recorder& rec) {
+  auto start = std::chrono::steady_clock::now();
+  rec.run();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+MatmulResult measure_matmul(vk::Context& ctx, const MatmulRun& run, int repeats) {
+  MatmulResult result;
+  result.unavailable = ops::matmul_unavailable(ctx, run.variant, run.in, run.out);
+  if (!result.unavailable.empty()) return result;
+
+  std::mt19937 rng(1234);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  auto random_values = [&](size_t n) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = round_to(run.in, dist(rng));
+    return v;
+  };
+  std::vector<int64_t> shape_a = run.trans_a ? std::vector<int64_t>{run.k, run.m}
+                                             : std::vector<int64_t>{run.m, run.k};
+  std::vector<int64_t> shape_b = run.trans_b ? std::vector<int64_t>{run.n, run.k}
+                                             : std::vector<int64_t>{run.k, run.n};
+  Tensor a = make_tensor(ctx, run.in, shape_a, "A");
+  Tensor b = make_tensor(ctx, run.in, shape_b, "B");
+  Tensor c = make_tensor(ctx, run.out, {run.m, run.n}, "C");
+  auto host_a = random_values(a.numel()), host_b = random_values(b.numel());
+  write_floats(ctx, a, host_a);
+  write_floats(ctx, b, host_b);
+
+  ops::MatmulOptions options;
+  options.trans_a = run.trans_a;
+  options.trans_b = run.trans_b;
+  options.variant = run.variant;
+  {
+    vk::Recorder once(ctx);
+    ops::matmul(once, c, a, b, options);
+    once.run();
+  }
+  // Check sampled entries against a double-precision host reference.
+  auto host_c = read_floats(ctx, c);
+  std::uniform_int_distribution<uint32_t> pick_m(0, run.m - 1), pick_n(0, run.n - 1);
+  double worst = 0, largest = 1e-30;
+  for (int s = 0; s < 256; ++s) {
+    uint32_t i = pick_m(rng), j = pick_n(rng);
+    double ref = 0;
+    for (uint32_t k = 0; k < run.k; ++k) {
+      double x = run.trans_a ? host_a[size_t(k) * run.m + i] : host_a[size_t(i) * run.k + k];
+      double y = run.trans_b ? host_b[size_t(j) * run.k + k] : host_b[size_t(k) * run.n + j];
+      ref += x * y;
+    }
+    worst = std::max(worst, std::fabs(host_c[size_t(i) * run.n + j] - ref));
+    largest = std::max(largest, std::fabs(ref));
+  }
+  result.max_error = worst / largest;
+  // Inputs are exact in their dtype; what remains is f32 summation (and rounding of C).
+  result.tolerance = run.out == DType::f32 ? 1e-4 : (run.out == DType::f16 ? 2e-3 : 1e-2);
+
+  vk::Recorder timed(ctx);
+  for (int r = 0; r < repeats; ++r) ops::matmul(timed, c, a, b, options);
+  seconds_of(timed);  // warm-up: first submission
+  double seconds = seconds_of(timed);
+  result.milliseconds = seconds * 1e3 / repeats;
+  result.tflops = 2.0 * run.m * run.n * run.k * repeats / seconds * 1e-12;
+  return result;
+}
+
+double measure_copy_gbps(vk::Context& ctx, uint64_t bytes, int repeats) {
+  Tensor src = make_tensor(ctx, DType::f32, {int64_t(bytes / 4)}, "copy source");
+  Tensor dst = make_tensor(ctx, DType::f32, {int64_t(bytes / 4)}, "copy destination");
+  {
+    vk::Recorder init(ctx);
+    ops::fill(init, src, 1.5f);
+    init.run();
+  }
+  vk::Recorder timed(ctx);
+  for (int r = 0; r < repeats; ++r) ops::copy(timed, dst, src);
+  seconds_of(timed);
+  double seconds = seconds_of(timed);
+  return 2.0 * double(bytes) * repeats / seconds * 1e-9;
+}
+
+}  // namespace vktrain::cli

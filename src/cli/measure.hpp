@@ -1,0 +1,32 @@
+#pragma once
+// Measurements shared by `vktrain doctor` and bench/matmul: a matmul variant checked against a
+// host reference on sampled entries, then timed over replays of one recording; and copy bandwidth.
+#include <string>
+
+#include "ops/matmul.hpp"
+#include "vk/context.hpp"
+
+namespace vktrain::cli {
+
+struct MatmulRun {
+  ops::MatmulVariant variant;
+  DType in, out;
+  uint32_t m, n, k;
+  bool trans_a = false, trans_b = false;
+};
+
+struct MatmulResult {
+  std::string unavailable;  // non-empty: why the variant could not run here
+  double max_error = 0;     // sampled, relative to the largest |reference| entry
+  double tolerance = 0;
+  double milliseconds = 0;  // per product
+  double tflops = 0;
+  bool correct() const { return unavailable.empty() && max_error <= tolerance; }
+};
+
+MatmulResult measure_matmul(vk::Context& context, const MatmulRun& run, int repeats);
+
+// Device-to-device copy bandwidth in GB/s, counting bytes read plus bytes written.
+double measure_copy_gbps(vk::Context& context, uint64_t bytes, int repeats);
+
+}  // namespace vktrain::cli

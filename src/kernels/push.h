@@ -1,0 +1,38 @@
+// Push-constant layouts, shared by the C++ ops (which fill them) and the GLSL kernels (which read
+// them). Each layout is a field list macro: C++ wraps it in a struct, GLSL in the push_constant
+// block. 64-bit buffer addresses come first so std430 and C++ agree on every offset.
+#ifndef VKTRAIN_KERNELS_PUSH_H
+#define VKTRAIN_KERNELS_PUSH_H
+
+// dst[i] = bits, for i < count (16- or 32-bit elements)
+#define FILL_PUSH uint64_t dst; uint count; uint bits;
+// dst[i] = convert(src[i])
+#define CONVERT_PUSH uint64_t src; uint64_t dst; uint count;
+// dst[i] = a[i] + b[i] | a[i] * b[i] | scale * a[i]
+#define ELEMENTWISE_PUSH uint64_t a; uint64_t b; uint64_t dst; uint count; float scale;
+// partials[group] = sum over the group's slice of src[i] (or src[i]^2)
+#define REDUCE_PUSH uint64_t src; uint64_t partials; uint count;
+// dst[r * dst_ld + c] = src[r * src_ld + c]
+#define COPY2D_PUSH uint64_t src; uint64_t dst; uint rows; uint cols; uint src_ld; uint dst_ld;
+// C = alpha * op(A) op(B) + beta * C, row-major, batched by strides (elements)
+#define MATMUL_PUSH                                            \
+  uint64_t a; uint64_t b; uint64_t c;                          \
+  uint64_t stride_a; uint64_t stride_b; uint64_t stride_c;     \
+  uint M; uint N; uint K; uint lda; uint ldb; uint ldc;        \
+  float alpha; float beta;
+
+#ifdef __cplusplus
+#include <cstdint>
+namespace vktrain::kernels {
+using uint = uint32_t;
+struct FillPush { FILL_PUSH };
+struct ConvertPush { CONVERT_PUSH };
+struct ElementwisePush { ELEMENTWISE_PUSH };
+struct ReducePush { REDUCE_PUSH };
+struct Copy2dPush { COPY2D_PUSH };
+struct MatmulPush { MATMUL_PUSH };
+static_assert(sizeof(MatmulPush) <= 128, "push constants are limited to 128 bytes");
+}  // namespace vktrain::kernels
+#endif
+
+#endif

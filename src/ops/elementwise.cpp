@@ -1,0 +1,129 @@
+#include "ops/elementwise.hpp"
+
+#include <cstring>
+
+#include "kernels/push.h"
+#include "ops/dispatch.hpp"
+
+namespace vktrain::ops {
+namespace {
+
+uint32_t fill_bits(DType dtype, float value) {
+  switch (dtype) {
+    case DType::f32: {
+      uint32_t bits;
+      std::memcpy(&bits, &value, 4);
+      return bits;
+    }
+    case DType::f16: return f32_to_f16(value);
+    case DType::bf16: return f32_to_bf16(value);
+  }
+  return 0;
+}
+
+const char* word_suffix(DType dtype) { return dtype_size(dtype) == 4 ? "u32" : "u16"; }
+
+enum class Binary : uint32_t { add = 0, mul = 1, scale = 2 };
+
+void elementwise(vk::Recorder& rec, const char* op, Binary kind, Tensor& out, const Tensor& a,
+                 const Tensor* b, float s) {
+  require_same_shape(op, out, a);
+  require_same_dtype(op, out, a);
+  if (b) {
+    require_same_shape(op, out, *b);
+    require_same_dtype(op, out, *b);
+  }
+  auto& ctx = rec.context();
+  std::string kernel = fmt::format("elementwise_{}", dtype_name(out.dtype));
+  VkPipeline p = pipeline(ctx, kernel, {uint32_t(kind)});
+  std::vector<const Tensor*> tensors = {&out, &a};
+  if (b) tensors.push_back(b);
+  for_each_piece(out.numel(), tensors, [&](const Piece& piece) {
+    kernels::ElementwisePush push{};
+    push.dst = piece.at[0].address();
+    push.a = piece.at[1].address();
+    push.b = b ? piece.at[2].address() : push.a;
+    push.count = uint32_t(piece.count);
+    push.scale = s;
+    std::vector<vk::ByteRange> reads = {piece_range(a, piece.at[1], piece.count)};
+    if (b) reads.push_back(piece_range(*b, piece.at[2], piece.count));
+    rec.dispatch(op, p, &push, sizeof push, stride_groups(ctx, piece.count), 1, 1, reads,
+                 {piece_range(out, piece.at[0], piece.count)});
+  });
+}
+
+}  // namespace
+
+void fill(vk::Recorder& rec, Tensor& out, float value) {
+  auto& ctx = rec.context();
+  VkPipeline p = pipeline(ctx, fmt::format("fill_{}", word_suffix(out.dtype)));
+  for_each_piece(out.numel(), {&out}, [&](const Piece& piece) {
+    kernels::FillPush push{piece.at[0].address(), uint32_t(piece.count),
+                           fill_bits(out.dtype, value)};
+    rec.dispatch("fill", p, &push, sizeof push, stride_groups(ctx, piece.count), 1, 1, {},
+                 {piece_range(out, piece.at[0], piece.count)});
+  });
+}
+
+void convert(vk::Recorder& rec, Tensor& out, const Tensor& in) {
+  if (out.numel() != in.numel())
+    fail("[convert] {} and {} differ in size", out.describe(), in.describe());
+  if (out.dtype == in.dtype) return copy(rec, out, in);
+  auto& ctx = rec.context();
+  VkPipeline p = pipeline(ctx, fmt::format("convert_{}_{}", dtype_name(in.dtype),
+                                           dtype_name(out.dtype)));
+  for_each_piece(out.numel(), {&out, &in}, [&](const Piece& piece) {
+    kernels::ConvertPush push{piece.at[1].address(), piece.at[0].address(),
+                              uint32_t(piece.count)};
+    rec.dispatch("convert", p, &push, sizeof push, stride_groups(ctx, piece.count), 1, 1,
+                 {piece_range(in, piece.at[1], piece.count)},
+                 {piece_range(out, piece.at[0], piece.count)});
+  });
+}
+
+void copy(vk::Recorder& rec, Tensor& out, const Tensor& in) {
+  require_same_dtype("copy", out, in);
+  if (out.numel() != in.numel())
+    fail("[copy] {} and {} differ in size", out.describe(), in.describe());
+  for_each_piece(out.numel(), {&out, &in}, [&](const Piece& piece) {
+    uint64_t size = dtype_size(out.dtype);
+    rec.copy(*piece.at[1].span, piece.at[1].offset, *piece.at[0].span, piece.at[0].offset,
+             piece.count * size);
+  });
+}
+
+void copy_block(vk::Recorder& rec, Tensor& out, uint64_t out_first, uint64_t out_ld,
+                const Tensor& in, uint64_t in_first, uint64_t in_ld, uint32_t rows,
+                uint32_t cols) {
+  require_same_dtype("copy_block", out, in);
+  if (!rows || !cols) return;
+  uint64_t in_extent = (rows - 1) * in_ld + cols, out_extent = (rows - 1) * out_ld + cols;
+  if (in_first + in_extent > in.numel() || out_first + out_extent > out.numel())
+    fail("[copy_block] a {}x{} block reaches past {} or {}", rows, cols, in.describe(),
+         out.describe());
+  Location src = locate(in, in_first), dst = locate(out, out_first);
+  if (src.contiguous < in_extent || dst.contiguous < out_extent)
+    fail("[copy_block] the block crosses an allocation boundary of {} or {}", in.describe(),
+         out.describe());
+  auto& ctx = rec.context();
+  VkPipeline p = pipeline(ctx, fmt::format("copy2d_{}", word_suffix(out.dtype)));
+  kernels::Copy2dPush push{src.address(), dst.address(), rows, cols, uint32_t(in_ld),
+                           uint32_t(out_ld)};
+  uint32_t groups_y = std::min<uint32_t>((rows + 3) / 4, ctx.caps().max_workgroup_count[1]);
+  rec.dispatch("copy_block", p, &push, sizeof push, (cols + 63) / 64, groups_y, 1,
+               {piece_range(in, src, in_extent)}, {piece_range(out, dst, out_extent)});
+}
+
+void add(vk::Recorder& rec, Tensor& out, const Tensor& a, const Tensor& b) {
+  elementwise(rec, "add", Binary::add, out, a, &b, 0.0f);
+}
+
+void mul(vk::Recorder& rec, Tensor& out, const Tensor& a, const Tensor& b) {
+  elementwise(rec, "mul", Binary::mul, out, a, &b, 0.0f);
+}
+
+void scale(vk::Recorder& rec, Tensor& out, const Tensor& a, float s) {
+  elementwise(rec, "scale", Binary::scale, out, a, nullptr, s);
+}
+
+}  // namespace vktrain::ops

@@ -1,0 +1,241 @@
+#include "ops/matmul.hpp"
+
+#include <set>
+
+#include "kernels/push.h"
+#include "ops/dispatch.hpp"
+
+namespace vktrain::ops {
+namespace {
+
+struct Shape {
+  uint64_t batch, rows, cols;  // a tensor seen as `batch` matrices of rows x cols
+};
+
+Shape matrix_shape(const char* what, const Tensor& t) {
+  if (t.shape.size() < 2) fail("[matmul] {} must have at least 2 dimensions: {}", what, t.describe());
+  uint64_t rows = uint64_t(t.shape[t.shape.size() - 2]), cols = t.cols();
+  uint64_t size = rows * cols;
+  return {size ? t.numel() / size : 0, rows, cols};
+}
+
+// A kernel variant with its launch geometry.
+struct Kernel {
+  std::string name;
+  std::vector<uint32_t> spec;  // after the two transpose flags
+  uint32_t tile_m, tile_n;
+  uint32_t subgroup_size = 0;
+};
+
+Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DType out) {
+  std::string types = fmt::format("{}_{}", dtype_name(in), dtype_name(out));
+  const auto& caps = ctx.caps();
+  switch (variant) {
+    case MatmulVariant::coopmat2:
+      // BM, BN, BK, workgroup size
+      return {"matmul_coopmat2_" + types, {128, 128, 32, 256}, 128, 128};
+    case MatmulVariant::coopmat: {
+      uint32_t subgroup = caps.subgroup_size;
+      if (caps.subgroup_size_control && caps.subgroup_min <= 32 && caps.subgroup_max >= 32)
+        subgroup = 32;
+      // BM, BN, BK, WM, WN, threads, subgroup, CM, CN, CK: 8 subgroups of 64 x 32 each.
+      return {"matmul_coopmat_" + types,
+              {128, 128, 32, 64, 32, 8 * subgroup, subgroup, 16, 16, 16},
+              128,
+              128,
+              caps.subgroup_size_control ? subgroup : 0};
+    }
+    default:
+      break;
+  }
+  // Portable: larger register tiles where a GPU has the registers for them.
+  bool gpu = caps.type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU ||
+             caps.type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU;
+  if (gpu) return {"matmul_" + types, {128, 128, 16, 8, 8, 256}, 128, 128};
+  return {"matmul_" + types, {64, 64, 16, 4, 4, 256}, 64, 64};
+}
+
+// Local row indices (excluding 0) at which matrix `index` of `t` continues in a new span.
+std::vector<uint64_t> span_breaks(const Tensor& t, uint64_t index, const Shape& s) {
+  std::vector<uint64_t> breaks;
+  for (uint64_t r = 0; r < s.rows;) {
+    Location at = locate(t, (index * s.rows + r) * s.cols);
+    r += std::max<uint64_t>(at.contiguous / s.cols, 1);
+    if (r < s.rows) breaks.push_back(r);
+  }
+  return breaks;
+}
+
+std::vector<uint64_t> cuts(uint64_t size, std::initializer_list<const std::vector<uint64_t>*> lists) {
+  std::set<uint64_t> all = {0, size};
+  for (const auto* list : lists) all.insert(list->begin(), list->end());
+  return {all.begin(), all.end()};
+}
+
+}  // namespace
+
+std::string_view matmul_variant_name(MatmulVariant v) {
+  switch (v) {
+    case MatmulVariant::automatic: return "auto";
+    case MatmulVariant::portable: return "portable";
+    case MatmulVariant::coopmat: return "coopmat";
+    case MatmulVariant::coopmat2: return "coopmat2";
+  }
+  return "?";
+}
+
+MatmulVariant matmul_variant_from_name(std::string_view name) {
+  for (auto v : {MatmulVariant::automatic, MatmulVariant::portable, MatmulVariant::coopmat,
+                 MatmulVariant::coopmat2})
+    if (matmul_variant_name(v) == name) return v;
+  fail("[matmul] unknown variant '{}': use auto, portable, coopmat or coopmat2", name);
+}
+
+std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DType in,
+                               DType out) {
+  if (out != DType::f32 && out != in)
+    return fmt::format("C must be f32 or {}, not {}", dtype_name(in), dtype_name(out));
+  const auto& caps = ctx.caps();
+  std::string kernel = pick_kernel(ctx, variant, in, out).name;
+  switch (variant) {
+    case MatmulVariant::automatic:
+    case MatmulVariant::portable: return "";
+    case MatmulVariant::coopmat:
+      if (in != DType::f16) return "the coopmat variant takes f16 inputs";
+      if (!caps.coopmat_khr || !caps.has_coopmat_khr(VK_COMPONENT_TYPE_FLOAT16_KHR,
+                                                     VK_COMPONENT_TYPE_FLOAT32_KHR, 16, 16, 16))
+        return fmt::format("'{}' lacks VK_KHR_cooperative_matrix with 16x16x16 f16 -> f32",
+                           caps.name);
+      if (!kernels::find(kernel)) return "this build's glslc could not compile " + kernel;
+      return "";
+    case MatmulVariant::coopmat2:
+      if (in != DType::f16) return "the coopmat2 variant takes f16 inputs";
+      if (!caps.coopmat2_nv)
+        return fmt::format("'{}' lacks VK_NV_cooperative_matrix2", caps.name);
+      if (!kernels::find(kernel)) return "this build's glslc could not compile " + kernel;
+      return "";
+  }
+  return "";
+}
+
+MatmulVariant matmul_choose(const vk::Context& ctx, DType in, DType out) {
+  for (auto v : {MatmulVariant::coopmat2, MatmulVariant::coopmat})
+    if (matmul_unavailable(ctx, v, in, out).empty()) return v;
+  return MatmulVariant::portable;
+}
+
+void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
+            const MatmulOptions& options) {
+  require_same_dtype("matmul", a, b);
+  Shape sa = matrix_shape("A", a), sb = matrix_shape("B", b), sc = matrix_shape("C", c);
+  uint64_t M = options.trans_a ? sa.cols : sa.rows, K = options.trans_a ? sa.rows : sa.cols;
+  uint64_t N = options.trans_b ? sb.rows : sb.cols, KB = options.trans_b ? sb.cols : sb.rows;
+  if (K != KB || sc.rows != M || sc.cols != N || sa.batch != sc.batch ||
+      (sb.batch != 1 && sb.batch != sc.batch))
+    fail("[matmul] shapes do not fit: A {}{}, B {}{}, C {}", a.describe(),
+         options.trans_a ? " transposed" : "", b.describe(), options.trans_b ? " transposed" : "",
+         c.describe());
+  for (const Shape* s : {&sa, &sb, &sc})
+    if (s->rows * s->cols >= (1ull << 32))
+      fail("[matmul] one matrix of {} elements is over the 2^32 a kernel indexes; split it",
+           s->rows * s->cols);
+  auto& ctx = rec.context();
+  MatmulVariant variant = options.variant == MatmulVariant::automatic
+                              ? matmul_choose(ctx, a.dtype, c.dtype)
+                              : options.variant;
+  if (auto why = matmul_unavailable(ctx, variant, a.dtype, c.dtype); !why.empty())
+    fail("[matmul] variant {} cannot run: {}; use the portable variant",
+         matmul_variant_name(variant), why);
+  if (!M || !N || !sc.batch) return;
+
+  Kernel kernel = pick_kernel(ctx, variant, a.dtype, c.dtype);
+  std::vector<uint32_t> spec = {options.trans_a, options.trans_b};
+  spec.insert(spec.end(), kernel.spec.begin(), kernel.spec.end());
+  VkPipeline p = pipeline(ctx, kernel.name, spec, kernel.subgroup_size);
+  std::string label = fmt::format("matmul {}", kernel.name);
+  uint32_t groups_x = uint32_t((N + kernel.tile_n - 1) / kernel.tile_n);
+  uint32_t groups_y = uint32_t((M + kernel.tile_m - 1) / kernel.tile_m);
+
+  kernels::MatmulPush push{};
+  push.lda = uint32_t(sa.cols);
+  push.ldb = uint32_t(sb.cols);
+  push.ldc = uint32_t(sc.cols);
+  push.alpha = options.alpha;
+  auto whole = [](const Tensor& t, const Location& at, uint64_t elements) {
+    return piece_range(t, at, std::min(elements, at.contiguous));
+  };
+
+  bool contiguous = a.memory.spans().size() == 1 && b.memory.spans().size() == 1 &&
+                    c.memory.spans().size() == 1;
+  if (contiguous) {
+    // One dispatch covers every batch (split only at the device's z limit).
+    uint32_t max_z = ctx.caps().max_workgroup_count[2];
+    for (uint64_t first = 0; first < sc.batch; first += max_z) {
+      uint32_t count = uint32_t(std::min<uint64_t>(sc.batch - first, max_z));
+      uint64_t first_b = sb.batch == 1 ? 0 : first;
+      Location la = locate(a, first * sa.rows * sa.cols), lb = locate(b, first_b * sb.rows * sb.cols),
+               lc = locate(c, first * sc.rows * sc.cols);
+      push.a = la.address();
+      push.b = lb.address();
+      push.c = lc.address();
+      push.stride_a = sa.rows * sa.cols;
+      push.stride_b = sb.batch == 1 ? 0 : sb.rows * sb.cols;
+      push.stride_c = sc.rows * sc.cols;
+      push.M = uint32_t(M);
+      push.N = uint32_t(N);
+      push.K = uint32_t(K);
+      push.beta = options.beta;
+      std::vector<vk::ByteRange> reads = {whole(a, la, count * push.stride_a),
+                                          whole(b, lb, std::max<uint64_t>(count * push.stride_b, sb.rows * sb.cols))};
+      if (options.beta != 0.0f) reads.push_back(whole(c, lc, count * push.stride_c));
+      rec.dispatch(label, p, &push, sizeof push, groups_x, groups_y, count, reads,
+                   {whole(c, lc, count * push.stride_c)});
+    }
+    return;
+  }
+
+  // Operands split over several allocations: one matrix at a time, cut into blocks that each
+  // lie inside one span of every operand. Blocks along K after the first accumulate (beta 1).
+  push.stride_a = push.stride_b = push.stride_c = 0;
+  for (uint64_t index = 0; index < sc.batch; ++index) {
+    uint64_t index_b = sb.batch == 1 ? 0 : index;
+    auto breaks_a = span_breaks(a, index, sa), breaks_b = span_breaks(b, index_b, sb),
+         breaks_c = span_breaks(c, index, sc);
+    std::vector<uint64_t> none;
+    auto m_cuts = cuts(M, {options.trans_a ? &none : &breaks_a, &breaks_c});
+    auto k_cuts = cuts(K, {options.trans_a ? &breaks_a : &none, options.trans_b ? &none : &breaks_b});
+    auto n_cuts = cuts(N, {options.trans_b ? &breaks_b : &none});
+    for (size_t mi = 0; mi + 1 < m_cuts.size(); ++mi) {
+      for (size_t ni = 0; ni + 1 < n_cuts.size(); ++ni) {
+        for (size_t ki = 0; ki + 1 < k_cuts.size(); ++ki) {
+          uint64_t m0 = m_cuts[mi], m1 = m_cuts[mi + 1], n0 = n_cuts[ni], n1 = n_cuts[ni + 1],
+                   k0 = k_cuts[ki], k1 = k_cuts[ki + 1];
+          auto element = [](const Shape& s, uint64_t i, uint64_t row, uint64_t col) {
+            return (i * s.rows + row) * s.cols + col;
+          };
+          Location la = locate(a, options.trans_a ? element(sa, index, k0, m0) : element(sa, index, m0, k0));
+          Location lb = locate(b, options.trans_b ? element(sb, index_b, n0, k0) : element(sb, index_b, k0, n0));
+          Location lc = locate(c, element(sc, index, m0, n0));
+          push.a = la.address();
+          push.b = lb.address();
+          push.c = lc.address();
+          push.M = uint32_t(m1 - m0);
+          push.N = uint32_t(n1 - n0);
+          push.K = uint32_t(k1 - k0);
+          push.beta = ki == 0 ? options.beta : 1.0f;
+          uint64_t rows_a = options.trans_a ? k1 - k0 : m1 - m0;
+          uint64_t rows_b = options.trans_b ? n1 - n0 : k1 - k0;
+          std::vector<vk::ByteRange> reads = {whole(a, la, rows_a * sa.cols),
+                                              whole(b, lb, rows_b * sb.cols)};
+          if (push.beta != 0.0f) reads.push_back(whole(c, lc, (m1 - m0) * sc.cols));
+          rec.dispatch(label, p, &push, sizeof push,
+                       uint32_t((push.N + kernel.tile_n - 1) / kernel.tile_n),
+                       uint32_t((push.M + kernel.tile_m - 1) / kernel.tile_m), 1, reads,
+                       {whole(c, lc, (m1 - m0) * sc.cols)});
+        }
+      }
+    }
+  }
+}
+
+}  // namespace vktrain::ops

@@ -1,0 +1,38 @@
+#pragma once
+// C = alpha * op(A) * op(B) + beta * C for row-major (batched) matrices with f32 accumulation.
+// A: [..., M, K] ([..., K, M] with trans_a), B: [..., K, N] ([..., N, K] with trans_b, the
+// layout of a linear layer's weight), C: [..., M, N]. B may have batch 1 (shared by every
+// batch). Inputs f32, f16 or bf16 (both the same); C f32 or the input dtype. Variants: the
+// portable shared-memory kernel (every device), GL_KHR_cooperative_matrix and
+// GL_NV_cooperative_matrix2 (f16 inputs, where the device and this build have them).
+#include <string>
+#include <string_view>
+
+#include "ops/tensor.hpp"
+#include "vk/recorder.hpp"
+
+namespace vktrain::ops {
+
+enum class MatmulVariant { automatic, portable, coopmat, coopmat2 };
+
+std::string_view matmul_variant_name(MatmulVariant v);
+MatmulVariant matmul_variant_from_name(std::string_view name);
+
+struct MatmulOptions {
+  bool trans_a = false;
+  bool trans_b = false;
+  float alpha = 1.0f;
+  float beta = 0.0f;
+  MatmulVariant variant = MatmulVariant::automatic;
+};
+
+// Empty when `variant` can run these dtypes here; otherwise why not, in words.
+std::string matmul_unavailable(const vk::Context& context, MatmulVariant variant, DType in,
+                               DType out);
+// The variant `automatic` resolves to.
+MatmulVariant matmul_choose(const vk::Context& context, DType in, DType out);
+
+void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
+            const MatmulOptions& options = {});
+
+}  // namespace vktrain::ops

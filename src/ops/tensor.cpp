@@ -1,0 +1,78 @@
+#include "ops/tensor.hpp"
+
+#include <cstring>
+
+#include "base/error.hpp"
+#include "vk/context.hpp"
+#include "vk/transfer.hpp"
+
+namespace vktrain {
+
+uint64_t Tensor::numel() const {
+  uint64_t n = 1;
+  for (int64_t d : shape) n *= uint64_t(d);
+  return n;
+}
+
+std::string Tensor::describe() const {
+  std::string dims;
+  for (size_t i = 0; i < shape.size(); ++i) dims += (i ? ", " : "") + std::to_string(shape[i]);
+  return fmt::format("{} ({}, [{}])", name.empty() ? "tensor" : name, dtype_name(dtype), dims);
+}
+
+Location locate(const Tensor& t, uint64_t index) {
+  uint64_t size = dtype_size(t.dtype);
+  uint64_t byte = index * size;
+  for (const auto& span : t.memory.spans()) {
+    if (byte < span.bytes) return {&span, byte, (span.bytes - byte) / size};
+    byte -= span.bytes;
+  }
+  fail("[tensor] element {} is outside {}", index, t.describe());
+}
+
+Tensor make_tensor(vk::Context& context, DType dtype, std::vector<int64_t> shape,
+                   std::string name) {
+  Tensor t;
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  t.name = std::move(name);
+  for (int64_t d : t.shape)
+    if (d < 0) fail("[tensor] {} has a negative dimension", t.describe());
+  uint64_t row_bytes = std::max<uint64_t>(t.cols(), 1) * dtype_size(dtype);
+  t.memory = context.allocator.allocate(t.bytes(), vk::MemoryKind::device, t.describe(), row_bytes);
+  return t;
+}
+
+void write_floats(vk::Context& context, Tensor& t, std::span<const float> values) {
+  if (values.size() != t.numel())
+    fail("[tensor] writing {} values into {} of {} elements", values.size(), t.describe(),
+         t.numel());
+  std::vector<std::byte> bytes(t.bytes());
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (t.dtype == DType::f32) {
+      std::memcpy(&bytes[4 * i], &values[i], 4);
+    } else {
+      uint16_t h = t.dtype == DType::f16 ? f32_to_f16(values[i]) : f32_to_bf16(values[i]);
+      std::memcpy(&bytes[2 * i], &h, 2);
+    }
+  }
+  vk::upload(context, t.memory, bytes);
+}
+
+std::vector<float> read_floats(vk::Context& context, const Tensor& t) {
+  std::vector<std::byte> bytes(t.bytes());
+  vk::download(context, t.memory, bytes);
+  std::vector<float> values(t.numel());
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (t.dtype == DType::f32) {
+      std::memcpy(&values[i], &bytes[4 * i], 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, &bytes[2 * i], 2);
+      values[i] = t.dtype == DType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
+    }
+  }
+  return values;
+}
+
+}  // namespace vktrain

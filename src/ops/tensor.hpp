@@ -1,0 +1,48 @@
+#pragma once
+// A tensor: dtype, shape and device memory. Row-major; the last dimension is the row. Memory may
+// be several spans (a tensor larger than one allocation); each span holds whole rows, and
+// locate() says where an element lives so ops can split their work at span boundaries.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/dtype.hpp"
+#include "vk/memory.hpp"
+
+namespace vktrain::vk {
+class Context;
+}
+
+namespace vktrain {
+
+struct Tensor {
+  DType dtype = DType::f32;
+  std::vector<int64_t> shape;
+  std::string name;
+  vk::Allocation memory;
+
+  uint64_t numel() const;
+  uint64_t bytes() const { return numel() * dtype_size(dtype); }
+  uint64_t cols() const { return shape.empty() ? 1 : uint64_t(shape.back()); }
+  uint64_t rows() const { return cols() ? numel() / cols() : 0; }
+  std::string describe() const;  // "name (bf16, [8, 512, 2048])"
+};
+
+// Where element `index` lives: its span, the byte offset into it, and how many elements from
+// there on lie in the same span.
+struct Location {
+  const vk::Span* span;
+  uint64_t offset;
+  uint64_t contiguous;
+  uint64_t address() const { return span->address + offset; }
+};
+Location locate(const Tensor& t, uint64_t index);
+
+Tensor make_tensor(vk::Context& context, DType dtype, std::vector<int64_t> shape,
+                   std::string name);
+// Host floats in, rounded to the tensor's dtype; and back out as floats.
+void write_floats(vk::Context& context, Tensor& t, std::span<const float> values);
+std::vector<float> read_floats(vk::Context& context, const Tensor& t);
+
+}  // namespace vktrain
