@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "base/error.hpp"
 #include "cli/devices.hpp"
 #include "cli/measure.hpp"
 
@@ -23,10 +24,17 @@ const Case kCases[] = {
 
 }  // namespace
 
-int run_doctor(const std::optional<std::string>& device) {
+int run_doctor(const std::optional<std::string>& device, const std::optional<std::string>& only) {
+  std::optional<ops::MatmulVariant> only_variant;
+  if (only) only_variant = ops::matmul_variant_from_name(*only);
   auto options = vk::ContextOptions::from_env();
   if (device) options.device = device;
   vk::Context ctx(options);
+  if (only_variant) {
+    DType in = *only_variant == ops::MatmulVariant::portable ? DType::f32 : DType::f16;
+    auto why = ops::matmul_unavailable(ctx, *only_variant, in, DType::f32);
+    if (!why.empty()) fail("[doctor] matmul variant {} cannot run here: {}", *only, why);
+  }
   const auto& caps = ctx.caps();
   bool cpu = caps.type == VK_PHYSICAL_DEVICE_TYPE_CPU;
   fmt::print("device: {}\n{}", caps.name, describe_device(caps));
@@ -42,6 +50,7 @@ int run_doctor(const std::optional<std::string>& device) {
   double best_tflops = 0;
   std::string best;
   for (const auto& c : kCases) {
+    if (only_variant && c.variant != *only_variant) continue;
     MatmulRun run{c.variant, c.in, c.out, size, size, size};
     auto name = fmt::format("{} {}->{}", ops::matmul_variant_name(c.variant), dtype_name(c.in),
                             dtype_name(c.out));

@@ -16,13 +16,22 @@ int main(int argc, char** argv) {
   auto* doctor = app.add_subcommand(
       "doctor", "check the device: capabilities, measured matmul TFLOP/s and copy GB/s");
   doctor->add_option("--device", device, "device index or name substring (VKTRAIN_DEVICE)");
+  std::optional<std::string> matmul;
+  doctor->add_option("--matmul", matmul, "measure only this matmul variant: portable, coopmat, coopmat2");
 
   try {
     app.parse(argc, argv);
     if (devices->parsed()) return vktrain::cli::run_devices();
-    if (doctor->parsed()) return vktrain::cli::run_doctor(device);
-  } catch (const CLI::ParseError& e) {
+    if (doctor->parsed()) return vktrain::cli::run_doctor(device, matmul);
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "vktrain: {}; run 'vktrain --help' for the commands and flags\n", e.what());
+    return e.get_exit_code();
   } catch (const vktrain::Error& e) {
     fmt::print(stderr, "vktrain: {}\n", e.what());
     return 1;

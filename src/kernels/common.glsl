@@ -56,6 +56,7 @@ float out_load(BufU16 b, uint i) { return bf16_bits_to_float(uint(b.v[i])); }
 void out_store(BufU16 b, uint i, float x) { b.v[i] = uint16_t(float_to_bf16_bits(x)); }
 #endif
 
-// Element count covered by one workgroup-stride loop: kernels walk i = global id; i < count;
-// i += total threads, so a dispatch never needs more groups than the device allows.
-uint total_threads() { return gl_NumWorkGroups.x * gl_WorkGroupSize.x; }
+// The stride of grid-stride loops (i = global id; i < count; i += TOTAL_THREADS), so a dispatch
+// never needs more groups than the device allows. A macro, not a function: gl_WorkGroupSize is
+// only known after the kernel's own local_size layout, which comes after this file.
+#define TOTAL_THREADS (gl_NumWorkGroups.x * gl_WorkGroupSize.x)

@@ -8,6 +8,6 @@ layout(push_constant) uniform Push { CONVERT_PUSH } pc;
 void main() {
   IN_BUF src = IN_BUF(pc.src);
   OUT_BUF dst = OUT_BUF(pc.dst);
-  for (uint i = gl_GlobalInvocationID.x; i < pc.count; i += total_threads())
+  for (uint i = gl_GlobalInvocationID.x; i < pc.count; i += TOTAL_THREADS)
     out_store(dst, i, in_load(src, i));
 }

@@ -12,7 +12,7 @@ void main() {
   IN_BUF a = IN_BUF(pc.a);
   IN_BUF b = IN_BUF(pc.b);
   OUT_BUF dst = OUT_BUF(pc.dst);
-  for (uint i = gl_GlobalInvocationID.x; i < pc.count; i += total_threads()) {
+  for (uint i = gl_GlobalInvocationID.x; i < pc.count; i += TOTAL_THREADS) {
     float x = in_load(a, i);
     float y;
     if (OP == 0) y = x + in_load(b, i);

@@ -8,10 +8,10 @@ layout(push_constant) uniform Push { FILL_PUSH } pc;
 void main() {
 #ifdef WORD16
   BufU16 dst = BufU16(pc.dst);
-  for (uint i = gl_GlobalInvocationID.x; i < pc.count; i += total_threads())
+  for (uint i = gl_GlobalInvocationID.x; i < pc.count; i += TOTAL_THREADS)
     dst.v[i] = uint16_t(pc.bits);
 #else
   BufU32 dst = BufU32(pc.dst);
-  for (uint i = gl_GlobalInvocationID.x; i < pc.count; i += total_threads()) dst.v[i] = pc.bits;
+  for (uint i = gl_GlobalInvocationID.x; i < pc.count; i += TOTAL_THREADS) dst.v[i] = pc.bits;
 #endif
 }

@@ -14,7 +14,7 @@ shared float partial[256];
 void main() {
   IN_BUF src = IN_BUF(pc.src);
   float sum = 0.0;
-  for (uint i = gl_GlobalInvocationID.x; i < pc.count; i += total_threads()) {
+  for (uint i = gl_GlobalInvocationID.x; i < pc.count; i += TOTAL_THREADS) {
     float x = in_load(src, i);
     sum += SQUARE == 1 ? x * x : x;
   }

@@ -1,0 +1,70 @@
+// bench/matmul: every matmul variant, transpose case and size: checked against a host
+// reference on sampled entries, then timed. Prints TFLOP/s and the share of a peak: by default
+// the best rate measured here, or --peak (e.g. torch.matmul's bf16 TFLOP/s on the same card,
+// from bench/reference/matmul.py).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/measure.hpp"
+
+using namespace vktrain;
+
+int main(int argc, char** argv) {
+  CLI::App app{"matmul lab: check, then time, each variant"};
+  std::vector<uint32_t> sizes = {1024, 2048, 4096};
+  std::vector<std::string> variants = {"portable", "coopmat", "coopmat2"};
+  int repeats = 10;
+  double peak = 0;
+  bool odd = true;
+  app.add_option("--sizes", sizes, "square sizes M=N=K");
+  app.add_option("--variants", variants, "portable, coopmat, coopmat2");
+  app.add_option("--repeats", repeats, "products per timed run");
+  app.add_option("--peak", peak, "reference TFLOP/s for the % column (0: best measured here)");
+  app.add_flag("--odd,!--no-odd", odd, "also a size that is not a multiple of any tile");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    vk::Context ctx;
+    fmt::print("device: {}\n", ctx.caps().name);
+    struct Row {
+      std::string name;
+      cli::MatmulResult result;
+    };
+    std::vector<Row> rows;
+    std::vector<uint32_t> all_sizes = sizes;
+    if (odd && !sizes.empty()) all_sizes.push_back(sizes.back() - 27);
+    for (const auto& variant_name : variants) {
+      auto variant = ops::matmul_variant_from_name(variant_name);
+      for (DType in : {DType::f32, DType::f16, DType::bf16}) {
+        for (int trans = 0; trans < 3; ++trans) {  // NN, NT, TN
+          for (uint32_t n : all_sizes) {
+            cli::MatmulRun run{variant, in, DType::f32, n, n, n, trans == 2, trans == 1};
+            auto r = cli::measure_matmul(ctx, run, repeats);
+            if (!r.unavailable.empty()) break;
+            auto name = fmt::format("{:<9} {:<4} {} {:>5}", variant_name, dtype_name(in),
+                                    trans == 0 ? "NN" : trans == 1 ? "NT" : "TN", n);
+            fmt::print("{}  {:8.2f} TFLOP/s  error {:.1e} {}\n", name, r.tflops, r.max_error,
+                       r.correct() ? "ok" : "WRONG");
+            rows.push_back({name, r});
+          }
+        }
+      }
+    }
+    double best = peak;
+    for (const auto& row : rows)
+      if (row.result.correct()) best = peak > 0 ? peak : std::max(best, row.result.tflops);
+    fmt::print("\n{:<26} {:>10} {:>8} {:>7}  check\n", "variant dtype op size", "TFLOP/s",
+               "ms", peak > 0 ? "% peak" : "% best");
+    bool all_correct = true;
+    for (const auto& row : rows) {
+      all_correct = all_correct && row.result.correct();
+      fmt::print("{:<26} {:>10.2f} {:>8.3f} {:>6.1f}%  {}\n", row.name, row.result.tflops,
+                 row.result.milliseconds, best > 0 ? 100 * row.result.tflops / best : 0.0,
+                 row.result.correct() ? "ok" : "WRONG");
+    }
+    return all_correct ? 0 : 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "bench/matmul: {}\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,139 @@
+#include <gtest/gtest.h>
+
+#include "base/error.hpp"
+#include "ops/elementwise.hpp"
+#include "support/support.hpp"
+
+using namespace vktrain;
+
+namespace {
+const DType kTypes[] = {DType::f32, DType::f16, DType::bf16};
+constexpr int64_t kOdd = 100'003;  // not a multiple of any workgroup size
+}  // namespace
+
+class Elementwise : public testing::TestWithParam<DType> {};
+
+TEST_P(Elementwise, Fill) {
+  auto& ctx = test::context();
+  Tensor t = test::tensor_with({kOdd}, GetParam(), test::random_values(kOdd, 1, GetParam()));
+  vk::Recorder rec(ctx);
+  ops::fill(rec, t, -0.3f);
+  rec.run();
+  EXPECT_EQ(read_floats(ctx, t), std::vector<float>(kOdd, round_to(GetParam(), -0.3f)));
+}
+
+TEST_P(Elementwise, AddMulScaleMatchTheReference) {
+  auto& ctx = test::context();
+  DType dt = GetParam();
+  auto va = test::random_values(kOdd, 2, dt), vb = test::random_values(kOdd, 3, dt);
+  Tensor a = test::tensor_with({kOdd}, dt, va), b = test::tensor_with({kOdd}, dt, vb);
+  Tensor sum = make_tensor(ctx, dt, {kOdd}, "sum"), product = make_tensor(ctx, dt, {kOdd}, "p"),
+         scaled = make_tensor(ctx, dt, {kOdd}, "s");
+  vk::Recorder rec(ctx);
+  ops::add(rec, sum, a, b);
+  ops::mul(rec, product, a, b);
+  ops::scale(rec, scaled, a, -1.75f);
+  rec.run();
+  auto gs = read_floats(ctx, sum), gp = read_floats(ctx, product), gc = read_floats(ctx, scaled);
+  for (size_t i = 0; i < va.size(); ++i) {
+    // f32 math, one rounding to the storage type: exactly what the host computes.
+    ASSERT_EQ(gs[i], round_to(dt, va[i] + vb[i])) << i;
+    ASSERT_EQ(gp[i], round_to(dt, va[i] * vb[i])) << i;
+    ASSERT_EQ(gc[i], round_to(dt, -1.75f * va[i])) << i;
+  }
+}
+
+TEST_P(Elementwise, InPlace) {
+  auto& ctx = test::context();
+  DType dt = GetParam();
+  auto va = test::random_values(999, 4, dt), vb = test::random_values(999, 5, dt);
+  Tensor a = test::tensor_with({999}, dt, va), b = test::tensor_with({999}, dt, vb);
+  vk::Recorder rec(ctx);
+  ops::add(rec, a, a, b);
+  rec.run();
+  auto got = read_floats(ctx, a);
+  for (size_t i = 0; i < va.size(); ++i) ASSERT_EQ(got[i], round_to(dt, va[i] + vb[i]));
+}
+
+TEST_P(Elementwise, ConvertToEveryType) {
+  auto& ctx = test::context();
+  DType from = GetParam();
+  auto values = test::random_values(kOdd, 6, from, 300.0f);
+  Tensor src = test::tensor_with({kOdd}, from, values);
+  for (DType to : kTypes) {
+    Tensor dst = make_tensor(ctx, to, {kOdd}, "dst");
+    vk::Recorder rec(ctx);
+    ops::convert(rec, dst, src);
+    rec.run();
+    auto got = read_floats(ctx, dst);
+    for (size_t i = 0; i < values.size(); ++i)
+      ASSERT_EQ(got[i], round_to(to, values[i])) << dtype_name(from) << "->" << dtype_name(to);
+  }
+}
+
+TEST_P(Elementwise, CopyAndCopyBlock) {
+  auto& ctx = test::context();
+  DType dt = GetParam();
+  auto values = test::random_values(37 * 53, 7, dt);
+  Tensor src = test::tensor_with({37, 53}, dt, values);
+  Tensor whole = make_tensor(ctx, dt, {37, 53}, "whole");
+  Tensor block = test::tensor_with({20, 30}, dt, test::random_values(600, 8, dt));
+  auto before = read_floats(ctx, block);
+  vk::Recorder rec(ctx);
+  ops::copy(rec, whole, src);
+  // rows 5..16 and columns 9..31 of src into rows 2.. and columns 3.. of block
+  ops::copy_block(rec, block, 2 * 30 + 3, 30, src, 5 * 53 + 9, 53, 12, 23);
+  rec.run();
+  EXPECT_EQ(read_floats(ctx, whole), values);
+  auto got = read_floats(ctx, block);
+  for (int r = 0; r < 20; ++r)
+    for (int c = 0; c < 30; ++c) {
+      bool inside = r >= 2 && r < 14 && c >= 3 && c < 26;
+      float want = inside ? values[(r - 2 + 5) * 53 + (c - 3 + 9)] : before[r * 30 + c];
+      ASSERT_EQ(got[r * 30 + c], want) << r << "," << c;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, Elementwise, testing::ValuesIn(kTypes),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+TEST(ElementwiseErrors, ShapeMismatchNamesBothTensors) {
+  auto& ctx = test::context();
+  Tensor a = make_tensor(ctx, DType::f32, {4, 5}, "left");
+  Tensor b = make_tensor(ctx, DType::f32, {5, 4}, "right");
+  vk::Recorder rec(ctx);
+  try {
+    ops::add(rec, a, a, b);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "[add] left (f32, [4, 5]) and right (f32, [5, 4]) differ in shape");
+  }
+}
+
+// Over 128 MiB: past lavapipe's storage-buffer range, which buffer device addresses do not
+// have; and split across spans, which the ops walk piece by piece.
+TEST(LargeTensors, PastTheStorageBufferRangeAndAcrossSpans) {
+  for (uint64_t max_span : {uint64_t(0), uint64_t(48) << 20}) {
+    vk::ContextOptions options = vk::ContextOptions::from_env();
+    options.memory.max_span = max_span;
+    vk::Context ctx(options);
+    const int64_t rows = 34'829, cols = 1'023;  // f32: just over 136 MiB
+    const int64_t n = rows * cols;
+    auto values = test::random_values(size_t(n), 9);
+    Tensor a = test::tensor_with({rows, cols}, DType::f32, values, "a", ctx);
+    Tensor half = make_tensor(ctx, DType::bf16, {rows, cols}, "half");
+    Tensor back = make_tensor(ctx, DType::f32, {rows, cols}, "back");
+    EXPECT_EQ(a.memory.spans().size(), max_span ? 3u : 1u);
+    vk::Recorder rec(ctx);
+    ops::convert(rec, half, a);
+    ops::add(rec, back, a, a);
+    ops::convert(rec, a, half);
+    rec.run();
+    auto got = read_floats(ctx, a), doubled = read_floats(ctx, back);
+    for (int64_t i = 0; i < n; i += 997) {
+      ASSERT_EQ(got[i], round_to(DType::bf16, values[i])) << i;
+      ASSERT_EQ(doubled[i], 2 * values[i]) << i;
+    }
+    ASSERT_EQ(got[n - 1], round_to(DType::bf16, values[n - 1]));
+  }
+}

@@ -1,0 +1,131 @@
+#include <gtest/gtest.h>
+
+#include "base/error.hpp"
+#include "ops/matmul.hpp"
+#include "reference/reference.hpp"
+#include "support/support.hpp"
+
+using namespace vktrain;
+using ops::MatmulVariant;
+
+namespace {
+
+struct Case {
+  MatmulVariant variant;
+  DType in, out;
+  bool trans_a, trans_b;
+};
+
+std::string case_name(const testing::TestParamInfo<Case>& info) {
+  const Case& c = info.param;
+  return fmt::format("{}_{}_{}_{}{}", ops::matmul_variant_name(c.variant), dtype_name(c.in),
+                     dtype_name(c.out), c.trans_a ? "T" : "N", c.trans_b ? "T" : "N");
+}
+
+double tolerance(DType out) {
+  // Inputs are exact in their dtype and the reference sums them in double: what remains is f32
+  // accumulation, plus one rounding of C to its dtype.
+  return out == DType::f32 ? 2e-6 * 33 : out == DType::f16 ? 1e-3 : 8e-3;
+}
+
+std::vector<Case> all_cases() {
+  std::vector<Case> cases;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      if (ta && tb) continue;  // NN, NT, TN
+      for (DType in : {DType::f32, DType::f16, DType::bf16}) {
+        cases.push_back({MatmulVariant::portable, in, DType::f32, ta, tb});
+        if (in != DType::f32) cases.push_back({MatmulVariant::portable, in, in, ta, tb});
+      }
+      for (auto v : {MatmulVariant::coopmat, MatmulVariant::coopmat2})
+        for (DType out : {DType::f32, DType::f16}) cases.push_back({v, DType::f16, out, ta, tb});
+    }
+  return cases;
+}
+
+// Runs C = alpha op(A) op(B) + beta C on `batch` matrices and checks it against the reference.
+void check(vk::Context& ctx, const Case& c, reference::MatmulShape s, float alpha, float beta) {
+  auto va = test::random_values(size_t(s.batch) * s.m * s.k, 21, c.in);
+  auto vb = test::random_values(size_t(s.b_batch) * s.k * s.n, 22, c.in);
+  auto vc = test::random_values(size_t(s.batch) * s.m * s.n, 23, c.out);
+  int64_t z = s.batch;
+  Tensor a = test::tensor_with(s.trans_a ? std::vector<int64_t>{z, s.k, s.m} : std::vector<int64_t>{z, s.m, s.k},
+                               c.in, va, "A", ctx);
+  Tensor b = test::tensor_with(s.trans_b ? std::vector<int64_t>{s.b_batch, s.n, s.k}
+                                         : std::vector<int64_t>{s.b_batch, s.k, s.n},
+                               c.in, vb, "B", ctx);
+  Tensor out = test::tensor_with({z, s.m, s.n}, c.out, vc, "C", ctx);
+  vk::Recorder rec(ctx);
+  ops::MatmulOptions options{s.trans_a, s.trans_b, alpha, beta, c.variant};
+  ops::matmul(rec, out, a, b, options);
+  rec.run();
+  std::vector<double> want(vc.begin(), vc.end());
+  reference::matmul(want, va, vb, s, alpha, beta);
+  EXPECT_LT(test::relative_error(read_floats(ctx, out), want), tolerance(c.out));
+}
+
+}  // namespace
+
+class Matmul : public testing::TestWithParam<Case> {};
+
+// Each variant either computes the right product on this device or, where the device or this
+// build lacks it, refuses with one clear reason.
+TEST_P(Matmul, MatchesTheReferenceOrSaysWhyNot) {
+  auto& ctx = test::context();
+  const Case& c = GetParam();
+  reference::MatmulShape s{3, 1, 67, 45, 33, c.trans_a, c.trans_b};
+  auto why = ops::matmul_unavailable(ctx, c.variant, c.in, c.out);
+  if (!why.empty()) {
+    try {
+      check(ctx, c, s, 1.0f, 0.0f);
+      FAIL() << "expected the unavailable variant to be refused";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("cannot run: " + why), std::string::npos) << e.what();
+    }
+    return;
+  }
+  check(ctx, c, s, 1.0f, 0.0f);                  // B shared by every batch
+  s.b_batch = 3;
+  check(ctx, c, s, 1.5f, 0.5f);                  // batched B, alpha and beta
+  check(ctx, c, {1, 1, 130, 129, 77, c.trans_a, c.trans_b}, 1.0f, 0.0f);  // > one tile
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, Matmul, testing::ValuesIn(all_cases()), case_name);
+
+TEST(MatmulChunked, OperandsSplitAcrossAllocations) {
+  vk::ContextOptions options = vk::ContextOptions::from_env();
+  options.memory.max_span = 16 << 10;  // a few dozen rows per span
+  vk::Context ctx(options);
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      if (ta && tb) continue;
+      SCOPED_TRACE(fmt::format("trans_a {} trans_b {}", ta, tb));
+      check(ctx, {MatmulVariant::portable, DType::f32, DType::f32, ta, tb},
+            {2, 2, 97, 101, 130, ta, tb}, 1.0f, 0.25f);
+      check(ctx, {MatmulVariant::portable, DType::bf16, DType::f32, ta, tb},
+            {2, 1, 97, 101, 130, ta, tb}, 1.0f, 0.0f);
+    }
+}
+
+TEST(MatmulLarge, OperandOver128MiB) {
+  auto& ctx = test::context();
+  // B is 8200 x 4100 f32 = 134.5 MB, past lavapipe's 128 MiB storage-buffer range.
+  check(ctx, {MatmulVariant::portable, DType::f32, DType::f32, false, false},
+        {1, 1, 3, 4100, 8200, false, false}, 1.0f, 0.0f);
+}
+
+TEST(MatmulErrors, ShapesThatDoNotFitAreNamed) {
+  auto& ctx = test::context();
+  Tensor a = make_tensor(ctx, DType::f32, {4, 5}, "x");
+  Tensor b = make_tensor(ctx, DType::f32, {6, 7}, "w");
+  Tensor c = make_tensor(ctx, DType::f32, {4, 7}, "y");
+  vk::Recorder rec(ctx);
+  try {
+    ops::matmul(rec, c, a, b);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("[matmul] shapes do not fit: A x (f32, [4, 5])"),
+              std::string::npos)
+        << e.what();
+  }
+}

@@ -1,0 +1,45 @@
+#include "support/support.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <random>
+
+namespace vktrain::test {
+
+vk::Context& context() {
+  static auto ctx = std::make_unique<vk::Context>();
+  return *ctx;
+}
+
+std::vector<float> random_values(size_t n, uint32_t seed, DType dtype, float scale) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> magnitude(scale / 64, scale);
+  std::bernoulli_distribution negative(0.5);
+  std::vector<float> v(n);
+  for (auto& x : v) x = round_to(dtype, negative(rng) ? -magnitude(rng) : magnitude(rng));
+  return v;
+}
+
+Tensor tensor_with(const std::vector<int64_t>& shape, DType dtype, const std::vector<float>& values,
+                   const char* name, vk::Context& ctx) {
+  Tensor t = make_tensor(ctx, dtype, shape, name);
+  write_floats(ctx, t, values);
+  return t;
+}
+
+double relative_error(const std::vector<float>& got, const std::vector<double>& want) {
+  double worst = 0, largest = 1e-30;
+  for (size_t i = 0; i < want.size(); ++i) {
+    double diff = std::fabs(double(got.at(i)) - want[i]);
+    worst = std::isnan(diff) ? INFINITY : std::max(worst, diff);
+    largest = std::max(largest, std::fabs(want[i]));
+  }
+  return got.size() == want.size() ? worst / largest : INFINITY;
+}
+
+double relative_error(const std::vector<float>& got, const std::vector<float>& want) {
+  return relative_error(got, std::vector<double>(want.begin(), want.end()));
+}
+
+}  // namespace vktrain::test
