@@ -5,6 +5,8 @@
 #include <memory>
 #include <random>
 
+#include "base/error.hpp"
+
 namespace vktrain::test {
 
 vk::Context& context() {
@@ -40,6 +42,15 @@ double relative_error(const std::vector<float>& got, const std::vector<double>& 
 
 double relative_error(const std::vector<float>& got, const std::vector<float>& want) {
   return relative_error(got, std::vector<double>(want.begin(), want.end()));
+}
+
+std::string error_message(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace vktrain::test

@@ -2,6 +2,8 @@
 // What the GPU tests share: one Context per test process, random data that is never zero, and
 // host round trips of tensors.
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "ops/tensor.hpp"
@@ -21,5 +23,8 @@ Tensor tensor_with(const std::vector<int64_t>& shape, DType dtype, const std::ve
 // Largest |got - want| relative to the largest |want| (1e-30 floor).
 double relative_error(const std::vector<float>& got, const std::vector<double>& want);
 double relative_error(const std::vector<float>& got, const std::vector<float>& want);
+
+// The message of the vktrain::Error that `action` throws, or "" when it throws none.
+std::string error_message(const std::function<void()>& action);
 
 }  // namespace vktrain::test

@@ -19,12 +19,7 @@ vk::Capabilities usable(const char* name, VkPhysicalDeviceType type) {
 
 std::string error_of(const std::vector<vk::Capabilities>& devices,
                      std::optional<std::string> request) {
-  try {
-    vk::select_device(devices, request);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return test::error_message([&] { vk::select_device(devices, request); });
 }
 
 }  // namespace
