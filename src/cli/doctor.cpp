@@ -60,7 +60,7 @@ int run_doctor(const std::optional<std::string>& device, const std::optional<std
       continue;
     }
     all_correct = all_correct && r.correct();
-    fmt::print("  {:<24} {:8.3f} TFLOP/s  {:8.3f} ms  error {:.1e} {}\n", name, r.tflops,
+    fmt::print("  {:<24} {:9.4f} TFLOP/s  {:8.3f} ms  error {:.1e} {}\n", name, r.tflops,
                r.milliseconds, r.max_error, r.correct() ? "ok" : "WRONG");
     if (r.correct() && r.tflops > best_tflops) {
       best_tflops = r.tflops;
@@ -89,6 +89,9 @@ int run_doctor(const std::optional<std::string>& device, const std::optional<std
              "(a rough estimate; `vktrain plan` will give one per model).\n",
              budget / double(1ull << 30), budget / 2.6e9);
   fmt::print("  - fastest matmul here: {} at {:.3f} TFLOP/s.\n", best, best_tflops);
+  const auto& memory = ctx.allocator.stats();
+  fmt::print("  - these checks used at most {:.1f} MiB of device memory ({:.1f} MiB reserved).\n",
+             memory.peak_in_use / double(1 << 20), memory.peak_reserved / double(1 << 20));
   return all_correct ? 0 : 1;
 }
 
