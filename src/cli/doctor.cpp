@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "base/error.hpp"
 #include "cli/devices.hpp"
 #include "cli/measure.hpp"
+#include "kernels/registry.hpp"
 
 namespace vktrain::cli {
 namespace {
@@ -41,6 +44,14 @@ int run_doctor(const std::optional<std::string>& device, const std::optional<std
 
   uint64_t copy_bytes = cpu ? (32ull << 20) : (1ull << 30);
   double gbps = measure_copy_gbps(ctx, copy_bytes, cpu ? 4 : 20);
+  auto built = kernels::names();
+  auto has_kernel = [&](std::string_view prefix) {
+    return std::any_of(built.begin(), built.end(),
+                       [&](std::string_view n) { return n.starts_with(prefix); });
+  };
+  fmt::print("    {:<22} {} variants; cooperative-matrix kernels: KHR {}, NV {}\n",
+             "kernels in this build", built.size(), has_kernel("matmul_coopmat_") ? "yes" : "no",
+             has_kernel("matmul_coopmat2_") ? "yes" : "no");
   fmt::print("\ncopy: {:.1f} GB/s (read + write, {} MiB)\n", gbps, copy_bytes >> 20);
 
   uint32_t size = cpu ? 256 : 4096;

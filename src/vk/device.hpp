@@ -34,7 +34,6 @@ class Device {
   VkQueue queue() const { return queue_; }
   uint32_t queue_family() const { return queue_family_; }
   const Capabilities& caps() const { return caps_; }
-  Capabilities& caps() { return caps_; }
   Instance& instance() const { return instance_; }
 
   VkCommandBuffer allocate_command_buffer();

@@ -17,7 +17,6 @@ class Instance {
   Instance& operator=(const Instance&) = delete;
 
   VkInstance handle() const { return instance_; }
-  uint32_t api_version() const { return api_version_; }
   bool validating() const { return messenger_ != VK_NULL_HANDLE; }
   std::vector<VkPhysicalDevice> physical_devices() const;
 

@@ -77,7 +77,6 @@ class Allocator {
   Allocation allocate(uint64_t bytes, MemoryKind kind, const std::string& what,
                       uint64_t granule = 4);
   const MemoryStats& stats() const { return stats_; }
-  uint64_t max_span() const { return max_span_; }
 
  private:
   friend class Allocation;
