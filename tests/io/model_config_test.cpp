@@ -1,0 +1,141 @@
+#include <gtest/gtest.h>
+
+#include "io/model_config.hpp"
+#include "support/support.hpp"
+
+using namespace vktrain;
+using io::Family;
+
+namespace {
+
+io::ModelConfig load(const std::string& name) {
+  return io::read_model_config(std::string(VKTRAIN_FIXTURES) + "/configs/" + name);
+}
+
+std::string parse_error(const std::string& text) {
+  return test::error_message([&] { io::parse_model_config(text, "my/config.json"); });
+}
+
+}  // namespace
+
+TEST(ModelConfig, Qwen3) {
+  auto c = load("qwen3-0.6b.json");
+  EXPECT_EQ(c.family, Family::qwen3);
+  EXPECT_EQ(c.hidden_size, 1024);
+  EXPECT_EQ(c.head_dim, 128);  // explicit, not hidden / heads (64)
+  EXPECT_EQ(c.num_kv_heads, 8);
+  EXPECT_TRUE(c.qk_norm);
+  EXPECT_FALSE(c.attention_bias);
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_EQ(c.rope_theta, 1e6);
+  EXPECT_FALSE(c.sliding_window.has_value());  // use_sliding_window false
+  EXPECT_EQ(c.eos_token_ids, std::vector<int64_t>{151645});
+}
+
+TEST(ModelConfig, Llama3RopeScaling) {
+  for (auto name : {"llama-3.2-1b.json", "v5/llama3.json"}) {
+    SCOPED_TRACE(name);
+    auto c = load(name);
+    EXPECT_EQ(c.family, Family::llama);
+    EXPECT_EQ(c.rope_theta, 500000.0);
+    EXPECT_EQ(c.rope_scaling.type, "llama3");
+    EXPECT_EQ(c.rope_scaling.factor, 32.0);
+    EXPECT_EQ(c.rope_scaling.low_freq_factor, 1.0);
+    EXPECT_EQ(c.rope_scaling.high_freq_factor, 4.0);
+    EXPECT_EQ(c.rope_scaling.original_max_position_embeddings, 8192);
+    EXPECT_FALSE(c.qk_norm);
+    EXPECT_FALSE(c.norm_plus_one);
+  }
+  EXPECT_EQ(load("llama-3.2-1b.json").head_dim, 64);
+}
+
+TEST(ModelConfig, Qwen2HasBiasesAndNoWindowUnlessAskedFor) {
+  for (auto name : {"qwen2.5-0.5b.json", "v5/qwen2.json"}) {
+    SCOPED_TRACE(name);
+    auto c = load(name);
+    EXPECT_EQ(c.family, Family::qwen2);
+    EXPECT_TRUE(c.attention_bias);
+    EXPECT_FALSE(c.sliding_window.has_value());
+    for (bool sliding : c.sliding_layers) EXPECT_FALSE(sliding);
+  }
+  auto c = load("qwen2.5-0.5b.json");
+  EXPECT_EQ(c.head_dim, 64);  // 896 / 14
+  EXPECT_EQ(c.num_kv_heads, 2);
+}
+
+TEST(ModelConfig, MistralSlidingWindowOnEveryLayer) {
+  auto c = load("mistral-7b-v0.1.json");
+  EXPECT_EQ(c.family, Family::mistral);
+  EXPECT_EQ(c.sliding_window, 4096);
+  EXPECT_EQ(c.sliding_layers, std::vector<bool>(32, true));
+  EXPECT_FALSE(c.tie_word_embeddings);
+}
+
+TEST(ModelConfig, Gemma3Text) {
+  auto c = load("gemma-3-1b-it.json");
+  EXPECT_EQ(c.family, Family::gemma3);
+  EXPECT_EQ(c.activation, "gelu_pytorch_tanh");
+  EXPECT_TRUE(c.norm_plus_one && c.sandwich_norms && c.embed_scale && c.qk_norm);
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_EQ(c.sliding_window, 512);
+  EXPECT_EQ(c.rope_theta, 1e6);
+  EXPECT_EQ(c.rope_local_theta, 1e4);
+  EXPECT_DOUBLE_EQ(c.attention_scale(), 1.0 / 16.0);  // query_pre_attn_scalar 256
+  ASSERT_EQ(c.sliding_layers.size(), 26u);
+  for (size_t i = 0; i < 26; ++i) EXPECT_EQ(c.sliding_layers[i], (i + 1) % 6 != 0) << i;
+  EXPECT_EQ(c.eos_token_ids, (std::vector<int64_t>{1, 106}));
+  EXPECT_EQ(c.weight_prefixes, std::vector<std::string>{"model."});
+}
+
+TEST(ModelConfig, Gemma3MultimodalTextPartWithDefaults) {
+  auto c = load("gemma-3-4b-it.json");
+  EXPECT_EQ(c.family, Family::gemma3);
+  EXPECT_EQ(c.hidden_size, 2560);
+  EXPECT_EQ(c.num_layers, 34);
+  EXPECT_EQ(c.num_heads, 8);      // Gemma3TextConfig defaults
+  EXPECT_EQ(c.num_kv_heads, 4);
+  EXPECT_EQ(c.head_dim, 256);
+  EXPECT_EQ(c.vocab_size, 262208);
+  EXPECT_EQ(c.rope_scaling.type, "linear");
+  EXPECT_EQ(c.rope_scaling.factor, 8.0);
+  EXPECT_EQ(c.sliding_window, 1024);
+  EXPECT_EQ(c.weight_prefixes.front(), "language_model.model.");
+}
+
+TEST(ModelConfig, TransformersV5LayerTypesAndPerTypeRope) {
+  auto c = load("v5/gemma3_text.json");
+  EXPECT_EQ(c.rope_theta, 1e6);
+  EXPECT_EQ(c.rope_local_theta, 1e4);
+  EXPECT_EQ(c.sliding_layers, (std::vector<bool>{true, true, true, true, true, false, true}));
+  EXPECT_EQ(c.sliding_window, 16);
+  auto q = load("v5/qwen3.json");
+  EXPECT_EQ(q.head_dim, 64);
+  EXPECT_EQ(q.rope_theta, 10000.0);
+  auto m = load("v5/gemma3.json");
+  EXPECT_EQ(m.family, Family::gemma3);
+  EXPECT_EQ(m.num_layers, 26);
+}
+
+TEST(ModelConfig, ErrorsNameTheFileAndTheField) {
+  EXPECT_EQ(parse_error("{\"model_type\": \"falcon\", \"architectures\": [\"FalconForCausalLM\"]}"),
+            "[config] my/config.json: unsupported architecture 'FalconForCausalLM' (model_type "
+            "'falcon'); vktrain supports llama, mistral, qwen2, qwen3 and gemma3");
+  EXPECT_EQ(parse_error("{\"model_type\": \"llama\", \"vocab_size\": 10, \"hidden_size\": 64}"),
+            "[config] my/config.json: missing field 'intermediate_size'");
+  EXPECT_NE(parse_error("{\"model_type\": \"llama\", \"vocab_size\": 10, \"hidden_size\": \"big\"}").find(
+                "field 'hidden_size' has the wrong type"),
+            std::string::npos);
+  EXPECT_NE(parse_error("{nope").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(parse_error(R"({"model_type": "qwen3", "hidden_size": 64, "intermediate_size": 128,
+      "num_hidden_layers": 2, "num_attention_heads": 6, "num_key_value_heads": 4, "vocab_size": 10})")
+                .find("not a multiple"),
+            std::string::npos);
+  EXPECT_NE(parse_error(R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+      "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10,
+      "rope_scaling": {"rope_type": "yarn", "factor": 4}})")
+                .find("rope scaling type 'yarn' is not supported"),
+            std::string::npos);
+  EXPECT_NE(test::error_message([] { io::read_model_config("/nonexistent/config.json"); })
+                .find("cannot open /nonexistent/config.json"),
+            std::string::npos);
+}
