@@ -1,0 +1,73 @@
+#include "io/checkpoint.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+
+#include "base/error.hpp"
+
+namespace vktrain::io {
+
+Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
+  namespace fs = std::filesystem;
+  fs::path index = fs::path(dir) / "model.safetensors.index.json";
+  fs::path single = fs::path(dir) / "model.safetensors";
+  if (fs::exists(index)) {
+    std::ifstream in(index);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(std::string((std::istreambuf_iterator<char>(in)), {}));
+    } catch (const nlohmann::json::exception& e) {
+      fail("[checkpoint] {}: not valid JSON ({})", index.string(), e.what());
+    }
+    if (!j.contains("weight_map") || !j["weight_map"].is_object())
+      fail("[checkpoint] {}: missing field 'weight_map'", index.string());
+    std::map<std::string, size_t> shard_index;
+    for (auto& [name, file] : j["weight_map"].items()) {
+      if (!file.is_string())
+        fail("[checkpoint] {}: weight_map entry '{}' is not a file name", index.string(), name);
+      std::string shard = file.get<std::string>();
+      if (shard.find('/') != std::string::npos || shard.find("..") != std::string::npos)
+        fail("[checkpoint] {}: shard '{}' is not a file in the model directory", index.string(), shard);
+      auto [it, added] = shard_index.emplace(shard, shards_.size());
+      if (added) {
+        fs::path path = fs::path(dir) / shard;
+        if (!fs::exists(path))
+          fail("[checkpoint] {} names shard {}, which does not exist", index.string(), path.string());
+        shards_.push_back(std::make_unique<SafetensorsReader>(path.string()));
+      }
+      if (!shards_[it->second]->tensors().count(name))
+        fail("[checkpoint] {} puts tensor '{}' in {}, which does not hold it", index.string(), name,
+             shard);
+      where_[name] = it->second;
+    }
+  } else if (fs::exists(single)) {
+    shards_.push_back(std::make_unique<SafetensorsReader>(single.string()));
+    for (const auto& [name, entry] : shards_.front()->tensors()) where_[name] = 0;
+  } else {
+    fail("[checkpoint] {} has neither model.safetensors nor model.safetensors.index.json", dir);
+  }
+}
+
+std::vector<std::string> Checkpoint::names() const {
+  std::vector<std::string> all;
+  for (const auto& [name, shard] : where_) all.push_back(name);
+  return all;
+}
+
+const SafetensorsReader& Checkpoint::shard_of(const std::string& name) const {
+  auto it = where_.find(name);
+  if (it == where_.end()) fail("[checkpoint] {} has no tensor '{}'", dir_, name);
+  return *shards_[it->second];
+}
+
+const SafetensorsEntry& Checkpoint::entry(const std::string& name) const {
+  return shard_of(name).entry(name);
+}
+
+std::span<const std::byte> Checkpoint::data(const std::string& name) const {
+  return shard_of(name).data(name);
+}
+
+}  // namespace vktrain::io
