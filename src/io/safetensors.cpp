@@ -1,9 +1,5 @@
 #include "io/safetensors.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -12,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.hpp"
+#include "io/file.hpp"
 
 namespace vktrain::io {
 namespace {
@@ -42,23 +39,14 @@ size_t safetensors_dtype_size(const std::string& dtype) {
   return it == sizes.end() ? 0 : it->second;
 }
 
-SafetensorsReader::SafetensorsReader(const std::string& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) fail("[safetensors] cannot open {}: {}", path, std::strerror(errno));
-  struct stat st {};
-  ::fstat(fd, &st);
-  size_ = size_t(st.st_size);
-  if (size_ < 8) {
-    ::close(fd);
+SafetensorsReader::SafetensorsReader(const std::string& path)
+    : path_(path), file_(path, "safetensors") {
+  map_ = file_.data();
+  size_ = file_.size();
+  if (size_ < 8)
     fail("[safetensors] {} is truncated: {} bytes, shorter than the 8-byte header length", path,
          size_);
-  }
-  void* map = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map == MAP_FAILED) fail("[safetensors] cannot map {}: {}", path, std::strerror(errno));
-  map_ = static_cast<const std::byte*>(map);
-
-  try {
+  {
     uint64_t header_bytes = 0;
     std::memcpy(&header_bytes, map_, 8);  // little-endian on every platform vktrain runs on
     if (header_bytes > kMaxHeaderBytes || header_bytes > size_ - 8)
@@ -133,14 +121,7 @@ SafetensorsReader::SafetensorsReader(const std::string& path) : path_(path) {
              path, e->begin < expected ? "overlaps" : "starts", e->begin, expected);
       expected = e->end;
     }
-  } catch (...) {
-    ::munmap(const_cast<std::byte*>(map_), size_);
-    throw;
   }
-}
-
-SafetensorsReader::~SafetensorsReader() {
-  if (map_) ::munmap(const_cast<std::byte*>(map_), size_);
 }
 
 const SafetensorsEntry& SafetensorsReader::entry(const std::string& name) const {
@@ -174,26 +155,12 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorsTen
   text.append((8 - text.size() % 8) % 8, ' ');  // data starts 8-byte aligned
   uint64_t length = text.size();
 
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("[safetensors] cannot write {}: {}", tmp, std::strerror(errno));
+  write_file_atomically(path, "safetensors", [&](std::ofstream& out) {
     out.write(reinterpret_cast<const char*>(&length), 8);
     out.write(text.data(), std::streamsize(text.size()));
     for (const auto& t : tensors)
       out.write(reinterpret_cast<const char*>(t.bytes.data()), std::streamsize(t.bytes.size()));
-    out.flush();
-    if (!out) {
-      std::filesystem::remove(tmp);
-      fail("[safetensors] writing {} failed (disk full?)", path);
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp);
-    fail("[safetensors] cannot move {} into place: {}", path, ec.message());
-  }
+  });
 }
 
 }  // namespace vktrain::io

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "io/file.hpp"
+
 namespace vktrain::io {
 
 struct SafetensorsEntry {
@@ -25,7 +27,6 @@ size_t safetensors_dtype_size(const std::string& dtype);  // 0 when unknown
 class SafetensorsReader {
  public:
   explicit SafetensorsReader(const std::string& path);
-  ~SafetensorsReader();
   SafetensorsReader(const SafetensorsReader&) = delete;
   SafetensorsReader& operator=(const SafetensorsReader&) = delete;
 
@@ -36,6 +37,7 @@ class SafetensorsReader {
 
  private:
   std::string path_;
+  MappedFile file_;
   const std::byte* map_ = nullptr;
   size_t size_ = 0;
   size_t data_start_ = 0;

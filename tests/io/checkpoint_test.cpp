@@ -12,14 +12,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct ModelDir {
-  fs::path path = fs::temp_directory_path() /
-                  ("vktrain-ckpt-" + std::to_string(::getpid()) + "-" +
-                   testing::UnitTest::GetInstance()->current_test_info()->name());
+struct ModelDir : test::TempDir {
   std::vector<float> a = test::random_values(12, 1), b = test::random_values(6, 2);
-  ModelDir() { fs::create_directories(path); }
-  ~ModelDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
   void write_shards() {
     io::write_safetensors(file("model-00001-of-00002.safetensors"),
                           {{"model.layers.0.w", "F32", {3, 4}, std::as_bytes(std::span(a))}});

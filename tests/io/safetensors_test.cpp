@@ -12,14 +12,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("vktrain-st-" + std::to_string(::getpid()) + "-" +
-                                               testing::UnitTest::GetInstance()->current_test_info()->name());
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const char* name) const { return (path / name).string(); }
-};
-
 // A raw file: the 8-byte length, the header text as given, then `data` bytes.
 void write_raw(const std::string& path, const std::string& header, size_t data, uint64_t length = 0) {
   std::ofstream out(path, std::ios::binary);
@@ -36,7 +28,7 @@ std::string open_error(const std::string& path) {
 }  // namespace
 
 TEST(Safetensors, WriteThenReadRoundTrips) {
-  TempDir dir;
+  test::TempDir dir;
   std::vector<float> w = test::random_values(6 * 5, 1);
   std::vector<uint16_t> h = {1, 2, 3, 65535};
   std::vector<int64_t> ids = {-7, 1ll << 40};
@@ -66,7 +58,7 @@ TEST(Safetensors, WriteThenReadRoundTrips) {
 }
 
 TEST(Safetensors, BadFilesNameTheFileAndTheProblem) {
-  TempDir dir;
+  test::TempDir dir;
   std::string p = dir.file("bad.safetensors");
   auto expect = [&](const std::string& needle) {
     auto message = open_error(p);
@@ -99,7 +91,7 @@ TEST(Safetensors, BadFilesNameTheFileAndTheProblem) {
 }
 
 TEST(Safetensors, WriterRefusesInconsistentTensorsAndLeavesNoFile) {
-  TempDir dir;
+  test::TempDir dir;
   std::vector<float> w(5);
   std::string path = dir.file("out.safetensors");
   auto message = test::error_message([&] {

@@ -5,6 +5,9 @@
 #include <memory>
 #include <random>
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include "base/error.hpp"
 
 namespace vktrain::test {
@@ -42,6 +45,19 @@ double relative_error(const std::vector<float>& got, const std::vector<double>& 
 
 double relative_error(const std::vector<float>& got, const std::vector<float>& want) {
   return relative_error(got, std::vector<double>(want.begin(), want.end()));
+}
+
+TempDir::TempDir() {
+  const auto* test = testing::UnitTest::GetInstance()->current_test_info();
+  path = std::filesystem::temp_directory_path() /
+         ("vktrain-" + std::to_string(::getpid()) + "-" + (test ? test->name() : "test"));
+  std::filesystem::remove_all(path);
+  std::filesystem::create_directories(path);
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path, ignored);
 }
 
 std::string error_message(const std::function<void()>& action) {

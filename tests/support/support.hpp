@@ -2,6 +2,7 @@
 // What the GPU tests share: one Context per test process, random data that is never zero, and
 // host round trips of tensors.
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -23,6 +24,16 @@ Tensor tensor_with(const std::vector<int64_t>& shape, DType dtype, const std::ve
 // Largest |got - want| relative to the largest |want| (1e-30 floor).
 double relative_error(const std::vector<float>& got, const std::vector<double>& want);
 double relative_error(const std::vector<float>& got, const std::vector<float>& want);
+
+// A fresh folder for one test, named after it, removed with everything in it at the end.
+struct TempDir {
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return (path / name).string(); }
+  std::filesystem::path path;
+};
 
 // The message of the vktrain::Error that `action` throws, or "" when it throws none.
 std::string error_message(const std::function<void()>& action);

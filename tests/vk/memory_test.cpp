@@ -38,7 +38,9 @@ TEST(Allocator, SplitsLargeTensorsIntoSpansOfWholeRows) {
   ASSERT_EQ(big.spans().size(), 4u);
   uint64_t total = 0;
   for (size_t i = 0; i < big.spans().size(); ++i) {
-    if (i + 1 < big.spans().size()) EXPECT_EQ(big.spans()[i].bytes % row, 0u);
+    if (i + 1 < big.spans().size()) {
+      EXPECT_EQ(big.spans()[i].bytes % row, 0u);
+    }
     EXPECT_LE(big.spans()[i].bytes, options.max_span);
     total += big.spans()[i].bytes;
   }

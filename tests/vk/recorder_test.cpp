@@ -62,10 +62,9 @@ TEST(Recorder, ProfilesEachLabel) {
 
 TEST(Pipelines, CacheIsWrittenAndReadBack) {
   namespace fs = std::filesystem;
-  auto dir = fs::temp_directory_path() / ("vktrain-cache-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  test::TempDir dir;
   vk::ContextOptions options = vk::ContextOptions::from_env();
-  options.pipeline_cache = (dir / "pipelines.bin").string();
+  options.pipeline_cache = dir.file("pipelines.bin");
   {
     vk::Context ctx(options);
     Tensor a = make_tensor(ctx, DType::f16, {100}, "a");
@@ -85,5 +84,4 @@ TEST(Pipelines, CacheIsWrittenAndReadBack) {
     rec.run();
     EXPECT_EQ(read_floats(ctx, a), std::vector<float>(100, -2.0f));
   }
-  fs::remove_all(dir);
 }
