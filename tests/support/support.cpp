@@ -1,6 +1,7 @@
 #include "support/support.hpp"
 
 #include <algorithm>
+#include <fstream>
 #include <cmath>
 #include <memory>
 #include <random>
@@ -58,6 +59,11 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ignored;
   std::filesystem::remove_all(path, ignored);
+}
+
+std::string TempDir::write(const std::string& name, const std::string& text) const {
+  std::ofstream(file(name), std::ios::binary) << text;
+  return file(name);
 }
 
 std::string error_message(const std::function<void()>& action) {

@@ -1,0 +1,142 @@
+// Tokenizer::from_gguf_vocab: the vocabulary llama.cpp stores in GGUF files, built into the
+// same pipeline a tokenizer.json gives, so that a GGUF model tokenizes as its Hugging Face
+// original does.
+//  - "gpt2": byte-level BPE. Merges are given; the pre-tokenizer regex follows
+//    tokenizer.ggml.pre (qwen2: Qwen2/3's, with NFC as their tokenizer.json has; llama-bpe:
+//    Llama-3's, which also skips merging words that are tokens; gpt2/default: GPT-2's).
+//  - "llama": SentencePiece BPE. Merges come from the scores: a pair merges into the token
+//    that is their concatenation, higher scores first, equal scores leftmost first (as
+//    llama.cpp's SPM tokenizer). Spaces become "▁", each text piece gets a "▁" prefix, and code
+//    points outside the vocabulary fall back to "<0xXX>" byte tokens.
+// Control (and unknown) tokens are special; they and user-defined tokens are matched in the raw
+// text as added tokens.
+#include <algorithm>
+#include <unordered_map>
+
+#include "base/error.hpp"
+#include "data/tokenizer.hpp"
+#include "data/tokenizer_pipeline.hpp"
+
+namespace vktrain::data {
+namespace {
+
+constexpr const char* kSource = "GGUF vocabulary";
+constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4;
+
+int32_t token_type(const GgufVocab& v, size_t id) {
+  return id < v.token_types.size() ? v.token_types[id] : kNormal;
+}
+
+std::vector<AddedToken> added_tokens(const GgufVocab& v) {
+  std::vector<AddedToken> tokens;
+  for (size_t id = 0; id < v.tokens.size(); ++id) {
+    int32_t type = token_type(v, id);
+    if (type != kControl && type != kUnknown && type != kUserDefined) continue;
+    AddedToken t;
+    t.content = v.tokens[id];
+    t.id = int32_t(id);
+    t.special = type != kUserDefined;
+    tokens.push_back(std::move(t));
+  }
+  return tokens;
+}
+
+// Pairs of normal tokens whose concatenation is a normal token, ranked by that token's score.
+std::vector<BpeMerge> merges_from_scores(const GgufVocab& v, const BpeModel& model) {
+  if (v.scores.size() != v.tokens.size())
+    fail("[tokenizer] {}: {} tokens but {} scores; a \"llama\" vocabulary needs one score per "
+         "token",
+         kSource, v.tokens.size(), v.scores.size());
+  std::vector<float> distinct(v.scores);
+  std::sort(distinct.begin(), distinct.end(), std::greater<>());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  auto rank_of = [&](float score) {
+    return uint32_t(std::lower_bound(distinct.begin(), distinct.end(), score, std::greater<>()) -
+                    distinct.begin());
+  };
+  auto normal = [&](std::optional<int32_t> id) { return id && token_type(v, *id) == kNormal; };
+  std::vector<BpeMerge> merges;
+  for (size_t id = 0; id < v.tokens.size(); ++id) {
+    const auto& token = v.tokens[id];
+    if (token_type(v, id) != kNormal || model.token_id(token) != int32_t(id)) continue;
+    for (size_t cut = 1; cut < token.size(); ++cut) {
+      if ((static_cast<unsigned char>(token[cut]) & 0xC0) == 0x80) continue;  // inside a code point
+      auto left = model.token_id(std::string_view(token).substr(0, cut));
+      auto right = model.token_id(std::string_view(token).substr(cut));
+      if (normal(left) && normal(right))
+        merges.push_back({*left, *right, int32_t(id), rank_of(v.scores[id])});
+    }
+  }
+  return merges;
+}
+
+std::vector<std::pair<std::string_view, std::string_view>> split_merges(const GgufVocab& v) {
+  std::vector<std::pair<std::string_view, std::string_view>> pairs;
+  pairs.reserve(v.merges.size());
+  for (size_t i = 0; i < v.merges.size(); ++i) {
+    std::string_view m = v.merges[i];
+    size_t space = m.find(' ', 1);  // a token may itself be a space only in the first place
+    if (space == std::string::npos)
+      fail("[tokenizer] {}: merge {} '{}' is not two tokens separated by a space", kSource, i, m);
+    pairs.emplace_back(m.substr(0, space), m.substr(space + 1));
+  }
+  return pairs;
+}
+
+void check_id(const std::optional<int32_t>& id, const GgufVocab& v, const char* what) {
+  if (id && (*id < 0 || size_t(*id) >= v.tokens.size()))
+    fail("[tokenizer] {}: {} token id {} is outside the {} tokens", kSource, what, *id,
+         v.tokens.size());
+}
+
+}  // namespace
+
+Tokenizer Tokenizer::from_gguf_vocab(const GgufVocab& v) {
+  if (v.tokens.empty()) fail("[tokenizer] {}: tokenizer.ggml.tokens is empty", kSource);
+  check_id(v.bos, v, "bos");
+  check_id(v.eos, v, "eos");
+  check_id(v.unk, v, "unk");
+  check_id(v.pad, v, "pad");
+  auto p = std::make_unique<TokenizerPipeline>();
+  p->source = kSource;
+  BpeOptions options;
+  if (v.model == "gpt2") {
+    if (v.pre == "qwen2") {
+      p->normalizer.add_form(NormalForm::nfc);
+      p->pre_tokenizer.add_split(Pattern::regex(kQwen2Pattern, kSource), SplitBehavior::isolated);
+    } else if (v.pre == "llama-bpe" || v.pre == "llama3") {
+      p->pre_tokenizer.add_split(Pattern::regex(kLlama3Pattern, kSource), SplitBehavior::isolated);
+      options.ignore_merges = true;
+    } else if (v.pre == "gpt2" || v.pre == "gpt-2" || v.pre == "default" || v.pre.empty()) {
+      p->pre_tokenizer.add_split(Pattern::regex(kGpt2Pattern, kSource), SplitBehavior::isolated);
+    } else {
+      fail("[tokenizer] {}: unsupported tokenizer.ggml.pre '{}' (supported: qwen2, llama-bpe, "
+           "gpt2, default)",
+           kSource, v.pre);
+    }
+    p->pre_tokenizer.add_byte_level(false, false);
+    p->model = BpeModel(v.tokens, std::move(options));
+    p->model.add_merges(p->model.merges_from_pairs(split_merges(v), kSource));
+    p->decoder.add_byte_level();
+  } else if (v.model == "llama") {
+    options.byte_fallback = true;
+    options.fuse_unk = true;
+    options.unk = v.unk;
+    p->normalizer.add_prepend("\u2581").add_replace(" ", "\u2581");
+    p->model = BpeModel(v.tokens, std::move(options));
+    p->model.add_merges(merges_from_scores(v, p->model));
+    p->decoder.add_replace("\u2581", " ").add_byte_fallback().add_fuse().add_strip(" ", 1, 0);
+  } else {
+    fail("[tokenizer] {}: unsupported tokenizer.ggml.model '{}' (supported: gpt2, llama)", kSource,
+         v.model);
+  }
+  p->added = AddedVocabulary(added_tokens(v), [](const std::string& s) { return s; });
+  p->bos = v.bos;
+  p->eos = v.eos;
+  p->pad = v.pad;
+  if (v.add_bos && v.bos) p->prefix = {*v.bos};
+  if (v.add_eos && v.eos) p->suffix = {*v.eos};
+  return Tokenizer(std::move(p));
+}
+
+}  // namespace vktrain::data
