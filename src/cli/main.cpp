@@ -5,6 +5,7 @@
 #include "base/error.hpp"
 #include "cli/devices.hpp"
 #include "cli/doctor.hpp"
+#include "cli/tokenize.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"vktrain: train and fine-tune transformer language models on any Vulkan GPU"};
@@ -19,8 +20,19 @@ int main(int argc, char** argv) {
   std::optional<std::string> matmul;
   doctor->add_option("--matmul", matmul, "measure only this matmul variant: portable, coopmat, coopmat2");
 
+  vktrain::cli::TokenizeOptions tokenize_options;
+  auto* tokenize = app.add_subcommand(
+      "tokenize", "show how a model's tokenizer and chat template see a text or a dataset");
+  tokenize->add_option("--model", tokenize_options.model, "model directory or .gguf file")->required();
+  tokenize->add_option("--text", tokenize_options.text, "a text to tokenize");
+  tokenize->add_option("--data", tokenize_options.data, "a JSONL dataset: show its first examples");
+  tokenize->add_option("--limit", tokenize_options.limit, "examples to show from --data (default 3)");
+  tokenize->add_option("--chat-template", tokenize_options.chat_template,
+                       "a Jinja chat template file to use instead of the model's");
+
   try {
     app.parse(argc, argv);
+    if (tokenize->parsed()) return vktrain::cli::run_tokenize(tokenize_options);
     if (devices->parsed()) return vktrain::cli::run_devices();
     if (doctor->parsed()) return vktrain::cli::run_doctor(device, matmul);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,118 @@
+#include "data/model_text.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "base/error.hpp"
+#include "io/model_config.hpp"
+
+namespace vktrain::data {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool is_gguf(const std::string& path) {
+  return fs::is_regular_file(path) && fs::path(path).extension() == ".gguf";
+}
+
+template <typename T>
+std::vector<T> array_of(const io::GgufReader& gguf, const std::string& key) {
+  const auto& array = gguf.get<io::GgufArray>(key);
+  std::vector<T> out;
+  out.reserve(array.items.size());
+  for (const auto& item : array.items) {
+    if (!item.is<T>())
+      fail("[gguf] {}: {} holds an element of the wrong type", gguf.path(), key);
+    out.push_back(item.as<T>());
+  }
+  return out;
+}
+
+std::optional<int32_t> token_id(const io::GgufReader& gguf, const std::string& key) {
+  if (!gguf.find(key)) return std::nullopt;
+  return int32_t(gguf.get_unsigned(key));
+}
+
+bool has_chat_template(const std::string& tokenizer_config) {
+  std::ifstream in(tokenizer_config);
+  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.contains("chat_template") && !j["chat_template"].is_null();
+}
+
+// A base model without a template of its own gets its family's chat format (DESIGN.md "Data").
+std::string builtin_format(const fs::path& config_json) {
+  if (!fs::exists(config_json)) return "chatml";
+  switch (io::read_model_config(config_json.string()).family) {
+    case io::Family::gemma3: return "gemma";
+    case io::Family::llama: return "llama3";
+    default: return "chatml";
+  }
+}
+
+}  // namespace
+
+GgufVocab read_gguf_vocab(const io::GgufReader& gguf) {
+  GgufVocab v;
+  if (!gguf.find("tokenizer.ggml.model"))
+    fail("[gguf] {}: no tokenizer (tokenizer.ggml.model is missing)", gguf.path());
+  v.model = gguf.get<std::string>("tokenizer.ggml.model");
+  if (gguf.find("tokenizer.ggml.pre")) v.pre = gguf.get<std::string>("tokenizer.ggml.pre");
+  v.tokens = array_of<std::string>(gguf, "tokenizer.ggml.tokens");
+  if (gguf.find("tokenizer.ggml.scores")) v.scores = array_of<float>(gguf, "tokenizer.ggml.scores");
+  if (gguf.find("tokenizer.ggml.token_type"))
+    v.token_types = array_of<int32_t>(gguf, "tokenizer.ggml.token_type");
+  if (gguf.find("tokenizer.ggml.merges")) v.merges = array_of<std::string>(gguf, "tokenizer.ggml.merges");
+  v.bos = token_id(gguf, "tokenizer.ggml.bos_token_id");
+  v.eos = token_id(gguf, "tokenizer.ggml.eos_token_id");
+  v.unk = token_id(gguf, "tokenizer.ggml.unknown_token_id");
+  v.pad = token_id(gguf, "tokenizer.ggml.padding_token_id");
+  if (gguf.find("tokenizer.ggml.add_bos_token")) v.add_bos = gguf.get<bool>("tokenizer.ggml.add_bos_token");
+  if (gguf.find("tokenizer.ggml.add_eos_token")) v.add_eos = gguf.get<bool>("tokenizer.ggml.add_eos_token");
+  for (auto [name, id] : {std::pair{"bos", v.bos}, {"eos", v.eos}, {"unknown", v.unk}, {"padding", v.pad}})
+    if (id && size_t(*id) >= v.tokens.size())
+      fail("[gguf] {}: tokenizer.ggml.{}_token_id {} is outside the {} tokens", gguf.path(), name,
+           *id, v.tokens.size());
+  if (!v.scores.empty() && v.scores.size() != v.tokens.size())
+    fail("[gguf] {}: tokenizer.ggml.scores has {} entries for {} tokens", gguf.path(),
+         v.scores.size(), v.tokens.size());
+  if (!v.token_types.empty() && v.token_types.size() != v.tokens.size())
+    fail("[gguf] {}: tokenizer.ggml.token_type has {} entries for {} tokens", gguf.path(),
+         v.token_types.size(), v.tokens.size());
+  return v;
+}
+
+Tokenizer load_tokenizer(const std::string& model_path) {
+  if (is_gguf(model_path)) return Tokenizer::from_gguf_vocab(read_gguf_vocab(io::GgufReader(model_path)));
+  if (fs::is_directory(model_path)) return Tokenizer::from_directory(model_path);
+  fail("[model] {} is neither a model directory nor a .gguf file", model_path);
+}
+
+ChatTemplate load_chat_template(const std::string& model_path,
+                                const std::optional<std::string>& override_file) {
+  if (override_file) return ChatTemplate::from_file(*override_file);
+  if (is_gguf(model_path)) {
+    io::GgufReader gguf(model_path);
+    auto token = [&](const char* key) -> std::optional<std::string> {
+      if (!gguf.find(key)) return std::nullopt;
+      auto id = gguf.get_unsigned(key);
+      const auto& tokens = gguf.get<io::GgufArray>("tokenizer.ggml.tokens").items;
+      if (id >= tokens.size() || !tokens[id].is<std::string>()) return std::nullopt;
+      return tokens[id].as<std::string>();
+    };
+    if (gguf.find("tokenizer.chat_template"))
+      return ChatTemplate::from_source(gguf.get<std::string>("tokenizer.chat_template"),
+                                       model_path + " (tokenizer.chat_template)",
+                                       token("tokenizer.ggml.bos_token_id"),
+                                       token("tokenizer.ggml.eos_token_id"));
+    return ChatTemplate::builtin("chatml");
+  }
+  fs::path dir(model_path);
+  fs::path config = dir / "tokenizer_config.json";
+  if (fs::exists(dir / "chat_template.jinja") ||
+      (fs::exists(config) && has_chat_template(config.string())))
+    return ChatTemplate::from_tokenizer_config(config.string());
+  return ChatTemplate::builtin(builtin_format(dir / "config.json"));
+}
+
+}  // namespace vktrain::data

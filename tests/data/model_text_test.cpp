@@ -1,0 +1,94 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "data/model_text.hpp"
+#include "io/gguf.hpp"
+#include "support/support.hpp"
+
+using namespace vktrain;
+using nlohmann::json;
+
+namespace {
+
+json read_json(const std::string& path) {
+  std::ifstream in(path);
+  return json::parse(in);
+}
+
+// A GGUF file holding Qwen3's tokenizer the way llama.cpp's converter stores it: tokens by id,
+// token types (3 = control for special added tokens), merges "a b", pre-tokenizer "qwen2",
+// and the chat template.
+void write_qwen3_gguf(const std::string& path) {
+  std::string dir = std::string(VKTRAIN_TOKENIZERS) + "/qwen3/";
+  json tokenizer = read_json(dir + "tokenizer.json");
+  json config = read_json(dir + "tokenizer_config.json");
+  std::vector<std::string> tokens;
+  std::vector<int32_t> types;
+  for (auto& [piece, id] : tokenizer["model"]["vocab"].items()) {
+    size_t i = id.get<size_t>();
+    if (tokens.size() <= i) tokens.resize(i + 1), types.resize(i + 1, 1);
+    tokens[i] = piece;
+  }
+  for (const auto& added : tokenizer["added_tokens"]) {
+    size_t i = added["id"].get<size_t>();
+    if (tokens.size() <= i) tokens.resize(i + 1), types.resize(i + 1, 1);
+    tokens[i] = added["content"].get<std::string>();
+    types[i] = added["special"].get<bool>() ? 3 : 4;
+  }
+  std::vector<std::string> merges;
+  for (const auto& m : tokenizer["model"]["merges"])
+    merges.push_back(m.is_array() ? m[0].get<std::string>() + " " + m[1].get<std::string>()
+                                  : m.get<std::string>());
+  std::map<std::string, io::GgufValue> metadata = {
+      {"general.architecture", std::string("qwen3")},
+      {"tokenizer.ggml.model", std::string("gpt2")},
+      {"tokenizer.ggml.pre", std::string("qwen2")},
+      {"tokenizer.ggml.tokens", io::gguf_array(tokens)},
+      {"tokenizer.ggml.token_type", io::gguf_array(types)},
+      {"tokenizer.ggml.merges", io::gguf_array(merges)},
+      {"tokenizer.ggml.eos_token_id", uint32_t(151645)},
+      {"tokenizer.ggml.padding_token_id", uint32_t(151643)},
+      {"tokenizer.ggml.add_bos_token", false},
+      {"tokenizer.chat_template", config["chat_template"].get<std::string>()},
+  };
+  io::write_gguf(path, {}, metadata);
+}
+
+}  // namespace
+
+TEST(ModelText, GgufVocabularyEncodesLikeTheReference) {
+  test::TempDir dir;
+  std::string gguf = dir.file("qwen3-tokenizer.gguf");
+  write_qwen3_gguf(gguf);
+  auto tokenizer = data::load_tokenizer(gguf);
+  json fixture = read_json(std::string(VKTRAIN_FIXTURES) + "/tokenizers/qwen3.json");
+  for (const auto& c : fixture["cases"]) {
+    auto want = c["ids"].get<std::vector<int32_t>>();
+    EXPECT_EQ(tokenizer.encode(c["text"].get<std::string>()), want) << c["text"];
+  }
+  EXPECT_EQ(tokenizer.eos_id(), 151645);
+
+  // The chat template stored in the file renders as transformers renders it.
+  auto chat = data::load_chat_template(gguf);
+  json renders = read_json(std::string(VKTRAIN_FIXTURES) + "/chat_templates/qwen3.json");
+  const auto& first = renders["renders"][0];
+  std::vector<data::ChatMessage> messages;
+  for (const auto& m : first["messages"])
+    messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+  EXPECT_EQ(chat.render(messages), first["rendered"].get<std::string>());
+}
+
+TEST(ModelText, DirectoryAndErrors) {
+  auto tokenizer = data::load_tokenizer(std::string(VKTRAIN_TOKENIZERS) + "/qwen3");
+  EXPECT_EQ(tokenizer.encode("Hello, world!"), (std::vector<int32_t>{9707, 11, 1879, 0}));
+  EXPECT_NE(test::error_message([] { data::load_tokenizer("/nonexistent/model"); })
+                .find("neither a model directory nor a .gguf file"),
+            std::string::npos);
+  test::TempDir dir;
+  io::write_gguf(dir.file("empty.gguf"), {}, {{"general.architecture", std::string("llama")}});
+  EXPECT_NE(test::error_message([&] { data::load_tokenizer(dir.file("empty.gguf")); })
+                .find("tokenizer.ggml.model is missing"),
+            std::string::npos);
+}
