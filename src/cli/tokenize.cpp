@@ -54,7 +54,10 @@ int run_tokenize(const TokenizeOptions& o) {
   auto tokenizer = data::load_tokenizer(o.model);
   if (o.text) {
     auto ids = tokenizer.encode(*o.text, true);
-    fmt::print("{} tokens\nids: [{}]\ntokens:", ids.size(), fmt::join(ids, ", "));
+    // pieces: the vocabulary entries; text: what each token decodes to on its own.
+    fmt::print("{} tokens\nids: [{}]\npieces:", ids.size(), fmt::join(ids, ", "));
+    for (int32_t id : ids) fmt::print(" {}", printable(tokenizer.piece(id)));
+    fmt::print("\ntext:");
     for (int32_t id : ids) {
       int32_t one[] = {id};
       fmt::print(" '{}'", printable(tokenizer.decode(one)));
