@@ -42,8 +42,6 @@ int run_doctor(const std::optional<std::string>& device, const std::optional<std
   bool cpu = caps.type == VK_PHYSICAL_DEVICE_TYPE_CPU;
   fmt::print("device: {}\n{}", caps.name, describe_device(caps));
 
-  uint64_t copy_bytes = cpu ? (32ull << 20) : (1ull << 30);
-  double gbps = measure_copy_gbps(ctx, copy_bytes, cpu ? 4 : 20);
   auto built = kernels::names();
   auto has_kernel = [&](std::string_view prefix) {
     return std::any_of(built.begin(), built.end(),
@@ -52,7 +50,12 @@ int run_doctor(const std::optional<std::string>& device, const std::optional<std
   fmt::print("    {:<22} {} variants; cooperative-matrix kernels: KHR {}, NV {}\n",
              "kernels in this build", built.size(), has_kernel("matmul_coopmat_") ? "yes" : "no",
              has_kernel("matmul_coopmat2_") ? "yes" : "no");
-  fmt::print("\ncopy: {:.1f} GB/s (read + write, {} MiB)\n", gbps, copy_bytes >> 20);
+  uint64_t copy_bytes = cpu ? (32ull << 20) : (1ull << 30);
+  int copies = cpu ? 4 : 20;
+  double by_kernel = measure_copy_gbps(ctx, copy_bytes, copies, ops::CopyPath::kernel);
+  double by_transfer = measure_copy_gbps(ctx, copy_bytes, copies, ops::CopyPath::transfer);
+  fmt::print("\ncopy: {:.1f} GB/s by kernel, {:.1f} GB/s by transfer command (read + write, {} MiB)\n",
+             by_kernel, by_transfer, copy_bytes >> 20);
 
   uint32_t size = cpu ? 256 : 4096;
   int repeats = cpu ? 2 : 20;

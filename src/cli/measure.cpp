@@ -78,7 +78,7 @@ MatmulResult measure_matmul(vk::Context& ctx, const MatmulRun& run, int repeats)
   return result;
 }
 
-double measure_copy_gbps(vk::Context& ctx, uint64_t bytes, int repeats) {
+double measure_copy_gbps(vk::Context& ctx, uint64_t bytes, int repeats, ops::CopyPath path) {
   Tensor src = make_tensor(ctx, DType::f32, {int64_t(bytes / 4)}, "copy source");
   Tensor dst = make_tensor(ctx, DType::f32, {int64_t(bytes / 4)}, "copy destination");
   {
@@ -87,7 +87,7 @@ double measure_copy_gbps(vk::Context& ctx, uint64_t bytes, int repeats) {
     init.run();
   }
   vk::Recorder timed(ctx);
-  for (int r = 0; r < repeats; ++r) ops::copy(timed, dst, src);
+  for (int r = 0; r < repeats; ++r) ops::copy(timed, dst, src, path);
   seconds_of(timed);
   double seconds = seconds_of(timed);
   return 2.0 * double(bytes) * repeats / seconds * 1e-9;

@@ -3,6 +3,7 @@
 // host reference on sampled entries, then timed over replays of one recording; and copy bandwidth.
 #include <string>
 
+#include "ops/elementwise.hpp"
 #include "ops/matmul.hpp"
 #include "vk/context.hpp"
 
@@ -27,6 +28,6 @@ struct MatmulResult {
 MatmulResult measure_matmul(vk::Context& context, const MatmulRun& run, int repeats);
 
 // Device-to-device copy bandwidth in GB/s, counting bytes read plus bytes written.
-double measure_copy_gbps(vk::Context& context, uint64_t bytes, int repeats);
+double measure_copy_gbps(vk::Context& context, uint64_t bytes, int repeats, ops::CopyPath path);
 
 }  // namespace vktrain::cli

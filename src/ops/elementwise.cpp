@@ -25,6 +25,20 @@ const char* word_suffix(DType dtype) { return dtype_size(dtype) == 4 ? "u32" : "
 
 enum class Binary : uint32_t { add = 0, mul = 1, scale = 2 };
 
+// One copy2d dispatch: a rows x cols block, each side inside one span from its location.
+void record_copy2d(vk::Recorder& rec, const Tensor& out, const Location& dst, uint64_t out_ld,
+                   const Tensor& in, const Location& src, uint64_t in_ld, uint32_t rows,
+                   uint32_t cols) {
+  auto& ctx = rec.context();
+  VkPipeline p = pipeline(ctx, fmt::format("copy2d_{}", word_suffix(out.dtype)));
+  kernels::Copy2dPush push{src.address(), dst.address(), rows, cols, uint32_t(in_ld),
+                           uint32_t(out_ld)};
+  uint32_t groups_y = std::min<uint32_t>((rows + 3) / 4, ctx.caps().max_workgroup_count[1]);
+  rec.dispatch("copy2d", p, &push, sizeof push, (cols + 63) / 64, groups_y, 1,
+               {piece_range(in, src, (rows - 1) * in_ld + cols)},
+               {piece_range(out, dst, (rows - 1) * out_ld + cols)});
+}
+
 void elementwise(vk::Recorder& rec, const char* op, Binary kind, Tensor& out, const Tensor& a,
                  const Tensor* b, float s) {
   require_same_shape(op, out, a);
@@ -81,14 +95,34 @@ void convert(vk::Recorder& rec, Tensor& out, const Tensor& in) {
   });
 }
 
-void copy(vk::Recorder& rec, Tensor& out, const Tensor& in) {
+void copy(vk::Recorder& rec, Tensor& out, const Tensor& in, CopyPath path) {
   require_same_dtype("copy", out, in);
   if (out.numel() != in.numel())
     fail("[copy] {} and {} differ in size", out.describe(), in.describe());
+  if (path == CopyPath::automatic) {
+    // Measured (bench/RESULTS.md): on an H100 vkCmdCopyBuffer moves 850 GB/s, the copy2d kernel
+    // 2160 GB/s; on lavapipe the transfer is the faster (12 against 0.8 GB/s).
+    auto type = rec.context().caps().type;
+    bool gpu = type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU ||
+               type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU;
+    path = gpu ? CopyPath::kernel : CopyPath::transfer;
+  }
   for_each_piece(out.numel(), {&out, &in}, [&](const Piece& piece) {
-    uint64_t size = dtype_size(out.dtype);
-    rec.copy(*piece.at[1].span, piece.at[1].offset, *piece.at[0].span, piece.at[0].offset,
-             piece.count * size);
+    if (path == CopyPath::transfer) {
+      uint64_t size = dtype_size(out.dtype);
+      rec.copy(*piece.at[1].span, piece.at[1].offset, *piece.at[0].span, piece.at[0].offset,
+               piece.count * size);
+      return;
+    }
+    // The contiguous piece as rows of kCopyColumns elements, then the remainder as one row.
+    constexpr uint64_t kCopyColumns = 4096;
+    uint64_t rows = piece.count / kCopyColumns, rest = piece.count % kCopyColumns;
+    if (rows)
+      record_copy2d(rec, out, piece.at[0], kCopyColumns, in, piece.at[1], kCopyColumns,
+                    uint32_t(rows), uint32_t(kCopyColumns));
+    if (rest)
+      record_copy2d(rec, out, locate(out, piece.first + rows * kCopyColumns), rest, in,
+                    locate(in, piece.first + rows * kCopyColumns), rest, 1, uint32_t(rest));
   });
 }
 
@@ -105,13 +139,7 @@ void copy_block(vk::Recorder& rec, Tensor& out, uint64_t out_first, uint64_t out
   if (src.contiguous < in_extent || dst.contiguous < out_extent)
     fail("[copy_block] the block crosses an allocation boundary of {} or {}", in.describe(),
          out.describe());
-  auto& ctx = rec.context();
-  VkPipeline p = pipeline(ctx, fmt::format("copy2d_{}", word_suffix(out.dtype)));
-  kernels::Copy2dPush push{src.address(), dst.address(), rows, cols, uint32_t(in_ld),
-                           uint32_t(out_ld)};
-  uint32_t groups_y = std::min<uint32_t>((rows + 3) / 4, ctx.caps().max_workgroup_count[1]);
-  rec.dispatch("copy_block", p, &push, sizeof push, (cols + 63) / 64, groups_y, 1,
-               {piece_range(in, src, in_extent)}, {piece_range(out, dst, out_extent)});
+  record_copy2d(rec, out, dst, out_ld, in, src, in_ld, rows, cols);
 }
 
 void add(vk::Recorder& rec, Tensor& out, const Tensor& a, const Tensor& b) {

@@ -79,12 +79,15 @@ TEST_P(Elementwise, CopyAndCopyBlock) {
   Tensor whole = make_tensor(ctx, dt, {37, 53}, "whole");
   Tensor block = test::tensor_with({20, 30}, dt, test::random_values(600, 8, dt));
   auto before = read_floats(ctx, block);
+  Tensor by_transfer = make_tensor(ctx, dt, {37, 53}, "by transfer");
   vk::Recorder rec(ctx);
-  ops::copy(rec, whole, src);
+  ops::copy(rec, whole, src, ops::CopyPath::kernel);  // 1961 elements: one row of 4096 short
+  ops::copy(rec, by_transfer, src, ops::CopyPath::transfer);
   // rows 5..16 and columns 9..31 of src into rows 2.. and columns 3.. of block
   ops::copy_block(rec, block, 2 * 30 + 3, 30, src, 5 * 53 + 9, 53, 12, 23);
   rec.run();
   EXPECT_EQ(read_floats(ctx, whole), values);
+  EXPECT_EQ(read_floats(ctx, by_transfer), values);
   auto got = read_floats(ctx, block);
   for (int r = 0; r < 20; ++r)
     for (int c = 0; c < 30; ++c) {
@@ -119,17 +122,21 @@ TEST(LargeTensors, PastTheStorageBufferRangeAndAcrossSpans) {
     Tensor a = test::tensor_with({rows, cols}, DType::f32, values, "a", ctx);
     Tensor half = make_tensor(ctx, DType::bf16, {rows, cols}, "half");
     Tensor back = make_tensor(ctx, DType::f32, {rows, cols}, "back");
+    Tensor copied = make_tensor(ctx, DType::f32, {rows, cols}, "copied");
     EXPECT_EQ(a.memory.spans().size(), max_span ? 3u : 1u);
     vk::Recorder rec(ctx);
     ops::convert(rec, half, a);
     ops::add(rec, back, a, a);
+    ops::copy(rec, copied, a, ops::CopyPath::kernel);  // rows of 4096 plus a remainder, per span
     ops::convert(rec, a, half);
     rec.run();
-    auto got = read_floats(ctx, a), doubled = read_floats(ctx, back);
+    auto got = read_floats(ctx, a), doubled = read_floats(ctx, back), same = read_floats(ctx, copied);
     for (int64_t i = 0; i < n; i += 997) {
       ASSERT_EQ(got[i], round_to(DType::bf16, values[i])) << i;
       ASSERT_EQ(doubled[i], 2 * values[i]) << i;
+      ASSERT_EQ(same[i], values[i]) << i;
     }
+    ASSERT_EQ(same[n - 1], values[n - 1]);
     ASSERT_EQ(got[n - 1], round_to(DType::bf16, values[n - 1]));
   }
 }
