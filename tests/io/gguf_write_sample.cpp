@@ -1,5 +1,6 @@
-// Writes a GGUF file with every kind of metadata and three tensor types, for the cross-check
-// against an independent reader (Hugging Face's @huggingface/gguf, see read_sample.mjs).
+// Writes a GGUF file with every kind of metadata and three tensor types. Its bytes must equal
+// tests/fixtures/gguf/sample.gguf, which Hugging Face's GGUF parser reads as we meant it
+// (tests/fixtures/gguf/README.md).
 #include <cmath>
 
 #include "io/gguf.hpp"
