@@ -4,22 +4,11 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <chrono>
-
+#include "cli/measure.hpp"
 #include "ops/elementwise.hpp"
 #include "vk/context.hpp"
 
 using namespace vktrain;
-
-namespace {
-
-double seconds_of(vk::Recorder& rec) {
-  auto start = std::chrono::steady_clock::now();
-  rec.run();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"copy lab: device memory bandwidth"};
@@ -59,8 +48,8 @@ int main(int argc, char** argv) {
       }
       vk::Recorder rec(ctx);
       for (int i = 0; i < repeats; ++i) way.record(rec, dst, src);
-      seconds_of(rec);
-      double seconds = seconds_of(rec);
+      cli::seconds_to_run(rec);
+      double seconds = cli::seconds_to_run(rec);
       auto out = read_floats(ctx, dst);
       bool ok = out.front() == 1.5f && out.back() == 1.5f && out[out.size() / 2] == 1.5f;
       all_ok = all_ok && ok;

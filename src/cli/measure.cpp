@@ -8,15 +8,11 @@
 #include "vk/recorder.hpp"
 
 namespace vktrain::cli {
-namespace {
-
-double seconds_of(vk::Recorder& rec) {
+double seconds_to_run(vk::Recorder& rec) {
   auto start = std::chrono::steady_clock::now();
   rec.run();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
-
-}  // namespace
 
 MatmulResult measure_matmul(vk::Context& ctx, const MatmulRun& run, int repeats) {
   MatmulResult result;
@@ -71,8 +67,8 @@ MatmulResult measure_matmul(vk::Context& ctx, const MatmulRun& run, int repeats)
 
   vk::Recorder timed(ctx);
   for (int r = 0; r < repeats; ++r) ops::matmul(timed, c, a, b, options);
-  seconds_of(timed);  // warm-up: first submission
-  double seconds = seconds_of(timed);
+  seconds_to_run(timed);  // warm-up: first submission
+  double seconds = seconds_to_run(timed);
   result.milliseconds = seconds * 1e3 / repeats;
   result.tflops = 2.0 * run.m * run.n * run.k * repeats / seconds * 1e-12;
   return result;
@@ -88,8 +84,8 @@ double measure_copy_gbps(vk::Context& ctx, uint64_t bytes, int repeats, ops::Cop
   }
   vk::Recorder timed(ctx);
   for (int r = 0; r < repeats; ++r) ops::copy(timed, dst, src, path);
-  seconds_of(timed);
-  double seconds = seconds_of(timed);
+  seconds_to_run(timed);
+  double seconds = seconds_to_run(timed);
   return 2.0 * double(bytes) * repeats / seconds * 1e-9;
 }
 

@@ -6,6 +6,7 @@
 #include "ops/elementwise.hpp"
 #include "ops/matmul.hpp"
 #include "vk/context.hpp"
+#include "vk/recorder.hpp"
 
 namespace vktrain::cli {
 
@@ -26,6 +27,9 @@ struct MatmulResult {
 };
 
 MatmulResult measure_matmul(vk::Context& context, const MatmulRun& run, int repeats);
+
+// Wall-clock seconds of one run of the recording (submission to completion).
+double seconds_to_run(vk::Recorder& recorder);
 
 // Device-to-device copy bandwidth in GB/s, counting bytes read plus bytes written.
 double measure_copy_gbps(vk::Context& context, uint64_t bytes, int repeats, ops::CopyPath path);

@@ -202,11 +202,11 @@ uint64_t GgufTensorInfo::elements() const {
 }
 
 GgufReader::GgufReader(const std::string& path) : path_(path), file_(path, "gguf") {
-  map_ = file_.data();
-  size_ = file_.size();
-  if (size_ < 8) fail("[gguf] {}: truncated: {} bytes, shorter than the magic and version", path, size_);
+  if (file_.size() < 8)
+    fail("[gguf] {}: truncated: {} bytes, shorter than the magic and version", path,
+         file_.size());
   {
-    Cursor in{path_, map_, size_};
+    Cursor in{path_, file_.data(), file_.size()};
     auto magic = in.read<std::array<char, 4>>("the magic");
     if (std::memcmp(magic.data(), kMagic, 4) != 0)
       fail("[gguf] {}: not a GGUF file (the first bytes are not \"GGUF\")", path);
@@ -258,8 +258,8 @@ GgufReader::GgufReader(const std::string& path) : path_(path), file_(path, "gguf
       names_.push_back(std::move(name));
     }
 
-    data_start_ = size_t(std::min<uint64_t>(align_up(in.pos, alignment_), size_));
-    uint64_t data_bytes = size_ - data_start_;
+    data_start_ = size_t(std::min<uint64_t>(align_up(in.pos, alignment_), file_.size()));
+    uint64_t data_bytes = file_.size() - data_start_;
     std::vector<std::pair<uint64_t, const std::string*>> by_offset;
     for (const auto& [name, info] : tensors_) {
       if (info.offset % alignment_)
@@ -321,7 +321,7 @@ const GgufTensorInfo& GgufReader::tensor(const std::string& name) const {
 
 std::span<const std::byte> GgufReader::data(const std::string& name) const {
   const GgufTensorInfo& info = tensor(name);
-  return {map_ + data_start_ + info.offset, size_t(info.bytes)};
+  return {file_.data() + data_start_ + info.offset, size_t(info.bytes)};
 }
 
 void write_gguf(const std::string& path, const std::vector<GgufTensor>& tensors,

@@ -117,8 +117,6 @@ class GgufReader {
 
   std::string path_;
   MappedFile file_;
-  const std::byte* map_ = nullptr;
-  size_t size_ = 0;
   size_t data_start_ = 0;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;

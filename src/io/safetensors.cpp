@@ -41,23 +41,21 @@ size_t safetensors_dtype_size(const std::string& dtype) {
 
 SafetensorsReader::SafetensorsReader(const std::string& path)
     : path_(path), file_(path, "safetensors") {
-  map_ = file_.data();
-  size_ = file_.size();
-  if (size_ < 8)
+  if (file_.size() < 8)
     fail("[safetensors] {} is truncated: {} bytes, shorter than the 8-byte header length", path,
-         size_);
+         file_.size());
   {
     uint64_t header_bytes = 0;
-    std::memcpy(&header_bytes, map_, 8);  // little-endian on every platform vktrain runs on
-    if (header_bytes > kMaxHeaderBytes || header_bytes > size_ - 8)
+    std::memcpy(&header_bytes, file_.data(), 8);  // little-endian on every platform vktrain runs on
+    if (header_bytes > kMaxHeaderBytes || header_bytes > file_.size() - 8)
       fail("[safetensors] {}: header length {} runs past the end of the {}-byte file (truncated "
            "or not a safetensors file)",
-           path, header_bytes, size_);
+           path, header_bytes, file_.size());
     data_start_ = 8 + header_bytes;
     nlohmann::json header;
     try {
-      header = nlohmann::json::parse(reinterpret_cast<const char*>(map_) + 8,
-                                     reinterpret_cast<const char*>(map_) + data_start_);
+      header = nlohmann::json::parse(reinterpret_cast<const char*>(file_.data()) + 8,
+                                     reinterpret_cast<const char*>(file_.data()) + data_start_);
     } catch (const nlohmann::json::exception& e) {
       fail("[safetensors] {}: the header is not valid JSON ({})", path, e.what());
     }
@@ -98,7 +96,7 @@ SafetensorsReader::SafetensorsReader(const std::string& path)
              name);
       entry.begin = offsets[0].get<uint64_t>();
       entry.end = offsets[1].get<uint64_t>();
-      uint64_t data_bytes = size_ - data_start_;
+      uint64_t data_bytes = file_.size() - data_start_;
       if (entry.begin > entry.end || entry.end > data_bytes)
         fail("[safetensors] {}: tensor '{}' data_offsets [{}, {}] lie outside the {}-byte data "
              "section (truncated file?)",
@@ -132,7 +130,7 @@ const SafetensorsEntry& SafetensorsReader::entry(const std::string& name) const 
 
 std::span<const std::byte> SafetensorsReader::data(const std::string& name) const {
   const auto& e = entry(name);
-  return {map_ + data_start_ + e.begin, size_t(e.end - e.begin)};
+  return {file_.data() + data_start_ + e.begin, size_t(e.end - e.begin)};
 }
 
 void write_safetensors(const std::string& path, const std::vector<SafetensorsTensor>& tensors,

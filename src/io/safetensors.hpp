@@ -38,8 +38,6 @@ class SafetensorsReader {
  private:
   std::string path_;
   MappedFile file_;
-  const std::byte* map_ = nullptr;
-  size_t size_ = 0;
   size_t data_start_ = 0;
   std::map<std::string, SafetensorsEntry> tensors_;
   std::map<std::string, std::string> metadata_;
