@@ -51,8 +51,8 @@ std::string printable(const std::string& s) {
 
 int run_tokenize(const TokenizeOptions& o) {
   if (bool(o.text) == bool(o.data)) fail("[tokenize] give exactly one of --text or --data");
-  auto tokenizer = data::load_tokenizer(o.model);
   if (o.text) {
+    auto tokenizer = data::load_tokenizer(o.model);
     auto ids = tokenizer.encode(*o.text, true);
     // pieces: the vocabulary entries; text: what each token decodes to on its own.
     fmt::print("{} tokens\nids: [{}]\npieces:", ids.size(), fmt::join(ids, ", "));
@@ -65,7 +65,7 @@ int run_tokenize(const TokenizeOptions& o) {
     fmt::print("\n");
     return 0;
   }
-  auto chat = data::load_chat_template(o.model, o.chat_template);
+  auto [tokenizer, chat] = data::load_model_text(o.model, o.chat_template);
   auto examples = data::read_examples(*o.data, o.limit);
   static const char* kinds[] = {"text", "prompt/completion", "chat"};
   for (size_t i = 0; i < examples.size(); ++i) {

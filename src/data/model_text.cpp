@@ -88,31 +88,33 @@ Tokenizer load_tokenizer(const std::string& model_path) {
   fail("[model] {} is neither a model directory nor a .gguf file", model_path);
 }
 
-ChatTemplate load_chat_template(const std::string& model_path,
-                                const std::optional<std::string>& override_file) {
-  if (override_file) return ChatTemplate::from_file(*override_file);
-  if (is_gguf(model_path)) {
-    io::GgufReader gguf(model_path);
-    auto token = [&](const char* key) -> std::optional<std::string> {
-      if (!gguf.find(key)) return std::nullopt;
-      auto id = gguf.get_unsigned(key);
-      const auto& tokens = gguf.get<io::GgufArray>("tokenizer.ggml.tokens").items;
-      if (id >= tokens.size() || !tokens[id].is<std::string>()) return std::nullopt;
-      return tokens[id].as<std::string>();
-    };
-    if (gguf.find("tokenizer.chat_template"))
-      return ChatTemplate::from_source(gguf.get<std::string>("tokenizer.chat_template"),
-                                       model_path + " (tokenizer.chat_template)",
-                                       token("tokenizer.ggml.bos_token_id"),
-                                       token("tokenizer.ggml.eos_token_id"));
-    return ChatTemplate::builtin("chatml");
+ModelText load_model_text(const std::string& model_path,
+                          const std::optional<std::string>& override_file) {
+  if (!is_gguf(model_path)) {
+    Tokenizer tokenizer = load_tokenizer(model_path);
+    if (override_file) return {std::move(tokenizer), ChatTemplate::from_file(*override_file)};
+    fs::path dir(model_path);
+    fs::path config = dir / "tokenizer_config.json";
+    if (fs::exists(dir / "chat_template.jinja") ||
+        (fs::exists(config) && has_chat_template(config.string())))
+      return {std::move(tokenizer), ChatTemplate::from_tokenizer_config(config.string())};
+    return {std::move(tokenizer), ChatTemplate::builtin(builtin_format(dir / "config.json"))};
   }
-  fs::path dir(model_path);
-  fs::path config = dir / "tokenizer_config.json";
-  if (fs::exists(dir / "chat_template.jinja") ||
-      (fs::exists(config) && has_chat_template(config.string())))
-    return ChatTemplate::from_tokenizer_config(config.string());
-  return ChatTemplate::builtin(builtin_format(dir / "config.json"));
+  // One read of the GGUF serves both: its vocabulary is most of what parsing it costs.
+  io::GgufReader gguf(model_path);
+  GgufVocab vocab = read_gguf_vocab(gguf);
+  Tokenizer tokenizer = Tokenizer::from_gguf_vocab(vocab);
+  if (override_file) return {std::move(tokenizer), ChatTemplate::from_file(*override_file)};
+  if (!gguf.find("tokenizer.chat_template"))
+    return {std::move(tokenizer), ChatTemplate::builtin("chatml")};
+  auto piece = [&](const std::optional<int32_t>& id) -> std::optional<std::string> {
+    if (!id) return std::nullopt;
+    return vocab.tokens[size_t(*id)];  // read_gguf_vocab checked the range
+  };
+  return {std::move(tokenizer),
+          ChatTemplate::from_source(gguf.get<std::string>("tokenizer.chat_template"),
+                                    model_path + " (tokenizer.chat_template)", piece(vocab.bos),
+                                    piece(vocab.eos))};
 }
 
 }  // namespace vktrain::data

@@ -16,8 +16,14 @@ namespace vktrain::data {
 GgufVocab read_gguf_vocab(const io::GgufReader& gguf);
 
 Tokenizer load_tokenizer(const std::string& model_path);
-// `override_file`: a Jinja file given by the user (--chat-template), used when set.
-ChatTemplate load_chat_template(const std::string& model_path,
-                                const std::optional<std::string>& override_file = std::nullopt);
+
+struct ModelText {
+  Tokenizer tokenizer;
+  ChatTemplate chat_template;
+};
+// Tokenizer and chat template, reading a GGUF file once. `override_file`: a Jinja file given by
+// the user (--chat-template), used when set.
+ModelText load_model_text(const std::string& model_path,
+                          const std::optional<std::string>& override_file = std::nullopt);
 
 }  // namespace vktrain::data

@@ -62,16 +62,16 @@ TEST(ModelText, GgufVocabularyEncodesLikeTheReference) {
   test::TempDir dir;
   std::string gguf = dir.file("qwen3-tokenizer.gguf");
   write_qwen3_gguf(gguf);
-  auto tokenizer = data::load_tokenizer(gguf);
+  auto [tokenizer, chat] = data::load_model_text(gguf);
   json fixture = read_json(std::string(VKTRAIN_FIXTURES) + "/tokenizers/qwen3.json");
   for (const auto& c : fixture["cases"]) {
     auto want = c["ids"].get<std::vector<int32_t>>();
     EXPECT_EQ(tokenizer.encode(c["text"].get<std::string>()), want) << c["text"];
   }
   EXPECT_EQ(tokenizer.eos_id(), 151645);
+  EXPECT_EQ(data::load_tokenizer(gguf).encode("Hello, world!"), (std::vector<int32_t>{9707, 11, 1879, 0}));
 
   // The chat template stored in the file renders as transformers renders it.
-  auto chat = data::load_chat_template(gguf);
   json renders = read_json(std::string(VKTRAIN_FIXTURES) + "/chat_templates/qwen3.json");
   const auto& first = renders["renders"][0];
   std::vector<data::ChatMessage> messages;
