@@ -36,4 +36,10 @@ double sum_squares(const std::vector<float>& x) {
   return s;
 }
 
+std::vector<double> column_sum(const std::vector<float>& x, size_t cols) {
+  std::vector<double> out(cols, 0.0);
+  for (size_t i = 0; i < x.size(); ++i) out[i % cols] += x[i];
+  return out;
+}
+
 }  // namespace vktrain::reference

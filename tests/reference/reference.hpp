@@ -17,5 +17,7 @@ void matmul(std::vector<double>& c, const std::vector<float>& a, const std::vect
 
 double sum(const std::vector<float>& x);
 double sum_squares(const std::vector<float>& x);
+// out[c] = sum over r of x[r * cols + c]
+std::vector<double> column_sum(const std::vector<float>& x, size_t cols);
 
 }  // namespace vktrain::reference
