@@ -7,13 +7,14 @@
 
 namespace vktrain {
 
-size_t dtype_size(DType t) { return t == DType::f32 ? 4 : 2; }
+size_t dtype_size(DType t) { return t == DType::f16 || t == DType::bf16 ? 2 : 4; }
 
 std::string_view dtype_name(DType t) {
   switch (t) {
     case DType::f32: return "f32";
     case DType::f16: return "f16";
     case DType::bf16: return "bf16";
+    case DType::i32: return "i32";
   }
   return "?";
 }
@@ -64,6 +65,7 @@ float round_to(DType t, float f) {
     case DType::f32: return f;
     case DType::f16: return f16_to_f32(f32_to_f16(f));
     case DType::bf16: return bf16_to_f32(f32_to_bf16(f));
+    case DType::i32: return std::nearbyint(f);
   }
   return f;
 }

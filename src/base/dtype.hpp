@@ -7,11 +7,12 @@
 
 namespace vktrain {
 
-enum class DType : uint8_t { f32, f16, bf16 };
+// i32 holds integers the kernels index with (token ids, positions, document ids, labels).
+enum class DType : uint8_t { f32, f16, bf16, i32 };
 
 size_t dtype_size(DType t);
 std::string_view dtype_name(DType t);
-DType dtype_from_name(std::string_view name);  // throws Error naming the unknown type
+DType dtype_from_name(std::string_view name);  // a float type; throws Error naming the unknown one
 
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);

@@ -17,6 +17,7 @@ uint32_t fill_bits(DType dtype, float value) {
     }
     case DType::f16: return f32_to_f16(value);
     case DType::bf16: return f32_to_bf16(value);
+    case DType::i32: return uint32_t(int32_t(value));
   }
   return 0;
 }

@@ -43,10 +43,22 @@ Tensor make_tensor(vk::Context& context, DType dtype, std::vector<int64_t> shape
   return t;
 }
 
+namespace {
+
+void require_count(const Tensor& t, size_t count) {
+  if (count != t.numel())
+    fail("[tensor] writing {} values into {} of {} elements", count, t.describe(), t.numel());
+}
+
+void require_floats(const Tensor& t) {
+  if (t.dtype == DType::i32) fail("[tensor] {} holds integers, not floats", t.describe());
+}
+
+}  // namespace
+
 void write_floats(vk::Context& context, Tensor& t, std::span<const float> values) {
-  if (values.size() != t.numel())
-    fail("[tensor] writing {} values into {} of {} elements", values.size(), t.describe(),
-         t.numel());
+  require_floats(t);
+  require_count(t, values.size());
   std::vector<std::byte> bytes(t.bytes());
   for (size_t i = 0; i < values.size(); ++i) {
     if (t.dtype == DType::f32) {
@@ -60,6 +72,7 @@ void write_floats(vk::Context& context, Tensor& t, std::span<const float> values
 }
 
 std::vector<float> read_floats(vk::Context& context, const Tensor& t) {
+  require_floats(t);
   std::vector<std::byte> bytes(t.bytes());
   vk::download(context, t.memory, bytes);
   std::vector<float> values(t.numel());
@@ -72,6 +85,19 @@ std::vector<float> read_floats(vk::Context& context, const Tensor& t) {
       values[i] = t.dtype == DType::f16 ? f16_to_f32(h) : bf16_to_f32(h);
     }
   }
+  return values;
+}
+
+void write_ints(vk::Context& context, Tensor& t, std::span<const int32_t> values) {
+  if (t.dtype != DType::i32) fail("[tensor] {} does not hold i32 integers", t.describe());
+  require_count(t, values.size());
+  vk::upload(context, t.memory, std::as_bytes(values));
+}
+
+std::vector<int32_t> read_ints(vk::Context& context, const Tensor& t) {
+  if (t.dtype != DType::i32) fail("[tensor] {} does not hold i32 integers", t.describe());
+  std::vector<int32_t> values(t.numel());
+  vk::download(context, t.memory, std::as_writable_bytes(std::span(values)));
   return values;
 }
 

@@ -44,5 +44,8 @@ Tensor make_tensor(vk::Context& context, DType dtype, std::vector<int64_t> shape
 // Host floats in, rounded to the tensor's dtype; and back out as floats.
 void write_floats(vk::Context& context, Tensor& t, std::span<const float> values);
 std::vector<float> read_floats(vk::Context& context, const Tensor& t);
+// The same for i32 tensors (token ids, positions, document ids, labels).
+void write_ints(vk::Context& context, Tensor& t, std::span<const int32_t> values);
+std::vector<int32_t> read_ints(vk::Context& context, const Tensor& t);
 
 }  // namespace vktrain

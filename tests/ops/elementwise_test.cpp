@@ -140,3 +140,16 @@ TEST(LargeTensors, PastTheStorageBufferRangeAndAcrossSpans) {
     ASSERT_EQ(got[n - 1], round_to(DType::bf16, values[n - 1]));
   }
 }
+
+TEST(IntegerTensors, RoundTripAndFill) {
+  auto& ctx = test::context();
+  std::vector<int32_t> ids = {7, -100, 151935, 0, 42};
+  Tensor t = make_tensor(ctx, DType::i32, {5}, "ids");
+  write_ints(ctx, t, ids);
+  EXPECT_EQ(read_ints(ctx, t), ids);
+  vk::Recorder rec(ctx);
+  ops::fill(rec, t, -100.0f);
+  rec.run();
+  EXPECT_EQ(read_ints(ctx, t), std::vector<int32_t>(5, -100));
+  EXPECT_NE(test::error_message([&] { read_floats(ctx, t); }).find("ids"), std::string::npos);
+}
