@@ -48,6 +48,33 @@ double relative_error(const std::vector<float>& got, const std::vector<float>& w
   return relative_error(got, std::vector<double>(want.begin(), want.end()));
 }
 
+double dot(const std::vector<float>& y, const std::vector<float>& r) {
+  double sum = 0;
+  for (size_t i = 0; i < y.size(); ++i) sum += double(y[i]) * double(r.at(i));
+  return sum;
+}
+
+double central_difference(std::vector<float>& x, size_t i, float eps,
+                          const std::function<double()>& loss) {
+  float saved = x.at(i);
+  x[i] = saved + eps;
+  double plus = loss();
+  x[i] = saved - eps;
+  double minus = loss();
+  x[i] = saved;
+  return (plus - minus) / (double(saved + eps) - double(saved - eps));
+}
+
+std::vector<size_t> sample_indices(size_t n, size_t count, uint32_t seed) {
+  std::vector<size_t> out;
+  if (n == 0) return out;
+  out.push_back(0);
+  if (n > 1) out.push_back(n - 1);
+  std::mt19937 rng(seed);
+  while (out.size() < std::min(count, n)) out.push_back(rng() % n);
+  return out;
+}
+
 TempDir::TempDir() {
   const auto* test = testing::UnitTest::GetInstance()->current_test_info();
   path = std::filesystem::temp_directory_path() /

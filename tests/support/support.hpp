@@ -25,6 +25,15 @@ Tensor tensor_with(const std::vector<int64_t>& shape, DType dtype, const std::ve
 double relative_error(const std::vector<float>& got, const std::vector<double>& want);
 double relative_error(const std::vector<float>& got, const std::vector<float>& want);
 
+// Finite differences for backward tests. A forward op f(x) is checked through the scalar
+// loss L = sum(f(x) * r) for a random r: its gradient is backward(dy = r).
+double dot(const std::vector<float>& y, const std::vector<float>& r);
+// (loss() with x[i] + eps  -  loss() with x[i] - eps) / 2 eps; x[i] is restored afterwards.
+double central_difference(std::vector<float>& x, size_t i, float eps,
+                          const std::function<double()>& loss);
+// A few indices spread over [0, n): first, last and `count` - 2 seeded random ones.
+std::vector<size_t> sample_indices(size_t n, size_t count, uint32_t seed);
+
 // A fresh folder for one test, named after it, removed with everything in it at the end.
 struct TempDir {
   TempDir();
