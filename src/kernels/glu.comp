@@ -1,0 +1,50 @@
+#version 450
+// glu: the gated unit of SwiGLU / GEGLU feed-forward layers, element-wise over any layout:
+// h = act(gate) * up with act = silu (ACT 0) or GELU with the tanh approximation (ACT 1, as
+// transformers' gelu_pytorch_tanh). Built with BACKWARD it adds the gradients instead:
+// dgate += dh * up * act'(gate), dup += dh * act(gate). All tensors share one dtype (IN_*/OUT_*
+// the same); math in f32, one rounding per stored value. A grid-stride loop, one element per
+// thread per step; dgate and dup may not alias the inputs.
+#include "common.glsl"
+#include "glu_push.h"
+layout(local_size_x = 256) in;
+layout(constant_id = 0) const uint ACT = 0;
+layout(push_constant) uniform Push { GLU_PUSH } pc;
+
+const float kSqrt2OverPi = 0.7978845608028654;
+const float kGeluCubic = 0.044715;
+
+// Written through exp so that large |x| saturates to +-1 instead of giving inf / inf.
+float tanh_stable(float x) { return 1.0 - 2.0 / (exp(2.0 * x) + 1.0); }
+float sigmoid(float x) { return 1.0 / (1.0 + exp(-x)); }
+
+float act(float x) {
+  if (ACT == 0) return x * sigmoid(x);
+  return 0.5 * x * (1.0 + tanh_stable(kSqrt2OverPi * (x + kGeluCubic * x * x * x)));
+}
+
+float act_derivative(float x) {
+  if (ACT == 0) {
+    float s = sigmoid(x);
+    return s * (1.0 + x * (1.0 - s));
+  }
+  float t = tanh_stable(kSqrt2OverPi * (x + kGeluCubic * x * x * x));
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * kSqrt2OverPi * (1.0 + 3.0 * kGeluCubic * x * x);
+}
+
+void main() {
+  IN_BUF gate = IN_BUF(pc.gate);
+  IN_BUF up = IN_BUF(pc.up);
+  for (uint i = gl_GlobalInvocationID.x; i < pc.count; i += TOTAL_THREADS) {
+    float g = in_load(gate, i), u = in_load(up, i);
+#ifdef BACKWARD
+    float dh = in_load(IN_BUF(pc.h), i);
+    OUT_BUF dgate = OUT_BUF(pc.dgate);
+    OUT_BUF dup = OUT_BUF(pc.dup);
+    out_store(dgate, i, out_load(dgate, i) + dh * u * act_derivative(g));
+    out_store(dup, i, out_load(dup, i) + dh * act(g));
+#else
+    out_store(OUT_BUF(pc.h), i, act(g) * u);
+#endif
+  }
+}

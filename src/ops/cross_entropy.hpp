@@ -1,0 +1,43 @@
+#pragma once
+// Cross-entropy fused with the lm_head product (DESIGN.md decision 8): logits = h W^T are made
+// one chunk of tokens at a time into an f32 scratch, so the full [N, V] logits never exist.
+// h: [N, C] (or [..., C]), W: [V, C], both f32, f16 or bf16 (one dtype); labels: i32, N of them,
+// negative = ignored (like transformers' -100). The loss matches transformers' CrossEntropyLoss
+// on f32 logits: per token logsumexp - logit[label]; the mean is loss * grad_scale (below). No
+// logit softcapping. A label >= V cannot be seen by the kernel; it reads as V - 1.
+#include <cstdint>
+#include <vector>
+
+#include "ops/tensor.hpp"
+#include "vk/recorder.hpp"
+
+namespace vktrain::ops {
+
+struct CrossEntropyOptions {
+  // Tokens per chunk. 0: as many as keep the f32 logits chunk within kCrossEntropyChunkBytes
+  // (and one allocation); tests set it small to get several chunks.
+  uint64_t chunk_tokens = 0;
+};
+inline constexpr uint64_t kCrossEntropyChunkBytes = 64ull << 20;
+
+// grad_scale[0] = 1 / (the number of labels >= 0 in all `labels` tensors together): the mean's
+// denominator over a whole batch of one or more micro-batches, computed on the device, so a
+// recorded step replays with other batches. 0 when every label is ignored. grad_scale: f32 [1].
+void cross_entropy_grad_scale(vk::Recorder& rec, Tensor& grad_scale,
+                              const std::vector<const Tensor*>& labels);
+
+// Evaluation: loss[0] += the sum of the per-token losses of the non-ignored tokens (f32 [1];
+// a fixed summation order, the same bits every run).
+void cross_entropy_loss(vk::Recorder& rec, Tensor& loss, const Tensor& h, const Tensor& w,
+                        const Tensor& labels, const CrossEntropyOptions& options = {});
+
+// Training: the loss as above, and adds into the gradients of the mean loss (callers zero them
+// with one fill): with dlogits = (softmax - onehot(label)) * grad_scale[0] (zero rows for
+// ignored tokens, rounded to the activation dtype), dh += dlogits W and, when dw is given (a
+// trainable lm_head), dw += dlogits^T h. dh: like h; dw: f32 [V, C]; grad_scale: f32 [1], from
+// cross_entropy_grad_scale (or any scale: 1 gives the gradient of the summed loss).
+void cross_entropy_loss_and_grad(vk::Recorder& rec, Tensor& loss, Tensor& dh, Tensor* dw,
+                                 const Tensor& h, const Tensor& w, const Tensor& labels,
+                                 const Tensor& grad_scale, const CrossEntropyOptions& options = {});
+
+}  // namespace vktrain::ops

@@ -1,0 +1,131 @@
+#include <gtest/gtest.h>
+
+#include "base/error.hpp"
+#include "ops/glu.hpp"
+#include "reference/glu.hpp"
+#include "support/support.hpp"
+
+using namespace vktrain;
+using ops::GluActivation;
+
+namespace {
+
+const char* activation_name(GluActivation a) { return a == GluActivation::silu ? "silu" : "gelu_tanh"; }
+
+// Inputs of one GLU call, [N, F], random in the dtype; gate spans [-6, 6] so that both tails of
+// the activation are exercised.
+struct Inputs {
+  std::vector<float> gate, up, dh, dgate, dup;
+  Inputs(size_t n, DType dt)
+      : gate(test::random_values(n, 1, dt, 6.0f)), up(test::random_values(n, 2, dt)),
+        dh(test::random_values(n, 3, dt)), dgate(test::random_values(n, 4, dt)),
+        dup(test::random_values(n, 5, dt)) {}
+};
+
+struct Outputs {
+  std::vector<float> h, dgate, dup;
+};
+
+// Forward and backward (adding into dgate, dup) in one recording on `ctx`.
+Outputs run_glu(vk::Context& ctx, const Inputs& in, std::vector<int64_t> shape, DType dt,
+                GluActivation act) {
+  Tensor gate = test::tensor_with(shape, dt, in.gate, "gate", ctx);
+  Tensor up = test::tensor_with(shape, dt, in.up, "up", ctx);
+  Tensor dh = test::tensor_with(shape, dt, in.dh, "dh", ctx);
+  Tensor dgate = test::tensor_with(shape, dt, in.dgate, "dgate", ctx);
+  Tensor dup = test::tensor_with(shape, dt, in.dup, "dup", ctx);
+  Tensor h = make_tensor(ctx, dt, shape, "h");
+  vk::Recorder rec(ctx);
+  ops::glu_forward(rec, h, gate, up, act);
+  ops::glu_backward(rec, dgate, dup, dh, gate, up, act);
+  rec.run();
+  return {read_floats(ctx, h), read_floats(ctx, dgate), read_floats(ctx, dup)};
+}
+
+void expect_reference(const Outputs& got, const Inputs& in, DType dt, GluActivation act) {
+  std::vector<double> h, dgate(in.dgate.begin(), in.dgate.end()), dup(in.dup.begin(), in.dup.end());
+  reference::glu_forward(h, in.gate, in.up, act);
+  reference::glu_backward(dgate, dup, in.dh, in.gate, in.up, act);
+  // Inputs are exact in their dtype: what remains is one rounding of each output to it (2^-11
+  // f16, 2^-8 bf16, relative), or f32 exp/division error of a few ulp.
+  double tolerance = dt == DType::f32 ? 1e-5 : dt == DType::f16 ? 1e-3 : 8e-3;
+  EXPECT_LT(test::relative_error(got.h, h), tolerance);
+  EXPECT_LT(test::relative_error(got.dgate, dgate), tolerance);
+  EXPECT_LT(test::relative_error(got.dup, dup), tolerance);
+}
+
+}  // namespace
+
+class Glu : public testing::TestWithParam<std::tuple<DType, GluActivation>> {};
+
+TEST_P(Glu, ForwardAndBackwardMatchTheReference) {
+  auto [dt, act] = GetParam();
+  Inputs in(37 * 67, dt);
+  expect_reference(run_glu(test::context(), in, {37, 67}, dt, act), in, dt, act);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, Glu,
+                         testing::Combine(testing::Values(DType::f32, DType::f16, DType::bf16),
+                                          testing::Values(GluActivation::silu, GluActivation::gelu_tanh)),
+                         [](const auto& info) {
+                           return fmt::format("{}_{}", dtype_name(std::get<0>(info.param)),
+                                              activation_name(std::get<1>(info.param)));
+                         });
+
+class GluGradient : public testing::TestWithParam<GluActivation> {};
+
+// dgate and dup against central differences of L = sum(h * r) through the GPU forward.
+TEST_P(GluGradient, MatchesFiniteDifferences) {
+  auto& ctx = test::context();
+  GluActivation act = GetParam();
+  const size_t n = 19 * 23;
+  Inputs in(n, DType::f32);
+  auto r = in.dh;
+  Tensor gate = make_tensor(ctx, DType::f32, {19, 23}, "gate");
+  Tensor up = make_tensor(ctx, DType::f32, {19, 23}, "up");
+  Tensor h = make_tensor(ctx, DType::f32, {19, 23}, "h");
+  vk::Recorder forward(ctx);
+  ops::glu_forward(forward, h, gate, up, act);
+  auto loss = [&] {
+    write_floats(ctx, gate, in.gate);
+    write_floats(ctx, up, in.up);
+    forward.run();
+    return test::dot(read_floats(ctx, h), r);
+  };
+  std::fill(in.dgate.begin(), in.dgate.end(), 0.0f);
+  std::fill(in.dup.begin(), in.dup.end(), 0.0f);
+  Outputs grads = run_glu(ctx, in, {19, 23}, DType::f32, act);
+  // Only h[i] changes with element i: the difference carries one f32 rounding of h (~1e-7)
+  // over 2 eps, plus eps^2 |act'''| / 6 truncation; both far below 1e-3.
+  for (size_t i : test::sample_indices(n, 8, 7)) {
+    EXPECT_NEAR(test::central_difference(in.gate, i, 1e-2f, loss), grads.dgate[i], 1e-3) << i;
+    EXPECT_NEAR(test::central_difference(in.up, i, 1e-2f, loss), grads.dup[i], 1e-3) << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Activations, GluGradient,
+                         testing::Values(GluActivation::silu, GluActivation::gelu_tanh),
+                         [](const auto& info) { return activation_name(info.param); });
+
+TEST(GluSpans, TensorsSplitAcrossAllocations) {
+  vk::ContextOptions options = vk::ContextOptions::from_env();
+  options.memory.max_span = 16 << 10;  // 61 rows of 67 f32 per span
+  vk::Context ctx(options);
+  Inputs in(150 * 67, DType::f32);
+  expect_reference(run_glu(ctx, in, {150, 67}, DType::f32, GluActivation::gelu_tanh), in,
+                   DType::f32, GluActivation::gelu_tanh);
+}
+
+TEST(GluErrors, MismatchedTensorsAreNamed) {
+  auto& ctx = test::context();
+  Tensor gate = make_tensor(ctx, DType::bf16, {4, 6}, "gate");
+  Tensor up = make_tensor(ctx, DType::bf16, {4, 5}, "up");
+  Tensor h = make_tensor(ctx, DType::bf16, {4, 6}, "h");
+  Tensor dh32 = make_tensor(ctx, DType::f32, {4, 6}, "dh32");
+  vk::Recorder rec(ctx);
+  auto message = test::error_message([&] { ops::glu_forward(rec, h, gate, up, GluActivation::silu); });
+  EXPECT_NE(message.find("up (bf16, [4, 5])"), std::string::npos) << message;
+  message = test::error_message(
+      [&] { ops::glu_backward(rec, h, h, dh32, gate, gate, GluActivation::silu); });
+  EXPECT_NE(message.find("dh32"), std::string::npos) << message;
+}
