@@ -16,30 +16,6 @@ void require_scalar(const char* what, const Tensor& t) {
     fail("[cross_entropy] {} must be one f32 element: {}", what, t.describe());
 }
 
-// Rows [first, first + count) of a matrix-like tensor as a [count, cols] tensor on the same
-// memory (not owned), for matmul on one chunk of tokens; it may cross spans like its source.
-Tensor rows_view(const Tensor& t, uint64_t first, uint64_t count) {
-  Tensor view;
-  view.dtype = t.dtype;
-  view.shape = {int64_t(count), int64_t(t.cols())};
-  view.name = t.name;
-  uint64_t size = dtype_size(t.dtype);
-  std::vector<vk::Span> spans;
-  for (uint64_t e = first * t.cols(), end = (first + count) * t.cols(); e < end;) {
-    Location at = locate(t, e);
-    uint64_t n = std::min(end - e, at.contiguous);
-    vk::Span span = *at.span;
-    span.address += at.offset;
-    span.offset += at.offset;
-    span.bytes = n * size;
-    if (span.mapped) span.mapped = static_cast<std::byte*>(span.mapped) + at.offset;
-    spans.push_back(span);
-    e += n;
-  }
-  view.memory = vk::Allocation(nullptr, std::move(spans), view.bytes());
-  return view;
-}
-
 // A [rows, vocab] scratch in one allocation: fewer rows when one span cannot hold them all.
 Tensor chunk_scratch(vk::Context& ctx, DType dtype, uint64_t& rows, uint64_t vocab,
                      const char* name) {

@@ -68,10 +68,7 @@ void require_gradient(const char* op, const Tensor* grad, const std::vector<int6
 }
 
 // t [..., C] as the [N, C] matrix the matmuls take: the same spans, not owned.
-Tensor as_matrix(const Tensor& t) {
-  return {t.dtype, {int64_t(t.rows()), int64_t(t.cols())}, t.name,
-          vk::Allocation(nullptr, t.memory.spans(), t.memory.bytes())};
-}
+Tensor as_matrix(const Tensor& t) { return rows_view(t, 0, t.rows()); }
 
 // Scratch tensors an op records into and keeps alive as long as the recording.
 class Scratch {

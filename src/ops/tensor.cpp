@@ -30,6 +30,28 @@ Location locate(const Tensor& t, uint64_t index) {
   fail("[tensor] element {} is outside {}", index, t.describe());
 }
 
+Tensor rows_view(const Tensor& t, uint64_t first, uint64_t count) {
+  Tensor view;
+  view.dtype = t.dtype;
+  view.shape = {int64_t(count), int64_t(t.cols())};
+  view.name = t.name;
+  uint64_t size = dtype_size(t.dtype);
+  std::vector<vk::Span> spans;
+  for (uint64_t e = first * t.cols(), end = (first + count) * t.cols(); e < end;) {
+    Location at = locate(t, e);
+    uint64_t n = std::min(end - e, at.contiguous);
+    vk::Span span = *at.span;
+    span.address += at.offset;
+    span.offset += at.offset;
+    span.bytes = n * size;
+    if (span.mapped) span.mapped = static_cast<std::byte*>(span.mapped) + at.offset;
+    spans.push_back(span);
+    e += n;
+  }
+  view.memory = vk::Allocation(nullptr, std::move(spans), view.bytes());
+  return view;
+}
+
 Tensor make_tensor(vk::Context& context, DType dtype, std::vector<int64_t> shape,
                    std::string name) {
   Tensor t;

@@ -39,6 +39,10 @@ struct Location {
 };
 Location locate(const Tensor& t, uint64_t index);
 
+// Rows [first, first + count) of t seen as a [count, cols] matrix on the same memory: a view
+// that owns nothing and must not outlive t. It crosses spans where t does.
+Tensor rows_view(const Tensor& t, uint64_t first, uint64_t count);
+
 Tensor make_tensor(vk::Context& context, DType dtype, std::vector<int64_t> shape,
                    std::string name);
 // Host floats in, rounded to the tensor's dtype; and back out as floats.
