@@ -1,0 +1,34 @@
+// Push layouts of the attention kernels, shared by C++ and GLSL (see push.h for the convention).
+// q [B, T, Hq, D], k and v [B, T, Hkv, D]; lse and delta [B, Hq, T] f32; documents i32 [B, T]
+// (address 0: no document ids). Key j is visible from query i when: j <= i (causal); i - j <
+// window (window > 0; |i - j| < window when not causal); documents[j] == documents[i].
+#ifndef VKTRAIN_KERNELS_ATTENTION_PUSH_H
+#define VKTRAIN_KERNELS_ATTENTION_PUSH_H
+
+#define ATTENTION_SHAPE uint T; uint heads_q; uint heads_kv; uint causal; uint window; float scale;
+
+// o = softmax(scale * q k^T, masked) v, lse = log-sum-exp of the scaled, masked scores
+#define ATTENTION_FORWARD_PUSH uint64_t q; uint64_t k; uint64_t v; uint64_t documents; \
+  uint64_t o; uint64_t lse; ATTENTION_SHAPE
+
+// delta[b, h, t] = sum over d of dout[b, t, h, d] * o[b, t, h, d]; `rows` = B * T * Hq
+#define ATTENTION_DELTA_PUSH uint64_t dout; uint64_t o; uint64_t delta; uint rows; uint T; \
+  uint heads_q; uint D;
+
+// grad_a (+)= dq, or grad_a (+)= dk and grad_b (+)= dv, from dout, lse and delta
+#define ATTENTION_BACKWARD_PUSH uint64_t q; uint64_t k; uint64_t v; uint64_t documents; \
+  uint64_t dout; uint64_t lse; uint64_t delta; uint64_t grad_a; uint64_t grad_b; ATTENTION_SHAPE
+
+#ifdef __cplusplus
+#include <cstdint>
+namespace vktrain::kernels {
+using uint = uint32_t;
+struct AttentionForwardPush { ATTENTION_FORWARD_PUSH };
+struct AttentionDeltaPush { ATTENTION_DELTA_PUSH };
+struct AttentionBackwardPush { ATTENTION_BACKWARD_PUSH };
+static_assert(sizeof(AttentionForwardPush) <= 128, "push constants are limited to 128 bytes");
+static_assert(sizeof(AttentionBackwardPush) <= 128, "push constants are limited to 128 bytes");
+}  // namespace vktrain::kernels
+#endif
+
+#endif

@@ -1,0 +1,239 @@
+#include "ops/attention.hpp"
+
+#include <cmath>
+
+#include "kernels/attention_push.h"
+#include "ops/dispatch.hpp"
+
+namespace vktrain::ops {
+namespace {
+
+constexpr int64_t kMaxHeadDim = 256;
+constexpr uint32_t kSharedLimit = 32 << 10;  // shared memory a portable kernel may use
+constexpr uint32_t kDeltaRows = 16;         // rows per workgroup step of attention_delta
+
+// How a tiled kernel's threads share its tiles (attention.glsl): workgroup size, each thread's
+// block of scores, its accumulator rows, and the threads across head_dim.
+struct Threads {
+  uint32_t count, score_rows, score_cols, acc_rows, lanes;
+};
+
+// 256 threads for own x visited tiles of 64 x 32 (8 scores and 4 x D/16 accumulators each) or
+// 32 x 64 (2 x D/16). One layout for every device: on lavapipe 64 threads with 4x the work each
+// ran the backward 1.8x faster but took 3x longer to compile (the larger unrolled blocks), and
+// compiling dominates the tests there.
+constexpr Threads threads_for(uint32_t own) {
+  return own == 64 ? Threads{256, 4, 2, 4, 16} : Threads{256, 2, 4, 2, 16};
+}
+
+// The tiles of one tiled kernel (attention.glsl): rows of its own tile and of each visited tile,
+// head_dim columns per score step and visited rows per accumulation step, products per score
+// step, the kernel's other shared floats, and how its threads share them.
+struct Tiles {
+  uint32_t own, visit, slice, rows, pairs, extra_floats;
+  Threads threads;
+
+  uint32_t acc_cols(uint32_t D) const { return (D + threads.lanes - 1) / threads.lanes; }
+  std::vector<uint32_t> spec(uint32_t D) const {
+    return {D, own, visit, slice, rows, threads.score_rows, threads.score_cols, threads.acc_rows,
+            acc_cols(D), threads.lanes, threads.count};
+  }
+  uint64_t shared_bytes(uint32_t D) const {
+    uint64_t stage = std::max<uint64_t>(uint64_t(pairs) * slice * (own + 1 + visit + 1),
+                                        uint64_t(rows) * D);
+    return 4 * (stage + uint64_t(own) * (visit + 1) + own + visit + extra_floats);
+  }
+  constexpr bool fits_threads() const {
+    return (own / threads.score_rows) * (visit / threads.score_cols) == threads.count &&
+           (own / threads.acc_rows) * threads.lanes == threads.count;
+  }
+};
+
+// Forward and dq: 64 queries, key tiles of 32. The forward takes wider score steps where D
+// leaves room (fewer barriers). Shared memory at D = 256: 25.4 KiB, 24.6 KiB.
+constexpr Tiles forward_tiles(uint32_t D) {
+  return {64, 32, D <= 128 ? 32u : 16u, 16, 1, 3 * 64, threads_for(64)};
+}
+constexpr Tiles backward_q_tiles() { return {64, 32, 16, 16, 2, 0, threads_for(64)}; }
+// dk/dv: 64 keys, query tiles of 32 (the forward's layout) up to D = 128; beyond, 32 keys and
+// query tiles of 64, so that the two accumulators (dk, dv) hold 64 floats a thread, as the
+// forward's one at D = 256. Shared memory at D = 256: 21.3 KiB.
+constexpr Tiles backward_kv_tiles(uint32_t D) {
+  if (D <= 128) return {64, 32, 16, 16, 2, 2 * 32, threads_for(64)};
+  return {32, 64, 16, 8, 2, 2 * 64, threads_for(32)};
+}
+static_assert(forward_tiles(256).fits_threads() && backward_q_tiles().fits_threads() &&
+              backward_kv_tiles(128).fits_threads() && backward_kv_tiles(256).fits_threads());
+
+struct Dims {
+  uint32_t B, T, Hq, Hkv, D;
+};
+
+void require_floats(const char* op, const Tensor& t) {
+  if (t.dtype != DType::f32 && t.dtype != DType::f16 && t.dtype != DType::bf16)
+    fail("[{}] {} must be f32, f16 or bf16", op, t.describe());
+}
+
+void require_like(const char* op, const Tensor& t, const Tensor& model) {
+  if (t.shape != model.shape || t.dtype != model.dtype)
+    fail("[{}] {} must have the shape and dtype of {}", op, t.describe(), model.describe());
+}
+
+// One span (the kernels address each tensor as one buffer) and 32-bit element indices.
+void require_addressable(const char* op, const Tensor& t) {
+  if (t.memory.spans().size() > 1)
+    fail("[{}] {} lies in {} allocation spans; attention needs each tensor in one", op,
+         t.describe(), t.memory.spans().size());
+  if (t.numel() >= (1ull << 32))
+    fail("[{}] {} has {} elements, over the 2^32 the kernels index; split the batch", op,
+         t.describe(), t.numel());
+}
+
+Dims check_inputs(const char* op, const Tensor& q, const Tensor& k, const Tensor& v,
+                  const AttentionOptions& options) {
+  if (q.shape.size() != 4) fail("[{}] q must be [B, T, Hq, D], got {}", op, q.describe());
+  if (k.shape.size() != 4 || k.shape[0] != q.shape[0] || k.shape[1] != q.shape[1] ||
+      k.shape[3] != q.shape[3])
+    fail("[{}] k must be [B, T, Hkv, D] with the B, T and D of q {}, got {}", op, q.describe(),
+         k.describe());
+  require_floats(op, q);
+  require_same_dtype(op, q, k);
+  require_like(op, v, k);
+  Dims d{uint32_t(q.shape[0]), uint32_t(q.shape[1]), uint32_t(q.shape[2]), uint32_t(k.shape[2]),
+         uint32_t(q.shape[3])};
+  if (d.Hkv == 0 || d.Hq % d.Hkv != 0)
+    fail("[{}] the query heads of {} must be a multiple of the kv heads of {}", op, q.describe(),
+         k.describe());
+  if (q.shape[3] > kMaxHeadDim)
+    fail("[{}] head_dim {} of {} is over the {} the kernels hold", op, q.shape[3], q.describe(),
+         kMaxHeadDim);
+  if (!std::isfinite(options.scale))
+    fail("[{}] options.scale is not set: pass the softmax scale (1/sqrt(head_dim) for most "
+         "models)", op);
+  if (options.window < 0) fail("[{}] options.window is negative ({})", op, options.window);
+  if (const Tensor* docs = options.documents) {
+    if (docs->dtype != DType::i32 || docs->shape != std::vector<int64_t>{q.shape[0], q.shape[1]})
+      fail("[{}] documents must be i32 [B, T] = [{}, {}], got {}", op, q.shape[0], q.shape[1],
+           docs->describe());
+    require_addressable(op, *docs);
+  }
+  for (const Tensor* t : {&q, &k, &v}) require_addressable(op, *t);
+  return d;
+}
+
+void require_lse(const char* op, const Tensor& lse, const Dims& d) {
+  if (lse.dtype != DType::f32 ||
+      lse.shape != std::vector<int64_t>{int64_t(d.B), int64_t(d.Hq), int64_t(d.T)})
+    fail("[{}] lse must be f32 [B, Hq, T] = [{}, {}, {}], got {}", op, d.B, d.Hq, d.T,
+         lse.describe());
+  require_addressable(op, lse);
+}
+
+uint64_t address(const Tensor& t) { return locate(t, 0).address(); }
+vk::ByteRange whole(const Tensor& t) { return piece_range(t, locate(t, 0), t.numel()); }
+
+// The fields every tiled kernel's push shares: inputs and ATTENTION_SHAPE. A window that covers
+// the whole sequence is no window.
+template <typename Push>
+void fill_common(Push& push, const Tensor& q, const Tensor& k, const Tensor& v, const Dims& d,
+                 const AttentionOptions& options) {
+  push.q = address(q);
+  push.k = address(k);
+  push.v = address(v);
+  push.documents = options.documents ? address(*options.documents) : 0;
+  push.T = d.T;
+  push.heads_q = d.Hq;
+  push.heads_kv = d.Hkv;
+  push.causal = options.causal;
+  push.window = options.window >= d.T ? 0 : uint32_t(options.window);
+  push.scale = options.scale;
+}
+
+std::vector<vk::ByteRange> reads_of(std::initializer_list<const Tensor*> tensors,
+                                    const AttentionOptions& options) {
+  std::vector<vk::ByteRange> reads;
+  for (const Tensor* t : tensors) reads.push_back(whole(*t));
+  if (options.documents) reads.push_back(whole(*options.documents));
+  return reads;
+}
+
+// Records one tiled kernel over (own tiles, heads, batch).
+void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, const Dims& d,
+                    DType dtype, uint32_t heads, const void* push, uint32_t push_bytes,
+                    const std::vector<vk::ByteRange>& reads,
+                    const std::vector<vk::ByteRange>& writes) {
+  auto& ctx = rec.context();
+  const auto& caps = ctx.caps();
+  uint64_t shared = tiles.shared_bytes(d.D), limit = std::min(kSharedLimit, caps.max_shared_memory);
+  if (shared > limit)
+    fail("[{}] tiles for head_dim {} need {} bytes of shared memory, over the {} allowed on '{}'",
+         kernel, d.D, shared, limit, caps.name);
+  uint32_t groups = (d.T + tiles.own - 1) / tiles.own;
+  if (groups > caps.max_workgroup_count[0] || heads > caps.max_workgroup_count[1] ||
+      d.B > caps.max_workgroup_count[2])
+    fail("[{}] {} tiles x {} heads x batch {} is over the device's workgroup counts", kernel,
+         groups, heads, d.B);
+  VkPipeline p = pipeline(ctx, fmt::format("{}_{}", kernel, dtype_name(dtype)), tiles.spec(d.D));
+  rec.dispatch(kernel, p, push, push_bytes, groups, heads, d.B, reads, writes);
+}
+
+}  // namespace
+
+void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& q, const Tensor& k,
+                       const Tensor& v, const AttentionOptions& options) {
+  const char* op = "attention_forward";
+  Dims d = check_inputs(op, q, k, v, options);
+  require_like(op, o, q);
+  require_addressable(op, o);
+  require_lse(op, lse, d);
+  if (q.numel() == 0) return;
+  kernels::AttentionForwardPush push{};
+  fill_common(push, q, k, v, d, options);
+  push.o = address(o);
+  push.lse = address(lse);
+  dispatch_tiled(rec, op, forward_tiles(d.D), d, q.dtype, d.Hq, &push, sizeof push,
+                 reads_of({&q, &k, &v}, options), {whole(o), whole(lse)});
+}
+
+void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout,
+                        const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
+                        const Tensor& lse, const AttentionOptions& options) {
+  const char* op = "attention_backward";
+  Dims d = check_inputs(op, q, k, v, options);
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&dout, &o, &dq, &dk, &dv}) {
+    require_like(op, *t, t == &dk || t == &dv ? k : q);
+    require_addressable(op, *t);
+  }
+  require_lse(op, lse, d);
+  if (q.numel() == 0) return;
+  auto& ctx = rec.context();
+
+  // delta = rowsum(dout * o), the softmax-gradient term both passes subtract.
+  Tensor delta = make_tensor(ctx, DType::f32, lse.shape, "attention delta");
+  kernels::AttentionDeltaPush delta_push{address(dout), address(o), address(delta),
+                                         d.B * d.T * d.Hq, d.T, d.Hq, d.D};
+  uint64_t steps = (uint64_t(delta_push.rows) + kDeltaRows - 1) / kDeltaRows;
+  uint32_t groups = uint32_t(std::min<uint64_t>(steps, ctx.caps().max_workgroup_count[0]));
+  VkPipeline delta_kernel = pipeline(ctx, fmt::format("attention_delta_{}", dtype_name(q.dtype)));
+  rec.dispatch("attention_delta", delta_kernel, &delta_push, sizeof delta_push, groups, 1, 1,
+               {whole(dout), whole(o)}, {whole(delta)});
+
+  kernels::AttentionBackwardPush push{};
+  fill_common(push, q, k, v, d, options);
+  push.dout = address(dout);
+  push.lse = address(lse);
+  push.delta = address(delta);
+  push.grad_a = address(dk);
+  push.grad_b = address(dv);
+  dispatch_tiled(rec, "attention_backward_kv", backward_kv_tiles(d.D), d, q.dtype, d.Hkv, &push,
+                 sizeof push, reads_of({&q, &k, &v, &dout, &lse, &delta, &dk, &dv}, options),
+                 {whole(dk), whole(dv)});
+  push.grad_a = address(dq);
+  push.grad_b = 0;
+  dispatch_tiled(rec, "attention_backward_q", backward_q_tiles(), d, q.dtype, d.Hq, &push,
+                 sizeof push, reads_of({&q, &k, &v, &dout, &lse, &delta, &dq}, options),
+                 {whole(dq)});
+  rec.keep(std::move(delta.memory));
+}
+
+}  // namespace vktrain::ops

@@ -1,0 +1,41 @@
+#pragma once
+// Scaled dot-product attention in tiles (flash-attention): the T x T scores never reach device
+// memory, so memory is O(T). Shapes (B batch, T time, Hq query heads, Hkv kv heads, D head_dim):
+//   q, o, dout, dq  [B, T, Hq, D]     k, v, dk, dv  [B, T, Hkv, D]   (one activation dtype:
+//   lse             [B, Hq, T] f32                                     f32, f16 or bf16)
+//   documents       [B, T] i32 (optional)
+// Grouped-query attention: query head h reads kv head h / (Hq / Hkv); Hq must be a multiple of
+// Hkv. head_dim up to 256. Each tensor must lie in one allocation span.
+#include <cstdint>
+#include <limits>
+
+#include "ops/tensor.hpp"
+#include "vk/recorder.hpp"
+
+namespace vktrain::ops {
+
+struct AttentionOptions {
+  bool causal = true;  // key j visible from query i only if j <= i
+  // 0: no window. Otherwise key j is visible from query i only if i - j < window (transformers'
+  // sliding window); without `causal`, only if |i - j| < window.
+  int64_t window = 0;
+  // The softmax scale (1 / sqrt(D) for most models, Gemma: query_pre_attn_scalar^-1/2). No
+  // default: it must be set.
+  float scale = std::numeric_limits<float>::quiet_NaN();
+  // Packed sequences: key j is visible from query i only if documents[b, j] == documents[b, i].
+  const Tensor* documents = nullptr;
+};
+
+// o = softmax(scale * q k^T + mask) v per head; lse = log-sum-exp of the scaled, masked scores
+// of each query row (natural log), saved for the backward.
+void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& q, const Tensor& k,
+                       const Tensor& v, const AttentionOptions& options);
+
+// The gradients of attention_forward's o for the upstream gradient dout, ADDED into dq, dk and
+// dv (backward functions add; zero them first with one fill). Recomputes the probabilities
+// from q, k and lse (FlashAttention-2); deterministic, no atomics.
+void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout,
+                        const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
+                        const Tensor& lse, const AttentionOptions& options);
+
+}  // namespace vktrain::ops

@@ -1,0 +1,324 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "ops/attention.hpp"
+#include "ops/elementwise.hpp"
+#include "reference/attention.hpp"
+#include "support/support.hpp"
+
+using namespace vktrain;
+using reference::AttentionShape;
+
+namespace {
+
+struct Case {
+  const char* name;
+  AttentionShape shape;
+};
+
+// Sizes are no multiples of the tiles (64 / 32 rows); each case covers one mask and head layout,
+// the last a head_dim that is no multiple of the 16 accumulator columns.
+std::vector<Case> all_cases() {
+  return {
+      {"causal_gqa4_d64", {2, 77, 4, 1, 64, true, 0, 0.125}},
+      {"window_mha_d128", {1, 150, 2, 2, 128, true, 37, 0.088}},
+      {"full_gqa2_d256", {1, 45, 2, 1, 256, false, 0, 0.0625}},
+      {"full_window_d72", {1, 100, 2, 2, 72, false, 17, 0.118}},
+  };
+}
+
+std::vector<int64_t> q_shape(const AttentionShape& s) { return {s.B, s.T, s.Hq, s.D}; }
+std::vector<int64_t> kv_shape(const AttentionShape& s) { return {s.B, s.T, s.Hkv, s.D}; }
+
+struct Inputs {
+  std::vector<float> q, k, v;
+};
+
+Inputs random_inputs(const AttentionShape& s, DType dt, uint32_t seed) {
+  size_t nq = size_t(s.B) * s.T * s.Hq * s.D, nkv = size_t(s.B) * s.T * s.Hkv * s.D;
+  return {test::random_values(nq, seed, dt), test::random_values(nkv, seed + 1, dt),
+          test::random_values(nkv, seed + 2, dt)};
+}
+
+// The inputs on the device, with o and lse for the forward to fill.
+struct DeviceInputs {
+  Tensor q, k, v, o, lse, documents;
+  ops::AttentionOptions options;
+
+  DeviceInputs(const AttentionShape& s, DType dt, const Inputs& in)
+      : q(test::tensor_with(q_shape(s), dt, in.q, "q")),
+        k(test::tensor_with(kv_shape(s), dt, in.k, "k")),
+        v(test::tensor_with(kv_shape(s), dt, in.v, "v")),
+        o(make_tensor(test::context(), dt, q_shape(s), "o")),
+        lse(make_tensor(test::context(), DType::f32, {s.B, s.Hq, s.T}, "lse")) {
+    options.causal = s.causal;
+    options.window = s.window;
+    options.scale = float(s.scale);
+    if (!s.documents.empty()) {
+      documents = make_tensor(test::context(), DType::i32, {s.B, s.T}, "documents");
+      write_ints(test::context(), documents, s.documents);
+      options.documents = &documents;
+    }
+  }
+};
+
+struct Forward {
+  std::vector<float> o, lse;
+};
+
+Forward run_forward(const AttentionShape& s, DType dt, const Inputs& in) {
+  auto& ctx = test::context();
+  DeviceInputs x(s, dt, in);
+  vk::Recorder rec(ctx);
+  ops::attention_forward(rec, x.o, x.lse, x.q, x.k, x.v, x.options);
+  rec.run();
+  return {read_floats(ctx, x.o), read_floats(ctx, x.lse)};
+}
+
+struct Gradients {
+  std::vector<float> dq, dk, dv;
+};
+
+// Forward, then backward for dout, adding into gradients that start at `start` (zeros when its
+// vectors are empty).
+Gradients run_backward(const AttentionShape& s, DType dt, const Inputs& in,
+                       const std::vector<float>& dout_values, const Gradients& start = {}) {
+  auto& ctx = test::context();
+  DeviceInputs x(s, dt, in);
+  Tensor dout = test::tensor_with(q_shape(s), dt, dout_values, "dout");
+  auto grad = [&](const std::vector<int64_t>& shape, const std::vector<float>& values,
+                  const char* name) {
+    return values.empty() ? make_tensor(ctx, dt, shape, name)
+                          : test::tensor_with(shape, dt, values, name);
+  };
+  Tensor dq = grad(q_shape(s), start.dq, "dq"), dk = grad(kv_shape(s), start.dk, "dk"),
+         dv = grad(kv_shape(s), start.dv, "dv");
+  vk::Recorder rec(ctx);
+  if (start.dq.empty())
+    for (Tensor* t : {&dq, &dk, &dv}) ops::fill(rec, *t, 0.0f);
+  ops::attention_forward(rec, x.o, x.lse, x.q, x.k, x.v, x.options);
+  ops::attention_backward(rec, dq, dk, dv, dout, x.q, x.k, x.v, x.o, x.lse, x.options);
+  rec.run();
+  return {read_floats(ctx, dq), read_floats(ctx, dk), read_floats(ctx, dv)};
+}
+
+std::vector<double> plus(const std::vector<float>& start, const std::vector<double>& delta) {
+  std::vector<double> sum(delta);
+  for (size_t i = 0; i < sum.size(); ++i) sum[i] += start[i];
+  return sum;
+}
+
+// Inputs are exact in their dtype and the reference works in double, so what remains is f32
+// accumulation over at most a few hundred terms (seen: 4e-7) and, for 16-bit dtypes, one
+// rounding of each stored value (2^-12 and 2^-9 of the largest; seen: 3e-4 and 2e-3).
+double output_tolerance(DType dt) { return dt == DType::f32 ? 1e-5 : dt == DType::f16 ? 1e-3 : 8e-3; }
+
+std::string case_name(const testing::TestParamInfo<std::tuple<DType, Case>>& info) {
+  return fmt::format("{}_{}", dtype_name(std::get<0>(info.param)), std::get<1>(info.param).name);
+}
+
+}  // namespace
+
+class Attention : public testing::TestWithParam<std::tuple<DType, Case>> {};
+
+TEST_P(Attention, ForwardMatchesTheReference) {
+  auto [dt, c] = GetParam();
+  const AttentionShape& s = c.shape;
+  Inputs in = random_inputs(s, dt, 11);
+  Forward got = run_forward(s, dt, in);
+  std::vector<double> o, lse;
+  reference::attention_forward(o, lse, in.q, in.k, in.v, s);
+  EXPECT_LT(test::relative_error(got.o, o), output_tolerance(dt));
+  // lse stays f32 for every dtype and the inputs are exact in theirs: f32 rounding only.
+  EXPECT_LT(test::relative_error(got.lse, lse), 1e-5);
+}
+
+TEST_P(Attention, BackwardMatchesTheReferenceAndAdds) {
+  auto [dt, c] = GetParam();
+  const AttentionShape& s = c.shape;
+  Inputs in = random_inputs(s, dt, 21);
+  auto dout = test::random_values(in.q.size(), 24, dt);
+  Gradients start{test::random_values(in.q.size(), 25, dt), test::random_values(in.k.size(), 26, dt),
+                  test::random_values(in.k.size(), 27, dt)};
+  Gradients got = run_backward(s, dt, in, dout, start);
+  std::vector<double> dq, dk, dv;
+  reference::attention_backward(dq, dk, dv, dout, in.q, in.k, in.v, s);
+  // Beyond the stored rounding, the 16-bit runs take delta = dout . o from o as stored in the
+  // dtype (as every flash-attention backward does) and dS = P (dP - delta) cancels: twice the
+  // forward's bound (seen: 4e-4 f16, 3.3e-3 bf16).
+  double tolerance = 2 * output_tolerance(dt);
+  EXPECT_LT(test::relative_error(got.dq, plus(start.dq, dq)), tolerance);
+  EXPECT_LT(test::relative_error(got.dk, plus(start.dk, dk)), tolerance);
+  EXPECT_LT(test::relative_error(got.dv, plus(start.dv, dv)), tolerance);
+}
+
+// Every case in f32; the 16-bit dtypes change only loads and stores, so they take fewer cases
+// (each dtype and head_dim is a pipeline to compile, which dominates the time on lavapipe).
+INSTANTIATE_TEST_SUITE_P(F32, Attention,
+                         testing::Combine(testing::Values(DType::f32), testing::ValuesIn(all_cases())),
+                         case_name);
+INSTANTIATE_TEST_SUITE_P(F16, Attention,
+                         testing::Combine(testing::Values(DType::f16),
+                                          testing::Values(all_cases()[0], all_cases()[1])),
+                         case_name);
+INSTANTIATE_TEST_SUITE_P(BF16, Attention,
+                         testing::Combine(testing::Values(DType::bf16),
+                                          testing::Values(all_cases()[0], all_cases()[3])),
+                         case_name);
+
+// The gradient of L = sum(o * r) through the GPU forward, by central differences in f32, on a
+// few sampled elements of q, k and v.
+TEST(AttentionFiniteDifferences, GradientsMatch) {
+  for (bool causal : {true, false}) {
+    AttentionShape s{1, 37, 4, 2, 64, causal, causal ? 13 : 0, 0.125};
+    if (!causal) s.documents.assign(20, 3), s.documents.resize(37, 8);
+    SCOPED_TRACE(causal ? "causal, window 13" : "full, two documents");
+    Inputs in = random_inputs(s, DType::f32, 31);
+    auto r = test::random_values(in.q.size(), 34);
+    Gradients got = run_backward(s, DType::f32, in, r);
+    Inputs x = in;
+    auto loss = [&] { return test::dot(run_forward(s, DType::f32, x).o, r); };
+    struct Operand {
+      std::vector<float>& values;
+      const std::vector<float>& grad;
+    };
+    for (Operand op : {Operand{x.q, got.dq}, Operand{x.k, got.dk}, Operand{x.v, got.dv}}) {
+      std::vector<float> numeric, analytic;
+      for (size_t i : test::sample_indices(op.values.size(), 6, 35)) {
+        numeric.push_back(float(test::central_difference(op.values, i, 1e-2f, loss)));
+        analytic.push_back(op.grad[i]);
+      }
+      // eps = 1e-2 leaves an O(eps^2) truncation error (seen: up to 6e-4); the f32 loss terms
+      // that the step does not touch are the same bits in both runs and cancel.
+      EXPECT_LT(test::relative_error(numeric, analytic), 2e-3);
+    }
+  }
+}
+
+// A row that packs several documents gives each document what it gets alone.
+TEST(AttentionDocuments, PackedEqualsSeparate) {
+  const std::vector<std::vector<uint32_t>> rows = {{20, 33, 24}, {40, 37}};  // lengths, T = 77
+  for (bool causal : {true, false}) {
+    SCOPED_TRACE(causal ? "causal" : "full");
+    AttentionShape packed{2, 77, 4, 1, 64, causal, 0, 0.125};
+    for (size_t b = 0; b < rows.size(); ++b)
+      for (size_t d = 0; d < rows[b].size(); ++d) packed.documents.resize(
+          packed.documents.size() + rows[b][d], int32_t(7 * b + d));
+    Inputs in = random_inputs(packed, DType::f32, 41);
+    auto dout = test::random_values(in.q.size(), 44);
+    Forward f = run_forward(packed, DType::f32, in);
+    Gradients g = run_backward(packed, DType::f32, in, dout);
+    for (uint32_t b = 0; b < rows.size(); ++b) {
+      uint32_t first = 0;
+      for (uint32_t length : rows[b]) {
+        AttentionShape alone{1, length, 4, 1, 64, causal, 0, 0.125};
+        // Rows [first, first + length) of batch row b, of a [B, T, H * D] tensor.
+        auto slice = [&](const std::vector<float>& all, uint32_t heads) {
+          size_t row = size_t(heads) * packed.D, at = (size_t(b) * packed.T + first) * row;
+          return std::vector<float>(all.begin() + at, all.begin() + at + length * row);
+        };
+        Inputs part{slice(in.q, 4), slice(in.k, 1), slice(in.v, 1)};
+        Forward fa = run_forward(alone, DType::f32, part);
+        Gradients ga = run_backward(alone, DType::f32, part, slice(dout, 4));
+        std::vector<float> lse;
+        for (uint32_t h = 0; h < 4; ++h)
+          for (uint32_t t = 0; t < length; ++t)
+            lse.push_back(f.lse[(size_t(b) * 4 + h) * packed.T + first + t]);
+        // Same math in a different tile alignment: f32 summation order only (seen: 6e-7; the
+        // first document of a row, aligned alike, matches bit for bit).
+        EXPECT_LT(test::relative_error(slice(f.o, 4), fa.o), 1e-5);
+        EXPECT_LT(test::relative_error(lse, fa.lse), 1e-5);
+        EXPECT_LT(test::relative_error(slice(g.dq, 4), ga.dq), 1e-5);
+        EXPECT_LT(test::relative_error(slice(g.dk, 1), ga.dk), 1e-5);
+        EXPECT_LT(test::relative_error(slice(g.dv, 1), ga.dv), 1e-5);
+        first += length;
+      }
+    }
+  }
+}
+
+TEST(AttentionDeterminism, SameBitsEveryRun) {
+  auto& ctx = test::context();
+  AttentionShape s{1, 150, 4, 1, 64, true, 0, 0.125};
+  Inputs in = random_inputs(s, DType::bf16, 51);
+  DeviceInputs x(s, DType::bf16, in);
+  Tensor dout = test::tensor_with(q_shape(s), DType::bf16,
+                                  test::random_values(in.q.size(), 54, DType::bf16), "dout");
+  Tensor dq = make_tensor(ctx, DType::bf16, q_shape(s), "dq"),
+         dk = make_tensor(ctx, DType::bf16, kv_shape(s), "dk"),
+         dv = make_tensor(ctx, DType::bf16, kv_shape(s), "dv");
+  vk::Recorder rec(ctx);
+  for (Tensor* t : {&dq, &dk, &dv}) ops::fill(rec, *t, 0.0f);
+  ops::attention_forward(rec, x.o, x.lse, x.q, x.k, x.v, x.options);
+  ops::attention_backward(rec, dq, dk, dv, dout, x.q, x.k, x.v, x.o, x.lse, x.options);
+  auto results = [&] {
+    rec.run();
+    std::vector<std::vector<float>> all;
+    for (const Tensor* t : {&x.o, &x.lse, &dq, &dk, &dv}) all.push_back(read_floats(ctx, *t));
+    return all;
+  };
+  auto first = results(), again = results();
+  for (size_t i = 0; i < first.size(); ++i)
+    EXPECT_EQ(std::memcmp(first[i].data(), again[i].data(), first[i].size() * 4), 0) << i;
+}
+
+TEST(AttentionErrors, BadInputsAreNamed) {
+  auto& ctx = test::context();
+  auto make = [&](DType dt, std::vector<int64_t> shape, const char* name) {
+    return make_tensor(ctx, dt, std::move(shape), name);
+  };
+  Tensor q = make(DType::f32, {1, 8, 4, 16}, "q"), k = make(DType::f32, {1, 8, 2, 16}, "k"),
+         v = make(DType::f32, {1, 8, 2, 16}, "v"), o = make(DType::f32, {1, 8, 4, 16}, "o"),
+         lse = make(DType::f32, {1, 4, 8}, "lse");
+  ops::AttentionOptions options;
+  options.scale = 0.25f;
+  vk::Recorder rec(ctx);
+  auto forward_error = [&](const Tensor& q_, const Tensor& k_, const Tensor& v_, Tensor& lse_,
+                           const ops::AttentionOptions& opt) {
+    return test::error_message([&] { ops::attention_forward(rec, o, lse_, q_, k_, v_, opt); });
+  };
+  auto expect = [](const std::string& message, const char* part) {
+    EXPECT_NE(message.find(part), std::string::npos) << message;
+  };
+  Tensor k_d = make(DType::f32, {1, 8, 2, 8}, "short k");
+  expect(forward_error(q, k_d, v, lse, options), "short k (f32, [1, 8, 2, 8])");
+  Tensor k_3 = make(DType::f32, {1, 8, 3, 16}, "three heads"),
+         v_3 = make(DType::f32, {1, 8, 3, 16}, "v3");
+  expect(forward_error(q, k_3, v_3, lse, options), "multiple of the kv heads of three heads");
+  Tensor k_h = make(DType::f16, {1, 8, 2, 16}, "half k");
+  expect(forward_error(q, k_h, v, lse, options), "half k (f16");
+  Tensor bad_lse = make(DType::f32, {1, 8, 4}, "lse by time");
+  expect(forward_error(q, k, v, bad_lse, options), "lse by time");
+  Tensor wide_q = make(DType::f32, {1, 8, 4, 264}, "wide q"),
+         wide_k = make(DType::f32, {1, 8, 2, 264}, "wk");
+  expect(forward_error(wide_q, wide_k, wide_k, lse, options), "head_dim 264 of wide q");
+  Tensor docs = make(DType::f32, {1, 8}, "float ids");
+  ops::AttentionOptions with_docs = options;
+  with_docs.documents = &docs;
+  expect(forward_error(q, k, v, lse, with_docs),
+         "documents must be i32 [B, T] = [1, 8], got float ids");
+  expect(forward_error(q, k, v, lse, ops::AttentionOptions{}), "options.scale is not set");
+  Tensor dq = make(DType::f32, {1, 8, 4, 16}, "dq"), dk = make(DType::f32, {1, 8, 2, 16}, "dk"),
+         dv_short = make(DType::f32, {1, 7, 2, 16}, "dv of 7");
+  expect(test::error_message([&] {
+           ops::attention_backward(rec, dq, dk, dv_short, o, q, k, v, o, lse, options);
+         }),
+         "dv of 7 (f32, [1, 7, 2, 16]) must have the shape and dtype of k");
+
+  vk::ContextOptions split = vk::ContextOptions::from_env();
+  split.memory.max_span = 4 << 10;  // q below needs 8 KiB: two spans
+  vk::Context small(split);
+  Tensor q_split = make_tensor(small, DType::f32, {1, 32, 4, 16}, "split q");
+  Tensor k_whole = make_tensor(small, DType::f32, {1, 32, 1, 16}, "k"),
+         o_split = make_tensor(small, DType::f32, {1, 32, 4, 16}, "o"),
+         lse_small = make_tensor(small, DType::f32, {1, 4, 32}, "lse");
+  vk::Recorder split_rec(small);
+  expect(test::error_message([&] {
+           ops::attention_forward(split_rec, o_split, lse_small, q_split, k_whole, k_whole, options);
+         }),
+         "split q (f32, [1, 32, 4, 16]) lies in 2 allocation spans");
+}
