@@ -56,3 +56,17 @@ TEST(ColumnSumErrors, WrongResultSizeIsNamed) {
   EXPECT_NE(test::error_message([&] { ops::column_sum(rec, out, x, false); }).find("bias grad"),
             std::string::npos);
 }
+
+TEST(ColumnSumSpans, InputAndPartialsSplitAcrossAllocations) {
+  vk::ContextOptions options = vk::ContextOptions::from_env();
+  options.memory.max_span = 16 << 10;  // 13 rows of 300 floats per span
+  vk::Context ctx(options);
+  auto values = test::random_values(3001 * 300, 8);
+  Tensor x = test::tensor_with({3001, 300}, DType::f32, values, "x", ctx);
+  Tensor out = make_tensor(ctx, DType::f32, {300}, "sums");
+  ASSERT_GT(x.memory.spans().size(), 200u);
+  vk::Recorder rec(ctx);
+  ops::column_sum(rec, out, x, false);
+  rec.run();
+  EXPECT_LT(test::relative_error(read_floats(ctx, out), reference::column_sum(values, 300)), 1e-5);
+}
