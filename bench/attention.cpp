@@ -23,14 +23,6 @@ struct Shape {
   int64_t B, T, Hq, Hkv, D;
 };
 
-std::vector<float> random_floats(size_t n, DType dtype, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = round_to(dtype, dist(rng));
-  return v;
-}
-
 // Everything one attention layer's forward and backward touch, on the device.
 struct Layer {
   Shape s;
@@ -49,7 +41,8 @@ struct Layer {
     dk = make_tensor(ctx, dt, kvs, "dk");
     dv = make_tensor(ctx, dt, kvs, "dv");
     uint32_t seed = 1;
-    for (Tensor* t : {&q, &k, &v, &dout}) write_floats(ctx, *t, random_floats(t->numel(), dt, seed++));
+    for (Tensor* t : {&q, &k, &v, &dout})
+      write_floats(ctx, *t, cli::random_floats(t->numel(), dt, seed++));
     options.scale = float(1.0 / std::sqrt(double(s.D)));
   }
   void forward(vk::Recorder& rec) { ops::attention_forward(rec, o, lse, q, k, v, options); }
@@ -104,7 +97,7 @@ double check_backward(vk::Context& ctx, Layer& x) {
   std::vector<std::vector<float>> values, directions;
   for (size_t i = 0; i < inputs.size(); ++i) {
     values.push_back(read_floats(ctx, *inputs[i]));
-    directions.push_back(random_floats(values.back().size(), DType::f32, 20 + uint32_t(i)));
+    directions.push_back(cli::random_floats(values.back().size(), DType::f32, 20 + uint32_t(i)));
   }
   auto r = read_floats(ctx, x.dout);
   auto loss = [&](float step) {

@@ -18,14 +18,6 @@ namespace {
 
 constexpr float kEps = 1e-6f;
 
-std::vector<float> random_floats(size_t n, DType dtype, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = round_to(dtype, dist(rng));
-  return v;
-}
-
 struct Operands {
   Tensor x, w, y, rstd, dy, dx, dw;
   std::vector<float> host_x, host_w, host_dy;
@@ -36,9 +28,9 @@ Operands make_operands(vk::Context& ctx, DType dt, int64_t rows, int64_t cols) {
              make_tensor(ctx, dt, {rows, cols}, "y"),  make_tensor(ctx, DType::f32, {rows}, "rstd"),
              make_tensor(ctx, dt, {rows, cols}, "dy"), make_tensor(ctx, dt, {rows, cols}, "dx"),
              make_tensor(ctx, DType::f32, {cols}, "dw"), {}, {}, {}};
-  o.host_x = random_floats(size_t(rows * cols), dt, 1);
-  o.host_w = random_floats(size_t(cols), DType::f32, 2);
-  o.host_dy = random_floats(size_t(rows * cols), dt, 3);
+  o.host_x = cli::random_floats(size_t(rows * cols), dt, 1);
+  o.host_w = cli::random_floats(size_t(cols), DType::f32, 2);
+  o.host_dy = cli::random_floats(size_t(rows * cols), dt, 3);
   write_floats(ctx, o.x, o.host_x);
   write_floats(ctx, o.w, o.host_w);
   write_floats(ctx, o.dy, o.host_dy);

@@ -8,6 +8,15 @@
 #include "vk/recorder.hpp"
 
 namespace vktrain::cli {
+
+std::vector<float> random_floats(size_t n, DType dtype, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = round_to(dtype, dist(rng));
+  return v;
+}
+
 double seconds_to_run(vk::Recorder& rec) {
   auto start = std::chrono::steady_clock::now();
   rec.run();
@@ -19,13 +28,6 @@ MatmulResult measure_matmul(vk::Context& ctx, const MatmulRun& run, int repeats)
   result.unavailable = ops::matmul_unavailable(ctx, run.variant, run.in, run.out);
   if (!result.unavailable.empty()) return result;
 
-  std::mt19937 rng(1234);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  auto random_values = [&](size_t n) {
-    std::vector<float> v(n);
-    for (auto& x : v) x = round_to(run.in, dist(rng));
-    return v;
-  };
   std::vector<int64_t> shape_a = run.trans_a ? std::vector<int64_t>{run.k, run.m}
                                              : std::vector<int64_t>{run.m, run.k};
   std::vector<int64_t> shape_b = run.trans_b ? std::vector<int64_t>{run.n, run.k}
@@ -33,7 +35,7 @@ MatmulResult measure_matmul(vk::Context& ctx, const MatmulRun& run, int repeats)
   Tensor a = make_tensor(ctx, run.in, shape_a, "A");
   Tensor b = make_tensor(ctx, run.in, shape_b, "B");
   Tensor c = make_tensor(ctx, run.out, {run.m, run.n}, "C");
-  auto host_a = random_values(a.numel()), host_b = random_values(b.numel());
+  auto host_a = random_floats(a.numel(), run.in, 1234), host_b = random_floats(b.numel(), run.in, 1235);
   write_floats(ctx, a, host_a);
   write_floats(ctx, b, host_b);
 
@@ -48,6 +50,7 @@ MatmulResult measure_matmul(vk::Context& ctx, const MatmulRun& run, int repeats)
   }
   // Check sampled entries against a double-precision host reference.
   auto host_c = read_floats(ctx, c);
+  std::mt19937 rng(1234);
   std::uniform_int_distribution<uint32_t> pick_m(0, run.m - 1), pick_n(0, run.n - 1);
   double worst = 0, largest = 1e-30;
   for (int s = 0; s < 256; ++s) {

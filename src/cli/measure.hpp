@@ -2,6 +2,7 @@
 // Measurements shared by `vktrain doctor` and bench/matmul: a matmul variant checked against a
 // host reference on sampled entries, then timed over replays of one recording; and copy bandwidth.
 #include <string>
+#include <vector>
 
 #include "ops/elementwise.hpp"
 #include "ops/matmul.hpp"
@@ -27,6 +28,9 @@ struct MatmulResult {
 };
 
 MatmulResult measure_matmul(vk::Context& context, const MatmulRun& run, int repeats);
+
+// n values uniform in [-1, 1], rounded to `dtype`: the random operands of checks and timings.
+std::vector<float> random_floats(size_t n, DType dtype, uint32_t seed);
 
 // Wall-clock seconds of one run of the recording (submission to completion).
 double seconds_to_run(vk::Recorder& recorder);
