@@ -53,8 +53,9 @@ void run(vk::Recorder& rec, Tensor& loss, Tensor* dh, Tensor* dw, const Tensor& 
   if (tokens == 0) return;
 
   auto& ctx = rec.context();
-  uint64_t chunk = options.chunk_tokens ? options.chunk_tokens
-                                        : std::max<uint64_t>(kCrossEntropyChunkBytes / (vocab * 4), 1);
+  uint64_t chunk = options.chunk_tokens
+                       ? options.chunk_tokens
+                       : std::max<uint64_t>(cross_entropy_chunk_bytes(ctx) / (vocab * 4), 1);
   chunk = std::min(chunk, tokens);
   Tensor logits = chunk_scratch(ctx, DType::f32, chunk, vocab, "cross_entropy logits");
   Tensor dlogits;
@@ -101,6 +102,10 @@ void run(vk::Recorder& rec, Tensor& loss, Tensor* dh, Tensor* dw, const Tensor& 
 }
 
 }  // namespace
+
+uint64_t cross_entropy_chunk_bytes(const vk::Context& ctx) {
+  return ctx.caps().is_gpu() ? 512ull << 20 : 64ull << 20;
+}
 
 void cross_entropy_grad_scale(vk::Recorder& rec, Tensor& grad_scale,
                               const std::vector<const Tensor*>& labels) {

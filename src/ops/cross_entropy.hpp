@@ -14,11 +14,14 @@
 namespace vktrain::ops {
 
 struct CrossEntropyOptions {
-  // Tokens per chunk. 0: as many as keep the f32 logits chunk within kCrossEntropyChunkBytes
-  // (and one allocation); tests set it small to get several chunks.
+  // Tokens per chunk. 0: as many as keep the f32 logits chunk within
+  // cross_entropy_chunk_bytes() (and one allocation); tests set it small to get several chunks.
   uint64_t chunk_tokens = 0;
 };
-inline constexpr uint64_t kCrossEntropyChunkBytes = 64ull << 20;
+// The f32 logits bytes of one chunk when the options leave it open: 512 MiB on GPUs, where the
+// dh product (chunk rows x C outputs, K = V) needs several hundred rows to fill the device and
+// each chunk rereads a trainable lm_head's f32 gradient; 64 MiB on CPU drivers.
+uint64_t cross_entropy_chunk_bytes(const vk::Context& context);
 
 // grad_scale[0] = 1 / (the number of labels >= 0 in all `labels` tensors together): the mean's
 // denominator over a whole batch of one or more micro-batches, computed on the device, so a

@@ -103,10 +103,7 @@ void copy(vk::Recorder& rec, Tensor& out, const Tensor& in, CopyPath path) {
   if (path == CopyPath::automatic) {
     // Measured (bench/RESULTS.md): on an H100 vkCmdCopyBuffer moves 850 GB/s, the copy2d kernel
     // 2160 GB/s; on lavapipe the transfer is the faster (12 against 0.8 GB/s).
-    auto type = rec.context().caps().type;
-    bool gpu = type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU ||
-               type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU;
-    path = gpu ? CopyPath::kernel : CopyPath::transfer;
+    path = rec.context().caps().is_gpu() ? CopyPath::kernel : CopyPath::transfer;
   }
   for_each_piece(out.numel(), {&out, &in}, [&](const Piece& piece) {
     if (path == CopyPath::transfer) {

@@ -27,6 +27,12 @@ struct Capabilities {
   std::string name;
   std::string driver;
   VkPhysicalDeviceType type = VK_PHYSICAL_DEVICE_TYPE_OTHER;
+  // A discrete or integrated GPU (not a CPU driver such as lavapipe): ops pick their GPU
+  // tilings and paths by this.
+  bool is_gpu() const {
+    return type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU ||
+           type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU;
+  }
   uint32_t vendor_id = 0;
   uint32_t api_version = 0;
   uint8_t uuid[VK_UUID_SIZE] = {};
