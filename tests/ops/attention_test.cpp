@@ -28,6 +28,8 @@ std::vector<Case> all_cases() {
       {"window_mha_d128", {1, 150, 2, 2, 128, true, 37, 0.088}},
       {"full_gqa2_d256", {1, 45, 2, 1, 256, false, 0, 0.0625}},
       {"full_window_d72", {1, 100, 2, 2, 72, false, 17, 0.118}},
+      // Many tiles: the window spans several key tiles and starts mid-tile.
+      {"long_window_gqa2_d32", {1, 700, 4, 2, 32, true, 200, 0.17}},
   };
 }
 
@@ -199,46 +201,61 @@ TEST(AttentionFiniteDifferences, GradientsMatch) {
   }
 }
 
-// A row that packs several documents gives each document what it gets alone.
-TEST(AttentionDocuments, PackedEqualsSeparate) {
-  const std::vector<std::vector<uint32_t>> rows = {{20, 33, 24}, {40, 37}};  // lengths, T = 77
-  for (bool causal : {true, false}) {
-    SCOPED_TRACE(causal ? "causal" : "full");
-    AttentionShape packed{2, 77, 4, 1, 64, causal, 0, 0.125};
-    for (size_t b = 0; b < rows.size(); ++b)
-      for (size_t d = 0; d < rows[b].size(); ++d) packed.documents.resize(
-          packed.documents.size() + rows[b][d], int32_t(7 * b + d));
-    Inputs in = random_inputs(packed, DType::f32, 41);
-    auto dout = test::random_values(in.q.size(), 44);
-    Forward f = run_forward(packed, DType::f32, in);
-    Gradients g = run_backward(packed, DType::f32, in, dout);
-    for (uint32_t b = 0; b < rows.size(); ++b) {
-      uint32_t first = 0;
-      for (uint32_t length : rows[b]) {
-        AttentionShape alone{1, length, 4, 1, 64, causal, 0, 0.125};
-        // Rows [first, first + length) of batch row b, of a [B, T, H * D] tensor.
-        auto slice = [&](const std::vector<float>& all, uint32_t heads) {
-          size_t row = size_t(heads) * packed.D, at = (size_t(b) * packed.T + first) * row;
-          return std::vector<float>(all.begin() + at, all.begin() + at + length * row);
-        };
-        Inputs part{slice(in.q, 4), slice(in.k, 1), slice(in.v, 1)};
-        Forward fa = run_forward(alone, DType::f32, part);
-        Gradients ga = run_backward(alone, DType::f32, part, slice(dout, 4));
-        std::vector<float> lse;
-        for (uint32_t h = 0; h < 4; ++h)
-          for (uint32_t t = 0; t < length; ++t)
-            lse.push_back(f.lse[(size_t(b) * 4 + h) * packed.T + first + t]);
-        // Same math in a different tile alignment: f32 summation order only (seen: 6e-7; the
-        // first document of a row, aligned alike, matches bit for bit).
-        EXPECT_LT(test::relative_error(slice(f.o, 4), fa.o), 1e-5);
-        EXPECT_LT(test::relative_error(lse, fa.lse), 1e-5);
-        EXPECT_LT(test::relative_error(slice(g.dq, 4), ga.dq), 1e-5);
-        EXPECT_LT(test::relative_error(slice(g.dk, 1), ga.dk), 1e-5);
-        EXPECT_LT(test::relative_error(slice(g.dv, 1), ga.dv), 1e-5);
-        first += length;
-      }
+namespace {
+
+// A row that packs several documents gives each document what it gets alone. `rows` holds the
+// document lengths of each batch row (all rows of one length T).
+void check_packed(const std::vector<std::vector<uint32_t>>& rows, bool causal, int64_t window) {
+  uint32_t T = 0;
+  for (uint32_t length : rows[0]) T += length;
+  AttentionShape packed{uint32_t(rows.size()), T, 4, 1, 64, causal, window, 0.125};
+  for (size_t b = 0; b < rows.size(); ++b)
+    for (size_t d = 0; d < rows[b].size(); ++d)
+      packed.documents.resize(packed.documents.size() + rows[b][d], int32_t(7 * b + d));
+  Inputs in = random_inputs(packed, DType::f32, 41);
+  auto dout = test::random_values(in.q.size(), 44);
+  Forward f = run_forward(packed, DType::f32, in);
+  Gradients g = run_backward(packed, DType::f32, in, dout);
+  for (uint32_t b = 0; b < rows.size(); ++b) {
+    uint32_t first = 0;
+    for (uint32_t length : rows[b]) {
+      AttentionShape alone{1, length, 4, 1, 64, causal, window, 0.125};
+      // Rows [first, first + length) of batch row b, of a [B, T, H * D] tensor.
+      auto slice = [&](const std::vector<float>& all, uint32_t heads) {
+        size_t row = size_t(heads) * packed.D, at = (size_t(b) * packed.T + first) * row;
+        return std::vector<float>(all.begin() + at, all.begin() + at + length * row);
+      };
+      Inputs part{slice(in.q, 4), slice(in.k, 1), slice(in.v, 1)};
+      Forward fa = run_forward(alone, DType::f32, part);
+      Gradients ga = run_backward(alone, DType::f32, part, slice(dout, 4));
+      std::vector<float> lse;
+      for (uint32_t h = 0; h < 4; ++h)
+        for (uint32_t t = 0; t < length; ++t)
+          lse.push_back(f.lse[(size_t(b) * 4 + h) * packed.T + first + t]);
+      // Same math in a different tile alignment: f32 summation order only (seen: 6e-7; the
+      // first document of a row, aligned alike, matches bit for bit).
+      EXPECT_LT(test::relative_error(slice(f.o, 4), fa.o), 1e-5);
+      EXPECT_LT(test::relative_error(lse, fa.lse), 1e-5);
+      EXPECT_LT(test::relative_error(slice(g.dq, 4), ga.dq), 1e-5);
+      EXPECT_LT(test::relative_error(slice(g.dk, 1), ga.dk), 1e-5);
+      EXPECT_LT(test::relative_error(slice(g.dv, 1), ga.dv), 1e-5);
+      first += length;
     }
   }
+}
+
+}  // namespace
+
+TEST(AttentionDocuments, PackedEqualsSeparate) {
+  for (bool causal : {true, false}) {
+    SCOPED_TRACE(causal ? "causal" : "full");
+    check_packed({{20, 33, 24}, {40, 37}}, causal, 0);  // T = 77
+  }
+}
+
+// Documents longer than a tile, starting mid-tile, with a window shorter than some of them.
+TEST(AttentionDocuments, LongDocumentsWithAWindow) {
+  check_packed({{150, 261, 89}}, true, 100);  // T = 500
 }
 
 TEST(AttentionDeterminism, SameBitsEveryRun) {
