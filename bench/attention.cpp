@@ -3,7 +3,8 @@
 // directional central difference through the forward (L = sum(o * r), so <grad, u> must match
 // (L(x + eps u) - L(x - eps u)) / 2 eps). Then forward and backward timed over replays at
 // Qwen3-1.7B's attention (16 query heads, 8 kv heads, head_dim 128, causal) for B x T = 8 x 512
-// and 2 x 4096, in TFLOP/s against a peak: the portable f32 matmul measured here, or --peak.
+// and 2 x 4096, in TFLOP/s against a peak: the matmul ops choose for the dtype, measured here,
+// or --peak.
 // Causal FLOPs: forward 4 B Hq T^2 D / 2 (q k^T and P v over half the scores), backward 2.5x.
 // For lavapipe: --seq 128 --tokens 256 --repeats 1 --peak-size 256.
 #include <CLI/CLI.hpp>
@@ -146,7 +147,7 @@ int main(int argc, char** argv) {
   app.add_option("--dtype", dtype_text, "activation dtype: f32, f16 or bf16");
   app.add_option("--repeats", repeats, "layers per timed run");
   app.add_option("--peak", peak,
-                 "reference TFLOP/s for the % column (0: measure the portable f32 matmul)");
+                 "reference TFLOP/s for the % column (0: the dtype's matmul, measured)");
   app.add_option("--peak-size", peak_size, "M = N = K of the matmul that measures the peak");
   CLI11_PARSE(app, argc, argv);
 
@@ -163,10 +164,10 @@ int main(int argc, char** argv) {
                "backward error {:.1e}: {}\n", forward_error, backward_error, correct ? "ok" : "WRONG");
 
     if (peak <= 0) {
-      cli::MatmulRun run{ops::MatmulVariant::portable, DType::f32, DType::f32, peak_size, peak_size,
-                         peak_size};
-      peak = cli::measure_matmul(ctx, run, 2).tflops;
-      fmt::print("peak: portable f32 matmul {}^3, {:.4g} TFLOP/s\n", peak_size, peak);
+      auto measured = cli::measure_matmul_peak(ctx, dt, peak_size);
+      peak = measured.tflops;
+      fmt::print("peak: {} {} matmul {}^3, {:.4g} TFLOP/s\n",
+                 ops::matmul_variant_name(measured.variant), dtype_name(dt), peak_size, peak);
     }
     fmt::print("\n{:<34} {:>10} {:>10} {:>8}\n", "pass dtype B x T (16/8 heads, D 128)", "ms",
                "TFLOP/s", "% peak");

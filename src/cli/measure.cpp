@@ -77,6 +77,11 @@ MatmulResult measure_matmul(vk::Context& ctx, const MatmulRun& run, int repeats)
   return result;
 }
 
+MatmulPeak measure_matmul_peak(vk::Context& ctx, DType in, uint32_t size) {
+  auto variant = ops::matmul_choose(ctx, in, DType::f32);
+  return {variant, measure_matmul(ctx, {variant, in, DType::f32, size, size, size}, 2).tflops};
+}
+
 double measure_copy_gbps(vk::Context& ctx, uint64_t bytes, int repeats, ops::CopyPath path) {
   Tensor src = make_tensor(ctx, DType::f32, {int64_t(bytes / 4)}, "copy source");
   Tensor dst = make_tensor(ctx, DType::f32, {int64_t(bytes / 4)}, "copy destination");

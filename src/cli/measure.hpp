@@ -29,6 +29,14 @@ struct MatmulResult {
 
 MatmulResult measure_matmul(vk::Context& context, const MatmulRun& run, int repeats);
 
+// The matmul rate ops get for `in` inputs here (the variant ops::matmul would choose, f32
+// output, size^3): the peak the compute-bound benches compare against.
+struct MatmulPeak {
+  ops::MatmulVariant variant;
+  double tflops;
+};
+MatmulPeak measure_matmul_peak(vk::Context& context, DType in, uint32_t size);
+
 // n values uniform in [-1, 1], rounded to `dtype`: the random operands of checks and timings.
 std::vector<float> random_floats(size_t n, DType dtype, uint32_t seed);
 
