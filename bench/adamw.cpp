@@ -56,8 +56,7 @@ int main(int argc, char** argv) {
 
     vk::Recorder rec(ctx);
     for (int i = 0; i < repeats; ++i) record_step(rec);
-    cli::seconds_to_run(rec);
-    double seconds = cli::seconds_to_run(rec);
+    double seconds = cli::median_seconds(rec);
     double gbps = 32.0 * double(n) * repeats / seconds * 1e-9;
     double peak = cli::measure_copy_gbps(ctx, std::min<uint64_t>(n * 4, 1ull << 30), 5,
                                          ops::CopyPath::kernel);

@@ -184,8 +184,7 @@ int main(int argc, char** argv) {
         }
         vk::Recorder timed(ctx);
         for (int r = 0; r < repeats; ++r) backward ? layer.backward(timed) : layer.forward(timed);
-        cli::seconds_to_run(timed);  // warm-up: first submission
-        double seconds = cli::seconds_to_run(timed) / repeats;
+        double seconds = cli::median_seconds(timed) / repeats;
         double tflops = (backward ? 2.5 : 1.0) * forward_flops / seconds * 1e-12;
         fmt::print("{:<34} {:>10.3f} {:>10.4g} {:>7.1f}%\n",
                    fmt::format("{} {} {} x {}", backward ? "backward" : "forward", dtype_text,

@@ -112,8 +112,7 @@ int main(int argc, char** argv) {
         if (mode == 2) ops::cross_entropy_loss(rec, loss, h, w, labels);
         else ops::cross_entropy_loss_and_grad(rec, loss, dh, mode == 0 ? &dw : nullptr, h, w, labels, scale);
       }
-      cli::seconds_to_run(rec);
-      double seconds = cli::seconds_to_run(rec) / repeats;
+      double seconds = cli::median_seconds(rec) / repeats;
       double tflops = 2.0 * (3 - mode) * double(tokens) * channels * vocab / seconds * 1e-12;
       fmt::print("{:<22} {:>10.2f} {:>10.4f} {:>6.1f}%  {}\n", modes[mode], seconds * 1e3, tflops,
                  100 * tflops / peak, ok ? "ok" : "WRONG");

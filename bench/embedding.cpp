@@ -110,8 +110,7 @@ int main(int argc, char** argv) {
           if (backward) ops::embedding_backward(rec, dtable, out, ids_t, order, 45.25f);
           else ops::embedding_forward(rec, out, ids_t, table, 45.25f);
         }
-        cli::seconds_to_run(rec);
-        double seconds = cli::seconds_to_run(rec) / repeats;
+        double seconds = cli::median_seconds(rec) / repeats;
         double bytes = backward ? double(rows + distinct * channels * 8 + tokens * 8)
                                 : double(2 * rows + tokens * 4);
         double gbps = bytes / seconds * 1e-9;

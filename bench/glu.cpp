@@ -100,8 +100,7 @@ int main(int argc, char** argv) {
             if (backward) ops::glu_backward(rec, dgate, dup, h, gate, up, act);
             else ops::glu_forward(rec, h, gate, up, act);
           }
-          cli::seconds_to_run(rec);
-          double seconds = cli::seconds_to_run(rec) / repeats;
+          double seconds = cli::median_seconds(rec) / repeats;
           double gbps = (backward ? 7.0 : 3.0) * double(n * dtype_size(dt)) / seconds * 1e-9;
           fmt::print("{:<5} {:<9} {:<8} {:>9.3f} {:>9.1f} {:>6.1f}%  {}\n", dtype_name(dt),
                      act == GluActivation::silu ? "silu" : "gelu_tanh",

@@ -182,8 +182,7 @@ int main(int argc, char** argv) {
                                Step{"full step", false, 3 * base}}) {
         vk::Recorder rec(ctx);
         for (int r = 0; r < repeats; ++r) t.record(rec, step.lora, bias, settings);
-        cli::seconds_to_run(rec);
-        double seconds = cli::seconds_to_run(rec) / repeats;
+        double seconds = cli::median_seconds(rec) / repeats;
         double tflops = step.flops / seconds * 1e-12;
         fmt::print("{} {}: {:.3f} ms, {:.3g} TFLOP/s, {:.1f}% of the matmul\n", name, step.name,
                    seconds * 1e3, tflops, peak.tflops > 0 ? 100 * tflops / peak.tflops : 0.0);
@@ -202,10 +201,8 @@ int main(int argc, char** argv) {
         ops::dropout(drop, t.tdx, t.tx, settings.dropout, false);
         ops::add_bias(add, t.ty, t.tbias);
       }
-      cli::seconds_to_run(drop);
-      double drop_gbps = 2.0 * t.tx.bytes() * repeats / cli::seconds_to_run(drop) * 1e-9;
-      cli::seconds_to_run(add);
-      double add_gbps = 2.0 * t.ty.bytes() * repeats / cli::seconds_to_run(add) * 1e-9;
+      double drop_gbps = 2.0 * t.tx.bytes() * repeats / cli::median_seconds(drop) * 1e-9;
+      double add_gbps = 2.0 * t.ty.bytes() * repeats / cli::median_seconds(add) * 1e-9;
       fmt::print("{} dropout [{}, {}]: {:.1f} GB/s; bias_add [{}, {}]: {:.1f} GB/s; "
                  "copy2d kernel: {:.1f} GB/s\n",
                  name, d.rows, d.in, drop_gbps, d.rows, d.out, add_gbps, copy);

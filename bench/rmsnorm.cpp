@@ -141,8 +141,7 @@ int main(int argc, char** argv) {
         for (const Pass& pass : passes) {
           vk::Recorder timed(ctx);
           for (int i = 0; i < repeats; ++i) pass.record(timed);
-          cli::seconds_to_run(timed);  // warm-up
-          double seconds = cli::seconds_to_run(timed) / repeats;
+          double seconds = cli::median_seconds(timed) / repeats;
           double gbps = double(pass.bytes) / seconds * 1e-9;
           fmt::print("{:<26} {:<5} {:<9} {:>9.3f} {:>9.1f} {:>6.1f}%\n",
                      fmt::format("{} {}x{}", name, rows, cols), dtype_name(dt), pass.name,

@@ -101,8 +101,7 @@ void time_passes(vk::Context& ctx, const Flags& flags) {
           if (backward) ops::rope_backward(timed, o.dx, o.x, o.positions, o.inv_freq);
           else ops::rope_forward(timed, o.x, o.x, o.positions, o.inv_freq);
         }
-        cli::seconds_to_run(timed);  // warm-up
-        double seconds = cli::seconds_to_run(timed) / flags.repeats;
+        double seconds = cli::median_seconds(timed) / flags.repeats;
         double gbps = double((backward ? 3 : 2) * o.x.bytes()) / seconds * 1e-9;
         fmt::print("{:<22} {:<5} {:<9} {:>9.3f} {:>9.1f} {:>6.1f}%\n",
                    fmt::format("{} {}x{}x{}", name, flags.tokens, heads, flags.head_dim),

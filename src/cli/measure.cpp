@@ -1,5 +1,6 @@
 #include "cli/measure.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <random>
@@ -17,10 +18,22 @@ std::vector<float> random_floats(size_t n, DType dtype, uint32_t seed) {
   return v;
 }
 
+namespace {
+
 double seconds_to_run(vk::Recorder& rec) {
   auto start = std::chrono::steady_clock::now();
   rec.run();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+double median_seconds(vk::Recorder& rec, int runs) {
+  seconds_to_run(rec);
+  std::vector<double> times;
+  for (int i = 0; i < std::max(runs, 1); ++i) times.push_back(seconds_to_run(rec));
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
 }
 
 MatmulResult measure_matmul(vk::Context& ctx, const MatmulRun& run, int repeats) {
@@ -70,8 +83,7 @@ MatmulResult measure_matmul(vk::Context& ctx, const MatmulRun& run, int repeats)
 
   vk::Recorder timed(ctx);
   for (int r = 0; r < repeats; ++r) ops::matmul(timed, c, a, b, options);
-  seconds_to_run(timed);  // warm-up: first submission
-  double seconds = seconds_to_run(timed);
+  double seconds = median_seconds(timed, 3);
   result.milliseconds = seconds * 1e3 / repeats;
   result.tflops = 2.0 * run.m * run.n * run.k * repeats / seconds * 1e-12;
   return result;
@@ -92,8 +104,7 @@ double measure_copy_gbps(vk::Context& ctx, uint64_t bytes, int repeats, ops::Cop
   }
   vk::Recorder timed(ctx);
   for (int r = 0; r < repeats; ++r) ops::copy(timed, dst, src, path);
-  seconds_to_run(timed);
-  double seconds = seconds_to_run(timed);
+  double seconds = median_seconds(timed, 3);
   return 2.0 * double(bytes) * repeats / seconds * 1e-9;
 }
 

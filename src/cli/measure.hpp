@@ -40,8 +40,10 @@ MatmulPeak measure_matmul_peak(vk::Context& context, DType in, uint32_t size);
 // n values uniform in [-1, 1], rounded to `dtype`: the random operands of checks and timings.
 std::vector<float> random_floats(size_t n, DType dtype, uint32_t seed);
 
-// Wall-clock seconds of one run of the recording (submission to completion).
-double seconds_to_run(vk::Recorder& recorder);
+// Wall-clock seconds per run of the recording (submission to completion): one warm-up run
+// (first submission, clocks), then the median of `runs` timed runs. Every benchmark number
+// comes from this.
+double median_seconds(vk::Recorder& recorder, int runs = 5);
 
 // Device-to-device copy bandwidth in GB/s, counting bytes read plus bytes written.
 double measure_copy_gbps(vk::Context& context, uint64_t bytes, int repeats, ops::CopyPath path);
