@@ -49,12 +49,11 @@ void column_sum(vk::Recorder& rec, Tensor& out, const Tensor& in, bool accumulat
   uint64_t max_rows = uint64_t(ctx.caps().max_workgroup_count[1]) * kRowsPerChunk;
   std::vector<std::pair<uint64_t, uint64_t>> pieces;  // first row, rows
   uint64_t chunks = 0;
-  for (uint64_t r = 0; r < rows;) {
-    uint64_t n = std::min({rows - r, locate(in, r * cols).contiguous / cols, max_rows});
+  for_each_rows(rows, max_rows, {{&in, cols}},
+                [&](uint64_t r, uint64_t n, const std::vector<Location>&) {
     pieces.emplace_back(r, n);
     chunks += (n + kRowsPerChunk - 1) / kRowsPerChunk;
-    r += n;
-  }
+  });
   Tensor partials = make_tensor(ctx, DType::f32, {int64_t(chunks), int64_t(cols)},
                                 "column_sum partials");
   uint64_t chunk = 0;

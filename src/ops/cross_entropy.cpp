@@ -33,7 +33,7 @@ void run(vk::Recorder& rec, Tensor& loss, Tensor* dh, Tensor* dw, const Tensor& 
          const Tensor& w, const Tensor& labels, const Tensor* grad_scale,
          const CrossEntropyOptions& options) {
   const char* op = "cross_entropy";
-  if (h.dtype == DType::i32) fail("[{}] {} must be f32, f16 or bf16", op, h.describe());
+  require_float(op, h);
   require_same_dtype(op, w, h);
   uint64_t tokens = h.rows(), vocab = w.rows(), channels = w.cols();
   if (w.shape.size() != 2 || vocab == 0 || vocab > uint64_t(INT32_MAX) || h.cols() != channels)

@@ -22,6 +22,10 @@ void require_same_shape(const char* op, const Tensor& a, const Tensor& b) {
   if (a.shape != b.shape) fail("[{}] {} and {} differ in shape", op, a.describe(), b.describe());
 }
 
+void require_float(const char* op, const Tensor& t) {
+  if (t.dtype == DType::i32) fail("[{}] {} must be f32, f16 or bf16", op, t.describe());
+}
+
 void require_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
   if (a.dtype != b.dtype) fail("[{}] {} and {} differ in dtype", op, a.describe(), b.describe());
 }

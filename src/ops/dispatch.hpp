@@ -45,10 +45,31 @@ void for_each_piece(uint64_t count, const std::vector<const Tensor*>& tensors, V
   }
 }
 
+// Calls visit(first, count, at) for consecutive row ranges covering [0, rows), at most max_rows
+// each, over which every tensor is contiguous; at[i] locates tensors[i] (which holds `per_row`
+// elements a row) at row `first`. Null tensors are skipped (their Location is empty).
+template <typename Visit>
+void for_each_rows(uint64_t rows, uint64_t max_rows,
+                   const std::vector<std::pair<const Tensor*, uint64_t>>& tensors, Visit visit) {
+  for (uint64_t first = 0; first < rows;) {
+    uint64_t count = std::min(rows - first, max_rows);
+    std::vector<Location> at(tensors.size(), Location{nullptr, 0, 0});
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      auto [tensor, per_row] = tensors[i];
+      if (!tensor) continue;
+      at[i] = locate(*tensor, first * per_row);
+      count = std::min(count, at[i].contiguous / per_row);
+    }
+    visit(first, count, at);
+    first += count;
+  }
+}
+
 // The bytes of `t` that a piece covers, for the recorder's hazard tracking.
 vk::ByteRange piece_range(const Tensor& t, const Location& at, uint64_t count);
 
 void require_same_shape(const char* op, const Tensor& a, const Tensor& b);
+void require_float(const char* op, const Tensor& t);  // f32, f16 or bf16, not i32
 void require_same_dtype(const char* op, const Tensor& a, const Tensor& b);
 
 }  // namespace vktrain::ops

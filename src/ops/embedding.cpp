@@ -17,30 +17,13 @@ uint64_t check(const char* op, const Tensor& rows, const Tensor& ids, const Tens
   if (table.shape.size() != 2 || table.rows() == 0 || table.cols() == 0 ||
       table.rows() > uint64_t(INT32_MAX))
     fail("[{}] the table must be [V, C] with 0 < V < 2^31: {}", op, table.describe());
-  if (rows.dtype == DType::i32) fail("[{}] {} must be f32, f16 or bf16", op, rows.describe());
+  require_float(op, rows);
   if (ids.dtype != DType::i32) fail("[{}] ids must be i32: {}", op, ids.describe());
   if (rows.cols() != table.cols() || rows.rows() != ids.numel())
     fail("[{}] {} must have one row of {} columns per id of {}", op, rows.describe(),
          table.cols(), ids.describe());
   if (ids.numel() > uint64_t(INT32_MAX)) fail("[{}] too many ids: {}", op, ids.describe());
   return ids.numel();
-}
-
-// Calls visit(first row, rows, locations) for consecutive runs of rows in which every tensor
-// (with its elements per row) is contiguous, at most max_rows each.
-template <typename Visit>
-void for_each_rows(uint64_t rows, const std::vector<std::pair<const Tensor*, uint64_t>>& tensors,
-                   uint64_t max_rows, Visit visit) {
-  for (uint64_t first = 0; first < rows;) {
-    uint64_t n = std::min(rows - first, max_rows);
-    std::vector<Location> at;
-    for (const auto& [t, per_row] : tensors) {
-      at.push_back(locate(*t, first * per_row));
-      n = std::min(n, at.back().contiguous / per_row);
-    }
-    visit(first, n, at);
-    first += n;
-  }
 }
 
 }  // namespace
@@ -54,9 +37,9 @@ void embedding_forward(vk::Recorder& rec, Tensor& out, const Tensor& ids, const 
   VkPipeline p = pipeline(ctx, fmt::format("embedding_forward_{}", dtype_name(out.dtype)));
   uint64_t max_groups = std::min<uint64_t>(kMaxGroups, ctx.caps().max_workgroup_count[0]);
   // Each piece of tokens (out and ids contiguous) once per span of the table.
-  for_each_rows(tokens, {{&out, cols}, {&ids, 1}}, kMaxDispatchElements / cols,
+  for_each_rows(tokens, kMaxDispatchElements / cols, {{&out, cols}, {&ids, 1}},
                 [&](uint64_t, uint64_t n, const std::vector<Location>& at) {
-    for_each_rows(table.rows(), {{&table, cols}}, kMaxDispatchElements / cols,
+    for_each_rows(table.rows(), kMaxDispatchElements / cols, {{&table, cols}},
                   [&](uint64_t v0, uint64_t v_rows, const std::vector<Location>& src) {
       kernels::EmbeddingForwardPush push{at[0].address(), src[0].address(), at[1].address(),
                                          uint32_t(n), uint32_t(cols), uint32_t(table.rows()),
@@ -96,9 +79,9 @@ void embedding_backward(vk::Recorder& rec, Tensor& dtable, const Tensor& dout, c
   uint32_t groups = uint32_t(std::min<uint64_t>({tokens, kMaxGroups, ctx.caps().max_workgroup_count[0]}));
   // Each piece of dout once per span of dtable; a run's pieces add in order, so the sum's
   // order depends only on the layout, never on timing.
-  for_each_rows(tokens, {{&dout, cols}}, kMaxDispatchElements / cols,
+  for_each_rows(tokens, kMaxDispatchElements / cols, {{&dout, cols}},
                 [&](uint64_t t0, uint64_t n, const std::vector<Location>& src) {
-    for_each_rows(dtable.rows(), {{&dtable, cols}}, kMaxDispatchElements / cols,
+    for_each_rows(dtable.rows(), kMaxDispatchElements / cols, {{&dtable, cols}},
                   [&](uint64_t v0, uint64_t v_rows, const std::vector<Location>& dst) {
       kernels::EmbeddingBackwardPush push{dst[0].address(), src[0].address(), at_ids.address(),
                                           at_order.address(), uint32_t(tokens), uint32_t(cols),

@@ -12,7 +12,7 @@ void record(vk::Recorder& rec, const char* op, std::vector<const Tensor*> tensor
             GluActivation activation) {
   bool backward = tensors.size() == 5;
   const Tensor& gate = *tensors[0];
-  if (gate.dtype == DType::i32) fail("[{}] {} must be f32, f16 or bf16", op, gate.describe());
+  require_float(op, gate);
   for (const Tensor* t : tensors) {
     require_same_shape(op, *t, gate);
     require_same_dtype(op, *t, gate);

@@ -27,7 +27,7 @@ Dims check_layer(const char* op, const Tensor& x, const Linear& layer,
                  const LoraSettings& settings) {
   const Tensor& w = layer.weight;
   require_same_dtype(op, w, x);
-  if (x.dtype == DType::i32) fail("[{}] {} must hold floats", op, x.describe());
+  require_float(op, x);
   if (w.shape.size() != 2 || uint64_t(w.shape[1]) != x.cols())
     fail("[{}] the weight must be [out, {}] for {}, got {}", op, x.cols(), x.describe(),
          w.describe());
@@ -101,7 +101,7 @@ Tensor* draw_dropout(vk::Recorder& rec, Scratch& scratch, const Tensor& x, const
 
 void add_bias(vk::Recorder& rec, Tensor& y, const Tensor& bias) {
   uint64_t rows = y.rows(), cols = y.cols();
-  if (y.dtype == DType::i32) fail("[add_bias] {} must hold floats", y.describe());
+  require_float("add_bias", y);
   if (bias.dtype != DType::f32 || bias.numel() != cols)
     fail("[add_bias] the bias must be f32 with {} elements (the columns of {}), got {}", cols,
          y.describe(), bias.describe());
@@ -115,17 +115,15 @@ void add_bias(vk::Recorder& rec, Tensor& y, const Tensor& bias) {
   uint64_t max_rows = std::min(uint64_t(ctx.caps().max_workgroup_count[1]) * kBiasRowsPerChunk,
                                std::max<uint64_t>(kMaxDispatchElements / cols, 1));
   // Rows are cut where a span of y ends.
-  for (uint64_t r = 0; r < rows;) {
-    Location at = locate(y, r * cols);
-    uint64_t n = std::min({rows - r, at.contiguous / cols, max_rows});
-    kernels::BiasAddPush push{at.address(), b.address(), uint32_t(n), uint32_t(cols),
+  for_each_rows(rows, max_rows, {{&y, cols}},
+                [&](uint64_t, uint64_t n, const std::vector<Location>& at) {
+    kernels::BiasAddPush push{at[0].address(), b.address(), uint32_t(n), uint32_t(cols),
                               uint32_t(kBiasRowsPerChunk)};
     uint32_t chunks = uint32_t((n + kBiasRowsPerChunk - 1) / kBiasRowsPerChunk);
     rec.dispatch("bias_add", p, &push, sizeof push, uint32_t((cols + kGroupSize - 1) / kGroupSize),
-                 chunks, 1, {piece_range(y, at, n * cols), piece_range(bias, b, cols)},
-                 {piece_range(y, at, n * cols)});
-    r += n;
-  }
+                 chunks, 1, {piece_range(y, at[0], n * cols), piece_range(bias, b, cols)},
+                 {piece_range(y, at[0], n * cols)});
+  });
 }
 
 void linear_forward(vk::Recorder& rec, Tensor& y, Tensor* lora_hidden, const Tensor& x,

@@ -24,7 +24,7 @@ RowLayout row_layout(uint64_t cols) {
 }
 
 void check_inputs(const char* op, const Tensor& x, const Tensor& w) {
-  if (x.dtype == DType::i32) fail("[{}] x must be f32, f16 or bf16: {}", op, x.describe());
+  require_float(op, x);
   if (w.dtype != DType::f32 || w.numel() != x.cols())
     fail("[{}] the weight {} must be f32 with {} elements, the channels of {}", op, w.describe(),
          x.cols(), x.describe());
@@ -37,26 +37,6 @@ void check_rstd(const char* op, const Tensor& rstd, const Tensor& x) {
   if (rstd.dtype != DType::f32 || rstd.numel() != x.rows())
     fail("[{}] rstd {} must be f32 with {} elements, the rows of {}", op, rstd.describe(),
          x.rows(), x.describe());
-}
-
-// Calls visit(first, count, at) for consecutive row ranges covering [0, rows), at most
-// max_rows each, over which every tensor is contiguous; at[i] locates tensors[i] (which holds
-// `per_row` elements a row) at row `first`. Null tensors are skipped (their Location is empty).
-template <typename Visit>
-void for_each_rows(uint64_t rows, uint64_t max_rows,
-                   const std::vector<std::pair<const Tensor*, uint64_t>>& tensors, Visit visit) {
-  for (uint64_t first = 0; first < rows;) {
-    uint64_t count = std::min(rows - first, max_rows);
-    std::vector<Location> at(tensors.size(), Location{nullptr, 0, 0});
-    for (size_t i = 0; i < tensors.size(); ++i) {
-      auto [tensor, per_row] = tensors[i];
-      if (!tensor) continue;
-      at[i] = locate(*tensor, first * per_row);
-      count = std::min(count, at[i].contiguous / per_row);
-    }
-    visit(first, count, at);
-    first += count;
-  }
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ void rope(vk::Recorder& rec, const char* op, bool backward, Tensor& out, const T
           const Tensor& positions, const Tensor& inv_freq) {
   require_same_shape(op, out, in);
   require_same_dtype(op, out, in);
-  if (in.dtype == DType::i32) fail("[{}] {} must be f32, f16 or bf16", op, in.describe());
+  require_float(op, in);
   if (in.shape.size() < 2 || in.cols() == 0 || in.cols() % 2)
     fail("[{}] {} must be [..., heads, head_dim] with a positive even head_dim", op, in.describe());
   uint64_t dim = in.cols(), heads = uint64_t(in.shape[in.shape.size() - 2]);
