@@ -21,11 +21,9 @@ namespace {
 // Error of the summed loss on a small problem with ignored tokens and several chunks, relative.
 double check(vk::Context& ctx, DType dt) {
   const int64_t tokens = 23, channels = 32, vocab = 301;
+  auto h = cli::random_floats(size_t(tokens * channels), dt, 3);
+  auto w = cli::random_floats(size_t(vocab * channels), dt, 4);
   std::mt19937 rng(3);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> h(size_t(tokens * channels)), w(size_t(vocab * channels));
-  for (auto* v : {&h, &w})
-    for (auto& x : *v) x = round_to(dt, dist(rng));
   std::vector<int32_t> labels(static_cast<size_t>(tokens));
   for (size_t t = 0; t < labels.size(); ++t) labels[t] = t % 5 == 2 ? -100 : int32_t(rng() % vocab);
   Tensor h_t = make_tensor(ctx, dt, {tokens, channels}, "h"), w_t = make_tensor(ctx, dt, {vocab, channels}, "w");

@@ -29,11 +29,9 @@ std::vector<int32_t> random_ids(size_t n, int64_t vocab, std::mt19937& rng) {
 double check(vk::Context& ctx, DType dt) {
   const int64_t tokens = 97, vocab = 31, cols = 67;
   const float scale = round_to(dt, std::sqrt(float(cols)));
+  auto table = cli::random_floats(size_t(vocab * cols), dt, 5);
+  auto dout = cli::random_floats(size_t(tokens * cols), dt, 6);
   std::mt19937 rng(5);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> table(size_t(vocab * cols)), dout(size_t(tokens * cols));
-  for (auto* v : {&table, &dout})
-    for (auto& x : *v) x = round_to(dt, dist(rng));
   auto ids = random_ids(size_t(tokens), vocab, rng);
   Tensor ids_t = make_tensor(ctx, DType::i32, {tokens}, "ids"), order = make_tensor(ctx, DType::i32, {tokens}, "order");
   Tensor table_t = make_tensor(ctx, dt, {vocab, cols}, "table"), out = make_tensor(ctx, dt, {tokens, cols}, "out");

@@ -31,13 +31,11 @@ struct Bench {
   Tensor tx, tw, tbias, ta, tb, tdy, ty, tu, tdx, tdw, tdbias, tda, tdb, seed;
 
   Bench(vk::Context& ctx, Shape shape, DType dt, int32_t seed_value) : d(shape), dtype(dt) {
-    std::mt19937 rng(7);
-    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    uint32_t stream = 7;
     auto make = [&](std::vector<float>& host, DType type, std::vector<int64_t> dims,
                     const char* name) {
       Tensor t = make_tensor(ctx, type, std::move(dims), name);
-      host.resize(t.numel());
-      for (auto& v : host) v = round_to(type, dist(rng));
+      host = cli::random_floats(t.numel(), type, stream++);
       write_floats(ctx, t, host);
       return t;
     };
