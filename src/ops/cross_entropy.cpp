@@ -1,10 +1,9 @@
 #include "ops/cross_entropy.hpp"
 
 #include "kernels/cross_entropy_push.h"
+#include "ops/column_sum.hpp"
 #include "ops/dispatch.hpp"
-#include "ops/elementwise.hpp"
 #include "ops/matmul.hpp"
-#include "ops/reduce.hpp"
 
 namespace vktrain::ops {
 namespace {
@@ -62,7 +61,6 @@ void run(vk::Recorder& rec, Tensor& loss, Tensor* dh, Tensor* dw, const Tensor& 
   if (dh) dlogits = chunk_scratch(ctx, h.dtype, chunk, vocab, "cross_entropy dlogits");
   // One loss a row, so that a long batch may take several allocations.
   Tensor losses = make_tensor(ctx, DType::f32, {int64_t(tokens), 1}, "cross_entropy token losses");
-  Tensor total = make_tensor(ctx, DType::f32, loss.shape, "cross_entropy loss sum");
   VkPipeline rows_kernel = pipeline(
       ctx, fmt::format("cross_entropy_{}", dtype_name(dh ? h.dtype : DType::f32)), {dh != nullptr});
   Location at_logits = locate(logits, 0);
@@ -95,9 +93,8 @@ void run(vk::Recorder& rec, Tensor& loss, Tensor* dh, Tensor* dw, const Tensor& 
     }
     n0 += n;
   }
-  sum(rec, total, losses);
-  add(rec, loss, loss, total);
-  for (Tensor* t : {&logits, &dlogits, &losses, &total})
+  column_sum(rec, loss, losses, true);  // loss += the sum, in a fixed order
+  for (Tensor* t : {&logits, &dlogits, &losses})
     if (!t->memory.empty()) rec.keep(std::move(t->memory));
 }
 
