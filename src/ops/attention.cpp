@@ -69,11 +69,6 @@ struct Dims {
   uint32_t B, T, Hq, Hkv, D;
 };
 
-void require_floats(const char* op, const Tensor& t) {
-  if (t.dtype != DType::f32 && t.dtype != DType::f16 && t.dtype != DType::bf16)
-    fail("[{}] {} must be f32, f16 or bf16", op, t.describe());
-}
-
 void require_like(const char* op, const Tensor& t, const Tensor& model) {
   if (t.shape != model.shape || t.dtype != model.dtype)
     fail("[{}] {} must have the shape and dtype of {}", op, t.describe(), model.describe());
@@ -96,7 +91,7 @@ Dims check_inputs(const char* op, const Tensor& q, const Tensor& k, const Tensor
       k.shape[3] != q.shape[3])
     fail("[{}] k must be [B, T, Hkv, D] with the B, T and D of q {}, got {}", op, q.describe(),
          k.describe());
-  require_floats(op, q);
+  require_float(op, q);
   require_same_dtype(op, q, k);
   require_like(op, v, k);
   Dims d{uint32_t(q.shape[0]), uint32_t(q.shape[1]), uint32_t(q.shape[2]), uint32_t(k.shape[2]),
