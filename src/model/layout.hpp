@@ -1,0 +1,56 @@
+#pragma once
+// The parameters of one Transformer (DESIGN.md "Architectures") as Hugging Face names them, with
+// their shapes, and the LoRA adapters a run adds. Dimension letters (STYLE.md):
+//   V vocab, C hidden, F intermediate (FFN), L layers, Hq / Hkv query / kv heads, D head_dim,
+//   R LoRA rank.
+// This is the one place that knows which tensors a family has; loading, initialisation, the
+// forward pass and adapter files all look parameters up by these names.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "io/model_config.hpp"
+
+namespace vktrain::model {
+
+struct ParameterSpec {
+  std::string name;            // "model.layers.3.self_attn.q_proj.weight"
+  std::vector<int64_t> shape;  // [out, in] for linear weights
+  bool matrix() const { return shape.size() >= 2; }  // weight decay applies; norms/biases: no
+};
+
+// The linear projections LoRA may target, by the module names PEFT uses.
+inline constexpr const char* kLinearModules[] = {"q_proj", "k_proj", "v_proj", "o_proj",
+                                                 "gate_proj", "up_proj", "down_proj"};
+
+// "model.layers.{layer}." + suffix.
+std::string layer_name(int64_t layer, const std::string& suffix);
+// Where a projection lives: "self_attn.q_proj", "mlp.down_proj", ...
+std::string module_path(const std::string& module);
+
+// Every base parameter of the model in a fixed order: embeddings, then per layer, then the final
+// norm and (untied only) lm_head. Shapes come from the config.
+std::vector<ParameterSpec> base_parameters(const io::ModelConfig& config);
+
+// [out, in] of a projection (module: "q_proj", ...).
+std::pair<int64_t, int64_t> projection_shape(const io::ModelConfig& config,
+                                             const std::string& module);
+
+struct LoraConfig {
+  int64_t rank = 0;                  // R; 0: no adapter
+  double alpha = 16;                 // scale alpha / R (rsLoRA: alpha / sqrt(R))
+  bool rslora = false;
+  float dropout = 0;
+  std::vector<std::string> targets;  // module names from kLinearModules
+  double scale() const;
+};
+// Module names from a user's list: names from kLinearModules, "all-linear" (every one, as
+// PEFT's "all-linear" for these families, lm_head excluded), comma separated or not; also the
+// short forms q, k, v, o, gate, up, down. Unknown names fail naming the option.
+std::vector<std::string> parse_lora_targets(const std::string& list);
+
+// The adapter's parameters: per layer and target "…q_proj.lora_A.weight" [R, in] and
+// "…q_proj.lora_B.weight" [out, R], in layer order.
+std::vector<ParameterSpec> lora_parameters(const io::ModelConfig& config, const LoraConfig& lora);
+
+}  // namespace vktrain::model
