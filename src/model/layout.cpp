@@ -109,4 +109,8 @@ std::vector<ParameterSpec> lora_parameters(const io::ModelConfig& c, const LoraC
   return specs;
 }
 
+bool is_lora_parameter(const std::string& name) {
+  return name.ends_with(".lora_A.weight") || name.ends_with(".lora_B.weight");
+}
+
 }  // namespace vktrain::model

@@ -52,5 +52,6 @@ std::vector<std::string> parse_lora_targets(const std::string& list);
 // The adapter's parameters: per layer and target "…q_proj.lora_A.weight" [R, in] and
 // "…q_proj.lora_B.weight" [out, R], in layer order.
 std::vector<ParameterSpec> lora_parameters(const io::ModelConfig& config, const LoraConfig& lora);
+bool is_lora_parameter(const std::string& name);
 
 }  // namespace vktrain::model

@@ -30,16 +30,21 @@ Location locate(const Tensor& t, uint64_t index) {
   fail("[tensor] element {} is outside {}", index, t.describe());
 }
 
-Tensor rows_view(const Tensor& t, uint64_t first, uint64_t count) {
+Tensor view(const Tensor& t, uint64_t first, std::vector<int64_t> shape, std::string name) {
   Tensor view;
   view.dtype = t.dtype;
-  view.shape = {int64_t(count), int64_t(t.cols())};
-  view.name = t.name;
-  uint64_t size = dtype_size(t.dtype);
+  view.shape = std::move(shape);
+  view.name = std::move(name);
+  uint64_t size = dtype_size(t.dtype), count = view.numel(), row = view.cols();
+  if (first + count > t.numel())
+    fail("[tensor] {} at element {} is outside {}", view.describe(), first, t.describe());
   std::vector<vk::Span> spans;
-  for (uint64_t e = first * t.cols(), end = (first + count) * t.cols(); e < end;) {
+  for (uint64_t e = first, end = first + count; e < end;) {
     Location at = locate(t, e);
     uint64_t n = std::min(end - e, at.contiguous);
+    if (row && n % row != 0)
+      fail("[tensor] {} would split a row across allocations of {}", view.describe(),
+           t.describe());
     vk::Span span = *at.span;
     span.address += at.offset;
     span.offset += at.offset;
@@ -50,6 +55,10 @@ Tensor rows_view(const Tensor& t, uint64_t first, uint64_t count) {
   }
   view.memory = vk::Allocation(nullptr, std::move(spans), view.bytes());
   return view;
+}
+
+Tensor rows_view(const Tensor& t, uint64_t first, uint64_t count) {
+  return view(t, first * t.cols(), {int64_t(count), int64_t(t.cols())}, t.name);
 }
 
 Tensor make_tensor(vk::Context& context, DType dtype, std::vector<int64_t> shape,

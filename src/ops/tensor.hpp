@@ -42,6 +42,9 @@ Location locate(const Tensor& t, uint64_t index);
 // Rows [first, first + count) of t seen as a [count, cols] matrix on the same memory: a view
 // that owns nothing and must not outlive t. It crosses spans where t does.
 Tensor rows_view(const Tensor& t, uint64_t first, uint64_t count);
+// Elements [first, first + numel(shape)) of t as a tensor of `shape` on the same memory (a view,
+// like rows_view). Fails if an allocation boundary of t would split one of the view's rows.
+Tensor view(const Tensor& t, uint64_t first, std::vector<int64_t> shape, std::string name);
 
 Tensor make_tensor(vk::Context& context, DType dtype, std::vector<int64_t> shape,
                    std::string name);

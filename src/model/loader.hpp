@@ -1,0 +1,20 @@
+#pragma once
+// Base weights into a model's parameters from a Hugging Face directory (config.json with
+// model.safetensors or its shards) or a GGUF file, dequantized to floats on the host and
+// rounded once to each parameter's dtype. Every base parameter must be found with its exact
+// shape; a missing or misshapen tensor is one error naming the file and the tensor.
+#include <string>
+
+#include "io/model_config.hpp"
+#include "model/parameters.hpp"
+
+namespace vktrain::model {
+
+// Whether `path` names a GGUF file (by its magic, so any file name works).
+bool is_gguf_file(const std::string& path);
+// The configuration of a model directory or GGUF file.
+io::ModelConfig read_model_source_config(const std::string& path);
+// Loads every base parameter (model::base_parameters) present in `params` from `path`.
+void load_base_weights(Parameters& params, const io::ModelConfig& config, const std::string& path);
+
+}  // namespace vktrain::model

@@ -1,0 +1,158 @@
+#include "model/parameters.hpp"
+
+#include <algorithm>
+
+#include "base/error.hpp"
+#include "ops/elementwise.hpp"
+#include "vk/context.hpp"
+#include "vk/recorder.hpp"
+
+namespace vktrain::model {
+
+namespace {
+
+uint64_t element_count(const std::vector<int64_t>& shape) {
+  uint64_t n = 1;
+  for (int64_t d : shape) n *= uint64_t(d);
+  return n;
+}
+
+uint64_t arena_rows(uint64_t elements) { return (elements + kArenaRow - 1) / kArenaRow; }
+
+}  // namespace
+
+Parameters::Parameters(vk::Context& context, const std::vector<ParameterSpec>& specs, DType dtype,
+                       const TrainablePredicate& trainable)
+    : context_(context), dtype_(dtype) {
+  // The arena layout first: trainable parameters in the given order, each on a fresh row, with
+  // chunks cut at parameter boundaries so that no chunk exceeds one allocation.
+  const uint64_t max_chunk_rows =
+      std::max<uint64_t>(1, std::min<uint64_t>(context.caps().max_allocation, 1ull << 30) /
+                                (kArenaRow * 4));
+  uint64_t chunk = 0;
+  for (const auto& spec : specs) {
+    Parameter p;
+    p.spec = spec;
+    p.trainable = trainable(spec);
+    if (p.trainable) {
+      uint64_t rows = arena_rows(element_count(spec.shape));
+      if (chunk != 0 && chunk + rows > max_chunk_rows) {
+        chunk_rows_.push_back(chunk);
+        chunk = 0;
+      }
+      p.offset = trainable_elements_;
+      trainable_elements_ += rows * kArenaRow;
+      chunk += rows;
+    }
+    params_.push_back(std::move(p));
+  }
+  if (chunk) chunk_rows_.push_back(chunk);
+  if (any_trainable()) {
+    master_ = make_arena("master weights");
+    grads_ = make_arena("gradients");
+    m_ = make_arena("AdamW first moments");
+    v_ = make_arena("AdamW second moments");
+    // Zero everywhere: the padding between parameters must stay zero under every update.
+    vk::Recorder rec(context);
+    for (Tensor* arena : {&master_, &grads_, &m_, &v_}) ops::fill(rec, *arena, 0.0f);
+    rec.run();
+  }
+  for (auto& p : params_) {
+    DType type = p.spec.matrix() ? dtype : DType::f32;
+    if (p.trainable && type == DType::f32) {
+      p.weight = arena_view(master_, p.spec.name);
+    } else {
+      p.copy = p.trainable;
+      p.weight = make_tensor(context, type, p.spec.shape, p.spec.name);
+    }
+  }
+}
+
+Tensor Parameters::make_arena(const char* what) {
+  std::vector<vk::Span> spans;
+  for (uint64_t rows : chunk_rows_) {
+    chunks_.push_back(make_tensor(context_, DType::f32, {int64_t(rows), kArenaRow}, what));
+    for (const auto& span : chunks_.back().memory.spans()) spans.push_back(span);
+  }
+  Tensor arena;
+  arena.dtype = DType::f32;
+  arena.shape = {int64_t(trainable_elements_ / kArenaRow), kArenaRow};
+  arena.name = what;
+  arena.memory = vk::Allocation(nullptr, std::move(spans), arena.bytes());
+  return arena;
+}
+
+const Parameter* Parameters::find(const std::string& name) const {
+  for (const auto& p : params_)
+    if (p.spec.name == name) return &p;
+  return nullptr;
+}
+
+const Parameter& Parameters::at(const std::string& name) const {
+  const Parameter* p = find(name);
+  if (!p) fail("[model] the model has no parameter '{}'", name);
+  return *p;
+}
+
+Parameter& Parameters::mutable_at(const std::string& name) {
+  return params_[size_t(&at(name) - params_.data())];
+}
+
+Tensor Parameters::arena_view(const Tensor& arena, const std::string& name) const {
+  const Parameter& p = at(name);
+  if (!p.trainable) fail("[model] parameter '{}' does not train", name);
+  return view(arena, p.offset, p.spec.shape, name + " (" + arena.name + ")");
+}
+
+void Parameters::write(const std::string& name, std::span<const float> values) {
+  Parameter& p = mutable_at(name);
+  if (values.size() != element_count(p.spec.shape))
+    fail("[model] parameter '{}' has {} elements, got {} values", name,
+         element_count(p.spec.shape), values.size());
+  if (p.trainable) {
+    Tensor m = master(name);
+    write_floats(context_, m, values);
+  }
+  if (!p.trainable || p.copy) write_floats(context_, p.weight, values);
+}
+
+std::vector<float> Parameters::read(const std::string& name) const {
+  const Parameter& p = at(name);
+  return p.trainable ? read_floats(context_, master(name)) : read_floats(context_, p.weight);
+}
+
+uint64_t Parameters::trainable_count() const {
+  uint64_t n = 0;
+  for (const auto& p : params_)
+    if (p.trainable) n += element_count(p.spec.shape);
+  return n;
+}
+
+uint64_t Parameters::total_count() const {
+  uint64_t n = 0;
+  for (const auto& p : params_) n += element_count(p.spec.shape);
+  return n;
+}
+
+std::vector<ops::AdamwGroup> Parameters::adamw_groups() const {
+  // Neighbouring parameters with the same decay share one group; the padding between them is
+  // zero in every arena and stays zero under the update.
+  std::vector<ops::AdamwGroup> groups;
+  for (const auto& p : params_) {
+    if (!p.trainable) continue;
+    uint64_t end = p.offset + arena_rows(element_count(p.spec.shape)) * kArenaRow;
+    if (!groups.empty() && groups.back().decay == p.spec.matrix() &&
+        groups.back().first + groups.back().count == p.offset)
+      groups.back().count = end - groups.back().first;
+    else
+      groups.push_back({p.offset, end - p.offset, p.spec.matrix()});
+  }
+  return groups;
+}
+
+void Parameters::record_refresh(vk::Recorder& rec) {
+  for (auto& p : params_)
+    if (p.copy) ops::convert(rec, p.weight, master(p.spec.name));
+}
+
+}  // namespace vktrain::model

@@ -1,0 +1,91 @@
+#pragma once
+// Every parameter of a model in one table (DESIGN.md decision 7, STYLE.md "one allocation, many
+// views"): name, shape, dtype, whether it trains, and where it lives.
+//  - The tensor the forward pass reads (`weight`): matrices in the run's dtype (f32, f16 or
+//    bf16), norm weights and biases in f32 (the ops want them so).
+//  - Trainable parameters also live in four f32 arenas with one layout: the master copy,
+//    gradients, and AdamW's two moments, so the optimizer is one flat pass. An f32 weight that
+//    trains is a view of its master; any other trainable weight is a compute copy refreshed
+//    from the master after every update.
+// Arenas are [rows, 1024] f32 (whole rows, so spans can split them); each parameter starts on a
+// row. They are built from chunks that each fit one allocation and end on a parameter boundary,
+// so a parameter never straddles two allocations unless it alone exceeds one.
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/layout.hpp"
+#include "ops/adamw.hpp"
+#include "ops/tensor.hpp"
+
+namespace vktrain::vk {
+class Recorder;
+}
+
+namespace vktrain::model {
+
+inline constexpr int64_t kArenaRow = 1024;  // elements per arena row
+
+struct Parameter {
+  ParameterSpec spec;
+  bool trainable = false;
+  bool copy = false;    // `weight` is a compute copy of the master (refreshed after updates)
+  uint64_t offset = 0;  // trainable: first element in the arenas (a multiple of kArenaRow)
+  Tensor weight;        // what the forward pass reads
+};
+
+class Parameters {
+ public:
+  using TrainablePredicate = std::function<bool(const ParameterSpec&)>;
+  Parameters(vk::Context& context, const std::vector<ParameterSpec>& specs, DType dtype,
+             const TrainablePredicate& trainable);
+  Parameters(const Parameters&) = delete;
+  Parameters& operator=(const Parameters&) = delete;
+
+  vk::Context& context() const { return context_; }
+  DType dtype() const { return dtype_; }
+  const std::vector<Parameter>& all() const { return params_; }
+  const Parameter* find(const std::string& name) const;
+  const Parameter& at(const std::string& name) const;  // fails naming the parameter
+
+  // Host values into a parameter: the master (exact) and the weight (rounded to its dtype).
+  void write(const std::string& name, std::span<const float> values);
+  // The parameter's value: the master when it trains, else the weight.
+  std::vector<float> read(const std::string& name) const;
+
+  bool any_trainable() const { return trainable_elements_ != 0; }
+  uint64_t trainable_elements() const { return trainable_elements_; }  // arena size, padding incl.
+  uint64_t trainable_count() const;  // parameters that train, no padding
+  uint64_t total_count() const;      // all parameters
+  // Views of one trainable parameter in an arena.
+  Tensor master(const std::string& name) const { return arena_view(master_, name); }
+  Tensor grad(const std::string& name) const { return arena_view(grads_, name); }
+  Tensor first_moment(const std::string& name) const { return arena_view(m_, name); }
+  Tensor second_moment(const std::string& name) const { return arena_view(v_, name); }
+  // Whole arenas ([rows, kArenaRow] f32; empty without trainable parameters).
+  Tensor& master_arena() { return master_; }
+  Tensor& grad_arena() { return grads_; }
+  Tensor& first_moment_arena() { return m_; }
+  Tensor& second_moment_arena() { return v_; }
+  // Ranges of the arenas for AdamW: decay on matrices, none on norm weights and biases.
+  std::vector<ops::AdamwGroup> adamw_groups() const;
+  // Records the refresh of every compute copy from its master (after an optimizer update).
+  void record_refresh(vk::Recorder& rec);
+
+ private:
+  Parameter& mutable_at(const std::string& name);
+  Tensor arena_view(const Tensor& arena, const std::string& name) const;
+  Tensor make_arena(const char* what);
+
+  vk::Context& context_;
+  DType dtype_;
+  std::vector<Parameter> params_;
+  uint64_t trainable_elements_ = 0;
+  std::vector<uint64_t> chunk_rows_;  // arena chunk sizes, ending on parameter boundaries
+  std::vector<Tensor> chunks_;        // owners of the arenas' memory
+  Tensor master_, grads_, m_, v_;
+};
+
+}  // namespace vktrain::model

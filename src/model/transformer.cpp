@@ -1,0 +1,192 @@
+#include "model/transformer.hpp"
+
+#include <cmath>
+
+#include "base/error.hpp"
+#include "ops/cross_entropy.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/embedding.hpp"
+#include "ops/matmul.hpp"
+#include "ops/rmsnorm.hpp"
+#include "ops/rope.hpp"
+#include "vk/context.hpp"
+#include "vk/recorder.hpp"
+
+namespace vktrain::model {
+
+namespace {
+
+ops::RopeScaling rope_scaling_of(const io::RopeScaling& s) {
+  ops::RopeScaling out;
+  out.type = ops::rope_scaling_type_from_name(s.type);
+  out.factor = float(s.factor);
+  out.low_freq_factor = float(s.low_freq_factor);
+  out.high_freq_factor = float(s.high_freq_factor);
+  out.original_max_position_embeddings = float(s.original_max_position_embeddings);
+  return out;
+}
+
+Tensor frequencies(vk::Context& ctx, const io::ModelConfig& c, double theta,
+                   const io::RopeScaling& scaling, const char* name) {
+  std::vector<float> f = ops::rope_inverse_frequencies(uint32_t(c.head_dim), theta,
+                                                       rope_scaling_of(scaling));
+  Tensor t = make_tensor(ctx, DType::f32, {int64_t(f.size())}, name);
+  write_floats(ctx, t, f);
+  return t;
+}
+
+}  // namespace
+
+Transformer::Transformer(vk::Context& context, const io::ModelConfig& config,
+                         const ModelSetup& setup)
+    : context_(context), config_(config), setup_(setup) {
+  if (setup.full && setup.lora.rank > 0)
+    fail("[model] choose LoRA or full fine-tuning, not both");
+  if (setup.dtype == DType::i32) fail("[model] --dtype must be f32, f16 or bf16");
+  std::vector<ParameterSpec> specs = base_parameters(config);
+  for (auto& spec : lora_parameters(config, setup.lora)) specs.push_back(std::move(spec));
+  params_ = std::make_unique<Parameters>(
+      context, specs, setup.dtype,
+      [&](const ParameterSpec& spec) { return setup.full || is_lora_parameter(spec.name); });
+  io::RopeScaling none;
+  inv_freq_global_ = frequencies(context, config, config.rope_theta, config.rope_scaling,
+                                 "rope inverse frequencies");
+  inv_freq_local_ = frequencies(context, config, config.rope_local_theta, none,
+                                "local rope inverse frequencies");
+  dropout_seed_ = make_tensor(context, DType::i32, {1}, "dropout seed");
+  set_dropout_seed(0);
+}
+
+bool Transformer::embedding_trains() const {
+  return params_->at("model.embed_tokens.weight").trainable;
+}
+
+const Tensor& Transformer::lm_head() const {
+  return weight(config_.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+}
+
+const Tensor& Transformer::inverse_frequencies(int64_t layer) const {
+  bool local = config_.family == io::Family::gemma3 && config_.sliding_layers[size_t(layer)];
+  return local ? inv_freq_local_ : inv_freq_global_;
+}
+
+ops::AttentionOptions Transformer::attention_options(int64_t layer,
+                                                     const BatchTensors& batch) const {
+  ops::AttentionOptions options;
+  options.causal = true;
+  if (config_.sliding_window && config_.sliding_layers[size_t(layer)])
+    options.window = *config_.sliding_window;
+  options.scale = float(config_.attention_scale());
+  options.documents = &batch.documents;
+  return options;
+}
+
+ops::GluActivation Transformer::activation() const {
+  if (config_.activation == "silu") return ops::GluActivation::silu;
+  if (config_.activation == "gelu_pytorch_tanh" || config_.activation == "gelu_tanh")
+    return ops::GluActivation::gelu_tanh;
+  fail("[model] activation '{}' is not supported (silu, gelu_pytorch_tanh)", config_.activation);
+}
+
+void Transformer::set_dropout_seed(int32_t seed) {
+  write_ints(context_, dropout_seed_, std::span(&seed, 1));
+}
+
+BatchTensors Transformer::make_batch(int64_t batch, int64_t time) const {
+  auto ints = [&](const char* name) {
+    return make_tensor(context_, DType::i32, {batch, time}, name);
+  };
+  BatchTensors b{ints("token ids"), ints("targets"), ints("positions"), ints("document ids"), {}};
+  if (embedding_trains())
+    b.order = make_tensor(context_, DType::i32, {batch * time}, "tokens by id");
+  return b;
+}
+
+void Transformer::upload(BatchTensors& device, const HostBatch& host) const {
+  const size_t n = size_t(host.batch * host.time);
+  if (host.batch != device.ids.shape[0] || host.time != device.ids.shape[1])
+    fail("[model] a batch of {}x{} tokens does not fit the recorded {}x{}", host.batch, host.time,
+         device.ids.shape[0], device.ids.shape[1]);
+  if (host.ids.size() != n || host.targets.size() != n || host.positions.size() != n ||
+      (!host.documents.empty() && host.documents.size() != n))
+    fail("[model] batch arrays must each hold {} values", n);
+  for (size_t i = 0; i < n; ++i) {
+    if (host.ids[i] < 0 || host.ids[i] >= config_.vocab_size)
+      fail("[model] token id {} is outside the vocabulary of {}", host.ids[i], config_.vocab_size);
+    if (host.targets[i] >= config_.vocab_size)
+      fail("[model] target {} is outside the vocabulary of {}", host.targets[i],
+           config_.vocab_size);
+  }
+  write_ints(context_, device.ids, host.ids);
+  write_ints(context_, device.targets, host.targets);
+  write_ints(context_, device.positions, host.positions);
+  if (host.documents.empty()) {
+    std::vector<int32_t> zeros(n, 0);
+    write_ints(context_, device.documents, zeros);
+  } else {
+    write_ints(context_, device.documents, host.documents);
+  }
+  if (!device.order.memory.empty())
+    write_ints(context_, device.order,
+               ops::embedding_token_order(host.ids, uint64_t(config_.vocab_size)));
+}
+
+namespace {
+
+float embedding_scale(const io::ModelConfig& c) {
+  return c.embed_scale ? float(std::sqrt(double(c.hidden_size))) : 1.0f;
+}
+
+ops::RmsnormOptions norm_options(const io::ModelConfig& c) {
+  return {float(c.rms_norm_eps), c.norm_plus_one ? 1.0f : 0.0f};
+}
+
+}  // namespace
+
+void Transformer::record_forward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
+                                 bool training, uint32_t micro) {
+  ops::embedding_forward(rec, acts.residual[0], batch.ids, weight("model.embed_tokens.weight"),
+                         embedding_scale(config_));
+  for (int64_t l = 0; l < config_.num_layers; ++l)
+    layer_forward(rec, acts, l, batch, training, micro);
+  ops::rmsnorm_forward(rec, acts.final_norm, &acts.final_norm_rstd,
+                       acts.residual[size_t(config_.num_layers)], weight("model.norm.weight"),
+                       norm_options(config_));
+}
+
+void Transformer::record_backward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
+                                  uint32_t micro) {
+  auto& g = acts.grads;
+  ops::fill(rec, g.final_norm, 0.0f);
+  ops::fill(rec, g.residual, 0.0f);
+  const std::string head = config_.tie_word_embeddings ? "model.embed_tokens.weight"
+                                                       : "lm_head.weight";
+  std::optional<Tensor> head_grad;
+  if (params_->at(head).trainable) head_grad = params_->grad(head);
+  ops::cross_entropy_loss_and_grad(rec, acts.loss, g.final_norm, head_grad ? &*head_grad : nullptr,
+                                   acts.final_norm, lm_head(), batch.targets, acts.grad_scale);
+  std::optional<Tensor> norm_grad;
+  if (params_->at("model.norm.weight").trainable) norm_grad = params_->grad("model.norm.weight");
+  ops::rmsnorm_backward(rec, g.residual, norm_grad ? &*norm_grad : nullptr, g.final_norm,
+                        acts.residual[size_t(config_.num_layers)], weight("model.norm.weight"),
+                        acts.final_norm_rstd, norm_options(config_));
+  for (int64_t l = config_.num_layers - 1; l >= 0; --l) {
+    if (acts.recompute()) layer_forward(rec, acts, l, batch, true, micro);
+    layer_backward(rec, acts, l, batch, micro);
+  }
+  if (embedding_trains()) {
+    Tensor table_grad = params_->grad("model.embed_tokens.weight");
+    ops::embedding_backward(rec, table_grad, g.residual, batch.ids, batch.order,
+                            embedding_scale(config_));
+  }
+}
+
+void Transformer::record_loss(vk::Recorder& rec, Activations& acts, const BatchTensors& batch) {
+  ops::cross_entropy_loss(rec, acts.loss, acts.final_norm, lm_head(), batch.targets);
+}
+
+void Transformer::record_logits(vk::Recorder& rec, Tensor& logits, const Activations& acts) {
+  ops::matmul(rec, logits, acts.final_norm, lm_head(), {.trans_b = true});
+}
+
+}  // namespace vktrain::model

@@ -1,0 +1,103 @@
+#pragma once
+// One decoder-only Transformer for the llama, mistral, qwen2, qwen3 and gemma3 families (DESIGN.md
+// "Architectures"), with an explicit forward and backward (decision 1) recorded into a
+// vk::Recorder: record once, replay every step (decision 3). Letters as in activations.hpp.
+//
+// Training modes: LoRA (the adapter's A and B train, the base is frozen), full fine-tuning and
+// pre-training (every parameter trains, f32 masters). Per-step inputs (token ids, targets,
+// positions, document ids, the dropout seed) are device tensors the host rewrites before each
+// replay.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "io/model_config.hpp"
+#include "model/activations.hpp"
+#include "model/layout.hpp"
+#include "model/parameters.hpp"
+#include "ops/attention.hpp"
+#include "ops/glu.hpp"
+
+namespace vktrain::vk {
+class Recorder;
+}
+
+namespace vktrain::model {
+
+struct ModelSetup {
+  DType dtype = DType::f32;  // frozen weights and activations
+  LoraConfig lora;           // rank 0: no adapter
+  bool full = false;         // every base parameter trains
+};
+
+// One micro-batch on the host: B rows of T tokens (see BatchTensors).
+struct HostBatch {
+  int64_t batch = 0, time = 0;
+  std::vector<int32_t> ids, targets, positions, documents;  // [B, T] each
+};
+
+// One micro-batch on the device, all i32 [B, T]:
+//   ids        token ids
+//   targets    the label of the NEXT token (shifted on the host), negative = no loss
+//   positions  RoPE positions; packed documents restart at 0
+//   documents  a token attends only to earlier tokens of its own document
+//   order      [N] the tokens sorted by id (embedding backward; only when the embedding trains)
+struct BatchTensors {
+  Tensor ids, targets, positions, documents, order;
+};
+
+class Transformer {
+ public:
+  Transformer(vk::Context& context, const io::ModelConfig& config, const ModelSetup& setup);
+  Transformer(const Transformer&) = delete;
+  Transformer& operator=(const Transformer&) = delete;
+
+  vk::Context& context() const { return context_; }
+  const io::ModelConfig& config() const { return config_; }
+  const ModelSetup& setup() const { return setup_; }
+  Parameters& parameters() { return *params_; }
+  const Parameters& parameters() const { return *params_; }
+  bool embedding_trains() const;
+
+  BatchTensors make_batch(int64_t batch, int64_t time) const;
+  // Checks ids and targets against the vocabulary and writes the batch to the device.
+  void upload(BatchTensors& device, const HostBatch& host) const;
+  // The dropout seed (i32 [1]) every LoRA dropout mask of a step derives from.
+  void set_dropout_seed(int32_t seed);
+
+  // The forward pass of one micro-batch up to the final norm (acts.final_norm). `training`
+  // saves what the backward needs and applies LoRA dropout; `micro` (the micro-batch index
+  // within a step) gives each micro-batch its own dropout masks.
+  void record_forward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
+                      bool training, uint32_t micro = 0);
+  // After record_forward(training): adds the batch's summed token loss into acts.loss and the
+  // gradients of the loss (scaled by acts.grad_scale) into the gradient arena.
+  void record_backward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
+                       uint32_t micro = 0);
+  // After record_forward: adds the summed token loss into acts.loss (evaluation).
+  void record_loss(vk::Recorder& rec, Activations& acts, const BatchTensors& batch);
+  // After record_forward: logits [N, V] f32 (tests, generation).
+  void record_logits(vk::Recorder& rec, Tensor& logits, const Activations& acts);
+
+ private:
+  struct Projection;
+  Projection projection(int64_t layer, const char* module, uint32_t micro, bool training);
+  void layer_forward(vk::Recorder& rec, Activations& acts, int64_t l, const BatchTensors& batch,
+                     bool training, uint32_t micro);
+  void layer_backward(vk::Recorder& rec, Activations& acts, int64_t l, const BatchTensors& batch,
+                      uint32_t micro);
+  const Tensor& weight(const std::string& name) const { return params_->at(name).weight; }
+  const Tensor& lm_head() const;
+  const Tensor& inverse_frequencies(int64_t layer) const;
+  ops::AttentionOptions attention_options(int64_t layer, const BatchTensors& batch) const;
+  ops::GluActivation activation() const;
+
+  vk::Context& context_;
+  io::ModelConfig config_;
+  ModelSetup setup_;
+  std::unique_ptr<Parameters> params_;
+  Tensor inv_freq_global_, inv_freq_local_;  // f32 [D / 2]
+  Tensor dropout_seed_;                      // i32 [1]
+};
+
+}  // namespace vktrain::model

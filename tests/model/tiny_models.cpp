@@ -1,0 +1,87 @@
+#include "model/tiny_models.hpp"
+
+#include <fmt/format.h>
+
+#include <random>
+
+#include "support/support.hpp"
+
+namespace vktrain::test {
+
+io::ModelConfig tiny_config(const std::string& family) {
+  // V 97, C 48, F 80, L 2, Hq 4, Hkv 2, D 16.
+  std::string common = R"("vocab_size": 97, "hidden_size": 48, "intermediate_size": 80,
+      "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+      "head_dim": 16, "max_position_embeddings": 64, "rms_norm_eps": 1e-6)";
+  std::string json;
+  if (family == "llama")
+    json = R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama", )" + common +
+           R"(, "tie_word_embeddings": false, "rope_parameters": {"rope_type": "llama3",
+           "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
+           "high_freq_factor": 4.0, "original_max_position_embeddings": 8}})";
+  else if (family == "mistral")
+    json = R"({"architectures": ["MistralForCausalLM"], "model_type": "mistral", )" + common +
+           R"(, "sliding_window": 4, "rope_theta": 10000.0, "tie_word_embeddings": false})";
+  else if (family == "qwen2")
+    json = R"({"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", )" + common +
+           R"(, "rope_theta": 1000000.0, "tie_word_embeddings": false})";
+  else if (family == "qwen3")
+    json = R"({"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", )" + common +
+           R"(, "rope_theta": 1000000.0, "tie_word_embeddings": true})";
+  else
+    json = R"({"architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", )" + common +
+           R"(, "hidden_activation": "gelu_pytorch_tanh", "query_pre_attn_scalar": 20,
+           "sliding_window": 5, "layer_types": ["sliding_attention", "full_attention"],
+           "rope_parameters": {"full_attention": {"rope_type": "default", "rope_theta": 1000000.0},
+           "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}},
+           "tie_word_embeddings": true})";
+  return io::parse_model_config(json, "tiny " + family);
+}
+
+std::map<std::string, std::vector<float>> random_weights(
+    const std::vector<model::ParameterSpec>& specs, uint32_t seed) {
+  std::map<std::string, std::vector<float>> weights;
+  for (const auto& spec : specs) {
+    size_t n = 1;
+    for (int64_t d : spec.shape) n *= size_t(d);
+    // Matrices at 1/sqrt(fan-in) keep activations of order one through two layers.
+    float scale = spec.matrix() ? 1.0f / std::sqrt(float(spec.shape.back())) : 0.3f;
+    std::vector<float> values = random_values(n, seed++, DType::f32, scale);
+    if (spec.name.ends_with("norm.weight"))
+      for (float& v : values) v += 1.0f;
+    weights[spec.name] = std::move(values);
+  }
+  return weights;
+}
+
+model::HostBatch tiny_batch(const io::ModelConfig& config, uint32_t seed) {
+  model::HostBatch b;
+  b.batch = 2;
+  b.time = 11;
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> token(0, int32_t(config.vocab_size) - 1);
+  const int64_t n = b.batch * b.time;
+  b.ids.resize(size_t(n));
+  for (auto& id : b.ids) id = token(rng);
+  b.targets.assign(size_t(n), -100);
+  b.positions.assign(size_t(n), 0);
+  b.documents.assign(size_t(n), 0);
+  // Row 0: one document; targets are the next ids, two of them ignored.
+  for (int64_t t = 0; t < b.time; ++t) {
+    b.positions[size_t(t)] = int32_t(t);
+    if (t + 1 < b.time) b.targets[size_t(t)] = b.ids[size_t(t + 1)];
+  }
+  b.targets[2] = -100;
+  b.targets[6] = -100;
+  // Row 1: documents of 6 and 5 tokens.
+  for (int64_t t = 0; t < b.time; ++t) {
+    size_t i = size_t(b.time + t);
+    int64_t doc = t < 6 ? 0 : 1, start = doc ? 6 : 0, end = doc ? b.time : 6;
+    b.positions[i] = int32_t(t - start);
+    b.documents[i] = int32_t(doc);
+    if (t + 1 < end) b.targets[i] = b.ids[i + 1];
+  }
+  return b;
+}
+
+}  // namespace vktrain::test

@@ -1,0 +1,30 @@
+#pragma once
+// Tiny models of every family for the model and trainer tests: configs parsed from
+// transformers-style JSON (so the parser's switches are exercised), random weights, and a
+// batch with ignored targets and two packed documents. Sizes are not multiples of any tile.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "io/model_config.hpp"
+#include "model/layout.hpp"
+#include "model/transformer.hpp"
+
+namespace vktrain::test {
+
+// "llama" (llama3 rope scaling), "mistral" (sliding window on every layer), "qwen2" (q/k/v
+// biases), "qwen3" (qk-norm, tied), "gemma3" (sandwich norms, one sliding and one full layer,
+// window 5 < T).
+io::ModelConfig tiny_config(const std::string& family);
+inline const std::vector<std::string> kTinyFamilies = {"llama", "mistral", "qwen2", "qwen3",
+                                                      "gemma3"};
+
+// Random values (never zero) for every parameter in `specs`, by name; norm weights near 1.
+std::map<std::string, std::vector<float>> random_weights(const std::vector<model::ParameterSpec>& specs,
+                                                         uint32_t seed);
+
+// B = 2, T = 11: row 0 one document with two ignored targets, row 1 two packed documents
+// (positions restart at 0) whose last targets are ignored.
+model::HostBatch tiny_batch(const io::ModelConfig& config, uint32_t seed);
+
+}  // namespace vktrain::test
