@@ -1,0 +1,161 @@
+// Our Transformer against transformers + PEFT on the committed fixtures (tests/fixtures/models,
+// made by make_fixtures.py; README.md there describes them): each family's model directory is
+// loaded as a user would load it, then the logits and loss of a right-padded batch, every
+// full-fine-tuning gradient, the LoRA logits, loss and gradients, and both 10-step AdamW loss
+// trajectories must match, in f32.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "io/safetensors.hpp"
+#include "model/harness.hpp"
+#include "model/loader.hpp"
+#include "support/support.hpp"
+#include "train/step.hpp"
+
+namespace vktrain {
+namespace {
+
+const std::vector<std::string> kFamilies = {"llama", "qwen2", "qwen3", "gemma3"};
+constexpr int64_t kRank = 8;
+
+std::string model_dir(const std::string& family) {
+  return std::string(VKTRAIN_FIXTURES) + "/models/" + family;
+}
+
+struct Expected {
+  explicit Expected(const std::string& family)
+      : tensors(model_dir(family) + "/expected.safetensors") {
+    std::ifstream in(model_dir(family) + "/expected.json");
+    json = nlohmann::json::parse(in);
+  }
+  std::vector<float> floats(const std::string& name) const {
+    auto bytes = tensors.data(name);
+    std::vector<float> out(bytes.size() / 4);
+    std::memcpy(out.data(), bytes.data(), bytes.size());
+    return out;
+  }
+  std::vector<int32_t> ints(const std::string& name) const {
+    auto bytes = tensors.data(name);
+    std::vector<int32_t> out(bytes.size() / 4);
+    std::memcpy(out.data(), bytes.data(), bytes.size());
+    return out;
+  }
+  io::SafetensorsReader tensors;
+  nlohmann::json json;
+};
+
+// The fixture's batch in our terms: targets are the labels shifted by one.
+model::HostBatch fixture_batch(const Expected& e) {
+  model::HostBatch b;
+  b.batch = 2;
+  b.time = 16;
+  b.ids = e.ints("input_ids");
+  std::vector<int32_t> labels = e.ints("labels");
+  b.targets.assign(labels.size(), -100);
+  b.positions.resize(labels.size());
+  for (int64_t r = 0; r < b.batch; ++r)
+    for (int64_t t = 0; t < b.time; ++t) {
+      size_t i = size_t(r * b.time + t);
+      b.positions[i] = int32_t(t);
+      if (t + 1 < b.time) b.targets[i] = labels[i + 1];
+    }
+  return b;
+}
+
+model::ModelSetup lora_setup() {
+  model::ModelSetup setup;
+  setup.lora.rank = kRank;
+  setup.lora.alpha = 16;
+  setup.lora.targets = model::parse_lora_targets("all-linear");
+  return setup;
+}
+
+model::ModelSetup full_setup() {
+  model::ModelSetup setup;
+  setup.full = true;
+  return setup;
+}
+
+std::unique_ptr<model::Transformer> load(const std::string& family,
+                                         const model::ModelSetup& setup, const Expected& e) {
+  io::ModelConfig config = model::read_model_source_config(model_dir(family));
+  auto m = std::make_unique<model::Transformer>(test::context(), config, setup);
+  model::load_base_weights(m->parameters(), config, model_dir(family));
+  for (const auto& p : m->parameters().all())
+    if (model::is_lora_parameter(p.spec.name))
+      m->parameters().write(p.spec.name, e.floats("adapter." + p.spec.name));
+  return m;
+}
+
+// Largest |got - want| over the largest |want|, at the positions the attention mask keeps.
+double kept_logits_error(const std::vector<float>& got, const std::vector<float>& want,
+                         const std::vector<int32_t>& mask, size_t vocab) {
+  std::vector<float> g, w;
+  for (size_t t = 0; t < mask.size(); ++t)
+    if (mask[t]) {
+      g.insert(g.end(), got.begin() + t * vocab, got.begin() + (t + 1) * vocab);
+      w.insert(w.end(), want.begin() + t * vocab, want.begin() + (t + 1) * vocab);
+    }
+  return test::relative_error(g, w);
+}
+
+void expect_gradients(const std::string& family, const Expected& e, const std::string& prefix,
+                      const model::ModelSetup& setup, const char* logits_name,
+                      const char* loss_name) {
+  auto m = load(family, setup, e);
+  model::HostBatch batch = fixture_batch(e);
+  test::GpuRun got = test::run_gradients(*m, batch, false);
+  // f32 on both sides; sums in other orders. 1e-4 of each tensor's largest value.
+  EXPECT_LT(kept_logits_error(got.logits, e.floats(logits_name), e.ints("attention_mask"),
+                              size_t(m->config().vocab_size)),
+            1e-4)
+      << family << " " << logits_name;
+  double loss = e.json[loss_name];
+  EXPECT_NEAR(got.loss, loss, 1e-5 * loss) << family << " " << loss_name;
+  for (const auto& [name, grad] : got.grads)
+    EXPECT_LT(test::relative_error(grad, e.floats(prefix + name)), 1e-4) << family << " " << name;
+}
+
+void expect_trajectory(const std::string& family, const Expected& e,
+                       const model::ModelSetup& setup, double lr, const char* trajectory) {
+  auto m = load(family, setup, e);
+  model::HostBatch batch = fixture_batch(e);
+  ops::AdamwOptions adamw;
+  adamw.weight_decay = 0.1;
+  adamw.max_grad_norm = 1.0;
+  train::TrainingStep step(*m, {batch.batch, batch.time, 1, false}, adamw);
+  std::vector<double> want = e.json[trajectory];
+  for (size_t s = 0; s < want.size(); ++s) {
+    double loss = step.run({batch}, lr, int64_t(s) + 1, 0).loss;
+    // Rounding differences compound through the updates: 1e-4 relative at the start, growing
+    // to a few 1e-4 by step 10 (the losses fall 10-40x, so relative error grows too).
+    EXPECT_NEAR(loss, want[s], 1e-4 * want[0]) << family << " " << trajectory << " step " << s;
+  }
+}
+
+TEST(HuggingFaceFixtures, FullFineTuningLogitsLossAndGradients) {
+  for (const auto& family : kFamilies)
+    expect_gradients(family, Expected(family), "full_grad.", full_setup(), "logits", "loss");
+}
+
+TEST(HuggingFaceFixtures, LoraLogitsLossAndGradients) {
+  for (const auto& family : kFamilies)
+    expect_gradients(family, Expected(family), "lora_grad.", lora_setup(), "lora_logits",
+                     "lora_loss");
+}
+
+TEST(HuggingFaceFixtures, LoraAdamwTrajectory) {
+  for (const auto& family : kFamilies)
+    expect_trajectory(family, Expected(family), lora_setup(), 1e-2, "lora_trajectory");
+}
+
+TEST(HuggingFaceFixtures, FullFineTuningAdamwTrajectory) {
+  for (const auto& family : kFamilies)
+    expect_trajectory(family, Expected(family), full_setup(), 1e-3, "full_trajectory");
+}
+
+}  // namespace
+}  // namespace vktrain
