@@ -13,6 +13,7 @@
 
 #include "io/model_config.hpp"
 #include "model/activations.hpp"
+#include "model/batch.hpp"
 #include "model/layout.hpp"
 #include "model/parameters.hpp"
 #include "ops/attention.hpp"
@@ -28,12 +29,6 @@ struct ModelSetup {
   DType dtype = DType::f32;  // frozen weights and activations
   LoraConfig lora;           // rank 0: no adapter
   bool full = false;         // every base parameter trains
-};
-
-// One micro-batch on the host: B rows of T tokens (see BatchTensors).
-struct HostBatch {
-  int64_t batch = 0, time = 0;
-  std::vector<int32_t> ids, targets, positions, documents;  // [B, T] each
 };
 
 // One micro-batch on the device, all i32 [B, T]:

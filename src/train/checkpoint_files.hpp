@@ -1,0 +1,17 @@
+#pragma once
+// The trainable state of a checkpoint directory, in the ecosystem's formats:
+//   LoRA:  adapter_config.json + adapter_model.safetensors (a PEFT adapter, f32 masters)
+//   full:  model.safetensors (every trainable master in f32, Hugging Face names)
+//   both:  optimizer.safetensors (AdamW's exp_avg.<name> and exp_avg_sq.<name>, f32)
+#include <string>
+
+#include "model/transformer.hpp"
+
+namespace vktrain::train {
+
+void write_trainable(const std::string& dir, const model::Transformer& model,
+                     const std::string& base_model);
+// Restores the masters, the compute copies and the moments saved by write_trainable.
+void read_trainable(model::Parameters& params, const std::string& dir);
+
+}  // namespace vktrain::train

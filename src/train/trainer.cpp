@@ -1,0 +1,119 @@
+#include "train/trainer.hpp"
+
+#include <chrono>
+#include <filesystem>
+
+#include "base/error.hpp"
+#include "io/atomic_dir.hpp"
+#include "io/peft_adapter.hpp"
+#include "io/safetensors.hpp"
+#include "train/checkpoint_files.hpp"
+#include "train/metrics.hpp"
+
+namespace vktrain::train {
+
+namespace {
+
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+Trainer::Trainer(model::Transformer& model, const data::Batcher& train,
+                 const data::Batcher* valid, TrainerOptions options)
+    : model_(model),
+      train_(train),
+      valid_(valid),
+      options_(std::move(options)),
+      step_(model, options_.shape, options_.adamw) {
+  if (options_.steps < 1) fail("[train] the run needs at least one step");
+  options_.schedule.total_steps = options_.steps;
+  state_.rng = {options_.seed};
+  state_.settings = options_.settings;
+  state_.loss_scale = step_.loss_scale();
+  if (options_.resume) {
+    auto latest = latest_checkpoint(options_.run_dir);
+    if (!latest)
+      fail("[train] --resume: {} has no checkpoint to resume from", options_.run_dir);
+    restore(*latest);
+  }
+}
+
+void Trainer::restore(const std::string& checkpoint) {
+  TrainState saved = read_train_state(checkpoint);
+  require_same_settings(saved, options_.settings, checkpoint);
+  read_trainable(model_.parameters(), checkpoint);
+  state_ = saved;
+}
+
+std::vector<model::HostBatch> Trainer::next_micro_batches() {
+  std::vector<model::HostBatch> micro;
+  for (int64_t k = 0; k < options_.shape.micro_batches; ++k) {
+    if (state_.data_position >= train_.batches_in_epoch(state_.epoch)) {
+      ++state_.epoch;
+      state_.data_position = 0;
+    }
+    micro.push_back(train_.batch(state_.epoch, state_.data_position++));
+  }
+  return micro;
+}
+
+int32_t Trainer::next_dropout_seed() { return int32_t(splitmix64(state_.rng[0]) >> 33); }
+
+void Trainer::run(const std::function<bool(const StepReport&)>& report) {
+  std::filesystem::create_directories(options_.run_dir);
+  MetricsLog metrics = MetricsLog::open(options_.run_dir + "/metrics.jsonl",
+                                        options_.resume ? state_.step : -1);
+  while (state_.step < options_.steps) {
+    auto start = std::chrono::steady_clock::now();
+    StepReport r;
+    r.steps = options_.steps;
+    r.lr = learning_rate(options_.schedule, state_.step);
+    std::vector<model::HostBatch> micro = next_micro_batches();
+    StepResult result = step_.run(micro, r.lr, state_.step + 1, next_dropout_seed());
+    r.step = ++state_.step;
+    r.loss = result.loss;
+    r.grad_norm = result.grad_norm;
+    r.tokens = result.targets;
+    bool last = state_.step == options_.steps;
+    if (valid_ && ((options_.eval_every > 0 && state_.step % options_.eval_every == 0) || last))
+      r.eval_loss = evaluate();
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    nlohmann::json line = {{"step", r.step},     {"loss", r.loss},       {"lr", r.lr},
+                           {"grad_norm", r.grad_norm}, {"tokens", r.tokens},
+                           {"seconds", r.seconds}};
+    if (r.eval_loss) line["eval_loss"] = *r.eval_loss;
+    metrics.write(line);
+    bool stop = report && report(r);
+    if ((options_.save_every > 0 && state_.step % options_.save_every == 0) || last || stop)
+      save_checkpoint();
+    if (stop) return;
+  }
+}
+
+double Trainer::evaluate() {
+  if (!valid_) fail("[train] no validation data to evaluate on");
+  double loss = 0;
+  int64_t targets = 0, batches = valid_->batches_in_epoch(0);
+  if (options_.eval_batches > 0) batches = std::min(batches, options_.eval_batches);
+  for (int64_t i = 0; i < batches; ++i) {
+    auto [sum, count] = step_.evaluate(valid_->batch(0, i));
+    loss += sum;
+    targets += count;
+  }
+  if (targets == 0) fail("[train] the validation batches have no target to score");
+  return loss / double(targets);
+}
+
+void Trainer::save_checkpoint() {
+  io::AtomicDirectory dir(checkpoint_dir(options_.run_dir, state_.step), "checkpoint");
+  write_trainable(dir.path(), model_, options_.base_model);
+  write_train_state(dir.path(), state_);
+  dir.commit();
+}
+
+}  // namespace vktrain::train

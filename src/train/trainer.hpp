@@ -1,0 +1,72 @@
+#pragma once
+// The training loop: optimizer steps of K micro-batches through the recorded TrainingStep, the
+// learning-rate schedule, evaluation every N steps, atomic checkpoints every N steps and exact
+// resume, and metrics.jsonl.
+//
+// Exact resume: a checkpoint holds everything a step depends on: the trainable masters in f32
+// (a PEFT adapter, or model.safetensors for full fine-tuning), AdamW's moments, the step, the
+// data position and the random state the dropout seeds come from. Compute copies are rebuilt
+// from the masters as every step does, so the losses after resuming equal those of an
+// uninterrupted run, bit for bit.
+#include <functional>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "data/batches.hpp"
+#include "train/schedule.hpp"
+#include "train/step.hpp"
+#include "train/train_state.hpp"
+
+namespace vktrain::train {
+
+struct TrainerOptions {
+  std::string run_dir;
+  int64_t steps = 0;  // optimizer steps of the whole run
+  StepShape shape;
+  ops::AdamwOptions adamw;
+  ScheduleOptions schedule;  // total_steps is set from `steps`
+  int64_t eval_every = 0;    // 0: never (evaluation also runs after the last step)
+  int64_t eval_batches = 0;  // 0: the whole validation set
+  int64_t save_every = 0;    // 0: only after the last step
+  uint64_t seed = 0;         // dropout masks
+  bool resume = false;       // continue from the run directory's latest checkpoint
+  std::string base_model;    // written into adapters (base_model_name_or_path)
+  nlohmann::json settings;   // what must not change on resume
+};
+
+struct StepReport {
+  int64_t step = 0, steps = 0;
+  double loss = 0, lr = 0, grad_norm = 0;
+  int64_t tokens = 0;     // targets of the step
+  double seconds = 0;     // wall time of the step
+  std::optional<double> eval_loss;
+};
+
+class Trainer {
+ public:
+  Trainer(model::Transformer& model, const data::Batcher& train, const data::Batcher* valid,
+          TrainerOptions options);
+  // Runs the remaining steps. `report` sees every step and returns true to stop early (Ctrl-C):
+  // the run then saves a checkpoint of the step it reached and returns.
+  void run(const std::function<bool(const StepReport&)>& report = {});
+  // Mean loss over the validation batches.
+  double evaluate();
+  void save_checkpoint();
+  int64_t step() const { return state_.step; }
+
+ private:
+  void restore(const std::string& checkpoint);
+  std::vector<model::HostBatch> next_micro_batches();
+  int32_t next_dropout_seed();
+
+  model::Transformer& model_;
+  const data::Batcher& train_;
+  const data::Batcher* valid_;
+  TrainerOptions options_;
+  TrainState state_;
+  TrainingStep step_;
+};
+
+}  // namespace vktrain::train
