@@ -1,0 +1,128 @@
+#include "reference/model.hpp"
+
+#include <cmath>
+#include <set>
+
+#include "base/error.hpp"
+#include "model/layout.hpp"
+#include "reference/cross_entropy.hpp"
+#include "reference/embedding.hpp"
+#include "reference/model_layer.hpp"
+#include "reference/reference.hpp"
+#include "reference/rmsnorm.hpp"
+
+namespace vktrain::reference {
+namespace {
+
+size_t elements(const std::vector<int64_t>& shape) {
+  size_t n = 1;
+  for (int64_t d : shape) n *= size_t(d);
+  return n;
+}
+
+void check_size(const ModelWeights& weights, const std::string& name, size_t want) {
+  size_t got = weights.at(name).size();
+  if (got != want)
+    fail("[reference/model] weight '{}' has {} elements, the config needs {}", name, got, want);
+}
+
+// Every base parameter of the config with its size; the rest must be LoRA pairs [R, in], [out, R].
+void check_weights(const io::ModelConfig& config, const ModelWeights& weights) {
+  std::set<std::string> known;
+  for (const model::ParameterSpec& spec : model::base_parameters(config)) {
+    if (!weights.contains(spec.name)) fail("[reference/model] missing weight '{}'", spec.name);
+    check_size(weights, spec.name, elements(spec.shape));
+    known.insert(spec.name);
+  }
+  for (int64_t layer = 0; layer < config.num_layers; ++layer)
+    for (const char* module : model::kLinearModules) {
+      std::string path = model::layer_name(layer, model::module_path(module));
+      std::string a = path + ".lora_A.weight", b = path + ".lora_B.weight";
+      if (!weights.contains(a) && !weights.contains(b)) continue;
+      if (!weights.contains(a) || !weights.contains(b))
+        fail("[reference/model] '{}' has only one of lora_A and lora_B", path);
+      auto [out, in] = model::projection_shape(config, module);
+      size_t rank = weights.at(a).size() / size_t(in);
+      if (rank == 0) fail("[reference/model] weight '{}' is empty", a);
+      check_size(weights, a, rank * size_t(in));
+      check_size(weights, b, size_t(out) * rank);
+      known.insert({a, b});
+    }
+  for (const auto& entry : weights)
+    if (!known.contains(entry.first))
+      fail("[reference/model] weight '{}' is not a parameter of this {} config", entry.first,
+           io::family_name(config.family));
+}
+
+// Returns how many targets count toward the loss.
+size_t check_batch(const io::ModelConfig& config, const ModelBatch& batch) {
+  const size_t tokens = size_t(batch.batch * batch.time);
+  if (batch.batch <= 0 || batch.time <= 0)
+    fail("[reference/model] batch is {} x {} tokens", batch.batch, batch.time);
+  for (auto [values, name] : {std::pair{&batch.ids, "ids"}, {&batch.targets, "targets"},
+                              {&batch.positions, "positions"}})
+    if (values->size() != tokens)
+      fail("[reference/model] {} has {} entries for {} x {} tokens", name, values->size(),
+           batch.batch, batch.time);
+  if (!batch.documents.empty() && batch.documents.size() != tokens)
+    fail("[reference/model] documents has {} entries for {} tokens", batch.documents.size(), tokens);
+  size_t counted = 0;
+  for (size_t t = 0; t < tokens; ++t) {
+    if (batch.ids[t] < 0 || batch.ids[t] >= config.vocab_size)
+      fail("[reference/model] ids[{}] = {} is outside the vocabulary of {}", t, batch.ids[t],
+           config.vocab_size);
+    if (batch.targets[t] >= config.vocab_size)
+      fail("[reference/model] targets[{}] = {} is outside the vocabulary of {}", t,
+           batch.targets[t], config.vocab_size);
+    counted += batch.targets[t] >= 0;
+  }
+  if (counted == 0) fail("[reference/model] no target is >= 0: the loss is undefined");
+  return counted;
+}
+
+}  // namespace
+
+ModelResult model_reference(const io::ModelConfig& config, const ModelWeights& weights,
+                            const ModelBatch& batch, double lora_scale) {
+  check_weights(config, weights);
+  const size_t counted = check_batch(config, batch);
+  const ModelInputs in{config, weights, batch, lora_scale};
+  const size_t N = in.tokens(), C = size_t(config.hidden_size), V = size_t(config.vocab_size);
+  const std::string embed = "model.embed_tokens.weight", final_norm = "model.norm.weight";
+  const std::string head = config.tie_word_embeddings ? embed : "lm_head.weight";
+  // Gemma multiplies by sqrt(C) rounded to the activation dtype, f32 here.
+  const double embed_scale = config.embed_scale ? double(float(std::sqrt(double(C)))) : 1.0;
+
+  ModelResult result;
+  for (const auto& [name, w] : weights) result.grads[name].assign(w.size(), 0.0);
+
+  std::vector<double> out, rstd;
+  embedding_forward(out, batch.ids, in.weight(embed), C, embed_scale);
+  std::vector<float> x = to_f32(out);
+  std::vector<LayerActivations> saved(size_t(config.num_layers));
+  for (int64_t layer = 0; layer < config.num_layers; ++layer)
+    x = layer_forward(saved[size_t(layer)], in, layer, x);
+  rmsnorm_forward(out, rstd, x, in.weight(final_norm), C, config.rms_norm_eps, in.norm_offset());
+  const std::vector<float> hidden = to_f32(out);  // [N, C]
+  matmul(out, hidden, in.weight(head),
+         MatmulShape{.m = uint32_t(N), .n = uint32_t(V), .k = uint32_t(C), .trans_b = true});
+  result.logits = to_f32(out);
+
+  // The loss is the mean over counted targets, so each token's gradient is scaled by 1 / count.
+  std::vector<double> losses, dhidden(N * C, 0.0);
+  cross_entropy(losses, &dhidden, &result.grads.at(head), hidden, in.weight(head), batch.targets,
+                C, 1.0 / double(counted));
+  for (double loss : losses) result.loss += loss;
+  result.loss /= double(counted);
+
+  std::vector<double> dx;
+  rmsnorm_backward(dx, result.grads.at(final_norm), to_f32(dhidden), x, in.weight(final_norm), C,
+                   config.rms_norm_eps, in.norm_offset());
+  std::vector<float> dy = to_f32(dx);
+  for (int64_t layer = config.num_layers - 1; layer >= 0; --layer)
+    dy = layer_backward(result.grads, in, layer, saved[size_t(layer)], dy);
+  embedding_backward(result.grads.at(embed), dy, batch.ids, C, embed_scale);
+  return result;
+}
+
+}  // namespace vktrain::reference
