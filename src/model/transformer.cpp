@@ -8,7 +8,7 @@
 #include "ops/embedding.hpp"
 #include "ops/matmul.hpp"
 #include "ops/rmsnorm.hpp"
-#include "ops/rope.hpp"
+#include "model/rope_frequencies.hpp"
 #include "vk/context.hpp"
 #include "vk/recorder.hpp"
 
@@ -16,20 +16,8 @@ namespace vktrain::model {
 
 namespace {
 
-ops::RopeScaling rope_scaling_of(const io::RopeScaling& s) {
-  ops::RopeScaling out;
-  out.type = ops::rope_scaling_type_from_name(s.type);
-  out.factor = float(s.factor);
-  out.low_freq_factor = float(s.low_freq_factor);
-  out.high_freq_factor = float(s.high_freq_factor);
-  out.original_max_position_embeddings = float(s.original_max_position_embeddings);
-  return out;
-}
-
-Tensor frequencies(vk::Context& ctx, const io::ModelConfig& c, double theta,
-                   const io::RopeScaling& scaling, const char* name) {
-  std::vector<float> f = ops::rope_inverse_frequencies(uint32_t(c.head_dim), theta,
-                                                       rope_scaling_of(scaling));
+Tensor frequencies(vk::Context& ctx, const io::ModelConfig& c, int64_t layer, const char* name) {
+  std::vector<float> f = layer_inverse_frequencies(c, layer);
   Tensor t = make_tensor(ctx, DType::f32, {int64_t(f.size())}, name);
   write_floats(ctx, t, f);
   return t;
@@ -48,11 +36,11 @@ Transformer::Transformer(vk::Context& context, const io::ModelConfig& config,
   params_ = std::make_unique<Parameters>(
       context, specs, setup.dtype,
       [&](const ParameterSpec& spec) { return setup.full || is_lora_parameter(spec.name); });
-  io::RopeScaling none;
-  inv_freq_global_ = frequencies(context, config, config.rope_theta, config.rope_scaling,
-                                 "rope inverse frequencies");
-  inv_freq_local_ = frequencies(context, config, config.rope_local_theta, none,
-                                "local rope inverse frequencies");
+  // Two tables at most: the global one, and Gemma-3's local one.
+  for (int64_t l = 0; l < config.num_layers; ++l) {
+    Tensor& table = uses_local_rope(config, l) ? inv_freq_local_ : inv_freq_global_;
+    if (table.memory.empty()) table = frequencies(context, config, l, "rope inverse frequencies");
+  }
   dropout_seed_ = make_tensor(context, DType::i32, {1}, "dropout seed");
   set_dropout_seed(0);
 }
@@ -66,8 +54,7 @@ const Tensor& Transformer::lm_head() const {
 }
 
 const Tensor& Transformer::inverse_frequencies(int64_t layer) const {
-  bool local = config_.family == io::Family::gemma3 && config_.sliding_layers[size_t(layer)];
-  return local ? inv_freq_local_ : inv_freq_global_;
+  return uses_local_rope(config_, layer) ? inv_freq_local_ : inv_freq_global_;
 }
 
 ops::AttentionOptions Transformer::attention_options(int64_t layer,

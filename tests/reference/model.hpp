@@ -54,9 +54,6 @@ struct ModelResult {
 ModelResult model_reference(const io::ModelConfig& config, const ModelWeights& weights,
                             const ModelBatch& batch, double lora_scale = 1.0);
 
-// The config's rope_scaling as ops::rope_inverse_frequencies takes it.
-ops::RopeScaling rope_scaling_for_ops(const io::RopeScaling& scaling);
-// inv_freq [D / 2] of layer `layer` (see the RoPE rule above).
-std::vector<float> layer_inverse_frequencies(const io::ModelConfig& config, int64_t layer);
+// inv_freq [D / 2] of each layer: model::layer_inverse_frequencies (model/rope_frequencies.hpp).
 
 }  // namespace vktrain::reference

@@ -2,6 +2,7 @@
 
 #include "base/error.hpp"
 #include "model/layout.hpp"
+#include "model/rope_frequencies.hpp"
 #include "reference/glu.hpp"
 #include "reference/lora.hpp"
 #include "reference/rmsnorm.hpp"
@@ -157,25 +158,12 @@ const std::vector<float>& ModelInputs::weight(const std::string& name) const {
 
 std::vector<float> to_f32(const std::vector<double>& x) { return {x.begin(), x.end()}; }
 
-ops::RopeScaling rope_scaling_for_ops(const io::RopeScaling& s) {
-  return {ops::rope_scaling_type_from_name(s.type), float(s.factor), float(s.low_freq_factor),
-          float(s.high_freq_factor), float(s.original_max_position_embeddings)};
-}
-
-std::vector<float> layer_inverse_frequencies(const io::ModelConfig& c, int64_t layer) {
-  // Mistral's sliding layers are its only kind: they keep rope_theta and rope_scaling.
-  bool local = c.family == io::Family::gemma3 && c.sliding_layers.at(size_t(layer));
-  return local ? ops::rope_inverse_frequencies(uint32_t(c.head_dim), c.rope_local_theta)
-               : ops::rope_inverse_frequencies(uint32_t(c.head_dim), c.rope_theta,
-                                               rope_scaling_for_ops(c.rope_scaling));
-}
-
 std::vector<float> layer_forward(LayerActivations& saved, const ModelInputs& in, int64_t layer,
                                  const std::vector<float>& x) {
   const io::ModelConfig& c = in.config;
   const size_t C = size_t(c.hidden_size);
   saved.x = x;
-  saved.inv_freq = layer_inverse_frequencies(c, layer);
+  saved.inv_freq = model::layer_inverse_frequencies(c, layer);
   saved.shape = attention_shape(in, layer);
 
   saved.norm1 = norm(in, layer_name(layer, "input_layernorm.weight"), x, C);
