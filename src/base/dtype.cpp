@@ -2,6 +2,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstring>
 
 #include "base/error.hpp"
 
@@ -68,6 +69,20 @@ float round_to(DType t, float f) {
     case DType::i32: return std::nearbyint(f);
   }
   return f;
+}
+
+std::vector<std::byte> float_bytes(std::span<const float> values, DType t) {
+  if (t == DType::i32) fail("[dtype] float_bytes: i32 is not a float type");
+  std::vector<std::byte> bytes(values.size() * dtype_size(t));
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (t == DType::f32) {
+      std::memcpy(&bytes[4 * i], &values[i], 4);
+    } else {
+      uint16_t h = t == DType::f16 ? f32_to_f16(values[i]) : f32_to_bf16(values[i]);
+      std::memcpy(&bytes[2 * i], &h, 2);
+    }
+  }
+  return bytes;
 }
 
 }  // namespace vktrain

@@ -3,7 +3,9 @@
 // 16-bit words (DESIGN.md decision 4); conversions round to nearest even, as the kernels do.
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
+#include <vector>
 
 namespace vktrain {
 
@@ -21,5 +23,9 @@ uint16_t f32_to_bf16(float f);
 
 // Rounds a float through `t` and back: what a tensor of that type stores for `f`.
 float round_to(DType t, float f);
+
+// The bytes of `values` stored as float type `t` (rounded as above), in the host's byte order:
+// what a safetensors file or a device buffer of that type holds on every little-endian host.
+std::vector<std::byte> float_bytes(std::span<const float> values, DType t);
 
 }  // namespace vktrain

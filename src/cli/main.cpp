@@ -5,6 +5,7 @@
 #include "base/error.hpp"
 #include "cli/devices.hpp"
 #include "cli/doctor.hpp"
+#include "cli/init.hpp"
 #include "cli/tokenize.hpp"
 
 int main(int argc, char** argv) {
@@ -30,8 +31,22 @@ int main(int argc, char** argv) {
   tokenize->add_option("--chat-template", tokenize_options.chat_template,
                        "a Jinja chat template file to use instead of the model's");
 
+  vktrain::cli::InitOptions init_options;
+  auto* init = app.add_subcommand(
+      "init", "write a new randomly initialised model of a named family and size, for pre-training");
+  init->add_option("--family", init_options.family, "qwen3, qwen2, llama or gemma3")->required();
+  init->add_option("--size", init_options.size, "a published size (0.6B, 1B, ...) or tiny")->required();
+  init->add_option("--out", init_options.out, "the new model directory (must not exist or be empty)")
+      ->required();
+  init->add_option("--seed", init_options.seed, "random seed (default 0)");
+  init->add_option("--dtype", init_options.dtype, "weight type: f32, bf16 (default) or f16");
+  init->add_option("--tokenizer", init_options.tokenizer,
+                   "a directory with tokenizer.json: copied, and the vocabulary follows it");
+  init->add_option("--vocab", init_options.vocab, "vocabulary size (embedding rows)");
+
   try {
     app.parse(argc, argv);
+    if (init->parsed()) return vktrain::cli::run_init(init_options);
     if (tokenize->parsed()) return vktrain::cli::run_tokenize(tokenize_options);
     if (devices->parsed()) return vktrain::cli::run_devices();
     if (doctor->parsed()) return vktrain::cli::run_doctor(device, matmul);

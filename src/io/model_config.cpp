@@ -110,6 +110,29 @@ std::string_view family_name(Family f) {
   return "?";
 }
 
+std::string_view causal_lm_architecture(Family f) {
+  switch (f) {
+    case Family::llama: return "LlamaForCausalLM";
+    case Family::mistral: return "MistralForCausalLM";
+    case Family::qwen2: return "Qwen2ForCausalLM";
+    case Family::qwen3: return "Qwen3ForCausalLM";
+    case Family::gemma3: return "Gemma3ForCausalLM";
+  }
+  return "?";
+}
+
+ModelConfig family_config(Family family) {
+  ModelConfig c;
+  c.family = family;
+  c.architecture = causal_lm_architecture(family);
+  const bool gemma = family == Family::gemma3;
+  c.attention_bias = family == Family::qwen2;
+  c.qk_norm = family == Family::qwen3 || gemma;
+  c.norm_plus_one = c.sandwich_norms = c.embed_scale = gemma;
+  c.activation = gemma ? "gelu_pytorch_tanh" : "silu";
+  return c;
+}
+
 double ModelConfig::attention_scale() const {
   double d = query_pre_attn_scalar > 0 ? query_pre_attn_scalar : double(head_dim);
   return 1.0 / std::sqrt(d);
@@ -124,11 +147,13 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   }
   if (!root.is_object()) fail("[config] {}: not a JSON object", source);
 
-  ModelConfig c;
   Reader top{root, source};
+  std::string architecture;
   if (top.has("architectures") && root["architectures"].is_array() && !root["architectures"].empty())
-    c.architecture = root["architectures"][0].get<std::string>();
+    architecture = root["architectures"][0].get<std::string>();
   std::string model_type = top.need<std::string>("model_type");
+  ModelConfig c = family_config(family_of(model_type, source, architecture));
+  if (!architecture.empty()) c.architecture = architecture;
   // Multimodal Gemma-3 checkpoints keep the language model's config in text_config.
   json merged = root;
   if (model_type == "gemma3") {
@@ -137,7 +162,6 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
     merged = root["text_config"];
     c.weight_prefixes = {"language_model.model.", "model.language_model.", "model."};
   }
-  c.family = family_of(model_type, source, c.architecture);
   bool gemma = c.family == Family::gemma3;
   if (gemma) {
     json filled = gemma3_defaults();
@@ -160,10 +184,9 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   c.tie_word_embeddings = top.has("tie_word_embeddings")
                               ? top.as<bool>("tie_word_embeddings")
                               : in.get<bool>("tie_word_embeddings", gemma);
-  c.attention_bias = c.family == Family::qwen2 || in.get<bool>("attention_bias", false);
-  c.qk_norm = c.family == Family::qwen3 || gemma;
-  c.norm_plus_one = c.sandwich_norms = c.embed_scale = gemma;
-  c.activation = in.get<std::string>("hidden_activation", in.get<std::string>("hidden_act", "silu"));
+  c.attention_bias = c.attention_bias || in.get<bool>("attention_bias", false);
+  c.activation =
+      in.get<std::string>("hidden_activation", in.get<std::string>("hidden_act", c.activation));
   if (c.activation != "silu" && c.activation != "gelu_pytorch_tanh")
     fail("[config] {}: activation '{}' is not supported (silu, gelu_pytorch_tanh)", source,
          c.activation);

@@ -56,6 +56,13 @@ struct ModelConfig {
   double attention_scale() const;  // the softmax scale of attention scores
 };
 
+// A config of the family with its switches (DESIGN.md's table: biases, q/k norms, Gemma's norms,
+// embedding scale and activation) and the family's causal-LM class as architecture; every size
+// is left at zero for the caller.
+ModelConfig family_config(Family family);
+// The transformers class of a text model of the family: "Qwen3ForCausalLM", ...
+std::string_view causal_lm_architecture(Family family);
+
 ModelConfig read_model_config(const std::string& config_json_path);
 ModelConfig parse_model_config(const std::string& json_text, const std::string& source);
 

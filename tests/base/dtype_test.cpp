@@ -51,3 +51,21 @@ TEST(DType, NamesAndSizes) {
     EXPECT_NE(std::string(e.what()).find("'f8'"), std::string::npos);
   }
 }
+
+TEST(DType, FloatBytesStoreEachValueRoundedToTheType) {
+  const std::vector<float> values = {1.0f, -2.5f, 1.0f + std::ldexp(1.0f, -9), 65504.0f};
+  auto f32 = float_bytes(values, DType::f32);
+  ASSERT_EQ(f32.size(), 16u);
+  EXPECT_EQ(std::bit_cast<uint32_t>(values[2]),
+            uint32_t(f32[8]) | uint32_t(f32[9]) << 8 | uint32_t(f32[10]) << 16 | uint32_t(f32[11]) << 24);
+  for (DType t : {DType::bf16, DType::f16}) {
+    auto bytes = float_bytes(values, t);
+    ASSERT_EQ(bytes.size(), 8u);
+    for (size_t i = 0; i < values.size(); ++i) {
+      uint16_t word = uint16_t(uint16_t(bytes[2 * i]) | uint16_t(bytes[2 * i + 1]) << 8);
+      float back = t == DType::bf16 ? bf16_to_f32(word) : f16_to_f32(word);
+      EXPECT_EQ(back, round_to(t, values[i])) << dtype_name(t) << " value " << i;
+    }
+  }
+  EXPECT_THROW(float_bytes(values, DType::i32), Error);
+}

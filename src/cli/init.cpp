@@ -1,0 +1,139 @@
+#include "cli/init.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "base/dtype.hpp"
+#include "base/error.hpp"
+#include "data/tokenizer.hpp"
+#include "io/model_config_writer.hpp"
+#include "io/safetensors.hpp"
+#include "model/init.hpp"
+#include "model/presets.hpp"
+
+namespace vktrain::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kVocabMultiple = 64;
+constexpr const char* kTokenizerFiles[] = {"tokenizer.json", "tokenizer_config.json",
+                                           "special_tokens_map.json", "chat_template.jinja"};
+
+DType weight_dtype(const std::string& name) {
+  if (name != "f32" && name != "bf16" && name != "f16")
+    fail("[init] --dtype '{}' is not a weight type; use f32, bf16 or f16", name);
+  return dtype_from_name(name);
+}
+
+std::string safetensors_dtype(DType t) {
+  return t == DType::f32 ? "F32" : t == DType::f16 ? "F16" : "BF16";
+}
+
+void set_vocabulary(io::ModelConfig& c, const InitOptions& o) {
+  if (o.vocab && *o.vocab <= 0) fail("[init] --vocab must be positive, got {}", *o.vocab);
+  if (o.tokenizer) {
+    const auto tokenizer = data::Tokenizer::from_directory(*o.tokenizer);
+    const int64_t ids = int64_t(tokenizer.vocab_size());
+    if (o.vocab && *o.vocab < ids)
+      fail("[init] --vocab {} is fewer than the {} token ids of the tokenizer in {}", *o.vocab,
+           ids, *o.tokenizer);
+    c.vocab_size = o.vocab ? *o.vocab : (ids + kVocabMultiple - 1) / kVocabMultiple * kVocabMultiple;
+    if (auto bos = tokenizer.bos_id()) c.bos_token_id = *bos;
+    if (auto eos = tokenizer.eos_id()) c.eos_token_ids = {*eos};
+  } else if (o.vocab) {
+    c.vocab_size = *o.vocab;
+  }
+  if (c.bos_token_id && *c.bos_token_id >= c.vocab_size) c.bos_token_id.reset();
+  std::erase_if(c.eos_token_ids, [&](int64_t id) { return id >= c.vocab_size; });
+}
+
+// "runs/new/" -> "runs/new": the staging directory is a sibling named after it.
+fs::path output_path(const std::string& out) {
+  if (out.empty()) fail("[init] --out is empty; give a new directory");
+  fs::path path = fs::path(out).lexically_normal();
+  return path.has_filename() ? path : path.parent_path();
+}
+
+// The model is written into DIR.tmp, which becomes DIR only when complete (DESIGN.md decision
+// 11); a run that fails removes it. DIR may be absent or an empty directory (rename replaces an
+// empty one), never anything that holds files.
+class StagingDirectory {
+ public:
+  explicit StagingDirectory(const fs::path& target) : target_(target), path_(target.string() + ".tmp") {
+    std::error_code ec;
+    if (fs::exists(target_, ec)) {
+      if (!fs::is_directory(target_)) fail("[init] --out {} is a file; give a new directory", target_.string());
+      if (!fs::is_empty(target_))
+        fail("[init] --out {} is not empty; give a new or empty directory", target_.string());
+    }
+    fs::remove_all(path_, ec);  // what an interrupted run left
+    fs::create_directories(path_, ec);
+    if (ec) fail("[init] cannot create {}: {}", path_.string(), ec.message());
+  }
+  ~StagingDirectory() {
+    std::error_code ignored;
+    if (!committed_) fs::remove_all(path_, ignored);
+  }
+  StagingDirectory(const StagingDirectory&) = delete;
+  StagingDirectory& operator=(const StagingDirectory&) = delete;
+
+  std::string file(const char* name) const { return (path_ / name).string(); }
+  void commit() {
+    std::error_code ec;
+    fs::rename(path_, target_, ec);
+    if (ec) fail("[init] cannot move {} to {}: {}", path_.string(), target_.string(), ec.message());
+    committed_ = true;
+  }
+
+ private:
+  fs::path target_, path_;
+  bool committed_ = false;
+};
+
+// Returns the number of parameters written.
+int64_t write_weights(const std::string& path, const io::ModelConfig& config, uint64_t seed,
+                      DType dtype) {
+  const auto specs = model::base_parameters(config);
+  std::vector<std::vector<std::byte>> data;  // kept alive until the file is written
+  std::vector<io::SafetensorsTensor> tensors;
+  data.reserve(specs.size());
+  int64_t parameters = 0;
+  for (const auto& spec : specs) {
+    const auto values = model::initial_values(config, spec, seed);
+    parameters += int64_t(values.size());
+    data.push_back(float_bytes(values, dtype));
+    tensors.push_back({spec.name, safetensors_dtype(dtype), spec.shape, data.back()});
+  }
+  // transformers refuses safetensors files without a "format" entry.
+  io::write_safetensors(path, tensors, {{"format", "pt"}});
+  return parameters;
+}
+
+}  // namespace
+
+int run_init(const InitOptions& o) {
+  const DType dtype = weight_dtype(o.dtype);
+  io::ModelConfig config = model::model_preset(o.family, o.size);
+  set_vocabulary(config, o);
+  const fs::path out = output_path(o.out);
+
+  StagingDirectory staging(out);
+  io::write_model_config(staging.file("config.json"), config, dtype);
+  const int64_t parameters = write_weights(staging.file("model.safetensors"), config, o.seed, dtype);
+  if (o.tokenizer)
+    for (const char* name : kTokenizerFiles) {
+      const fs::path source = fs::path(*o.tokenizer) / name;
+      std::error_code ec;
+      if (fs::exists(source)) fs::copy_file(source, staging.file(name), ec);
+      if (ec) fail("[init] cannot copy {}: {}", source.string(), ec.message());
+    }
+  staging.commit();
+  fmt::print("init: {} {}, {} parameters ({:.1f} M, {}), vocabulary {}, seed {} -> {}\n",
+             io::family_name(config.family), o.size, parameters, double(parameters) / 1e6,
+             dtype_name(dtype), config.vocab_size, o.seed, out.string());
+  return 0;
+}
+
+}  // namespace vktrain::cli

@@ -1,0 +1,137 @@
+#include "io/model_config_writer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "base/error.hpp"
+#include "io/file.hpp"
+
+namespace vktrain::io {
+namespace {
+
+using nlohmann::json;
+
+std::string_view model_type(Family family) {
+  return family == Family::gemma3 ? "gemma3_text" : family_name(family);
+}
+
+std::string_view torch_dtype(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return "float32";
+    case DType::f16: return "float16";
+    case DType::bf16: return "bfloat16";
+    case DType::i32: break;
+  }
+  fail("[config] weights cannot be stored as {}; use f32, f16 or bf16", dtype_name(dtype));
+}
+
+// A whole number as JSON's integer (256, as transformers writes query_pre_attn_scalar), else as is.
+json number(double value) {
+  return value == std::floor(value) && std::abs(value) < 1e15 ? json(int64_t(value)) : json(value);
+}
+
+json rope_parameters(double theta, const RopeScaling& s) {
+  json p = {{"rope_theta", theta}, {"rope_type", s.type}};
+  if (s.type == "linear" || s.type == "llama3") p["factor"] = s.factor;
+  if (s.type == "llama3") {
+    p["low_freq_factor"] = s.low_freq_factor;
+    p["high_freq_factor"] = s.high_freq_factor;
+    p["original_max_position_embeddings"] = s.original_max_position_embeddings;
+  }
+  return p;
+}
+
+json token_ids(const std::vector<int64_t>& ids) {
+  if (ids.empty()) return nullptr;
+  return ids.size() == 1 ? json(ids.front()) : json(ids);
+}
+
+// Checks that the family's config can say which layers slide, and sets the fields that say it.
+void write_sliding_layers(json& j, const ModelConfig& c, const std::string& path) {
+  const auto& layers = c.sliding_layers;
+  const bool any = std::find(layers.begin(), layers.end(), true) != layers.end();
+  const bool all = std::find(layers.begin(), layers.end(), false) == layers.end();
+  if (any && !c.sliding_window)
+    fail("[config] {}: sliding-window layers but no sliding_window", path);
+  const json window = c.sliding_window ? json(*c.sliding_window) : json(nullptr);
+  switch (c.family) {
+    case Family::llama:
+      if (any) fail("[config] {}: a llama config cannot have sliding-window layers", path);
+      return;
+    case Family::mistral:  // a window slides every layer
+      if (any && !all)
+        fail("[config] {}: a mistral config slides every layer or none, not some", path);
+      j["sliding_window"] = any ? window : json(nullptr);
+      return;
+    case Family::qwen2:
+    case Family::qwen3:
+      j["sliding_window"] = window;
+      // transformers derives layer_types from these two when layer_types is absent.
+      j["use_sliding_window"] = any;
+      j["max_window_layers"] = std::find(layers.begin(), layers.end(), true) - layers.begin();
+      break;
+    case Family::gemma3:  // always has a window (4096 by default); layer_types say who uses it
+      j["sliding_window"] = window;
+      break;
+  }
+  json types = json::array();
+  for (bool sliding : layers) types.push_back(sliding ? "sliding_attention" : "full_attention");
+  j["layer_types"] = types;
+}
+
+json config_json(const ModelConfig& c, DType dtype, const std::string& path) {
+  const bool gemma = c.family == Family::gemma3;
+  if (int64_t(c.sliding_layers.size()) != c.num_layers)
+    fail("[config] {}: {} sliding-layer flags for {} layers", path, c.sliding_layers.size(),
+         c.num_layers);
+  json j = {
+      {"architectures", json::array({std::string(causal_lm_architecture(c.family))})},
+      {"model_type", std::string(model_type(c.family))},
+      {"vocab_size", c.vocab_size},
+      {"hidden_size", c.hidden_size},
+      {"intermediate_size", c.intermediate_size},
+      {"num_hidden_layers", c.num_layers},
+      {"num_attention_heads", c.num_heads},
+      {"num_key_value_heads", c.num_kv_heads},
+      {"head_dim", c.head_dim},
+      {"max_position_embeddings", c.max_position_embeddings},
+      {"rms_norm_eps", c.rms_norm_eps},
+      {gemma ? "hidden_activation" : "hidden_act", c.activation},
+      {"attention_bias", c.attention_bias},
+      {"attention_dropout", 0.0},
+      {"tie_word_embeddings", c.tie_word_embeddings},
+      {"initializer_range", 0.02},
+      {"use_cache", true},
+      {"bos_token_id", c.bos_token_id ? json(*c.bos_token_id) : json(nullptr)},
+      {"eos_token_id", token_ids(c.eos_token_ids)},
+      {"dtype", std::string(torch_dtype(dtype))},
+      {"torch_dtype", std::string(torch_dtype(dtype))},
+  };
+  if (gemma) {
+    RopeScaling local;  // sliding layers rotate with their own theta and no scaling
+    j["rope_parameters"] = {{"full_attention", rope_parameters(c.rope_theta, c.rope_scaling)},
+                            {"sliding_attention", rope_parameters(c.rope_local_theta, local)}};
+    j["query_pre_attn_scalar"] = number(c.query_pre_attn_scalar);
+    j["attn_logit_softcapping"] = nullptr;
+    j["final_logit_softcapping"] = nullptr;
+    j["use_bidirectional_attention"] = false;
+  } else {
+    j["rope_parameters"] = rope_parameters(c.rope_theta, c.rope_scaling);
+  }
+  if (c.family == Family::llama) {
+    j["mlp_bias"] = false;
+    j["pretraining_tp"] = 1;
+  }
+  write_sliding_layers(j, c, path);
+  return j;
+}
+
+}  // namespace
+
+void write_model_config(const std::string& path, const ModelConfig& config, DType dtype) {
+  const std::string text = config_json(config, dtype, path).dump(2) + "\n";
+  write_file_atomically(path, "config", [&](std::ofstream& out) { out << text; });
+}
+
+}  // namespace vktrain::io
