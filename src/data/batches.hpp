@@ -8,6 +8,7 @@
 //  - Without packing each example has a row of its own.
 // Rows are right-padded (ignored targets). An example longer than T keeps its first T tokens;
 // truncated() counts them so the caller can report it.
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

@@ -3,15 +3,10 @@
 #include <cmath>
 #include <numbers>
 
+#include "base/random.hpp"
+
 namespace vktrain::model {
 namespace {
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 // FNV-1a: a tensor's name picks its stream.
 uint64_t name_hash(const std::string& name) {
@@ -19,31 +14,6 @@ uint64_t name_hash(const std::string& name) {
   for (unsigned char ch : name) h = (h ^ ch) * 0x100000001b3ull;
   return h;
 }
-
-// xoshiro256** (Blackman and Vigna), its state filled by splitmix64 as its authors advise.
-class Xoshiro256 {
- public:
-  explicit Xoshiro256(uint64_t seed) {
-    for (uint64_t& s : s_) s = splitmix64(seed);
-  }
-  uint64_t next() {
-    const uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-  }
-  // In (0, 1], so that log() stays finite.
-  double uniform() { return double((next() >> 11) + 1) * 0x1.0p-53; }
-
- private:
-  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  uint64_t s_[4];
-};
 
 void fill_normal(std::vector<float>& out, Xoshiro256& rng, double std) {
   for (size_t i = 0; i < out.size(); i += 2) {
@@ -72,6 +42,25 @@ std::vector<float> initial_values(const io::ModelConfig& config, const Parameter
   if (config.family == io::Family::gemma3 && spec.name == "model.embed_tokens.weight")
     std::fill(values.begin(), values.begin() + spec.shape[1], 0.0f);  // the pad token's row
   return values;
+}
+
+std::vector<float> initial_adapter_values(const ParameterSpec& spec, uint64_t seed) {
+  size_t count = size_t(spec.shape[0] * spec.shape[1]);
+  std::vector<float> values(count, 0.0f);
+  if (spec.name.ends_with(".lora_B.weight")) return values;
+  // PEFT: kaiming_uniform_(A, a=sqrt(5)), whose bound gain * sqrt(3 / fan_in) with
+  // gain = sqrt(2 / (1 + 5)) is 1 / sqrt(fan_in).
+  const double bound = 1.0 / std::sqrt(double(spec.shape[1]));
+  uint64_t state = seed;
+  Xoshiro256 rng(splitmix64(state) ^ name_hash(spec.name));
+  for (float& v : values) v = float(bound * (2.0 * rng.uniform() - 1.0));
+  return values;
+}
+
+void initialize_adapter(Parameters& params, uint64_t seed) {
+  for (const auto& p : params.all())
+    if (is_lora_parameter(p.spec.name))
+      params.write(p.spec.name, initial_adapter_values(p.spec, seed));
 }
 
 std::map<std::string, std::vector<float>> initial_weights(const io::ModelConfig& config,

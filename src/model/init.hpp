@@ -19,6 +19,7 @@
 
 #include "io/model_config.hpp"
 #include "model/layout.hpp"
+#include "model/parameters.hpp"
 
 namespace vktrain::model {
 
@@ -30,5 +31,10 @@ std::vector<float> initial_values(const io::ModelConfig& config, const Parameter
 std::map<std::string, std::vector<float>> initial_weights(const io::ModelConfig& config,
                                                           uint64_t seed,
                                                           double initializer_range = 0.02);
+
+// A LoRA tensor as PEFT initialises it: A uniform in +-1/sqrt(in) (kaiming_uniform_ with
+// a = sqrt(5)), B zero, so the adapted model starts equal to the base.
+std::vector<float> initial_adapter_values(const ParameterSpec& spec, uint64_t seed);
+void initialize_adapter(Parameters& params, uint64_t seed);
 
 }  // namespace vktrain::model
