@@ -1,0 +1,78 @@
+"""PyTorch + PEFT baseline for bench/train_step.cpp, on the same card.
+
+A LoRA training step (forward, backward, AdamW) on a random-weight model of Qwen3-1.7B's shape:
+B = 8, T = 512, r = 16, alpha 32, all linear layers, as a PEFT user writes it (bf16 base
+weights, SDPA attention, fused AdamW over the adapter). Prints ms per step, tokens/s and peak
+device memory. Run on the GPU machine: python3 bench/reference/train_step.py [--dtype bf16|f16]
+[--steps 10] [--checkpointing].
+"""
+import argparse
+import time
+
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import Qwen3Config, Qwen3ForCausalLM
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dtype", default="bf16", choices=["bf16", "f16"])
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seq", type=int, default=512)
+    parser.add_argument("--checkpointing", action="store_true")
+    args = parser.parse_args()
+    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float16
+    # Qwen3-1.7B's published config.json.
+    config = Qwen3Config(vocab_size=151936, hidden_size=2048, intermediate_size=6144,
+                         num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=8,
+                         head_dim=128, max_position_embeddings=40960, rms_norm_eps=1e-6,
+                         rope_theta=1000000.0, tie_word_embeddings=True)
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        model = Qwen3ForCausalLM(config).to(dtype)
+    model.config.use_cache = False
+    if args.checkpointing:
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()
+    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear")
+    model = get_peft_model(model, lora)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4,
+                                  fused=True)
+    ids = torch.randint(0, config.vocab_size, (args.batch, args.seq), device="cuda")
+    scaler = torch.amp.GradScaler() if dtype == torch.float16 else None
+
+    def step():
+        loss = model(input_ids=ids, labels=ids).loss
+        if scaler:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss
+
+    for _ in range(3):
+        step()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        step()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    median = times[len(times) // 2]
+    tokens = args.batch * args.seq
+    peak = torch.cuda.max_memory_allocated() / 2**30
+    print(f"torch {torch.__version__} PEFT LoRA step, Qwen3-1.7B shape, {args.dtype}, "
+          f"B={args.batch} T={args.seq} r=16 all-linear"
+          f"{' checkpointing' if args.checkpointing else ''}: {median * 1e3:.1f} ms/step, "
+          f"{tokens / median:.0f} tokens/s, peak {peak:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
