@@ -1,0 +1,124 @@
+#include "train/train_state.hpp"
+
+#include <charconv>
+#include <filesystem>
+#include <set>
+
+#include "base/error.hpp"
+#include "io/json_file.hpp"
+
+namespace fs = std::filesystem;
+
+namespace vktrain::train {
+namespace {
+
+using nlohmann::json;
+
+// Bumped when the meaning of a field changes, so an old checkpoint is refused, not misread.
+constexpr int64_t kVersion = 1;
+
+std::string state_file(const std::string& checkpoint) {
+  return (fs::path(checkpoint) / kTrainStateFile).string();
+}
+
+struct Difference {
+  std::string key;  // dotted for nested objects: "lora.rank"
+  json saved, now;  // null where the key is absent
+};
+
+// The first key, in sorted order, where `saved` and `now` differ.
+std::optional<Difference> first_difference(const json& saved, const json& now,
+                                           const std::string& prefix) {
+  std::set<std::string> keys;
+  for (const auto& [key, value] : saved.items()) keys.insert(key);
+  for (const auto& [key, value] : now.items()) keys.insert(key);
+  for (const auto& key : keys) {
+    json x = saved.contains(key) ? saved[key] : json();
+    json y = now.contains(key) ? now[key] : json();
+    if (x.is_object() && y.is_object()) {
+      if (auto inner = first_difference(x, y, prefix + key + ".")) return inner;
+    } else if (x != y) {
+      return Difference{prefix + key, x, y};
+    }
+  }
+  return std::nullopt;
+}
+
+std::string shown(const json& value) { return value.is_null() ? "absent" : value.dump(); }
+
+}  // namespace
+
+void write_train_state(const std::string& checkpoint, const TrainState& state) {
+  json out = {{"version", kVersion},
+              {"step", state.step},
+              {"epoch", state.epoch},
+              {"data_position", state.data_position},
+              {"shuffle_seed", state.shuffle_seed},
+              {"rng", state.rng},
+              {"loss_scale", state.loss_scale},
+              {"settings", state.settings}};
+  io::write_json_file(state_file(checkpoint), out, "train");
+}
+
+TrainState read_train_state(const std::string& checkpoint) {
+  const std::string path = state_file(checkpoint);
+  const json j = io::read_json_file(path, "train");
+  io::JsonFields in(j, path, "train");
+  if (auto version = in.need<int64_t>("version"); version != kVersion)
+    in.fail_field("version", "is {}; this vktrain reads version {} (written by another release?)",
+                  version, kVersion);
+  TrainState state;
+  auto count = [&](const char* key) {
+    auto value = in.need<int64_t>(key);
+    if (value < 0) in.fail_field(key, "is {}; it cannot be negative", value);
+    return value;
+  };
+  state.step = count("step");
+  state.epoch = count("epoch");
+  state.data_position = count("data_position");
+  state.shuffle_seed = in.need<uint64_t>("shuffle_seed");
+  state.rng = in.need<std::vector<uint64_t>>("rng");
+  state.loss_scale = in.need<double>("loss_scale");
+  if (!(state.loss_scale > 0))
+    in.fail_field("loss_scale", "is {}; it must be positive", state.loss_scale);
+  state.settings = in.at("settings");
+  if (!state.settings.is_object()) in.fail_field("settings", "is not an object");
+  return state;
+}
+
+void require_same_settings(const TrainState& saved, const json& settings,
+                           const std::string& checkpoint) {
+  auto difference = first_difference(saved.settings, settings, "");
+  if (!difference) return;
+  fail("[train] cannot resume from {}: setting '{}' was {} there and is {} now; resume with the "
+       "same settings or start a new run",
+       checkpoint, difference->key, shown(difference->saved), shown(difference->now));
+}
+
+std::string checkpoint_dir(const std::string& run_dir, int64_t step) {
+  return (fs::path(run_dir) / ("checkpoint-" + std::to_string(step))).string();
+}
+
+std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
+  std::error_code ec;
+  std::optional<std::string> latest;
+  int64_t latest_step = -1;
+  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    constexpr std::string_view prefix = "checkpoint-";
+    if (!name.starts_with(prefix)) continue;
+    int64_t step = -1;
+    const char* first = name.data() + prefix.size();
+    const char* last = name.data() + name.size();
+    auto [end, error] = std::from_chars(first, last, step);
+    if (error != std::errc() || end != last || first == last || step < 0) continue;
+    if (!fs::is_regular_file(entry.path() / kTrainStateFile, ec)) continue;
+    if (step > latest_step) {
+      latest_step = step;
+      latest = entry.path().string();
+    }
+  }
+  return latest;
+}
+
+}  // namespace vktrain::train

@@ -1,0 +1,131 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <optional>
+
+#include "support/support.hpp"
+#include "train/train_state.hpp"
+
+using namespace vktrain;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+json settings() {
+  return {{"model", "/models/Qwen3-0.6B"}, {"mode", "lora"},
+          {"lora", {{"rank", 16}, {"targets", {"q_proj", "v_proj"}}}},
+          {"seq_len", 512}, {"batch", 8}, {"grad_accum", 2}, {"dtype", "bf16"}};
+}
+
+train::TrainState sample_state() {
+  train::TrainState s;
+  s.step = 120;
+  s.epoch = 1;
+  s.data_position = 960;
+  s.shuffle_seed = 0x9E3779B97F4A7C15ull;
+  s.rng = {1, std::numeric_limits<uint64_t>::max(), 0x0123456789ABCDEFull, 0};
+  s.loss_scale = 0.1;  // not a power of two: the double must come back exactly
+  s.settings = settings();
+  return s;
+}
+
+std::string read_error(const test::TempDir& dir) {
+  return test::error_message([&] { train::read_train_state(dir.path.string()); });
+}
+
+}  // namespace
+
+TEST(TrainState, RoundTrip) {
+  test::TempDir dir;
+  train::TrainState want = sample_state();
+  train::write_train_state(dir.path.string(), want);
+  train::TrainState got = train::read_train_state(dir.path.string());
+  EXPECT_EQ(got.step, want.step);
+  EXPECT_EQ(got.epoch, want.epoch);
+  EXPECT_EQ(got.data_position, want.data_position);
+  EXPECT_EQ(got.shuffle_seed, want.shuffle_seed);
+  EXPECT_EQ(got.rng, want.rng);
+  EXPECT_EQ(got.loss_scale, want.loss_scale);
+  EXPECT_EQ(got.settings, want.settings);
+  EXPECT_TRUE(fs::exists(dir.file(train::kTrainStateFile)));
+}
+
+TEST(TrainState, ErrorsNameTheFileAndTheField) {
+  test::TempDir dir;
+  const std::string file = dir.file(train::kTrainStateFile);
+  EXPECT_NE(read_error(dir).find("cannot open " + file), std::string::npos) << read_error(dir);
+  dir.write(train::kTrainStateFile, "{\"step\": 3,");
+  EXPECT_NE(read_error(dir).find(file + " is not valid JSON"), std::string::npos)
+      << read_error(dir);
+
+  train::write_train_state(dir.path.string(), sample_state());
+  json good = json::parse(std::ifstream(file));
+  auto with = [&](const char* key, const std::optional<json>& value) {  // nullopt: without it
+    json j = good;
+    if (value) j[key] = *value;
+    else j.erase(key);
+    dir.write(train::kTrainStateFile, j.dump());
+    return read_error(dir);
+  };
+  EXPECT_NE(with("rng", std::nullopt).find(file + ": missing field 'rng'"), std::string::npos);
+  EXPECT_NE(with("step", "twelve").find(file + ": field 'step' has the wrong type (\"twelve\")"),
+            std::string::npos);
+  EXPECT_NE(with("data_position", -4).find("field 'data_position' is -4; it cannot be negative"),
+            std::string::npos);
+  EXPECT_NE(with("loss_scale", 0).find("field 'loss_scale' is 0; it must be positive"),
+            std::string::npos);
+  EXPECT_NE(with("settings", json::array()).find("field 'settings' is not an object"),
+            std::string::npos);
+  EXPECT_NE(with("version", 2).find("field 'version' is 2; this vktrain reads version 1"),
+            std::string::npos);
+}
+
+TEST(TrainState, ResumeRequiresTheSameSettingsNamingTheFirstDifference) {
+  train::TrainState saved = sample_state();
+  auto resume_error = [&](const json& now) {
+    return test::error_message(
+        [&] { train::require_same_settings(saved, now, "runs/a/checkpoint-120"); });
+  };
+  EXPECT_EQ(resume_error(settings()), "");
+
+  json now = settings();
+  now["seq_len"] = 1024;
+  now["batch"] = 4;  // "batch" sorts before "seq_len": it is the one named
+  EXPECT_EQ(resume_error(now),
+            "[train] cannot resume from runs/a/checkpoint-120: setting 'batch' was 8 there and "
+            "is 4 now; resume with the same settings or start a new run");
+
+  now = settings();
+  now["lora"]["rank"] = 8;
+  EXPECT_NE(resume_error(now).find("setting 'lora.rank' was 16 there and is 8 now"),
+            std::string::npos);
+
+  now = settings();
+  now.erase("dtype");
+  EXPECT_NE(resume_error(now).find("setting 'dtype' was \"bf16\" there and is absent now"),
+            std::string::npos);
+}
+
+TEST(TrainState, CheckpointDirectories) {
+  EXPECT_EQ(train::checkpoint_dir("runs/a", 12), "runs/a/checkpoint-12");
+  test::TempDir dir;
+  EXPECT_EQ(train::latest_checkpoint(dir.file("no-such-run")), std::nullopt);
+  EXPECT_EQ(train::latest_checkpoint(dir.path.string()), std::nullopt);
+
+  auto make = [&](const std::string& name, bool complete) {
+    fs::create_directories(dir.path / name);
+    if (complete) train::write_train_state((dir.path / name).string(), sample_state());
+  };
+  make("checkpoint-2", true);
+  make("checkpoint-10", true);
+  make("checkpoint-9", true);
+  make("checkpoint-11.tmp-4242", true);  // a write in progress, or the remains of a crash
+  make("checkpoint-12", false);          // not a checkpoint vktrain wrote
+  make("checkpoint-x", true);
+  make("checkpoint-", true);
+  dir.write("checkpoint-20", "a file");
+  EXPECT_EQ(train::latest_checkpoint(dir.path.string()), dir.file("checkpoint-10"));
+}
