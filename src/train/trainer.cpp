@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "base/error.hpp"
+#include "base/random.hpp"
 #include "io/atomic_dir.hpp"
 #include "io/peft_adapter.hpp"
 #include "io/safetensors.hpp"
@@ -12,16 +13,6 @@
 
 namespace vktrain::train {
 
-namespace {
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-}  // namespace
 
 Trainer::Trainer(model::Transformer& model, const data::Batcher& train,
                  const data::Batcher* valid, TrainerOptions options)

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "model/activations.hpp"
+#include "model/init.hpp"
 #include "model/tiny_models.hpp"
 #include "support/support.hpp"
 #include "train/trainer.hpp"
@@ -88,7 +89,10 @@ TEST(Trainer, PretrainingFromRandomWeightsLearnsToCopy) {
   io::ModelConfig config = copy_model_config();
   model::ModelSetup setup;
   setup.full = true;
-  auto m = new_model(config, setup, 7);
+  // Initialised as `vktrain init` and transformers do.
+  model::Transformer m(test::context(), config, setup);
+  for (const auto& [name, values] : model::initial_weights(config, 7))
+    m.parameters().write(name, values);
   data::Batcher train(copy_examples(4096, 1), {.batch = 16, .time = 12, .pack = false, .seed = 3});
   data::Batcher held_out(copy_examples(128, 2),
                          {.batch = 16, .time = 12, .pack = false, .shuffle = false});
@@ -101,14 +105,14 @@ TEST(Trainer, PretrainingFromRandomWeightsLearnsToCopy) {
   options.adamw.max_grad_norm = 1.0;
   options.schedule = {train::LrSchedule::cosine, 3e-3, 10, 0, 3e-4};
   options.eval_every = 50;
-  train::Trainer trainer(*m, train, &held_out, options);
-  double before = accuracy(*m, held_out), first_loss = 0, last_loss = 0;
+  train::Trainer trainer(m, train, &held_out, options);
+  double before = accuracy(m, held_out), first_loss = 0, last_loss = 0;
   trainer.run([&](const train::StepReport& r) {
     if (r.step == 1) first_loss = r.loss;
     last_loss = r.loss;
     return false;
   });
-  double after = accuracy(*m, held_out), eval_loss = trainer.evaluate();
+  double after = accuracy(m, held_out), eval_loss = trainer.evaluate();
   // ln 20 = 3.0 is chance on the copied symbols. The bounds leave a margin over what the run
   // reaches on lavapipe (printed below), and far exceed chance.
   std::printf("copy task: loss %.3f -> %.3f, held-out loss %.3f, accuracy %.3f -> %.3f\n",
