@@ -177,5 +177,43 @@ TEST(Trainer, ResumingGivesTheLossesOfAnUninterruptedRun) {
   EXPECT_EQ(run_losses(dir.file("again"), 7, false, -1), straight);
 }
 
+// Row `r` of a batch as a batch of one row.
+model::HostBatch row_of(const model::HostBatch& b, int64_t r) {
+  auto slice = [&](const std::vector<int32_t>& v) {
+    return std::vector<int32_t>(v.begin() + r * b.time, v.begin() + (r + 1) * b.time);
+  };
+  return {1, b.time, slice(b.ids), slice(b.targets), slice(b.positions), slice(b.documents)};
+}
+
+TEST(Trainer, GradientAccumulationEqualsOneLargerBatch) {
+  io::ModelConfig config = test::tiny_config("qwen2");
+  model::ModelSetup setup;
+  setup.full = true;
+  model::HostBatch both = test::tiny_batch(config, 12);
+  ops::AdamwOptions adamw{.weight_decay = 0.1, .max_grad_norm = 0.5};
+  auto large = new_model(config, setup, 9), accumulated = new_model(config, setup, 9);
+  train::TrainingStep one(*large, {2, both.time, 1, false}, adamw);
+  train::TrainingStep two(*accumulated, {1, both.time, 2, false}, adamw);
+  for (int64_t s = 1; s <= 3; ++s) {
+    auto a = one.run({both}, 1e-2, s, 0);
+    auto b = two.run({row_of(both, 0), row_of(both, 1)}, 1e-2, s, 0);
+    // The mean is over the targets of both micro-batches, as over one batch of two rows; only
+    // the order of f32 sums differs.
+    EXPECT_EQ(a.targets, b.targets);
+    EXPECT_NEAR(a.loss, b.loss, 1e-5 * a.loss) << "step " << s;
+    EXPECT_NEAR(a.grad_norm, b.grad_norm, 1e-4 * a.grad_norm) << "step " << s;
+  }
+  // Adam moves every weight by about lr whatever its gradient's size, so where the true gradient
+  // is zero the update follows rounding noise: k_proj's bias adds q.b to all of a query's scores
+  // alike, which the softmax ignores. Every other weight agrees to 1e-4 of its largest value.
+  for (const auto& p : large->parameters().all()) {
+    if (p.spec.name.ends_with("k_proj.bias")) continue;
+    EXPECT_LT(test::relative_error(accumulated->parameters().read(p.spec.name),
+                                   large->parameters().read(p.spec.name)),
+              1e-4)
+        << p.spec.name;
+  }
+}
+
 }  // namespace
 }  // namespace vktrain
