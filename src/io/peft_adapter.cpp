@@ -65,7 +65,7 @@ uint64_t element_count(const std::vector<int64_t>& shape) {
 }
 
 json config_json(const PeftAdapter& adapter) {
-  const model::LoraConfig& lora = adapter.lora;
+  const LoraConfig& lora = adapter.lora;
   // peft writes integral alphas as integers; and a float dropout as the decimal it was given
   // (0.05, not the f32 value 0.05000000074505806).
   json alpha = lora.alpha == std::floor(lora.alpha) ? json(int64_t(lora.alpha)) : json(lora.alpha);
@@ -115,7 +115,7 @@ json config_json(const PeftAdapter& adapter) {
 }
 
 bool linear_module(const std::string& name) {
-  return std::ranges::any_of(model::kLinearModules, [&](const char* m) { return name == m; });
+  return std::ranges::any_of(kLinearModules, [&](const char* m) { return name == m; });
 }
 
 // target_modules as peft matches it: a list of names, each the module's name or a dotted suffix
@@ -126,7 +126,7 @@ std::optional<std::vector<std::string>> listed_targets(const JsonFields& in) {
   std::vector<std::string> targets;
   if (value.is_string()) {
     if (value != "all-linear") return std::nullopt;
-    for (const char* m : model::kLinearModules) targets.push_back(m);
+    for (const char* m : kLinearModules) targets.push_back(m);
     return targets;
   }
   if (!value.is_array()) in.fail_field("target_modules", "is neither a list nor a string");
@@ -182,7 +182,7 @@ PeftAdapter settings_of(const JsonFields& in) {
     in.fail_field("bias", "is '{}': training biases is not supported; vktrain reads plain LoRA "
                   "adapters", bias);
   PeftAdapter adapter;
-  model::LoraConfig& lora = adapter.lora;
+  LoraConfig& lora = adapter.lora;
   lora.rank = in.need<int64_t>("r");
   if (lora.rank <= 0) in.fail_field("r", "is {}; the rank must be positive", lora.rank);
   lora.alpha = in.get<double>("lora_alpha", 8.0);  // peft's default
@@ -275,7 +275,7 @@ PeftAdapter read_peft_adapter(const std::string& dir) {
              target, kPeftWeightsFile);
     adapter.lora.targets = *listed;
   } else {
-    for (const char* m : model::kLinearModules)
+    for (const char* m : kLinearModules)
       if (adapted.count(m)) adapter.lora.targets.push_back(m);
   }
   return adapter;

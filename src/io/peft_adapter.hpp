@@ -19,12 +19,12 @@
 #include <string_view>
 #include <vector>
 
-#include "model/layout.hpp"
+#include "io/lora_config.hpp"
 
 namespace vktrain::io {
 
 struct PeftAdapter {
-  model::LoraConfig lora;
+  LoraConfig lora;
   std::string base_model;  // base_model_name_or_path
   // By our parameter name ("model.layers.0.self_attn.q_proj.lora_A.weight"), row-major.
   std::map<std::string, std::vector<float>> weights;

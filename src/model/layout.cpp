@@ -57,10 +57,6 @@ std::vector<ParameterSpec> base_parameters(const io::ModelConfig& c) {
   return specs;
 }
 
-double LoraConfig::scale() const {
-  return rslora ? alpha / std::sqrt(double(rank)) : alpha / double(rank);
-}
-
 std::vector<std::string> parse_lora_targets(const std::string& list) {
   std::vector<std::string> targets;
   auto add = [&](const std::string& name) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "io/lora_config.hpp"
 #include "io/model_config.hpp"
 
 namespace vktrain::model {
@@ -19,9 +20,8 @@ struct ParameterSpec {
   bool matrix() const { return shape.size() >= 2; }  // weight decay applies; norms/biases: no
 };
 
-// The linear projections LoRA may target, by the module names PEFT uses.
-inline constexpr const char* kLinearModules[] = {"q_proj", "k_proj", "v_proj", "o_proj",
-                                                 "gate_proj", "up_proj", "down_proj"};
+using io::kLinearModules;
+using io::LoraConfig;
 
 // "model.layers.{layer}." + suffix.
 std::string layer_name(int64_t layer, const std::string& suffix);
@@ -36,14 +36,6 @@ std::vector<ParameterSpec> base_parameters(const io::ModelConfig& config);
 std::pair<int64_t, int64_t> projection_shape(const io::ModelConfig& config,
                                              const std::string& module);
 
-struct LoraConfig {
-  int64_t rank = 0;                  // R; 0: no adapter
-  double alpha = 16;                 // scale alpha / R (rsLoRA: alpha / sqrt(R))
-  bool rslora = false;
-  float dropout = 0;
-  std::vector<std::string> targets;  // module names from kLinearModules
-  double scale() const;
-};
 // Module names from a user's list: names from kLinearModules, "all-linear" (every one, as
 // PEFT's "all-linear" for these families, lm_head excluded), comma separated or not; also the
 // short forms q, k, v, o, gate, up, down. Unknown names fail naming the option.

@@ -77,6 +77,9 @@ void read_trainable(model::Parameters& params, const std::string& dir) {
     if (model::is_lora_parameter(name)) {
       if (!adapter || !adapter->weights.count(name))
         fail("[checkpoint] {}: the adapter has no {}", dir, name);
+      if (adapter->shapes.at(name) != p.spec.shape)
+        fail("[checkpoint] {}: the adapter's {} has shape [{}], the run's is [{}]", dir, name,
+             fmt::join(adapter->shapes.at(name), ", "), fmt::join(p.spec.shape, ", "));
       params.write(name, adapter->weights.at(name));
     } else {
       if (!weights) fail("[checkpoint] {}: {} is missing", dir, kModelFile);

@@ -1,0 +1,58 @@
+// Parameter names and shapes, and the LoRA options users type.
+#include <gtest/gtest.h>
+
+#include "model/layout.hpp"
+#include "model/tiny_models.hpp"
+#include "support/support.hpp"
+
+namespace vktrain {
+namespace {
+
+TEST(Layout, LoraTargetsAcceptPeftNamesShortNamesAndAllLinear) {
+  using Targets = std::vector<std::string>;
+  EXPECT_EQ(model::parse_lora_targets("q,v"), (Targets{"q_proj", "v_proj"}));
+  EXPECT_EQ(model::parse_lora_targets("q_proj, down_proj,q"), (Targets{"q_proj", "down_proj"}));
+  EXPECT_EQ(model::parse_lora_targets("all-linear").size(), 7u);
+  std::string error = test::error_message([] { model::parse_lora_targets("q,lm_head"); });
+  EXPECT_NE(error.find("--lora-targets"), std::string::npos) << error;
+  EXPECT_NE(error.find("lm_head"), std::string::npos) << error;
+  EXPECT_NE(test::error_message([] { model::parse_lora_targets(" , "); }), "");
+}
+
+TEST(Layout, LoraScaleIsAlphaOverRankOrOverItsRootWithRsLora) {
+  model::LoraConfig lora{.rank = 16, .alpha = 32};
+  EXPECT_EQ(lora.scale(), 2.0);
+  lora.rslora = true;
+  EXPECT_EQ(lora.scale(), 8.0);
+}
+
+TEST(Layout, AdapterShapesFollowEachProjection) {
+  io::ModelConfig config = test::tiny_config("qwen3");  // C 48, F 80, 4 x 16 q, 2 x 16 kv
+  model::LoraConfig lora{.rank = 3, .targets = model::parse_lora_targets("k,down")};
+  auto specs = model::lora_parameters(config, lora);
+  ASSERT_EQ(specs.size(), 8u);  // 2 layers x 2 modules x (A, B)
+  EXPECT_EQ(specs[0].name, "model.layers.0.self_attn.k_proj.lora_A.weight");
+  EXPECT_EQ(specs[0].shape, (std::vector<int64_t>{3, 48}));
+  EXPECT_EQ(specs[1].shape, (std::vector<int64_t>{32, 3}));
+  EXPECT_EQ(specs[2].name, "model.layers.0.mlp.down_proj.lora_A.weight");
+  EXPECT_EQ(specs[2].shape, (std::vector<int64_t>{3, 80}));
+  EXPECT_TRUE(model::is_lora_parameter(specs[3].name));
+  EXPECT_FALSE(model::is_lora_parameter("model.layers.0.mlp.down_proj.weight"));
+}
+
+TEST(Layout, EachFamilyHasItsSwitchesParameters) {
+  auto names = [](const std::string& family) {
+    std::set<std::string> out;
+    for (const auto& spec : model::base_parameters(test::tiny_config(family))) out.insert(spec.name);
+    return out;
+  };
+  EXPECT_TRUE(names("qwen2").count("model.layers.1.self_attn.v_proj.bias"));
+  EXPECT_FALSE(names("llama").count("model.layers.1.self_attn.v_proj.bias"));
+  EXPECT_TRUE(names("qwen3").count("model.layers.0.self_attn.q_norm.weight"));
+  EXPECT_TRUE(names("gemma3").count("model.layers.0.post_feedforward_layernorm.weight"));
+  EXPECT_TRUE(names("llama").count("lm_head.weight"));
+  EXPECT_FALSE(names("qwen3").count("lm_head.weight"));  // tied
+}
+
+}  // namespace
+}  // namespace vktrain
