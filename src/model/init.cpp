@@ -28,8 +28,7 @@ void fill_normal(std::vector<float>& out, Xoshiro256& rng, double std) {
 
 std::vector<float> initial_values(const io::ModelConfig& config, const ParameterSpec& spec,
                                   uint64_t seed, double initializer_range) {
-  size_t count = 1;
-  for (int64_t d : spec.shape) count *= size_t(d);
+  const size_t count = size_t(spec.elements());
   std::vector<float> values(count, 0.0f);
   if (spec.name.ends_with(".bias")) return values;
   if (!spec.matrix()) {  // an RMSNorm weight
@@ -45,8 +44,7 @@ std::vector<float> initial_values(const io::ModelConfig& config, const Parameter
 }
 
 std::vector<float> initial_adapter_values(const ParameterSpec& spec, uint64_t seed) {
-  size_t count = size_t(spec.shape[0] * spec.shape[1]);
-  std::vector<float> values(count, 0.0f);
+  std::vector<float> values(size_t(spec.elements()), 0.0f);
   if (spec.name.ends_with(".lora_B.weight")) return values;
   // PEFT: kaiming_uniform_(A, a=sqrt(5)), whose bound gain * sqrt(3 / fan_in) with
   // gain = sqrt(2 / (1 + 5)) is 1 / sqrt(fan_in).

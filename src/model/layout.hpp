@@ -18,6 +18,11 @@ struct ParameterSpec {
   std::string name;            // "model.layers.3.self_attn.q_proj.weight"
   std::vector<int64_t> shape;  // [out, in] for linear weights
   bool matrix() const { return shape.size() >= 2; }  // weight decay applies; norms/biases: no
+  uint64_t elements() const {
+    uint64_t n = 1;
+    for (int64_t d : shape) n *= uint64_t(d);
+    return n;
+  }
 };
 
 using io::kLinearModules;

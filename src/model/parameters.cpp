@@ -11,12 +11,6 @@ namespace vktrain::model {
 
 namespace {
 
-uint64_t element_count(const std::vector<int64_t>& shape) {
-  uint64_t n = 1;
-  for (int64_t d : shape) n *= uint64_t(d);
-  return n;
-}
-
 uint64_t arena_rows(uint64_t elements) { return (elements + kArenaRow - 1) / kArenaRow; }
 
 }  // namespace
@@ -35,7 +29,7 @@ Parameters::Parameters(vk::Context& context, const std::vector<ParameterSpec>& s
     p.spec = spec;
     p.trainable = trainable(spec);
     if (p.trainable) {
-      uint64_t rows = arena_rows(element_count(spec.shape));
+      uint64_t rows = arena_rows(spec.elements());
       if (chunk != 0 && chunk + rows > max_chunk_rows) {
         chunk_rows_.push_back(chunk);
         chunk = 0;
@@ -106,9 +100,9 @@ Tensor Parameters::arena_view(const Tensor& arena, const std::string& name) cons
 
 void Parameters::write(const std::string& name, std::span<const float> values) {
   Parameter& p = mutable_at(name);
-  if (values.size() != element_count(p.spec.shape))
+  if (values.size() != p.spec.elements())
     fail("[model] parameter '{}' has {} elements, got {} values", name,
-         element_count(p.spec.shape), values.size());
+         p.spec.elements(), values.size());
   if (p.trainable) {
     Tensor m = master(name);
     write_floats(context_, m, values);
@@ -124,13 +118,13 @@ std::vector<float> Parameters::read(const std::string& name) const {
 uint64_t Parameters::trainable_count() const {
   uint64_t n = 0;
   for (const auto& p : params_)
-    if (p.trainable) n += element_count(p.spec.shape);
+    if (p.trainable) n += p.spec.elements();
   return n;
 }
 
 uint64_t Parameters::total_count() const {
   uint64_t n = 0;
-  for (const auto& p : params_) n += element_count(p.spec.shape);
+  for (const auto& p : params_) n += p.spec.elements();
   return n;
 }
 
@@ -140,7 +134,7 @@ std::vector<ops::AdamwGroup> Parameters::adamw_groups() const {
   std::vector<ops::AdamwGroup> groups;
   for (const auto& p : params_) {
     if (!p.trainable) continue;
-    uint64_t end = p.offset + arena_rows(element_count(p.spec.shape)) * kArenaRow;
+    uint64_t end = p.offset + arena_rows(p.spec.elements()) * kArenaRow;
     if (!groups.empty() && groups.back().decay == p.spec.matrix() &&
         groups.back().first + groups.back().count == p.offset)
       groups.back().count = end - groups.back().first;

@@ -36,9 +36,7 @@ TEST(Init, EveryBaseParameterWithItsShape) {
     auto specs = model::base_parameters(config);
     ASSERT_EQ(weights.size(), specs.size());
     for (const auto& spec : specs) {
-      size_t count = 1;
-      for (int64_t d : spec.shape) count *= size_t(d);
-      ASSERT_EQ(weights.at(spec.name).size(), count) << spec.name;
+      ASSERT_EQ(weights.at(spec.name).size(), spec.elements()) << spec.name;
     }
   }
 }

@@ -14,11 +14,7 @@ namespace {
 
 int64_t parameter_count(const io::ModelConfig& c) {
   int64_t total = 0;
-  for (const auto& spec : model::base_parameters(c)) {
-    int64_t n = 1;
-    for (int64_t d : spec.shape) n *= d;
-    total += n;
-  }
+  for (const auto& spec : model::base_parameters(c)) total += int64_t(spec.elements());
   return total;
 }
 

@@ -98,8 +98,7 @@ ModelWeights random_weights(const io::ModelConfig& config, bool lora, uint32_t s
   }
   ModelWeights weights;
   for (const model::ParameterSpec& spec : specs) {
-    size_t n = 1;
-    for (int64_t d : spec.shape) n *= size_t(d);
+    size_t n = size_t(spec.elements());
     bool norm = spec.name.ends_with("norm.weight");
     float scale = spec.matrix() ? std::sqrt(3.0f / float(spec.shape[1])) : 0.5f;
     float center = norm && !config.norm_plus_one ? 1.0f : 0.0f;

@@ -42,8 +42,7 @@ std::map<std::string, std::vector<float>> random_weights(
     const std::vector<model::ParameterSpec>& specs, uint32_t seed) {
   std::map<std::string, std::vector<float>> weights;
   for (const auto& spec : specs) {
-    size_t n = 1;
-    for (int64_t d : spec.shape) n *= size_t(d);
+    size_t n = size_t(spec.elements());
     // Matrices at 1/sqrt(fan-in) keep activations of order one through two layers.
     float scale = spec.matrix() ? 1.0f / std::sqrt(float(spec.shape.back())) : 0.3f;
     std::vector<float> values = random_values(n, seed++, DType::f32, scale);

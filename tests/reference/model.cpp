@@ -14,12 +14,6 @@
 namespace vktrain::reference {
 namespace {
 
-size_t elements(const std::vector<int64_t>& shape) {
-  size_t n = 1;
-  for (int64_t d : shape) n *= size_t(d);
-  return n;
-}
-
 void check_size(const ModelWeights& weights, const std::string& name, size_t want) {
   size_t got = weights.at(name).size();
   if (got != want)
@@ -31,7 +25,7 @@ void check_weights(const io::ModelConfig& config, const ModelWeights& weights) {
   std::set<std::string> known;
   for (const model::ParameterSpec& spec : model::base_parameters(config)) {
     if (!weights.contains(spec.name)) fail("[reference/model] missing weight '{}'", spec.name);
-    check_size(weights, spec.name, elements(spec.shape));
+    check_size(weights, spec.name, size_t(spec.elements()));
     known.insert(spec.name);
   }
   for (int64_t layer = 0; layer < config.num_layers; ++layer)
