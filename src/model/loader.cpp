@@ -104,15 +104,26 @@ bool is_gguf_file(const std::string& path) {
   return in && std::memcmp(magic, "GGUF", 4) == 0;
 }
 
-io::ModelConfig read_model_source_config(const std::string& path) {
-  if (is_gguf_file(path)) return io::model_config_from_gguf(io::GgufReader(path));
+namespace {
+
+// Whether `path` is a GGUF file rather than a Hugging Face directory; fails when it is neither,
+// so that the config and the weights, which callers may take from different paths, say so alike.
+bool is_gguf_source(const std::string& path) {
+  if (is_gguf_file(path)) return true;
   if (!std::filesystem::is_directory(path))
     fail("[model] {} is neither a Hugging Face model directory nor a GGUF file", path);
+  return false;
+}
+
+}  // namespace
+
+io::ModelConfig read_model_source_config(const std::string& path) {
+  if (is_gguf_source(path)) return io::model_config_from_gguf(io::GgufReader(path));
   return io::read_model_config((std::filesystem::path(path) / "config.json").string());
 }
 
 void load_base_weights(Parameters& params, const io::ModelConfig& config, const std::string& path) {
-  if (is_gguf_file(path)) load_gguf(params, config, path);
+  if (is_gguf_source(path)) load_gguf(params, config, path);
   else load_huggingface(params, config, path);
 }
 

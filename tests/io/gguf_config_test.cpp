@@ -1,111 +1,22 @@
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <numbers>
-
 #include "io/gguf.hpp"
 #include "io/gguf_config.hpp"
 #include "io/gguf_names.hpp"
 #include "io/model_config.hpp"
 #include "support/config_fields.hpp"
+#include "support/converted_gguf.hpp"
 #include "support/support.hpp"
 
 using namespace vktrain;
 using io::Family;
 using io::GgufValue;
+using test::ConvertedGguf;
 
 namespace {
 
 io::ModelConfig load(const std::string& name) {
   return io::read_model_config(std::string(VKTRAIN_FIXTURES) + "/configs/" + name);
-}
-
-// LlamaModel.generate_extra_tensors' rope_freqs.weight, in f32 as torch computes it.
-std::vector<float> converter_rope_freqs(const io::ModelConfig& c) {
-  const auto& s = c.rope_scaling;
-  const float context = float(s.original_max_position_embeddings);
-  const float low = float(s.low_freq_factor), high = float(s.high_freq_factor);
-  const float factor = float(s.factor);
-  std::vector<float> out;
-  for (int64_t i = 0; i < c.head_dim / 2; ++i) {
-    float freq = 1.0f / std::pow(float(c.rope_theta), float(2 * i) / float(c.head_dim));
-    float wavelen = float(2 * std::numbers::pi) / freq;
-    if (wavelen < context / high) {
-      out.push_back(1.0f);
-    } else if (wavelen > context / low) {
-      out.push_back(factor);
-    } else {
-      float smooth = (context / wavelen - low) / (high - low);
-      out.push_back(1.0f / ((1 - smooth) / factor + smooth));
-    }
-  }
-  return out;
-}
-
-// A GGUF file as llama.cpp's convert_hf_to_gguf.py writes one for a config: the keys of
-// TextModel.set_gguf_parameters and Gemma3Model's, counts as u32 and floats as f32,
-// tokenizer.ggml.tokens, and of the tensors only those that carry config: output.weight when
-// the embeddings are untied and, for Llama 3 scaling, rope_freqs.weight.
-struct ConvertedFile {
-  std::string arch;
-  std::map<std::string, GgufValue> metadata;
-  struct Tensor {
-    std::string name;
-    std::vector<uint64_t> dims;  // ggml order
-    std::vector<float> values;
-  };
-  std::vector<Tensor> tensors;
-
-  GgufValue& operator[](const std::string& suffix) { return metadata[arch + "." + suffix]; }
-  void erase(const std::string& suffix) { metadata.erase(arch + "." + suffix); }
-  std::string write(const std::string& path) const {
-    std::vector<io::GgufTensor> list;
-    for (const auto& t : tensors)
-      list.push_back({t.name, io::GgmlType::f32, t.dims, std::as_bytes(std::span(t.values))});
-    io::write_gguf(path, list, metadata);
-    return path;
-  }
-  io::ModelConfig read(const test::TempDir& dir) const {
-    io::GgufReader reader(write(dir.file("model.gguf")));
-    return io::model_config_from_gguf(reader);
-  }
-};
-
-ConvertedFile converted(const io::ModelConfig& c) {
-  ConvertedFile f;
-  f.arch = std::string(io::gguf_architecture(c.family));
-  f.metadata["general.architecture"] = f.arch;
-  f["block_count"] = uint32_t(c.num_layers);
-  f["context_length"] = uint32_t(c.max_position_embeddings);
-  f["embedding_length"] = uint32_t(c.hidden_size);
-  f["feed_forward_length"] = uint32_t(c.intermediate_size);
-  f["attention.head_count"] = uint32_t(c.num_heads);
-  f["attention.head_count_kv"] = uint32_t(c.num_kv_heads);
-  f["attention.key_length"] = uint32_t(c.head_dim);
-  f["attention.value_length"] = uint32_t(c.head_dim);
-  f["attention.layer_norm_rms_epsilon"] = float(c.rms_norm_eps);
-  f["rope.freq_base"] = float(c.rope_theta);
-  if (c.rope_scaling.type == "linear") {
-    f["rope.scaling.type"] = "linear";
-    f["rope.scaling.factor"] = float(c.rope_scaling.factor);
-  }
-  if (c.rope_scaling.type == "llama3")
-    f.tensors.push_back({"rope_freqs.weight", {uint64_t(c.head_dim / 2)}, converter_rope_freqs(c)});
-  if (c.family == Family::gemma3) {
-    f["rope.freq_base_swa"] = float(c.rope_local_theta);
-    if (c.sliding_window) f["attention.sliding_window"] = uint32_t(*c.sliding_window);
-  }
-  std::vector<std::string> tokens;
-  for (int64_t i = 0; i < c.vocab_size; ++i) tokens.push_back(fmt::format("t{}", i));
-  f.metadata["tokenizer.ggml.model"] = "gpt2";
-  f.metadata["tokenizer.ggml.tokens"] = io::gguf_array(tokens);
-  if (c.bos_token_id) f.metadata["tokenizer.ggml.bos_token_id"] = uint32_t(*c.bos_token_id);
-  if (c.eos_token_ids.size() > 0) f.metadata["tokenizer.ggml.eos_token_id"] = uint32_t(c.eos_token_ids[0]);
-  if (c.eos_token_ids.size() > 1) f.metadata["tokenizer.ggml.eot_token_id"] = uint32_t(c.eos_token_ids[1]);
-  if (!c.tie_word_embeddings)
-    f.tensors.push_back({"output.weight", {uint64_t(c.hidden_size), uint64_t(c.vocab_size)},
-                         std::vector<float>(size_t(c.hidden_size * c.vocab_size), 0.01f)});
-  return f;
 }
 
 // GGUF has no query_pre_attn_scalar: llama.cpp uses head_dim, or C / H for 62 layers.
@@ -127,7 +38,7 @@ io::ModelConfig small(Family family) {
   return c;
 }
 
-std::string read_error(const ConvertedFile& f, const test::TempDir& dir) {
+std::string read_error(const ConvertedGguf& f, const test::TempDir& dir) {
   return test::error_message([&] { f.read(dir); });
 }
 
@@ -142,7 +53,7 @@ TEST(GgufConfig, ReadsBackWhatTheConverterWritesForEachFixtureConfig) {
     SCOPED_TRACE(name);
     test::TempDir dir;
     io::ModelConfig config = load(name);
-    io::ModelConfig read = converted(config).read(dir);
+    io::ModelConfig read = test::converted_gguf(config).read(dir);
     EXPECT_EQ(read.architecture, io::causal_lm_architecture(config.family));
     EXPECT_EQ(read.weight_prefixes, std::vector<std::string>{"model."});
     if (config.family == Family::gemma3) {
@@ -158,7 +69,7 @@ TEST(GgufConfig, TheTinyGemmaFixtureHasAQueryScalarGgufCannotHold) {
   auto config = load("v5/gemma3_text.json");
   EXPECT_EQ(config.query_pre_attn_scalar, 256);
   test::TempDir dir;
-  EXPECT_EQ(converted(config).read(dir).query_pre_attn_scalar, 32);
+  EXPECT_EQ(test::converted_gguf(config).read(dir).query_pre_attn_scalar, 32);
 }
 
 TEST(GgufConfig, EachMissingRequiredKeyIsOneErrorNamingFileAndKey) {
@@ -166,14 +77,14 @@ TEST(GgufConfig, EachMissingRequiredKeyIsOneErrorNamingFileAndKey) {
                    "attention.head_count", "attention.layer_norm_rms_epsilon"}) {
     SCOPED_TRACE(key);
     test::TempDir dir;
-    auto f = converted(small(Family::qwen3));
+    auto f = test::converted_gguf(small(Family::qwen3));
     f.erase(key);
     auto message = read_error(f, dir);
     EXPECT_NE(message.find("[gguf] " + dir.file("model.gguf")), std::string::npos) << message;
     EXPECT_NE(message.find("'qwen3." + std::string(key) + "'"), std::string::npos) << message;
   }
   test::TempDir dir;
-  auto f = converted(small(Family::qwen3));
+  auto f = test::converted_gguf(small(Family::qwen3));
   f.metadata.erase("general.architecture");
   EXPECT_NE(read_error(f, dir).find("'general.architecture'"), std::string::npos);
   f.metadata["general.architecture"] = "falcon";
@@ -182,7 +93,7 @@ TEST(GgufConfig, EachMissingRequiredKeyIsOneErrorNamingFileAndKey) {
 
 TEST(GgufConfig, OptionalKeysTakeLlamaCppsDefaults) {
   test::TempDir dir;
-  auto f = converted(small(Family::llama));
+  auto f = test::converted_gguf(small(Family::llama));
   f.erase("attention.head_count_kv");
   f.erase("attention.key_length");
   f.erase("rope.freq_base");
@@ -197,7 +108,7 @@ TEST(GgufConfig, OptionalKeysTakeLlamaCppsDefaults) {
 
 TEST(GgufConfig, FloatsReadBackAsTheDecimalsTheConfigSaid) {
   test::TempDir dir;
-  auto f = converted(small(Family::qwen2));
+  auto f = test::converted_gguf(small(Family::qwen2));
   f["attention.layer_norm_rms_epsilon"] = float(1e-6);
   f["rope.freq_base"] = float(1e6);
   auto c = f.read(dir);
@@ -211,7 +122,7 @@ TEST(GgufConfig, FloatsReadBackAsTheDecimalsTheConfigSaid) {
 
 TEST(GgufConfig, VocabularyFromTheEmbeddingRowsElseTheTokens) {
   test::TempDir dir;
-  auto f = converted(small(Family::qwen3));
+  auto f = test::converted_gguf(small(Family::qwen3));
   EXPECT_EQ(f.read(dir).vocab_size, 64);
   // The converter pads the vocabulary to the embedding rows; where it did not, the rows decide.
   f.tensors.push_back({"token_embd.weight", {32, 80}, std::vector<float>(32 * 80, 0.0f)});
@@ -229,9 +140,9 @@ TEST(GgufConfig, EmbeddingsAreTiedWhenThereIsNoOutputWeight) {
   test::TempDir dir;
   auto c = small(Family::llama);
   c.tie_word_embeddings = true;
-  EXPECT_TRUE(converted(c).read(dir).tie_word_embeddings);
+  EXPECT_TRUE(test::converted_gguf(c).read(dir).tie_word_embeddings);
   c.tie_word_embeddings = false;
-  EXPECT_FALSE(converted(c).read(dir).tie_word_embeddings);
+  EXPECT_FALSE(test::converted_gguf(c).read(dir).tie_word_embeddings);
 }
 
 TEST(GgufConfig, Llama3ScalingComesFromRopeFreqsAndMustMatchIt) {
@@ -240,22 +151,22 @@ TEST(GgufConfig, Llama3ScalingComesFromRopeFreqsAndMustMatchIt) {
   c.bos_token_id.reset();
   c.eos_token_ids.clear();
   test::TempDir dir;
-  auto f = converted(c);
+  auto f = test::converted_gguf(c);
   auto read = f.read(dir);
   EXPECT_EQ(read.rope_scaling.type, "llama3");
   EXPECT_EQ(read.rope_scaling.factor, 32.0);
   EXPECT_EQ(read.rope_scaling.original_max_position_embeddings, 8192);
 
   c.rope_scaling.factor = 8;  // Llama-3.1-8B's
-  f = converted(c);
+  f = test::converted_gguf(c);
   EXPECT_EQ(f.read(dir).rope_scaling.factor, 8.0);
   c.rope_scaling.original_max_position_embeddings = 4096;
-  f = converted(c);
+  f = test::converted_gguf(c);
   f["rope.scaling.original_context_length"] = uint32_t(4096);
   EXPECT_EQ(f.read(dir).rope_scaling.original_max_position_embeddings, 4096);
 
   c.rope_scaling.original_max_position_embeddings = 8192;
-  f = converted(c);
+  f = test::converted_gguf(c);
   f.tensors[0].values[16] *= 1.01f;  // in the smoothed band (15 to 17 at D 64, theta 500000)
   EXPECT_NE(read_error(f, dir).find("rope_freqs.weight[16]"), std::string::npos);
   std::fill(f.tensors[0].values.begin(), f.tensors[0].values.end(), 1.0f);
@@ -267,7 +178,7 @@ TEST(GgufConfig, Llama3ScalingComesFromRopeFreqsAndMustMatchIt) {
 
 TEST(GgufConfig, LinearScalingAndUnsupportedTypes) {
   test::TempDir dir;
-  auto f = converted(small(Family::llama));
+  auto f = test::converted_gguf(small(Family::llama));
   f["rope.scale_linear"] = 4.0f;  // llama.cpp's older key; the type defaults to linear
   auto c = f.read(dir);
   EXPECT_EQ(c.rope_scaling.type, "linear");
@@ -284,7 +195,7 @@ TEST(GgufConfig, GemmaSlidingLayersLocalRopeAndQueryScale) {
   c.sliding_window = 16;
   c.rope_theta = 1e6;
   test::TempDir dir;
-  auto f = converted(c);
+  auto f = test::converted_gguf(c);
   f.erase("rope.freq_base_swa");
   auto read = f.read(dir);
   EXPECT_EQ(read.sliding_window, 16);
@@ -322,7 +233,7 @@ TEST(GgufConfig, EndOfTurnJoinsTheEosIds) {
   c.bos_token_id = 2;
   c.eos_token_ids = {1, 50};
   test::TempDir dir;
-  auto f = converted(c);
+  auto f = test::converted_gguf(c);
   EXPECT_EQ(f.read(dir).eos_token_ids, (std::vector<int64_t>{1, 50}));
   f.metadata["tokenizer.ggml.eot_token_id"] = uint32_t(1);  // the same id once
   EXPECT_EQ(f.read(dir).eos_token_ids, std::vector<int64_t>{1});
@@ -331,7 +242,7 @@ TEST(GgufConfig, EndOfTurnJoinsTheEosIds) {
 
 TEST(GgufConfig, SizesMustBeUsable) {
   test::TempDir dir;
-  auto f = converted(small(Family::qwen3));
+  auto f = test::converted_gguf(small(Family::qwen3));
   f["attention.head_count_kv"] = uint32_t(3);
   EXPECT_NE(read_error(f, dir).find("'qwen3.attention.head_count' 4 is not a multiple"),
             std::string::npos);
