@@ -7,6 +7,7 @@
 #include "base/dtype.hpp"
 #include "base/error.hpp"
 #include "data/tokenizer.hpp"
+#include "io/atomic_dir.hpp"
 #include "io/model_config_writer.hpp"
 #include "io/safetensors.hpp"
 #include "model/init.hpp"
@@ -59,38 +60,16 @@ fs::path output_path(const std::string& out) {
 // The model is written into DIR.tmp, which becomes DIR only when complete (DESIGN.md decision
 // 11); a run that fails removes it. DIR may be absent or an empty directory (rename replaces an
 // empty one), never anything that holds files.
-class StagingDirectory {
- public:
-  explicit StagingDirectory(const fs::path& target) : target_(target), path_(target.string() + ".tmp") {
-    std::error_code ec;
-    if (fs::exists(target_, ec)) {
-      if (!fs::is_directory(target_)) fail("[init] --out {} is a file; give a new directory", target_.string());
-      if (!fs::is_empty(target_))
-        fail("[init] --out {} is not empty; give a new or empty directory", target_.string());
-    }
-    fs::remove_all(path_, ec);  // what an interrupted run left
-    fs::create_directories(path_, ec);
-    if (ec) fail("[init] cannot create {}: {}", path_.string(), ec.message());
-  }
-  ~StagingDirectory() {
-    std::error_code ignored;
-    if (!committed_) fs::remove_all(path_, ignored);
-  }
-  StagingDirectory(const StagingDirectory&) = delete;
-  StagingDirectory& operator=(const StagingDirectory&) = delete;
-
-  std::string file(const char* name) const { return (path_ / name).string(); }
-  void commit() {
-    std::error_code ec;
-    fs::rename(path_, target_, ec);
-    if (ec) fail("[init] cannot move {} to {}: {}", path_.string(), target_.string(), ec.message());
-    committed_ = true;
-  }
-
- private:
-  fs::path target_, path_;
-  bool committed_ = false;
-};
+// --out must be new or empty: init never replaces a model. The model is written into a staging
+// sibling (io::AtomicDirectory) that becomes DIR only when complete (DESIGN.md decision 11); a
+// run that fails removes it.
+void require_new_directory(const fs::path& target) {
+  std::error_code ec;
+  if (!fs::exists(target, ec)) return;
+  if (!fs::is_directory(target)) fail("[init] --out {} is a file; give a new directory", target.string());
+  if (!fs::is_empty(target))
+    fail("[init] --out {} is not empty; give a new or empty directory", target.string());
+}
 
 // Returns the number of parameters written.
 int64_t write_weights(const std::string& path, const io::ModelConfig& config, uint64_t seed,
@@ -119,7 +98,8 @@ int run_init(const InitOptions& o) {
   set_vocabulary(config, o);
   const fs::path out = output_path(o.out);
 
-  StagingDirectory staging(out);
+  require_new_directory(out);
+  io::AtomicDirectory staging(out.string(), "init");
   io::write_model_config(staging.file("config.json"), config, dtype);
   const int64_t parameters = write_weights(staging.file("model.safetensors"), config, o.seed, dtype);
   if (o.tokenizer)
