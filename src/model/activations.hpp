@@ -9,7 +9,8 @@
 //    (activation checkpointing), a single set that each layer's backward refills by running the
 //    layer's forward again.
 //  - Gradients of activations live in one set shared by every layer, as does everything no
-//    backward reads.
+//    backward reads (q and k before RoPE without qk-norm, the branch outputs without sandwich
+//    norms: per-layer fields that view one shared tensor).
 // Shared tensors are reused across layers; the recorder's read/write tracking puts the barriers
 // that reuse needs.
 #include <vector>

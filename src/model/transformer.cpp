@@ -68,6 +68,10 @@ ops::AttentionOptions Transformer::attention_options(int64_t layer,
   return options;
 }
 
+ops::RmsnormOptions Transformer::norm_options() const {
+  return {float(config_.rms_norm_eps), config_.norm_plus_one ? 1.0f : 0.0f};
+}
+
 ops::GluActivation Transformer::activation() const {
   if (config_.activation == "silu") return ops::GluActivation::silu;
   if (config_.activation == "gelu_pytorch_tanh" || config_.activation == "gelu_tanh")
@@ -124,10 +128,6 @@ float embedding_scale(const io::ModelConfig& c) {
   return c.embed_scale ? float(std::sqrt(double(c.hidden_size))) : 1.0f;
 }
 
-ops::RmsnormOptions norm_options(const io::ModelConfig& c) {
-  return {float(c.rms_norm_eps), c.norm_plus_one ? 1.0f : 0.0f};
-}
-
 }  // namespace
 
 void Transformer::record_forward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
@@ -138,7 +138,7 @@ void Transformer::record_forward(vk::Recorder& rec, Activations& acts, const Bat
     layer_forward(rec, acts, l, batch, training, micro);
   ops::rmsnorm_forward(rec, acts.final_norm, &acts.final_norm_rstd,
                        acts.residual[size_t(config_.num_layers)], weight("model.norm.weight"),
-                       norm_options(config_));
+                       norm_options());
 }
 
 void Transformer::record_backward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
@@ -156,7 +156,7 @@ void Transformer::record_backward(vk::Recorder& rec, Activations& acts, const Ba
   if (params_->at("model.norm.weight").trainable) norm_grad = params_->grad("model.norm.weight");
   ops::rmsnorm_backward(rec, g.residual, norm_grad ? &*norm_grad : nullptr, g.final_norm,
                         acts.residual[size_t(config_.num_layers)], weight("model.norm.weight"),
-                        acts.final_norm_rstd, norm_options(config_));
+                        acts.final_norm_rstd, norm_options());
   for (int64_t l = config_.num_layers - 1; l >= 0; --l) {
     if (acts.recompute()) layer_forward(rec, acts, l, batch, true, micro);
     layer_backward(rec, acts, l, batch, micro);

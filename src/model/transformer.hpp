@@ -18,6 +18,7 @@
 #include "model/parameters.hpp"
 #include "ops/attention.hpp"
 #include "ops/glu.hpp"
+#include "ops/rmsnorm.hpp"
 
 namespace vktrain::vk {
 class Recorder;
@@ -86,6 +87,7 @@ class Transformer {
   const Tensor& inverse_frequencies(int64_t layer) const;
   ops::AttentionOptions attention_options(int64_t layer, const BatchTensors& batch) const;
   ops::GluActivation activation() const;
+  ops::RmsnormOptions norm_options() const;
 
   vk::Context& context_;
   io::ModelConfig config_;

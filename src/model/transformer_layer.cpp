@@ -23,10 +23,6 @@ Tensor reshaped(const Tensor& t, std::vector<int64_t> shape) {
 
 Tensor* pointer(std::optional<Tensor>& t) { return t ? &*t : nullptr; }
 
-ops::RmsnormOptions norm_options(const io::ModelConfig& c) {
-  return {float(c.rms_norm_eps), c.norm_plus_one ? 1.0f : 0.0f};
-}
-
 uint32_t module_index(const char* module) {
   uint32_t i = 0;
   while (std::string(kLinearModules[i]) != module) ++i;
@@ -87,7 +83,7 @@ void Transformer::layer_forward(vk::Recorder& rec, Activations& acts, int64_t l,
   Tensor& out = acts.residual[size_t(l + 1)];
   LayerActivations& a = acts.layer(l);
   auto w = [&](const char* suffix) -> const Tensor& { return weight(layer_name(l, suffix)); };
-  const auto norm = norm_options(c);
+  const auto norm = norm_options();
 
   ops::rmsnorm_forward(rec, a.norm_in, &a.norm_in_rstd, x, w("input_layernorm.weight"), norm);
   for (auto [module, y] : {std::pair{"q_proj", &a.q}, {"k_proj", &a.k}, {"v_proj", &a.v}}) {
@@ -155,7 +151,7 @@ void Transformer::layer_backward(vk::Recorder& rec, Activations& acts, int64_t l
     if (params_->at(layer_name(l, suffix)).trainable) d = params_->grad(layer_name(l, suffix));
     return d;
   };
-  const auto norm = norm_options(c);
+  const auto norm = norm_options();
   // A sandwich norm between a branch and the residual: its input's gradient goes to g.branch.
   auto through_post_norm = [&](const char* suffix, const Tensor& input, const Tensor& rstd) {
     ops::fill(rec, g.branch, 0.0f);
