@@ -160,15 +160,16 @@ TEST(HuggingFaceFixtures, FullFineTuningAdamwTrajectory) {
 }
 
 // Frozen weights and activations in 16 bits (f16 with its loss scale, bf16 without) train the
-// adapter along transformers' f32 trajectory: each rounds activations to 11 or 8 bits, so
-// the losses stay within a few percent of the first loss over the 10 steps.
+// adapter along transformers' f32 trajectory. On lavapipe the worst step is 3.7e-3 (f16) and
+// 4.2e-3 (bf16) of the first loss (f32: 5e-6); the bounds leave room for other devices'
+// summation orders.
 TEST(HuggingFaceFixtures, HalfPrecisionLoraFollowsTheF32Trajectory) {
   for (DType dtype : {DType::f16, DType::bf16}) {
     model::ModelSetup setup = lora_setup();
     setup.dtype = dtype;
     for (const char* family : {"llama", "qwen3"})
       expect_trajectory(family, Expected(family), setup, 1e-2, "lora_trajectory",
-                        dtype == DType::f16 ? 5e-3 : 3e-2);
+                        dtype == DType::f16 ? 1e-2 : 3e-2);
   }
 }
 
