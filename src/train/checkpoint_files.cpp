@@ -4,6 +4,8 @@
 #include <filesystem>
 
 #include "base/error.hpp"
+#include "io/model_config_writer.hpp"
+#include "io/model_files.hpp"
 #include "io/peft_adapter.hpp"
 #include "io/safetensors.hpp"
 
@@ -37,30 +39,48 @@ std::vector<float> f32_values(const io::SafetensorsReader& file, const std::stri
 
 }  // namespace
 
+io::PeftAdapter adapter_of(const model::Transformer& model, const std::string& base_model) {
+  io::PeftAdapter adapter;
+  adapter.lora = model.setup().lora;
+  adapter.base_model = base_model;
+  for (const auto& p : model.parameters().all())
+    if (model::is_lora_parameter(p.spec.name)) {
+      adapter.weights[p.spec.name] = model.parameters().read(p.spec.name);
+      adapter.shapes[p.spec.name] = p.spec.shape;
+    }
+  return adapter;
+}
+
 void write_trainable(const std::string& dir, const model::Transformer& model,
                      const std::string& base_model) {
   const model::Parameters& params = model.parameters();
   vk::Context& ctx = params.context();
   F32Tensors optimizer, weights;
-  io::PeftAdapter adapter;
-  adapter.lora = model.setup().lora;
-  adapter.base_model = base_model;
   for (const auto& p : params.all()) {
     if (!p.trainable) continue;
     const std::string& name = p.spec.name;
     optimizer.add("exp_avg." + name, p.spec.shape, read_floats(ctx, params.first_moment(name)));
     optimizer.add("exp_avg_sq." + name, p.spec.shape,
                   read_floats(ctx, params.second_moment(name)));
-    if (model::is_lora_parameter(name)) {
-      adapter.weights[name] = params.read(name);
-      adapter.shapes[name] = p.spec.shape;
-    } else {
-      weights.add(name, p.spec.shape, params.read(name));
-    }
+    if (!model::is_lora_parameter(name)) weights.add(name, p.spec.shape, params.read(name));
   }
-  if (!adapter.weights.empty()) io::write_peft_files(dir, adapter);
+  if (model.setup().lora.rank > 0) io::write_peft_files(dir, adapter_of(model, base_model));
   if (!weights.tensors.empty()) io::write_safetensors(dir + "/" + kModelFile, weights.tensors);
   io::write_safetensors(dir + "/" + kOptimizerFile, optimizer.tensors);
+}
+
+void write_model_directory(const std::string& dir, const model::Transformer& model,
+                           const std::string& base_model) {
+  const DType dtype = model.setup().dtype;
+  io::write_model_config(dir + "/config.json", model.config(), dtype);
+  std::vector<io::NamedShape> tensors;
+  for (const auto& spec : model::base_parameters(model.config()))
+    tensors.push_back({spec.name, spec.shape});
+  io::write_model_safetensors(
+      dir + "/" + kModelFile, tensors,
+      [&](size_t i) { return model.parameters().read(tensors[i].name); }, dtype);
+  if (std::filesystem::is_directory(base_model))
+    io::copy_tokenizer_files(base_model, dir, "train");
 }
 
 void read_trainable(model::Parameters& params, const std::string& dir) {

@@ -5,12 +5,19 @@
 //   both:  optimizer.safetensors (AdamW's exp_avg.<name> and exp_avg_sq.<name>, f32)
 #include <string>
 
+#include "io/peft_adapter.hpp"
 #include "model/transformer.hpp"
 
 namespace vktrain::train {
 
+// The model's LoRA adapter (f32 masters) as a PEFT adapter of `base_model`.
+io::PeftAdapter adapter_of(const model::Transformer& model, const std::string& base_model);
 void write_trainable(const std::string& dir, const model::Transformer& model,
                      const std::string& base_model);
+// A whole model as a Hugging Face directory: config.json, model.safetensors (every base
+// parameter in the run's dtype) and the tokenizer files of `base_model` when it is a directory.
+void write_model_directory(const std::string& dir, const model::Transformer& model,
+                           const std::string& base_model);
 // Restores the masters, the compute copies and the moments saved by write_trainable.
 void read_trainable(model::Parameters& params, const std::string& dir);
 
