@@ -18,6 +18,14 @@ constexpr float kF16LossScale = 4096.0f;
 
 float read_scalar(vk::Context& ctx, const Tensor& t) { return read_floats(ctx, t)[0]; }
 
+std::vector<model::BatchTensors> micro_batch_tensors(const model::Transformer& model,
+                                                    const StepShape& shape) {
+  std::vector<model::BatchTensors> batches;
+  for (int64_t k = 0; k < shape.micro_batches; ++k)
+    batches.push_back(model.make_batch(shape.batch, shape.time));
+  return batches;
+}
+
 }  // namespace
 
 int64_t count_targets(const model::HostBatch& batch) {
@@ -33,10 +41,10 @@ TrainingStep::TrainingStep(model::Transformer& model, const StepShape& shape,
       adamw_(adamw),
       loss_scale_(model.setup().dtype == DType::f16 ? kF16LossScale : 1.0f),
       acts_(model.context(), model.config(), model.setup().dtype, shape.batch, shape.time,
-            shape.recompute) {
+            shape.recompute),
+      batches_(micro_batch_tensors(model, shape)),
+      evaluator_(model, acts_, batches_[0]) {
   if (!model.parameters().any_trainable()) fail("[train] the model has nothing to train");
-  for (int64_t k = 0; k < shape.micro_batches; ++k)
-    batches_.push_back(model.make_batch(shape.batch, shape.time));
   step_values_ = make_tensor(model.context(), DType::f32, {3}, "AdamW step values");
   grad_norm_sq_ = make_tensor(model.context(), DType::f32, {1}, "squared gradient norm");
 }
@@ -92,16 +100,7 @@ StepResult TrainingStep::run(const std::vector<model::HostBatch>& micro, double 
 }
 
 std::pair<double, int64_t> TrainingStep::evaluate(const model::HostBatch& batch) {
-  vk::Context& ctx = model_.context();
-  model_.upload(batches_[0], batch);
-  if (!eval_) {
-    eval_ = std::make_unique<vk::Recorder>(ctx);
-    ops::fill(*eval_, acts_.loss, 0.0f);
-    model_.record_forward(*eval_, acts_, batches_[0], false);
-    model_.record_loss(*eval_, acts_, batches_[0]);
-  }
-  eval_->run();
-  return {double(read_scalar(ctx, acts_.loss)), count_targets(batch)};
+  return evaluator_.loss(batch);
 }
 
 }  // namespace vktrain::train

@@ -16,6 +16,7 @@
 #include "model/activations.hpp"
 #include "model/transformer.hpp"
 #include "ops/adamw.hpp"
+#include "train/evaluator.hpp"
 
 namespace vktrain::train {
 
@@ -56,9 +57,10 @@ class TrainingStep {
   float loss_scale_;
   model::Activations acts_;
   std::vector<model::BatchTensors> batches_;
+  Evaluator evaluator_;  // on the first micro-batch's tensors and the step's activations
   Tensor step_values_;    // f32 [3]: ops::adamw_step_values
   Tensor grad_norm_sq_;   // f32 [1]
-  std::unique_ptr<vk::Recorder> step_, eval_;
+  std::unique_ptr<vk::Recorder> step_;
 };
 
 int64_t count_targets(const model::HostBatch& batch);
