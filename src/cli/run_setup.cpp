@@ -1,0 +1,20 @@
+#include "cli/run_setup.hpp"
+
+#include "ops/matmul.hpp"
+
+namespace vktrain::cli {
+
+vk::ContextOptions context_options(const std::optional<std::string>& device) {
+  vk::ContextOptions options = vk::ContextOptions::from_env();
+  if (device) options.device = *device;
+  return options;
+}
+
+DType run_dtype(const vk::Context& context, const std::string& name) {
+  if (name != "auto") return dtype_from_name(name);
+  return ops::matmul_choose(context, DType::f16, DType::f16) != ops::MatmulVariant::portable
+             ? DType::f16
+             : DType::bf16;
+}
+
+}  // namespace vktrain::cli
