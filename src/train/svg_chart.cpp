@@ -46,6 +46,14 @@ Range widened(Range range, bool integer) {
   return {middle - pad, middle + pad};
 }
 
+// 5% more on each side, so that no point sits on the frame; data that is never negative (a
+// learning rate from zero) keeps zero as the bottom rather than a negative tick.
+Range padded(Range range) {
+  double pad = (range.hi - range.lo) * 0.05;
+  double lo = range.lo - pad;
+  return {range.lo >= 0 && lo < 0 ? 0.0 : lo, range.hi + pad};
+}
+
 struct Frame {
   double left, top, width, height;
   Range x, y;
@@ -240,7 +248,7 @@ std::string svg_chart(const ChartOptions& options, const std::vector<ChartSeries
   bool has_x = finite_range(series, true, x_data);
   bool has_data = finite_range(series, false, y_data) && has_x;
   x_data = widened(x_data, options.integer_x);
-  y_data = widened(y_data, false);
+  y_data = padded(widened(y_data, false));
   std::vector<double> x_ticks = nice_ticks(x_data.lo, x_data.hi, 8, options.integer_x);
   std::vector<double> y_ticks = nice_ticks(y_data.lo, y_data.hi, 6, false);
   f.x = {x_ticks.front(), x_ticks.back()};

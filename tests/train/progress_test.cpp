@@ -28,8 +28,7 @@ StepReport step_report(int64_t step, int64_t steps, double seconds = 0.5, int64_
 TEST(HumanFormat, DurationsInSecondsMinutesAndHours) {
   EXPECT_EQ(train::format_duration(0), "0s");
   EXPECT_EQ(train::format_duration(42.4), "42s");
-  EXPECT_EQ(train::format_duration(59.6),
-            "1m00s");  // rounded before it is split
+  EXPECT_EQ(train::format_duration(59.6), "1m00s");  // rounded before it is split
   EXPECT_EQ(train::format_duration(192), "3m12s");
   EXPECT_EQ(train::format_duration(3599), "59m59s");
   EXPECT_EQ(train::format_duration(3600), "1h00m");
