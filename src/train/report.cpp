@@ -212,10 +212,10 @@ std::string report_html(const std::string& title, const nlohmann::json& settings
 void write_report(const std::string& run_dir, const nlohmann::json& settings,
                   const ReportSummary& summary) {
   std::vector<MetricsRecord> records = read_metrics(run_dir + "/metrics.jsonl");
-  std::string name = std::filesystem::path(run_dir).lexically_normal().filename().string();
-  if (name.empty())
-    name = std::filesystem::path(run_dir).lexically_normal().parent_path().filename().string();
-  std::string html = report_html("vktrain run " + name, settings, summary, records);
+  auto folder = std::filesystem::path(run_dir).lexically_normal();
+  if (!folder.has_filename()) folder = folder.parent_path();  // "runs/a/" is run "a" too
+  std::string html =
+      report_html("vktrain run " + folder.filename().string(), settings, summary, records);
   io::write_file_atomically(run_dir + "/report.html", "report",
                             [&](std::ofstream& out) { out << html; });
 }
