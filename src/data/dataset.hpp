@@ -7,6 +7,7 @@
 //    example) cut into windows of seq_len tokens that start every `stride` tokens. Where windows
 //    overlap, the tokens the previous window already trained on are context only, so every token
 //    is trained once and overlap only adds context (the sliding-window convention).
+// BOS and EOS go where the tokenizer and template put them (data/segments.hpp says where).
 // An example longer than seq_len is an error unless `truncate`, which keeps its first seq_len
 // tokens and counts it: truncation is reported, never silent.
 #include <cstdint>
