@@ -7,6 +7,11 @@
 
 namespace vktrain::data {
 
+const char* kind_name(Example::Kind kind) {
+  static const char* names[] = {"text", "prompt/completion", "chat"};
+  return names[int(kind)];
+}
+
 Example parse_example(const std::string& json_line, const std::string& path, size_t line) {
   nlohmann::json j;
   try {

@@ -19,6 +19,8 @@ struct Example {
   size_t line = 0;                    // 1-based line in the file
 };
 
+const char* kind_name(Example::Kind kind);  // "text", "prompt/completion", "chat"
+
 // Reads up to `limit` examples (0: all). Blank lines are skipped.
 std::vector<Example> read_examples(const std::string& path, size_t limit = 0);
 Example parse_example(const std::string& json_line, const std::string& path, size_t line);
