@@ -9,6 +9,7 @@
 #include "data/tokenizer.hpp"
 #include "io/atomic_dir.hpp"
 #include "io/model_config_writer.hpp"
+#include "io/model_files.hpp"
 #include "io/safetensors.hpp"
 #include "model/init.hpp"
 #include "model/presets.hpp"
@@ -19,17 +20,11 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int64_t kVocabMultiple = 64;
-constexpr const char* kTokenizerFiles[] = {"tokenizer.json", "tokenizer_config.json",
-                                           "special_tokens_map.json", "chat_template.jinja"};
 
 DType weight_dtype(const std::string& name) {
   if (name != "f32" && name != "bf16" && name != "f16")
     fail("[init] --dtype '{}' is not a weight type; use f32, bf16 or f16", name);
   return dtype_from_name(name);
-}
-
-std::string safetensors_dtype(DType t) {
-  return t == DType::f32 ? "F32" : t == DType::f16 ? "F16" : "BF16";
 }
 
 void set_vocabulary(io::ModelConfig& c, const InitOptions& o) {
@@ -83,7 +78,7 @@ int64_t write_weights(const std::string& path, const io::ModelConfig& config, ui
     const auto values = model::initial_values(config, spec, seed);
     parameters += int64_t(values.size());
     data.push_back(float_bytes(values, dtype));
-    tensors.push_back({spec.name, safetensors_dtype(dtype), spec.shape, data.back()});
+    tensors.push_back({spec.name, io::safetensors_dtype(dtype), spec.shape, data.back()});
   }
   // transformers refuses safetensors files without a "format" entry.
   io::write_safetensors(path, tensors, {{"format", "pt"}});
@@ -102,13 +97,7 @@ int run_init(const InitOptions& o) {
   io::AtomicDirectory staging(out.string(), "init");
   io::write_model_config(staging.file("config.json"), config, dtype);
   const int64_t parameters = write_weights(staging.file("model.safetensors"), config, o.seed, dtype);
-  if (o.tokenizer)
-    for (const char* name : kTokenizerFiles) {
-      const fs::path source = fs::path(*o.tokenizer) / name;
-      std::error_code ec;
-      if (fs::exists(source)) fs::copy_file(source, staging.file(name), ec);
-      if (ec) fail("[init] cannot copy {}: {}", source.string(), ec.message());
-    }
+  if (o.tokenizer) io::copy_tokenizer_files(*o.tokenizer, staging.path(), "init");
   staging.commit();
   fmt::print("init: {} {}, {} parameters ({:.1f} M, {}), vocabulary {}, seed {} -> {}\n",
              io::family_name(config.family), o.size, parameters, double(parameters) / 1e6,
