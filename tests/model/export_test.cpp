@@ -8,6 +8,7 @@
 
 #include "cli/export.hpp"
 #include "io/gguf.hpp"
+#include "io/gguf_names.hpp"
 #include "io/peft_adapter.hpp"
 #include "io/quant.hpp"
 #include "model/layout.hpp"
@@ -19,8 +20,6 @@ namespace vktrain {
 namespace {
 
 namespace fs = std::filesystem;
-
-const std::string kLlama = std::string(VKTRAIN_FIXTURES) + "/models/llama";
 
 io::PeftAdapter random_adapter(const io::ModelConfig& config) {
   io::PeftAdapter a;
@@ -52,15 +51,28 @@ std::string run(const cli::ExportOptions& o) {
   return testing::internal::GetCapturedStdout();
 }
 
+std::string fixture(const std::string& family) {
+  return std::string(VKTRAIN_FIXTURES) + "/models/" + family;
+}
+
+// The llama fixture with a random adapter in adapter_dir, unless use() picks another family.
 struct ExportFixture : testing::Test {
   test::TempDir dir;
-  io::ModelConfig config = model::read_model_source_config(kLlama);
-  io::PeftAdapter adapter = random_adapter(config);
-  std::string adapter_dir = dir.file("adapter");
-  void SetUp() override { io::write_peft_adapter(adapter_dir, adapter); }
+  std::string model_dir;
+  io::ModelConfig config;
+  io::PeftAdapter adapter;
+  std::string adapter_dir;
+  void SetUp() override { use("llama"); }
+  void use(const std::string& family) {
+    model_dir = fixture(family);
+    config = model::read_model_source_config(model_dir);
+    adapter = random_adapter(config);
+    adapter_dir = dir.file("adapter-" + family);
+    io::write_peft_adapter(adapter_dir, adapter);
+  }
   cli::ExportOptions options(const std::string& format, const std::string& out) const {
     cli::ExportOptions o;
-    o.model = kLlama;
+    o.model = model_dir;
     o.adapter = adapter_dir;
     o.out = dir.file(out);
     o.format = format;
@@ -72,7 +84,7 @@ TEST_F(ExportFixture, MergedHuggingFaceModelHoldsWPlusScaledBA) {
   EXPECT_NE(run(options("hf", "merged")).find("merged into the model as hf"), std::string::npos);
   EXPECT_EQ(test::config_differences(config, model::read_model_source_config(dir.file("merged"))),
             std::vector<std::string>{});
-  const auto base = weights_of(kLlama), merged = weights_of(dir.file("merged"));
+  const auto base = weights_of(model_dir), merged = weights_of(dir.file("merged"));
   ASSERT_EQ(merged.size(), base.size());
   const double s = 8.0 / 4;
   int adapted = 0;
@@ -101,26 +113,33 @@ TEST_F(ExportFixture, MergedHuggingFaceModelHoldsWPlusScaledBA) {
 }
 
 // The merged GGUF holds quantize(W + sBA): it loads to exactly dequantize(quantize(.)) of the
-// merged Hugging Face weights, Q/K permutation and all.
+// merged Hugging Face weights, Q/K permutation (llama), biases (qwen2) and norm shift (gemma3)
+// included, for every fixture family.
 TEST_F(ExportFixture, MergedGgufLoadsToTheQuantizedMergedWeights) {
-  run(options("hf", "merged"));
-  const auto merged = weights_of(dir.file("merged"));
-  for (const std::string type : {"f16", "q8_0"}) {
-    SCOPED_TRACE(type);
-    auto o = options("gguf", "merged-" + type + ".gguf");
-    o.gguf_type = type;
-    run(o);
-    const std::string path = o.out;
-    auto read = model::read_model_source_config(path);
-    EXPECT_EQ(test::config_differences(config, read), std::vector<std::string>{});
-    const auto got = weights_of(path);
-    ASSERT_EQ(got.size(), merged.size());
-    const io::GgmlType ggml = type == "f16" ? io::GgmlType::f16 : io::GgmlType::q8_0;
-    for (const auto& [name, w] : merged) {
-      SCOPED_TRACE(name);
-      bool matrix = name.find("norm") == std::string::npos;
-      std::vector<float> want = matrix ? io::dequantize(io::quantize(w, ggml), ggml, w.size()) : w;
-      EXPECT_EQ(got.at(name), want);
+  for (const std::string family : {"llama", "qwen2", "qwen3", "gemma3"}) {
+    use(family);
+    run(options("hf", "merged-" + family));
+    const auto merged = weights_of(dir.file("merged-" + family));
+    for (const std::string type : {"f16", "q8_0"}) {
+      SCOPED_TRACE(family + " " + type);
+      auto o = options("gguf", "merged-" + family + "-" + type + ".gguf");
+      o.gguf_type = type;
+      run(o);
+      auto read = model::read_model_source_config(o.out);
+      // GGUF cannot hold gemma3's query_pre_attn_scalar: llama.cpp's rule (head_dim) applies.
+      if (config.family == io::Family::gemma3) read.query_pre_attn_scalar = config.query_pre_attn_scalar;
+      EXPECT_EQ(test::config_differences(config, read), std::vector<std::string>{});
+      const auto got = weights_of(o.out);
+      ASSERT_EQ(got.size(), merged.size());
+      const io::GgmlType ggml = type == "f16" ? io::GgmlType::f16 : io::GgmlType::q8_0;
+      for (const auto& spec : model::base_parameters(config)) {
+        SCOPED_TRACE(spec.name);
+        std::vector<float> want = merged.at(spec.name);
+        if (spec.matrix()) want = io::dequantize(io::quantize(want, ggml), ggml, want.size());
+        // 1 + w rounds to f32 in the file; the loader gives back (1 + w) - 1.
+        if (io::shifts_norm(config.family, spec.name)) io::norm_to_gguf(want), io::norm_from_gguf(want);
+        EXPECT_EQ(got.at(spec.name), want);
+      }
     }
   }
 }
