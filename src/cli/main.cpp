@@ -5,6 +5,7 @@
 #include "base/error.hpp"
 #include "cli/devices.hpp"
 #include "cli/doctor.hpp"
+#include "cli/export.hpp"
 #include "cli/init.hpp"
 #include "cli/tokenize.hpp"
 
@@ -44,9 +45,24 @@ int main(int argc, char** argv) {
                    "a directory with tokenizer.json: copied, and the vocabulary follows it");
   init->add_option("--vocab", init_options.vocab, "vocabulary size (embedding rows)");
 
+  vktrain::cli::ExportOptions export_options;
+  auto* exporter = app.add_subcommand(
+      "export", "write an adapter as PEFT or a llama.cpp GGUF adapter, or merged into its model "
+                "as Hugging Face safetensors or GGUF");
+  exporter->add_option("--model", export_options.model, "base model directory or .gguf file")
+      ->required();
+  exporter->add_option("--adapter", export_options.adapter,
+                       "PEFT adapter or LoRA checkpoint directory")->required();
+  exporter->add_option("--out", export_options.out,
+                       "output directory (peft, hf) or file (gguf-lora, gguf)")->required();
+  exporter->add_option("--format", export_options.format, "peft (default), gguf-lora, hf or gguf");
+  exporter->add_option("--gguf-type", export_options.gguf_type,
+                       "gguf: f32, f16 (default) or q8_0; gguf-lora: f32 (default) or f16");
+
   try {
     app.parse(argc, argv);
     if (init->parsed()) return vktrain::cli::run_init(init_options);
+    if (exporter->parsed()) return vktrain::cli::run_export(export_options);
     if (tokenize->parsed()) return vktrain::cli::run_tokenize(tokenize_options);
     if (devices->parsed()) return vktrain::cli::run_devices();
     if (doctor->parsed()) return vktrain::cli::run_doctor(device, matmul);

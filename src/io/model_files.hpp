@@ -9,8 +9,9 @@
 
 namespace vktrain::io {
 
-inline constexpr const char* kTokenizerFiles[] = {"tokenizer.json", "tokenizer_config.json",
-                                                  "special_tokens_map.json", "chat_template.jinja"};
+inline constexpr const char* kTokenizerFiles[] = {
+    "tokenizer.json",      "tokenizer_config.json", "special_tokens_map.json",
+    "chat_template.jinja", "tokenizer.model",       "generation_config.json"};
 
 std::string safetensors_dtype_name(DType dtype);  // "F32", "F16", "BF16"
 

@@ -47,21 +47,23 @@ std::string checkpoint_name(const io::Checkpoint& checkpoint, const io::ModelCon
   return "";
 }
 
-void load_huggingface(Parameters& params, const io::ModelConfig& config, const std::string& dir) {
+void read_huggingface(const io::ModelConfig& config, const std::string& dir, const WantWeight& want,
+                      const UseWeight& use) {
   io::Checkpoint checkpoint(dir);
   for (const auto& spec : base_parameters(config)) {
-    if (!params.find(spec.name)) continue;
+    if (!want(spec.name)) continue;
     std::string name = checkpoint_name(checkpoint, config, spec.name);
     if (name.empty())
       fail("[model] {}: the checkpoint has no tensor {} (is it a {} model?)", dir, spec.name,
            io::family_name(config.family));
     const auto& entry = checkpoint.entry(name);
     require_shape(dir, name, entry.shape, spec.shape);
-    params.write(spec.name, floats_of(dir, name, entry.dtype, checkpoint.data(name)));
+    use(spec, floats_of(dir, name, entry.dtype, checkpoint.data(name)));
   }
 }
 
-void load_gguf(Parameters& params, const io::ModelConfig& config, const std::string& path) {
+void read_gguf(const io::ModelConfig& config, const std::string& path, const WantWeight& want,
+               const UseWeight& use) {
   io::GgufReader gguf(path);
   std::map<std::string, std::string> by_hf;  // HF name -> GGUF name
   for (const auto& name : gguf.tensor_names()) {
@@ -69,7 +71,7 @@ void load_gguf(Parameters& params, const io::ModelConfig& config, const std::str
     by_hf[io::gguf_to_hf_name(config.family, name)] = name;
   }
   for (const auto& spec : base_parameters(config)) {
-    if (!params.find(spec.name)) continue;
+    if (!want(spec.name)) continue;
     auto found = by_hf.find(spec.name);
     if (found == by_hf.end())
       fail("[model] {}: the file has no tensor {} (our {})", path,
@@ -90,7 +92,7 @@ void load_gguf(Parameters& params, const io::ModelConfig& config, const std::str
       values.swap(rows);
     }
     if (io::shifts_norm(config.family, spec.name)) io::norm_from_gguf(values);
-    params.write(spec.name, values);
+    use(spec, std::move(values));
   }
 }
 
@@ -122,9 +124,16 @@ io::ModelConfig read_model_source_config(const std::string& path) {
   return io::read_model_config((std::filesystem::path(path) / "config.json").string());
 }
 
+void read_base_weights(const io::ModelConfig& config, const std::string& path,
+                       const WantWeight& want, const UseWeight& use) {
+  if (is_gguf_source(path)) read_gguf(config, path, want, use);
+  else read_huggingface(config, path, want, use);
+}
+
 void load_base_weights(Parameters& params, const io::ModelConfig& config, const std::string& path) {
-  if (is_gguf_source(path)) load_gguf(params, config, path);
-  else load_huggingface(params, config, path);
+  read_base_weights(
+      config, path, [&](const std::string& name) { return params.find(name) != nullptr; },
+      [&](const ParameterSpec& spec, std::vector<float> values) { params.write(spec.name, values); });
 }
 
 }  // namespace vktrain::model

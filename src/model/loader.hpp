@@ -3,7 +3,9 @@
 // model.safetensors or its shards) or a GGUF file, dequantized to floats on the host and
 // rounded once to each parameter's dtype. Every base parameter must be found with its exact
 // shape; a missing or misshapen tensor is one error naming the file and the tensor.
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "io/model_config.hpp"
 #include "model/parameters.hpp"
@@ -14,6 +16,13 @@ namespace vktrain::model {
 bool is_gguf_file(const std::string& path);
 // The configuration of a model directory or GGUF file.
 io::ModelConfig read_model_source_config(const std::string& path);
+// Reads each base parameter (model::base_parameters, in that order) that `want` accepts from
+// `path` to host floats, row-major in Hugging Face's layout, and hands it to `use`; one tensor is
+// in memory at a time. No device is needed.
+using WantWeight = std::function<bool(const std::string& name)>;
+using UseWeight = std::function<void(const ParameterSpec& spec, std::vector<float> values)>;
+void read_base_weights(const io::ModelConfig& config, const std::string& path,
+                       const WantWeight& want, const UseWeight& use);
 // Loads every base parameter (model::base_parameters) present in `params` from `path`.
 void load_base_weights(Parameters& params, const io::ModelConfig& config, const std::string& path);
 

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/model_text.hpp"
+#include "data/tokenizer_gguf_export.hpp"
 #include "io/gguf.hpp"
 #include "support/support.hpp"
 
@@ -17,42 +18,17 @@ json read_json(const std::string& path) {
   return json::parse(in);
 }
 
-// A GGUF file holding Qwen3's tokenizer the way llama.cpp's converter stores it: tokens by id,
-// token types (3 = control for special added tokens), merges "a b", pre-tokenizer "qwen2",
-// and the chat template.
+// A GGUF file holding Qwen3's tokenizer the way llama.cpp's converter stores it
+// (data::gguf_tokenizer_metadata: tokens by id, token types, merges "a b", pre-tokenizer "qwen2",
+// the chat template), with eos and padding ids as the converter takes them from
+// tokenizer_config.json.
 void write_qwen3_gguf(const std::string& path) {
-  std::string dir = std::string(VKTRAIN_TOKENIZERS) + "/qwen3/";
-  json tokenizer = read_json(dir + "tokenizer.json");
-  json config = read_json(dir + "tokenizer_config.json");
-  std::vector<std::string> tokens;
-  std::vector<int32_t> types;
-  for (auto& [piece, id] : tokenizer["model"]["vocab"].items()) {
-    size_t i = id.get<size_t>();
-    if (tokens.size() <= i) tokens.resize(i + 1), types.resize(i + 1, 1);
-    tokens[i] = piece;
-  }
-  for (const auto& added : tokenizer["added_tokens"]) {
-    size_t i = added["id"].get<size_t>();
-    if (tokens.size() <= i) tokens.resize(i + 1), types.resize(i + 1, 1);
-    tokens[i] = added["content"].get<std::string>();
-    types[i] = added["special"].get<bool>() ? 3 : 4;
-  }
-  std::vector<std::string> merges;
-  for (const auto& m : tokenizer["model"]["merges"])
-    merges.push_back(m.is_array() ? m[0].get<std::string>() + " " + m[1].get<std::string>()
-                                  : m.get<std::string>());
-  std::map<std::string, io::GgufValue> metadata = {
-      {"general.architecture", std::string("qwen3")},
-      {"tokenizer.ggml.model", std::string("gpt2")},
-      {"tokenizer.ggml.pre", std::string("qwen2")},
-      {"tokenizer.ggml.tokens", io::gguf_array(tokens)},
-      {"tokenizer.ggml.token_type", io::gguf_array(types)},
-      {"tokenizer.ggml.merges", io::gguf_array(merges)},
-      {"tokenizer.ggml.eos_token_id", uint32_t(151645)},
-      {"tokenizer.ggml.padding_token_id", uint32_t(151643)},
-      {"tokenizer.ggml.add_bos_token", false},
-      {"tokenizer.chat_template", config["chat_template"].get<std::string>()},
-  };
+  io::ModelConfig config = io::family_config(io::Family::qwen3);
+  config.vocab_size = 151669;  // the tokenizer's ids, no padding rows
+  auto metadata = data::gguf_tokenizer_metadata(std::string(VKTRAIN_TOKENIZERS) + "/qwen3", config);
+  metadata["general.architecture"] = std::string("qwen3");
+  metadata["tokenizer.ggml.eos_token_id"] = uint32_t(151645);
+  metadata["tokenizer.ggml.padding_token_id"] = uint32_t(151643);
   io::write_gguf(path, {}, metadata);
 }
 

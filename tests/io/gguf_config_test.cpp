@@ -24,19 +24,7 @@ double llama_cpp_query_scalar(const io::ModelConfig& c) {
   return double(c.num_layers == 62 ? c.hidden_size / c.num_heads : c.head_dim);
 }
 
-io::ModelConfig small(Family family) {
-  io::ModelConfig c = io::family_config(family);
-  c.vocab_size = 64;
-  c.hidden_size = 32;
-  c.intermediate_size = 48;
-  c.num_layers = 7;
-  c.num_heads = 4;
-  c.num_kv_heads = 2;
-  c.head_dim = 8;
-  c.max_position_embeddings = 256;
-  c.sliding_layers.assign(7, false);
-  return c;
-}
+io::ModelConfig small(Family family) { return test::small_gguf_config(family, 7); }
 
 std::string read_error(const ConvertedGguf& f, const test::TempDir& dir) {
   return test::error_message([&] { f.read(dir); });
@@ -193,6 +181,7 @@ TEST(GgufConfig, LinearScalingAndUnsupportedTypes) {
 TEST(GgufConfig, GemmaSlidingLayersLocalRopeAndQueryScale) {
   auto c = small(Family::gemma3);
   c.sliding_window = 16;
+  c.sliding_layers = {true, true, true, true, true, false, true};  // llama.cpp's default: no key
   c.rope_theta = 1e6;
   test::TempDir dir;
   auto f = test::converted_gguf(c);

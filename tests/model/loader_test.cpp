@@ -37,42 +37,19 @@ std::vector<float> checkpoint_floats(const io::Checkpoint& checkpoint, const std
 }
 
 // The converter's file for a fixture directory: its config's metadata and every tensor of
-// model.safetensors, renamed, in ggml's dimension order, llama's Q and K rows permuted, gemma3's
-// norms stored as 1 + w; F32, or `matrices` for the 2-D weights (llama-quantize keeps 1-D ones
-// in F32).
+// model.safetensors as io::add_hf_weight stores it; F32, or `matrices` for the 2-D weights
+// (llama-quantize keeps 1-D ones in F32).
 test::ConvertedGguf converted_fixture(const std::string& family,
                                       io::GgmlType matrices = io::GgmlType::f32) {
   const std::string dir = fixture_dir(family);
   io::ModelConfig config = io::read_model_config(dir + "/config.json");
   test::ConvertedGguf f = test::converted_gguf(config);
-  // The converter writes no original context for Llama 3 scaling and the reader then assumes
-  // every Llama 3's 8192; the fixture's is 48.
-  if (config.rope_scaling.type == "llama3")
-    f["rope.scaling.original_context_length"] =
-        uint32_t(config.rope_scaling.original_max_position_embeddings);
-  // The fixture's layers are [sliding, full], not llama.cpp's default of every 6th global, so
-  // the file says which layers slide, one bool per layer, as GGUF allows.
-  if (config.family == io::Family::gemma3)
-    f["attention.sliding_window_pattern"] = io::gguf_array(config.sliding_layers);
   std::erase_if(f.tensors, [](const auto& t) { return t.name == "output.weight"; });  // stand-in
 
   io::Checkpoint checkpoint(dir);
-  for (const auto& name : checkpoint.names()) {
-    const auto& shape = checkpoint.entry(name).shape;
-    std::vector<float> values = checkpoint_floats(checkpoint, name);
-    if (io::permutes_qk(config.family) &&
-        (name.ends_with("q_proj.weight") || name.ends_with("k_proj.weight"))) {
-      std::vector<float> rows(values.size());
-      io::permute_qk_rows(std::as_writable_bytes(std::span(rows)), std::as_bytes(std::span(values)),
-                          name.ends_with("q_proj.weight") ? config.num_heads : config.num_kv_heads,
-                          size_t(shape[1]) * sizeof(float));
-      values.swap(rows);
-    }
-    if (io::shifts_norm(config.family, name)) io::norm_to_gguf(values);
-    f.tensors.push_back({io::hf_to_gguf_name(config.family, name),
-                         std::vector<uint64_t>(shape.rbegin(), shape.rend()), values,
-                         shape.size() == 2 ? matrices : io::GgmlType::f32});
-  }
+  for (const auto& name : checkpoint.names())
+    io::add_hf_weight(f, config, name, checkpoint.entry(name).shape,
+                      checkpoint_floats(checkpoint, name), matrices);
   return f;
 }
 
@@ -259,7 +236,7 @@ TEST(Loader, GgufTensorOfATypeThatCannotBeDequantized) {
   auto* t = f.find("blk.0.attn_v.weight");
   ASSERT_NE(t, nullptr);
   t->type = io::GgmlType::q4_1;
-  t->encoded.resize(t->values.size() / 32 * 20);
+  t->encoded.assign(t->dims[0] * t->dims[1] / 32 * 20, std::byte{0});
   std::string path = f.write(dir.file("model.gguf"));
   expect_mentions(load_error(path), {"[model] " + path + ": ", "tensor blk.0.attn_v.weight is Q4_1",
                                      "cannot dequantize"});

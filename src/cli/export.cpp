@@ -1,0 +1,116 @@
+#include "cli/export.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "base/dtype.hpp"
+#include "base/error.hpp"
+#include "data/tokenizer_gguf_export.hpp"
+#include "io/atomic_dir.hpp"
+#include "io/checkpoint.hpp"
+#include "io/gguf_export.hpp"
+#include "io/gguf_lora.hpp"
+#include "io/model_config_writer.hpp"
+#include "io/model_files.hpp"
+#include "io/peft_adapter.hpp"
+#include "io/safetensors.hpp"
+#include "model/adapter_merge.hpp"
+#include "model/loader.hpp"
+
+namespace vktrain::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+io::GgmlType gguf_type(const ExportOptions& o) {
+  const bool lora = o.format == "gguf-lora";
+  const std::string name = o.gguf_type.value_or(lora ? "f32" : "f16");
+  if (name == "f32") return io::GgmlType::f32;
+  if (name == "f16") return io::GgmlType::f16;
+  if (name == "q8_0" && !lora) return io::GgmlType::q8_0;
+  fail("[export] --gguf-type '{}' is not a {} type; use {}", name, o.format,
+       lora ? "f32 or f16" : "f32, f16 or q8_0");
+}
+
+// The dtype of the merged safetensors: the base's float type, bf16 for a GGUF base.
+DType merged_dtype(const std::string& model) {
+  if (model::is_gguf_file(model)) return DType::bf16;
+  io::Checkpoint checkpoint(model);
+  const std::string dtype = checkpoint.entry(checkpoint.names().front()).dtype;
+  return dtype == "F32" ? DType::f32 : dtype == "F16" ? DType::f16 : DType::bf16;
+}
+
+// Each base weight of the model with the adapter merged into it.
+void for_each_merged_weight(const io::ModelConfig& config, const std::string& model,
+                            const io::PeftAdapter& adapter, const model::UseWeight& use) {
+  model::read_base_weights(
+      config, model, [](const std::string&) { return true; },
+      [&](const model::ParameterSpec& spec, std::vector<float> values) {
+        model::merge_adapter(values, spec.name, adapter);
+        use(spec, std::move(values));
+      });
+}
+
+void export_hf(const ExportOptions& o, const io::ModelConfig& config, const io::PeftAdapter& adapter) {
+  const DType dtype = merged_dtype(o.model);
+  io::AtomicDirectory staging(o.out, "export");
+  io::write_model_config(staging.file("config.json"), config, dtype);
+  std::vector<std::vector<std::byte>> data;  // kept alive until the file is written
+  std::vector<io::SafetensorsTensor> tensors;
+  for_each_merged_weight(config, o.model, adapter,
+                         [&](const model::ParameterSpec& spec, std::vector<float> values) {
+                           data.push_back(float_bytes(values, dtype));
+                           tensors.push_back({spec.name, io::safetensors_dtype_name(dtype), spec.shape, {}});
+                         });
+  for (size_t i = 0; i < tensors.size(); ++i) tensors[i].bytes = data[i];
+  io::write_safetensors(staging.file("model.safetensors"), tensors, {{"format", "pt"}});
+  if (!model::is_gguf_file(o.model)) io::copy_tokenizer_files(o.model, staging.path(), "export");
+  staging.commit();
+}
+
+void export_gguf(const ExportOptions& o, const io::ModelConfig& config,
+                 const io::PeftAdapter& adapter) {
+  const io::GgmlType type = gguf_type(o);
+  io::GgufModelFile file = io::gguf_model_file(config, type);
+  auto vocabulary = data::gguf_tokenizer_metadata(o.model, config);
+  if (vocabulary.empty())
+    fmt::print(stderr, "export: note: {} has no tokenizer.json, so {} holds no vocabulary; "
+                       "llama.cpp needs one\n", o.model, o.out);
+  for (auto& [key, value] : vocabulary) file.metadata.insert_or_assign(key, std::move(value));
+  for_each_merged_weight(config, o.model, adapter,
+                         [&](const model::ParameterSpec& spec, std::vector<float> values) {
+                           io::add_hf_weight(file, config, spec.name, spec.shape, values, type);
+                         });
+  file.write(o.out);
+}
+
+}  // namespace
+
+int run_export(const ExportOptions& o) {
+  if (o.format != "peft" && o.format != "gguf-lora" && o.format != "hf" && o.format != "gguf")
+    fail("[export] --format '{}' is unknown; use peft, gguf-lora, hf or gguf", o.format);
+  if (o.gguf_type) gguf_type(o);  // a bad type fails before any work
+  if (o.out.empty()) fail("[export] --out is empty; give a path to write");
+  if (!fs::is_directory(o.adapter))
+    fail("[export] --adapter {} is not a directory; give a PEFT adapter or LoRA checkpoint "
+         "directory (adapter_config.json + adapter_model.safetensors)",
+         o.adapter);
+  const io::ModelConfig config = model::read_model_source_config(o.model);
+  const io::PeftAdapter adapter = io::read_peft_adapter(o.adapter);
+  model::check_adapter_fits(adapter, config, o.adapter);
+
+  if (o.format == "peft") io::write_peft_adapter(o.out, adapter);
+  if (o.format == "gguf-lora") io::write_gguf_lora(o.out, config, adapter, gguf_type(o));
+  if (o.format == "hf") export_hf(o, config, adapter);
+  if (o.format == "gguf") export_gguf(o, config, adapter);
+  fmt::print("export: {} adapter (rank {}, alpha {}{}) {} -> {}\n",
+             io::family_name(config.family), adapter.lora.rank, adapter.lora.alpha,
+             adapter.lora.rslora ? ", rsLoRA" : "",
+             o.format == "hf" || o.format == "gguf" ? "merged into the model as " + o.format
+                                                    : "as " + o.format,
+             o.out);
+  return 0;
+}
+
+}  // namespace vktrain::cli

@@ -1,0 +1,24 @@
+#pragma once
+// A LoRA adapter folded into its base model on the host, for export: per adapted projection
+//   W' = W + s B A,   W [out, in], A = lora_A [R, in], B = lora_B [out, R],
+// s = alpha / R (alpha / sqrt(R) with rsLoRA), in f32 as PEFT's merge_and_unload computes it
+// for f32 weights: B A first, then scaled and added.
+#include <span>
+#include <string>
+
+#include "io/model_config.hpp"
+#include "io/peft_adapter.hpp"
+
+namespace vktrain::model {
+
+// Fails, naming `adapter_dir`, unless the adapter holds exactly the weights
+// model::lora_parameters lists for the model, each of that shape (an adapter trained for another
+// model, or another size of it, is caught here).
+void check_adapter_fits(const io::PeftAdapter& adapter, const io::ModelConfig& config,
+                        const std::string& adapter_dir);
+
+// Adds s B A to `weight`, the base parameter `name` ("…q_proj.weight"), when the adapter adapts
+// it; returns whether it did.
+bool merge_adapter(std::span<float> weight, const std::string& name, const io::PeftAdapter& adapter);
+
+}  // namespace vktrain::model

@@ -1,0 +1,210 @@
+// `vktrain export` end to end through run_export, on the llama fixture (tests/fixtures/models)
+// with a random adapter on every projection: each output loads with our own loader
+// (model/loader.hpp) to what it should hold, and each kind of bad input is one error.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "cli/export.hpp"
+#include "io/gguf.hpp"
+#include "io/gguf_names.hpp"
+#include "io/peft_adapter.hpp"
+#include "io/quant.hpp"
+#include "model/layout.hpp"
+#include "model/loader.hpp"
+#include "support/config_fields.hpp"
+#include "support/support.hpp"
+
+namespace vktrain {
+namespace {
+
+namespace fs = std::filesystem;
+
+io::PeftAdapter random_adapter(const io::ModelConfig& config) {
+  io::PeftAdapter a;
+  a.lora.rank = 4;
+  a.lora.alpha = 8;
+  a.lora.targets = model::parse_lora_targets("all-linear");
+  uint32_t seed = 11;
+  for (const auto& spec : model::lora_parameters(config, a.lora)) {
+    a.shapes[spec.name] = spec.shape;
+    a.weights[spec.name] = test::random_values(spec.elements(), seed++, DType::f32, 0.1f);
+  }
+  return a;
+}
+
+std::map<std::string, std::vector<float>> weights_of(const std::string& path) {
+  const io::ModelConfig config = model::read_model_source_config(path);
+  std::map<std::string, std::vector<float>> out;
+  model::read_base_weights(
+      config, path, [](const std::string&) { return true; },
+      [&](const model::ParameterSpec& spec, std::vector<float> v) { out[spec.name] = std::move(v); });
+  return out;
+}
+
+std::string run(const cli::ExportOptions& o) {
+  testing::internal::CaptureStdout();
+  testing::internal::CaptureStderr();
+  cli::run_export(o);
+  testing::internal::GetCapturedStderr();
+  return testing::internal::GetCapturedStdout();
+}
+
+std::string fixture(const std::string& family) {
+  return std::string(VKTRAIN_FIXTURES) + "/models/" + family;
+}
+
+// The llama fixture with a random adapter in adapter_dir, unless use() picks another family.
+struct ExportFixture : testing::Test {
+  test::TempDir dir;
+  std::string model_dir;
+  io::ModelConfig config;
+  io::PeftAdapter adapter;
+  std::string adapter_dir;
+  void SetUp() override { use("llama"); }
+  void use(const std::string& family) {
+    model_dir = fixture(family);
+    config = model::read_model_source_config(model_dir);
+    adapter = random_adapter(config);
+    adapter_dir = dir.file("adapter-" + family);
+    io::write_peft_adapter(adapter_dir, adapter);
+  }
+  cli::ExportOptions options(const std::string& format, const std::string& out) const {
+    cli::ExportOptions o;
+    o.model = model_dir;
+    o.adapter = adapter_dir;
+    o.out = dir.file(out);
+    o.format = format;
+    return o;
+  }
+};
+
+TEST_F(ExportFixture, MergedHuggingFaceModelHoldsWPlusScaledBA) {
+  EXPECT_NE(run(options("hf", "merged")).find("merged into the model as hf"), std::string::npos);
+  EXPECT_EQ(test::config_differences(config, model::read_model_source_config(dir.file("merged"))),
+            std::vector<std::string>{});
+  const auto base = weights_of(model_dir), merged = weights_of(dir.file("merged"));
+  ASSERT_EQ(merged.size(), base.size());
+  const double s = 8.0 / 4;
+  int adapted = 0;
+  for (const auto& [name, w] : base) {
+    SCOPED_TRACE(name);
+    const std::string module = name.substr(0, name.size() - std::string(".weight").size());
+    auto a = adapter.weights.find(module + ".lora_A.weight");
+    if (a == adapter.weights.end()) {
+      EXPECT_EQ(merged.at(name), w);
+      continue;
+    }
+    ++adapted;
+    const auto& b = adapter.weights.at(module + ".lora_B.weight");
+    const int64_t in = adapter.shapes.at(a->first)[1], out = int64_t(w.size()) / in;
+    std::vector<double> want(w.size());
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t i = 0; i < in; ++i) {
+        double ba = 0;
+        for (int64_t r = 0; r < 4; ++r) ba += double(b[size_t(o * 4 + r)]) * a->second[size_t(r * in + i)];
+        want[size_t(o * in + i)] = w[size_t(o * in + i)] + s * ba;
+      }
+    EXPECT_LT(test::relative_error(merged.at(name), want), 1e-6);
+    EXPECT_NE(merged.at(name), w);
+  }
+  EXPECT_EQ(adapted, 7 * config.num_layers);
+}
+
+// The merged GGUF holds quantize(W + sBA): it loads to exactly dequantize(quantize(.)) of the
+// merged Hugging Face weights, Q/K permutation (llama), biases (qwen2) and norm shift (gemma3)
+// included, for every fixture family.
+TEST_F(ExportFixture, MergedGgufLoadsToTheQuantizedMergedWeights) {
+  for (const std::string family : {"llama", "qwen2", "qwen3", "gemma3"}) {
+    use(family);
+    run(options("hf", "merged-" + family));
+    const auto merged = weights_of(dir.file("merged-" + family));
+    for (const std::string type : {"f16", "q8_0"}) {
+      SCOPED_TRACE(family + " " + type);
+      auto o = options("gguf", "merged-" + family + "-" + type + ".gguf");
+      o.gguf_type = type;
+      run(o);
+      auto read = model::read_model_source_config(o.out);
+      // GGUF cannot hold gemma3's query_pre_attn_scalar: llama.cpp's rule (head_dim) applies.
+      if (config.family == io::Family::gemma3) read.query_pre_attn_scalar = config.query_pre_attn_scalar;
+      EXPECT_EQ(test::config_differences(config, read), std::vector<std::string>{});
+      const auto got = weights_of(o.out);
+      ASSERT_EQ(got.size(), merged.size());
+      const io::GgmlType ggml = type == "f16" ? io::GgmlType::f16 : io::GgmlType::q8_0;
+      for (const auto& spec : model::base_parameters(config)) {
+        SCOPED_TRACE(spec.name);
+        std::vector<float> want = merged.at(spec.name);
+        if (spec.matrix()) want = io::dequantize(io::quantize(want, ggml), ggml, want.size());
+        // 1 + w rounds to f32 in the file; the loader gives back (1 + w) - 1.
+        if (io::shifts_norm(config.family, spec.name)) io::norm_to_gguf(want), io::norm_from_gguf(want);
+        EXPECT_EQ(got.at(spec.name), want);
+      }
+    }
+  }
+}
+
+TEST_F(ExportFixture, GgufLoraAdapterFitsTheMergedGgufAsLlamaCppChecks) {
+  auto o = options("gguf", "model.gguf");
+  run(o);
+  run(options("gguf-lora", "lora.gguf"));
+  io::GgufReader model(dir.file("model.gguf")), lora(dir.file("lora.gguf"));
+  EXPECT_EQ(lora.get<std::string>("general.type"), "adapter");
+  EXPECT_EQ(lora.get<std::string>("general.architecture"),
+            model.get<std::string>("general.architecture"));
+  EXPECT_EQ(lora.tensor_names().size(), 2u * 7 * size_t(config.num_layers));
+  for (const auto& name : lora.tensor_names()) {
+    if (!name.ends_with(".lora_a")) continue;
+    const std::string base = name.substr(0, name.size() - 7);
+    const auto& w = model.tensor(base).dims;
+    const auto& a = lora.tensor(name).dims;
+    const auto& b = lora.tensor(base + ".lora_b").dims;
+    EXPECT_EQ(w[0], a[0]) << base;
+    EXPECT_EQ(w[1], b[1]) << base;
+    EXPECT_EQ(a[1], b[0]) << base;
+  }
+}
+
+TEST_F(ExportFixture, PeftRoundTrip) {
+  run(options("peft", "peft"));
+  const auto back = io::read_peft_adapter(dir.file("peft"));
+  EXPECT_EQ(back.weights, adapter.weights);
+  EXPECT_EQ(back.shapes, adapter.shapes);
+  EXPECT_EQ(back.lora.rank, 4);
+  EXPECT_EQ(back.lora.alpha, 8);
+  EXPECT_EQ(back.lora.targets, adapter.lora.targets);
+}
+
+TEST_F(ExportFixture, BadInputIsOneErrorAndWritesNothing) {
+  auto o = options("hf", "never");
+  o.adapter = dir.file("absent");
+  EXPECT_NE(test::error_message([&] { cli::run_export(o); }).find("--adapter " + o.adapter + " is not a directory"),
+            std::string::npos);
+
+  // An adapter trained on a model with a wider feed-forward block.
+  io::ModelConfig wider = config;
+  wider.intermediate_size = 128;
+  io::write_peft_adapter(dir.file("other-adapter"), random_adapter(wider));
+  o = options("hf", "never");
+  o.adapter = dir.file("other-adapter");
+  EXPECT_NE(test::error_message([&] { cli::run_export(o); })
+                .find("mlp.gate_proj.lora_B.weight has shape [128, 4], the model implies [96, 4]"),
+            std::string::npos);
+
+  // An --out that cannot be created: below a file.
+  const std::string file = dir.write("file", "not a directory");
+  for (const std::string format : {"peft", "gguf-lora", "hf", "gguf"}) {
+    SCOPED_TRACE(format);
+    o = options(format, "never");
+    o.out = file + "/out";
+    EXPECT_NE(test::error_message([&] { cli::run_export(o); }).find(file + "/out"), std::string::npos);
+  }
+  o = options("gguf", "never");
+  o.gguf_type = "q4_0";
+  EXPECT_NE(test::error_message([&] { cli::run_export(o); }).find("--gguf-type 'q4_0'"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(dir.file("never")));
+}
+
+}  // namespace
+}  // namespace vktrain
