@@ -4,10 +4,13 @@
 
 #include "base/error.hpp"
 #include "cli/devices.hpp"
+#include "cli/demo.hpp"
 #include "cli/doctor.hpp"
+#include "cli/eval.hpp"
 #include "cli/export.hpp"
 #include "cli/init.hpp"
 #include "cli/tokenize.hpp"
+#include "cli/train.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"vktrain: train and fine-tune transformer language models on any Vulkan GPU"};
@@ -59,8 +62,25 @@ int main(int argc, char** argv) {
   exporter->add_option("--gguf-type", export_options.gguf_type,
                        "gguf: f32, f16 (default) or q8_0; gguf-lora: f32 (default) or f16");
 
+  vktrain::cli::TrainOptions train_options;
+  auto* train = app.add_subcommand(
+      "train", "LoRA, full fine-tuning or pre-training on a dataset (every flag also in --config)");
+  vktrain::cli::add_train_options(*train, train_options);
+
+  vktrain::cli::EvalOptions eval_options;
+  auto* eval = app.add_subcommand("eval", "loss and perplexity of a model (+ adapter) on a dataset");
+  vktrain::cli::add_eval_options(*eval, eval_options);
+
+  vktrain::cli::DemoOptions demo_options;
+  auto* demo = app.add_subcommand(
+      "demo", "pre-train a small model, LoRA-fine-tune it on a new task, show the difference");
+  vktrain::cli::add_demo_options(*demo, demo_options);
+
   try {
     app.parse(argc, argv);
+    if (train->parsed()) return vktrain::cli::run_train(train_options);
+    if (eval->parsed()) return vktrain::cli::run_eval(eval_options);
+    if (demo->parsed()) return vktrain::cli::run_demo(demo_options);
     if (init->parsed()) return vktrain::cli::run_init(init_options);
     if (exporter->parsed()) return vktrain::cli::run_export(export_options);
     if (tokenize->parsed()) return vktrain::cli::run_tokenize(tokenize_options);

@@ -1,0 +1,67 @@
+#include "cli/eval.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "base/error.hpp"
+#include "cli/config_file.hpp"
+#include "cli/run_setup.hpp"
+#include "data/batches.hpp"
+#include "data/dataset.hpp"
+#include "data/model_text.hpp"
+#include "model/pretrained.hpp"
+#include "train/evaluator.hpp"
+
+namespace vktrain::cli {
+
+void add_eval_options(CLI::App& c, EvalOptions& o) {
+  c.add_option("--model", o.model, "Hugging Face model directory or .gguf file")->required();
+  c.add_option("--adapter", o.adapter, "a PEFT adapter directory (e.g. a train --out) to apply");
+  c.add_option("--data", o.data, "evaluation data: .jsonl or .txt, as for train")->required();
+  c.add_option("--chat-template", o.chat_template, "a Jinja chat template file to use instead");
+  c.add_option("--batch", o.batch, "rows per batch (default 4)");
+  c.add_option("--seq-len", o.seq_len, "tokens per row (default 2048)");
+  c.add_option("--max-batches", o.max_batches, "evaluate at most this many batches (0: all)");
+  c.add_flag("--train-on-inputs", o.train_on_inputs, "score prompts and user turns too");
+  c.add_flag("--no-packing", o.no_packing, "one example per row");
+  c.add_flag("--truncate", o.truncate, "cut examples longer than --seq-len instead of failing");
+  c.add_option("--dtype", o.dtype, "f32, f16 or bf16 (default auto)");
+  c.add_option("--device", o.device, "device index or name substring (VKTRAIN_DEVICE)");
+  add_config_option(c);
+}
+
+int run_eval(const EvalOptions& o) {
+  if (o.batch < 1 || o.seq_len < 2) fail("[eval] --batch must be >= 1 and --seq-len >= 2");
+  vk::Context ctx(context_options(o.device));
+  data::ModelText text = data::load_model_text(o.model, o.chat_template);
+  data::DatasetOptions data_options;
+  data_options.seq_len = o.seq_len;
+  data_options.train_on_inputs = o.train_on_inputs;
+  data_options.truncate = o.truncate;
+  data::TokenizedDataset dataset = data::tokenize_dataset(o.data, text, data_options);
+  auto model = model::load_pretrained(ctx, o.model, o.adapter, run_dtype(ctx, o.dtype));
+  data::Batcher batches(std::move(dataset.sequences),
+                        {o.batch, o.seq_len, !o.no_packing, false, 0, 0});
+  // Forward only: one layer's activation set serves every layer.
+  model::Activations acts(ctx, model->config(), model->setup().dtype, o.batch, o.seq_len, true);
+  model::BatchTensors device = model->make_batch(o.batch, o.seq_len);
+  train::Evaluator evaluator(*model, acts, device);
+  int64_t count = batches.batches_in_epoch(0);
+  if (o.max_batches > 0) count = std::min(count, o.max_batches);
+  double loss = 0;
+  int64_t targets = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    auto [sum, n] = evaluator.loss(batches.batch(0, i));
+    loss += sum;
+    targets += n;
+  }
+  if (targets == 0) fail("[eval] {}: no token to score (are all turns masked?)", o.data);
+  double mean = loss / double(targets);
+  fmt::print("eval: {} on {}: loss {:.4f}, perplexity {:.3f} over {} tokens in {} batches\n",
+             o.adapter ? o.model + " + " + *o.adapter : o.model, o.data, mean, std::exp(mean),
+             targets, count);
+  return 0;
+}
+
+}  // namespace vktrain::cli

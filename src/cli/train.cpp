@@ -1,0 +1,237 @@
+#include "cli/train.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "base/error.hpp"
+#include "cli/config_file.hpp"
+#include "cli/run_setup.hpp"
+#include "data/batches.hpp"
+#include "data/dataset.hpp"
+#include "data/model_text.hpp"
+#include "model/init.hpp"
+#include "model/loader.hpp"
+#include "model/memory_plan.hpp"
+#include "model/transformer.hpp"
+#include "train/checkpoint_files.hpp"
+#include "train/progress.hpp"
+#include "train/report.hpp"
+#include "train/trainer.hpp"
+#include "vk/context.hpp"
+
+namespace vktrain::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> interrupted{false};
+extern "C" void on_interrupt(int) { interrupted = true; }
+
+void require(bool ok, const char* flag, const std::string& what) {
+  if (!ok) fail("[train] {} {}", flag, what);
+}
+
+void check_options(const TrainOptions& o) {
+  require(o.lr > 0, "--lr", "must be positive");
+  require(o.min_lr >= 0 && o.min_lr <= o.lr, "--min-lr", "must lie between 0 and --lr");
+  require(o.batch >= 1, "--batch", "must be at least 1");
+  require(o.grad_accum >= 1, "--grad-accum", "must be at least 1");
+  require(o.seq_len >= 2, "--seq-len", "must be at least 2");
+  require(o.warmup >= 0, "--warmup", "must not be negative");
+  require(!(o.epochs && o.iters), "--epochs", "and --iters exclude each other; give one");
+  require(!o.epochs || *o.epochs >= 1, "--epochs", "must be at least 1");
+  require(!o.iters || *o.iters >= 1, "--iters", "must be at least 1");
+  require(o.valid_split >= 0 && o.valid_split < 1, "--valid-split", "must lie in [0, 1)");
+  require(!(o.valid && o.valid_split > 0), "--valid", "and --valid-split exclude each other");
+  require(o.full || o.lora_rank >= 1, "--lora-rank", "must be at least 1 (or pass --full)");
+  require(o.lora_dropout >= 0 && o.lora_dropout < 1, "--lora-dropout", "must lie in [0, 1)");
+  require(o.grad_checkpoint == "on" || o.grad_checkpoint == "off" || o.grad_checkpoint == "auto",
+          "--grad-checkpoint", "must be on, off or auto");
+}
+
+// The output directory exists and takes files, or one error says why not.
+void prepare_output(const std::string& out) {
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec || !fs::is_directory(out))
+    fail("[train] --out {}: cannot create the directory ({}); choose another path", out,
+         ec ? ec.message() : "a file is in the way");
+  if (access(out.c_str(), W_OK) != 0)
+    fail("[train] --out {}: the directory is not writable; choose another path", out);
+}
+
+nlohmann::json settings_of(const TrainOptions& o, DType dtype, bool recompute) {
+  nlohmann::json s = {{"model", o.model},        {"data", o.data},
+                      {"mode", o.full ? "full" : "lora"},
+                      {"seq_len", o.seq_len},    {"batch", o.batch},
+                      {"grad_accum", o.grad_accum}, {"dtype", std::string(dtype_name(dtype))},
+                      {"packing", !o.no_packing}, {"train_on_inputs", o.train_on_inputs}};
+  if (!o.full)
+    s["lora"] = {{"rank", o.lora_rank},     {"alpha", o.lora_alpha}, {"dropout", o.lora_dropout},
+                 {"targets", o.lora_targets}, {"rslora", o.rslora}};
+  s["optimizer"] = {{"lr", o.lr},           {"schedule", o.lr_schedule}, {"warmup", o.warmup},
+                    {"min_lr", o.min_lr},   {"weight_decay", o.weight_decay},
+                    {"max_grad_norm", o.max_grad_norm}, {"seed", o.seed}};
+  s["recompute"] = recompute;
+  return s;
+}
+
+}  // namespace
+
+void add_train_options(CLI::App& c, TrainOptions& o) {
+  c.add_option("--model", o.model, "Hugging Face model directory or .gguf file")->required();
+  c.add_option("--data", o.data, "training data: .jsonl (text, prompt/completion or messages) or .txt")
+      ->required();
+  c.add_option("--out", o.out, "run directory: checkpoints, metrics.jsonl, report.html, the result")
+      ->required();
+  c.add_option("--valid", o.valid, "validation data (same formats)");
+  c.add_option("--valid-split", o.valid_split, "hold out this fraction of --data for validation");
+  c.add_option("--chat-template", o.chat_template, "a Jinja chat template file to use instead");
+  c.add_option("--lora-rank", o.lora_rank, "LoRA rank r (default 16)");
+  c.add_option("--lora-alpha", o.lora_alpha, "LoRA alpha (default 32)");
+  c.add_option("--lora-dropout", o.lora_dropout, "dropout on the adapter's input (default 0)");
+  c.add_option("--lora-targets", o.lora_targets, "q,k,v,o,gate,up,down or all-linear (default)");
+  c.add_flag("--rslora", o.rslora, "scale by alpha / sqrt(r) (rank-stabilised LoRA)");
+  c.add_flag("--full", o.full, "full fine-tuning (f32 master weights) instead of LoRA");
+  c.add_option("--lr", o.lr, "peak learning rate (default 1e-4)");
+  c.add_option("--lr-schedule", o.lr_schedule, "constant, linear or cosine (default)");
+  c.add_option("--warmup", o.warmup, "warmup steps (default 0)");
+  c.add_option("--min-lr", o.min_lr, "where linear and cosine end (default 0)");
+  c.add_option("--weight-decay", o.weight_decay, "AdamW weight decay on matrices (default 0)");
+  c.add_option("--max-grad-norm", o.max_grad_norm, "clip the gradient norm (0: off; default 1)");
+  c.add_option("--batch", o.batch, "rows per micro-batch (default 4)");
+  c.add_option("--grad-accum", o.grad_accum, "micro-batches per optimizer step (default 1)");
+  c.add_option("--seq-len", o.seq_len, "tokens per row (default 2048)");
+  c.add_option("--epochs", o.epochs, "passes over the data (default 1)");
+  c.add_option("--iters", o.iters, "optimizer steps (instead of --epochs)");
+  c.add_flag("--train-on-inputs", o.train_on_inputs,
+             "train on prompts and user turns too, not only completions and assistant turns");
+  c.add_flag("--no-packing", o.no_packing, "one example per row instead of packing short ones");
+  c.add_flag("--truncate", o.truncate, "cut examples longer than --seq-len instead of failing");
+  c.add_option("--eval-every", o.eval_every, "evaluate every N steps (default: at the end only)");
+  c.add_option("--eval-batches", o.eval_batches, "validation batches per evaluation (0: all)");
+  c.add_option("--save-every", o.save_every, "checkpoint every N steps (default: at the end)");
+  c.add_flag("--resume", o.resume, "continue from the latest checkpoint in --out");
+  c.add_option("--seed", o.seed, "seed of the data order, adapter init and dropout (default 0)");
+  c.add_option("--dtype", o.dtype, "f32, f16 or bf16 weights and activations (default auto)");
+  c.add_option("--grad-checkpoint", o.grad_checkpoint,
+               "recompute activations per layer: on, off or auto (default: from the memory plan)");
+  c.add_option("--device", o.device, "device index or name substring (VKTRAIN_DEVICE)");
+  add_config_option(c);
+}
+
+int run_train(const TrainOptions& o) {
+  check_options(o);
+  prepare_output(o.out);
+  vk::Context ctx(context_options(o.device));
+  io::ModelConfig config = model::read_model_source_config(o.model);
+  data::ModelText text = data::load_model_text(o.model, o.chat_template);
+
+  // Data first: a bad line fails before any device memory is touched.
+  data::DatasetOptions data_options;
+  data_options.seq_len = o.seq_len;
+  data_options.train_on_inputs = o.train_on_inputs;
+  data_options.truncate = o.truncate;
+  const std::string cache = o.out + "/data-cache";
+  data::TokenizedDataset train_data = data::load_or_tokenize(o.data, text, data_options, cache);
+  std::vector<data::TokenSequence> train_sequences = std::move(train_data.sequences), valid_sequences;
+  if (o.valid) {
+    valid_sequences = data::load_or_tokenize(*o.valid, text, data_options, cache).sequences;
+  } else if (o.valid_split > 0) {
+    std::tie(train_sequences, valid_sequences) =
+        data::split_validation(std::move(train_sequences), o.valid_split, o.seed);
+  }
+  fmt::print("data: {} examples, {} tokens ({} trained){}; {} for validation\n",
+             train_data.examples, train_data.tokens, train_data.trained_tokens,
+             train_data.truncated ? fmt::format(", {} truncated to {} tokens", train_data.truncated,
+                                                o.seq_len)
+                                  : "",
+             valid_sequences.size());
+
+  model::ModelSetup setup;
+  setup.dtype = run_dtype(ctx, o.dtype);
+  setup.full = o.full;
+  if (!o.full) {
+    setup.lora.rank = o.lora_rank;
+    setup.lora.alpha = o.lora_alpha;
+    setup.lora.rslora = o.rslora;
+    setup.lora.dropout = o.lora_dropout;
+    setup.lora.targets = model::parse_lora_targets(o.lora_targets);
+  }
+  // The memory plan decides recompute and refuses a run that cannot fit, before allocating.
+  model::MemoryPlan plan =
+      model::plan_memory(config, setup, o.batch, o.seq_len, o.grad_accum, ctx.caps());
+  const uint64_t budget = model::usable_budget(ctx);
+  bool recompute = o.grad_checkpoint == "on" ||
+                   (o.grad_checkpoint == "auto" && model::choose_recompute(plan, budget));
+  model::require_fits(plan, recompute, budget);
+
+  model::Transformer m(ctx, config, setup);
+  model::load_base_weights(m.parameters(), config, o.model);
+  if (!o.full) model::initialize_adapter(m.parameters(), o.seed);
+
+  data::BatchingOptions batching{o.batch, o.seq_len, !o.no_packing, true, o.seed, 0};
+  data::Batcher train(std::move(train_sequences), batching);
+  std::optional<data::Batcher> valid;
+  if (!valid_sequences.empty()) {
+    batching.shuffle = false;
+    valid.emplace(std::move(valid_sequences), batching);
+  }
+  const int64_t per_epoch = (train.batches_in_epoch(0) + o.grad_accum - 1) / o.grad_accum;
+
+  train::TrainerOptions t;
+  t.run_dir = o.out;
+  t.steps = o.iters ? *o.iters : per_epoch * o.epochs.value_or(1);
+  t.shape = {o.batch, o.seq_len, o.grad_accum, recompute};
+  t.adamw.weight_decay = o.weight_decay;
+  t.adamw.max_grad_norm = o.max_grad_norm;
+  t.schedule = {train::parse_lr_schedule(o.lr_schedule), o.lr, o.warmup, t.steps, o.min_lr};
+  t.eval_every = o.eval_every;
+  t.eval_batches = o.eval_batches;
+  t.save_every = o.save_every;
+  t.seed = o.seed;
+  t.resume = o.resume;
+  t.base_model = o.model;
+  t.settings = settings_of(o, setup.dtype, recompute);
+  train::Trainer trainer(m, train, valid ? &*valid : nullptr, t);
+
+  fmt::print("train: {} on {}, {} {}, {} steps of {} x {} x {} tokens{}\n",
+             o.full ? "full fine-tuning" : fmt::format("LoRA r{}", o.lora_rank), ctx.caps().name,
+             io::family_name(config.family), dtype_name(setup.dtype), t.steps, o.grad_accum,
+             o.batch, o.seq_len, recompute ? ", recompute" : "");
+  interrupted = false;
+  auto previous = std::signal(SIGINT, on_interrupt);
+  train::ProgressLine progress(std::cout, train::ProgressLine::is_terminal(stdout), 10);
+  const auto start = std::chrono::steady_clock::now();
+  trainer.run([&](const train::StepReport& r) {
+    progress.update(r, ctx.allocator.stats().in_use);
+    return interrupted.load();
+  });
+  std::signal(SIGINT, previous);
+  progress.finish();
+
+  if (!o.full) io::write_peft_files(o.out, train::adapter_of(m, o.model));
+  else train::write_model_directory(o.out, m, o.model);
+  train::ReportSummary summary;
+  summary.device = ctx.caps().name;
+  summary.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary.peak_device_bytes = ctx.allocator.stats().peak_in_use;
+  summary.total_steps = t.steps;
+  train::write_report(o.out, t.settings, summary);
+  if (interrupted) {
+    fmt::print("stopped at step {}: checkpoint saved; continue with --resume\n", trainer.step());
+    return 130;
+  }
+  fmt::print("done: {} in {}\n", o.full ? "the model" : "the adapter", o.out);
+  return 0;
+}
+
+}  // namespace vktrain::cli
