@@ -9,6 +9,7 @@
 #include "cli/eval.hpp"
 #include "cli/export.hpp"
 #include "cli/init.hpp"
+#include "cli/plan.hpp"
 #include "cli/tokenize.hpp"
 #include "cli/train.hpp"
 
@@ -76,11 +77,32 @@ int main(int argc, char** argv) {
       "demo", "pre-train a small model, LoRA-fine-tune it on a new task, show the difference");
   vktrain::cli::add_demo_options(*demo, demo_options);
 
+  vktrain::cli::PlanOptions plan_options;
+  auto* plan = app.add_subcommand(
+      "plan", "estimate a training run's device memory per part against the device's budget, "
+              "with advice; exit 0 when it fits, 2 when it does not");
+  plan->add_option("--model", plan_options.model, "model directory or .gguf file (config only)");
+  plan->add_option("--family", plan_options.family, "a preset family instead of --model: qwen3, qwen2, llama, gemma3");
+  plan->add_option("--size", plan_options.size, "the preset's size (0.6B, 8B, ..., tiny)");
+  plan->add_option("--lora-rank", plan_options.lora_rank, "LoRA rank (default 16)");
+  plan->add_option("--lora-targets", plan_options.lora_targets,
+                   "modules the adapter targets (default all-linear)");
+  plan->add_option("--lora-dropout", plan_options.lora_dropout, "LoRA dropout probability (default 0)");
+  plan->add_flag("--full", plan_options.full, "full fine-tuning: every parameter trains");
+  plan->add_option("--batch", plan_options.batch, "rows per micro-batch (default 1)");
+  plan->add_option("--seq-len", plan_options.seq_len, "tokens per row (default 2048)");
+  plan->add_option("--grad-accum", plan_options.grad_accum, "micro-batches per step (default 1)");
+  plan->add_option("--dtype", plan_options.dtype, "weights and activations: f32, bf16 (default) or f16");
+  plan->add_option("--grad-checkpoint", plan_options.grad_checkpoint,
+                   "recompute activations: on, off or auto (default: only when needed)");
+  plan->add_option("--device", plan_options.device, "device index or name substring (VKTRAIN_DEVICE)");
+
   try {
     app.parse(argc, argv);
     if (train->parsed()) return vktrain::cli::run_train(train_options);
     if (eval->parsed()) return vktrain::cli::run_eval(eval_options);
     if (demo->parsed()) return vktrain::cli::run_demo(demo_options);
+    if (plan->parsed()) return vktrain::cli::run_plan(plan_options);
     if (init->parsed()) return vktrain::cli::run_init(init_options);
     if (exporter->parsed()) return vktrain::cli::run_export(export_options);
     if (tokenize->parsed()) return vktrain::cli::run_tokenize(tokenize_options);

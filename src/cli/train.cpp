@@ -11,6 +11,7 @@
 
 #include "base/error.hpp"
 #include "cli/config_file.hpp"
+#include "cli/plan.hpp"
 #include "cli/run_setup.hpp"
 #include "data/batches.hpp"
 #include "data/dataset.hpp"
@@ -52,8 +53,6 @@ void check_options(const TrainOptions& o) {
   require(!(o.valid && o.valid_split > 0), "--valid", "and --valid-split exclude each other");
   require(o.full || o.lora_rank >= 1, "--lora-rank", "must be at least 1 (or pass --full)");
   require(o.lora_dropout >= 0 && o.lora_dropout < 1, "--lora-dropout", "must lie in [0, 1)");
-  require(o.grad_checkpoint == "on" || o.grad_checkpoint == "off" || o.grad_checkpoint == "auto",
-          "--grad-checkpoint", "must be on, off or auto");
 }
 
 // The output directory exists and takes files, or one error says why not.
@@ -169,9 +168,8 @@ int run_train(const TrainOptions& o) {
   model::MemoryPlan plan =
       model::plan_memory(config, setup, o.batch, o.seq_len, o.grad_accum, ctx.caps());
   const uint64_t budget = model::usable_budget(ctx);
-  bool recompute = o.grad_checkpoint == "on" ||
-                   (o.grad_checkpoint == "auto" && model::choose_recompute(plan, budget));
-  model::require_fits(plan, recompute, budget);
+  const bool recompute =
+      require_fits(plan, budget, setup, parse_grad_checkpoint(o.grad_checkpoint));
 
   model::Transformer m(ctx, config, setup);
   model::load_base_weights(m.parameters(), config, o.model);

@@ -6,94 +6,138 @@ namespace vktrain::model {
 
 namespace {
 
-// One layer's set. Tensors that no backward reads (q and k before RoPE when there is no
-// qk-norm; the branch outputs when there are no sandwich norms) are views of `first`'s when it
-// is given: every layer then writes them into the same memory.
-LayerActivations make_layer(vk::Context& ctx, const io::ModelConfig& c, DType dtype, int64_t B,
-                            int64_t T, const std::string& at, const LayerActivations* first) {
+// One tensor of the plan: where it goes, what it is, and how many copies exist.
+//  - layer: a field of LayerActivations. `saved`: one per layer (one in all with recompute);
+//    otherwise no backward reads it and every layer's field views one shared tensor.
+//  - grad: a field of ActivationGradients, one for every layer.
+//  - model: a field of Activations, one tensor.
+//  - none of these: the residual stream, one per layer and one more.
+struct Entry {
+  const char* name;
+  std::vector<int64_t> shape;
+  DType dtype;
+  Tensor LayerActivations::*layer = nullptr;
+  bool saved = true;
+  Tensor ActivationGradients::*grad = nullptr;
+  Tensor Activations::*model = nullptr;
+};
+
+// The one table both the allocation and activation_bytes() read. Letters as in the header.
+std::vector<Entry> activation_table(const io::ModelConfig& c, DType dtype, int64_t B, int64_t T) {
   const int64_t N = B * T, C = c.hidden_size, F = c.intermediate_size;
   const int64_t Q = c.num_heads * c.head_dim, KV = c.num_kv_heads * c.head_dim;
-  auto act = [&](std::vector<int64_t> shape, const char* name) {
-    return make_tensor(ctx, dtype, std::move(shape), at + name);
+  const DType f32 = DType::f32;
+  using A = LayerActivations;
+  using G = ActivationGradients;
+  std::vector<Entry> t;
+  auto act = [&](Tensor A::*field, const char* name, std::vector<int64_t> shape,
+                 DType type, bool saved = true) {
+    t.push_back({name, std::move(shape), type, field, saved});
   };
-  auto stat = [&](int64_t n, const char* name) {
-    return make_tensor(ctx, DType::f32, {n}, at + name);
+  auto grad = [&](Tensor G::*field, const char* name, std::vector<int64_t> shape) {
+    t.push_back({name, std::move(shape), dtype, nullptr, true, field});
   };
-  auto passing = [&](Tensor LayerActivations::*field, bool read_by_backward,
-                     std::vector<int64_t> shape, const char* name) {
-    if (read_by_backward || !first) return act(std::move(shape), name);
-    return view(first->*field, 0, std::move(shape), at + name);
-  };
-  LayerActivations a;
-  a.norm_in = act({N, C}, "input norm");
-  a.norm_in_rstd = stat(N, "input norm rstd");
-  a.q = passing(&LayerActivations::q, c.qk_norm, {N, Q}, "q");
-  a.k = passing(&LayerActivations::k, c.qk_norm, {N, KV}, "k");
-  a.v = act({N, KV}, "v");
+  act(&A::norm_in, "input norm", {N, C}, dtype);
+  act(&A::norm_in_rstd, "input norm rstd", {N}, f32);
+  act(&A::q, "q", {N, Q}, dtype, c.qk_norm);
+  act(&A::k, "k", {N, KV}, dtype, c.qk_norm);
+  act(&A::v, "v", {N, KV}, dtype);
   if (c.qk_norm) {
-    a.q_rstd = stat(N * c.num_heads, "q norm rstd");
-    a.k_rstd = stat(N * c.num_kv_heads, "k norm rstd");
+    act(&A::q_rstd, "q norm rstd", {N * c.num_heads}, f32);
+    act(&A::k_rstd, "k norm rstd", {N * c.num_kv_heads}, f32);
   }
-  a.q_rotated = act({N, Q}, "q rotated");
-  a.k_rotated = act({N, KV}, "k rotated");
-  a.attention = act({N, Q}, "attention");
-  a.lse = make_tensor(ctx, DType::f32, {B, c.num_heads, T}, at + "attention lse");
-  a.attention_out =
-      passing(&LayerActivations::attention_out, c.sandwich_norms, {N, C}, "attention output");
-  a.middle = act({N, C}, "middle residual");
-  a.norm_ffn = act({N, C}, "ffn norm");
-  a.norm_ffn_rstd = stat(N, "ffn norm rstd");
-  a.gate = act({N, F}, "gate");
-  a.up = act({N, F}, "up");
-  a.product = act({N, F}, "gated product");
-  a.ffn_out = passing(&LayerActivations::ffn_out, c.sandwich_norms, {N, C}, "ffn output");
+  act(&A::q_rotated, "q rotated", {N, Q}, dtype);
+  act(&A::k_rotated, "k rotated", {N, KV}, dtype);
+  act(&A::attention, "attention", {N, Q}, dtype);
+  act(&A::lse, "attention lse", {B, c.num_heads, T}, f32);
+  act(&A::attention_out, "attention output", {N, C}, dtype, c.sandwich_norms);
+  act(&A::middle, "middle residual", {N, C}, dtype);
+  act(&A::norm_ffn, "ffn norm", {N, C}, dtype);
+  act(&A::norm_ffn_rstd, "ffn norm rstd", {N}, f32);
+  act(&A::gate, "gate", {N, F}, dtype);
+  act(&A::up, "up", {N, F}, dtype);
+  act(&A::product, "gated product", {N, F}, dtype);
+  act(&A::ffn_out, "ffn output", {N, C}, dtype, c.sandwich_norms);
   if (c.sandwich_norms) {
-    a.post_attention_rstd = stat(N, "post-attention norm rstd");
-    a.post_ffn_rstd = stat(N, "post-ffn norm rstd");
+    act(&A::post_attention_rstd, "post-attention norm rstd", {N}, f32);
+    act(&A::post_ffn_rstd, "post-ffn norm rstd", {N}, f32);
   }
-  return a;
+  auto model = [&](Tensor Activations::*field, const char* name, std::vector<int64_t> shape,
+                   DType type) {
+    t.push_back({name, std::move(shape), type, nullptr, true, nullptr, field});
+  };
+  t.push_back({"residual", {N, C}, dtype});
+  model(&Activations::final_norm, "final norm", {N, C}, dtype);
+  model(&Activations::final_norm_rstd, "final norm rstd", {N}, f32);
+  grad(&G::residual, "residual", {N, C});
+  grad(&G::norm_in, "input norm", {N, C});
+  grad(&G::q, "q", {N, Q});
+  grad(&G::k, "k", {N, KV});
+  grad(&G::v, "v", {N, KV});
+  grad(&G::q_rotated, "q rotated", {N, Q});
+  grad(&G::k_rotated, "k rotated", {N, KV});
+  if (c.qk_norm) {
+    grad(&G::q_normed, "q normed", {N, Q});
+    grad(&G::k_normed, "k normed", {N, KV});
+  }
+  grad(&G::attention, "attention", {N, Q});
+  if (c.sandwich_norms) grad(&G::branch, "sandwich norm input", {N, C});
+  grad(&G::norm_ffn, "ffn norm", {N, C});
+  grad(&G::gate, "gate", {N, F});
+  grad(&G::up, "up", {N, F});
+  grad(&G::product, "gated product", {N, F});
+  grad(&G::final_norm, "final norm", {N, C});
+  model(&Activations::loss, "loss", {1}, f32);
+  model(&Activations::grad_scale, "loss gradient scale", {1}, f32);
+  return t;
+}
+
+uint64_t entry_bytes(const Entry& e) {
+  uint64_t n = dtype_size(e.dtype);
+  for (int64_t d : e.shape) n *= uint64_t(d);
+  return vk::allocated_bytes(n);
 }
 
 }  // namespace
 
+uint64_t activation_bytes(const io::ModelConfig& c, DType dtype, int64_t batch, int64_t time,
+                          bool recompute) {
+  const uint64_t sets = recompute ? 1 : uint64_t(c.num_layers);
+  uint64_t total = 0;
+  for (const Entry& e : activation_table(c, dtype, batch, time)) {
+    uint64_t copies = e.layer ? (e.saved ? sets : 1)
+                              : (e.grad || e.model ? 1 : uint64_t(c.num_layers) + 1);
+    total += entry_bytes(e) * copies;
+  }
+  return total;
+}
+
 Activations::Activations(vk::Context& ctx, const io::ModelConfig& c, DType dtype, int64_t batch,
                          int64_t time, bool recompute)
     : batch_(batch), time_(time), recompute_(recompute) {
-  const int64_t N = batch * time, C = c.hidden_size, F = c.intermediate_size;
-  const int64_t Q = c.num_heads * c.head_dim, KV = c.num_kv_heads * c.head_dim;
-  for (int64_t l = 0; l <= c.num_layers; ++l)
-    residual.push_back(make_tensor(ctx, dtype, {N, C}, "residual " + std::to_string(l)));
-  int64_t sets = recompute ? 1 : c.num_layers;
-  saved_.reserve(size_t(sets));
-  for (int64_t l = 0; l < sets; ++l)
-    saved_.push_back(make_layer(ctx, c, dtype, batch, time,
-                                recompute ? "layer " : "layer " + std::to_string(l) + " ",
-                                saved_.empty() ? nullptr : &saved_.front()));
-  final_norm = make_tensor(ctx, dtype, {N, C}, "final norm");
-  final_norm_rstd = make_tensor(ctx, DType::f32, {N}, "final norm rstd");
-  auto grad = [&](std::vector<int64_t> shape, const char* name) {
-    return make_tensor(ctx, dtype, std::move(shape), std::string("d ") + name);
-  };
-  grads.residual = grad({N, C}, "residual");
-  grads.norm_in = grad({N, C}, "input norm");
-  grads.q = grad({N, Q}, "q");
-  grads.k = grad({N, KV}, "k");
-  grads.v = grad({N, KV}, "v");
-  grads.q_rotated = grad({N, Q}, "q rotated");
-  grads.k_rotated = grad({N, KV}, "k rotated");
-  if (c.qk_norm) {
-    grads.q_normed = grad({N, Q}, "q normed");
-    grads.k_normed = grad({N, KV}, "k normed");
+  const std::vector<Entry> table = activation_table(c, dtype, batch, time);
+  const int64_t sets = recompute ? 1 : c.num_layers;
+  saved_.resize(size_t(sets));
+  for (int64_t l = 0; l < sets; ++l) {
+    const std::string at = recompute ? "layer " : "layer " + std::to_string(l) + " ";
+    for (const Entry& e : table) {
+      if (!e.layer) continue;
+      // A tensor no backward reads is made once and viewed by every layer's field.
+      saved_[size_t(l)].*e.layer = e.saved || l == 0
+          ? make_tensor(ctx, e.dtype, e.shape, at + e.name)
+          : view(saved_.front().*e.layer, 0, e.shape, at + e.name);
+    }
   }
-  grads.attention = grad({N, Q}, "attention");
-  if (c.sandwich_norms) grads.branch = grad({N, C}, "sandwich norm input");
-  grads.norm_ffn = grad({N, C}, "ffn norm");
-  grads.gate = grad({N, F}, "gate");
-  grads.up = grad({N, F}, "up");
-  grads.product = grad({N, F}, "gated product");
-  grads.final_norm = grad({N, C}, "final norm");
-  loss = make_tensor(ctx, DType::f32, {1}, "loss");
-  grad_scale = make_tensor(ctx, DType::f32, {1}, "loss gradient scale");
+  for (const Entry& e : table) {
+    if (e.grad) {
+      grads.*e.grad = make_tensor(ctx, e.dtype, e.shape, std::string("d ") + e.name);
+    } else if (e.model) {
+      this->*e.model = make_tensor(ctx, e.dtype, e.shape, e.name);
+    } else if (!e.layer) {
+      for (int64_t i = 0; i <= c.num_layers; ++i)
+        residual.push_back(make_tensor(ctx, e.dtype, e.shape, "residual " + std::to_string(i)));
+    }
+  }
 }
 
 }  // namespace vktrain::model

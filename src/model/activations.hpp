@@ -12,7 +12,9 @@
 //    backward reads (q and k before RoPE without qk-norm, the branch outputs without sandwich
 //    norms: per-layer fields that view one shared tensor).
 // Shared tensors are reused across layers; the recorder's read/write tracking puts the barriers
-// that reuse needs.
+// that reuse needs. One table in activations.cpp lists every tensor (name, shape, dtype, per layer
+// or shared): Activations allocates from it and activation_bytes() sums it, so the memory plan
+// (model/memory_plan.hpp) cannot drift from what is allocated.
 #include <vector>
 
 #include "io/model_config.hpp"
@@ -50,6 +52,11 @@ struct ActivationGradients {
   Tensor gate, up, product;  // [N, F]
   Tensor final_norm;     // d of the final norm's output [N, C]
 };
+
+// The device bytes Activations(context, config, dtype, batch, time, recompute) allocates, each
+// tensor rounded as the allocator rounds it.
+uint64_t activation_bytes(const io::ModelConfig& config, DType dtype, int64_t batch, int64_t time,
+                          bool recompute);
 
 class Activations {
  public:

@@ -54,7 +54,7 @@ void run(vk::Recorder& rec, Tensor& loss, Tensor* dh, Tensor* dw, const Tensor& 
   auto& ctx = rec.context();
   uint64_t chunk = options.chunk_tokens
                        ? options.chunk_tokens
-                       : std::max<uint64_t>(cross_entropy_chunk_bytes(ctx) / (vocab * 4), 1);
+                       : std::max<uint64_t>(cross_entropy_chunk_bytes(ctx.caps()) / (vocab * 4), 1);
   chunk = std::min(chunk, tokens);
   Tensor logits = chunk_scratch(ctx, DType::f32, chunk, vocab, "cross_entropy logits");
   Tensor dlogits;
@@ -100,8 +100,8 @@ void run(vk::Recorder& rec, Tensor& loss, Tensor* dh, Tensor* dw, const Tensor& 
 
 }  // namespace
 
-uint64_t cross_entropy_chunk_bytes(const vk::Context& ctx) {
-  return ctx.caps().is_gpu() ? 512ull << 20 : 64ull << 20;
+uint64_t cross_entropy_chunk_bytes(const vk::Capabilities& device) {
+  return device.is_gpu() ? 512ull << 20 : 64ull << 20;
 }
 
 void cross_entropy_grad_scale(vk::Recorder& rec, Tensor& grad_scale,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ops/tensor.hpp"
+#include "vk/capabilities.hpp"
 #include "vk/recorder.hpp"
 
 namespace vktrain::ops {
@@ -21,7 +22,7 @@ struct CrossEntropyOptions {
 // The f32 logits bytes of one chunk when the options leave it open: 512 MiB on GPUs, where the
 // dh product (chunk rows x C outputs, K = V) needs several hundred rows to fill the device and
 // each chunk rereads a trainable lm_head's f32 gradient; 64 MiB on CPU drivers.
-uint64_t cross_entropy_chunk_bytes(const vk::Context& context);
+uint64_t cross_entropy_chunk_bytes(const vk::Capabilities& device);
 
 // grad_scale[0] = 1 / (the number of labels >= 0 in all `labels` tensors together): the mean's
 // denominator over a whole batch of one or more micro-batches, computed on the device, so a

@@ -18,6 +18,8 @@ uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
 }  // namespace
 
+uint64_t allocated_bytes(uint64_t bytes) { return align_up(std::max<uint64_t>(bytes, 1), kAlignment); }
+
 struct Allocator::Block {
   uint32_t id = 0;
   uint32_t type = 0;
@@ -160,7 +162,7 @@ Allocator::Block* Allocator::new_block(uint64_t bytes, const Candidate& candidat
 }
 
 Span Allocator::allocate_span(uint64_t bytes, MemoryKind kind, const std::string& what) {
-  uint64_t size = align_up(std::max<uint64_t>(bytes, 1), kAlignment);
+  uint64_t size = allocated_bytes(bytes);
   auto take = [&](Block& block) -> std::optional<Span> {
     for (auto it = block.free.begin(); it != block.free.end(); ++it) {
       if (it->second < size) continue;
@@ -228,7 +230,7 @@ void Allocator::free_span(const Span& span) {
                          [&](const auto& b) { return b->id == span.block; });
   if (it == blocks_.end()) return;
   Block& block = **it;
-  uint64_t size = align_up(std::max<uint64_t>(span.bytes, 1), kAlignment);
+  uint64_t size = allocated_bytes(span.bytes);
   uint64_t offset = span.offset;
   auto next = block.free.lower_bound(offset);
   if (next != block.free.end() && offset + size == next->first) {
@@ -244,7 +246,7 @@ void Allocator::free_span(const Span& span) {
     }
   }
   block.free[offset] = size;
-  uint64_t freed = align_up(std::max<uint64_t>(span.bytes, 1), kAlignment);
+  uint64_t freed = allocated_bytes(span.bytes);
   block.used -= freed;
   stats_.in_use -= freed;
   if (block.host_fallback) stats_.host_fallback -= freed;

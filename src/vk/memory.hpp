@@ -53,6 +53,10 @@ class Allocation {
   uint64_t bytes_ = 0;
 };
 
+// The bytes a request of `bytes` takes from a block: its size rounded up to the alignment (within
+// one span; a request split over several spans rounds each). Memory plans add these up.
+uint64_t allocated_bytes(uint64_t bytes);
+
 struct AllocatorOptions {
   uint64_t block_bytes = 256ull << 20;  // size of the shared blocks
   uint64_t max_span = 0;                // 0: the device's maxMemoryAllocationSize

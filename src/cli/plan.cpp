@@ -1,0 +1,145 @@
+#include "cli/plan.hpp"
+
+#include <fmt/format.h>
+
+#include <vector>
+
+#include "base/error.hpp"
+#include "model/layout.hpp"
+#include "model/loader.hpp"
+#include "model/presets.hpp"
+#include "vk/context.hpp"
+
+namespace vktrain::cli {
+
+namespace {
+
+double gib(uint64_t bytes) { return double(bytes) / double(1ull << 30); }
+
+std::string join(const std::vector<std::string>& parts, const char* separator) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : separator) + p;
+  return out;
+}
+
+}  // namespace
+
+Recompute parse_grad_checkpoint(const std::string& value) {
+  if (value == "on") return Recompute::on;
+  if (value == "off") return Recompute::off;
+  if (value == "auto") return Recompute::automatic;
+  fail("[plan] --grad-checkpoint '{}' is not on, off or auto", value);
+}
+
+std::optional<bool> fitting_recompute(const model::MemoryPlan& plan, uint64_t budget,
+                                      Recompute mode) {
+  bool recompute = mode == Recompute::on ||
+                   (mode == Recompute::automatic && model::choose_recompute(plan, budget));
+  if (plan.total(recompute) > budget) return std::nullopt;
+  return recompute;
+}
+
+std::string plan_advice(const model::MemoryPlan& plan, uint64_t budget,
+                        const model::ModelSetup& setup, Recompute mode) {
+  const double saved = gib(plan.total(false)), recomputed = gib(plan.total(true));
+  const double have = gib(budget);
+  if (auto recompute = fitting_recompute(plan, budget, mode)) {
+    if (!*recompute)
+      return fmt::format("fits: {:.2f} GiB of the {:.2f} GiB budget, without recompute", saved,
+                         have);
+    if (mode == Recompute::on && plan.total(false) <= budget)
+      return fmt::format("fits with recompute: {:.2f} GiB of {:.2f} GiB; it would also fit "
+                         "without (--grad-checkpoint off is faster, {:.2f} GiB)",
+                         recomputed, have, saved);
+    return fmt::format("fits only with recompute (activation checkpointing{}): {:.2f} GiB of the "
+                       "{:.2f} GiB budget, {:.2f} GiB without it",
+                       mode == Recompute::automatic ? ", chosen automatically" : "", recomputed,
+                       have, saved);
+  }
+  if (mode == Recompute::off && plan.total(true) <= budget)
+    return fmt::format("does not fit with --grad-checkpoint off ({:.2f} GiB, the budget is "
+                       "{:.2f} GiB); with recompute (--grad-checkpoint on or auto) it needs "
+                       "{:.2f} GiB and fits",
+                       saved, have, recomputed);
+  std::vector<std::string> tries;
+  if (setup.full)
+    tries.push_back(fmt::format("LoRA instead of --full (the f32 master weights, gradients and "
+                                "AdamW state of every parameter take {:.2f} GiB)",
+                                gib(plan.master + plan.gradients + plan.optimizer)));
+  tries.push_back(fmt::format("a smaller --batch or --seq-len, with --grad-accum to keep the "
+                              "tokens per step (activations and workspace take {:.2f} GiB)",
+                              gib(plan.activations_recompute + plan.workspace)));
+  if (setup.dtype == DType::f32)
+    tries.push_back("--dtype bf16 or f16 (halves the weights and activations)");
+  tries.push_back(plan.fixed() > budget
+                      ? fmt::format("a smaller model (its weights and training state alone take "
+                                    "{:.2f} GiB)",
+                                    gib(plan.fixed()))
+                      : std::string("a smaller model"));
+  return fmt::format("does not fit: {:.2f} GiB even with recompute, the budget is {:.2f} GiB; "
+                     "try {}",
+                     recomputed, have, join(tries, "; or "));
+}
+
+bool require_fits(const model::MemoryPlan& plan, uint64_t budget, const model::ModelSetup& setup,
+                  Recompute mode) {
+  if (auto recompute = fitting_recompute(plan, budget, mode)) return *recompute;
+  fail("[plan] the run does not fit the device's memory: {} (vktrain plan shows each part)",
+       plan_advice(plan, budget, setup, mode));
+}
+
+int run_plan(const PlanOptions& o) {
+  if (o.model && (o.family || o.size))
+    fail("[plan] give --model, or --family with --size, not both");
+  if (!o.model && !(o.family && o.size))
+    fail("[plan] give --model DIR|GGUF, or --family and --size");
+  if (o.full && o.lora_rank) fail("[plan] choose --full or --lora-rank, not both");
+  for (auto [flag, value] : {std::pair{"--batch", o.batch}, {"--seq-len", o.seq_len},
+                             {"--grad-accum", o.grad_accum}})
+    if (value <= 0) fail("[plan] {} must be positive, got {}", flag, value);
+  const io::ModelConfig config =
+      o.model ? model::read_model_source_config(*o.model) : model::model_preset(*o.family, *o.size);
+  model::ModelSetup setup;
+  setup.dtype = dtype_from_name(o.dtype);
+  setup.full = o.full;
+  if (!o.full) {
+    setup.lora.rank = o.lora_rank.value_or(16);
+    if (setup.lora.rank <= 0) fail("[plan] --lora-rank must be positive, got {}", setup.lora.rank);
+    setup.lora.targets = model::parse_lora_targets(o.lora_targets);
+    setup.lora.dropout = o.lora_dropout;
+  }
+  const Recompute mode = parse_grad_checkpoint(o.grad_checkpoint);
+
+  vk::ContextOptions context_options = vk::ContextOptions::from_env();
+  if (o.device) context_options.device = o.device;
+  vk::Context context(context_options);
+  const model::MemoryPlan plan =
+      model::plan_memory(config, setup, o.batch, o.seq_len, o.grad_accum, context.caps());
+  const uint64_t budget = model::usable_budget(context);
+
+  const std::string name = o.model ? *o.model : *o.family + " " + *o.size;
+  const std::string mode_name = o.full ? std::string("full fine-tuning")
+                                       : fmt::format("LoRA rank {} on {} modules", setup.lora.rank,
+                                                     setup.lora.targets.size());
+  fmt::print("plan: {}, {}, {}, {} x {} tokens x {} micro-batch{}, on '{}'\n", name, mode_name,
+             dtype_name(setup.dtype), o.batch, o.seq_len, o.grad_accum,
+             o.grad_accum == 1 ? "" : "es", context.caps().name);
+  auto row = [](const char* part, uint64_t bytes, const std::string& note = "") {
+    fmt::print("  {:<26}{:>10.2f} GiB{}\n", part, gib(bytes), note);
+  };
+  row("weights", plan.weights);
+  row("LoRA adapter", plan.adapter);
+  row("master weights (f32)", plan.master);
+  row("gradients (f32)", plan.gradients);
+  row("optimizer state (AdamW)", plan.optimizer);
+  row("activations", plan.activations,
+      fmt::format("   with recompute {:.2f} GiB", gib(plan.activations_recompute)));
+  row("workspace", plan.workspace);
+  row("total", plan.total(false),
+      fmt::format("   with recompute {:.2f} GiB", gib(plan.total(true))));
+  row("device budget", budget);
+  fmt::print("advice: {}\n", plan_advice(plan, budget, setup, mode));
+  return fitting_recompute(plan, budget, mode) ? 0 : 2;
+}
+
+}  // namespace vktrain::cli

@@ -1,0 +1,188 @@
+#include "model/memory_plan.hpp"
+
+#include <algorithm>
+
+#include "model/activations.hpp"
+#include "model/layout.hpp"
+#include "model/rope_frequencies.hpp"
+#include "ops/cross_entropy.hpp"
+#include "vk/context.hpp"
+
+namespace vktrain::model {
+
+namespace {
+
+using vk::allocated_bytes;
+
+uint64_t bytes_of(DType type, uint64_t elements) {
+  return allocated_bytes(elements * dtype_size(type));
+}
+
+uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+// ops::column_sum over [rows, cols]: f32 partial sums [ceil(rows / 64), cols] whenever there is
+// more than one chunk of 64 rows, then the column sums of the partials the same way.
+uint64_t column_sum_scratch(uint64_t rows, uint64_t cols) {
+  uint64_t total = 0;
+  while (rows > 64) {
+    rows = ceil_div(rows, 64);
+    total += bytes_of(DType::f32, rows * cols);
+  }
+  return total;
+}
+
+// ops::rmsnorm_backward with a weight gradient: one f32 row of partial sums per chunk of rows,
+// chunks sized by ops/rmsnorm.cpp's row layout (about 512 chunks, 4 to 64 rows per thread).
+uint64_t rmsnorm_dw_scratch(uint64_t rows, uint64_t cols) {
+  uint64_t threads = 1;
+  while (threads < 256 && threads * 4 < cols) threads *= 2;
+  const uint64_t per_group = 256 / threads;
+  const uint64_t per_chunk =
+      per_group * std::clamp<uint64_t>(ceil_div(rows, per_group * 512), 4, 64);
+  return bytes_of(DType::f32, ceil_div(rows, per_chunk) * cols);
+}
+
+// ops::cross_entropy over N tokens: the f32 logits chunk, with a gradient its dlogits chunk in
+// the activation dtype, one f32 loss per token, and the loss's column sum.
+uint64_t cross_entropy_scratch(uint64_t tokens, uint64_t vocab, DType dtype, bool gradient,
+                               const vk::Capabilities& device) {
+  uint64_t chunk = std::max<uint64_t>(ops::cross_entropy_chunk_bytes(device) / (vocab * 4), 1);
+  chunk = std::min(chunk, tokens);
+  uint64_t total = bytes_of(DType::f32, chunk * vocab) + bytes_of(DType::f32, tokens) +
+                   column_sum_scratch(tokens, 1);
+  if (gradient) total += bytes_of(dtype, chunk * vocab);
+  return total;
+}
+
+// What ops::linear_forward (`backward` false) or linear_backward keeps per LoRA-adapted call of
+// one layer: the hidden u [N, R] (the backward recomputes it and adds du), and dropout(x) [N, I]
+// when a mask is drawn.
+uint64_t lora_scratch(const io::ModelConfig& c, const ModelSetup& setup, uint64_t tokens,
+                      bool backward, bool dropout) {
+  uint64_t total = 0;
+  for (const auto& module : setup.lora.targets) {
+    const uint64_t in = uint64_t(projection_shape(c, module).second);
+    total += bytes_of(setup.dtype, tokens * uint64_t(setup.lora.rank)) * (backward ? 2 : 1);
+    if (dropout) total += bytes_of(setup.dtype, tokens * in);
+  }
+  return setup.lora.rank > 0 ? total : 0;
+}
+
+// The backward of one layer in full fine-tuning: the dw partial sums of its norms and the
+// column sums of its q/k/v biases.
+uint64_t full_layer_scratch(const io::ModelConfig& c, uint64_t tokens) {
+  const uint64_t C = uint64_t(c.hidden_size), D = uint64_t(c.head_dim);
+  uint64_t total = 2 * rmsnorm_dw_scratch(tokens, C);  // input and FFN norms
+  if (c.sandwich_norms) total += 2 * rmsnorm_dw_scratch(tokens, C);
+  if (c.qk_norm)
+    total += rmsnorm_dw_scratch(tokens * uint64_t(c.num_heads), D) +
+             rmsnorm_dw_scratch(tokens * uint64_t(c.num_kv_heads), D);
+  if (c.attention_bias)
+    for (const char* module : {"q_proj", "k_proj", "v_proj"})
+      total += column_sum_scratch(tokens, uint64_t(projection_shape(c, module).first));
+  return total;
+}
+
+}  // namespace
+
+MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_t batch,
+                       int64_t seq, int64_t micro_batches, const vk::Capabilities& device) {
+  MemoryPlan plan;
+  const uint64_t N = uint64_t(batch * seq), K = uint64_t(micro_batches);
+  const uint64_t L = uint64_t(c.num_layers), V = uint64_t(c.vocab_size);
+
+  // The parameter table (parameters.cpp): trainable parameters on whole arena rows, in chunks of
+  // at most one allocation (and 1 GiB) cut at parameter boundaries.
+  const uint64_t max_chunk_rows = std::max<uint64_t>(
+      1, std::min<uint64_t>(device.max_allocation, 1ull << 30) / (kArenaRow * 4));
+  std::vector<ParameterSpec> specs = base_parameters(c);
+  for (auto& spec : lora_parameters(c, setup.lora)) specs.push_back(std::move(spec));
+  std::vector<uint64_t> chunks;
+  uint64_t chunk = 0, rows = 0;
+  bool embedding_trains = false;
+  for (const auto& spec : specs) {
+    const bool lora = is_lora_parameter(spec.name);
+    const bool trainable = setup.full || lora;
+    const DType type = spec.matrix() ? setup.dtype : DType::f32;
+    if (trainable) {
+      const uint64_t r = ceil_div(spec.elements(), uint64_t(kArenaRow));
+      if (chunk != 0 && chunk + r > max_chunk_rows) {
+        chunks.push_back(chunk);
+        chunk = 0;
+      }
+      chunk += r;
+      rows += r;
+      embedding_trains |= spec.name == "model.embed_tokens.weight";
+    }
+    if (trainable && type == DType::f32) continue;  // a view of the master
+    (lora ? plan.adapter : plan.weights) += bytes_of(type, spec.elements());
+  }
+  if (chunk) chunks.push_back(chunk);
+  const uint64_t arena = rows * uint64_t(kArenaRow) * 4;
+  plan.master = arena;
+  plan.gradients = arena;
+  plan.optimizer = 2 * arena;
+  // The RoPE tables (one global, one local where layers use it) and the dropout seed.
+  bool global = false, local = false;
+  for (int64_t l = 0; l < c.num_layers; ++l) (uses_local_rope(c, l) ? local : global) = true;
+  plan.weights += (uint64_t(global) + uint64_t(local)) * bytes_of(DType::f32, c.head_dim / 2) +
+                  bytes_of(DType::i32, 1);
+
+  // Activations, and what recompute adds: the scratch of the forward replayed per layer.
+  const bool dropout = setup.lora.dropout > 0;
+  plan.activations = activation_bytes(c, setup.dtype, batch, seq, false);
+  plan.activations_recompute = activation_bytes(c, setup.dtype, batch, seq, true) +
+                               K * L * lora_scratch(c, setup, N, false, dropout);
+
+  // The step (train/step.cpp): per micro-batch inputs, the step values, the squared gradient
+  // norm, the label count and the norm's partial sums (one piece per arena chunk).
+  uint64_t w = K * (4 + uint64_t(embedding_trains)) * bytes_of(DType::i32, N);
+  w += bytes_of(DType::f32, 3) + bytes_of(DType::f32, 1) + bytes_of(DType::i32, 1);
+  uint64_t groups = 0;
+  for (uint64_t r : chunks)
+    groups += std::clamp<uint64_t>(ceil_div(r * uint64_t(kArenaRow), 256), 1,
+                                   std::min<uint64_t>(1024, device.max_workgroup_count[0]));
+  w += bytes_of(DType::f32, std::max<uint64_t>(groups, 1));
+  // Every micro-batch's forward and backward keep their own scratch for the recording's life.
+  uint64_t per_micro = cross_entropy_scratch(N, V, setup.dtype, true, device);
+  if (setup.full) per_micro += rmsnorm_dw_scratch(N, uint64_t(c.hidden_size));
+  uint64_t per_layer = lora_scratch(c, setup, N, false, dropout) +
+                       lora_scratch(c, setup, N, true, dropout) +
+                       bytes_of(DType::f32, N * uint64_t(c.num_heads));  // attention delta
+  if (setup.full) per_layer += full_layer_scratch(c, N);
+  w += K * (per_micro + L * per_layer);
+  // The evaluation recording (TrainingStep::evaluate): a forward without dropout and the loss.
+  w += L * lora_scratch(c, setup, N, false, false) +
+       cross_entropy_scratch(N, V, setup.dtype, false, device);
+  plan.workspace = w;
+  return plan;
+}
+
+uint64_t usable_budget(const vk::Context& context) {
+  const vk::Capabilities& caps = context.caps();
+  VkPhysicalDeviceMemoryProperties properties{};
+  vkGetPhysicalDeviceMemoryProperties(context.device.physical(), &properties);
+  const bool shares_host_memory = caps.type != VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU;
+  const VkMemoryPropertyFlags host =
+      VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+  std::vector<bool> counted(caps.heaps.size(), false);
+  for (uint32_t i = 0; i < properties.memoryTypeCount; ++i) {
+    const VkMemoryPropertyFlags flags = properties.memoryTypes[i].propertyFlags;
+    if (flags & VK_MEMORY_PROPERTY_PROTECTED_BIT) continue;
+    const uint32_t heap = properties.memoryTypes[i].heapIndex;
+    if (heap >= counted.size()) continue;
+    if ((flags & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) ||
+        (shares_host_memory && (flags & host) == host))
+      counted[heap] = true;
+  }
+  uint64_t budget = 0;
+  for (size_t h = 0; h < counted.size(); ++h)
+    if (counted[h]) budget += caps.heaps[h].budget;
+  return budget;
+}
+
+bool choose_recompute(const MemoryPlan& plan, uint64_t budget_bytes) {
+  return plan.total(false) > budget_bytes;
+}
+
+}  // namespace vktrain::model
