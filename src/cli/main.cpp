@@ -8,6 +8,7 @@
 #include "cli/doctor.hpp"
 #include "cli/eval.hpp"
 #include "cli/export.hpp"
+#include "cli/generate.hpp"
 #include "cli/init.hpp"
 #include "cli/plan.hpp"
 #include "cli/tokenize.hpp"
@@ -97,8 +98,39 @@ int main(int argc, char** argv) {
                    "recompute activations: on, off or auto (default: only when needed)");
   plan->add_option("--device", plan_options.device, "device index or name substring (VKTRAIN_DEVICE)");
 
+  // generate and chat share their flags; --prompt and --chat are generate's alone.
+  vktrain::cli::GenerateOptions generate_options;
+  auto generation_flags = [&](CLI::App* c) {
+    auto& o = generate_options;
+    c->add_option("--model", o.model, "model directory or .gguf file")->required();
+    c->add_option("--adapter", o.adapter, "a PEFT LoRA adapter directory, applied unmerged");
+    c->add_option("--max-tokens", o.max_tokens, "new tokens per answer (default 256)");
+    c->add_option("--temp", o.sampling.temperature, "temperature; 0: greedy (default 0.8)");
+    c->add_option("--top-k", o.sampling.top_k, "keep the k most likely tokens; 0: off (default 40)");
+    c->add_option("--top-p", o.sampling.top_p, "nucleus sampling mass; 1: off (default 0.95)");
+    c->add_option("--min-p", o.sampling.min_p,
+                  "drop tokens below this share of the most likely; 0: off (default 0.05)");
+    c->add_option("--seed", o.sampling.seed, "sampling seed (default 0)");
+    c->add_option("--stop", o.stop, "stop at this string (repeatable); it is not shown");
+    c->add_option("--chat-template", o.chat_template,
+                  "a Jinja chat template file to use instead of the model's");
+    c->add_option("--dtype", o.dtype, "weights and activations: bf16 (default), f16 or f32");
+    c->add_option("--device", o.device, "device index or name substring (VKTRAIN_DEVICE)");
+  };
+  auto* generate = app.add_subcommand(
+      "generate", "continue a prompt with a model (and a LoRA adapter), token by token");
+  generation_flags(generate);
+  generate->add_option("--prompt", generate_options.prompt, "the text to continue")->required();
+  generate->add_flag("--chat", generate_options.chat,
+                     "send the prompt as a user message through the chat template");
+  auto* chat = app.add_subcommand(
+      "chat", "talk with a model: one message a line on stdin, formatted by its chat template");
+  generation_flags(chat);
+
   try {
     app.parse(argc, argv);
+    if (generate->parsed()) return vktrain::cli::run_generate(generate_options);
+    if (chat->parsed()) return vktrain::cli::run_chat(generate_options);
     if (train->parsed()) return vktrain::cli::run_train(train_options);
     if (eval->parsed()) return vktrain::cli::run_eval(eval_options);
     if (demo->parsed()) return vktrain::cli::run_demo(demo_options);

@@ -122,18 +122,14 @@ void Transformer::upload(BatchTensors& device, const HostBatch& host) const {
                ops::embedding_token_order(host.ids, uint64_t(config_.vocab_size)));
 }
 
-namespace {
-
-float embedding_scale(const io::ModelConfig& c) {
-  return c.embed_scale ? float(std::sqrt(double(c.hidden_size))) : 1.0f;
+float Transformer::embedding_scale() const {
+  return config_.embed_scale ? float(std::sqrt(double(config_.hidden_size))) : 1.0f;
 }
-
-}  // namespace
 
 void Transformer::record_forward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
                                  bool training, uint32_t micro) {
   ops::embedding_forward(rec, acts.residual[0], batch.ids, weight("model.embed_tokens.weight"),
-                         embedding_scale(config_));
+                         embedding_scale());
   for (int64_t l = 0; l < config_.num_layers; ++l)
     layer_forward(rec, acts, l, batch, training, micro);
   ops::rmsnorm_forward(rec, acts.final_norm, &acts.final_norm_rstd,
@@ -164,7 +160,7 @@ void Transformer::record_backward(vk::Recorder& rec, Activations& acts, const Ba
   if (embedding_trains()) {
     Tensor table_grad = params_->grad("model.embed_tokens.weight");
     ops::embedding_backward(rec, table_grad, g.residual, batch.ids, batch.order,
-                            embedding_scale(config_));
+                            embedding_scale());
   }
 }
 

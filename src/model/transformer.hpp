@@ -75,6 +75,14 @@ class Transformer {
   // After record_forward: logits [N, V] f32 (tests, generation).
   void record_logits(vk::Recorder& rec, Tensor& logits, const Activations& acts);
 
+  // What the layer math reads besides the parameters, for forward passes recorded outside this
+  // class (model/decode_layer.cpp's one-token step).
+  const Tensor& lm_head() const;
+  const Tensor& inverse_frequencies(int64_t layer) const;  // f32 [D / 2]
+  ops::GluActivation activation() const;
+  ops::RmsnormOptions norm_options() const;
+  float embedding_scale() const;  // 1, or sqrt(C) (Gemma)
+
  private:
   struct Projection;
   Projection projection(int64_t layer, const char* module, uint32_t micro, bool training);
@@ -83,11 +91,7 @@ class Transformer {
   void layer_backward(vk::Recorder& rec, Activations& acts, int64_t l, const BatchTensors& batch,
                       uint32_t micro);
   const Tensor& weight(const std::string& name) const { return params_->at(name).weight; }
-  const Tensor& lm_head() const;
-  const Tensor& inverse_frequencies(int64_t layer) const;
   ops::AttentionOptions attention_options(int64_t layer, const BatchTensors& batch) const;
-  ops::GluActivation activation() const;
-  ops::RmsnormOptions norm_options() const;
 
   vk::Context& context_;
   io::ModelConfig config_;

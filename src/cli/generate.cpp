@@ -1,0 +1,154 @@
+// vktrain generate / chat. A generation prefills the whole prompt (for chat: the conversation
+// so far, rendered anew each turn) into a fresh KV cache sized prompt + --max-tokens, then
+// samples token by token (model/generation.hpp, model/sampling.hpp). Text is streamed as it
+// decodes, holding back bytes that could still become a stop string or an unfinished UTF-8
+// character.
+#include "cli/generate.hpp"
+
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "base/error.hpp"
+#include "data/model_text.hpp"
+#include "io/peft_adapter.hpp"
+#include "model/generation.hpp"
+#include "model/loader.hpp"
+#include "vk/context.hpp"
+
+namespace vktrain::cli {
+namespace {
+
+struct Session {
+  std::unique_ptr<vk::Context> context;
+  std::unique_ptr<model::Transformer> model;
+  data::ModelText text;
+  std::set<int32_t> eos;  // the config's eos_token_id(s) and the tokenizer's eos token
+};
+
+// Writes the adapter's A and B into a model built with its LoraConfig; every adapter tensor the
+// model expects must be there with its shape.
+void load_adapter(model::Parameters& params, const io::PeftAdapter& adapter,
+                  const std::string& dir) {
+  for (const auto& p : params.all()) {
+    if (!model::is_lora_parameter(p.spec.name)) continue;
+    auto found = adapter.weights.find(p.spec.name);
+    if (found == adapter.weights.end())
+      fail("[generate] {}: the adapter has no {}; is it for this model?", dir, p.spec.name);
+    if (adapter.shapes.at(p.spec.name) != p.spec.shape)
+      fail("[generate] {}: the adapter's {} has shape [{}], the model's is [{}]; is it for this "
+           "model?", dir, p.spec.name, fmt::join(adapter.shapes.at(p.spec.name), ", "),
+           fmt::join(p.spec.shape, ", "));
+    params.write(p.spec.name, found->second);
+  }
+}
+
+Session open_session(const GenerateOptions& o) {
+  if (o.max_tokens < 1) fail("[generate] --max-tokens {} must be at least 1", o.max_tokens);
+  model::check_sampling_options(o.sampling);
+  DType dtype = dtype_from_name(o.dtype);
+  if (dtype == DType::i32) fail("[generate] --dtype must be f32, f16 or bf16");
+  Session s{nullptr, nullptr, data::load_model_text(o.model, o.chat_template), {}};
+  io::ModelConfig config = model::read_model_source_config(o.model);
+  std::optional<io::PeftAdapter> adapter;
+  if (o.adapter) adapter = io::read_peft_adapter(*o.adapter);
+  auto options = vk::ContextOptions::from_env();
+  if (o.device) options.device = o.device;
+  s.context = std::make_unique<vk::Context>(options);
+  model::ModelSetup setup;
+  setup.dtype = dtype;
+  if (adapter) {
+    setup.lora = adapter->lora;
+    setup.lora.dropout = 0;  // inference
+  }
+  s.model = std::make_unique<model::Transformer>(*s.context, config, setup);
+  model::load_base_weights(s.model->parameters(), config, o.model);
+  if (adapter) load_adapter(s.model->parameters(), *adapter, *o.adapter);
+  s.eos.insert(config.eos_token_ids.begin(), config.eos_token_ids.end());
+  if (auto id = s.text.tokenizer.eos_id()) s.eos.insert(*id);
+  return s;
+}
+
+bool ends_incomplete(const std::string& text) {
+  return text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0;
+}
+
+// Generates after `prompt`, streaming the text to stdout; returns it.
+std::string complete(Session& s, const std::vector<int32_t>& prompt, const GenerateOptions& o,
+                     model::Sampler& sampler) {
+  const auto start = std::chrono::steady_clock::now();
+  model::Generator generator(*s.model, int64_t(prompt.size()) + o.max_tokens);
+  std::vector<float> logits = generator.prefill(prompt);
+  std::vector<int32_t> ids;
+  std::string text, reason = "--max-tokens";
+  size_t shown = 0;
+  while (true) {
+    int32_t token = sampler.next(logits);
+    if (s.eos.count(token)) {
+      reason = "end of sequence";
+      break;
+    }
+    ids.push_back(token);
+    text = s.text.tokenizer.decode(ids, true);
+    if (size_t at = model::find_stop(text, o.stop); at != std::string::npos) {
+      text.resize(at);
+      reason = "stop string";
+      break;
+    }
+    size_t hold = std::max<size_t>(model::pending_stop_prefix(text, o.stop),
+                                   ends_incomplete(text) ? 3 : 0);
+    if (text.size() - hold > shown) {
+      fmt::print("{}", text.substr(shown, text.size() - hold - shown));
+      std::fflush(stdout);
+      shown = text.size() - hold;
+    }
+    if (int64_t(ids.size()) == o.max_tokens) break;
+    logits = generator.step(token);
+  }
+  if (text.size() > shown) fmt::print("{}", text.substr(shown));
+  fmt::print("\n");
+  std::fflush(stdout);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fmt::print(stderr, "[{} prompt tokens, {} generated in {:.2f} s ({:.1f} tokens/s); stopped by {}]\n",
+             prompt.size(), ids.size(), seconds, double(ids.size()) / seconds, reason);
+  return text;
+}
+
+std::vector<int32_t> chat_prompt(const Session& s, const std::vector<data::ChatMessage>& messages) {
+  data::ChatOptions options;
+  options.add_generation_prompt = true;
+  // The template writes any BOS itself.
+  return s.text.tokenizer.encode(s.text.chat_template.render(messages, options), false);
+}
+
+}  // namespace
+
+int run_generate(const GenerateOptions& o) {
+  Session s = open_session(o);
+  std::vector<int32_t> prompt = o.chat ? chat_prompt(s, {{"user", o.prompt}})
+                                       : s.text.tokenizer.encode(o.prompt, true);
+  if (prompt.empty()) fail("[generate] --prompt is empty; give some text to continue");
+  model::Sampler sampler(o.sampling);
+  complete(s, prompt, o, sampler);
+  return 0;
+}
+
+int run_chat(const GenerateOptions& o) {
+  Session s = open_session(o);
+  model::Sampler sampler(o.sampling);
+  std::vector<data::ChatMessage> messages;
+  std::string line;
+  fmt::print(stderr, "[chat: one message a line; end with Ctrl-D]\n");
+  while (std::getline(std::cin, line)) {
+    if (line.empty()) continue;
+    messages.push_back({"user", line});
+    std::string answer = complete(s, chat_prompt(s, messages), o, sampler);
+    messages.push_back({"assistant", answer});
+  }
+  return 0;
+}
+
+}  // namespace vktrain::cli
