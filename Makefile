@@ -13,6 +13,7 @@ build: setup
 
 demo: build
 	./build/vktrain doctor
+	./build/vktrain demo
 
 test: build
 	ctest --test-dir build --output-on-failure -j $(JOBS)

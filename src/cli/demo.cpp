@@ -116,8 +116,8 @@ void train_on(model::Transformer& m, const DemoTask& task, const std::string& ru
 
 void add_demo_options(CLI::App& c, DemoOptions& o) {
   c.add_option("--out", o.out, "where the demo writes its model, adapter and reports");
-  c.add_option("--pretrain-steps", o.pretrain_steps, "pre-training steps (default 150)");
-  c.add_option("--lora-steps", o.lora_steps, "LoRA fine-tuning steps (default 150)");
+  c.add_option("--pretrain-steps", o.pretrain_steps, "pre-training steps (default 100)");
+  c.add_option("--lora-steps", o.lora_steps, "LoRA fine-tuning steps (default 60)");
   c.add_option("--seed", o.seed, "seed of the data and the initial weights");
   c.add_option("--device", o.device, "device index or name substring (VKTRAIN_DEVICE)");
 }

@@ -13,7 +13,7 @@ namespace vktrain::cli {
 
 struct DemoOptions {
   std::string out = "vktrain-demo";
-  int64_t pretrain_steps = 150, lora_steps = 150;
+  int64_t pretrain_steps = 100, lora_steps = 60;
   uint64_t seed = 0;
   std::optional<std::string> device;
 };

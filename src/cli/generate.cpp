@@ -13,10 +13,10 @@
 #include <fmt/format.h>
 
 #include "base/error.hpp"
+#include "cli/run_setup.hpp"
 #include "data/model_text.hpp"
-#include "io/peft_adapter.hpp"
 #include "model/generation.hpp"
-#include "model/loader.hpp"
+#include "model/pretrained.hpp"
 #include "vk/context.hpp"
 
 namespace vktrain::cli {
@@ -29,44 +29,13 @@ struct Session {
   std::set<int32_t> eos;  // the config's eos_token_id(s) and the tokenizer's eos token
 };
 
-// Writes the adapter's A and B into a model built with its LoraConfig; every adapter tensor the
-// model expects must be there with its shape.
-void load_adapter(model::Parameters& params, const io::PeftAdapter& adapter,
-                  const std::string& dir) {
-  for (const auto& p : params.all()) {
-    if (!model::is_lora_parameter(p.spec.name)) continue;
-    auto found = adapter.weights.find(p.spec.name);
-    if (found == adapter.weights.end())
-      fail("[generate] {}: the adapter has no {}; is it for this model?", dir, p.spec.name);
-    if (adapter.shapes.at(p.spec.name) != p.spec.shape)
-      fail("[generate] {}: the adapter's {} has shape [{}], the model's is [{}]; is it for this "
-           "model?", dir, p.spec.name, fmt::join(adapter.shapes.at(p.spec.name), ", "),
-           fmt::join(p.spec.shape, ", "));
-    params.write(p.spec.name, found->second);
-  }
-}
-
 Session open_session(const GenerateOptions& o) {
   if (o.max_tokens < 1) fail("[generate] --max-tokens {} must be at least 1", o.max_tokens);
   model::check_sampling_options(o.sampling);
-  DType dtype = dtype_from_name(o.dtype);
-  if (dtype == DType::i32) fail("[generate] --dtype must be f32, f16 or bf16");
   Session s{nullptr, nullptr, data::load_model_text(o.model, o.chat_template), {}};
-  io::ModelConfig config = model::read_model_source_config(o.model);
-  std::optional<io::PeftAdapter> adapter;
-  if (o.adapter) adapter = io::read_peft_adapter(*o.adapter);
-  auto options = vk::ContextOptions::from_env();
-  if (o.device) options.device = o.device;
-  s.context = std::make_unique<vk::Context>(options);
-  model::ModelSetup setup;
-  setup.dtype = dtype;
-  if (adapter) {
-    setup.lora = adapter->lora;
-    setup.lora.dropout = 0;  // inference
-  }
-  s.model = std::make_unique<model::Transformer>(*s.context, config, setup);
-  model::load_base_weights(s.model->parameters(), config, o.model);
-  if (adapter) load_adapter(s.model->parameters(), *adapter, *o.adapter);
+  s.context = std::make_unique<vk::Context>(context_options(o.device));
+  s.model = model::load_pretrained(*s.context, o.model, o.adapter, run_dtype(*s.context, o.dtype));
+  const io::ModelConfig& config = s.model->config();
   s.eos.insert(config.eos_token_ids.begin(), config.eos_token_ids.end());
   if (auto id = s.text.tokenizer.eos_id()) s.eos.insert(*id);
   return s;

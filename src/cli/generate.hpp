@@ -17,7 +17,7 @@ struct GenerateOptions {
   std::vector<std::string> stop;             // stop strings, not shown
   bool chat = false;                         // generate: format the prompt with the chat template
   std::optional<std::string> chat_template;  // a Jinja file instead of the model's
-  std::string dtype = "bf16";                // weights and activations
+  std::string dtype = "auto";                // weights and activations (cli/run_setup.hpp)
   std::optional<std::string> device;         // index or name substring (VKTRAIN_DEVICE)
 };
 

@@ -2,7 +2,10 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "base/error.hpp"
+#include "cli/config_file.hpp"
 #include "cli/devices.hpp"
 #include "cli/demo.hpp"
 #include "cli/doctor.hpp"
@@ -114,7 +117,7 @@ int main(int argc, char** argv) {
     c->add_option("--stop", o.stop, "stop at this string (repeatable); it is not shown");
     c->add_option("--chat-template", o.chat_template,
                   "a Jinja chat template file to use instead of the model's");
-    c->add_option("--dtype", o.dtype, "weights and activations: bf16 (default), f16 or f32");
+    c->add_option("--dtype", o.dtype, "weights and activations: f32, f16 or bf16 (default auto)");
     c->add_option("--device", o.device, "device index or name substring (VKTRAIN_DEVICE)");
   };
   auto* generate = app.add_subcommand(
@@ -128,7 +131,11 @@ int main(int argc, char** argv) {
   generation_flags(chat);
 
   try {
-    app.parse(argc, argv);
+    // --config files become flags first; CLI11 then sees one command line.
+    std::vector<std::string> args = vktrain::cli::expand_config_files(argc, argv);
+    args.erase(args.begin());  // the program name
+    std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
+    app.parse(args);
     if (generate->parsed()) return vktrain::cli::run_generate(generate_options);
     if (chat->parsed()) return vktrain::cli::run_chat(generate_options);
     if (train->parsed()) return vktrain::cli::run_train(train_options);

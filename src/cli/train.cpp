@@ -128,31 +128,9 @@ void add_train_options(CLI::App& c, TrainOptions& o) {
 
 int run_train(const TrainOptions& o) {
   check_options(o);
-  prepare_output(o.out);
   vk::Context ctx(context_options(o.device));
   io::ModelConfig config = model::read_model_source_config(o.model);
   data::ModelText text = data::load_model_text(o.model, o.chat_template);
-
-  // Data first: a bad line fails before any device memory is touched.
-  data::DatasetOptions data_options;
-  data_options.seq_len = o.seq_len;
-  data_options.train_on_inputs = o.train_on_inputs;
-  data_options.truncate = o.truncate;
-  const std::string cache = o.out + "/data-cache";
-  data::TokenizedDataset train_data = data::load_or_tokenize(o.data, text, data_options, cache);
-  std::vector<data::TokenSequence> train_sequences = std::move(train_data.sequences), valid_sequences;
-  if (o.valid) {
-    valid_sequences = data::load_or_tokenize(*o.valid, text, data_options, cache).sequences;
-  } else if (o.valid_split > 0) {
-    std::tie(train_sequences, valid_sequences) =
-        data::split_validation(std::move(train_sequences), o.valid_split, o.seed);
-  }
-  fmt::print("data: {} examples, {} tokens ({} trained){}; {} for validation\n",
-             train_data.examples, train_data.tokens, train_data.trained_tokens,
-             train_data.truncated ? fmt::format(", {} truncated to {} tokens", train_data.truncated,
-                                                o.seq_len)
-                                  : "",
-             valid_sequences.size());
 
   model::ModelSetup setup;
   setup.dtype = run_dtype(ctx, o.dtype);
@@ -170,6 +148,30 @@ int run_train(const TrainOptions& o) {
   const uint64_t budget = model::usable_budget(ctx);
   const bool recompute =
       require_fits(plan, budget, setup, parse_grad_checkpoint(o.grad_checkpoint));
+
+  // Then the data, with its cache in the run directory: a bad line fails before any device
+  // memory is touched.
+  prepare_output(o.out);
+  data::DatasetOptions data_options;
+  data_options.seq_len = o.seq_len;
+  data_options.train_on_inputs = o.train_on_inputs;
+  data_options.truncate = o.truncate;
+  const std::string cache = o.out + "/data-cache";
+  data::TokenizedDataset train_data = data::load_or_tokenize(o.data, text, data_options, cache);
+  std::vector<data::TokenSequence> train_sequences = std::move(train_data.sequences), valid_sequences;
+  if (o.valid) {
+    valid_sequences = data::load_or_tokenize(*o.valid, text, data_options, cache).sequences;
+  } else if (o.valid_split > 0) {
+    std::tie(train_sequences, valid_sequences) =
+        data::split_validation(std::move(train_sequences), o.valid_split, o.seed);
+  }
+
+  fmt::print("data: {} examples, {} tokens ({} trained){}; {} for validation\n",
+             train_data.examples, train_data.tokens, train_data.trained_tokens,
+             train_data.truncated ? fmt::format(", {} truncated to {} tokens", train_data.truncated,
+                                                o.seq_len)
+                                  : "",
+             valid_sequences.size());
 
   model::Transformer m(ctx, config, setup);
   model::load_base_weights(m.parameters(), config, o.model);

@@ -13,15 +13,15 @@ void check_adapter_fits(const io::PeftAdapter& adapter, const io::ModelConfig& c
   for (const auto& spec : specs) {
     auto shape = adapter.shapes.find(spec.name);
     if (shape == adapter.shapes.end())
-      fail("[export] {}: the adapter has no {}, which its config's targets imply for this model",
+      fail("[adapter] {}: the adapter has no {}, which its config's targets imply for this model",
            adapter_dir, spec.name);
     if (shape->second != spec.shape)
-      fail("[export] {}: {} has shape [{}], the model implies [{}]; was the adapter trained on "
+      fail("[adapter] {}: {} has shape [{}], the model implies [{}]; was the adapter trained on "
            "another model?",
            adapter_dir, spec.name, fmt::join(shape->second, ", "), fmt::join(spec.shape, ", "));
   }
   if (adapter.weights.size() != specs.size())
-    fail("[export] {}: the adapter has {} weights, the model with its config's targets has {}; "
+    fail("[adapter] {}: the adapter has {} weights, the model with its config's targets has {}; "
          "was it trained on another model?",
          adapter_dir, adapter.weights.size(), specs.size());
 }

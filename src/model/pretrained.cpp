@@ -1,7 +1,7 @@
 #include "model/pretrained.hpp"
 
-#include "base/error.hpp"
 #include "io/peft_adapter.hpp"
+#include "model/adapter_merge.hpp"
 #include "model/loader.hpp"
 
 namespace vktrain::model {
@@ -15,24 +15,15 @@ std::unique_ptr<Transformer> load_pretrained(vk::Context& context, const std::st
   std::optional<io::PeftAdapter> adapter;
   if (adapter_dir) {
     adapter = io::read_peft_adapter(*adapter_dir);
+    check_adapter_fits(*adapter, config, *adapter_dir);
     setup.lora = adapter->lora;
     setup.lora.dropout = 0;  // inference
   }
   auto model = std::make_unique<Transformer>(context, config, setup);
   load_base_weights(model->parameters(), config, model_path);
-  if (adapter) {
-    for (const auto& spec : lora_parameters(config, setup.lora)) {
-      auto found = adapter->weights.find(spec.name);
-      if (found == adapter->weights.end())
-        fail("[adapter] {}: no tensor {} although the config targets it", *adapter_dir, spec.name);
-      if (adapter->shapes.at(spec.name) != spec.shape)
-        fail("[adapter] {}: {} has shape [{}], the model {} needs [{}]; is it an adapter for "
-             "another model?",
-             *adapter_dir, spec.name, fmt::join(adapter->shapes.at(spec.name), ", "), model_path,
-             fmt::join(spec.shape, ", "));
-      model->parameters().write(spec.name, found->second);
-    }
-  }
+  if (adapter)
+    for (const auto& spec : lora_parameters(config, setup.lora))
+      model->parameters().write(spec.name, adapter->weights.at(spec.name));
   return model;
 }
 
