@@ -82,10 +82,18 @@ class Transformer {
   ops::GluActivation activation() const;
   ops::RmsnormOptions norm_options() const;
   float embedding_scale() const;  // 1, or sqrt(C) (Gemma)
+  // y = the projection `module` of layer `layer` applied to x, without dropout (inference).
+  void record_projection(vk::Recorder& rec, Tensor& y, const Tensor& x, int64_t layer,
+                         const char* module) const;
+  // A layer from its attention output a.attention on: o_proj, the residual from x (through the
+  // post-attention norm with sandwich norms), then the FFN block into `out`. layer_forward and
+  // the one-token decode layer share it.
+  void record_layer_tail(vk::Recorder& rec, LayerActivations& a, const Tensor& x, Tensor& out,
+                         int64_t layer, bool training, uint32_t micro) const;
 
  private:
   struct Projection;
-  Projection projection(int64_t layer, const char* module, uint32_t micro, bool training);
+  Projection projection(int64_t layer, const char* module, uint32_t micro, bool training) const;
   void layer_forward(vk::Recorder& rec, Activations& acts, int64_t l, const BatchTensors& batch,
                      bool training, uint32_t micro);
   void layer_backward(vk::Recorder& rec, Activations& acts, int64_t l, const BatchTensors& batch,

@@ -46,7 +46,7 @@ struct Transformer::Projection {
 };
 
 Transformer::Projection Transformer::projection(int64_t l, const char* module, uint32_t micro,
-                                                bool training) {
+                                                bool training) const {
   const std::string base = layer_name(l, module_path(module));
   Projection p{weight(base + ".weight")};
   auto grad = [&](const Parameter& param, std::optional<Tensor>& out) {
@@ -109,6 +109,20 @@ void Transformer::layer_forward(vk::Recorder& rec, Activations& acts, int64_t l,
   ops::attention_forward(rec, o, a.lse, reshaped(a.q_rotated, {B, T, Hq, D}),
                          reshaped(a.k_rotated, {B, T, Hkv, D}), reshaped(a.v, {B, T, Hkv, D}),
                          attention_options(l, batch));
+  record_layer_tail(rec, a, x, out, l, training, micro);
+}
+
+void Transformer::record_projection(vk::Recorder& rec, Tensor& y, const Tensor& x, int64_t l,
+                                    const char* module) const {
+  Projection p = projection(l, module, 0, false);
+  ops::linear_forward(rec, y, nullptr, x, p.layer(), p.settings);
+}
+
+void Transformer::record_layer_tail(vk::Recorder& rec, LayerActivations& a, const Tensor& x,
+                                    Tensor& out, int64_t l, bool training, uint32_t micro) const {
+  const io::ModelConfig& c = config_;
+  auto w = [&](const char* suffix) -> const Tensor& { return weight(layer_name(l, suffix)); };
+  const auto norm = norm_options();
   Projection o_proj = projection(l, "o_proj", micro, training);
   ops::linear_forward(rec, a.attention_out, nullptr, a.attention, o_proj.layer(), o_proj.settings);
   if (c.sandwich_norms) {
