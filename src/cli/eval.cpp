@@ -47,20 +47,12 @@ int run_eval(const EvalOptions& o) {
   model::Activations acts(ctx, model->config(), model->setup().dtype, o.batch, o.seq_len, true);
   model::BatchTensors device = model->make_batch(o.batch, o.seq_len);
   train::Evaluator evaluator(*model, acts, device);
-  int64_t count = batches.batches_in_epoch(0);
-  if (o.max_batches > 0) count = std::min(count, o.max_batches);
-  double loss = 0;
-  int64_t targets = 0;
-  for (int64_t i = 0; i < count; ++i) {
-    auto [sum, n] = evaluator.loss(batches.batch(0, i));
-    loss += sum;
-    targets += n;
-  }
-  if (targets == 0) fail("[eval] {}: no token to score (are all turns masked?)", o.data);
-  double mean = loss / double(targets);
+  train::LossSum sum = evaluator.loss(batches, o.max_batches);
+  if (sum.targets == 0) fail("[eval] {}: no token to score (are all turns masked?)", o.data);
+  double mean = sum.loss / double(sum.targets);
   fmt::print("eval: {} on {}: loss {:.4f}, perplexity {:.3f} over {} tokens in {} batches\n",
              o.adapter ? o.model + " + " + *o.adapter : o.model, o.data, mean, std::exp(mean),
-             targets, count);
+             sum.targets, sum.batches);
   return 0;
 }
 

@@ -1,5 +1,7 @@
 #include "train/evaluator.hpp"
 
+#include <algorithm>
+
 #include "ops/elementwise.hpp"
 #include "train/step.hpp"
 #include "vk/recorder.hpp"
@@ -23,6 +25,18 @@ std::pair<double, int64_t> Evaluator::loss(const model::HostBatch& batch) {
   }
   recording_->run();
   return {double(read_floats(ctx, acts_.loss)[0]), count_targets(batch)};
+}
+
+LossSum Evaluator::loss(const data::Batcher& data, int64_t max_batches) {
+  LossSum sum;
+  sum.batches = data.batches_in_epoch(0);
+  if (max_batches > 0) sum.batches = std::min(sum.batches, max_batches);
+  for (int64_t i = 0; i < sum.batches; ++i) {
+    auto [batch_loss, batch_targets] = loss(data.batch(0, i));
+    sum.loss += batch_loss;
+    sum.targets += batch_targets;
+  }
+  return sum;
 }
 
 }  // namespace vktrain::train

@@ -5,6 +5,7 @@
 #include <memory>
 #include <utility>
 
+#include "data/batches.hpp"
 #include "model/activations.hpp"
 #include "model/transformer.hpp"
 
@@ -13,6 +14,11 @@ class Recorder;
 }
 
 namespace vktrain::train {
+
+struct LossSum {
+  double loss = 0;  // summed over the targets
+  int64_t targets = 0, batches = 0;
+};
 
 class Evaluator {
  public:
@@ -23,6 +29,9 @@ class Evaluator {
 
   // The summed token loss of one batch and how many targets it has.
   std::pair<double, int64_t> loss(const model::HostBatch& batch);
+  // The same over batches 0, 1, ... of epoch 0 of `data` (unshuffled data: every example once),
+  // at most `max_batches` of them (0: all).
+  LossSum loss(const data::Batcher& data, int64_t max_batches);
 
  private:
   model::Transformer& model_;

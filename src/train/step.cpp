@@ -99,8 +99,4 @@ StepResult TrainingStep::run(const std::vector<model::HostBatch>& micro, double 
   return result;
 }
 
-std::pair<double, int64_t> TrainingStep::evaluate(const model::HostBatch& batch) {
-  return evaluator_.loss(batch);
-}
-
 }  // namespace vktrain::train

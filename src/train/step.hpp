@@ -42,8 +42,8 @@ class TrainingStep {
   // bias correction).
   StepResult run(const std::vector<model::HostBatch>& micro, double lr, int64_t step,
                  int32_t dropout_seed);
-  // The summed token loss and the number of targets of one batch, without updating anything.
-  std::pair<double, int64_t> evaluate(const model::HostBatch& batch);
+  // Evaluation on the step's own activation memory (nothing is updated).
+  Evaluator& evaluator() { return evaluator_; }
 
   float loss_scale() const { return loss_scale_; }
   model::Activations& activations() { return acts_; }

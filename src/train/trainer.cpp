@@ -88,16 +88,9 @@ void Trainer::run(const std::function<bool(const StepReport&)>& report) {
 
 double Trainer::evaluate() {
   if (!valid_) fail("[train] no validation data to evaluate on");
-  double loss = 0;
-  int64_t targets = 0, batches = valid_->batches_in_epoch(0);
-  if (options_.eval_batches > 0) batches = std::min(batches, options_.eval_batches);
-  for (int64_t i = 0; i < batches; ++i) {
-    auto [sum, count] = step_.evaluate(valid_->batch(0, i));
-    loss += sum;
-    targets += count;
-  }
-  if (targets == 0) fail("[train] the validation batches have no target to score");
-  return loss / double(targets);
+  LossSum sum = step_.evaluator().loss(*valid_, options_.eval_batches);
+  if (sum.targets == 0) fail("[train] the validation batches have no target to score");
+  return sum.loss / double(sum.targets);
 }
 
 void Trainer::save_checkpoint() {

@@ -73,7 +73,7 @@ TEST_P(MemoryPlanTest, PeakMatchesThePlan) {
     auto result = step.run({random_batch(config, B, T, 1), random_batch(config, B, T, 2)}, 1e-3,
                            1, 7);
     EXPECT_TRUE(std::isfinite(result.loss));
-    step.evaluate(random_batch(config, B, T, 3));
+    step.evaluator().loss(random_batch(config, B, T, 3));
   }
   const double measured = double(ctx.allocator.stats().peak_in_use - before);
   const double planned = double(plan.total(p.recompute));
