@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "base/error.hpp"
+#include "cli/run_setup.hpp"
 #include "model/layout.hpp"
 #include "model/loader.hpp"
 #include "model/presets.hpp"
@@ -110,9 +111,7 @@ int run_plan(const PlanOptions& o) {
   }
   const Recompute mode = parse_grad_checkpoint(o.grad_checkpoint);
 
-  vk::ContextOptions context_options = vk::ContextOptions::from_env();
-  if (o.device) context_options.device = o.device;
-  vk::Context context(context_options);
+  vk::Context context(context_options(o.device));
   const model::MemoryPlan plan =
       model::plan_memory(config, setup, o.batch, o.seq_len, o.grad_accum, context.caps());
   const uint64_t budget = model::usable_budget(context);
