@@ -2,9 +2,7 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
 #include <filesystem>
-#include <iostream>
 
 #include "base/error.hpp"
 #include "cli/demo_task.hpp"
@@ -12,8 +10,7 @@
 #include "io/model_config.hpp"
 #include "model/init.hpp"
 #include "train/checkpoint_files.hpp"
-#include "train/progress.hpp"
-#include "train/report.hpp"
+#include "train/reported_run.hpp"
 #include "train/trainer.hpp"
 #include "vk/recorder.hpp"
 
@@ -97,19 +94,7 @@ void train_on(model::Transformer& m, const DemoTask& task, const std::string& ru
   t.base_model = "vktrain demo";
   t.settings = {{"what", what}, {"steps", steps}, {"lr", lr}, {"batch", kBatch}};
   train::Trainer trainer(m, batches, &held_out, t);
-  train::ProgressLine progress(std::cout, train::ProgressLine::is_terminal(stdout), 25);
-  const auto start = std::chrono::steady_clock::now();
-  trainer.run([&](const train::StepReport& r) {
-    progress.update(r, m.context().allocator.stats().in_use);
-    return false;
-  });
-  progress.finish();
-  train::ReportSummary summary;
-  summary.device = m.context().caps().name;
-  summary.wall_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  summary.peak_device_bytes = m.context().allocator.stats().peak_in_use;
-  train::write_report(run_dir, t.settings, summary);
+  train::run_with_progress_and_report(trainer, m.context(), 25);
 }
 
 }  // namespace

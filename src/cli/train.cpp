@@ -4,10 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <csignal>
 #include <filesystem>
-#include <iostream>
 
 #include "base/error.hpp"
 #include "cli/config_file.hpp"
@@ -21,8 +19,7 @@
 #include "model/memory_plan.hpp"
 #include "model/transformer.hpp"
 #include "train/checkpoint_files.hpp"
-#include "train/progress.hpp"
-#include "train/report.hpp"
+#include "train/reported_run.hpp"
 #include "train/trainer.hpp"
 #include "vk/context.hpp"
 
@@ -208,25 +205,13 @@ int run_train(const TrainOptions& o) {
              o.batch, o.seq_len, recompute ? ", recompute" : "");
   interrupted = false;
   auto previous = std::signal(SIGINT, on_interrupt);
-  train::ProgressLine progress(std::cout, train::ProgressLine::is_terminal(stdout), 10);
-  const auto start = std::chrono::steady_clock::now();
-  trainer.run([&](const train::StepReport& r) {
-    progress.update(r, ctx.allocator.stats().in_use);
-    return interrupted.load();
-  });
+  const bool stopped = train::run_with_progress_and_report(trainer, ctx, 10,
+                                                           [] { return interrupted.load(); });
   std::signal(SIGINT, previous);
-  progress.finish();
 
   if (!o.full) io::write_peft_files(o.out, train::adapter_of(m, o.model));
   else train::write_model_directory(o.out, m, o.model);
-  train::ReportSummary summary;
-  summary.device = ctx.caps().name;
-  summary.wall_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  summary.peak_device_bytes = ctx.allocator.stats().peak_in_use;
-  summary.total_steps = t.steps;
-  train::write_report(o.out, t.settings, summary);
-  if (interrupted) {
+  if (stopped) {
     fmt::print("stopped at step {}: checkpoint saved; continue with --resume\n", trainer.step());
     return 130;
   }

@@ -55,6 +55,7 @@ class Trainer {
   double evaluate();
   void save_checkpoint();
   int64_t step() const { return state_.step; }
+  const TrainerOptions& options() const { return options_; }
 
  private:
   void restore(const std::string& checkpoint);

@@ -1,0 +1,33 @@
+#include "train/reported_run.hpp"
+
+#include <chrono>
+#include <iostream>
+
+#include "train/progress.hpp"
+#include "train/report.hpp"
+#include "vk/context.hpp"
+
+namespace vktrain::train {
+
+bool run_with_progress_and_report(Trainer& trainer, vk::Context& context, int64_t print_every,
+                                  const std::function<bool()>& stop) {
+  ProgressLine progress(std::cout, ProgressLine::is_terminal(stdout), print_every);
+  const auto start = std::chrono::steady_clock::now();
+  bool stopped = false;
+  trainer.run([&](const StepReport& r) {
+    progress.update(r, context.allocator.stats().in_use);
+    stopped = stop && stop();
+    return stopped;
+  });
+  progress.finish();
+  ReportSummary summary;
+  summary.device = context.caps().name;
+  summary.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary.peak_device_bytes = context.allocator.stats().peak_in_use;
+  summary.total_steps = trainer.options().steps;
+  write_report(trainer.options().run_dir, trainer.options().settings, summary);
+  return stopped;
+}
+
+}  // namespace vktrain::train
