@@ -16,16 +16,6 @@ namespace {
 constexpr const char* kModelFile = "model.safetensors";
 constexpr const char* kOptimizerFile = "optimizer.safetensors";
 
-// Named f32 tensors kept alive while write_safetensors reads them.
-struct F32Tensors {
-  std::vector<std::vector<float>> data;
-  std::vector<io::SafetensorsTensor> tensors;
-  void add(const std::string& name, const std::vector<int64_t>& shape, std::vector<float> values) {
-    data.push_back(std::move(values));
-    tensors.push_back({name, "F32", shape, std::as_bytes(std::span(data.back()))});
-  }
-};
-
 std::vector<float> f32_values(const io::SafetensorsReader& file, const std::string& path,
                               const std::string& name, const std::vector<int64_t>& shape) {
   const auto& entry = file.entry(name);
@@ -55,18 +45,29 @@ void write_trainable(const std::string& dir, const model::Transformer& model,
                      const std::string& base_model) {
   const model::Parameters& params = model.parameters();
   vk::Context& ctx = params.context();
-  F32Tensors optimizer, weights;
+  // Each tensor is read from the device when the writer asks for it: the moments as
+  // exp_avg.<name>, exp_avg_sq.<name> pairs, the non-adapter masters by their own names.
+  std::vector<std::string> trained;
+  std::vector<io::NamedShape> moments, weights;
   for (const auto& p : params.all()) {
     if (!p.trainable) continue;
-    const std::string& name = p.spec.name;
-    optimizer.add("exp_avg." + name, p.spec.shape, read_floats(ctx, params.first_moment(name)));
-    optimizer.add("exp_avg_sq." + name, p.spec.shape,
-                  read_floats(ctx, params.second_moment(name)));
-    if (!model::is_lora_parameter(name)) weights.add(name, p.spec.shape, params.read(name));
+    trained.push_back(p.spec.name);
+    moments.push_back({"exp_avg." + p.spec.name, p.spec.shape});
+    moments.push_back({"exp_avg_sq." + p.spec.name, p.spec.shape});
+    if (!model::is_lora_parameter(p.spec.name)) weights.push_back({p.spec.name, p.spec.shape});
   }
   if (model.setup().lora.rank > 0) io::write_peft_files(dir, adapter_of(model, base_model));
-  if (!weights.tensors.empty()) io::write_safetensors(dir + "/" + kModelFile, weights.tensors);
-  io::write_safetensors(dir + "/" + kOptimizerFile, optimizer.tensors);
+  if (!weights.empty())
+    io::write_model_safetensors(
+        dir + "/" + kModelFile, weights, [&](size_t i) { return params.read(weights[i].name); },
+        DType::f32);
+  io::write_model_safetensors(
+      dir + "/" + kOptimizerFile, moments,
+      [&](size_t i) {
+        const std::string& name = trained[i / 2];
+        return read_floats(ctx, i % 2 ? params.second_moment(name) : params.first_moment(name));
+      },
+      DType::f32);
 }
 
 void write_model_directory(const std::string& dir, const model::Transformer& model,
