@@ -5,6 +5,9 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cstdio>
+#include <stdexcept>
+
 #include "cli/measure.hpp"
 
 using namespace vktrain;
@@ -21,6 +24,10 @@ int main(int argc, char** argv) {
   app.add_option("--repeats", repeats, "products per timed run");
   app.add_option("--peak", peak, "reference TFLOP/s for the % column (0: best measured here)");
   app.add_flag("--odd,!--no-odd", odd, "also a size that is not a multiple of any tile");
+  std::vector<std::string> shapes;
+  app.add_option("--shapes", shapes,
+                 "also these f16 products, MxNxK:OP[:OUT] with OP NN, NT or TN and OUT f32 "
+                 "(default) or f16 (a training step's shapes, e.g. 4096x16x2048:NT)");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -48,6 +55,21 @@ int main(int argc, char** argv) {
             rows.push_back({name, r});
           }
         }
+      }
+      for (const auto& shape : shapes) {
+        uint32_t m = 0, n = 0, k = 0;
+        char op[3] = {}, out[4] = {};
+        if (std::sscanf(shape.c_str(), "%ux%ux%u:%2s:%3s", &m, &n, &k, op, out) < 4)
+          throw std::runtime_error("--shapes takes MxNxK:OP[:OUT], got " + shape);
+        std::string ops_name = op;
+        cli::MatmulRun run{variant, DType::f16, std::string(out) == "f16" ? DType::f16 : DType::f32,
+                           m, n, k, ops_name == "TN", ops_name == "NT"};
+        auto r = cli::measure_matmul(ctx, run, repeats);
+        if (!r.unavailable.empty()) continue;
+        auto name = fmt::format("{:<9} f16  {}", variant_name, shape);
+        fmt::print("{}  {:8.2f} TFLOP/s  {:.3f} ms  error {:.1e} {}\n", name, r.tflops,
+                   r.milliseconds, r.max_error, r.correct() ? "ok" : "WRONG");
+        rows.push_back({name, r});
       }
     }
     double best = peak;

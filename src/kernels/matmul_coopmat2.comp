@@ -1,13 +1,18 @@
 #version 450
 // matmul on GL_NV_cooperative_matrix2: the same contract as matmul.comp with f16 inputs and f32
 // or f16 C. Workgroup-scope matrices (BM x BK, BK x BN, BM x BN) are loaded straight from memory
-// through tensor layouts: the layout gives the matrix's true size, so loads past an edge return
-// zero and stores past an edge are dropped (clamp mode "constant"), and a tensor view with a
-// permuted dimension order reads a transposed operand. The compiler stages through shared memory.
+// through tensor layouts, and a tensor view with a permuted dimension order reads a transposed
+// operand; the compiler stages through shared memory. Two ways to load:
+// - interior tiles of an aligned product (pc.aligned: 16-byte aligned rows, K a multiple of BK)
+//   use unclamped layouts over 16-byte aligned references, which lets the compiler issue wide,
+//   asynchronous copies; on the H100 this is most of the speed (bench/RESULTS.md);
+// - edge tiles and everything else use clamped layouts: loads past an edge return zero and
+//   stores past an edge are dropped (clamp mode "constant").
 #extension GL_NV_cooperative_matrix2 : require
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 
 layout(constant_id = 0) const uint TRANS_A = 0;
@@ -20,52 +25,81 @@ layout(local_size_x_id = 5) in;
 layout(push_constant) uniform Push { MATMUL_PUSH } pc;
 
 layout(buffer_reference, std430, buffer_reference_align = 2) buffer BufF16 { float16_t v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 16) buffer BufF16Aligned {
+  float16_t v[];
+};
+
+#define ACC coopmat<float, gl_ScopeWorkgroup, BM, BN, gl_MatrixUseAccumulator>
+#define MAT_A coopmat<float16_t, gl_ScopeWorkgroup, BM, BK, gl_MatrixUseA>
+#define MAT_B coopmat<float16_t, gl_ScopeWorkgroup, BK, BN, gl_MatrixUseB>
+
+// The layouts (clamped or not) of the stored operands: A is M x K (K x M transposed), B is K x N
+// (N x K transposed).
+#define SHAPE_LAYOUTS(la, lb)                                                                \
+  la = TRANS_A == 0 ? setTensorLayoutDimensionNV(la, pc.M, pc.K)                              \
+                    : setTensorLayoutDimensionNV(la, pc.K, pc.M);                             \
+  lb = TRANS_B == 0 ? setTensorLayoutDimensionNV(lb, pc.K, pc.N)                              \
+                    : setTensorLayoutDimensionNV(lb, pc.N, pc.K);
+
+// acc += the product over K in steps of BK, loading through layouts la, lb from buffers a, b.
+#define ACCUMULATE(acc, a, b, la, lb, k_end)                                                 \
+  for (uint k0 = 0; k0 < k_end; k0 += BK) {                                                  \
+    MAT_A ma;                                                                                 \
+    MAT_B mb;                                                                                 \
+    if (TRANS_A == 0)                                                                         \
+      coopMatLoadTensorNV(ma, a.v, 0, sliceTensorLayoutNV(la, m0, BM, k0, BK));               \
+    else                                                                                      \
+      coopMatLoadTensorNV(ma, a.v, 0, sliceTensorLayoutNV(la, k0, BK, m0, BM), transposed);   \
+    if (TRANS_B == 0)                                                                         \
+      coopMatLoadTensorNV(mb, b.v, 0, sliceTensorLayoutNV(lb, k0, BK, n0, BN));               \
+    else                                                                                      \
+      coopMatLoadTensorNV(mb, b.v, 0, sliceTensorLayoutNV(lb, n0, BN, k0, BK), transposed);   \
+    acc = coopMatMulAdd(ma, mb, acc);                                                         \
+  }
 
 void main() {
   const uint batch = gl_WorkGroupID.z;
-  BufF16 a = BufF16(pc.a + uint64_t(batch) * pc.stride_a * 2);
-  BufF16 b = BufF16(pc.b + uint64_t(batch) * pc.stride_b * 2);
+  const uint64_t a_at = pc.a + uint64_t(batch) * pc.stride_a * 2;
+  const uint64_t b_at = pc.b + uint64_t(batch) * pc.stride_b * 2;
   const uint m0 = gl_WorkGroupID.y * BM;
   const uint n0 = gl_WorkGroupID.x * BN;
+  tensorViewNV<2, false, 1, 0> transposed = createTensorViewNV(2, false, 1, 0);
 
-  // Stored shapes: A is M x K (K x M transposed), B is K x N (N x K transposed).
   tensorLayoutNV<2, gl_CooperativeMatrixClampModeConstantNV> layout_a =
       createTensorLayoutNV(2, gl_CooperativeMatrixClampModeConstantNV);
   tensorLayoutNV<2, gl_CooperativeMatrixClampModeConstantNV> layout_b =
       createTensorLayoutNV(2, gl_CooperativeMatrixClampModeConstantNV);
   tensorLayoutNV<2, gl_CooperativeMatrixClampModeConstantNV> layout_c =
       createTensorLayoutNV(2, gl_CooperativeMatrixClampModeConstantNV);
-  layout_a = TRANS_A == 0 ? setTensorLayoutDimensionNV(layout_a, pc.M, pc.K)
-                          : setTensorLayoutDimensionNV(layout_a, pc.K, pc.M);
-  layout_b = TRANS_B == 0 ? setTensorLayoutDimensionNV(layout_b, pc.K, pc.N)
-                          : setTensorLayoutDimensionNV(layout_b, pc.N, pc.K);
+  SHAPE_LAYOUTS(layout_a, layout_b)
   layout_c = setTensorLayoutDimensionNV(layout_c, pc.M, pc.N);
   layout_a = setTensorLayoutStrideNV(layout_a, pc.lda, 1);
   layout_b = setTensorLayoutStrideNV(layout_b, pc.ldb, 1);
   layout_c = setTensorLayoutStrideNV(layout_c, pc.ldc, 1);
-  tensorViewNV<2, false, 1, 0> transposed = createTensorViewNV(2, false, 1, 0);
 
-  coopmat<float, gl_ScopeWorkgroup, BM, BN, gl_MatrixUseAccumulator> acc =
-      coopmat<float, gl_ScopeWorkgroup, BM, BN, gl_MatrixUseAccumulator>(0.0);
-  for (uint k0 = 0; k0 < pc.K; k0 += BK) {
-    coopmat<float16_t, gl_ScopeWorkgroup, BM, BK, gl_MatrixUseA> ma;
-    coopmat<float16_t, gl_ScopeWorkgroup, BK, BN, gl_MatrixUseB> mb;
-    if (TRANS_A == 0)
-      coopMatLoadTensorNV(ma, a.v, 0, sliceTensorLayoutNV(layout_a, m0, BM, k0, BK));
-    else
-      coopMatLoadTensorNV(ma, a.v, 0, sliceTensorLayoutNV(layout_a, k0, BK, m0, BM), transposed);
-    if (TRANS_B == 0)
-      coopMatLoadTensorNV(mb, b.v, 0, sliceTensorLayoutNV(layout_b, k0, BK, n0, BN));
-    else
-      coopMatLoadTensorNV(mb, b.v, 0, sliceTensorLayoutNV(layout_b, n0, BN, k0, BK), transposed);
-    acc = coopMatMulAdd(ma, mb, acc);
+  ACC acc = ACC(0.0);
+  if (pc.aligned != 0 && m0 + BM <= pc.M && n0 + BN <= pc.N) {
+    // Masking the strides and K tells the compiler what pc.aligned promises.
+    tensorLayoutNV<2> fast_a = createTensorLayoutNV(2);
+    tensorLayoutNV<2> fast_b = createTensorLayoutNV(2);
+    SHAPE_LAYOUTS(fast_a, fast_b)
+    fast_a = setTensorLayoutStrideNV(fast_a, pc.lda & ~7u, 1);
+    fast_b = setTensorLayoutStrideNV(fast_b, pc.ldb & ~7u, 1);
+    BufF16Aligned a = BufF16Aligned(a_at);
+    BufF16Aligned b = BufF16Aligned(b_at);
+    const uint k_end = pc.K / BK * BK;
+    ACCUMULATE(acc, a, b, fast_a, fast_b, k_end)
+  } else {
+    BufF16 a = BufF16(a_at);
+    BufF16 b = BufF16(b_at);
+    ACCUMULATE(acc, a, b, layout_a, layout_b, pc.K)
   }
 
   acc = acc * pc.alpha;
 #if defined(OUT_F32)
   BufF32 c = BufF32(pc.c + uint64_t(batch) * pc.stride_c * 4);
   if (pc.beta != 0.0) {
-    coopmat<float, gl_ScopeWorkgroup, BM, BN, gl_MatrixUseAccumulator> old;
+    ACC old;
     coopMatLoadTensorNV(old, c.v, 0, sliceTensorLayoutNV(layout_c, m0, BM, n0, BN));
     acc = acc + old * pc.beta;
   }
@@ -75,7 +109,7 @@ void main() {
   if (pc.beta != 0.0) {
     coopmat<float16_t, gl_ScopeWorkgroup, BM, BN, gl_MatrixUseAccumulator> old;
     coopMatLoadTensorNV(old, c.v, 0, sliceTensorLayoutNV(layout_c, m0, BM, n0, BN));
-    acc = acc + coopmat<float, gl_ScopeWorkgroup, BM, BN, gl_MatrixUseAccumulator>(old) * pc.beta;
+    acc = acc + ACC(old) * pc.beta;
   }
   coopmat<float16_t, gl_ScopeWorkgroup, BM, BN, gl_MatrixUseAccumulator> result =
       coopmat<float16_t, gl_ScopeWorkgroup, BM, BN, gl_MatrixUseAccumulator>(acc);

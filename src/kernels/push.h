@@ -14,12 +14,17 @@
 #define REDUCE_PUSH uint64_t src; uint64_t partials; uint count;
 // dst[r * dst_ld + c] = src[r * src_ld + c]
 #define COPY2D_PUSH uint64_t src; uint64_t dst; uint rows; uint cols; uint src_ld; uint dst_ld;
-// C = alpha * op(A) op(B) + beta * C, row-major, batched by strides (elements)
+// C = alpha * op(A) op(B) + beta * C, row-major, batched by strides (elements). aligned != 0
+// promises 16-byte aligned A and B (every batch's start and every row) and K a multiple of the
+// kernel's K step, so the cooperative-matrix kernels may load interior tiles unclamped.
 #define MATMUL_PUSH                                            \
   uint64_t a; uint64_t b; uint64_t c;                          \
   uint64_t stride_a; uint64_t stride_b; uint64_t stride_c;     \
   uint M; uint N; uint K; uint lda; uint ldb; uint ldc;        \
-  float alpha; float beta;
+  float alpha; float beta; uint aligned;
+// c[m * ldc + n] = alpha * sum over s < splits of partials[(s * M + m) * N + n] + beta * c[...]
+#define MATMUL_REDUCE_PUSH uint64_t partials; uint64_t c; uint M; uint N; uint ldc; \
+  uint splits; float alpha; float beta;
 
 #ifdef __cplusplus
 #include <cstdint>
@@ -31,6 +36,7 @@ struct ElementwisePush { ELEMENTWISE_PUSH };
 struct ReducePush { REDUCE_PUSH };
 struct Copy2dPush { COPY2D_PUSH };
 struct MatmulPush { MATMUL_PUSH };
+struct MatmulReducePush { MATMUL_REDUCE_PUSH };
 static_assert(sizeof(MatmulPush) <= 128, "push constants are limited to 128 bytes");
 }  // namespace vktrain::kernels
 #endif

@@ -1,6 +1,11 @@
 #include "ops/matmul.hpp"
 
+#include <cstdio>
+#include <optional>
 #include <set>
+#include <tuple>
+
+#include "base/env.hpp"
 
 #include "kernels/push.h"
 #include "ops/dispatch.hpp"
@@ -23,17 +28,57 @@ Shape matrix_shape(const char* what, const Tensor& t) {
 struct Kernel {
   std::string name;
   std::vector<uint32_t> spec;  // after the two transpose flags
-  uint32_t tile_m, tile_n;
+  uint32_t tile_m, tile_n, tile_k;
   uint32_t subgroup_size = 0;
 };
 
-Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DType out) {
+// GL_NV_cooperative_matrix2 tiles (BM, BN, BK, threads) by the product's shape. Thin products
+// (a LoRA rank on one side) get a thin tile so no work is wasted on the padding; a short K
+// (a LoRA rank as K) a short step. Wide tiles halve how often each operand is re-read.
+// A thin-M tile has one subgroup of 32 per 16 rows: on the H200 a 16-row tile over 4 subgroups
+// computed wrong products.
+struct TileOverride {
+  uint32_t bm = 0, bn = 0, bk = 0, threads = 0;
+  bool clamped = false;
+};
+
+const std::optional<TileOverride>& tile_override() {
+  static const std::optional<TileOverride> tile = []() -> std::optional<TileOverride> {
+    auto text = env::get(env::kMatmulTile);
+    if (!text) return std::nullopt;
+    TileOverride t;
+    if (std::sscanf(text->c_str(), "%ux%ux%ux%u", &t.bm, &t.bn, &t.bk, &t.threads) != 4)
+      fail("[matmul] {}='{}': use BMxBNxBKxTHREADS, e.g. 128x128x32x256", env::kMatmulTile,
+           *text);
+    t.clamped = text->find(":clamped") != std::string::npos;
+    return t;
+  }();
+  return tile;
+}
+
+Kernel coopmat2_kernel(const std::string& types, uint64_t M, uint64_t N, uint64_t K) {
+  uint32_t bk = K <= 16 ? 16 : K <= 32 ? 32 : 64;
+  uint32_t bm = 128, bn = 128, threads = 256;
+  if (N <= 32) {
+    bn = N <= 16 ? 16 : 32;
+    threads = 128;
+  } else if (M <= 32) {
+    bm = M <= 16 ? 16 : 32;
+    threads = 2 * bm;
+  } else if (M >= 2048 && N >= 2048) {
+    bn = 256;
+  }
+  if (const auto& t = tile_override()) std::tie(bm, bn, bk, threads) = std::tie(t->bm, t->bn, t->bk, t->threads);
+  return {"matmul_coopmat2_" + types, {bm, bn, bk, threads}, bm, bn, bk};
+}
+
+Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DType out,
+                   uint64_t M, uint64_t N, uint64_t K) {
   std::string types = fmt::format("{}_{}", dtype_name(in), dtype_name(out));
   const auto& caps = ctx.caps();
   switch (variant) {
     case MatmulVariant::coopmat2:
-      // BM, BN, BK, workgroup size
-      return {"matmul_coopmat2_" + types, {128, 128, 32, 256}, 128, 128};
+      return coopmat2_kernel(types, M, N, K);
     case MatmulVariant::coopmat: {
       uint32_t subgroup = caps.subgroup_size;
       if (caps.subgroup_size_control && caps.subgroup_min <= 32 && caps.subgroup_max >= 32)
@@ -43,16 +88,92 @@ Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DTyp
               {128, 128, 32, 64, 32, 8 * subgroup, subgroup, 16, 16, 16},
               128,
               128,
+              32,
               caps.subgroup_size_control ? subgroup : 0};
     }
     default:
       break;
   }
   // Portable: larger register tiles where a GPU has the registers for them.
-  if (caps.is_gpu()) return {"matmul_" + types, {128, 128, 16, 8, 8, 256}, 128, 128};
+  if (caps.is_gpu()) return {"matmul_" + types, {128, 128, 16, 8, 8, 256}, 128, 128, 16};
   // CPU drivers (lavapipe): 8x8 outputs per invocation beat 4x4 by 1.5x at 512^3 (385 -> 250 ms
   // on 2 cores); 128-wide tiles gain a little more but waste work on the small matrices of tests.
-  return {"matmul_" + types, {64, 64, 16, 8, 8, 64}, 64, 64};
+  return {"matmul_" + types, {64, 64, 16, 8, 8, 64}, 64, 64, 16};
+}
+
+// "BMxBNxBK", for profiles.
+std::string tile_name(const Kernel& k) {
+  return fmt::format("{}x{}x{}", k.tile_m, k.tile_n, k.tile_k);
+}
+
+// How many parts to cut K into (split-K) so that a product with few output tiles and a long K
+// (a LoRA gradient: 16 x 2048 out of K = 4096 tokens) fills a GPU: each part writes its partial
+// product, a second kernel sums them in order (deterministic, no atomics). A power of two that
+// divides K, leaves parts of at least 256 and aims at 256 workgroups in all.
+uint32_t choose_splits(const vk::Context& ctx, uint64_t tiles, uint64_t K) {
+  constexpr uint64_t kTargetGroups = 256, kMinPart = 256;
+  if (!ctx.caps().is_gpu()) return 1;  // a CPU driver has a few cores: tiles fill it already
+  uint32_t splits = 1;
+  while (tiles * splits * 2 <= kTargetGroups && K % (2 * splits) == 0 &&
+         K / (2 * splits) >= kMinPart)
+    splits *= 2;
+  return splits;
+}
+
+// Whether the coopmat2 kernel may load interior tiles unclamped: 16-byte aligned operands,
+// rows and batch strides, and K a multiple of its step (the promise of MatmulPush::aligned).
+uint32_t is_aligned(const kernels::MatmulPush& p, uint64_t element_bytes, uint32_t tile_k) {
+  auto whole_vectors = [&](uint64_t elements) { return elements * element_bytes % 16 == 0; };
+  if (tile_override() && tile_override()->clamped) return 0;
+  return p.a % 16 == 0 && p.b % 16 == 0 && whole_vectors(p.lda) && whole_vectors(p.ldb) &&
+         whole_vectors(p.stride_a) && whole_vectors(p.stride_b) && p.K % tile_k == 0;
+}
+
+// C = alpha op(A) op(B) + beta C as `splits` products over equal K ranges into the recording's
+// workspace (one dispatch, the parts as its batch), then their sum in order into C. A, B and C
+// are one matrix each, each in one allocation; `splits` divides K.
+void split_product(vk::Recorder& rec, MatmulVariant variant, Tensor& c, const Tensor& a,
+                   const Tensor& b, const MatmulOptions& options, uint64_t M, uint64_t N,
+                   uint64_t K, uint32_t splits) {
+  auto& ctx = rec.context();
+  uint64_t part = K / splits;
+  Kernel kernel = pick_kernel(ctx, variant, a.dtype, DType::f32, M, N, part);
+  std::vector<uint32_t> spec = {options.trans_a, options.trans_b};
+  spec.insert(spec.end(), kernel.spec.begin(), kernel.spec.end());
+  const vk::Span& partials = rec.workspace(splits * M * N * 4);
+  Location la = locate(a, 0), lb = locate(b, 0), lc = locate(c, 0);
+
+  kernels::MatmulPush push{};
+  push.a = la.address();
+  push.b = lb.address();
+  push.c = partials.address;
+  push.lda = uint32_t(a.cols());
+  push.ldb = uint32_t(b.cols());
+  push.ldc = uint32_t(N);
+  // Part s starts s * part columns into A (rows when A is transposed) and rows into B
+  // (columns when B is transposed).
+  push.stride_a = options.trans_a ? part * push.lda : part;
+  push.stride_b = options.trans_b ? part : part * push.ldb;
+  push.stride_c = M * N;
+  push.M = uint32_t(M);
+  push.N = uint32_t(N);
+  push.K = uint32_t(part);
+  push.alpha = 1.0f;
+  push.aligned = is_aligned(push, dtype_size(a.dtype), kernel.tile_k);
+  vk::ByteRange partial_range = vk::range_of(partials, 0, splits * M * N * 4);
+  rec.dispatch(fmt::format("matmul {} {} split-K", kernel.name, tile_name(kernel)),
+               pipeline(ctx, kernel.name, spec, kernel.subgroup_size), &push, sizeof push,
+               uint32_t((N + kernel.tile_n - 1) / kernel.tile_n),
+               uint32_t((M + kernel.tile_m - 1) / kernel.tile_m), splits,
+               {piece_range(a, la, a.numel()), piece_range(b, lb, b.numel())}, {partial_range});
+
+  kernels::MatmulReducePush sum{partials.address, lc.address(), uint32_t(M), uint32_t(N),
+                                uint32_t(N),      splits,        options.alpha, options.beta};
+  std::vector<vk::ByteRange> reads = {partial_range};
+  if (options.beta != 0.0f) reads.push_back(piece_range(c, lc, c.numel()));
+  rec.dispatch("matmul split-K sum", pipeline(ctx, fmt::format("matmul_reduce_{}", dtype_name(c.dtype))),
+               &sum, sizeof sum, stride_groups(ctx, M * N), 1, 1, reads,
+               {piece_range(c, lc, c.numel())});
 }
 
 // Local row indices (excluding 0) at which matrix `index` of `t` continues in a new span.
@@ -96,7 +217,7 @@ std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DT
   if (out != DType::f32 && out != in)
     return fmt::format("C must be f32 or {}, not {}", dtype_name(in), dtype_name(out));
   const auto& caps = ctx.caps();
-  std::string kernel = pick_kernel(ctx, variant, in, out).name;
+  std::string kernel = pick_kernel(ctx, variant, in, out, 64, 64, 64).name;
   switch (variant) {
     case MatmulVariant::automatic:
     case MatmulVariant::portable: return "";
@@ -148,13 +269,18 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
          matmul_variant_name(variant), why);
   if (!M || !N || !sc.batch) return;
 
-  Kernel kernel = pick_kernel(ctx, variant, a.dtype, c.dtype);
-  std::vector<uint32_t> spec = {options.trans_a, options.trans_b};
-  spec.insert(spec.end(), kernel.spec.begin(), kernel.spec.end());
-  VkPipeline p = pipeline(ctx, kernel.name, spec, kernel.subgroup_size);
-  std::string label = fmt::format("matmul {}", kernel.name);
-  uint32_t groups_x = uint32_t((N + kernel.tile_n - 1) / kernel.tile_n);
-  uint32_t groups_y = uint32_t((M + kernel.tile_m - 1) / kernel.tile_m);
+  bool contiguous = a.memory.spans().size() == 1 && b.memory.spans().size() == 1 &&
+                    c.memory.spans().size() == 1;
+  uint32_t splits = options.split_k;
+  if (splits > 1 && (!contiguous || sc.batch != 1 || K % splits != 0))
+    fail("[matmul] split_k {} needs one matrix in one allocation and a K ({}) it divides",
+         splits, K);
+  if (splits == 0) {
+    Kernel whole_k = pick_kernel(ctx, variant, a.dtype, c.dtype, M, N, K);
+    uint64_t tiles = ((M + whole_k.tile_m - 1) / whole_k.tile_m) *
+                     ((N + whole_k.tile_n - 1) / whole_k.tile_n);
+    splits = contiguous && sc.batch == 1 ? choose_splits(ctx, tiles, K) : 1;
+  }
 
   kernels::MatmulPush push{};
   push.lda = uint32_t(sa.cols);
@@ -164,9 +290,19 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
   auto whole = [](const Tensor& t, const Location& at, uint64_t elements) {
     return piece_range(t, at, std::min(elements, at.contiguous));
   };
+  if (splits > 1) {
+    split_product(rec, variant, c, a, b, options, M, N, K, splits);
+    return;
+  }
 
-  bool contiguous = a.memory.spans().size() == 1 && b.memory.spans().size() == 1 &&
-                    c.memory.spans().size() == 1;
+  Kernel kernel = pick_kernel(ctx, variant, a.dtype, c.dtype, M, N, K);
+  std::vector<uint32_t> spec = {options.trans_a, options.trans_b};
+  spec.insert(spec.end(), kernel.spec.begin(), kernel.spec.end());
+  VkPipeline p = pipeline(ctx, kernel.name, spec, kernel.subgroup_size);
+  std::string label = fmt::format("matmul {} {}", kernel.name, tile_name(kernel));
+  uint32_t groups_x = uint32_t((N + kernel.tile_n - 1) / kernel.tile_n);
+  uint32_t groups_y = uint32_t((M + kernel.tile_m - 1) / kernel.tile_m);
+
   if (contiguous) {
     // One dispatch covers every batch (split only at the device's z limit).
     uint32_t max_z = ctx.caps().max_workgroup_count[2];
@@ -185,6 +321,7 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
       push.N = uint32_t(N);
       push.K = uint32_t(K);
       push.beta = options.beta;
+      push.aligned = is_aligned(push, dtype_size(a.dtype), kernel.tile_k);
       std::vector<vk::ByteRange> reads = {whole(a, la, count * push.stride_a),
                                           whole(b, lb, std::max<uint64_t>(count * push.stride_b, sb.rows * sb.cols))};
       if (options.beta != 0.0f) reads.push_back(whole(c, lc, count * push.stride_c));

@@ -24,6 +24,9 @@ struct MatmulOptions {
   float alpha = 1.0f;
   float beta = 0.0f;
   MatmulVariant variant = MatmulVariant::automatic;
+  // Split-K: 0 lets the shape decide (on GPUs, products with few output tiles and a long K);
+  // n > 1 forces n parts (tests). Needs one unbatched matrix per operand in one allocation.
+  uint32_t split_k = 0;
 };
 
 // Empty when `variant` can run these dtypes here; otherwise why not, in words.

@@ -112,6 +112,15 @@ void Recorder::copy(const Span& src, uint64_t src_offset, const Span& dst, uint6
   labels_.push_back("copy");
 }
 
+const Span& Recorder::workspace(uint64_t bytes) {
+  if (workspace_.empty() || workspace_.spans().front().bytes < bytes) {
+    if (!workspace_.empty()) keep(std::move(workspace_));
+    workspace_ = context_.allocator.allocate(bytes, MemoryKind::device, "recording workspace",
+                                             std::max<uint64_t>(bytes, 4));
+  }
+  return workspace_.spans().front();
+}
+
 void Recorder::run() {
   if (!ended_) {
     // Results become visible to the host and to whatever runs next.

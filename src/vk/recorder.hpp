@@ -49,6 +49,11 @@ class Recorder {
             uint64_t bytes);
   // Keeps a temporary (workspace, partial sums) alive as long as the recording.
   void keep(Allocation allocation) { temporaries_.push_back(std::move(allocation)); }
+  // One device span of at least `bytes` bytes that every command of this recording may use as
+  // scratch (split-K partial sums): reusing it costs only the barriers its tracked ranges ask
+  // for, where a temporary per command would cost memory per command. A larger request
+  // replaces it (the old one stays alive for the commands that use it).
+  const Span& workspace(uint64_t bytes);
 
   // Ends the recording on the first call, then submits it and waits. Each later call replays it.
   void run();
@@ -72,6 +77,7 @@ class Recorder {
   std::vector<std::string> labels_;
   std::vector<ByteRange> pending_reads_, pending_writes_;
   std::vector<Allocation> temporaries_;
+  Allocation workspace_;
   std::vector<Timing> timings_;
   uint32_t barriers_ = 0;
 };

@@ -44,7 +44,8 @@ std::vector<Case> all_cases() {
 }
 
 // Runs C = alpha op(A) op(B) + beta C on `batch` matrices and checks it against the reference.
-void check(vk::Context& ctx, const Case& c, reference::MatmulShape s, float alpha, float beta) {
+void check(vk::Context& ctx, const Case& c, reference::MatmulShape s, float alpha, float beta,
+           uint32_t split_k = 0) {
   auto va = test::random_values(size_t(s.batch) * s.m * s.k, 21, c.in);
   auto vb = test::random_values(size_t(s.b_batch) * s.k * s.n, 22, c.in);
   auto vc = test::random_values(size_t(s.batch) * s.m * s.n, 23, c.out);
@@ -56,7 +57,7 @@ void check(vk::Context& ctx, const Case& c, reference::MatmulShape s, float alph
                                c.in, vb, "B", ctx);
   Tensor out = test::tensor_with({z, s.m, s.n}, c.out, vc, "C", ctx);
   vk::Recorder rec(ctx);
-  ops::MatmulOptions options{s.trans_a, s.trans_b, alpha, beta, c.variant};
+  ops::MatmulOptions options{s.trans_a, s.trans_b, alpha, beta, c.variant, split_k};
   ops::matmul(rec, out, a, b, options);
   rec.run();
   std::vector<double> want(vc.begin(), vc.end());
@@ -84,6 +85,17 @@ TEST_P(Matmul, MatchesTheReferenceOrSaysWhyNot) {
   s.b_batch = 3;
   check(ctx, c, s, 1.5f, 0.5f);                  // batched B, alpha and beta
   check(ctx, c, {1, 1, 130, 129, 77, c.trans_a, c.trans_b}, 1.0f, 0.0f);  // > one tile
+
+  // The shapes that pick other tiles or paths: LoRA-thin outputs (rank 16 on one side, or as
+  // K), whole aligned tiles beside clamped edge tiles (coopmat2 loads the first unclamped), and
+  // K cut into parts whose partial products a second kernel sums (split-K), with alpha, beta.
+  bool ta = c.trans_a, tb = c.trans_b;
+  check(ctx, c, {1, 1, 300, 16, 200, ta, tb}, 1.0f, 0.5f);   // thin N
+  check(ctx, c, {1, 1, 16, 300, 200, ta, tb}, 1.0f, 0.5f);   // thin M
+  check(ctx, c, {1, 1, 130, 77, 16, ta, tb}, 2.0f, 1.0f);    // K = a LoRA rank
+  check(ctx, c, {1, 1, 260, 272, 192, ta, tb}, 1.0f, 0.0f);  // interior and edge tiles
+  check(ctx, c, {1, 1, 37, 16, 390, ta, tb}, 1.5f, 0.5f, 3);  // split-K
+  check(ctx, c, {1, 1, 16, 40, 512, ta, tb}, 1.0f, 0.0f, 4);
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, Matmul, testing::ValuesIn(all_cases()), case_name);
