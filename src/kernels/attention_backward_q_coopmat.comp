@@ -5,7 +5,7 @@
 // in registers, latest query tiles first. Per visible key tile (k and v staged side by side):
 // per 16 keys, S = q k^T and dP = dout v^T on coopmats, then element-wise in registers
 // (element_index) P = exp2(scale S - lse) under the masks and dS = P (dP - delta), stored as f16;
-// then dQ += dS k. Each dq element is added by one lane, once, after a fixed sequence of
+// then dQ += dS k, while the next k tile is fetched. Each dq element is added by one lane, once, after a fixed sequence of
 // products: deterministic, no atomics. Shared memory (BC = 64 up to D = 128, 32 beyond): 45 KiB
 // at D = 128, 39 KiB at D = 256.
 #define TILE_REGIONS 2
@@ -42,7 +42,7 @@ void main() {
     stage_rows(pc.dout + (q_at + uint64_t(c0) * q_stride) * 2, q_stride, valid, 1);
     barrier();
     if (sg * 16 >= c0 && sg * 16 < c0 + BC)
-      for (uint d = 0; d < DB; ++d) {
+      [[unroll]] for (uint d = 0; d < DB; ++d) {
         coopMatLoad(qf[d], tiles, tile_at(0, sg * 16 - c0, d), LD4, ROW_MAJOR);
         coopMatLoad(gf[d], tiles, tile_at(1, sg * 16 - c0, d), LD4, ROW_MAJOR);
       }
@@ -52,37 +52,46 @@ void main() {
   const ACC index = element_index();
 
   ACC acc[DB];
-  for (uint d = 0; d < DB; ++d) acc[d] = ACC(0.0);
+  [[unroll]] for (uint d = 0; d < DB; ++d) acc[d] = ACC(0.0);
   const uint ds_at = sg * 16 * HALF_LD;
 
+  // The next tile's k is fetched during this one's dS k (fetch_rows); v is staged directly.
   const uvec2 keys = key_range(q0, q0 + own_valid);
-  for (uint k0 = keys.x / BC * BC; k0 < keys.y; k0 += BC) {
+  const uint64_t kv_head = (uint64_t(b) * pc.T * pc.heads_kv + hk) * D;
+  uint k0 = keys.x / BC * BC;
+  fetch_rows(pc.k + (kv_head + uint64_t(k0) * kv_stride) * 2, kv_stride, pc.T - k0);
+  for (; k0 < keys.y; k0 += BC) {
     const uint visit_valid = min(BC, pc.T - k0);
+    const uint64_t next_k = pc.k + (kv_head + uint64_t(k0 + BC) * kv_stride) * 2;
+    const uint next_valid = k0 + BC < keys.y ? pc.T - (k0 + BC) : 0;
     barrier();  // the previous tile's reads of `tiles` and `visit_doc` are done
     if (pc.documents != 0) {
       load_docs(false, b, k0);
       barrier();
       bool meet = documents_meet(own_span, visit_valid);
-      if (!meet) continue;
+      if (!meet) {
+        fetch_rows(next_k, kv_stride, next_valid);
+        continue;
+      }
     }
-    const uint64_t kv_at = ((uint64_t(b) * pc.T + k0) * pc.heads_kv + hk) * D;
-    stage_rows(pc.k + kv_at * 2, kv_stride, visit_valid, 0);
-    stage_rows(pc.v + kv_at * 2, kv_stride, visit_valid, 1);
+    const bool whole = tile_all_visible(q0, own_valid, k0, visit_valid);
+    store_rows(0);  // k
+    stage_rows(pc.v + (kv_head + uint64_t(k0) * kv_stride) * 2, kv_stride, visit_valid, 1);
     barrier();
 
-    for (uint j = 0; j < CB; ++j) {
+    [[unroll]] for (uint j = 0; j < CB; ++j) {
       ACC s = ACC(0.0), dp = ACC(0.0);
-      for (uint d = 0; d < DB; ++d) {
+      [[unroll]] for (uint d = 0; d < DB; ++d) {
         MAT_B kb, vb;
         coopMatLoad(kb, tiles, tile_at(0, j * 16, d), LD4, COLUMN_MAJOR);
         coopMatLoad(vb, tiles, tile_at(1, j * 16, d), LD4, COLUMN_MAJOR);
         s = coopMatMulAdd(qf[d], kb, s);
         dp = coopMatMulAdd(gf[d], vb, dp);
       }
-      for (uint i = 0; i < s.length(); ++i) {
+      [[unroll]] for (uint i = 0; i < s.length(); ++i) {
         uint r = sg * 16 + element_row(index, i), c = j * 16 + element_col(index, i);
-        bool keep = r < own_valid && c < visit_valid && visible(q0 + r, k0 + c) &&
-                    same_document(r, c);
+        bool keep = r < own_valid && c < visit_valid &&
+                    (whole || (visible(q0 + r, k0 + c) && same_document(r, c)));
         float p = keep ? exp2(s[i] * scale2 - own_lse[r]) : 0.0;
         s[i] = p * (dp[i] - own_delta[r]);
       }
@@ -90,10 +99,11 @@ void main() {
     }
     subgroupMemoryBarrierShared();
     subgroupBarrier();
-    for (uint j = 0; j < CB; ++j) {
+    fetch_rows(next_k, kv_stride, next_valid);
+    [[unroll]] for (uint j = 0; j < CB; ++j) {
       MAT_A da;
       coopMatLoad(da, half_stage, ds_at + j * 16, HALF_LD, ROW_MAJOR);
-      for (uint d = 0; d < DB; ++d) {
+      [[unroll]] for (uint d = 0; d < DB; ++d) {
         MAT_B kb;
         coopMatLoad(kb, tiles, tile_at(0, j * 16, d), LD4, ROW_MAJOR);
         acc[d] = coopMatMulAdd(da, kb, acc[d]);
@@ -102,10 +112,10 @@ void main() {
   }
 
   OUT_BUF dq = OUT_BUF(pc.grad_a + q_at * OUT_BYTES);
-  for (uint i = 0; i < index.length(); ++i) {
+  [[unroll]] for (uint i = 0; i < index.length(); ++i) {
     uint r = sg * 16 + element_row(index, i);
     if (r >= own_valid) continue;
-    for (uint d = 0; d < DB; ++d) {
+    [[unroll]] for (uint d = 0; d < DB; ++d) {
       uint at = r * q_stride + d * 16 + element_col(index, i);
       out_store(dq, at, out_load(dq, at) + pc.scale * acc[d][i]);
     }

@@ -49,24 +49,42 @@ uint thread_id() { return gl_LocalInvocationID.x; }
 // Where 16-column block `block` of row `row` of a staged tile starts in `tiles`.
 uint tile_at(uint region, uint row, uint block) { return (region * BC + row) * LD4 + block * 4; }
 
-// Stages BC rows of an f16 tensor (row r at element r * stride of the address `src`, zero at
-// and past row `valid`) into region `region` of `tiles`. Callers barrier around it.
-void stage_rows(uint64_t src, uint stride, uint valid, uint region) {
-  const uint vectors = D / 8;  // 16-byte vectors per row
+// Staging a visited tile in two halves, so that its global loads (all in flight at once) can
+// overlap other work: fetch_rows loads BC rows of an f16 tensor (row r at element r * stride of
+// the address `src`, zero at and past row `valid`) into `fetched`; store_rows writes them into
+// region `region` of `tiles`. Callers barrier around store_rows.
+const uint VECTORS = D / 8;  // 16-byte vectors per row
+const uint FETCH_STEPS = (BC * VECTORS + THREADS - 1) / THREADS;
+uvec4 fetched[FETCH_STEPS];
+
+void fetch_rows(uint64_t src, uint stride, uint valid) {
   BufVec16 rows = BufVec16(src);
-  for (uint i = thread_id(); i < BC * vectors; i += THREADS) {
-    uint r = i / vectors, c = i % vectors;
-    uvec4 x = r < valid ? rows.v[(r * stride) / 8 + c] : uvec4(0);
+  [[unroll]] for (uint step = 0; step < FETCH_STEPS; ++step) {
+    uint i = thread_id() + step * THREADS, r = i / VECTORS, c = i % VECTORS;
+    fetched[step] = r < valid && r < BC ? rows.v[(r * stride) / 8 + c] : uvec4(0);
+  }
+}
+
+void store_rows(uint region) {
+  [[unroll]] for (uint step = 0; step < FETCH_STEPS; ++step) {
+    uint i = thread_id() + step * THREADS, r = i / VECTORS, c = i % VECTORS;
+    if (r >= BC) continue;
+    uvec4 x = fetched[step];
     uint at = tile_at(region, r, 0) + 2 * c;
     tiles[at] = f16vec4(unpackFloat2x16(x.x), unpackFloat2x16(x.y));
     tiles[at + 1] = f16vec4(unpackFloat2x16(x.z), unpackFloat2x16(x.w));
   }
 }
 
+void stage_rows(uint64_t src, uint stride, uint valid, uint region) {
+  fetch_rows(src, stride, valid);
+  store_rows(region);
+}
+
 // row * 16 + column of each element this lane holds of every ACC (see the top of the file).
 ACC element_index() {
   const uint at = gl_SubgroupID * 16 * HALF_LD;
-  for (uint e = gl_SubgroupInvocationID; e < 256; e += SUBGROUP)
+  [[unroll]] for (uint e = gl_SubgroupInvocationID; e < 256; e += SUBGROUP)
     half_stage[at + (e / 16) * HALF_LD + e % 16] = float16_t(e);
   subgroupMemoryBarrierShared();
   subgroupBarrier();

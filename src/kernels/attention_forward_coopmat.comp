@@ -39,7 +39,7 @@ void main() {
                own_valid > c0 ? own_valid - c0 : 0, 0);
     barrier();
     if (sg * 16 >= c0 && sg * 16 < c0 + BC)
-      for (uint d = 0; d < DB; ++d)
+      [[unroll]] for (uint d = 0; d < DB; ++d)
         coopMatLoad(qf[d], tiles, tile_at(0, sg * 16 - c0, d), LD4, ROW_MAJOR);
     barrier();
   }
@@ -47,42 +47,54 @@ void main() {
   const ACC index = element_index();
 
   ACC o[DB];
-  for (uint d = 0; d < DB; ++d) o[d] = ACC(0.0);
+  [[unroll]] for (uint d = 0; d < DB; ++d) o[d] = ACC(0.0);
   // Softmax lanes: row `row` of this subgroup's 16, columns of parity `half_`.
   const uint row = lane % 16, half_ = lane / 16, own = sg * 16 + row;
   const uint s_at = sg * 16 * S_LD, p_at = sg * 16 * HALF_LD;
   float row_max = negative_infinity(), row_sum = 0.0;
 
+  // The k tile of the next visited tile is fetched during this one's P v, its v tile during
+  // this one's scores and softmax (fetch_rows): global loads overlap the matrix work.
   const uvec2 keys = key_range(q0, q0 + own_valid);
-  for (uint k0 = keys.x / BC * BC; k0 < keys.y; k0 += BC) {
+  const uint64_t kv_head = (uint64_t(b) * pc.T * pc.heads_kv + hk) * D;
+  uint k0 = keys.x / BC * BC;
+  fetch_rows(pc.k + (kv_head + uint64_t(k0) * kv_stride) * 2, kv_stride, pc.T - k0);
+  for (; k0 < keys.y; k0 += BC) {
     const uint visit_valid = min(BC, pc.T - k0);
+    const uint64_t next_k = pc.k + (kv_head + uint64_t(k0 + BC) * kv_stride) * 2;
+    const uint next_valid = k0 + BC < keys.y ? pc.T - (k0 + BC) : 0;
     barrier();  // the previous tile's reads of `tiles` and `visit_doc` are done
     if (pc.documents != 0) {
       load_docs(false, b, k0);
       barrier();
       bool meet = documents_meet(own_span, visit_valid);
-      if (!meet) continue;
+      if (!meet) {
+        fetch_rows(next_k, kv_stride, next_valid);
+        continue;
+      }
     }
-    const uint64_t kv_at = ((uint64_t(b) * pc.T + k0) * pc.heads_kv + hk) * D;
-    stage_rows(pc.k + kv_at * 2, kv_stride, visit_valid, 0);
+    const bool whole = tile_all_visible(q0, own_valid, k0, visit_valid);
+    store_rows(0);  // k
     barrier();
+    fetch_rows(pc.v + (kv_head + uint64_t(k0) * kv_stride) * 2, kv_stride, visit_valid);
 
     ACC s[CB];
-    for (uint j = 0; j < CB; ++j) s[j] = ACC(0.0);
-    for (uint d = 0; d < DB; ++d)
-      for (uint j = 0; j < CB; ++j) {
+    [[unroll]] for (uint j = 0; j < CB; ++j) s[j] = ACC(0.0);
+    [[unroll]] for (uint d = 0; d < DB; ++d)
+      [[unroll]] for (uint j = 0; j < CB; ++j) {
         MAT_B kb;
         coopMatLoad(kb, tiles, tile_at(0, j * 16, d), LD4, COLUMN_MAJOR);
         s[j] = coopMatMulAdd(qf[d], kb, s[j]);
       }
-    for (uint j = 0; j < CB; ++j) coopMatStore(s[j], scores, s_at + j * 16, S_LD, ROW_MAJOR);
+    [[unroll]] for (uint j = 0; j < CB; ++j)
+      coopMatStore(s[j], scores, s_at + j * 16, S_LD, ROW_MAJOR);
     subgroupMemoryBarrierShared();
     subgroupBarrier();
 
     float top = negative_infinity();
-    [[dont_unroll]] for (uint c = half_; c < BC; c += 2) {
-      bool keep = own < own_valid && c < visit_valid && visible(q0 + own, k0 + c) &&
-                  same_document(own, c);
+    [[unroll]] for (uint c = half_; c < BC; c += 2) {
+      bool keep = own < own_valid && c < visit_valid &&
+                  (whole || (visible(q0 + own, k0 + c) && same_document(own, c)));
       float x = keep ? scores[s_at + row * S_LD + c] * scale2 : negative_infinity();
       scores[s_at + row * S_LD + c] = x;
       top = max(top, x);
@@ -91,7 +103,7 @@ void main() {
     const float new_max = max(row_max, top);
     const float base = isinf(new_max) ? 0.0 : new_max;  // -inf: nothing visible yet, all p 0
     float sum = 0.0;
-    [[dont_unroll]] for (uint c = half_; c < BC; c += 2) {
+    [[unroll]] for (uint c = half_; c < BC; c += 2) {
       float p = exp2(scores[s_at + row * S_LD + c] - base);
       half_stage[p_at + row * HALF_LD + c] = float16_t(p);
       sum += p;
@@ -103,18 +115,19 @@ void main() {
     if (half_ == 0) row_factor[own] = rescale;
     subgroupMemoryBarrierShared();
     subgroupBarrier();
-    for (uint i = 0; i < index.length(); ++i) {
+    [[unroll]] for (uint i = 0; i < index.length(); ++i) {
       float factor = row_factor[sg * 16 + element_row(index, i)];
-      for (uint d = 0; d < DB; ++d) o[d][i] *= factor;
+      [[unroll]] for (uint d = 0; d < DB; ++d) o[d][i] *= factor;
     }
 
     barrier();  // every subgroup is done with the k tile
-    stage_rows(pc.v + kv_at * 2, kv_stride, visit_valid, 0);
+    store_rows(0);  // v
     barrier();
-    for (uint j = 0; j < CB; ++j) {
+    fetch_rows(next_k, kv_stride, next_valid);
+    [[unroll]] for (uint j = 0; j < CB; ++j) {
       MAT_A pa;
       coopMatLoad(pa, half_stage, p_at + j * 16, HALF_LD, ROW_MAJOR);
-      for (uint d = 0; d < DB; ++d) {
+      [[unroll]] for (uint d = 0; d < DB; ++d) {
         MAT_B vb;
         coopMatLoad(vb, tiles, tile_at(0, j * 16, d), LD4, ROW_MAJOR);
         o[d] = coopMatMulAdd(pa, vb, o[d]);
@@ -132,10 +145,10 @@ void main() {
   subgroupMemoryBarrierShared();
   subgroupBarrier();
   OUT_BUF out_o = OUT_BUF(pc.o + q_at * OUT_BYTES);
-  for (uint i = 0; i < index.length(); ++i) {
+  [[unroll]] for (uint i = 0; i < index.length(); ++i) {
     uint r = sg * 16 + element_row(index, i);
     if (r >= own_valid) continue;
-    for (uint d = 0; d < DB; ++d)
+    [[unroll]] for (uint d = 0; d < DB; ++d)
       out_store(out_o, r * q_stride + d * 16 + element_col(index, i), o[d][i] * row_factor[r]);
   }
 }

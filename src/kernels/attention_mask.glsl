@@ -67,6 +67,21 @@ ivec2 own_doc_span(uint own_rows) {
   return s;
 }
 
+// Whether every query of [q0, q0 + queries) sees every key of [k0, k0 + keys) (all < T): no
+// document ids, and the tile lies inside the causal and window bounds. Lets a tile skip the
+// per-element masks.
+bool tile_all_visible(uint q0, uint queries, uint k0, uint keys) {
+  if (pc.documents != 0) return false;
+  int first_q = int(q0), last_q = int(q0 + queries) - 1, first_k = int(k0),
+      last_k = int(k0 + keys) - 1;
+  if (pc.causal != 0 && last_k > first_q) return false;
+  if (pc.window != 0) {
+    if (last_q - first_k >= int(pc.window)) return false;
+    if (pc.causal == 0 && last_k - first_q >= int(pc.window)) return false;
+  }
+  return true;
+}
+
 bool same_document(uint own, uint visit) {
   return pc.documents == 0 || own_doc[own] == visit_doc[visit];
 }
