@@ -4,8 +4,9 @@
 // (L(x + eps u) - L(x - eps u)) / 2 eps). Then forward and backward timed over replays at
 // Qwen3-1.7B's attention (16 query heads, 8 kv heads, head_dim 128, causal) for B x T = 8 x 512
 // and 2 x 4096, in TFLOP/s against a peak: the matmul ops choose for the dtype, measured here,
-// or --peak.
-// Causal FLOPs: forward 4 B Hq T^2 D / 2 (q k^T and P v over half the scores), backward 2.5x.
+// or --peak. --variant picks the kernels (auto: coopmat for f16 where the device has it).
+// Causal FLOPs: forward 4 B Hq T^2 D / 2 (q k^T and P v over half the scores), backward 2.5x,
+// forward + backward 3.5x.
 // For lavapipe: --seq 128 --tokens 256 --repeats 1 --peak-size 256.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 #include <cmath>
 #include <random>
 
+#include "base/error.hpp"
 #include "cli/measure.hpp"
 #include "ops/attention.hpp"
 
@@ -30,7 +32,9 @@ struct Layer {
   Tensor q, k, v, o, lse, dout, dq, dk, dv;
   ops::AttentionOptions options;
 
-  Layer(vk::Context& ctx, const Shape& shape, DType dt) : s(shape) {
+  Layer(vk::Context& ctx, const Shape& shape, DType dt,
+        ops::AttentionVariant variant = ops::AttentionVariant::portable)
+      : s(shape) {
     std::vector<int64_t> qs = {s.B, s.T, s.Hq, s.D}, kvs = {s.B, s.T, s.Hkv, s.D};
     q = make_tensor(ctx, dt, qs, "q");
     k = make_tensor(ctx, dt, kvs, "k");
@@ -45,6 +49,7 @@ struct Layer {
     for (Tensor* t : {&q, &k, &v, &dout})
       write_floats(ctx, *t, cli::random_floats(t->numel(), dt, seed++));
     options.scale = float(1.0 / std::sqrt(double(s.D)));
+    options.variant = variant;
   }
   void forward(vk::Recorder& rec) { ops::attention_forward(rec, o, lse, q, k, v, options); }
   void backward(vk::Recorder& rec) {
@@ -138,13 +143,14 @@ double check_backward(vk::Context& ctx, Layer& x) {
 int main(int argc, char** argv) {
   CLI::App app{"attention lab: check, then time forward and backward"};
   std::vector<int64_t> seqs = {512, 4096}, tokens = {4096, 8192};
-  std::string dtype_text = "bf16";
+  std::string dtype_text = "bf16", variant_text = "auto";
   int repeats = 5;
   double peak = 0;
   uint32_t peak_size = 2048;
   app.add_option("--seq", seqs, "sequence lengths T");
   app.add_option("--tokens", tokens, "B x T per sequence length (one value: the same for all)");
   app.add_option("--dtype", dtype_text, "activation dtype: f32, f16 or bf16");
+  app.add_option("--variant", variant_text, "kernels: auto, portable or coopmat");
   app.add_option("--repeats", repeats, "layers per timed run");
   app.add_option("--peak", peak,
                  "reference TFLOP/s for the % column (0: the dtype's matmul, measured)");
@@ -154,7 +160,14 @@ int main(int argc, char** argv) {
   try {
     vk::Context ctx;
     DType dt = dtype_from_name(dtype_text);
-    fmt::print("device: {}\n", ctx.caps().name);
+    auto variant = ops::AttentionVariant::automatic;
+    for (auto v : {ops::AttentionVariant::portable, ops::AttentionVariant::coopmat})
+      if (ops::attention_variant_name(v) == variant_text) variant = v;
+    if (variant_text != ops::attention_variant_name(variant))
+      fail("[bench/attention] unknown --variant '{}': use auto, portable or coopmat", variant_text);
+    std::string why = ops::attention_unavailable(ctx, ops::AttentionVariant::coopmat, dt, 128);
+    fmt::print("device: {}; variant {}{}\n", ctx.caps().name, variant_text,
+               why.empty() ? "" : " (coopmat cannot run here: " + why + ")");
 
     Layer small(ctx, {2, 100, 4, 2, 64}, DType::f32);
     double forward_error = check_forward(ctx, small), backward_error = check_backward(ctx, small);
@@ -174,22 +187,30 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < seqs.size(); ++i) {
       int64_t T = seqs[i], total = tokens.size() == 1 ? tokens[0] : tokens.at(i);
       Shape s{std::max<int64_t>(total / T, 1), T, 16, 8, 128};
-      Layer layer(ctx, s, dt);
+      Layer layer(ctx, s, dt, variant);
       double forward_flops = 4.0 * s.B * s.Hq * double(s.T) * s.T * s.D / 2;
-      for (bool backward : {false, true}) {
+      {
         vk::Recorder rec(ctx);
-        if (backward) {
-          layer.forward(rec);  // o and lse for the backward, outside the timed recording
-          rec.run();
-        }
+        layer.forward(rec);  // o and lse for the backward, outside the timed recordings
+        rec.run();
+      }
+      struct Pass {
+        const char* name;
+        bool forward, backward;
+        double flops;  // in forwards
+      };
+      for (Pass pass : {Pass{"forward", true, false, 1.0}, Pass{"backward", false, true, 2.5},
+                        Pass{"fwd+bwd", true, true, 3.5}}) {
         vk::Recorder timed(ctx);
-        for (int r = 0; r < repeats; ++r) backward ? layer.backward(timed) : layer.forward(timed);
+        for (int r = 0; r < repeats; ++r) {
+          if (pass.forward) layer.forward(timed);
+          if (pass.backward) layer.backward(timed);
+        }
         double seconds = cli::median_seconds(timed) / repeats;
-        double tflops = (backward ? 2.5 : 1.0) * forward_flops / seconds * 1e-12;
+        double tflops = pass.flops * forward_flops / seconds * 1e-12;
         fmt::print("{:<34} {:>10.3f} {:>10.4g} {:>7.1f}%\n",
-                   fmt::format("{} {} {} x {}", backward ? "backward" : "forward", dtype_text,
-                               s.B, s.T),
-                   seconds * 1e3, tflops, 100 * tflops / peak);
+                   fmt::format("{} {} {} x {}", pass.name, dtype_text, s.B, s.T), seconds * 1e3,
+                   tflops, 100 * tflops / peak);
       }
     }
     return correct ? 0 : 1;

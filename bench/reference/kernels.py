@@ -1,11 +1,13 @@
 """PyTorch baselines for the transformer kernel benches (bench/<family>.cpp), on the same card.
 
-Run on the GPU machine: python3 bench/reference/kernels.py. Shapes are Qwen3-1.7B's at B x T =
+Run on the GPU machine: python3 bench/reference/kernels.py (--attention: only the attention
+table that bench/attention prints beside). Shapes are Qwen3-1.7B's at B x T =
 8 x 512 (and 2 x 4096 for attention), bf16 activations, as the benches use. Each line is what a
 PyTorch user runs for that layer (eager; SDPA for attention; fused AdamW), forward and backward
 where there is one, in ms, with the same GB/s or TFLOP/s accounting as the bench programs.
 """
 import math
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +59,22 @@ def rotate_half(x):
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
+def attention_table(H, KV, D):
+    """SDPA beside bench/attention's table: forward and forward + backward (causal FLOPs: 3.5x
+    the forward's), bf16 and f16, B x T = 8 x 512 and 1 x 4096, [B, H, T, D] tensors."""
+    print("sdpa (is_causal, enable_gqa)       fwd ms  TFLOP/s  fwd+bwd ms  TFLOP/s")
+    for dtype, name in ((BF16, "bf16"), (torch.float16, "f16")):
+        for batch, T in ((8, 512), (1, 4096)):
+            inputs = (leaf(batch, H, T, D, dtype=dtype), leaf(batch, KV, T, D, dtype=dtype),
+                      leaf(batch, KV, T, D, dtype=dtype))
+            attn = lambda q_, k_, v_: F.scaled_dot_product_attention(  # noqa: E731
+                q_, k_, v_, is_causal=True, enable_gqa=True)
+            f, b = forward_backward(attn, inputs)
+            flops = 4 * batch * H * T * T * D / 2
+            print(f"sdpa {name:4} B={batch} T={T:<5}            {f:7.3f} {flops / f / 1e9:8.1f} "
+                  f"{f + b:11.3f} {3.5 * flops / (f + b) / 1e9:8.1f}")
+
+
 def main():
     torch.backends.cuda.matmul.allow_tf32 = False
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
@@ -90,6 +108,7 @@ def main():
         flops = 4 * batch * H * T * T * D / 2
         print(f"sdpa attention B={batch} T={T}  fwd {f:7.3f} ms {flops / f / 1e9:7.1f} TFLOP/s"
               f"   bwd {b:7.3f} ms {2.5 * flops / b / 1e9:7.1f} TFLOP/s")
+    attention_table(H, KV, D)
 
     h, lm_head = leaf(N, C), leaf(V, C)
     labels = torch.randint(0, V, (N,), device=DEVICE)
@@ -115,4 +134,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if "--attention" in sys.argv:
+        print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
+        attention_table(16, 8, 128)
+    else:
+        main()

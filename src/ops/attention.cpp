@@ -65,6 +65,38 @@ constexpr Tiles backward_kv_tiles(uint32_t D) {
 static_assert(forward_tiles(256).fits_threads() && backward_q_tiles().fits_threads() &&
               backward_kv_tiles(128).fits_threads() && backward_kv_tiles(256).fits_threads());
 
+// The cooperative-matrix kernels (attention_coopmat.glsl): 4 subgroups of 32 lanes, 64 own rows,
+// visited tiles of `visit` rows: 64 for the forward and dq up to D = 128 (fewer barriers per
+// product), 32 beyond and for dk/dv (whose two f16 stages and two staged operands would not
+// fit 48 KiB at 64).
+enum class CoopmatKernel { forward, backward_q, backward_kv };
+
+struct CoopmatTiles {
+  const char* name;
+  uint32_t visit, regions, stages, extra_floats;
+
+  // Mirrors the shared arrays of the kernel: staged tiles (f16, rows of D + 8), per-subgroup f16
+  // stages (rows of visit + 8), document ids, and the kernel's own floats.
+  uint64_t shared_bytes(uint32_t D) const {
+    return uint64_t(regions) * visit * (D + 8) * 2 + uint64_t(stages) * 4 * 16 * (visit + 8) * 2 +
+           4 * (64 + visit + uint64_t(extra_floats));
+  }
+};
+
+constexpr CoopmatTiles coopmat_tiles(CoopmatKernel kernel, uint32_t D) {
+  uint32_t visit = D <= 128 ? 64 : 32;
+  switch (kernel) {
+    case CoopmatKernel::forward:  // + S per subgroup ([16][visit + 4] f32) and a factor per row
+      return {"attention_forward", visit, 1, 1, 4 * 16 * (visit + 4) + 64};
+    case CoopmatKernel::backward_q:  // + lse and delta per own row
+      return {"attention_backward_q", visit, 2, 1, 2 * 64};
+    case CoopmatKernel::backward_kv:  // + lse and delta per visited row
+      return {"attention_backward_kv", 32, 2, 2, 2 * 32};
+  }
+  return {};
+}
+constexpr uint32_t kCoopmatSubgroup = 32;
+
 struct Dims {
   uint32_t B, T, Hq, Hkv, D;
 };
@@ -172,7 +204,73 @@ void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, c
   rec.dispatch(kernel, p, push, push_bytes, groups, heads, d.B, reads, writes);
 }
 
+void dispatch_coopmat(vk::Recorder& rec, CoopmatKernel kernel, const Dims& d, uint32_t heads,
+                      const void* push, uint32_t push_bytes,
+                      const std::vector<vk::ByteRange>& reads,
+                      const std::vector<vk::ByteRange>& writes) {
+  auto& ctx = rec.context();
+  CoopmatTiles tiles = coopmat_tiles(kernel, d.D);
+  uint32_t groups = (d.T + 63) / 64;
+  if (groups > ctx.caps().max_workgroup_count[0] || heads > ctx.caps().max_workgroup_count[1] ||
+      d.B > ctx.caps().max_workgroup_count[2])
+    fail("[{}] {} tiles x {} heads x batch {} is over the device's workgroup counts", tiles.name,
+         groups, heads, d.B);
+  std::string name = fmt::format("{}_coopmat_f16", tiles.name);
+  VkPipeline p = pipeline(ctx, name, {d.D, tiles.visit}, kCoopmatSubgroup);
+  rec.dispatch(name, p, push, push_bytes, groups, heads, d.B, reads, writes);
+}
+
+// The variant a call runs: the asked one (failing with the reason where it cannot run), or for
+// automatic coopmat where it can and the tensors it loads in 16-byte vectors are aligned.
+AttentionVariant resolve_variant(const char* op, const vk::Context& ctx,
+                                 const AttentionOptions& options, const Tensor& q,
+                                 std::initializer_list<const Tensor*> vector_loads) {
+  if (options.variant == AttentionVariant::portable) return AttentionVariant::portable;
+  std::string why = attention_unavailable(ctx, AttentionVariant::coopmat, q.dtype, q.shape[3]);
+  for (const Tensor* t : vector_loads)
+    if (why.empty() && address(*t) % 16 != 0)
+      why = fmt::format("{} does not start at a 16-byte boundary", t->describe());
+  if (why.empty()) return AttentionVariant::coopmat;
+  if (options.variant == AttentionVariant::automatic) return AttentionVariant::portable;
+  fail("[{}] variant coopmat cannot run: {}; use the portable variant", op, why);
+}
+
 }  // namespace
+
+std::string_view attention_variant_name(AttentionVariant v) {
+  switch (v) {
+    case AttentionVariant::automatic: return "auto";
+    case AttentionVariant::portable: return "portable";
+    case AttentionVariant::coopmat: return "coopmat";
+  }
+  return "?";
+}
+
+std::string attention_unavailable(const vk::Context& ctx, AttentionVariant variant, DType dtype,
+                                  int64_t head_dim) {
+  if (variant != AttentionVariant::coopmat) return "";
+  const auto& caps = ctx.caps();
+  if (dtype != DType::f16) return "the coopmat variant takes f16 tensors";
+  if (head_dim % 16 != 0 || head_dim > kMaxHeadDim)
+    return fmt::format("head_dim {} is no multiple of 16 up to {}", head_dim, kMaxHeadDim);
+  if (!caps.coopmat_khr || !caps.has_coopmat_khr(VK_COMPONENT_TYPE_FLOAT16_KHR,
+                                                 VK_COMPONENT_TYPE_FLOAT32_KHR, 16, 16, 16))
+    return fmt::format("'{}' lacks VK_KHR_cooperative_matrix with 16x16x16 f16 -> f32", caps.name);
+  bool subgroup32 = caps.subgroup_size_control
+                        ? caps.subgroup_min <= kCoopmatSubgroup && caps.subgroup_max >= kCoopmatSubgroup
+                        : caps.subgroup_size == kCoopmatSubgroup;
+  if (!subgroup32) return fmt::format("'{}' cannot run subgroups of 32", caps.name);
+  for (auto kernel : {CoopmatKernel::forward, CoopmatKernel::backward_q, CoopmatKernel::backward_kv}) {
+    CoopmatTiles tiles = coopmat_tiles(kernel, uint32_t(head_dim));
+    std::string name = fmt::format("{}_coopmat_f16", tiles.name);
+    if (!kernels::find(name)) return "this build's glslc could not compile " + name;
+    if (tiles.shared_bytes(uint32_t(head_dim)) > caps.max_shared_memory)
+      return fmt::format("{} needs {} bytes of shared memory at head_dim {}, over the {} of '{}'",
+                         name, tiles.shared_bytes(uint32_t(head_dim)), head_dim,
+                         caps.max_shared_memory, caps.name);
+  }
+  return "";
+}
 
 void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& q, const Tensor& k,
                        const Tensor& v, const AttentionOptions& options) {
@@ -186,8 +284,13 @@ void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& 
   fill_common(push, q, k, v, d, options);
   push.o = address(o);
   push.lse = address(lse);
-  dispatch_tiled(rec, op, forward_tiles(d.D), d, q.dtype, d.Hq, &push, sizeof push,
-                 reads_of({&q, &k, &v}, options), {whole(o), whole(lse)});
+  auto reads = reads_of({&q, &k, &v}, options);
+  if (resolve_variant(op, rec.context(), options, q, {&q, &k, &v}) == AttentionVariant::coopmat)
+    dispatch_coopmat(rec, CoopmatKernel::forward, d, d.Hq, &push, sizeof push, reads,
+                     {whole(o), whole(lse)});
+  else
+    dispatch_tiled(rec, op, forward_tiles(d.D), d, q.dtype, d.Hq, &push, sizeof push, reads,
+                   {whole(o), whole(lse)});
 }
 
 void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout,
@@ -202,6 +305,8 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   require_lse(op, lse, d);
   if (q.numel() == 0) return;
   auto& ctx = rec.context();
+  bool coopmat = resolve_variant(op, ctx, options, q, {&q, &k, &v, &dout}) ==
+                 AttentionVariant::coopmat;
 
   // delta = rowsum(dout * o), the softmax-gradient term both passes subtract.
   Tensor delta = make_tensor(ctx, DType::f32, lse.shape, "attention delta");
@@ -220,14 +325,22 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   push.delta = address(delta);
   push.grad_a = address(dk);
   push.grad_b = address(dv);
-  dispatch_tiled(rec, "attention_backward_kv", backward_kv_tiles(d.D), d, q.dtype, d.Hkv, &push,
-                 sizeof push, reads_of({&q, &k, &v, &dout, &lse, &delta, &dk, &dv}, options),
-                 {whole(dk), whole(dv)});
+  auto reads_kv = reads_of({&q, &k, &v, &dout, &lse, &delta, &dk, &dv}, options);
+  if (coopmat)
+    dispatch_coopmat(rec, CoopmatKernel::backward_kv, d, d.Hkv, &push, sizeof push, reads_kv,
+                     {whole(dk), whole(dv)});
+  else
+    dispatch_tiled(rec, "attention_backward_kv", backward_kv_tiles(d.D), d, q.dtype, d.Hkv, &push,
+                   sizeof push, reads_kv, {whole(dk), whole(dv)});
   push.grad_a = address(dq);
   push.grad_b = 0;
-  dispatch_tiled(rec, "attention_backward_q", backward_q_tiles(), d, q.dtype, d.Hq, &push,
-                 sizeof push, reads_of({&q, &k, &v, &dout, &lse, &delta, &dq}, options),
-                 {whole(dq)});
+  auto reads_q = reads_of({&q, &k, &v, &dout, &lse, &delta, &dq}, options);
+  if (coopmat)
+    dispatch_coopmat(rec, CoopmatKernel::backward_q, d, d.Hq, &push, sizeof push, reads_q,
+                     {whole(dq)});
+  else
+    dispatch_tiled(rec, "attention_backward_q", backward_q_tiles(), d, q.dtype, d.Hq, &push,
+                   sizeof push, reads_q, {whole(dq)});
   rec.keep(std::move(delta.memory));
 }
 

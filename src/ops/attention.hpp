@@ -6,13 +6,22 @@
 //   documents       [B, T] i32 (optional)
 // Grouped-query attention: query head h reads kv head h / (Hq / Hkv); Hq must be a multiple of
 // Hkv. head_dim up to 256. Each tensor must lie in one allocation span.
+// Variants: the portable shared-memory kernels (every device and dtype), and kernels on
+// GL_KHR_cooperative_matrix (f16 tensors, head_dim a multiple of 16, devices with 16x16x16
+// f16 -> f32 matrices and subgroups of 32, this build's glslc permitting).
 #include <cstdint>
 #include <limits>
+#include <string>
+#include <string_view>
 
 #include "ops/tensor.hpp"
 #include "vk/recorder.hpp"
 
 namespace vktrain::ops {
+
+enum class AttentionVariant { automatic, portable, coopmat };
+
+std::string_view attention_variant_name(AttentionVariant v);
 
 struct AttentionOptions {
   bool causal = true;  // key j visible from query i only if j <= i
@@ -24,7 +33,15 @@ struct AttentionOptions {
   float scale = std::numeric_limits<float>::quiet_NaN();
   // Packed sequences: key j is visible from query i only if documents[b, j] == documents[b, i].
   const Tensor* documents = nullptr;
+  // automatic: coopmat where it can run (attention_unavailable is empty), else portable.
+  AttentionVariant variant = AttentionVariant::automatic;
 };
+
+// Empty when `variant` can run tensors of `dtype` with this head_dim here; otherwise why not, in
+// words. (The coopmat kernels also need 16-byte aligned q, k, v and dout; automatic checks that
+// per call.)
+std::string attention_unavailable(const vk::Context& context, AttentionVariant variant,
+                                  DType dtype, int64_t head_dim);
 
 // o = softmax(scale * q k^T + mask) v per head; lse = log-sum-exp of the scaled, masked scores
 // of each query row (natural log), saved for the backward.

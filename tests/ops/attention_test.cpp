@@ -11,6 +11,7 @@
 #include "support/support.hpp"
 
 using namespace vktrain;
+using ops::AttentionVariant;
 using reference::AttentionShape;
 
 namespace {
@@ -51,7 +52,7 @@ struct DeviceInputs {
   Tensor q, k, v, o, lse, documents;
   ops::AttentionOptions options;
 
-  DeviceInputs(const AttentionShape& s, DType dt, const Inputs& in)
+  DeviceInputs(const AttentionShape& s, DType dt, const Inputs& in, AttentionVariant variant)
       : q(test::tensor_with(q_shape(s), dt, in.q, "q")),
         k(test::tensor_with(kv_shape(s), dt, in.k, "k")),
         v(test::tensor_with(kv_shape(s), dt, in.v, "v")),
@@ -60,6 +61,7 @@ struct DeviceInputs {
     options.causal = s.causal;
     options.window = s.window;
     options.scale = float(s.scale);
+    options.variant = variant;
     if (!s.documents.empty()) {
       documents = make_tensor(test::context(), DType::i32, {s.B, s.T}, "documents");
       write_ints(test::context(), documents, s.documents);
@@ -72,9 +74,10 @@ struct Forward {
   std::vector<float> o, lse;
 };
 
-Forward run_forward(const AttentionShape& s, DType dt, const Inputs& in) {
+Forward run_forward(const AttentionShape& s, DType dt, const Inputs& in,
+                    AttentionVariant variant = AttentionVariant::portable) {
   auto& ctx = test::context();
-  DeviceInputs x(s, dt, in);
+  DeviceInputs x(s, dt, in, variant);
   vk::Recorder rec(ctx);
   ops::attention_forward(rec, x.o, x.lse, x.q, x.k, x.v, x.options);
   rec.run();
@@ -88,9 +91,10 @@ struct Gradients {
 // Forward, then backward for dout, adding into gradients that start at `start` (zeros when its
 // vectors are empty).
 Gradients run_backward(const AttentionShape& s, DType dt, const Inputs& in,
-                       const std::vector<float>& dout_values, const Gradients& start = {}) {
+                       const std::vector<float>& dout_values, const Gradients& start = {},
+                       AttentionVariant variant = AttentionVariant::portable) {
   auto& ctx = test::context();
-  DeviceInputs x(s, dt, in);
+  DeviceInputs x(s, dt, in, variant);
   Tensor dout = test::tensor_with(q_shape(s), dt, dout_values, "dout");
   auto grad = [&](const std::vector<int64_t>& shape, const std::vector<float>& values,
                   const char* name) {
@@ -123,39 +127,60 @@ std::string case_name(const testing::TestParamInfo<std::tuple<DType, Case>>& inf
   return fmt::format("{}_{}", dtype_name(std::get<0>(info.param)), std::get<1>(info.param).name);
 }
 
+// Tolerances of one variant: o (relative to its largest value), lse, and the backward's.
+struct Tolerances {
+  double o, lse, gradients;
+};
+
+// The errors against the reference, as checked; returned for the coopmat cases to print.
+std::vector<double> check_forward(const AttentionShape& s, DType dt, AttentionVariant variant,
+                                  const Tolerances& tolerances) {
+  Inputs in = random_inputs(s, dt, 11);
+  Forward got = run_forward(s, dt, in, variant);
+  std::vector<double> o, lse;
+  reference::attention_forward(o, lse, in.q, in.k, in.v, s);
+  std::vector<double> errors = {test::relative_error(got.o, o), test::relative_error(got.lse, lse)};
+  EXPECT_LT(errors[0], tolerances.o);
+  EXPECT_LT(errors[1], tolerances.lse);
+  return errors;
+}
+
+std::vector<double> check_backward(const AttentionShape& s, DType dt, AttentionVariant variant,
+                                   const Tolerances& tolerances) {
+  Inputs in = random_inputs(s, dt, 21);
+  auto dout = test::random_values(in.q.size(), 24, dt);
+  Gradients start{test::random_values(in.q.size(), 25, dt), test::random_values(in.k.size(), 26, dt),
+                  test::random_values(in.k.size(), 27, dt)};
+  Gradients got = run_backward(s, dt, in, dout, start, variant);
+  std::vector<double> dq, dk, dv;
+  reference::attention_backward(dq, dk, dv, dout, in.q, in.k, in.v, s);
+  std::vector<double> errors = {test::relative_error(got.dq, plus(start.dq, dq)),
+                                test::relative_error(got.dk, plus(start.dk, dk)),
+                                test::relative_error(got.dv, plus(start.dv, dv))};
+  for (double e : errors) EXPECT_LT(e, tolerances.gradients);
+  return errors;
+}
+
+// lse stays f32 for every dtype and the inputs are exact in theirs: f32 rounding only. Beyond
+// the stored rounding, the 16-bit backward takes delta = dout . o from o as stored in the dtype
+// (as every flash-attention backward does) and dS = P (dP - delta) cancels: twice the forward's
+// bound (seen: 4e-4 f16, 3.3e-3 bf16).
+Tolerances portable_tolerances(DType dt) {
+  return {output_tolerance(dt), 1e-5, 2 * output_tolerance(dt)};
+}
+
 }  // namespace
 
 class Attention : public testing::TestWithParam<std::tuple<DType, Case>> {};
 
 TEST_P(Attention, ForwardMatchesTheReference) {
   auto [dt, c] = GetParam();
-  const AttentionShape& s = c.shape;
-  Inputs in = random_inputs(s, dt, 11);
-  Forward got = run_forward(s, dt, in);
-  std::vector<double> o, lse;
-  reference::attention_forward(o, lse, in.q, in.k, in.v, s);
-  EXPECT_LT(test::relative_error(got.o, o), output_tolerance(dt));
-  // lse stays f32 for every dtype and the inputs are exact in theirs: f32 rounding only.
-  EXPECT_LT(test::relative_error(got.lse, lse), 1e-5);
+  check_forward(c.shape, dt, AttentionVariant::portable, portable_tolerances(dt));
 }
 
 TEST_P(Attention, BackwardMatchesTheReferenceAndAdds) {
   auto [dt, c] = GetParam();
-  const AttentionShape& s = c.shape;
-  Inputs in = random_inputs(s, dt, 21);
-  auto dout = test::random_values(in.q.size(), 24, dt);
-  Gradients start{test::random_values(in.q.size(), 25, dt), test::random_values(in.k.size(), 26, dt),
-                  test::random_values(in.k.size(), 27, dt)};
-  Gradients got = run_backward(s, dt, in, dout, start);
-  std::vector<double> dq, dk, dv;
-  reference::attention_backward(dq, dk, dv, dout, in.q, in.k, in.v, s);
-  // Beyond the stored rounding, the 16-bit runs take delta = dout . o from o as stored in the
-  // dtype (as every flash-attention backward does) and dS = P (dP - delta) cancels: twice the
-  // forward's bound (seen: 4e-4 f16, 3.3e-3 bf16).
-  double tolerance = 2 * output_tolerance(dt);
-  EXPECT_LT(test::relative_error(got.dq, plus(start.dq, dq)), tolerance);
-  EXPECT_LT(test::relative_error(got.dk, plus(start.dk, dk)), tolerance);
-  EXPECT_LT(test::relative_error(got.dv, plus(start.dv, dv)), tolerance);
+  check_backward(c.shape, dt, AttentionVariant::portable, portable_tolerances(dt));
 }
 
 // Every case in f32; the 16-bit dtypes change only loads and stores, so they take fewer cases
@@ -171,6 +196,60 @@ INSTANTIATE_TEST_SUITE_P(BF16, Attention,
                          testing::Combine(testing::Values(DType::bf16),
                                           testing::Values(all_cases()[0], all_cases()[3])),
                          case_name);
+
+namespace {
+
+AttentionShape with_documents(AttentionShape s, const std::vector<uint32_t>& lengths) {
+  for (uint32_t b = 0; b < s.B; ++b)
+    for (size_t d = 0; d < lengths.size(); ++d)
+      s.documents.resize(s.documents.size() + lengths[d], int32_t(5 * b + d));
+  return s;
+}
+
+// The cooperative-matrix variant (f16, head_dim a multiple of 16): sizes no multiple of its
+// tiles (64 own rows, 64 or 32 visited), every mask, GQA, and head_dim 32 to 256.
+std::vector<Case> coopmat_cases() {
+  auto all = all_cases();
+  return {all[0], all[1], all[2], all[4],
+          {"causal_gqa2_d128", {2, 130, 4, 2, 128, true, 0, 0.088}},
+          {"documents_gqa2_d80", with_documents({1, 77, 4, 2, 80, true, 0, 0.11}, {20, 33, 24})},
+          {"documents_full_window_d64",
+           with_documents({2, 130, 2, 1, 64, false, 50, 0.125}, {70, 60})}};
+}
+
+// Beyond the portable f16 bounds, the coopmat kernels round P (forward, dV) and dS (dQ, dK) to
+// f16 before their products, as FlashAttention-2 does: 2^-11 of each term, so at most 2^-11 of
+// sum |p v| / sum p <= max |v| in o, a few times that relative to o's largest value on long
+// rows (o averages v), though the roundings mostly cancel: 2e-3 for o, 3e-3 for the gradients
+// (seen on an H200: up to 4.7e-4 and 4.5e-4). lse comes from f32 scores and sums of exact f16
+// products, as the portable kernels' (seen: 1.7e-7).
+constexpr Tolerances kCoopmatTolerances{2e-3, 1e-5, 3e-3};
+
+}  // namespace
+
+class AttentionCoopmat : public testing::TestWithParam<Case> {};
+
+// Runs on a device with 16x16x16 f16 cooperative matrices; elsewhere (lavapipe) the op must
+// refuse the forced variant with the reason, and this test checks that reason instead.
+TEST_P(AttentionCoopmat, MatchesTheReferenceOrSaysWhyNot) {
+  const Case& c = GetParam();
+  const AttentionShape& s = c.shape;
+  auto why = ops::attention_unavailable(test::context(), AttentionVariant::coopmat, DType::f16, s.D);
+  if (!why.empty()) {
+    Inputs in = random_inputs(s, DType::f16, 11);
+    auto message = test::error_message([&] { run_forward(s, DType::f16, in, AttentionVariant::coopmat); });
+    EXPECT_NE(message.find("cannot run: " + why), std::string::npos) << message;
+    fmt::print("coopmat attention did not run here: {}\n", why);
+    return;
+  }
+  auto forward = check_forward(s, DType::f16, AttentionVariant::coopmat, kCoopmatTolerances);
+  auto backward = check_backward(s, DType::f16, AttentionVariant::coopmat, kCoopmatTolerances);
+  fmt::print("coopmat {}: o {:.1e} lse {:.1e} dq {:.1e} dk {:.1e} dv {:.1e}\n", c.name,
+             forward[0], forward[1], backward[0], backward[1], backward[2]);
+}
+
+INSTANTIATE_TEST_SUITE_P(F16, AttentionCoopmat, testing::ValuesIn(coopmat_cases()),
+                         [](const testing::TestParamInfo<Case>& info) { return info.param.name; });
 
 // The gradient of L = sum(o * r) through the GPU forward, by central differences in f32, on a
 // few sampled elements of q, k and v.
@@ -262,7 +341,7 @@ TEST(AttentionDeterminism, SameBitsEveryRun) {
   auto& ctx = test::context();
   AttentionShape s{1, 150, 4, 1, 64, true, 0, 0.125};
   Inputs in = random_inputs(s, DType::bf16, 51);
-  DeviceInputs x(s, DType::bf16, in);
+  DeviceInputs x(s, DType::bf16, in, AttentionVariant::portable);
   Tensor dout = test::tensor_with(q_shape(s), DType::bf16,
                                   test::random_values(in.q.size(), 54, DType::bf16), "dout");
   Tensor dq = make_tensor(ctx, DType::bf16, q_shape(s), "dq"),

@@ -1,0 +1,123 @@
+#version 450
+// attention_backward_q on cooperative matrices: the contract of attention_backward_q.comp for
+// f16 tensors (IN_F16 / OUT_F16). Workgroup (query tile x, head y, batch z), 4 subgroups of 32
+// lanes with 16 query rows each (attention_coopmat.glsl), q and dout of its rows as A matrices
+// in registers, latest query tiles first. Per visible key tile (k and v staged side by side):
+// per 16 keys, S = q k^T and dP = dout v^T on coopmats, then element-wise in registers
+// (element_index) P = exp2(scale S - lse) under the masks and dS = P (dP - delta), stored as f16;
+// then dQ += dS k, while the next k tile is fetched. Each dq element is added by one lane, once, after a fixed sequence of
+// products: deterministic, no atomics. Shared memory (BC = 64 up to D = 128, 32 beyond): 45 KiB
+// at D = 128, 39 KiB at D = 256.
+#define TILE_REGIONS 2
+#define HALF_STAGES 1
+#include "common.glsl"
+#include "attention_push.h"
+layout(push_constant) uniform Push { ATTENTION_BACKWARD_PUSH } pc;
+#include "attention_coopmat.glsl"
+
+shared float own_lse[BR];  // log2 units
+shared float own_delta[BR];
+
+void main() {
+  const uint tiles_q = (pc.T + BR - 1) / BR;
+  const uint q0 = (tiles_q - 1 - gl_WorkGroupID.x) * BR;
+  const uint h = gl_WorkGroupID.y, b = gl_WorkGroupID.z;
+  const uint hk = h / (pc.heads_q / pc.heads_kv);
+  const uint q_stride = pc.heads_q * D, kv_stride = pc.heads_kv * D;
+  const uint own_valid = min(BR, pc.T - q0);
+  const uint64_t q_at = ((uint64_t(b) * pc.T + q0) * pc.heads_q + h) * D;
+  const uint sg = gl_SubgroupID;
+  const float scale2 = pc.scale * LOG2E;
+
+  const uint64_t row_at = ((uint64_t(b) * pc.heads_q + h) * pc.T + q0) * 4;
+  for (uint r = thread_id(); r < BR; r += THREADS) {
+    own_lse[r] = r < own_valid ? BufF32(pc.lse + row_at).v[r] * LOG2E : 0.0;
+    own_delta[r] = r < own_valid ? BufF32(pc.delta + row_at).v[r] : 0.0;
+  }
+  load_docs(true, b, q0);
+  MAT_A qf[DB], gf[DB];  // q and dout of this subgroup's rows
+  for (uint c0 = 0; c0 < BR; c0 += BC) {
+    uint valid = own_valid > c0 ? own_valid - c0 : 0;
+    stage_rows(pc.q + (q_at + uint64_t(c0) * q_stride) * 2, q_stride, valid, 0);
+    stage_rows(pc.dout + (q_at + uint64_t(c0) * q_stride) * 2, q_stride, valid, 1);
+    barrier();
+    if (sg * 16 >= c0 && sg * 16 < c0 + BC)
+      [[unroll]] for (uint d = 0; d < DB; ++d) {
+        coopMatLoad(qf[d], tiles, tile_at(0, sg * 16 - c0, d), LD4, ROW_MAJOR);
+        coopMatLoad(gf[d], tiles, tile_at(1, sg * 16 - c0, d), LD4, ROW_MAJOR);
+      }
+    barrier();
+  }
+  const ivec2 own_span = own_doc_span(own_valid);
+  const ACC index = element_index();
+
+  ACC acc[DB];
+  [[unroll]] for (uint d = 0; d < DB; ++d) acc[d] = ACC(0.0);
+  const uint ds_at = sg * 16 * HALF_LD;
+
+  // The next tile's k is fetched during this one's dS k (fetch_rows); v is staged directly.
+  const uvec2 keys = key_range(q0, q0 + own_valid);
+  const uint64_t kv_head = (uint64_t(b) * pc.T * pc.heads_kv + hk) * D;
+  uint k0 = keys.x / BC * BC;
+  fetch_rows(pc.k + (kv_head + uint64_t(k0) * kv_stride) * 2, kv_stride, pc.T - k0);
+  for (; k0 < keys.y; k0 += BC) {
+    const uint visit_valid = min(BC, pc.T - k0);
+    const uint64_t next_k = pc.k + (kv_head + uint64_t(k0 + BC) * kv_stride) * 2;
+    const uint next_valid = k0 + BC < keys.y ? pc.T - (k0 + BC) : 0;
+    barrier();  // the previous tile's reads of `tiles` and `visit_doc` are done
+    if (pc.documents != 0) {
+      load_docs(false, b, k0);
+      barrier();
+      bool meet = documents_meet(own_span, visit_valid);
+      if (!meet) {
+        fetch_rows(next_k, kv_stride, next_valid);
+        continue;
+      }
+    }
+    const bool whole = tile_all_visible(q0, own_valid, k0, visit_valid);
+    store_rows(0);  // k
+    stage_rows(pc.v + (kv_head + uint64_t(k0) * kv_stride) * 2, kv_stride, visit_valid, 1);
+    barrier();
+
+    [[unroll]] for (uint j = 0; j < CB; ++j) {
+      ACC s = ACC(0.0), dp = ACC(0.0);
+      [[unroll]] for (uint d = 0; d < DB; ++d) {
+        MAT_B kb, vb;
+        coopMatLoad(kb, tiles, tile_at(0, j * 16, d), LD4, COLUMN_MAJOR);
+        coopMatLoad(vb, tiles, tile_at(1, j * 16, d), LD4, COLUMN_MAJOR);
+        s = coopMatMulAdd(qf[d], kb, s);
+        dp = coopMatMulAdd(gf[d], vb, dp);
+      }
+      [[unroll]] for (uint i = 0; i < s.length(); ++i) {
+        uint r = sg * 16 + element_row(index, i), c = j * 16 + element_col(index, i);
+        bool keep = r < own_valid && c < visit_valid &&
+                    (whole || (visible(q0 + r, k0 + c) && same_document(r, c)));
+        float p = keep ? exp2(s[i] * scale2 - own_lse[r]) : 0.0;
+        s[i] = p * (dp[i] - own_delta[r]);
+      }
+      coopMatStore(ACC16(s), half_stage, ds_at + j * 16, HALF_LD, ROW_MAJOR);
+    }
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    fetch_rows(next_k, kv_stride, next_valid);
+    [[unroll]] for (uint j = 0; j < CB; ++j) {
+      MAT_A da;
+      coopMatLoad(da, half_stage, ds_at + j * 16, HALF_LD, ROW_MAJOR);
+      [[unroll]] for (uint d = 0; d < DB; ++d) {
+        MAT_B kb;
+        coopMatLoad(kb, tiles, tile_at(0, j * 16, d), LD4, ROW_MAJOR);
+        acc[d] = coopMatMulAdd(da, kb, acc[d]);
+      }
+    }
+  }
+
+  OUT_BUF dq = OUT_BUF(pc.grad_a + q_at * OUT_BYTES);
+  [[unroll]] for (uint i = 0; i < index.length(); ++i) {
+    uint r = sg * 16 + element_row(index, i);
+    if (r >= own_valid) continue;
+    [[unroll]] for (uint d = 0; d < DB; ++d) {
+      uint at = r * q_stride + d * 16 + element_col(index, i);
+      out_store(dq, at, out_load(dq, at) + pc.scale * acc[d][i]);
+    }
+  }
+}
