@@ -25,6 +25,19 @@ const char* component_name(VkComponentTypeKHR t) {
   }
 }
 
+// "16x16x16 bf16->f32, ..." for the shapes of one scope; A's type stands for A and B. Workgroup
+// shapes are granularities and say how many threads they need.
+std::string shape_list(const std::vector<vk::CoopMatShape>& shapes, VkScopeKHR scope) {
+  std::string text;
+  for (const auto& m : shapes) {
+    if (m.scope != scope) continue;
+    text += fmt::format("{}{}x{}x{} {}->{}", text.empty() ? "" : ", ", m.m, m.n, m.k,
+                        component_name(m.a), component_name(m.result));
+    if (m.workgroup) text += fmt::format(" ({} threads)", m.workgroup);
+  }
+  return text.empty() ? "yes, no shapes listed" : text;
+}
+
 }  // namespace
 
 std::string describe_device(const vk::Capabilities& c) {
@@ -37,22 +50,20 @@ std::string describe_device(const vk::Capabilities& c) {
   line("Vulkan", fmt::format("{}.{}.{}", VK_API_VERSION_MAJOR(c.api_version),
                              VK_API_VERSION_MINOR(c.api_version),
                              VK_API_VERSION_PATCH(c.api_version)));
-  line("fp16 / bf16 / int8", fmt::format("{} / {} / {}", yes(c.fp16),
-                                         c.bf16 ? "native" : "as 16-bit words", yes(c.int8)));
+  line("fp16 / bf16 / int8",
+       fmt::format("{} / {} / {}", yes(c.fp16),
+                   c.bf16 ? (c.coopmat_bf16 ? "native, coopmat" : "native") : "as 16-bit words",
+                   yes(c.int8)));
   line("16-bit storage", yes(c.storage16));
   line("buffer device address", yes(c.buffer_device_address));
   line("subgroup size", c.subgroup_min == c.subgroup_max
                             ? fmt::format("{}", c.subgroup_size)
                             : fmt::format("{} ({}..{}{})", c.subgroup_size, c.subgroup_min,
                                           c.subgroup_max, c.subgroup_size_control ? ", controllable" : ""));
-  std::string shapes;
-  for (const auto& m : c.coopmat_khr_shapes) {
-    if (m.scope != VK_SCOPE_SUBGROUP_KHR) continue;
-    shapes += fmt::format("{}{}x{}x{} {}->{}", shapes.empty() ? "" : ", ", m.m, m.n, m.k,
-                          component_name(m.a), component_name(m.result));
-  }
-  line("coopmat (KHR)", c.coopmat_khr ? shapes : "no");
-  line("coopmat2 (NV)", yes(c.coopmat2_nv));
+  line("coopmat (KHR)",
+       c.coopmat_khr ? shape_list(c.coopmat_khr_shapes, VK_SCOPE_SUBGROUP_KHR) : "no");
+  line("coopmat2 (NV)",
+       c.coopmat2_nv ? shape_list(c.coopmat2_nv_shapes, VK_SCOPE_WORKGROUP_KHR) : "no");
   line("max allocation", gib(c.max_allocation));
   line("storage buffer range", gib(c.max_storage_buffer_range));
   line("shared memory", fmt::format("{} KiB", c.max_shared_memory / 1024));

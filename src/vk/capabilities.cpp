@@ -42,19 +42,41 @@ void refresh_budgets(VkPhysicalDevice device, Capabilities& caps) {
   caps.unified_memory = any_local && all_visible;
 }
 
-static std::vector<CoopMatShape> coopmat_shapes(VkInstance instance, VkPhysicalDevice device) {
-  auto get = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR>(
-      vkGetInstanceProcAddr(instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR"));
+// The list a vkGetPhysicalDevice*Properties* query of extension `Function` returns, each entry
+// of structure type `type`; empty when the loader does not know the function.
+template <typename Function, typename Properties>
+static std::vector<Properties> query_list(VkInstance instance, VkPhysicalDevice device,
+                                          const char* name, VkStructureType type) {
+  auto get = reinterpret_cast<Function>(vkGetInstanceProcAddr(instance, name));
   if (!get) return {};
   uint32_t count = 0;
   VK_CHECK(get(device, &count, nullptr));
-  std::vector<VkCooperativeMatrixPropertiesKHR> props(
-      count, {VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR});
+  std::vector<Properties> props(count, Properties{type});
   VK_CHECK(get(device, &count, props.data()));
+  props.resize(count);
+  return props;
+}
+
+static std::vector<CoopMatShape> coopmat_shapes(VkInstance instance, VkPhysicalDevice device) {
   std::vector<CoopMatShape> shapes;
-  for (const auto& p : props)
+  for (const auto& p : query_list<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR,
+                                  VkCooperativeMatrixPropertiesKHR>(
+           instance, device, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR",
+           VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR))
     shapes.push_back({p.MSize, p.NSize, p.KSize, p.AType, p.BType, p.CType, p.ResultType,
                       p.scope});
+  return shapes;
+}
+
+static std::vector<CoopMatShape> coopmat2_shapes(VkInstance instance, VkPhysicalDevice device) {
+  std::vector<CoopMatShape> shapes;
+  for (const auto& p :
+       query_list<PFN_vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV,
+                  VkCooperativeMatrixFlexibleDimensionsPropertiesNV>(
+           instance, device, "vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV",
+           VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_FLEXIBLE_DIMENSIONS_PROPERTIES_NV))
+    shapes.push_back({p.MGranularity, p.NGranularity, p.KGranularity, p.AType, p.BType, p.CType,
+                      p.ResultType, p.scope, p.workgroupInvocations});
   return shapes;
 }
 
@@ -139,6 +161,8 @@ Capabilities query_capabilities(VkInstance instance, VkPhysicalDevice device) {
   caps.coopmat2_nv = caps.coopmat_khr && nv_coopmat2 && coopmat2.cooperativeMatrixTensorAddressing &&
                      coopmat2.cooperativeMatrixWorkgroupScope &&
                      coopmat2.cooperativeMatrixFlexibleDimensions;
+  if (caps.coopmat2_nv) caps.coopmat2_nv_shapes = coopmat2_shapes(instance, device);
+  caps.coopmat_bf16 = caps.bf16 && caps.coopmat_khr && bf16.shaderBFloat16CooperativeMatrix;
   refresh_budgets(device, caps);
   return caps;
 }

@@ -10,10 +10,14 @@
 
 namespace vktrain::vk {
 
+// One cooperative-matrix multiply the device supports. For VK_NV_cooperative_matrix2's flexible
+// dimensions, m, n and k are granularities (any multiple works) and `workgroup` is the workgroup
+// size the shape needs; for VK_KHR_cooperative_matrix they are the exact shape and `workgroup` 0.
 struct CoopMatShape {
   uint32_t m, n, k;
   VkComponentTypeKHR a, b, c, result;
   VkScopeKHR scope;
+  uint32_t workgroup = 0;
 };
 
 struct MemoryHeap {
@@ -52,6 +56,8 @@ struct Capabilities {
   bool coopmat_khr = false;        // VK_KHR_cooperative_matrix enabled and usable
   std::vector<CoopMatShape> coopmat_khr_shapes;
   bool coopmat2_nv = false;        // VK_NV_cooperative_matrix2 with tensor addressing
+  std::vector<CoopMatShape> coopmat2_nv_shapes;  // its flexible-dimension (workgroup) shapes
+  bool coopmat_bf16 = false;       // shaderBFloat16CooperativeMatrix: bfloat16_t coopmats
   bool unified_memory = false;     // every device-local heap also host-visible (APUs, ReBAR)
 
   uint64_t max_allocation = 0;          // maxMemoryAllocationSize

@@ -130,6 +130,7 @@ Device::Device(Instance& instance, PhysicalDevice physical)
   VkPhysicalDeviceShaderBfloat16FeaturesKHR bf16{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_BFLOAT16_FEATURES_KHR};
   bf16.shaderBFloat16Type = VK_TRUE;
+  bf16.shaderBFloat16CooperativeMatrix = caps_.coopmat_bf16;
 
   void** tail = &features.pNext;
   auto link = [&](auto& s) { *tail = &s; tail = &s.pNext; };
