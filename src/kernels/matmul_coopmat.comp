@@ -1,15 +1,24 @@
 #version 450
 // matmul on GL_KHR_cooperative_matrix (subgroup scope): the same contract as matmul.comp with
-// f16 inputs (IN_F16) and f32 or f16 C. Each workgroup computes a BM x BN tile of C; its
-// (BM/WM)*(BN/WN) subgroups each own a WM x WN block made of CM x CN accumulators. A and B tiles
-// (BM x BK, BK x BN) are staged in shared memory as f16, transposed on the way in where
-// TRANS_A / TRANS_B say so, with padded rows against bank conflicts; edge tiles are zero-padded.
-// Accumulators leave through a per-subgroup shared-memory patch so alpha, beta and the M/N
-// bounds apply per element. The matrix shape (CM, CN, CK) must be one the device lists.
+// f16 (IN_F16) or bf16 (IN_BF16, GL_EXT_bfloat16) inputs and f32 or input-typed C. Each
+// workgroup computes a BM x BN tile of C; its (BM/WM)*(BN/WN) subgroups each own a WM x WN block
+// made of CM x CN accumulators. The A and B tiles (BM x BK, BK x BN) are staged in shared memory
+// in their stored orientation, so global rows copy straight in as raw 16-bit words, 16 bytes per
+// load (one load per 8 elements where the product is aligned and the tile interior; element by
+// element, zero-padded, at edges); a transposed operand is then read as column-major fragments.
+// Rows are padded by 8 elements against bank conflicts. Accumulators leave through a
+// per-subgroup shared-memory patch so alpha, beta and the M/N bounds apply per element. The
+// matrix shape (CM, CN, CK) must be one the device lists.
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#if defined(IN_BF16)
+#extension GL_EXT_bfloat16 : require
+#define ELEM bfloat16_t
+#else
+#define ELEM float16_t
+#endif
 #include "common.glsl"
 
 layout(constant_id = 0) const uint TRANS_A = 0;
@@ -27,26 +36,52 @@ layout(constant_id = 11) const uint CK = 16;
 
 layout(push_constant) uniform Push { MATMUL_PUSH } pc;
 
+layout(buffer_reference, std430, buffer_reference_align = 16) buffer BufU16x8 { uvec4 v[]; };
+
+// Stored orientation: A is [BM][BK] ([BK][BM] transposed), B is [BK][BN] ([BN][BK] transposed).
 const uint PAD = 8;
-const uint A_STRIDE = BK + PAD;
-const uint B_STRIDE = BN + PAD;
-shared float16_t tile_a[BM * A_STRIDE];  // [m][k]
-shared float16_t tile_b[BK * B_STRIDE];  // [k][n]
+const uint A_ROWS = TRANS_A == 0 ? BM : BK;
+const uint A_LD = (TRANS_A == 0 ? BK : BM) + PAD;
+const uint B_ROWS = TRANS_B == 0 ? BK : BN;
+const uint B_LD = (TRANS_B == 0 ? BN : BK) + PAD;
+shared uvec4 tile_a[A_ROWS * A_LD / 8];  // 8 elements per uvec4
+shared uvec4 tile_b[B_ROWS * B_LD / 8];
 shared float staging[(BM / WM) * (BN / WN) * CM * CN];
 
+const uint THREADS = (BM / WM) * (BN / WN) * SUBGROUP;
+
+// Copies a rows x (ld - PAD) block of a row-major matrix (row r at src + r * stride elements;
+// rows past row_end or columns past col_end read as zero) from (row0, col0) into tile.
+#define STAGE(tile, src, stride, rows, ld, row0, col0, row_end, col_end, fast)               \
+  for (uint i = gl_LocalInvocationID.x; i < rows * ((ld - PAD) / 8); i += THREADS) {          \
+    uint r = i / ((ld - PAD) / 8), c = (i % ((ld - PAD) / 8)) * 8;                            \
+    uint row = row0 + r, col = col0 + c;                                                      \
+    uvec4 words;                                                                              \
+    if (fast) {                                                                               \
+      words = BufU16x8(src + (uint64_t(row) * stride + col) * 2).v[0];                        \
+    } else {                                                                                  \
+      uint w[8];                                                                              \
+      for (uint j = 0; j < 8; ++j)                                                            \
+        w[j] = row < row_end && col + j < col_end                                             \
+                   ? uint(BufU16(src).v[row * stride + col + j]) : 0u;                         \
+      words = uvec4(w[0] | (w[1] << 16), w[2] | (w[3] << 16), w[4] | (w[5] << 16),            \
+                    w[6] | (w[7] << 16));                                                     \
+    }                                                                                         \
+    tile[(r * ld + c) / 8] = words;                                                           \
+  }
+
 void main() {
-  const uint threads = (BM / WM) * (BN / WN) * SUBGROUP;
   const uint batch = gl_WorkGroupID.z;
-  IN_BUF a = IN_BUF(pc.a + uint64_t(batch) * pc.stride_a * IN_BYTES);
-  IN_BUF b = IN_BUF(pc.b + uint64_t(batch) * pc.stride_b * IN_BYTES);
+  const uint64_t a_at = pc.a + uint64_t(batch) * pc.stride_a * 2;
+  const uint64_t b_at = pc.b + uint64_t(batch) * pc.stride_b * 2;
   OUT_BUF c = OUT_BUF(pc.c + uint64_t(batch) * pc.stride_c * OUT_BYTES);
   const uint m0 = gl_WorkGroupID.y * BM;
   const uint n0 = gl_WorkGroupID.x * BN;
-  const uint tid = gl_LocalInvocationID.x;
-  const uint sg = tid / SUBGROUP;
-  const uint lane = tid % SUBGROUP;
+  const uint sg = gl_LocalInvocationID.x / SUBGROUP;
+  const uint lane = gl_LocalInvocationID.x % SUBGROUP;
   const uint wm0 = (sg / (BN / WN)) * WM;
   const uint wn0 = (sg % (BN / WN)) * WN;
+  const bool interior = pc.aligned != 0 && m0 + BM <= pc.M && n0 + BN <= pc.N;
 
   coopmat<float, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator> acc[WM / CM][WN / CN];
   for (uint i = 0; i < WM / CM; ++i)
@@ -54,32 +89,37 @@ void main() {
       acc[i][j] = coopmat<float, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator>(0.0);
 
   for (uint k0 = 0; k0 < pc.K; k0 += BK) {
-    for (uint i = tid; i < BM * BK; i += threads) {
-      uint r = TRANS_A == 0 ? i / BK : i % BM;
-      uint kk = TRANS_A == 0 ? i % BK : i / BM;
-      uint m = m0 + r, k = k0 + kk;
-      float x = 0.0;
-      if (m < pc.M && k < pc.K) x = in_load(a, TRANS_A == 0 ? m * pc.lda + k : k * pc.lda + m);
-      tile_a[r * A_STRIDE + kk] = float16_t(x);
-    }
-    for (uint i = tid; i < BN * BK; i += threads) {
-      uint col = TRANS_B == 0 ? i % BN : i / BK;
-      uint kk = TRANS_B == 0 ? i / BN : i % BK;
-      uint n = n0 + col, k = k0 + kk;
-      float x = 0.0;
-      if (n < pc.N && k < pc.K) x = in_load(b, TRANS_B == 0 ? k * pc.ldb + n : n * pc.ldb + k);
-      tile_b[kk * B_STRIDE + col] = float16_t(x);
-    }
+    const bool fast = interior && k0 + BK <= pc.K;
+    if (TRANS_A == 0)
+      STAGE(tile_a, a_at, pc.lda, A_ROWS, A_LD, m0, k0, pc.M, pc.K, fast)
+    else
+      STAGE(tile_a, a_at, pc.lda, A_ROWS, A_LD, k0, m0, pc.K, pc.M, fast)
+    if (TRANS_B == 0)
+      STAGE(tile_b, b_at, pc.ldb, B_ROWS, B_LD, k0, n0, pc.K, pc.N, fast)
+    else
+      STAGE(tile_b, b_at, pc.ldb, B_ROWS, B_LD, n0, k0, pc.N, pc.K, fast)
     barrier();
     for (uint kk = 0; kk < BK; kk += CK) {
-      coopmat<float16_t, gl_ScopeSubgroup, CM, CK, gl_MatrixUseA> fa[WM / CM];
-      coopmat<float16_t, gl_ScopeSubgroup, CK, CN, gl_MatrixUseB> fb[WN / CN];
-      for (uint i = 0; i < WM / CM; ++i)
-        coopMatLoad(fa[i], tile_a, (wm0 + i * CM) * A_STRIDE + kk, A_STRIDE,
-                    gl_CooperativeMatrixLayoutRowMajor);
-      for (uint j = 0; j < WN / CN; ++j)
-        coopMatLoad(fb[j], tile_b, kk * B_STRIDE + wn0 + j * CN, B_STRIDE,
-                    gl_CooperativeMatrixLayoutRowMajor);
+      coopmat<ELEM, gl_ScopeSubgroup, CM, CK, gl_MatrixUseA> fa[WM / CM];
+      coopmat<ELEM, gl_ScopeSubgroup, CK, CN, gl_MatrixUseB> fb[WN / CN];
+      for (uint i = 0; i < WM / CM; ++i) {
+        uint m = wm0 + i * CM;
+        if (TRANS_A == 0)
+          coopMatLoad(fa[i], tile_a, (m * A_LD + kk) / 8, A_LD / 8,
+                      gl_CooperativeMatrixLayoutRowMajor);
+        else
+          coopMatLoad(fa[i], tile_a, (kk * A_LD + m) / 8, A_LD / 8,
+                      gl_CooperativeMatrixLayoutColumnMajor);
+      }
+      for (uint j = 0; j < WN / CN; ++j) {
+        uint n = wn0 + j * CN;
+        if (TRANS_B == 0)
+          coopMatLoad(fb[j], tile_b, (kk * B_LD + n) / 8, B_LD / 8,
+                      gl_CooperativeMatrixLayoutRowMajor);
+        else
+          coopMatLoad(fb[j], tile_b, (n * B_LD + kk) / 8, B_LD / 8,
+                      gl_CooperativeMatrixLayoutColumnMajor);
+      }
       for (uint i = 0; i < WM / CM; ++i)
         for (uint j = 0; j < WN / CN; ++j) acc[i][j] = coopMatMulAdd(fa[i], fb[j], acc[i][j]);
     }

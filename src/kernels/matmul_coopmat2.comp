@@ -1,6 +1,6 @@
 #version 450
-// matmul on GL_NV_cooperative_matrix2: the same contract as matmul.comp with f16 inputs and f32
-// or f16 C. Workgroup-scope matrices (BM x BK, BK x BN, BM x BN) are loaded straight from memory
+// matmul on GL_NV_cooperative_matrix2: the same contract as matmul.comp with f16 (IN_F16) or bf16
+// (IN_BF16, GL_EXT_bfloat16) inputs and f32 or input-typed C. Workgroup-scope matrices (BM x BK, BK x BN, BM x BN) are loaded straight from memory
 // through tensor layouts, and a tensor view with a permuted dimension order reads a transposed
 // operand; the compiler stages through shared memory. Two ways to load:
 // - interior tiles of an aligned product (pc.aligned: 16-byte aligned rows, K a multiple of BK)
@@ -13,6 +13,12 @@
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_control_flow_attributes : require
+#if defined(IN_BF16)
+#extension GL_EXT_bfloat16 : require
+#define ELEM bfloat16_t
+#else
+#define ELEM float16_t
+#endif
 #include "common.glsl"
 
 layout(constant_id = 0) const uint TRANS_A = 0;
@@ -21,17 +27,17 @@ layout(constant_id = 2) const uint BM = 128;
 layout(constant_id = 3) const uint BN = 128;
 layout(constant_id = 4) const uint BK = 32;
 layout(local_size_x_id = 5) in;
+layout(constant_id = 6) const uint TRANS_B2 = 0;
 
 layout(push_constant) uniform Push { MATMUL_PUSH } pc;
 
-layout(buffer_reference, std430, buffer_reference_align = 2) buffer BufF16 { float16_t v[]; };
-layout(buffer_reference, std430, buffer_reference_align = 16) buffer BufF16Aligned {
-  float16_t v[];
-};
+layout(buffer_reference, std430, buffer_reference_align = 2) buffer BufElem { ELEM v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 16) buffer BufElemAligned { ELEM v[]; };
 
 #define ACC coopmat<float, gl_ScopeWorkgroup, BM, BN, gl_MatrixUseAccumulator>
-#define MAT_A coopmat<float16_t, gl_ScopeWorkgroup, BM, BK, gl_MatrixUseA>
-#define MAT_B coopmat<float16_t, gl_ScopeWorkgroup, BK, BN, gl_MatrixUseB>
+#define MAT_A coopmat<ELEM, gl_ScopeWorkgroup, BM, BK, gl_MatrixUseA>
+#define MAT_B coopmat<ELEM, gl_ScopeWorkgroup, BK, BN, gl_MatrixUseB>
+#define ACC_ELEM coopmat<ELEM, gl_ScopeWorkgroup, BM, BN, gl_MatrixUseAccumulator>
 
 // The layouts (clamped or not) of the stored operands: A is M x K (K x M transposed), B is K x N
 // (N x K transposed).
@@ -85,17 +91,44 @@ void main() {
     SHAPE_LAYOUTS(fast_a, fast_b)
     fast_a = setTensorLayoutStrideNV(fast_a, pc.lda & ~7u, 1);
     fast_b = setTensorLayoutStrideNV(fast_b, pc.ldb & ~7u, 1);
-    BufF16Aligned a = BufF16Aligned(a_at);
-    BufF16Aligned b = BufF16Aligned(b_at);
+    BufElemAligned a = BufElemAligned(a_at);
+    BufElemAligned b = BufElemAligned(b_at);
     const uint k_end = pc.K / BK * BK;
     ACCUMULATE(acc, a, b, fast_a, fast_b, k_end)
   } else {
-    BufF16 a = BufF16(a_at);
-    BufF16 b = BufF16(b_at);
+    BufElem a = BufElem(a_at);
+    BufElem b = BufElem(b_at);
     ACCUMULATE(acc, a, b, layout_a, layout_b, pc.K)
   }
 
-  acc = acc * pc.alpha;
+  if (pc.K2 != 0) {
+    // alpha A B + alpha2 A2 op(B2): rescale what is there so the multiply-adds can go on.
+    acc = acc * (pc.alpha / pc.alpha2);
+    BufElem a2 = BufElem(pc.a2);
+    BufElem b2 = BufElem(pc.b2);
+    tensorLayoutNV<2, gl_CooperativeMatrixClampModeConstantNV> layout_a2 =
+        createTensorLayoutNV(2, gl_CooperativeMatrixClampModeConstantNV);
+    tensorLayoutNV<2, gl_CooperativeMatrixClampModeConstantNV> layout_b2 =
+        createTensorLayoutNV(2, gl_CooperativeMatrixClampModeConstantNV);
+    layout_a2 = setTensorLayoutDimensionNV(layout_a2, pc.M, pc.K2);
+    layout_b2 = TRANS_B2 == 0 ? setTensorLayoutDimensionNV(layout_b2, pc.K2, pc.N)
+                              : setTensorLayoutDimensionNV(layout_b2, pc.N, pc.K2);
+    layout_a2 = setTensorLayoutStrideNV(layout_a2, pc.lda2, 1);
+    layout_b2 = setTensorLayoutStrideNV(layout_b2, pc.ldb2, 1);
+    for (uint k0 = 0; k0 < pc.K2; k0 += 16) {
+      coopmat<ELEM, gl_ScopeWorkgroup, BM, 16, gl_MatrixUseA> ma;
+      coopmat<ELEM, gl_ScopeWorkgroup, 16, BN, gl_MatrixUseB> mb;
+      coopMatLoadTensorNV(ma, a2.v, 0, sliceTensorLayoutNV(layout_a2, m0, BM, k0, 16));
+      if (TRANS_B2 == 0)
+        coopMatLoadTensorNV(mb, b2.v, 0, sliceTensorLayoutNV(layout_b2, k0, 16, n0, BN));
+      else
+        coopMatLoadTensorNV(mb, b2.v, 0, sliceTensorLayoutNV(layout_b2, n0, BN, k0, 16), transposed);
+      acc = coopMatMulAdd(ma, mb, acc);
+    }
+    acc = acc * pc.alpha2;
+  } else {
+    acc = acc * pc.alpha;
+  }
 #if defined(OUT_F32)
   BufF32 c = BufF32(pc.c + uint64_t(batch) * pc.stride_c * 4);
   if (pc.beta != 0.0) {
@@ -105,14 +138,13 @@ void main() {
   }
   coopMatStoreTensorNV(acc, c.v, 0, sliceTensorLayoutNV(layout_c, m0, BM, n0, BN));
 #else
-  BufF16 c = BufF16(pc.c + uint64_t(batch) * pc.stride_c * 2);
+  BufElem c = BufElem(pc.c + uint64_t(batch) * pc.stride_c * 2);
   if (pc.beta != 0.0) {
-    coopmat<float16_t, gl_ScopeWorkgroup, BM, BN, gl_MatrixUseAccumulator> old;
+    ACC_ELEM old;
     coopMatLoadTensorNV(old, c.v, 0, sliceTensorLayoutNV(layout_c, m0, BM, n0, BN));
     acc = acc + ACC(old) * pc.beta;
   }
-  coopmat<float16_t, gl_ScopeWorkgroup, BM, BN, gl_MatrixUseAccumulator> result =
-      coopmat<float16_t, gl_ScopeWorkgroup, BM, BN, gl_MatrixUseAccumulator>(acc);
+  ACC_ELEM result = ACC_ELEM(acc);
   coopMatStoreTensorNV(result, c.v, 0, sliceTensorLayoutNV(layout_c, m0, BM, n0, BN));
 #endif
 }

@@ -17,11 +17,14 @@
 // C = alpha * op(A) op(B) + beta * C, row-major, batched by strides (elements). aligned != 0
 // promises 16-byte aligned A and B (every batch's start and every row) and K a multiple of the
 // kernel's K step, so the cooperative-matrix kernels may load interior tiles unclamped.
+// K2 != 0 (coopmat2, one matrix): also + alpha2 * A2 op(B2) with A2 [M, K2] (lda2) and B2
+// [K2, N] or [N, K2] (ldb2) in the same pass: a LoRA branch beside its base product.
 #define MATMUL_PUSH                                            \
   uint64_t a; uint64_t b; uint64_t c;                          \
   uint64_t stride_a; uint64_t stride_b; uint64_t stride_c;     \
   uint M; uint N; uint K; uint lda; uint ldb; uint ldc;        \
-  float alpha; float beta; uint aligned;
+  float alpha; float beta; uint aligned;                       \
+  uint64_t a2; uint64_t b2; uint K2; uint lda2; uint ldb2; float alpha2;
 // c[m * ldc + n] = alpha * sum over s < splits of partials[(s * M + m) * N + n] + beta * c[...]
 #define MATMUL_REDUCE_PUSH uint64_t partials; uint64_t c; uint M; uint N; uint ldc; \
   uint splits; float alpha; float beta;

@@ -135,16 +135,21 @@ void linear_forward(vk::Recorder& rec, Tensor& y, Tensor* lora_hidden, const Ten
   if (lora_hidden) require_rows(op, "lora_hidden", *lora_hidden, x, d.rows, d.rank);
 
   Tensor x2 = as_matrix(x), y2 = as_matrix(y);
-  matmul(rec, y2, x2, layer.weight, {.trans_b = true});
-  if (layer.bias) add_bias(rec, y2, *layer.bias);
-  if (!d.rank) return;
+  if (!d.rank) {
+    matmul(rec, y2, x2, layer.weight, {.trans_b = true});
+    if (layer.bias) add_bias(rec, y2, *layer.bias);
+    return;
+  }
   Scratch scratch(rec);
   Tensor* dropped = draw_dropout(rec, scratch, x2, d, layer, settings);
   const Tensor& input = dropped ? *dropped : x2;
   Tensor u = lora_hidden ? as_matrix(*lora_hidden)
                          : as_matrix(scratch.make(x.dtype, d.rows, d.rank, "lora hidden"));
   matmul(rec, u, input, *layer.lora_a, {.trans_b = true});
-  matmul(rec, y2, u, *layer.lora_b, {.trans_b = true, .alpha = settings.scale, .beta = 1.0f});
+  // The branch s u B^T rides along with the base product, so y is written once.
+  matmul(rec, y2, x2, layer.weight,
+         {.trans_b = true, .addend = {&u, layer.lora_b, true, settings.scale}});
+  if (layer.bias) add_bias(rec, y2, *layer.bias);
 }
 
 void linear_backward(vk::Recorder& rec, const LinearGradients& grads, const Tensor& dy,
@@ -168,7 +173,9 @@ void linear_backward(vk::Recorder& rec, const LinearGradients& grads, const Tens
   Tensor dx2 = grads.x ? as_matrix(*grads.x) : Tensor{};
   if (grads.bias) column_sum(rec, *grads.bias, dy2, true);
   if (grads.weight) matmul(rec, *grads.weight, dy2, x2, {.trans_a = true, .beta = 1.0f});
-  if (grads.x) matmul(rec, dx2, dy2, layer.weight, {.beta = 1.0f});
+  // Without a dropout mask the branch's dx term rides along with the base product below.
+  bool fused_dx = grads.x && d.rank && !draws_mask(layer, settings);
+  if (grads.x && !fused_dx) matmul(rec, dx2, dy2, layer.weight, {.beta = 1.0f});
   if (!d.rank || (!grads.x && !grads.lora_a && !grads.lora_b)) return;
 
   const Tensor &a = *layer.lora_a, &b = *layer.lora_b;
@@ -192,8 +199,8 @@ void linear_backward(vk::Recorder& rec, const LinearGradients& grads, const Tens
   matmul(rec, du, dy2, b, {.alpha = s});
   if (grads.lora_a) matmul(rec, *grads.lora_a, du, input, {.trans_a = true, .beta = 1.0f});
   if (!grads.x) return;
-  if (!draws_mask(layer, settings)) {
-    matmul(rec, dx2, du, a, {.beta = 1.0f});
+  if (fused_dx) {
+    matmul(rec, dx2, dy2, layer.weight, {.beta = 1.0f, .addend = {&du, &a, false, 1.0f}});
     return;
   }
   // dx += mask(du A) / (1 - p): the product first, then the mask, added by the dropout kernel.

@@ -9,6 +9,7 @@
 
 #include "kernels/push.h"
 #include "ops/dispatch.hpp"
+#include "vk/extensions.hpp"
 
 namespace vktrain::ops {
 namespace {
@@ -83,7 +84,12 @@ Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DTyp
       uint32_t subgroup = caps.subgroup_size;
       if (caps.subgroup_size_control && caps.subgroup_min <= 32 && caps.subgroup_max >= 32)
         subgroup = 32;
-      // BM, BN, BK, WM, WN, threads, subgroup, CM, CN, CK: 8 subgroups of 64 x 32 each.
+      // BM, BN, BK, WM, WN, threads, subgroup, CM, CN, CK: 8 subgroups of 64 x 32 each, 16x16x16
+      // fragments. One choice for every vendor: on AMD RDNA3 (Strix Halo) the WMMA unit takes
+      // 16x16x16 f16/bf16 fragments in wave32, so the subgroup size is pinned to 32 where the
+      // driver allows (RADV exposes 32 and 64) and each lane holds 8 accumulators (64 VGPRs),
+      // within RDNA3's budget at 256 threads; the 128 x 128 x 32 tile needs about 27 KiB of LDS
+      // with its output patch, so two workgroups share a 64 KiB LDS. Measured only on NVIDIA here (bench/RESULTS.md).
       return {"matmul_coopmat_" + types,
               {128, 128, 32, 64, 32, 8 * subgroup, subgroup, 16, 16, 16},
               128,
@@ -212,6 +218,20 @@ MatmulVariant matmul_variant_from_name(std::string_view name) {
   fail("[matmul] unknown variant '{}': use auto, portable, coopmat or coopmat2", name);
 }
 
+namespace {
+
+// The input dtypes cooperative matrices take: f16 everywhere they exist, bf16 where the device
+// has VK_KHR_shader_bfloat16 cooperative matrices.
+std::string coopmat_types_unavailable(const vk::Capabilities& caps, DType in) {
+  if (in == DType::f16) return "";
+  if (in != DType::bf16) return "the cooperative-matrix variants take f16 or bf16 inputs";
+  if (!caps.coopmat_bf16)
+    return fmt::format("'{}' lacks bf16 cooperative matrices (VK_KHR_shader_bfloat16)", caps.name);
+  return "";
+}
+
+}  // namespace
+
 std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DType in,
                                DType out) {
   if (out != DType::f32 && out != in)
@@ -221,16 +241,19 @@ std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DT
   switch (variant) {
     case MatmulVariant::automatic:
     case MatmulVariant::portable: return "";
-    case MatmulVariant::coopmat:
-      if (in != DType::f16) return "the coopmat variant takes f16 inputs";
-      if (!caps.coopmat_khr || !caps.has_coopmat_khr(VK_COMPONENT_TYPE_FLOAT16_KHR,
-                                                     VK_COMPONENT_TYPE_FLOAT32_KHR, 16, 16, 16))
-        return fmt::format("'{}' lacks VK_KHR_cooperative_matrix with 16x16x16 f16 -> f32",
-                           caps.name);
+    case MatmulVariant::coopmat: {
+      if (auto why = coopmat_types_unavailable(caps, in); !why.empty()) return why;
+      VkComponentTypeKHR type = in == DType::bf16 ? VK_COMPONENT_TYPE_BFLOAT16_KHR
+                                                  : VK_COMPONENT_TYPE_FLOAT16_KHR;
+      if (!caps.coopmat_khr ||
+          !caps.has_coopmat_khr(type, VK_COMPONENT_TYPE_FLOAT32_KHR, 16, 16, 16))
+        return fmt::format("'{}' lacks VK_KHR_cooperative_matrix with 16x16x16 {} -> f32",
+                           caps.name, dtype_name(in));
       if (!kernels::find(kernel)) return "this build's glslc could not compile " + kernel;
       return "";
+    }
     case MatmulVariant::coopmat2:
-      if (in != DType::f16) return "the coopmat2 variant takes f16 inputs";
+      if (auto why = coopmat_types_unavailable(caps, in); !why.empty()) return why;
       if (!caps.coopmat2_nv)
         return fmt::format("'{}' lacks VK_NV_cooperative_matrix2", caps.name);
       if (!kernels::find(kernel)) return "this build's glslc could not compile " + kernel;
@@ -268,6 +291,18 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
     fail("[matmul] variant {} cannot run: {}; use the portable variant",
          matmul_variant_name(variant), why);
   if (!M || !N || !sc.batch) return;
+  const MatmulAddend& addend = options.addend;
+  if (addend.a) {
+    require_same_dtype("matmul", a, *addend.a);
+    require_same_dtype("matmul", a, *addend.b);
+    Shape s2a = matrix_shape("A2", *addend.a), s2b = matrix_shape("B2", *addend.b);
+    uint64_t K2 = s2a.cols;
+    if (s2a.rows != M || (addend.trans_b ? s2b.rows != N || s2b.cols != K2
+                                         : s2b.rows != K2 || s2b.cols != N) ||
+        s2a.batch != 1 || s2b.batch != 1 || sc.batch != 1)
+      fail("[matmul] the addend does not fit C {}: A2 {}, B2 {}{}", c.describe(),
+           addend.a->describe(), addend.b->describe(), addend.trans_b ? " transposed" : "");
+  }
 
   bool contiguous = a.memory.spans().size() == 1 && b.memory.spans().size() == 1 &&
                     c.memory.spans().size() == 1;
@@ -290,6 +325,20 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
   auto whole = [](const Tensor& t, const Location& at, uint64_t elements) {
     return piece_range(t, at, std::min(elements, at.contiguous));
   };
+  bool fuse_addend = addend.a && variant == MatmulVariant::coopmat2 && contiguous &&
+                     splits <= 1 && addend.alpha != 0.0f &&
+                     addend.a->memory.spans().size() == 1 && addend.b->memory.spans().size() == 1;
+  if (addend.a && !fuse_addend) {
+    MatmulOptions first = options, second;
+    first.addend = {};
+    matmul(rec, c, a, b, first);
+    second.trans_b = addend.trans_b;
+    second.alpha = addend.alpha;
+    second.beta = 1.0f;
+    second.variant = options.variant;
+    matmul(rec, c, *addend.a, *addend.b, second);
+    return;
+  }
   if (splits > 1) {
     split_product(rec, variant, c, a, b, options, M, N, K, splits);
     return;
@@ -298,8 +347,22 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
   Kernel kernel = pick_kernel(ctx, variant, a.dtype, c.dtype, M, N, K);
   std::vector<uint32_t> spec = {options.trans_a, options.trans_b};
   spec.insert(spec.end(), kernel.spec.begin(), kernel.spec.end());
+  std::vector<vk::ByteRange> addend_reads;
+  if (fuse_addend) {
+    spec.push_back(addend.trans_b);
+    Location l2a = locate(*addend.a, 0), l2b = locate(*addend.b, 0);
+    push.a2 = l2a.address();
+    push.b2 = l2b.address();
+    push.K2 = uint32_t(addend.a->cols());
+    push.lda2 = uint32_t(addend.a->cols());
+    push.ldb2 = uint32_t(addend.b->cols());
+    push.alpha2 = addend.alpha;
+    addend_reads = {piece_range(*addend.a, l2a, addend.a->numel()),
+                    piece_range(*addend.b, l2b, addend.b->numel())};
+  }
   VkPipeline p = pipeline(ctx, kernel.name, spec, kernel.subgroup_size);
-  std::string label = fmt::format("matmul {} {}", kernel.name, tile_name(kernel));
+  std::string label = fmt::format("matmul {} {}{}", kernel.name, tile_name(kernel),
+                                  fuse_addend ? " + addend" : "");
   uint32_t groups_x = uint32_t((N + kernel.tile_n - 1) / kernel.tile_n);
   uint32_t groups_y = uint32_t((M + kernel.tile_m - 1) / kernel.tile_m);
 
@@ -325,6 +388,7 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
       std::vector<vk::ByteRange> reads = {whole(a, la, count * push.stride_a),
                                           whole(b, lb, std::max<uint64_t>(count * push.stride_b, sb.rows * sb.cols))};
       if (options.beta != 0.0f) reads.push_back(whole(c, lc, count * push.stride_c));
+      reads.insert(reads.end(), addend_reads.begin(), addend_reads.end());
       rec.dispatch(label, p, &push, sizeof push, groups_x, groups_y, count, reads,
                    {whole(c, lc, count * push.stride_c)});
     }

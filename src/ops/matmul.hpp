@@ -4,7 +4,8 @@
 // layout of a linear layer's weight), C: [..., M, N]. B may have batch 1 (shared by every
 // batch). Inputs f32, f16 or bf16 (both the same); C f32 or the input dtype. Variants: the
 // portable shared-memory kernel (every device), GL_KHR_cooperative_matrix and
-// GL_NV_cooperative_matrix2 (f16 inputs, where the device and this build have them).
+// GL_NV_cooperative_matrix2 (f16 inputs, and bf16 where the device has bf16 cooperative
+// matrices; where the device and this build have them).
 #include <string>
 #include <string_view>
 
@@ -18,6 +19,16 @@ enum class MatmulVariant { automatic, portable, coopmat, coopmat2 };
 std::string_view matmul_variant_name(MatmulVariant v);
 MatmulVariant matmul_variant_from_name(std::string_view name);
 
+// A second product added into the same C: + alpha * A2 op(B2), with A2 [M, K2] and B2 [K2, N]
+// ([N, K2] with trans_b). The coopmat2 variant adds it in the same pass (a LoRA branch beside
+// its base product: C is written once); the others run it as a second product.
+struct MatmulAddend {
+  const Tensor* a = nullptr;  // null: none
+  const Tensor* b = nullptr;
+  bool trans_b = false;
+  float alpha = 1.0f;
+};
+
 struct MatmulOptions {
   bool trans_a = false;
   bool trans_b = false;
@@ -27,6 +38,7 @@ struct MatmulOptions {
   // Split-K: 0 lets the shape decide (on GPUs, products with few output tiles and a long K);
   // n > 1 forces n parts (tests). Needs one unbatched matrix per operand in one allocation.
   uint32_t split_k = 0;
+  MatmulAddend addend;
 };
 
 // Empty when `variant` can run these dtypes here; otherwise why not, in words.

@@ -38,7 +38,8 @@ std::vector<Case> all_cases() {
         if (in != DType::f32) cases.push_back({MatmulVariant::portable, in, in, ta, tb});
       }
       for (auto v : {MatmulVariant::coopmat, MatmulVariant::coopmat2})
-        for (DType out : {DType::f32, DType::f16}) cases.push_back({v, DType::f16, out, ta, tb});
+        for (DType in : {DType::f16, DType::bf16})
+          for (DType out : {DType::f32, in}) cases.push_back({v, in, out, ta, tb});
     }
   return cases;
 }
@@ -62,6 +63,34 @@ void check(vk::Context& ctx, const Case& c, reference::MatmulShape s, float alph
   rec.run();
   std::vector<double> want(vc.begin(), vc.end());
   reference::matmul(want, va, vb, s, alpha, beta);
+  EXPECT_LT(test::relative_error(read_floats(ctx, out), want), tolerance(c.out));
+}
+
+// C = alpha A op(B) + alpha2 A2 op(B2) + beta C (the addend: a LoRA branch, K2 its rank).
+void check_addend(vk::Context& ctx, const Case& c, reference::MatmulShape s, int64_t k2,
+                  bool trans_b2) {
+  reference::MatmulShape s2{1, 1, s.m, s.n, k2, false, trans_b2};
+  auto va = test::random_values(size_t(s.m) * s.k, 31, c.in);
+  auto vb = test::random_values(size_t(s.k) * s.n, 32, c.in);
+  auto va2 = test::random_values(size_t(s.m) * k2, 33, c.in);
+  auto vb2 = test::random_values(size_t(k2) * s.n, 34, c.in);
+  auto vc = test::random_values(size_t(s.m) * s.n, 35, c.out);
+  auto shape = [](bool trans, int64_t rows, int64_t cols) {
+    return trans ? std::vector<int64_t>{cols, rows} : std::vector<int64_t>{rows, cols};
+  };
+  Tensor a = test::tensor_with(shape(s.trans_a, s.m, s.k), c.in, va, "A", ctx);
+  Tensor b = test::tensor_with(shape(s.trans_b, s.k, s.n), c.in, vb, "B", ctx);
+  Tensor a2 = test::tensor_with({s.m, k2}, c.in, va2, "A2", ctx);
+  Tensor b2 = test::tensor_with(shape(trans_b2, k2, s.n), c.in, vb2, "B2", ctx);
+  Tensor out = test::tensor_with({s.m, s.n}, c.out, vc, "C", ctx);
+  vk::Recorder rec(ctx);
+  ops::MatmulOptions options{s.trans_a, s.trans_b, 1.25f, 0.5f, c.variant};
+  options.addend = {&a2, &b2, trans_b2, 2.0f};
+  ops::matmul(rec, out, a, b, options);
+  rec.run();
+  std::vector<double> want(vc.begin(), vc.end());
+  reference::matmul(want, va, vb, s, 1.25f, 0.5f);
+  reference::matmul(want, va2, vb2, s2, 2.0f, 1.0f);
   EXPECT_LT(test::relative_error(read_floats(ctx, out), want), tolerance(c.out));
 }
 
@@ -96,6 +125,9 @@ TEST_P(Matmul, MatchesTheReferenceOrSaysWhyNot) {
   check(ctx, c, {1, 1, 260, 272, 192, ta, tb}, 1.0f, 0.0f);  // interior and edge tiles
   check(ctx, c, {1, 1, 37, 16, 390, ta, tb}, 1.5f, 0.5f, 3);  // split-K
   check(ctx, c, {1, 1, 16, 40, 512, ta, tb}, 1.0f, 0.0f, 4);
+  // A LoRA branch added in the same pass: rank 16 (one step) and 20 (a clamped second step).
+  check_addend(ctx, c, {1, 1, 150, 140, 96, ta, tb}, 16, true);
+  check_addend(ctx, c, {1, 1, 150, 140, 96, ta, tb}, 20, false);
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, Matmul, testing::ValuesIn(all_cases()), case_name);
