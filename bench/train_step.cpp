@@ -51,6 +51,20 @@ model::HostBatch random_batch(int64_t B, int64_t T, int64_t vocab, uint32_t seed
   return b;
 }
 
+// The FLOPs a step needs, counted as the MFU convention does (no recompute, LoRA products
+// negligible): per token, the linear layers' and the head's forward (2 per weight) and input
+// gradient (2 more), their weight gradients with full fine-tuning (2 more); attention's scores and
+// weighted sum (2 x 2 T D per query head, half of it under the causal mask), 3.5 times that with
+// its backward.
+double model_flops_per_step(const io::ModelConfig& c, double rows, double T, bool full) {
+  double q = double(c.num_heads) * c.head_dim, kv = double(c.num_kv_heads) * c.head_dim;
+  double C = double(c.hidden_size), F = double(c.intermediate_size);
+  double linear = c.num_layers * (C * q + 2 * C * kv + q * C + 3 * C * F) + C * c.vocab_size;
+  double per_token = linear * (full ? 6 : 4);
+  double attention = c.num_layers * 3.5 * (2 * 2 * T * c.head_dim * c.num_heads) / 2;
+  return rows * T * (per_token + attention);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -70,6 +84,10 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps);
   app.add_flag("--full", full, "full fine-tuning instead of LoRA");
   app.add_flag("--recompute", recompute, "activation checkpointing per layer");
+  double peak = 0;
+  app.add_option("--peak", peak,
+                 "TFLOP/s the model FLOP utilisation is a share of (e.g. torch.matmul bf16 4096^3 "
+                 "on the same card, from bench/reference/matmul.py)");
   CLI11_PARSE(app, argc, argv);
   try {
     vk::Context ctx;
@@ -99,6 +117,7 @@ int main(int argc, char** argv) {
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     std::sort(seconds.begin(), seconds.end());
+    double flops = model_flops_per_step(config, double(batch * micro), double(seq), full);
     double median = seconds[seconds.size() / 2];
     double tokens = double(batch * seq * micro);
     const auto& memory = ctx.allocator.stats();
@@ -111,6 +130,10 @@ int main(int argc, char** argv) {
                double(memory.peak_reserved) / (1 << 30),
                double(m.parameters().trainable_count()) / 1e6,
                double(m.parameters().total_count()) / 1e6);
+    double tflops = flops / median * 1e-12;
+    fmt::print("model FLOPs {:.2f} T per step: {:.1f} TFLOP/s{}\n", flops * 1e-12, tflops,
+               peak > 0 ? fmt::format(", model FLOP utilisation {:.1f}% of {:.1f}", 100 * tflops / peak, peak)
+                        : std::string());
   } catch (const std::exception& e) {
     fmt::print(stderr, "{}\n", e.what());
     return 1;

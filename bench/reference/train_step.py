@@ -1,21 +1,51 @@
 """PyTorch + PEFT baseline for bench/train_step.cpp, on the same card.
 
-A LoRA training step (forward, backward, AdamW) on a random-weight model of Qwen3-1.7B's shape:
+A LoRA training step (forward, backward, AdamW) on a random-weight model of a published model's
+shape (Qwen3-1.7B by default; --model picks the shapes bench_train_step's --family/--size name):
 B = 8, T = 512, r = 16, alpha 32, all linear layers, as a PEFT user writes it (bf16 base
 weights, SDPA attention, fused AdamW over the adapter). Prints ms per step, tokens/s and peak
-device memory. Run on the GPU machine: python3 bench/reference/train_step.py [--dtype bf16|f16]
-[--steps 10] [--checkpointing].
+device memory. Run on the GPU machine: python3 bench/reference/train_step.py [--model M]
+[--dtype bf16|f16] [--steps 10] [--checkpointing].
 """
 import argparse
 import time
 
 import torch
 from peft import LoraConfig, get_peft_model
-from transformers import Qwen3Config, Qwen3ForCausalLM
+from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM,
+                          Qwen3Config, Qwen3ForCausalLM)
+
+# The published config.json shapes (src/model/presets.cpp has the same numbers).
+MODELS = {
+    "qwen3-1.7b": (Qwen3ForCausalLM, lambda: Qwen3Config(
+        vocab_size=151936, hidden_size=2048, intermediate_size=6144, num_hidden_layers=28,
+        num_attention_heads=16, num_key_value_heads=8, head_dim=128,
+        max_position_embeddings=40960, rms_norm_eps=1e-6, rope_theta=1000000.0,
+        tie_word_embeddings=True)),
+    "qwen3-0.6b": (Qwen3ForCausalLM, lambda: Qwen3Config(
+        vocab_size=151936, hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
+        num_attention_heads=16, num_key_value_heads=8, head_dim=128,
+        max_position_embeddings=40960, rms_norm_eps=1e-6, rope_theta=1000000.0,
+        tie_word_embeddings=True)),
+    "llama-1b": (LlamaForCausalLM, lambda: LlamaConfig(
+        vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
+        num_attention_heads=32, num_key_value_heads=8, head_dim=64,
+        max_position_embeddings=131072, rms_norm_eps=1e-5, rope_theta=500000.0,
+        rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                      "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+        tie_word_embeddings=True)),
+    "gemma3-1b": (Gemma3ForCausalLM, lambda: Gemma3TextConfig(
+        vocab_size=262144, hidden_size=1152, intermediate_size=6912, num_hidden_layers=26,
+        num_attention_heads=4, num_key_value_heads=1, head_dim=256,
+        max_position_embeddings=32768, sliding_window=512, query_pre_attn_scalar=256,
+        rope_theta=1000000.0, rope_local_base_freq=10000.0, tie_word_embeddings=True,
+        attn_implementation="sdpa")),
+}
 
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="qwen3-1.7b", choices=sorted(MODELS))
     parser.add_argument("--dtype", default="bf16", choices=["bf16", "f16"])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch", type=int, default=8)
@@ -23,14 +53,11 @@ def main():
     parser.add_argument("--checkpointing", action="store_true")
     args = parser.parse_args()
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float16
-    # Qwen3-1.7B's published config.json.
-    config = Qwen3Config(vocab_size=151936, hidden_size=2048, intermediate_size=6144,
-                         num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=8,
-                         head_dim=128, max_position_embeddings=40960, rms_norm_eps=1e-6,
-                         rope_theta=1000000.0, tie_word_embeddings=True)
+    model_class, make_config = MODELS[args.model]
+    config = make_config()
     torch.manual_seed(0)
     with torch.device("cuda"):
-        model = Qwen3ForCausalLM(config).to(dtype)
+        model = model_class(config).to(dtype)
     model.config.use_cache = False
     if args.checkpointing:
         model.gradient_checkpointing_enable()
@@ -68,7 +95,7 @@ def main():
     median = times[len(times) // 2]
     tokens = args.batch * args.seq
     peak = torch.cuda.max_memory_allocated() / 2**30
-    print(f"torch {torch.__version__} PEFT LoRA step, Qwen3-1.7B shape, {args.dtype}, "
+    print(f"torch {torch.__version__} PEFT LoRA step, {args.model} shape, {args.dtype}, "
           f"B={args.batch} T={args.seq} r=16 all-linear"
           f"{' checkpointing' if args.checkpointing else ''}: {median * 1e3:.1f} ms/step, "
           f"{tokens / median:.0f} tokens/s, peak {peak:.2f} GiB")
