@@ -4,7 +4,8 @@
 // (L(x + eps u) - L(x - eps u)) / 2 eps). Then forward and backward timed over replays at
 // Qwen3-1.7B's attention (16 query heads, 8 kv heads, head_dim 128, causal) for B x T = 8 x 512
 // and 2 x 4096, in TFLOP/s against a peak: the matmul ops choose for the dtype, measured here,
-// or --peak. --variant picks the kernels (auto: coopmat for f16 where the device has it).
+// or --peak. --variant picks the kernels (auto: coopmat for f16 and bf16 where the device has
+// them).
 // Causal FLOPs: forward 4 B Hq T^2 D / 2 (q k^T and P v over half the scores), backward 2.5x,
 // forward + backward 3.5x.
 // For lavapipe: --seq 128 --tokens 256 --repeats 1 --peak-size 256.

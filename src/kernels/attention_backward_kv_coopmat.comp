@@ -1,14 +1,14 @@
 #version 450
-// attention_backward_kv on cooperative matrices: the contract of attention_backward_kv.comp for
-// f16 tensors (IN_F16 / OUT_F16). Workgroup (key tile x, kv head y, batch z), 4 subgroups of 32
-// lanes with 16 keys each (attention_coopmat.glsl), k and v of its keys as A matrices in
-// registers; it loops over the Hq / Hkv query heads of its group and, for each, the query tiles
-// of BC = 32 its masks leave visible (q and dout staged side by side). Per 16 queries: S^T = k q^T
-// and dP^T = v dout^T on coopmats, then element-wise in registers (element_index) P^T under the
-// masks and dS^T = P^T (dP^T - delta), both stored as f16; then dV += P^T dout and
-// dK += dS^T q, while the next q tile is fetched. Each dk/dv element is added by one lane, once: deterministic, no atomics.
-// Shared memory: 28 KiB at D = 128, 44 KiB at D = 256 (where the k, v, dk and dv registers,
-// 2 x 2 x D / 16 matrices, spill).
+// attention_backward_kv on cooperative matrices: the contract of attention_backward_kv.comp for f16
+// or bf16 tensors (IN_F16 / OUT_F16 or IN_BF16 / OUT_BF16). Workgroup (key tile x, kv head y, batch
+// z), 4 subgroups of 32 lanes with 16 keys each (attention_coopmat.glsl), k and v of its keys as A
+// matrices in registers; it loops over the Hq / Hkv query heads of its group and, for each, the
+// query tiles of BC = 32 its masks leave visible (q and dout staged side by side). Per 16 queries:
+// S^T = k q^T and dP^T = v dout^T on coopmats, then element-wise in registers (element_index) P^T
+// under the masks and dS^T = P^T (dP^T - delta), both stored as ELEM; then dV += P^T dout and dK +=
+// dS^T q, while the next q tile is fetched. Each dk/dv element is added by one lane, once:
+// deterministic, no atomics. Shared memory: 29 KiB at D = 128, 45 KiB at D = 256 (where the k, v,
+// dk and dv registers, 2 x 2 x D / 16 matrices, spill).
 #define TILE_REGIONS 2
 #define HALF_STAGES 2
 #include "common.glsl"
@@ -105,8 +105,8 @@ void main() {
         dp[i] = p * (dp[i] - visit_delta[c]);
         s[i] = p;
       }
-      coopMatStore(ACC16(s), half_stage, p_at + j * 16, HALF_LD, ROW_MAJOR);
-      coopMatStore(ACC16(dp), half_stage, ds_at + j * 16, HALF_LD, ROW_MAJOR);
+      stage_product(s, index, p_at + j * 16);
+      stage_product(dp, index, ds_at + j * 16);
     }
     subgroupMemoryBarrierShared();
     subgroupBarrier();

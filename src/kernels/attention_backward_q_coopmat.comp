@@ -1,13 +1,13 @@
 #version 450
-// attention_backward_q on cooperative matrices: the contract of attention_backward_q.comp for
-// f16 tensors (IN_F16 / OUT_F16). Workgroup (query tile x, head y, batch z), 4 subgroups of 32
-// lanes with 16 query rows each (attention_coopmat.glsl), q and dout of its rows as A matrices
-// in registers, latest query tiles first. Per visible key tile (k and v staged side by side):
-// per 16 keys, S = q k^T and dP = dout v^T on coopmats, then element-wise in registers
-// (element_index) P = exp2(scale S - lse) under the masks and dS = P (dP - delta), stored as f16;
-// then dQ += dS k, while the next k tile is fetched. Each dq element is added by one lane, once, after a fixed sequence of
-// products: deterministic, no atomics. Shared memory (BC = 64 up to D = 128, 32 beyond): 45 KiB
-// at D = 128, 39 KiB at D = 256.
+// attention_backward_q on cooperative matrices: the contract of attention_backward_q.comp for f16
+// or bf16 tensors (IN_F16 / OUT_F16 or IN_BF16 / OUT_BF16). Workgroup (query tile x, head y, batch
+// z), 4 subgroups of 32 lanes with 16 query rows each (attention_coopmat.glsl), q and dout of its
+// rows as A matrices in registers, latest query tiles first. Per visible key tile (k and v staged
+// side by side): per 16 keys, S = q k^T and dP = dout v^T on coopmats, then element-wise in
+// registers (element_index) P = exp2(scale S - lse) under the masks and dS = P (dP - delta), stored
+// as ELEM; then dQ += dS k, while the next k tile is fetched. Each dq element is added by one lane,
+// once, after a fixed sequence of products: deterministic, no atomics. Shared memory (BC = 64 up to
+// D = 128, 32 beyond): 45 KiB at D = 128, 40 KiB at D = 256.
 #define TILE_REGIONS 2
 #define HALF_STAGES 1
 #include "common.glsl"
@@ -95,7 +95,7 @@ void main() {
         float p = keep ? exp2(s[i] * scale2 - own_lse[r]) : 0.0;
         s[i] = p * (dp[i] - own_delta[r]);
       }
-      coopMatStore(ACC16(s), half_stage, ds_at + j * 16, HALF_LD, ROW_MAJOR);
+      stage_product(s, index, ds_at + j * 16);
     }
     subgroupMemoryBarrierShared();
     subgroupBarrier();

@@ -1,21 +1,37 @@
 // Shared by the attention kernels on GL_KHR_cooperative_matrix (forward, backward dq, backward
-// dk/dv; FlashAttention-2 on 16x16x16 f16 x f16 -> f32 matrices, f16 tensors only). A workgroup
-// is 4 subgroups of exactly 32 lanes (the op requires that subgroup size); it owns BR = 64 rows
-// of one head (its own tile), 16 per subgroup, whose f16 operands each subgroup keeps in
-// registers as A matrices, and visits tiles of BC rows of the other side. Visited tiles are
-// staged in `tiles` ([region][BC][D + 8 halves], f16vec4, 16-byte loads from global memory,
-// zero past T); each subgroup stages its f16 products (P, dS) in its slice of `half_stage`
-// ([4 * HALF_STAGES][16][BC + 8]) to feed them back as A matrices.
+// dk/dv; FlashAttention-2 on 16x16x16 matrices of ELEM, f16 or bf16 as the kernel's IN_F16 /
+// IN_BF16 says, into f32 accumulators). A workgroup is 4 subgroups of exactly 32 lanes (the op
+// requires that subgroup size); it owns BR = 64 rows of one head (its own tile), 16 per
+// subgroup, whose operands each subgroup keeps in registers as A matrices, and visits tiles of
+// BC rows of the other side. Visited tiles are staged in `tiles` ([region][BC][D + 8 elements],
+// ELEM4, 16-byte loads from global memory, zero past T); each subgroup stages its 16-bit
+// products (P, dS) in its slice of `half_stage` ([4 * HALF_STAGES][16][BC + 8]) to feed them
+// back as A matrices.
 // Element-wise work on accumulators uses element_index(): the element order of a coopmat is the
 // implementation's, but the same for every matrix of one type (element-wise operators rely on
-// it) and kept by conversions, so one matrix holding row * 16 + column tells each lane where
-// its elements lie. Include after the kernel's `pc` block, with TILE_REGIONS and HALF_STAGES
-// defined. head_dim D: a multiple of 16 up to 256; BC: 32 or 64.
+// it), so one accumulator loaded with row * 16 + column tells each lane where its elements lie.
+// Include after the kernel's `pc` block, with TILE_REGIONS and HALF_STAGES defined. head_dim D:
+// a multiple of 16 up to 256; BC: 32 or 64.
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_control_flow_attributes : require
+
+// ELEM: the element type of the tensors and of the A and B matrices; ELEM4 four of them.
+// to_elem4 turns four elements' bits (two 32-bit words) into an ELEM4.
+#if defined(IN_BF16)
+#extension GL_EXT_bfloat16 : require
+#define ELEM bfloat16_t
+#define ELEM4 bf16vec4
+ELEM4 to_elem4(uint lo, uint hi) {
+  return uintBitsToBFloat16EXT(u16vec4(unpack16(lo), unpack16(hi)));
+}
+#else
+#define ELEM float16_t
+#define ELEM4 f16vec4
+ELEM4 to_elem4(uint lo, uint hi) { return f16vec4(unpackFloat2x16(lo), unpackFloat2x16(hi)); }
+#endif
 
 layout(constant_id = 0) const uint D = 128;  // head_dim
 layout(constant_id = 1) const uint BC = 64;  // rows of a visited tile
@@ -26,22 +42,22 @@ const uint THREADS = 128;
 const uint SUBGROUP = 32;
 const uint DB = D / 16;   // 16-column blocks of head_dim
 const uint CB = BC / 16;  // 16-row blocks of a visited tile
-const uint LD4 = D / 4 + 2;  // f16vec4 per staged row: 16 bytes of padding against bank conflicts
+const uint LD4 = D / 4 + 2;  // ELEM4 per staged row: 16 bytes of padding against bank conflicts
 const uint HALF_LD = BC + 8;
 const float LOG2E = 1.4426950408889634;
 const float LN2 = 0.6931471805599453;
 
 #define ACC coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>
-#define ACC16 coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>
-#define MAT_A coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseA>
-#define MAT_B coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseB>
+#define MAT_A coopmat<ELEM, gl_ScopeSubgroup, 16, 16, gl_MatrixUseA>
+#define MAT_B coopmat<ELEM, gl_ScopeSubgroup, 16, 16, gl_MatrixUseB>
 #define ROW_MAJOR gl_CooperativeMatrixLayoutRowMajor
 #define COLUMN_MAJOR gl_CooperativeMatrixLayoutColumnMajor
 
 layout(buffer_reference, std430, buffer_reference_align = 16) buffer BufVec16 { uvec4 v[]; };
 
-shared f16vec4 tiles[TILE_REGIONS * BC * LD4];
-shared float16_t half_stage[HALF_STAGES * 4 * 16 * HALF_LD];
+shared ELEM4 tiles[TILE_REGIONS * BC * LD4];
+shared ELEM half_stage[HALF_STAGES * 4 * 16 * HALF_LD];
+shared float index_stage[16 * 16];  // row * 16 + column, for element_index()
 
 uint thread_id() { return gl_LocalInvocationID.x; }
 #include "attention_mask.glsl"
@@ -50,7 +66,7 @@ uint thread_id() { return gl_LocalInvocationID.x; }
 uint tile_at(uint region, uint row, uint block) { return (region * BC + row) * LD4 + block * 4; }
 
 // Staging a visited tile in two halves, so that its global loads (all in flight at once) can
-// overlap other work: fetch_rows loads BC rows of an f16 tensor (row r at element r * stride of
+// overlap other work: fetch_rows loads BC rows of an ELEM tensor (row r at element r * stride of
 // the address `src`, zero at and past row `valid`) into `fetched`; store_rows writes them into
 // region `region` of `tiles`. Callers barrier around store_rows.
 const uint VECTORS = D / 8;  // 16-byte vectors per row
@@ -71,8 +87,8 @@ void store_rows(uint region) {
     if (r >= BC) continue;
     uvec4 x = fetched[step];
     uint at = tile_at(region, r, 0) + 2 * c;
-    tiles[at] = f16vec4(unpackFloat2x16(x.x), unpackFloat2x16(x.y));
-    tiles[at + 1] = f16vec4(unpackFloat2x16(x.z), unpackFloat2x16(x.w));
+    tiles[at] = to_elem4(x.x, x.y);
+    tiles[at + 1] = to_elem4(x.z, x.w);
   }
 }
 
@@ -83,16 +99,28 @@ void stage_rows(uint64_t src, uint stride, uint valid, uint region) {
 
 // row * 16 + column of each element this lane holds of every ACC (see the top of the file).
 ACC element_index() {
-  const uint at = gl_SubgroupID * 16 * HALF_LD;
-  [[unroll]] for (uint e = gl_SubgroupInvocationID; e < 256; e += SUBGROUP)
-    half_stage[at + (e / 16) * HALF_LD + e % 16] = float16_t(e);
-  subgroupMemoryBarrierShared();
-  subgroupBarrier();
-  ACC16 index;
-  coopMatLoad(index, half_stage, at, HALF_LD, ROW_MAJOR);
-  subgroupBarrier();
-  return ACC(index);
+  for (uint e = thread_id(); e < 256; e += THREADS) index_stage[e] = float(e);
+  barrier();
+  ACC index;
+  coopMatLoad(index, index_stage, 0, 16, ROW_MAJOR);
+  return index;
 }
 
 uint element_row(ACC index, uint i) { return uint(index[i]) >> 4; }
 uint element_col(ACC index, uint i) { return uint(index[i]) & 15u; }
+
+// A 16 x 16 product (P or dS) of this subgroup into half_stage at `at` (row stride HALF_LD), as
+// ELEM, to be loaded back as an A matrix. f16 goes through an f16 accumulator; bf16 is written
+// element by element: the op checks only the bf16 x bf16 -> f32 shape, and a bf16 accumulator
+// is a type the device need not list (the H200 lists none; its bf16 timings are within 3% of
+// f16's, bench/RESULTS.md).
+// Callers make the stores visible to the subgroup before loading.
+void stage_product(ACC product, ACC index, uint at) {
+#if defined(IN_BF16)
+  [[unroll]] for (uint i = 0; i < product.length(); ++i)
+    half_stage[at + element_row(index, i) * HALF_LD + element_col(index, i)] = ELEM(product[i]);
+#else
+  coopMatStore(coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>(product),
+               half_stage, at, HALF_LD, ROW_MAJOR);
+#endif
+}

@@ -1,14 +1,14 @@
 #version 450
-// attention_forward on cooperative matrices: the contract of attention_forward.comp for f16
-// tensors (IN_F16 / OUT_F16). Workgroup (query tile x, head y, batch z), 4 subgroups of 32 lanes
-// with 16 query rows each (attention_coopmat.glsl), latest query tiles first; it visits the key
-// tiles of BC rows its masks leave visible. Per key tile: S = q k^T on coopmats (q as A in
-// registers, the staged k tile read column-major as B); S to shared memory, where two lanes per
-// row apply scale and mask and update the running max and sum (f32) and write P = exp2(S - max)
-// as f16; the O accumulators (f32 coopmats, D/16 per subgroup) are rescaled per row through
-// element_index(); then O += P v with the v tile staged in the same region. Shared memory (BC =
-// 64 up to D = 128, 32 beyond): 44 KiB at D = 128, 31 KiB at D = 256. A fully masked row ends
-// with sum 0: o = 0 and lse = -inf, never NaN.
+// attention_forward on cooperative matrices: the contract of attention_forward.comp for f16 or bf16
+// tensors (IN_F16 / OUT_F16 or IN_BF16 / OUT_BF16). Workgroup (query tile x, head y, batch z), 4
+// subgroups of 32 lanes with 16 query rows each (attention_coopmat.glsl), latest query tiles first;
+// it visits the key tiles of BC rows its masks leave visible. Per key tile: S = q k^T on coopmats
+// (q as A in registers, the staged k tile read column-major as B); S to shared memory, where two
+// lanes per row apply scale and mask and update the running max and sum (f32) and write P = exp2(S
+// - max) as ELEM; the O accumulators (f32 coopmats, D/16 per subgroup) are rescaled per row through
+// element_index(); then O += P v with the v tile staged in the same region. Shared memory (BC = 64
+// up to D = 128, 32 beyond): 45 KiB at D = 128, 32 KiB at D = 256. A fully masked row ends with sum
+// 0: o = 0 and lse = -inf, never NaN.
 #extension GL_KHR_shader_subgroup_shuffle : require
 #define TILE_REGIONS 1
 #define HALF_STAGES 1
@@ -105,7 +105,7 @@ void main() {
     float sum = 0.0;
     [[unroll]] for (uint c = half_; c < BC; c += 2) {
       float p = exp2(scores[s_at + row * S_LD + c] - base);
-      half_stage[p_at + row * HALF_LD + c] = float16_t(p);
+      half_stage[p_at + row * HALF_LD + c] = ELEM(p);
       sum += p;
     }
     sum += subgroupShuffleXor(sum, 16);

@@ -65,21 +65,22 @@ constexpr Tiles backward_kv_tiles(uint32_t D) {
 static_assert(forward_tiles(256).fits_threads() && backward_q_tiles().fits_threads() &&
               backward_kv_tiles(128).fits_threads() && backward_kv_tiles(256).fits_threads());
 
-// The cooperative-matrix kernels (attention_coopmat.glsl): 4 subgroups of 32 lanes, 64 own rows,
-// visited tiles of `visit` rows: 64 for the forward and dq up to D = 128 (fewer barriers per
-// product), 32 beyond and for dk/dv (whose two f16 stages and two staged operands would not
-// fit 48 KiB at 64).
+// The cooperative-matrix kernels (attention_coopmat.glsl; f16 and bf16 alike): 4 subgroups of
+// 32 lanes, 64 own rows, visited tiles of `visit` rows: 64 for the forward and dq up to D = 128
+// (fewer barriers per product), 32 beyond and for dk/dv (whose two 16-bit stages and two staged
+// operands would not fit 48 KiB at 64).
 enum class CoopmatKernel { forward, backward_q, backward_kv };
 
 struct CoopmatTiles {
   const char* name;
   uint32_t visit, regions, stages, extra_floats;
 
-  // Mirrors the shared arrays of the kernel: staged tiles (f16, rows of D + 8), per-subgroup f16
-  // stages (rows of visit + 8), document ids, and the kernel's own floats.
+  // Mirrors the shared arrays of the kernel: staged tiles (16-bit, rows of D + 8), per-subgroup
+  // 16-bit stages (rows of visit + 8), document ids, the 16 x 16 element index, and the kernel's
+  // own floats.
   uint64_t shared_bytes(uint32_t D) const {
     return uint64_t(regions) * visit * (D + 8) * 2 + uint64_t(stages) * 4 * 16 * (visit + 8) * 2 +
-           4 * (64 + visit + uint64_t(extra_floats));
+           4 * (64 + visit + 16 * 16 + uint64_t(extra_floats));
   }
 };
 
@@ -204,8 +205,8 @@ void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, c
   rec.dispatch(kernel, p, push, push_bytes, groups, heads, d.B, reads, writes);
 }
 
-void dispatch_coopmat(vk::Recorder& rec, CoopmatKernel kernel, const Dims& d, uint32_t heads,
-                      const void* push, uint32_t push_bytes,
+void dispatch_coopmat(vk::Recorder& rec, CoopmatKernel kernel, const Dims& d, DType dtype,
+                      uint32_t heads, const void* push, uint32_t push_bytes,
                       const std::vector<vk::ByteRange>& reads,
                       const std::vector<vk::ByteRange>& writes) {
   auto& ctx = rec.context();
@@ -215,7 +216,7 @@ void dispatch_coopmat(vk::Recorder& rec, CoopmatKernel kernel, const Dims& d, ui
       d.B > ctx.caps().max_workgroup_count[2])
     fail("[{}] {} tiles x {} heads x batch {} is over the device's workgroup counts", tiles.name,
          groups, heads, d.B);
-  std::string name = fmt::format("{}_coopmat_f16", tiles.name);
+  std::string name = fmt::format("{}_coopmat_{}", tiles.name, dtype_name(dtype));
   VkPipeline p = pipeline(ctx, name, {d.D, tiles.visit}, kCoopmatSubgroup);
   rec.dispatch(name, p, push, push_bytes, groups, heads, d.B, reads, writes);
 }
@@ -250,19 +251,27 @@ std::string attention_unavailable(const vk::Context& ctx, AttentionVariant varia
                                   int64_t head_dim) {
   if (variant != AttentionVariant::coopmat) return "";
   const auto& caps = ctx.caps();
-  if (dtype != DType::f16) return "the coopmat variant takes f16 tensors";
+  if (dtype != DType::f16 && dtype != DType::bf16)
+    return "the coopmat variant takes f16 or bf16 tensors";
   if (head_dim % 16 != 0 || head_dim > kMaxHeadDim)
     return fmt::format("head_dim {} is no multiple of 16 up to {}", head_dim, kMaxHeadDim);
-  if (!caps.coopmat_khr || !caps.has_coopmat_khr(VK_COMPONENT_TYPE_FLOAT16_KHR,
-                                                 VK_COMPONENT_TYPE_FLOAT32_KHR, 16, 16, 16))
-    return fmt::format("'{}' lacks VK_KHR_cooperative_matrix with 16x16x16 f16 -> f32", caps.name);
+  const bool bf16 = dtype == DType::bf16;
+  if (!caps.coopmat_khr ||
+      !caps.has_coopmat_khr(bf16 ? VK_COMPONENT_TYPE_BFLOAT16_KHR : VK_COMPONENT_TYPE_FLOAT16_KHR,
+                            VK_COMPONENT_TYPE_FLOAT32_KHR, 16, 16, 16))
+    return fmt::format("'{}' lacks VK_KHR_cooperative_matrix with 16x16x16 {} -> f32", caps.name,
+                       dtype_name(dtype));
+  // The bf16 kernels also use f16 arithmetic (glslang declares Float16 for bfloat16_t).
+  if (bf16 && (!caps.coopmat_bf16 || !caps.fp16))
+    return fmt::format("'{}' lacks bfloat16_t cooperative matrices (VK_KHR_shader_bfloat16) or "
+                       "shaderFloat16", caps.name);
   bool subgroup32 = caps.subgroup_size_control
                         ? caps.subgroup_min <= kCoopmatSubgroup && caps.subgroup_max >= kCoopmatSubgroup
                         : caps.subgroup_size == kCoopmatSubgroup;
   if (!subgroup32) return fmt::format("'{}' cannot run subgroups of 32", caps.name);
   for (auto kernel : {CoopmatKernel::forward, CoopmatKernel::backward_q, CoopmatKernel::backward_kv}) {
     CoopmatTiles tiles = coopmat_tiles(kernel, uint32_t(head_dim));
-    std::string name = fmt::format("{}_coopmat_f16", tiles.name);
+    std::string name = fmt::format("{}_coopmat_{}", tiles.name, dtype_name(dtype));
     if (!kernels::find(name)) return "this build's glslc could not compile " + name;
     if (tiles.shared_bytes(uint32_t(head_dim)) > caps.max_shared_memory)
       return fmt::format("{} needs {} bytes of shared memory at head_dim {}, over the {} of '{}'",
@@ -286,7 +295,7 @@ void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& 
   push.lse = address(lse);
   auto reads = reads_of({&q, &k, &v}, options);
   if (resolve_variant(op, rec.context(), options, q, {&q, &k, &v}) == AttentionVariant::coopmat)
-    dispatch_coopmat(rec, CoopmatKernel::forward, d, d.Hq, &push, sizeof push, reads,
+    dispatch_coopmat(rec, CoopmatKernel::forward, d, q.dtype, d.Hq, &push, sizeof push, reads,
                      {whole(o), whole(lse)});
   else
     dispatch_tiled(rec, op, forward_tiles(d.D), d, q.dtype, d.Hq, &push, sizeof push, reads,
@@ -327,8 +336,8 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   push.grad_b = address(dv);
   auto reads_kv = reads_of({&q, &k, &v, &dout, &lse, &delta, &dk, &dv}, options);
   if (coopmat)
-    dispatch_coopmat(rec, CoopmatKernel::backward_kv, d, d.Hkv, &push, sizeof push, reads_kv,
-                     {whole(dk), whole(dv)});
+    dispatch_coopmat(rec, CoopmatKernel::backward_kv, d, q.dtype, d.Hkv, &push, sizeof push,
+                     reads_kv, {whole(dk), whole(dv)});
   else
     dispatch_tiled(rec, "attention_backward_kv", backward_kv_tiles(d.D), d, q.dtype, d.Hkv, &push,
                    sizeof push, reads_kv, {whole(dk), whole(dv)});
@@ -336,8 +345,8 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   push.grad_b = 0;
   auto reads_q = reads_of({&q, &k, &v, &dout, &lse, &delta, &dq}, options);
   if (coopmat)
-    dispatch_coopmat(rec, CoopmatKernel::backward_q, d, d.Hq, &push, sizeof push, reads_q,
-                     {whole(dq)});
+    dispatch_coopmat(rec, CoopmatKernel::backward_q, d, q.dtype, d.Hq, &push, sizeof push,
+                     reads_q, {whole(dq)});
   else
     dispatch_tiled(rec, "attention_backward_q", backward_q_tiles(), d, q.dtype, d.Hq, &push,
                    sizeof push, reads_q, {whole(dq)});

@@ -7,8 +7,9 @@
 // Grouped-query attention: query head h reads kv head h / (Hq / Hkv); Hq must be a multiple of
 // Hkv. head_dim up to 256. Each tensor must lie in one allocation span.
 // Variants: the portable shared-memory kernels (every device and dtype), and kernels on
-// GL_KHR_cooperative_matrix (f16 tensors, head_dim a multiple of 16, devices with 16x16x16
-// f16 -> f32 matrices and subgroups of 32, this build's glslc permitting).
+// GL_KHR_cooperative_matrix (f16 or bf16 tensors, head_dim a multiple of 16, devices with
+// 16x16x16 f16 -> f32 or bf16 -> f32 matrices and subgroups of 32, this build's glslc
+// permitting).
 #include <cstdint>
 #include <limits>
 #include <string>

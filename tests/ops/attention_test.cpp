@@ -206,8 +206,8 @@ AttentionShape with_documents(AttentionShape s, const std::vector<uint32_t>& len
   return s;
 }
 
-// The cooperative-matrix variant (f16, head_dim a multiple of 16): sizes no multiple of its
-// tiles (64 own rows, 64 or 32 visited), every mask, GQA, and head_dim 32 to 256.
+// The cooperative-matrix variant (f16 or bf16, head_dim a multiple of 16): sizes no multiple of
+// its tiles (64 own rows, 64 or 32 visited), every mask, GQA, and head_dim 32 to 256.
 std::vector<Case> coopmat_cases() {
   auto all = all_cases();
   return {all[0], all[1], all[2], all[4],
@@ -217,39 +217,45 @@ std::vector<Case> coopmat_cases() {
            with_documents({2, 130, 2, 1, 64, false, 50, 0.125}, {70, 60})}};
 }
 
-// Beyond the portable f16 bounds, the coopmat kernels round P (forward, dV) and dS (dQ, dK) to
-// f16 before their products, as FlashAttention-2 does: 2^-11 of each term, so at most 2^-11 of
-// sum |p v| / sum p <= max |v| in o, a few times that relative to o's largest value on long
-// rows (o averages v), though the roundings mostly cancel: 2e-3 for o, 3e-3 for the gradients
-// (seen on an H200: up to 4.7e-4 and 4.5e-4). lse comes from f32 scores and sums of exact f16
-// products, as the portable kernels' (seen: 1.7e-7).
-constexpr Tolerances kCoopmatTolerances{2e-3, 1e-5, 3e-3};
+// Beyond the portable 16-bit bounds, the coopmat kernels round P (forward, dV) and dS (dQ, dK)
+// to the dtype before their products, as FlashAttention-2 does. f16: 2^-11 of each term, so at
+// most 2^-11 of sum |p v| / sum p <= max |v| in o, a few times that relative to o's largest
+// value on long rows (o averages v), though the roundings mostly cancel: 2e-3 for o, 3e-3 for
+// the gradients (seen on an H200: up to 4.7e-4 and 4.5e-4). bf16 keeps 8 significant bits
+// against f16's 11, so each rounding is 8x larger (2^-8): 8x the f16 bounds, which also cover
+// the portable bf16 bounds of the stored values (8e-3, 1.6e-2). lse comes from f32 scores and
+// sums of products that are exact in f32 for both dtypes, as the portable kernels' (seen: 1.7e-7).
+Tolerances coopmat_tolerances(DType dt) {
+  return dt == DType::f16 ? Tolerances{2e-3, 1e-5, 3e-3} : Tolerances{1.6e-2, 1e-5, 2.4e-2};
+}
 
 }  // namespace
 
-class AttentionCoopmat : public testing::TestWithParam<Case> {};
+class AttentionCoopmat : public testing::TestWithParam<std::tuple<DType, Case>> {};
 
-// Runs on a device with 16x16x16 f16 cooperative matrices; elsewhere (lavapipe) the op must
-// refuse the forced variant with the reason, and this test checks that reason instead.
+// Runs on a device with 16x16x16 cooperative matrices of the dtype; elsewhere (lavapipe) the op
+// must refuse the forced variant with the reason, and this test checks that reason instead.
 TEST_P(AttentionCoopmat, MatchesTheReferenceOrSaysWhyNot) {
-  const Case& c = GetParam();
+  auto [dt, c] = GetParam();
   const AttentionShape& s = c.shape;
-  auto why = ops::attention_unavailable(test::context(), AttentionVariant::coopmat, DType::f16, s.D);
+  auto why = ops::attention_unavailable(test::context(), AttentionVariant::coopmat, dt, s.D);
   if (!why.empty()) {
-    Inputs in = random_inputs(s, DType::f16, 11);
-    auto message = test::error_message([&] { run_forward(s, DType::f16, in, AttentionVariant::coopmat); });
+    Inputs in = random_inputs(s, dt, 11);
+    auto message = test::error_message([&] { run_forward(s, dt, in, AttentionVariant::coopmat); });
     EXPECT_NE(message.find("cannot run: " + why), std::string::npos) << message;
     fmt::print("coopmat attention did not run here: {}\n", why);
     return;
   }
-  auto forward = check_forward(s, DType::f16, AttentionVariant::coopmat, kCoopmatTolerances);
-  auto backward = check_backward(s, DType::f16, AttentionVariant::coopmat, kCoopmatTolerances);
-  fmt::print("coopmat {}: o {:.1e} lse {:.1e} dq {:.1e} dk {:.1e} dv {:.1e}\n", c.name,
-             forward[0], forward[1], backward[0], backward[1], backward[2]);
+  auto forward = check_forward(s, dt, AttentionVariant::coopmat, coopmat_tolerances(dt));
+  auto backward = check_backward(s, dt, AttentionVariant::coopmat, coopmat_tolerances(dt));
+  fmt::print("coopmat {} {}: o {:.1e} lse {:.1e} dq {:.1e} dk {:.1e} dv {:.1e}\n", dtype_name(dt),
+             c.name, forward[0], forward[1], backward[0], backward[1], backward[2]);
 }
 
-INSTANTIATE_TEST_SUITE_P(F16, AttentionCoopmat, testing::ValuesIn(coopmat_cases()),
-                         [](const testing::TestParamInfo<Case>& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Coopmat, AttentionCoopmat,
+                         testing::Combine(testing::Values(DType::f16, DType::bf16),
+                                          testing::ValuesIn(coopmat_cases())),
+                         case_name);
 
 // The gradient of L = sum(o * r) through the GPU forward, by central differences in f32, on a
 // few sampled elements of q, k and v.
