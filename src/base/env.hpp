@@ -12,8 +12,9 @@ inline constexpr const char* kDevice = "VKTRAIN_DEVICE";      // device index or
 inline constexpr const char* kValidate = "VKTRAIN_VALIDATE";  // Khronos validation, errors fatal
 inline constexpr const char* kProfile = "VKTRAIN_PROFILE";    // per-dispatch timestamps
 inline constexpr const char* kCacheDir = "VKTRAIN_CACHE_DIR"; // pipeline cache folder
-// Tuning only: every coopmat2 matmul takes this tile, "BMxBNxBKxTHREADS", and with a
-// ":clamped" suffix the clamped loads everywhere (bench/RESULTS.md has the sweeps).
+// Tuning only: every coopmat2 matmul takes this tile, "BMxBNxBKxTHREADS" (or the shape's choice
+// when it starts with ':'); suffixes ":clamped" (clamped loads everywhere) and ":unfused" (addends
+// as second products) switch features off for A/B runs (bench/RESULTS.md has the sweeps).
 inline constexpr const char* kMatmulTile = "VKTRAIN_MATMUL_TILE";
 
 // $VKTRAIN_CACHE_DIR, else $XDG_CACHE_HOME/vktrain, else $HOME/.cache/vktrain; empty if none.

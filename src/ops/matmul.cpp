@@ -1,5 +1,6 @@
 #include "ops/matmul.hpp"
 
+#include <cctype>
 #include <cstdio>
 #include <optional>
 #include <set>
@@ -39,8 +40,8 @@ struct Kernel {
 // A thin-M tile has one subgroup of 32 per 16 rows: on the H200 a 16-row tile over 4 subgroups
 // computed wrong products.
 struct TileOverride {
-  uint32_t bm = 0, bn = 0, bk = 0, threads = 0;
-  bool clamped = false;
+  uint32_t bm = 0, bn = 0, bk = 0, threads = 0;  // 0: the shape's choice
+  bool clamped = false, unfused = false;
 };
 
 const std::optional<TileOverride>& tile_override() {
@@ -48,10 +49,12 @@ const std::optional<TileOverride>& tile_override() {
     auto text = env::get(env::kMatmulTile);
     if (!text) return std::nullopt;
     TileOverride t;
-    if (std::sscanf(text->c_str(), "%ux%ux%ux%u", &t.bm, &t.bn, &t.bk, &t.threads) != 4)
+    if (std::isdigit((unsigned char)(*text)[0]) &&
+        std::sscanf(text->c_str(), "%ux%ux%ux%u", &t.bm, &t.bn, &t.bk, &t.threads) != 4)
       fail("[matmul] {}='{}': use BMxBNxBKxTHREADS, e.g. 128x128x32x256", env::kMatmulTile,
            *text);
     t.clamped = text->find(":clamped") != std::string::npos;
+    t.unfused = text->find(":unfused") != std::string::npos;
     return t;
   }();
   return tile;
@@ -69,7 +72,8 @@ Kernel coopmat2_kernel(const std::string& types, uint64_t M, uint64_t N, uint64_
   } else if (M >= 2048 && N >= 2048) {
     bn = 256;
   }
-  if (const auto& t = tile_override()) std::tie(bm, bn, bk, threads) = std::tie(t->bm, t->bn, t->bk, t->threads);
+  if (const auto& t = tile_override(); t && t->bm)
+    std::tie(bm, bn, bk, threads) = std::tie(t->bm, t->bn, t->bk, t->threads);
   return {"matmul_coopmat2_" + types, {bm, bn, bk, threads}, bm, bn, bk};
 }
 
@@ -107,22 +111,29 @@ Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DTyp
   return {"matmul_" + types, {64, 64, 16, 8, 8, 64}, 64, 64, 16};
 }
 
-// "BMxBNxBK", for profiles.
+// "BMxBNxBK" and "NT", for profiles.
 std::string tile_name(const Kernel& k) {
   return fmt::format("{}x{}x{}", k.tile_m, k.tile_n, k.tile_k);
+}
+std::string transposes(const MatmulOptions& o) {
+  return fmt::format("{}{}", o.trans_a ? 'T' : 'N', o.trans_b ? 'T' : 'N');
 }
 
 // How many parts to cut K into (split-K) so that a product with few output tiles and a long K
 // (a LoRA gradient: 16 x 2048 out of K = 4096 tokens) fills a GPU: each part writes its partial
 // product, a second kernel sums them in order (deterministic, no atomics). A power of two that
-// divides K, leaves parts of at least 256 and aims at 256 workgroups in all.
+// divides K, leaves parts of at least 256 and aims at 256 workgroups in all. A very long K
+// (a head's input gradient over the vocabulary) is cut at least in two below 256 tiles: the
+// Llama-3.2-1B head's, 144 tiles over K = 128256, ran 5x faster so (H200). Aiming at 512
+// instead cut the big projections too and cost 19% of a Qwen3-1.7B step in partial sums.
 uint32_t choose_splits(const vk::Context& ctx, uint64_t tiles, uint64_t K) {
-  constexpr uint64_t kTargetGroups = 256, kMinPart = 256;
+  constexpr uint64_t kTargetGroups = 256, kMinPart = 256, kVeryLongK = 32768;
   if (!ctx.caps().is_gpu()) return 1;  // a CPU driver has a few cores: tiles fill it already
   uint32_t splits = 1;
   while (tiles * splits * 2 <= kTargetGroups && K % (2 * splits) == 0 &&
          K / (2 * splits) >= kMinPart)
     splits *= 2;
+  if (splits == 1 && K >= kVeryLongK && tiles < kTargetGroups && K % 2 == 0) splits = 2;
   return splits;
 }
 
@@ -167,7 +178,8 @@ void split_product(vk::Recorder& rec, MatmulVariant variant, Tensor& c, const Te
   push.alpha = 1.0f;
   push.aligned = is_aligned(push, dtype_size(a.dtype), kernel.tile_k);
   vk::ByteRange partial_range = vk::range_of(partials, 0, splits * M * N * 4);
-  rec.dispatch(fmt::format("matmul {} {} split-K", kernel.name, tile_name(kernel)),
+  rec.dispatch(fmt::format("matmul {} {} {}x{}x{} {} split-K {}", kernel.name, tile_name(kernel),
+                           M, N, K, transposes(options), splits),
                pipeline(ctx, kernel.name, spec, kernel.subgroup_size), &push, sizeof push,
                uint32_t((N + kernel.tile_n - 1) / kernel.tile_n),
                uint32_t((M + kernel.tile_m - 1) / kernel.tile_m), splits,
@@ -326,6 +338,7 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
     return piece_range(t, at, std::min(elements, at.contiguous));
   };
   bool fuse_addend = addend.a && variant == MatmulVariant::coopmat2 && contiguous &&
+                     !(tile_override() && tile_override()->unfused) &&
                      splits <= 1 && addend.alpha != 0.0f &&
                      addend.a->memory.spans().size() == 1 && addend.b->memory.spans().size() == 1;
   if (addend.a && !fuse_addend) {
@@ -361,8 +374,8 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
                     piece_range(*addend.b, l2b, addend.b->numel())};
   }
   VkPipeline p = pipeline(ctx, kernel.name, spec, kernel.subgroup_size);
-  std::string label = fmt::format("matmul {} {}{}", kernel.name, tile_name(kernel),
-                                  fuse_addend ? " + addend" : "");
+  std::string label = fmt::format("matmul {} {} {}x{}x{} {}{}", kernel.name, tile_name(kernel), M,
+                                  N, K, transposes(options), fuse_addend ? " + addend" : "");
   uint32_t groups_x = uint32_t((N + kernel.tile_n - 1) / kernel.tile_n);
   uint32_t groups_y = uint32_t((M + kernel.tile_m - 1) / kernel.tile_m);
 

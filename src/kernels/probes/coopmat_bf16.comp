@@ -1,9 +1,8 @@
 #version 450
 // Probe: does the local glslc know GL_EXT_bfloat16 cooperative matrices (SPV_KHR_bfloat16)?
-// It is also a runnable check: C (16 x 16, f32) = A (16 x 16) B (16 x 16), A and B bfloat16_t,
-// all row-major, on one subgroup of GL_KHR_cooperative_matrix; the workgroup size (spec constant
-// 0) must be the subgroup size. tests/vk runs it on devices that list the 16x16x16 bf16 shape;
-// scripts/setup uses it to prefer a shader toolchain that builds bf16 kernels.
+// A 16 x 16 x 16 product of bfloat16_t matrices into f32 on one subgroup of
+// GL_KHR_cooperative_matrix. CMake and scripts/setup compile it to prefer a shader toolchain that
+// builds bf16 kernels; the bf16 matmul and attention variants (tests/ops) run such products.
 #extension GL_EXT_bfloat16 : require
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
