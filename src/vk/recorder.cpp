@@ -66,7 +66,10 @@ void Recorder::before_command(const std::vector<ByteRange>& reads,
   if (ended_) fail("[recorder] cannot record into a recording that has already run");
   bool hazard = any_overlap(reads, pending_writes_) || any_overlap(writes, pending_writes_) ||
                 any_overlap(writes, pending_reads_);
-  if (hazard) {
+  // A profiled recording serializes every command, so that each one's timestamps bracket only
+  // its own work: commands that overlap would each count the time they share. Its total then
+  // exceeds an unprofiled run's by the overlap given up.
+  if (hazard || profiling_) {
     full_barrier(kWorkStages, kWorkAccess);
     ++barriers_;
   }

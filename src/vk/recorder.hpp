@@ -3,8 +3,8 @@
 // training step is recorded once and replayed, DESIGN.md decision 3). Barriers come from the
 // byte ranges each command reads and writes: one is placed only before a command that reads what
 // an earlier command wrote, or writes what an earlier command read or wrote, since the last
-// barrier. With VKTRAIN_PROFILE=1 every command is bracketed by timestamps and each run prints
-// the time per label.
+// barrier. With VKTRAIN_PROFILE=1 every command is bracketed by timestamps (and barriers) and
+// each run prints the time per label.
 #include <vulkan/vulkan.h>
 
 #include <string>
