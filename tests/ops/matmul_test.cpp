@@ -67,7 +67,7 @@ void check(vk::Context& ctx, const Case& c, reference::MatmulShape s, float alph
 }
 
 // C = alpha A op(B) + alpha2 A2 op(B2) + beta C (the addend: a LoRA branch, K2 its rank).
-void check_addend(vk::Context& ctx, const Case& c, reference::MatmulShape s, int64_t k2,
+void check_addend(vk::Context& ctx, const Case& c, reference::MatmulShape s, uint32_t k2,
                   bool trans_b2) {
   reference::MatmulShape s2{1, 1, s.m, s.n, k2, false, trans_b2};
   auto va = test::random_values(size_t(s.m) * s.k, 31, c.in);
