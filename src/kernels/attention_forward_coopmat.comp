@@ -61,7 +61,7 @@ void main() {
   const uvec2 keys = key_range(q0, q0 + own_valid);
   const uint64_t kv_head = (uint64_t(b) * pc.T * pc.heads_kv + hk) * D;
   uint k0 = keys.x / BC * BC;
-  fetch_rows(pc.k + (kv_head + uint64_t(k0) * kv_stride) * 2, kv_stride, pc.T - k0);
+  fetch_rows(pc.k + (kv_head + uint64_t(k0) * kv_stride) * 2, kv_stride, pc.T - k0, 0);
   for (; k0 < keys.y; k0 += BC) {
     const uint visit_valid = min(BC, pc.T - k0);
     const uint64_t next_k = pc.k + (kv_head + uint64_t(k0 + BC) * kv_stride) * 2;
@@ -72,14 +72,14 @@ void main() {
       barrier();
       bool meet = documents_meet(own_span, visit_valid);
       if (!meet) {
-        fetch_rows(next_k, kv_stride, next_valid);
+        fetch_rows(next_k, kv_stride, next_valid, 0);
         continue;
       }
     }
     const bool whole = tile_all_visible(q0, own_valid, k0, visit_valid);
-    store_rows(0);  // k
+    store_rows(0, 0);  // k
     barrier();
-    fetch_rows(pc.v + (kv_head + uint64_t(k0) * kv_stride) * 2, kv_stride, visit_valid);
+    fetch_rows(pc.v + (kv_head + uint64_t(k0) * kv_stride) * 2, kv_stride, visit_valid, 0);
 
     ACC s[CB];
     [[unroll]] for (uint j = 0; j < CB; ++j) s[j] = ACC(0.0);
@@ -133,9 +133,9 @@ void main() {
     [[unroll]] for (uint j = 0; j < CB; ++j) stage_product(s[j], index, p_at + j * 16);
 
     barrier();  // every subgroup is done with the k tile
-    store_rows(0);  // v
+    store_rows(0, 0);  // v
     barrier();
-    fetch_rows(next_k, kv_stride, next_valid);
+    fetch_rows(next_k, kv_stride, next_valid, 0);
     [[unroll]] for (uint j = 0; j < CB; ++j) {
       MAT_A pa;
       coopMatLoad(pa, half_stage, p_at + j * 16, HALF_LD, ROW_MAJOR);
