@@ -55,7 +55,7 @@ void main() {
   const uvec2 queries = query_range(k0, k0 + own_valid);
   const uint first_q0 = queries.x / BC * BC;
   fetch_rows(pc.q + ((uint64_t(b) * pc.T + first_q0) * pc.heads_q + hk * group) * D * 2, q_stride,
-             pc.T - first_q0);
+             pc.T - first_q0, 0);
   for (uint g = 0, q0 = first_q0; g < group;) {
     const uint h = hk * group + g;
     const uint visit_valid = min(BC, pc.T - q0);
@@ -71,7 +71,7 @@ void main() {
       barrier();
       bool meet = documents_meet(own_span, visit_valid);
       if (!meet) {
-        fetch_rows(next_q, q_stride, next_valid);
+        fetch_rows(next_q, q_stride, next_valid, 0);
         g = next_g;
         q0 = next_q0;
         continue;
@@ -79,7 +79,7 @@ void main() {
     }
     const bool whole = tile_all_visible(q0, visit_valid, k0, own_valid);
     const uint64_t q_at = ((uint64_t(b) * pc.T + q0) * pc.heads_q + h) * D;
-    store_rows(0);  // q
+    store_rows(0, 0);  // q
     stage_rows(pc.dout + q_at * 2, q_stride, visit_valid, 1);
     const uint64_t row_at = ((uint64_t(b) * pc.heads_q + h) * pc.T + q0) * 4;
     for (uint c = thread_id(); c < BC; c += THREADS) {
@@ -110,7 +110,7 @@ void main() {
     }
     subgroupMemoryBarrierShared();
     subgroupBarrier();
-    fetch_rows(next_q, q_stride, next_valid);
+    fetch_rows(next_q, q_stride, next_valid, 0);
     [[unroll]] for (uint j = 0; j < CB; ++j) {
       MAT_A pa, da;
       coopMatLoad(pa, half_stage, p_at + j * 16, HALF_LD, ROW_MAJOR);

@@ -5,11 +5,13 @@
 // rows as A matrices in registers, latest query tiles first. Per visible key tile (k and v staged
 // side by side): per 16 keys, S = q k^T and dP = dout v^T on coopmats, then element-wise in
 // registers (element_index) P = exp2(scale S - lse) under the masks and dS = P (dP - delta), stored
-// as ELEM; then dQ += dS k, while the next k tile is fetched. Each dq element is added by one lane,
-// once, after a fixed sequence of products: deterministic, no atomics. Shared memory (BC = 64 up to
-// D = 128, 32 beyond): 45 KiB at D = 128, 40 KiB at D = 256.
+// as ELEM; then dQ += dS k. The next tile's v and k are fetched into registers during the
+// products. Each dq element is added by one lane, once, after a fixed sequence of products:
+// deterministic, no atomics. Shared memory (BC = 64 up to D = 128, 32 beyond): 45 KiB at D = 128,
+// 40 KiB at D = 256.
 #define TILE_REGIONS 2
 #define HALF_STAGES 1
+#define FETCH_SLOTS 2
 #include "common.glsl"
 #include "attention_push.h"
 layout(push_constant) uniform Push { ATTENTION_BACKWARD_PUSH } pc;
@@ -55,14 +57,17 @@ void main() {
   [[unroll]] for (uint d = 0; d < DB; ++d) acc[d] = ACC(0.0);
   const uint ds_at = sg * 16 * HALF_LD;
 
-  // The next tile's k is fetched during this one's dS k (fetch_rows); v is staged directly.
+  // The next tile's v is fetched during this one's S and dP products, its k during dS k
+  // (fetch_rows into registers 1 and 0): global loads overlap the matrix work.
   const uvec2 keys = key_range(q0, q0 + own_valid);
   const uint64_t kv_head = (uint64_t(b) * pc.T * pc.heads_kv + hk) * D;
   uint k0 = keys.x / BC * BC;
-  fetch_rows(pc.k + (kv_head + uint64_t(k0) * kv_stride) * 2, kv_stride, pc.T - k0);
+  fetch_rows(pc.k + (kv_head + uint64_t(k0) * kv_stride) * 2, kv_stride, pc.T - k0, 0);
+  fetch_rows(pc.v + (kv_head + uint64_t(k0) * kv_stride) * 2, kv_stride, pc.T - k0, 1);
   for (; k0 < keys.y; k0 += BC) {
     const uint visit_valid = min(BC, pc.T - k0);
     const uint64_t next_k = pc.k + (kv_head + uint64_t(k0 + BC) * kv_stride) * 2;
+    const uint64_t next_v = pc.v + (kv_head + uint64_t(k0 + BC) * kv_stride) * 2;
     const uint next_valid = k0 + BC < keys.y ? pc.T - (k0 + BC) : 0;
     barrier();  // the previous tile's reads of `tiles` and `visit_doc` are done
     if (pc.documents != 0) {
@@ -70,14 +75,16 @@ void main() {
       barrier();
       bool meet = documents_meet(own_span, visit_valid);
       if (!meet) {
-        fetch_rows(next_k, kv_stride, next_valid);
+        fetch_rows(next_k, kv_stride, next_valid, 0);
+        fetch_rows(next_v, kv_stride, next_valid, 1);
         continue;
       }
     }
     const bool whole = tile_all_visible(q0, own_valid, k0, visit_valid);
-    store_rows(0);  // k
-    stage_rows(pc.v + (kv_head + uint64_t(k0) * kv_stride) * 2, kv_stride, visit_valid, 1);
+    store_rows(0, 0);  // k
+    store_rows(1, 1);  // v
     barrier();
+    fetch_rows(next_v, kv_stride, next_valid, 1);
 
     [[unroll]] for (uint j = 0; j < CB; ++j) {
       ACC s = ACC(0.0), dp = ACC(0.0);
@@ -99,7 +106,7 @@ void main() {
     }
     subgroupMemoryBarrierShared();
     subgroupBarrier();
-    fetch_rows(next_k, kv_stride, next_valid);
+    fetch_rows(next_k, kv_stride, next_valid, 0);
     [[unroll]] for (uint j = 0; j < CB; ++j) {
       MAT_A da;
       coopMatLoad(da, half_stage, ds_at + j * 16, HALF_LD, ROW_MAJOR);

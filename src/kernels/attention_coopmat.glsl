@@ -67,25 +67,29 @@ uint tile_at(uint region, uint row, uint block) { return (region * BC + row) * L
 
 // Staging a visited tile in two halves, so that its global loads (all in flight at once) can
 // overlap other work: fetch_rows loads BC rows of an ELEM tensor (row r at element r * stride of
-// the address `src`, zero at and past row `valid`) into `fetched`; store_rows writes them into
-// region `region` of `tiles`. Callers barrier around store_rows.
+// the address `src`, zero at and past row `valid`) into registers `slot` (FETCH_SLOTS of them, 1
+// unless the kernel defines more); store_rows writes them into region `region` of `tiles`.
+// Callers barrier around store_rows.
+#ifndef FETCH_SLOTS
+#define FETCH_SLOTS 1
+#endif
 const uint VECTORS = D / 8;  // 16-byte vectors per row
 const uint FETCH_STEPS = (BC * VECTORS + THREADS - 1) / THREADS;
-uvec4 fetched[FETCH_STEPS];
+uvec4 fetched[FETCH_SLOTS][FETCH_STEPS];
 
-void fetch_rows(uint64_t src, uint stride, uint valid) {
+void fetch_rows(uint64_t src, uint stride, uint valid, uint slot) {
   BufVec16 rows = BufVec16(src);
   [[unroll]] for (uint step = 0; step < FETCH_STEPS; ++step) {
     uint i = thread_id() + step * THREADS, r = i / VECTORS, c = i % VECTORS;
-    fetched[step] = r < valid && r < BC ? rows.v[(r * stride) / 8 + c] : uvec4(0);
+    fetched[slot][step] = r < valid && r < BC ? rows.v[(r * stride) / 8 + c] : uvec4(0);
   }
 }
 
-void store_rows(uint region) {
+void store_rows(uint region, uint slot) {
   [[unroll]] for (uint step = 0; step < FETCH_STEPS; ++step) {
     uint i = thread_id() + step * THREADS, r = i / VECTORS, c = i % VECTORS;
     if (r >= BC) continue;
-    uvec4 x = fetched[step];
+    uvec4 x = fetched[slot][step];
     uint at = tile_at(region, r, 0) + 2 * c;
     tiles[at] = to_elem4(x.x, x.y);
     tiles[at + 1] = to_elem4(x.z, x.w);
@@ -93,8 +97,8 @@ void store_rows(uint region) {
 }
 
 void stage_rows(uint64_t src, uint stride, uint valid, uint region) {
-  fetch_rows(src, stride, valid);
-  store_rows(region);
+  fetch_rows(src, stride, valid, 0);
+  store_rows(region, 0);
 }
 
 // row * 16 + column of each element this lane holds of every ACC (see the top of the file).

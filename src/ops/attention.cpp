@@ -87,8 +87,8 @@ struct CoopmatTiles {
 constexpr CoopmatTiles coopmat_tiles(CoopmatKernel kernel, uint32_t D) {
   uint32_t visit = D <= 128 ? 64 : 32;
   switch (kernel) {
-    case CoopmatKernel::forward:  // + S per subgroup ([16][visit + 4] f32) and a factor per row
-      return {"attention_forward", visit, 1, 1, 4 * 16 * (visit + 4) + 64};
+    case CoopmatKernel::forward:  // + a 16 x 20 f32 stage per subgroup, factor and base per row
+      return {"attention_forward", visit, 1, 1, 4 * 16 * 20 + 2 * 64};
     case CoopmatKernel::backward_q:  // + lse and delta per own row
       return {"attention_backward_q", visit, 2, 1, 2 * 64};
     case CoopmatKernel::backward_kv:  // + lse and delta per visited row
