@@ -12,9 +12,11 @@ vk::ContextOptions context_options(const std::optional<std::string>& device) {
 
 DType run_dtype(const vk::Context& context, const std::string& name) {
   if (name != "auto") return dtype_from_name(name);
-  return ops::matmul_choose(context, DType::f16, DType::f16) != ops::MatmulVariant::portable
-             ? DType::f16
-             : DType::bf16;
+  auto on_matrix_units = [&](DType t) {
+    return ops::matmul_choose(context, t, t) != ops::MatmulVariant::portable;
+  };
+  if (on_matrix_units(DType::bf16)) return DType::bf16;
+  return on_matrix_units(DType::f16) ? DType::f16 : DType::bf16;
 }
 
 }  // namespace vktrain::cli

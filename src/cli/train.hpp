@@ -36,7 +36,7 @@ struct TrainOptions {
   int64_t eval_every = 0, eval_batches = 0, save_every = 0;
   bool resume = false;
   uint64_t seed = 0;
-  std::string dtype = "auto";            // f32, f16, bf16; auto: f16 where fp16 matmuls are fast
+  std::string dtype = "auto";            // f32, f16, bf16; auto: see cli::run_dtype
   std::string grad_checkpoint = "auto";  // on, off, auto (from the memory plan)
   std::optional<std::string> device;
 };
