@@ -251,20 +251,10 @@ std::string attention_unavailable(const vk::Context& ctx, AttentionVariant varia
                                   int64_t head_dim) {
   if (variant != AttentionVariant::coopmat) return "";
   const auto& caps = ctx.caps();
-  if (dtype != DType::f16 && dtype != DType::bf16)
-    return "the coopmat variant takes f16 or bf16 tensors";
+  if (auto why = coopmat_dtype_unavailable(caps, dtype); !why.empty()) return why;
   if (head_dim % 16 != 0 || head_dim > kMaxHeadDim)
     return fmt::format("head_dim {} is no multiple of 16 up to {}", head_dim, kMaxHeadDim);
-  const bool bf16 = dtype == DType::bf16;
-  if (!caps.coopmat_khr ||
-      !caps.has_coopmat_khr(bf16 ? VK_COMPONENT_TYPE_BFLOAT16_KHR : VK_COMPONENT_TYPE_FLOAT16_KHR,
-                            VK_COMPONENT_TYPE_FLOAT32_KHR, 16, 16, 16))
-    return fmt::format("'{}' lacks VK_KHR_cooperative_matrix with 16x16x16 {} -> f32", caps.name,
-                       dtype_name(dtype));
-  // The bf16 kernels also use f16 arithmetic (glslang declares Float16 for bfloat16_t).
-  if (bf16 && (!caps.coopmat_bf16 || !caps.fp16))
-    return fmt::format("'{}' lacks bfloat16_t cooperative matrices (VK_KHR_shader_bfloat16) or "
-                       "shaderFloat16", caps.name);
+  if (auto why = coopmat_khr_unavailable(caps, dtype); !why.empty()) return why;
   bool subgroup32 = caps.subgroup_size_control
                         ? caps.subgroup_min <= kCoopmatSubgroup && caps.subgroup_max >= kCoopmatSubgroup
                         : caps.subgroup_size == kCoopmatSubgroup;

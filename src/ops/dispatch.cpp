@@ -1,6 +1,29 @@
 #include "ops/dispatch.hpp"
 
+#include "vk/extensions.hpp"
+
 namespace vktrain::ops {
+
+std::string coopmat_dtype_unavailable(const vk::Capabilities& caps, DType in) {
+  if (in == DType::f16) return "";
+  if (in != DType::bf16)
+    return fmt::format("cooperative matrices take f16 or bf16, not {}", dtype_name(in));
+  if (!caps.coopmat_bf16 || !caps.fp16)
+    return fmt::format("'{}' lacks bfloat16_t cooperative matrices (VK_KHR_shader_bfloat16) or "
+                       "shaderFloat16",
+                       caps.name);
+  return "";
+}
+
+std::string coopmat_khr_unavailable(const vk::Capabilities& caps, DType in) {
+  if (auto why = coopmat_dtype_unavailable(caps, in); !why.empty()) return why;
+  VkComponentTypeKHR type =
+      in == DType::bf16 ? VK_COMPONENT_TYPE_BFLOAT16_KHR : VK_COMPONENT_TYPE_FLOAT16_KHR;
+  if (!caps.coopmat_khr || !caps.has_coopmat_khr(type, VK_COMPONENT_TYPE_FLOAT32_KHR, 16, 16, 16))
+    return fmt::format("'{}' lacks VK_KHR_cooperative_matrix with 16x16x16 {} -> f32", caps.name,
+                       dtype_name(in));
+  return "";
+}
 
 VkPipeline pipeline(vk::Context& context, const std::string& kernel, std::vector<uint32_t> spec,
                     uint32_t subgroup_size) {

@@ -20,6 +20,13 @@ inline constexpr uint64_t kMaxDispatchElements = 1ull << 30;
 VkPipeline pipeline(vk::Context& context, const std::string& kernel,
                     std::vector<uint32_t> spec = {}, uint32_t subgroup_size = 0);
 
+// Empty when the device multiplies `in` on cooperative matrices: f16, or bf16 where it has
+// bfloat16_t cooperative matrices (VK_KHR_shader_bfloat16) and shaderFloat16 (glslang declares
+// Float16 for bfloat16_t kernels); otherwise why not, in words.
+std::string coopmat_dtype_unavailable(const vk::Capabilities& caps, DType in);
+// The same, and VK_KHR_cooperative_matrix's 16x16x16 subgroup shape for `in` x `in` -> f32.
+std::string coopmat_khr_unavailable(const vk::Capabilities& caps, DType in);
+
 // Workgroups for a grid-stride loop over `count` elements, within the device's limit.
 uint32_t stride_groups(const vk::Context& context, uint64_t count, uint32_t cap = 65535);
 

@@ -10,7 +10,6 @@
 
 #include "kernels/push.h"
 #include "ops/dispatch.hpp"
-#include "vk/extensions.hpp"
 
 namespace vktrain::ops {
 namespace {
@@ -34,11 +33,7 @@ struct Kernel {
   uint32_t subgroup_size = 0;
 };
 
-// GL_NV_cooperative_matrix2 tiles (BM, BN, BK, threads) by the product's shape. Thin products
-// (a LoRA rank on one side) get a thin tile so no work is wasted on the padding; a short K
-// (a LoRA rank as K) a short step. Wide tiles halve how often each operand is re-read.
-// A thin-M tile has one subgroup of 32 per 16 rows: on the H200 a 16-row tile over 4 subgroups
-// computed wrong products.
+// VKTRAIN_MATMUL_TILE, read once: a forced coopmat2 tile and features switched off (tuning only).
 struct TileOverride {
   uint32_t bm = 0, bn = 0, bk = 0, threads = 0;  // 0: the shape's choice
   bool clamped = false, unfused = false;
@@ -60,6 +55,11 @@ const std::optional<TileOverride>& tile_override() {
   return tile;
 }
 
+// GL_NV_cooperative_matrix2 tiles (BM, BN, BK, threads) by the product's shape. Thin products
+// (a LoRA rank on one side) get a thin tile so no work is wasted on the padding; a short K
+// (a LoRA rank as K) a short step. Wide tiles halve how often each operand is re-read.
+// A thin-M tile has one subgroup of 32 per 16 rows: on the H200 a 16-row tile over 4 subgroups
+// computed wrong products.
 Kernel coopmat2_kernel(const std::string& types, uint64_t M, uint64_t N, uint64_t K) {
   uint32_t bk = K <= 16 ? 16 : K <= 32 ? 32 : 64;
   uint32_t bm = 128, bn = 128, threads = 256;
@@ -93,7 +93,8 @@ Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DTyp
       // 16x16x16 f16/bf16 fragments in wave32, so the subgroup size is pinned to 32 where the
       // driver allows (RADV exposes 32 and 64) and each lane holds 8 accumulators (64 VGPRs),
       // within RDNA3's budget at 256 threads; the 128 x 128 x 32 tile needs about 27 KiB of LDS
-      // with its output patch, so two workgroups share a 64 KiB LDS. Measured only on NVIDIA here (bench/RESULTS.md).
+      // with its output patch, so two workgroups share a 64 KiB LDS. Measured only on NVIDIA
+      // here (bench/RESULTS.md).
       return {"matmul_coopmat_" + types,
               {128, 128, 32, 64, 32, 8 * subgroup, subgroup, 16, 16, 16},
               128,
@@ -123,9 +124,10 @@ std::string transposes(const MatmulOptions& o) {
 // (a LoRA gradient: 16 x 2048 out of K = 4096 tokens) fills a GPU: each part writes its partial
 // product, a second kernel sums them in order (deterministic, no atomics). A power of two that
 // divides K, leaves parts of at least 256 and aims at 256 workgroups in all. A very long K
-// (a head's input gradient over the vocabulary) is cut at least in two below 256 tiles: the
-// Llama-3.2-1B head's, 144 tiles over K = 128256, ran 5x faster so (H200). Aiming at 512
-// instead cut the big projections too and cost 19% of a Qwen3-1.7B step in partial sums.
+// (a head's input gradient over the vocabulary) is cut at least in two below 256 tiles, so that
+// an SM holds more than one of its workgroups (the Llama-3.2-1B head's 144 tiles over
+// K = 128256); the Llama-3.2-1B step did not move measurably with it (140.2 vs 142.1 ms, H200).
+// Aiming at 512 instead cut the big projections too and cost 19% of a Qwen3-1.7B step.
 uint32_t choose_splits(const vk::Context& ctx, uint64_t tiles, uint64_t K) {
   constexpr uint64_t kTargetGroups = 256, kMinPart = 256, kVeryLongK = 32768;
   if (!ctx.caps().is_gpu()) return 1;  // a CPU driver has a few cores: tiles fill it already
@@ -230,20 +232,6 @@ MatmulVariant matmul_variant_from_name(std::string_view name) {
   fail("[matmul] unknown variant '{}': use auto, portable, coopmat or coopmat2", name);
 }
 
-namespace {
-
-// The input dtypes cooperative matrices take: f16 everywhere they exist, bf16 where the device
-// has VK_KHR_shader_bfloat16 cooperative matrices.
-std::string coopmat_types_unavailable(const vk::Capabilities& caps, DType in) {
-  if (in == DType::f16) return "";
-  if (in != DType::bf16) return "the cooperative-matrix variants take f16 or bf16 inputs";
-  if (!caps.coopmat_bf16)
-    return fmt::format("'{}' lacks bf16 cooperative matrices (VK_KHR_shader_bfloat16)", caps.name);
-  return "";
-}
-
-}  // namespace
-
 std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DType in,
                                DType out) {
   if (out != DType::f32 && out != in)
@@ -253,19 +241,12 @@ std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DT
   switch (variant) {
     case MatmulVariant::automatic:
     case MatmulVariant::portable: return "";
-    case MatmulVariant::coopmat: {
-      if (auto why = coopmat_types_unavailable(caps, in); !why.empty()) return why;
-      VkComponentTypeKHR type = in == DType::bf16 ? VK_COMPONENT_TYPE_BFLOAT16_KHR
-                                                  : VK_COMPONENT_TYPE_FLOAT16_KHR;
-      if (!caps.coopmat_khr ||
-          !caps.has_coopmat_khr(type, VK_COMPONENT_TYPE_FLOAT32_KHR, 16, 16, 16))
-        return fmt::format("'{}' lacks VK_KHR_cooperative_matrix with 16x16x16 {} -> f32",
-                           caps.name, dtype_name(in));
+    case MatmulVariant::coopmat:
+      if (auto why = coopmat_khr_unavailable(caps, in); !why.empty()) return why;
       if (!kernels::find(kernel)) return "this build's glslc could not compile " + kernel;
       return "";
-    }
     case MatmulVariant::coopmat2:
-      if (auto why = coopmat_types_unavailable(caps, in); !why.empty()) return why;
+      if (auto why = coopmat_dtype_unavailable(caps, in); !why.empty()) return why;
       if (!caps.coopmat2_nv)
         return fmt::format("'{}' lacks VK_NV_cooperative_matrix2", caps.name);
       if (!kernels::find(kernel)) return "this build's glslc could not compile " + kernel;
@@ -322,12 +303,11 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
   if (splits > 1 && (!contiguous || sc.batch != 1 || K % splits != 0))
     fail("[matmul] split_k {} needs one matrix in one allocation and a K ({}) it divides",
          splits, K);
-  if (splits == 0) {
-    Kernel whole_k = pick_kernel(ctx, variant, a.dtype, c.dtype, M, N, K);
-    uint64_t tiles = ((M + whole_k.tile_m - 1) / whole_k.tile_m) *
-                     ((N + whole_k.tile_n - 1) / whole_k.tile_n);
-    splits = contiguous && sc.batch == 1 ? choose_splits(ctx, tiles, K) : 1;
-  }
+  Kernel kernel = pick_kernel(ctx, variant, a.dtype, c.dtype, M, N, K);
+  uint32_t groups_x = uint32_t((N + kernel.tile_n - 1) / kernel.tile_n);
+  uint32_t groups_y = uint32_t((M + kernel.tile_m - 1) / kernel.tile_m);
+  if (splits == 0)
+    splits = contiguous && sc.batch == 1 ? choose_splits(ctx, uint64_t(groups_x) * groups_y, K) : 1;
 
   kernels::MatmulPush push{};
   push.lda = uint32_t(sa.cols);
@@ -357,7 +337,6 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
     return;
   }
 
-  Kernel kernel = pick_kernel(ctx, variant, a.dtype, c.dtype, M, N, K);
   std::vector<uint32_t> spec = {options.trans_a, options.trans_b};
   spec.insert(spec.end(), kernel.spec.begin(), kernel.spec.end());
   std::vector<vk::ByteRange> addend_reads;
@@ -376,8 +355,6 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
   VkPipeline p = pipeline(ctx, kernel.name, spec, kernel.subgroup_size);
   std::string label = fmt::format("matmul {} {} {}x{}x{} {}{}", kernel.name, tile_name(kernel), M,
                                   N, K, transposes(options), fuse_addend ? " + addend" : "");
-  uint32_t groups_x = uint32_t((N + kernel.tile_n - 1) / kernel.tile_n);
-  uint32_t groups_y = uint32_t((M + kernel.tile_m - 1) / kernel.tile_m);
 
   if (contiguous) {
     // One dispatch covers every batch (split only at the device's z limit).
