@@ -6,19 +6,19 @@
 #include "model/layout.hpp"
 #include "model/rope_frequencies.hpp"
 #include "ops/cross_entropy.hpp"
+#include "ops/dispatch.hpp"
 #include "vk/context.hpp"
 
 namespace vktrain::model {
 
 namespace {
 
+using ops::ceil_div;
 using vk::allocated_bytes;
 
 uint64_t bytes_of(DType type, uint64_t elements) {
   return allocated_bytes(elements * dtype_size(type));
 }
-
-uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
 // ops::column_sum over [rows, cols]: f32 partial sums [ceil(rows / 64), cols] whenever there is
 // more than one chunk of 64 rows, then the column sums of the partials the same way.
@@ -46,8 +46,7 @@ uint64_t rmsnorm_dw_scratch(uint64_t rows, uint64_t cols) {
 // the activation dtype, one f32 loss per token, and the loss's column sum.
 uint64_t cross_entropy_scratch(uint64_t tokens, uint64_t vocab, DType dtype, bool gradient,
                                const vk::Capabilities& device) {
-  uint64_t chunk = std::max<uint64_t>(ops::cross_entropy_chunk_bytes(device) / (vocab * 4), 1);
-  chunk = std::min(chunk, tokens);
+  const uint64_t chunk = ops::cross_entropy_chunk_rows(tokens, vocab, device);
   uint64_t total = bytes_of(DType::f32, chunk * vocab) + bytes_of(DType::f32, tokens) +
                    column_sum_scratch(tokens, 1);
   if (gradient) total += bytes_of(dtype, chunk * vocab);

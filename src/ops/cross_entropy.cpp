@@ -52,10 +52,8 @@ void run(vk::Recorder& rec, Tensor& loss, Tensor* dh, Tensor* dw, const Tensor& 
   if (tokens == 0) return;
 
   auto& ctx = rec.context();
-  uint64_t chunk = options.chunk_tokens
-                       ? options.chunk_tokens
-                       : std::max<uint64_t>(cross_entropy_chunk_bytes(ctx.caps()) / (vocab * 4), 1);
-  chunk = std::min(chunk, tokens);
+  uint64_t chunk = options.chunk_tokens ? std::min(options.chunk_tokens, tokens)
+                                        : cross_entropy_chunk_rows(tokens, vocab, ctx.caps());
   Tensor logits = chunk_scratch(ctx, DType::f32, chunk, vocab, "cross_entropy logits");
   Tensor dlogits;
   if (dh) dlogits = chunk_scratch(ctx, h.dtype, chunk, vocab, "cross_entropy dlogits");
@@ -101,7 +99,16 @@ void run(vk::Recorder& rec, Tensor& loss, Tensor* dh, Tensor* dw, const Tensor& 
 }  // namespace
 
 uint64_t cross_entropy_chunk_bytes(const vk::Capabilities& device) {
-  return device.is_gpu() ? 512ull << 20 : 64ull << 20;
+  return device.is_gpu() ? 1024ull << 20 : 64ull << 20;
+}
+
+uint64_t cross_entropy_chunk_rows(uint64_t tokens, uint64_t vocab, const vk::Capabilities& device) {
+  constexpr uint64_t kTileRows = 128;
+  const uint64_t most = std::max<uint64_t>(cross_entropy_chunk_bytes(device) / (vocab * 4), 1);
+  const uint64_t chunks = ceil_div(tokens, most);
+  const uint64_t even = ceil_div(tokens, chunks);
+  const uint64_t rounded = ceil_div(even, kTileRows) * kTileRows;
+  return std::min(rounded <= most ? rounded : even, tokens);
 }
 
 void cross_entropy_grad_scale(vk::Recorder& rec, Tensor& grad_scale,

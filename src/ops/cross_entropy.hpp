@@ -15,14 +15,21 @@
 namespace vktrain::ops {
 
 struct CrossEntropyOptions {
-  // Tokens per chunk. 0: as many as keep the f32 logits chunk within
-  // cross_entropy_chunk_bytes() (and one allocation); tests set it small to get several chunks.
+  // Tokens per chunk. 0: cross_entropy_chunk_rows(); tests set it small to get several chunks.
   uint64_t chunk_tokens = 0;
 };
-// The f32 logits bytes of one chunk when the options leave it open: 512 MiB on GPUs, where the
-// dh product (chunk rows x C outputs, K = V) needs several hundred rows to fill the device and
-// each chunk rereads a trainable lm_head's f32 gradient; 64 MiB on CPU drivers.
+// The f32 logits bytes of one chunk when the options leave it open: 1 GiB on GPUs, where the
+// chunk's two products (logits, and dh with K = V) need a thousand rows or more to fill the
+// device (H100, bench/RESULTS.md: Qwen3-1.7B's step 209 -> 201 ms from 512 MiB, 200 ms at
+// 2 GiB for 0.5 GiB more) and each chunk rereads a trainable lm_head's f32 gradient; 64 MiB on
+// CPU drivers.
 uint64_t cross_entropy_chunk_bytes(const vk::Capabilities& device);
+// Rows of one chunk when the options leave it open: the fewest chunks whose f32 logits stay
+// within cross_entropy_chunk_bytes(), with the tokens spread evenly over them and the rows rounded
+// up to a multiple of 128 (the matmul's tile) while that stays within the budget, so that no
+// chunk is a thin remainder (4096 tokens of V 151,936 in 512 MiB: 5 x 820 rows -> 5 x 896,
+// not 4 x 883 + 564).
+uint64_t cross_entropy_chunk_rows(uint64_t tokens, uint64_t vocab, const vk::Capabilities& device);
 
 // grad_scale[0] = 1 / (the number of labels >= 0 in all `labels` tensors together): the mean's
 // denominator over a whole batch of one or more micro-batches, computed on the device, so a

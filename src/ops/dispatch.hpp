@@ -17,6 +17,8 @@ inline constexpr uint32_t kGroupSize = 256;  // local size of the element-wise k
 // Elements per dispatch, so 32-bit indices in kernels never overflow.
 inline constexpr uint64_t kMaxDispatchElements = 1ull << 30;
 
+constexpr uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
 VkPipeline pipeline(vk::Context& context, const std::string& kernel,
                     std::vector<uint32_t> spec = {}, uint32_t subgroup_size = 0);
 

@@ -116,6 +116,21 @@ TEST(CrossEntropyModes, MeanOverTwoMicroBatches) {
   check(test::context(), DType::bf16, {{13, 9}, 97, 16, 5});
 }
 
+// The default chunk: the fewest chunks within the budget, even, on whole 128-row tiles when the
+// budget allows. Vocabularies sized so that the budget holds exactly `most` rows.
+TEST(CrossEntropyChunks, EvenChunksOnWholeTiles) {
+  const auto& caps = test::context().caps();
+  const uint64_t budget = ops::cross_entropy_chunk_bytes(caps);
+  const uint64_t vocab = budget / 4 / 1024;  // most = 1024 rows
+  EXPECT_EQ(ops::cross_entropy_chunk_rows(2500, vocab, caps), 896u);   // 3 x 834 -> 896
+  EXPECT_EQ(ops::cross_entropy_chunk_rows(2100, vocab, caps), 768u);   // 3 x 700 -> 768
+  EXPECT_EQ(ops::cross_entropy_chunk_rows(900, vocab, caps), 900u);    // one chunk: all tokens
+  EXPECT_EQ(ops::cross_entropy_chunk_rows(4096, vocab, caps), 1024u);  // 4 whole chunks
+  const uint64_t odd_vocab = budget / 4 / 838;  // most = 838: 896 would not fit
+  EXPECT_EQ(ops::cross_entropy_chunk_rows(1600, odd_vocab, caps), 800u);
+  EXPECT_EQ(ops::cross_entropy_chunk_rows(5, budget, caps), 1u);       // not one row fits: 1
+}
+
 class CrossEntropySpans : public testing::TestWithParam<std::pair<uint64_t, Sizes>> {};
 
 // 16 KiB spans: 25 rows of the 40-column f32 lm_head, 20 rows of logits per chunk. 512 bytes:
