@@ -1,6 +1,7 @@
 // bench/copy: device memory bandwidth three ways, each checked, then timed over replays:
 // vkCmdCopyBuffer, the copy2d kernel (ops::copy's two paths), and an element-wise kernel
-// (scale: one read and one write per element). GB/s count bytes read plus bytes written.
+// (scale: one read and one write per element). GB/s count bytes read plus bytes written. Then
+// the fill kernel (what zeroes gradients), f32 and bf16: GB/s of bytes written.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -54,6 +55,17 @@ int main(int argc, char** argv) {
       all_ok = all_ok && ok;
       fmt::print("{:<16} {:8.1f} GB/s  {}\n", way.name,
                  2.0 * double(src.bytes()) * repeats / seconds * 1e-9, ok ? "ok" : "WRONG");
+    }
+    for (DType dt : {DType::f32, DType::bf16}) {
+      Tensor t = make_tensor(ctx, dt, {rows, cols}, "filled");
+      vk::Recorder rec(ctx);
+      for (int i = 0; i < repeats; ++i) ops::fill(rec, t, 0.5f);
+      double seconds = cli::median_seconds(rec);
+      auto out = read_floats(ctx, t);
+      bool ok = out.front() == 0.5f && out.back() == 0.5f && out[out.size() / 2] == 0.5f;
+      all_ok = all_ok && ok;
+      fmt::print("{:<16} {:8.1f} GB/s  {}\n", fmt::format("fill {}", dtype_name(dt)),
+                 double(t.bytes()) * repeats / seconds * 1e-9, ok ? "ok" : "WRONG");
     }
     return all_ok ? 0 : 1;
   } catch (const std::exception& e) {

@@ -1,5 +1,6 @@
-// bench/rmsnorm: RMSNorm forward and backward (with the weight gradient) at Qwen3-1.7B's shapes:
-// the hidden state [tokens, 2048] and the per-head q_norm [tokens * 16, 128]. Each dtype is first
+// bench/rmsnorm: RMSNorm forward and backward (with the weight gradient, and without it as for
+// a frozen weight) at Qwen3-1.7B's shapes: the hidden state [tokens, 2048] and the per-head
+// q_norm [tokens * 16, 128] and k_norm [tokens * 8, 128]. Each dtype is first
 // checked against a double-precision host computation on small shapes, then timed over replays of
 // one recording. GB/s count the bytes a kernel must move (forward: x read, y and rstd written;
 // backward: dy, x and rstd read, dx read and written) against the copy kernel's measured peak.
@@ -96,12 +97,14 @@ bool check_dtypes(vk::Context& ctx) {
 
 int main(int argc, char** argv) {
   CLI::App app{"rmsnorm lab: check, then time forward and backward"};
-  int64_t tokens = 8 * 512, hidden = 2048, heads = 16, head_dim = 128;
+  int64_t tokens = 8 * 512, hidden = 2048, heads = 16, kv_heads = 8, head_dim = 128;
   int repeats = 20;
   const auto channels = CLI::Range(1, 16384);  // what the kernel takes
   app.add_option("--tokens", tokens, "B x T")->check(CLI::PositiveNumber);
   app.add_option("--hidden", hidden, "channels of the hidden state")->check(channels);
   app.add_option("--heads", heads, "query heads: per-head rows per token")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--kv-heads", kv_heads, "key heads: per-head rows per token of k_norm")
       ->check(CLI::PositiveNumber);
   app.add_option("--head-dim", head_dim, "channels of the per-head norm")->check(channels);
   app.add_option("--repeats", repeats, "calls per timed run")->check(CLI::PositiveNumber);
@@ -117,7 +120,8 @@ int main(int argc, char** argv) {
     fmt::print("{:<26} {:<5} {:<9} {:>9} {:>9} {:>7}\n", "shape", "dtype", "pass", "ms", "GB/s",
                "% copy");
     for (auto [name, rows, cols] : {std::tuple{"hidden", tokens, hidden},
-                                    std::tuple{"per-head q_norm", tokens * heads, head_dim}}) {
+                                    std::tuple{"per-head q_norm", tokens * heads, head_dim},
+                                    std::tuple{"per-head k_norm", tokens * kv_heads, head_dim}}) {
       for (DType dt : {DType::f32, DType::f16, DType::bf16}) {
         Operands o = make_operands(ctx, dt, rows, cols);
         vk::Recorder init(ctx);
@@ -136,6 +140,10 @@ int main(int argc, char** argv) {
             {"backward", 4 * activation + stats,
              [&](vk::Recorder& r) {
                ops::rmsnorm_backward(r, o.dx, &o.dw, o.dy, o.x, o.w, o.rstd);
+             }},
+            {"bwd no dw", 4 * activation + stats,
+             [&](vk::Recorder& r) {
+               ops::rmsnorm_backward(r, o.dx, nullptr, o.dy, o.x, o.w, o.rstd);
              }},
         };
         for (const Pass& pass : passes) {

@@ -3,8 +3,9 @@
 // h = act(gate) * up with act = silu (ACT 0) or GELU with the tanh approximation (ACT 1, as
 // transformers' gelu_pytorch_tanh). Built with BACKWARD it adds the gradients instead:
 // dgate += dh * up * act'(gate), dup += dh * act(gate). All tensors share one dtype (IN_*/OUT_*
-// the same); math in f32, one rounding per stored value. A grid-stride loop, one element per
-// thread per step; dgate and dup may not alias the inputs.
+// the same); math in f32, one rounding per stored value. A grid-stride loop; 16-bit types take vector
+// steps of 8 elements with 16-byte loads and stores, the unaligned head and the tail one element
+// each (common.glsl); dgate and dup may not alias the inputs.
 #include "common.glsl"
 #include "glu_push.h"
 layout(local_size_x = 256) in;
@@ -33,9 +34,34 @@ float act_derivative(float x) {
 }
 
 void main() {
+#if IN_BYTES == 2
+  uint steps = vector_steps(pc.count, pc.head);
+  for (uint j = gl_GlobalInvocationID.x; j < steps; j += TOTAL_THREADS) {
+    uint64_t offset = uint64_t(pc.head + VEC * j) * IN_BYTES;
+    float g[VEC], u[VEC];
+    in_load_vec(pc.gate + offset, g);
+    in_load_vec(pc.up + offset, u);
+#ifdef BACKWARD
+    float dh[VEC], dgate[VEC], dup[VEC];
+    in_load_vec(pc.h + offset, dh);
+    out_load_vec(pc.dgate + offset, dgate);
+    out_load_vec(pc.dup + offset, dup);
+    for (uint k = 0; k < VEC; ++k) {
+      dgate[k] += dh[k] * u[k] * act_derivative(g[k]);
+      dup[k] += dh[k] * act(g[k]);
+    }
+    out_store_vec(pc.dgate + offset, dgate);
+    out_store_vec(pc.dup + offset, dup);
+#else
+    for (uint k = 0; k < VEC; ++k) g[k] = act(g[k]) * u[k];
+    out_store_vec(pc.h + offset, g);
+#endif
+  }
+#endif
   IN_BUF gate = IN_BUF(pc.gate);
   IN_BUF up = IN_BUF(pc.up);
-  for (uint i = gl_GlobalInvocationID.x; i < pc.count; i += TOTAL_THREADS) {
+  for (uint k = gl_GlobalInvocationID.x; k < loose_count(pc.count, pc.head); k += TOTAL_THREADS) {
+    uint i = loose_element(k, pc.count, pc.head);
     float g = in_load(gate, i), u = in_load(up, i);
 #ifdef BACKWARD
     float dh = in_load(IN_BUF(pc.h), i);

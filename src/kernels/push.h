@@ -4,12 +4,14 @@
 #ifndef VKTRAIN_KERNELS_PUSH_H
 #define VKTRAIN_KERNELS_PUSH_H
 
-// dst[i] = bits, for i < count (16- or 32-bit elements)
-#define FILL_PUSH uint64_t dst; uint count; uint bits;
+// dst[i] = bits, for i < count (16- or 32-bit elements); head: 16-bit elements before the first
+// 4-byte boundary (0 for 32-bit)
+#define FILL_PUSH uint64_t dst; uint count; uint bits; uint head;
 // dst[i] = convert(src[i])
 #define CONVERT_PUSH uint64_t src; uint64_t dst; uint count;
-// dst[i] = a[i] + b[i] | a[i] * b[i] | scale * a[i]
-#define ELEMENTWISE_PUSH uint64_t a; uint64_t b; uint64_t dst; uint count; float scale;
+// dst[i] = a[i] + b[i] | a[i] * b[i] | scale * a[i]; head: the elements before the first 16-byte
+// vector step (ops::vector_head)
+#define ELEMENTWISE_PUSH uint64_t a; uint64_t b; uint64_t dst; uint count; float scale; uint head;
 // partials[group] = sum over the group's slice of src[i] (or src[i]^2)
 #define REDUCE_PUSH uint64_t src; uint64_t partials; uint count;
 // dst[r * dst_ld + c] = src[r * src_ld + c]

@@ -1,8 +1,9 @@
 #version 450
 // rmsnorm: y = x * rstd * (offset + w) over the rows of a row-major [rows, cols] matrix (IN_* =
 // OUT_* dtype, w f32 [cols]), rstd = 1 / sqrt(mean(x^2) + eps) kept as f32 per row. BACKWARD:
-// dx += the gradient of sum(dy * y) by x, from the saved rstd, and f32 partial sums of the weight
-// gradient dy * x * rstd per chunk of rows (workgroup), which the op sums with column_sum.
+// dx += the gradient of sum(dy * y) by x, from the saved rstd, and with WEIGHT_GRADIENT f32 partial
+// sums of the weight gradient dy * x * rstd per chunk of rows (workgroup), which the op sums with
+// column_sum; without it (a frozen weight) the kernel does no weight-gradient work at all.
 // A workgroup of 256 threads holds 256 / THREADS_PER_ROW rows at a time; a row's threads take
 // its columns THREADS_PER_ROW apart (contiguous loads) and keep their PER_THREAD values in
 // registers, so x and dy are read once. Row sums are shared-memory trees of fixed order (no
@@ -13,6 +14,7 @@
 layout(local_size_x = 256) in;
 layout(constant_id = 0) const uint THREADS_PER_ROW = 256;  // a power of two, at most 256
 layout(constant_id = 1) const uint PER_THREAD = 8;         // columns each thread holds
+layout(constant_id = 2) const bool WEIGHT_GRADIENT = false;
 #ifdef BACKWARD
 layout(push_constant) uniform Push { RMSNORM_BACKWARD_PUSH } pc;
 #else
@@ -93,7 +95,7 @@ void main() {
         float d = in_load(dy, row * pc.cols + c);
         xv[k] = in_load(x, row * pc.cols + c);
         gy[k] = d * g[k];
-        dw[k] += d * (xv[k] * rstd);
+        if (WEIGHT_GRADIENT) dw[k] += d * (xv[k] * rstd);
       }
       dot += gy[k] * xv[k];
     }
@@ -106,7 +108,7 @@ void main() {
       if (c < pc.cols) out_store(dx, at, out_load(dx, at) + (rstd * gy[k] - coefficient * xv[k]));
     }
   }
-  if (pc.partials == 0) return;
+  if (!WEIGHT_GRADIENT) return;
   // One partial row per chunk: the rows' segments summed in order.
   BufF32 partials = BufF32(pc.partials);
   uint t = gl_LocalInvocationID.x;

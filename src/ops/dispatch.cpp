@@ -37,6 +37,22 @@ uint32_t stride_groups(const vk::Context& context, uint64_t count, uint32_t cap)
   return uint32_t(std::max<uint64_t>(groups, 1));
 }
 
+uint32_t vector_head(uint64_t count, DType dtype, const std::vector<uint64_t>& addresses) {
+  constexpr uint64_t kVector = 8, kAlign = 16;
+  if (dtype_size(dtype) != 2) return uint32_t(count);
+  for (uint64_t head = 0; head < kVector; ++head) {
+    bool aligned = std::all_of(addresses.begin(), addresses.end(),
+                               [&](uint64_t address) { return (address + 2 * head) % kAlign == 0; });
+    if (aligned) return uint32_t(std::min(head, count));
+  }
+  return uint32_t(count);
+}
+
+uint32_t vector_groups(const vk::Context& context, uint64_t count, uint32_t head) {
+  uint64_t steps = (count - head) / 8;
+  return stride_groups(context, std::max(steps, count - 8 * steps));
+}
+
 vk::ByteRange piece_range(const Tensor& t, const Location& at, uint64_t count) {
   return vk::range_of(*at.span, at.offset, count * dtype_size(t.dtype));
 }

@@ -32,6 +32,14 @@ std::string coopmat_khr_unavailable(const vk::Capabilities& caps, DType in);
 // Workgroups for a grid-stride loop over `count` elements, within the device's limit.
 uint32_t stride_groups(const vk::Context& context, uint64_t count, uint32_t cap = 65535);
 
+// For kernels with vector steps (kernels/common.glsl): the elements before the first one at which
+// every operand's address is 16-byte aligned, below 8; or `count` (no vector steps) for f32
+// elements, which are faster one per thread (bench/RESULTS.md), or where the addresses never
+// align together.
+uint32_t vector_head(uint64_t count, DType dtype, const std::vector<uint64_t>& addresses);
+// Workgroups for such a kernel: a thread per vector step, or per element outside them where more.
+uint32_t vector_groups(const vk::Context& context, uint64_t count, uint32_t head);
+
 struct Piece {
   uint64_t first = 0, count = 0;
   std::vector<Location> at;  // one per tensor, at element `first`

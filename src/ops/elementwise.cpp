@@ -60,10 +60,11 @@ void elementwise(vk::Recorder& rec, const char* op, Binary kind, Tensor& out, co
     push.b = b ? piece.at[2].address() : push.a;
     push.count = uint32_t(piece.count);
     push.scale = s;
+    push.head = vector_head(piece.count, out.dtype, {push.dst, push.a, push.b});
     std::vector<vk::ByteRange> reads = {piece_range(a, piece.at[1], piece.count)};
     if (b) reads.push_back(piece_range(*b, piece.at[2], piece.count));
-    rec.dispatch(op, p, &push, sizeof push, stride_groups(ctx, piece.count), 1, 1, reads,
-                 {piece_range(out, piece.at[0], piece.count)});
+    rec.dispatch(op, p, &push, sizeof push, vector_groups(ctx, piece.count, push.head), 1, 1,
+                 reads, {piece_range(out, piece.at[0], piece.count)});
   });
 }
 
@@ -73,9 +74,13 @@ void fill(vk::Recorder& rec, Tensor& out, float value) {
   auto& ctx = rec.context();
   VkPipeline p = pipeline(ctx, fmt::format("fill_{}", word_suffix(out.dtype)));
   for_each_piece(out.numel(), {&out}, [&](const Piece& piece) {
-    kernels::FillPush push{piece.at[0].address(), uint32_t(piece.count),
-                           fill_bits(out.dtype, value)};
-    rec.dispatch("fill", p, &push, sizeof push, stride_groups(ctx, piece.count), 1, 1, {},
+    // 16-bit elements go in pairs as 32-bit words from the first 4-byte boundary on.
+    bool word16 = dtype_size(out.dtype) == 2;
+    uint64_t address = piece.at[0].address();
+    uint32_t head = word16 && address % 4 ? 1 : 0;
+    kernels::FillPush push{address, uint32_t(piece.count), fill_bits(out.dtype, value), head};
+    uint64_t threads = word16 ? (piece.count + 1) / 2 : piece.count;
+    rec.dispatch("fill", p, &push, sizeof push, stride_groups(ctx, threads), 1, 1, {},
                  {piece_range(out, piece.at[0], piece.count)});
   });
 }

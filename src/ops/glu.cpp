@@ -30,9 +30,12 @@ void record(vk::Recorder& rec, const char* op, std::vector<const Tensor*> tensor
       if (backward || i < 2) reads.push_back(range);
       if (i >= (backward ? 3u : 2u)) writes.push_back(range);
     }
+    uint32_t head = vector_head(piece.count, gate.dtype,
+                                std::vector<uint64_t>(address, address + tensors.size()));
     kernels::GluPush push{address[0], address[1], address[2], address[3], address[4],
-                          uint32_t(piece.count)};
-    rec.dispatch(op, p, &push, sizeof push, stride_groups(ctx, piece.count), 1, 1, reads, writes);
+                          uint32_t(piece.count), head};
+    rec.dispatch(op, p, &push, sizeof push, vector_groups(ctx, piece.count, head), 1, 1, reads,
+                 writes);
   });
 }
 

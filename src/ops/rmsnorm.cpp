@@ -86,8 +86,9 @@ void rmsnorm_backward(vk::Recorder& rec, Tensor& dx, Tensor* dw, const Tensor& d
   if (rows == 0) return;
   auto& ctx = rec.context();
   RowLayout layout = row_layout(cols);
+  // Without dw the pipeline is built without the weight-gradient work (WEIGHT_GRADIENT false).
   VkPipeline p = pipeline(ctx, fmt::format("rmsnorm_backward_{}", dtype_name(x.dtype)),
-                          {layout.threads_per_row, layout.per_thread});
+                          {layout.threads_per_row, layout.per_thread, uint32_t(dw != nullptr)});
   // A workgroup takes a chunk of rows and leaves one row of dw partial sums. Chunks follow from
   // the shape alone (about 512 of them, 4 to 64 rows per thread), so dw has the same bits on
   // every run and every device.

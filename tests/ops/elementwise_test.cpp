@@ -97,6 +97,59 @@ TEST_P(Elementwise, CopyAndCopyBlock) {
     }
 }
 
+// Views at odd element offsets of larger tensors, 1003 elements (not a multiple of the kernels'
+// 8-element vector steps or of fill's pairs): 16-bit operands that share their offset modulo 16
+// bytes take vector steps after an unaligned head, operands that never align together go element
+// by element; the results are the same bits either way. Then fills of 1 to 3 elements.
+TEST_P(Elementwise, ViewsAtOddOffsets) {
+  auto& ctx = test::context();
+  DType dt = GetParam();
+  const int64_t n = 1003, total = n + 16;
+  auto va = test::random_values(total, 10, dt), vb = test::random_values(total, 11, dt);
+  Tensor a = test::tensor_with({total}, dt, va), b = test::tensor_with({total}, dt, vb);
+  for (auto [offset_a, offset_b, offset_out] :
+       {std::tuple{3, 3, 3}, std::tuple{1, 2, 5}, std::tuple{0, 8, 2}, std::tuple{5, 13, 13}}) {
+    SCOPED_TRACE(fmt::format("offsets {} {} {}", offset_a, offset_b, offset_out));
+    Tensor sum_memory = test::tensor_with({total}, dt, test::random_values(total, 12, dt));
+    Tensor converted_memory = make_tensor(ctx, DType::f32, {total}, "converted");
+    Tensor filled_memory = test::tensor_with({total}, dt, test::random_values(total, 13, dt));
+    auto before = read_floats(ctx, filled_memory);
+    Tensor view_a = view(a, uint64_t(offset_a), {n}, "a view");
+    Tensor view_b = view(b, uint64_t(offset_b), {n}, "b view");
+    Tensor sum = view(sum_memory, uint64_t(offset_out), {n}, "sum view");
+    Tensor converted = view(converted_memory, uint64_t(offset_out), {n}, "converted view");
+    Tensor filled = view(filled_memory, uint64_t(offset_out), {n}, "filled view");
+    vk::Recorder rec(ctx);
+    ops::add(rec, sum, view_a, view_b);
+    ops::convert(rec, converted, view_b);
+    ops::fill(rec, filled, 0.625f);
+    rec.run();
+    auto gs = read_floats(ctx, sum), gc = read_floats(ctx, converted);
+    auto gf = read_floats(ctx, filled_memory);
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(gs[size_t(i)], round_to(dt, va[size_t(offset_a + i)] + vb[size_t(offset_b + i)])) << i;
+      ASSERT_EQ(gc[size_t(i)], vb[size_t(offset_b + i)]) << i;
+    }
+    for (int64_t i = 0; i < total; ++i) {
+      bool inside = i >= offset_out && i < offset_out + n;
+      ASSERT_EQ(gf[size_t(i)], inside ? 0.625f : before[size_t(i)]) << i;
+    }
+  }
+  for (int64_t count : {1, 2, 3}) {
+    for (uint64_t offset : {0, 1}) {
+      Tensor memory = test::tensor_with({8}, dt, std::vector<float>(8, 2.0f));
+      Tensor filled = view(memory, offset, {count}, "short fill");
+      vk::Recorder rec(ctx);
+      ops::fill(rec, filled, -1.0f);
+      rec.run();
+      auto got = read_floats(ctx, memory);
+      for (uint64_t i = 0; i < 8; ++i)
+        ASSERT_EQ(got[i], i >= offset && i < offset + uint64_t(count) ? -1.0f : 2.0f)
+            << count << " at " << offset << ": " << i;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, Elementwise, testing::ValuesIn(kTypes),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 

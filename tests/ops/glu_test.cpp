@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include "base/error.hpp"
 #include "ops/glu.hpp"
 #include "reference/glu.hpp"
@@ -26,20 +28,31 @@ struct Outputs {
   std::vector<float> h, dgate, dup;
 };
 
-// Forward and backward (adding into dgate, dup) in one recording on `ctx`.
+// Forward and backward (adding into dgate, dup) in one recording on `ctx`. Each tensor is a
+// view at element offsets[i] of a larger one (gate, up, dh, dgate, dup, h), so the kernels see
+// any alignment.
 Outputs run_glu(vk::Context& ctx, const Inputs& in, std::vector<int64_t> shape, DType dt,
-                GluActivation act) {
-  Tensor gate = test::tensor_with(shape, dt, in.gate, "gate", ctx);
-  Tensor up = test::tensor_with(shape, dt, in.up, "up", ctx);
-  Tensor dh = test::tensor_with(shape, dt, in.dh, "dh", ctx);
-  Tensor dgate = test::tensor_with(shape, dt, in.dgate, "dgate", ctx);
-  Tensor dup = test::tensor_with(shape, dt, in.dup, "dup", ctx);
-  Tensor h = make_tensor(ctx, dt, shape, "h");
+                GluActivation act, std::array<uint64_t, 6> offsets = {}) {
+  size_t n = in.gate.size();
+  std::vector<Tensor> memory;
+  std::vector<Tensor> t;
+  const char* names[] = {"gate", "up", "dh", "dgate", "dup", "h"};
+  const std::vector<float>* values[] = {&in.gate, &in.up, &in.dh, &in.dgate, &in.dup, &in.dh};
+  for (size_t i = 0; i < 6; ++i) {
+    if (offsets[i] == 0) {
+      t.push_back(test::tensor_with(shape, dt, *values[i], names[i], ctx));
+      continue;
+    }
+    std::vector<float> padded(n + offsets[i] + 5, 0.5f);
+    std::copy(values[i]->begin(), values[i]->end(), padded.begin() + ptrdiff_t(offsets[i]));
+    memory.push_back(test::tensor_with({int64_t(padded.size())}, dt, padded, names[i], ctx));
+    t.push_back(view(memory.back(), offsets[i], shape, names[i]));
+  }
   vk::Recorder rec(ctx);
-  ops::glu_forward(rec, h, gate, up, act);
-  ops::glu_backward(rec, dgate, dup, dh, gate, up, act);
+  ops::glu_forward(rec, t[5], t[0], t[1], act);
+  ops::glu_backward(rec, t[3], t[4], t[2], t[0], t[1], act);
   rec.run();
-  return {read_floats(ctx, h), read_floats(ctx, dgate), read_floats(ctx, dup)};
+  return {read_floats(ctx, t[5]), read_floats(ctx, t[3]), read_floats(ctx, t[4])};
 }
 
 void expect_reference(const Outputs& got, const Inputs& in, DType dt, GluActivation act) {
@@ -62,6 +75,19 @@ TEST_P(Glu, ForwardAndBackwardMatchTheReference) {
   auto [dt, act] = GetParam();
   Inputs in(37 * 67, dt);
   expect_reference(run_glu(test::context(), in, {37, 67}, dt, act), in, dt, act);
+}
+
+// 7 x 143 elements (not a multiple of the 8-element vector steps) as views at odd offsets:
+// all at one offset (vector steps after an unaligned head), and at offsets that never align
+// together (element by element).
+TEST_P(Glu, ViewsAtOddOffsets) {
+  auto [dt, act] = GetParam();
+  Inputs in(7 * 143, dt);
+  for (auto offsets : {std::array<uint64_t, 6>{3, 3, 3, 3, 3, 3},
+                       std::array<uint64_t, 6>{1, 2, 3, 4, 5, 6}}) {
+    SCOPED_TRACE(fmt::format("offset of gate {}, up {}", offsets[0], offsets[1]));
+    expect_reference(run_glu(test::context(), in, {7, 143}, dt, act, offsets), in, dt, act);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, Glu,

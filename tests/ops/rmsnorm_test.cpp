@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 
 #include "base/error.hpp"
@@ -78,6 +79,8 @@ INSTANTIATE_TEST_SUITE_P(
                      testing::Values(Case{"rows37_C1000", {37, 1000}, 0.0f},
                                      Case{"rows300_C64_gemma", {300, 64}, 1.0f},
                                      Case{"rows9_C2050", {9, 2050}, 0.0f},
+                                     Case{"rows11_C2048", {11, 2048}, 0.0f},
+                                     Case{"per_head_5x16x128", {5, 16, 128}, 0.0f},
                                      Case{"C1", {5, 1}, 0.0f},
                                      // q_norm/k_norm: q [B, T, H, D] with w [D], H * D != D
                                      Case{"per_head_2x3x5x64", {2, 3, 5, 64}, 0.0f},
@@ -125,6 +128,57 @@ TEST(RmsnormVariants, InPlaceAndWithoutRstdOrWeightGradient) {
   EXPECT_EQ(read_floats(ctx, in_place), read_floats(ctx, y));
   EXPECT_EQ(read_floats(ctx, dx_frozen), read_floats(ctx, dx));
 }
+
+class RmsnormAlignment : public testing::TestWithParam<DType> {};
+
+// Rows that start at an odd element offset (views of a larger tensor) give the same bits as the
+// same values at element 0, with and without the weight gradient (whose work the kernel then
+// leaves out).
+TEST_P(RmsnormAlignment, OddOffsetsGiveTheSameBitsAsAlignedRows) {
+  auto& ctx = test::context();
+  DType dt = GetParam();
+  const int64_t rows = 37, cols = 64, n = rows * cols, offset = 3;
+  auto x = test::random_values(n + offset, 16, dt), dy = test::random_values(n + offset, 17, dt);
+  auto w = test::random_values(cols, 18);
+  Tensor tw = test::tensor_with({cols}, DType::f32, w, "w");
+  struct Run {
+    std::vector<float> y, dx, dx_frozen, dw;
+  };
+  auto run = [&](int64_t first) {
+    std::vector<Tensor> memory;
+    for (auto [name, values] : {std::pair{"x", &x}, {"dy", &dy}, {"y", &x}, {"dx", &dy},
+                                {"dx frozen", &dy}})
+      memory.push_back(test::tensor_with({n + offset}, dt, *values, name));
+    std::vector<Tensor> t;
+    for (Tensor& m : memory) t.push_back(view(m, uint64_t(first), {rows, cols}, m.name));
+    Tensor rstd = make_tensor(ctx, DType::f32, {rows}, "rstd");
+    Tensor dw = make_tensor(ctx, DType::f32, {cols}, "dw");
+    vk::Recorder rec(ctx);
+    ops::fill(rec, dw, 0.0f);
+    ops::rmsnorm_forward(rec, t[2], &rstd, t[0], tw);
+    ops::rmsnorm_backward(rec, t[3], &dw, t[1], t[0], tw, rstd);
+    ops::rmsnorm_backward(rec, t[4], nullptr, t[1], t[0], tw, rstd);
+    rec.run();
+    return Run{read_floats(ctx, t[2]), read_floats(ctx, t[3]), read_floats(ctx, t[4]),
+               read_floats(ctx, dw)};
+  };
+  // The same values at element 0 (aligned) and at element 3 (not).
+  std::rotate(x.begin(), x.begin() + offset, x.end());
+  std::rotate(dy.begin(), dy.begin() + offset, dy.end());
+  Run aligned = run(0);
+  std::rotate(x.rbegin(), x.rbegin() + offset, x.rend());
+  std::rotate(dy.rbegin(), dy.rbegin() + offset, dy.rend());
+  Run odd = run(offset);
+  EXPECT_EQ(odd.y, aligned.y);
+  EXPECT_EQ(odd.dx, aligned.dx);
+  EXPECT_EQ(odd.dx_frozen, aligned.dx);
+  EXPECT_EQ(aligned.dx_frozen, aligned.dx);
+  EXPECT_EQ(odd.dw, aligned.dw);
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, RmsnormAlignment,
+                         testing::Values(DType::f32, DType::f16, DType::bf16),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 TEST(RmsnormDeterminism, WeightGradientHasTheSameBitsEveryRun) {
   auto& ctx = test::context();
