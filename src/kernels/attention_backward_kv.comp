@@ -2,7 +2,7 @@
 // attention_backward_kv: dv += P^T dout and dk += scale * dS^T q, with P recomputed from q, k
 // and the forward's lse and dS = P * (dout v^T - delta) (FlashAttention-2 backward, key side).
 // q, dout [B, T, Hq, D], k, v, dk, dv [B, T, Hkv, D] (IN_*/OUT_*, one dtype), lse and delta f32
-// [B, Hq, T]. Workgroup (key tile x, kv head y, batch z; with kv_parts, kv head x part) owns BR
+// [B, Hq, T]. Workgroup (key tile x, kv head y, batch z; in parts, kv head x part) owns BR
 // keys and loops over the Hq / Hkv query heads of its group and, for each, the query tiles of BC
 // its masks leave visible (under a causal mask only those at or after the keys; tiles whose
 // documents cannot meet are skipped), or over its part of those visits
@@ -21,6 +21,7 @@
 #include "attention_push.h"
 layout(push_constant) uniform Push { ATTENTION_BACKWARD_PUSH } pc;
 #include "attention.glsl"
+#define KV_PARTS_ID 11
 #include "attention_kv_parts.glsl"
 
 shared float visit_lse[BC];  // log2 units

@@ -1,7 +1,7 @@
 #version 450
 // attention_backward_kv on cooperative matrices: the contract of attention_backward_kv.comp for
 // f16 or bf16 tensors (IN_F16 / OUT_F16 or IN_BF16 / OUT_BF16). Workgroup (key tile x, kv head
-// y, batch z; with kv_parts, kv head x part), 4 subgroups of 32 lanes with 16 keys each
+// y, batch z; in parts, kv head x part), 4 subgroups of 32 lanes with 16 keys each
 // (attention_coopmat.glsl), k and v of its keys as A matrices in registers; it loops over the
 // Hq / Hkv query heads of its group and, for each, the query tiles of BC = 32 its masks leave
 // visible, or over its part of those visits (attention_kv_parts.glsl; q and dout staged side by
@@ -17,6 +17,7 @@
 #include "attention_push.h"
 layout(push_constant) uniform Push { ATTENTION_BACKWARD_PUSH } pc;
 #include "attention_coopmat.glsl"
+#define KV_PARTS_ID 2
 #include "attention_kv_parts.glsl"
 
 shared float visit_lse[BC];  // log2 units
@@ -60,21 +61,27 @@ void main() {
   const uint first_q0 = queries.x / BC * BC;
   const uint query_tiles = (queries.y - first_q0 + BC - 1) / BC;
   const uvec2 visits = part_visits(group, query_tiles);
-  // q of visit n (n < visits.y) and its rows for fetch_rows, 0 past the last.
-  #define VISIT_Q(n) (pc.q + ((uint64_t(b) * pc.T + first_q0 + (n) % query_tiles * BC) * \
-                              pc.heads_q + hk * group + (n) / query_tiles) * D * 2)
-  #define VISIT_ROWS(n) ((n) < visits.y ? pc.T - first_q0 - (n) % query_tiles * BC : 0)
-  fetch_rows(VISIT_Q(visits.x), q_stride, VISIT_ROWS(visits.x), 0);
+  uint g = visits.x / query_tiles, q0 = first_q0 + visits.x % query_tiles * BC;
+  fetch_rows(pc.q + ((uint64_t(b) * pc.T + q0) * pc.heads_q + hk * group + g) * D * 2, q_stride,
+             visits.x < visits.y ? pc.T - q0 : 0, 0);
   for (uint n = visits.x; n < visits.y; ++n) {
-    const uint h = hk * group + n / query_tiles, q0 = first_q0 + n % query_tiles * BC;
+    const uint h = hk * group + g;
     const uint visit_valid = min(BC, pc.T - q0);
+    // The next visit, and its q for fetch_rows (0 rows past the last).
+    const uint next_g = q0 + BC < queries.y ? g : g + 1;
+    const uint next_q0 = q0 + BC < queries.y ? q0 + BC : first_q0;
+    const uint next_valid = n + 1 < visits.y ? pc.T - next_q0 : 0;
+    const uint64_t next_q =
+        pc.q + ((uint64_t(b) * pc.T + next_q0) * pc.heads_q + hk * group + next_g) * D * 2;
     barrier();  // the previous tile's reads of shared memory are done
     if (pc.documents != 0) {
       load_docs(false, b, q0);
       barrier();
       bool meet = documents_meet(own_span, visit_valid);
       if (!meet) {
-        fetch_rows(VISIT_Q(n + 1), q_stride, VISIT_ROWS(n + 1), 0);
+        fetch_rows(next_q, q_stride, next_valid, 0);
+        g = next_g;
+        q0 = next_q0;
         continue;
       }
     }
@@ -111,7 +118,7 @@ void main() {
     }
     subgroupMemoryBarrierShared();
     subgroupBarrier();
-    fetch_rows(VISIT_Q(n + 1), q_stride, VISIT_ROWS(n + 1), 0);
+    fetch_rows(next_q, q_stride, next_valid, 0);
     [[unroll]] for (uint j = 0; j < CB; ++j) {
       MAT_A pa, da;
       coopMatLoad(pa, half_stage, p_at + j * 16, HALF_LD, ROW_MAJOR);
@@ -124,6 +131,8 @@ void main() {
         acc_k[d] = coopMatMulAdd(da, qb, acc_k[d]);
       }
     }
+    g = next_g;
+    q0 = next_q0;
   }
 
   [[unroll]] for (uint i = 0; i < index.length(); ++i) {

@@ -189,11 +189,17 @@ std::vector<vk::ByteRange> reads_of(std::initializer_list<const Tensor*> tensors
   return reads;
 }
 
-// Records one tiled kernel over (own tiles, heads, batch).
+// " N parts" after the dk/dv kernel's profile label where it runs in parts.
+std::string parts_note(uint32_t kv_parts) {
+  return kv_parts > 1 ? fmt::format(" {} parts", kv_parts) : "";
+}
+
+// Records one tiled kernel over (own tiles, heads, batch); the dk/dv kernel in kv_parts parts
+// (its specialization, attention_kv_parts.glsl) over (key tiles, kv heads x parts, batch).
 void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, const Dims& d,
                     DType dtype, uint32_t heads, const void* push, uint32_t push_bytes,
                     const std::vector<vk::ByteRange>& reads,
-                    const std::vector<vk::ByteRange>& writes, std::string_view note = "") {
+                    const std::vector<vk::ByteRange>& writes, uint32_t kv_parts = 0) {
   auto& ctx = rec.context();
   const auto& caps = ctx.caps();
   uint64_t shared = tiles.shared_bytes(d.D), limit = std::min(kSharedLimit, caps.max_shared_memory);
@@ -205,15 +211,17 @@ void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, c
       d.B > caps.max_workgroup_count[2])
     fail("[{}] {} tiles x {} heads x batch {} is over the device's workgroup counts", kernel,
          groups, heads, d.B);
-  VkPipeline p = pipeline(ctx, fmt::format("{}_{}", kernel, dtype_name(dtype)), tiles.spec(d.D));
-  rec.dispatch(fmt::format("{}{}", kernel, note), p, push, push_bytes, groups, heads, d.B, reads,
-               writes);
+  std::vector<uint32_t> spec = tiles.spec(d.D);
+  if (kv_parts > 0) spec.push_back(kv_parts);
+  VkPipeline p = pipeline(ctx, fmt::format("{}_{}", kernel, dtype_name(dtype)), spec);
+  rec.dispatch(fmt::format("{}{}", kernel, parts_note(kv_parts)), p, push, push_bytes, groups,
+               heads, d.B, reads, writes);
 }
 
 void dispatch_coopmat(vk::Recorder& rec, CoopmatKernel kernel, const Dims& d, DType dtype,
                       uint32_t heads, const void* push, uint32_t push_bytes,
                       const std::vector<vk::ByteRange>& reads,
-                      const std::vector<vk::ByteRange>& writes, std::string_view note = "") {
+                      const std::vector<vk::ByteRange>& writes, uint32_t kv_parts = 0) {
   auto& ctx = rec.context();
   CoopmatTiles tiles = coopmat_tiles(kernel, d.D);
   uint32_t groups = (d.T + 63) / 64;
@@ -222,15 +230,19 @@ void dispatch_coopmat(vk::Recorder& rec, CoopmatKernel kernel, const Dims& d, DT
     fail("[{}] {} tiles x {} heads x batch {} is over the device's workgroup counts", tiles.name,
          groups, heads, d.B);
   std::string name = fmt::format("{}_coopmat_{}", tiles.name, dtype_name(dtype));
-  VkPipeline p = pipeline(ctx, name, {d.D, tiles.visit}, kCoopmatSubgroup);
-  rec.dispatch(name + std::string(note), p, push, push_bytes, groups, heads, d.B, reads, writes);
+  std::vector<uint32_t> spec = {d.D, tiles.visit};
+  if (kv_parts > 0) spec.push_back(kv_parts);
+  VkPipeline p = pipeline(ctx, name, spec, kCoopmatSubgroup);
+  rec.dispatch(name + parts_note(kv_parts), p, push, push_bytes, groups, heads, d.B, reads, writes);
 }
 
 // The parts the dk/dv kernel cuts each key tile's query visits into (attention_kv_parts.glsl),
 // for key tiles of `key_rows` and query tiles of `query_rows`: the asked number, else on a GPU
 // the power of two that brings the B x Hkv x key tiles workgroups to kFillGroups without more
 // parts than the busiest workgroup has visits (1 on a CPU driver, whose few cores the tiles fill
-// already). Gemma-3-1B at B 8, T 512 (one kv head): 64 workgroups, 4 parts.
+// already). Gemma-3-1B at B 8, T 512 (one kv head): 64 workgroups, 4 parts, which beat 2 there
+// (0.351 against 0.358 ms with the sum, 0.656 whole) and at B 1, T 4096 (1.74 against 2.26 ms,
+// 4.44 whole) on an H100 (bench/RESULTS.md).
 uint32_t choose_kv_parts(const vk::Context& ctx, const Dims& d, uint32_t key_rows,
                          uint32_t query_rows, const AttentionOptions& options) {
   if (options.kv_parts > 0) return options.kv_parts;
@@ -384,14 +396,12 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
     push.grad_a = address(dk);
     push.grad_b = address(dv);
   }
-  push.kv_parts = parts;
-  std::string note = parts > 1 ? fmt::format(" {} parts", parts) : "";
   if (coopmat)
     dispatch_coopmat(rec, CoopmatKernel::backward_kv, d, q.dtype, d.Hkv * parts, &push,
-                     sizeof push, reads_kv, writes_kv, note);
+                     sizeof push, reads_kv, writes_kv, parts);
   else
     dispatch_tiled(rec, "attention_backward_kv", portable_kv, d, q.dtype, d.Hkv * parts, &push,
-                   sizeof push, reads_kv, writes_kv, note);
+                   sizeof push, reads_kv, writes_kv, parts);
   if (parts > 1) sum_kv_parts(rec, dk, dv, partials, writes_kv[0], parts);
   push.grad_a = address(dq);
   push.grad_b = 0;
