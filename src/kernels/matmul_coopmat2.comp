@@ -2,10 +2,12 @@
 // matmul on GL_NV_cooperative_matrix2: the same contract as matmul.comp with f16 (IN_F16) or bf16
 // (IN_BF16, GL_EXT_bfloat16) inputs and f32 or input-typed C. Workgroup-scope matrices (BM x BK, BK x BN, BM x BN) are loaded straight from memory
 // through tensor layouts, and a tensor view with a permuted dimension order reads a transposed
-// operand; the compiler stages through shared memory. Two ways to load:
-// - interior tiles of an aligned product (pc.aligned: 16-byte aligned rows, K a multiple of BK)
-//   use unclamped layouts over 16-byte aligned references, which lets the compiler issue wide,
-//   asynchronous copies; on the H100 this is most of the speed (bench/RESULTS.md);
+// operand; the compiler stages through shared memory. Two ways to load and store:
+// - interior tiles of an aligned product (pc.aligned: 16-byte aligned rows of A, B and C, K a
+//   multiple of BK) use unclamped layouts over 16-byte aligned references, which lets the
+//   compiler issue wide, asynchronous copies and unpredicated stores; on the H100 this is most of
+//   the speed (bench/RESULTS.md: the loads 97.6 -> 267 TFLOP/s at 4096^3 on an H200; the stores
+//   of C 220 -> 238 TFLOP/s for 4096x6144x2048);
 // - edge tiles and everything else use clamped layouts: loads past an edge return zero and
 //   stores past an edge are dropped (clamp mode "constant").
 #extension GL_NV_cooperative_matrix2 : require
@@ -37,7 +39,29 @@ layout(buffer_reference, std430, buffer_reference_align = 16) buffer BufElemAlig
 #define ACC coopmat<float, gl_ScopeWorkgroup, BM, BN, gl_MatrixUseAccumulator>
 #define MAT_A coopmat<ELEM, gl_ScopeWorkgroup, BM, BK, gl_MatrixUseA>
 #define MAT_B coopmat<ELEM, gl_ScopeWorkgroup, BK, BN, gl_MatrixUseB>
-#define ACC_ELEM coopmat<ELEM, gl_ScopeWorkgroup, BM, BN, gl_MatrixUseAccumulator>
+#if defined(OUT_F32)
+#define C_ELEM float
+#define C_BYTES 4
+#else
+#define C_ELEM ELEM
+#define C_BYTES 2
+#endif
+#define C_MASK (~(16u / C_BYTES - 1u))  // ldc in whole 16-byte vectors, as pc.aligned promises
+#define C_MAT coopmat<C_ELEM, gl_ScopeWorkgroup, BM, BN, gl_MatrixUseAccumulator>
+layout(buffer_reference, std430, buffer_reference_align = C_BYTES) buffer BufC { C_ELEM v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 16) buffer BufCAligned { C_ELEM v[]; };
+
+// C = acc + beta C through layout lc over buffer c (acc already holds alpha's products).
+#define WRITE_C(c, lc)                                                                       \
+  {                                                                                          \
+    if (pc.beta != 0.0) {                                                                    \
+      C_MAT old;                                                                             \
+      coopMatLoadTensorNV(old, c.v, 0, sliceTensorLayoutNV(lc, m0, BM, n0, BN));             \
+      acc = acc + ACC(old) * pc.beta;                                                        \
+    }                                                                                        \
+    C_MAT result = C_MAT(acc);                                                               \
+    coopMatStoreTensorNV(result, c.v, 0, sliceTensorLayoutNV(lc, m0, BM, n0, BN));           \
+  }
 
 // The layouts (clamped or not) of the stored operands: A is M x K (K x M transposed), B is K x N
 // (N x K transposed).
@@ -84,7 +108,8 @@ void main() {
   layout_c = setTensorLayoutStrideNV(layout_c, pc.ldc, 1);
 
   ACC acc = ACC(0.0);
-  if (pc.aligned != 0 && m0 + BM <= pc.M && n0 + BN <= pc.N) {
+  const bool interior = pc.aligned != 0 && m0 + BM <= pc.M && n0 + BN <= pc.N;
+  if (interior) {
     // Masking the strides and K tells the compiler what pc.aligned promises.
     tensorLayoutNV<2> fast_a = createTensorLayoutNV(2);
     tensorLayoutNV<2> fast_b = createTensorLayoutNV(2);
@@ -129,22 +154,15 @@ void main() {
   } else {
     acc = acc * pc.alpha;
   }
-#if defined(OUT_F32)
-  BufF32 c = BufF32(pc.c + uint64_t(batch) * pc.stride_c * 4);
-  if (pc.beta != 0.0) {
-    ACC old;
-    coopMatLoadTensorNV(old, c.v, 0, sliceTensorLayoutNV(layout_c, m0, BM, n0, BN));
-    acc = acc + old * pc.beta;
+  const uint64_t c_at = pc.c + uint64_t(batch) * pc.stride_c * C_BYTES;
+  if (interior) {
+    tensorLayoutNV<2> fast_c = createTensorLayoutNV(2);
+    fast_c = setTensorLayoutDimensionNV(fast_c, pc.M, pc.N);
+    fast_c = setTensorLayoutStrideNV(fast_c, pc.ldc & C_MASK, 1);
+    BufCAligned c = BufCAligned(c_at);
+    WRITE_C(c, fast_c)
+  } else {
+    BufC c = BufC(c_at);
+    WRITE_C(c, layout_c)
   }
-  coopMatStoreTensorNV(acc, c.v, 0, sliceTensorLayoutNV(layout_c, m0, BM, n0, BN));
-#else
-  BufElem c = BufElem(pc.c + uint64_t(batch) * pc.stride_c * 2);
-  if (pc.beta != 0.0) {
-    ACC_ELEM old;
-    coopMatLoadTensorNV(old, c.v, 0, sliceTensorLayoutNV(layout_c, m0, BM, n0, BN));
-    acc = acc + ACC(old) * pc.beta;
-  }
-  ACC_ELEM result = ACC_ELEM(acc);
-  coopMatStoreTensorNV(result, c.v, 0, sliceTensorLayoutNV(layout_c, m0, BM, n0, BN));
-#endif
 }

@@ -17,8 +17,9 @@
 // dst[r * dst_ld + c] = src[r * src_ld + c]
 #define COPY2D_PUSH uint64_t src; uint64_t dst; uint rows; uint cols; uint src_ld; uint dst_ld;
 // C = alpha * op(A) op(B) + beta * C, row-major, batched by strides (elements). aligned != 0
-// promises 16-byte aligned A and B (every batch's start and every row) and K a multiple of the
-// kernel's K step, so the cooperative-matrix kernels may load interior tiles unclamped.
+// promises 16-byte aligned A, B and C (every batch's start and every row) and K a multiple of
+// the kernel's K step, so the cooperative-matrix kernels may load (coopmat2: and store) interior
+// tiles unclamped.
 // K2 != 0 (coopmat2, one matrix): also + alpha2 * A2 op(B2) with A2 [M, K2] (lda2) and B2
 // [K2, N] or [N, K2] (ldb2) in the same pass: a LoRA branch beside its base product.
 #define MATMUL_PUSH                                            \

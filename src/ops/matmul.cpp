@@ -139,13 +139,16 @@ uint32_t choose_splits(const vk::Context& ctx, uint64_t tiles, uint64_t K) {
   return splits;
 }
 
-// Whether the coopmat2 kernel may load interior tiles unclamped: 16-byte aligned operands,
-// rows and batch strides, and K a multiple of its step (the promise of MatmulPush::aligned).
-uint32_t is_aligned(const kernels::MatmulPush& p, uint64_t element_bytes, uint32_t tile_k) {
-  auto whole_vectors = [&](uint64_t elements) { return elements * element_bytes % 16 == 0; };
+// Whether the cooperative-matrix kernels may load and store interior tiles unclamped: 16-byte
+// aligned operands, rows and batch strides, and K a multiple of the K step (the promise of
+// MatmulPush::aligned). in_bytes: an A or B element; out_bytes: a C element.
+uint32_t is_aligned(const kernels::MatmulPush& p, uint64_t in_bytes, uint64_t out_bytes,
+                    uint32_t tile_k) {
+  auto whole = [](uint64_t elements, uint64_t bytes) { return elements * bytes % 16 == 0; };
   if (tile_override() && tile_override()->clamped) return 0;
-  return p.a % 16 == 0 && p.b % 16 == 0 && whole_vectors(p.lda) && whole_vectors(p.ldb) &&
-         whole_vectors(p.stride_a) && whole_vectors(p.stride_b) && p.K % tile_k == 0;
+  return p.a % 16 == 0 && p.b % 16 == 0 && p.c % 16 == 0 && whole(p.lda, in_bytes) &&
+         whole(p.ldb, in_bytes) && whole(p.ldc, out_bytes) && whole(p.stride_a, in_bytes) &&
+         whole(p.stride_b, in_bytes) && whole(p.stride_c, out_bytes) && p.K % tile_k == 0;
 }
 
 // C = alpha op(A) op(B) + beta C as `splits` products over equal K ranges into the recording's
@@ -178,7 +181,7 @@ void split_product(vk::Recorder& rec, MatmulVariant variant, Tensor& c, const Te
   push.N = uint32_t(N);
   push.K = uint32_t(part);
   push.alpha = 1.0f;
-  push.aligned = is_aligned(push, dtype_size(a.dtype), kernel.tile_k);
+  push.aligned = is_aligned(push, dtype_size(a.dtype), 4, kernel.tile_k);  // f32 partials
   vk::ByteRange partial_range = vk::range_of(partials, 0, splits * M * N * 4);
   rec.dispatch(fmt::format("matmul {} {} {}x{}x{} {} split-K {}", kernel.name, tile_name(kernel),
                            M, N, K, transposes(options), splits),
@@ -374,7 +377,8 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
       push.N = uint32_t(N);
       push.K = uint32_t(K);
       push.beta = options.beta;
-      push.aligned = is_aligned(push, dtype_size(a.dtype), kernel.tile_k);
+      push.aligned =
+          is_aligned(push, dtype_size(a.dtype), dtype_size(c.dtype), kernel.tile_k);
       std::vector<vk::ByteRange> reads = {whole(a, la, count * push.stride_a),
                                           whole(b, lb, std::max<uint64_t>(count * push.stride_b, sb.rows * sb.cols))};
       if (options.beta != 0.0f) reads.push_back(whole(c, lc, count * push.stride_c));
