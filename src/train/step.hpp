@@ -66,7 +66,8 @@ class TrainingStep {
     submit(micro, lr, step, dropout_seed);
     return finish();
   }
-  // Evaluation on the step's own activation memory (nothing is updated).
+  // Evaluation on the step's own activation memory (nothing is updated); only while no step is
+  // in flight, since it writes the first micro-batch's tensors and the activations.
   Evaluator& evaluator() { return evaluator_; }
 
   float loss_scale() const { return loss_scale_; }
