@@ -1,16 +1,21 @@
 // bench/train_step: whole training steps (forward, backward, AdamW; DESIGN.md "Benchmarks") on a
 // random-weight model of a preset's shape, by default Qwen3-1.7B with LoRA r 16 (alpha 32) on
 // every linear layer at B 8 x T 512. Prints ms per step (median of --steps replays after one
-// warm-up step, each step including its uploads and its loss readback), tokens/s and the
-// allocator's peak device memory. bench/reference/train_step.py runs the same step in PyTorch +
-// PEFT. On lavapipe: --size tiny --batch 2 --seq 64 --steps 2.
+// warm-up step), tokens/s and the allocator's peak device memory. Steps run as the trainer runs
+// them: submit step n, build step n+1's batches (data::Batcher packing random sequences) and
+// write them into the free input slot, then finish step n; a second line gives the host's time
+// per step outside the wait for the device, which the overlap hides when it is shorter than the
+// device's step. bench/reference/train_step.py runs the same step in PyTorch + PEFT. On
+// lavapipe: --size tiny --batch 2 --seq 64 --steps 2.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 
+#include "base/random.hpp"
 #include "cli/measure.hpp"
+#include "data/batches.hpp"
 #include "model/init.hpp"
 #include "model/presets.hpp"
 #include "train/step.hpp"
@@ -39,16 +44,16 @@ void write_random_weights(model::Parameters& params, const io::ModelConfig& conf
   model::initialize_adapter(params, 3);
 }
 
-model::HostBatch random_batch(int64_t B, int64_t T, int64_t vocab, uint32_t seed) {
-  model::HostBatch b{B, T, {}, {}, {}, {}};
-  std::vector<float> r = cli::random_floats(size_t(B * T), DType::f32, seed);
-  for (int64_t i = 0; i < B * T; ++i) {
-    b.ids.push_back(int32_t(std::abs(r[size_t(i)]) * float(vocab - 1)));
-    b.positions.push_back(int32_t(i % T));
+// Random sequences of T/2 .. T tokens, packed into at least `batches` batches of B x T (rarely
+// do two share a row).
+data::Batcher random_sequences(int64_t B, int64_t T, int64_t vocab, int64_t batches) {
+  Xoshiro256 rng(5);
+  std::vector<data::TokenSequence> examples(size_t(2 * B * batches));
+  for (auto& e : examples) {
+    e.tokens.resize(size_t(T / 2) + rng.next() % uint64_t(T - T / 2 + 1));
+    for (int32_t& t : e.tokens) t = int32_t(rng.next() % uint64_t(vocab));
   }
-  for (int64_t i = 0; i < B * T; ++i)
-    b.targets.push_back(i % T + 1 < T ? b.ids[size_t(i + 1)] : -100);
-  return b;
+  return data::Batcher(std::move(examples), {.batch = B, .time = T, .seed = 3});
 }
 
 // The FLOPs a step needs, counted as the MFU convention does (no recompute, LoRA products
@@ -104,18 +109,31 @@ int main(int argc, char** argv) {
     write_random_weights(m.parameters(), config);
     train::TrainingStep step(m, {batch, seq, micro, recompute}, {.weight_decay = 0.01,
                                                                  .max_grad_norm = 1.0});
-    std::vector<model::HostBatch> micro_batches;
-    for (int64_t k = 0; k < micro; ++k)
-      micro_batches.push_back(random_batch(batch, seq, config.vocab_size, uint32_t(k + 5)));
-    auto first = step.run(micro_batches, 1e-4, 1, 0);
-    std::vector<double> seconds;
+    // Every timed step prepares the next one, the last one too: all steps do the same work.
+    data::Batcher data = random_sequences(batch, seq, config.vocab_size, micro * (steps + 2));
+    int64_t position = 0;
+    auto prepare = [&](int64_t step_number) {
+      std::vector<model::HostBatch> micro_batches;
+      for (int64_t k = 0; k < micro; ++k) micro_batches.push_back(data.batch(0, position++));
+      step.prepare(micro_batches, 1e-4, step_number, int32_t(step_number));
+    };
+    prepare(1);
+    step.submit();
+    prepare(2);
+    auto first = step.finish();
+    std::vector<double> seconds, host_seconds;
     double loss = first.loss;
     for (int s = 0; s < steps; ++s) {
       auto start = std::chrono::steady_clock::now();
-      loss = step.run(micro_batches, 1e-4, s + 2, s).loss;
+      step.submit();
+      prepare(s + 3);
+      train::StepResult result = step.finish();
+      loss = result.loss;
       seconds.push_back(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      host_seconds.push_back(seconds.back() - result.wait_seconds);
     }
+    std::sort(host_seconds.begin(), host_seconds.end());
     std::sort(seconds.begin(), seconds.end());
     double flops = model_flops_per_step(config, double(batch * micro), double(seq), full);
     double median = seconds[seconds.size() / 2];
@@ -134,6 +152,9 @@ int main(int argc, char** argv) {
     fmt::print("model FLOPs {:.2f} T per step: {:.1f} TFLOP/s{}\n", flops * 1e-12, tflops,
                peak > 0 ? fmt::format(", model FLOP utilisation {:.1f}% of {:.1f}", 100 * tflops / peak, peak)
                         : std::string());
+    fmt::print("host work per step outside the wait for the device: {:.3f} ms (median: "
+               "submitting, building and writing the next step's batches, reading results)\n",
+               host_seconds[host_seconds.size() / 2] * 1e3);
   } catch (const std::exception& e) {
     fmt::print(stderr, "{}\n", e.what());
     return 1;

@@ -135,9 +135,13 @@ MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_
                                K * L * lora_scratch(c, setup, N, 0, dropout);
 
   // The step (train/step.cpp): per micro-batch inputs, the step values, the squared gradient
-  // norm, the label count and the norm's partial sums (one piece per arena chunk).
-  uint64_t w = K * (4 + uint64_t(embedding_trains)) * bytes_of(DType::i32, N);
+  // norm, the label count and the norm's partial sums (one piece per arena chunk); its two
+  // host-visible input slots (all of the inputs, the step values and the dropout seed) and its
+  // results (host memory on a discrete GPU, counted anyway: the allocator's peak counts them).
+  const uint64_t arrays = K * (4 + uint64_t(embedding_trains));  // i32 [N] each
+  uint64_t w = arrays * bytes_of(DType::i32, N);
   w += bytes_of(DType::f32, 3) + bytes_of(DType::f32, 1) + bytes_of(DType::i32, 1);
+  w += 2 * bytes_of(DType::i32, arrays * N + 3 + 1) + bytes_of(DType::f32, 3);
   uint64_t groups = 0;
   for (uint64_t r : chunks)
     groups += std::clamp<uint64_t>(ceil_div(r * uint64_t(kArenaRow), 256), 1,

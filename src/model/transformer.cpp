@@ -42,7 +42,8 @@ Transformer::Transformer(vk::Context& context, const io::ModelConfig& config,
     if (table.memory.empty()) table = frequencies(context, config, l, "rope inverse frequencies");
   }
   dropout_seed_ = make_tensor(context, DType::i32, {1}, "dropout seed");
-  set_dropout_seed(0);
+  const int32_t zero = 0;
+  write_ints(context, dropout_seed_, std::span(&zero, 1));
 }
 
 bool Transformer::embedding_trains() const {
@@ -79,10 +80,6 @@ ops::GluActivation Transformer::activation() const {
   fail("[model] activation '{}' is not supported (silu, gelu_pytorch_tanh)", config_.activation);
 }
 
-void Transformer::set_dropout_seed(int32_t seed) {
-  write_ints(context_, dropout_seed_, std::span(&seed, 1));
-}
-
 BatchTensors Transformer::make_batch(int64_t batch, int64_t time) const {
   auto ints = [&](const char* name) {
     return make_tensor(context_, DType::i32, {batch, time}, name);
@@ -93,7 +90,8 @@ BatchTensors Transformer::make_batch(int64_t batch, int64_t time) const {
   return b;
 }
 
-void Transformer::upload(BatchTensors& device, const HostBatch& host) const {
+std::vector<std::pair<Tensor*, std::vector<int32_t>>> Transformer::batch_inputs(
+    BatchTensors& device, const HostBatch& host) const {
   const size_t n = size_t(host.batch * host.time);
   if (host.batch != device.ids.shape[0] || host.time != device.ids.shape[1])
     fail("[model] a batch of {}x{} tokens does not fit the recorded {}x{}", host.batch, host.time,
@@ -108,18 +106,20 @@ void Transformer::upload(BatchTensors& device, const HostBatch& host) const {
       fail("[model] target {} is outside the vocabulary of {}", host.targets[i],
            config_.vocab_size);
   }
-  write_ints(context_, device.ids, host.ids);
-  write_ints(context_, device.targets, host.targets);
-  write_ints(context_, device.positions, host.positions);
-  if (host.documents.empty()) {
-    std::vector<int32_t> zeros(n, 0);
-    write_ints(context_, device.documents, zeros);
-  } else {
-    write_ints(context_, device.documents, host.documents);
-  }
+  std::vector<std::pair<Tensor*, std::vector<int32_t>>> inputs;
+  inputs.emplace_back(&device.ids, host.ids);
+  inputs.emplace_back(&device.targets, host.targets);
+  inputs.emplace_back(&device.positions, host.positions);
+  inputs.emplace_back(&device.documents,
+                      host.documents.empty() ? std::vector<int32_t>(n, 0) : host.documents);
   if (!device.order.memory.empty())
-    write_ints(context_, device.order,
-               ops::embedding_token_order(host.ids, uint64_t(config_.vocab_size)));
+    inputs.emplace_back(&device.order,
+                        ops::embedding_token_order(host.ids, uint64_t(config_.vocab_size)));
+  return inputs;
+}
+
+void Transformer::upload(BatchTensors& device, const HostBatch& host) const {
+  for (auto& [tensor, values] : batch_inputs(device, host)) write_ints(context_, *tensor, values);
 }
 
 float Transformer::embedding_scale() const {

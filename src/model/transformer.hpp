@@ -9,6 +9,7 @@
 // replay.
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "io/model_config.hpp"
@@ -56,10 +57,17 @@ class Transformer {
   bool embedding_trains() const;
 
   BatchTensors make_batch(int64_t batch, int64_t time) const;
-  // Checks ids and targets against the vocabulary and writes the batch to the device.
+  // What the device reads for `host`, one i32 array per tensor of `device`: ids, targets,
+  // positions, documents (zeros for a batch without), order (when the embedding trains). The
+  // batch is checked first against the recorded shape and the vocabulary, the error naming the
+  // bad value, so a caller that writes only after this call never writes half a batch.
+  std::vector<std::pair<Tensor*, std::vector<int32_t>>> batch_inputs(BatchTensors& device,
+                                                                     const HostBatch& host) const;
+  // Writes batch_inputs to the device, one transfer per tensor (evaluation, tests; a training
+  // step copies them from its host-visible input slot instead).
   void upload(BatchTensors& device, const HostBatch& host) const;
-  // The dropout seed (i32 [1]) every LoRA dropout mask of a step derives from.
-  void set_dropout_seed(int32_t seed);
+  // The dropout seed (i32 [1], 0 at first) every LoRA dropout mask of a step derives from.
+  Tensor& dropout_seed() { return dropout_seed_; }
 
   // The forward pass of one micro-batch up to the final norm (acts.final_norm). `training`
   // saves what the backward needs and applies LoRA dropout; `micro` (the micro-batch index

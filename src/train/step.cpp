@@ -1,11 +1,16 @@
 #include "train/step.hpp"
 
+#include <algorithm>
+#include <array>
+#include <chrono>
 #include <cmath>
+#include <cstring>
 
 #include "base/error.hpp"
 #include "ops/cross_entropy.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/reduce.hpp"
+#include "vk/context.hpp"
 #include "vk/recorder.hpp"
 
 namespace vktrain::train {
@@ -16,7 +21,16 @@ namespace {
 // while activation gradients (of order 1 per token before the 1/count) stay far below 65504.
 constexpr float kF16LossScale = 4096.0f;
 
-float read_scalar(vk::Context& ctx, const Tensor& t) { return read_floats(ctx, t)[0]; }
+// Records copies of t.bytes() bytes from `offset` of `src` into t, span by span.
+void record_copy_into(vk::Recorder& rec, const vk::Span& src, uint64_t offset, const Tensor& t) {
+  uint64_t left = t.bytes();
+  for (const vk::Span& span : t.memory.spans()) {
+    uint64_t n = std::min(left, span.bytes);
+    rec.copy(src, offset, span, 0, n);
+    offset += n;
+    left -= n;
+  }
+}
 
 std::vector<model::BatchTensors> micro_batch_tensors(const model::Transformer& model,
                                                     const StepShape& shape) {
@@ -47,6 +61,8 @@ TrainingStep::TrainingStep(model::Transformer& model, const StepShape& shape,
   if (!model.parameters().any_trainable()) fail("[train] the model has nothing to train");
   step_values_ = make_tensor(model.context(), DType::f32, {3}, "AdamW step values");
   grad_norm_sq_ = make_tensor(model.context(), DType::f32, {1}, "squared gradient norm");
+  results_ = model.context().allocator.allocate(3 * sizeof(float), vk::MemoryKind::readback,
+                                                "step results", 3 * sizeof(float));
 }
 
 void TrainingStep::record_step(vk::Recorder& rec) {
@@ -69,32 +85,95 @@ void TrainingStep::record_step(vk::Recorder& rec) {
                     adamw_.max_grad_norm > 0 ? &grad_norm_sq_ : nullptr, params.adamw_groups(),
                     adamw_);
   params.record_refresh(rec);
+  // The results the host reads after the wait (finish), in the recording's host-visible memory.
+  const vk::Span& out = results_.spans().front();
+  const Tensor* results[] = {&acts_.loss, &acts_.grad_scale, &grad_norm_sq_};
+  for (uint64_t i = 0; i < 3; ++i)
+    rec.copy(results[i]->memory.spans().front(), 0, out, i * sizeof(float), sizeof(float));
 }
 
-StepResult TrainingStep::run(const std::vector<model::HostBatch>& micro, double lr, int64_t step,
-                             int32_t dropout_seed) {
+void TrainingStep::prepare(const std::vector<model::HostBatch>& micro, double lr, int64_t step,
+                           int32_t dropout_seed) {
   if (micro.size() != batches_.size())
     fail("[train] a step takes {} micro-batches, got {}", batches_.size(), micro.size());
-  vk::Context& ctx = model_.context();
-  StepResult result;
+  std::vector<std::pair<Tensor*, std::vector<int32_t>>> arrays;
+  int64_t targets = 0;
   for (size_t k = 0; k < micro.size(); ++k) {
-    model_.upload(batches_[k], micro[k]);
-    result.targets += count_targets(micro[k]);
+    for (auto& input : model_.batch_inputs(batches_[k], micro[k]))
+      arrays.push_back(std::move(input));
+    targets += count_targets(micro[k]);
   }
-  auto values = ops::adamw_step_values(lr, step, adamw_);
-  write_floats(ctx, step_values_, values);
-  model_.set_dropout_seed(dropout_seed);
+  const std::array<float, 3> values = ops::adamw_step_values(lr, step, adamw_);
+  // Checked; from here on nothing fails but the slot's first allocation.
+  const int index = in_flight_ == 0 ? 1 : 0;
+  InputSlot& slot = slots_[index];
+  uint64_t bytes = sizeof(values) + sizeof(dropout_seed);
+  for (const auto& [tensor, v] : arrays) bytes += v.size() * sizeof(int32_t);
+  const bool record = !slot.copies;
+  if (record) {
+    // One span (granule = the whole slot), so that one pointer writes it all.
+    slot.memory = model_.context().allocator.allocate(bytes, vk::MemoryKind::staging,
+                                                      "step input slot", bytes);
+    slot.copies = std::make_unique<vk::Recorder>(model_.context());
+  }
+  const vk::Span& span = slot.memory.spans().front();
+  auto* base = static_cast<std::byte*>(span.mapped);
+  uint64_t offset = 0;
+  auto put = [&](const void* data, uint64_t n, const Tensor& dst) {
+    std::memcpy(base + offset, data, n);
+    if (record) record_copy_into(*slot.copies, span, offset, dst);
+    offset += n;
+  };
+  for (const auto& [tensor, v] : arrays) put(v.data(), v.size() * sizeof(int32_t), *tensor);
+  put(values.data(), sizeof(values), step_values_);
+  put(&dropout_seed, sizeof(dropout_seed), model_.dropout_seed());
+  slot.step = step;
+  slot.targets = targets;
+  prepared_ = index;
+}
+
+// The slot's copies and the step are two submissions in a row on one queue. The copies'
+// recording ends, and the step's begins, with a full barrier (Recorder), and a pipeline barrier
+// recorded outside a render pass has as first synchronization scope "all commands that occur
+// earlier in submission order" and as second "all commands that occur later in submission
+// order" (Vulkan spec, vkCmdPipelineBarrier), across command buffers and submissions. So the
+// step reads the copied inputs without a semaphore, and the host writes to the slot before
+// vkQueueSubmit are visible to the copies (the submission's host write domain operation).
+// Two recordings rather than the step recorded once per slot: the step's recording and its
+// workspace (split-K partial sums) are not duplicated.
+void TrainingStep::submit() {
+  if (in_flight_ >= 0)
+    fail("[train] step {} is still in flight: finish() it before submitting another",
+         slots_[in_flight_].step);
+  if (prepared_ < 0) fail("[train] no step prepared to submit");
   if (!step_) {
-    step_ = std::make_unique<vk::Recorder>(ctx);
+    step_ = std::make_unique<vk::Recorder>(model_.context());
     record_step(*step_);
   }
-  step_->run();
-  float scale = read_scalar(ctx, acts_.grad_scale) / loss_scale_;
-  result.loss = double(read_scalar(ctx, acts_.loss)) * scale;
-  result.grad_norm = std::sqrt(double(read_scalar(ctx, grad_norm_sq_)));
+  slots_[prepared_].copies->submit();
+  step_->submit();
+  in_flight_ = prepared_;
+  prepared_ = -1;
+}
+
+StepResult TrainingStep::finish() {
+  if (in_flight_ < 0) fail("[train] no step in flight to finish");
+  const InputSlot& slot = slots_[in_flight_];
+  in_flight_ = -1;
+  auto start = std::chrono::steady_clock::now();
+  slot.copies->wait();
+  step_->wait();
+  StepResult result;
+  result.wait_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.targets = slot.targets;
+  float out[3];  // loss, grad_scale, grad_norm_sq
+  std::memcpy(out, results_.spans().front().mapped, sizeof(out));
+  result.loss = double(out[0]) * double(out[1] / loss_scale_);
+  result.grad_norm = std::sqrt(double(out[2]));
   if (!std::isfinite(result.grad_norm) || !std::isfinite(result.loss))
     fail("[train] step {}: the loss or the gradients are not finite (loss {}, gradient norm {}){}",
-         step, result.loss, result.grad_norm,
+         slot.step, result.loss, result.grad_norm,
          model_.setup().dtype == DType::f16 ? "; f16 overflowed, try --dtype bf16" : "");
   return result;
 }

@@ -5,6 +5,13 @@
 // host only rewrites the inputs (token ids, targets, positions, documents), the AdamW step
 // values and the dropout seed before each replay.
 //
+// No synchronous transfer per step: the host writes a step's inputs with memcpy into one of two
+// host-visible input slots, and a small recording per slot copies them into the device tensors
+// the kernels read (device-local on discrete GPUs) just ahead of the step's recording. The step
+// ends with copies of its three result scalars into host-visible readback memory. So while step
+// n runs, the host can build step n+1's batches and write them into the other slot (prepare);
+// submitting n+1 still waits for finish(n), which reads n's results.
+//
 // The loss is the mean over every target of the K micro-batches (transformers' loss over one
 // batch of K x B rows): the 1/count is computed on the device from all K target tensors.
 // f16 activations: gradients of the mean underflow f16 (softmax / count), so the loss gradient is
@@ -27,9 +34,10 @@ struct StepShape {
 };
 
 struct StepResult {
-  double loss = 0;       // mean over the step's targets
-  double grad_norm = 0;  // before clipping
-  int64_t targets = 0;   // tokens that counted
+  double loss = 0;          // mean over the step's targets
+  double grad_norm = 0;     // before clipping
+  int64_t targets = 0;      // tokens that counted
+  double wait_seconds = 0;  // finish()'s time blocked on the device
 };
 
 class TrainingStep {
@@ -38,11 +46,28 @@ class TrainingStep {
   TrainingStep(const TrainingStep&) = delete;
   TrainingStep& operator=(const TrainingStep&) = delete;
 
-  // One optimizer step on K micro-batches with learning rate `lr`; `step` counts from 1 (AdamW's
-  // bias correction).
+  // Writes the inputs of one optimizer step on K micro-batches with learning rate `lr` (`step`
+  // counts from 1: AdamW's bias correction) into the input slot that the step in flight, if
+  // any, does not read. Everything is checked first (an error names the bad value), so a bad
+  // batch writes nothing. A second prepare() before submit() replaces the first.
+  void prepare(const std::vector<model::HostBatch>& micro, double lr, int64_t step,
+               int32_t dropout_seed);
+  // Submits the prepared step; one step is in flight at a time.
+  void submit();
+  void submit(const std::vector<model::HostBatch>& micro, double lr, int64_t step,
+              int32_t dropout_seed) {
+    prepare(micro, lr, step, dropout_seed);
+    submit();
+  }
+  // Waits for the submitted step and returns its results; fails if they are not finite.
+  StepResult finish();
   StepResult run(const std::vector<model::HostBatch>& micro, double lr, int64_t step,
-                 int32_t dropout_seed);
-  // Evaluation on the step's own activation memory (nothing is updated).
+                 int32_t dropout_seed) {
+    submit(micro, lr, step, dropout_seed);
+    return finish();
+  }
+  // Evaluation on the step's own activation memory (nothing is updated); only while no step is
+  // in flight, since it writes the first micro-batch's tensors and the activations.
   Evaluator& evaluator() { return evaluator_; }
 
   float loss_scale() const { return loss_scale_; }
@@ -60,6 +85,18 @@ class TrainingStep {
   Evaluator evaluator_;  // on the first micro-batch's tensors and the step's activations
   Tensor step_values_;    // f32 [3]: ops::adamw_step_values
   Tensor grad_norm_sq_;   // f32 [1]
+  // One step's inputs in host-visible memory: each micro-batch's arrays (batch_inputs), the
+  // AdamW step values, the dropout seed; `copies` moves them to the tensors the step reads.
+  struct InputSlot {
+    vk::Allocation memory;
+    std::unique_ptr<vk::Recorder> copies;
+    int64_t step = 0, targets = 0;
+  };
+  InputSlot slots_[2];
+  int prepared_ = -1, in_flight_ = -1;  // slot indices, -1: none
+  vk::Allocation results_;              // f32 [3] host-visible: loss, grad_scale, grad_norm_sq
+  // Last, so that it is destroyed first: a Recorder waits for its submission when destroyed,
+  // and the step in flight reads and writes everything above.
   std::unique_ptr<vk::Recorder> step_;
 };
 

@@ -1,6 +1,7 @@
 #include "train/trainer.hpp"
 
 #include <chrono>
+#include <exception>
 #include <filesystem>
 
 #include "base/error.hpp"
@@ -12,7 +13,6 @@
 #include "train/metrics.hpp"
 
 namespace vktrain::train {
-
 
 Trainer::Trainer(model::Transformer& model, const data::Batcher& train,
                  const data::Batcher* valid, TrainerOptions options)
@@ -41,36 +41,56 @@ void Trainer::restore(const std::string& checkpoint) {
   state_ = saved;
 }
 
-std::vector<model::HostBatch> Trainer::next_micro_batches() {
+std::vector<model::HostBatch> Trainer::next_micro_batches(TrainState& cursor) const {
   std::vector<model::HostBatch> micro;
   for (int64_t k = 0; k < options_.shape.micro_batches; ++k) {
-    if (state_.data_position >= train_.batches_in_epoch(state_.epoch)) {
-      ++state_.epoch;
-      state_.data_position = 0;
+    if (cursor.data_position >= train_.batches_in_epoch(cursor.epoch)) {
+      ++cursor.epoch;
+      cursor.data_position = 0;
     }
-    micro.push_back(train_.batch(state_.epoch, state_.data_position++));
+    micro.push_back(train_.batch(cursor.epoch, cursor.data_position++));
   }
   return micro;
 }
 
-int32_t Trainer::next_dropout_seed() { return int32_t(splitmix64(state_.rng[0]) >> 33); }
+void Trainer::prepare(TrainState& cursor, int64_t index) {
+  std::vector<model::HostBatch> micro = next_micro_batches(cursor);
+  int32_t dropout_seed = int32_t(splitmix64(cursor.rng[0]) >> 33);
+  step_.prepare(micro, learning_rate(options_.schedule, index), index + 1, dropout_seed);
+}
 
 void Trainer::run(const std::function<bool(const StepReport&)>& report) {
   std::filesystem::create_directories(options_.run_dir);
   MetricsLog metrics = MetricsLog::open(options_.run_dir + "/metrics.jsonl",
                                         options_.resume ? state_.step : -1);
+  if (state_.step >= options_.steps) return;
+  TrainState cursor = state_;  // after the prepared step's batches
+  prepare(cursor, state_.step);
+  // A step that fails to prepare (a bad batch) fails where it would be submitted: the step in
+  // flight is finished, reported and checkpointed first, as without the overlap.
+  std::exception_ptr prepare_error;
   while (state_.step < options_.steps) {
+    if (prepare_error) std::rethrow_exception(prepare_error);
     auto start = std::chrono::steady_clock::now();
     StepReport r;
     r.steps = options_.steps;
     r.lr = learning_rate(options_.schedule, state_.step);
-    std::vector<model::HostBatch> micro = next_micro_batches();
-    StepResult result = step_.run(micro, r.lr, state_.step + 1, next_dropout_seed());
+    step_.submit();
+    // Its batches are the run's now: a checkpoint from here on resumes after them.
+    state_.epoch = cursor.epoch;
+    state_.data_position = cursor.data_position;
+    state_.rng = cursor.rng;
+    bool last = state_.step + 1 == options_.steps;
+    try {
+      if (!last) prepare(cursor, state_.step + 1);
+    } catch (...) {
+      prepare_error = std::current_exception();
+    }
+    StepResult result = step_.finish();
     r.step = ++state_.step;
     r.loss = result.loss;
     r.grad_norm = result.grad_norm;
     r.tokens = result.targets;
-    bool last = state_.step == options_.steps;
     if (valid_ && ((options_.eval_every > 0 && state_.step % options_.eval_every == 0) || last))
       r.eval_loss = evaluate();
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

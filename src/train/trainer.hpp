@@ -8,6 +8,13 @@
 // data position and the random state the dropout seeds come from. Compute copies are rebuilt
 // from the masters as every step does, so the losses after resuming equal those of an
 // uninterrupted run, bit for bit.
+//
+// Overlap: while step n runs on the device, the host builds step n+1's micro-batches and writes
+// them into the step's free input slot (TrainingStep::prepare). They come from a copy of the
+// data position and random state, which becomes the run's own only when step n+1 is submitted:
+// a checkpoint written after step n (evaluation and checkpoints read the parameters, so they
+// run between finish(n) and submit(n+1)) resumes at step n+1's batches, none skipped or
+// repeated.
 #include <functional>
 #include <optional>
 #include <string>
@@ -59,8 +66,9 @@ class Trainer {
 
  private:
   void restore(const std::string& checkpoint);
-  std::vector<model::HostBatch> next_micro_batches();
-  int32_t next_dropout_seed();
+  // Step `index` (0-based) from `cursor`'s data position and random state, which it advances.
+  void prepare(TrainState& cursor, int64_t index);
+  std::vector<model::HostBatch> next_micro_batches(TrainState& cursor) const;
 
   model::Transformer& model_;
   const data::Batcher& train_;

@@ -164,15 +164,12 @@ Device::Device(Instance& instance, PhysicalDevice physical)
   pool_info.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
   pool_info.queueFamilyIndex = queue_family_;
   VK_CHECK(vkCreateCommandPool(device_, &pool_info, nullptr, &pool_));
-  VkFenceCreateInfo fence_info{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-  VK_CHECK(vkCreateFence(device_, &fence_info, nullptr, &fence_));
   instance_.check_validation();
 }
 
 Device::~Device() {
   if (!device_) return;
   vkDeviceWaitIdle(device_);
-  vkDestroyFence(device_, fence_, nullptr);
   vkDestroyCommandPool(device_, pool_, nullptr);
   vkDestroyDevice(device_, nullptr);
 }
@@ -191,13 +188,25 @@ void Device::free_command_buffer(VkCommandBuffer cb) {
   vkFreeCommandBuffers(device_, pool_, 1, &cb);
 }
 
-void Device::submit_and_wait(VkCommandBuffer cb) {
+VkFence Device::create_fence() {
+  VkFenceCreateInfo info{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  VkFence fence = VK_NULL_HANDLE;
+  VK_CHECK(vkCreateFence(device_, &info, nullptr, &fence));
+  return fence;
+}
+
+void Device::destroy_fence(VkFence fence) { vkDestroyFence(device_, fence, nullptr); }
+
+void Device::submit(VkCommandBuffer cb, VkFence fence) {
   VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   submit.commandBufferCount = 1;
   submit.pCommandBuffers = &cb;
-  VK_CHECK(vkResetFences(device_, 1, &fence_));
-  VK_CHECK(vkQueueSubmit(queue_, 1, &submit, fence_));
-  VK_CHECK(vkWaitForFences(device_, 1, &fence_, VK_TRUE, UINT64_MAX));
+  VK_CHECK(vkResetFences(device_, 1, &fence));
+  VK_CHECK(vkQueueSubmit(queue_, 1, &submit, fence));
+}
+
+void Device::wait(VkFence fence) {
+  VK_CHECK(vkWaitForFences(device_, 1, &fence, VK_TRUE, UINT64_MAX));
   instance_.check_validation();
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // Device selection (VKTRAIN_DEVICE = index or name substring; default discrete, then integrated,
-// then CPU) and the logical device: one compute queue, a command pool, one-shot submissions.
+// then CPU) and the logical device: one compute queue, a command pool, submissions that signal
+// a fence, and waits on it.
 #include <vulkan/vulkan.h>
 
 #include <optional>
@@ -38,8 +39,13 @@ class Device {
 
   VkCommandBuffer allocate_command_buffer();
   void free_command_buffer(VkCommandBuffer cb);
-  // Submits `cb`, waits for it to finish, then surfaces any validation message as an Error.
-  void submit_and_wait(VkCommandBuffer cb);
+  VkFence create_fence();
+  void destroy_fence(VkFence fence);
+  // Submits `cb`; `fence` (reset here) signals when it has finished. Submitting without waiting
+  // lets the host prepare the next submission while the device works.
+  void submit(VkCommandBuffer cb, VkFence fence);
+  // Waits for `fence`, then surfaces any validation message as an Error.
+  void wait(VkFence fence);
 
  private:
   Instance& instance_;
@@ -49,7 +55,6 @@ class Device {
   VkQueue queue_ = VK_NULL_HANDLE;
   uint32_t queue_family_ = 0;
   VkCommandPool pool_ = VK_NULL_HANDLE;
-  VkFence fence_ = VK_NULL_HANDLE;
 };
 
 }  // namespace vktrain::vk

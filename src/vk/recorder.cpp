@@ -30,6 +30,7 @@ ByteRange range_of(const Span& span, uint64_t offset, uint64_t bytes) {
 
 Recorder::Recorder(Context& context) : context_(context) {
   cb_ = context_.device.allocate_command_buffer();
+  fence_ = context_.device.create_fence();
   VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   VK_CHECK(vkBeginCommandBuffer(cb_, &begin));
   profile(context_.profile);
@@ -38,6 +39,9 @@ Recorder::Recorder(Context& context) : context_(context) {
 }
 
 Recorder::~Recorder() {
+  // The command buffer, its fence and its query pool must outlive the submission.
+  if (in_flight_) vkWaitForFences(context_.device.handle(), 1, &fence_, VK_TRUE, UINT64_MAX);
+  context_.device.destroy_fence(fence_);
   if (queries_) vkDestroyQueryPool(context_.device.handle(), queries_, nullptr);
   context_.device.free_command_buffer(cb_);
 }
@@ -124,14 +128,22 @@ const Span& Recorder::workspace(uint64_t bytes) {
   return workspace_.spans().front();
 }
 
-void Recorder::run() {
+void Recorder::submit() {
+  if (in_flight_) fail("[recorder] submitted again before its previous submission was waited for");
   if (!ended_) {
     // Results become visible to the host and to whatever runs next.
     full_barrier(kWorkStages | VK_PIPELINE_STAGE_HOST_BIT, kWorkAccess | VK_ACCESS_HOST_READ_BIT);
     VK_CHECK(vkEndCommandBuffer(cb_));
     ended_ = true;
   }
-  context_.device.submit_and_wait(cb_);
+  context_.device.submit(cb_, fence_);
+  in_flight_ = true;
+}
+
+void Recorder::wait() {
+  if (!in_flight_) fail("[recorder] nothing submitted to wait for");
+  in_flight_ = false;
+  context_.device.wait(fence_);
   if (profiling_) collect_timings();
 }
 

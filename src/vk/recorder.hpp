@@ -1,6 +1,8 @@
 #pragma once
 // Records dispatches and copies into one command buffer and runs it, as often as wanted (a
-// training step is recorded once and replayed, DESIGN.md decision 3). Barriers come from the
+// training step is recorded once and replayed, DESIGN.md decision 3). Running is submit() then
+// wait(), so the host may work while the device runs; one submission at a time, since the
+// command buffer is not simultaneous-use. Barriers come from the
 // byte ranges each command reads and writes: one is placed only before a command that reads what
 // an earlier command wrote, or writes what an earlier command read or wrote, since the last
 // barrier. With VKTRAIN_PROFILE=1 every command is bracketed by timestamps (and barriers) and
@@ -55,8 +57,18 @@ class Recorder {
   // replaces it (the old one stays alive for the commands that use it).
   const Span& workspace(uint64_t bytes);
 
-  // Ends the recording on the first call, then submits it and waits. Each later call replays it.
-  void run();
+  // Ends the recording on the first call, then submits it; each later call replays it. Between
+  // recordings the leading and trailing full barriers order each one's work after everything
+  // submitted before it and before everything submitted after it.
+  void submit();
+  // Waits for the submission to finish (validation messages become Errors), then collects the
+  // profile's timings.
+  void wait();
+  void run() {
+    submit();
+    wait();
+  }
+  bool in_flight() const { return in_flight_; }
   uint32_t barriers() const { return barriers_; }
   uint32_t commands() const { return uint32_t(labels_.size()); }
   // Per-label times of the last run (VKTRAIN_PROFILE=1 or profile(true)), slowest first.
@@ -71,7 +83,9 @@ class Recorder {
 
   Context& context_;
   VkCommandBuffer cb_ = VK_NULL_HANDLE;
+  VkFence fence_ = VK_NULL_HANDLE;
   bool ended_ = false;
+  bool in_flight_ = false;
   bool profiling_ = false;
   VkQueryPool queries_ = VK_NULL_HANDLE;
   std::vector<std::string> labels_;

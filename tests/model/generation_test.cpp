@@ -59,14 +59,7 @@ void expect_incremental_matches(model::Transformer& m, const std::vector<int32_t
 
 std::unique_ptr<model::Transformer> tiny_model(const std::string& family,
                                                const model::ModelSetup& setup) {
-  io::ModelConfig config = test::tiny_config(family);
-  auto m = std::make_unique<model::Transformer>(test::context(), config, setup);
-  auto specs = model::base_parameters(config);
-  for (auto& s : model::lora_parameters(config, setup.lora)) specs.push_back(s);
-  auto weights = test::random_weights(specs, 7);
-  for (const auto& p : m->parameters().all())
-    m->parameters().write(p.spec.name, weights.at(p.spec.name));
-  return m;
+  return test::random_model(test::tiny_config(family), setup, 7);
 }
 
 std::vector<int32_t> some_ids(const io::ModelConfig& config, size_t n, uint32_t seed) {

@@ -53,6 +53,17 @@ std::map<std::string, std::vector<float>> random_weights(
   return weights;
 }
 
+std::unique_ptr<model::Transformer> random_model(const io::ModelConfig& config,
+                                                 const model::ModelSetup& setup, uint32_t seed) {
+  auto m = std::make_unique<model::Transformer>(context(), config, setup);
+  auto specs = model::base_parameters(config);
+  for (auto& s : model::lora_parameters(config, setup.lora)) specs.push_back(s);
+  auto weights = random_weights(specs, seed);
+  for (const auto& p : m->parameters().all())
+    m->parameters().write(p.spec.name, weights.at(p.spec.name));
+  return m;
+}
+
 model::HostBatch tiny_batch(const io::ModelConfig& config, uint32_t seed) {
   model::HostBatch b;
   b.batch = 2;

@@ -3,6 +3,7 @@
 // transformers-style JSON (so the parser's switches are exercised), random weights, and a
 // batch with ignored targets and two packed documents. Sizes are not multiples of any tile.
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,11 @@ inline const std::vector<std::string> kTinyFamilies = {"llama", "mistral", "qwen
 // Random values (never zero) for every parameter in `specs`, by name; norm weights near 1.
 std::map<std::string, std::vector<float>> random_weights(const std::vector<model::ParameterSpec>& specs,
                                                          uint32_t seed);
+
+// A model of `config` on the tests' context with random_weights(seed) in every parameter, the
+// adapter's included.
+std::unique_ptr<model::Transformer> random_model(const io::ModelConfig& config,
+                                                 const model::ModelSetup& setup, uint32_t seed);
 
 // B = 2, T = 11: row 0 one document with two ignored targets, row 1 two packed documents
 // (positions restart at 0) whose last targets are ignored.

@@ -1,6 +1,8 @@
 // The trainer end to end on the device: a tiny model pre-trained from random weights learns a
-// copy task (loss and held-out accuracy bounds), and a run stopped and resumed from its
-// checkpoint gives the same losses, bit for bit, as one that never stopped.
+// copy task (loss and held-out accuracy bounds), a run stopped and resumed from its checkpoint
+// gives the same losses, bit for bit, as one that never stopped, and a bad batch fails the run
+// where its step would start.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -46,16 +48,6 @@ io::ModelConfig copy_model_config() {
       "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
       "max_position_embeddings": 64, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
       "tie_word_embeddings": true})", "copy task model");
-}
-
-std::unique_ptr<model::Transformer> new_model(const io::ModelConfig& config,
-                                              const model::ModelSetup& setup, uint32_t seed) {
-  auto m = std::make_unique<model::Transformer>(test::context(), config, setup);
-  auto specs = model::base_parameters(config);
-  for (auto& s : model::lora_parameters(config, setup.lora)) specs.push_back(s);
-  auto weights = test::random_weights(specs, seed);
-  for (const auto& p : m->parameters().all()) m->parameters().write(p.spec.name, weights.at(p.spec.name));
-  return m;
 }
 
 // Greedy accuracy on the scored targets of every batch of `data`.
@@ -124,15 +116,17 @@ TEST(Trainer, PretrainingFromRandomWeightsLearnsToCopy) {
   EXPECT_TRUE(std::filesystem::exists(options.run_dir + "/checkpoint-150/model.safetensors"));
 }
 
-std::vector<double> run_losses(const std::string& run_dir, int64_t steps, bool resume,
-                               int64_t stop_after) {
-  io::ModelConfig config = test::tiny_config("llama");
+model::ModelSetup dropout_lora() {
   model::ModelSetup setup;
   setup.lora.rank = 4;
   setup.lora.alpha = 8;
   setup.lora.dropout = 0.1f;
   setup.lora.targets = model::parse_lora_targets("q,v,down");
-  auto m = new_model(config, setup, 5);
+  return setup;
+}
+
+// 40 packed examples of 3 to 9 tokens: a few steps of 2 micro-batches of 2 x 16 per epoch.
+data::Batcher resume_data() {
   std::mt19937 rng(4);
   std::vector<data::TokenSequence> examples;
   for (int i = 0; i < 40; ++i) {
@@ -140,17 +134,29 @@ std::vector<double> run_losses(const std::string& run_dir, int64_t steps, bool r
     for (int t = 0; t < 3 + i % 7; ++t) e.tokens.push_back(int32_t(rng() % 97));
     examples.push_back(e);
   }
-  data::Batcher batches(examples, {.batch = 2, .time = 16, .seed = 9});
+  return data::Batcher(examples, {.batch = 2, .time = 16, .seed = 9});
+}
+
+train::TrainerOptions trainer_options(const std::string& run_dir, int64_t steps,
+                                      int64_t micro_batches) {
   train::TrainerOptions options;
   options.run_dir = run_dir;
   options.steps = steps;
-  options.shape = {2, 16, 2, false};
+  options.shape = {2, 16, micro_batches, false};
   options.adamw.weight_decay = 0.1;
   options.adamw.max_grad_norm = 0.5;
   options.schedule = {train::LrSchedule::linear, 1e-2, 2, 0, 0};
   options.seed = 77;
-  options.resume = resume;
   options.settings = {{"model", "tiny llama"}, {"lora_rank", 4}};
+  return options;
+}
+
+std::vector<double> run_losses(const std::string& run_dir, int64_t steps, bool resume,
+                               int64_t stop_after) {
+  auto m = test::random_model(test::tiny_config("llama"), dropout_lora(), 5);
+  data::Batcher batches = resume_data();
+  train::TrainerOptions options = trainer_options(run_dir, steps, 2);
+  options.resume = resume;
   train::Trainer trainer(*m, batches, nullptr, options);
   std::vector<double> losses;
   trainer.run([&](const train::StepReport& r) {
@@ -160,22 +166,62 @@ std::vector<double> run_losses(const std::string& run_dir, int64_t steps, bool r
   return losses;
 }
 
+int count_lines(const std::string& path) {
+  std::ifstream file(path);
+  int lines = 0;
+  for (std::string line; std::getline(file, line);) ++lines;
+  return lines;
+}
+
+// The trainer builds step n+1's batches while step n runs, from a copy of the data position and
+// random state: stopped after step 3, and after the last step of the first epoch (its prepared
+// successor starts the second epoch), the resumed run must neither skip nor repeat a batch.
 TEST(Trainer, ResumingGivesTheLossesOfAnUninterruptedRun) {
   test::TempDir dir;
   std::vector<double> straight = run_losses(dir.file("straight"), 7, false, -1);
-  std::vector<double> first = run_losses(dir.file("resumed"), 7, false, 3);
-  std::vector<double> rest = run_losses(dir.file("resumed"), 7, true, -1);
   ASSERT_EQ(straight.size(), 7u);
-  ASSERT_EQ(first.size(), 3u);
-  ASSERT_EQ(rest.size(), 4u);
-  first.insert(first.end(), rest.begin(), rest.end());
-  EXPECT_EQ(first, straight);
-  std::ifstream metrics(dir.file("resumed") + "/metrics.jsonl");
-  int lines = 0;
-  for (std::string line; std::getline(metrics, line);) ++lines;
-  EXPECT_EQ(lines, 7);
+  const int64_t epoch_end = resume_data().batches_in_epoch(0) / 2;
+  ASSERT_GT(epoch_end, 1);
+  ASSERT_LT(epoch_end, 6);
+  for (int64_t stop : {int64_t(3), epoch_end}) {
+    const std::string run = dir.file(fmt::format("resumed-{}", stop));
+    std::vector<double> first = run_losses(run, 7, false, stop);
+    std::vector<double> rest = run_losses(run, 7, true, -1);
+    ASSERT_EQ(first.size(), size_t(stop));
+    ASSERT_EQ(rest.size(), size_t(7 - stop));
+    first.insert(first.end(), rest.begin(), rest.end());
+    EXPECT_EQ(first, straight) << "stopped after step " << stop;
+    EXPECT_EQ(count_lines(run + "/metrics.jsonl"), 7);
+  }
   // Same seed, same losses.
   EXPECT_EQ(run_losses(dir.file("again"), 7, false, -1), straight);
+}
+
+// Step 3's batch holds a token outside the vocabulary. It is found while step 2 runs (step 3 is
+// prepared then), but fails the run only where step 3 would be submitted: step 2 is reported
+// and checkpointed first, as without the overlap.
+TEST(Trainer, BadBatchFailsWhereItsStepWouldBeSubmitted) {
+  auto m = test::random_model(test::tiny_config("llama"), dropout_lora(), 5);
+  std::vector<data::TokenSequence> examples(8, data::TokenSequence{{1, 2, 3, 4, 5, 6}, {}});
+  examples[5].tokens[0] = 97 + 3;
+  data::Batcher batches(examples, {.batch = 2, .time = 16, .pack = false, .shuffle = false});
+  test::TempDir dir;
+  train::TrainerOptions options = trainer_options(dir.file("run"), 4, 1);
+  options.save_every = 2;
+  train::Trainer trainer(*m, batches, nullptr, options);
+  int64_t reported = 0;
+  std::string error = test::error_message([&] {
+    trainer.run([&](const train::StepReport& r) {
+      reported = r.step;
+      return false;
+    });
+  });
+  EXPECT_NE(error.find("token id 100 is outside the vocabulary of 97"), std::string::npos)
+      << error;
+  EXPECT_EQ(reported, 2);
+  EXPECT_EQ(trainer.step(), 2);
+  EXPECT_EQ(count_lines(dir.file("run") + "/metrics.jsonl"), 2);
+  EXPECT_TRUE(std::filesystem::exists(dir.file("run") + "/checkpoint-2/trainer_state.json"));
 }
 
 // Row `r` of a batch as a batch of one row.
@@ -192,7 +238,8 @@ TEST(Trainer, GradientAccumulationEqualsOneLargerBatch) {
   setup.full = true;
   model::HostBatch both = test::tiny_batch(config, 12);
   ops::AdamwOptions adamw{.weight_decay = 0.1, .max_grad_norm = 0.5};
-  auto large = new_model(config, setup, 9), accumulated = new_model(config, setup, 9);
+  auto large = test::random_model(config, setup, 9);
+  auto accumulated = test::random_model(config, setup, 9);
   train::TrainingStep one(*large, {2, both.time, 1, false}, adamw);
   train::TrainingStep two(*accumulated, {1, both.time, 2, false}, adamw);
   for (int64_t s = 1; s <= 3; ++s) {
