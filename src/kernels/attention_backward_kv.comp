@@ -1,6 +1,7 @@
 #version 450
-// attention_backward_kv: dv += P^T dout and dk += scale * dS^T q, with P recomputed from q, k
-// and the forward's lse and dS = P * (dout v^T - delta) (FlashAttention-2 backward, key side).
+// attention_backward_kv: dv (+)= P^T dout and dk (+)= scale * dS^T q (added where pc.accumulate is
+// set, else written), with P recomputed from q, k and the forward's lse and dS = P * (dout v^T -
+// delta) (FlashAttention-2 backward, key side).
 // q, dout [B, T, Hq, D], k, v, dk, dv [B, T, Hkv, D] (IN_*/OUT_*, one dtype), lse and delta f32
 // [B, Hq, T]. Workgroup (key tile x, kv head y, batch z) owns BR keys and loops over the
 // Hq / Hkv query heads of its group and, for each, the query tiles of BC its masks leave visible
@@ -102,8 +103,13 @@ void main() {
     for (uint j = 0; j < TC; ++j) {
       uint at = r * kv_stride + acc_col(j);
       if (acc_col(j) >= D) continue;
-      out_store(dk, at, out_load(dk, at) + pc.scale * acc_k[i * TC + j]);
-      out_store(dv, at, out_load(dv, at) + acc_v[i * TC + j]);
+      float grad_k = pc.scale * acc_k[i * TC + j], grad_v = acc_v[i * TC + j];
+      if (pc.accumulate != 0) {
+        grad_k += out_load(dk, at);
+        grad_v += out_load(dv, at);
+      }
+      out_store(dk, at, grad_k);
+      out_store(dv, at, grad_v);
     }
   }
 }

@@ -6,7 +6,7 @@
 // query tiles of BC = 32 its masks leave visible (q and dout staged side by side). Per 16 queries:
 // S^T = k q^T and dP^T = v dout^T on coopmats, then element-wise in registers (element_index) P^T
 // under the masks and dS^T = P^T (dP^T - delta), both stored as ELEM; then dV += P^T dout and dK +=
-// dS^T q, while the next q tile is fetched. Each dk/dv element is added by one lane, once:
+// dS^T q, while the next q tile is fetched. Each dk/dv element is stored by one lane, once:
 // deterministic, no atomics. Shared memory: 29 KiB at D = 128, 45 KiB at D = 256 (where the k, v,
 // dk and dv registers, 2 x 2 x D / 16 matrices, spill).
 #define TILE_REGIONS 2
@@ -134,8 +134,13 @@ void main() {
     if (r >= own_valid) continue;
     [[unroll]] for (uint d = 0; d < DB; ++d) {
       uint at = r * kv_stride + d * 16 + element_col(index, i);
-      out_store(dk, at, out_load(dk, at) + pc.scale * acc_k[d][i]);
-      out_store(dv, at, out_load(dv, at) + acc_v[d][i]);
+      float grad_k = pc.scale * acc_k[d][i], grad_v = acc_v[d][i];
+      if (pc.accumulate != 0) {
+        grad_k += out_load(dk, at);
+        grad_v += out_load(dv, at);
+      }
+      out_store(dk, at, grad_k);
+      out_store(dv, at, grad_v);
     }
   }
 }

@@ -294,7 +294,8 @@ void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& 
 
 void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout,
                         const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
-                        const Tensor& lse, const AttentionOptions& options) {
+                        const Tensor& lse, const AttentionOptions& options,
+                        GradientStore store) {
   const char* op = "attention_backward";
   Dims d = check_inputs(op, q, k, v, options);
   for (const Tensor* t : std::initializer_list<const Tensor*>{&dout, &o, &dq, &dk, &dv}) {
@@ -324,7 +325,10 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   push.delta = address(delta);
   push.grad_a = address(dk);
   push.grad_b = address(dv);
-  auto reads_kv = reads_of({&q, &k, &v, &dout, &lse, &delta, &dk, &dv}, options);
+  const bool adds = store == GradientStore::add;
+  push.accumulate = adds;
+  auto reads_kv = reads_of({&q, &k, &v, &dout, &lse, &delta}, options);
+  if (adds) reads_kv.insert(reads_kv.end(), {whole(dk), whole(dv)});
   if (coopmat)
     dispatch_coopmat(rec, CoopmatKernel::backward_kv, d, q.dtype, d.Hkv, &push, sizeof push,
                      reads_kv, {whole(dk), whole(dv)});
@@ -333,7 +337,8 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
                    sizeof push, reads_kv, {whole(dk), whole(dv)});
   push.grad_a = address(dq);
   push.grad_b = 0;
-  auto reads_q = reads_of({&q, &k, &v, &dout, &lse, &delta, &dq}, options);
+  auto reads_q = reads_of({&q, &k, &v, &dout, &lse, &delta}, options);
+  if (adds) reads_q.push_back(whole(dq));
   if (coopmat)
     dispatch_coopmat(rec, CoopmatKernel::backward_q, d, q.dtype, d.Hq, &push, sizeof push,
                      reads_q, {whole(dq)});
