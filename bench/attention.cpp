@@ -2,10 +2,12 @@
 // against a double-precision host computation of sampled rows, the backward against a
 // directional central difference through the forward (L = sum(o * r), so <grad, u> must match
 // (L(x + eps u) - L(x - eps u)) / 2 eps). Then forward and backward timed over replays at
-// Qwen3-1.7B's attention (16 query heads, 8 kv heads, head_dim 128, causal) for B x T = 8 x 512
-// and 2 x 4096, in TFLOP/s against a peak: the matmul ops choose for the dtype, measured here,
-// or --peak. --variant picks the kernels (auto: coopmat for f16 and bf16 where the device has
-// them).
+// Qwen3-1.7B's attention (16 query heads, 8 kv heads, head_dim 128, causal; --heads and
+// --head-dim for others, Gemma-3-1B: --heads 4 1 --head-dim 256) for B x T = 8 x 512 and
+// 2 x 4096, in TFLOP/s against a peak: the matmul ops choose for the dtype, measured here, or
+// --peak, and the backward's kernels one by one (a profiled, serialized run). --variant picks
+// the kernels (auto: coopmat for f16 and bf16 where the device has them), --kv-parts the parts
+// of the dk/dv kernel (0: the op's choice).
 // Causal FLOPs: forward 4 B Hq T^2 D / 2 (q k^T and P v over half the scores), backward 2.5x,
 // forward + backward 3.5x.
 // For lavapipe: --seq 128 --tokens 256 --repeats 1 --peak-size 256.
@@ -34,7 +36,7 @@ struct Layer {
   ops::AttentionOptions options;
 
   Layer(vk::Context& ctx, const Shape& shape, DType dt,
-        ops::AttentionVariant variant = ops::AttentionVariant::portable)
+        ops::AttentionVariant variant = ops::AttentionVariant::portable, uint32_t kv_parts = 0)
       : s(shape) {
     std::vector<int64_t> qs = {s.B, s.T, s.Hq, s.D}, kvs = {s.B, s.T, s.Hkv, s.D};
     q = make_tensor(ctx, dt, qs, "q");
@@ -51,6 +53,7 @@ struct Layer {
       write_floats(ctx, *t, cli::random_floats(t->numel(), dt, seed++));
     options.scale = float(1.0 / std::sqrt(double(s.D)));
     options.variant = variant;
+    options.kv_parts = kv_parts;
   }
   void forward(vk::Recorder& rec) { ops::attention_forward(rec, o, lse, q, k, v, options); }
   void backward(vk::Recorder& rec) {
@@ -145,6 +148,9 @@ int main(int argc, char** argv) {
   CLI::App app{"attention lab: check, then time forward and backward"};
   std::vector<int64_t> seqs = {512, 4096}, tokens = {4096, 8192};
   std::string dtype_text = "bf16", variant_text = "auto";
+  std::vector<int64_t> heads = {16, 8};
+  int64_t head_dim = 128;
+  uint32_t kv_parts = 0;
   int repeats = 5;
   double peak = 0;
   uint32_t peak_size = 2048;
@@ -152,6 +158,9 @@ int main(int argc, char** argv) {
   app.add_option("--tokens", tokens, "B x T per sequence length (one value: the same for all)");
   app.add_option("--dtype", dtype_text, "activation dtype: f32, f16 or bf16");
   app.add_option("--variant", variant_text, "kernels: auto, portable or coopmat");
+  app.add_option("--heads", heads, "query heads and kv heads")->expected(2);
+  app.add_option("--head-dim", head_dim, "head_dim D");
+  app.add_option("--kv-parts", kv_parts, "parts of the dk/dv kernel (0: the op's choice)");
   app.add_option("--repeats", repeats, "layers per timed run");
   app.add_option("--peak", peak,
                  "reference TFLOP/s for the % column (0: the dtype's matmul, measured)");
@@ -166,7 +175,7 @@ int main(int argc, char** argv) {
       if (ops::attention_variant_name(v) == variant_text) variant = v;
     if (variant_text != ops::attention_variant_name(variant))
       fail("[bench/attention] unknown --variant '{}': use auto, portable or coopmat", variant_text);
-    std::string why = ops::attention_unavailable(ctx, ops::AttentionVariant::coopmat, dt, 128);
+    std::string why = ops::attention_unavailable(ctx, ops::AttentionVariant::coopmat, dt, head_dim);
     fmt::print("device: {}; variant {}{}\n", ctx.caps().name, variant_text,
                why.empty() ? "" : " (coopmat cannot run here: " + why + ")");
 
@@ -183,12 +192,13 @@ int main(int argc, char** argv) {
       fmt::print("peak: {} {} matmul {}^3, {:.4g} TFLOP/s\n",
                  ops::matmul_variant_name(measured.variant), dtype_name(dt), peak_size, peak);
     }
-    fmt::print("\n{:<34} {:>10} {:>10} {:>8}\n", "pass dtype B x T (16/8 heads, D 128)", "ms",
-               "TFLOP/s", "% peak");
+    fmt::print("\n{:<34} {:>10} {:>10} {:>8}\n",
+               fmt::format("pass dtype B x T ({}/{} heads, D {})", heads[0], heads[1], head_dim),
+               "ms", "TFLOP/s", "% peak");
     for (size_t i = 0; i < seqs.size(); ++i) {
       int64_t T = seqs[i], total = tokens.size() == 1 ? tokens[0] : tokens.at(i);
-      Shape s{std::max<int64_t>(total / T, 1), T, 16, 8, 128};
-      Layer layer(ctx, s, dt, variant);
+      Shape s{std::max<int64_t>(total / T, 1), T, heads[0], heads[1], head_dim};
+      Layer layer(ctx, s, dt, variant, kv_parts);
       double forward_flops = 4.0 * s.B * s.Hq * double(s.T) * s.T * s.D / 2;
       {
         vk::Recorder rec(ctx);
@@ -213,6 +223,12 @@ int main(int argc, char** argv) {
                    fmt::format("{} {} {} x {}", pass.name, dtype_text, s.B, s.T), seconds * 1e3,
                    tflops, 100 * tflops / peak);
       }
+      vk::Recorder profiled(ctx);
+      profiled.profile(true);
+      for (int r = 0; r < repeats; ++r) layer.backward(profiled);
+      profiled.run();
+      for (const vk::Timing& t : profiled.timings())
+        fmt::print("  backward kernel {:>8.3f} ms  {}\n", t.milliseconds / repeats, t.label);
     }
     return correct ? 0 : 1;
   } catch (const std::exception& e) {

@@ -36,7 +36,7 @@ std::vector<std::vector<int32_t>> answers(model::Transformer& m,
                                           const std::vector<std::vector<int32_t>>& prompts) {
   vk::Context& ctx = m.context();
   const int64_t B = int64_t(prompts.size()), T = DemoTask::kLength, V = m.config().vocab_size;
-  model::Activations acts(ctx, m.config(), m.setup().dtype, B, T, true);
+  model::Activations acts(ctx, m.config(), m.setup().dtype, B, T, true, 0);
   model::BatchTensors device = m.make_batch(B, T);
   Tensor logits = make_tensor(ctx, DType::f32, {B * T, V}, "logits");
   vk::Recorder rec(ctx);

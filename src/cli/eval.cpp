@@ -44,7 +44,8 @@ int run_eval(const EvalOptions& o) {
   data::Batcher batches(std::move(dataset.sequences),
                         {o.batch, o.seq_len, !o.no_packing, false, 0, 0});
   // Forward only: one layer's activation set serves every layer.
-  model::Activations acts(ctx, model->config(), model->setup().dtype, o.batch, o.seq_len, true);
+  model::Activations acts(ctx, model->config(), model->setup().dtype, o.batch, o.seq_len, true,
+                            0);
   model::BatchTensors device = model->make_batch(o.batch, o.seq_len);
   train::Evaluator evaluator(*model, acts, device);
   train::LossSum sum = evaluator.loss(batches, o.max_batches);

@@ -1,27 +1,31 @@
 #version 450
-// attention_backward_kv on cooperative matrices: the contract of attention_backward_kv.comp for f16
-// or bf16 tensors (IN_F16 / OUT_F16 or IN_BF16 / OUT_BF16). Workgroup (key tile x, kv head y, batch
-// z), 4 subgroups of 32 lanes with 16 keys each (attention_coopmat.glsl), k and v of its keys as A
-// matrices in registers; it loops over the Hq / Hkv query heads of its group and, for each, the
-// query tiles of BC = 32 its masks leave visible (q and dout staged side by side). Per 16 queries:
-// S^T = k q^T and dP^T = v dout^T on coopmats, then element-wise in registers (element_index) P^T
-// under the masks and dS^T = P^T (dP^T - delta), both stored as ELEM; then dV += P^T dout and dK +=
-// dS^T q, while the next q tile is fetched. Each dk/dv element is stored by one lane, once:
-// deterministic, no atomics. Shared memory: 29 KiB at D = 128, 45 KiB at D = 256 (where the k, v,
-// dk and dv registers, 2 x 2 x D / 16 matrices, spill).
+// attention_backward_kv on cooperative matrices: the contract of attention_backward_kv.comp for
+// f16 or bf16 tensors (IN_F16 / OUT_F16 or IN_BF16 / OUT_BF16). Workgroup (key tile x, kv head
+// y, batch z; in parts, kv head x part), 4 subgroups of 32 lanes with 16 keys each
+// (attention_coopmat.glsl), k and v of its keys as A matrices in registers; it loops over the
+// Hq / Hkv query heads of its group and, for each, the query tiles of BC = 32 its masks leave
+// visible, or over its part of those visits (attention_kv_parts.glsl; q and dout staged side by
+// side). Per 16 queries: S^T = k q^T and dP^T = v dout^T on coopmats, then element-wise in
+// registers (element_index) P^T under the masks and dS^T = P^T (dP^T - delta), both stored as
+// ELEM; then dV (+)= P^T dout and dK (+)= dS^T q, while the next q tile is fetched. Each dk/dv
+// element is stored (or its part's partial sum) by one lane, once: deterministic, no atomics.
+// Shared memory: 29 KiB at D = 128, 45 KiB at D = 256 (where the k, v, dk and dv registers,
+// 2 x 2 x D / 16 matrices, spill).
 #define TILE_REGIONS 2
 #define HALF_STAGES 2
 #include "common.glsl"
 #include "attention_push.h"
 layout(push_constant) uniform Push { ATTENTION_BACKWARD_PUSH } pc;
 #include "attention_coopmat.glsl"
+#define KV_PARTS_ID 2
+#include "attention_kv_parts.glsl"
 
 shared float visit_lse[BC];  // log2 units
 shared float visit_delta[BC];
 
 void main() {
   const uint k0 = gl_WorkGroupID.x * BR;
-  const uint hk = gl_WorkGroupID.y, b = gl_WorkGroupID.z;
+  const uint hk = kv_head(), b = gl_WorkGroupID.z;
   const uint group = pc.heads_q / pc.heads_kv;
   const uint q_stride = pc.heads_q * D, kv_stride = pc.heads_kv * D;
   const uint own_valid = min(BR, pc.T - k0);
@@ -50,19 +54,23 @@ void main() {
   [[unroll]] for (uint d = 0; d < DB; ++d) acc_k[d] = acc_v[d] = ACC(0.0);
   const uint p_at = sg * 16 * HALF_LD, ds_at = (4 + sg) * 16 * HALF_LD;
 
-  // Visits (query head g, query tile q0) in order; the next visit's q is fetched during this
-  // one's dK and dV products (fetch_rows), dout is staged directly.
+  // This part's visits (query head g, query tile q0) in order (attention_kv_parts.glsl); the
+  // next visit's q is fetched during this one's dK and dV products (fetch_rows), dout is staged
+  // directly.
   const uvec2 queries = query_range(k0, k0 + own_valid);
   const uint first_q0 = queries.x / BC * BC;
-  fetch_rows(pc.q + ((uint64_t(b) * pc.T + first_q0) * pc.heads_q + hk * group) * D * 2, q_stride,
-             pc.T - first_q0, 0);
-  for (uint g = 0, q0 = first_q0; g < group;) {
+  const uint query_tiles = (queries.y - first_q0 + BC - 1) / BC;
+  const uvec2 visits = part_visits(group, query_tiles);
+  uint g = visits.x / query_tiles, q0 = first_q0 + visits.x % query_tiles * BC;
+  fetch_rows(pc.q + ((uint64_t(b) * pc.T + q0) * pc.heads_q + hk * group + g) * D * 2, q_stride,
+             visits.x < visits.y ? pc.T - q0 : 0, 0);
+  for (uint n = visits.x; n < visits.y; ++n) {
     const uint h = hk * group + g;
     const uint visit_valid = min(BC, pc.T - q0);
     // The next visit, and its q for fetch_rows (0 rows past the last).
     const uint next_g = q0 + BC < queries.y ? g : g + 1;
     const uint next_q0 = q0 + BC < queries.y ? q0 + BC : first_q0;
-    const uint next_valid = next_g < group ? pc.T - next_q0 : 0;
+    const uint next_valid = n + 1 < visits.y ? pc.T - next_q0 : 0;
     const uint64_t next_q =
         pc.q + ((uint64_t(b) * pc.T + next_q0) * pc.heads_q + hk * group + next_g) * D * 2;
     barrier();  // the previous tile's reads of shared memory are done
@@ -127,20 +135,11 @@ void main() {
     q0 = next_q0;
   }
 
-  OUT_BUF dk = OUT_BUF(pc.grad_a + kv_at * OUT_BYTES);
-  OUT_BUF dv = OUT_BUF(pc.grad_b + kv_at * OUT_BYTES);
   [[unroll]] for (uint i = 0; i < index.length(); ++i) {
     uint r = sg * 16 + element_row(index, i);
     if (r >= own_valid) continue;
-    [[unroll]] for (uint d = 0; d < DB; ++d) {
-      uint at = r * kv_stride + d * 16 + element_col(index, i);
-      float grad_k = pc.scale * acc_k[d][i], grad_v = acc_v[d][i];
-      if (pc.accumulate != 0) {
-        grad_k += out_load(dk, at);
-        grad_v += out_load(dv, at);
-      }
-      out_store(dk, at, grad_k);
-      out_store(dv, at, grad_v);
-    }
+    [[unroll]] for (uint d = 0; d < DB; ++d)
+      write_kv(kv_at, r * kv_stride + d * 16 + element_col(index, i), pc.scale * acc_k[d][i],
+               acc_v[d][i]);
   }
 }

@@ -1,6 +1,9 @@
 #include "model/activations.hpp"
 
+#include <iterator>
 #include <string>
+
+#include "io/lora_config.hpp"
 
 namespace vktrain::model {
 
@@ -23,7 +26,8 @@ struct Entry {
 };
 
 // The one table both the allocation and activation_bytes() read. Letters as in the header.
-std::vector<Entry> activation_table(const io::ModelConfig& c, DType dtype, int64_t B, int64_t T) {
+std::vector<Entry> activation_table(const io::ModelConfig& c, DType dtype, int64_t B, int64_t T,
+                                    int64_t lora_rank) {
   const int64_t N = B * T, C = c.hidden_size, F = c.intermediate_size;
   const int64_t Q = c.num_heads * c.head_dim, KV = c.num_kv_heads * c.head_dim;
   const DType f32 = DType::f32;
@@ -62,6 +66,9 @@ std::vector<Entry> activation_table(const io::ModelConfig& c, DType dtype, int64
     act(&A::post_attention_rstd, "post-attention norm rstd", {N}, f32);
     act(&A::post_ffn_rstd, "post-ffn norm rstd", {N}, f32);
   }
+  if (lora_rank > 0)
+    act(&A::lora_hidden, "LoRA hidden", {int64_t(std::size(io::kLinearModules)), N, lora_rank},
+        dtype);
   auto model = [&](Tensor Activations::*field, const char* name, std::vector<int64_t> shape,
                    DType type) {
     t.push_back({name, std::move(shape), type, nullptr, true, nullptr, field});
@@ -101,10 +108,10 @@ uint64_t entry_bytes(const Entry& e) {
 }  // namespace
 
 uint64_t activation_bytes(const io::ModelConfig& c, DType dtype, int64_t batch, int64_t time,
-                          bool recompute) {
+                          bool recompute, int64_t lora_rank) {
   const uint64_t sets = recompute ? 1 : uint64_t(c.num_layers);
   uint64_t total = 0;
-  for (const Entry& e : activation_table(c, dtype, batch, time)) {
+  for (const Entry& e : activation_table(c, dtype, batch, time, lora_rank)) {
     uint64_t copies = e.layer ? (e.saved ? sets : 1)
                               : (e.grad || e.model ? 1 : uint64_t(c.num_layers) + 1);
     total += entry_bytes(e) * copies;
@@ -113,9 +120,9 @@ uint64_t activation_bytes(const io::ModelConfig& c, DType dtype, int64_t batch, 
 }
 
 Activations::Activations(vk::Context& ctx, const io::ModelConfig& c, DType dtype, int64_t batch,
-                         int64_t time, bool recompute)
+                         int64_t time, bool recompute, int64_t lora_rank)
     : batch_(batch), time_(time), recompute_(recompute) {
-  const std::vector<Entry> table = activation_table(c, dtype, batch, time);
+  const std::vector<Entry> table = activation_table(c, dtype, batch, time, lora_rank);
   const int64_t sets = recompute ? 1 : c.num_layers;
   saved_.resize(size_t(sets));
   for (int64_t l = 0; l < sets; ++l) {

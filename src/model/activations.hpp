@@ -38,6 +38,10 @@ struct LayerActivations {
   Tensor ffn_out;        // down_proj output [N, C] (sandwich norms: the post-FFN norm's input)
   Tensor post_ffn_rstd;  // [N] f32 (sandwich norms)
   Tensor middle;         // x + attention branch [N, C]: the FFN block's input
+  // LoRA's hidden u = dropout(x) A^T [N, R] of each of the 7 linear modules (kLinearModules
+  // order; LoRA only): the training forward writes it and the backward reads it instead of
+  // recomputing it (7 products of a layer's backward, for 7 x N x R elements).
+  Tensor lora_hidden;    // [7, N, R]
 };
 
 struct ActivationGradients {
@@ -53,15 +57,16 @@ struct ActivationGradients {
   Tensor final_norm;     // d of the final norm's output [N, C]
 };
 
-// The device bytes Activations(context, config, dtype, batch, time, recompute) allocates, each
-// tensor rounded as the allocator rounds it.
+// The device bytes Activations(context, config, dtype, batch, time, recompute, lora_rank)
+// allocates, each tensor rounded as the allocator rounds it.
 uint64_t activation_bytes(const io::ModelConfig& config, DType dtype, int64_t batch, int64_t time,
-                          bool recompute);
+                          bool recompute, int64_t lora_rank);
 
 class Activations {
  public:
+  // lora_rank: the adapters' rank for a training step, 0 for inference or without adapters.
   Activations(vk::Context& context, const io::ModelConfig& config, DType dtype, int64_t batch,
-              int64_t time, bool recompute);
+              int64_t time, bool recompute, int64_t lora_rank);
   Activations(const Activations&) = delete;
   Activations& operator=(const Activations&) = delete;
 

@@ -13,7 +13,7 @@ namespace vktrain::model {
 Generator::Generator(Transformer& model, int64_t capacity)
     : model_(model),
       capacity_(capacity),
-      step_acts_(model.context(), model.config(), model.setup().dtype, 1, 1, true),
+      step_acts_(model.context(), model.config(), model.setup().dtype, 1, 1, true, 0),
       step_batch_(model.make_batch(1, 1)),
       logits_(make_tensor(model.context(), DType::f32, {1, model.config().vocab_size}, "logits")) {
   const io::ModelConfig& c = model.config();
@@ -36,7 +36,7 @@ std::vector<float> Generator::prefill(std::span<const int32_t> prompt) {
   for (int32_t t = 0; t < T; ++t) host.positions.push_back(t);
   BatchTensors batch = model_.make_batch(1, T);
   model_.upload(batch, host);  // checks the ids against the vocabulary
-  Activations acts(model_.context(), c, model_.setup().dtype, 1, T, false);
+  Activations acts(model_.context(), c, model_.setup().dtype, 1, T, false, 0);
   vk::Recorder rec(model_.context());
   model_.record_forward(rec, acts, batch, false);
   const uint64_t KV = uint64_t(c.num_kv_heads * c.head_dim);

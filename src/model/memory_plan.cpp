@@ -53,15 +53,15 @@ uint64_t cross_entropy_scratch(uint64_t tokens, uint64_t vocab, DType dtype, boo
   return total;
 }
 
-// What ops::linear_forward (`backward` false) or linear_backward keeps per LoRA-adapted call of
-// one layer: the hidden u [N, R] (the backward recomputes it and adds du), and dropout(x) [N, I]
-// when a mask is drawn.
+// What ops::linear_forward or linear_backward keeps per LoRA-adapted call of one layer: `hiddens`
+// [N, R] tensors (an evaluation forward's u, the backward's du; a training forward writes u into
+// LayerActivations::lora_hidden), and dropout(x) [N, I] when a mask is drawn.
 uint64_t lora_scratch(const io::ModelConfig& c, const ModelSetup& setup, uint64_t tokens,
-                      bool backward, bool dropout) {
+                      uint64_t hiddens, bool dropout) {
   uint64_t total = 0;
   for (const auto& module : setup.lora.targets) {
     const uint64_t in = uint64_t(projection_shape(c, module).second);
-    total += bytes_of(setup.dtype, tokens * uint64_t(setup.lora.rank)) * (backward ? 2 : 1);
+    total += bytes_of(setup.dtype, tokens * uint64_t(setup.lora.rank)) * hiddens;
     if (dropout) total += bytes_of(setup.dtype, tokens * in);
   }
   return setup.lora.rank > 0 ? total : 0;
@@ -129,9 +129,10 @@ MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_
 
   // Activations, and what recompute adds: the scratch of the forward replayed per layer.
   const bool dropout = setup.lora.dropout > 0;
-  plan.activations = activation_bytes(c, setup.dtype, batch, seq, false);
-  plan.activations_recompute = activation_bytes(c, setup.dtype, batch, seq, true) +
-                               K * L * lora_scratch(c, setup, N, false, dropout);
+  const int64_t rank = setup.lora.rank;
+  plan.activations = activation_bytes(c, setup.dtype, batch, seq, false, rank);
+  plan.activations_recompute = activation_bytes(c, setup.dtype, batch, seq, true, rank) +
+                               K * L * lora_scratch(c, setup, N, 0, dropout);
 
   // The step (train/step.cpp): per micro-batch inputs, the step values, the squared gradient
   // norm, the label count and the norm's partial sums (one piece per arena chunk).
@@ -145,13 +146,13 @@ MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_
   // Every micro-batch's forward and backward keep their own scratch for the recording's life.
   uint64_t per_micro = cross_entropy_scratch(N, V, setup.dtype, true, device);
   if (setup.full) per_micro += rmsnorm_dw_scratch(N, uint64_t(c.hidden_size));
-  uint64_t per_layer = lora_scratch(c, setup, N, false, dropout) +
-                       lora_scratch(c, setup, N, true, dropout) +
+  uint64_t per_layer = lora_scratch(c, setup, N, 0, dropout) +
+                       lora_scratch(c, setup, N, 1, dropout) +
                        bytes_of(DType::f32, N * uint64_t(c.num_heads));  // attention delta
   if (setup.full) per_layer += full_layer_scratch(c, N);
   w += K * (per_micro + L * per_layer);
   // The evaluation recording (TrainingStep::evaluate): a forward without dropout and the loss.
-  w += L * lora_scratch(c, setup, N, false, false) +
+  w += L * lora_scratch(c, setup, N, 1, false) +
        cross_entropy_scratch(N, V, setup.dtype, false, device);
   plan.workspace = w;
   return plan;

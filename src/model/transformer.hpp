@@ -93,7 +93,9 @@ class Transformer {
 
  private:
   struct Projection;
-  Projection projection(int64_t layer, const char* module, uint32_t micro, bool training) const;
+  // `saved`: where a training forward keeps the adapter's u for the backward (null: nowhere).
+  Projection projection(int64_t layer, const char* module, uint32_t micro, bool training,
+                        LayerActivations* saved) const;
   void layer_forward(vk::Recorder& rec, Activations& acts, int64_t l, const BatchTensors& batch,
                      bool training, uint32_t micro);
   void layer_backward(vk::Recorder& rec, Activations& acts, int64_t l, const BatchTensors& batch,

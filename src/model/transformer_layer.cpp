@@ -2,7 +2,7 @@
 // shapes and the math of each family are in activations.hpp and DESIGN.md "Architectures";
 // the backward retraces the forward in reverse. The first op that produces an activation
 // gradient writes it (ops::GradientStore::write: no fill, no read of zeros), later ones add; the
-// residual stream's gradient is only ever added into.
+// layers only add into the residual stream's gradient.
 #include <optional>
 
 #include "model/transformer.hpp"
@@ -40,6 +40,7 @@ struct Transformer::Projection {
   const Tensor* lora_a = nullptr;
   const Tensor* lora_b = nullptr;
   std::optional<Tensor> d_weight, d_bias, d_lora_a, d_lora_b;
+  std::optional<Tensor> hidden;  // the adapter's u kept from the training forward
   ops::LoraSettings settings;
   ops::Linear layer() const { return {weight, bias, lora_a, lora_b}; }
   ops::LinearGradients gradients(Tensor* dx) {
@@ -48,7 +49,7 @@ struct Transformer::Projection {
 };
 
 Transformer::Projection Transformer::projection(int64_t l, const char* module, uint32_t micro,
-                                                bool training) const {
+                                                bool training, LayerActivations* saved) const {
   const std::string base = layer_name(l, module_path(module));
   Projection p{weight(base + ".weight")};
   auto grad = [&](const Parameter& param, std::optional<Tensor>& out) {
@@ -66,6 +67,11 @@ Transformer::Projection Transformer::projection(int64_t l, const char* module, u
     grad(*a, p.d_lora_a);
     grad(b, p.d_lora_b);
     p.settings.scale = float(setup_.lora.scale());
+    if (training && saved && saved->lora_hidden.numel()) {
+      const int64_t rows = saved->lora_hidden.shape[1], rank = saved->lora_hidden.shape[2];
+      p.hidden = view(saved->lora_hidden, uint64_t(module_index(module) * rows * rank),
+                      {rows, rank}, saved->lora_hidden.name);
+    }
     if (training && setup_.lora.dropout > 0) {
       uint32_t sites = uint32_t(config_.num_layers) * 8;
       p.settings.dropout = {setup_.lora.dropout,
@@ -89,8 +95,8 @@ void Transformer::layer_forward(vk::Recorder& rec, Activations& acts, int64_t l,
 
   ops::rmsnorm_forward(rec, a.norm_in, &a.norm_in_rstd, x, w("input_layernorm.weight"), norm);
   for (auto [module, y] : {std::pair{"q_proj", &a.q}, {"k_proj", &a.k}, {"v_proj", &a.v}}) {
-    Projection p = projection(l, module, micro, training);
-    ops::linear_forward(rec, *y, nullptr, a.norm_in, p.layer(), p.settings);
+    Projection p = projection(l, module, micro, training, &a);
+    ops::linear_forward(rec, *y, pointer(p.hidden), a.norm_in, p.layer(), p.settings);
   }
   Tensor q_heads = reshaped(a.q_rotated, {N, Hq, D}), k_heads = reshaped(a.k_rotated, {N, Hkv, D});
   if (c.qk_norm) {
@@ -116,7 +122,7 @@ void Transformer::layer_forward(vk::Recorder& rec, Activations& acts, int64_t l,
 
 void Transformer::record_projection(vk::Recorder& rec, Tensor& y, const Tensor& x, int64_t l,
                                     const char* module) const {
-  Projection p = projection(l, module, 0, false);
+  Projection p = projection(l, module, 0, false, nullptr);
   ops::linear_forward(rec, y, nullptr, x, p.layer(), p.settings);
 }
 
@@ -125,8 +131,9 @@ void Transformer::record_layer_tail(vk::Recorder& rec, LayerActivations& a, cons
   const io::ModelConfig& c = config_;
   auto w = [&](const char* suffix) -> const Tensor& { return weight(layer_name(l, suffix)); };
   const auto norm = norm_options();
-  Projection o_proj = projection(l, "o_proj", micro, training);
-  ops::linear_forward(rec, a.attention_out, nullptr, a.attention, o_proj.layer(), o_proj.settings);
+  Projection o_proj = projection(l, "o_proj", micro, training, &a);
+  ops::linear_forward(rec, a.attention_out, pointer(o_proj.hidden), a.attention, o_proj.layer(),
+                      o_proj.settings);
   if (c.sandwich_norms) {
     ops::rmsnorm_forward(rec, a.middle, &a.post_attention_rstd, a.attention_out,
                          w("post_attention_layernorm.weight"), norm);
@@ -139,12 +146,13 @@ void Transformer::record_layer_tail(vk::Recorder& rec, LayerActivations& a, cons
                                           : "post_attention_layernorm.weight";
   ops::rmsnorm_forward(rec, a.norm_ffn, &a.norm_ffn_rstd, a.middle, w(ffn_norm), norm);
   for (auto [module, y] : {std::pair{"gate_proj", &a.gate}, {"up_proj", &a.up}}) {
-    Projection p = projection(l, module, micro, training);
-    ops::linear_forward(rec, *y, nullptr, a.norm_ffn, p.layer(), p.settings);
+    Projection p = projection(l, module, micro, training, &a);
+    ops::linear_forward(rec, *y, pointer(p.hidden), a.norm_ffn, p.layer(), p.settings);
   }
   ops::glu_forward(rec, a.product, a.gate, a.up, activation());
-  Projection down = projection(l, "down_proj", micro, training);
-  ops::linear_forward(rec, a.ffn_out, nullptr, a.product, down.layer(), down.settings);
+  Projection down = projection(l, "down_proj", micro, training, &a);
+  ops::linear_forward(rec, a.ffn_out, pointer(down.hidden), a.product, down.layer(),
+                      down.settings);
   if (c.sandwich_norms) {
     ops::rmsnorm_forward(rec, out, &a.post_ffn_rstd, a.ffn_out,
                          w("post_feedforward_layernorm.weight"), norm);
@@ -181,16 +189,16 @@ void Transformer::layer_backward(vk::Recorder& rec, Activations& acts, int64_t l
   const Tensor* d_ffn_out = c.sandwich_norms
       ? through_post_norm("post_feedforward_layernorm.weight", a.ffn_out, a.post_ffn_rstd)
       : &g.residual;
-  Projection down = projection(l, "down_proj", micro, true);
-  ops::linear_backward(rec, down.gradients(&g.product), *d_ffn_out, a.product, nullptr,
-                       down.layer(), down.settings, write);
+  Projection down = projection(l, "down_proj", micro, true, &a);
+  ops::linear_backward(rec, down.gradients(&g.product), *d_ffn_out, a.product,
+                       pointer(down.hidden), down.layer(), down.settings, write);
   ops::glu_backward(rec, g.gate, g.up, g.product, a.gate, a.up, activation(), write);
   // dh2 = gate's dx + up's dx.
   for (auto [module, dy, store] :
        {std::tuple{"gate_proj", &g.gate, write}, {"up_proj", &g.up, add}}) {
-    Projection p = projection(l, module, micro, true);
-    ops::linear_backward(rec, p.gradients(&g.norm_ffn), *dy, a.norm_ffn, nullptr, p.layer(),
-                         p.settings, store);
+    Projection p = projection(l, module, micro, true, &a);
+    ops::linear_backward(rec, p.gradients(&g.norm_ffn), *dy, a.norm_ffn, pointer(p.hidden),
+                         p.layer(), p.settings, store);
   }
   const char* ffn_norm = c.sandwich_norms ? "pre_feedforward_layernorm.weight"
                                           : "post_attention_layernorm.weight";
@@ -204,9 +212,9 @@ void Transformer::layer_backward(vk::Recorder& rec, Activations& acts, int64_t l
           ? through_post_norm("post_attention_layernorm.weight", a.attention_out,
                               a.post_attention_rstd)
           : &g.residual;
-  Projection o_proj = projection(l, "o_proj", micro, true);
-  ops::linear_backward(rec, o_proj.gradients(&g.attention), *d_attention_out, a.attention, nullptr,
-                       o_proj.layer(), o_proj.settings, write);
+  Projection o_proj = projection(l, "o_proj", micro, true, &a);
+  ops::linear_backward(rec, o_proj.gradients(&g.attention), *d_attention_out, a.attention,
+                       pointer(o_proj.hidden), o_proj.layer(), o_proj.settings, write);
   Tensor dq = reshaped(g.q_rotated, {B, T, Hq, D}), dk = reshaped(g.k_rotated, {B, T, Hkv, D});
   Tensor dv = reshaped(g.v, {B, T, Hkv, D});
   ops::attention_backward(rec, dq, dk, dv, reshaped(g.attention, {B, T, Hq, D}),
@@ -233,9 +241,9 @@ void Transformer::layer_backward(vk::Recorder& rec, Activations& acts, int64_t l
   // dh1 = q's dx + k's dx + v's dx.
   for (auto [module, dy, store] : {std::tuple{"q_proj", &g.q, write}, {"k_proj", &g.k, add},
                                    {"v_proj", &g.v, add}}) {
-    Projection p = projection(l, module, micro, true);
-    ops::linear_backward(rec, p.gradients(&g.norm_in), *dy, a.norm_in, nullptr, p.layer(),
-                         p.settings, store);
+    Projection p = projection(l, module, micro, true, &a);
+    ops::linear_backward(rec, p.gradients(&g.norm_in), *dy, a.norm_in, pointer(p.hidden),
+                         p.layer(), p.settings, store);
   }
   auto d_input_norm = norm_grad("input_layernorm.weight");
   ops::rmsnorm_backward(rec, g.residual, pointer(d_input_norm), g.norm_in,

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/attention_push.h"
+#include "kernels/push.h"
 #include "ops/dispatch.hpp"
 
 namespace vktrain::ops {
@@ -11,6 +12,9 @@ namespace {
 constexpr int64_t kMaxHeadDim = 256;
 constexpr uint32_t kSharedLimit = 32 << 10;  // shared memory a portable kernel may use
 constexpr uint32_t kDeltaRows = 16;         // rows per workgroup step of attention_delta
+// Workgroups that fill a large GPU, as split-K aims at (ops/matmul.cpp): about 2 per SM of an
+// H100's 132.
+constexpr uint64_t kFillGroups = 256;
 
 // How a tiled kernel's threads share its tiles (attention.glsl): workgroup size, each thread's
 // block of scores, its accumulator rows, and the threads across head_dim.
@@ -185,11 +189,17 @@ std::vector<vk::ByteRange> reads_of(std::initializer_list<const Tensor*> tensors
   return reads;
 }
 
-// Records one tiled kernel over (own tiles, heads, batch).
+// " N parts" after the dk/dv kernel's profile label where it runs in parts.
+std::string parts_note(uint32_t kv_parts) {
+  return kv_parts > 1 ? fmt::format(" {} parts", kv_parts) : "";
+}
+
+// Records one tiled kernel over (own tiles, heads, batch); the dk/dv kernel in kv_parts parts
+// (its specialization, attention_kv_parts.glsl) over (key tiles, kv heads x parts, batch).
 void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, const Dims& d,
                     DType dtype, uint32_t heads, const void* push, uint32_t push_bytes,
                     const std::vector<vk::ByteRange>& reads,
-                    const std::vector<vk::ByteRange>& writes) {
+                    const std::vector<vk::ByteRange>& writes, uint32_t kv_parts = 0) {
   auto& ctx = rec.context();
   const auto& caps = ctx.caps();
   uint64_t shared = tiles.shared_bytes(d.D), limit = std::min(kSharedLimit, caps.max_shared_memory);
@@ -201,14 +211,17 @@ void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, c
       d.B > caps.max_workgroup_count[2])
     fail("[{}] {} tiles x {} heads x batch {} is over the device's workgroup counts", kernel,
          groups, heads, d.B);
-  VkPipeline p = pipeline(ctx, fmt::format("{}_{}", kernel, dtype_name(dtype)), tiles.spec(d.D));
-  rec.dispatch(kernel, p, push, push_bytes, groups, heads, d.B, reads, writes);
+  std::vector<uint32_t> spec = tiles.spec(d.D);
+  if (kv_parts > 0) spec.push_back(kv_parts);
+  VkPipeline p = pipeline(ctx, fmt::format("{}_{}", kernel, dtype_name(dtype)), spec);
+  rec.dispatch(fmt::format("{}{}", kernel, parts_note(kv_parts)), p, push, push_bytes, groups,
+               heads, d.B, reads, writes);
 }
 
 void dispatch_coopmat(vk::Recorder& rec, CoopmatKernel kernel, const Dims& d, DType dtype,
                       uint32_t heads, const void* push, uint32_t push_bytes,
                       const std::vector<vk::ByteRange>& reads,
-                      const std::vector<vk::ByteRange>& writes) {
+                      const std::vector<vk::ByteRange>& writes, uint32_t kv_parts = 0) {
   auto& ctx = rec.context();
   CoopmatTiles tiles = coopmat_tiles(kernel, d.D);
   uint32_t groups = (d.T + 63) / 64;
@@ -217,8 +230,47 @@ void dispatch_coopmat(vk::Recorder& rec, CoopmatKernel kernel, const Dims& d, DT
     fail("[{}] {} tiles x {} heads x batch {} is over the device's workgroup counts", tiles.name,
          groups, heads, d.B);
   std::string name = fmt::format("{}_coopmat_{}", tiles.name, dtype_name(dtype));
-  VkPipeline p = pipeline(ctx, name, {d.D, tiles.visit}, kCoopmatSubgroup);
-  rec.dispatch(name, p, push, push_bytes, groups, heads, d.B, reads, writes);
+  std::vector<uint32_t> spec = {d.D, tiles.visit};
+  if (kv_parts > 0) spec.push_back(kv_parts);
+  VkPipeline p = pipeline(ctx, name, spec, kCoopmatSubgroup);
+  rec.dispatch(name + parts_note(kv_parts), p, push, push_bytes, groups, heads, d.B, reads, writes);
+}
+
+// The parts the dk/dv kernel cuts each key tile's query visits into (attention_kv_parts.glsl),
+// for key tiles of `key_rows` and query tiles of `query_rows`: the asked number, else on a GPU
+// the power of two that brings the B x Hkv x key tiles workgroups to kFillGroups without more
+// parts than the busiest workgroup has visits (1 on a CPU driver, whose few cores the tiles fill
+// already). Gemma-3-1B at B 8, T 512 (one kv head): 64 workgroups, 4 parts, which beat 2 there
+// (0.351 against 0.358 ms with the sum, 0.656 whole) and at B 1, T 4096 (1.74 against 2.26 ms,
+// 4.44 whole) on an H100 (bench/RESULTS.md).
+uint32_t choose_kv_parts(const vk::Context& ctx, const Dims& d, uint32_t key_rows,
+                         uint32_t query_rows, const AttentionOptions& options) {
+  if (options.kv_parts > 0) return options.kv_parts;
+  if (!ctx.caps().is_gpu()) return 1;
+  uint64_t groups = uint64_t(d.B) * d.Hkv * ceil_div(d.T, key_rows);
+  uint64_t most_visits = uint64_t(d.Hq / d.Hkv) * ceil_div(d.T, query_rows);
+  uint32_t parts = 1;
+  while (groups * parts * 2 <= kFillGroups && parts * 2 <= most_visits) parts *= 2;
+  return parts;
+}
+
+// dk and dv (+)= the ordered sums of the kernel's `parts` f32 partials, dk's then dv's, from
+// `partials`, added or written as `store` says: matmul's split-K sum, each as a [B T Hkv, D]
+// matrix.
+void sum_kv_parts(vk::Recorder& rec, Tensor& dk, Tensor& dv, uint64_t partials,
+                  const vk::ByteRange& partial_range, uint32_t parts, GradientStore store) {
+  auto& ctx = rec.context();
+  uint32_t D = uint32_t(dk.shape[3]), rows = uint32_t(dk.numel() / D);
+  uint64_t bytes = uint64_t(parts) * dk.numel() * 4;
+  VkPipeline sum = pipeline(ctx, fmt::format("matmul_reduce_{}", dtype_name(dk.dtype)));
+  for (Tensor* grad : {&dk, &dv}) {
+    kernels::MatmulReducePush push{partials + (grad == &dv ? bytes : 0), address(*grad), rows, D,
+                                   D, parts, 1.0f, matmul_beta(store)};
+    std::vector<vk::ByteRange> reads = {partial_range};
+    if (store == GradientStore::add) reads.push_back(whole(*grad));
+    rec.dispatch(fmt::format("attention_backward_kv sum of {} parts", parts), sum, &push,
+                 sizeof push, stride_groups(ctx, dk.numel()), 1, 1, reads, {whole(*grad)});
+  }
 }
 
 // The variant a call runs: the asked one (failing with the reason where it cannot run), or for
@@ -323,18 +375,39 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   push.dout = address(dout);
   push.lse = address(lse);
   push.delta = address(delta);
-  push.grad_a = address(dk);
-  push.grad_b = address(dv);
+  // dk and dv: stored in place, or with parts into f32 partials in the workspace, then summed.
+  Tiles portable_kv = backward_kv_tiles(d.D);
+  uint32_t parts =
+      coopmat ? choose_kv_parts(ctx, d, 64, coopmat_tiles(CoopmatKernel::backward_kv, d.D).visit,
+                                options)
+              : choose_kv_parts(ctx, d, portable_kv.own, portable_kv.visit, options);
+  uint64_t partial_bytes = uint64_t(parts) * dk.numel() * 4;
+  if (parts > 1 && uint64_t(parts) * dk.numel() >= (1ull << 32))
+    fail("[{}] {} parts of {} are over the 2^32 partial sums the kernels index; use fewer",
+         op, parts, dk.describe());
   const bool adds = store == GradientStore::add;
   push.accumulate = adds;
   auto reads_kv = reads_of({&q, &k, &v, &dout, &lse, &delta}, options);
-  if (adds) reads_kv.insert(reads_kv.end(), {whole(dk), whole(dv)});
+  std::vector<vk::ByteRange> writes_kv = {whole(dk), whole(dv)};
+  uint64_t partials = 0;
+  if (parts > 1) {
+    const vk::Span& workspace = rec.workspace(2 * partial_bytes);
+    partials = workspace.address;
+    writes_kv = {vk::range_of(workspace, 0, 2 * partial_bytes)};
+    push.grad_a = partials;
+    push.grad_b = partials + partial_bytes;
+  } else {
+    if (adds) reads_kv.insert(reads_kv.end(), writes_kv.begin(), writes_kv.end());
+    push.grad_a = address(dk);
+    push.grad_b = address(dv);
+  }
   if (coopmat)
-    dispatch_coopmat(rec, CoopmatKernel::backward_kv, d, q.dtype, d.Hkv, &push, sizeof push,
-                     reads_kv, {whole(dk), whole(dv)});
+    dispatch_coopmat(rec, CoopmatKernel::backward_kv, d, q.dtype, d.Hkv * parts, &push,
+                     sizeof push, reads_kv, writes_kv, parts);
   else
-    dispatch_tiled(rec, "attention_backward_kv", backward_kv_tiles(d.D), d, q.dtype, d.Hkv, &push,
-                   sizeof push, reads_kv, {whole(dk), whole(dv)});
+    dispatch_tiled(rec, "attention_backward_kv", portable_kv, d, q.dtype, d.Hkv * parts, &push,
+                   sizeof push, reads_kv, writes_kv, parts);
+  if (parts > 1) sum_kv_parts(rec, dk, dv, partials, writes_kv[0], parts, store);
   push.grad_a = address(dq);
   push.grad_b = 0;
   auto reads_q = reads_of({&q, &k, &v, &dout, &lse, &delta}, options);

@@ -37,6 +37,10 @@ struct AttentionOptions {
   const Tensor* documents = nullptr;
   // automatic: coopmat where it can run (attention_unavailable is empty), else portable.
   AttentionVariant variant = AttentionVariant::automatic;
+  // Parts the dk/dv backward cuts each key tile's query visits into, each summed in order into
+  // dk and dv (deterministic): 0 chooses (more than 1 only on GPUs that B x Hkv x key tiles
+  // would leave idle, as with Gemma-3's one kv head), 1 none. Tests and benchmarks force it.
+  uint32_t kv_parts = 0;
 };
 
 // Empty when `variant` can run tensors of `dtype` with this head_dim here; otherwise why not, in

@@ -41,7 +41,7 @@ TrainingStep::TrainingStep(model::Transformer& model, const StepShape& shape,
       adamw_(adamw),
       loss_scale_(model.setup().dtype == DType::f16 ? kF16LossScale : 1.0f),
       acts_(model.context(), model.config(), model.setup().dtype, shape.batch, shape.time,
-            shape.recompute),
+            shape.recompute, model.setup().lora.rank),
       batches_(micro_batch_tensors(model, shape)),
       evaluator_(model, acts_, batches_[0]) {
   if (!model.parameters().any_trainable()) fail("[train] the model has nothing to train");

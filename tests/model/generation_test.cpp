@@ -28,7 +28,7 @@ std::vector<float> full_logits(model::Transformer& m, const std::vector<int32_t>
   for (int32_t t = 0; t < T; ++t) host.positions.push_back(t);
   model::BatchTensors batch = m.make_batch(1, T);
   m.upload(batch, host);
-  model::Activations acts(ctx, m.config(), m.setup().dtype, 1, T, false);
+  model::Activations acts(ctx, m.config(), m.setup().dtype, 1, T, false, 0);
   Tensor logits = make_tensor(ctx, DType::f32, {T, m.config().vocab_size}, "logits");
   vk::Recorder rec(ctx);
   m.record_forward(rec, acts, batch, false);

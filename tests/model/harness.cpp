@@ -10,7 +10,8 @@ namespace vktrain::test {
 GpuRun run_gradients(model::Transformer& m, const model::HostBatch& batch, bool recompute) {
   vk::Context& ctx = m.context();
   const io::ModelConfig& config = m.config();
-  model::Activations acts(ctx, config, m.setup().dtype, batch.batch, batch.time, recompute);
+  model::Activations acts(ctx, config, m.setup().dtype, batch.batch, batch.time, recompute,
+                            m.setup().lora.rank);
   model::BatchTensors device = m.make_batch(batch.batch, batch.time);
   m.upload(device, batch);
   Tensor logits = make_tensor(ctx, DType::f32, {batch.batch * batch.time, config.vocab_size},

@@ -78,7 +78,7 @@ std::vector<float> logits(model::Transformer& m) {
     b.positions.push_back(int32_t(i % b.time));
   }
   vk::Context& ctx = m.context();
-  model::Activations acts(ctx, m.config(), m.setup().dtype, b.batch, b.time, false);
+  model::Activations acts(ctx, m.config(), m.setup().dtype, b.batch, b.time, false, 0);
   model::BatchTensors device = m.make_batch(b.batch, b.time);
   Tensor out = make_tensor(ctx, DType::f32, {b.batch * b.time, m.config().vocab_size}, "logits");
   vk::Recorder rec(ctx);

@@ -62,7 +62,8 @@ std::unique_ptr<model::Transformer> new_model(const io::ModelConfig& config,
 double accuracy(model::Transformer& m, const data::Batcher& data) {
   vk::Context& ctx = m.context();
   model::HostBatch first = data.batch(0, 0);
-  model::Activations acts(ctx, m.config(), m.setup().dtype, first.batch, first.time, false);
+  model::Activations acts(ctx, m.config(), m.setup().dtype, first.batch, first.time, false,
+                            0);
   model::BatchTensors device = m.make_batch(first.batch, first.time);
   const int64_t V = m.config().vocab_size;
   Tensor logits = make_tensor(ctx, DType::f32, {first.batch * first.time, V}, "logits");

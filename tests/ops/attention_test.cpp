@@ -52,7 +52,8 @@ struct DeviceInputs {
   Tensor q, k, v, o, lse, documents;
   ops::AttentionOptions options;
 
-  DeviceInputs(const AttentionShape& s, DType dt, const Inputs& in, AttentionVariant variant)
+  DeviceInputs(const AttentionShape& s, DType dt, const Inputs& in, AttentionVariant variant,
+               uint32_t kv_parts = 0)
       : q(test::tensor_with(q_shape(s), dt, in.q, "q")),
         k(test::tensor_with(kv_shape(s), dt, in.k, "k")),
         v(test::tensor_with(kv_shape(s), dt, in.v, "v")),
@@ -62,6 +63,7 @@ struct DeviceInputs {
     options.window = s.window;
     options.scale = float(s.scale);
     options.variant = variant;
+    options.kv_parts = kv_parts;
     if (!s.documents.empty()) {
       documents = make_tensor(test::context(), DType::i32, {s.B, s.T}, "documents");
       write_ints(test::context(), documents, s.documents);
@@ -93,9 +95,10 @@ struct Gradients {
 Gradients run_backward(const AttentionShape& s, DType dt, const Inputs& in,
                        const std::vector<float>& dout_values, const Gradients& start = {},
                        ops::GradientStore store = ops::GradientStore::write,
-                       AttentionVariant variant = AttentionVariant::portable) {
+                       AttentionVariant variant = AttentionVariant::portable,
+                       uint32_t kv_parts = 0) {
   auto& ctx = test::context();
-  DeviceInputs x(s, dt, in, variant);
+  DeviceInputs x(s, dt, in, variant, kv_parts);
   Tensor dout = test::tensor_with(q_shape(s), dt, dout_values, "dout");
   auto grad = [&](const std::vector<int64_t>& shape, const std::vector<float>& values,
                   const char* name) {
@@ -147,7 +150,7 @@ std::vector<double> check_forward(const AttentionShape& s, DType dt, AttentionVa
 // The backward adding into random gradients, and writing over random gradients; returns the
 // errors of the first.
 std::vector<double> check_backward(const AttentionShape& s, DType dt, AttentionVariant variant,
-                                   const Tolerances& tolerances) {
+                                   const Tolerances& tolerances, uint32_t kv_parts = 0) {
   Inputs in = random_inputs(s, dt, 21);
   auto dout = test::random_values(in.q.size(), 24, dt);
   Gradients start{test::random_values(in.q.size(), 25, dt), test::random_values(in.k.size(), 26, dt),
@@ -157,7 +160,7 @@ std::vector<double> check_backward(const AttentionShape& s, DType dt, AttentionV
   std::vector<double> errors;
   for (ops::GradientStore store : {ops::GradientStore::add, ops::GradientStore::write}) {
     SCOPED_TRACE(store == ops::GradientStore::add ? "add" : "write");
-    Gradients got = run_backward(s, dt, in, dout, start, store, variant);
+    Gradients got = run_backward(s, dt, in, dout, start, store, variant, kv_parts);
     bool adds = store == ops::GradientStore::add;
     std::vector<double> e = {
         test::relative_error(got.dq, adds ? plus(start.dq, dq) : dq),
@@ -265,6 +268,58 @@ INSTANTIATE_TEST_SUITE_P(Coopmat, AttentionCoopmat,
                                           testing::ValuesIn(coopmat_cases())),
                          case_name);
 
+namespace {
+
+// dk/dv with each key tile's query visits cut into parts (AttentionOptions::kv_parts), as for
+// Gemma-3's one kv head of 4 query heads: parts that cut heads apart (3), one head each (4),
+// that cut query tiles of one head (8, around skipped document tiles), and more parts than a key
+// tile has visits (64: empty parts store zeros); 1 is the whole, which a GPU would not choose
+// for these small shapes. T is no multiple of the 64-key tiles; head_dim 64 and 256.
+using PartsCase = std::tuple<Case, uint32_t>;  // the shape, kv_parts
+
+std::vector<PartsCase> parts_cases() {
+  Case causal{"causal_gqa4_d64", {2, 77, 4, 1, 64, true, 0, 0.125}};
+  return {{causal, 1},
+          {causal, 3},
+          {{"window_gqa4_d256", {1, 150, 4, 1, 256, true, 37, 0.0625}}, 4},
+          {{"documents_gqa4_d64", with_documents({1, 130, 4, 1, 64, true, 0, 0.125}, {50, 47, 33})},
+           8},
+          {{"full_gqa4_d64", {1, 100, 4, 1, 64, false, 0, 0.125}}, 64}};
+}
+
+std::string parts_name(const testing::TestParamInfo<PartsCase>& info) {
+  return fmt::format("{}_{}parts", std::get<0>(info.param).name, std::get<1>(info.param));
+}
+
+}  // namespace
+
+class AttentionKvParts : public testing::TestWithParam<PartsCase> {};
+
+TEST_P(AttentionKvParts, PortableMatchesTheReferenceAddingOrWriting) {
+  auto [c, parts] = GetParam();
+  check_backward(c.shape, DType::f32, AttentionVariant::portable,
+                 portable_tolerances(DType::f32), parts);
+}
+
+// On devices without cooperative matrices (lavapipe) AttentionCoopmat checks the refusal.
+TEST_P(AttentionKvParts, CoopmatMatchesTheReferenceAddingOrWriting) {
+  auto [c, parts] = GetParam();
+  for (DType dt : {DType::f16, DType::bf16}) {
+    auto why =
+        ops::attention_unavailable(test::context(), AttentionVariant::coopmat, dt, c.shape.D);
+    if (!why.empty()) {
+      fmt::print("coopmat {} attention did not run here: {}\n", dtype_name(dt), why);
+      continue;
+    }
+    auto errors = check_backward(c.shape, dt, AttentionVariant::coopmat, coopmat_tolerances(dt),
+                                 parts);
+    fmt::print("coopmat {} {} in {} parts: dq {:.1e} dk {:.1e} dv {:.1e}\n", dtype_name(dt),
+               c.name, parts, errors[0], errors[1], errors[2]);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Parts, AttentionKvParts, testing::ValuesIn(parts_cases()), parts_name);
+
 // The gradient of L = sum(o * r) through the GPU forward, by central differences in f32, on a
 // few sampled elements of q, k and v.
 TEST(AttentionFiniteDifferences, GradientsMatch) {
@@ -351,29 +406,33 @@ TEST(AttentionDocuments, LongDocumentsWithAWindow) {
   check_packed({{150, 261, 89}}, true, 100);  // T = 500
 }
 
+// Whole and with dk/dv in parts (summed in order).
 TEST(AttentionDeterminism, SameBitsEveryRun) {
-  auto& ctx = test::context();
-  AttentionShape s{1, 150, 4, 1, 64, true, 0, 0.125};
-  Inputs in = random_inputs(s, DType::bf16, 51);
-  DeviceInputs x(s, DType::bf16, in, AttentionVariant::portable);
-  Tensor dout = test::tensor_with(q_shape(s), DType::bf16,
-                                  test::random_values(in.q.size(), 54, DType::bf16), "dout");
-  Tensor dq = make_tensor(ctx, DType::bf16, q_shape(s), "dq"),
-         dk = make_tensor(ctx, DType::bf16, kv_shape(s), "dk"),
-         dv = make_tensor(ctx, DType::bf16, kv_shape(s), "dv");
-  vk::Recorder rec(ctx);
-  for (Tensor* t : {&dq, &dk, &dv}) ops::fill(rec, *t, 0.0f);
-  ops::attention_forward(rec, x.o, x.lse, x.q, x.k, x.v, x.options);
-  ops::attention_backward(rec, dq, dk, dv, dout, x.q, x.k, x.v, x.o, x.lse, x.options);
-  auto results = [&] {
-    rec.run();
-    std::vector<std::vector<float>> all;
-    for (const Tensor* t : {&x.o, &x.lse, &dq, &dk, &dv}) all.push_back(read_floats(ctx, *t));
-    return all;
-  };
-  auto first = results(), again = results();
-  for (size_t i = 0; i < first.size(); ++i)
-    EXPECT_EQ(std::memcmp(first[i].data(), again[i].data(), first[i].size() * 4), 0) << i;
+  for (uint32_t parts : {1u, 3u}) {
+    SCOPED_TRACE(fmt::format("kv_parts {}", parts));
+    auto& ctx = test::context();
+    AttentionShape s{1, 150, 4, 1, 64, true, 0, 0.125};
+    Inputs in = random_inputs(s, DType::bf16, 51);
+    DeviceInputs x(s, DType::bf16, in, AttentionVariant::portable, parts);
+    Tensor dout = test::tensor_with(q_shape(s), DType::bf16,
+                                    test::random_values(in.q.size(), 54, DType::bf16), "dout");
+    Tensor dq = make_tensor(ctx, DType::bf16, q_shape(s), "dq"),
+           dk = make_tensor(ctx, DType::bf16, kv_shape(s), "dk"),
+           dv = make_tensor(ctx, DType::bf16, kv_shape(s), "dv");
+    vk::Recorder rec(ctx);
+    for (Tensor* t : {&dq, &dk, &dv}) ops::fill(rec, *t, 0.0f);
+    ops::attention_forward(rec, x.o, x.lse, x.q, x.k, x.v, x.options);
+    ops::attention_backward(rec, dq, dk, dv, dout, x.q, x.k, x.v, x.o, x.lse, x.options);
+    auto results = [&] {
+      rec.run();
+      std::vector<std::vector<float>> all;
+      for (const Tensor* t : {&x.o, &x.lse, &dq, &dk, &dv}) all.push_back(read_floats(ctx, *t));
+      return all;
+    };
+    auto first = results(), again = results();
+    for (size_t i = 0; i < first.size(); ++i)
+      EXPECT_EQ(std::memcmp(first[i].data(), again[i].data(), first[i].size() * 4), 0) << i;
+  }
 }
 
 TEST(AttentionErrors, BadInputsAreNamed) {
