@@ -1,6 +1,7 @@
 #version 450
-// attention_backward_kv: dv += P^T dout and dk += scale * dS^T q, with P recomputed from q, k
-// and the forward's lse and dS = P * (dout v^T - delta) (FlashAttention-2 backward, key side).
+// attention_backward_kv: dv (+)= P^T dout and dk (+)= scale * dS^T q (added where pc.accumulate is
+// set, else written), with P recomputed from q, k and the forward's lse and dS = P * (dout v^T -
+// delta) (FlashAttention-2 backward, key side).
 // q, dout [B, T, Hq, D], k, v, dk, dv [B, T, Hkv, D] (IN_*/OUT_*, one dtype), lse and delta f32
 // [B, Hq, T]. Workgroup (key tile x, kv head y, batch z; in parts, kv head x part) owns BR
 // keys and loops over the Hq / Hkv query heads of its group and, for each, the query tiles of BC

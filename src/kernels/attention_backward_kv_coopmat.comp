@@ -7,8 +7,8 @@
 // visible, or over its part of those visits (attention_kv_parts.glsl; q and dout staged side by
 // side). Per 16 queries: S^T = k q^T and dP^T = v dout^T on coopmats, then element-wise in
 // registers (element_index) P^T under the masks and dS^T = P^T (dP^T - delta), both stored as
-// ELEM; then dV += P^T dout and dK += dS^T q, while the next q tile is fetched. Each dk/dv element
-// is added (or its part's partial sum stored) by one lane, once: deterministic, no atomics.
+// ELEM; then dV (+)= P^T dout and dK (+)= dS^T q, while the next q tile is fetched. Each dk/dv
+// element is stored (or its part's partial sum) by one lane, once: deterministic, no atomics.
 // Shared memory: 29 KiB at D = 128, 45 KiB at D = 256 (where the k, v, dk and dv registers,
 // 2 x 2 x D / 16 matrices, spill).
 #define TILE_REGIONS 2

@@ -1,7 +1,8 @@
 #version 450
-// attention_backward_q: dq += scale * dS k with dS = P * (dout v^T - delta), P recomputed from
-// q, k and the forward's lse (FlashAttention-2 backward, query side). q, dout, dq [B, T, Hq, D],
-// k, v [B, T, Hkv, D] (IN_*/OUT_*, one dtype), lse and delta f32 [B, Hq, T]. Workgroup (query
+// attention_backward_q: dq (+)= scale * dS k (added where pc.accumulate is set, else written) with
+// dS = P * (dout v^T - delta), P recomputed from q, k and the forward's lse (FlashAttention-2
+// backward, query side). q, dout, dq [B, T, Hq, D], k, v [B, T, Hkv, D] (IN_*/OUT_*, one
+// dtype), lse and delta f32 [B, Hq, T]. Workgroup (query
 // tile x, head y, batch z) owns BR = 64 query rows and loops over the key tiles of BC = 32 its
 // masks leave visible (the forward's skipping), latest query tiles first. Per key tile: scores
 // and dout v^T in BD-column steps (attention.glsl, two products per step), dS into shared
@@ -88,7 +89,10 @@ void main() {
     if (r >= own_valid) continue;
     for (uint j = 0; j < TC; ++j) {
       uint at = r * q_stride + acc_col(j);
-      if (acc_col(j) < D) out_store(dq, at, out_load(dq, at) + pc.scale * acc[i * TC + j]);
+      if (acc_col(j) >= D) continue;
+      float grad = pc.scale * acc[i * TC + j];
+      if (pc.accumulate != 0) grad += out_load(dq, at);
+      out_store(dq, at, grad);
     }
   }
 }

@@ -6,7 +6,7 @@
 // side by side): per 16 keys, S = q k^T and dP = dout v^T on coopmats, then element-wise in
 // registers (element_index) P = exp2(scale S - lse) under the masks and dS = P (dP - delta), stored
 // as ELEM; then dQ += dS k. The next tile's v and k are fetched into registers during the
-// products. Each dq element is added by one lane, once, after a fixed sequence of products:
+// products. Each dq element is stored by one lane, once, after a fixed sequence of products:
 // deterministic, no atomics. Shared memory (BC = 64 up to D = 128, 32 beyond): 45 KiB at D = 128,
 // 40 KiB at D = 256.
 #define TILE_REGIONS 2
@@ -124,7 +124,9 @@ void main() {
     if (r >= own_valid) continue;
     [[unroll]] for (uint d = 0; d < DB; ++d) {
       uint at = r * q_stride + d * 16 + element_col(index, i);
-      out_store(dq, at, out_load(dq, at) + pc.scale * acc[d][i]);
+      float grad = pc.scale * acc[d][i];
+      if (pc.accumulate != 0) grad += out_load(dq, at);
+      out_store(dq, at, grad);
     }
   }
 }

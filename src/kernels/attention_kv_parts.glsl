@@ -21,8 +21,9 @@ uvec2 part_visits(uint group, uint query_tiles) {
 }
 
 // Element `at` (from element kv_at of [B, T, Hkv, D]) of dk and dv: the sums added into dk and dv
-// (OUT_*), or in parts stored as this part's f32 partial sums. Every part stores every element
-// of its keys, zeros where it visited nothing, so the ordered sum reads only written values.
+// (OUT_*) where pc.accumulate is set, else written, or in parts stored as this part's f32 partial
+// sums. Every part stores every element of its keys, zeros where it visited nothing, so the
+// ordered sum reads only written values.
 void write_kv(uint64_t kv_at, uint at, float dk_sum, float dv_sum) {
   if (KV_PARTS > 1) {
     uint64_t count = uint64_t(gl_NumWorkGroups.z) * pc.T * pc.heads_kv * D;
@@ -33,6 +34,10 @@ void write_kv(uint64_t kv_at, uint at, float dk_sum, float dv_sum) {
   }
   OUT_BUF dk = OUT_BUF(pc.grad_a + kv_at * OUT_BYTES);
   OUT_BUF dv = OUT_BUF(pc.grad_b + kv_at * OUT_BYTES);
-  out_store(dk, at, out_load(dk, at) + dk_sum);
-  out_store(dv, at, out_load(dv, at) + dv_sum);
+  if (pc.accumulate != 0) {
+    dk_sum += out_load(dk, at);
+    dv_sum += out_load(dv, at);
+  }
+  out_store(dk, at, dk_sum);
+  out_store(dv, at, dv_sum);
 }

@@ -1,11 +1,12 @@
 #version 450
 // glu: the gated unit of SwiGLU / GEGLU feed-forward layers, element-wise over any layout:
 // h = act(gate) * up with act = silu (ACT 0) or GELU with the tanh approximation (ACT 1, as
-// transformers' gelu_pytorch_tanh). Built with BACKWARD it adds the gradients instead:
-// dgate += dh * up * act'(gate), dup += dh * act(gate). All tensors share one dtype (IN_*/OUT_*
-// the same); math in f32, one rounding per stored value. A grid-stride loop; 16-bit types take vector
-// steps of 8 elements with 16-byte loads and stores, the unaligned head and the tail one element
-// each (common.glsl); dgate and dup may not alias the inputs.
+// transformers' gelu_pytorch_tanh). Built with BACKWARD it computes the gradients instead,
+// dgate (+)= dh * up * act'(gate), dup (+)= dh * act(gate), adding them where pc.accumulate is
+// set and otherwise writing them without reading dgate and dup. All tensors share one dtype
+// (IN_*/OUT_* the same); math in f32, one rounding per stored value. A grid-stride loop; 16-bit
+// types take vector steps of 8 elements with 16-byte loads and stores, the unaligned head and the
+// tail one element each (common.glsl); dgate and dup may not alias the inputs.
 #include "common.glsl"
 #include "glu_push.h"
 layout(local_size_x = 256) in;
@@ -44,8 +45,12 @@ void main() {
 #ifdef BACKWARD
     float dh[VEC], dgate[VEC], dup[VEC];
     in_load_vec(pc.h + offset, dh);
-    out_load_vec(pc.dgate + offset, dgate);
-    out_load_vec(pc.dup + offset, dup);
+    if (pc.accumulate != 0) {
+      out_load_vec(pc.dgate + offset, dgate);
+      out_load_vec(pc.dup + offset, dup);
+    } else {
+      for (uint k = 0; k < VEC; ++k) dgate[k] = dup[k] = 0.0;
+    }
     for (uint k = 0; k < VEC; ++k) {
       dgate[k] += dh[k] * u[k] * act_derivative(g[k]);
       dup[k] += dh[k] * act(g[k]);
@@ -67,8 +72,13 @@ void main() {
     float dh = in_load(IN_BUF(pc.h), i);
     OUT_BUF dgate = OUT_BUF(pc.dgate);
     OUT_BUF dup = OUT_BUF(pc.dup);
-    out_store(dgate, i, out_load(dgate, i) + dh * u * act_derivative(g));
-    out_store(dup, i, out_load(dup, i) + dh * act(g));
+    float old_gate = 0.0, old_up = 0.0;
+    if (pc.accumulate != 0) {
+      old_gate = out_load(dgate, i);
+      old_up = out_load(dup, i);
+    }
+    out_store(dgate, i, old_gate + dh * u * act_derivative(g));
+    out_store(dup, i, old_up + dh * act(g));
 #else
     out_store(OUT_BUF(pc.h), i, act(g) * u);
 #endif

@@ -1,7 +1,8 @@
 #version 450
 // rmsnorm: y = x * rstd * (offset + w) over the rows of a row-major [rows, cols] matrix (IN_* =
 // OUT_* dtype, w f32 [cols]), rstd = 1 / sqrt(mean(x^2) + eps) kept as f32 per row. BACKWARD:
-// dx += the gradient of sum(dy * y) by x, from the saved rstd, and with WEIGHT_GRADIENT f32 partial
+// dx (+)= the gradient of sum(dy * y) by x, from the saved rstd (added where pc.accumulate is
+// set, otherwise written without reading dx), and with WEIGHT_GRADIENT f32 partial
 // sums of the weight gradient dy * x * rstd per chunk of rows (workgroup), which the op sums with
 // column_sum; without it (a frozen weight) the kernel does no weight-gradient work at all.
 // A workgroup of 256 threads holds 256 / THREADS_PER_ROW rows at a time; a row's threads take
@@ -105,7 +106,10 @@ void main() {
     for (uint k = 0; k < PER_THREAD; ++k) {
       uint c = lane + k * THREADS_PER_ROW;
       uint at = row * pc.cols + c;
-      if (c < pc.cols) out_store(dx, at, out_load(dx, at) + (rstd * gy[k] - coefficient * xv[k]));
+      if (c >= pc.cols) continue;
+      float grad = rstd * gy[k] - coefficient * xv[k];
+      if (pc.accumulate != 0) grad += out_load(dx, at);
+      out_store(dx, at, grad);
     }
   }
   if (!WEIGHT_GRADIENT) return;

@@ -3,7 +3,8 @@
 // heads, 2 * pairs] (IN_* = OUT_* dtype): for i < pairs and angle = positions[t] * inv_freq[i]
 // (i32 positions, f32 inv_freq, an f32 product as transformers computes it), dst[i] = src[i] cos -
 // src[i + pairs] sin and dst[i + pairs] = src[i + pairs] cos + src[i] sin. BACKWARD rotates by
-// -angle and adds into dst (dx += R^T dy). A thread takes one (token, i), computes sin and cos
+// -angle into dst, adding where pc.accumulate is set (dx += R^T dy) and otherwise writing
+// without reading dst (dx = R^T dy). A thread takes one (token, i), computes sin and cos
 // once and rotates that pair in every head of the token; neighbouring threads take neighbouring
 // i, so loads are contiguous. A dispatch covers `rows` head rows starting at head `first_head` of
 // its first token (the op cuts where a span ends, which may be inside a token). dst may alias src
@@ -57,8 +58,10 @@ void main() {
       float a = in_load(src, at), b = in_load(src, at + pc.pairs);
       float ya = a * sc.y - b * sc.x, yb = b * sc.y + a * sc.x;
 #ifdef BACKWARD
-      ya += out_load(dst, at);
-      yb += out_load(dst, at + pc.pairs);
+      if (pc.accumulate != 0) {
+        ya += out_load(dst, at);
+        yb += out_load(dst, at + pc.pairs);
+      }
 #endif
       out_store(dst, at, ya);
       out_store(dst, at + pc.pairs, yb);

@@ -4,7 +4,6 @@
 
 #include "base/error.hpp"
 #include "ops/cross_entropy.hpp"
-#include "ops/elementwise.hpp"
 #include "ops/embedding.hpp"
 #include "ops/matmul.hpp"
 #include "ops/rmsnorm.hpp"
@@ -140,19 +139,19 @@ void Transformer::record_forward(vk::Recorder& rec, Activations& acts, const Bat
 void Transformer::record_backward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
                                   uint32_t micro) {
   auto& g = acts.grads;
-  ops::fill(rec, g.final_norm, 0.0f);
-  ops::fill(rec, g.residual, 0.0f);
   const std::string head = config_.tie_word_embeddings ? "model.embed_tokens.weight"
                                                        : "lm_head.weight";
   std::optional<Tensor> head_grad;
   if (params_->at(head).trainable) head_grad = params_->grad(head);
+  // The first producers of g.final_norm and g.residual write them; the layers add into g.residual.
   ops::cross_entropy_loss_and_grad(rec, acts.loss, g.final_norm, head_grad ? &*head_grad : nullptr,
-                                   acts.final_norm, lm_head(), batch.targets, acts.grad_scale);
+                                   acts.final_norm, lm_head(), batch.targets, acts.grad_scale, {},
+                                   ops::GradientStore::write);
   std::optional<Tensor> norm_grad;
   if (params_->at("model.norm.weight").trainable) norm_grad = params_->grad("model.norm.weight");
   ops::rmsnorm_backward(rec, g.residual, norm_grad ? &*norm_grad : nullptr, g.final_norm,
                         acts.residual[size_t(config_.num_layers)], weight("model.norm.weight"),
-                        acts.final_norm_rstd, norm_options());
+                        acts.final_norm_rstd, norm_options(), ops::GradientStore::write);
   for (int64_t l = config_.num_layers - 1; l >= 0; --l) {
     if (acts.recompute()) layer_forward(rec, acts, l, batch, true, micro);
     layer_backward(rec, acts, l, batch, micro);

@@ -1,6 +1,8 @@
 // One decoder layer's forward and backward (Transformer::layer_forward / layer_backward). The
 // shapes and the math of each family are in activations.hpp and DESIGN.md "Architectures";
-// the backward retraces the forward in reverse, adding into zeroed gradient buffers (ops add).
+// the backward retraces the forward in reverse. The first op that produces an activation
+// gradient writes it (ops::GradientStore::write: no fill, no read of zeros), later ones add; the
+// layers only add into the residual stream's gradient.
 #include <optional>
 
 #include "model/transformer.hpp"
@@ -174,11 +176,12 @@ void Transformer::layer_backward(vk::Recorder& rec, Activations& acts, int64_t l
     return d;
   };
   const auto norm = norm_options();
+  constexpr auto write = ops::GradientStore::write, add = ops::GradientStore::add;
   // A sandwich norm between a branch and the residual: its input's gradient goes to g.branch.
   auto through_post_norm = [&](const char* suffix, const Tensor& input, const Tensor& rstd) {
-    ops::fill(rec, g.branch, 0.0f);
     auto dw = norm_grad(suffix);
-    ops::rmsnorm_backward(rec, g.branch, pointer(dw), g.residual, input, w(suffix), rstd, norm);
+    ops::rmsnorm_backward(rec, g.branch, pointer(dw), g.residual, input, w(suffix), rstd, norm,
+                          write);
     return &g.branch;
   };
 
@@ -186,24 +189,22 @@ void Transformer::layer_backward(vk::Recorder& rec, Activations& acts, int64_t l
   const Tensor* d_ffn_out = c.sandwich_norms
       ? through_post_norm("post_feedforward_layernorm.weight", a.ffn_out, a.post_ffn_rstd)
       : &g.residual;
-  ops::fill(rec, g.product, 0.0f);
   Projection down = projection(l, "down_proj", micro, true, &a);
   ops::linear_backward(rec, down.gradients(&g.product), *d_ffn_out, a.product,
-                       pointer(down.hidden), down.layer(), down.settings);
-  ops::fill(rec, g.gate, 0.0f);
-  ops::fill(rec, g.up, 0.0f);
-  ops::glu_backward(rec, g.gate, g.up, g.product, a.gate, a.up, activation());
-  ops::fill(rec, g.norm_ffn, 0.0f);
-  for (auto [module, dy] : {std::pair{"gate_proj", &g.gate}, {"up_proj", &g.up}}) {
+                       pointer(down.hidden), down.layer(), down.settings, write);
+  ops::glu_backward(rec, g.gate, g.up, g.product, a.gate, a.up, activation(), write);
+  // dh2 = gate's dx + up's dx.
+  for (auto [module, dy, store] :
+       {std::tuple{"gate_proj", &g.gate, write}, {"up_proj", &g.up, add}}) {
     Projection p = projection(l, module, micro, true, &a);
     ops::linear_backward(rec, p.gradients(&g.norm_ffn), *dy, a.norm_ffn, pointer(p.hidden),
-                         p.layer(), p.settings);
+                         p.layer(), p.settings, store);
   }
   const char* ffn_norm = c.sandwich_norms ? "pre_feedforward_layernorm.weight"
                                           : "post_attention_layernorm.weight";
   auto d_ffn_norm = norm_grad(ffn_norm);
   ops::rmsnorm_backward(rec, g.residual, pointer(d_ffn_norm), g.norm_ffn, a.middle, w(ffn_norm),
-                        a.norm_ffn_rstd, norm);
+                        a.norm_ffn_rstd, norm, add);
 
   // The attention block: g.residual becomes d(x).
   const Tensor* d_attention_out =
@@ -211,47 +212,43 @@ void Transformer::layer_backward(vk::Recorder& rec, Activations& acts, int64_t l
           ? through_post_norm("post_attention_layernorm.weight", a.attention_out,
                               a.post_attention_rstd)
           : &g.residual;
-  ops::fill(rec, g.attention, 0.0f);
   Projection o_proj = projection(l, "o_proj", micro, true, &a);
   ops::linear_backward(rec, o_proj.gradients(&g.attention), *d_attention_out, a.attention,
-                       pointer(o_proj.hidden), o_proj.layer(), o_proj.settings);
-  for (Tensor* t : {&g.q_rotated, &g.k_rotated, &g.v}) ops::fill(rec, *t, 0.0f);
+                       pointer(o_proj.hidden), o_proj.layer(), o_proj.settings, write);
   Tensor dq = reshaped(g.q_rotated, {B, T, Hq, D}), dk = reshaped(g.k_rotated, {B, T, Hkv, D});
   Tensor dv = reshaped(g.v, {B, T, Hkv, D});
   ops::attention_backward(rec, dq, dk, dv, reshaped(g.attention, {B, T, Hq, D}),
                           reshaped(a.q_rotated, {B, T, Hq, D}), reshaped(a.k_rotated, {B, T, Hkv, D}),
                           reshaped(a.v, {B, T, Hkv, D}), reshaped(a.attention, {B, T, Hq, D}), a.lse,
-                          attention_options(l, batch));
-  ops::fill(rec, g.q, 0.0f);
-  ops::fill(rec, g.k, 0.0f);
+                          attention_options(l, batch), write);
   for (auto [heads, d_rot, d_normed, d_proj, proj, rstd, norm_name] :
        {std::tuple{Hq, &g.q_rotated, &g.q_normed, &g.q, &a.q, &a.q_rstd, "self_attn.q_norm.weight"},
         std::tuple{Hkv, &g.k_rotated, &g.k_normed, &g.k, &a.k, &a.k_rstd,
                    "self_attn.k_norm.weight"}}) {
     Tensor rotated = reshaped(*d_rot, {N, heads, D});
     if (c.qk_norm) {
-      ops::fill(rec, *d_normed, 0.0f);
       Tensor normed = reshaped(*d_normed, {N, heads, D});
-      ops::rope_backward(rec, normed, rotated, batch.positions, inverse_frequencies(l));
+      ops::rope_backward(rec, normed, rotated, batch.positions, inverse_frequencies(l), write);
       Tensor rows = reshaped(*d_proj, {N * heads, D});
       auto dw = norm_grad(norm_name);
       ops::rmsnorm_backward(rec, rows, pointer(dw), reshaped(*d_normed, {N * heads, D}),
-                            reshaped(*proj, {N * heads, D}), w(norm_name), *rstd, norm);
+                            reshaped(*proj, {N * heads, D}), w(norm_name), *rstd, norm, write);
     } else {
       Tensor projected = reshaped(*d_proj, {N, heads, D});
-      ops::rope_backward(rec, projected, rotated, batch.positions, inverse_frequencies(l));
+      ops::rope_backward(rec, projected, rotated, batch.positions, inverse_frequencies(l), write);
     }
   }
-  ops::fill(rec, g.norm_in, 0.0f);
-  for (auto [module, dy] : {std::pair{"q_proj", &g.q}, {"k_proj", &g.k}, {"v_proj", &g.v}}) {
+  // dh1 = q's dx + k's dx + v's dx.
+  for (auto [module, dy, store] : {std::tuple{"q_proj", &g.q, write}, {"k_proj", &g.k, add},
+                                   {"v_proj", &g.v, add}}) {
     Projection p = projection(l, module, micro, true, &a);
     ops::linear_backward(rec, p.gradients(&g.norm_in), *dy, a.norm_in, pointer(p.hidden),
-                         p.layer(), p.settings);
+                         p.layer(), p.settings, store);
   }
   auto d_input_norm = norm_grad("input_layernorm.weight");
   ops::rmsnorm_backward(rec, g.residual, pointer(d_input_norm), g.norm_in,
                         acts.residual[size_t(l)], w("input_layernorm.weight"), a.norm_in_rstd,
-                        norm);
+                        norm, add);
 }
 
 }  // namespace vktrain::model

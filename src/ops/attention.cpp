@@ -255,19 +255,21 @@ uint32_t choose_kv_parts(const vk::Context& ctx, const Dims& d, uint32_t key_row
 }
 
 // dk and dv (+)= the ordered sums of the kernel's `parts` f32 partials, dk's then dv's, from
-// `partials`: matmul's split-K sum, each as a [B T Hkv, D] matrix.
+// `partials`, added or written as `store` says: matmul's split-K sum, each as a [B T Hkv, D]
+// matrix.
 void sum_kv_parts(vk::Recorder& rec, Tensor& dk, Tensor& dv, uint64_t partials,
-                  const vk::ByteRange& partial_range, uint32_t parts) {
+                  const vk::ByteRange& partial_range, uint32_t parts, GradientStore store) {
   auto& ctx = rec.context();
   uint32_t D = uint32_t(dk.shape[3]), rows = uint32_t(dk.numel() / D);
   uint64_t bytes = uint64_t(parts) * dk.numel() * 4;
   VkPipeline sum = pipeline(ctx, fmt::format("matmul_reduce_{}", dtype_name(dk.dtype)));
   for (Tensor* grad : {&dk, &dv}) {
     kernels::MatmulReducePush push{partials + (grad == &dv ? bytes : 0), address(*grad), rows, D,
-                                   D, parts, 1.0f, 1.0f};
+                                   D, parts, 1.0f, matmul_beta(store)};
+    std::vector<vk::ByteRange> reads = {partial_range};
+    if (store == GradientStore::add) reads.push_back(whole(*grad));
     rec.dispatch(fmt::format("attention_backward_kv sum of {} parts", parts), sum, &push,
-                 sizeof push, stride_groups(ctx, dk.numel()), 1, 1, {partial_range, whole(*grad)},
-                 {whole(*grad)});
+                 sizeof push, stride_groups(ctx, dk.numel()), 1, 1, reads, {whole(*grad)});
   }
 }
 
@@ -344,7 +346,8 @@ void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& 
 
 void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout,
                         const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
-                        const Tensor& lse, const AttentionOptions& options) {
+                        const Tensor& lse, const AttentionOptions& options,
+                        GradientStore store) {
   const char* op = "attention_backward";
   Dims d = check_inputs(op, q, k, v, options);
   for (const Tensor* t : std::initializer_list<const Tensor*>{&dout, &o, &dq, &dk, &dv}) {
@@ -372,7 +375,7 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   push.dout = address(dout);
   push.lse = address(lse);
   push.delta = address(delta);
-  // dk and dv: added in place, or with parts into f32 partials in the workspace, then summed.
+  // dk and dv: stored in place, or with parts into f32 partials in the workspace, then summed.
   Tiles portable_kv = backward_kv_tiles(d.D);
   uint32_t parts =
       coopmat ? choose_kv_parts(ctx, d, 64, coopmat_tiles(CoopmatKernel::backward_kv, d.D).visit,
@@ -382,6 +385,8 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   if (parts > 1 && uint64_t(parts) * dk.numel() >= (1ull << 32))
     fail("[{}] {} parts of {} are over the 2^32 partial sums the kernels index; use fewer",
          op, parts, dk.describe());
+  const bool adds = store == GradientStore::add;
+  push.accumulate = adds;
   auto reads_kv = reads_of({&q, &k, &v, &dout, &lse, &delta}, options);
   std::vector<vk::ByteRange> writes_kv = {whole(dk), whole(dv)};
   uint64_t partials = 0;
@@ -392,7 +397,7 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
     push.grad_a = partials;
     push.grad_b = partials + partial_bytes;
   } else {
-    reads_kv.insert(reads_kv.end(), writes_kv.begin(), writes_kv.end());
+    if (adds) reads_kv.insert(reads_kv.end(), writes_kv.begin(), writes_kv.end());
     push.grad_a = address(dk);
     push.grad_b = address(dv);
   }
@@ -402,10 +407,11 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   else
     dispatch_tiled(rec, "attention_backward_kv", portable_kv, d, q.dtype, d.Hkv * parts, &push,
                    sizeof push, reads_kv, writes_kv, parts);
-  if (parts > 1) sum_kv_parts(rec, dk, dv, partials, writes_kv[0], parts);
+  if (parts > 1) sum_kv_parts(rec, dk, dv, partials, writes_kv[0], parts, store);
   push.grad_a = address(dq);
   push.grad_b = 0;
-  auto reads_q = reads_of({&q, &k, &v, &dout, &lse, &delta, &dq}, options);
+  auto reads_q = reads_of({&q, &k, &v, &dout, &lse, &delta}, options);
+  if (adds) reads_q.push_back(whole(dq));
   if (coopmat)
     dispatch_coopmat(rec, CoopmatKernel::backward_q, d, q.dtype, d.Hq, &push, sizeof push,
                      reads_q, {whole(dq)});

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "ops/gradient_store.hpp"
 #include "ops/tensor.hpp"
 #include "vk/recorder.hpp"
 
@@ -53,11 +54,12 @@ std::string attention_unavailable(const vk::Context& context, AttentionVariant v
 void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& q, const Tensor& k,
                        const Tensor& v, const AttentionOptions& options);
 
-// The gradients of attention_forward's o for the upstream gradient dout, ADDED into dq, dk and
-// dv (backward functions add; zero them first with one fill). Recomputes the probabilities
-// from q, k and lse (FlashAttention-2); deterministic, no atomics.
+// The gradients of attention_forward's o for the upstream gradient dout, added into dq, dk and
+// dv or written to them, as `store` says (all three alike). Recomputes the probabilities from
+// q, k and lse (FlashAttention-2); deterministic, no atomics.
 void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout,
                         const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
-                        const Tensor& lse, const AttentionOptions& options);
+                        const Tensor& lse, const AttentionOptions& options,
+                        GradientStore store = GradientStore::add);
 
 }  // namespace vktrain::ops

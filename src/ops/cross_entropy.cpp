@@ -27,10 +27,10 @@ Tensor chunk_scratch(vk::Context& ctx, DType dtype, uint64_t& rows, uint64_t voc
   return t;
 }
 
-// Loss-only when dh is null.
+// Loss-only when dh is null; `store` is dh's.
 void run(vk::Recorder& rec, Tensor& loss, Tensor* dh, Tensor* dw, const Tensor& h,
          const Tensor& w, const Tensor& labels, const Tensor* grad_scale,
-         const CrossEntropyOptions& options) {
+         const CrossEntropyOptions& options, GradientStore store) {
   const char* op = "cross_entropy";
   require_float(op, h);
   require_same_dtype(op, w, h);
@@ -86,7 +86,7 @@ void run(vk::Recorder& rec, Tensor& loss, Tensor* dh, Tensor* dw, const Tensor& 
 
     if (dh) {
       Tensor dlogits_rows = rows_view(dlogits, 0, n), dh_rows = rows_view(*dh, n0, n);
-      matmul(rec, dh_rows, dlogits_rows, w, {.beta = 1.0f});
+      matmul(rec, dh_rows, dlogits_rows, w, {.beta = matmul_beta(store)});
       if (dw) matmul(rec, *dw, dlogits_rows, h_rows, {.trans_a = true, .beta = 1.0f});
     }
     n0 += n;
@@ -145,13 +145,14 @@ void cross_entropy_grad_scale(vk::Recorder& rec, Tensor& grad_scale,
 
 void cross_entropy_loss(vk::Recorder& rec, Tensor& loss, const Tensor& h, const Tensor& w,
                         const Tensor& labels, const CrossEntropyOptions& options) {
-  run(rec, loss, nullptr, nullptr, h, w, labels, nullptr, options);
+  run(rec, loss, nullptr, nullptr, h, w, labels, nullptr, options, GradientStore::add);
 }
 
 void cross_entropy_loss_and_grad(vk::Recorder& rec, Tensor& loss, Tensor& dh, Tensor* dw,
                                  const Tensor& h, const Tensor& w, const Tensor& labels,
-                                 const Tensor& grad_scale, const CrossEntropyOptions& options) {
-  run(rec, loss, &dh, dw, h, w, labels, &grad_scale, options);
+                                 const Tensor& grad_scale, const CrossEntropyOptions& options,
+                                 GradientStore store) {
+  run(rec, loss, &dh, dw, h, w, labels, &grad_scale, options, store);
 }
 
 }  // namespace vktrain::ops

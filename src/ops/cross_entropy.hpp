@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "ops/gradient_store.hpp"
 #include "ops/tensor.hpp"
 #include "vk/capabilities.hpp"
 #include "vk/recorder.hpp"
@@ -42,13 +43,15 @@ void cross_entropy_grad_scale(vk::Recorder& rec, Tensor& grad_scale,
 void cross_entropy_loss(vk::Recorder& rec, Tensor& loss, const Tensor& h, const Tensor& w,
                         const Tensor& labels, const CrossEntropyOptions& options = {});
 
-// Training: the loss as above, and adds into the gradients of the mean loss (callers zero them
-// with one fill): with dlogits = (softmax - onehot(label)) * grad_scale[0] (zero rows for
-// ignored tokens, rounded to the activation dtype), dh += dlogits W and, when dw is given (a
-// trainable lm_head), dw += dlogits^T h. dh: like h; dw: f32 [V, C]; grad_scale: f32 [1], from
-// cross_entropy_grad_scale (or any scale: 1 gives the gradient of the summed loss).
+// Training: the loss as above, and the gradients of the mean loss: with dlogits = (softmax -
+// onehot(label)) * grad_scale[0] (zero rows for ignored tokens, rounded to the activation
+// dtype), dh (+)= dlogits W, added or written as `store` says, and, when dw is given (a
+// trainable lm_head), dw += dlogits^T h (a parameter gradient: always added). dh: like h; dw:
+// f32 [V, C]; grad_scale: f32 [1], from cross_entropy_grad_scale (or any scale: 1 gives the
+// gradient of the summed loss).
 void cross_entropy_loss_and_grad(vk::Recorder& rec, Tensor& loss, Tensor& dh, Tensor* dw,
                                  const Tensor& h, const Tensor& w, const Tensor& labels,
-                                 const Tensor& grad_scale, const CrossEntropyOptions& options = {});
+                                 const Tensor& grad_scale, const CrossEntropyOptions& options = {},
+                                 GradientStore store = GradientStore::add);
 
 }  // namespace vktrain::ops

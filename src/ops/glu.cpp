@@ -7,9 +7,9 @@ namespace vktrain::ops {
 namespace {
 
 // The tensors of one call in GluPush order (gate, up, h or dh, dgate, dup); forward has no
-// gradients. Forward writes h; backward reads everything and writes the two gradients.
+// gradients. Forward writes h; backward writes the two gradients, or adds into them (`store`).
 void record(vk::Recorder& rec, const char* op, std::vector<const Tensor*> tensors,
-            GluActivation activation) {
+            GluActivation activation, GradientStore store) {
   bool backward = tensors.size() == 5;
   const Tensor& gate = *tensors[0];
   require_float(op, gate);
@@ -27,13 +27,13 @@ void record(vk::Recorder& rec, const char* op, std::vector<const Tensor*> tensor
     for (size_t i = 0; i < tensors.size(); ++i) {
       address[i] = piece.at[i].address();
       auto range = piece_range(*tensors[i], piece.at[i], piece.count);
-      if (backward || i < 2) reads.push_back(range);
+      if (i < (backward ? 3u : 2u) || store == GradientStore::add) reads.push_back(range);
       if (i >= (backward ? 3u : 2u)) writes.push_back(range);
     }
     uint32_t head = vector_head(piece.count, gate.dtype,
                                 std::vector<uint64_t>(address, address + tensors.size()));
     kernels::GluPush push{address[0], address[1], address[2], address[3], address[4],
-                          uint32_t(piece.count), head};
+                          uint32_t(piece.count), head, store == GradientStore::add};
     rec.dispatch(op, p, &push, sizeof push, vector_groups(ctx, piece.count, head), 1, 1, reads,
                  writes);
   });
@@ -43,12 +43,13 @@ void record(vk::Recorder& rec, const char* op, std::vector<const Tensor*> tensor
 
 void glu_forward(vk::Recorder& rec, Tensor& h, const Tensor& gate, const Tensor& up,
                  GluActivation activation) {
-  record(rec, "glu_forward", {&gate, &up, &h}, activation);
+  record(rec, "glu_forward", {&gate, &up, &h}, activation, GradientStore::write);
 }
 
 void glu_backward(vk::Recorder& rec, Tensor& dgate, Tensor& dup, const Tensor& dh,
-                  const Tensor& gate, const Tensor& up, GluActivation activation) {
-  record(rec, "glu_backward", {&gate, &up, &dh, &dgate, &dup}, activation);
+                  const Tensor& gate, const Tensor& up, GluActivation activation,
+                  GradientStore store) {
+  record(rec, "glu_backward", {&gate, &up, &dh, &dgate, &dup}, activation, store);
 }
 
 }  // namespace vktrain::ops

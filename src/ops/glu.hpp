@@ -1,6 +1,7 @@
 #pragma once
 // The gated unit of a SwiGLU / GEGLU feed-forward layer: h = act(gate) * up, element-wise.
 // gate, up, h: [N, F] (any shape, all the same), f32, f16 or bf16 (one dtype), math in f32.
+#include "ops/gradient_store.hpp"
 #include "ops/tensor.hpp"
 #include "vk/recorder.hpp"
 
@@ -13,9 +14,10 @@ enum class GluActivation {
 
 void glu_forward(vk::Recorder& rec, Tensor& h, const Tensor& gate, const Tensor& up,
                  GluActivation activation);
-// Adds into both gradients (callers zero them with one fill): dgate += dh * up * act'(gate),
-// dup += dh * act(gate). Gradients have the dtype of the activations.
+// dgate (+)= dh * up * act'(gate), dup (+)= dh * act(gate), both added or both written as
+// `store` says. Gradients have the dtype of the activations.
 void glu_backward(vk::Recorder& rec, Tensor& dgate, Tensor& dup, const Tensor& dh,
-                  const Tensor& gate, const Tensor& up, GluActivation activation);
+                  const Tensor& gate, const Tensor& up, GluActivation activation,
+                  GradientStore store = GradientStore::add);
 
 }  // namespace vktrain::ops

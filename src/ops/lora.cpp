@@ -154,7 +154,7 @@ void linear_forward(vk::Recorder& rec, Tensor& y, Tensor* lora_hidden, const Ten
 
 void linear_backward(vk::Recorder& rec, const LinearGradients& grads, const Tensor& dy,
                      const Tensor& x, const Tensor* lora_hidden, const Linear& layer,
-                     const LoraSettings& settings) {
+                     const LoraSettings& settings, GradientStore store) {
   const char* op = "linear_backward";
   Dims d = check_layer(op, x, layer, settings);
   require_rows(op, "dy", dy, x, d.rows, d.out);
@@ -173,9 +173,11 @@ void linear_backward(vk::Recorder& rec, const LinearGradients& grads, const Tens
   Tensor dx2 = grads.x ? as_matrix(*grads.x) : Tensor{};
   if (grads.bias) column_sum(rec, *grads.bias, dy2, true);
   if (grads.weight) matmul(rec, *grads.weight, dy2, x2, {.trans_a = true, .beta = 1.0f});
+  // dx's first product stores as `store` says; later terms add.
+  const float dx_beta = matmul_beta(store);
   // Without a dropout mask the branch's dx term rides along with the base product below.
   bool fused_dx = grads.x && d.rank && !draws_mask(layer, settings);
-  if (grads.x && !fused_dx) matmul(rec, dx2, dy2, layer.weight, {.beta = 1.0f});
+  if (grads.x && !fused_dx) matmul(rec, dx2, dy2, layer.weight, {.beta = dx_beta});
   if (!d.rank || (!grads.x && !grads.lora_a && !grads.lora_b)) return;
 
   const Tensor &a = *layer.lora_a, &b = *layer.lora_b;
@@ -200,7 +202,7 @@ void linear_backward(vk::Recorder& rec, const LinearGradients& grads, const Tens
   if (grads.lora_a) matmul(rec, *grads.lora_a, du, input, {.trans_a = true, .beta = 1.0f});
   if (!grads.x) return;
   if (fused_dx) {
-    matmul(rec, dx2, dy2, layer.weight, {.beta = 1.0f, .addend = {&du, &a, false, 1.0f}});
+    matmul(rec, dx2, dy2, layer.weight, {.beta = dx_beta, .addend = {&du, &a, false, 1.0f}});
     return;
   }
   // dx += mask(du A) / (1 - p): the product first, then the mask, added by the dropout kernel.

@@ -6,6 +6,7 @@
 // B, u and every activation gradient share one dtype (f32, f16 or bf16); bias and parameter
 // gradients are f32. Without A and B it is the plain linear layer of full fine-tuning.
 #include "ops/dropout.hpp"
+#include "ops/gradient_store.hpp"
 #include "ops/tensor.hpp"
 #include "vk/recorder.hpp"
 
@@ -32,10 +33,11 @@ void add_bias(vk::Recorder& rec, Tensor& y, const Tensor& bias);
 void linear_forward(vk::Recorder& rec, Tensor& y, Tensor* lora_hidden, const Tensor& x,
                     const Linear& layer, const LoraSettings& settings = {});
 
-// Gradients the backward pass adds into (llm.c convention: callers zero them once). Each is
-// optional; a null one is neither computed nor touched.
+// The gradients of the backward pass. Each is optional; a null one is neither computed nor
+// touched. Parameter gradients are added into (they sum over micro-batches); dx is added into or
+// written as linear_backward's `store` says.
 struct LinearGradients {
-  Tensor* x = nullptr;        // dx [N, I], activation dtype: += dy W + mask(s (dy B) A)
+  Tensor* x = nullptr;        // dx [N, I], activation dtype: (+)= dy W + mask(s (dy B) A)
   Tensor* weight = nullptr;   // dW [O, I] f32, full fine-tuning: += dy^T x
   Tensor* bias = nullptr;     // [O] f32: += column sums of dy
   Tensor* lora_a = nullptr;   // dA [R, I] f32: += (s dy B)^T dropout(x)
@@ -47,6 +49,6 @@ struct LinearGradients {
 // forward, or null to recompute it.
 void linear_backward(vk::Recorder& rec, const LinearGradients& grads, const Tensor& dy,
                      const Tensor& x, const Tensor* lora_hidden, const Linear& layer,
-                     const LoraSettings& settings = {});
+                     const LoraSettings& settings = {}, GradientStore store = GradientStore::add);
 
 }  // namespace vktrain::ops

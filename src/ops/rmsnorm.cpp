@@ -71,7 +71,8 @@ void rmsnorm_forward(vk::Recorder& rec, Tensor& y, Tensor* rstd, const Tensor& x
 }
 
 void rmsnorm_backward(vk::Recorder& rec, Tensor& dx, Tensor* dw, const Tensor& dy, const Tensor& x,
-                      const Tensor& w, const Tensor& rstd, const RmsnormOptions& options) {
+                      const Tensor& w, const Tensor& rstd, const RmsnormOptions& options,
+                      GradientStore store) {
   const char* op = "rmsnorm_backward";
   check_inputs(op, x, w);
   for (const Tensor* t : {static_cast<const Tensor*>(&dx), &dy}) {
@@ -122,10 +123,11 @@ void rmsnorm_backward(vk::Recorder& rec, Tensor& dx, Tensor* dw, const Tensor& d
     kernels::RmsnormBackwardPush push{ldy.address(),  lx.address(),  weight.address(),
                                       lrstd.address(), ldx.address(), 0,
                                       uint32_t(n),     uint32_t(cols), uint32_t(rows_per_chunk),
-                                      options.offset};
+                                      options.offset,  store == GradientStore::add};
     std::vector<vk::ByteRange> reads = {
         piece_range(dy, ldy, n * cols), piece_range(x, lx, n * cols), piece_range(w, weight, cols),
-        piece_range(rstd, lrstd, n), piece_range(dx, ldx, n * cols)};
+        piece_range(rstd, lrstd, n)};
+    if (store == GradientStore::add) reads.push_back(piece_range(dx, ldx, n * cols));
     std::vector<vk::ByteRange> writes = {piece_range(dx, ldx, n * cols)};
     if (dw) {
       Location lp = locate(partials, chunk * cols);

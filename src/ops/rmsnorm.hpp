@@ -7,6 +7,7 @@
 //   x, y, dy, dx  [..., C]  f32, f16 or bf16 (one dtype)
 //   w, dw         [C]       f32
 //   rstd          rows = x.numel() / C elements, f32
+#include "ops/gradient_store.hpp"
 #include "ops/tensor.hpp"
 #include "vk/recorder.hpp"
 
@@ -20,9 +21,11 @@ struct RmsnormOptions {
 // y may be x (in place). rstd may be null (inference: nothing saved for a backward).
 void rmsnorm_forward(vk::Recorder& rec, Tensor& y, Tensor* rstd, const Tensor& x, const Tensor& w,
                      const RmsnormOptions& options = {});
-// Adds into dx and dw (callers zero them first); dw may be null (a frozen weight). rstd is the
-// forward's. dw is reduced without atomics: the same bits on every run.
+// dx (+)= the input's gradient, added or written as `store` says; dw += the weight's (a
+// parameter gradient: always added), or null for a frozen weight. rstd is the forward's. dw is
+// reduced without atomics: the same bits on every run.
 void rmsnorm_backward(vk::Recorder& rec, Tensor& dx, Tensor* dw, const Tensor& dy, const Tensor& x,
-                      const Tensor& w, const Tensor& rstd, const RmsnormOptions& options = {});
+                      const Tensor& w, const Tensor& rstd, const RmsnormOptions& options = {},
+                      GradientStore store = GradientStore::add);
 
 }  // namespace vktrain::ops

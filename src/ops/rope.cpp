@@ -9,9 +9,10 @@
 namespace vktrain::ops {
 namespace {
 
-// Checks the shapes and records the kernel over pieces of head rows.
+// Checks the shapes and records the kernel over pieces of head rows. `store` is the backward's
+// (the forward writes).
 void rope(vk::Recorder& rec, const char* op, bool backward, Tensor& out, const Tensor& in,
-          const Tensor& positions, const Tensor& inv_freq) {
+          const Tensor& positions, const Tensor& inv_freq, GradientStore store) {
   require_same_shape(op, out, in);
   require_same_dtype(op, out, in);
   require_float(op, in);
@@ -27,7 +28,7 @@ void rope(vk::Recorder& rec, const char* op, bool backward, Tensor& out, const T
          inv_freq.describe(), dim / 2, in.describe());
   if (head_rows == 0) return;
   if (backward && locate(out, 0).address() == locate(in, 0).address())
-    fail("[{}] dx {} must not be dy: the gradient is added into dx", op, out.describe());
+    fail("[{}] dx {} must not be dy", op, out.describe());
   auto& ctx = rec.context();
   VkPipeline p = pipeline(ctx, fmt::format("rope_{}_{}", backward ? "backward" : "forward",
                                            dtype_name(in.dtype)));
@@ -42,11 +43,12 @@ void rope(vk::Recorder& rec, const char* op, bool backward, Tensor& out, const T
                            pos.contiguous * heads - first_head});
     uint64_t n_tokens = (first_head + n + heads - 1) / heads;
     kernels::RopePush push{src.address(), pos.address(),   freq.address(),       dst.address(),
-                           uint32_t(n),   uint32_t(heads), uint32_t(first_head), uint32_t(dim / 2)};
+                           uint32_t(n),   uint32_t(heads), uint32_t(first_head), uint32_t(dim / 2),
+                           store == GradientStore::add};
     std::vector<vk::ByteRange> reads = {piece_range(in, src, n * dim),
                                         piece_range(positions, pos, n_tokens),
                                         piece_range(inv_freq, freq, dim / 2)};
-    if (backward) reads.push_back(piece_range(out, dst, n * dim));
+    if (store == GradientStore::add) reads.push_back(piece_range(out, dst, n * dim));
     rec.dispatch(op, p, &push, sizeof push, stride_groups(ctx, n_tokens * dim / 2), 1, 1, reads,
                  {piece_range(out, dst, n * dim)});
     first += n;
@@ -103,12 +105,12 @@ std::vector<float> rope_inverse_frequencies(uint32_t head_dim, double theta,
 
 void rope_forward(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& positions,
                   const Tensor& inv_freq) {
-  rope(rec, "rope_forward", false, y, x, positions, inv_freq);
+  rope(rec, "rope_forward", false, y, x, positions, inv_freq, GradientStore::write);
 }
 
 void rope_backward(vk::Recorder& rec, Tensor& dx, const Tensor& dy, const Tensor& positions,
-                   const Tensor& inv_freq) {
-  rope(rec, "rope_backward", true, dx, dy, positions, inv_freq);
+                   const Tensor& inv_freq, GradientStore store) {
+  rope(rec, "rope_backward", true, dx, dy, positions, inv_freq, store);
 }
 
 }  // namespace vktrain::ops

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ops/gradient_store.hpp"
 #include "ops/tensor.hpp"
 #include "vk/recorder.hpp"
 
@@ -39,8 +40,8 @@ std::vector<float> rope_inverse_frequencies(uint32_t head_dim, double theta,
 // y may be x (in place).
 void rope_forward(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& positions,
                   const Tensor& inv_freq);
-// dx += the inverse rotation of dy (callers zero dx first); dx must not be dy.
+// dx (+)= the inverse rotation of dy, added or written as `store` says; dx must not be dy.
 void rope_backward(vk::Recorder& rec, Tensor& dx, const Tensor& dy, const Tensor& positions,
-                   const Tensor& inv_freq);
+                   const Tensor& inv_freq, GradientStore store = GradientStore::add);
 
 }  // namespace vktrain::ops

@@ -90,10 +90,11 @@ struct Gradients {
   std::vector<float> dq, dk, dv;
 };
 
-// Forward, then backward for dout, adding into gradients that start at `start` (zeros when its
-// vectors are empty).
+// Forward, then backward for dout into gradients that start at `start` (not set when its vectors
+// are empty: then the backward writes them), added into or written as `store` says.
 Gradients run_backward(const AttentionShape& s, DType dt, const Inputs& in,
                        const std::vector<float>& dout_values, const Gradients& start = {},
+                       ops::GradientStore store = ops::GradientStore::write,
                        AttentionVariant variant = AttentionVariant::portable,
                        uint32_t kv_parts = 0) {
   auto& ctx = test::context();
@@ -107,10 +108,8 @@ Gradients run_backward(const AttentionShape& s, DType dt, const Inputs& in,
   Tensor dq = grad(q_shape(s), start.dq, "dq"), dk = grad(kv_shape(s), start.dk, "dk"),
          dv = grad(kv_shape(s), start.dv, "dv");
   vk::Recorder rec(ctx);
-  if (start.dq.empty())
-    for (Tensor* t : {&dq, &dk, &dv}) ops::fill(rec, *t, 0.0f);
   ops::attention_forward(rec, x.o, x.lse, x.q, x.k, x.v, x.options);
-  ops::attention_backward(rec, dq, dk, dv, dout, x.q, x.k, x.v, x.o, x.lse, x.options);
+  ops::attention_backward(rec, dq, dk, dv, dout, x.q, x.k, x.v, x.o, x.lse, x.options, store);
   rec.run();
   return {read_floats(ctx, dq), read_floats(ctx, dk), read_floats(ctx, dv)};
 }
@@ -148,19 +147,28 @@ std::vector<double> check_forward(const AttentionShape& s, DType dt, AttentionVa
   return errors;
 }
 
+// The backward adding into random gradients, and writing over random gradients; returns the
+// errors of the first.
 std::vector<double> check_backward(const AttentionShape& s, DType dt, AttentionVariant variant,
                                    const Tolerances& tolerances, uint32_t kv_parts = 0) {
   Inputs in = random_inputs(s, dt, 21);
   auto dout = test::random_values(in.q.size(), 24, dt);
   Gradients start{test::random_values(in.q.size(), 25, dt), test::random_values(in.k.size(), 26, dt),
                   test::random_values(in.k.size(), 27, dt)};
-  Gradients got = run_backward(s, dt, in, dout, start, variant, kv_parts);
   std::vector<double> dq, dk, dv;
   reference::attention_backward(dq, dk, dv, dout, in.q, in.k, in.v, s);
-  std::vector<double> errors = {test::relative_error(got.dq, plus(start.dq, dq)),
-                                test::relative_error(got.dk, plus(start.dk, dk)),
-                                test::relative_error(got.dv, plus(start.dv, dv))};
-  for (double e : errors) EXPECT_LT(e, tolerances.gradients);
+  std::vector<double> errors;
+  for (ops::GradientStore store : {ops::GradientStore::add, ops::GradientStore::write}) {
+    SCOPED_TRACE(store == ops::GradientStore::add ? "add" : "write");
+    Gradients got = run_backward(s, dt, in, dout, start, store, variant, kv_parts);
+    bool adds = store == ops::GradientStore::add;
+    std::vector<double> e = {
+        test::relative_error(got.dq, adds ? plus(start.dq, dq) : dq),
+        test::relative_error(got.dk, adds ? plus(start.dk, dk) : dk),
+        test::relative_error(got.dv, adds ? plus(start.dv, dv) : dv)};
+    for (double x : e) EXPECT_LT(x, tolerances.gradients);
+    if (adds) errors = e;
+  }
   return errors;
 }
 
@@ -181,7 +189,7 @@ TEST_P(Attention, ForwardMatchesTheReference) {
   check_forward(c.shape, dt, AttentionVariant::portable, portable_tolerances(dt));
 }
 
-TEST_P(Attention, BackwardMatchesTheReferenceAndAdds) {
+TEST_P(Attention, BackwardMatchesTheReferenceAddingOrWriting) {
   auto [dt, c] = GetParam();
   check_backward(c.shape, dt, AttentionVariant::portable, portable_tolerances(dt));
 }
@@ -287,14 +295,14 @@ std::string parts_name(const testing::TestParamInfo<PartsCase>& info) {
 
 class AttentionKvParts : public testing::TestWithParam<PartsCase> {};
 
-TEST_P(AttentionKvParts, PortableMatchesTheReferenceAndAdds) {
+TEST_P(AttentionKvParts, PortableMatchesTheReferenceAddingOrWriting) {
   auto [c, parts] = GetParam();
   check_backward(c.shape, DType::f32, AttentionVariant::portable,
                  portable_tolerances(DType::f32), parts);
 }
 
 // On devices without cooperative matrices (lavapipe) AttentionCoopmat checks the refusal.
-TEST_P(AttentionKvParts, CoopmatMatchesTheReferenceAndAdds) {
+TEST_P(AttentionKvParts, CoopmatMatchesTheReferenceAddingOrWriting) {
   auto [c, parts] = GetParam();
   for (DType dt : {DType::f16, DType::bf16}) {
     auto why =

@@ -36,9 +36,10 @@ struct Sizes {
 };
 
 // One step over all micro-batches (the mean over their non-ignored tokens together) against
-// the reference; also the loss-only mode on the same data.
+// the reference, dh added into or written over random values as `store` says; also the
+// loss-only mode on the same data.
 void check(vk::Context& ctx, DType dt, const Sizes& s, size_t ignored_from = 0,
-           size_t ignored_to = 0) {
+           size_t ignored_to = 0, ops::GradientStore store = ops::GradientStore::add) {
   auto w = test::random_values(size_t(s.vocab * s.channels), 1, dt);
   // Gradients start at random values of the size of the gradients themselves (~1 / count).
   auto dw = test::random_values(w.size(), 2, DType::f32, 1e-2f);
@@ -67,7 +68,7 @@ void check(vk::Context& ctx, DType dt, const Sizes& s, size_t ignored_from = 0,
   ops::CrossEntropyOptions options{s.chunk};
   for (size_t b = 0; b < s.tokens.size(); ++b) {
     ops::cross_entropy_loss_and_grad(rec, loss, dh_t[b], s.trainable ? &dw_t : nullptr, h_t[b],
-                                     w_t, labels_t[b], scale, options);
+                                     w_t, labels_t[b], scale, options, store);
     ops::cross_entropy_loss(rec, eval_loss, h_t[b], w_t, labels_t[b], options);
   }
   rec.run();
@@ -80,7 +81,8 @@ void check(vk::Context& ctx, DType dt, const Sizes& s, size_t ignored_from = 0,
   double want_loss = 0.5;
   std::vector<double> want_dw(dw.begin(), dw.end());
   for (size_t b = 0; b < s.tokens.size(); ++b) {
-    std::vector<double> losses, want_dh(dh[b].begin(), dh[b].end());
+    std::vector<double> losses, want_dh(dh[b].size(), 0.0);
+    if (store == ops::GradientStore::add) want_dh.assign(dh[b].begin(), dh[b].end());
     reference::cross_entropy(losses, &want_dh, s.trainable ? &want_dw : nullptr, h[b], w,
                              labels[b], size_t(s.channels), 1.0 / double(count));
     for (double x : losses) want_loss += x;
@@ -101,7 +103,10 @@ class CrossEntropy : public testing::TestWithParam<DType> {};
 // 37 tokens in chunks of 8 (the last one of 5), a vocabulary that is no multiple of a tile, and
 // tokens 8..15 ignored: one whole chunk without targets.
 TEST_P(CrossEntropy, LossAndGradientsMatchTheReference) {
-  check(test::context(), GetParam(), {{37}, 203, 24, 8}, 8, 16);
+  for (auto store : {ops::GradientStore::add, ops::GradientStore::write}) {
+    SCOPED_TRACE(store == ops::GradientStore::add ? "add" : "write");
+    check(test::context(), GetParam(), {{37}, 203, 24, 8}, 8, 16, store);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CrossEntropy,
@@ -114,6 +119,7 @@ TEST(CrossEntropyModes, FrozenLmHeadAndDefaultChunks) {
 
 TEST(CrossEntropyModes, MeanOverTwoMicroBatches) {
   check(test::context(), DType::bf16, {{13, 9}, 97, 16, 5});
+  check(test::context(), DType::bf16, {{13, 9}, 97, 16, 5}, 0, 0, ops::GradientStore::write);
 }
 
 // The default chunk: the fewest chunks within the budget, even, on whole 128-row tiles when the
@@ -146,11 +152,12 @@ INSTANTIATE_TEST_SUITE_P(Sizes, CrossEntropySpans,
                          testing::Values(std::pair<uint64_t, Sizes>{16 << 10, {{150}, 203, 40, 64}},
                                          std::pair<uint64_t, Sizes>{512, {{300}, 7, 3, 64}}));
 
-TEST(CrossEntropyModes, EveryLabelIgnoredAddsNothing) {
+TEST(CrossEntropyModes, EveryLabelIgnoredAddsOrWritesZeros) {
   auto& ctx = test::context();
   Tensor h = test::tensor_with({3, 4}, DType::f32, test::random_values(12, 1), "h");
   Tensor w = test::tensor_with({5, 4}, DType::f32, test::random_values(20, 2), "w");
   Tensor dh = test::tensor_with({3, 4}, DType::f32, std::vector<float>(12, 0.0f), "dh");
+  Tensor written = test::tensor_with({3, 4}, DType::f32, test::random_values(12, 3), "dh written");
   Tensor loss = test::tensor_with({1}, DType::f32, {0.0f}, "loss");
   Tensor scale = make_tensor(ctx, DType::f32, {1}, "grad scale");
   Tensor labels = make_tensor(ctx, DType::i32, {3}, "labels");
@@ -158,10 +165,13 @@ TEST(CrossEntropyModes, EveryLabelIgnoredAddsNothing) {
   vk::Recorder rec(ctx);
   ops::cross_entropy_grad_scale(rec, scale, {&labels});
   ops::cross_entropy_loss_and_grad(rec, loss, dh, nullptr, h, w, labels, scale);
+  ops::cross_entropy_loss_and_grad(rec, loss, written, nullptr, h, w, labels, scale, {},
+                                   ops::GradientStore::write);
   rec.run();
   EXPECT_EQ(read_floats(ctx, scale)[0], 0.0f);
   EXPECT_EQ(read_floats(ctx, loss)[0], 0.0f);
   EXPECT_EQ(read_floats(ctx, dh), std::vector<float>(12, 0.0f));
+  EXPECT_EQ(read_floats(ctx, written), std::vector<float>(12, 0.0f));
 }
 
 // dh and dW of the summed loss (grad_scale 1) against central differences of the loss-only

@@ -9,6 +9,7 @@
 
 using namespace vktrain;
 using ops::GluActivation;
+using ops::GradientStore;
 
 namespace {
 
@@ -28,11 +29,11 @@ struct Outputs {
   std::vector<float> h, dgate, dup;
 };
 
-// Forward and backward (adding into dgate, dup) in one recording on `ctx`. Each tensor is a
-// view at element offsets[i] of a larger one (gate, up, dh, dgate, dup, h), so the kernels see
-// any alignment.
+// Forward and backward (into dgate, dup, which start at in.dgate, in.dup) in one recording on
+// `ctx`. Each tensor is a view at element offsets[i] of a larger one (gate, up, dh, dgate, dup,
+// h), so the kernels see any alignment.
 Outputs run_glu(vk::Context& ctx, const Inputs& in, std::vector<int64_t> shape, DType dt,
-                GluActivation act, std::array<uint64_t, 6> offsets = {}) {
+                GluActivation act, GradientStore store, std::array<uint64_t, 6> offsets = {}) {
   size_t n = in.gate.size();
   std::vector<Tensor> memory;
   std::vector<Tensor> t;
@@ -50,13 +51,19 @@ Outputs run_glu(vk::Context& ctx, const Inputs& in, std::vector<int64_t> shape, 
   }
   vk::Recorder rec(ctx);
   ops::glu_forward(rec, t[5], t[0], t[1], act);
-  ops::glu_backward(rec, t[3], t[4], t[2], t[0], t[1], act);
+  ops::glu_backward(rec, t[3], t[4], t[2], t[0], t[1], act, store);
   rec.run();
   return {read_floats(ctx, t[5]), read_floats(ctx, t[3]), read_floats(ctx, t[4])};
 }
 
-void expect_reference(const Outputs& got, const Inputs& in, DType dt, GluActivation act) {
-  std::vector<double> h, dgate(in.dgate.begin(), in.dgate.end()), dup(in.dup.begin(), in.dup.end());
+// `store` add: the gradients are in.dgate, in.dup plus the backward's; write: the backward's.
+void expect_reference(const Outputs& got, const Inputs& in, DType dt, GluActivation act,
+                      GradientStore store) {
+  std::vector<double> h, dgate(in.dgate.size()), dup(in.dup.size());
+  if (store == GradientStore::add) {
+    dgate.assign(in.dgate.begin(), in.dgate.end());
+    dup.assign(in.dup.begin(), in.dup.end());
+  }
   reference::glu_forward(h, in.gate, in.up, act);
   reference::glu_backward(dgate, dup, in.dh, in.gate, in.up, act);
   // Inputs are exact in their dtype: what remains is one rounding of each output to it (2^-11
@@ -71,10 +78,14 @@ void expect_reference(const Outputs& got, const Inputs& in, DType dt, GluActivat
 
 class Glu : public testing::TestWithParam<std::tuple<DType, GluActivation>> {};
 
+// The backward adds into random gradients, or writes over them without reading them.
 TEST_P(Glu, ForwardAndBackwardMatchTheReference) {
   auto [dt, act] = GetParam();
   Inputs in(37 * 67, dt);
-  expect_reference(run_glu(test::context(), in, {37, 67}, dt, act), in, dt, act);
+  for (GradientStore store : {GradientStore::add, GradientStore::write}) {
+    SCOPED_TRACE(store == GradientStore::add ? "add" : "write");
+    expect_reference(run_glu(test::context(), in, {37, 67}, dt, act, store), in, dt, act, store);
+  }
 }
 
 // 7 x 143 elements (not a multiple of the 8-element vector steps) as views at odd offsets:
@@ -86,7 +97,9 @@ TEST_P(Glu, ViewsAtOddOffsets) {
   for (auto offsets : {std::array<uint64_t, 6>{3, 3, 3, 3, 3, 3},
                        std::array<uint64_t, 6>{1, 2, 3, 4, 5, 6}}) {
     SCOPED_TRACE(fmt::format("offset of gate {}, up {}", offsets[0], offsets[1]));
-    expect_reference(run_glu(test::context(), in, {7, 143}, dt, act, offsets), in, dt, act);
+    for (GradientStore store : {GradientStore::add, GradientStore::write})
+      expect_reference(run_glu(test::context(), in, {7, 143}, dt, act, store, offsets), in, dt,
+                       act, store);
   }
 }
 
@@ -118,9 +131,7 @@ TEST_P(GluGradient, MatchesFiniteDifferences) {
     forward.run();
     return test::dot(read_floats(ctx, h), r);
   };
-  std::fill(in.dgate.begin(), in.dgate.end(), 0.0f);
-  std::fill(in.dup.begin(), in.dup.end(), 0.0f);
-  Outputs grads = run_glu(ctx, in, {19, 23}, DType::f32, act);
+  Outputs grads = run_glu(ctx, in, {19, 23}, DType::f32, act, GradientStore::write);
   // Only h[i] changes with element i: the difference carries one f32 rounding of h (~1e-7)
   // over 2 eps, plus eps^2 |act'''| / 6 truncation; both far below 1e-3.
   for (size_t i : test::sample_indices(n, 8, 7)) {
@@ -138,8 +149,9 @@ TEST(GluSpans, TensorsSplitAcrossAllocations) {
   options.memory.max_span = 16 << 10;  // 61 rows of 67 f32 per span
   vk::Context ctx(options);
   Inputs in(150 * 67, DType::f32);
-  expect_reference(run_glu(ctx, in, {150, 67}, DType::f32, GluActivation::gelu_tanh), in,
-                   DType::f32, GluActivation::gelu_tanh);
+  for (GradientStore store : {GradientStore::add, GradientStore::write})
+    expect_reference(run_glu(ctx, in, {150, 67}, DType::f32, GluActivation::gelu_tanh, store), in,
+                     DType::f32, GluActivation::gelu_tanh, store);
 }
 
 TEST(GluErrors, MismatchedTensorsAreNamed) {

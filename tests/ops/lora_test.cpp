@@ -63,7 +63,8 @@ std::vector<double> plus(const std::vector<double>& a, const std::vector<float>&
 }
 
 // Runs forward and backward once, every gradient starting at random values (backward adds into
-// them), and compares each output with the reference.
+// them), and a backward of dx alone that writes over other random values; compares each output
+// with the reference.
 struct Tolerances {
   double activations, hidden, weight, adapter;
 };
@@ -80,6 +81,8 @@ void check_against_reference(vk::Context& ctx, DType dt, const Layer& l,
   auto start_dbb = test::random_values(d.out * d.rank, 27);
   Tensor x = test::tensor_with(x_shape, dt, vx, "x", ctx);
   Tensor dx = test::tensor_with(x_shape, dt, start_dx, "dx", ctx);
+  Tensor written = test::tensor_with(x_shape, dt, test::random_values(vx.size(), 28, dt),
+                                     "dx written", ctx);
   Tensor dy = test::tensor_with({rows, out}, dt, vdy, "dy", ctx);
   Tensor y = make_tensor(ctx, dt, {rows, out}, "y");
   Tensor hidden = make_tensor(ctx, dt, {rows, std::max<int64_t>(rank, 1)}, "lora hidden");
@@ -93,6 +96,8 @@ void check_against_reference(vk::Context& ctx, DType dt, const Layer& l,
   ops::LinearGradients grads{&dx, &dw, bias ? &db : nullptr, adapter ? &da : nullptr,
                              adapter ? &dbb : nullptr};
   ops::linear_backward(rec, grads, dy, x, adapter ? &hidden : nullptr, l.linear(), l.settings());
+  ops::linear_backward(rec, {&written}, dy, x, nullptr, l.linear(), l.settings(),
+                       ops::GradientStore::write);
   rec.run();
 
   std::vector<double> want_y, want_u;
@@ -102,6 +107,8 @@ void check_against_reference(vk::Context& ctx, DType dt, const Layer& l,
   EXPECT_LT(test::relative_error(read_floats(ctx, y), want_y), tol.activations) << "y";
   EXPECT_LT(test::relative_error(read_floats(ctx, dx), plus(want.x, start_dx)), tol.activations)
       << "dx";
+  EXPECT_LT(test::relative_error(read_floats(ctx, written), want.x), tol.activations)
+      << "dx written";
   EXPECT_LT(test::relative_error(read_floats(ctx, dw), plus(want.weight, start_dw)), tol.weight)
       << "dW";
   if (bias) {

@@ -33,7 +33,8 @@ uint64_t numel(const std::vector<int64_t>& shape) {
   return n;
 }
 
-// Forward (rstd saved) and backward (adding into random dx, dw) against the reference.
+// Forward (rstd saved) and backward (adding into random dx, dw; and writing over another random
+// dx, adding into another dw) against the reference.
 void check(vk::Context& ctx, DType dt, const std::vector<int64_t>& shape, float offset) {
   size_t n = numel(shape), cols = size_t(shape.back()), rows = n / cols;
   auto x = test::random_values(n, 1, dt), dy = test::random_values(n, 2, dt);
@@ -44,12 +45,16 @@ void check(vk::Context& ctx, DType dt, const std::vector<int64_t>& shape, float 
   Tensor tdx = test::tensor_with(shape, dt, dx_start, "dx", ctx);
   Tensor tw = test::tensor_with({int64_t(cols)}, DType::f32, w, "w", ctx);
   Tensor tdw = test::tensor_with({int64_t(cols)}, DType::f32, dw_start, "dw", ctx);
+  Tensor written = test::tensor_with(shape, dt, test::random_values(n, 6, dt), "dx written", ctx);
+  Tensor written_dw = test::tensor_with({int64_t(cols)}, DType::f32, dw_start, "dw 2", ctx);
   Tensor ty = make_tensor(ctx, dt, shape, "y");
   Tensor trstd = make_tensor(ctx, DType::f32, {int64_t(rows)}, "rstd");
   ops::RmsnormOptions options{kEps, offset};
   vk::Recorder rec(ctx);
   ops::rmsnorm_forward(rec, ty, &trstd, tx, tw, options);
   ops::rmsnorm_backward(rec, tdx, &tdw, tdy, tx, tw, trstd, options);
+  ops::rmsnorm_backward(rec, written, &written_dw, tdy, tx, tw, trstd, options,
+                        ops::GradientStore::write);
   rec.run();
   std::vector<double> y, rstd, dx(dx_start.begin(), dx_start.end());
   std::vector<double> dw(dw_start.begin(), dw_start.end());
@@ -62,6 +67,13 @@ void check(vk::Context& ctx, DType dt, const std::vector<int64_t>& shape, float 
   // Inputs are exact in their dtype: dw is f32 sums of f32 products whatever the dtype, in
   // chunks of at most 64 rows and then column_sum's (~2e-7 seen).
   EXPECT_LT(test::relative_error(read_floats(ctx, tdw), dw), 2e-6);
+  // Written: the gradient alone, whatever dx held; dw added all the same. Measured on the scale
+  // of the added case (written + dx_start against dx): at C = 1 the gradient alone cancels to
+  // ~eps (see tolerance()).
+  auto got_written = read_floats(ctx, written);
+  for (size_t i = 0; i < n; ++i) got_written[i] += dx_start[i];
+  EXPECT_LT(test::relative_error(got_written, dx), tolerance(dt));
+  EXPECT_EQ(read_floats(ctx, written_dw), read_floats(ctx, tdw));
 }
 
 }  // namespace
@@ -225,9 +237,9 @@ TEST(RmsnormGradient, MatchesCentralDifferences) {
     ops::rmsnorm_forward(forward, y, &rstd, tx, tw, options);
     forward.run();
     vk::Recorder backward(ctx);
-    ops::fill(backward, dx, 0.0f);
     ops::fill(backward, dw, 0.0f);
-    ops::rmsnorm_backward(backward, dx, &dw, tr, tx, tw, rstd, options);
+    ops::rmsnorm_backward(backward, dx, &dw, tr, tx, tw, rstd, options,
+                          ops::GradientStore::write);
     backward.run();
     auto loss = [&] {
       write_floats(ctx, tx, x);

@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "base/error.hpp"
-#include "ops/elementwise.hpp"
 #include "ops/rope.hpp"
 #include "reference/rope.hpp"
 #include "support/support.hpp"
@@ -37,7 +36,8 @@ Tensor positions_tensor(vk::Context& ctx, const std::vector<int32_t>& positions,
   return t;
 }
 
-// Forward (out of place and in place) and backward (adding into random dx) against the reference.
+// Forward (out of place and in place) and backward (adding into random dx, and writing over
+// other random values) against the reference.
 void check(vk::Context& ctx, DType dt, const Case& c) {
   std::vector<int64_t> shape = {c.tokens, c.heads, c.dim};
   size_t n = size_t(c.tokens * c.heads * c.dim);
@@ -51,6 +51,7 @@ void check(vk::Context& ctx, DType dt, const Case& c) {
   Tensor in_place = test::tensor_with(shape, dt, x, "x in place", ctx);
   Tensor tdy = test::tensor_with(shape, dt, dy, "dy", ctx);
   Tensor tdx = test::tensor_with(shape, dt, dx_start, "dx", ctx);
+  Tensor written = test::tensor_with(shape, dt, test::random_values(n, 4, dt), "dx written", ctx);
   Tensor y = make_tensor(ctx, dt, shape, "y");
   Tensor tpos = positions_tensor(ctx, positions);
   Tensor tfreq = test::tensor_with({c.dim / 2}, DType::f32, inv_freq, "inv_freq", ctx);
@@ -58,13 +59,16 @@ void check(vk::Context& ctx, DType dt, const Case& c) {
   ops::rope_forward(rec, y, tx, tpos, tfreq);
   ops::rope_forward(rec, in_place, in_place, tpos, tfreq);
   ops::rope_backward(rec, tdx, tdy, tpos, tfreq);
+  ops::rope_backward(rec, written, tdy, tpos, tfreq, ops::GradientStore::write);
   rec.run();
-  std::vector<double> want_y, want_dx(dx_start.begin(), dx_start.end());
+  std::vector<double> want_y, want_dx(dx_start.begin(), dx_start.end()), want_written(n, 0.0);
   reference::rope_forward(want_y, x, positions, inv_freq, size_t(c.heads));
   reference::rope_backward(want_dx, dy, positions, inv_freq, size_t(c.heads));
+  reference::rope_backward(want_written, dy, positions, inv_freq, size_t(c.heads));
   EXPECT_LT(test::relative_error(read_floats(ctx, y), want_y), tolerance(dt));
   EXPECT_EQ(read_floats(ctx, in_place), read_floats(ctx, y));
   EXPECT_LT(test::relative_error(read_floats(ctx, tdx), want_dx), tolerance(dt));
+  EXPECT_LT(test::relative_error(read_floats(ctx, written), want_written), tolerance(dt));
 }
 
 }  // namespace
@@ -113,8 +117,7 @@ TEST(RopeGradient, MatchesCentralDifferences) {
   vk::Recorder forward(ctx);
   ops::rope_forward(forward, y, tx, tpos, tfreq);
   vk::Recorder backward(ctx);
-  ops::fill(backward, dx, 0.0f);
-  ops::rope_backward(backward, dx, tr, tpos, tfreq);
+  ops::rope_backward(backward, dx, tr, tpos, tfreq, ops::GradientStore::write);
   backward.run();
   auto grad = read_floats(ctx, dx);
   auto loss = [&] {
