@@ -2,7 +2,7 @@
 // random-weight model of a preset's shape, by default Qwen3-1.7B with LoRA r 16 (alpha 32) on
 // every linear layer at B 8 x T 512. Prints ms per step (median of --steps replays after one
 // warm-up step), tokens/s and the allocator's peak device memory. Steps run as the trainer runs
-// them: submit step n, build step n+1's batches (data::Batcher packing random sequences) and
+// them: submit step n, build step n+1's batches (data::Batcher over random sequences) and
 // write them into the free input slot, then finish step n; a second line gives the host's time
 // per step outside the wait for the device, which the overlap hides when it is shorter than the
 // device's step. bench/reference/train_step.py runs the same step in PyTorch + PEFT. On
@@ -44,13 +44,13 @@ void write_random_weights(model::Parameters& params, const io::ModelConfig& conf
   model::initialize_adapter(params, 3);
 }
 
-// Random sequences of T/2 .. T tokens, packed into at least `batches` batches of B x T (rarely
-// do two share a row).
+// Random sequences of T tokens, one to a row, in at least `batches` batches of B x T: every row
+// is one causal sequence without padding, the work bench/reference/train_step.py times.
 data::Batcher random_sequences(int64_t B, int64_t T, int64_t vocab, int64_t batches) {
   Xoshiro256 rng(5);
-  std::vector<data::TokenSequence> examples(size_t(2 * B * batches));
+  std::vector<data::TokenSequence> examples(size_t(B * batches));
   for (auto& e : examples) {
-    e.tokens.resize(size_t(T / 2) + rng.next() % uint64_t(T - T / 2 + 1));
+    e.tokens.resize(size_t(T));
     for (int32_t& t : e.tokens) t = int32_t(rng.next() % uint64_t(vocab));
   }
   return data::Batcher(std::move(examples), {.batch = B, .time = T, .seed = 3});
