@@ -1,5 +1,5 @@
 #version 450
-// attention_backward_kv: dv (+)= P^T dout and dk (+)= scale * dS^T q (added where pc.accumulate is
+// attention_backward_kv: dv (+)= P^T dout and dk (+)= scale * dS^T q (added where ACCUMULATE is
 // set, else written), with P recomputed from q, k and the forward's lse and dS = P * (dout v^T -
 // delta) (FlashAttention-2 backward, key side).
 // q, dout [B, T, Hq, D], k, v, dk, dv [B, T, Hkv, D] (IN_*/OUT_*, one dtype), lse and delta f32

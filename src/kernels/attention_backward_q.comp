@@ -1,5 +1,5 @@
 #version 450
-// attention_backward_q: dq (+)= scale * dS k (added where pc.accumulate is set, else written) with
+// attention_backward_q: dq (+)= scale * dS k (added where ACCUMULATE is set, else written) with
 // dS = P * (dout v^T - delta), P recomputed from q, k and the forward's lse (FlashAttention-2
 // backward, query side). q, dout, dq [B, T, Hq, D], k, v [B, T, Hkv, D] (IN_*/OUT_*, one
 // dtype), lse and delta f32 [B, Hq, T]. Workgroup (query
@@ -15,6 +15,8 @@
 #include "attention_push.h"
 layout(push_constant) uniform Push { ATTENTION_BACKWARD_PUSH } pc;
 #include "attention.glsl"
+// Whether dq is added into (the op's GradientStore::add) or written: after the tiles' constants.
+layout(constant_id = 11) const bool ACCUMULATE = true;
 
 void main() {
   const uint tiles = (pc.T + BR - 1) / BR;
@@ -91,7 +93,7 @@ void main() {
       uint at = r * q_stride + acc_col(j);
       if (acc_col(j) >= D) continue;
       float grad = pc.scale * acc[i * TC + j];
-      if (pc.accumulate != 0) grad += out_load(dq, at);
+      if (ACCUMULATE) grad += out_load(dq, at);
       out_store(dq, at, grad);
     }
   }

@@ -16,6 +16,8 @@
 #include "attention_push.h"
 layout(push_constant) uniform Push { ATTENTION_BACKWARD_PUSH } pc;
 #include "attention_coopmat.glsl"
+// Whether dq is added into (the op's GradientStore::add) or written: after D and BC.
+layout(constant_id = 2) const bool ACCUMULATE = true;
 
 shared float own_lse[BR];  // log2 units
 shared float own_delta[BR];
@@ -125,7 +127,7 @@ void main() {
     [[unroll]] for (uint d = 0; d < DB; ++d) {
       uint at = r * q_stride + d * 16 + element_col(index, i);
       float grad = pc.scale * acc[d][i];
-      if (pc.accumulate != 0) grad += out_load(dq, at);
+      if (ACCUMULATE) grad += out_load(dq, at);
       out_store(dq, at, grad);
     }
   }

@@ -10,6 +10,8 @@
 // Include after `pc` (ATTENTION_BACKWARD_PUSH), D and BC.
 
 layout(constant_id = KV_PARTS_ID) const uint KV_PARTS = 1;
+// Whether dk and dv are added into (the op's GradientStore::add) or written; the next constant.
+layout(constant_id = KV_PARTS_ID + 1) const bool ACCUMULATE = true;
 
 uint kv_head() { return gl_WorkGroupID.y / KV_PARTS; }
 uint kv_part() { return gl_WorkGroupID.y % KV_PARTS; }
@@ -21,7 +23,7 @@ uvec2 part_visits(uint group, uint query_tiles) {
 }
 
 // Element `at` (from element kv_at of [B, T, Hkv, D]) of dk and dv: the sums added into dk and dv
-// (OUT_*) where pc.accumulate is set, else written, or in parts stored as this part's f32 partial
+// (OUT_*) where ACCUMULATE is set, else written, or in parts stored as this part's f32 partial
 // sums. Every part stores every element of its keys, zeros where it visited nothing, so the
 // ordered sum reads only written values.
 void write_kv(uint64_t kv_at, uint at, float dk_sum, float dv_sum) {
@@ -34,7 +36,7 @@ void write_kv(uint64_t kv_at, uint at, float dk_sum, float dv_sum) {
   }
   OUT_BUF dk = OUT_BUF(pc.grad_a + kv_at * OUT_BYTES);
   OUT_BUF dv = OUT_BUF(pc.grad_b + kv_at * OUT_BYTES);
-  if (pc.accumulate != 0) {
+  if (ACCUMULATE) {
     dk_sum += out_load(dk, at);
     dv_sum += out_load(dv, at);
   }

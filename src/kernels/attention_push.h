@@ -15,12 +15,11 @@
 #define ATTENTION_DELTA_PUSH uint64_t dout; uint64_t o; uint64_t delta; uint rows; uint T; \
   uint heads_q; uint D;
 
-// grad_a (+)= dq, or grad_a (+)= dk and grad_b (+)= dv, from dout, lse and delta: added when
-// accumulate != 0, else written without reading the gradients (dk/dv in parts: their f32 partial
-// sums, attention_kv_parts.glsl, which the op adds or writes)
+// grad_a (+)= dq, or grad_a (+)= dk and grad_b (+)= dv, from dout, lse and delta: added where
+// the kernel's ACCUMULATE constant is set, else written without reading the gradients (dk/dv in
+// parts: their f32 partial sums, attention_kv_parts.glsl, which the op adds or writes)
 #define ATTENTION_BACKWARD_PUSH uint64_t q; uint64_t k; uint64_t v; uint64_t documents; \
-  uint64_t dout; uint64_t lse; uint64_t delta; uint64_t grad_a; uint64_t grad_b; ATTENTION_SHAPE \
-  uint accumulate;
+  uint64_t dout; uint64_t lse; uint64_t delta; uint64_t grad_a; uint64_t grad_b; ATTENTION_SHAPE
 
 #ifdef __cplusplus
 #include <cstdint>

@@ -1,6 +1,7 @@
 #include "ops/attention.hpp"
 
 #include <cmath>
+#include <optional>
 
 #include "kernels/attention_push.h"
 #include "kernels/push.h"
@@ -189,17 +190,30 @@ std::vector<vk::ByteRange> reads_of(std::initializer_list<const Tensor*> tensors
   return reads;
 }
 
-// " N parts" after the dk/dv kernel's profile label where it runs in parts.
-std::string parts_note(uint32_t kv_parts) {
-  return kv_parts > 1 ? fmt::format(" {} parts", kv_parts) : "";
-}
+// A backward kernel's specialization after its tiles': the dk/dv kernel's parts
+// (attention_kv_parts.glsl), then whether the gradients are added into (ACCUMULATE). Constants,
+// not push values: a run-time choice of the store slowed the dk/dv kernel at Qwen3-1.7B's shape
+// from 0.383 to 0.541 ms on an H100 (bench/RESULTS.md).
+struct BackwardSpec {
+  uint32_t kv_parts = 0;  // 0: the dq kernel, which has none
+  bool accumulate = true;
+  std::vector<uint32_t> values() const {
+    std::vector<uint32_t> v;
+    if (kv_parts > 0) v.push_back(kv_parts);
+    v.push_back(accumulate);
+    return v;
+  }
+  // " N parts" after the dk/dv kernel's profile label where it runs in parts.
+  std::string note() const { return kv_parts > 1 ? fmt::format(" {} parts", kv_parts) : ""; }
+};
 
-// Records one tiled kernel over (own tiles, heads, batch); the dk/dv kernel in kv_parts parts
-// (its specialization, attention_kv_parts.glsl) over (key tiles, kv heads x parts, batch).
+// Records one tiled kernel over (own tiles, heads, batch); a backward kernel with its
+// specialization, the dk/dv kernel in parts over (key tiles, kv heads x parts, batch).
 void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, const Dims& d,
                     DType dtype, uint32_t heads, const void* push, uint32_t push_bytes,
                     const std::vector<vk::ByteRange>& reads,
-                    const std::vector<vk::ByteRange>& writes, uint32_t kv_parts = 0) {
+                    const std::vector<vk::ByteRange>& writes,
+                    const std::optional<BackwardSpec>& backward = std::nullopt) {
   auto& ctx = rec.context();
   const auto& caps = ctx.caps();
   uint64_t shared = tiles.shared_bytes(d.D), limit = std::min(kSharedLimit, caps.max_shared_memory);
@@ -212,16 +226,20 @@ void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, c
     fail("[{}] {} tiles x {} heads x batch {} is over the device's workgroup counts", kernel,
          groups, heads, d.B);
   std::vector<uint32_t> spec = tiles.spec(d.D);
-  if (kv_parts > 0) spec.push_back(kv_parts);
+  if (backward) {
+    std::vector<uint32_t> extra = backward->values();
+    spec.insert(spec.end(), extra.begin(), extra.end());
+  }
   VkPipeline p = pipeline(ctx, fmt::format("{}_{}", kernel, dtype_name(dtype)), spec);
-  rec.dispatch(fmt::format("{}{}", kernel, parts_note(kv_parts)), p, push, push_bytes, groups,
-               heads, d.B, reads, writes);
+  rec.dispatch(fmt::format("{}{}", kernel, backward ? backward->note() : ""), p, push, push_bytes,
+               groups, heads, d.B, reads, writes);
 }
 
 void dispatch_coopmat(vk::Recorder& rec, CoopmatKernel kernel, const Dims& d, DType dtype,
                       uint32_t heads, const void* push, uint32_t push_bytes,
                       const std::vector<vk::ByteRange>& reads,
-                      const std::vector<vk::ByteRange>& writes, uint32_t kv_parts = 0) {
+                      const std::vector<vk::ByteRange>& writes,
+                      const std::optional<BackwardSpec>& backward = std::nullopt) {
   auto& ctx = rec.context();
   CoopmatTiles tiles = coopmat_tiles(kernel, d.D);
   uint32_t groups = (d.T + 63) / 64;
@@ -231,9 +249,13 @@ void dispatch_coopmat(vk::Recorder& rec, CoopmatKernel kernel, const Dims& d, DT
          groups, heads, d.B);
   std::string name = fmt::format("{}_coopmat_{}", tiles.name, dtype_name(dtype));
   std::vector<uint32_t> spec = {d.D, tiles.visit};
-  if (kv_parts > 0) spec.push_back(kv_parts);
+  if (backward) {
+    std::vector<uint32_t> extra = backward->values();
+    spec.insert(spec.end(), extra.begin(), extra.end());
+  }
   VkPipeline p = pipeline(ctx, name, spec, kCoopmatSubgroup);
-  rec.dispatch(name + parts_note(kv_parts), p, push, push_bytes, groups, heads, d.B, reads, writes);
+  rec.dispatch(name + (backward ? backward->note() : ""), p, push, push_bytes, groups, heads, d.B,
+               reads, writes);
 }
 
 // The parts the dk/dv kernel cuts each key tile's query visits into (attention_kv_parts.glsl),
@@ -386,7 +408,6 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
     fail("[{}] {} parts of {} are over the 2^32 partial sums the kernels index; use fewer",
          op, parts, dk.describe());
   const bool adds = store == GradientStore::add;
-  push.accumulate = adds;
   auto reads_kv = reads_of({&q, &k, &v, &dout, &lse, &delta}, options);
   std::vector<vk::ByteRange> writes_kv = {whole(dk), whole(dv)};
   uint64_t partials = 0;
@@ -403,10 +424,10 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   }
   if (coopmat)
     dispatch_coopmat(rec, CoopmatKernel::backward_kv, d, q.dtype, d.Hkv * parts, &push,
-                     sizeof push, reads_kv, writes_kv, parts);
+                     sizeof push, reads_kv, writes_kv, BackwardSpec{parts, adds});
   else
     dispatch_tiled(rec, "attention_backward_kv", portable_kv, d, q.dtype, d.Hkv * parts, &push,
-                   sizeof push, reads_kv, writes_kv, parts);
+                   sizeof push, reads_kv, writes_kv, BackwardSpec{parts, adds});
   if (parts > 1) sum_kv_parts(rec, dk, dv, partials, writes_kv[0], parts, store);
   push.grad_a = address(dq);
   push.grad_b = 0;
@@ -414,10 +435,10 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   if (adds) reads_q.push_back(whole(dq));
   if (coopmat)
     dispatch_coopmat(rec, CoopmatKernel::backward_q, d, q.dtype, d.Hq, &push, sizeof push,
-                     reads_q, {whole(dq)});
+                     reads_q, {whole(dq)}, BackwardSpec{0, adds});
   else
     dispatch_tiled(rec, "attention_backward_q", backward_q_tiles(), d, q.dtype, d.Hq, &push,
-                   sizeof push, reads_q, {whole(dq)});
+                   sizeof push, reads_q, {whole(dq)}, BackwardSpec{0, adds});
   rec.keep(std::move(delta.memory));
 }
 
