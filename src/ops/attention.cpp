@@ -197,11 +197,9 @@ std::vector<vk::ByteRange> reads_of(std::initializer_list<const Tensor*> tensors
 struct BackwardSpec {
   uint32_t kv_parts = 0;  // 0: the dq kernel, which has none
   bool accumulate = true;
-  std::vector<uint32_t> values() const {
-    std::vector<uint32_t> v;
-    if (kv_parts > 0) v.push_back(kv_parts);
-    v.push_back(accumulate);
-    return v;
+  void append_to(std::vector<uint32_t>& spec) const {
+    if (kv_parts > 0) spec.push_back(kv_parts);
+    spec.push_back(accumulate);
   }
   // " N parts" after the dk/dv kernel's profile label where it runs in parts.
   std::string note() const { return kv_parts > 1 ? fmt::format(" {} parts", kv_parts) : ""; }
@@ -226,10 +224,7 @@ void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, c
     fail("[{}] {} tiles x {} heads x batch {} is over the device's workgroup counts", kernel,
          groups, heads, d.B);
   std::vector<uint32_t> spec = tiles.spec(d.D);
-  if (backward) {
-    std::vector<uint32_t> extra = backward->values();
-    spec.insert(spec.end(), extra.begin(), extra.end());
-  }
+  if (backward) backward->append_to(spec);
   VkPipeline p = pipeline(ctx, fmt::format("{}_{}", kernel, dtype_name(dtype)), spec);
   rec.dispatch(fmt::format("{}{}", kernel, backward ? backward->note() : ""), p, push, push_bytes,
                groups, heads, d.B, reads, writes);
@@ -249,10 +244,7 @@ void dispatch_coopmat(vk::Recorder& rec, CoopmatKernel kernel, const Dims& d, DT
          groups, heads, d.B);
   std::string name = fmt::format("{}_coopmat_{}", tiles.name, dtype_name(dtype));
   std::vector<uint32_t> spec = {d.D, tiles.visit};
-  if (backward) {
-    std::vector<uint32_t> extra = backward->values();
-    spec.insert(spec.end(), extra.begin(), extra.end());
-  }
+  if (backward) backward->append_to(spec);
   VkPipeline p = pipeline(ctx, name, spec, kCoopmatSubgroup);
   rec.dispatch(name + (backward ? backward->note() : ""), p, push, push_bytes, groups, heads, d.B,
                reads, writes);

@@ -54,16 +54,12 @@ class TrainingStep {
                int32_t dropout_seed);
   // Submits the prepared step; one step is in flight at a time.
   void submit();
-  void submit(const std::vector<model::HostBatch>& micro, double lr, int64_t step,
-              int32_t dropout_seed) {
-    prepare(micro, lr, step, dropout_seed);
-    submit();
-  }
   // Waits for the submitted step and returns its results; fails if they are not finite.
   StepResult finish();
   StepResult run(const std::vector<model::HostBatch>& micro, double lr, int64_t step,
                  int32_t dropout_seed) {
-    submit(micro, lr, step, dropout_seed);
+    prepare(micro, lr, step, dropout_seed);
+    submit();
     return finish();
   }
   // Evaluation on the step's own activation memory (nothing is updated); only while no step is

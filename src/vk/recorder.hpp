@@ -68,7 +68,6 @@ class Recorder {
     submit();
     wait();
   }
-  bool in_flight() const { return in_flight_; }
   uint32_t barriers() const { return barriers_; }
   uint32_t commands() const { return uint32_t(labels_.size()); }
   // Per-label times of the last run (VKTRAIN_PROFILE=1 or profile(true)), slowest first.
