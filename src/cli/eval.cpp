@@ -16,9 +16,14 @@
 namespace vktrain::cli {
 
 void add_eval_options(CLI::App& c, EvalOptions& o) {
-  c.add_option("--model", o.model, "Hugging Face model directory or .gguf file")->required();
+  c.add_option("--model", o.model, "Hugging Face model directory, .gguf file or cached repo id")
+      ->required()
+      ->transform(model_source());
   c.add_option("--adapter", o.adapter, "a PEFT adapter directory (e.g. a train --out) to apply");
-  c.add_option("--data", o.data, "evaluation data: .jsonl or .txt, as for train")->required();
+  c.add_option("--data", o.data,
+               "evaluation data: .jsonl or .txt as for train, or a folder: its test.jsonl, else "
+               "its valid.jsonl")
+      ->required();
   c.add_option("--chat-template", o.chat_template, "a Jinja chat template file to use instead");
   c.add_option("--batch", o.batch, "rows per batch (default 4)");
   c.add_option("--seq-len", o.seq_len, "tokens per row (default 2048)");
@@ -39,7 +44,8 @@ int run_eval(const EvalOptions& o) {
   data_options.seq_len = o.seq_len;
   data_options.train_on_inputs = o.train_on_inputs;
   data_options.truncate = o.truncate;
-  data::TokenizedDataset dataset = data::tokenize_dataset(o.data, text, data_options);
+  const std::string data_path = data::data_file(o.data, {"test", "valid"});
+  data::TokenizedDataset dataset = data::tokenize_dataset(data_path, text, data_options);
   auto model = model::load_pretrained(ctx, o.model, o.adapter, run_dtype(ctx, o.dtype));
   data::Batcher batches(std::move(dataset.sequences),
                         {o.batch, o.seq_len, !o.no_packing, false, 0, 0});
@@ -49,10 +55,10 @@ int run_eval(const EvalOptions& o) {
   model::BatchTensors device = model->make_batch(o.batch, o.seq_len);
   train::Evaluator evaluator(*model, acts, device);
   train::LossSum sum = evaluator.loss(batches, o.max_batches);
-  if (sum.targets == 0) fail("[eval] {}: no token to score (are all turns masked?)", o.data);
+  if (sum.targets == 0) fail("[eval] {}: no token to score (are all turns masked?)", data_path);
   double mean = sum.loss / double(sum.targets);
   fmt::print("eval: {} on {}: loss {:.4f}, perplexity {:.3f} over {} tokens in {} batches\n",
-             o.adapter ? o.model + " + " + *o.adapter : o.model, o.data, mean, std::exp(mean),
+             o.adapter ? o.model + " + " + *o.adapter : o.model, data_path, mean, std::exp(mean),
              sum.targets, sum.batches);
   return 0;
 }

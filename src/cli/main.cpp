@@ -14,6 +14,7 @@
 #include "cli/generate.hpp"
 #include "cli/init.hpp"
 #include "cli/plan.hpp"
+#include "cli/run_setup.hpp"
 #include "cli/tokenize.hpp"
 #include "cli/train.hpp"
 
@@ -33,10 +34,14 @@ int main(int argc, char** argv) {
   vktrain::cli::TokenizeOptions tokenize_options;
   auto* tokenize = app.add_subcommand(
       "tokenize", "show how a model's tokenizer and chat template see a text or a dataset");
-  tokenize->add_option("--model", tokenize_options.model, "model directory or .gguf file")->required();
+  tokenize->add_option("--model", tokenize_options.model, "model directory, .gguf file or cached repo id")
+      ->required()
+      ->transform(vktrain::cli::model_source());
   tokenize->add_option("--text", tokenize_options.text, "a text to tokenize");
-  tokenize->add_option("--data", tokenize_options.data, "a JSONL dataset: show its first examples");
+  tokenize->add_option("--data", tokenize_options.data,
+                       "a dataset as train reads it (.jsonl, .txt or a folder): its first examples");
   tokenize->add_option("--limit", tokenize_options.limit, "examples to show from --data (default 3)");
+  tokenize->add_option("--seq-len", tokenize_options.seq_len, "tokens per .txt window (default 2048)");
   tokenize->add_option("--chat-template", tokenize_options.chat_template,
                        "a Jinja chat template file to use instead of the model's");
 
@@ -57,8 +62,9 @@ int main(int argc, char** argv) {
   auto* exporter = app.add_subcommand(
       "export", "write an adapter as PEFT or a llama.cpp GGUF adapter, or merged into its model "
                 "as Hugging Face safetensors or GGUF");
-  exporter->add_option("--model", export_options.model, "base model directory or .gguf file")
-      ->required();
+  exporter->add_option("--model", export_options.model, "base model directory, .gguf file or cached repo id")
+      ->required()
+      ->transform(vktrain::cli::model_source());
   exporter->add_option("--adapter", export_options.adapter,
                        "PEFT adapter or LoRA checkpoint directory")->required();
   exporter->add_option("--out", export_options.out,
@@ -85,7 +91,8 @@ int main(int argc, char** argv) {
   auto* plan = app.add_subcommand(
       "plan", "estimate a training run's device memory per part against the device's budget, "
               "with advice; exit 0 when it fits, 2 when it does not");
-  plan->add_option("--model", plan_options.model, "model directory or .gguf file (config only)");
+  plan->add_option("--model", plan_options.model, "model directory, .gguf file or cached repo id (config only)")
+      ->transform(vktrain::cli::model_source());
   plan->add_option("--family", plan_options.family, "a preset family instead of --model: qwen3, qwen2, llama, gemma3");
   plan->add_option("--size", plan_options.size, "the preset's size (0.6B, 8B, ..., tiny)");
   plan->add_option("--lora-rank", plan_options.lora_rank, "LoRA rank (default 16)");
@@ -105,7 +112,9 @@ int main(int argc, char** argv) {
   vktrain::cli::GenerateOptions generate_options;
   auto generation_flags = [&](CLI::App* c) {
     auto& o = generate_options;
-    c->add_option("--model", o.model, "model directory or .gguf file")->required();
+    c->add_option("--model", o.model, "model directory, .gguf file or cached repo id")
+        ->required()
+        ->transform(vktrain::cli::model_source());
     c->add_option("--adapter", o.adapter, "a PEFT LoRA adapter directory, applied unmerged");
     c->add_option("--max-tokens", o.max_tokens, "new tokens per answer (default 256)");
     c->add_option("--temp", o.sampling.temperature, "temperature; 0: greedy (default 0.8)");

@@ -1,8 +1,18 @@
 #include "cli/run_setup.hpp"
 
+#include "io/hf_cache.hpp"
 #include "ops/matmul.hpp"
 
 namespace vktrain::cli {
+
+CLI::Validator model_source() {
+  return CLI::Validator(
+      [](std::string& value) {
+        value = io::resolve_model_source(value);
+        return std::string();
+      },
+      "");
+}
 
 vk::ContextOptions context_options(const std::optional<std::string>& device) {
   vk::ContextOptions options = vk::ContextOptions::from_env();

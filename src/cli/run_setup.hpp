@@ -1,6 +1,8 @@
 #pragma once
-// What the commands that run a model share: the device context from --device, and the dtype a
-// run uses when the user says "auto".
+// What the commands that run a model share: --model's value, the device context from --device,
+// and the dtype a run uses when the user says "auto".
+#include <CLI/CLI.hpp>
+
 #include <optional>
 #include <string>
 
@@ -8,6 +10,11 @@
 #include "vk/context.hpp"
 
 namespace vktrain::cli {
+
+// Turns every --model value into a path as it is parsed: a Hugging Face repo id (Org/Name or
+// Org/Name@revision) becomes its snapshot in the local Hugging Face cache (io/hf_cache.hpp); a
+// path that exists stays as given.
+CLI::Validator model_source();
 
 vk::ContextOptions context_options(const std::optional<std::string>& device);
 // f32, f16 or bf16 by name; "auto": bf16 where the device multiplies it on cooperative matrices

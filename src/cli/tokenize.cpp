@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "base/error.hpp"
+#include "data/dataset.hpp"
 #include "data/examples.hpp"
 #include "data/model_text.hpp"
 #include "data/segments.hpp"
@@ -19,6 +20,33 @@ std::string printable(const std::string& s) {
     else out += c;
   }
   return out;
+}
+
+void print_legend() { fmt::print("\u27e6 \u27e7 mark the trained tokens; the rest is context only.\n"); }
+
+// A .txt file is one token stream cut into --seq-len windows (data/dataset.hpp): each window
+// decoded, its trained tokens marked.
+int show_windows(const TokenizeOptions& o, const std::string& path) {
+  data::ModelText text = data::load_model_text(o.model, o.chat_template);
+  data::DatasetOptions options;
+  options.seq_len = o.seq_len;
+  data::TokenizedDataset windows = data::tokenize_dataset(path, text, options);
+  for (size_t i = 0; i < windows.sequences.size() && i < o.limit; ++i) {
+    const auto& w = windows.sequences[i];
+    std::string shown;
+    size_t trained = 0;
+    for (size_t begin = 0, end; begin < w.tokens.size(); begin = end) {
+      for (end = begin; end < w.tokens.size() && w.trained[end] == w.trained[begin];) ++end;
+      std::string piece = printable(text.tokenizer.decode(
+          std::span<const int32_t>(w.tokens.data() + begin, end - begin)));
+      if (w.trained[begin]) trained += end - begin;
+      shown += w.trained[begin] ? "\u27e6" + piece + "\u27e7" : piece;
+    }
+    fmt::print("window {} of {} (plain text): {} tokens, {} trained\n{}\n\n", i + 1,
+               windows.sequences.size(), w.tokens.size(), trained, shown);
+  }
+  print_legend();
+  return 0;
 }
 
 }  // namespace
@@ -39,11 +67,13 @@ int run_tokenize(const TokenizeOptions& o) {
     fmt::print("\n");
     return 0;
   }
+  const std::string path = data::data_file(*o.data, {"train"});
+  if (data::is_plain_text(path)) return show_windows(o, path);
   auto [tokenizer, chat] = data::load_model_text(o.model, o.chat_template);
-  auto examples = data::read_examples(*o.data, o.limit);
+  auto examples = data::read_examples(path, o.limit);
   for (size_t i = 0; i < examples.size(); ++i) {
     const auto& e = examples[i];
-    auto segments = data::segments_of(e, *o.data, chat, tokenizer);
+    auto segments = data::segments_of(e, path, chat, tokenizer);
     size_t total = 0, trained = 0;
     std::string shown;
     for (const auto& segment : segments) {
@@ -56,7 +86,7 @@ int run_tokenize(const TokenizeOptions& o) {
     fmt::print("example {} (line {}, {}): {} tokens, {} trained\n{}\n\n", i + 1, e.line,
                data::kind_name(e.kind), total, trained, shown);
   }
-  fmt::print("\u27e6 \u27e7 mark the trained tokens; the rest is context only.\n");
+  print_legend();
   return 0;
 }
 

@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -7,9 +8,10 @@ namespace vktrain::cli {
 struct TokenizeOptions {
   std::string model;                         // model directory or .gguf file
   std::optional<std::string> text;           // --text
-  std::optional<std::string> data;           // --data FILE.jsonl
+  std::optional<std::string> data;           // --data FILE.jsonl|FILE.txt|DIR
   std::optional<std::string> chat_template;  // --chat-template FILE
-  size_t limit = 3;                          // examples shown from --data
+  size_t limit = 3;                          // examples (or .txt windows) shown from --data
+  int64_t seq_len = 2048;                    // .txt windows, as train cuts them
 };
 
 // `vktrain tokenize`: ids and pieces of a text, or the first examples of a dataset rendered

@@ -1,8 +1,10 @@
 #include "cli/train.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <filesystem>
@@ -17,6 +19,7 @@
 #include "model/init.hpp"
 #include "model/loader.hpp"
 #include "model/memory_plan.hpp"
+#include "model/pretrained.hpp"
 #include "model/transformer.hpp"
 #include "train/checkpoint_files.hpp"
 #include "train/reported_run.hpp"
@@ -50,6 +53,41 @@ void check_options(const TrainOptions& o) {
   require(!(o.valid && o.valid_split > 0), "--valid", "and --valid-split exclude each other");
   require(o.full || o.lora_rank >= 1, "--lora-rank", "must be at least 1 (or pass --full)");
   require(o.lora_dropout >= 0 && o.lora_dropout < 1, "--lora-dropout", "must lie in [0, 1)");
+  require(!(o.adapter && o.full), "--adapter", "and --full exclude each other");
+}
+
+// --adapter: the adapter's LoRA settings become the run's (dropout too, unless --lora-dropout is
+// given: it shapes training, not what the adapter computes). A --lora-* flag that disagrees is an
+// error, not silently overridden: the user meant something the adapter cannot be.
+io::PeftAdapter adapter_to_continue(TrainOptions& o, const io::ModelConfig& config) {
+  io::PeftAdapter adapter = model::read_fitting_adapter(*o.adapter, config);
+  const io::LoraConfig& l = adapter.lora;
+  auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  auto given = [&](const char* flag) {
+    return std::find(o.lora_flags.begin(), o.lora_flags.end(), flag) != o.lora_flags.end();
+  };
+  auto disagree = [&](const char* flag, const std::string& value, const std::string& adapters) {
+    fail("[train] {}{} disagrees with --adapter {}, which has {}; drop {} to continue the adapter "
+         "as it is",
+         flag, value.empty() ? "" : " " + value, *o.adapter, adapters, flag);
+  };
+  if (given("--lora-rank") && o.lora_rank != l.rank)
+    disagree("--lora-rank", std::to_string(o.lora_rank), fmt::format("rank {}", l.rank));
+  if (given("--lora-alpha") && o.lora_alpha != l.alpha)
+    disagree("--lora-alpha", fmt::format("{}", o.lora_alpha), fmt::format("alpha {}", l.alpha));
+  if (given("--lora-targets") &&
+      sorted(model::parse_lora_targets(o.lora_targets)) != sorted(l.targets))
+    disagree("--lora-targets", o.lora_targets, fmt::format("targets {}", fmt::join(l.targets, ",")));
+  if (given("--rslora") && !l.rslora) disagree("--rslora", "", "plain alpha / r scaling");
+  o.lora_rank = l.rank;
+  o.lora_alpha = l.alpha;
+  o.lora_targets = fmt::format("{}", fmt::join(l.targets, ","));
+  o.rslora = l.rslora;
+  if (!given("--lora-dropout")) o.lora_dropout = l.dropout;
+  return adapter;
 }
 
 // The output directory exists and takes files, or one error says why not.
@@ -75,6 +113,7 @@ nlohmann::json settings_of(const TrainOptions& o, DType dtype, bool recompute) {
   s["optimizer"] = {{"lr", o.lr},           {"schedule", o.lr_schedule}, {"warmup", o.warmup},
                     {"min_lr", o.min_lr},   {"weight_decay", o.weight_decay},
                     {"max_grad_norm", o.max_grad_norm}, {"seed", o.seed}};
+  if (o.adapter) s["adapter"] = *o.adapter;
   s["recompute"] = recompute;
   return s;
 }
@@ -82,12 +121,16 @@ nlohmann::json settings_of(const TrainOptions& o, DType dtype, bool recompute) {
 }  // namespace
 
 void add_train_options(CLI::App& c, TrainOptions& o) {
-  c.add_option("--model", o.model, "Hugging Face model directory or .gguf file")->required();
-  c.add_option("--data", o.data, "training data: .jsonl (text, prompt/completion or messages) or .txt")
+  c.add_option("--model", o.model, "Hugging Face model directory, .gguf file or cached repo id")
+      ->required()
+      ->transform(model_source());
+  c.add_option("--data", o.data,
+               "training data: .jsonl (text, prompt/completion, messages or ShareGPT), .txt, or a "
+               "folder with train.jsonl (and valid.jsonl)")
       ->required();
   c.add_option("--out", o.out, "run directory: checkpoints, metrics.jsonl, report.html, the result")
       ->required();
-  c.add_option("--valid", o.valid, "validation data (same formats)");
+  c.add_option("--valid", o.valid, "validation data (same formats; default: --data's valid.jsonl)");
   c.add_option("--valid-split", o.valid_split, "hold out this fraction of --data for validation");
   c.add_option("--chat-template", o.chat_template, "a Jinja chat template file to use instead");
   c.add_option("--lora-rank", o.lora_rank, "LoRA rank r (default 16)");
@@ -96,6 +139,9 @@ void add_train_options(CLI::App& c, TrainOptions& o) {
   c.add_option("--lora-targets", o.lora_targets, "q,k,v,o,gate,up,down or all-linear (default)");
   c.add_flag("--rslora", o.rslora, "scale by alpha / sqrt(r) (rank-stabilised LoRA)");
   c.add_flag("--full", o.full, "full fine-tuning (f32 master weights) instead of LoRA");
+  c.add_option("--adapter", o.adapter,
+               "continue training this PEFT adapter (its rank, alpha and targets) with a new "
+               "optimizer state");
   c.add_option("--lr", o.lr, "peak learning rate (default 1e-4)");
   c.add_option("--lr-schedule", o.lr_schedule, "constant, linear or cosine (default)");
   c.add_option("--warmup", o.warmup, "warmup steps (default 0)");
@@ -121,12 +167,20 @@ void add_train_options(CLI::App& c, TrainOptions& o) {
                "recompute activations per layer: on, off or auto (default: from the memory plan)");
   c.add_option("--device", o.device, "device index or name substring (VKTRAIN_DEVICE)");
   add_config_option(c);
+  c.parse_complete_callback([&c, &o] {
+    o.lora_flags.clear();
+    for (const char* flag : {"--lora-rank", "--lora-alpha", "--lora-dropout", "--lora-targets", "--rslora"})
+      if (c.count(flag)) o.lora_flags.push_back(flag);
+  });
 }
 
-int run_train(const TrainOptions& o) {
+int run_train(const TrainOptions& options) {
+  TrainOptions o = options;  // --adapter sets the LoRA fields
   check_options(o);
   vk::Context ctx(context_options(o.device));
   io::ModelConfig config = model::read_model_source_config(o.model);
+  std::optional<io::PeftAdapter> adapter;
+  if (o.adapter) adapter = adapter_to_continue(o, config);
   data::ModelText text = data::load_model_text(o.model, o.chat_template);
 
   model::ModelSetup setup;
@@ -137,7 +191,7 @@ int run_train(const TrainOptions& o) {
     setup.lora.alpha = o.lora_alpha;
     setup.lora.rslora = o.rslora;
     setup.lora.dropout = o.lora_dropout;
-    setup.lora.targets = model::parse_lora_targets(o.lora_targets);
+    setup.lora.targets = adapter ? adapter->lora.targets : model::parse_lora_targets(o.lora_targets);
   }
   // The memory plan decides recompute and refuses a run that cannot fit, before allocating.
   model::MemoryPlan plan =
@@ -154,10 +208,13 @@ int run_train(const TrainOptions& o) {
   data_options.train_on_inputs = o.train_on_inputs;
   data_options.truncate = o.truncate;
   const std::string cache = o.out + "/data-cache";
-  data::TokenizedDataset train_data = data::load_or_tokenize(o.data, text, data_options, cache);
+  data::TokenizedDataset train_data =
+      data::load_or_tokenize(data::data_file(o.data, {"train"}), text, data_options, cache);
   std::vector<data::TokenSequence> train_sequences = std::move(train_data.sequences), valid_sequences;
-  if (o.valid) {
-    valid_sequences = data::load_or_tokenize(*o.valid, text, data_options, cache).sequences;
+  std::optional<std::string> valid_file = o.valid;
+  if (!valid_file && o.valid_split == 0) valid_file = data::data_folder_file(o.data, "valid");
+  if (valid_file) {
+    valid_sequences = data::load_or_tokenize(*valid_file, text, data_options, cache).sequences;
   } else if (o.valid_split > 0) {
     std::tie(train_sequences, valid_sequences) =
         data::split_validation(std::move(train_sequences), o.valid_split, o.seed);
@@ -172,7 +229,8 @@ int run_train(const TrainOptions& o) {
 
   model::Transformer m(ctx, config, setup);
   model::load_base_weights(m.parameters(), config, o.model);
-  if (!o.full) model::initialize_adapter(m.parameters(), o.seed);
+  if (adapter) model::load_adapter_weights(m.parameters(), config, *adapter);
+  else if (!o.full) model::initialize_adapter(m.parameters(), o.seed);
 
   data::BatchingOptions batching{o.batch, o.seq_len, !o.no_packing, true, o.seed, 0};
   data::Batcher train(std::move(train_sequences), batching);
@@ -200,7 +258,9 @@ int run_train(const TrainOptions& o) {
   train::Trainer trainer(m, train, valid ? &*valid : nullptr, t);
 
   fmt::print("train: {} on {}, {} {}, {} steps of {} x {} x {} tokens{}\n",
-             o.full ? "full fine-tuning" : fmt::format("LoRA r{}", o.lora_rank), ctx.caps().name,
+             o.full ? "full fine-tuning"
+                    : fmt::format("LoRA r{}{}", o.lora_rank, o.adapter ? " from " + *o.adapter : ""),
+             ctx.caps().name,
              io::family_name(config.family), dtype_name(setup.dtype), t.steps, o.grad_accum,
              o.batch, o.seq_len, recompute ? ", recompute" : "");
   interrupted = false;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace vktrain::cli {
 
@@ -21,6 +22,11 @@ struct TrainOptions {
   std::string lora_targets = "all-linear";
   bool rslora = false;
   bool full = false;
+  // --adapter DIR: continue training a PEFT adapter with a new optimizer state (unlike --resume,
+  // which restores a run); its rank, alpha, targets and rsLoRA are the run's, and lora_flags (the
+  // --lora-* flags given) must agree with them.
+  std::optional<std::string> adapter;
+  std::vector<std::string> lora_flags;
   // Optimizer and schedule.
   double lr = 1e-4;
   std::string lr_schedule = "cosine";

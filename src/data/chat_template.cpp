@@ -1,6 +1,7 @@
 #include "data/chat_template.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -146,6 +147,33 @@ const std::string& ChatTemplate::name() const { return template_->name; }
 
 namespace {
 
+// JSON as the Python objects json.loads makes; depth is bounded so hostile data cannot recurse
+// without end.
+jinja::Value to_value(const nlohmann::ordered_json& j, int depth = 0) {
+  if (depth > 64) fail("[chat template] a message or tool is nested more than 64 levels deep");
+  switch (j.type()) {
+    case nlohmann::json::value_t::null: return jinja::None{};
+    case nlohmann::json::value_t::boolean: return j.get<bool>();
+    case nlohmann::json::value_t::number_integer: return j.get<int64_t>();
+    case nlohmann::json::value_t::number_unsigned:
+      if (j.get<uint64_t>() > uint64_t(INT64_MAX)) fail("[chat template] the integer {} is too large", j.dump());
+      return int64_t(j.get<uint64_t>());
+    case nlohmann::json::value_t::number_float: return j.get<double>();
+    case nlohmann::json::value_t::string: return j.get<std::string>();
+    case nlohmann::json::value_t::array: {
+      jinja::List items;
+      for (const auto& item : j) items.push_back(to_value(item, depth + 1));
+      return jinja::Value(std::move(items));
+    }
+    case nlohmann::json::value_t::object: {
+      std::vector<std::pair<std::string, jinja::Value>> items;
+      for (const auto& [key, value] : j.items()) items.emplace_back(key, to_value(value, depth + 1));
+      return jinja::make_dict(std::move(items));
+    }
+    default: fail("[chat template] {} cannot be passed to a template", j.dump());
+  }
+}
+
 // One render: the messages become dicts whose identities the interpreter tracks.
 jinja::RenderResult render_messages(const jinja::Template& tmpl, const std::vector<ChatMessage>& messages,
                                     const ChatOptions& options, const std::optional<std::string>& bos,
@@ -153,15 +181,19 @@ jinja::RenderResult render_messages(const jinja::Template& tmpl, const std::vect
   jinja::List list;
   std::vector<const void*> tracked;
   for (const auto& m : messages) {
-    list.push_back(jinja::make_dict({{"role", m.role}, {"content", m.content}}));
+    std::vector<std::pair<std::string, jinja::Value>> items = {{"role", m.role}, {"content", m.content}};
+    if (m.extra.is_object())
+      for (const auto& [key, value] : m.extra.items())
+        if (key != "role" && key != "content") items.emplace_back(key, to_value(value));
+    list.push_back(jinja::make_dict(std::move(items)));
     tracked.push_back(list.back().identity());
   }
-  // As transformers: tools and documents are passed as None, special tokens when the tokenizer
-  // has them, extra options (enable_thinking) only when given.
+  // As transformers: tools when given (else None), documents as None, special tokens when the
+  // tokenizer has them, extra options (enable_thinking) only when given.
   std::vector<std::pair<std::string, jinja::Value>> variables = {
       {"messages", jinja::Value(std::move(list))},
       {"add_generation_prompt", options.add_generation_prompt},
-      {"tools", jinja::None{}},
+      {"tools", to_value(options.tools)},
       {"documents", jinja::None{}}};
   if (!options.bos_token.empty() || bos) variables.emplace_back("bos_token", options.bos_token.empty() ? *bos : options.bos_token);
   if (!options.eos_token.empty() || eos) variables.emplace_back("eos_token", options.eos_token.empty() ? *eos : options.eos_token);

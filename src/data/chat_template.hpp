@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace vktrain::data {
 
 namespace jinja {
@@ -19,12 +21,20 @@ struct Template;
 struct ChatMessage {
   std::string role;
   std::string content;
+  // The message's other keys, passed to the template as they are, as transformers passes a
+  // message dict: tool_calls (OpenAI's [{"type": "function", "function": {"name", "arguments"}}]),
+  // name, tool_call_id, reasoning_content... An object (key order kept: tojson prints it), or
+  // null for none.
+  nlohmann::ordered_json extra;
 };
 
 struct ChatOptions {
   bool add_generation_prompt = false;
   std::optional<bool> enable_thinking;  // passed to the template only when set (Qwen3 reads it)
   std::string bos_token, eos_token;     // when set, override the tokenizer config's
+  // The tool definitions (a list, OpenAI's function schema) passed as `tools`; null: None, as
+  // transformers passes no tools.
+  nlohmann::ordered_json tools;
 };
 
 struct RenderedChat {

@@ -13,10 +13,6 @@
 namespace vktrain::data {
 namespace {
 
-bool is_plain_text(const std::string& path) {
-  return std::filesystem::path(path).extension() == ".txt";
-}
-
 void check_options(const DatasetOptions& o) {
   if (o.seq_len < 2) fail("[data] --seq-len is {}; it must be at least 2", o.seq_len);
   if (o.stride < 0 || o.stride > o.seq_len)
@@ -98,6 +94,10 @@ TokenizedDataset tokenize_plain_text(const std::string& path, const ModelText& t
 }
 
 }  // namespace
+
+bool is_plain_text(const std::string& path) {
+  return std::filesystem::path(path).extension() == ".txt";
+}
 
 TokenizedDataset tokenize_dataset(const std::string& path, const ModelText& text,
                                   const DatasetOptions& options) {

@@ -11,6 +11,7 @@
 // An example longer than seq_len is an error unless `truncate`, which keeps its first seq_len
 // tokens and counts it: truncation is reported, never silent.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +37,15 @@ struct TokenizedDataset {
   int64_t tokens = 0, trained_tokens = 0, truncated = 0;
   bool from_cache = false;  // load_or_tokenize found it in the cache
 };
+
+// --data as a file or as mlx-lm's data folder (train.jsonl, valid.jsonl, test.jsonl). A file is
+// returned as given; for a folder, the first of `splits` ("train", "valid", "test") whose
+// <split>.jsonl it holds, or one error naming the folder and the files it lacks.
+std::string data_file(const std::string& path, const std::vector<std::string>& splits);
+// The folder's <split>.jsonl when `path` is a folder holding it.
+std::optional<std::string> data_folder_file(const std::string& path, const std::string& split);
+
+bool is_plain_text(const std::string& path);  // a .txt file: pre-training windows
 
 TokenizedDataset tokenize_dataset(const std::string& path, const ModelText& text,
                                   const DatasetOptions& options);

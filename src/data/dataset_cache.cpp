@@ -19,7 +19,9 @@ namespace vktrain::data {
 namespace {
 
 constexpr char kMagic[8] = {'V', 'K', 'T', 'D', 'A', 'T', 'A', '\n'};
-constexpr uint32_t kVersion = 1;
+// 2: chat messages carry their other keys (tool calls, names) and the line's tools into the
+// template, so the same line may render differently than under version 1.
+constexpr uint32_t kVersion = 2;
 
 struct Fnv1a {
   uint64_t hash = 0xcbf29ce484222325ull;

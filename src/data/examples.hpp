@@ -1,7 +1,10 @@
 #pragma once
 // Training examples from JSONL, the format detected per line (DESIGN.md "Data"):
-// {"text": ...} for plain text, {"prompt": ..., "completion": ...}, and
-// {"messages": [{"role": ..., "content": ...}, ...]} for chat. Every error names the file and
+// {"text": ...} for plain text, {"prompt": ..., "completion": ...}, and chat as
+// {"messages": [{"role": ..., "content": ...}, ...]} (OpenAI's format: roles system, user,
+// assistant and tool, assistant "tool_calls", other keys passed to the template as they are) or
+// ShareGPT's {"conversations": [{"from": "human"|"gpt"|"system"|"tool", "value": ...}, ...]};
+// chat lines may carry "tools": [...], the template's `tools`. Every error names the file and
 // the line.
 #include <string>
 #include <vector>
@@ -16,6 +19,7 @@ struct Example {
   std::string text;                   // Kind::text
   std::string prompt, completion;     // Kind::prompt_completion
   std::vector<ChatMessage> messages;  // Kind::chat
+  nlohmann::ordered_json tools;       // Kind::chat: the line's "tools", or null
   size_t line = 0;                    // 1-based line in the file
 };
 

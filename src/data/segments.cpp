@@ -14,7 +14,9 @@ std::vector<Segment> segments_of(const Example& e, const std::string& path, cons
   } else if (e.kind == Kind::prompt_completion) {
     out = {{e.prompt, false, true}, {e.completion + eos, true, false}};
   } else {
-    auto rendered = chat.render_with_spans(e.messages);
+    ChatOptions options;
+    options.tools = e.tools;
+    auto rendered = chat.render_with_spans(e.messages, options);
     if (rendered.assistant_spans.empty() && !train_on_inputs)
       fail("[data] {}:{}: the conversation has no assistant turn to train on; add one, or pass "
            "--train-on-inputs",

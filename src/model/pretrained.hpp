@@ -6,9 +6,17 @@
 #include <optional>
 #include <string>
 
+#include "io/peft_adapter.hpp"
 #include "model/transformer.hpp"
 
 namespace vktrain::model {
+
+// The PEFT adapter in `adapter_dir`, checked to fit `config` (model/adapter_merge.hpp).
+io::PeftAdapter read_fitting_adapter(const std::string& adapter_dir, const io::ModelConfig& config);
+// Writes the adapter's A and B into `params`, built with the adapter's rank and targets, as they
+// are (f32): what a loaded adapter computes, and where a continued training run starts.
+void load_adapter_weights(Parameters& params, const io::ModelConfig& config,
+                          const io::PeftAdapter& adapter);
 
 // Fails naming the adapter's file when its config or a tensor's shape does not fit the model.
 std::unique_ptr<Transformer> load_pretrained(vk::Context& context, const std::string& model_path,

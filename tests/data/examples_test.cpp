@@ -36,11 +36,11 @@ TEST(Examples, ErrorsNameTheFileAndLine) {
   EXPECT_EQ(error(R"({"text": 5})"), "[data] train.jsonl:7: the example \"text\" is not a string");
   EXPECT_EQ(error(R"({"messages": []})"), "[data] train.jsonl:7: \"messages\" must be a non-empty list");
   EXPECT_EQ(error(R"({"messages": [{"role": "robot", "content": "x"}]})"),
-            "[data] train.jsonl:7: message 1 has role \"robot\"; use system, user or assistant");
+            "[data] train.jsonl:7: message 1 has role \"robot\"; use system, user, assistant or tool");
   EXPECT_EQ(error(R"({"messages": [{"role": "user"}]})"),
             "[data] train.jsonl:7: message 1 lacks \"content\"");
   EXPECT_EQ(error(R"({"input": "x"})"),
-            "[data] train.jsonl:7: expected \"text\", \"prompt\"/\"completion\" or \"messages\"");
+            "[data] train.jsonl:7: expected \"text\", \"prompt\"/\"completion\", \"messages\" or \"conversations\"");
   EXPECT_NE(test::error_message([] { data::read_examples("/nonexistent.jsonl"); }).find("cannot open"),
             std::string::npos);
 }

@@ -10,9 +10,13 @@
 #include <random>
 
 #include "model/activations.hpp"
+#include "io/peft_adapter.hpp"
 #include "model/init.hpp"
+#include "model/layout.hpp"
+#include "model/pretrained.hpp"
 #include "model/tiny_models.hpp"
 #include "support/support.hpp"
+#include "train/checkpoint_files.hpp"
 #include "train/trainer.hpp"
 #include "vk/recorder.hpp"
 
@@ -125,8 +129,8 @@ model::ModelSetup dropout_lora() {
   return setup;
 }
 
-// 40 packed examples of 3 to 9 tokens: a few steps of 2 micro-batches of 2 x 16 per epoch.
-data::Batcher resume_data() {
+// 40 examples of 3 to 9 tokens; packed, a few steps of 2 micro-batches of 2 x 16 per epoch.
+std::vector<data::TokenSequence> resume_examples() {
   std::mt19937 rng(4);
   std::vector<data::TokenSequence> examples;
   for (int i = 0; i < 40; ++i) {
@@ -134,8 +138,10 @@ data::Batcher resume_data() {
     for (int t = 0; t < 3 + i % 7; ++t) e.tokens.push_back(int32_t(rng() % 97));
     examples.push_back(e);
   }
-  return data::Batcher(examples, {.batch = 2, .time = 16, .seed = 9});
+  return examples;
 }
+
+data::Batcher resume_data() { return data::Batcher(resume_examples(), {.batch = 2, .time = 16, .seed = 9}); }
 
 train::TrainerOptions trainer_options(const std::string& run_dir, int64_t steps,
                                       int64_t micro_batches) {
@@ -261,6 +267,53 @@ TEST(Trainer, GradientAccumulationEqualsOneLargerBatch) {
               1e-4)
         << p.spec.name;
   }
+}
+
+// `train --adapter`: an adapter saved by one run loads bit for bit into a new model, and the first
+// step of a run continuing it scores exactly the loss the saved adapter gives on that batch (the
+// step's loss is taken before its update), with a fresh optimizer.
+TEST(Trainer, ContinuingASavedAdapterStartsWhereItEnded) {
+  io::ModelConfig config = test::tiny_config("llama");
+  model::ModelSetup setup = dropout_lora();
+  setup.lora.dropout = 0;  // dropout would make the training loss differ from evaluation's
+  auto first = test::random_model(config, setup, 5);
+  data::Batcher batches = resume_data();
+  test::TempDir dir;
+  train::Trainer(*first, batches, nullptr, trainer_options(dir.file("first"), 3, 2)).run();
+  io::write_peft_adapter(dir.file("adapter"), train::adapter_of(*first, "tiny llama"));
+
+  io::PeftAdapter adapter = model::read_fitting_adapter(dir.file("adapter"), config);
+  EXPECT_EQ(adapter.lora.rank, 4);
+  EXPECT_EQ(adapter.lora.targets, setup.lora.targets);
+  auto continued = test::random_model(config, setup, 5);  // the same base, other LoRA values
+  model::load_adapter_weights(continued->parameters(), config, adapter);
+  for (const auto& spec : model::lora_parameters(config, setup.lora))
+    EXPECT_EQ(continued->parameters().read(spec.name), first->parameters().read(spec.name)) << spec.name;
+
+  // Step 1 of the continued run trains on the batch the evaluation scores.
+  data::Batcher in_order(resume_examples(), {.batch = 2, .time = 16, .shuffle = false});
+  train::TrainerOptions options = trainer_options(dir.file("continued"), 1, 1);
+  options.eval_batches = 1;
+  options.schedule.warmup_steps = 0;  // a first step at lr 0 would not move the adapter
+  train::Trainer trainer(*continued, in_order, &in_order, options);
+  const double adapter_loss = trainer.evaluate();
+  double first_step_loss = 0;
+  trainer.run([&](const train::StepReport& r) {
+    first_step_loss = r.loss;
+    return false;
+  });
+  std::printf("continued adapter: evaluation %.9g, first step %.9g\n", adapter_loss, first_step_loss);
+  // The step takes the mean on the device (the sum times 1/count in f32), evaluation divides the
+  // sum by the count on the host: the same sum, rounded once differently.
+  EXPECT_NEAR(first_step_loss, adapter_loss, 1e-6 * adapter_loss);
+  // The model that saved the adapter scores that batch with exactly the same bits.
+  train::TrainerOptions saved_options = trainer_options(dir.file("saved"), 1, 1);
+  saved_options.eval_batches = 1;
+  train::Trainer saved(*first, in_order, &in_order, saved_options);
+  EXPECT_EQ(saved.evaluate(), adapter_loss);
+  // The optimizer ran: the adapter moved on from the saved one.
+  EXPECT_NE(continued->parameters().read(model::lora_parameters(config, setup.lora)[0].name),
+            first->parameters().read(model::lora_parameters(config, setup.lora)[0].name));
 }
 
 }  // namespace
