@@ -14,6 +14,7 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
   const auto& p = *pipeline_;
+  if (p.spm) return p.spm->encode(text, add_special_tokens);
   std::string repaired;
   if (!is_valid_utf8(text)) {
     repaired = utf8_lossy(text);
