@@ -31,7 +31,9 @@ nlohmann::json read_json(const std::string& path) {
 
 std::vector<Case> fixture_cases(const std::string& name) {
   std::vector<Case> cases;
-  for (const auto& c : read_json(std::string(VKTRAIN_FIXTURES) + "/tokenizers/" + name + ".json")["cases"])
+  // Named: a range-for over a member of a temporary reads a destroyed object (no cases at all).
+  const auto fixture = read_json(std::string(VKTRAIN_FIXTURES) + "/tokenizers/" + name + ".json");
+  for (const auto& c : fixture["cases"])
     cases.push_back({c["text"], c["ids"], c["ids_with_special"], c["decoded"]});
   return cases;
 }
