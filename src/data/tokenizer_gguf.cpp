@@ -2,8 +2,9 @@
 // same pipeline a tokenizer.json gives, so that a GGUF model tokenizes as its Hugging Face
 // original does.
 //  - "gpt2": byte-level BPE. Merges are given; the pre-tokenizer regex follows
-//    tokenizer.ggml.pre (qwen2: Qwen2/3's, with NFC as their tokenizer.json has; llama-bpe:
-//    Llama-3's, which also skips merging words that are tokens; gpt2/default: GPT-2's).
+//    tokenizer.ggml.pre (qwen2: Qwen2/3's, without the NFC of their tokenizer.json, as
+//    llama.cpp; llama-bpe: Llama-3's, which also skips merging words that are tokens;
+//    gpt2/default: GPT-2's). Special tokens are cut out as llama.cpp does (SpecialTokenSplitter).
 //  - "llama": SentencePiece, encoded exactly as llama.cpp does (tokenizer_gguf_spm.hpp).
 // Control (and unknown) tokens are special; they and user-defined tokens are matched in the raw
 // text as added tokens.
@@ -69,8 +70,8 @@ Tokenizer Tokenizer::from_gguf_vocab(const GgufVocab& v) {
   p->source = kSource;
   BpeOptions options;
   if (v.model == "gpt2") {
+    // No NFC for qwen2 as its tokenizer.json has: llama.cpp does not normalize.
     if (v.pre == "qwen2") {
-      p->normalizer.add_form(NormalForm::nfc);
       p->pre_tokenizer.add_split(Pattern::regex(kQwen2Pattern, kSource), SplitBehavior::isolated);
     } else if (v.pre == "llama-bpe" || v.pre == "llama3") {
       p->pre_tokenizer.add_split(Pattern::regex(kLlama3Pattern, kSource), SplitBehavior::isolated);
@@ -86,6 +87,7 @@ Tokenizer Tokenizer::from_gguf_vocab(const GgufVocab& v) {
     p->model = BpeModel(v.tokens, std::move(options));
     p->model.add_merges(p->model.merges_from_pairs(split_merges(v), kSource));
     p->decoder.add_byte_level();
+    p->gguf_specials.emplace(v);
   } else if (v.model == "llama") {
     if (!v.scores.empty() && v.scores.size() != v.tokens.size())
       fail("[tokenizer] {}: {} tokens but {} scores; a \"llama\" vocabulary needs one score per "

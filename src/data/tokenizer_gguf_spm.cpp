@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <queue>
+#include <unordered_set>
 
 #include "base/error.hpp"
 
@@ -17,6 +18,29 @@ std::string token_text(const GgufVocab& v, size_t id) {
 
 int32_t type_of(const GgufVocab& v, size_t id) {
   return id < v.token_types.size() ? v.token_types[id] : 1;
+}
+
+// Texts llama.cpp makes control tokens whatever their type, when it looks for end-of-generation
+// and fill-in-the-middle tokens by text (llama_vocab::impl::load), and the gpt-oss tokens it makes
+// user-defined: either way they are cut out of the raw text. (For fill-in-the-middle it takes
+// only the first of a list that it finds in its hash map, where the file names none; we take
+// every one, which differs only for a vocabulary with two such texts as normal tokens.)
+bool llama_cpp_makes_special(std::string_view text) {
+  static const std::unordered_set<std::string_view> kTexts = {
+      "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+      "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+      "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+      "<\uFF5Cend\u2581of\u2581sentence\uFF5C>", "[e~[",
+      "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\uFF5Cfim\u2581begin\uFF5C>", "<PRE>",
+      "\u2581<PRE>", "<|code_prefix|>", "<|prefix|>",
+      "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\uFF5Cfim\u2581hole\uFF5C>", "<SUF>",
+      "\u2581<SUF>", "<|code_suffix|>", "<|suffix|>",
+      "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\uFF5Cfim\u2581end\uFF5C>", "<MID>",
+      "\u2581<MID>", "<|code_middle|>", "<|middle|>",
+      "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]",
+      "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", "<|file_sep|>",
+      "<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"};
+  return kTexts.count(text) > 0;
 }
 
 // Bytes of the UTF-8 sequence that `lead` starts, by its high nibble alone as llama.cpp counts
@@ -42,9 +66,11 @@ SpecialTokenSplitter::SpecialTokenSplitter(const GgufVocab& v) {
   std::vector<std::string> text_by_id(v.tokens.size());
   for (size_t id = 0; id < v.tokens.size(); ++id) {
     int32_t type = type_of(v, id);
-    if (type != kControl && type != kUnknown && type != kUserDefined) continue;
-    order_.push_back(int32_t(id));
     text_by_id[id] = token_text(v, id);
+    if (type != kControl && type != kUnknown && type != kUserDefined &&
+        !llama_cpp_makes_special(text_by_id[id]))
+      continue;
+    order_.push_back(int32_t(id));
   }
   // The same unstable sort on the same ids as llama.cpp, so that tokens of equal length are
   // tried in its order (with the same standard library).

@@ -27,7 +27,8 @@
 namespace vktrain::data {
 
 // llama.cpp's cutting of special tokens out of raw text (tokenizer_st_partition with
-// parse_special), for the control (3), unknown (2) and user-defined (4) tokens of a vocabulary.
+// parse_special), for the control (3), unknown (2) and user-defined (4) tokens of a vocabulary
+// and those llama.cpp makes control tokens by their text (end of turn, fill-in-the-middle).
 class SpecialTokenSplitter {
  public:
   SpecialTokenSplitter() = default;

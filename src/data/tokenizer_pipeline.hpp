@@ -26,6 +26,9 @@ struct TokenizerPipeline {
   // Set for a "llama" GGUF vocabulary: encoding is llama.cpp's instead of the stages above
   // (decoding and lookups still use them).
   std::optional<SpmTokenizer> spm;
+  // Set for a "gpt2" GGUF vocabulary: special tokens are cut out of the text as llama.cpp does
+  // (longest first, and the texts it makes control tokens), not as `added` matches them.
+  std::optional<SpecialTokenSplitter> gguf_specials;
 };
 
 }  // namespace vktrain::data

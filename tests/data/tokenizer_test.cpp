@@ -156,6 +156,9 @@ TEST(TokenizerGguf, QwenVocabularyReproducesReferenceIds) {
   auto tokenizer = Tokenizer::from_gguf_vocab(vocab);
   for (const auto& c : fixture_cases("qwen3")) {
     SCOPED_TRACE(testing::Message() << "text: " << nlohmann::json(c.text).dump());
+    // A GGUF vocabulary encodes as llama.cpp, which does not apply Qwen's NFC
+    // (tokenizer_gguf_test.cpp has its ids).
+    if (c.text.starts_with("e\xCC\x81")) continue;
     EXPECT_EQ(tokenizer.encode(c.text), c.ids);
     EXPECT_EQ(tokenizer.decode(c.ids), c.decoded);
   }
