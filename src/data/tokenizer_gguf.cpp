@@ -1,16 +1,13 @@
 // Tokenizer::from_gguf_vocab: the vocabulary llama.cpp stores in GGUF files, built into the
-// same pipeline a tokenizer.json gives, so that a GGUF model tokenizes as its Hugging Face
-// original does.
+// same pipeline a tokenizer.json gives, tokenizing as llama.cpp does on the same file (which is
+// its Hugging Face original's tokenization but for the few places where llama.cpp differs).
 //  - "gpt2": byte-level BPE. Merges are given; the pre-tokenizer regex follows
 //    tokenizer.ggml.pre (qwen2: Qwen2/3's, without the NFC of their tokenizer.json, as
 //    llama.cpp; llama-bpe: Llama-3's, which also skips merging words that are tokens;
 //    gpt2/default: GPT-2's). Special tokens are cut out as llama.cpp does (SpecialTokenSplitter).
 //  - "llama": SentencePiece, encoded exactly as llama.cpp does (tokenizer_gguf_spm.hpp).
-// Control (and unknown) tokens are special; they and user-defined tokens are matched in the raw
-// text as added tokens.
-#include <algorithm>
-#include <unordered_map>
-
+// Control (and unknown) tokens are special, which decoding and is_special go by; they and the
+// user-defined tokens are added tokens, cut out of the raw text as llama.cpp cuts them.
 #include "base/error.hpp"
 #include "data/tokenizer.hpp"
 #include "data/tokenizer_pipeline.hpp"
