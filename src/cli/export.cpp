@@ -41,18 +41,18 @@ DType merged_dtype(const std::string& model) {
   return dtype == "F32" ? DType::f32 : dtype == "F16" ? DType::f16 : DType::bf16;
 }
 
-// Each base weight of the model with the adapter merged into it.
+// Each base weight of the model, with the adapter merged into it when there is one.
 void for_each_merged_weight(const io::ModelConfig& config, const std::string& model,
-                            const io::PeftAdapter& adapter, const model::UseWeight& use) {
+                            const io::PeftAdapter* adapter, const model::UseWeight& use) {
   model::read_base_weights(
       config, model, [](const std::string&) { return true; },
       [&](const model::ParameterSpec& spec, std::vector<float> values) {
-        model::merge_adapter(values, spec.name, adapter);
+        if (adapter) model::merge_adapter(values, spec.name, *adapter);
         use(spec, std::move(values));
       });
 }
 
-void export_hf(const ExportOptions& o, const io::ModelConfig& config, const io::PeftAdapter& adapter) {
+void export_hf(const ExportOptions& o, const io::ModelConfig& config, const io::PeftAdapter* adapter) {
   const DType dtype = merged_dtype(o.model);
   io::AtomicDirectory staging(o.out, "export");
   io::write_model_config(staging.file("config.json"), config, dtype);
@@ -70,7 +70,7 @@ void export_hf(const ExportOptions& o, const io::ModelConfig& config, const io::
 }
 
 void export_gguf(const ExportOptions& o, const io::ModelConfig& config,
-                 const io::PeftAdapter& adapter) {
+                 const io::PeftAdapter* adapter) {
   const io::GgmlType type = gguf_type(o);
   io::GgufModelFile file = io::gguf_model_file(config, type);
   auto vocabulary = data::gguf_tokenizer_metadata(o.model, config);
@@ -92,24 +92,35 @@ int run_export(const ExportOptions& o) {
     fail("[export] --format '{}' is unknown; use peft, gguf-lora, hf or gguf", o.format);
   if (o.gguf_type) gguf_type(o);  // a bad type fails before any work
   if (o.out.empty()) fail("[export] --out is empty; give a path to write");
-  if (!fs::is_directory(o.adapter))
+  const bool writes_adapter = o.format == "peft" || o.format == "gguf-lora";
+  if (o.adapter.empty() && writes_adapter)
+    fail("[export] --format {} writes an adapter: give --adapter DIR (a PEFT adapter or LoRA "
+         "checkpoint directory), or use --format gguf or hf to convert the model itself",
+         o.format);
+  if (!o.adapter.empty() && !fs::is_directory(o.adapter))
     fail("[export] --adapter {} is not a directory; give a PEFT adapter or LoRA checkpoint "
          "directory (adapter_config.json + adapter_model.safetensors)",
          o.adapter);
   const io::ModelConfig config = model::read_model_source_config(o.model);
+  if (o.adapter.empty()) {
+    // A model pre-trained or fully fine-tuned (or any base) converted as it is.
+    if (o.format == "hf") export_hf(o, config, nullptr);
+    if (o.format == "gguf") export_gguf(o, config, nullptr);
+    fmt::print("export: {} model {} as {} -> {}\n", io::family_name(config.family), o.model,
+               o.format, o.out);
+    return 0;
+  }
   const io::PeftAdapter adapter = io::read_peft_adapter(o.adapter);
   model::check_adapter_fits(adapter, config, o.adapter);
 
   if (o.format == "peft") io::write_peft_adapter(o.out, adapter);
   if (o.format == "gguf-lora") io::write_gguf_lora(o.out, config, adapter, gguf_type(o));
-  if (o.format == "hf") export_hf(o, config, adapter);
-  if (o.format == "gguf") export_gguf(o, config, adapter);
+  if (o.format == "hf") export_hf(o, config, &adapter);
+  if (o.format == "gguf") export_gguf(o, config, &adapter);
   fmt::print("export: {} adapter (rank {}, alpha {}{}) {} -> {}\n",
              io::family_name(config.family), adapter.lora.rank, adapter.lora.alpha,
              adapter.lora.rslora ? ", rsLoRA" : "",
-             o.format == "hf" || o.format == "gguf" ? "merged into the model as " + o.format
-                                                    : "as " + o.format,
-             o.out);
+             writes_adapter ? "as " + o.format : "merged into the model as " + o.format, o.out);
   return 0;
 }
 

@@ -60,13 +60,14 @@ int main(int argc, char** argv) {
 
   vktrain::cli::ExportOptions export_options;
   auto* exporter = app.add_subcommand(
-      "export", "write an adapter as PEFT or a llama.cpp GGUF adapter, or merged into its model "
-                "as Hugging Face safetensors or GGUF");
+      "export", "write an adapter as PEFT or a llama.cpp GGUF adapter, or a model (with an "
+                "adapter merged in, or as it is) as Hugging Face safetensors or GGUF");
   exporter->add_option("--model", export_options.model, "base model directory, .gguf file or cached repo id")
       ->required()
       ->transform(vktrain::cli::model_source());
   exporter->add_option("--adapter", export_options.adapter,
-                       "PEFT adapter or LoRA checkpoint directory")->required();
+                       "PEFT adapter or LoRA checkpoint directory (hf, gguf: without it, the "
+                       "model as it is)");
   exporter->add_option("--out", export_options.out,
                        "output directory (peft, hf) or file (gguf-lora, gguf)")->required();
   exporter->add_option("--format", export_options.format, "peft (default), gguf-lora, hf or gguf");

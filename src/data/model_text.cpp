@@ -67,6 +67,18 @@ GgufVocab read_gguf_vocab(const io::GgufReader& gguf) {
   v.eos = token_id(gguf, "tokenizer.ggml.eos_token_id");
   v.unk = token_id(gguf, "tokenizer.ggml.unknown_token_id");
   v.pad = token_id(gguf, "tokenizer.ggml.padding_token_id");
+  if (v.model == "llama") {
+    // llama.cpp's defaults for a SentencePiece vocabulary whose file leaves them out.
+    v.add_bos = true;
+    auto fallback = [&](std::optional<int32_t>& id, int32_t value) {
+      if (!id && size_t(value) < v.tokens.size()) id = value;
+    };
+    fallback(v.bos, 1);
+    fallback(v.eos, 2);
+    fallback(v.unk, 0);
+  }
+  if (gguf.find("tokenizer.ggml.add_space_prefix"))
+    v.add_space_prefix = gguf.get<bool>("tokenizer.ggml.add_space_prefix");
   if (gguf.find("tokenizer.ggml.add_bos_token")) v.add_bos = gguf.get<bool>("tokenizer.ggml.add_bos_token");
   if (gguf.find("tokenizer.ggml.add_eos_token")) v.add_eos = gguf.get<bool>("tokenizer.ggml.add_eos_token");
   for (auto [name, id] : {std::pair{"bos", v.bos}, {"eos", v.eos}, {"unknown", v.unk}, {"padding", v.pad}})

@@ -14,6 +14,7 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
   const auto& p = *pipeline_;
+  if (p.spm) return p.spm->encode(text, add_special_tokens);
   std::string repaired;
   if (!is_valid_utf8(text)) {
     repaired = utf8_lossy(text);
@@ -24,7 +25,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
   std::vector<PreToken> words;
   // Added tokens are cut out of the raw text first; only the text between them is normalized,
   // then cut again at added tokens that match normalized text, then split into words.
-  for (const auto& raw : p.added.split_raw(text)) {
+  const auto raws = p.gguf_specials ? p.gguf_specials->split(text) : p.added.split_raw(text);
+  for (const auto& raw : raws) {
     if (raw.id >= 0) {
       ids.push_back(raw.id);
       continue;

@@ -24,6 +24,7 @@ struct GgufVocab {
   std::vector<std::string> merges;   // "a b"
   std::optional<int32_t> bos, eos, unk, pad;
   bool add_bos = false, add_eos = false;
+  bool add_space_prefix = true;  // "llama": a " " in front of text (llama.cpp's default)
 };
 
 struct TokenizerPipeline;
@@ -40,7 +41,8 @@ class Tokenizer {
   Tokenizer& operator=(Tokenizer&&) noexcept;
 
   // add_special_tokens adds what the post-processor adds (Gemma's <bos>; nothing for Qwen).
-  // Text that is not valid UTF-8 is read with each invalid sequence as U+FFFD.
+  // Text that is not valid UTF-8 is read with each invalid sequence as U+FFFD (a "llama" GGUF
+  // vocabulary takes the bytes as they are, as llama.cpp does).
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = false) const;
   // Ids outside the vocabulary are skipped, as in `tokenizers`.
   std::string decode(std::span<const int32_t> ids, bool skip_special_tokens = false) const;

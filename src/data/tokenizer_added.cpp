@@ -16,7 +16,7 @@ char32_t code_point_at(std::string_view text, size_t pos) { return next_code_poi
 
 }  // namespace
 
-void AddedVocabulary::Trie::add(const std::string& content, size_t token) {
+void ByteTrie::add(const std::string& content, size_t token) {
   if (content.empty()) return;  // `tokenizers` ignores empty added tokens
   uint32_t node = 0;
   for (unsigned char b : content) {
@@ -29,7 +29,7 @@ void AddedVocabulary::Trie::add(const std::string& content, size_t token) {
   first_bytes[static_cast<unsigned char>(content[0])] = true;
 }
 
-int32_t AddedVocabulary::Trie::longest_at(std::string_view text, size_t pos, size_t& end) const {
+int32_t ByteTrie::longest_at(std::string_view text, size_t pos, size_t& end) const {
   int32_t best = -1;
   uint32_t node = 0;
   for (size_t i = pos; i < text.size(); ++i) {
@@ -42,6 +42,16 @@ int32_t AddedVocabulary::Trie::longest_at(std::string_view text, size_t pos, siz
     }
   }
   return best;
+}
+
+void ByteTrie::all_at(std::string_view text, size_t pos, std::vector<int32_t>& out) const {
+  uint32_t node = 0;
+  for (size_t i = pos; i < text.size(); ++i) {
+    auto it = edges.find((uint64_t(node) << 8) | static_cast<unsigned char>(text[i]));
+    if (it == edges.end()) return;
+    node = it->second;
+    if (terminal[node] >= 0) out.push_back(terminal[node]);
+  }
 }
 
 const AddedToken* AddedVocabulary::find(int32_t id) const {

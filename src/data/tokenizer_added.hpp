@@ -25,6 +25,19 @@ struct TextSegment {
   int32_t id;
 };
 
+// A byte trie over token contents; `terminal[node]` is the token ending there, or -1.
+struct ByteTrie {
+  std::unordered_map<uint64_t, uint32_t> edges;  // (node << 8 | byte) -> child
+  std::vector<int32_t> terminal{-1};
+  bool first_bytes[256] = {};
+  // A second content equal to an earlier one is ignored: the first keeps it.
+  void add(const std::string& content, size_t token);
+  // The longest token starting at `pos`, or -1; sets `end` to where it stops.
+  int32_t longest_at(std::string_view text, size_t pos, size_t& end) const;
+  // Every token starting at `pos`, shortest first.
+  void all_at(std::string_view text, size_t pos, std::vector<int32_t>& out) const;
+};
+
 class AddedVocabulary {
  public:
   AddedVocabulary() = default;
@@ -53,15 +66,7 @@ class AddedVocabulary {
   const std::vector<AddedToken>& tokens() const { return tokens_; }
 
  private:
-  // A byte trie over token contents; `terminal[node]` is the token ending there, or -1.
-  struct Trie {
-    std::unordered_map<uint64_t, uint32_t> edges;  // (node << 8 | byte) -> child
-    std::vector<int32_t> terminal{-1};
-    bool first_bytes[256] = {};
-    void add(const std::string& content, size_t token);
-    // The longest token starting at `pos`, or -1; sets `end` to where it stops.
-    int32_t longest_at(std::string_view text, size_t pos, size_t& end) const;
-  };
+  using Trie = ByteTrie;
   std::vector<TextSegment> split(std::string_view text, const Trie& trie) const;
 
   std::vector<AddedToken> tokens_;

@@ -1,18 +1,13 @@
 // Tokenizer::from_gguf_vocab: the vocabulary llama.cpp stores in GGUF files, built into the
-// same pipeline a tokenizer.json gives, so that a GGUF model tokenizes as its Hugging Face
-// original does.
+// same pipeline a tokenizer.json gives, tokenizing as llama.cpp does on the same file (which is
+// its Hugging Face original's tokenization but for the few places where llama.cpp differs).
 //  - "gpt2": byte-level BPE. Merges are given; the pre-tokenizer regex follows
-//    tokenizer.ggml.pre (qwen2: Qwen2/3's, with NFC as their tokenizer.json has; llama-bpe:
-//    Llama-3's, which also skips merging words that are tokens; gpt2/default: GPT-2's).
-//  - "llama": SentencePiece BPE. Merges come from the scores: a pair merges into the token
-//    that is their concatenation, higher scores first, equal scores leftmost first (as
-//    llama.cpp's SPM tokenizer). Spaces become "▁", each text piece gets a "▁" prefix, and code
-//    points outside the vocabulary fall back to "<0xXX>" byte tokens.
-// Control (and unknown) tokens are special; they and user-defined tokens are matched in the raw
-// text as added tokens.
-#include <algorithm>
-#include <unordered_map>
-
+//    tokenizer.ggml.pre (qwen2: Qwen2/3's, without the NFC of their tokenizer.json, as
+//    llama.cpp; llama-bpe: Llama-3's, which also skips merging words that are tokens;
+//    gpt2/default: GPT-2's). Special tokens are cut out as llama.cpp does (SpecialTokenSplitter).
+//  - "llama": SentencePiece, encoded exactly as llama.cpp does (tokenizer_gguf_spm.hpp).
+// Control (and unknown) tokens are special, which decoding and is_special go by; they and the
+// user-defined tokens are added tokens, cut out of the raw text as llama.cpp cuts them.
 #include "base/error.hpp"
 #include "data/tokenizer.hpp"
 #include "data/tokenizer_pipeline.hpp"
@@ -39,35 +34,6 @@ std::vector<AddedToken> added_tokens(const GgufVocab& v) {
     tokens.push_back(std::move(t));
   }
   return tokens;
-}
-
-// Pairs of normal tokens whose concatenation is a normal token, ranked by that token's score.
-std::vector<BpeMerge> merges_from_scores(const GgufVocab& v, const BpeModel& model) {
-  if (v.scores.size() != v.tokens.size())
-    fail("[tokenizer] {}: {} tokens but {} scores; a \"llama\" vocabulary needs one score per "
-         "token",
-         kSource, v.tokens.size(), v.scores.size());
-  std::vector<float> distinct(v.scores);
-  std::sort(distinct.begin(), distinct.end(), std::greater<>());
-  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-  auto rank_of = [&](float score) {
-    return uint32_t(std::lower_bound(distinct.begin(), distinct.end(), score, std::greater<>()) -
-                    distinct.begin());
-  };
-  auto normal = [&](std::optional<int32_t> id) { return id && token_type(v, *id) == kNormal; };
-  std::vector<BpeMerge> merges;
-  for (size_t id = 0; id < v.tokens.size(); ++id) {
-    const auto& token = v.tokens[id];
-    if (token_type(v, id) != kNormal || model.token_id(token) != int32_t(id)) continue;
-    for (size_t cut = 1; cut < token.size(); ++cut) {
-      if ((static_cast<unsigned char>(token[cut]) & 0xC0) == 0x80) continue;  // inside a code point
-      auto left = model.token_id(std::string_view(token).substr(0, cut));
-      auto right = model.token_id(std::string_view(token).substr(cut));
-      if (normal(left) && normal(right))
-        merges.push_back({*left, *right, int32_t(id), rank_of(v.scores[id])});
-    }
-  }
-  return merges;
 }
 
 std::vector<std::pair<std::string_view, std::string_view>> split_merges(const GgufVocab& v) {
@@ -101,8 +67,8 @@ Tokenizer Tokenizer::from_gguf_vocab(const GgufVocab& v) {
   p->source = kSource;
   BpeOptions options;
   if (v.model == "gpt2") {
+    // No NFC for qwen2 as its tokenizer.json has: llama.cpp does not normalize.
     if (v.pre == "qwen2") {
-      p->normalizer.add_form(NormalForm::nfc);
       p->pre_tokenizer.add_split(Pattern::regex(kQwen2Pattern, kSource), SplitBehavior::isolated);
     } else if (v.pre == "llama-bpe" || v.pre == "llama3") {
       p->pre_tokenizer.add_split(Pattern::regex(kLlama3Pattern, kSource), SplitBehavior::isolated);
@@ -118,14 +84,16 @@ Tokenizer Tokenizer::from_gguf_vocab(const GgufVocab& v) {
     p->model = BpeModel(v.tokens, std::move(options));
     p->model.add_merges(p->model.merges_from_pairs(split_merges(v), kSource));
     p->decoder.add_byte_level();
+    p->gguf_specials.emplace(v);
   } else if (v.model == "llama") {
-    options.byte_fallback = true;
-    options.fuse_unk = true;
-    options.unk = v.unk;
-    p->normalizer.add_prepend("\u2581").add_replace(" ", "\u2581");
-    p->model = BpeModel(v.tokens, std::move(options));
-    p->model.add_merges(merges_from_scores(v, p->model));
-    p->decoder.add_replace("\u2581", " ").add_byte_fallback().add_fuse().add_strip(" ", 1, 0);
+    if (!v.scores.empty() && v.scores.size() != v.tokens.size())
+      fail("[tokenizer] {}: {} tokens but {} scores; a \"llama\" vocabulary needs one score per "
+           "token",
+           kSource, v.tokens.size(), v.scores.size());
+    p->spm.emplace(v);
+    p->model = BpeModel(v.tokens, std::move(options));  // lookups and decoding only
+    p->decoder.add_replace("\u2581", " ").add_byte_fallback().add_fuse();
+    if (v.add_space_prefix) p->decoder.add_strip(" ", 1, 0);
   } else {
     fail("[tokenizer] {}: unsupported tokenizer.ggml.model '{}' (supported: gpt2, llama)", kSource,
          v.model);

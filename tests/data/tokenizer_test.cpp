@@ -31,7 +31,9 @@ nlohmann::json read_json(const std::string& path) {
 
 std::vector<Case> fixture_cases(const std::string& name) {
   std::vector<Case> cases;
-  for (const auto& c : read_json(std::string(VKTRAIN_FIXTURES) + "/tokenizers/" + name + ".json")["cases"])
+  // Named: a range-for over a member of a temporary reads a destroyed object (no cases at all).
+  const auto fixture = read_json(std::string(VKTRAIN_FIXTURES) + "/tokenizers/" + name + ".json");
+  for (const auto& c : fixture["cases"])
     cases.push_back({c["text"], c["ids"], c["ids_with_special"], c["decoded"]});
   return cases;
 }
@@ -154,6 +156,9 @@ TEST(TokenizerGguf, QwenVocabularyReproducesReferenceIds) {
   auto tokenizer = Tokenizer::from_gguf_vocab(vocab);
   for (const auto& c : fixture_cases("qwen3")) {
     SCOPED_TRACE(testing::Message() << "text: " << nlohmann::json(c.text).dump());
+    // A GGUF vocabulary encodes as llama.cpp, which does not apply Qwen's NFC
+    // (tokenizer_gguf_test.cpp has its ids).
+    if (c.text.starts_with("e\xCC\x81")) continue;
     EXPECT_EQ(tokenizer.encode(c.text), c.ids);
     EXPECT_EQ(tokenizer.decode(c.ids), c.decoded);
   }

@@ -5,8 +5,12 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "cli/export.hpp"
+#include "cli/init.hpp"
+#include "data/model_text.hpp"
 #include "io/gguf.hpp"
 #include "io/gguf_names.hpp"
 #include "io/peft_adapter.hpp"
@@ -204,6 +208,59 @@ TEST_F(ExportFixture, BadInputIsOneErrorAndWritesNothing) {
   EXPECT_NE(test::error_message([&] { cli::run_export(o); }).find("--gguf-type 'q4_0'"),
             std::string::npos);
   EXPECT_FALSE(fs::exists(dir.file("never")));
+}
+
+// Without --adapter, gguf and hf write the model itself (pre-trained or fully fine-tuned by
+// vktrain, or a Hugging Face base); peft and gguf-lora say they need one.
+TEST_F(ExportFixture, WithoutAnAdapterTheModelItselfIsExported) {
+  for (const std::string format : {"hf", "gguf"}) {
+    auto o = options(format, "model-" + format + (format == "gguf" ? ".gguf" : ""));
+    o.adapter.clear();
+    o.gguf_type = format == "gguf" ? std::optional<std::string>("f32") : std::nullopt;
+    EXPECT_NE(run(o).find("export: llama model " + model_dir + " as " + format), std::string::npos);
+    EXPECT_EQ(weights_of(o.out), weights_of(model_dir)) << format;
+  }
+  for (const std::string format : {"peft", "gguf-lora"}) {
+    auto o = options(format, "never");
+    o.adapter.clear();
+    EXPECT_NE(test::error_message([&] { cli::run_export(o); })
+                  .find("[export] --format " + format + " writes an adapter: give --adapter DIR"),
+              std::string::npos);
+  }
+  EXPECT_FALSE(fs::exists(dir.file("never")));
+}
+
+// A tiny model with a real tokenizer exported to GGUF carries a vocabulary that tokenizes as the
+// tokenizer.json does: SentencePiece (Gemma 3) and byte-level BPE (Qwen3).
+TEST(ExportVocabulary, GgufModelTokenizesAsItsTokenizerJson) {
+  test::TempDir dir;
+  for (const std::string family : {"gemma3", "qwen3"}) {
+    SCOPED_TRACE(family);
+    const std::string model = dir.file(family);
+    testing::internal::CaptureStdout();
+    cli::run_init({.family = family, .size = "tiny", .out = model,
+                   .tokenizer = std::string(VKTRAIN_TOKENIZERS) + "/" + family});
+    cli::ExportOptions o;
+    o.model = model;
+    o.out = dir.file(family + ".gguf");
+    o.format = "gguf";
+    o.gguf_type = "q8_0";
+    cli::run_export(o);
+    testing::internal::GetCapturedStdout();
+    io::GgufReader gguf(o.out);
+    EXPECT_EQ(gguf.get<std::string>("tokenizer.ggml.model"), family == "gemma3" ? "llama" : "gpt2");
+    const auto tokenizer = data::load_tokenizer(o.out);
+    std::ifstream in(std::string(VKTRAIN_FIXTURES) + "/tokenizers/" + family + ".json");
+    const auto cases = nlohmann::json::parse(in)["cases"];
+    ASSERT_GT(cases.size(), 30u);
+    for (const auto& c : cases) {
+      // llama.cpp leaves out the NFC of Qwen's tokenizer.json, and so does its GGUF vocabulary.
+      if (c["text"] == "e\u0301 decomposed vs \u00e9 composed") continue;
+      SCOPED_TRACE(c["text"].dump());
+      EXPECT_EQ(tokenizer.encode(c["text"].get<std::string>(), true),
+                c["ids_with_special"].get<std::vector<int32_t>>());
+    }
+  }
 }
 
 }  // namespace
