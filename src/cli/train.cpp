@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,6 +22,7 @@
 #include "model/transformer.hpp"
 #include "train/checkpoint_files.hpp"
 #include "train/reported_run.hpp"
+#include "train/run_directory.hpp"
 #include "train/trainer.hpp"
 #include "vk/context.hpp"
 
@@ -32,8 +32,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::atomic<bool> interrupted{false};
-extern "C" void on_interrupt(int) { interrupted = true; }
+// SIGINT (Ctrl-C) or SIGTERM (schedulers, `timeout`): the run stops after its step with a
+// checkpoint and exits 128 + the signal, as the shell reports a process the signal ended.
+std::atomic<int> stop_signal{0};
+extern "C" void on_stop_signal(int signal) { stop_signal = signal; }
 
 void require(bool ok, const char* flag, const std::string& what) {
   if (!ok) fail("[train] {} {}", flag, what);
@@ -54,6 +56,9 @@ void check_options(const TrainOptions& o) {
   require(o.full || o.lora_rank >= 1, "--lora-rank", "must be at least 1 (or pass --full)");
   require(o.lora_dropout >= 0 && o.lora_dropout < 1, "--lora-dropout", "must lie in [0, 1)");
   require(!(o.adapter && o.full), "--adapter", "and --full exclude each other");
+  require(!(o.resume && o.overwrite), "--overwrite", "and --resume exclude each other; give one");
+  std::error_code ec;
+  require(!fs::equivalent(o.out, o.model, ec), "--out", "is the --model directory; choose another");
 }
 
 // --adapter: the adapter's LoRA settings become the run's (dropout too, unless --lora-dropout is
@@ -90,16 +95,6 @@ io::PeftAdapter adapter_to_continue(TrainOptions& o, const io::ModelConfig& conf
   return adapter;
 }
 
-// The output directory exists and takes files, or one error says why not.
-void prepare_output(const std::string& out) {
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec || !fs::is_directory(out))
-    fail("[train] --out {}: cannot create the directory ({}); choose another path", out,
-         ec ? ec.message() : "a file is in the way");
-  if (access(out.c_str(), W_OK) != 0)
-    fail("[train] --out {}: the directory is not writable; choose another path", out);
-}
 
 nlohmann::json settings_of(const TrainOptions& o, DType dtype, bool recompute) {
   nlohmann::json s = {{"model", o.model},        {"data", o.data},
@@ -161,6 +156,9 @@ void add_train_options(CLI::App& c, TrainOptions& o) {
   c.add_option("--eval-batches", o.eval_batches, "validation batches per evaluation (0: all)");
   c.add_option("--save-every", o.save_every, "checkpoint every N steps (default: at the end)");
   c.add_flag("--resume", o.resume, "continue from the latest checkpoint in --out");
+  c.add_flag("--overwrite", o.overwrite,
+             "replace the previous run in --out: remove its metrics, checkpoints, adapter or model "
+             "and report (files vktrain did not write stay)");
   c.add_option("--seed", o.seed, "seed of the data order, adapter init and dropout (default 0)");
   c.add_option("--dtype", o.dtype, "f32, f16 or bf16 weights and activations (default auto)");
   c.add_option("--grad-checkpoint", o.grad_checkpoint,
@@ -176,7 +174,13 @@ void add_train_options(CLI::App& c, TrainOptions& o) {
 
 int run_train(const TrainOptions& options) {
   TrainOptions o = options;  // --adapter sets the LoRA fields
+  // Everything that can be checked cheaply is, before --out is touched.
   check_options(o);
+  const train::LrSchedule schedule = train::parse_lr_schedule(o.lr_schedule);
+  const train::RunStart start =
+      o.resume ? train::RunStart::resume
+               : (o.overwrite ? train::RunStart::overwrite : train::RunStart::fresh);
+  train::check_run_directory(o.out, start);
   vk::Context ctx(context_options(o.device));
   io::ModelConfig config = model::read_model_source_config(o.model);
   std::optional<io::PeftAdapter> adapter;
@@ -200,14 +204,17 @@ int run_train(const TrainOptions& options) {
   const bool recompute =
       require_fits(plan, budget, setup, parse_grad_checkpoint(o.grad_checkpoint));
 
-  // Then the data, with its cache in the run directory: a bad line fails before any device
-  // memory is touched.
-  prepare_output(o.out);
+  // The weights' files open (headers, offsets) before --out is touched; their tensors load later.
+  model::read_base_weights(config, o.model, [](const std::string&) { return false; }, {});
+
+  // Then the run directory, held from here on; a start that fails before training removes what it
+  // made there. The data, with its cache there: a bad line fails before device memory is touched.
+  train::RunDirectory run_dir(o.out, start);
   data::DatasetOptions data_options;
   data_options.seq_len = o.seq_len;
   data_options.train_on_inputs = o.train_on_inputs;
   data_options.truncate = o.truncate;
-  const std::string cache = o.out + "/data-cache";
+  const std::string cache = run_dir.cache_dir();
   data::TokenizedDataset train_data =
       data::load_or_tokenize(data::data_file(o.data, {"train"}), text, data_options, cache);
   std::vector<data::TokenSequence> train_sequences = std::move(train_data.sequences), valid_sequences;
@@ -247,7 +254,7 @@ int run_train(const TrainOptions& options) {
   t.shape = {o.batch, o.seq_len, o.grad_accum, recompute};
   t.adamw.weight_decay = o.weight_decay;
   t.adamw.max_grad_norm = o.max_grad_norm;
-  t.schedule = {train::parse_lr_schedule(o.lr_schedule), o.lr, o.warmup, t.steps, o.min_lr};
+  t.schedule = {schedule, o.lr, o.warmup, t.steps, o.min_lr};
   t.eval_every = o.eval_every;
   t.eval_batches = o.eval_batches;
   t.save_every = o.save_every;
@@ -263,17 +270,20 @@ int run_train(const TrainOptions& options) {
              ctx.caps().name,
              io::family_name(config.family), dtype_name(setup.dtype), t.steps, o.grad_accum,
              o.batch, o.seq_len, recompute ? ", recompute" : "");
-  interrupted = false;
-  auto previous = std::signal(SIGINT, on_interrupt);
+  run_dir.begin();
+  stop_signal = 0;
+  auto previous_int = std::signal(SIGINT, on_stop_signal);
+  auto previous_term = std::signal(SIGTERM, on_stop_signal);
   const bool stopped = train::run_with_progress_and_report(trainer, ctx, 10,
-                                                           [] { return interrupted.load(); });
-  std::signal(SIGINT, previous);
+                                                           [] { return stop_signal != 0; });
+  std::signal(SIGINT, previous_int);
+  std::signal(SIGTERM, previous_term);
 
   if (!o.full) io::write_peft_files(o.out, train::adapter_of(m, o.model));
   else train::write_model_directory(o.out, m, o.model);
   if (stopped) {
     fmt::print("stopped at step {}: checkpoint saved; continue with --resume\n", trainer.step());
-    return 130;
+    return 128 + stop_signal;
   }
   fmt::print("done: {} in {}\n", o.full ? "the model" : "the adapter", o.out);
   return 0;

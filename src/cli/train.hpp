@@ -40,7 +40,7 @@ struct TrainOptions {
   bool train_on_inputs = false, no_packing = false, truncate = false;
   // Evaluation and checkpoints.
   int64_t eval_every = 0, eval_batches = 0, save_every = 0;
-  bool resume = false;
+  bool resume = false, overwrite = false;
   uint64_t seed = 0;
   std::string dtype = "auto";            // f32, f16, bf16; auto: see cli::run_dtype
   std::string grad_checkpoint = "auto";  // on, off, auto (from the memory plan)

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -71,6 +72,17 @@ void AtomicDirectory::commit() {
   }
   committed_ = true;
   fs::remove_all(previous, ec);  // the new contents are in place whatever happens here
+}
+
+std::optional<std::string> temporary_of(std::string_view name) {
+  if (name.ends_with(".tmp") && name.size() > 4) return std::string(name.substr(0, name.size() - 4));
+  const size_t dash = name.rfind('-');
+  if (dash == std::string_view::npos || dash + 1 == name.size()) return std::nullopt;
+  const std::string_view pid = name.substr(dash + 1);
+  if (!std::ranges::all_of(pid, [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
+  const std::string_view stem = name.substr(0, dash);  // "<dir>.tmp" or "<dir>.old"
+  if (stem.size() <= 4 || !(stem.ends_with(".tmp") || stem.ends_with(".old"))) return std::nullopt;
+  return std::string(stem.substr(0, stem.size() - 4));
 }
 
 }  // namespace vktrain::io

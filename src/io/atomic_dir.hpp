@@ -6,7 +6,9 @@
 // which `<dir>` is absent, the old copy kept as `<dir>.old-<pid>` until the new one is in
 // place). A directory that is never committed (an error, an exception) is removed with
 // everything in it. Durability across power loss (fsync) is not attempted, as elsewhere in io/.
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace vktrain::io {
 
@@ -28,5 +30,10 @@ class AtomicDirectory {
   const char* format_;
   bool committed_ = false;
 };
+
+// The name that `name` is a temporary of, when it is one of io's atomic writes leaves behind
+// if its process is killed: an AtomicDirectory's `<dir>.tmp-<pid>` or `<dir>.old-<pid>`, or
+// write_file_atomically's `<file>.tmp`. "checkpoint-3.tmp-812" -> "checkpoint-3".
+std::optional<std::string> temporary_of(std::string_view name);
 
 }  // namespace vktrain::io

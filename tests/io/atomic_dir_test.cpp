@@ -78,3 +78,12 @@ TEST(AtomicDirectory, CreatesMissingParentsAndRefusesToReplaceAFile) {
   EXPECT_EQ(test::error_message([&] { out.commit(); }),
             "[ckpt] cannot replace " + file + ": it exists and is not a directory");
 }
+
+// The clean-up of killed runs (train/run_directory.cpp) finds temporaries by these names only.
+TEST(AtomicDirectory, NamesTheTemporariesOfAtomicWrites) {
+  EXPECT_EQ(io::temporary_of("checkpoint-3.tmp-812"), "checkpoint-3");
+  EXPECT_EQ(io::temporary_of("checkpoint-3.old-812"), "checkpoint-3");
+  EXPECT_EQ(io::temporary_of("metrics.jsonl.tmp"), "metrics.jsonl");
+  for (const char* other : {"checkpoint-3", "a.tmp-", "a.tmp-12x", ".tmp", ".tmp-5", "a.new-5", "notes.tmp.txt"})
+    EXPECT_EQ(io::temporary_of(other), std::nullopt) << other;
+}
