@@ -48,6 +48,15 @@ struct Tiles {
                                         uint64_t(rows) * D);
     return 4 * (stage + uint64_t(own) * (visit + 1) + own + visit + extra_floats);
   }
+  // Loop iterations a thread runs per visited tile, an estimate from above of attention.glsl's
+  // loops that are not unrolled (score steps over D with their staging loads, the masks' and the
+  // softmax's loops over tile rows, accumulation steps with theirs), for require_loop_budget.
+  uint64_t loop_iterations_per_visit(uint32_t D) const {
+    auto up = [](uint64_t a, uint64_t b) { return (a + b - 1) / b; };
+    uint64_t score = up(D, slice) * (1 + up(uint64_t(pairs) * (own + visit) * slice, threads.count) + slice);
+    uint64_t accumulate = up(visit, rows) * (1 + up(uint64_t(rows) * D, threads.count) + rows);
+    return 1 + score + 4 * (own + visit) + accumulate;
+  }
   constexpr bool fits_threads() const {
     return (own / threads.score_rows) * (visit / threads.score_cols) == threads.count &&
            (own / threads.acc_rows) * threads.lanes == threads.count;
@@ -223,6 +232,11 @@ void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, c
       d.B > caps.max_workgroup_count[2])
     fail("[{}] {} tiles x {} heads x batch {} is over the device's workgroup counts", kernel,
          groups, heads, d.B);
+  // A thread visits the other side's tiles once per query head of its own: Hq / heads of them
+  // (the dk/dv kernel's heads are kv heads, each in parts).
+  const uint64_t visits = ceil_div(d.T, tiles.visit) * ceil_div(d.Hq, heads);
+  require_loop_budget(ctx, kernel, visits * tiles.loop_iterations_per_visit(d.D),
+                      fmt::format("attention over {} keys of head_dim {}", d.T, d.D));
   std::vector<uint32_t> spec = tiles.spec(d.D);
   if (backward) backward->append_to(spec);
   VkPipeline p = pipeline(ctx, fmt::format("{}_{}", kernel, dtype_name(dtype)), spec);

@@ -53,6 +53,15 @@ uint32_t vector_groups(const vk::Context& context, uint64_t count, uint32_t head
   return stride_groups(context, std::max(steps, count - 8 * steps));
 }
 
+void require_loop_budget(const vk::Context& context, const char* op, uint64_t iterations,
+                         std::string_view what) {
+  const auto& caps = context.caps();
+  if (caps.loop_limit && iterations > caps.loop_limit)
+    fail("[{}] {} needs about {} loop iterations in one shader invocation, over the {} that "
+         "'{}' runs before it silently stops a shader's loops; use a smaller size on this driver",
+         op, what, iterations, caps.loop_limit, caps.name);
+}
+
 vk::ByteRange piece_range(const Tensor& t, const Location& at, uint64_t count) {
   return vk::range_of(*at.span, at.offset, count * dtype_size(t.dtype));
 }

@@ -3,6 +3,7 @@
 // walking element ranges over which every operand is contiguous.
 #include <algorithm>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/error.hpp"
@@ -81,6 +82,12 @@ void for_each_rows(uint64_t rows, uint64_t max_rows,
     first += count;
   }
 }
+
+// Fails, naming the op and what to shorten, when one invocation of a dispatch would run more
+// loop iterations (an estimate from above) than the device's driver lets it (caps.loop_limit):
+// there its loops would stop early with no error and the results would be wrong.
+void require_loop_budget(const vk::Context& context, const char* op, uint64_t iterations,
+                         std::string_view what);
 
 // The bytes of `t` that a piece covers, for the recorder's hazard tracking.
 vk::ByteRange piece_range(const Tensor& t, const Location& at, uint64_t count);

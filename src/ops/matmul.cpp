@@ -139,6 +139,25 @@ uint32_t choose_splits(const vk::Context& ctx, uint64_t tiles, uint64_t K) {
   return splits;
 }
 
+// The K one dispatch may walk where the driver stops a shader's loops after caps.loop_limit
+// iterations (lavapipe): every K step also runs the tile loads' loops. Measured on Debian 12's
+// lavapipe (Mesa 22.3), portable 64 x 64 x 16 tiles: products are right up to K = 20000 and
+// wrong from K = 20480, about 51 iterations a K step; counting 128 keeps a 2.5x margin. Longer
+// products are cut along K into dispatches that accumulate. Without a limit: any K.
+uint64_t max_k_per_dispatch(const vk::Context& ctx, const Kernel& kernel) {
+  constexpr uint64_t kIterationsPerStep = 128;
+  const uint64_t limit = ctx.caps().loop_limit;
+  if (!limit) return UINT64_MAX;
+  return std::max<uint64_t>(limit / kIterationsPerStep, 1) * kernel.tile_k;
+}
+
+// Multiples of `step` below `size` (cut points).
+std::vector<uint64_t> multiples_below(uint64_t size, uint64_t step) {
+  std::vector<uint64_t> points;
+  for (uint64_t at = step; at < size; at += step) points.push_back(at);
+  return points;
+}
+
 // Whether the cooperative-matrix kernels may load and store interior tiles unclamped: 16-byte
 // aligned operands, rows and batch strides, and K a multiple of the K step (the promise of
 // MatmulPush::aligned). in_bytes: an A or B element; out_bytes: a C element.
@@ -307,6 +326,10 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
     fail("[matmul] split_k {} needs one matrix in one allocation and a K ({}) it divides",
          splits, K);
   Kernel kernel = pick_kernel(ctx, variant, a.dtype, c.dtype, M, N, K);
+  const uint64_t max_k = max_k_per_dispatch(ctx, kernel);
+  if (splits > 1 && K / splits > max_k)
+    fail("[matmul] split_k {} leaves parts of K {} longer than the {} one dispatch may loop over "
+         "on '{}'", splits, K / splits, max_k, ctx.caps().name);
   uint32_t groups_x = uint32_t((N + kernel.tile_n - 1) / kernel.tile_n);
   uint32_t groups_y = uint32_t((M + kernel.tile_m - 1) / kernel.tile_m);
   if (splits == 0)
@@ -322,7 +345,7 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
   };
   bool fuse_addend = addend.a && variant == MatmulVariant::coopmat2 && contiguous &&
                      !(tile_override() && tile_override()->unfused) &&
-                     splits <= 1 && addend.alpha != 0.0f &&
+                     splits <= 1 && K <= max_k && addend.alpha != 0.0f &&
                      addend.a->memory.spans().size() == 1 && addend.b->memory.spans().size() == 1;
   if (addend.a && !fuse_addend) {
     MatmulOptions first = options, second;
@@ -359,7 +382,7 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
   std::string label = fmt::format("matmul {} {} {}x{}x{} {}{}", kernel.name, tile_name(kernel), M,
                                   N, K, transposes(options), fuse_addend ? " + addend" : "");
 
-  if (contiguous) {
+  if (contiguous && K <= max_k) {
     // One dispatch covers every batch (split only at the device's z limit).
     uint32_t max_z = ctx.caps().max_workgroup_count[2];
     for (uint64_t first = 0; first < sc.batch; first += max_z) {
@@ -389,16 +412,18 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
     return;
   }
 
-  // Operands split over several allocations: one matrix at a time, cut into blocks that each
-  // lie inside one span of every operand. Blocks along K after the first accumulate (beta 1).
+  // Operands split over several allocations, or a K longer than one dispatch may loop over: one
+  // matrix at a time, cut into blocks that each lie inside one span of every operand and take at
+  // most max_k of K. Blocks along K after the first accumulate (beta 1), in order.
   push.stride_a = push.stride_b = push.stride_c = 0;
   for (uint64_t index = 0; index < sc.batch; ++index) {
     uint64_t index_b = sb.batch == 1 ? 0 : index;
     auto breaks_a = span_breaks(a, index, sa), breaks_b = span_breaks(b, index_b, sb),
          breaks_c = span_breaks(c, index, sc);
-    std::vector<uint64_t> none;
+    std::vector<uint64_t> none, k_steps = max_k < K ? multiples_below(K, max_k) : none;
     auto m_cuts = cuts(M, {options.trans_a ? &none : &breaks_a, &breaks_c});
-    auto k_cuts = cuts(K, {options.trans_a ? &breaks_a : &none, options.trans_b ? &none : &breaks_b});
+    auto k_cuts = cuts(K, {options.trans_a ? &breaks_a : &none, options.trans_b ? &none : &breaks_b,
+                           &k_steps});
     auto n_cuts = cuts(N, {options.trans_b ? &breaks_b : &none});
     for (size_t mi = 0; mi + 1 < m_cuts.size(); ++mi) {
       for (size_t ni = 0; ni + 1 < n_cuts.size(); ++ni) {

@@ -120,6 +120,7 @@ Capabilities query_capabilities(VkInstance instance, VkPhysicalDevice device) {
   caps.timestamp_period_ns = p.limits.timestampPeriod;
   caps.timestamps = p.limits.timestampComputeAndGraphics;
   caps.max_allocation = v11.maxMemoryAllocationSize;
+  if (driver.driverID == VK_DRIVER_ID_MESA_LLVMPIPE) caps.loop_limit = 65535;
 
   VkPhysicalDeviceCooperativeMatrix2FeaturesNV coopmat2{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_FEATURES_NV};

@@ -61,6 +61,12 @@ struct Capabilities {
   bool unified_memory = false;     // every device-local heap also host-visible (APUs, ReBAR)
 
   uint64_t max_allocation = 0;          // maxMemoryAllocationSize
+  // Loop iterations one shader invocation may run in all, every loop of the shader counted
+  // together, before the driver silently stops looping (no error, wrong results); 0: no limit.
+  // Mesa's llvmpipe (lavapipe) counts every loop back-edge against one limiter of 65535
+  // (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS); GPU drivers have none. Ops with data-dependent
+  // loops keep each dispatch's count under it (ops/dispatch.hpp: require_loop_budget).
+  uint32_t loop_limit = 0;
   uint64_t max_storage_buffer_range = 0;
   uint32_t max_shared_memory = 0;
   uint32_t max_workgroup_invocations = 0;

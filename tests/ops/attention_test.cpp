@@ -491,3 +491,29 @@ TEST(AttentionErrors, BadInputsAreNamed) {
          }),
          "split q (f32, [1, 32, 4, 16]) lies in 2 allocation spans");
 }
+
+// Where the driver silently stops a shader's loops after a budget (lavapipe), an attention whose
+// key loop would run past it is refused with the reason before anything is recorded, never
+// computed wrong; elsewhere the same attention runs.
+TEST(AttentionErrors, LongerThanTheDriversLoopLimitIsRefused) {
+  auto& ctx = test::context();
+  const int64_t T = 8192, D = 128;
+  Tensor q = make_tensor(ctx, DType::f32, {1, T, 1, D}, "q"),
+         k = make_tensor(ctx, DType::f32, {1, T, 1, D}, "k"),
+         v = make_tensor(ctx, DType::f32, {1, T, 1, D}, "v"),
+         o = make_tensor(ctx, DType::f32, {1, T, 1, D}, "o"),
+         lse = make_tensor(ctx, DType::f32, {1, 1, T}, "lse");
+  ops::AttentionOptions options;
+  options.causal = true;
+  options.scale = 0.125f;
+  vk::Recorder rec(ctx);
+  auto message = test::error_message([&] { ops::attention_forward(rec, o, lse, q, k, v, options); });
+  if (ctx.caps().loop_limit) {
+    EXPECT_NE(message.find("attention over 8192 keys of head_dim 128 needs about"),
+              std::string::npos) << message;
+    EXPECT_NE(message.find("silently stops a shader's loops"), std::string::npos) << message;
+  } else {
+    EXPECT_EQ(message, "") << message;
+    rec.run();
+  }
+}

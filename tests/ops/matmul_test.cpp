@@ -154,6 +154,20 @@ TEST(MatmulLarge, OperandOver128MiB) {
         {1, 1, 3, 4100, 8200, false, false}, 1.0f, 0.0f);
 }
 
+// K far past the ~20000 at which lavapipe's loop limiter silently stopped the K loop (the head's
+// input gradient has K = the vocabulary): every variant the device runs, every transpose, a
+// batch with beta, and a LoRA addend beside such a product.
+TEST(MatmulLongK, PastTheDriversLoopLimit) {
+  auto& ctx = test::context();
+  for (const Case& c : all_cases()) {
+    bool wanted = c.out == DType::f32 && (c.in != DType::f16 || c.variant != MatmulVariant::portable);
+    if (!wanted || !ops::matmul_unavailable(ctx, c.variant, c.in, c.out).empty()) continue;
+    SCOPED_TRACE(case_name(testing::TestParamInfo<Case>(c, 0)));
+    check(ctx, c, {2, 1, 9, 20, 45001, c.trans_a, c.trans_b}, 1.0f, 0.5f);
+    check_addend(ctx, c, {1, 1, 5, 24, 40000, c.trans_a, c.trans_b}, 16, true);
+  }
+}
+
 TEST(MatmulErrors, ShapesThatDoNotFitAreNamed) {
   auto& ctx = test::context();
   Tensor a = make_tensor(ctx, DType::f32, {4, 5}, "x");
