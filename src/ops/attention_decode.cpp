@@ -52,6 +52,10 @@ void attention_decode(vk::Recorder& rec, Tensor& o, const Tensor& q, const Tenso
                                     address(o),        uint32_t(capacity), uint32_t(Hq),
                                     uint32_t(Hkv),     uint32_t(first),  uint32_t(length),
                                     options.scale};
+  // Per chunk of 256 keys (attention_decode.comp): D for the scores, D for P . V, two 8-step
+  // reductions.
+  require_loop_budget(ctx, op, ceil_div(uint64_t(length - first), 256) * (2 * uint64_t(D) + 17) + 8,
+                      fmt::format("decoding over {} cached keys of head_dim {}", length - first, D));
   VkPipeline p = pipeline(ctx, fmt::format("{}_{}", op, dtype_name(q.dtype)), {uint32_t(D)});
   rec.dispatch(op, p, &push, sizeof push, uint32_t(Hq), uint32_t(B), 1,
                {whole(q), whole(k_cache), whole(v_cache)}, {whole(o)});

@@ -77,6 +77,10 @@ void embedding_backward(vk::Recorder& rec, Tensor& dtable, const Tensor& dout, c
   VkPipeline p = pipeline(ctx, fmt::format("embedding_backward_{}", dtype_name(dout.dtype)));
   Location at_ids = locate(ids, 0), at_order = locate(order, 0);
   uint32_t groups = uint32_t(std::min<uint64_t>({tokens, kMaxGroups, ctx.caps().max_workgroup_count[0]}));
+  // A workgroup walks its share of positions and, at a run's start, the whole run once per step
+  // of its threads over the columns; a run can hold every token.
+  require_loop_budget(ctx, op, ceil_div(tokens, groups) + (tokens + 1) * ceil_div(cols, 256),
+                      fmt::format("the gradient of {} tokens of {} channels", tokens, cols));
   // Each piece of dout once per span of dtable; a run's pieces add in order, so the sum's
   // order depends only on the layout, never on timing.
   for_each_rows(tokens, kMaxDispatchElements / cols, {{&dout, cols}},

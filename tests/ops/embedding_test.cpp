@@ -176,3 +176,30 @@ TEST(EmbeddingErrors, OutOfRangeIdsReadTheNearestRow) {
   want.insert(want.end(), table.end() - 4, table.end());
   EXPECT_EQ(read_floats(ctx, out), want);
 }
+
+// A run of one id over more tokens than lavapipe's loop limiter lets one invocation walk is
+// refused there with the reason rather than summed short; other drivers sum it.
+TEST(EmbeddingErrors, RunsLongerThanTheDriversLoopLimitAreRefused) {
+  auto& ctx = test::context();
+  const int64_t tokens = 70000, vocab = 3, cols = 2;
+  std::vector<int32_t> ids(tokens, 1);
+  Tensor ids_t = make_tensor(ctx, DType::i32, {tokens}, "ids");
+  Tensor order_t = make_tensor(ctx, DType::i32, {tokens}, "order");
+  write_ints(ctx, ids_t, ids);
+  write_ints(ctx, order_t, ops::embedding_token_order(ids, vocab));
+  Tensor dout = test::tensor_with({tokens, cols}, DType::f32,
+                                  std::vector<float>(size_t(tokens * cols), 0.5f), "dout", ctx);
+  Tensor dtable = test::tensor_with({vocab, cols}, DType::f32, std::vector<float>(vocab * cols, 0.0f),
+                                    "dtable", ctx);
+  vk::Recorder rec(ctx);
+  auto message = test::error_message(
+      [&] { ops::embedding_backward(rec, dtable, dout, ids_t, order_t, 1.0f); });
+  if (ctx.caps().loop_limit) {
+    EXPECT_NE(message.find("[embedding_backward] the gradient of 70000 tokens of 2 channels needs"),
+              std::string::npos) << message;
+    return;
+  }
+  EXPECT_EQ(message, "");
+  rec.run();
+  EXPECT_EQ(read_floats(ctx, dtable), (std::vector<float>{0, 0, 35000, 35000, 0, 0}));
+}
