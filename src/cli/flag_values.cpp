@@ -8,7 +8,7 @@ nlohmann::json flag_values(const CLI::App& command) {
     if (option->get_lnames().empty()) continue;
     const std::string& name = option->get_lnames().front();
     if (name == "help" || name == "config") continue;
-    if (option->get_type_size_max() == 0) {  // a switch: --rslora, or --rslora=false from a file
+    if (option->get_expected_max() == 0) {  // a switch: --rslora, or --rslora=false from a file
       values[name] = option->count() > 0 && option->as<bool>();
       continue;
     }

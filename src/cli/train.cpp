@@ -79,6 +79,18 @@ nlohmann::json settings_of(const TrainOptions& o, DType dtype, bool recompute) {
   return s;
 }
 
+// What report.html lists: every flag as the run resolved it.
+nlohmann::json shown_settings(const TrainOptions& o, DType dtype, bool recompute, int64_t steps) {
+  nlohmann::json shown = o.flags.is_object() ? o.flags : nlohmann::json::object();
+  auto resolved = [](const std::string& asked, const std::string& used) {
+    return asked == "auto" ? used + " (auto)" : used;
+  };
+  shown["dtype"] = resolved(o.dtype, std::string(dtype_name(dtype)));
+  shown["grad-checkpoint"] = resolved(o.grad_checkpoint, recompute ? "on" : "off");
+  shown["steps"] = steps;
+  return shown;
+}
+
 }  // namespace
 
 void add_train_options(CLI::App& c, TrainOptions& o) {
@@ -205,8 +217,9 @@ int run_train(const TrainOptions& o) {
              o.batch, o.seq_len, recompute ? ", recompute" : "");
   interrupted = false;
   auto previous = std::signal(SIGINT, on_interrupt);
-  const bool stopped = train::run_with_progress_and_report(trainer, ctx, 10,
-                                                           [] { return interrupted.load(); });
+  const bool stopped = train::run_with_progress_and_report(
+      trainer, ctx, 10, [] { return interrupted.load(); },
+      shown_settings(o, setup.dtype, recompute, t.steps));
   std::signal(SIGINT, previous);
 
   if (!o.full) io::write_peft_files(o.out, train::adapter_of(m, o.model));
