@@ -29,7 +29,8 @@ std::string value_of(const std::string& path, const std::string& key, const YAML
 }
 
 // The file's flags, leaving out those the command line gives itself.
-std::vector<std::string> flags_of(const std::string& path, const std::set<std::string>& given) {
+std::vector<std::string> flags_of(const std::string& path, const std::set<std::string>& given,
+                                  ConfigOrigins* origins) {
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
@@ -45,6 +46,7 @@ std::vector<std::string> flags_of(const std::string& path, const std::set<std::s
     const std::string key = entry.first.as<std::string>(), flag = flag_name(key);
     if (given.count(flag)) continue;
     flags.push_back(flag + "=" + value_of(path, key, entry.second));
+    if (origins) (*origins)[flag] = {path, key};
   }
   return flags;
 }
@@ -55,7 +57,7 @@ void add_config_option(CLI::App& command) {
   command.add_option("--config", "a YAML or JSON file holding any of these flags as keys");
 }
 
-std::vector<std::string> expand_config_files(int argc, char** argv) {
+std::vector<std::string> expand_config_files(int argc, char** argv, ConfigOrigins* origins) {
   std::vector<std::string> in(argv, argv + argc), out;
   std::set<std::string> given;
   for (const auto& arg : in)
@@ -71,7 +73,7 @@ std::vector<std::string> expand_config_files(int argc, char** argv) {
       out.push_back(in[i]);
       continue;
     }
-    for (auto& flag : flags_of(path, given)) out.push_back(std::move(flag));
+    for (auto& flag : flags_of(path, given, origins)) out.push_back(std::move(flag));
   }
   return out;
 }

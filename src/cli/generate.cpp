@@ -27,12 +27,14 @@ struct Session {
   std::unique_ptr<model::Transformer> model;
   data::ModelText text;
   std::set<int32_t> eos;  // the config's eos_token_id(s) and the tokenizer's eos token
+  std::optional<bool> thinking;
 };
 
-Session open_session(const GenerateOptions& o) {
-  if (o.max_tokens < 1) fail("[generate] --max-tokens {} must be at least 1", o.max_tokens);
+Session open_session(const GenerateOptions& o, const char* command) {
+  if (o.max_tokens < 1) fail("[{}] --max-tokens {} must be at least 1", command, o.max_tokens);
+  std::optional<bool> thinking = parse_thinking(o.thinking, command);
   model::check_sampling_options(o.sampling);
-  Session s{nullptr, nullptr, data::load_model_text(o.model, o.chat_template), {}};
+  Session s{nullptr, nullptr, data::load_model_text(o.model, o.chat_template), {}, thinking};
   s.context = std::make_unique<vk::Context>(context_options(o.device));
   s.model = model::load_pretrained(*s.context, o.model, o.adapter, run_dtype(*s.context, o.dtype));
   const io::ModelConfig& config = s.model->config();
@@ -86,18 +88,41 @@ std::string complete(Session& s, const std::vector<int32_t>& prompt, const Gener
   return text;
 }
 
-std::vector<int32_t> chat_prompt(const Session& s, const std::vector<data::ChatMessage>& messages) {
-  data::ChatOptions options;
-  options.add_generation_prompt = true;
+std::vector<int32_t> chat_prompt(const Session& s, const std::vector<data::ChatMessage>& turns,
+                                 const GenerateOptions& o) {
   // The template writes any BOS itself.
-  return s.text.tokenizer.encode(s.text.chat_template.render(messages, options), false);
+  return s.text.tokenizer.encode(
+      chat_prompt_text(s.text.chat_template, turns, o.system, s.thinking), false);
 }
 
 }  // namespace
 
+std::optional<bool> parse_thinking(const std::optional<std::string>& value, const char* command) {
+  if (!value) return std::nullopt;
+  if (*value == "on") return true;
+  if (*value == "off") return false;
+  fail("[{}] --thinking '{}' is not on or off", command, *value);
+}
+
+std::string chat_prompt_text(const data::ChatTemplate& chat_template,
+                             const std::vector<data::ChatMessage>& turns,
+                             const std::optional<std::string>& system,
+                             std::optional<bool> thinking) {
+  std::vector<data::ChatMessage> messages;
+  if (system) messages.push_back({"system", *system});
+  messages.insert(messages.end(), turns.begin(), turns.end());
+  data::ChatOptions options;
+  options.add_generation_prompt = true;
+  options.enable_thinking = thinking;
+  return chat_template.render(messages, options);
+}
+
 int run_generate(const GenerateOptions& o) {
-  Session s = open_session(o);
-  std::vector<int32_t> prompt = o.chat ? chat_prompt(s, {{"user", o.prompt}})
+  if (!o.chat && (o.system || o.thinking))
+    fail("[generate] --{} goes through the chat template: add --chat",
+         o.system ? "system" : "thinking");
+  Session s = open_session(o, "generate");
+  std::vector<int32_t> prompt = o.chat ? chat_prompt(s, {{"user", o.prompt}}, o)
                                        : s.text.tokenizer.encode(o.prompt, true);
   if (prompt.empty()) fail("[generate] --prompt is empty; give some text to continue");
   model::Sampler sampler(o.sampling);
@@ -106,7 +131,7 @@ int run_generate(const GenerateOptions& o) {
 }
 
 int run_chat(const GenerateOptions& o) {
-  Session s = open_session(o);
+  Session s = open_session(o, "chat");
   model::Sampler sampler(o.sampling);
   std::vector<data::ChatMessage> messages;
   std::string line;
@@ -114,7 +139,7 @@ int run_chat(const GenerateOptions& o) {
   while (std::getline(std::cin, line)) {
     if (line.empty()) continue;
     messages.push_back({"user", line});
-    std::string answer = complete(s, chat_prompt(s, messages), o, sampler);
+    std::string answer = complete(s, chat_prompt(s, messages, o), o, sampler);
     messages.push_back({"assistant", answer});
   }
   return 0;

@@ -11,16 +11,21 @@
 #include "cli/doctor.hpp"
 #include "cli/eval.hpp"
 #include "cli/export.hpp"
+#include "cli/flag_values.hpp"
 #include "cli/generate.hpp"
 #include "cli/init.hpp"
 #include "cli/plan.hpp"
 #include "cli/run_setup.hpp"
+#include "cli/suggest.hpp"
 #include "cli/tokenize.hpp"
 #include "cli/train.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"vktrain: train and fine-tune transformer language models on any Vulkan GPU"};
   app.require_subcommand(1);
+  // Unknown arguments are kept, not refused on sight, so that the error can name the nearest
+  // known flag or command (cli/suggest.hpp).
+  app.allow_extras();
   app.set_version_flag("--version", "vktrain 0.1.0");
 
   auto* devices = app.add_subcommand("devices", "list Vulkan devices, their features and memory");
@@ -77,6 +82,7 @@ int main(int argc, char** argv) {
   vktrain::cli::TrainOptions train_options;
   auto* train = app.add_subcommand(
       "train", "LoRA, full fine-tuning or pre-training on a dataset (every flag also in --config)");
+  train->option_defaults()->always_capture_default();  // for the report's list of settings
   vktrain::cli::add_train_options(*train, train_options);
 
   vktrain::cli::EvalOptions eval_options;
@@ -96,17 +102,28 @@ int main(int argc, char** argv) {
       ->transform(vktrain::cli::model_source());
   plan->add_option("--family", plan_options.family, "a preset family instead of --model: qwen3, qwen2, llama, gemma3");
   plan->add_option("--size", plan_options.size, "the preset's size (0.6B, 8B, ..., tiny)");
-  plan->add_option("--lora-rank", plan_options.lora_rank, "LoRA rank (default 16)");
+  const vktrain::cli::PlanOptions plan_defaults;  // train's
+  plan->add_option("--lora-rank", plan_options.lora_rank,
+                   fmt::format("LoRA rank (default {})", vktrain::cli::TrainOptions{}.lora_rank));
   plan->add_option("--lora-targets", plan_options.lora_targets,
-                   "modules the adapter targets (default all-linear)");
-  plan->add_option("--lora-dropout", plan_options.lora_dropout, "LoRA dropout probability (default 0)");
+                   fmt::format("modules the adapter targets (default {})", plan_defaults.lora_targets));
+  plan->add_option("--lora-dropout", plan_options.lora_dropout,
+                   fmt::format("LoRA dropout probability (default {})", plan_defaults.lora_dropout));
   plan->add_flag("--full", plan_options.full, "full fine-tuning: every parameter trains");
-  plan->add_option("--batch", plan_options.batch, "rows per micro-batch (default 1)");
-  plan->add_option("--seq-len", plan_options.seq_len, "tokens per row (default 2048)");
-  plan->add_option("--grad-accum", plan_options.grad_accum, "micro-batches per step (default 1)");
-  plan->add_option("--dtype", plan_options.dtype, "weights and activations: f32, bf16 (default) or f16");
+  plan->add_option("--batch", plan_options.batch,
+                   fmt::format("rows per micro-batch (default {})", plan_defaults.batch));
+  plan->add_option("--seq-len", plan_options.seq_len,
+                   fmt::format("tokens per row (default {})", plan_defaults.seq_len));
+  plan->add_option("--grad-accum", plan_options.grad_accum,
+                   fmt::format("micro-batches per step (default {})", plan_defaults.grad_accum));
+  plan->add_option("--dtype", plan_options.dtype,
+                   fmt::format("weights and activations: f32, f16, bf16 or auto, as train picks it "
+                               "(default {})",
+                               plan_defaults.dtype));
   plan->add_option("--grad-checkpoint", plan_options.grad_checkpoint,
-                   "recompute activations: on, off or auto (default: only when needed)");
+                   fmt::format("recompute activations: on, off or auto (default {}: only when "
+                               "needed)",
+                               plan_defaults.grad_checkpoint));
   plan->add_option("--device", plan_options.device, "device index or name substring (VKTRAIN_DEVICE)");
 
   // generate and chat share their flags; --prompt and --chat are generate's alone.
@@ -129,26 +146,49 @@ int main(int argc, char** argv) {
                   "a Jinja chat template file to use instead of the model's");
     c->add_option("--dtype", o.dtype, "weights and activations: f32, f16 or bf16 (default auto)");
     c->add_option("--device", o.device, "device index or name substring (VKTRAIN_DEVICE)");
+    c->add_option("--system", o.system, "a system message before the conversation");
+    c->add_option("--thinking", o.thinking,
+                  "on or off: the chat template's enable_thinking (Qwen3: off answers without "
+                  "reasoning); default: the template's own");
   };
   auto* generate = app.add_subcommand(
       "generate", "continue a prompt with a model (and a LoRA adapter), token by token");
   generation_flags(generate);
   generate->add_option("--prompt", generate_options.prompt, "the text to continue")->required();
   generate->add_flag("--chat", generate_options.chat,
-                     "send the prompt as a user message through the chat template");
+                     "send the prompt as a user message through the chat template (needed by "
+                     "--system and --thinking)");
   auto* chat = app.add_subcommand(
       "chat", "talk with a model: one message a line on stdin, formatted by its chat template");
   generation_flags(chat);
 
+  for (CLI::App* command : app.get_subcommands([](CLI::App*) { return true; }))
+    command->allow_extras();
+
   try {
     // --config files become flags first; CLI11 then sees one command line.
-    std::vector<std::string> args = vktrain::cli::expand_config_files(argc, argv);
+    vktrain::cli::ConfigOrigins origins;
+    std::vector<std::string> args = vktrain::cli::expand_config_files(argc, argv, &origins);
     args.erase(args.begin());  // the program name
     std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
-    app.parse(args);
+    try {
+      app.parse(args);
+    } catch (const CLI::Success&) {
+      throw;  // --help, --version
+    } catch (const CLI::ParseError&) {
+      // A missing --model after a mistyped --modle: the typo is the news.
+      if (auto error = vktrain::cli::unknown_argument_error(app, origins))
+        throw vktrain::Error(*error);
+      throw;
+    }
+    if (auto error = vktrain::cli::unknown_argument_error(app, origins))
+      throw vktrain::Error(*error);
     if (generate->parsed()) return vktrain::cli::run_generate(generate_options);
     if (chat->parsed()) return vktrain::cli::run_chat(generate_options);
-    if (train->parsed()) return vktrain::cli::run_train(train_options);
+    if (train->parsed()) {
+      train_options.flags = vktrain::cli::flag_values(*train);
+      return vktrain::cli::run_train(train_options);
+    }
     if (eval->parsed()) return vktrain::cli::run_eval(eval_options);
     if (demo->parsed()) return vktrain::cli::run_demo(demo_options);
     if (plan->parsed()) return vktrain::cli::run_plan(plan_options);

@@ -67,16 +67,23 @@ std::string plan_advice(const model::MemoryPlan& plan, uint64_t budget,
     tries.push_back(fmt::format("LoRA instead of --full (the f32 master weights, gradients and "
                                 "AdamW state of every parameter take {:.2f} GiB)",
                                 gib(plan.master + plan.gradients + plan.optimizer)));
-  tries.push_back(fmt::format("a smaller --batch or --seq-len, with --grad-accum to keep the "
-                              "tokens per step (activations and workspace take {:.2f} GiB)",
-                              gib(plan.activations_recompute + plan.workspace)));
+  // Smaller batches shrink only the activations and workspace: no help when the weights and
+  // their training state alone overflow, and a batch of one row has nothing left to cut but rows.
+  const bool state_fits = plan.fixed() <= budget;
+  const std::string per_batch = fmt::format("activations and workspace take {:.2f} GiB",
+                                            gib(plan.activations_recompute + plan.workspace));
+  if (state_fits && plan.batch > 1)
+    tries.push_back(fmt::format("a smaller --batch or --seq-len, with --grad-accum to keep the "
+                                "tokens per step ({})",
+                                per_batch));
+  else if (state_fits)
+    tries.push_back(fmt::format("a shorter --seq-len ({} at --batch 1)", per_batch));
   if (setup.dtype == DType::f32)
     tries.push_back("--dtype bf16 or f16 (halves the weights and activations)");
-  tries.push_back(plan.fixed() > budget
-                      ? fmt::format("a smaller model (its weights and training state alone take "
-                                    "{:.2f} GiB)",
-                                    gib(plan.fixed()))
-                      : std::string("a smaller model"));
+  tries.push_back(state_fits ? std::string("a smaller model")
+                             : fmt::format("a smaller model (its weights and training state alone "
+                                           "take {:.2f} GiB)",
+                                           gib(plan.fixed())));
   return fmt::format("does not fit: {:.2f} GiB even with recompute, the budget is {:.2f} GiB; "
                      "try {}",
                      recomputed, have, join(tries, "; or "));
@@ -100,18 +107,17 @@ int run_plan(const PlanOptions& o) {
     if (value <= 0) fail("[plan] {} must be positive, got {}", flag, value);
   const io::ModelConfig config =
       o.model ? model::read_model_source_config(*o.model) : model::model_preset(*o.family, *o.size);
+  const Recompute mode = parse_grad_checkpoint(o.grad_checkpoint);
+  vk::Context context(context_options(o.device));
   model::ModelSetup setup;
-  setup.dtype = dtype_from_name(o.dtype);
+  setup.dtype = run_dtype(context, o.dtype);
   setup.full = o.full;
   if (!o.full) {
-    setup.lora.rank = o.lora_rank.value_or(16);
+    setup.lora.rank = o.lora_rank.value_or(TrainOptions{}.lora_rank);
     if (setup.lora.rank <= 0) fail("[plan] --lora-rank must be positive, got {}", setup.lora.rank);
     setup.lora.targets = model::parse_lora_targets(o.lora_targets);
     setup.lora.dropout = o.lora_dropout;
   }
-  const Recompute mode = parse_grad_checkpoint(o.grad_checkpoint);
-
-  vk::Context context(context_options(o.device));
   const model::MemoryPlan plan =
       model::plan_memory(config, setup, o.batch, o.seq_len, o.grad_accum, context.caps());
   const uint64_t budget = model::usable_budget(context);

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "cli/train.hpp"
 #include "model/memory_plan.hpp"
 #include "model/transformer.hpp"
 
@@ -31,19 +32,21 @@ std::string plan_advice(const model::MemoryPlan& plan, uint64_t budget,
 bool require_fits(const model::MemoryPlan& plan, uint64_t budget, const model::ModelSetup& setup,
                   Recompute mode);
 
+// Defaults are `vktrain train`'s, so a plan answers for the run train would make with the same
+// flags.
 struct PlanOptions {
   std::optional<std::string> model;   // --model DIR|GGUF: its config only, no weights read
   std::optional<std::string> family;  // --family with --size: a preset (model/presets.hpp)
   std::optional<std::string> size;
-  std::optional<int64_t> lora_rank;   // --lora-rank R (default 16)
-  std::string lora_targets = "all-linear";  // --lora-targets
-  float lora_dropout = 0;             // --lora-dropout: a mask costs [N, in] per adapted call
-  bool full = false;                  // --full: every parameter trains
-  int64_t batch = 1;                  // --batch B
-  int64_t seq_len = 2048;             // --seq-len T
-  int64_t grad_accum = 1;             // --grad-accum K (micro-batches per step)
-  std::string dtype = "bf16";         // --dtype f32, bf16 or f16
-  std::string grad_checkpoint = "auto";  // --grad-checkpoint on, off or auto
+  std::optional<int64_t> lora_rank;   // --lora-rank R (default: train's)
+  std::string lora_targets = TrainOptions{}.lora_targets;  // --lora-targets
+  float lora_dropout = TrainOptions{}.lora_dropout;  // a mask costs [N, in] per adapted call
+  bool full = false;                                 // --full: every parameter trains
+  int64_t batch = TrainOptions{}.batch;              // --batch B
+  int64_t seq_len = TrainOptions{}.seq_len;          // --seq-len T
+  int64_t grad_accum = TrainOptions{}.grad_accum;    // --grad-accum K (micro-batches per step)
+  std::string dtype = TrainOptions{}.dtype;          // --dtype f32, bf16, f16 or auto (run_dtype)
+  std::string grad_checkpoint = TrainOptions{}.grad_checkpoint;  // on, off or auto
   std::optional<std::string> device;  // --device index or name substring
 };
 

@@ -113,6 +113,18 @@ nlohmann::json settings_of(const TrainOptions& o, DType dtype, bool recompute) {
   return s;
 }
 
+// What report.html lists: every flag as the run resolved it.
+nlohmann::json shown_settings(const TrainOptions& o, DType dtype, bool recompute, int64_t steps) {
+  nlohmann::json shown = o.flags.is_object() ? o.flags : nlohmann::json::object();
+  auto resolved = [](const std::string& asked, const std::string& used) {
+    return asked == "auto" ? used + " (auto)" : used;
+  };
+  shown["dtype"] = resolved(o.dtype, std::string(dtype_name(dtype)));
+  shown["grad-checkpoint"] = resolved(o.grad_checkpoint, recompute ? "on" : "off");
+  shown["steps"] = steps;
+  return shown;
+}
+
 }  // namespace
 
 void add_train_options(CLI::App& c, TrainOptions& o) {
@@ -274,8 +286,9 @@ int run_train(const TrainOptions& options) {
   stop_signal = 0;
   auto previous_int = std::signal(SIGINT, on_stop_signal);
   auto previous_term = std::signal(SIGTERM, on_stop_signal);
-  const bool stopped = train::run_with_progress_and_report(trainer, ctx, 10,
-                                                           [] { return stop_signal != 0; });
+  const bool stopped = train::run_with_progress_and_report(
+      trainer, ctx, 10, [] { return stop_signal != 0; },
+      shown_settings(o, setup.dtype, recompute, t.steps));
   std::signal(SIGINT, previous_int);
   std::signal(SIGTERM, previous_term);
 

@@ -2,6 +2,7 @@
 // `vktrain train`: LoRA, full fine-tuning or pre-training of a model on a dataset, with the flags
 // mlx-lm, Unsloth and PEFT users know; every flag may also come from --config run.yaml|json.
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -45,6 +46,7 @@ struct TrainOptions {
   std::string dtype = "auto";            // f32, f16, bf16; auto: see cli::run_dtype
   std::string grad_checkpoint = "auto";  // on, off, auto (from the memory plan)
   std::optional<std::string> device;
+  nlohmann::json flags;  // every flag's value (cli/flag_values.hpp), for report.html
 };
 
 void add_train_options(CLI::App& command, TrainOptions& options);

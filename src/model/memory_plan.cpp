@@ -87,6 +87,8 @@ uint64_t full_layer_scratch(const io::ModelConfig& c, uint64_t tokens) {
 MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_t batch,
                        int64_t seq, int64_t micro_batches, const vk::Capabilities& device) {
   MemoryPlan plan;
+  plan.batch = batch;
+  plan.seq = seq;
   const uint64_t N = uint64_t(batch * seq), K = uint64_t(micro_batches);
   const uint64_t L = uint64_t(c.num_layers), V = uint64_t(c.vocab_size);
 

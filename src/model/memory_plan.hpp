@@ -32,6 +32,7 @@ struct MemoryPlan {
                                        // forward replayed inside the backward
   uint64_t workspace = 0;  // per micro-batch inputs and the scratch the step's and the
                            // evaluation's recordings keep (logits chunks, LoRA, partial sums)
+  int64_t batch = 1, seq = 1;  // the micro-batch planned, so advice knows what can shrink
 
   uint64_t fixed() const { return weights + adapter + master + gradients + optimizer; }
   uint64_t total(bool recompute) const {

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 #include <vector>
 
 #include "base/error.hpp"
@@ -48,12 +49,14 @@ MetricsLog MetricsLog::open(const std::string& path, int64_t resume_step) {
   }
   std::ofstream out(path, mode);
   if (!out) fail("[metrics] cannot open {}: {}", path, std::strerror(errno));
-  return MetricsLog(path, std::move(out));
+  return MetricsLog(path, std::move(out), resume_step);
 }
 
 void MetricsLog::write(const nlohmann::json& record) {
   if (!record.is_object()) fail("[metrics] a record must be a JSON object, got {}", record.dump());
-  out_ << record.dump() << '\n';
+  nlohmann::json line = record;
+  if (resumed_from_ >= 0) line["resumed_from"] = std::exchange(resumed_from_, -1);
+  out_ << line.dump() << '\n';
   out_.flush();
   if (!out_) fail("[metrics] writing {} failed (disk full?)", path_);
 }

@@ -8,7 +8,9 @@
 //
 // A resumed run repeats the steps after its checkpoint, so opening the log for a run resumed at
 // step k keeps the lines whose "step" is <= k and drops the later ones (rewriting the file
-// through a temporary and a rename); a last line cut short by a crash is dropped too.
+// through a temporary and a rename); a last line cut short by a crash is dropped too. The first
+// record written after that carries "resumed_from": k, so the log says where the run resumed
+// (report.html marks it).
 #include <cstdint>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -24,14 +26,17 @@ class MetricsLog {
   // the file and the line.
   static MetricsLog open(const std::string& path, int64_t resume_step);
 
-  void write(const nlohmann::json& record);  // one object, one line, flushed
+  // One object, one line, flushed; the first after a resume gains "resumed_from".
+  void write(const nlohmann::json& record);
   const std::string& path() const { return path_; }
 
  private:
-  MetricsLog(std::string path, std::ofstream out) : path_(std::move(path)), out_(std::move(out)) {}
+  MetricsLog(std::string path, std::ofstream out, int64_t resumed_from)
+      : path_(std::move(path)), out_(std::move(out)), resumed_from_(resumed_from) {}
 
   std::string path_;
   std::ofstream out_;
+  int64_t resumed_from_;  // the step resumed at, until the first write; -1: none
 };
 
 }  // namespace vktrain::train

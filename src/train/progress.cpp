@@ -21,11 +21,13 @@ std::string format_progress(const StepReport& report, double tokens_per_s, doubl
   return line;
 }
 
-ProgressLine::ProgressLine(std::ostream& out, bool terminal, int64_t every, size_t window)
+ProgressLine::ProgressLine(std::ostream& out, bool terminal, int64_t every, size_t window,
+                           double interval)
     : out_(out),
       terminal_(terminal),
       every_(std::max<int64_t>(1, every)),
-      window_(std::max<size_t>(1, window)) {}
+      window_(std::max<size_t>(1, window)),
+      interval_(interval) {}
 
 bool ProgressLine::is_terminal(std::FILE* stream) { return isatty(fileno(stream)) == 1; }
 
@@ -44,8 +46,13 @@ void ProgressLine::update(const StepReport& report, uint64_t device_bytes) {
   if (terminal_) {
     show(line);
     if (last) finish();
-  } else if (report.step % every_ == 0 || report.step == 1 || last || report.eval_loss) {
+    return;
+  }
+  unprinted_seconds_ += report.seconds;
+  if (report.step % every_ == 0 || report.step == 1 || last || report.eval_loss ||
+      unprinted_seconds_ >= interval_) {
     out_ << line << '\n' << std::flush;
+    unprinted_seconds_ = 0;
   }
 }
 

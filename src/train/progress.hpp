@@ -2,7 +2,9 @@
 // The live progress line of `vktrain train`:
 //   step 120/1000  loss 1.234  eval 1.456  lr 2.0e-04  12,345 tok/s  eta 3m12s  mem 5.4 GiB
 // On a terminal one line is rewritten in place ('\r') each step; into a file or pipe (a log, CI) a
-// plain line is printed every N steps, on the first and last step and on each step that evaluated.
+// plain line is printed every N steps, on the first and last step, on each step that evaluated, and
+// on any step that ends `interval` seconds or more after the last line printed, so a slow run
+// (a CPU driver, a big model) still shows its progress in a log at least that often.
 // Throughput and ETA come from the last `window` steps, so they follow the current speed rather
 // than the warm-up (pipeline compilation, first allocations).
 #include <cstdint>
@@ -22,8 +24,10 @@ std::string format_progress(const StepReport& report, double tokens_per_s, doubl
 
 class ProgressLine {
  public:
-  // terminal: rewrite one line in place; else print every `every` steps (>= 1).
-  ProgressLine(std::ostream& out, bool terminal, int64_t every = 1, size_t window = 20);
+  // terminal: rewrite one line in place; else print every `every` steps (>= 1) and at least
+  // every `interval` seconds of steps.
+  ProgressLine(std::ostream& out, bool terminal, int64_t every = 1, size_t window = 20,
+               double interval = 10);
 
   // Whether `stream` (stdout, stderr) is an interactive terminal.
   static bool is_terminal(std::FILE* stream);
@@ -43,6 +47,8 @@ class ProgressLine {
   bool terminal_;
   int64_t every_;
   size_t window_;
+  double interval_;
+  double unprinted_seconds_ = 0;  // of the steps since the last plain line
   std::deque<std::pair<double, int64_t>> recent_;  // (seconds, tokens) of the last steps
   size_t shown_width_ = 0;                         // of the line open on the terminal; 0: none
 };

@@ -39,8 +39,14 @@ MetricsRecord parse_record(const std::string& text, const std::string& path, siz
   r.grad_norm = number_field(record, "grad_norm", path, line);
   r.seconds = number_field(record, "seconds", path, line);
   r.eval_loss = number_field(record, "eval_loss", path, line);
-  double tokens = number_field(record, "tokens", path, line);
-  r.tokens = std::isfinite(tokens) ? int64_t(tokens) : 0;
+  r.device_bytes = number_field(record, "device_bytes", path, line);
+  auto count = [&](const char* key, int64_t missing) {
+    double value = number_field(record, key, path, line);
+    return std::isfinite(value) ? int64_t(value) : missing;
+  };
+  r.tokens = count("tokens", 0);
+  r.trained_tokens = count("trained_tokens", 0);
+  r.resumed_from = count("resumed_from", -1);
   return r;
 }
 
@@ -63,45 +69,37 @@ std::string format_loss(double loss) {
   return std::isfinite(loss) ? fmt::format("{:.4f}", loss) : "&ndash;";
 }
 
-// Bias-corrected exponential moving average, as TensorBoard smooths: the window grows with the run
-// (about n / 10 steps, at most 50) so a short run is barely smoothed. NaN stays NaN and does not
-// enter the average.
-std::vector<double> smoothed(const std::vector<double>& values) {
-  double beta = std::clamp(1.0 - 10.0 / double(values.size()), 0.0, 0.98);
-  std::vector<double> out;
-  double average = 0, weight = 0;
-  for (double v : values) {
-    if (!std::isfinite(v)) {
-      out.push_back(MetricsRecord::kMissing);
-      continue;
-    }
-    average = beta * average + (1 - beta) * v;
-    weight = beta * weight + (1 - beta);
-    out.push_back(average / weight);
-  }
-  return out;
-}
-
 // Settings as rows: nested objects flattened to dotted keys, strings unquoted.
 void setting_rows(std::string& html, const json& value, const std::string& key) {
   if (value.is_object() && !value.empty()) {
     for (const auto& [k, v] : value.items()) setting_rows(html, v, key.empty() ? k : key + "." + k);
     return;
   }
-  std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+  std::string text = value.is_string() ? value.get<std::string>()
+                     : value.is_null()  ? std::string("not set")
+                                        : value.dump();
   html += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", escape_html(key), escape_html(text));
 }
 
+std::string rate(double tokens_per_s) {
+  return std::isfinite(tokens_per_s) ? format_count(std::llround(tokens_per_s)) + " tokens/s"
+                                     : "&ndash;";
+}
+
 std::string summary_table(const ReportSummary& summary, const std::vector<MetricsRecord>& records) {
-  int64_t tokens = 0;
+  int64_t tokens = 0, trained = 0;
   double step_seconds = 0;
-  std::vector<double> rates, times;
+  std::vector<double> rates, trained_rates, times;
+  std::string resumes;
   for (const auto& r : records) {
     tokens += r.tokens;
+    trained += r.trained_tokens;
+    if (r.resumed_from >= 0) resumes += (resumes.empty() ? "" : ", ") + format_count(r.resumed_from);
     if (!std::isfinite(r.seconds) || r.seconds <= 0) continue;
     step_seconds += r.seconds;
     times.push_back(r.seconds);
     rates.push_back(double(r.tokens) / r.seconds);
+    trained_rates.push_back(double(r.trained_tokens) / r.seconds);
   }
   int64_t last_step = records.back().step;
   std::string steps = format_count(last_step);
@@ -118,10 +116,11 @@ std::string summary_table(const ReportSummary& summary, const std::vector<Metric
   std::vector<std::pair<std::string, std::string>> rows = {
       {"Device", summary.device.empty() ? "unknown" : escape_html(summary.device)},
       {"Steps", steps},
-      {"Tokens trained", format_count(tokens)},
-      {"Throughput (median)", std::isfinite(tokens_per_s)
-                                  ? format_count(std::llround(tokens_per_s)) + " tokens/s"
-                                  : "&ndash;"},
+      {"Resumed at step", resumes.empty() ? "never" : resumes},
+      {"Tokens processed", format_count(tokens)},
+      {"Tokens trained", format_count(trained)},
+      {"Throughput (median)", rate(tokens_per_s)},
+      {"Trained tokens/s (median)", rate(median(trained_rates))},
       {"Step time (median)",
        std::isfinite(step_time) ? fmt::format("{:.3f} s", step_time) : "&ndash;"},
       {"Wall time", format_duration(wall)},
@@ -140,29 +139,45 @@ std::string summary_table(const ReportSummary& summary, const std::vector<Metric
 }
 
 std::string charts(const std::vector<MetricsRecord>& records) {
-  std::vector<double> steps, loss, lr, grad_norm, eval_steps, eval_loss;
+  constexpr double kGiB = double(1ull << 30);
+  std::vector<double> steps, loss, lr, grad_norm, eval_steps, eval_loss, rates, trained_rates,
+      memory;
+  std::vector<ChartMarker> resumes;
   for (const auto& r : records) {
     steps.push_back(double(r.step));
     loss.push_back(r.loss);
     lr.push_back(r.lr);
     grad_norm.push_back(r.grad_norm);
+    const bool timed = std::isfinite(r.seconds) && r.seconds > 0;
+    rates.push_back(timed ? double(r.tokens) / r.seconds : MetricsRecord::kMissing);
+    trained_rates.push_back(timed ? double(r.trained_tokens) / r.seconds : MetricsRecord::kMissing);
+    memory.push_back(r.device_bytes / kGiB);
     if (std::isfinite(r.eval_loss)) {
       eval_steps.push_back(double(r.step));
       eval_loss.push_back(r.eval_loss);
     }
+    if (r.resumed_from >= 0) resumes.push_back({double(r.resumed_from), "resumed"});
   }
   using Style = ChartSeries::Style;
   std::vector<ChartSeries> loss_series = {
       {"train loss", "#9ecae1", Style::line, steps, loss},
-      {"smoothed", "#1f5f99", Style::line, steps, smoothed(loss)},
+      {"smoothed", "#1f5f99", Style::line, steps, smoothed_curve(loss)},
   };
   if (!eval_steps.empty())
     loss_series.push_back({"eval loss", "#d62728", Style::points, eval_steps, eval_loss});
-  return svg_chart({"Loss", "step", "loss"}, loss_series) +
-         svg_chart({"Learning rate", "step", "learning rate"},
-                   {{"learning rate", "#2ca02c", Style::line, steps, lr}}) +
-         svg_chart({"Gradient norm", "step", "global L2 norm"},
-                   {{"grad norm", "#8c564b", Style::line, steps, grad_norm}});
+  auto chart = [&](const char* title, const char* y_label, std::vector<ChartSeries> series) {
+    return svg_chart({title, "step", y_label, resumes}, series);
+  };
+  return chart("Loss", "loss", loss_series) +
+         chart("Learning rate", "learning rate",
+               {{"learning rate", "#2ca02c", Style::line, steps, lr}}) +
+         chart("Gradient norm", "global L2 norm",
+               {{"grad norm", "#8c564b", Style::line, steps, grad_norm}}) +
+         chart("Throughput", "tokens/s",
+               {{"tokens/s", "#ff7f0e", Style::line, steps, rates},
+                {"trained tokens/s", "#9467bd", Style::line, steps, trained_rates}}) +
+         chart("Device memory", "GiB in use",
+               {{"device memory", "#17becf", Style::line, steps, memory}});
 }
 
 constexpr const char* kStyle = R"(<style>
@@ -177,6 +192,31 @@ svg.chart { display: block; margin: 1em 0; max-width: 100%; height: auto; }
 )";
 
 }  // namespace
+
+std::vector<double> smoothed_curve(const std::vector<double>& values) {
+  const size_t n = values.size();
+  const double beta = std::clamp(1.0 - 20.0 / double(n), 0.0, 0.98);
+  // Weighted sums (and the sums of their weights) of the finite values up to i, and from i on;
+  // a missing value still counts as a step of distance.
+  std::vector<double> ahead_sum(n), ahead_weight(n);
+  double sum = 0, weight = 0;
+  for (size_t i = n; i-- > 0;) {
+    const bool finite = std::isfinite(values[i]);
+    sum = beta * sum + (finite ? values[i] : 0);
+    weight = beta * weight + (finite ? 1 : 0);
+    ahead_sum[i] = sum, ahead_weight[i] = weight;
+  }
+  std::vector<double> out(n, MetricsRecord::kMissing);
+  sum = weight = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const bool finite = std::isfinite(values[i]);
+    sum = beta * sum + (finite ? values[i] : 0);
+    weight = beta * weight + (finite ? 1 : 0);
+    // Both sums hold values[i] itself: count it once.
+    if (finite) out[i] = (sum + ahead_sum[i] - values[i]) / (weight + ahead_weight[i] - 1);
+  }
+  return out;
+}
 
 std::vector<MetricsRecord> read_metrics(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -1,9 +1,11 @@
 #pragma once
 // report.html: what a run did, as one self-contained page (no script, no external file) that a
-// browser opens from disk: the run's settings as a table, summary numbers (steps, tokens,
-// throughput, wall time, peak device memory, final losses, device) and SVG charts of the training
-// loss per step with a smoothed line and the evaluation losses, the learning rate and the gradient
-// norm, read from the run's metrics.jsonl (train/metrics.hpp).
+// browser opens from disk: summary numbers (steps, tokens, throughput, wall time, peak device
+// memory, final losses, device, where the run resumed), SVG charts of the training loss per step
+// with a smoothed line and the evaluation losses, the learning rate, the gradient norm, the
+// throughput and the device memory, each with a dashed line at every step a resumed run continued
+// from, and every setting of the run as a table; read from the run's metrics.jsonl
+// (train/metrics.hpp).
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -22,13 +24,16 @@ struct ReportSummary {
 };
 
 // One line of metrics.jsonl, as the Trainer writes it. A value that is missing or null (JSON's NaN)
-// is NaN here; "tokens" missing is 0.
+// is NaN here; a count missing is 0, "resumed_from" missing is -1.
 struct MetricsRecord {
   static constexpr double kMissing = std::numeric_limits<double>::quiet_NaN();
   int64_t step = 0;
   double loss = kMissing, lr = kMissing, grad_norm = kMissing, seconds = kMissing;
-  int64_t tokens = 0;
-  double eval_loss = kMissing;  // only on the steps that evaluated
+  int64_t tokens = 0;          // processed (padding aside), as benchmarks count B x T
+  int64_t trained_tokens = 0;  // targets of the loss
+  double device_bytes = kMissing;  // in use after the step
+  double eval_loss = kMissing;     // only on the steps that evaluated
+  int64_t resumed_from = -1;       // on the first step after a resume: the checkpoint's step
 };
 
 // Every record of the file. Errors name the file, and the line for one that is not a JSON object
@@ -36,7 +41,15 @@ struct MetricsRecord {
 // error too. Blank lines are skipped.
 std::vector<MetricsRecord> read_metrics(const std::string& path);
 
-// The page. `title` is shown as given (escaped).
+// The smoothed loss curve: each value is a weighted mean of its neighbours on both sides with
+// weights falling exponentially with the distance (a forward and a backward exponential moving
+// average, each bias-corrected at its end as TensorBoard's is), so the curve follows a change where
+// it happens instead of trailing it like a one-sided average. The weight halves every ~n/30 steps
+// of distance (n the length), at most every 34. NaN values stay NaN and do not enter the means.
+std::vector<double> smoothed_curve(const std::vector<double>& values);
+
+// The page. `title` is shown as given (escaped); `settings` is every setting of the run, nested
+// objects shown with dotted keys.
 std::string report_html(const std::string& title, const nlohmann::json& settings,
                         const ReportSummary& summary, const std::vector<MetricsRecord>& records);
 

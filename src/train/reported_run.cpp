@@ -10,7 +10,8 @@
 namespace vktrain::train {
 
 bool run_with_progress_and_report(Trainer& trainer, vk::Context& context, int64_t print_every,
-                                  const std::function<bool()>& stop) {
+                                  const std::function<bool()>& stop,
+                                  const nlohmann::json& settings) {
   ProgressLine progress(std::cout, ProgressLine::is_terminal(stdout), print_every);
   const auto start = std::chrono::steady_clock::now();
   bool stopped = false;
@@ -26,7 +27,8 @@ bool run_with_progress_and_report(Trainer& trainer, vk::Context& context, int64_
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   summary.peak_device_bytes = context.allocator.stats().peak_in_use;
   summary.total_steps = trainer.options().steps;
-  write_report(trainer.options().run_dir, trainer.options().settings, summary);
+  write_report(trainer.options().run_dir,
+               settings.is_null() ? trainer.options().settings : settings, summary);
   return stopped;
 }
 

@@ -48,6 +48,13 @@ int64_t count_targets(const model::HostBatch& batch) {
   return n;
 }
 
+int64_t count_tokens(const model::HostBatch& batch) {
+  if (batch.documents.empty()) return batch.batch * batch.time;
+  int64_t n = 0;
+  for (int32_t d : batch.documents) n += d >= 0;
+  return n;
+}
+
 TrainingStep::TrainingStep(model::Transformer& model, const StepShape& shape,
                            const ops::AdamwOptions& adamw)
     : model_(model),
@@ -97,11 +104,12 @@ void TrainingStep::prepare(const std::vector<model::HostBatch>& micro, double lr
   if (micro.size() != batches_.size())
     fail("[train] a step takes {} micro-batches, got {}", batches_.size(), micro.size());
   std::vector<std::pair<Tensor*, std::vector<int32_t>>> arrays;
-  int64_t targets = 0;
+  int64_t targets = 0, tokens = 0;
   for (size_t k = 0; k < micro.size(); ++k) {
     for (auto& input : model_.batch_inputs(batches_[k], micro[k]))
       arrays.push_back(std::move(input));
     targets += count_targets(micro[k]);
+    tokens += count_tokens(micro[k]);
   }
   const std::array<float, 3> values = ops::adamw_step_values(lr, step, adamw_);
   // Checked; from here on nothing fails but the slot's first allocation.
@@ -129,6 +137,7 @@ void TrainingStep::prepare(const std::vector<model::HostBatch>& micro, double lr
   put(&dropout_seed, sizeof(dropout_seed), model_.dropout_seed());
   slot.step = step;
   slot.targets = targets;
+  slot.tokens = tokens;
   prepared_ = index;
 }
 
@@ -167,6 +176,7 @@ StepResult TrainingStep::finish() {
   result.wait_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.targets = slot.targets;
+  result.tokens = slot.tokens;
   float out[3];  // loss, grad_scale, grad_norm_sq
   std::memcpy(out, results_.spans().front().mapped, sizeof(out));
   result.loss = double(out[0]) * double(out[1] / loss_scale_);

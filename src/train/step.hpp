@@ -37,6 +37,7 @@ struct StepResult {
   double loss = 0;          // mean over the step's targets
   double grad_norm = 0;     // before clipping
   int64_t targets = 0;      // tokens that counted
+  int64_t tokens = 0;       // tokens processed: every position but padding (count_tokens)
   double wait_seconds = 0;  // finish()'s time blocked on the device
 };
 
@@ -86,7 +87,7 @@ class TrainingStep {
   struct InputSlot {
     vk::Allocation memory;
     std::unique_ptr<vk::Recorder> copies;
-    int64_t step = 0, targets = 0;
+    int64_t step = 0, targets = 0, tokens = 0;
   };
   InputSlot slots_[2];
   int prepared_ = -1, in_flight_ = -1;  // slot indices, -1: none
@@ -97,5 +98,8 @@ class TrainingStep {
 };
 
 int64_t count_targets(const model::HostBatch& batch);
+// The positions that hold a token rather than padding (document -1; a batch without document
+// ids is all tokens): the work a step does, as bench_train_step counts B x T of full rows.
+int64_t count_tokens(const model::HostBatch& batch);
 
 }  // namespace vktrain::train

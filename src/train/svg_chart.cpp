@@ -144,6 +144,17 @@ void draw_line(std::string& svg, const Frame& f, const ChartSeries& s, const Cha
       escape_html(s.name), escape_html(s.color), d, dots);
 }
 
+void draw_markers(std::string& svg, const Frame& f, const std::vector<ChartMarker>& markers) {
+  for (const auto& m : markers) {
+    if (!std::isfinite(m.x)) continue;
+    svg += fmt::format(
+        "<line class=\"marker\" stroke=\"#555\" stroke-dasharray=\"4 3\" x1=\"{0:.1f}\" "
+        "y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\"/>"
+        "<text class=\"marker\" fill=\"#555\" x=\"{3:.1f}\" y=\"{4:.1f}\">{5}</text>\n",
+        f.px(m.x), f.top, f.top + f.height, f.px(m.x) + 3, f.top + 11, escape_html(m.label));
+  }
+}
+
 void draw_points(std::string& svg, const Frame& f, const ChartSeries& s, const ChartPoints& p) {
   for (size_t i = 0; i < p.x.size(); ++i) {
     if (!std::isfinite(p.x[i]) || !std::isfinite(p.y[i])) continue;
@@ -247,6 +258,8 @@ std::string svg_chart(const ChartOptions& options, const std::vector<ChartSeries
   Range x_data, y_data;
   bool has_x = finite_range(series, true, x_data);
   bool has_data = finite_range(series, false, y_data) && has_x;
+  for (const auto& m : options.markers)  // a marker past the data still shows
+    if (has_x && std::isfinite(m.x)) x_data = {std::min(x_data.lo, m.x), std::max(x_data.hi, m.x)};
   x_data = widened(x_data, options.integer_x);
   y_data = padded(widened(y_data, false));
   std::vector<double> x_ticks = nice_ticks(x_data.lo, x_data.hi, 8, options.integer_x);
@@ -268,6 +281,7 @@ std::string svg_chart(const ChartOptions& options, const std::vector<ChartSeries
     return svg + "</svg>\n";
   }
   draw_axes(svg, f, x_ticks, y_ticks);
+  draw_markers(svg, f, options.markers);
   for (const auto& s : series) {
     ChartPoints points = downsample(s.x, s.y, std::max<size_t>(2, options.max_points));
     if (s.style == ChartSeries::Style::line)

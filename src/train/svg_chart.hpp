@@ -8,7 +8,8 @@
 // is widened around the value), NaN values (a gap in the line; never part of the range), no finite
 // value at all ("no data" in the plot area), and thousands of points: a series longer than
 // `max_points` is cut into max_points / 2 buckets of consecutive points, each drawn by its minimum
-// and its maximum in step order, so spikes survive and the path stays small.
+// and its maximum in step order, so spikes survive and the path stays small. Markers (dashed
+// vertical lines, <line class="marker">) point out steps such as a resume.
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -23,8 +24,15 @@ struct ChartSeries {
   std::vector<double> x, y;  // same length; NaN y: missing
 };
 
+// A dashed vertical line across the plot at `x`, labelled at its top (where a run resumed).
+struct ChartMarker {
+  double x = 0;
+  std::string label;  // escaped when drawn
+};
+
 struct ChartOptions {
   std::string title, x_label, y_label;  // escaped when drawn
+  std::vector<ChartMarker> markers;     // the x axis reaches each of them
   int width = 720, height = 300;        // pixels of the whole chart
   size_t max_points = 1000;             // per series, after downsampling (even, >= 2)
   bool integer_x = true;                // x ticks at whole numbers (steps)

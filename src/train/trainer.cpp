@@ -11,6 +11,7 @@
 #include "io/safetensors.hpp"
 #include "train/checkpoint_files.hpp"
 #include "train/metrics.hpp"
+#include "vk/context.hpp"
 
 namespace vktrain::train {
 
@@ -90,13 +91,19 @@ void Trainer::run(const std::function<bool(const StepReport&)>& report) {
     r.step = ++state_.step;
     r.loss = result.loss;
     r.grad_norm = result.grad_norm;
-    r.tokens = result.targets;
+    r.tokens = result.tokens;
+    r.trained_tokens = result.targets;
     if (valid_ && ((options_.eval_every > 0 && state_.step % options_.eval_every == 0) || last))
       r.eval_loss = evaluate();
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    nlohmann::json line = {{"step", r.step},     {"loss", r.loss},       {"lr", r.lr},
-                           {"grad_norm", r.grad_norm}, {"tokens", r.tokens},
-                           {"seconds", r.seconds}};
+    nlohmann::json line = {{"step", r.step},
+                           {"loss", r.loss},
+                           {"lr", r.lr},
+                           {"grad_norm", r.grad_norm},
+                           {"tokens", r.tokens},
+                           {"trained_tokens", r.trained_tokens},
+                           {"seconds", r.seconds},
+                           {"device_bytes", model_.context().allocator.stats().in_use}};
     if (r.eval_loss) line["eval_loss"] = *r.eval_loss;
     metrics.write(line);
     bool stop = report && report(r);

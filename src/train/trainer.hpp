@@ -46,7 +46,8 @@ struct TrainerOptions {
 struct StepReport {
   int64_t step = 0, steps = 0;
   double loss = 0, lr = 0, grad_norm = 0;
-  int64_t tokens = 0;     // targets of the step
+  int64_t tokens = 0;          // tokens processed, padding aside (train::count_tokens)
+  int64_t trained_tokens = 0;  // those of them that are targets of the loss
   double seconds = 0;     // wall time of the step
   std::optional<double> eval_loss;
 };

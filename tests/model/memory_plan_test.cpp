@@ -131,10 +131,38 @@ TEST(PlanAdvice, ChoosesRecomputeAndExplainsWhatDoesNotFit) {
     std::string message = e.what();
     EXPECT_EQ(message.find('\n'), std::string::npos);
     for (const char* part : {"[plan] the run does not fit", "LoRA instead of --full",
-                             "a smaller --batch or --seq-len", "--dtype bf16 or f16",
+                             "--dtype bf16 or f16",
                              "a smaller model (its weights and training state alone take 18.00"})
       EXPECT_NE(message.find(part), std::string::npos) << part << " not in: " << message;
+    // The weights and their training state alone overflow: smaller batches cannot help.
+    EXPECT_EQ(message.find("--batch"), std::string::npos) << message;
+    EXPECT_EQ(message.find("--seq-len"), std::string::npos) << message;
   }
+}
+
+// Where the weights fit, the advice shrinks what can shrink: the batch, or at one row the length.
+TEST(PlanAdvice, OffersASmallerBatchOnlyAboveOneRow) {
+  constexpr uint64_t GiB = 1ull << 30;
+  model::MemoryPlan plan;
+  plan.weights = 2 * GiB;
+  plan.activations = 12 * GiB;
+  plan.activations_recompute = 6 * GiB;
+  plan.workspace = 1 * GiB;
+  model::ModelSetup setup;
+  setup.dtype = DType::bf16;
+  plan.batch = 8;
+  std::string advice = cli::plan_advice(plan, 4 * GiB, setup, cli::Recompute::automatic);
+  EXPECT_NE(advice.find("try a smaller --batch or --seq-len, with --grad-accum"), std::string::npos)
+      << advice;
+  EXPECT_EQ(advice.find("--dtype"), std::string::npos) << advice;  // bf16 already
+  EXPECT_EQ(advice.find("LoRA instead"), std::string::npos) << advice;
+  plan.batch = 1;
+  advice = cli::plan_advice(plan, 4 * GiB, setup, cli::Recompute::automatic);
+  EXPECT_EQ(advice.find("--batch or"), std::string::npos) << advice;
+  EXPECT_NE(advice.find("try a shorter --seq-len (activations and workspace take 7.00 GiB at "
+                        "--batch 1); or a smaller model"),
+            std::string::npos)
+      << advice;
 }
 
 }  // namespace

@@ -114,3 +114,22 @@ TEST(Metrics, ANewRunReplacesAnOldLogAndAResumeWithoutOneStartsEmpty) {
   train::MetricsLog::open(path, 7).write({{"step", 8}});
   EXPECT_EQ(steps_of(path), (std::vector<int64_t>{8}));
 }
+
+// report.html marks where a run resumed: the log must say it, on the first record after.
+TEST(Metrics, TheFirstRecordAfterAResumeSaysWhereItResumed) {
+  test::TempDir dir;
+  const std::string path = dir.file("metrics.jsonl");
+  write_steps(path, 1, 5);
+  write_steps(path, 4, 6);  // resumed from checkpoint-3
+  write_steps(path, 7, 8);  // resumed from checkpoint-6
+  std::vector<std::string> lines = lines_of(path);
+  ASSERT_EQ(lines.size(), 8u);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    json record = json::parse(lines[i]);
+    int64_t want = i == 3 ? 3 : i == 6 ? 6 : -1;
+    EXPECT_EQ(record.value("resumed_from", int64_t(-1)), want) << lines[i];
+  }
+  // A new run's log has no mark.
+  write_steps(path, 1, 2);
+  for (const auto& line : lines_of(path)) EXPECT_FALSE(json::parse(line).contains("resumed_from"));
+}

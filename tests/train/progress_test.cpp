@@ -23,6 +23,15 @@ StepReport step_report(int64_t step, int64_t steps, double seconds = 0.5, int64_
   return r;
 }
 
+// "step 5/12" of each line printed.
+std::vector<std::string> printed_steps(const std::string& text) {
+  std::vector<std::string> steps;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);)
+    steps.push_back(line.substr(0, line.find(' ', 5)));
+  return steps;
+}
+
 }  // namespace
 
 TEST(HumanFormat, DurationsInSecondsMinutesAndHours) {
@@ -90,10 +99,7 @@ TEST(Progress, PlainOutputPrintsEveryNStepsFirstLastAndEvaluations) {
     if (step == 7) r.eval_loss = 2.0;
     progress.update(r);
   }
-  std::vector<std::string> steps;
-  std::istringstream lines(out.str());
-  for (std::string line; std::getline(lines, line);)
-    steps.push_back(line.substr(0, line.find(' ', 5)));
+  std::vector<std::string> steps = printed_steps(out.str());
   EXPECT_EQ(steps, (std::vector<std::string>{"step 1/12", "step 5/12", "step 7/12", "step 10/12",
                                              "step 12/12"}));
   EXPECT_EQ(out.str().find('\r'), std::string::npos);
@@ -127,4 +133,17 @@ TEST(Progress, NotesGetTheirOwnLine) {
   ASSERT_NE(note, std::string::npos);
   EXPECT_EQ(text[note - 1], '\r');
   EXPECT_EQ(text.substr(text.find('\n', note) + 1, 10), "\rstep 2/3 ");
+}
+
+// Into a log, a slow run (seconds a step on a CPU driver) prints at least every `interval` seconds
+// of steps, not only every N steps.
+TEST(Progress, PlainOutputOfSlowStepsPrintsAtLeastEveryInterval) {
+  std::ostringstream out;
+  train::ProgressLine progress(out, /*terminal=*/false, /*every=*/10, /*window=*/20,
+                               /*interval=*/10);
+  for (int64_t step = 1; step <= 12; ++step) progress.update(step_report(step, 12, 4.0));
+  std::vector<std::string> steps = printed_steps(out.str());
+  EXPECT_EQ(steps, (std::vector<std::string>{"step 1/12", "step 4/12", "step 7/12", "step 10/12",
+                                             "step 12/12"}));
+  EXPECT_EQ(out.str().find('\r'), std::string::npos);
 }

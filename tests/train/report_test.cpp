@@ -76,8 +76,14 @@ void write_metrics(const std::string& run_dir, int64_t steps, int64_t eval_every
                    const std::function<double(int64_t)>& loss) {
   auto log = train::MetricsLog::open(run_dir + "/metrics.jsonl", -1);
   for (int64_t s = 1; s <= steps; ++s) {
-    json line = {{"step", s},        {"loss", loss(s)}, {"lr", 1e-4 * double(s) / double(steps)},
-                 {"grad_norm", 0.8}, {"tokens", 4096},  {"seconds", 0.5}};
+    json line = {{"step", s},
+                 {"loss", loss(s)},
+                 {"lr", 1e-4 * double(s) / double(steps)},
+                 {"grad_norm", 0.8},
+                 {"tokens", 4096},
+                 {"trained_tokens", 1024},
+                 {"seconds", 0.5},
+                 {"device_bytes", double(3ull << 30) + double(s << 20)}};
     if (eval_every > 0 && s % eval_every == 0) line["eval_loss"] = loss(s) + 0.1;
     log.write(line);
   }
@@ -101,7 +107,7 @@ TEST(Report, PageHoldsSettingsSummaryAndOneCurvePerSeries) {
   EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
   for (const char* tag : {"html", "head", "body", "table", "svg", "tr", "text"})
     EXPECT_TRUE(balanced(html, tag)) << tag;
-  EXPECT_EQ(count(html, "<svg"), 3u);  // loss, learning rate, gradient norm
+  EXPECT_EQ(count(html, "<svg"), 5u);  // loss, learning rate, gradient norm, throughput, memory
   EXPECT_EQ(count(html, "<script"), 0u);
   EXPECT_EQ(count(html, "src="), 0u);
   EXPECT_EQ(count(html, "href="), 0u);
@@ -119,15 +125,24 @@ TEST(Report, PageHoldsSettingsSummaryAndOneCurvePerSeries) {
 
   // Summary numbers.
   EXPECT_NE(html.find("<th>Steps</th><td>40 of 100</td>"), std::string::npos);
-  EXPECT_NE(html.find("<th>Tokens trained</th><td>163,840</td>"), std::string::npos);
-  EXPECT_NE(html.find("<td>8,192 tokens/s</td>"), std::string::npos);
+  EXPECT_NE(html.find("<th>Tokens processed</th><td>163,840</td>"), std::string::npos);
+  EXPECT_NE(html.find("<th>Tokens trained</th><td>40,960</td>"), std::string::npos);
+  EXPECT_NE(html.find("<th>Throughput (median)</th><td>8,192 tokens/s</td>"), std::string::npos);
+  EXPECT_NE(html.find("<th>Trained tokens/s (median)</th><td>2,048 tokens/s</td>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<th>Resumed at step</th><td>never</td>"), std::string::npos);
+  EXPECT_EQ(count(html, "class=\"marker\""), 0u);
   EXPECT_NE(html.find("<th>Wall time</th><td>2m05s</td>"), std::string::npos);
   EXPECT_NE(html.find("<th>Peak device memory</th><td>5.0 GiB</td>"), std::string::npos);
   EXPECT_NE(html.find("<th>Final train loss</th><td>0.0750</td>"), std::string::npos);
   EXPECT_NE(html.find("<th>Final eval loss</th><td>0.1750</td>"), std::string::npos);
 
-  for (const char* series : {"train loss", "smoothed", "learning rate", "grad norm"})
+  for (const char* series : {"train loss", "smoothed", "learning rate", "grad norm", "tokens/s",
+                             "trained tokens/s", "device memory"})
     EXPECT_EQ(path_y(html, series).size(), 40u) << series;
+  // Memory grows by 1 MiB a step: the line rises (SVG y runs downwards).
+  std::vector<double> memory = path_y(html, "device memory");
+  EXPECT_GT(memory.front(), memory.back());
   EXPECT_EQ(count(html, "<circle class=\"point\""), 4u);  // the evaluations
 }
 
@@ -240,4 +255,89 @@ TEST(SvgChart, DownsamplingKeepsEachBucketsExtremesInOrder) {
   EXPECT_EQ(p.x, (std::vector<double>{1, 4, 5, 7}));
   EXPECT_EQ(p.y, (std::vector<double>{0, 1, 0, 9}));
   EXPECT_EQ(train::downsample(x, y, 10).x.size(), 10u);
+}
+
+// A loss that drops from 3 to 1 at step 101: a trailing average of the same width would cross the
+// midpoint ~10 steps late, the previous one (TensorBoard's) ~20; the smoothed curve must cross it
+// at the drop.
+TEST(Report, SmoothedLossFollowsAStepWithoutLag) {
+  std::vector<double> loss(300);
+  for (size_t i = 0; i < loss.size(); ++i) loss[i] = i < 100 ? 3.0 : 1.0;
+  std::vector<double> smooth = train::smoothed_curve(loss);
+  ASSERT_EQ(smooth.size(), loss.size());
+  size_t crossing = 0;
+  while (crossing < smooth.size() && smooth[crossing] > 2.0) ++crossing;
+  EXPECT_GE(crossing, 98u);
+  EXPECT_LE(crossing, 102u);
+  // Smoothing still smooths: halfway into each plateau, the curve is near the plateau.
+  EXPECT_NEAR(smooth[50], 3.0, 0.05);
+  EXPECT_NEAR(smooth[250], 1.0, 0.05);
+  EXPECT_LT(smooth[99], 2.9);
+
+  // A steady slope is not shifted: away from the ends the curve lies on the line.
+  std::vector<double> slope(400);
+  for (size_t i = 0; i < slope.size(); ++i) slope[i] = 5.0 - 0.01 * double(i);
+  smooth = train::smoothed_curve(slope);
+  for (size_t i = 150; i < 250; ++i) EXPECT_NEAR(smooth[i], slope[i], 1e-3) << i;
+
+  // Missing values stay missing and do not pull their neighbours.
+  std::vector<double> gappy = {1, 1, NAN, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  smooth = train::smoothed_curve(gappy);
+  EXPECT_TRUE(std::isnan(smooth[2]));
+  for (size_t i : {0, 1, 3, 11}) EXPECT_DOUBLE_EQ(smooth[i], 1.0) << i;
+}
+
+// A run resumed twice: the summary names the steps and every chart has a dashed line at each.
+TEST(Report, ResumesAreMarkedOnEveryChart) {
+  test::TempDir dir;
+  std::string run = dir.file("run");
+  write_metrics(run, 10, 0, [](int64_t s) { return 3.0 / double(s); });
+  {
+    auto log = train::MetricsLog::open(run + "/metrics.jsonl", 4);  // resumed at checkpoint-4
+    for (int64_t s = 5; s <= 8; ++s) log.write({{"step", s}, {"loss", 1.0}, {"seconds", 0.5}});
+  }
+  {
+    auto log = train::MetricsLog::open(run + "/metrics.jsonl", 8);
+    log.write({{"step", 9}, {"loss", 1.0}, {"seconds", 0.5}});
+  }
+  train::write_report(run, kSettings, {});
+  std::string html = read_text(run + "/report.html");
+  EXPECT_NE(html.find("<th>Resumed at step</th><td>4, 8</td>"), std::string::npos);
+  EXPECT_EQ(count(html, "<line class=\"marker\""), 2u * 5u);
+  EXPECT_EQ(count(html, ">resumed</text>"), 2u * 5u);
+  // At the x of step 4 and 8 on the loss chart: between those of steps 3 and 5, 7 and 9.
+  std::regex marker("<line class=\"marker\"[^>]* x1=\"([0-9.]+)\"");
+  std::vector<double> xs;
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), marker);
+       it != std::sregex_iterator(); ++it)
+    xs.push_back(std::stod((*it)[1]));
+  ASSERT_EQ(xs.size(), 10u);
+  std::regex loss_path("data-name=\"train loss\"[^>]* d=\"([^\"]*)\"");
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(html, match, loss_path));
+  std::istringstream d(match[1].str());
+  std::vector<double> step_x;
+  char command;
+  for (double px, py; d >> command >> px >> py;) step_x.push_back(px);
+  ASSERT_EQ(step_x.size(), 9u);
+  EXPECT_NEAR(xs[0], step_x[3], 0.11);  // step 4
+  EXPECT_NEAR(xs[1], step_x[7], 0.11);  // step 8
+}
+
+// Settings as `vktrain train` passes them: every flag by name, unset ones too.
+TEST(Report, EverySettingIsListed) {
+  test::TempDir dir;
+  std::string run = dir.file("run");
+  write_metrics(run, 3, 0, [](int64_t) { return 1.0; });
+  const json settings = {{"model", "m"},          {"lora-rank", "16"},     {"rslora", false},
+                         {"epochs", nullptr},     {"stop", "a,b"},         {"dtype", "bf16 (auto)"},
+                         {"grad-checkpoint", "off (auto)"}, {"steps", 3}};
+  train::write_report(run, settings, {});
+  std::string html = read_text(run + "/report.html");
+  for (const auto& [key, value] : settings.items()) {
+    std::string shown = value.is_string() ? value.get<std::string>()
+                        : value.is_null()  ? "not set"
+                                           : value.dump();
+    EXPECT_NE(html.find("<th>" + key + "</th><td>" + shown + "</td>"), std::string::npos) << key;
+  }
 }
