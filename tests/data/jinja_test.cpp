@@ -302,14 +302,14 @@ TEST(Jinja, RunawayTemplatesAreBounded) {
   limits.max_output_bytes = 4096;
   limits.max_call_depth = 20;
   EXPECT_EQ(error_of("{% for i in range(100) %}{% for j in range(100) %}{% endfor %}{% endfor %}", "{}", limits),
-            "1: the template ran more than 1000 loop iterations and macro calls");
+            "1: the template ran more than 1000 evaluation steps");
   EXPECT_EQ(error_of("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}\n{{ f(0) }}", "{}", limits),
             "1: macro calls nest deeper than 20 (runaway recursion?)");
   EXPECT_EQ(error_of("{% macro f(n) %}{{ f(n) }}{{ f(n) }}{% endmacro %}{{ f(0) }}", "{}", limits).substr(0, 20),
             "1: macro calls nest ");
   EXPECT_EQ(error_of("{% for i in range(50) %}{{ 'x' * 100 }}{% endfor %}", "{}", limits),
             "1: the output grows past 4096 bytes");
-  EXPECT_EQ(error_of("{{ 'x' * 5000 }}", "{}", limits), "1: a repetition grows past 4096 items");
+  EXPECT_EQ(error_of("{{ 'x' * 5000 }}", "{}", limits), "1: a repetition grows past 4096 bytes");
   EXPECT_EQ(error_of("{{ range(1000000) | length }}"), "1: range() too big: more than 100000 items");
   std::string deep = std::string(500, '(') + "1" + std::string(500, ')');
   EXPECT_EQ(error_of("{{ " + deep + " }}").substr(0, 34), "1: the template nests deeper than ");

@@ -2,6 +2,7 @@
 
 #include <unicode/uchar.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -199,6 +200,25 @@ std::string json_string(std::string_view text, bool ensure_ascii) {
     }
   }
   return out + "\"";
+}
+
+TextSearch::TextSearch(std::string needle)
+    : needle_(std::move(needle)),
+      forward_(needle_.cbegin(), needle_.cend()),
+      backward_(needle_.crbegin(), needle_.crend()) {}
+
+size_t TextSearch::find(std::string_view text, size_t from) const {
+  if (from > text.size()) return std::string::npos;
+  auto hit = forward_(text.begin() + long(from), text.end()).first;
+  return hit == text.end() && !(needle_.empty() && from == text.size()) ? std::string::npos : size_t(hit - text.begin());
+}
+
+size_t TextSearch::rfind(std::string_view text, size_t end) const {
+  end = std::min(end, text.size());
+  auto last = std::make_reverse_iterator(text.begin() + long(end)), first = text.rend();
+  auto hit = backward_(last, first).first;
+  if (hit == first && !needle_.empty()) return std::string::npos;
+  return end - size_t(hit - last) - needle_.size();
 }
 
 }  // namespace vktrain::data::jinja
