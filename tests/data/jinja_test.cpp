@@ -250,6 +250,12 @@ c)J"},
     {"int_float_ops", R"J({{ 3 / 2 }} {{ 4 / 2 }} {{ 7.5 // 2 }} {{ -7.5 % 2 }} {{ 1 + 1.5 }} {{ 2 * 0.5 }} {{ 1e-5 }} {{ 123456789012345678.0 }} {{ 0.0001 }})J",
      R"J({})J",
      R"J(1.5 2.0 3.0 0.5 2.5 1.0 1e-05 1.2345678901234568e+17 0.0001)J"},
+    {"unique", R"J({{ ['a', 'A', 'b', 'a'] | unique | list }} {{ ['a', 'A'] | unique(true) | list }} {{ [1, 1.0, true, 2, (1, 2), (1.0, 2)] | unique | list }})J",
+     R"J({})J",
+     R"J(['a', 'b'] ['a', 'A'] [1, 2, (1, 2)])J"},
+    {"long_needles", R"J({% set sep = '<|separator-token|>' %}{{ ('a' ~ sep ~ 'b' ~ sep ~ sep ~ 'c').split(sep) }} {{ ('a' ~ sep ~ 'b' ~ sep ~ 'c').rsplit(sep, 1) }} {{ ('x' ~ sep ~ 'y').find(sep) }} {{ (sep ~ sep ~ sep).count(sep) }} {{ ('a' ~ sep ~ 'b').replace(sep, '-') }} {{ sep in ('..' ~ sep) }} {{ 'abababababababababX' in 'abababababababababababababababababX' }} {{ 'abababababababababX' in 'ababababababababababababababababab' }})J",
+     R"J({})J",
+     R"J(['a', 'b', '', 'c'] ['a<|separator-token|>b', 'c'] 1 3 a-b True True False)J"},
     {"precedence", R"J({{ 1 + 2 * 3 }} {{ (1 + 2) * 3 }} {{ l | length - 1 }} {{ -2 ** 2 }} {{ 2 ** 3 ** 2 }} {{ not 1 == 2 }} {{ ('a' ~ 1) ~ 2 * 3 }} {{ 10 - 2 - 3 }})J",
      R"J({"l": [1, 2]})J",
      R"J(7 9 1 4 64 True a16 5)J"},
@@ -302,14 +308,14 @@ TEST(Jinja, RunawayTemplatesAreBounded) {
   limits.max_output_bytes = 4096;
   limits.max_call_depth = 20;
   EXPECT_EQ(error_of("{% for i in range(100) %}{% for j in range(100) %}{% endfor %}{% endfor %}", "{}", limits),
-            "1: the template ran more than 1000 loop iterations and macro calls");
+            "1: the template ran more than 1000 evaluation steps");
   EXPECT_EQ(error_of("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}\n{{ f(0) }}", "{}", limits),
             "1: macro calls nest deeper than 20 (runaway recursion?)");
   EXPECT_EQ(error_of("{% macro f(n) %}{{ f(n) }}{{ f(n) }}{% endmacro %}{{ f(0) }}", "{}", limits).substr(0, 20),
             "1: macro calls nest ");
   EXPECT_EQ(error_of("{% for i in range(50) %}{{ 'x' * 100 }}{% endfor %}", "{}", limits),
             "1: the output grows past 4096 bytes");
-  EXPECT_EQ(error_of("{{ 'x' * 5000 }}", "{}", limits), "1: a repetition grows past 4096 items");
+  EXPECT_EQ(error_of("{{ 'x' * 5000 }}", "{}", limits), "1: a repetition grows past 4096 bytes");
   EXPECT_EQ(error_of("{{ range(1000000) | length }}"), "1: range() too big: more than 100000 items");
   std::string deep = std::string(500, '(') + "1" + std::string(500, ')');
   EXPECT_EQ(error_of("{{ " + deep + " }}").substr(0, 34), "1: the template nests deeper than ");

@@ -32,6 +32,7 @@ struct Expr {
   };
   Kind kind;
   int line = 0;
+  int depth = 1;  // the height of this expression's tree, bounded by the parser
   Value value;
   std::string name;
   std::vector<ExprPtr> args;

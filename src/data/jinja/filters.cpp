@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -81,10 +82,17 @@ Value filter_tojson(const Value& v, const Args& args) {
   return to_json(v, style);
 }
 
+// int(f) for a finite float; Python's would be a big integer past 64 bits, ours says so.
+int64_t truncate(double f) {
+  double t = std::trunc(f);
+  if (!(t >= -0x1p63 && t < 0x1p63)) throw TemplateError("integer overflow");
+  return int64_t(t);
+}
+
 Value filter_int(const Value& v, const Args& args) {
   Value fallback = args.get(0, "default") ? *args.get(0, "default") : Value(0);
   if (v.is_int() || v.is_bool()) return v.as_int();
-  if (v.is_float()) return std::isfinite(v.as_float()) ? Value(int64_t(std::trunc(v.as_float()))) : fallback;
+  if (v.is_float()) return std::isfinite(v.as_float()) ? Value(truncate(v.as_float())) : fallback;
   if (!v.is_string()) return fallback;
   std::string text = python_strip(v.as_string(), true, true);
   text.erase(std::remove(text.begin(), text.end(), '_'), text.end());
@@ -94,7 +102,7 @@ Value filter_int(const Value& v, const Args& args) {
   if (ec == std::errc() && end == text.data() + text.size() && !text.empty()) return i;
   double f = 0;
   auto [fend, fec] = std::from_chars(begin, text.data() + text.size(), f);
-  if (fec == std::errc() && fend == text.data() + text.size() && std::isfinite(f)) return int64_t(std::trunc(f));
+  if (fec == std::errc() && fend == text.data() + text.size() && std::isfinite(f)) return truncate(f);
   return fallback;
 }
 
@@ -117,6 +125,7 @@ Value filter_join(const Value& v, const Args& args) {
   for (const Value& item : iterate(v)) {
     if (!first) out += separator;
     out += (attribute && !attribute->is_none() ? lookup_path(item, attribute->str()) : item).str();
+    check_size(out, "join");
     first = false;
   }
   return out;
@@ -169,10 +178,42 @@ Value filter_sort(const Value& v, const Args& args) {
   return items;
 }
 
-Value filter_unique(const Value& v, const Args&) {
+// The key Python's set would hash `v` by: equal values (1, 1.0, True) share one; lists and
+// dicts are unhashable, as in Python. A set, not pairwise ==, keeps `unique` linear.
+std::string hash_key(const Value& v) {
+  switch (v.kind()) {
+    case Value::Kind::none: return "N";
+    case Value::Kind::boolean:
+    case Value::Kind::integer: return "i" + std::to_string(v.as_int());
+    case Value::Kind::floating: {
+      double f = v.as_float();
+      if (f == std::trunc(f) && f >= -0x1p63 && f < 0x1p63) return "i" + std::to_string(int64_t(f));
+      return "f" + python_float_repr(f);
+    }
+    case Value::Kind::string: return "s" + v.as_string();
+    case Value::Kind::list:
+      if (v.is_tuple()) {
+        std::string key = "(";
+        for (const Value& item : v.as_list()) key += hash_key(item) + '\0';
+        return key;
+      }
+      break;
+    default: break;
+  }
+  throw TemplateError(fmt::format("unique: unhashable type: '{}'", v.type_name()));
+}
+
+// jinja2's unique(case_sensitive=False, attribute=None).
+Value filter_unique(const Value& v, const Args& args) {
+  bool case_sensitive = bool_arg(args, 0, "case_sensitive");
+  const Value* attribute = args.get(1, "attribute");
   List out;
-  for (const Value& item : iterate(v))
-    if (!contains(Value(out), item)) out.push_back(item);
+  std::unordered_set<std::string> seen;
+  for (const Value& item : iterate(v)) {
+    Value key = attribute && !attribute->is_none() ? lookup_path(item, attribute->str()) : item;
+    if (!case_sensitive && key.is_string()) key = python_lower(key.as_string());
+    if (seen.insert(hash_key(key)).second) out.push_back(item);
+  }
   return out;
 }
 
@@ -211,6 +252,8 @@ Value filter_map(const Value& v, const Args& args) {
     throw TemplateError("map: give a filter name or attribute=");
   std::string filter = args.positional[0].as_string();
   if (!is_known_filter(filter)) throw TemplateError(fmt::format("no filter named '{}'", filter));
+  // map('map', 'map', ...) over a string recurses once per argument, unbounded by the parser.
+  if (filter == "map") throw TemplateError("map: mapping the map filter is not supported");
   Args rest{{args.positional.begin() + 1, args.positional.end()}, args.named};
   for (const Value& item : iterate(v)) out.push_back(apply_filter(filter, item, rest));
   return out;
@@ -221,6 +264,7 @@ const std::map<std::string, FilterFunction>& filters() {
       {"abs", [](const Value& v, const Args&) -> Value {
          if (v.is_float()) return std::fabs(v.as_float());
          if (!v.is_number()) throw TemplateError(fmt::format("bad operand type for abs(): '{}'", v.type_name()));
+         if (v.as_int() == INT64_MIN) throw TemplateError("integer overflow");
          return v.as_int() < 0 ? -v.as_int() : v.as_int();
        }},
       {"capitalize", [](const Value& v, const Args&) -> Value { return python_capitalize(v.str()); }},
@@ -268,6 +312,7 @@ bool test_divisible(const Value& v, const Args& args) {
   const Value* n = args.get(0, "num");
   if (!n || !n->is_int() || n->as_int() == 0 || !v.is_number())
     throw TemplateError("divisibleby needs a non-zero integer");
+  if (n->as_int() == -1) return true;  // INT64_MIN % -1 traps
   return v.is_float() ? std::fmod(v.as_float(), double(n->as_int())) == 0 : v.as_int() % n->as_int() == 0;
 }
 

@@ -12,6 +12,9 @@ namespace vktrain::data::jinja {
 namespace {
 
 constexpr int64_t kMaxRange = 100000;  // jinja2.sandbox.MAX_RANGE
+// A loop iteration builds a scope and the 11-entry loop object, a macro call a scope and a
+// captured output: each costs about ten expression steps (~5 us), and is counted as such.
+constexpr uint64_t kHeavySteps = 10;
 
 struct Scope {
   std::unordered_map<std::string, Value> vars;
@@ -43,9 +46,28 @@ bool add_overflows(int64_t a, int64_t b, int64_t* r) { return __builtin_add_over
 bool sub_overflows(int64_t a, int64_t b, int64_t* r) { return __builtin_sub_overflow(a, b, r); }
 bool mul_overflows(int64_t a, int64_t b, int64_t* r) { return __builtin_mul_overflow(a, b, r); }
 
+// Python's // and % on ints (b != 0): they round toward minus infinity.
 int64_t floor_div(int64_t a, int64_t b) {
+  if (a == INT64_MIN && b == -1) throw TemplateError("integer overflow");  // the CPU traps on it
   int64_t q = a / b;
   return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+int64_t floor_mod(int64_t a, int64_t b) {
+  if (b == -1) return 0;  // INT64_MIN % -1 traps too
+  int64_t r = a % b;
+  return r != 0 && ((r < 0) != (b < 0)) ? r + b : r;
+}
+
+// Squaring: (-1) ** 10**18 takes 60 multiplications. A square that overflows while exponent
+// bits remain means the result overflows too, as each later factor is at least that square.
+int64_t int_pow(int64_t base, int64_t exponent) {
+  int64_t result = 1;
+  while (exponent > 0) {
+    if (exponent & 1) result = checked(mul_overflows, result, base);
+    exponent >>= 1;
+    if (exponent) base = checked(mul_overflows, base, base);
+  }
+  return result;
 }
 
 class Interpreter {
@@ -65,6 +87,7 @@ class Interpreter {
   // ---- output ----
 
   void write(const std::string& s) {
+    touch(s.size());
     std::string& out = captures_.empty() ? result_.text : *captures_.back();
     if (out.size() + s.size() > limits_.max_output_bytes)
       throw TemplateError(fmt::format("the output grows past {} bytes", limits_.max_output_bytes));
@@ -91,14 +114,42 @@ class Interpreter {
     return out;
   }
 
-  void step() {
-    if (++steps_ > limits_.max_steps)
-      throw TemplateError(fmt::format("the template ran more than {} loop iterations and macro calls", limits_.max_steps));
+  void step(uint64_t count = 1) {
+    steps_ += count;
+    if (steps_ > limits_.max_steps)
+      throw TemplateError(fmt::format("the template ran more than {} evaluation steps", limits_.max_steps));
   }
 
-  const Value& checked_size(const Value& v) const {
-    if (v.is_string() && v.as_string().size() > limits_.max_output_bytes)
-      throw TemplateError(fmt::format("a string grows past {} bytes", limits_.max_output_bytes));
+  void touch(size_t bytes) {
+    touched_ += bytes;
+    if (touched_ > limits_.max_touched_bytes)
+      throw TemplateError(fmt::format("the template touched more than {} bytes of values", limits_.max_touched_bytes));
+  }
+
+  // Counts one level of evaluation recursion (an expression or a statement) while it lives.
+  class Nesting {
+   public:
+    explicit Nesting(Interpreter& interpreter) : depth_(interpreter.depth_) {
+      if (depth_ >= interpreter.limits_.max_depth)
+        throw TemplateError(fmt::format("the evaluation nests deeper than {} levels (runaway recursion?)",
+                                        interpreter.limits_.max_depth));
+      ++depth_;
+    }
+    ~Nesting() { --depth_; }
+    Nesting(const Nesting&) = delete;
+    Nesting& operator=(const Nesting&) = delete;
+
+   private:
+    int& depth_;
+  };
+
+  void check_bytes(size_t bytes) const {
+    if (bytes > limits_.max_output_bytes) throw TemplateError(fmt::format("a value grows past {} bytes", limits_.max_output_bytes));
+  }
+
+  const Value& check_value(const Value& v) const {
+    check_bytes(v.deep_bytes());
+    if (v.depth() > kMaxValueDepth) throw TemplateError(fmt::format("a value nests deeper than {} levels", kMaxValueDepth));
     return v;
   }
 
@@ -130,11 +181,13 @@ class Interpreter {
       if (n.empty() || n.size() > 3) throw TemplateError("range() takes 1 to 3 arguments");
       int64_t start = n.size() > 1 ? n[0] : 0, stop = n.size() > 1 ? n[1] : n[0], step = n.size() > 2 ? n[2] : 1;
       if (step == 0) throw TemplateError("range() step must not be zero");
-      double count = std::ceil((double(stop) - double(start)) / double(step));
-      if (count > double(kMaxRange))
-        throw TemplateError(fmt::format("range() too big: more than {} items", kMaxRange));
+      // In 128 bits, so that neither the count nor the last item can overflow.
+      __int128 span = step > 0 ? __int128(stop) - start : __int128(start) - stop;
+      __int128 stride = step > 0 ? __int128(step) : -__int128(step);
+      __int128 count = span > 0 ? (span + stride - 1) / stride : 0;
+      if (count > kMaxRange) throw TemplateError(fmt::format("range() too big: more than {} items", kMaxRange));
       List out;
-      for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.emplace_back(i);
+      for (__int128 i = 0; i < count; ++i) out.emplace_back(int64_t(start + i * step));
       return out;
     });
     auto keyword_dict = [](bool is_namespace) {
@@ -180,6 +233,8 @@ class Interpreter {
   }
 
   Flow exec(const Node& node, Scope& scope) {
+    Nesting nesting(*this);
+    step();
     switch (node.kind) {
       case Node::Kind::text: write(node.text); break;
       case Node::Kind::output: write(eval(*node.expr, scope).str()); break;
@@ -191,7 +246,12 @@ class Interpreter {
       case Node::Kind::set:
         if (!node.attribute.empty()) {
           Value target = eval_name(node.targets[0], scope);
-          target.as_mutable_namespace().set(node.attribute, eval(*node.expr, scope));
+          Dict& names = target.as_mutable_namespace();
+          Value value = eval(*node.expr, scope);
+          // Lists and dicts are built from finished values, so only this assignment could close
+          // a cycle (ns.me = [ns]) that printing would follow forever.
+          if (value.holds_namespace()) throw TemplateError("a namespace attribute cannot hold a namespace");
+          names.set(node.attribute, std::move(value));
         } else {
           assign(scope, node.targets, eval(*node.expr, scope));
         }
@@ -213,6 +273,7 @@ class Interpreter {
 
   Flow exec_for(const Node& node, Scope& scope) {
     List items = iterate(eval(*node.expr, scope));
+    touch(items.size() * sizeof(Value));
     if (node.filter) {
       List kept;
       for (const Value& item : items) {
@@ -226,7 +287,7 @@ class Interpreter {
     if (items.empty()) return exec(node.else_body, scope);
     size_t n = items.size();
     for (size_t i = 0; i < n; ++i) {
-      step();
+      step(kHeavySteps);
       Scope body_scope{{}, &scope};
       assign(body_scope, node.targets, items[i]);
       body_scope.vars["loop"] = make_dict({{"index", i + 1},
@@ -258,7 +319,7 @@ class Interpreter {
 
   Value make_macro(const Node& node) {
     return Value(std::make_shared<const Callable>(Callable{node.text, [this, &node](const Args& args) -> Value {
-      step();
+      step(kHeavySteps);
       if (call_depth_ >= limits_.max_call_depth)
         throw TemplateError(fmt::format("macro calls nest deeper than {} (runaway recursion?)", limits_.max_call_depth));
       if (args.positional.size() > node.params.size())
@@ -290,16 +351,31 @@ class Interpreter {
     return v ? *v : Value::undefined(fmt::format("'{}' is undefined", name));
   }
 
-  Args eval_args(const Expr& e, Scope& scope, size_t first) {
+  // Evaluates the arguments of a call, filter or test, which scan their inputs: `input` too.
+  Args eval_args(const Expr& e, Scope& scope, size_t first, const Value& input = {}) {
+    touch(input.shallow_bytes());
     Args args;
-    for (size_t i = first; i < e.args.size(); ++i) args.positional.push_back(eval(*e.args[i], scope));
-    for (const auto& [name, value] : e.named) args.named.emplace_back(name, eval(*value, scope));
+    for (size_t i = first; i < e.args.size(); ++i) {
+      args.positional.push_back(eval(*e.args[i], scope));
+      touch(args.positional.back().shallow_bytes());
+    }
+    for (const auto& [name, value] : e.named) {
+      args.named.emplace_back(name, eval(*value, scope));
+      touch(args.named.back().second.shallow_bytes());
+    }
     return args;
   }
 
   Value eval(const Expr& e, Scope& scope) {
     try {
-      return checked_size(eval_unchecked(e, scope));
+      Nesting nesting(*this);
+      step();
+      Value v = eval_unchecked(e, scope);
+      // Lookups hand back values that exist already; everything else built its result.
+      if (e.kind != Expr::Kind::literal && e.kind != Expr::Kind::name && e.kind != Expr::Kind::attribute &&
+          e.kind != Expr::Kind::condition)
+        touch(v.shallow_bytes());
+      return check_value(v);
     } catch (TemplateError& error) {
       if (!error.line) error.line = e.line;
       throw;
@@ -325,7 +401,11 @@ class Interpreter {
         return make_dict(std::move(items));
       }
       case Expr::Kind::attribute: return get_attribute(eval(*e.args[0], scope), e.name);
-      case Expr::Kind::subscript: return get_item(eval(*e.args[0], scope), eval(*e.args[1], scope));
+      case Expr::Kind::subscript: {
+        Value object = eval(*e.args[0], scope);
+        if (object.is_string()) touch(object.shallow_bytes());  // indexing decodes the string
+        return get_item(object, eval(*e.args[1], scope));
+      }
       case Expr::Kind::slice: {
         auto part = [&](size_t i) { return e.args[i] ? eval(*e.args[i], scope) : Value(None{}); };
         return get_slice(eval(*e.args[0], scope), part(1), part(2), part(3));
@@ -334,15 +414,21 @@ class Interpreter {
         const Expr& callee = *e.args[0];
         if (callee.kind == Expr::Kind::attribute) {
           Value object = eval(*callee.args[0], scope);
-          return call_method(object, callee.name, eval_args(e, scope, 1));
+          return call_method(object, callee.name, eval_args(e, scope, 1, object));
         }
         Value function = eval(callee, scope);
         if (function.is_undefined()) throw TemplateError(function.undefined_hint());
         if (!function.is_callable()) throw TemplateError(fmt::format("'{}' object is not callable", function.type_name()));
         return function.as_callable().call(eval_args(e, scope, 1));
       }
-      case Expr::Kind::filter: return apply_filter(e.name, eval(*e.args[0], scope), eval_args(e, scope, 1));
-      case Expr::Kind::test: return apply_test(e.name, eval(*e.args[0], scope), eval_args(e, scope, 1)) != e.negated;
+      case Expr::Kind::filter: {
+        Value input = eval(*e.args[0], scope);
+        return apply_filter(e.name, input, eval_args(e, scope, 1, input));
+      }
+      case Expr::Kind::test: {
+        Value input = eval(*e.args[0], scope);
+        return apply_test(e.name, input, eval_args(e, scope, 1, input)) != e.negated;
+      }
       case Expr::Kind::unary: {
         Value v = eval(*e.args[0], scope);
         if (e.name == "not") return !v.truthy();
@@ -362,6 +448,7 @@ class Interpreter {
         Value left = eval(*e.args[0], scope);
         for (size_t i = 0; i < e.ops.size(); ++i) {
           Value right = eval(*e.args[i + 1], scope);
+          touch(left.deep_bytes() + right.deep_bytes());  // == and `in` walk both sides
           const std::string& op = e.ops[i];
           bool ok = op == "==" ? equals(left, right)
                     : op == "!=" ? !equals(left, right)
@@ -384,13 +471,16 @@ class Interpreter {
   }
 
   Value repeat(const Value& sequence, int64_t times) const {
-    size_t unit = sequence.is_string() ? sequence.as_string().size() : sequence.as_list().size();
+    size_t unit = sequence.deep_bytes();
     size_t n = size_t(std::max<int64_t>(times, 0));
     if (unit && n > limits_.max_output_bytes / unit)
-      throw TemplateError(fmt::format("a repetition grows past {} items", limits_.max_output_bytes));
+      throw TemplateError(fmt::format("a repetition grows past {} bytes", limits_.max_output_bytes));
     if (sequence.is_string()) {
-      std::string out;
-      for (size_t i = 0; i < n; ++i) out += sequence.as_string();
+      if (n == 0) return std::string();
+      std::string out = sequence.as_string();  // doubled, then topped up: 'x' * 10**7 is 24 copies
+      out.reserve(unit * n);
+      while (out.size() * 2 <= unit * n) out.append(out);
+      out.append(out, 0, unit * n - out.size());
       return out;
     }
     List out;
@@ -399,10 +489,15 @@ class Interpreter {
   }
 
   Value binary(const std::string& op, const Value& a, const Value& b) const {
-    if (op == "~") return a.str() + b.str();
+    if (op == "~") {
+      std::string left = a.str(), right = b.str();
+      check_bytes(left.size() + right.size());
+      return left + right;
+    }
     bool numbers = a.is_number() && b.is_number();
     bool floats = numbers && (a.is_float() || b.is_float());
     if (op == "+") {
+      check_bytes(a.deep_bytes() + b.deep_bytes());  // before building it
       if (a.is_string() && b.is_string()) return a.as_string() + b.as_string();
       if (a.is_list() && b.is_list()) {
         List out = a.as_list();
@@ -422,13 +517,9 @@ class Interpreter {
     if (op == "-")
       return floats ? Value(a.as_float() - b.as_float()) : Value(checked(sub_overflows, a.as_int(), b.as_int()));
     if (op == "**") {
+      if (a.as_float() == 0 && b.as_float() < 0) throw TemplateError("division by zero (0 to a negative power)");
       if (floats || b.as_int() < 0) return std::pow(a.as_float(), b.as_float());
-      int64_t result = 1;
-      for (int64_t i = 0; i < b.as_int(); ++i) {
-        result = checked(mul_overflows, result, a.as_int());
-        if (result == 0 || result == 1) break;
-      }
-      return result;
+      return int_pow(a.as_int(), b.as_int());
     }
     if (floats ? b.as_float() == 0 : b.as_int() == 0) throw TemplateError("division by zero");
     if (op == "/") return a.as_float() / b.as_float();
@@ -438,7 +529,7 @@ class Interpreter {
         double m = std::fmod(a.as_float(), b.as_float());
         return m != 0 && ((m < 0) != (b.as_float() < 0)) ? m + b.as_float() : m;
       }
-      return a.as_int() - floor_div(a.as_int(), b.as_int()) * b.as_int();
+      return floor_mod(a.as_int(), b.as_int());
     }
     throw TemplateError(fmt::format("unknown operator '{}'", op));
   }
@@ -450,7 +541,9 @@ class Interpreter {
   std::vector<std::string*> captures_;
   int current_item_ = -1;
   uint64_t steps_ = 0;
+  uint64_t touched_ = 0;
   int call_depth_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

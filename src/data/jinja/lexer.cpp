@@ -258,7 +258,12 @@ class Lexer {
         case 'v': value += U'\v'; break;
         case 'x': value += read_hex(2); break;
         case 'u': value += read_hex(4); break;
-        case 'U': value += read_hex(8); break;
+        case 'U': {
+          char32_t code = read_hex(8);
+          if (code > 0x10FFFF) throw TemplateError("\\U escape past U+10FFFF in a string", line_);
+          value += code;
+          break;
+        }
         default:
           if (e >= '0' && e <= '7') {
             char32_t code = char32_t(e - '0');

@@ -1,4 +1,6 @@
 // The Python str and dict methods templates call; declared in filters.hpp.
+#include <charconv>
+
 #include <fmt/format.h>
 
 #include "data/jinja/filters.hpp"
@@ -32,6 +34,12 @@ bool affix_matches(const std::string& text, const Value& affix, bool prefix) {
   return a.size() <= text.size() && text.compare(prefix ? 0 : text.size() - a.size(), a.size(), a) == 0;
 }
 
+// A split into one-byte pieces makes a list 40 times the string's size.
+void check_parts(const List& parts) {
+  if (parts.size() > kMaxValueBytes / sizeof(Value))
+    throw TemplateError(fmt::format("str.split() makes a list past {} bytes", kMaxValueBytes));
+}
+
 List split_whitespace(const std::string& text, int64_t max_split) {
   std::u32string points = utf8_decode(text);
   List out;
@@ -48,6 +56,7 @@ List split_whitespace(const std::string& text, int64_t max_split) {
     size_t start = i;
     while (i < points.size() && !python_isspace(points[i])) ++i;
     out.emplace_back(utf8_encode(points.substr(start, i - start)));
+    check_parts(out);
   }
   return out;
 }
@@ -60,21 +69,24 @@ List split(const std::string& text, const Value* separator, int64_t max_split, b
   if (!separator->is_string()) throw TemplateError("str.split() separator must be a string");
   const std::string& sep = separator->as_string();
   if (sep.empty()) throw TemplateError("str.split(): empty separator");
+  TextSearch search(sep);
   List parts;
   if (!from_right) {
     size_t start = 0;
-    for (size_t hit; (max_split < 0 || int64_t(parts.size()) < max_split) && (hit = text.find(sep, start)) != std::string::npos;
-         start = hit + sep.size())
+    for (size_t hit; (max_split < 0 || int64_t(parts.size()) < max_split) && (hit = search.find(text, start)) != std::string::npos;
+         start = hit + sep.size()) {
       parts.emplace_back(text.substr(start, hit - start));
+      check_parts(parts);
+    }
     parts.emplace_back(text.substr(start));
     return parts;
   }
   size_t end = text.size();
   while (max_split < 0 || int64_t(parts.size()) < max_split) {
-    if (end < sep.size()) break;
-    size_t hit = text.rfind(sep, end - sep.size());
+    size_t hit = search.rfind(text, end);
     if (hit == std::string::npos) break;
     parts.emplace_back(text.substr(hit + sep.size(), end - hit - sep.size()));
+    check_parts(parts);
     end = hit;
   }
   parts.emplace_back(text.substr(0, end));
@@ -92,15 +104,18 @@ std::string replace(const std::string& text, const std::string& old, const std::
         ++done;
       }
       if (i < points.size()) out += utf8_encode(points.substr(i, 1));
+      check_size(out, "str.replace()");
     }
     return out;
   }
+  TextSearch search(old);
   size_t start = 0;
   for (int64_t done = 0; count < 0 || done < count; ++done) {
-    size_t hit = text.find(old, start);
+    size_t hit = search.find(text, start);
     if (hit == std::string::npos) break;
     out.append(text, start, hit - start);
     out += with;
+    check_size(out, "str.replace()");
     start = hit + old.size();
   }
   return out + text.substr(start);
@@ -139,12 +154,15 @@ std::string format(const std::string& text, const Args& args) {
       if (field.empty()) {
         v = args.get(automatic++, "");
       } else if (std::isdigit(static_cast<unsigned char>(field[0]))) {
-        v = args.get(size_t(std::stoul(field)), "");
+        size_t index = 0;
+        auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), index);
+        v = ec == std::errc() && end == field.data() + field.size() ? args.get(index, "") : nullptr;
       } else {
         v = args.get(size_t(-1), field);
       }
       if (!v) throw TemplateError(fmt::format("str.format(): no argument for field '{{{}}}'", field));
       out += v->str();
+      check_size(out, "str.format()");
       i = close;
     } else if (c == '}') {
       throw TemplateError("str.format(): single '}' in the format string");
@@ -182,19 +200,21 @@ Value string_method(const std::string& text, const std::string& name, const Args
     for (const Value& item : iterate(args.positional[0])) {
       if (!item.is_string()) throw TemplateError(fmt::format("str.join(): expected str, found {}", item.type_name()));
       out += (first ? "" : text) + item.as_string();
+      check_size(out, "join");
       first = false;
     }
     return out;
   }
   if (name == "find" || name == "count") {
     const std::string& needle = string_argument(args, 0, name.c_str());
+    TextSearch search(needle);
     if (name == "find") {
-      size_t hit = text.find(needle);
+      size_t hit = search.find(text);
       return hit == std::string::npos ? int64_t(-1) : int64_t(utf8_length(text.substr(0, hit)));
     }
     if (needle.empty()) return int64_t(utf8_length(text) + 1);
     int64_t n = 0;
-    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++n;
+    for (size_t at = search.find(text); at != std::string::npos; at = search.find(text, at + needle.size())) ++n;
     return n;
   }
   if (name == "isdigit" || name == "isspace" || name == "isalpha") {

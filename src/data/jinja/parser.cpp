@@ -12,6 +12,11 @@ namespace vktrain::data::jinja {
 namespace {
 
 constexpr int kMaxNesting = 128;  // blocks and parenthesised expressions, each
+// The height of one expression's tree, which the evaluator recurses through (and the tree's
+// destructor): operator, filter and attribute chains are parsed by loops, not recursion, so
+// they need their own bound. The real Qwen3, Gemma-3, Llama-3.1 and Mistral templates reach 13
+// (`message.content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n')`).
+constexpr int kMaxExpressionDepth = 256;
 
 std::string describe(const Token& token) {
   switch (token.type) {
@@ -210,6 +215,22 @@ class Parser {
 
   // ---- expressions ----
 
+  // Hangs `child` (may be null: an absent slice part or else branch) under `parent`.
+  static void add(Expr& parent, ExprPtr child) {
+    count_depth(parent, child.get());
+    parent.args.push_back(std::move(child));
+  }
+  static void add_named(Expr& parent, std::string name, ExprPtr child) {
+    count_depth(parent, child.get());
+    parent.named.emplace_back(std::move(name), std::move(child));
+  }
+  static void count_depth(Expr& parent, const Expr* child) {
+    if (!child || child->depth < parent.depth) return;
+    parent.depth = child->depth + 1;
+    if (parent.depth > kMaxExpressionDepth)
+      throw TemplateError(fmt::format("the expression nests deeper than {} levels", kMaxExpressionDepth), parent.line);
+  }
+
   ExprPtr make(Expr::Kind kind, int line, std::string name = {}) {
     auto e = std::make_unique<Expr>();
     e->kind = kind;
@@ -219,8 +240,8 @@ class Parser {
   }
   ExprPtr make_binary(const std::string& op, ExprPtr left, ExprPtr right) {
     auto e = make(Expr::Kind::binary, left->line, op);
-    e->args.push_back(std::move(left));
-    e->args.push_back(std::move(right));
+    add(*e, std::move(left));
+    add(*e, std::move(right));
     return e;
   }
 
@@ -229,10 +250,10 @@ class Parser {
     ExprPtr first = parse_expression();
     if (!is_op(",")) return first;
     auto list = make(Expr::Kind::list, first->line, "tuple");
-    list->args.push_back(std::move(first));
+    add(*list, std::move(first));
     while (accept_op(",")) {
       if (peek().type == TokenType::block_end) break;
-      list->args.push_back(parse_expression());
+      add(*list, parse_expression());
     }
     return list;
   }
@@ -242,9 +263,9 @@ class Parser {
     ExprPtr e = parse_or();
     while (with_condition && accept_name("if")) {
       auto c = make(Expr::Kind::condition, e->line);
-      c->args.push_back(std::move(e));
-      c->args.push_back(parse_or());
-      c->args.push_back(accept_name("else") ? parse_expression() : nullptr);
+      add(*c, std::move(e));
+      add(*c, parse_or());
+      add(*c, accept_name("else") ? parse_expression() : nullptr);
       e = std::move(c);
     }
     return e;
@@ -264,7 +285,7 @@ class Parser {
     if (is_name("not")) {
       DepthGuard guard(*this);
       auto e = make(Expr::Kind::unary, next().line, "not");
-      e->args.push_back(parse_not());
+      add(*e, parse_not());
       return e;
     }
     return parse_compare();
@@ -272,7 +293,7 @@ class Parser {
   ExprPtr parse_compare() {
     ExprPtr first = parse_math1();
     auto e = make(Expr::Kind::compare, first->line);
-    e->args.push_back(std::move(first));
+    add(*e, std::move(first));
     while (true) {
       const Token& t = peek();
       if (t.type == TokenType::op && (t.text == "==" || t.text == "!=" || t.text == "<" || t.text == "<=" ||
@@ -286,7 +307,7 @@ class Parser {
       } else {
         break;
       }
-      e->args.push_back(parse_math1());
+      add(*e, parse_math1());
     }
     return e->ops.empty() ? std::move(e->args[0]) : std::move(e);
   }
@@ -313,7 +334,7 @@ class Parser {
     ExprPtr e;
     if (is_op("-") || is_op("+")) {
       e = make(Expr::Kind::unary, peek().line, next().text);
-      e->args.push_back(parse_unary(false));
+      add(*e, parse_unary(false));
     } else {
       e = parse_primary();
     }
@@ -355,8 +376,18 @@ class Parser {
       }
       case TokenType::floating: {
         next();
+        double value = 0;
+        auto [end, ec] = std::from_chars(t.text.data(), t.text.data() + t.text.size(), value);
+        if (ec == std::errc::result_out_of_range) {
+          // Python reads 1e-999 as 0.0 and 1e999 as inf; a template has no use for inf.
+          size_t exponent = t.text.find('e');
+          if (exponent == std::string::npos || t.text[exponent + 1] != '-')
+            throw TemplateError(fmt::format("float literal {} is out of range", t.text), line);
+        } else if (ec != std::errc()) {
+          throw TemplateError(fmt::format("float literal {} is malformed", t.text), line);
+        }
         auto e = make(Expr::Kind::literal, line);
-        e->value = std::stod(t.text);
+        e->value = value;
         return e;
       }
       case TokenType::op:
@@ -365,8 +396,8 @@ class Parser {
           ExprPtr inner = parse_expression();
           if (is_op(",")) {
             auto list = make(Expr::Kind::list, line, "tuple");
-            list->args.push_back(std::move(inner));
-            while (accept_op(",") && !is_op(")")) list->args.push_back(parse_expression());
+            add(*list, std::move(inner));
+            while (accept_op(",") && !is_op(")")) add(*list, parse_expression());
             inner = std::move(list);
           }
           expect_op(")");
@@ -377,7 +408,7 @@ class Parser {
           while (!accept_op("]")) {
             if (!list->args.empty()) expect_op(",");
             if (accept_op("]")) break;
-            list->args.push_back(parse_expression());
+            add(*list, parse_expression());
           }
           return list;
         }
@@ -386,9 +417,9 @@ class Parser {
           while (!accept_op("}")) {
             if (!dict->args.empty()) expect_op(",");
             if (accept_op("}")) break;
-            dict->args.push_back(parse_expression());
+            add(*dict, parse_expression());
             expect_op(":");
-            dict->args.push_back(parse_expression());
+            add(*dict, parse_expression());
           }
           return dict;
         }
@@ -404,19 +435,19 @@ class Parser {
       if (accept_op(".")) {
         if (peek().type == TokenType::integer) {
           auto s = make(Expr::Kind::subscript, line);
-          s->args.push_back(std::move(e));
-          s->args.push_back(parse_primary());
+          add(*s, std::move(e));
+          add(*s, parse_primary());
           e = std::move(s);
         } else {
           auto a = make(Expr::Kind::attribute, line, expect_name());
-          a->args.push_back(std::move(e));
+          add(*a, std::move(e));
           e = std::move(a);
         }
       } else if (accept_op("[")) {
         e = parse_subscript(std::move(e), line);
       } else if (is_op("(")) {
         auto call = make(Expr::Kind::call, line);
-        call->args.push_back(std::move(e));
+        add(*call, std::move(e));
         parse_call_args(*call);
         e = std::move(call);
       } else {
@@ -431,8 +462,8 @@ class Parser {
       start = parse_expression();
       if (accept_op("]")) {
         auto s = make(Expr::Kind::subscript, line);
-        s->args.push_back(std::move(target));
-        s->args.push_back(std::move(start));
+        add(*s, std::move(target));
+        add(*s, std::move(start));
         return s;
       }
     }
@@ -441,10 +472,10 @@ class Parser {
     if (accept_op(":") && !is_op("]")) step = parse_expression();
     expect_op("]");
     auto s = make(Expr::Kind::slice, line);
-    s->args.push_back(std::move(target));
-    s->args.push_back(std::move(start));
-    s->args.push_back(std::move(stop));
-    s->args.push_back(std::move(step));
+    add(*s, std::move(target));
+    add(*s, std::move(start));
+    add(*s, std::move(stop));
+    add(*s, std::move(step));
     return s;
   }
 
@@ -456,10 +487,10 @@ class Parser {
       if (peek().type == TokenType::name && is_op("=", 1)) {
         std::string key = next().text;
         next();
-        call.named.emplace_back(key, parse_expression());
+        add_named(call, key, parse_expression());
       } else {
         if (!call.named.empty()) error("a positional argument follows a keyword argument");
-        call.args.push_back(parse_expression());
+        add(call, parse_expression());
       }
     }
   }
@@ -470,7 +501,7 @@ class Parser {
       if (accept_op("|")) {
         auto f = make(Expr::Kind::filter, line, expect_name());
         if (!is_known_filter(f->name)) throw TemplateError(fmt::format("no filter named '{}'", f->name), line);
-        f->args.push_back(std::move(e));
+        add(*f, std::move(e));
         if (is_op("(")) parse_call_args(*f);
         e = std::move(f);
       } else if (accept_name("is")) {
@@ -478,7 +509,7 @@ class Parser {
         t->negated = accept_name("not");
         t->name = expect_name();
         if (!is_known_test(t->name)) throw TemplateError(fmt::format("no test named '{}'", t->name), line);
-        t->args.push_back(std::move(e));
+        add(*t, std::move(e));
         const Token& arg = peek();
         if (is_op("(")) {
           parse_call_args(*t);
@@ -486,7 +517,7 @@ class Parser {
                     arg.text != "is") ||
                    arg.type == TokenType::string || arg.type == TokenType::integer ||
                    arg.type == TokenType::floating || is_op("[") || is_op("{")) {
-          t->args.push_back(parse_postfix(parse_primary()));
+          add(*t, parse_postfix(parse_primary()));
         }
         e = std::move(t);
       } else {

@@ -2,6 +2,7 @@
 
 #include <unicode/uchar.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -87,7 +88,8 @@ bool python_isspace(char32_t c) {
 std::string python_strip(std::string_view text, bool left, bool right, const std::string* chars) {
   std::u32string points = utf8_decode(text);
   std::u32string set = chars ? utf8_decode(*chars) : std::u32string();
-  auto strip = [&](char32_t c) { return chars ? set.find(c) != std::u32string::npos : python_isspace(c); };
+  std::sort(set.begin(), set.end());  // a search per code point: text x chars steps when unsorted
+  auto strip = [&](char32_t c) { return chars ? std::binary_search(set.begin(), set.end(), c) : python_isspace(c); };
   size_t begin = 0, end = points.size();
   if (left)
     while (begin < end && strip(points[begin])) ++begin;
@@ -199,6 +201,55 @@ std::string json_string(std::string_view text, bool ensure_ascii) {
     }
   }
   return out + "\"";
+}
+
+namespace {
+
+constexpr size_t kShortNeedle = 16;  // std::string_view::find costs text x 16 at most
+
+// failure[i]: the length of the longest proper border of pattern[0..i].
+std::vector<size_t> failure_table(std::string_view pattern) {
+  std::vector<size_t> failure(pattern.size(), 0);
+  for (size_t i = 1, k = 0; i < pattern.size(); ++i) {
+    while (k > 0 && pattern[i] != pattern[k]) k = failure[k - 1];
+    if (pattern[i] == pattern[k]) ++k;
+    failure[i] = k;
+  }
+  return failure;
+}
+
+// The index (in `count` steps of at(0), at(1), ...) where `pattern` ends matching; npos if never.
+template <typename At>
+size_t kmp_end(std::string_view pattern, const std::vector<size_t>& failure, size_t count, At at) {
+  for (size_t i = 0, k = 0; i < count; ++i) {
+    while (k > 0 && at(i) != pattern[k]) k = failure[k - 1];
+    if (at(i) == pattern[k] && ++k == pattern.size()) return i;
+  }
+  return std::string::npos;
+}
+
+}  // namespace
+
+TextSearch::TextSearch(std::string needle)
+    : needle_(std::move(needle)), reversed_(needle_.rbegin(), needle_.rend()) {
+  if (needle_.size() <= kShortNeedle) return;
+  forward_ = failure_table(needle_);
+  backward_ = failure_table(reversed_);
+}
+
+size_t TextSearch::find(std::string_view text, size_t from) const {
+  if (needle_.size() <= kShortNeedle) return text.find(needle_, from);
+  if (from >= text.size()) return std::string::npos;
+  size_t end = kmp_end(needle_, forward_, text.size() - from, [&](size_t i) { return text[from + i]; });
+  return end == std::string::npos ? end : from + end + 1 - needle_.size();
+}
+
+size_t TextSearch::rfind(std::string_view text, size_t end) const {
+  end = std::min(end, text.size());
+  if (needle_.size() <= kShortNeedle)
+    return end < needle_.size() ? std::string::npos : text.rfind(needle_, end - needle_.size());
+  size_t hit = kmp_end(reversed_, backward_, end, [&](size_t i) { return text[end - 1 - i]; });
+  return hit == std::string::npos ? hit : end - 1 - hit;
 }
 
 }  // namespace vktrain::data::jinja

@@ -9,17 +9,70 @@
 
 namespace vktrain::data::jinja {
 
-Value::Value(List list) : storage_(std::make_shared<const Sequence>(Sequence{std::move(list), false})) {}
+namespace {
+
+size_t saturating_add(size_t a, size_t b) { return a + b < a ? SIZE_MAX : a + b; }
+
+std::shared_ptr<const Sequence> make_sequence(List items, bool is_tuple) {
+  Measure measure;
+  for (const Value& item : items) measure.add(item);
+  return std::make_shared<const Sequence>(Sequence{std::move(items), is_tuple, measure});
+}
+
+}  // namespace
+
+void Measure::add(const Value& item) {
+  bytes = saturating_add(bytes, saturating_add(sizeof(Value), item.deep_bytes()));
+  depth = std::max(depth, item.depth() + 1);
+  holds_namespace = holds_namespace || item.holds_namespace();
+}
+
+Value::Value(List list) : storage_(make_sequence(std::move(list), false)) {}
 
 Value Value::tuple(List items) {
   Value v;
-  v.storage_ = std::make_shared<const Sequence>(Sequence{std::move(items), true});
+  v.storage_ = make_sequence(std::move(items), true);
   return v;
+}
+
+size_t Value::deep_bytes() const {
+  switch (kind()) {
+    case Kind::string: return as_string().size();
+    case Kind::list: return std::get<std::shared_ptr<const Sequence>>(storage_)->measure.bytes;
+    case Kind::dict: return as_dict().measure.bytes;
+    default: return 0;
+  }
+}
+
+size_t Value::shallow_bytes() const {
+  switch (kind()) {
+    case Kind::string: return as_string().size();
+    case Kind::list: return as_list().size() * sizeof(Value);
+    case Kind::dict: return as_dict().items.size() * (sizeof(Value) + sizeof(std::string));
+    default: return 0;
+  }
+}
+
+int Value::depth() const {
+  switch (kind()) {
+    case Kind::list: return std::get<std::shared_ptr<const Sequence>>(storage_)->measure.depth;
+    case Kind::dict: return as_dict().measure.depth;
+    default: return 0;
+  }
+}
+
+bool Value::holds_namespace() const {
+  return is_namespace() || (is_list() && std::get<std::shared_ptr<const Sequence>>(storage_)->measure.holds_namespace) ||
+         (is_dict() && as_dict().measure.holds_namespace);
 }
 
 bool Value::is_tuple() const { return is_list() && std::get<std::shared_ptr<const Sequence>>(storage_)->is_tuple; }
 
 const List& Value::as_list() const { return std::get<std::shared_ptr<const Sequence>>(storage_)->items; }
+
+void check_size(const std::string& text, const char* what) {
+  if (text.size() > kMaxValueBytes) throw TemplateError(fmt::format("{} grows past {} bytes", what, kMaxValueBytes));
+}
 
 bool Value::is_namespace() const { return is_dict() && as_dict().is_namespace; }
 
@@ -75,7 +128,10 @@ std::string Value::repr() const {
     case Kind::string: return python_string_repr(as_string());
     case Kind::list: {
       std::string out = is_tuple() ? "(" : "[";
-      for (const auto& item : as_list()) out += (out.size() > 1 ? ", " : "") + item.repr();
+      for (const auto& item : as_list()) {
+        out += (out.size() > 1 ? ", " : "") + item.repr();
+        check_size(out, "a value");
+      }
       if (is_tuple()) return out + (as_list().size() == 1 ? ",)" : ")");
       return out + "]";
     }
@@ -84,6 +140,7 @@ std::string Value::repr() const {
       bool first = true;
       for (const auto& [key, item] : as_dict().items) {
         out += (first ? "" : ", ") + python_string_repr(key) + ": " + item.repr();
+        check_size(out, "a value");
         first = false;
       }
       return out + (is_namespace() ? "}>" : "}");
@@ -106,12 +163,19 @@ const Value* Dict::find(std::string_view key) const {
 }
 
 void Dict::set(const std::string& key, Value value) {
-  for (auto& [k, v] : items)
-    if (k == key) {
-      v = std::move(value);
-      return;
-    }
-  items.emplace_back(key, std::move(value));
+  auto it = std::find_if(items.begin(), items.end(), [&](const auto& item) { return item.first == key; });
+  if (it == items.end()) {
+    measure.add(value);
+    measure.bytes = saturating_add(measure.bytes, sizeof(std::string) + key.size());
+    items.emplace_back(key, std::move(value));
+    return;
+  }
+  it->second = std::move(value);  // a namespace counter: measure afresh, the old value is gone
+  measure = Measure{};
+  for (const auto& [k, v] : items) {
+    measure.add(v);
+    measure.bytes = saturating_add(measure.bytes, sizeof(std::string) + k.size());
+  }
 }
 
 const Value* Args::get(size_t index, std::string_view name) const {
@@ -189,7 +253,7 @@ bool contains(const Value& container, const Value& item) {
   if (container.is_string()) {
     if (!item.is_string())
       throw TemplateError(fmt::format("'in <string>' requires a string, not {}", item.type_name()));
-    return container.as_string().find(item.as_string()) != std::string::npos;
+    return TextSearch(item.as_string()).find(container.as_string()) != std::string::npos;
   }
   if (container.is_dict()) return item.is_string() && container.as_dict().find(item.as_string());
   if (container.is_list()) {
@@ -211,6 +275,9 @@ List iterate(const Value& value) {
       return keys;
     }
     case Value::Kind::string: {
+      if (value.as_string().size() > kMaxValueBytes / sizeof(Value))
+        throw TemplateError(fmt::format("iterating a string of {} bytes would build a list past {} bytes",
+                                        value.as_string().size(), kMaxValueBytes));
       List chars;
       for (char32_t c : utf8_decode(value.as_string())) chars.emplace_back(utf8_encode(std::u32string(1, c)));
       return chars;
@@ -238,7 +305,10 @@ std::vector<size_t> slice_indices(int64_t length, const Value& start, const Valu
   int64_t begin = clamp(number(start, "start"), s > 0 ? 0 : length - 1);
   int64_t end = clamp(number(stop, "stop"), s > 0 ? length : -1);
   std::vector<size_t> indices;
-  for (int64_t i = begin; s > 0 ? i < end : i > end; i += s) indices.push_back(size_t(i));
+  for (int64_t i = begin; s > 0 ? i < end : i > end;) {
+    indices.push_back(size_t(i));
+    if (__builtin_add_overflow(i, s, &i)) break;  // a step of 2**63-1 leaves the sequence at once
+  }
   return indices;
 }
 
@@ -291,6 +361,7 @@ namespace {
 
 void write_json(std::string& out, const Value& value, const JsonStyle& style, int depth) {
   if (depth > 200) throw TemplateError("tojson: the value is nested too deeply");
+  check_size(out, "tojson");
   const std::string item_separator = style.separators ? style.separators->first : style.indent ? "," : ", ";
   const std::string key_separator = style.separators ? style.separators->second : ": ";
   auto newline = [&](int level) {

@@ -28,6 +28,13 @@ class TemplateError : public std::runtime_error {
   int line;
 };
 
+// What one value may hold, counted as deep_bytes() counts it, and how deeply lists and dicts
+// may nest. A chat template handles a conversation, so 64 MiB (the output cap too) is far
+// above need; 256 levels are far above the handful that tool schemas reach, and keep every
+// recursive walk of a value (printing, comparing, freeing) short.
+constexpr size_t kMaxValueBytes = size_t(64) << 20;
+constexpr int kMaxValueDepth = 256;
+
 class Value;
 using List = std::vector<Value>;
 struct Dict;
@@ -88,20 +95,38 @@ class Value {
   std::string repr() const;  // Python repr(): how values print inside lists and dicts
   std::string type_name() const;  // Python's name for the type, for error messages
 
+  // Bytes a walk of the value touches: a string's bytes, sizeof(Value) per item plus the
+  // items', keys included; shared parts count each time they appear. Saturates.
+  size_t deep_bytes() const;
+  size_t shallow_bytes() const;  // the string, or the list or dict without its items' contents
+  int depth() const;             // 0 for scalars, 1 + the deepest item for lists and dicts
+  bool holds_namespace() const;  // is one or contains one
+
  private:
   std::variant<Undefined, None, bool, int64_t, double, std::string, std::shared_ptr<const Sequence>,
                std::shared_ptr<Dict>, std::shared_ptr<const Callable>>
       storage_;
 };
 
+// What deep_bytes(), depth() and holds_namespace() report for a list or dict, summed when it
+// is built so that the interpreter can bound values without walking them.
+struct Measure {
+  size_t bytes = 0;
+  int depth = 1;
+  bool holds_namespace = false;
+  void add(const Value& item);
+};
+
 struct Sequence {
   List items;
   bool is_tuple = false;
+  Measure measure;
 };
 
 struct Dict {
   std::vector<std::pair<std::string, Value>> items;  // insertion order, as Python's dict
   bool is_namespace = false;
+  Measure measure;  // kept current by set()
 
   const Value* find(std::string_view key) const;
   void set(const std::string& key, Value value);
@@ -121,6 +146,9 @@ struct Callable {
   std::string name;
   std::function<Value(const Args&)> call;
 };
+
+// Builders of strings call this as they grow: "<what> grows past kMaxValueBytes bytes".
+void check_size(const std::string& text, const char* what);
 
 Value make_dict(std::vector<std::pair<std::string, Value>> items, bool is_namespace = false);
 
