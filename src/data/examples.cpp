@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.hpp"
+#include "io/json_file.hpp"
 
 namespace vktrain::data {
 
@@ -13,12 +14,7 @@ const char* kind_name(Example::Kind kind) {
 }
 
 Example parse_example(const std::string& json_line, const std::string& path, size_t line) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(json_line);
-  } catch (const nlohmann::json::exception& e) {
-    fail("[data] {}:{}: not valid JSON ({})", path, line, e.what());
-  }
+  const nlohmann::json j = io::parse_json(json_line, fmt::format("{}:{}", path, line), "data");
   if (!j.is_object()) fail("[data] {}:{}: each line must be a JSON object", path, line);
   auto string_field = [&](const nlohmann::json& object, const char* key, const std::string& where) {
     if (!object.contains(key)) fail("[data] {}:{}: {} lacks \"{}\"", path, line, where, key);

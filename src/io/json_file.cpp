@@ -1,5 +1,6 @@
 #include "io/json_file.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -8,16 +9,54 @@
 #include "io/file.hpp"
 
 namespace vktrain::io {
+namespace {
+
+// The deepest nesting of arrays and objects in `text`, counting brackets outside strings the
+// way the JSON lexer does; it stops counting past `limit`. Invalid JSON may count wrongly past
+// its first error, where the parser stops anyway.
+int json_depth(std::string_view text, int limit) {
+  int depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size() && deepest <= limit; ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+}  // namespace
+
+nlohmann::json parse_json(std::string_view text, const std::string& source, const char* format) {
+  if (json_depth(text, kMaxJsonDepth) > kMaxJsonDepth)
+    fail("[{}] {}: JSON nested deeper than {} levels; no file vktrain reads is, so it is corrupt "
+         "or hostile",
+         format, source, kMaxJsonDepth);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    fail("[{}] {}: not valid JSON ({})", format, source, e.what());
+  }
+}
+
+nlohmann::json parse_json_or_discarded(std::string_view text) {
+  if (json_depth(text, kMaxJsonDepth) > kMaxJsonDepth) return nlohmann::json(nlohmann::json::value_t::discarded);
+  return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+}
 
 nlohmann::json read_json_file(const std::string& path, const char* format) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("[{}] cannot open {}: {}", format, path, std::strerror(errno));
   std::string text((std::istreambuf_iterator<char>(in)), {});
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    fail("[{}] {} is not valid JSON ({})", format, path, e.what());
-  }
+  return parse_json(text, path, format);
 }
 
 void write_json_file(const std::string& path, const nlohmann::json& value, const char* format) {
