@@ -154,7 +154,9 @@ TEST(ModelConfig, ErrorsNameTheFileAndTheField) {
 // Found by hand with hostile config.json files (issue 14): each once crashed, hung, allocated
 // gigabytes or ended as "internal error"; now one line names the file and the field.
 TEST(ModelConfig, DeepNestingIsRefusedBeforeParsing) {
-  const std::string deep = "{\"a\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
+  // A real config with one field nested 100k deep: copying the document recursed once per level.
+  std::string deep = read_text(fixture("qwen3-0.6b.json"));
+  deep.insert(1, "\"a\": " + std::string(100000, '[') + std::string(100000, ']') + ", ");
   auto message = parse_error(deep);
   EXPECT_NE(message.find("[config] my/config.json: JSON nested deeper than 256"), std::string::npos)
       << message;
