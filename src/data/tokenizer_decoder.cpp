@@ -69,7 +69,8 @@ void Decoder::add_json(const nlohmann::json& json, const std::string& file) {
   } else if (type == "Metaspace") {
     std::string scheme = in.get<std::string>("prepend_scheme", "");
     bool drop_first = scheme.empty() ? in.get("add_prefix_space", true) : scheme != "never";
-    add({Kind::metaspace, Pattern(), in.get<std::string>("replacement", "\u2581"), 0, 0, drop_first});
+    add({Kind::metaspace, Pattern(), in.get<std::string>("replacement", "\u2581"), 0, 0,
+         drop_first});
   } else {
     fail("[tokenizer] {}: unsupported decoder type '{}' (supported: ByteLevel, Replace, "
          "ByteFallback, Fuse, Strip, Metaspace, Sequence)",

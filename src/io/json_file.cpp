@@ -1,6 +1,5 @@
 #include "io/json_file.hpp"
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -11,13 +10,13 @@
 namespace vktrain::io {
 namespace {
 
-// The deepest nesting of arrays and objects in `text`, counting brackets outside strings the
-// way the JSON lexer does; it stops counting past `limit`. Invalid JSON may count wrongly past
-// its first error, where the parser stops anyway.
-int json_depth(std::string_view text, int limit) {
-  int depth = 0, deepest = 0;
+// Whether arrays and objects in `text` nest deeper than kMaxJsonDepth, counting brackets outside
+// strings the way the JSON lexer does. Invalid JSON may count wrongly past its first error, where
+// the parser stops anyway.
+bool too_deep(std::string_view text) {
+  int depth = 0;
   bool in_string = false;
-  for (size_t i = 0; i < text.size() && deepest <= limit; ++i) {
+  for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
       if (c == '\\') ++i;
@@ -25,18 +24,18 @@ int json_depth(std::string_view text, int limit) {
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
+      if (++depth > kMaxJsonDepth) return true;
     } else if (c == ']' || c == '}') {
       --depth;
     }
   }
-  return deepest;
+  return false;
 }
 
 }  // namespace
 
 nlohmann::json parse_json(std::string_view text, const std::string& source, const char* format) {
-  if (json_depth(text, kMaxJsonDepth) > kMaxJsonDepth)
+  if (too_deep(text))
     fail("[{}] {}: JSON nested deeper than {} levels; no file vktrain reads is, so it is corrupt "
          "or hostile",
          format, source, kMaxJsonDepth);
@@ -48,7 +47,7 @@ nlohmann::json parse_json(std::string_view text, const std::string& source, cons
 }
 
 nlohmann::json parse_json_or_discarded(std::string_view text) {
-  if (json_depth(text, kMaxJsonDepth) > kMaxJsonDepth) return nlohmann::json(nlohmann::json::value_t::discarded);
+  if (too_deep(text)) return nlohmann::json(nlohmann::json::value_t::discarded);
   return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 

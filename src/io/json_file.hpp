@@ -58,7 +58,8 @@ class JsonFields {
   template <typename T>
   T as(const char* key, const nlohmann::json& value) const {
     if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-      if (!value.is_number_integer()) fail_field(key, "has the wrong type ({}); it must be an integer", shown(value));
+      if (!value.is_number_integer())
+        fail_field(key, "has the wrong type ({}); it must be an integer", shown(value));
       const bool fits = value.is_number_unsigned()
                             ? value.get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max())
                             : value.get<int64_t>() >= int64_t(std::numeric_limits<T>::min()) &&

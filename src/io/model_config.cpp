@@ -36,7 +36,8 @@ struct Reader {
     }
   }
   [[noreturn]] void wrong_type(const char* key, const json& value) const {
-    fail("[config] {}: field '{}' has the wrong type ({})", source, key, value.dump().substr(0, 80));
+    fail("[config] {}: field '{}' has the wrong type ({})", source, key,
+         value.dump().substr(0, 80));
   }
 
   // A whole number in [low, high]: nlohmann would turn 1e30 or 2.5 into some integer.

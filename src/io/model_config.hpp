@@ -81,7 +81,8 @@ constexpr double kRopeFactor = 1e6;                  // real ones: up to 64
 
 // The parameter count the sizes imply (embeddings, attention, FFN); fails naming `source` when
 // it passes limits::kParameters, which no model that fits a machine does.
-int64_t checked_parameter_count(const ModelConfig& c, const std::string& source, const char* format);
+int64_t checked_parameter_count(const ModelConfig& c, const std::string& source,
+                                const char* format);
 
 ModelConfig read_model_config(const std::string& config_json_path);
 ModelConfig parse_model_config(const std::string& json_text, const std::string& source);

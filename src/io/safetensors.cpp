@@ -59,7 +59,10 @@ SafetensorsReader::SafetensorsReader(const std::string& path)
     if (!header.is_object()) fail("[safetensors] {}: the header is not a JSON object", path);
 
     std::vector<const SafetensorsEntry*> by_offset;
-    for (auto& [name, value] : header.items()) {
+    for (const auto& item : header.items()) {
+      // Named, not structured bindings: clang 14 (the fuzz build) cannot capture those.
+      const std::string& name = item.key();
+      const nlohmann::json& value = item.value();
       if (name == "__metadata__") {
         if (!value.is_object()) fail("[safetensors] {}: __metadata__ is not an object", path);
         for (auto& [key, text] : value.items()) {
