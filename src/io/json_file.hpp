@@ -45,6 +45,9 @@ class JsonFields {
     return has(key) ? as<T>(key, object_[key]) : fallback;
   }
 
+  // A value as an error message shows it: its JSON, cut to 80 characters.
+  static std::string shown(const nlohmann::json& value) { return value.dump().substr(0, 80); }
+
   // "[format] source: field 'key' <message>"
   template <typename... Args>
   [[noreturn]] void fail_field(const char* key, fmt::format_string<Args...> message,
@@ -73,7 +76,6 @@ class JsonFields {
       fail_field(key, "has the wrong type ({})", shown(value));
     }
   }
-  static std::string shown(const nlohmann::json& value) { return value.dump().substr(0, 80); }
 
   const nlohmann::json& object_;
   std::string source_;

@@ -17,7 +17,7 @@ using nlohmann::json;
 // Bumped when the meaning of a field changes, so an old checkpoint is refused, not misread.
 constexpr int64_t kVersion = 1;
 constexpr int64_t kMaxCount = int64_t(1) << 53;
-constexpr size_t kRngWords = 1;  // the trainer's generator is one splitmix64 word
+constexpr size_t kMaxRngWords = 64;  // the trainer reads rng[0]; no generator needs more
 constexpr double kMaxLossScale = 4294967296.0;  // 2^32; fp16 scaling never nears it
 
 std::string state_file(const std::string& checkpoint) {
@@ -83,9 +83,9 @@ TrainState read_train_state(const std::string& checkpoint) {
   state.data_position = count("data_position");
   state.shuffle_seed = in.need<uint64_t>("shuffle_seed");
   const json& rng = in.at("rng");
-  if (!rng.is_array() || rng.size() != kRngWords)
-    in.fail_field("rng", "is {}; it must list the {} number(s) of the generator's state",
-                  io::JsonFields::shown(rng), kRngWords);
+  if (!rng.is_array() || rng.empty() || rng.size() > kMaxRngWords)
+    in.fail_field("rng", "is {}; it must list the generator's state, 1 to {} numbers",
+                  io::JsonFields::shown(rng), kMaxRngWords);
   for (const json& word : rng) {
     if (!word.is_number_unsigned())  // nlohmann would turn -1 into 2^64 - 1
       in.fail_field("rng", "holds {}, not an unsigned 64-bit number", io::JsonFields::shown(word));

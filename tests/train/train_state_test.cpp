@@ -78,7 +78,7 @@ TEST(TrainState, ErrorsNameTheFileAndTheField) {
   EXPECT_NE(with("loss_scale", 0).find("field 'loss_scale' is 0; it must be in (0, "),
             std::string::npos);
   // Issue 14: `"rng": []` was a SIGSEGV on --resume (the trainer reads rng[0]).
-  EXPECT_NE(with("rng", json::array()).find(file + ": field 'rng' is []; it must list the 1"),
+  EXPECT_NE(with("rng", json::array()).find(file + ": field 'rng' is []; it must list the generator's state"),
             std::string::npos) << with("rng", json::array());
   EXPECT_NE(with("rng", json::array({-1})).find("field 'rng' holds -1, not an unsigned"),
             std::string::npos) << with("rng", json::array({-1}));
