@@ -1,7 +1,7 @@
 # vktrain convenience targets. `make` == `make build`.
 JOBS ?= 2
 
-.PHONY: build setup demo test clean
+.PHONY: build setup demo test clean fuzz fuzz-smoke
 .DEFAULT_GOAL := build
 
 setup:
@@ -18,5 +18,16 @@ demo: build
 test: build
 	ctest --test-dir build --output-on-failure -j $(JOBS)
 
+# libFuzzer harnesses of the file parsers, built with clang's sanitizers into build-fuzz/
+# (host libraries only); fuzz-smoke runs each for FUZZ_SECONDS (README "Tests").
+FUZZ_SECONDS ?= 25
+fuzz: setup
+	@test -f build-fuzz/CMakeCache.txt || cmake -S . -B build-fuzz -DVKTRAIN_FUZZ=ON \
+	  -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build build-fuzz -j$(JOBS)
+
+fuzz-smoke: fuzz
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 clean:
-	rm -rf build
+	rm -rf build build-fuzz

@@ -43,6 +43,9 @@ std::vector<std::string> flags_of(const std::string& path, const std::set<std::s
   if (root.IsNull()) return flags;
   if (!root.IsMap()) fail("[config] {}: must hold a mapping of flag names to values", path);
   for (const auto& entry : root) {
+    if (!entry.first.IsScalar())
+      fail("[config] {}: a key is a {}, not a flag name", path,
+           entry.first.IsMap() ? "mapping" : "list");
     const std::string key = entry.first.as<std::string>(), flag = flag_name(key);
     if (given.count(flag)) continue;
     flags.push_back(flag + "=" + value_of(path, key, entry.second));

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.hpp"
+#include "io/json_file.hpp"
 #include "data/jinja/interpreter.hpp"
 #include "data/jinja/parser.hpp"
 
@@ -100,12 +101,7 @@ ChatTemplate ChatTemplate::from_source(std::string_view source, std::string name
 }
 
 ChatTemplate ChatTemplate::from_tokenizer_config(const std::string& path) {
-  nlohmann::json config;
-  try {
-    config = nlohmann::json::parse(read_text(path));
-  } catch (const nlohmann::json::exception& e) {
-    fail("[chat template] {} is not valid JSON ({})", path, e.what());
-  }
+  const nlohmann::json config = io::parse_json(read_text(path), path, "chat template");
   if (!config.is_object()) fail("[chat template] {} is not a JSON object", path);
   std::string source;
   const auto& field = config.contains("chat_template") ? config["chat_template"] : nlohmann::json();

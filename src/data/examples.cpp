@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "base/error.hpp"
+#include "io/json_file.hpp"
 
 namespace vktrain::data {
 namespace {
@@ -108,12 +109,7 @@ const char* kind_name(Example::Kind kind) {
 
 Example parse_example(const std::string& json_line, const std::string& path, size_t line) {
   const Place at{path, line};
-  Json j;
-  try {
-    j = Json::parse(json_line);
-  } catch (const nlohmann::json::exception& e) {
-    at.fail("not valid JSON ({})", e.what());
-  }
+  const Json j = io::parse_ordered_json(json_line, fmt::format("{}:{}", path, line), "data");
   if (!j.is_object()) at.fail("each line must be a JSON object");
   Example e;
   e.line = line;

@@ -2,9 +2,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "base/error.hpp"
+#include "io/json_file.hpp"
 #include "io/model_config.hpp"
 
 namespace vktrain::data {
@@ -31,12 +33,15 @@ std::vector<T> array_of(const io::GgufReader& gguf, const std::string& key) {
 
 std::optional<int32_t> token_id(const io::GgufReader& gguf, const std::string& key) {
   if (!gguf.find(key)) return std::nullopt;
-  return int32_t(gguf.get_unsigned(key));
+  const uint64_t id = gguf.get_unsigned(key);
+  if (id > uint64_t(INT32_MAX))  // read_gguf_vocab checks it against the tokens next
+    fail("[gguf] {}: metadata '{}' = {} is not a token id", gguf.path(), key, id);
+  return int32_t(id);
 }
 
 bool has_chat_template(const std::string& tokenizer_config) {
-  std::ifstream in(tokenizer_config);
-  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  std::ifstream in(tokenizer_config, std::ios::binary);
+  auto j = io::parse_json_or_discarded(std::string((std::istreambuf_iterator<char>(in)), {}));
   return j.is_object() && j.contains("chat_template") && !j["chat_template"].is_null();
 }
 

@@ -4,6 +4,7 @@
 
 #include "base/error.hpp"
 #include "data/tokenizer_json.hpp"
+#include "io/json_file.hpp"
 
 namespace vktrain::data {
 namespace {
@@ -55,6 +56,7 @@ Normalizer Normalizer::from_json(const nlohmann::json& json, const std::string& 
 
 void Normalizer::add_json(const nlohmann::json& json, const std::string& file) {
   auto type = stage_type(json, "normalizer", file);
+  const io::JsonFields in(json, file + " normalizer", "tokenizer");
   if (type == "Sequence") {
     for (const auto& step : json.value("normalizers", nlohmann::json::array())) add_json(step, file);
   } else if (type == "NFC") {
@@ -70,13 +72,13 @@ void Normalizer::add_json(const nlohmann::json& json, const std::string& file) {
   } else if (type == "StripAccents") {
     steps_.push_back({Kind::strip_accents});
   } else if (type == "Strip") {
-    steps_.push_back({Kind::strip, {}, json.value("strip_left", false), json.value("strip_right", false)});
+    steps_.push_back({Kind::strip, {}, in.get("strip_left", false), in.get("strip_right", false)});
   } else if (type == "Replace") {
     steps_.push_back({Kind::replace, {}, false, false,
                       Pattern::from_json(member(json, "pattern"), file + " normalizer"),
-                      json.value("content", "")});
+                      in.get<std::string>("content", "")});
   } else if (type == "Prepend") {
-    add_prepend(json.value("prepend", ""));
+    add_prepend(in.get<std::string>("prepend", ""));
   } else {
     fail("[tokenizer] {}: unsupported normalizer type '{}' (supported: NFC, NFD, NFKC, NFKD, "
          "Lowercase, StripAccents, Strip, Replace, Prepend, Sequence)",

@@ -4,6 +4,7 @@
 
 #include "base/error.hpp"
 #include "data/tokenizer_json.hpp"
+#include "io/json_file.hpp"
 #include "data/unicode.hpp"
 
 namespace vktrain::data {
@@ -108,29 +109,30 @@ PreTokenizer PreTokenizer::from_json(const nlohmann::json& json, const std::stri
 
 void PreTokenizer::add_json(const nlohmann::json& json, const std::string& file) {
   auto type = stage_type(json, "pre_tokenizer", file);
+  const io::JsonFields in(json, file + " pre_tokenizer", "tokenizer");
   if (type == "Sequence") {
     for (const auto& step : json.value("pretokenizers", nlohmann::json::array()))
       add_json(step, file);
   } else if (type == "Split") {
     add_split(Pattern::from_json(member(json, "pattern"), file + " Split"),
-              parse_behavior(json.value("behavior", ""), file), json.value("invert", false));
+              parse_behavior(in.get<std::string>("behavior", ""), file), in.get("invert", false));
   } else if (type == "ByteLevel") {
-    add_byte_level(json.value("add_prefix_space", true), json.value("use_regex", true));
+    add_byte_level(in.get("add_prefix_space", true), in.get("use_regex", true));
   } else if (type == "Metaspace") {
     Step step{Kind::metaspace};
-    step.replacement = json.value("replacement", "\u2581");
-    std::string scheme = json.value("prepend_scheme", "");
-    if (scheme.empty()) scheme = json.value("add_prefix_space", true) ? "always" : "never";
+    step.replacement = in.get<std::string>("replacement", "\u2581");
+    std::string scheme = in.get<std::string>("prepend_scheme", "");
+    if (scheme.empty()) scheme = in.get("add_prefix_space", true) ? "always" : "never";
     if (scheme == "always") step.prepend = Prepend::always;
     else if (scheme == "first") step.prepend = Prepend::first;
     else if (scheme == "never") step.prepend = Prepend::never;
     else fail("[tokenizer] {}: unknown Metaspace prepend_scheme '{}'", file, scheme);
-    step.split = json.value("split", true);
+    step.split = in.get("split", true);
     steps_.push_back(std::move(step));
   } else if (type == "Digits") {
     Step step{Kind::split};
     step.char_class = &is_numeric;
-    step.behavior = json.value("individual_digits", false) ? SplitBehavior::isolated
+    step.behavior = in.get("individual_digits", false) ? SplitBehavior::isolated
                                                            : SplitBehavior::contiguous;
     steps_.push_back(std::move(step));
   } else if (type == "Whitespace") {

@@ -4,6 +4,7 @@
 
 #include "base/error.hpp"
 #include "data/tokenizer_json.hpp"
+#include "io/json_file.hpp"
 #include "data/unicode.hpp"
 
 namespace vktrain::data {
@@ -50,24 +51,26 @@ Decoder Decoder::from_json(const nlohmann::json& json, const std::string& file) 
 
 void Decoder::add_json(const nlohmann::json& json, const std::string& file) {
   auto type = stage_type(json, "decoder", file);
+  const io::JsonFields in(json, file + " decoder", "tokenizer");
   if (type == "Sequence") {
     for (const auto& step : json.value("decoders", nlohmann::json::array())) add_json(step, file);
   } else if (type == "ByteLevel") {
     add_byte_level();
   } else if (type == "Replace") {
     add({Kind::replace, Pattern::from_json(member(json, "pattern"), file + " decoder"),
-         json.value("content", "")});
+         in.get<std::string>("content", "")});
   } else if (type == "ByteFallback") {
     add_byte_fallback();
   } else if (type == "Fuse") {
     add_fuse();
   } else if (type == "Strip") {
-    add_strip(json.value("content", " "), json.value("start", size_t(0)),
-              json.value("stop", size_t(0)));
+    add_strip(in.get<std::string>("content", " "), in.get("start", size_t(0)),
+              in.get("stop", size_t(0)));
   } else if (type == "Metaspace") {
-    std::string scheme = json.value("prepend_scheme", "");
-    bool drop_first = scheme.empty() ? json.value("add_prefix_space", true) : scheme != "never";
-    add({Kind::metaspace, Pattern(), json.value("replacement", "\u2581"), 0, 0, drop_first});
+    std::string scheme = in.get<std::string>("prepend_scheme", "");
+    bool drop_first = scheme.empty() ? in.get("add_prefix_space", true) : scheme != "never";
+    add({Kind::metaspace, Pattern(), in.get<std::string>("replacement", "\u2581"), 0, 0,
+         drop_first});
   } else {
     fail("[tokenizer] {}: unsupported decoder type '{}' (supported: ByteLevel, Replace, "
          "ByteFallback, Fuse, Strip, Metaspace, Sequence)",

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "base/error.hpp"
+#include "io/json_file.hpp"
 
 namespace vktrain::data {
 namespace {
@@ -16,12 +17,7 @@ using nlohmann::json;
 
 constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6;
 
-json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) fail("[tokenizer] {}: not valid JSON", path.string());
-  return j;
-}
+json read_json(const fs::path& path) { return io::read_json_file(path.string(), "tokenizer"); }
 
 std::string read_text(const fs::path& path) {
   std::ifstream in(path);

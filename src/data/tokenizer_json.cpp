@@ -11,23 +11,19 @@
 #include "data/tokenizer.hpp"
 #include "data/tokenizer_json.hpp"
 #include "data/tokenizer_pipeline.hpp"
+#include "io/json_file.hpp"
+#include "io/model_config.hpp"
 
 namespace vktrain::data {
 namespace {
 
 using nlohmann::json;
 
-json read_json(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("[tokenizer] cannot open {}: {}", path, std::strerror(errno));
-  std::stringstream text;
-  text << in.rdbuf();
-  try {
-    return json::parse(text.str());
-  } catch (const json::exception& e) {
-    fail("[tokenizer] {}: not valid JSON ({})", path, e.what());
-  }
-}
+// Ids index tables sized by the largest one: each must be below the largest vocabulary vktrain
+// accepts (io::limits::kVocab), or one hostile id would cost gigabytes.
+constexpr int64_t kMaxId = io::limits::kVocab;
+
+json read_json(const std::string& path) { return io::read_json_file(path, "tokenizer"); }
 
 std::string optional_string(const json& object, const char* key) {
   auto it = object.find(key);
@@ -45,20 +41,22 @@ BpeModel parse_model(const json& model, const std::string& file) {
   const auto& vocab = model["vocab"];
   std::vector<std::string> tokens;
   for (const auto& [token, id] : vocab.items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
-      fail("[tokenizer] {}: model.vocab['{}'] is not a valid id", file, token);
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= kMaxId)
+      fail("[tokenizer] {}: model.vocab['{}'] = {} is not an id in 0..{}", file, token,
+           id.dump().substr(0, 40), kMaxId - 1);
     size_t index = id.get<size_t>();
     if (index >= tokens.size()) tokens.resize(index + 1);
     tokens[index] = token;
   }
   BpeOptions options;
-  options.byte_fallback = model.value("byte_fallback", false);
-  options.fuse_unk = model.value("fuse_unk", false);
-  options.ignore_merges = model.value("ignore_merges", false);
+  const io::JsonFields fields(model, file + " model", "tokenizer");
+  options.byte_fallback = fields.get("byte_fallback", false);
+  options.fuse_unk = fields.get("fuse_unk", false);
+  options.ignore_merges = fields.get("ignore_merges", false);
   options.continuing_subword_prefix = optional_string(model, "continuing_subword_prefix");
   options.end_of_word_suffix = optional_string(model, "end_of_word_suffix");
   std::string unk = optional_string(model, "unk_token");
-  if (auto it = vocab.find(unk); !unk.empty() && it != vocab.end()) options.unk = it->get<int32_t>();
+  if (auto it = vocab.find(unk); !unk.empty() && it != vocab.end()) options.unk = int32_t(*it);
 
   // Views into the JSON document, which outlives them.
   std::vector<std::pair<std::string_view, std::string_view>> pairs;
@@ -86,6 +84,12 @@ BpeModel parse_model(const json& model, const std::string& file) {
   return bpe;
 }
 
+int32_t checked_id(const io::JsonFields& fields, const char* key) {
+  const int64_t id = fields.need<int64_t>(key);
+  if (id < 0 || id >= kMaxId) fields.fail_field(key, "= {} is not an id in 0..{}", id, kMaxId - 1);
+  return int32_t(id);
+}
+
 std::vector<AddedToken> parse_added_tokens(const json& list, const std::string& file) {
   std::vector<AddedToken> tokens;
   if (list.is_null()) return tokens;
@@ -93,18 +97,28 @@ std::vector<AddedToken> parse_added_tokens(const json& list, const std::string& 
   for (const auto& t : list) {
     if (!t.is_object() || !t.contains("id") || !t["id"].is_number_integer() ||
         !t.contains("content") || !t["content"].is_string())
-      fail("[tokenizer] {}: added token without an integer id and a content: {}", file, t.dump());
+      fail("[tokenizer] {}: added token without an integer id and a content: {}", file,
+           t.dump().substr(0, 200));
+    const io::JsonFields fields(t, fmt::format("{} added_tokens[{}]", file, tokens.size()),
+                                "tokenizer");
     AddedToken token;
-    token.content = t["content"].get<std::string>();
-    token.id = t["id"].get<int32_t>();
-    token.special = t.value("special", false);
-    token.single_word = t.value("single_word", false);
-    token.lstrip = t.value("lstrip", false);
-    token.rstrip = t.value("rstrip", false);
-    token.normalized = t.value("normalized", !token.special);
+    token.content = fields.need<std::string>("content");
+    token.id = checked_id(fields, "id");
+    token.special = fields.get("special", false);
+    token.single_word = fields.get("single_word", false);
+    token.lstrip = fields.get("lstrip", false);
+    token.rstrip = fields.get("rstrip", false);
+    token.normalized = fields.get("normalized", !token.special);
     tokens.push_back(std::move(token));
   }
   return tokens;
+}
+
+int32_t special_id(const json& id, const std::string& file, std::string_view name) {
+  if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= kMaxId)
+    fail("[tokenizer] {}: post_processor id {} of '{}' is not an id in 0..{}", file,
+         id.dump().substr(0, 40), name, kMaxId - 1);
+  return int32_t(id.get<int64_t>());
 }
 
 // The ids a post-processor puts before and after a single sequence. Processors of a Sequence
@@ -121,24 +135,38 @@ void parse_post_processor(const json& post, const std::string& file, std::vector
   } else if (type == "TemplateProcessing") {
     std::vector<int32_t> before, after;
     bool seen_sequence = false;
-    const auto specials = post.value("special_tokens", json::object());
-    for (const auto& item : post.value("single", json::array())) {
+    const json& specials = member(post, "special_tokens");
+    const json& single = member(post, "single");
+    if (!single.is_null() && !single.is_array())
+      fail("[tokenizer] {}: post_processor.single is not a list", file);
+    for (const auto& item : single) {
       if (item.contains("Sequence")) {
         seen_sequence = true;
         continue;
       }
       std::string name = item.contains("SpecialToken") ? optional_string(item["SpecialToken"], "id") : "";
-      if (!specials.contains(name))
+      if (!specials.contains(name) || !specials[name].is_object())
         fail("[tokenizer] {}: TemplateProcessing uses '{}', missing from its special_tokens", file,
              name);
       auto& target = seen_sequence ? after : before;
-      for (const auto& id : specials[name].value("ids", json::array())) target.push_back(id.get<int32_t>());
+      const json& ids = member(specials[name], "ids");
+      if (!ids.is_array())
+        fail("[tokenizer] {}: post_processor.special_tokens['{}'].ids is not a list", file, name);
+      for (const auto& id : ids) target.push_back(special_id(id, file, name));
     }
     prefix.insert(prefix.begin(), before.begin(), before.end());
     suffix.insert(suffix.end(), after.begin(), after.end());
   } else if (type == "BertProcessing" || type == "RobertaProcessing") {
-    prefix.insert(prefix.begin(), post.at("cls").at(1).get<int32_t>());
-    suffix.push_back(post.at("sep").at(1).get<int32_t>());
+    // "cls": ["[CLS]", 101]
+    for (const char* key : {"cls", "sep"}) {
+      const json& pair = member(post, key);
+      if (!pair.is_array() || pair.size() != 2)
+        fail("[tokenizer] {}: post_processor.{} must be [token, id], not {}", file, key,
+             pair.dump().substr(0, 80));
+      const int32_t id = special_id(pair[1], file, key);
+      if (key == std::string_view("cls")) prefix.insert(prefix.begin(), id);
+      else suffix.push_back(id);
+    }
   } else {
     fail("[tokenizer] {}: unsupported post_processor type '{}' (supported: TemplateProcessing, "
          "ByteLevel, BertProcessing, RobertaProcessing, Sequence)",
@@ -209,8 +237,9 @@ Tokenizer Tokenizer::from_directory(const std::string& dir) {
   if (auto pad = config_token(config, "pad_token", *p)) p->pad = pad;
   // When the post-processor adds nothing, the config's flags say what add_special_tokens adds.
   if (p->prefix.empty() && p->suffix.empty()) {
-    if (config.value("add_bos_token", false) && p->bos) p->prefix = {*p->bos};
-    if (config.value("add_eos_token", false) && p->eos) p->suffix = {*p->eos};
+    const io::JsonFields fields(config, config_path, "tokenizer");
+    if (fields.get("add_bos_token", false) && p->bos) p->prefix = {*p->bos};
+    if (fields.get("add_eos_token", false) && p->eos) p->suffix = {*p->eos};
   }
   return Tokenizer(std::move(p));
 }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.hpp"
+#include "io/json_file.hpp"
 
 namespace vktrain::io {
 
@@ -14,13 +15,7 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
   fs::path index = fs::path(dir) / "model.safetensors.index.json";
   fs::path single = fs::path(dir) / "model.safetensors";
   if (fs::exists(index)) {
-    std::ifstream in(index);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(std::string((std::istreambuf_iterator<char>(in)), {}));
-    } catch (const nlohmann::json::exception& e) {
-      fail("[checkpoint] {}: not valid JSON ({})", index.string(), e.what());
-    }
+    const nlohmann::json j = read_json_file(index.string(), "checkpoint");
     if (!j.contains("weight_map") || !j["weight_map"].is_object())
       fail("[checkpoint] {}: missing field 'weight_map'", index.string());
     std::map<std::string, size_t> shard_index;

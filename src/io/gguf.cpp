@@ -19,8 +19,12 @@ constexpr uint64_t kDefaultAlignment = 32;
 // Arrays of arrays deeper than this are no model's metadata, and recursion must stay bounded.
 constexpr int kMaxNesting = 8;
 // A decoded item takes ~40 bytes however small its encoding, so a byte-sized claim is not enough
-// to bound memory; real vocabularies stay under a million entries.
-constexpr uint64_t kMaxArrayItems = 1ull << 24;
+// to bound memory: one array holds at most a vocabulary's worth (real ones stay under a million
+// entries), and all arrays together a few vocabularies' (tokens, scores, types, merges).
+constexpr uint64_t kMaxArrayItems = 1ull << 22;
+constexpr uint64_t kMaxTotalItems = 1ull << 24;
+// Real files hold tens of metadata entries and at most a few thousand tensors.
+constexpr uint64_t kMaxEntries = 1ull << 16;
 // The fewest bytes a metadata entry (key length, a 1-byte key, type, a 1-byte value) and a tensor
 // info (name length, n_dims, type, offset) can take: counts beyond remaining / these are lies.
 constexpr uint64_t kMinEntryBytes = 8 + 1 + 4 + 1;
@@ -68,6 +72,7 @@ struct Cursor {
   const std::byte* data;
   size_t size;
   size_t pos = 0;
+  uint64_t items = 0;  // array items decoded so far, against kMaxTotalItems
 
   uint64_t remaining() const { return size - pos; }
 
@@ -128,6 +133,11 @@ struct Cursor {
       fail("[gguf] {}: {} claims an array count of {} {} items, but the {} bytes that remain "
            "hold at most {} (limit {}; corrupt or truncated file?)",
            path, field, count, gguf_type_name(GgufType(type)), remaining(), fits, kMaxArrayItems);
+    items += count;
+    if (items > kMaxTotalItems)
+      fail("[gguf] {}: {} brings the metadata arrays to {} items, more than the {} vktrain reads "
+           "(corrupt or hostile file?)",
+           path, field, items, kMaxTotalItems);
     GgufArray array{GgufType(type), {}};
     array.items.reserve(size_t(count));
     for (uint64_t i = 0; i < count; ++i)
@@ -228,6 +238,10 @@ GgufReader::GgufReader(const std::string& path) : path_(path), file_(path, "gguf
       fail("[gguf] {}: the tensor count {} cannot fit the {} bytes that remain (corrupt or "
            "truncated file?)", path,
            n_tensors, in.remaining());
+    if (n_metadata > kMaxEntries || n_tensors > kMaxEntries)
+      fail("[gguf] {}: {} metadata entries and {} tensors; vktrain reads at most {} of each "
+           "(corrupt or hostile file?)",
+           path, n_metadata, n_tensors, kMaxEntries);
 
     for (uint64_t i = 0; i < n_metadata; ++i) {
       std::string key = in.read_string(fmt::format("the key of metadata entry {}", i));

@@ -24,25 +24,34 @@ struct Metadata {
   std::string key(std::string_view suffix) const { return arch + "." + std::string(suffix); }
   bool has(std::string_view suffix) const { return gguf.find(key(suffix)) != nullptr; }
 
-  int64_t count(std::string_view suffix) const {
+  // A size in 1..high (high from io::limits, as for config.json).
+  int64_t count(std::string_view suffix, int64_t high) const {
     uint64_t n = gguf.get_unsigned(key(suffix));
-    if (n == 0 || n > uint64_t(INT32_MAX))
-      fail("[gguf] {}: metadata '{}' is {}, not a usable size", gguf.path(), key(suffix), n);
+    if (n == 0 || n > uint64_t(high))
+      fail("[gguf] {}: metadata '{}' = {} is out of range (1..{})", gguf.path(), key(suffix), n,
+           high);
     return int64_t(n);
   }
-  int64_t count(std::string_view suffix, int64_t fallback) const {
-    return has(suffix) ? count(suffix) : fallback;
+  int64_t count(std::string_view suffix, int64_t high, int64_t fallback) const {
+    return has(suffix) ? count(suffix, high) : fallback;
   }
-  double real(std::string_view suffix) const {
+  // A number in (0, high].
+  double real(std::string_view suffix, double high) const {
     const std::string k = key(suffix);
     const GgufValue& v = gguf.value(k);
-    if (v.is<float>()) return widen(v.as<float>());
-    if (v.is<double>()) return v.as<double>();
-    fail("[gguf] {}: metadata '{}' is a {}, expected a float", gguf.path(), k,
-         gguf_type_name(v.type()));
+    double x = 0;
+    if (v.is<float>()) x = widen(v.as<float>());
+    else if (v.is<double>()) x = v.as<double>();
+    else
+      fail("[gguf] {}: metadata '{}' is a {}, expected a float", gguf.path(), k,
+           gguf_type_name(v.type()));
+    if (!(x > 0 && x <= high))
+      fail("[gguf] {}: metadata '{}' = {} is out of range (a number above 0, at most {})",
+           gguf.path(), k, x, high);
+    return x;
   }
-  double real(std::string_view suffix, double fallback) const {
-    return has(suffix) ? real(suffix) : fallback;
+  double real(std::string_view suffix, double high, double fallback) const {
+    return has(suffix) ? real(suffix, high) : fallback;
   }
 };
 
@@ -59,6 +68,9 @@ int64_t vocab_size(const GgufReader& gguf) {
   const auto& dims = gguf.tensor("token_embd.weight").dims;  // {C, V}
   if (dims.size() != 2)
     fail("[gguf] {}: token_embd.weight has {} dimensions, expected 2", gguf.path(), dims.size());
+  if (dims[1] == 0 || dims[1] > uint64_t(limits::kVocab))
+    fail("[gguf] {}: token_embd.weight has {} rows, out of range (1..{})", gguf.path(), dims[1],
+         limits::kVocab);
   const int64_t rows = int64_t(dims[1]);
   if (tokens && *tokens > rows)
     fail("[gguf] {}: tokenizer.ggml.tokens has {} tokens but token_embd.weight only {} rows",
@@ -102,7 +114,8 @@ RopeScaling llama3_scaling(const Metadata& m, int64_t head_dim, double theta) {
   s.type = "llama3";
   s.low_freq_factor = 1.0;
   s.high_freq_factor = 4.0;
-  s.original_max_position_embeddings = m.count("rope.scaling.original_context_length", 8192);
+  s.original_max_position_embeddings =
+      m.count("rope.scaling.original_context_length", limits::kPositions, 8192);
   const auto expected = llama3_rope_divisors(head_dim, theta, s);
   for (size_t i = 0; i < stored.size(); ++i)
     if (std::abs(stored[i] - expected[i]) > 1e-4 * expected[i])
@@ -117,9 +130,14 @@ RopeScaling llama3_scaling(const Metadata& m, int64_t head_dim, double theta) {
 RopeScaling scaling_from_keys(const Metadata& m) {
   std::string type = m.has("rope.scaling.type") ? m.gguf.get<std::string>(m.key("rope.scaling.type"))
                                                 : "linear";
-  double factor = m.has("rope.scaling.factor") ? m.real("rope.scaling.factor")
-                                               : m.real("rope.scale_linear", 1.0);
-  if (type == "none" || factor == 0.0 || factor == 1.0) return RopeScaling{};
+  if (type == "none") return RopeScaling{};
+  const GgufValue* given = m.gguf.find(m.key("rope.scaling.factor"));
+  if (given && ((given->is<float>() && given->as<float>() == 0) ||
+                (given->is<double>() && given->as<double>() == 0)))
+    return RopeScaling{};  // llama.cpp's "none"
+  double factor = given ? m.real("rope.scaling.factor", limits::kRopeFactor)
+                        : m.real("rope.scale_linear", limits::kRopeFactor, 1.0);
+  if (factor == 1.0) return RopeScaling{};
   if (type != "linear")
     fail("[gguf] {}: rope scaling '{}' (metadata '{}') is not supported: none or linear (Llama 3 "
          "scaling comes as the rope_freqs.weight tensor)",
@@ -156,7 +174,11 @@ std::vector<bool> sliding_layers(const Metadata& m, int64_t layers) {
 void read_token_ids(const GgufReader& gguf, ModelConfig& c) {
   auto id = [&](const char* key) -> std::optional<int64_t> {
     if (!gguf.find(key)) return std::nullopt;
-    return int64_t(gguf.get_unsigned(key));
+    const uint64_t id = gguf.get_unsigned(key);
+    if (id >= uint64_t(c.vocab_size))
+      fail("[gguf] {}: metadata '{}' = {} is not a token id (the vocabulary has {})", gguf.path(),
+           key, id, c.vocab_size);
+    return int64_t(id);
   };
   c.bos_token_id = id("tokenizer.ggml.bos_token_id");
   if (auto eos = id("tokenizer.ggml.eos_token_id")) c.eos_token_ids.push_back(*eos);
@@ -172,21 +194,24 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf) {
   ModelConfig c = family_config(family_from_gguf(m.arch));
   const bool gemma = c.family == Family::gemma3;
 
-  c.max_position_embeddings = m.count("context_length");
-  c.hidden_size = m.count("embedding_length");
-  c.num_layers = m.count("block_count");
-  c.intermediate_size = m.count("feed_forward_length");
-  c.num_heads = m.count("attention.head_count");
-  c.num_kv_heads = m.count("attention.head_count_kv", c.num_heads);
-  c.head_dim = m.count("attention.key_length", c.hidden_size / c.num_heads);
-  c.rms_norm_eps = m.real("attention.layer_norm_rms_epsilon");
+  c.max_position_embeddings = m.count("context_length", limits::kPositions);
+  c.hidden_size = m.count("embedding_length", limits::kHidden);
+  c.num_layers = m.count("block_count", limits::kLayers);
+  c.intermediate_size = m.count("feed_forward_length", limits::kIntermediate);
+  c.num_heads = m.count("attention.head_count", limits::kHeads);
+  c.num_kv_heads = m.count("attention.head_count_kv", c.num_heads, c.num_heads);
+  c.head_dim = m.count("attention.key_length", limits::kHeadDim, c.hidden_size / c.num_heads);
+  if (c.head_dim < 2 || c.head_dim % 2)  // RoPE turns pairs of dimensions
+    fail("[gguf] {}: head dimension {} ('{}' or embedding_length / head_count) is not even",
+         gguf.path(), c.head_dim, m.key("attention.key_length"));
+  c.rms_norm_eps = m.real("attention.layer_norm_rms_epsilon", 1.0);
   if (c.num_heads % c.num_kv_heads)
     fail("[gguf] {}: '{}' {} is not a multiple of '{}' {}", gguf.path(), m.key("attention.head_count"),
          c.num_heads, m.key("attention.head_count_kv"), c.num_kv_heads);
   c.vocab_size = vocab_size(gguf);
   c.tie_word_embeddings = !gguf.tensors().count("output.weight");
 
-  c.rope_theta = m.real("rope.freq_base", 10000.0);
+  c.rope_theta = m.real("rope.freq_base", limits::kRopeTheta, 10000.0);
   c.rope_scaling = scaling_from_keys(m);
   if (gguf.tensors().count("rope_freqs.weight")) {
     if (c.rope_scaling.type != "default")
@@ -197,15 +222,16 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf) {
 
   c.sliding_layers.assign(size_t(c.num_layers), false);
   if (gemma) {
-    c.rope_local_theta = m.real("rope.freq_base_swa", 10000.0);
+    c.rope_local_theta = m.real("rope.freq_base_swa", limits::kRopeTheta, 10000.0);
     c.query_pre_attn_scalar =
         double(c.num_layers == 62 ? c.hidden_size / c.num_heads : c.head_dim);
     if (m.has("attention.sliding_window") && gguf.get_unsigned(m.key("attention.sliding_window"))) {
-      c.sliding_window = m.count("attention.sliding_window");
+      c.sliding_window = m.count("attention.sliding_window", limits::kPositions);
       c.sliding_layers = sliding_layers(m, c.num_layers);
     }
   }
   read_token_ids(gguf, c);
+  checked_parameter_count(c, gguf.path(), "gguf");
   return c;
 }
 

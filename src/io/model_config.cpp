@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.hpp"
+#include "io/json_file.hpp"
 
 namespace vktrain::io {
 namespace {
@@ -31,8 +32,43 @@ struct Reader {
     try {
       return j[key].get<T>();
     } catch (const json::exception&) {
-      fail("[config] {}: field '{}' has the wrong type ({})", source, key, j[key].dump());
+      wrong_type(key, j[key]);
     }
+  }
+  [[noreturn]] void wrong_type(const char* key, const json& value) const {
+    fail("[config] {}: field '{}' has the wrong type ({})", source, key,
+         value.dump().substr(0, 80));
+  }
+
+  // A whole number in [low, high]: nlohmann would turn 1e30 or 2.5 into some integer.
+  int64_t integer(const char* key, int64_t low, int64_t high) const {
+    if (!has(key)) fail("[config] {}: missing field '{}'", source, key);
+    return integer_of(key, j[key], low, high);
+  }
+  int64_t integer(const char* key, int64_t low, int64_t high, int64_t fallback) const {
+    return has(key) ? integer_of(key, j[key], low, high) : fallback;
+  }
+  int64_t integer_of(const char* key, const json& value, int64_t low, int64_t high) const {
+    if (value.is_number_unsigned() && value.get<uint64_t>() > uint64_t(high))
+      out_of_range(key, value.dump(), low, high);
+    if (!value.is_number_integer()) wrong_type(key, value);
+    const int64_t n = value.get<int64_t>();
+    if (n < low || n > high) out_of_range(key, value.dump(), low, high);
+    return n;
+  }
+  // A finite number in (0, high].
+  double positive(const char* key, double fallback, double high) const {
+    if (!has(key)) return fallback;
+    const double x = as<double>(key);
+    if (!(x > 0 && x <= high))
+      fail("[config] {}: field '{}' = {} is out of range (a number above 0, at most {})", source,
+           key, j[key].dump(), high);
+    return x;
+  }
+  template <typename Value>
+  [[noreturn]] void out_of_range(const char* key, const std::string& value, Value low,
+                                 Value high) const {
+    fail("[config] {}: field '{}' = {} is out of range ({}..{})", source, key, value, low, high);
   }
 };
 
@@ -52,11 +88,17 @@ RopeScaling rope_scaling_of(const json& s, const std::string& source) {
   RopeScaling r;
   Reader in{s, source};
   r.type = in.has("rope_type") ? in.as<std::string>("rope_type") : in.get<std::string>("type", "default");
-  r.factor = in.get<double>("factor", 1.0);
+  r.factor = in.positive("factor", 1.0, limits::kRopeFactor);
   if (r.type == "llama3") {
-    r.low_freq_factor = in.need<double>("low_freq_factor");
-    r.high_freq_factor = in.need<double>("high_freq_factor");
-    r.original_max_position_embeddings = in.need<int64_t>("original_max_position_embeddings");
+    for (const char* key : {"low_freq_factor", "high_freq_factor"})
+      if (!in.has(key)) fail("[config] {}: missing field '{}'", source, key);
+    r.low_freq_factor = in.positive("low_freq_factor", 0, limits::kRopeFactor);
+    r.high_freq_factor = in.positive("high_freq_factor", 0, limits::kRopeFactor);
+    if (r.high_freq_factor <= r.low_freq_factor)  // the smoothing divides by their difference
+      fail("[config] {}: rope scaling high_freq_factor {} must be above low_freq_factor {}",
+           source, r.high_freq_factor, r.low_freq_factor);
+    r.original_max_position_embeddings =
+        in.integer("original_max_position_embeddings", 1, limits::kPositions);
   } else if (r.type != "default" && r.type != "linear") {
     fail("[config] {}: rope scaling type '{}' is not supported (default, linear, llama3)", source,
          r.type);
@@ -69,7 +111,8 @@ RopeScaling rope_scaling_of(const json& s, const std::string& source) {
 void read_rope_parameters(const json& p, ModelConfig& c, const std::string& source) {
   auto read_one = [&](const json& q, bool local) {
     Reader in{q, source};
-    double theta = in.get<double>("rope_theta", local ? c.rope_local_theta : c.rope_theta);
+    double theta =
+        in.positive("rope_theta", local ? c.rope_local_theta : c.rope_theta, limits::kRopeTheta);
     if (local) {
       c.rope_local_theta = theta;
     } else {
@@ -139,26 +182,26 @@ double ModelConfig::attention_scale() const {
 }
 
 ModelConfig parse_model_config(const std::string& json_text, const std::string& source) {
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::exception& e) {
-    fail("[config] {}: not valid JSON ({})", source, e.what());
-  }
+  const json root = parse_json(json_text, source, "config");
   if (!root.is_object()) fail("[config] {}: not a JSON object", source);
 
   Reader top{root, source};
   std::string architecture;
-  if (top.has("architectures") && root["architectures"].is_array() && !root["architectures"].empty())
+  if (top.has("architectures") && root["architectures"].is_array() &&
+      !root["architectures"].empty()) {
+    if (!root["architectures"][0].is_string())
+      fail("[config] {}: field 'architectures' must list class names, not {}", source,
+           root["architectures"][0].dump().substr(0, 80));
     architecture = root["architectures"][0].get<std::string>();
+  }
   std::string model_type = top.need<std::string>("model_type");
   ModelConfig c = family_config(family_of(model_type, source, architecture));
   if (!architecture.empty()) c.architecture = architecture;
   // Multimodal Gemma-3 checkpoints keep the language model's config in text_config.
   json merged = root;
   if (model_type == "gemma3") {
-    if (!top.has("text_config"))
-      fail("[config] {}: model_type 'gemma3' without 'text_config'", source);
+    if (!top.has("text_config") || !root["text_config"].is_object())
+      fail("[config] {}: model_type 'gemma3' without an object 'text_config'", source);
     merged = root["text_config"];
     c.weight_prefixes = {"language_model.model.", "model.language_model.", "model."};
   }
@@ -172,15 +215,19 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   const json* text = &merged;
   Reader in{*text, source};
 
-  c.vocab_size = in.need<int64_t>("vocab_size");
-  c.hidden_size = in.need<int64_t>("hidden_size");
-  c.intermediate_size = in.need<int64_t>("intermediate_size");
-  c.num_layers = in.need<int64_t>("num_hidden_layers");
-  c.num_heads = in.need<int64_t>("num_attention_heads");
-  c.num_kv_heads = in.get<int64_t>("num_key_value_heads", c.num_heads);
-  c.head_dim = in.get<int64_t>("head_dim", c.num_heads ? c.hidden_size / c.num_heads : 0);
-  c.max_position_embeddings = in.get<int64_t>("max_position_embeddings", 0);
-  c.rms_norm_eps = in.get<double>("rms_norm_eps", 1e-6);
+  c.vocab_size = in.integer("vocab_size", 1, limits::kVocab);
+  c.hidden_size = in.integer("hidden_size", 1, limits::kHidden);
+  c.intermediate_size = in.integer("intermediate_size", 1, limits::kIntermediate);
+  c.num_layers = in.integer("num_hidden_layers", 1, limits::kLayers);
+  c.num_heads = in.integer("num_attention_heads", 1, limits::kHeads);
+  c.num_kv_heads = in.integer("num_key_value_heads", 1, c.num_heads, c.num_heads);
+  c.head_dim = in.integer("head_dim", 1, limits::kHeadDim, c.hidden_size / c.num_heads);
+  if (c.head_dim < 2 || c.head_dim % 2)  // RoPE turns pairs of dimensions
+    fail("[config] {}: head dimension {} ('head_dim' or hidden_size / num_attention_heads) is "
+         "not even",
+         source, c.head_dim);
+  c.max_position_embeddings = in.integer("max_position_embeddings", 0, limits::kPositions, 0);
+  c.rms_norm_eps = in.positive("rms_norm_eps", 1e-6, 1.0);
   c.tie_word_embeddings = top.has("tie_word_embeddings")
                               ? top.as<bool>("tie_word_embeddings")
                               : in.get<bool>("tie_word_embeddings", gemma);
@@ -190,18 +237,19 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   if (c.activation != "silu" && c.activation != "gelu_pytorch_tanh")
     fail("[config] {}: activation '{}' is not supported (silu, gelu_pytorch_tanh)", source,
          c.activation);
-  if (gemma) c.query_pre_attn_scalar = in.get<double>("query_pre_attn_scalar", 256);
+  if (gemma) c.query_pre_attn_scalar = in.positive("query_pre_attn_scalar", 256, 1e9);
 
   if (gemma) {
     c.rope_theta = 1e6;
-    c.rope_local_theta = in.get<double>("rope_local_base_freq", 10000.0);
+    c.rope_local_theta = in.positive("rope_local_base_freq", 10000.0, limits::kRopeTheta);
   }
-  c.rope_theta = in.get<double>("rope_theta", c.rope_theta);
+  c.rope_theta = in.positive("rope_theta", c.rope_theta, limits::kRopeTheta);
   if (in.has("rope_scaling")) c.rope_scaling = rope_scaling_of((*text)["rope_scaling"], source);
   if (in.has("rope_parameters")) read_rope_parameters((*text)["rope_parameters"], c, source);
 
   bool uses_window = gemma || c.family == Family::mistral || in.get<bool>("use_sliding_window", false);
-  if (uses_window && in.has("sliding_window")) c.sliding_window = in.as<int64_t>("sliding_window");
+  if (uses_window && in.has("sliding_window"))
+    c.sliding_window = in.integer("sliding_window", 1, limits::kPositions);
   c.sliding_layers.assign(size_t(c.num_layers), false);
   if (in.has("layer_types")) {
     auto types = in.as<std::vector<std::string>>("layer_types");
@@ -210,7 +258,8 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
            c.num_layers);
     for (size_t i = 0; i < types.size(); ++i) c.sliding_layers[i] = types[i] == "sliding_attention";
   } else if (gemma) {
-    int64_t pattern = in.get<int64_t>("sliding_window_pattern", 6);  // 5 local : 1 global
+    // 5 local : 1 global; a period past the layers makes every layer local
+    int64_t pattern = in.integer("sliding_window_pattern", 1, limits::kLayers, 6);
     for (int64_t i = 0; i < c.num_layers; ++i) c.sliding_layers[size_t(i)] = (i + 1) % pattern != 0;
   } else if (c.sliding_window) {
     c.sliding_layers.assign(size_t(c.num_layers), true);
@@ -223,8 +272,8 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
     std::vector<int64_t> out;
     if (!r.has(key)) return out;
     const json& v = r.j[key];
-    if (v.is_array()) return r.as<std::vector<int64_t>>(key);
-    out.push_back(r.as<int64_t>(key));
+    for (const json& id : v.is_array() ? v : json::array({v}))
+      out.push_back(r.integer_of(key, id, 0, c.vocab_size - 1));
     return out;
   };
   auto bos = ids(in, "bos_token_id");
@@ -233,15 +282,23 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   c.eos_token_ids = ids(in, "eos_token_id");
   if (c.eos_token_ids.empty()) c.eos_token_ids = ids(top, "eos_token_id");
 
-  for (auto [value, name] : {std::pair{c.hidden_size, "hidden_size"}, {c.num_layers, "num_hidden_layers"},
-                             {c.num_heads, "num_attention_heads"}, {c.num_kv_heads, "num_key_value_heads"},
-                             {c.head_dim, "head_dim"}, {c.intermediate_size, "intermediate_size"},
-                             {c.vocab_size, "vocab_size"}})
-    if (value <= 0) fail("[config] {}: field '{}' must be positive, got {}", source, name, value);
+  checked_parameter_count(c, source, "config");
   if (c.num_heads % c.num_kv_heads)
     fail("[config] {}: num_attention_heads {} is not a multiple of num_key_value_heads {}", source,
          c.num_heads, c.num_kv_heads);
   return c;
+}
+
+int64_t checked_parameter_count(const ModelConfig& c, const std::string& source,
+                                const char* format) {
+  // Each factor is within limits::, so every product fits in int64 before the comparison.
+  const int64_t attention = c.hidden_size * c.head_dim * (2 * c.num_heads + 2 * c.num_kv_heads);
+  const int64_t ffn = 3 * c.hidden_size * c.intermediate_size;
+  const int64_t count = c.num_layers * (attention + ffn) + 2 * c.vocab_size * c.hidden_size;
+  if (count > limits::kParameters)
+    fail("[{}] {}: the sizes give {} parameters, more than the {} vktrain accepts", format, source,
+         count, limits::kParameters);
+  return count;
 }
 
 ModelConfig read_model_config(const std::string& path) {

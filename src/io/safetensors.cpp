@@ -9,6 +9,7 @@
 
 #include "base/error.hpp"
 #include "io/file.hpp"
+#include "io/json_file.hpp"
 
 namespace vktrain::io {
 namespace {
@@ -52,17 +53,16 @@ SafetensorsReader::SafetensorsReader(const std::string& path)
            "or not a safetensors file)",
            path, header_bytes, file_.size());
     data_start_ = 8 + header_bytes;
-    nlohmann::json header;
-    try {
-      header = nlohmann::json::parse(reinterpret_cast<const char*>(file_.data()) + 8,
-                                     reinterpret_cast<const char*>(file_.data()) + data_start_);
-    } catch (const nlohmann::json::exception& e) {
-      fail("[safetensors] {}: the header is not valid JSON ({})", path, e.what());
-    }
+    const nlohmann::json header = parse_json(
+        std::string_view(reinterpret_cast<const char*>(file_.data()) + 8, header_bytes),
+        path + " header", "safetensors");
     if (!header.is_object()) fail("[safetensors] {}: the header is not a JSON object", path);
 
     std::vector<const SafetensorsEntry*> by_offset;
-    for (auto& [name, value] : header.items()) {
+    for (const auto& item : header.items()) {
+      // Named, not structured bindings: clang 14 (the fuzz build) cannot capture those.
+      const std::string& name = item.key();
+      const nlohmann::json& value = item.value();
       if (name == "__metadata__") {
         if (!value.is_object()) fail("[safetensors] {}: __metadata__ is not an object", path);
         for (auto& [key, text] : value.items()) {

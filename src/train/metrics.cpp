@@ -8,6 +8,7 @@
 
 #include "base/error.hpp"
 #include "io/file.hpp"
+#include "io/json_file.hpp"
 
 namespace vktrain::train {
 namespace {
@@ -21,7 +22,7 @@ std::vector<std::string> lines_up_to(const std::string& path, int64_t resume_ste
 
   std::vector<std::string> kept;
   for (size_t i = 0; i < all.size(); ++i) {
-    auto record = nlohmann::json::parse(all[i], nullptr, /*allow_exceptions=*/false);
+    auto record = io::parse_json_or_discarded(all[i]);
     bool valid = record.is_object() && record.contains("step") &&
                  record["step"].is_number_integer();
     if (!valid) {

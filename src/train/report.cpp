@@ -11,6 +11,7 @@
 
 #include "base/error.hpp"
 #include "io/file.hpp"
+#include "io/json_file.hpp"
 #include "train/human_format.hpp"
 #include "train/svg_chart.hpp"
 
@@ -29,7 +30,7 @@ double number_field(const json& record, const char* key, const std::string& path
 }
 
 MetricsRecord parse_record(const std::string& text, const std::string& path, size_t line) {
-  json record = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  json record = io::parse_json_or_discarded(text);
   if (!record.is_object() || !record.contains("step") || !record["step"].is_number_integer())
     fail("[report] {}: line {} is not a JSON object with an integer \"step\"", path, line);
   MetricsRecord r;

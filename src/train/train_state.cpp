@@ -16,6 +16,9 @@ using nlohmann::json;
 
 // Bumped when the meaning of a field changes, so an old checkpoint is refused, not misread.
 constexpr int64_t kVersion = 1;
+constexpr int64_t kMaxCount = int64_t(1) << 53;
+constexpr size_t kMaxRngWords = 64;  // the trainer reads rng[0]; no generator needs more
+constexpr double kMaxLossScale = 4294967296.0;  // 2^32; fp16 scaling never nears it
 
 std::string state_file(const std::string& checkpoint) {
   return (fs::path(checkpoint) / kTrainStateFile).string();
@@ -68,19 +71,29 @@ TrainState read_train_state(const std::string& checkpoint) {
     in.fail_field("version", "is {}; this vktrain reads version {} (written by another release?)",
                   version, kVersion);
   TrainState state;
+  // Counts past 2^53 (where doubles in the metrics stop being exact) are no real run's.
   auto count = [&](const char* key) {
     auto value = in.need<int64_t>(key);
-    if (value < 0) in.fail_field(key, "is {}; it cannot be negative", value);
+    if (value < 0 || value > kMaxCount)
+      in.fail_field(key, "is {}; it must be a count in 0..{}", value, kMaxCount);
     return value;
   };
   state.step = count("step");
   state.epoch = count("epoch");
   state.data_position = count("data_position");
   state.shuffle_seed = in.need<uint64_t>("shuffle_seed");
-  state.rng = in.need<std::vector<uint64_t>>("rng");
+  const json& rng = in.at("rng");
+  if (!rng.is_array() || rng.empty() || rng.size() > kMaxRngWords)
+    in.fail_field("rng", "is {}; it must list the generator's state, 1 to {} numbers",
+                  io::JsonFields::shown(rng), kMaxRngWords);
+  for (const json& word : rng) {
+    if (!word.is_number_unsigned())  // nlohmann would turn -1 into 2^64 - 1
+      in.fail_field("rng", "holds {}, not an unsigned 64-bit number", io::JsonFields::shown(word));
+    state.rng.push_back(word.get<uint64_t>());
+  }
   state.loss_scale = in.need<double>("loss_scale");
-  if (!(state.loss_scale > 0))
-    in.fail_field("loss_scale", "is {}; it must be positive", state.loss_scale);
+  if (!(state.loss_scale > 0 && state.loss_scale <= kMaxLossScale))
+    in.fail_field("loss_scale", "is {}; it must be in (0, {}]", state.loss_scale, kMaxLossScale);
   state.settings = in.at("settings");
   if (!state.settings.is_object()) in.fail_field("settings", "is not an object");
   return state;

@@ -32,6 +32,10 @@ TEST(Examples, ErrorsNameTheFileAndLine) {
                 .find("malformed.jsonl:2: not valid JSON"),
             std::string::npos);
   EXPECT_EQ(error("[1, 2]"), "[data] train.jsonl:7: each line must be a JSON object");
+  // Was a stack overflow (issue 14).
+  EXPECT_NE(error(std::string(100000, '[') + std::string(100000, ']'))
+                .find("[data] train.jsonl:7: JSON nested deeper than 256"),
+            std::string::npos);
   EXPECT_EQ(error(R"({"prompt": "a"})"), "[data] train.jsonl:7: the example lacks \"completion\"");
   EXPECT_EQ(error(R"({"text": 5})"), "[data] train.jsonl:7: the example \"text\" is not a string");
   EXPECT_EQ(error(R"({"messages": []})"), "[data] train.jsonl:7: \"messages\" must be a non-empty list");

@@ -248,6 +248,39 @@ TEST(TokenizerErrors, NameTheFileAndTheProblem) {
   expect([&] { Tokenizer::from_gguf_vocab(vocab); }, "GGUF vocabulary", "unsupported tokenizer.ggml.model 'bert'");
 }
 
+// Issue 14: hostile tokenizer.json files that crashed, hung `train`, took gigabytes or ended as
+// "internal error" are one error naming the file and the field.
+TEST(TokenizerErrors, HostileFilesAreBoundedAndNameTheField) {
+  test::TempDir dir;
+  auto expect = [&](const std::string& name, const std::string& text, const std::string& needle) {
+    auto path = dir.write(name, text);
+    auto message = test::error_message([&] { Tokenizer::from_json_file(path); });
+    EXPECT_NE(message.find("[tokenizer] " + path), std::string::npos) << message;
+    EXPECT_NE(message.find(needle), std::string::npos) << message;
+  };
+  const std::string model = R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []})";
+  auto with = [&](const std::string& rest) { return model + ", " + rest + "}"; };
+  expect("deep.json", "{\"a\": " + std::string(100000, '[') + std::string(100000, ']') + "}",
+         "JSON nested deeper than 256");
+  expect("added.json", with(R"("added_tokens": [{"id": 2147482647, "content": "x"}])"),
+         "added_tokens[0]: field 'id' = 2147482647 is not an id in 0..4194303");
+  expect("vocab.json", R"({"model": {"type": "BPE", "vocab": {"a": 100000000}, "merges": []}})",
+         "model.vocab['a'] = 100000000 is not an id in 0..4194303");
+  expect("flag.json", with(R"("added_tokens": [{"id": 2, "content": "x", "special": "yes"}])"),
+         "added_tokens[0]: field 'special' has the wrong type (\"yes\")");
+  expect("bert.json", with(R"("post_processor": {"type": "BertProcessing", "cls": [], "sep": ["b", 1]})"),
+         "post_processor.cls must be [token, id], not []");
+  expect("bert_id.json",
+         with(R"("post_processor": {"type": "BertProcessing", "cls": ["a", "0"], "sep": ["b", 1]})"),
+         "post_processor id \"0\" of 'cls' is not an id");
+  expect("template.json",
+         with(R"("post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "a"}}],
+                 "special_tokens": {"a": {"ids": [1.5]}}})"),
+         "post_processor id 1.5 of 'a' is not an id");
+  expect("fallback.json", R"({"model": {"type": "BPE", "vocab": {}, "merges": [], "byte_fallback": 1}})",
+         "model: field 'byte_fallback' has the wrong type (1)");
+}
+
 // Added-token flags as `tokenizers` applies them (its own added_vocabulary tests): lstrip and
 // rstrip take the whitespace beside a match, single_word rejects a match inside a word.
 TEST(TokenizerAddedTokens, HonourStripAndSingleWordFlags) {

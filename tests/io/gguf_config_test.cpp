@@ -236,5 +236,25 @@ TEST(GgufConfig, SizesMustBeUsable) {
   EXPECT_NE(read_error(f, dir).find("'qwen3.attention.head_count' 4 is not a multiple"),
             std::string::npos);
   f["attention.head_count_kv"] = uint32_t(0);
-  EXPECT_NE(read_error(f, dir).find("'qwen3.attention.head_count_kv' is 0"), std::string::npos);
+  EXPECT_NE(read_error(f, dir).find("'qwen3.attention.head_count_kv' = 0 is out of range (1..4)"),
+            std::string::npos);
+}
+
+// Issue 14: the GGUF twins of config.json's fields are range-checked like them.
+TEST(GgufConfig, EveryKeyIsRangeCheckedNamingIt) {
+  test::TempDir dir;
+  auto expect = [&](const char* key, GgufValue value, const std::string& needle) {
+    auto f = test::converted_gguf(small(Family::gemma3));
+    f[key] = value;
+    auto message = read_error(f, dir);
+    EXPECT_NE(message.find(needle), std::string::npos) << key << ": " << message;
+    EXPECT_NE(message.find("model.gguf"), std::string::npos) << message;
+  };
+  expect("block_count", uint32_t(1000000000),
+         "'gemma3.block_count' = 1000000000 is out of range (1..1024)");
+  expect("embedding_length", uint64_t(1) << 40, "'gemma3.embedding_length' = 1099511627776");
+  expect("attention.key_length", uint32_t(7), "head dimension 7");
+  expect("attention.layer_norm_rms_epsilon", -1.0f, "'gemma3.attention.layer_norm_rms_epsilon' = -1");
+  expect("rope.freq_base", 0.0f, "'gemma3.rope.freq_base' = 0 is out of range");
+  expect("attention.sliding_window", uint64_t(1) << 40, "'gemma3.attention.sliding_window' = ");
 }

@@ -272,6 +272,33 @@ TEST(Gguf, HugeArrayCountIsAClearError) {
   expect_open_error(deep, p, "metadata 'deep' nests arrays more than");
 }
 
+// Issue 14: arrays whose bytes are all there but whose decoded items would take gigabytes (an item
+// takes ~40 bytes however small its encoding) are refused, one at a time and all together.
+TEST(Gguf, ArraysBeyondAVocabularysWorthAreRefused) {
+  test::TempDir dir;
+  std::string p = dir.file("big.gguf");
+  RawFile one = header(0, 1);
+  one.text("tokenizer.ggml.tokens").put(uint32_t(GgufType::array));
+  one.put(uint32_t(GgufType::u8)).put(uint64_t(1) << 23).bytes += std::string(1 << 23, '\0');
+  expect_open_error(one, p, "claims an array count of 8388608 u8 items");
+  RawFile many = header(0, 5);
+  for (int i = 0; i < 5; ++i) {
+    many.text("a" + std::to_string(i)).put(uint32_t(GgufType::array));
+    many.put(uint32_t(GgufType::u8)).put(uint64_t(1) << 22).bytes += std::string(1 << 22, '\0');
+  }
+  expect_open_error(many, p, "metadata 'a4' brings the metadata arrays to 20971520 items");
+  // Real tokenizer arrays (a million strings) still read.
+  RawFile real = header(0, 1);
+  real.text("tokenizer.ggml.tokens").put(uint32_t(GgufType::array));
+  real.put(uint32_t(GgufType::string)).put(uint64_t(1) << 20);
+  for (int i = 0; i < (1 << 20); ++i) real.text("t");
+  real.save(p);
+  EXPECT_EQ(io::GgufReader(p).get<GgufArray>("tokenizer.ggml.tokens").items.size(), 1u << 20);
+  RawFile tensors = header(1ull << 17, 0);
+  tensors.bytes += std::string(24 << 17, '\0');  // room for as many tensor infos
+  expect_open_error(tensors, p, "vktrain reads at most 65536 of each");
+}
+
 TEST(Gguf, TensorOffsetOutOfRangeIsAClearError) {
   test::TempDir dir;
   std::string p = dir.file("bad.gguf");

@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+
 #include "io/model_config.hpp"
 #include "support/support.hpp"
 
@@ -8,8 +12,15 @@ using io::Family;
 
 namespace {
 
-io::ModelConfig load(const std::string& name) {
-  return io::read_model_config(std::string(VKTRAIN_FIXTURES) + "/configs/" + name);
+std::string fixture(const std::string& name) {
+  return std::string(VKTRAIN_FIXTURES) + "/configs/" + name;
+}
+
+io::ModelConfig load(const std::string& name) { return io::read_model_config(fixture(name)); }
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
 std::string parse_error(const std::string& text) {
@@ -138,4 +149,65 @@ TEST(ModelConfig, ErrorsNameTheFileAndTheField) {
   EXPECT_NE(test::error_message([] { io::read_model_config("/nonexistent/config.json"); })
                 .find("cannot open /nonexistent/config.json"),
             std::string::npos);
+}
+
+// Found by hand with hostile config.json files (issue 14): each once crashed, hung, allocated
+// gigabytes or ended as "internal error"; now one line names the file and the field.
+TEST(ModelConfig, DeepNestingIsRefusedBeforeParsing) {
+  // A real config with one field nested 100k deep: copying the document recursed once per level.
+  std::string deep = read_text(fixture("qwen3-0.6b.json"));
+  deep.insert(1, "\"a\": " + std::string(100000, '[') + std::string(100000, ']') + ", ");
+  auto message = parse_error(deep);
+  EXPECT_NE(message.find("[config] my/config.json: JSON nested deeper than 256"), std::string::npos)
+      << message;
+  // Brackets inside strings are text, not nesting.
+  auto text = nlohmann::json::parse(read_text(fixture("qwen3-0.6b.json")));
+  text["note"] = std::string(1000, '[');
+  EXPECT_EQ(io::parse_model_config(text.dump(), "my/config.json").hidden_size, 1024);
+}
+
+TEST(ModelConfig, EveryFieldIsRangeCheckedNamingIt) {
+  const auto qwen = nlohmann::json::parse(read_text(fixture("qwen3-0.6b.json")));
+  const auto gemma = nlohmann::json::parse(read_text(fixture("gemma-3-1b-it.json")));
+  auto with = [&](const nlohmann::json& base, const char* key, const nlohmann::json& value) {
+    auto j = base;
+    j[key] = value;
+    return parse_error(j.dump());
+  };
+  auto expect = [](const std::string& message, const std::string& needle) {
+    EXPECT_NE(message.find("[config] my/config.json: " + needle), std::string::npos) << message;
+  };
+  // Was an 11 GB allocation before failing.
+  expect(with(qwen, "num_hidden_layers", 1000000000),
+         "field 'num_hidden_layers' = 1000000000 is out of range (1..1024)");
+  // Was SIGFPE: layer i is local when (i + 1) % pattern != 0.
+  expect(with(gemma, "sliding_window_pattern", 0),
+         "field 'sliding_window_pattern' = 0 is out of range (1..1024)");
+  expect(with(qwen, "hidden_size", -5), "field 'hidden_size' = -5 is out of range (1..65536)");
+  expect(with(qwen, "vocab_size", 1e30), "field 'vocab_size' has the wrong type (1e+30)");
+  expect(with(qwen, "vocab_size", 18446744073709551615ull),
+         "field 'vocab_size' = 18446744073709551615 is out of range (1..4194304)");
+  expect(with(qwen, "intermediate_size", 2.5), "field 'intermediate_size' has the wrong type (2.5)");
+  expect(with(qwen, "num_key_value_heads", 32), "field 'num_key_value_heads' = 32 is out of range (1..16)");
+  expect(with(qwen, "head_dim", 3), "head dimension 3");
+  expect(with(qwen, "rms_norm_eps", 0), "field 'rms_norm_eps' = 0 is out of range");
+  expect(with(qwen, "rope_theta", -1.0), "field 'rope_theta' = -1.0 is out of range");
+  expect(with(qwen, "max_position_embeddings", -1), "field 'max_position_embeddings' = -1");
+  expect(with(qwen, "eos_token_id", 151936), "field 'eos_token_id' = 151936 is out of range (0..151935)");
+  expect(with(qwen, "bos_token_id", nlohmann::json::array({1, -2})), "field 'bos_token_id' = -2");
+  expect(with(gemma, "sliding_window", 0), "field 'sliding_window' = 0 is out of range");
+  expect(with(qwen, "layer_types", nlohmann::json::array({1})), "field 'layer_types' has the wrong type");
+  // Was "internal error": type must be string, but is number.
+  expect(with(qwen, "architectures", nlohmann::json::array({1})),
+         "field 'architectures' must list class names, not 1");
+  expect(with(gemma, "model_type", "gemma3"), "model_type 'gemma3' without an object 'text_config'");
+  auto llama = nlohmann::json::parse(read_text(fixture("llama-3.2-1b.json")));
+  llama["rope_scaling"]["high_freq_factor"] = 1.0;  // the smoothing would divide by zero
+  expect(parse_error(llama.dump()), "rope scaling high_freq_factor 1 must be above low_freq_factor 1");
+  // Each size in range, the product not: no allocation may be sized by it.
+  auto huge = qwen;
+  huge["hidden_size"] = 65536;
+  huge["intermediate_size"] = 262144;
+  huge["num_hidden_layers"] = 1024;
+  expect(parse_error(huge.dump()), "the sizes give");
 }

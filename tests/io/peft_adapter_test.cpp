@@ -258,7 +258,7 @@ TEST(PeftAdapter, BrokenOrMissingFilesAreOneErrorNamingThem) {
 
   EXPECT_NE(error().find("[peft] cannot open " + config_path), std::string::npos) << error();
   dir.write("adapter_config.json", R"({"peft_type": "LORA", "r": )");
-  EXPECT_NE(error().find("[peft] " + config_path + " is not valid JSON"), std::string::npos)
+  EXPECT_NE(error().find("[peft] " + config_path + ": not valid JSON"), std::string::npos)
       << error();
   dir.write("adapter_config.json", kPeftWrites);
   EXPECT_NE(error().find("cannot open " + weights_path), std::string::npos) << error();

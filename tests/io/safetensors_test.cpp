@@ -87,6 +87,9 @@ TEST(Safetensors, BadFilesNameTheFileAndTheProblem) {
   write_raw(p, R"({"a": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 8]}})", 8);
   expect("too large");
   expect("tensor 'a'");
+  // Was a stack overflow in nlohmann's recursion (issue 14).
+  write_raw(p, "{\"a\": " + std::string(100000, '[') + std::string(100000, ']') + "}", 0);
+  expect("JSON nested deeper than 256");
   EXPECT_NE(open_error(dir.file("absent.safetensors")).find("cannot open"), std::string::npos);
 }
 

@@ -58,7 +58,7 @@ TEST(TrainState, ErrorsNameTheFileAndTheField) {
   const std::string file = dir.file(train::kTrainStateFile);
   EXPECT_NE(read_error(dir).find("cannot open " + file), std::string::npos) << read_error(dir);
   dir.write(train::kTrainStateFile, "{\"step\": 3,");
-  EXPECT_NE(read_error(dir).find(file + " is not valid JSON"), std::string::npos)
+  EXPECT_NE(read_error(dir).find(file + ": not valid JSON"), std::string::npos)
       << read_error(dir);
 
   train::write_train_state(dir.path.string(), sample_state());
@@ -73,9 +73,21 @@ TEST(TrainState, ErrorsNameTheFileAndTheField) {
   EXPECT_NE(with("rng", std::nullopt).find(file + ": missing field 'rng'"), std::string::npos);
   EXPECT_NE(with("step", "twelve").find(file + ": field 'step' has the wrong type (\"twelve\")"),
             std::string::npos);
-  EXPECT_NE(with("data_position", -4).find("field 'data_position' is -4; it cannot be negative"),
+  EXPECT_NE(with("data_position", -4).find("field 'data_position' is -4; it must be a count in"),
             std::string::npos);
-  EXPECT_NE(with("loss_scale", 0).find("field 'loss_scale' is 0; it must be positive"),
+  EXPECT_NE(with("loss_scale", 0).find("field 'loss_scale' is 0; it must be in (0, "),
+            std::string::npos);
+  // Issue 14: `"rng": []` was a SIGSEGV on --resume (the trainer reads rng[0]).
+  EXPECT_NE(with("rng", json::array()).find(file + ": field 'rng' is []; it must list the generator's state"),
+            std::string::npos) << with("rng", json::array());
+  EXPECT_NE(with("rng", json::array({-1})).find("field 'rng' holds -1, not an unsigned"),
+            std::string::npos) << with("rng", json::array({-1}));
+  EXPECT_NE(with("shuffle_seed", 1.5).find("field 'shuffle_seed' has the wrong type (1.5)"),
+            std::string::npos);
+  EXPECT_NE(with("step", 9007199254740993ll).find("field 'step' is 9007199254740993; it must be"),
+            std::string::npos);
+  EXPECT_NE(with("settings", json::parse(std::string(300, '[') + std::string(300, ']')))
+                .find("JSON nested deeper than 256"),
             std::string::npos);
   EXPECT_NE(with("settings", json::array()).find("field 'settings' is not an object"),
             std::string::npos);
