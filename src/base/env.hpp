@@ -12,6 +12,9 @@ inline constexpr const char* kDevice = "VKTRAIN_DEVICE";      // device index or
 inline constexpr const char* kValidate = "VKTRAIN_VALIDATE";  // Khronos validation, errors fatal
 inline constexpr const char* kProfile = "VKTRAIN_PROFILE";    // per-dispatch timestamps
 inline constexpr const char* kCacheDir = "VKTRAIN_CACHE_DIR"; // pipeline cache folder
+// Capabilities to hide, comma-separated (vk::hide_capabilities): one big GPU runs the paths of
+// smaller ones, as ggml's GGML_VK_DISABLE_COOPMAT2 does.
+inline constexpr const char* kDisable = "VKTRAIN_DISABLE";
 // Tuning only: every coopmat2 matmul takes this tile, "BMxBNxBKxTHREADS" (or the shape's choice
 // when it starts with ':'); suffixes ":clamped" (clamped loads everywhere) and ":unfused" (addends
 // as second products) switch features off for A/B runs (bench/RESULTS.md has the sweeps).

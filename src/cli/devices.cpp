@@ -1,6 +1,7 @@
 #include "cli/devices.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "base/env.hpp"
 #include "base/error.hpp"
@@ -68,6 +69,8 @@ std::string describe_device(const vk::Capabilities& c) {
   line("storage buffer range", gib(c.max_storage_buffer_range));
   line("shared memory", fmt::format("{} KiB", c.max_shared_memory / 1024));
   line("unified memory", yes(c.unified_memory));
+  if (!c.hidden.empty())
+    line("hidden", fmt::format("{} ({})", fmt::join(c.hidden, ", "), env::kDisable));
   for (size_t i = 0; i < c.heaps.size(); ++i) {
     const auto& h = c.heaps[i];
     line(fmt::format("heap {}{}", i, h.device_local ? " (device)" : " (host)"),

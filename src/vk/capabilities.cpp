@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "base/env.hpp"
+#include "base/error.hpp"
 #include "vk/check.hpp"
 
 namespace vktrain::vk {
@@ -164,8 +166,39 @@ Capabilities query_capabilities(VkInstance instance, VkPhysicalDevice device) {
                      coopmat2.cooperativeMatrixFlexibleDimensions;
   if (caps.coopmat2_nv) caps.coopmat2_nv_shapes = coopmat2_shapes(instance, device);
   caps.coopmat_bf16 = caps.bf16 && caps.coopmat_khr && bf16.shaderBFloat16CooperativeMatrix;
+  if (auto list = env::get(env::kDisable)) hide_capabilities(caps, *list);
   refresh_budgets(device, caps);
   return caps;
+}
+
+void hide_capabilities(Capabilities& caps, std::string_view list) {
+  static constexpr std::string_view kKnown = "coopmat2, coopmat, bf16, fp16, subgroup-size-control";
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    std::string_view name = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    if (name.empty()) continue;
+    if (name == "coopmat" || name == "coopmat2") {
+      caps.coopmat2_nv = false;
+      caps.coopmat2_nv_shapes.clear();
+    }
+    if (name == "coopmat") {
+      caps.coopmat_khr = false;
+      caps.coopmat_khr_shapes.clear();
+      caps.coopmat_bf16 = false;
+    } else if (name == "bf16") {
+      caps.bf16 = caps.coopmat_bf16 = false;
+    } else if (name == "fp16") {
+      caps.fp16 = false;
+    } else if (name == "subgroup-size-control") {
+      caps.subgroup_size_control = false;
+    } else if (name != "coopmat2") {
+      fail("[{}] unknown capability '{}'; it hides {}", env::kDisable, name, kKnown);
+    }
+    caps.hidden.emplace_back(name);
+  }
 }
 
 std::string Capabilities::type_name() const {

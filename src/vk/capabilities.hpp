@@ -4,6 +4,7 @@
 #include <vulkan/vulkan.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vk/extensions.hpp"
@@ -59,6 +60,7 @@ struct Capabilities {
   std::vector<CoopMatShape> coopmat2_nv_shapes;  // its flexible-dimension (workgroup) shapes
   bool coopmat_bf16 = false;       // shaderBFloat16CooperativeMatrix: bfloat16_t coopmats
   bool unified_memory = false;     // every device-local heap also host-visible (APUs, ReBAR)
+  std::vector<std::string> hidden;  // what VKTRAIN_DISABLE hid (vk::hide_capabilities)
 
   uint64_t max_allocation = 0;          // maxMemoryAllocationSize
   // Loop iterations one shader invocation may run in all, every loop of the shader counted
@@ -83,7 +85,15 @@ struct Capabilities {
   std::string missing_required() const;
 };
 
+// The device's capabilities, less those VKTRAIN_DISABLE names (hide_capabilities).
 Capabilities query_capabilities(VkInstance instance, VkPhysicalDevice device);
+
+// Hides the capabilities a comma-separated list names, so that ops take the paths of a device
+// without them: "coopmat2" (VK_NV_cooperative_matrix2), "coopmat" (VK_KHR_cooperative_matrix,
+// and so coopmat2 too), "bf16" (VK_KHR_shader_bfloat16: bf16 stays 16-bit words), "fp16"
+// (shaderFloat16, and so the f16 cooperative-matrix kernels), "subgroup-size-control". An
+// unknown name is an error naming it and the known ones.
+void hide_capabilities(Capabilities& caps, std::string_view list);
 std::vector<std::string> device_extensions(VkPhysicalDevice device);
 // Refreshes heap budgets and usage (VK_EXT_memory_budget) in `caps`.
 void refresh_budgets(VkPhysicalDevice device, Capabilities& caps);

@@ -73,3 +73,46 @@ TEST(Capabilities, RealDeviceReportsWhatKernelsNeed) {
   ASSERT_FALSE(caps.heaps.empty());
   EXPECT_GT(caps.heaps[0].budget, 0u);
 }
+
+namespace {
+
+// A device with every capability VKTRAIN_DISABLE can hide.
+vk::Capabilities everything() {
+  vk::Capabilities c;
+  c.fp16 = c.bf16 = c.coopmat_khr = c.coopmat2_nv = c.coopmat_bf16 = true;
+  c.subgroup_size_control = true;
+  c.coopmat_khr_shapes.resize(2);
+  c.coopmat2_nv_shapes.resize(3);
+  return c;
+}
+
+}  // namespace
+
+TEST(HiddenCapabilities, EachNameHidesItsPathAndWhatDependsOnIt) {
+  vk::Capabilities c = everything();
+  vk::hide_capabilities(c, "coopmat2");
+  EXPECT_FALSE(c.coopmat2_nv);
+  EXPECT_TRUE(c.coopmat2_nv_shapes.empty());
+  EXPECT_TRUE(c.coopmat_khr && c.coopmat_bf16 && c.bf16 && c.fp16 && c.subgroup_size_control);
+  EXPECT_EQ(c.hidden, (std::vector<std::string>{"coopmat2"}));
+
+  c = everything();
+  vk::hide_capabilities(c, " coopmat , subgroup-size-control,");  // spaces, an empty item
+  EXPECT_FALSE(c.coopmat_khr || c.coopmat2_nv || c.coopmat_bf16 || c.subgroup_size_control);
+  EXPECT_TRUE(c.coopmat_khr_shapes.empty() && c.coopmat2_nv_shapes.empty());
+  EXPECT_TRUE(c.bf16 && c.fp16);
+  EXPECT_EQ(c.hidden, (std::vector<std::string>{"coopmat", "subgroup-size-control"}));
+
+  c = everything();
+  vk::hide_capabilities(c, "bf16,fp16");
+  EXPECT_FALSE(c.bf16 || c.coopmat_bf16 || c.fp16);
+  EXPECT_TRUE(c.coopmat_khr && c.coopmat2_nv);
+}
+
+TEST(HiddenCapabilities, UnknownNamesAreErrors) {
+  vk::Capabilities c = everything();
+  auto message = test::error_message([&] { vk::hide_capabilities(c, "coopmat2,tensorcores"); });
+  EXPECT_NE(message.find("[VKTRAIN_DISABLE] unknown capability 'tensorcores'; it hides coopmat2, "
+                         "coopmat, bf16, fp16, subgroup-size-control"),
+            std::string::npos) << message;
+}
