@@ -4,6 +4,8 @@
 # build-fuzz/corpus/<harness>/, so a later run resumes from it; a crash leaves its input in
 # build-fuzz/findings/ and makes the run fail.
 #   tests/fuzz/run.sh SECONDS [HARNESS...]     e.g. tests/fuzz/run.sh 25     tests/fuzz/run.sh 3600 gguf
+# FUZZ_SEED fixes libFuzzer's random seed (CI sets it, so that its short run explores the same
+# inputs each time); unset, every run draws a new one.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 seconds="${1:?usage: tests/fuzz/run.sh SECONDS [HARNESS...]}"
@@ -38,7 +40,7 @@ for name in "${harnesses[@]}"; do
   for seed in $(seeds "$name"); do cp "$seed" "$corpus/seed-$(tr / _ <<<"$seed")"; done
   echo "fuzz: $name for ${seconds}s"
   # 2 GB is far above what any parser may take for the inputs; more is a finding.
-  "$exe" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
+  "$exe" -seed="${FUZZ_SEED:-0}" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
     -max_len=1048576 -print_final_stats=1 -artifact_prefix="$build/findings/$name-" \
     "$corpus" >"$build/$name.log" 2>&1 && ok=1 || ok=0
   if [ $ok = 1 ]; then
