@@ -95,7 +95,6 @@ io::PeftAdapter adapter_to_continue(TrainOptions& o, const io::ModelConfig& conf
   return adapter;
 }
 
-
 nlohmann::json settings_of(const TrainOptions& o, DType dtype, bool recompute) {
   nlohmann::json s = {{"model", o.model},        {"data", o.data},
                       {"mode", o.full ? "full" : "lora"},

@@ -52,9 +52,9 @@ struct Tiles {
   // loops that are not unrolled (score steps over D with their staging loads, the masks' and the
   // softmax's loops over tile rows, accumulation steps with theirs), for require_loop_budget.
   uint64_t loop_iterations_per_visit(uint32_t D) const {
-    auto up = [](uint64_t a, uint64_t b) { return (a + b - 1) / b; };
-    uint64_t score = up(D, slice) * (1 + up(uint64_t(pairs) * (own + visit) * slice, threads.count) + slice);
-    uint64_t accumulate = up(visit, rows) * (1 + up(uint64_t(rows) * D, threads.count) + rows);
+    uint64_t score = ceil_div(D, slice) *
+                     (1 + ceil_div(uint64_t(pairs) * (own + visit) * slice, threads.count) + slice);
+    uint64_t accumulate = ceil_div(visit, rows) * (1 + ceil_div(uint64_t(rows) * D, threads.count) + rows);
     return 1 + score + 4 * (own + visit) + accumulate;
   }
   constexpr bool fits_threads() const {
