@@ -33,7 +33,8 @@ struct Kernel {
   uint32_t subgroup_size = 0;
 };
 
-// VKTRAIN_MATMUL_TILE, read once: a forced coopmat2 tile and features switched off (tuning only).
+// VKTRAIN_MATMUL_TILE, read once: a forced cooperative-matrix tile and features switched off
+// (tuning only).
 struct TileOverride {
   uint32_t bm = 0, bn = 0, bk = 0, threads = 0;  // 0: the shape's choice
   bool clamped = false, unfused = false;
@@ -77,6 +78,38 @@ Kernel coopmat2_kernel(const std::string& types, uint64_t M, uint64_t N, uint64_
   return {"matmul_coopmat2_" + types, {bm, bn, bk, threads}, bm, bn, bk};
 }
 
+// GL_KHR_cooperative_matrix tiles: BM, BN, BK, WM, WN, threads, subgroup, CM, CN, CK with
+// 16x16x16 fragments: 128 x 128 x 32 tiles, four subgroups of 64 x 64 (16 accumulators each).
+// On the H100 this beat 128 x 128 over eight subgroups of 64 x 32 by 1.5x at 4096^3 (264 vs 180
+// TFLOP/s f16) and 256 x 128 and 128 x 256 tiles by 5-10% (bench/RESULTS.md, 2026-12-07).
+// One choice for every vendor, not measured on AMD: RDNA3's WMMA unit (Strix Halo) takes
+// 16x16x16 f16/bf16 fragments in wave32, so the subgroup size is pinned to 32 where the driver
+// allows (RADV exposes 32 and 64); a lane then holds 16 x 8 accumulator floats (128 VGPRs of
+// RDNA3's 256 per wave32 lane), and the tile needs 24 KiB of LDS with its output patch, so two
+// workgroups share a 64 KiB LDS. Where 32 cannot be required the tile keeps four subgroups of
+// whatever size the device runs (64 x 64 each; 4 floats a lane at wave64).
+// VKTRAIN_MATMUL_TILE forces BM, BN, BK and threads; its subgroups then split the tile 1 x 1,
+// 1 x 2, 2 x 2, 2 x 4 or 4 x 4 (rows x columns).
+Kernel coopmat_kernel(const std::string& types, const vk::Capabilities& caps) {
+  uint32_t subgroup = caps.subgroup_size;
+  if (caps.subgroup_size_control && caps.subgroup_min <= 32 && caps.subgroup_max >= 32)
+    subgroup = 32;
+  uint32_t bm = 128, bn = 128, bk = 32, wm = 64, wn = 64, threads = 4 * subgroup;
+  if (const auto& t = tile_override(); t && t->bm) {
+    std::tie(bm, bn, bk, threads) = std::tie(t->bm, t->bn, t->bk, t->threads);
+    uint32_t subgroups = std::max(threads / subgroup, 1u), rows = 1;
+    while (rows * rows * 4 <= subgroups) rows *= 2;
+    wm = bm / rows;
+    wn = bn / (subgroups / rows);
+  }
+  return {"matmul_coopmat_" + types,
+          {bm, bn, bk, wm, wn, threads, subgroup, 16, 16, 16},
+          bm,
+          bn,
+          bk,
+          caps.subgroup_size_control ? subgroup : 0};
+}
+
 Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DType out,
                    uint64_t M, uint64_t N, uint64_t K) {
   std::string types = fmt::format("{}_{}", dtype_name(in), dtype_name(out));
@@ -84,24 +117,8 @@ Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DTyp
   switch (variant) {
     case MatmulVariant::coopmat2:
       return coopmat2_kernel(types, M, N, K);
-    case MatmulVariant::coopmat: {
-      uint32_t subgroup = caps.subgroup_size;
-      if (caps.subgroup_size_control && caps.subgroup_min <= 32 && caps.subgroup_max >= 32)
-        subgroup = 32;
-      // BM, BN, BK, WM, WN, threads, subgroup, CM, CN, CK: 8 subgroups of 64 x 32 each, 16x16x16
-      // fragments. One choice for every vendor: on AMD RDNA3 (Strix Halo) the WMMA unit takes
-      // 16x16x16 f16/bf16 fragments in wave32, so the subgroup size is pinned to 32 where the
-      // driver allows (RADV exposes 32 and 64) and each lane holds 8 accumulators (64 VGPRs),
-      // within RDNA3's budget at 256 threads; the 128 x 128 x 32 tile needs about 27 KiB of LDS
-      // with its output patch, so two workgroups share a 64 KiB LDS. Measured only on NVIDIA
-      // here (bench/RESULTS.md).
-      return {"matmul_coopmat_" + types,
-              {128, 128, 32, 64, 32, 8 * subgroup, subgroup, 16, 16, 16},
-              128,
-              128,
-              32,
-              caps.subgroup_size_control ? subgroup : 0};
-    }
+    case MatmulVariant::coopmat:
+      return coopmat_kernel(types, caps);
     default:
       break;
   }
