@@ -94,11 +94,18 @@ Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DTyp
       // driver allows (RADV exposes 32 and 64) and each lane holds 8 accumulators (64 VGPRs),
       // within RDNA3's budget at 256 threads; the 128 x 128 x 32 tile needs about 27 KiB of LDS
       // with its output patch, so two workgroups share a 64 KiB LDS. Measured only on NVIDIA
-      // here (bench/RESULTS.md).
+      // here (bench/RESULTS.md). A device without 16x16x16 gets its own smaller fragments.
+      // A CPU driver (lavapipe) unrolls every fragment product into scalar code: 32 x 32 tiles
+      // of four 16 x 16 subgroup blocks compile in 7 s where 128 x 128 ones take 60 (Mesa 26.1,
+      // 8x8x8 fragments), and its cores are filled by tiles anyway.
+      CoopmatFragment f = coopmat_khr_fragment(caps, in);
+      const bool gpu = caps.is_gpu();
+      const uint32_t tile = gpu ? 128 : 32, sub_m = gpu ? 64 : 16, sub_n = gpu ? 32 : 16;
+      const uint32_t threads = (tile / sub_m) * (tile / sub_n) * subgroup;
       return {"matmul_coopmat_" + types,
-              {128, 128, 32, 64, 32, 8 * subgroup, subgroup, 16, 16, 16},
-              128,
-              128,
+              {tile, tile, 32, sub_m, sub_n, threads, subgroup, f.m, f.n, f.k},
+              tile,
+              tile,
               32,
               caps.subgroup_size_control ? subgroup : 0};
     }
@@ -264,7 +271,10 @@ std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DT
     case MatmulVariant::automatic:
     case MatmulVariant::portable: return "";
     case MatmulVariant::coopmat:
-      if (auto why = coopmat_khr_unavailable(caps, in); !why.empty()) return why;
+      if (auto why = coopmat_dtype_unavailable(caps, in); !why.empty()) return why;
+      if (!coopmat_khr_fragment(caps, in).m)
+        return fmt::format("'{}' lacks VK_KHR_cooperative_matrix with a {} -> f32 subgroup shape "
+                           "of sides 8 or 16", caps.name, dtype_name(in));
       if (!kernels::find(kernel)) return "this build's glslc could not compile " + kernel;
       return "";
     case MatmulVariant::coopmat2:
