@@ -30,6 +30,17 @@ std::string coopmat_khr_unavailable(const vk::Capabilities& caps, DType in) {
   return "";
 }
 
+std::string subgroup_size_unavailable(const vk::Capabilities& caps, uint32_t size) {
+  const bool in_range = caps.subgroup_min <= size && size <= caps.subgroup_max;
+  if (in_range && (caps.subgroup_size_control || caps.subgroup_min == caps.subgroup_max)) return "";
+  if (!in_range)
+    return fmt::format("'{}' runs subgroups of {} to {} lanes, not {}", caps.name,
+                       caps.subgroup_min, caps.subgroup_max, size);
+  return fmt::format("'{}' runs subgroups of {} to {} lanes and cannot require {} (no "
+                     "VK_EXT_subgroup_size_control)",
+                     caps.name, caps.subgroup_min, caps.subgroup_max, size);
+}
+
 CoopmatFragment coopmat_khr_fragment(const vk::Capabilities& caps, DType in) {
   if (!caps.coopmat_khr) return {};
   const VkComponentTypeKHR type = coopmat_type(in), f32 = VK_COMPONENT_TYPE_FLOAT32_KHR;

@@ -30,6 +30,12 @@ std::string coopmat_dtype_unavailable(const vk::Capabilities& caps, DType in);
 // The same, and VK_KHR_cooperative_matrix's 16x16x16 subgroup shape for `in` x `in` -> f32.
 std::string coopmat_khr_unavailable(const vk::Capabilities& caps, DType in);
 
+// Kernels written for subgroups of exactly `size` lanes (the cooperative-matrix ones: each
+// subgroup owns a block of the tile) run where the pipeline can require that size
+// (VK_EXT_subgroup_size_control, the size within the device's range) or where the device runs
+// that one size only. Every other kernel works at any subgroup size. Empty, or why not.
+std::string subgroup_size_unavailable(const vk::Capabilities& caps, uint32_t size);
+
 // A VK_KHR_cooperative_matrix subgroup shape, M x N x K; m == 0: none.
 struct CoopmatFragment {
   uint32_t m = 0, n = 0, k = 0;

@@ -85,9 +85,7 @@ Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DTyp
     case MatmulVariant::coopmat2:
       return coopmat2_kernel(types, M, N, K);
     case MatmulVariant::coopmat: {
-      uint32_t subgroup = caps.subgroup_size;
-      if (caps.subgroup_size_control && caps.subgroup_min <= 32 && caps.subgroup_max >= 32)
-        subgroup = 32;
+      const uint32_t subgroup = matmul_coopmat_subgroup(caps);
       // BM, BN, BK, WM, WN, threads, subgroup, CM, CN, CK: 8 subgroups of 64 x 32 each, 16x16x16
       // fragments. One choice for every vendor: on AMD RDNA3 (Strix Halo) the WMMA unit takes
       // 16x16x16 f16/bf16 fragments in wave32, so the subgroup size is pinned to 32 where the
@@ -275,6 +273,7 @@ std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DT
       if (!coopmat_khr_fragment(caps, in).m)
         return fmt::format("'{}' lacks VK_KHR_cooperative_matrix with a {} -> f32 subgroup shape "
                            "of sides 8 or 16", caps.name, dtype_name(in));
+      if (!matmul_coopmat_subgroup(caps)) return subgroup_size_unavailable(caps, caps.subgroup_size);
       if (!kernels::find(kernel)) return "this build's glslc could not compile " + kernel;
       return "";
     case MatmulVariant::coopmat2:
@@ -285,6 +284,12 @@ std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DT
       return "";
   }
   return "";
+}
+
+uint32_t matmul_coopmat_subgroup(const vk::Capabilities& caps) {
+  for (uint32_t size : {32u, caps.subgroup_size})
+    if (subgroup_size_unavailable(caps, size).empty()) return size;
+  return 0;
 }
 
 MatmulVariant matmul_choose(const vk::Context& ctx, DType in, DType out) {

@@ -206,3 +206,32 @@ TEST(MatmulFragments, PickedFromTheDeviceList) {
   caps.coopmat_khr = false;  // hidden (VKTRAIN_DISABLE=coopmat)
   EXPECT_EQ(fragment(caps, DType::bf16), "0x0x0");
 }
+
+// Kernels whose subgroups own tiles run at a size the pipeline can require, or at the device's
+// only size; never at one the driver may pick otherwise (a device with a range, as Intel's 8 to
+// 32 or RADV's 32 to 64, under VKTRAIN_DISABLE=subgroup-size-control).
+TEST(SubgroupSizes, KernelsThatNeedOneRequireIt) {
+  auto caps_with = [](uint32_t min, uint32_t max, uint32_t size, bool control) {
+    vk::Capabilities caps;
+    caps.name = "gpu";
+    caps.subgroup_min = min;
+    caps.subgroup_max = max;
+    caps.subgroup_size = size;
+    caps.subgroup_size_control = control;
+    return caps;
+  };
+  auto radv = caps_with(32, 64, 64, true);
+  EXPECT_EQ(ops::matmul_coopmat_subgroup(radv), 32u);
+  EXPECT_EQ(ops::subgroup_size_unavailable(radv, 32), "");
+  auto lavapipe = caps_with(8, 8, 8, true);
+  EXPECT_EQ(ops::matmul_coopmat_subgroup(lavapipe), 8u);
+  EXPECT_EQ(ops::subgroup_size_unavailable(lavapipe, 32),
+            "'gpu' runs subgroups of 8 to 8 lanes, not 32");
+  auto fixed = caps_with(32, 32, 32, false);
+  EXPECT_EQ(ops::matmul_coopmat_subgroup(fixed), 32u);
+  auto ranged = caps_with(8, 32, 32, false);
+  EXPECT_EQ(ops::matmul_coopmat_subgroup(ranged), 0u);
+  EXPECT_EQ(ops::subgroup_size_unavailable(ranged, 32),
+            "'gpu' runs subgroups of 8 to 32 lanes and cannot require 32 (no "
+            "VK_EXT_subgroup_size_control)");
+}
