@@ -1,7 +1,7 @@
 # vktrain convenience targets. `make` == `make build`.
 JOBS ?= 2
 
-.PHONY: build setup demo test clean fuzz fuzz-smoke
+.PHONY: build setup demo test clean fuzz fuzz-smoke coopmat-lane
 .DEFAULT_GOAL := build
 
 setup:
@@ -17,6 +17,10 @@ demo: build
 
 test: build
 	ctest --test-dir build --output-on-failure -j $(JOBS)
+
+# The cooperative-matrix tests on a newer Debian's lavapipe that has them (scripts/coopmat_lane).
+coopmat-lane: build
+	scripts/coopmat_lane
 
 # libFuzzer harnesses of the file parsers, built with clang's sanitizers into build-fuzz/
 # (host libraries only); fuzz-smoke runs each for FUZZ_SECONDS (README "Tests").

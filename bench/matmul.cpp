@@ -21,7 +21,9 @@ int main(int argc, char** argv) {
   bool odd = true;
   app.add_option("--sizes", sizes, "square sizes M=N=K");
   app.add_option("--variants", variants, "portable, coopmat, coopmat2");
-  app.add_option("--repeats", repeats, "products per timed run");
+  app.add_option("--repeats", repeats,
+                 "products per timed run (runs are timed for at least 0.5 s after 0.25 s of "
+                 "warm-up: steady state)");
   app.add_option("--peak", peak, "reference TFLOP/s for the % column (0: best measured here)");
   app.add_flag("--odd,!--no-odd", odd, "also a size that is not a multiple of any tile");
   std::vector<std::string> shapes;

@@ -1,7 +1,7 @@
 // bench/train_step: whole training steps (forward, backward, AdamW; DESIGN.md "Benchmarks") on a
 // random-weight model of a preset's shape, by default Qwen3-1.7B with LoRA r 16 (alpha 32) on
-// every linear layer at B 8 x T 512. Prints ms per step (median of --steps replays after one
-// warm-up step), tokens/s and the allocator's peak device memory. Steps run as the trainer runs
+// every linear layer at B 8 x T 512. Prints ms per step (median of at least --steps steps and
+// 0.5 s after 0.25 s of warm-up steps), tokens/s and the allocator's peak device memory. Steps run as the trainer runs
 // them: submit step n, build step n+1's batches (data::Batcher over random sequences) and
 // write them into the free input slot, then finish step n; a second line gives the host's time
 // per step outside the wait for the device, which the overlap hides when it is shorter than the
@@ -109,29 +109,42 @@ int main(int argc, char** argv) {
     write_random_weights(m.parameters(), config);
     train::TrainingStep step(m, {batch, seq, micro, recompute}, {.weight_decay = 0.01,
                                                                  .max_grad_norm = 1.0});
-    // Every timed step prepares the next one, the last one too: all steps do the same work.
-    data::Batcher data = random_sequences(batch, seq, config.vocab_size, micro * (steps + 2));
-    int64_t position = 0;
-    auto prepare = [&](int64_t step_number) {
+    // Every step prepares the next one, the last one too: all steps do the same work. The
+    // batches repeat after `pool` of them.
+    const int64_t pool = micro * (steps + 2);
+    data::Batcher data = random_sequences(batch, seq, config.vocab_size, pool);
+    int64_t position = 0, step_number = 1;
+    auto prepare = [&]() {
       std::vector<model::HostBatch> micro_batches;
-      for (int64_t k = 0; k < micro; ++k) micro_batches.push_back(data.batch(0, position++));
+      for (int64_t k = 0; k < micro; ++k) micro_batches.push_back(data.batch(0, position++ % pool));
       step.prepare(micro_batches, 1e-4, step_number, int32_t(step_number));
+      ++step_number;
     };
-    prepare(1);
+    prepare();
     step.submit();
-    prepare(2);
+    prepare();
     auto first = step.finish();
-    std::vector<double> seconds, host_seconds;
     double loss = first.loss;
-    for (int s = 0; s < steps; ++s) {
+    // One step: its seconds from submission to results, and those outside the wait for them.
+    auto timed_step = [&]() -> std::pair<double, double> {
       auto start = std::chrono::steady_clock::now();
       step.submit();
-      prepare(s + 3);
+      prepare();
       train::StepResult result = step.finish();
       loss = result.loss;
-      seconds.push_back(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      host_seconds.push_back(seconds.back() - result.wait_seconds);
+      double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      return {took, took - result.wait_seconds};
+    };
+    // Steady state, as cli::median_seconds: untimed steps for half of kSteadySeconds (clocks
+    // rising from idle), then at least --steps steps lasting at least kSteadySeconds in all.
+    for (double warm = 0; warm < cli::kSteadySeconds / 2;) warm += timed_step().first;
+    std::vector<double> seconds, host_seconds;
+    double total = 0;
+    while (int(seconds.size()) < steps || total < cli::kSteadySeconds) {
+      auto [took, host] = timed_step();
+      seconds.push_back(took);
+      host_seconds.push_back(host);
+      total += took;
     }
     std::sort(host_seconds.begin(), host_seconds.end());
     std::sort(seconds.begin(), seconds.end());

@@ -4,7 +4,8 @@ Run on the GPU machine: python3 bench/reference/kernels.py (--attention: only th
 table that bench/attention prints beside). Shapes are Qwen3-1.7B's at B x T =
 8 x 512 (and 2 x 4096 for attention), bf16 activations, as the benches use. Each line is what a
 PyTorch user runs for that layer (eager; SDPA for attention; fused AdamW), forward and backward
-where there is one, in ms, with the same GB/s or TFLOP/s accounting as the bench programs.
+where there is one, in ms, with the same GB/s or TFLOP/s accounting as the bench programs;
+steady-state timing (steady.py).
 """
 import math
 import sys
@@ -12,21 +13,10 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from steady import milliseconds
+
 DEVICE = "cuda"
 BF16 = torch.bfloat16
-
-
-def milliseconds(fn, repeats=20):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(repeats):
-        fn()
-    end.record()
-    torch.cuda.synchronize()
-    return start.elapsed_time(end) / repeats
 
 
 def forward_backward(fn, inputs):

@@ -1,26 +1,19 @@
 """PyTorch baseline for bench/matmul: torch.matmul TFLOP/s on the same card, per dtype and size.
 
 Run on the GPU machine: python3 bench/reference/matmul.py [sizes...]; the largest bf16 number is
-the peak to pass to build/bench/bench_matmul --peak.
+the peak to pass to build/bench/bench_matmul --peak. Steady-state timing (steady.py).
 """
 import sys
 
 import torch
 
+from steady import milliseconds
 
-def tflops(n, dtype, repeats=20):
+
+def tflops(n, dtype):
     a = torch.randn(n, n, device="cuda", dtype=dtype)
     b = torch.randn(n, n, device="cuda", dtype=dtype)
-    for _ in range(3):
-        a @ b
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(repeats):
-        a @ b
-    end.record()
-    torch.cuda.synchronize()
-    seconds = start.elapsed_time(end) / 1e3 / repeats
+    seconds = milliseconds(lambda: a @ b) / 1e3
     return 2 * n**3 / seconds / 1e12
 
 

@@ -4,16 +4,22 @@ A LoRA training step (forward, backward, AdamW) on a random-weight model of a pu
 shape (Qwen3-1.7B by default; --model picks the shapes bench_train_step's --family/--size name):
 B = 8, T = 512, r = 16, alpha 32, all linear layers, as a PEFT user writes it (bf16 base
 weights, SDPA attention, fused AdamW over the adapter). Prints ms per step, tokens/s and peak
-device memory. Run on the GPU machine: python3 bench/reference/train_step.py [--model M]
-[--dtype bf16|f16] [--steps 10] [--checkpointing].
+device memory. With --compile it then times the same model under torch.compile (the model's
+forward and, through AOTAutograd, its backward; the fused AdamW stays eager) in the same
+process, and prints both lines and their ratio: the pair the issue's tables compare against.
+Steady state as bench_train_step measures it (steady.py): warm-up steps (the first compiles) for
+at least 0.25 s, then the median of at least --steps steps lasting at least 0.5 s. Run on the GPU machine:
+python3 bench/reference/train_step.py [--model M] [--dtype bf16|f16] [--steps 10]
+[--checkpointing] [--compile].
 """
 import argparse
-import time
 
 import torch
 from peft import LoraConfig, get_peft_model
 from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM,
                           Qwen3Config, Qwen3ForCausalLM)
+
+from steady import median_step_seconds, warm_up
 
 # The published config.json shapes (src/model/presets.cpp has the same numbers).
 MODELS = {
@@ -51,6 +57,8 @@ def main():
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seq", type=int, default=512)
     parser.add_argument("--checkpointing", action="store_true")
+    parser.add_argument("--compile", action="store_true",
+                        help="after eager, also time the model under torch.compile")
     args = parser.parse_args()
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float16
     model_class, make_config = MODELS[args.model]
@@ -69,36 +77,39 @@ def main():
     ids = torch.randint(0, config.vocab_size, (args.batch, args.seq), device="cuda")
     scaler = torch.amp.GradScaler() if dtype == torch.float16 else None
 
-    def step():
-        loss = model(input_ids=ids, labels=ids).loss
-        if scaler:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return loss
+    def make_step(forward):
+        def step():
+            loss = forward(input_ids=ids, labels=ids).loss
+            if scaler:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            return loss
+        return step
 
-    for _ in range(3):
-        step()
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(args.steps):
-        start = time.perf_counter()
-        step()
-        torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    median = times[len(times) // 2]
     tokens = args.batch * args.seq
-    peak = torch.cuda.max_memory_allocated() / 2**30
-    print(f"torch {torch.__version__} PEFT LoRA step, {args.model} shape, {args.dtype}, "
-          f"B={args.batch} T={args.seq} r=16 all-linear"
-          f"{' checkpointing' if args.checkpointing else ''}: {median * 1e3:.1f} ms/step, "
-          f"{tokens / median:.0f} tokens/s, peak {peak:.2f} GiB")
+    modes = [("eager", model)]
+    if args.compile:
+        modes.append(("torch.compile", torch.compile(model)))
+    rates = {}
+    for mode, forward in modes:
+        # Peak memory of the timed steps only: the compilation's own buffers are not the step's.
+        step = make_step(forward)
+        warm_up(step)
+        torch.cuda.reset_peak_memory_stats()
+        median = median_step_seconds(step, args.steps)
+        peak = torch.cuda.max_memory_allocated() / 2**30
+        rates[mode] = tokens / median
+        print(f"torch {torch.__version__} PEFT LoRA step ({mode}), {args.model} shape, "
+              f"{args.dtype}, B={args.batch} T={args.seq} r=16 all-linear"
+              f"{' checkpointing' if args.checkpointing else ''}: {median * 1e3:.1f} ms/step, "
+              f"{tokens / median:.0f} tokens/s, peak {peak:.2f} GiB")
+    if args.compile:
+        print(f"torch.compile / eager: {rates['torch.compile'] / rates['eager']:.2f}x tokens/s")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@
 #include "cli/devices.hpp"
 #include "cli/measure.hpp"
 #include "kernels/registry.hpp"
+#include "ops/attention.hpp"
+#include "ops/matmul.hpp"
 
 namespace vktrain::cli {
 namespace {
@@ -24,6 +26,28 @@ const Case kCases[] = {
     {ops::MatmulVariant::coopmat, DType::f16, DType::f32},
     {ops::MatmulVariant::coopmat2, DType::f16, DType::f32},
 };
+
+// Which kernels need one subgroup size (ops::subgroup_size_unavailable) and whether they get it.
+void print_subgroups(const vk::Context& ctx) {
+  const auto& caps = ctx.caps();
+  fmt::print("  - subgroups of {} lanes (the device runs {} to {}; {}): kernels without cooperative "
+             "matrices work at any size.\n",
+             caps.subgroup_size, caps.subgroup_min, caps.subgroup_max,
+             caps.subgroup_size_control ? "a kernel can require its size"
+                                        : "no kernel can require a size");
+  if (!caps.coopmat_khr) return;
+  auto why = ops::matmul_unavailable(ctx, ops::MatmulVariant::coopmat, DType::f16, DType::f32);
+  if (why.empty())
+    fmt::print("  - the KHR cooperative-matrix matmul runs subgroups of {}{}.\n",
+               ops::matmul_coopmat_subgroup(caps),
+               caps.subgroup_size_control ? ", required through VK_EXT_subgroup_size_control" : "");
+  else
+    fmt::print("  - the KHR cooperative-matrix matmul cannot run: {}.\n", why);
+  why = ops::attention_unavailable(ctx, ops::AttentionVariant::coopmat, DType::f16, 128);
+  fmt::print("  - the cooperative-matrix attention (subgroups of 32{}) {}.\n",
+             caps.subgroup_size_control ? ", required" : "",
+             why.empty() ? "runs here" : "cannot run: " + why);
+}
 
 }  // namespace
 
@@ -52,8 +76,10 @@ int run_doctor(const std::optional<std::string>& device, const std::optional<std
              has_kernel("matmul_coopmat2_") ? "yes" : "no");
   uint64_t copy_bytes = cpu ? (32ull << 20) : (1ull << 30);
   int copies = cpu ? 4 : 20;
-  double by_kernel = measure_copy_gbps(ctx, copy_bytes, copies, ops::CopyPath::kernel);
-  double by_transfer = measure_copy_gbps(ctx, copy_bytes, copies, ops::CopyPath::transfer);
+  // Steady-state timing on GPUs; a CPU driver's clocks do not ramp, and its checks stay quick.
+  const double steady = cpu ? 0 : kSteadySeconds;
+  double by_kernel = measure_copy_gbps(ctx, copy_bytes, copies, ops::CopyPath::kernel, steady);
+  double by_transfer = measure_copy_gbps(ctx, copy_bytes, copies, ops::CopyPath::transfer, steady);
   fmt::print("\ncopy: {:.1f} GB/s by kernel, {:.1f} GB/s by transfer command (read + write, {} MiB)\n",
              by_kernel, by_transfer, copy_bytes >> 20);
 
@@ -68,7 +94,7 @@ int run_doctor(const std::optional<std::string>& device, const std::optional<std
     MatmulRun run{c.variant, c.in, c.out, size, size, size};
     auto name = fmt::format("{} {}->{}", ops::matmul_variant_name(c.variant), dtype_name(c.in),
                             dtype_name(c.out));
-    auto r = measure_matmul(ctx, run, repeats);
+    auto r = measure_matmul(ctx, run, repeats, steady);
     if (!r.unavailable.empty()) {
       fmt::print("  {:<24} not available: {}\n", name, r.unavailable);
       continue;
@@ -92,6 +118,7 @@ int run_doctor(const std::optional<std::string>& device, const std::optional<std
     fmt::print("  - cooperative matrices (tensor/matrix cores) are available: f16 matmuls use them.\n");
   else
     fmt::print("  - no cooperative matrices: every matmul uses the portable kernel.\n");
+  print_subgroups(ctx);
   if (!caps.bf16)
     fmt::print("  - bf16 is handled as 16-bit words converted in the kernels (works, no native bf16).\n");
   uint64_t budget = 0;

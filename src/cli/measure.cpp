@@ -28,15 +28,24 @@ double seconds_to_run(vk::Recorder& rec) {
 
 }  // namespace
 
-double median_seconds(vk::Recorder& rec, int runs) {
-  seconds_to_run(rec);
+double median_seconds(vk::Recorder& rec, int runs, double min_seconds) {
+  // A bound on the runs of a tiny recording (tens of microseconds each) within min_seconds.
+  constexpr size_t kMaxRuns = 100000;
+  double warm = seconds_to_run(rec);
+  while (warm < min_seconds / 2) warm += seconds_to_run(rec);
   std::vector<double> times;
-  for (int i = 0; i < std::max(runs, 1); ++i) times.push_back(seconds_to_run(rec));
+  double total = 0;
+  while (times.size() < size_t(std::max(runs, 1)) ||
+         (total < min_seconds && times.size() < kMaxRuns)) {
+    times.push_back(seconds_to_run(rec));
+    total += times.back();
+  }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
 }
 
-MatmulResult measure_matmul(vk::Context& ctx, const MatmulRun& run, int repeats) {
+MatmulResult measure_matmul(vk::Context& ctx, const MatmulRun& run, int repeats,
+                            double min_seconds) {
   MatmulResult result;
   result.unavailable = ops::matmul_unavailable(ctx, run.variant, run.in, run.out);
   if (!result.unavailable.empty()) return result;
@@ -83,7 +92,7 @@ MatmulResult measure_matmul(vk::Context& ctx, const MatmulRun& run, int repeats)
 
   vk::Recorder timed(ctx);
   for (int r = 0; r < repeats; ++r) ops::matmul(timed, c, a, b, options);
-  double seconds = median_seconds(timed, 3);
+  double seconds = median_seconds(timed, 3, min_seconds);
   result.milliseconds = seconds * 1e3 / repeats;
   result.tflops = 2.0 * run.m * run.n * run.k * repeats / seconds * 1e-12;
   return result;
@@ -94,7 +103,8 @@ MatmulPeak measure_matmul_peak(vk::Context& ctx, DType in, uint32_t size) {
   return {variant, measure_matmul(ctx, {variant, in, DType::f32, size, size, size}, 2).tflops};
 }
 
-double measure_copy_gbps(vk::Context& ctx, uint64_t bytes, int repeats, ops::CopyPath path) {
+double measure_copy_gbps(vk::Context& ctx, uint64_t bytes, int repeats, ops::CopyPath path,
+                         double min_seconds) {
   Tensor src = make_tensor(ctx, DType::f32, {int64_t(bytes / 4)}, "copy source");
   Tensor dst = make_tensor(ctx, DType::f32, {int64_t(bytes / 4)}, "copy destination");
   {
@@ -104,7 +114,7 @@ double measure_copy_gbps(vk::Context& ctx, uint64_t bytes, int repeats, ops::Cop
   }
   vk::Recorder timed(ctx);
   for (int r = 0; r < repeats; ++r) ops::copy(timed, dst, src, path);
-  double seconds = median_seconds(timed, 3);
+  double seconds = median_seconds(timed, 3, min_seconds);
   return 2.0 * double(bytes) * repeats / seconds * 1e-9;
 }
 

@@ -335,10 +335,7 @@ std::string attention_unavailable(const vk::Context& ctx, AttentionVariant varia
   if (head_dim % 16 != 0 || head_dim > kMaxHeadDim)
     return fmt::format("head_dim {} is no multiple of 16 up to {}", head_dim, kMaxHeadDim);
   if (auto why = coopmat_khr_unavailable(caps, dtype); !why.empty()) return why;
-  bool subgroup32 = caps.subgroup_size_control
-                        ? caps.subgroup_min <= kCoopmatSubgroup && caps.subgroup_max >= kCoopmatSubgroup
-                        : caps.subgroup_size == kCoopmatSubgroup;
-  if (!subgroup32) return fmt::format("'{}' cannot run subgroups of 32", caps.name);
+  if (auto why = subgroup_size_unavailable(caps, kCoopmatSubgroup); !why.empty()) return why;
   for (auto kernel : {CoopmatKernel::forward, CoopmatKernel::backward_q, CoopmatKernel::backward_kv}) {
     CoopmatTiles tiles = coopmat_tiles(kernel, uint32_t(head_dim));
     std::string name = fmt::format("{}_coopmat_{}", tiles.name, dtype_name(dtype));

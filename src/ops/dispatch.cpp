@@ -15,14 +15,41 @@ std::string coopmat_dtype_unavailable(const vk::Capabilities& caps, DType in) {
   return "";
 }
 
+namespace {
+VkComponentTypeKHR coopmat_type(DType in) {
+  return in == DType::bf16 ? VK_COMPONENT_TYPE_BFLOAT16_KHR : VK_COMPONENT_TYPE_FLOAT16_KHR;
+}
+}  // namespace
+
 std::string coopmat_khr_unavailable(const vk::Capabilities& caps, DType in) {
   if (auto why = coopmat_dtype_unavailable(caps, in); !why.empty()) return why;
-  VkComponentTypeKHR type =
-      in == DType::bf16 ? VK_COMPONENT_TYPE_BFLOAT16_KHR : VK_COMPONENT_TYPE_FLOAT16_KHR;
+  VkComponentTypeKHR type = coopmat_type(in);
   if (!caps.coopmat_khr || !caps.has_coopmat_khr(type, VK_COMPONENT_TYPE_FLOAT32_KHR, 16, 16, 16))
     return fmt::format("'{}' lacks VK_KHR_cooperative_matrix with 16x16x16 {} -> f32", caps.name,
                        dtype_name(in));
   return "";
+}
+
+std::string subgroup_size_unavailable(const vk::Capabilities& caps, uint32_t size) {
+  const bool in_range = caps.subgroup_min <= size && size <= caps.subgroup_max;
+  if (in_range && (caps.subgroup_size_control || caps.subgroup_min == caps.subgroup_max)) return "";
+  if (!in_range)
+    return fmt::format("'{}' runs subgroups of {} to {} lanes, not {}", caps.name,
+                       caps.subgroup_min, caps.subgroup_max, size);
+  return fmt::format("'{}' runs subgroups of {} to {} lanes and cannot require {} (no "
+                     "VK_EXT_subgroup_size_control)",
+                     caps.name, caps.subgroup_min, caps.subgroup_max, size);
+}
+
+CoopmatFragment coopmat_khr_fragment(const vk::Capabilities& caps, DType in) {
+  if (!caps.coopmat_khr) return {};
+  const VkComponentTypeKHR type = coopmat_type(in), f32 = VK_COMPONENT_TYPE_FLOAT32_KHR;
+  if (caps.has_coopmat_khr(type, f32, 16, 16, 16)) return {16, 16, 16};
+  auto side = [](uint32_t x) { return x == 8 || x == 16; };
+  for (const auto& s : caps.coopmat_khr_shapes)
+    if (caps.has_coopmat_khr(type, f32, s.m, s.n, s.k) && side(s.m) && side(s.n) && side(s.k))
+      return {s.m, s.n, s.k};
+  return {};
 }
 
 VkPipeline pipeline(vk::Context& context, const std::string& kernel, std::vector<uint32_t> spec,

@@ -30,6 +30,21 @@ std::string coopmat_dtype_unavailable(const vk::Capabilities& caps, DType in);
 // The same, and VK_KHR_cooperative_matrix's 16x16x16 subgroup shape for `in` x `in` -> f32.
 std::string coopmat_khr_unavailable(const vk::Capabilities& caps, DType in);
 
+// Kernels written for subgroups of exactly `size` lanes (the cooperative-matrix ones: each
+// subgroup owns a block of the tile) run where the pipeline can require that size
+// (VK_EXT_subgroup_size_control, the size within the device's range) or where the device runs
+// that one size only. Every other kernel works at any subgroup size. Empty, or why not.
+std::string subgroup_size_unavailable(const vk::Capabilities& caps, uint32_t size);
+
+// A VK_KHR_cooperative_matrix subgroup shape, M x N x K; m == 0: none.
+struct CoopmatFragment {
+  uint32_t m = 0, n = 0, k = 0;
+};
+// The shape for `in` x `in` -> f32 that matmul_coopmat.comp builds its tiles of: 16x16x16 where
+// the device lists it (NVIDIA, AMD RDNA3), else a listed one whose sides are 8 or 16, which
+// divide the kernel's subgroup tiles and K step (lavapipe lists only 8x8x8).
+CoopmatFragment coopmat_khr_fragment(const vk::Capabilities& caps, DType in);
+
 // Workgroups for a grid-stride loop over `count` elements, within the device's limit.
 uint32_t stride_groups(const vk::Context& context, uint64_t count, uint32_t cap = 65535);
 

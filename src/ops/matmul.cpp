@@ -78,29 +78,35 @@ Kernel coopmat2_kernel(const std::string& types, uint64_t M, uint64_t N, uint64_
   return {"matmul_coopmat2_" + types, {bm, bn, bk, threads}, bm, bn, bk};
 }
 
-// GL_KHR_cooperative_matrix tiles: BM, BN, BK, WM, WN, threads, subgroup, CM, CN, CK with
-// 16x16x16 fragments: 128 x 128 x 32 tiles, four subgroups of 64 x 64 (16 accumulators each).
-// On the H100 this beat 128 x 128 over eight subgroups of 64 x 32 by 1.5x at 4096^3 (264 vs 180
-// TFLOP/s f16) and 256 x 128 and 128 x 256 tiles by 5-10% (bench/RESULTS.md, 2026-12-07).
+// GL_KHR_cooperative_matrix tiles: BM, BN, BK, WM, WN, threads, subgroup, CM, CN, CK, with the
+// device's fragment shape (16x16x16 where it lists it, else its own of sides 8 or 16). On GPUs
+// 128 x 128 x 32 tiles, four subgroups of 64 x 64 (16 accumulators of 16x16 each). On the H100
+// this beat 128 x 128 over eight subgroups of 64 x 32 by 1.5x at 4096^3 (264 vs 180 TFLOP/s
+// f16) and 256 x 128 and 128 x 256 tiles by 5-10% (bench/RESULTS.md, 2026-12-07).
 // One choice for every vendor, not measured on AMD: RDNA3's WMMA unit (Strix Halo) takes
 // 16x16x16 f16/bf16 fragments in wave32, so the subgroup size is pinned to 32 where the driver
 // allows (RADV exposes 32 and 64); a lane then holds 16 x 8 accumulator floats (128 VGPRs of
 // RDNA3's 256 per wave32 lane), and the tile needs 24 KiB of LDS with its output patch, so two
 // workgroups share a 64 KiB LDS. Where 32 cannot be required the tile keeps four subgroups of
-// whatever size the device runs (64 x 64 each; 4 floats a lane at wave64).
+// the device's only size (64 x 64 each; 4 floats a lane at wave64).
 // Thin products (a LoRA rank as M or N) get a 16- or 32-wide tile over the same four subgroups,
 // so no work goes to padding (4096x16x2048 NT: 7.3 -> 22.1 TFLOP/s). A 16 step for a K of 16
 // (a LoRA rank as K) was measured and dropped: 4096x2048x16 NN 9.1 -> 11.0 but 4096x6144x16 NN
 // 10.1 -> 5.3.
+// A CPU driver (lavapipe) unrolls every fragment product into scalar code: 32 x 32 tiles of four
+// 16 x 16 subgroup blocks compile in 7 s where 128 x 128 ones take 60 (Mesa 26.1, 8x8x8
+// fragments), and its cores are filled by tiles anyway.
 // VKTRAIN_MATMUL_TILE forces BM, BN, BK and threads; its subgroups then split the tile 1 x 1,
 // 1 x 2, 2 x 2, 2 x 4 or 4 x 4 (rows x columns).
-Kernel coopmat_kernel(const std::string& types, const vk::Capabilities& caps, uint64_t M,
-                      uint64_t N) {
-  uint32_t subgroup = caps.subgroup_size;
-  if (caps.subgroup_size_control && caps.subgroup_min <= 32 && caps.subgroup_max >= 32)
-    subgroup = 32;
+Kernel coopmat_kernel(const std::string& types, const vk::Capabilities& caps, DType in,
+                      uint64_t M, uint64_t N) {
+  const uint32_t subgroup = matmul_coopmat_subgroup(caps);
+  const CoopmatFragment f = coopmat_khr_fragment(caps, in);
   uint32_t bm = 128, bn = 128, bk = 32, wm = 64, wn = 64, threads = 4 * subgroup;
-  if (N <= 32) {  // thin products (a LoRA rank as N): four subgroups of 32 rows
+  if (!caps.is_gpu()) {
+    bm = bn = 32;
+    wm = wn = 16;
+  } else if (N <= 32) {  // thin products (a LoRA rank as N): four subgroups of 32 rows
     bn = wn = N <= 16 ? 16 : 32;
     wm = 32;
   } else if (M <= 32) {
@@ -109,13 +115,13 @@ Kernel coopmat_kernel(const std::string& types, const vk::Capabilities& caps, ui
   }
   if (const auto& t = tile_override(); t && t->bm) {
     std::tie(bm, bn, bk, threads) = std::tie(t->bm, t->bn, t->bk, t->threads);
-    uint32_t subgroups = std::max(threads / subgroup, 1u), rows = 1;
+    uint32_t subgroups = std::max(threads / std::max(subgroup, 1u), 1u), rows = 1;
     while (rows * rows * 4 <= subgroups) rows *= 2;
     wm = bm / rows;
     wn = bn / (subgroups / rows);
   }
   return {"matmul_coopmat_" + types,
-          {bm, bn, bk, wm, wn, threads, subgroup, 16, 16, 16},
+          {bm, bn, bk, wm, wn, threads, subgroup, f.m, f.n, f.k},
           bm,
           bn,
           bk,
@@ -130,7 +136,7 @@ Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DTyp
     case MatmulVariant::coopmat2:
       return coopmat2_kernel(types, M, N, K);
     case MatmulVariant::coopmat:
-      return coopmat_kernel(types, caps, M, N);
+      return coopmat_kernel(types, caps, in, M, N);
     default:
       break;
   }
@@ -293,7 +299,11 @@ std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DT
     case MatmulVariant::automatic:
     case MatmulVariant::portable: return "";
     case MatmulVariant::coopmat:
-      if (auto why = coopmat_khr_unavailable(caps, in); !why.empty()) return why;
+      if (auto why = coopmat_dtype_unavailable(caps, in); !why.empty()) return why;
+      if (!coopmat_khr_fragment(caps, in).m)
+        return fmt::format("'{}' lacks VK_KHR_cooperative_matrix with a {} -> f32 subgroup shape "
+                           "of sides 8 or 16", caps.name, dtype_name(in));
+      if (!matmul_coopmat_subgroup(caps)) return subgroup_size_unavailable(caps, caps.subgroup_size);
       if (!kernels::find(kernel)) return "this build's glslc could not compile " + kernel;
       return "";
     case MatmulVariant::coopmat2:
@@ -304,6 +314,12 @@ std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DT
       return "";
   }
   return "";
+}
+
+uint32_t matmul_coopmat_subgroup(const vk::Capabilities& caps) {
+  for (uint32_t size : {32u, caps.subgroup_size})
+    if (subgroup_size_unavailable(caps, size).empty()) return size;
+  return 0;
 }
 
 MatmulVariant matmul_choose(const vk::Context& ctx, DType in, DType out) {

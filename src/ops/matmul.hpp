@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "ops/tensor.hpp"
+#include "vk/capabilities.hpp"
 #include "vk/recorder.hpp"
 
 namespace vktrain::ops {
@@ -44,6 +45,9 @@ struct MatmulOptions {
 // Empty when `variant` can run these dtypes here; otherwise why not, in words.
 std::string matmul_unavailable(const vk::Context& context, MatmulVariant variant, DType in,
                                DType out);
+// The subgroup size the KHR cooperative-matrix kernel runs at here (its subgroups own tiles, so
+// the pipeline requires the size): 32 where it can be had, else the device's own; 0: none can.
+uint32_t matmul_coopmat_subgroup(const vk::Capabilities& caps);
 // The variant `automatic` resolves to.
 MatmulVariant matmul_choose(const vk::Context& context, DType in, DType out);
 

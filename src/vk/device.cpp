@@ -119,6 +119,9 @@ Device::Device(Instance& instance, PhysicalDevice physical)
   VkPhysicalDeviceVulkan13Features v13{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES};
   v13.subgroupSizeControl = caps_.subgroup_size_control;
   v13.computeFullSubgroups = caps_.subgroup_size_control;
+  // Kernels sized by specialization constants (local_size_x_id) declare LocalSizeId, which needs
+  // maintenance4 (core in 1.3, where v13 is linked); newer validation layers say so.
+  v13.maintenance4 = VK_TRUE;
   VkPhysicalDeviceCooperativeMatrixFeaturesKHR coopmat{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
   coopmat.cooperativeMatrix = VK_TRUE;

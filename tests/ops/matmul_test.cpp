@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "base/error.hpp"
+#include "ops/dispatch.hpp"
 #include "ops/matmul.hpp"
 #include "reference/reference.hpp"
 #include "support/support.hpp"
@@ -177,4 +178,60 @@ TEST(MatmulErrors, ShapesThatDoNotFitAreNamed) {
   auto message = test::error_message([&] { ops::matmul(rec, c, a, b); });
   EXPECT_NE(message.find("[matmul] shapes do not fit: A x (f32, [4, 5])"), std::string::npos)
       << message;
+}
+
+// The KHR kernel's fragments come from the device's list: 16x16x16 where listed, else a shape of
+// sides 8 or 16 (lavapipe's 8x8x8), never one whose sides do not divide its subgroup tiles.
+TEST(MatmulFragments, PickedFromTheDeviceList) {
+  auto shape = [](uint32_t m, uint32_t n, uint32_t k, VkComponentTypeKHR ab) {
+    return vk::CoopMatShape{m, n, k, ab, ab, VK_COMPONENT_TYPE_FLOAT32_KHR,
+                            VK_COMPONENT_TYPE_FLOAT32_KHR, VK_SCOPE_SUBGROUP_KHR};
+  };
+  auto fragment = [](const vk::Capabilities& caps, DType in) {
+    ops::CoopmatFragment f = ops::coopmat_khr_fragment(caps, in);
+    return fmt::format("{}x{}x{}", f.m, f.n, f.k);
+  };
+  vk::Capabilities caps;
+  caps.coopmat_khr = true;
+  const auto f16 = VK_COMPONENT_TYPE_FLOAT16_KHR;
+  caps.coopmat_khr_shapes = {shape(32, 8, 16, f16), shape(8, 8, 8, f16), shape(16, 16, 16, f16)};
+  EXPECT_EQ(fragment(caps, DType::f16), "16x16x16");
+  EXPECT_EQ(fragment(caps, DType::bf16), "0x0x0");
+  caps.coopmat_khr_shapes.pop_back();
+  EXPECT_EQ(fragment(caps, DType::f16), "8x8x8");
+  const auto bf16 = VK_COMPONENT_TYPE_BFLOAT16_KHR;
+  caps.coopmat_khr_shapes = {shape(32, 8, 16, f16), shape(16, 16, 16, bf16)};
+  EXPECT_EQ(fragment(caps, DType::f16), "0x0x0");
+  EXPECT_EQ(fragment(caps, DType::bf16), "16x16x16");
+  caps.coopmat_khr = false;  // hidden (VKTRAIN_DISABLE=coopmat)
+  EXPECT_EQ(fragment(caps, DType::bf16), "0x0x0");
+}
+
+// Kernels whose subgroups own tiles run at a size the pipeline can require, or at the device's
+// only size; never at one the driver may pick otherwise (a device with a range, as Intel's 8 to
+// 32 or RADV's 32 to 64, under VKTRAIN_DISABLE=subgroup-size-control).
+TEST(SubgroupSizes, KernelsThatNeedOneRequireIt) {
+  auto caps_with = [](uint32_t min, uint32_t max, uint32_t size, bool control) {
+    vk::Capabilities caps;
+    caps.name = "gpu";
+    caps.subgroup_min = min;
+    caps.subgroup_max = max;
+    caps.subgroup_size = size;
+    caps.subgroup_size_control = control;
+    return caps;
+  };
+  auto radv = caps_with(32, 64, 64, true);
+  EXPECT_EQ(ops::matmul_coopmat_subgroup(radv), 32u);
+  EXPECT_EQ(ops::subgroup_size_unavailable(radv, 32), "");
+  auto lavapipe = caps_with(8, 8, 8, true);
+  EXPECT_EQ(ops::matmul_coopmat_subgroup(lavapipe), 8u);
+  EXPECT_EQ(ops::subgroup_size_unavailable(lavapipe, 32),
+            "'gpu' runs subgroups of 8 to 8 lanes, not 32");
+  auto fixed = caps_with(32, 32, 32, false);
+  EXPECT_EQ(ops::matmul_coopmat_subgroup(fixed), 32u);
+  auto ranged = caps_with(8, 32, 32, false);
+  EXPECT_EQ(ops::matmul_coopmat_subgroup(ranged), 0u);
+  EXPECT_EQ(ops::subgroup_size_unavailable(ranged, 32),
+            "'gpu' runs subgroups of 8 to 32 lanes and cannot require 32 (no "
+            "VK_EXT_subgroup_size_control)");
 }
