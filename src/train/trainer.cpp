@@ -123,7 +123,7 @@ bool Trainer::run(const std::function<bool(const StepReport&)>& report) {
 
 double Trainer::evaluate() {
   if (!valid_) fail("[train] no validation data to evaluate on");
-  LossSum sum = step_.evaluator().loss(*valid_, options_.eval_batches);
+  LossSum sum = step_.evaluator().loss(*valid_, options_.eval_batches, options_.ranks);
   if (sum.targets == 0) fail("[train] the validation batches have no target to score");
   return sum.loss / double(sum.targets);
 }

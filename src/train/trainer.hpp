@@ -19,7 +19,8 @@
 // Data parallel (train/communicator.hpp): every rank runs this loop on the same data order; a
 // step takes N x K micro-batches, each rank trains its K (TrainingStep), so the data position,
 // the schedule and the checkpoint are those of one rank with N x K. Rank 0 alone writes
-// metrics and checkpoints; every rank reads the same checkpoint on resume. A stop (Ctrl-C) on
+// metrics and checkpoints; every rank reads the same checkpoint on resume. Evaluation is
+// sharded: each rank scores every N-th validation batch and the sums are reduced. A stop (Ctrl-C) on
 // any rank stops every rank after the same step.
 #include <functional>
 #include <optional>

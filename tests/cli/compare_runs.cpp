@@ -1,5 +1,6 @@
 // compare_runs A B [TOLERANCE]: whether two run directories trained the same model, as the
-// data-parallel tests (mpi_train.sh) need: the losses of metrics.jsonl step by step (relative),
+// data-parallel tests (mpi_train.sh) need: the losses and evaluation losses of metrics.jsonl
+// step by step (relative),
 // and every tensor of the trained files (adapter_model.safetensors or model.safetensors) and of
 // the last checkpoint's optimizer.safetensors (|a - b| <= TOLERANCE x max(1, |a|)). Default
 // tolerance 1e-6. Prints what it compared; exits 1 naming the first difference.
@@ -22,12 +23,16 @@ namespace {
 
 using vktrain::fail;
 
+// The training loss of every step, and its evaluation loss after it (NaN where none ran).
 std::vector<double> losses(const std::string& run) {
   std::ifstream in(run + "/metrics.jsonl");
   if (!in) fail("[compare_runs] {}/metrics.jsonl cannot be read", run);
   std::vector<double> out;
-  for (std::string line; std::getline(in, line);)
-    out.push_back(nlohmann::json::parse(line).at("loss").get<double>());
+  for (std::string line; std::getline(in, line);) {
+    const nlohmann::json step = nlohmann::json::parse(line);
+    out.push_back(step.at("loss").get<double>());
+    out.push_back(step.value("eval_loss", std::nan("")));
+  }
   return out;
 }
 
@@ -84,10 +89,15 @@ int main(int argc, char** argv) {
   try {
     const std::vector<double> la = losses(a), lb = losses(b);
     if (la.size() != lb.size() || la.empty())
-      fail("[compare_runs] {} has {} steps, {} has {}", a, la.size(), b, lb.size());
-    for (size_t i = 0; i < la.size(); ++i)
+      fail("[compare_runs] {} has {} steps, {} has {}", a, la.size() / 2, b, lb.size() / 2);
+    size_t evaluations = 0;
+    for (size_t i = 0; i < la.size(); ++i) {
+      if (std::isnan(la[i]) && std::isnan(lb[i])) continue;
+      evaluations += i % 2;
       if (!(std::abs(la[i] - lb[i]) <= tolerance * std::abs(la[i])))
-        fail("[compare_runs] step {}: loss {} in {}, {} in {}", i + 1, la[i], a, lb[i], b);
+        fail("[compare_runs] step {}: {} {} in {}, {} in {}", i / 2 + 1,
+             i % 2 ? "eval loss" : "loss", la[i], a, lb[i], b);
+    }
     const std::string trained = std::filesystem::exists(a + "/adapter_model.safetensors")
                                     ? "adapter_model.safetensors"
                                     : "model.safetensors";
@@ -97,8 +107,9 @@ int main(int argc, char** argv) {
       fail("[compare_runs] the last checkpoints differ: {} and {}", checkpoint,
            last_checkpoint(b));
     const size_t state = compare_tensors(a, b, checkpoint + "/optimizer.safetensors", tolerance);
-    fmt::print("same run: {} losses, {} values of {}, {} of {}/optimizer.safetensors within {}\n",
-               la.size(), weights, trained, state, checkpoint, tolerance);
+    fmt::print("same run: {} losses, {} evaluations, {} values of {}, {} of "
+               "{}/optimizer.safetensors within {}\n",
+               la.size() / 2, evaluations, weights, trained, state, checkpoint, tolerance);
     return 0;
   } catch (const std::exception& e) {
     fmt::print("FAIL: {}\n", e.what());

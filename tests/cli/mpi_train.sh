@@ -3,7 +3,7 @@
 # machine (lavapipe in CI). $MPIRUN is mpirun with its flags but -np, $COMPARE the compare_runs
 # tool.
 #   same:   5 steps on 2 ranks train the same model as 5 steps on 1 rank with --grad-accum 2
-#           (losses, weights and optimizer state within 1e-6).
+#           (losses, evaluation losses, weights and optimizer state within 1e-6).
 #   resume: 3 steps on 2 ranks, then --resume to 5, equal the uninterrupted 2-rank run in $REF;
 #           resuming that checkpoint on 1 rank is refused with one error line.
 #   kill:   a rank killed mid-run ends the job with mpirun's message naming it, and the last
