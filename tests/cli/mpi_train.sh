@@ -8,6 +8,8 @@
 #           resuming that checkpoint on 1 rank is refused with one error line.
 #   kill:   a rank killed mid-run ends the job with mpirun's message naming it, and the last
 #           checkpoint is whole: 2 ranks resume from it.
+#   stop:   Ctrl-C to mpirun (which passes it to the ranks) stops every rank after one step with
+#           a checkpoint, as on one rank.
 #   fail:   a rank that fails (here: no such device) ends every rank with its one message,
 #           before --out is touched.
 set -u
@@ -59,6 +61,19 @@ case $mode in
     $two "$@" --out "$out/run" --iters $((last + 1)) --resume >"$out/resume.log" 2>&1 ||
       { cat "$out/resume.log"; fail "checkpoint-$last does not resume"; }
     echo "kill ok: checkpoint-$last resumed"
+    ;;
+  stop)
+    $two "$@" --out "$out/run" --iters 100000 >"$out/run.log" 2>&1 &
+    run=$!
+    trap 'kill -KILL $run 2>/dev/null' EXIT
+    wait_for_step "$out/run" 2 $run
+    kill -INT $run
+    wait $run && fail "a stopped job exited 0"
+    cat "$out/run.log"
+    step=$(tr '\r' '\n' <"$out/run.log" | sed -n 's/^stopped at step \([0-9]*\): checkpoint saved.*/\1/p')
+    [ -n "$step" ] || fail "no 'stopped at step N: checkpoint saved' line"
+    [ -f "$out/run/checkpoint-$step/trainer_state.json" ] || fail "no checkpoint-$step"
+    echo "stop ok"
     ;;
   fail)
     $MPIRUN -np 1 "$@" --out "$out/run" --iters 5 : -np 1 env VKTRAIN_DEVICE=7 "$@" \
