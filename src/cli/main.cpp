@@ -125,6 +125,12 @@ int main(int argc, char** argv) {
                                "needed)",
                                plan_defaults.grad_checkpoint));
   plan->add_option("--device", plan_options.device, "device index or name substring (VKTRAIN_DEVICE)");
+  plan->add_option("--ranks", plan_options.ranks,
+                   "data-parallel ranks (mpirun -np N, one per device): memory per device and "
+                   "the gradient traffic per step (default 1)");
+  plan->add_option("--link-gbps", plan_options.link_gbps,
+                   "with --ranks: the slowest link between ranks in Gbit/s, for the all-reduce's "
+                   "time per step");
 
   // generate and chat share their flags; --prompt and --chat are generate's alone.
   vktrain::cli::GenerateOptions generate_options;

@@ -9,6 +9,7 @@
 #include "model/layout.hpp"
 #include "model/loader.hpp"
 #include "model/presets.hpp"
+#include "train/training_plan.hpp"
 #include "vk/context.hpp"
 
 namespace vktrain::cli {
@@ -21,6 +22,23 @@ std::string join(const std::vector<std::string>& parts, const char* separator) {
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : separator) + p;
   return out;
+}
+
+// What data parallelism over --ranks devices adds: the global batch, and the gradients' all-reduce
+// per step with its time at --link-gbps (the wire alone; the staging copies and the ring's
+// latency come on top).
+void print_data_parallel(const model::MemoryPlan& plan, const PlanOptions& o) {
+  const uint64_t sent = train::allreduce_bytes_per_rank(plan.gradients, o.ranks);
+  fmt::print("data parallel over {} ranks: the numbers above are per device (workspace holds the "
+             "{:.2f} GiB gradient staging); a step trains {} x {} x {} x {} tokens\n",
+             o.ranks, gib(plan.gradients), o.ranks, o.grad_accum, o.batch, o.seq_len);
+  fmt::print("  gradient all-reduce per step: {:.2f} GiB of f32 gradients; each rank sends and "
+             "receives {:.2f} GiB (ring: 2 (N-1)/N){}\n",
+             gib(plan.gradients), gib(sent),
+             o.link_gbps ? fmt::format(", {:.3f} s at {} Gbit/s", double(sent) * 8 /
+                                                                   (*o.link_gbps * 1e9),
+                                       *o.link_gbps)
+                         : std::string("; --link-gbps G gives its time"));
 }
 
 }  // namespace
@@ -105,6 +123,10 @@ int run_plan(const PlanOptions& o) {
   for (auto [flag, value] : {std::pair{"--batch", o.batch}, {"--seq-len", o.seq_len},
                              {"--grad-accum", o.grad_accum}})
     if (value <= 0) fail("[plan] {} must be positive, got {}", flag, value);
+  if (o.ranks < 1 || o.ranks > 1 << 20) fail("[plan] --ranks must lie in 1..1048576, got {}", o.ranks);
+  if (o.link_gbps && !(*o.link_gbps > 0))
+    fail("[plan] --link-gbps must be positive, got {}", *o.link_gbps);
+  if (o.link_gbps && o.ranks == 1) fail("[plan] --link-gbps needs --ranks N above 1");
   const io::ModelConfig config =
       o.model ? model::read_model_source_config(*o.model) : model::model_preset(*o.family, *o.size);
   const Recompute mode = parse_grad_checkpoint(o.grad_checkpoint);
@@ -119,7 +141,8 @@ int run_plan(const PlanOptions& o) {
     setup.lora.dropout = o.lora_dropout;
   }
   const model::MemoryPlan plan =
-      model::plan_memory(config, setup, o.batch, o.seq_len, o.grad_accum, context.caps());
+      train::plan_training(config, setup, o.batch, o.seq_len, o.grad_accum, context.caps(), {},
+                           o.ranks);
   const uint64_t budget = model::usable_budget(context);
 
   const std::string name = o.model ? *o.model : *o.family + " " + *o.size;
@@ -143,6 +166,7 @@ int run_plan(const PlanOptions& o) {
   row("total", plan.total(false),
       fmt::format("   with recompute {:.2f} GiB", gib(plan.total(true))));
   row("device budget", budget);
+  if (o.ranks > 1) print_data_parallel(plan, o);
   fmt::print("advice: {}\n", plan_advice(plan, budget, setup, mode));
   return fitting_recompute(plan, budget, mode) ? 0 : 2;
 }

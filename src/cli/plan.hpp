@@ -48,6 +48,8 @@ struct PlanOptions {
   std::string dtype = TrainOptions{}.dtype;          // --dtype f32, bf16, f16 or auto (run_dtype)
   std::string grad_checkpoint = TrainOptions{}.grad_checkpoint;  // on, off or auto
   std::optional<std::string> device;  // --device index or name substring
+  int64_t ranks = 1;                   // --ranks N: data parallel over N devices
+  std::optional<double> link_gbps;     // --link-gbps G: the slowest link between ranks
 };
 
 // Prints the table and the advice; returns 0 when the run fits, 2 when it does not.

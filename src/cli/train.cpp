@@ -21,10 +21,14 @@
 #include "model/pretrained.hpp"
 #include "model/transformer.hpp"
 #include "train/checkpoint_files.hpp"
+#include "train/communicator.hpp"
 #include "train/reported_run.hpp"
 #include "train/run_directory.hpp"
+#include "train/training_plan.hpp"
 #include "train/trainer.hpp"
 #include "vk/context.hpp"
+#include "vk/device.hpp"
+#include "vk/instance.hpp"
 
 namespace vktrain::cli {
 
@@ -95,7 +99,7 @@ io::PeftAdapter adapter_to_continue(TrainOptions& o, const io::ModelConfig& conf
   return adapter;
 }
 
-nlohmann::json settings_of(const TrainOptions& o, DType dtype, bool recompute) {
+nlohmann::json settings_of(const TrainOptions& o, DType dtype, bool recompute, int ranks) {
   nlohmann::json s = {{"model", o.model},        {"data", o.data},
                       {"mode", o.full ? "full" : "lora"},
                       {"seq_len", o.seq_len},    {"batch", o.batch},
@@ -109,6 +113,9 @@ nlohmann::json settings_of(const TrainOptions& o, DType dtype, bool recompute) {
                     {"max_grad_norm", o.max_grad_norm}, {"seed", o.seed}};
   if (o.adapter) s["adapter"] = *o.adapter;
   s["recompute"] = recompute;
+  // A step's micro-batches and the data position depend on the number of ranks; one rank's
+  // checkpoints keep the settings they always had.
+  if (ranks > 1) s["ranks"] = ranks;
   return s;
 }
 
@@ -123,6 +130,25 @@ nlohmann::json shown_settings(const TrainOptions& o, DType dtype, bool recompute
   shown["steps"] = steps;
   return shown;
 }
+
+// The device of this rank: --device or VKTRAIN_DEVICE when given (the same on every rank, or
+// per rank through the launcher's environment); else the node-local rank picks among the
+// usable devices of the kind vktrain would choose alone, wrapping when ranks outnumber them.
+vk::ContextOptions rank_context_options(const std::optional<std::string>& device,
+                                        const train::Communicator& ranks) {
+  vk::ContextOptions options = context_options(device);
+  if (!ranks.distributed() || options.device) return options;
+  vk::Instance instance(false);
+  const std::vector<vk::Capabilities> all = vk::list_devices(instance);
+  const size_t best = vk::select_device(all, std::nullopt);
+  std::vector<size_t> same_kind;
+  for (size_t i = 0; i < all.size(); ++i)
+    if (all[i].type == all[best].type && all[i].missing_required().empty()) same_kind.push_back(i);
+  options.device = std::to_string(same_kind[size_t(ranks.local_rank()) % same_kind.size()]);
+  return options;
+}
+
+int train_rank(const TrainOptions& options, const train::Communicator& ranks);
 
 }  // namespace
 
@@ -184,6 +210,24 @@ void add_train_options(CLI::App& c, TrainOptions& o) {
 }
 
 int run_train(const TrainOptions& options) {
+  const std::unique_ptr<train::Communicator> ranks = train::Communicator::from_launch();
+  if (!ranks->distributed()) return train_rank(options, *ranks);
+  // A rank that fails ends the job with its one message: the others would wait for it forever
+  // in the next collective. Checkpoints are written atomically, so the last one stays whole.
+  try {
+    return train_rank(options, *ranks);
+  } catch (const Error& e) {
+    ranks->abort(e.what());
+  } catch (const std::exception& e) {
+    ranks->abort(fmt::format("internal error: {}", e.what()));
+  }
+}
+
+namespace {
+
+// One rank of the run (the only one without mpirun). Rank 0 alone touches --out and prints.
+int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
+  const bool root = ranks.rank() == 0;
   TrainOptions o = options;  // --adapter sets the LoRA fields
   // Everything that can be checked cheaply is, before --out is touched.
   check_options(o);
@@ -191,8 +235,8 @@ int run_train(const TrainOptions& options) {
   const train::RunStart start =
       o.resume ? train::RunStart::resume
                : (o.overwrite ? train::RunStart::overwrite : train::RunStart::fresh);
-  train::check_run_directory(o.out, start);
-  vk::Context ctx(context_options(o.device));
+  if (root) train::check_run_directory(o.out, start);
+  vk::Context ctx(rank_context_options(o.device, ranks));
   io::ModelConfig config = model::read_model_source_config(o.model);
   std::optional<io::PeftAdapter> adapter;
   if (o.adapter) adapter = adapter_to_continue(o, config);
@@ -210,7 +254,8 @@ int run_train(const TrainOptions& options) {
   }
   // The memory plan decides recompute and refuses a run that cannot fit, before allocating.
   model::MemoryPlan plan =
-      model::plan_memory(config, setup, o.batch, o.seq_len, o.grad_accum, ctx.caps());
+      train::plan_training(config, setup, o.batch, o.seq_len, o.grad_accum, ctx.caps(), {},
+                           ranks.size());
   const uint64_t budget = model::usable_budget(ctx);
   const bool recompute =
       require_fits(plan, budget, setup, parse_grad_checkpoint(o.grad_checkpoint));
@@ -220,25 +265,33 @@ int run_train(const TrainOptions& options) {
 
   // Then the run directory, held from here on; a start that fails before training removes what it
   // made there. The data, with its cache there: a bad line fails before device memory is touched.
-  train::RunDirectory run_dir(o.out, start);
+  // Every rank has its device and the model's files before rank 0 touches --out: a rank that
+  // fails to start ends the job (run_train) with --out as it was. The other ranks tokenize the
+  // same files themselves, leaving --out to rank 0.
+  ranks.barrier();
+  std::optional<train::RunDirectory> run_dir;
+  if (root) run_dir.emplace(o.out, start);
   data::DatasetOptions data_options;
   data_options.seq_len = o.seq_len;
   data_options.train_on_inputs = o.train_on_inputs;
   data_options.truncate = o.truncate;
-  const std::string cache = run_dir.cache_dir();
-  data::TokenizedDataset train_data =
-      data::load_or_tokenize(data::data_file(o.data, {"train"}), text, data_options, cache);
+  auto tokenized = [&](const std::string& file) {
+    return run_dir ? data::load_or_tokenize(file, text, data_options, run_dir->cache_dir())
+                   : data::tokenize_dataset(file, text, data_options);
+  };
+  data::TokenizedDataset train_data = tokenized(data::data_file(o.data, {"train"}));
   std::vector<data::TokenSequence> train_sequences = std::move(train_data.sequences), valid_sequences;
   std::optional<std::string> valid_file = o.valid;
   if (!valid_file && o.valid_split == 0) valid_file = data::data_folder_file(o.data, "valid");
   if (valid_file) {
-    valid_sequences = data::load_or_tokenize(*valid_file, text, data_options, cache).sequences;
+    valid_sequences = tokenized(*valid_file).sequences;
   } else if (o.valid_split > 0) {
     std::tie(train_sequences, valid_sequences) =
         data::split_validation(std::move(train_sequences), o.valid_split, o.seed);
   }
 
-  fmt::print("data: {} examples, {} tokens ({} trained){}; {} for validation\n",
+  if (root)
+    fmt::print("data: {} examples, {} tokens ({} trained){}; {} for validation\n",
              train_data.examples, train_data.tokens, train_data.trained_tokens,
              train_data.truncated ? fmt::format(", {} truncated to {} tokens", train_data.truncated,
                                                 o.seq_len)
@@ -257,7 +310,8 @@ int run_train(const TrainOptions& options) {
     batching.shuffle = false;
     valid.emplace(std::move(valid_sequences), batching);
   }
-  const int64_t per_epoch = (train.batches_in_epoch(0) + o.grad_accum - 1) / o.grad_accum;
+  const int64_t per_step = o.grad_accum * ranks.size();  // micro-batches
+  const int64_t per_epoch = (train.batches_in_epoch(0) + per_step - 1) / per_step;
 
   train::TrainerOptions t;
   t.run_dir = o.out;
@@ -272,16 +326,19 @@ int run_train(const TrainOptions& options) {
   t.seed = o.seed;
   t.resume = o.resume;
   t.base_model = o.model;
-  t.settings = settings_of(o, setup.dtype, recompute);
+  t.settings = settings_of(o, setup.dtype, recompute, ranks.size());
+  t.ranks = &ranks;
   train::Trainer trainer(m, train, valid ? &*valid : nullptr, t);
 
-  fmt::print("train: {} on {}, {} {}, {} steps of {} x {} x {} tokens{}\n",
+  if (root)
+    fmt::print("train: {} on {}, {} {}, {} steps of {}{} x {} x {} tokens{}\n",
              o.full ? "full fine-tuning"
                     : fmt::format("LoRA r{}{}", o.lora_rank, o.adapter ? " from " + *o.adapter : ""),
              ctx.caps().name,
-             io::family_name(config.family), dtype_name(setup.dtype), t.steps, o.grad_accum,
+             io::family_name(config.family), dtype_name(setup.dtype), t.steps,
+             ranks.distributed() ? fmt::format("{} ranks x ", ranks.size()) : "", o.grad_accum,
              o.batch, o.seq_len, recompute ? ", recompute" : "");
-  run_dir.begin();
+  if (run_dir) run_dir->begin();
   stop_signal = 0;
   auto previous_int = std::signal(SIGINT, on_stop_signal);
   auto previous_term = std::signal(SIGTERM, on_stop_signal);
@@ -291,14 +348,19 @@ int run_train(const TrainOptions& options) {
   std::signal(SIGINT, previous_int);
   std::signal(SIGTERM, previous_term);
 
+  // A stop asked on another rank stops this one too, with that rank's signal unknown here.
+  const int exit_code = 128 + (stop_signal ? int(stop_signal) : SIGTERM);
+  if (!root) return stopped ? exit_code : 0;
   if (!o.full) io::write_peft_files(o.out, train::adapter_of(m, o.model));
   else train::write_model_directory(o.out, m, o.model);
   if (stopped) {
     fmt::print("stopped at step {}: checkpoint saved; continue with --resume\n", trainer.step());
-    return 128 + stop_signal;
+    return exit_code;
   }
   fmt::print("done: {} in {}\n", o.full ? "the model" : "the adapter", o.out);
   return 0;
 }
+
+}  // namespace
 
 }  // namespace vktrain::cli

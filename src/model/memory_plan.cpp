@@ -122,7 +122,6 @@ MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_
   const uint64_t arena = rows * uint64_t(kArenaRow) * 4;
   plan.master = arena;
   plan.gradients = arena;
-  plan.optimizer = 2 * arena;
   // The RoPE tables (one global, one local where layers use it) and the dropout seed.
   bool global = false, local = false;
   for (int64_t l = 0; l < c.num_layers; ++l) (uses_local_rope(c, l) ? local : global) = true;

@@ -26,7 +26,7 @@ struct MemoryPlan {
   uint64_t adapter = 0;    // LoRA A and B compute copies (f16/bf16 runs; f32 ones view `master`)
   uint64_t master = 0;     // f32 master copy of every trainable parameter
   uint64_t gradients = 0;  // f32 gradients of the trainable parameters
-  uint64_t optimizer = 0;  // AdamW's two f32 moments
+  uint64_t optimizer = 0;  // the optimizer's state: train::plan_training asks the optimizer
   uint64_t activations = 0;            // saved activations, one set per layer
   uint64_t activations_recompute = 0;  // with recompute: one set, plus the scratch of the
                                        // forward replayed inside the backward
@@ -40,7 +40,7 @@ struct MemoryPlan {
   }
 };
 
-// The plan of a training step of `micro_batches` micro-batches of [batch, seq] tokens on
+// The plan of a training step, all but the optimizer's state (train::plan_training adds it), of `micro_batches` micro-batches of [batch, seq] tokens on
 // `device` (its kind sets the logits chunk, its allocation limit the arena chunks), with one
 // evaluation recording as train::TrainingStep::evaluate makes.
 MemoryPlan plan_memory(const io::ModelConfig& config, const ModelSetup& setup, int64_t batch,

@@ -42,14 +42,8 @@ Parameters::Parameters(vk::Context& context, const std::vector<ParameterSpec>& s
   }
   if (chunk) chunk_rows_.push_back(chunk);
   if (any_trainable()) {
-    master_ = make_arena("master weights");
-    grads_ = make_arena("gradients");
-    m_ = make_arena("AdamW first moments");
-    v_ = make_arena("AdamW second moments");
-    // Zero everywhere: the padding between parameters must stay zero under every update.
-    vk::Recorder rec(context);
-    for (Tensor* arena : {&master_, &grads_, &m_, &v_}) ops::fill(rec, *arena, 0.0f);
-    rec.run();
+    master_ = make_arena("master weights", chunks_);
+    grads_ = make_arena("gradients", chunks_);
   }
   for (auto& p : params_) {
     DType type = p.spec.matrix() ? dtype : DType::f32;
@@ -62,17 +56,21 @@ Parameters::Parameters(vk::Context& context, const std::vector<ParameterSpec>& s
   }
 }
 
-Tensor Parameters::make_arena(const char* what) {
+Tensor Parameters::make_arena(const char* what, std::vector<Tensor>& owners) const {
   std::vector<vk::Span> spans;
   for (uint64_t rows : chunk_rows_) {
-    chunks_.push_back(make_tensor(context_, DType::f32, {int64_t(rows), kArenaRow}, what));
-    for (const auto& span : chunks_.back().memory.spans()) spans.push_back(span);
+    owners.push_back(make_tensor(context_, DType::f32, {int64_t(rows), kArenaRow}, what));
+    for (const auto& span : owners.back().memory.spans()) spans.push_back(span);
   }
   Tensor arena;
   arena.dtype = DType::f32;
   arena.shape = {int64_t(trainable_elements_ / kArenaRow), kArenaRow};
   arena.name = what;
   arena.memory = vk::Allocation(nullptr, std::move(spans), arena.bytes());
+  // Zero everywhere: the padding between parameters must stay zero under every update.
+  vk::Recorder rec(context_);
+  ops::fill(rec, arena, 0.0f);
+  rec.run();
   return arena;
 }
 
@@ -126,22 +124,6 @@ uint64_t Parameters::total_count() const {
   uint64_t n = 0;
   for (const auto& p : params_) n += p.spec.elements();
   return n;
-}
-
-std::vector<ops::AdamwGroup> Parameters::adamw_groups() const {
-  // Neighbouring parameters with the same decay share one group; the padding between them is
-  // zero in every arena and stays zero under the update.
-  std::vector<ops::AdamwGroup> groups;
-  for (const auto& p : params_) {
-    if (!p.trainable) continue;
-    uint64_t end = p.offset + arena_rows(p.spec.elements()) * kArenaRow;
-    if (!groups.empty() && groups.back().decay == p.spec.matrix() &&
-        groups.back().first + groups.back().count == p.offset)
-      groups.back().count = end - groups.back().first;
-    else
-      groups.push_back({p.offset, end - p.offset, p.spec.matrix()});
-  }
-  return groups;
 }
 
 void Parameters::record_refresh(vk::Recorder& rec) {

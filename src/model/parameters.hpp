@@ -3,10 +3,10 @@
 // views"): name, shape, dtype, whether it trains, and where it lives.
 //  - The tensor the forward pass reads (`weight`): matrices in the run's dtype (f32, f16 or
 //    bf16), norm weights and biases in f32 (the ops want them so).
-//  - Trainable parameters also live in four f32 arenas with one layout: the master copy,
-//    gradients, and AdamW's two moments, so the optimizer is one flat pass. An f32 weight that
-//    trains is a view of its master; any other trainable weight is a compute copy refreshed
-//    from the master after every update.
+//  - Trainable parameters also live in f32 arenas with one layout: the master copy and the
+//    gradients here, and the optimizer's state (train/optimizer.hpp, through make_arena), so
+//    the optimizer is one flat pass. An f32 weight that trains is a view of its master; any
+//    other trainable weight is a compute copy refreshed from the master after every update.
 // Arenas are [rows, 1024] f32 (whole rows, so spans can split them); each parameter starts on a
 // row. They are built from chunks that each fit one allocation and end on a parameter boundary,
 // so a parameter never straddles two allocations unless it alone exceeds one.
@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "model/layout.hpp"
-#include "ops/adamw.hpp"
 #include "ops/tensor.hpp"
 
 namespace vktrain::vk {
@@ -62,30 +61,27 @@ class Parameters {
   // Views of one trainable parameter in an arena.
   Tensor master(const std::string& name) const { return arena_view(master_, name); }
   Tensor grad(const std::string& name) const { return arena_view(grads_, name); }
-  Tensor first_moment(const std::string& name) const { return arena_view(m_, name); }
-  Tensor second_moment(const std::string& name) const { return arena_view(v_, name); }
   // Whole arenas ([rows, kArenaRow] f32; empty without trainable parameters).
   Tensor& master_arena() { return master_; }
   Tensor& grad_arena() { return grads_; }
-  Tensor& first_moment_arena() { return m_; }
-  Tensor& second_moment_arena() { return v_; }
-  // Ranges of the arenas for AdamW: decay on matrices, none on norm weights and biases.
-  std::vector<ops::AdamwGroup> adamw_groups() const;
+  // A new zeroed arena of the same layout (the optimizer's state), whose memory is the tensors
+  // appended to `owners`, which the caller keeps as long as the arena; and the view of one
+  // trainable parameter in an arena of that layout.
+  Tensor make_arena(const char* what, std::vector<Tensor>& owners) const;
+  Tensor arena_view(const Tensor& arena, const std::string& name) const;
   // Records the refresh of every compute copy from its master (after an optimizer update).
   void record_refresh(vk::Recorder& rec);
 
  private:
   Parameter& mutable_at(const std::string& name);
-  Tensor arena_view(const Tensor& arena, const std::string& name) const;
-  Tensor make_arena(const char* what);
 
   vk::Context& context_;
   DType dtype_;
   std::vector<Parameter> params_;
   uint64_t trainable_elements_ = 0;
   std::vector<uint64_t> chunk_rows_;  // arena chunk sizes, ending on parameter boundaries
-  std::vector<Tensor> chunks_;        // owners of the arenas' memory
-  Tensor master_, grads_, m_, v_;
+  std::vector<Tensor> chunks_;        // owners of the master's and the gradients' memory
+  Tensor master_, grads_;
 };
 
 }  // namespace vktrain::model

@@ -42,18 +42,19 @@ io::PeftAdapter adapter_of(const model::Transformer& model, const std::string& b
 }
 
 void write_trainable(const std::string& dir, const model::Transformer& model,
-                     const std::string& base_model) {
+                     const Optimizer& optimizer, const std::string& base_model) {
   const model::Parameters& params = model.parameters();
   vk::Context& ctx = params.context();
-  // Each tensor is read from the device when the writer asks for it: the moments as
-  // exp_avg.<name>, exp_avg_sq.<name> pairs, the non-adapter masters by their own names.
-  std::vector<std::string> trained;
-  std::vector<io::NamedShape> moments, weights;
+  // Each tensor is read from the device when the writer asks for it: the optimizer's state of
+  // each parameter in turn, the non-adapter masters by their own names.
+  std::vector<Tensor> state;
+  std::vector<io::NamedShape> state_names, weights;
   for (const auto& p : params.all()) {
     if (!p.trainable) continue;
-    trained.push_back(p.spec.name);
-    moments.push_back({"exp_avg." + p.spec.name, p.spec.shape});
-    moments.push_back({"exp_avg_sq." + p.spec.name, p.spec.shape});
+    for (auto& [name, tensor] : optimizer.state_of(p)) {
+      state_names.push_back({name, tensor.shape});
+      state.push_back(std::move(tensor));
+    }
     if (!model::is_lora_parameter(p.spec.name)) weights.push_back({p.spec.name, p.spec.shape});
   }
   if (model.setup().lora.rank > 0) io::write_peft_files(dir, adapter_of(model, base_model));
@@ -62,11 +63,7 @@ void write_trainable(const std::string& dir, const model::Transformer& model,
         dir + "/" + kModelFile, weights, [&](size_t i) { return params.read(weights[i].name); },
         DType::f32);
   io::write_model_safetensors(
-      dir + "/" + kOptimizerFile, moments,
-      [&](size_t i) {
-        const std::string& name = trained[i / 2];
-        return read_floats(ctx, i % 2 ? params.second_moment(name) : params.first_moment(name));
-      },
+      dir + "/" + kOptimizerFile, state_names, [&](size_t i) { return read_floats(ctx, state[i]); },
       DType::f32);
 }
 
@@ -84,14 +81,14 @@ void write_model_directory(const std::string& dir, const model::Transformer& mod
     io::copy_tokenizer_files(base_model, dir, "train");
 }
 
-void read_trainable(model::Parameters& params, const std::string& dir) {
+void read_trainable(model::Parameters& params, Optimizer& optimizer, const std::string& dir) {
   vk::Context& ctx = params.context();
   std::optional<io::PeftAdapter> adapter;
   if (std::filesystem::exists(dir + "/" + io::kPeftConfigFile)) adapter = io::read_peft_adapter(dir);
   std::optional<io::SafetensorsReader> weights;
   if (std::filesystem::exists(dir + "/" + kModelFile)) weights.emplace(dir + "/" + kModelFile);
   const std::string optimizer_path = dir + "/" + kOptimizerFile;
-  io::SafetensorsReader optimizer(optimizer_path);
+  io::SafetensorsReader state_file(optimizer_path);
   for (const auto& p : params.all()) {
     if (!p.trainable) continue;
     const std::string& name = p.spec.name;
@@ -106,9 +103,8 @@ void read_trainable(model::Parameters& params, const std::string& dir) {
       if (!weights) fail("[checkpoint] {}: {} is missing", dir, kModelFile);
       params.write(name, f32_values(*weights, dir + "/" + kModelFile, name, p.spec.shape));
     }
-    Tensor m = params.first_moment(name), v = params.second_moment(name);
-    write_floats(ctx, m, f32_values(optimizer, optimizer_path, "exp_avg." + name, p.spec.shape));
-    write_floats(ctx, v, f32_values(optimizer, optimizer_path, "exp_avg_sq." + name, p.spec.shape));
+    for (auto& [state_name, tensor] : optimizer.state_of(p))
+      write_floats(ctx, tensor, f32_values(state_file, optimizer_path, state_name, tensor.shape));
   }
 }
 

@@ -27,14 +27,20 @@ std::pair<double, int64_t> Evaluator::loss(const model::HostBatch& batch) {
   return {double(read_floats(ctx, acts_.loss)[0]), count_targets(batch)};
 }
 
-LossSum Evaluator::loss(const data::Batcher& data, int64_t max_batches) {
+LossSum Evaluator::loss(const data::Batcher& data, int64_t max_batches,
+                        const Communicator* ranks) {
   LossSum sum;
   sum.batches = data.batches_in_epoch(0);
   if (max_batches > 0) sum.batches = std::min(sum.batches, max_batches);
-  for (int64_t i = 0; i < sum.batches; ++i) {
+  const int64_t first = ranks ? ranks->rank() : 0, stride = ranks ? ranks->size() : 1;
+  for (int64_t i = first; i < sum.batches; i += stride) {
     auto [batch_loss, batch_targets] = loss(data.batch(0, i));
     sum.loss += batch_loss;
     sum.targets += batch_targets;
+  }
+  if (ranks && ranks->distributed()) {
+    sum.loss = ranks->sum(sum.loss);
+    sum.targets = int64_t(ranks->sum(double(sum.targets)));  // exact below 2^53
   }
   return sum;
 }

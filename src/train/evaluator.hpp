@@ -8,6 +8,7 @@
 #include "data/batches.hpp"
 #include "model/activations.hpp"
 #include "model/transformer.hpp"
+#include "train/communicator.hpp"
 
 namespace vktrain::vk {
 class Recorder;
@@ -30,8 +31,10 @@ class Evaluator {
   // The summed token loss of one batch and how many targets it has.
   std::pair<double, int64_t> loss(const model::HostBatch& batch);
   // The same over batches 0, 1, ... of epoch 0 of `data` (unshuffled data: every example once),
-  // at most `max_batches` of them (0: all).
-  LossSum loss(const data::Batcher& data, int64_t max_batches);
+  // at most `max_batches` of them (0: all). Data parallel (`ranks`), rank r evaluates batches
+  // r, r + N, ... and every rank returns the sums over all of them.
+  LossSum loss(const data::Batcher& data, int64_t max_batches,
+               const Communicator* ranks = nullptr);
 
  private:
   model::Transformer& model_;

@@ -12,13 +12,13 @@ namespace vktrain::train {
 bool run_with_progress_and_report(Trainer& trainer, vk::Context& context, int64_t print_every,
                                   const std::function<bool()>& stop,
                                   const nlohmann::json& settings) {
+  if (!trainer.writes_outputs())  // rank 0 shows and reports the run
+    return trainer.run([&](const StepReport&) { return stop && stop(); });
   ProgressLine progress(std::cout, ProgressLine::is_terminal(stdout), print_every);
   const auto start = std::chrono::steady_clock::now();
-  bool stopped = false;
-  trainer.run([&](const StepReport& r) {
+  const bool stopped = trainer.run([&](const StepReport& r) {
     progress.update(r, context.allocator.stats().in_use);
-    stopped = stop && stop();
-    return stopped;
+    return stop && stop();
   });
   progress.finish();
   ReportSummary summary;

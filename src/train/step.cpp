@@ -32,6 +32,19 @@ void record_copy_into(vk::Recorder& rec, const vk::Span& src, uint64_t offset, c
   }
 }
 
+// Records copies of every byte of `from` into `to` (as long), span by span.
+void record_copy(vk::Recorder& rec, const vk::Allocation& from, const vk::Allocation& to) {
+  const auto& a = from.spans();
+  const auto& b = to.spans();
+  uint64_t at_a = 0, at_b = 0;  // offsets within a[i], b[j]
+  for (size_t i = 0, j = 0; i < a.size() && j < b.size();) {
+    const uint64_t n = std::min(a[i].bytes - at_a, b[j].bytes - at_b);
+    rec.copy(a[i], at_a, b[j], at_b, n);
+    if ((at_a += n) == a[i].bytes) ++i, at_a = 0;
+    if ((at_b += n) == b[j].bytes) ++j, at_b = 0;
+  }
+}
+
 std::vector<model::BatchTensors> micro_batch_tensors(const model::Transformer& model,
                                                     const StepShape& shape) {
   std::vector<model::BatchTensors> batches;
@@ -56,41 +69,47 @@ int64_t count_tokens(const model::HostBatch& batch) {
 }
 
 TrainingStep::TrainingStep(model::Transformer& model, const StepShape& shape,
-                           const ops::AdamwOptions& adamw)
+                           const ops::AdamwOptions& adamw, const Communicator* ranks)
     : model_(model),
       shape_(shape),
-      adamw_(adamw),
+      ranks_(ranks),
+      optimizer_(make_optimizer(model.parameters(), adamw)),
       loss_scale_(model.setup().dtype == DType::f16 ? kF16LossScale : 1.0f),
       acts_(model.context(), model.config(), model.setup().dtype, shape.batch, shape.time,
             shape.recompute, model.setup().lora.rank),
       batches_(micro_batch_tensors(model, shape)),
       evaluator_(model, acts_, batches_[0]) {
-  if (!model.parameters().any_trainable()) fail("[train] the model has nothing to train");
-  step_values_ = make_tensor(model.context(), DType::f32, {3}, "AdamW step values");
   grad_norm_sq_ = make_tensor(model.context(), DType::f32, {1}, "squared gradient norm");
   results_ = model.context().allocator.allocate(3 * sizeof(float), vk::MemoryKind::readback,
                                                 "step results", 3 * sizeof(float));
+  if (distributed())
+    staging_ = model.context().allocator.allocate(model.parameters().grad_arena().bytes(),
+                                                  vk::MemoryKind::readback, "gradient staging");
 }
 
-void TrainingStep::record_step(vk::Recorder& rec) {
+void TrainingStep::record_gradients(vk::Recorder& rec) {
   model::Parameters& params = model_.parameters();
   ops::fill(rec, params.grad_arena(), 0.0f);
   ops::fill(rec, acts_.loss, 0.0f);
-  std::vector<const Tensor*> targets;
-  for (const auto& b : batches_) targets.push_back(&b.targets);
-  ops::cross_entropy_grad_scale(rec, acts_.grad_scale, targets);
-  if (loss_scale_ != 1.0f) ops::scale(rec, acts_.grad_scale, acts_.grad_scale, loss_scale_);
-  for (uint32_t k = 0; k < batches_.size(); ++k) {
-    model_.record_forward(rec, acts_, batches_[k], true, k);
-    model_.record_backward(rec, acts_, batches_[k], k);
+  if (!distributed()) {  // else the host writes the global count's 1 / count (prepare)
+    std::vector<const Tensor*> targets;
+    for (const auto& b : batches_) targets.push_back(&b.targets);
+    ops::cross_entropy_grad_scale(rec, acts_.grad_scale, targets);
   }
+  if (loss_scale_ != 1.0f) ops::scale(rec, acts_.grad_scale, acts_.grad_scale, loss_scale_);
+  const uint32_t first = uint32_t((ranks_ ? ranks_->rank() : 0) * shape_.micro_batches);
+  for (uint32_t k = 0; k < batches_.size(); ++k) {
+    model_.record_forward(rec, acts_, batches_[k], true, first + k);
+    model_.record_backward(rec, acts_, batches_[k], first + k);
+  }
+}
+
+void TrainingStep::record_update(vk::Recorder& rec) {
+  model::Parameters& params = model_.parameters();
   if (loss_scale_ != 1.0f)
     ops::scale(rec, params.grad_arena(), params.grad_arena(), 1.0f / loss_scale_);
   ops::sum_squares(rec, grad_norm_sq_, params.grad_arena());
-  ops::adamw_update(rec, params.master_arena(), params.first_moment_arena(),
-                    params.second_moment_arena(), params.grad_arena(), step_values_,
-                    adamw_.max_grad_norm > 0 ? &grad_norm_sq_ : nullptr, params.adamw_groups(),
-                    adamw_);
+  optimizer_->record_update(rec, grad_norm_sq_);
   params.record_refresh(rec);
   // The results the host reads after the wait (finish), in the recording's host-visible memory.
   const vk::Span& out = results_.spans().front();
@@ -101,21 +120,27 @@ void TrainingStep::record_step(vk::Recorder& rec) {
 
 void TrainingStep::prepare(const std::vector<model::HostBatch>& micro, double lr, int64_t step,
                            int32_t dropout_seed) {
-  if (micro.size() != batches_.size())
-    fail("[train] a step takes {} micro-batches, got {}", batches_.size(), micro.size());
+  const size_t ranks = ranks_ ? size_t(ranks_->size()) : 1;
+  if (micro.size() != batches_.size() * ranks)
+    fail("[train] a step takes {} micro-batches, got {}", batches_.size() * ranks, micro.size());
   std::vector<std::pair<Tensor*, std::vector<int32_t>>> arrays;
-  int64_t targets = 0, tokens = 0;
-  for (size_t k = 0; k < micro.size(); ++k) {
-    for (auto& input : model_.batch_inputs(batches_[k], micro[k]))
+  const size_t first = ranks_ ? size_t(ranks_->rank()) * batches_.size() : 0;
+  for (size_t k = 0; k < batches_.size(); ++k)
+    for (auto& input : model_.batch_inputs(batches_[k], micro[first + k]))
       arrays.push_back(std::move(input));
-    targets += count_targets(micro[k]);
-    tokens += count_tokens(micro[k]);
+  int64_t targets = 0, tokens = 0;  // of the whole step, every rank's micro-batches
+  for (const auto& batch : micro) {
+    targets += count_targets(batch);
+    tokens += count_tokens(batch);
   }
-  const std::array<float, 3> values = ops::adamw_step_values(lr, step, adamw_);
+  // As ops::cross_entropy_grad_scale computes it on one rank.
+  const float grad_scale = targets > 0 ? 1.0f / float(targets) : 0.0f;
+  const std::vector<float> values = optimizer_->host_step_values(lr, step);
   // Checked; from here on nothing fails but the slot's first allocation.
   const int index = in_flight_ == 0 ? 1 : 0;
   InputSlot& slot = slots_[index];
-  uint64_t bytes = sizeof(values) + sizeof(dropout_seed);
+  uint64_t bytes = values.size() * sizeof(float) + sizeof(dropout_seed);
+  if (distributed()) bytes += sizeof(grad_scale);
   for (const auto& [tensor, v] : arrays) bytes += v.size() * sizeof(int32_t);
   const bool record = !slot.copies;
   if (record) {
@@ -133,8 +158,9 @@ void TrainingStep::prepare(const std::vector<model::HostBatch>& micro, double lr
     offset += n;
   };
   for (const auto& [tensor, v] : arrays) put(v.data(), v.size() * sizeof(int32_t), *tensor);
-  put(values.data(), sizeof(values), step_values_);
+  put(values.data(), values.size() * sizeof(float), optimizer_->step_values());
   put(&dropout_seed, sizeof(dropout_seed), model_.dropout_seed());
+  if (distributed()) put(&grad_scale, sizeof(grad_scale), acts_.grad_scale);
   slot.step = step;
   slot.targets = targets;
   slot.tokens = tokens;
@@ -157,7 +183,15 @@ void TrainingStep::submit() {
   if (prepared_ < 0) fail("[train] no step prepared to submit");
   if (!step_) {
     step_ = std::make_unique<vk::Recorder>(model_.context());
-    record_step(*step_);
+    record_gradients(*step_);
+    if (distributed()) {
+      record_copy(*step_, model_.parameters().grad_arena().memory, staging_);
+      update_ = std::make_unique<vk::Recorder>(model_.context());
+      record_copy(*update_, staging_, model_.parameters().grad_arena().memory);
+      record_update(*update_);
+    } else {
+      record_update(*step_);
+    }
   }
   slots_[prepared_].copies->submit();
   step_->submit();
@@ -173,6 +207,15 @@ StepResult TrainingStep::finish() {
   slot.copies->wait();
   step_->wait();
   StepResult result;
+  if (distributed()) {
+    auto reduce_start = std::chrono::steady_clock::now();
+    for (const vk::Span& span : staging_.spans())
+      ranks_->sum({static_cast<float*>(span.mapped), span.bytes / sizeof(float)});
+    result.allreduce_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - reduce_start).count();
+    update_->submit();
+    update_->wait();
+  }
   result.wait_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.targets = slot.targets;
@@ -180,6 +223,7 @@ StepResult TrainingStep::finish() {
   float out[3];  // loss, grad_scale, grad_norm_sq
   std::memcpy(out, results_.spans().front().mapped, sizeof(out));
   result.loss = double(out[0]) * double(out[1] / loss_scale_);
+  if (distributed()) result.loss = ranks_->sum(result.loss);
   result.grad_norm = std::sqrt(double(out[2]));
   if (!std::isfinite(result.grad_norm) || !std::isfinite(result.loss))
     fail("[train] step {}: the loss or the gradients are not finite (loss {}, gradient norm {}){}",

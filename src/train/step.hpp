@@ -1,8 +1,8 @@
 #pragma once
 // One optimizer step recorded once and replayed (DESIGN.md decision 3): zero the gradients; for
 // each of K micro-batches the forward and the backward (gradients accumulate); the global
-// gradient norm; AdamW with clipping; the refresh of compute copies from the f32 masters. The
-// host only rewrites the inputs (token ids, targets, positions, documents), the AdamW step
+// gradient norm; the optimizer's update (AdamW with clipping, train/optimizer.hpp); the refresh of compute copies from the f32 masters. The
+// host only rewrites the inputs (token ids, targets, positions, documents), the optimizer's step
 // values and the dropout seed before each replay.
 //
 // No synchronous transfer per step: the host writes a step's inputs with memcpy into one of two
@@ -11,6 +11,15 @@
 // ends with copies of its three result scalars into host-visible readback memory. So while step
 // n runs, the host can build step n+1's batches and write them into the other slot (prepare);
 // submitting n+1 still waits for finish(n), which reads n's results.
+//
+// Data parallel over MPI (train/communicator.hpp): the step is one rank's part of a global step
+// of N x K micro-batches, rank r training micro-batches r K .. r K + K - 1 with their global
+// indices (so their dropout masks are those of one rank accumulating all N x K). The step then
+// records in two parts: the forward and backward ending with a copy of the summed gradients into
+// host-visible staging; the host sums the staging over the ranks (MPI_Allreduce); the second
+// part copies the sums back and clips, updates and refreshes. The mean's 1/count over all N x K
+// micro-batches comes from the host, which sees every micro-batch; the loss is summed over the
+// ranks. So the norm, the clipping and the update are those of one rank with N x K micro-batches.
 //
 // The loss is the mean over every target of the K micro-batches (transformers' loss over one
 // batch of K x B rows): the 1/count is computed on the device from all K target tensors.
@@ -23,7 +32,9 @@
 #include "model/activations.hpp"
 #include "model/transformer.hpp"
 #include "ops/adamw.hpp"
+#include "train/communicator.hpp"
 #include "train/evaluator.hpp"
+#include "train/optimizer.hpp"
 
 namespace vktrain::train {
 
@@ -38,16 +49,21 @@ struct StepResult {
   double grad_norm = 0;     // before clipping
   int64_t targets = 0;      // tokens that counted
   int64_t tokens = 0;       // tokens processed: every position but padding (count_tokens)
-  double wait_seconds = 0;  // finish()'s time blocked on the device
+  double wait_seconds = 0;  // finish()'s time blocked on the device and, distributed, on MPI
+  double allreduce_seconds = 0;  // distributed: of that, the gradients' MPI_Allreduce, with
+                                 // its wait for the slowest rank
 };
 
 class TrainingStep {
  public:
-  TrainingStep(model::Transformer& model, const StepShape& shape, const ops::AdamwOptions& adamw);
+  // `ranks`: the data-parallel job this step is one rank of (null: one rank).
+  TrainingStep(model::Transformer& model, const StepShape& shape, const ops::AdamwOptions& adamw,
+               const Communicator* ranks = nullptr);
   TrainingStep(const TrainingStep&) = delete;
   TrainingStep& operator=(const TrainingStep&) = delete;
 
-  // Writes the inputs of one optimizer step on K micro-batches with learning rate `lr` (`step`
+  // Writes the inputs of one optimizer step on N x K micro-batches (N ranks; this rank trains
+  // its K of them) with learning rate `lr` (`step`
   // counts from 1: AdamW's bias correction) into the input slot that the step in flight, if
   // any, does not read. Everything is checked first (an error names the bad value), so a bad
   // batch writes nothing. A second prepare() before submit() replaces the first.
@@ -68,22 +84,27 @@ class TrainingStep {
   Evaluator& evaluator() { return evaluator_; }
 
   float loss_scale() const { return loss_scale_; }
+  Optimizer& optimizer() { return *optimizer_; }
   model::Activations& activations() { return acts_; }
 
  private:
-  void record_step(vk::Recorder& rec);
+  bool distributed() const { return ranks_ && ranks_->distributed(); }
+  // The forward and backward of the rank's micro-batches, gradients summed in the arena.
+  void record_gradients(vk::Recorder& rec);
+  // Clipping norm, the optimizer's update, the refresh and the results' copy.
+  void record_update(vk::Recorder& rec);
 
   model::Transformer& model_;
   StepShape shape_;
-  ops::AdamwOptions adamw_;
+  const Communicator* ranks_;
+  std::unique_ptr<Optimizer> optimizer_;
   float loss_scale_;
   model::Activations acts_;
   std::vector<model::BatchTensors> batches_;
   Evaluator evaluator_;  // on the first micro-batch's tensors and the step's activations
-  Tensor step_values_;    // f32 [3]: ops::adamw_step_values
   Tensor grad_norm_sq_;   // f32 [1]
   // One step's inputs in host-visible memory: each micro-batch's arrays (batch_inputs), the
-  // AdamW step values, the dropout seed; `copies` moves them to the tensors the step reads.
+  // optimizer's step values, the dropout seed; `copies` moves them to the tensors the step reads.
   struct InputSlot {
     vk::Allocation memory;
     std::unique_ptr<vk::Recorder> copies;
@@ -92,9 +113,10 @@ class TrainingStep {
   InputSlot slots_[2];
   int prepared_ = -1, in_flight_ = -1;  // slot indices, -1: none
   vk::Allocation results_;              // f32 [3] host-visible: loss, grad_scale, grad_norm_sq
-  // Last, so that it is destroyed first: a Recorder waits for its submission when destroyed,
-  // and the step in flight reads and writes everything above.
-  std::unique_ptr<vk::Recorder> step_;
+  vk::Allocation staging_;  // distributed: the gradient arena in host-visible memory
+  // Last, so that they are destroyed first: a Recorder waits for its submission when destroyed,
+  // and the step in flight reads and writes everything above. update_ only when distributed.
+  std::unique_ptr<vk::Recorder> step_, update_;
 };
 
 int64_t count_targets(const model::HostBatch& batch);

@@ -21,7 +21,7 @@ Trainer::Trainer(model::Transformer& model, const data::Batcher& train,
       train_(train),
       valid_(valid),
       options_(std::move(options)),
-      step_(model, options_.shape, options_.adamw) {
+      step_(model, options_.shape, options_.adamw, options_.ranks) {
   if (options_.steps < 1) fail("[train] the run needs at least one step");
   options_.schedule.total_steps = options_.steps;
   state_.rng = {options_.seed};
@@ -38,13 +38,14 @@ Trainer::Trainer(model::Transformer& model, const data::Batcher& train,
 void Trainer::restore(const std::string& checkpoint) {
   TrainState saved = read_train_state(checkpoint);
   require_same_settings(saved, options_.settings, checkpoint);
-  read_trainable(model_.parameters(), checkpoint);
+  read_trainable(model_.parameters(), step_.optimizer(), checkpoint);
   state_ = saved;
 }
 
 std::vector<model::HostBatch> Trainer::next_micro_batches(TrainState& cursor) const {
   std::vector<model::HostBatch> micro;
-  for (int64_t k = 0; k < options_.shape.micro_batches; ++k) {
+  const int64_t ranks = options_.ranks ? options_.ranks->size() : 1;
+  for (int64_t k = 0; k < ranks * options_.shape.micro_batches; ++k) {
     if (cursor.data_position >= train_.batches_in_epoch(cursor.epoch)) {
       ++cursor.epoch;
       cursor.data_position = 0;
@@ -60,11 +61,14 @@ void Trainer::prepare(TrainState& cursor, int64_t index) {
   step_.prepare(micro, learning_rate(options_.schedule, index), index + 1, dropout_seed);
 }
 
-void Trainer::run(const std::function<bool(const StepReport&)>& report) {
-  std::filesystem::create_directories(options_.run_dir);
-  MetricsLog metrics = MetricsLog::open(options_.run_dir + "/metrics.jsonl",
-                                        options_.resume ? state_.step : -1);
-  if (state_.step >= options_.steps) return;
+bool Trainer::run(const std::function<bool(const StepReport&)>& report) {
+  std::optional<MetricsLog> metrics;
+  if (writes_outputs()) {
+    std::filesystem::create_directories(options_.run_dir);
+    metrics = MetricsLog::open(options_.run_dir + "/metrics.jsonl",
+                               options_.resume ? state_.step : -1);
+  }
+  if (state_.step >= options_.steps) return false;
   TrainState cursor = state_;  // after the prepared step's batches
   prepare(cursor, state_.step);
   // A step that fails to prepare (a bad batch) fails where it would be submitted: the step in
@@ -105,24 +109,29 @@ void Trainer::run(const std::function<bool(const StepReport&)>& report) {
                            {"seconds", r.seconds},
                            {"device_bytes", model_.context().allocator.stats().in_use}};
     if (r.eval_loss) line["eval_loss"] = *r.eval_loss;
-    metrics.write(line);
+    if (options_.ranks && options_.ranks->distributed())
+      line["allreduce_seconds"] = result.allreduce_seconds;
+    if (metrics) metrics->write(line);
     bool stop = report && report(r);
+    if (options_.ranks) stop = options_.ranks->any(stop);
     if ((options_.save_every > 0 && state_.step % options_.save_every == 0) || last || stop)
       save_checkpoint();
-    if (stop) return;
+    if (stop) return true;
   }
+  return false;
 }
 
 double Trainer::evaluate() {
   if (!valid_) fail("[train] no validation data to evaluate on");
-  LossSum sum = step_.evaluator().loss(*valid_, options_.eval_batches);
+  LossSum sum = step_.evaluator().loss(*valid_, options_.eval_batches, options_.ranks);
   if (sum.targets == 0) fail("[train] the validation batches have no target to score");
   return sum.loss / double(sum.targets);
 }
 
 void Trainer::save_checkpoint() {
+  if (!writes_outputs()) return;
   io::AtomicDirectory dir(checkpoint_dir(options_.run_dir, state_.step), "checkpoint");
-  write_trainable(dir.path(), model_, options_.base_model);
+  write_trainable(dir.path(), model_, step_.optimizer(), options_.base_model);
   write_train_state(dir.path(), state_);
   dir.commit();
 }

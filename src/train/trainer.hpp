@@ -15,6 +15,13 @@
 // a checkpoint written after step n (evaluation and checkpoints read the parameters, so they
 // run between finish(n) and submit(n+1)) resumes at step n+1's batches, none skipped or
 // repeated.
+//
+// Data parallel (train/communicator.hpp): every rank runs this loop on the same data order; a
+// step takes N x K micro-batches, each rank trains its K (TrainingStep), so the data position,
+// the schedule and the checkpoint are those of one rank with N x K. Rank 0 alone writes
+// metrics and checkpoints; every rank reads the same checkpoint on resume. Evaluation is
+// sharded: each rank scores every N-th validation batch and the sums are reduced. A stop (Ctrl-C) on
+// any rank stops every rank after the same step.
 #include <functional>
 #include <optional>
 #include <string>
@@ -41,6 +48,7 @@ struct TrainerOptions {
   bool resume = false;       // continue from the run directory's latest checkpoint
   std::string base_model;    // written into adapters (base_model_name_or_path)
   nlohmann::json settings;   // what must not change on resume
+  const Communicator* ranks = nullptr;  // the data-parallel job (null: one rank)
 };
 
 struct StepReport {
@@ -57,13 +65,16 @@ class Trainer {
   Trainer(model::Transformer& model, const data::Batcher& train, const data::Batcher* valid,
           TrainerOptions options);
   // Runs the remaining steps. `report` sees every step and returns true to stop early (Ctrl-C):
-  // the run then saves a checkpoint of the step it reached and returns.
-  void run(const std::function<bool(const StepReport&)>& report = {});
+  // the run then saves a checkpoint of the step it reached and returns true (on every rank
+  // when any rank's `report` asked to stop).
+  bool run(const std::function<bool(const StepReport&)>& report = {});
   // Mean loss over the validation batches.
   double evaluate();
   void save_checkpoint();
   int64_t step() const { return state_.step; }
   const TrainerOptions& options() const { return options_; }
+  // Whether this process writes the run's files: rank 0, or the only rank.
+  bool writes_outputs() const { return !options_.ranks || options_.ranks->rank() == 0; }
 
  private:
   void restore(const std::string& checkpoint);

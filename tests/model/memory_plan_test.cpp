@@ -16,6 +16,7 @@
 #include "model/memory_plan.hpp"
 #include "model/tiny_models.hpp"
 #include "train/step.hpp"
+#include "train/training_plan.hpp"
 #include "vk/context.hpp"
 
 namespace vktrain {
@@ -61,7 +62,7 @@ TEST_P(MemoryPlanTest, PeakMatchesThePlan) {
   const io::ModelConfig config = plan_config(p.family);
   vk::Context ctx;  // its own allocator: a peak no earlier test has raised
   const uint64_t before = ctx.allocator.stats().in_use;
-  model::MemoryPlan plan = model::plan_memory(config, p.setup, B, T, K, ctx.caps());
+  model::MemoryPlan plan = train::plan_training(config, p.setup, B, T, K, ctx.caps());
   {
     model::Transformer m(ctx, config, p.setup);
     auto specs = model::base_parameters(config);

@@ -1,0 +1,107 @@
+#include "train/communicator.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "base/error.hpp"
+
+#ifdef VKTRAIN_HAVE_MPI
+#include <mpi.h>
+#endif
+
+namespace vktrain::train {
+
+namespace {
+
+// The job size the launcher announced, 0 when no launcher started this process.
+long launched_size() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+    if (const char* value = std::getenv(name)) return std::max(1L, std::strtol(value, nullptr, 10));
+  return std::getenv("PMIX_RANK") ? 1 : 0;
+}
+
+}  // namespace
+
+#ifdef VKTRAIN_HAVE_MPI
+
+std::unique_ptr<Communicator> Communicator::from_launch() {
+  auto comm = std::make_unique<Communicator>();
+  if (launched_size() == 0) return comm;
+  MPI_Init(nullptr, nullptr);
+  comm->initialised_ = true;
+  MPI_Comm_rank(MPI_COMM_WORLD, &comm->rank_);
+  MPI_Comm_size(MPI_COMM_WORLD, &comm->size_);
+  // The node-local rank from the ranks sharing this machine's memory, whatever the launcher.
+  MPI_Comm local;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, comm->rank_, MPI_INFO_NULL, &local);
+  MPI_Comm_rank(local, &comm->local_rank_);
+  MPI_Comm_free(&local);
+  return comm;
+}
+
+Communicator::~Communicator() {
+  if (initialised_) MPI_Finalize();
+}
+
+void Communicator::sum(std::span<float> values) const {
+  if (!distributed()) return;
+  // MPI counts are int: pieces of at most 2^30 elements.
+  for (size_t first = 0; first < values.size(); first += size_t(1) << 30) {
+    const int count = int(std::min(values.size() - first, size_t(1) << 30));
+    MPI_Allreduce(MPI_IN_PLACE, values.data() + first, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+  }
+}
+
+double Communicator::sum(double value) const {
+  if (distributed()) MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  return value;
+}
+
+bool Communicator::any(bool value) const {
+  int v = value;
+  if (distributed()) MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD);
+  return v != 0;
+}
+
+void Communicator::barrier() const {
+  if (distributed()) MPI_Barrier(MPI_COMM_WORLD);
+}
+
+void Communicator::abort(const std::string& message) const {
+  fmt::print(stderr, "vktrain: rank {} of {}: {}\n", rank_, size_, message);
+  std::fflush(stderr);
+  if (initialised_) MPI_Abort(MPI_COMM_WORLD, 1);
+  std::abort();
+}
+
+#else
+
+std::unique_ptr<Communicator> Communicator::from_launch() {
+  if (const long size = launched_size(); size > 1)
+    fail("[mpi] mpirun started {} ranks, but this vktrain was built without MPI (CMake found no "
+         "Open MPI): install libopenmpi-dev and rebuild for data-parallel training, or run "
+         "vktrain without mpirun",
+         size);
+  return std::make_unique<Communicator>();
+}
+
+Communicator::~Communicator() = default;
+void Communicator::sum(std::span<float>) const {}
+double Communicator::sum(double value) const { return value; }
+bool Communicator::any(bool value) const { return value; }
+void Communicator::barrier() const {}
+
+void Communicator::abort(const std::string& message) const {
+  fmt::print(stderr, "vktrain: {}\n", message);
+  std::fflush(stderr);
+  std::abort();
+}
+
+#endif
+
+}  // namespace vktrain::train

@@ -1,0 +1,43 @@
+#pragma once
+// The ranks of a data-parallel run (DESIGN.md decision 10): one process per device, all started
+// by mpirun (Open MPI) with the same command line. MPI is initialised only when mpirun launched
+// the process (it sets OMPI_COMM_WORLD_SIZE; PMI_SIZE or PMIX_RANK under other launchers);
+// otherwise, and always in a build without MPI, the run is one rank and nothing here talks to
+// anyone. Collectives block, and every rank calls them in the same order.
+#include <memory>
+#include <span>
+#include <string>
+
+namespace vktrain::train {
+
+class Communicator {
+ public:
+  Communicator() = default;  // one rank
+  // The job mpirun launched this process into, MPI initialised (and finalised by the
+  // destructor); one rank when mpirun did not launch it. In a build without MPI, a launch of
+  // more than one rank fails, naming the build.
+  static std::unique_ptr<Communicator> from_launch();
+  ~Communicator();
+  Communicator(const Communicator&) = delete;
+  Communicator& operator=(const Communicator&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  int local_rank() const { return local_rank_; }  // among the ranks on this machine
+  bool distributed() const { return size_ > 1; }
+
+  // Element-wise sums over the ranks, in place; every rank gets the same result.
+  void sum(std::span<float> values) const;
+  double sum(double value) const;
+  bool any(bool value) const;
+  void barrier() const;  // returns when every rank has called it
+  // Prints `message` (one line, naming the rank) and ends every rank of the job: a failure on
+  // one rank must not leave the others waiting in a collective.
+  [[noreturn]] void abort(const std::string& message) const;
+
+ private:
+  int rank_ = 0, size_ = 1, local_rank_ = 0;
+  bool initialised_ = false;
+};
+
+}  // namespace vktrain::train

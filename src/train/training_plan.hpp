@@ -1,0 +1,23 @@
+#pragma once
+// The memory plan of a training run: the model's part (model/memory_plan.hpp: weights, the
+// master and gradient arenas, activations, workspace) and the optimizer's state, which the
+// optimizer sizes (train/optimizer.hpp), since model/ sits below train/. Data parallel over N
+// ranks, each device holds the same plus the gradient arena's host-visible staging copy (in
+// workspace), and each step all-reduces the gradients.
+#include <cstdint>
+
+#include "model/memory_plan.hpp"
+#include "ops/adamw.hpp"
+
+namespace vktrain::train {
+
+model::MemoryPlan plan_training(const io::ModelConfig& config, const model::ModelSetup& setup,
+                                int64_t batch, int64_t seq, int64_t micro_batches,
+                                const vk::Capabilities& device,
+                                const ops::AdamwOptions& optimizer = {}, int64_t ranks = 1);
+
+// The bytes each rank sends (and receives) per step in a ring all-reduce of `gradient_bytes`
+// over `ranks`: 2 (N - 1) / N of them, as Open MPI's large-message allreduce moves them.
+uint64_t allreduce_bytes_per_rank(uint64_t gradient_bytes, int64_t ranks);
+
+}  // namespace vktrain::train
