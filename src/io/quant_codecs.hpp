@@ -1,0 +1,47 @@
+#pragma once
+// One encoder and one decoder per block type (internal to src/io; quant.hpp is the interface).
+// Decoders follow ggml's dequantize_row_* operation for operation and encoders its
+// quantize_row_*_ref, so blocks and floats match llama.cpp's bit for bit (see
+// tests/io/quant_types_test.cpp and its fixtures).
+#include <cstdint>
+
+#include "io/quant_blocks.hpp"
+
+namespace vktrain::io::codec {
+
+void decode(const BlockQ4_0& b, float* y);
+void decode(const BlockQ4_1& b, float* y);
+void decode(const BlockQ5_0& b, float* y);
+void decode(const BlockQ5_1& b, float* y);
+void decode(const BlockQ8_0& b, float* y);
+void decode(const BlockQ2_K& b, float* y);
+void decode(const BlockQ3_K& b, float* y);
+void decode(const BlockQ4_K& b, float* y);
+void decode(const BlockQ5_K& b, float* y);
+void decode(const BlockQ6_K& b, float* y);
+
+// `b` arrives zeroed.
+void encode(const float* x, BlockQ4_0& b);
+void encode(const float* x, BlockQ4_1& b);
+void encode(const float* x, BlockQ5_0& b);
+void encode(const float* x, BlockQ5_1& b);
+void encode(const float* x, BlockQ8_0& b);
+void encode(const float* x, BlockQ2_K& b);
+void encode(const float* x, BlockQ3_K& b);
+void encode(const float* x, BlockQ4_K& b);
+void encode(const float* x, BlockQ5_K& b);
+void encode(const float* x, BlockQ6_K& b);
+
+// A block scale as f16; throws "[quant] ..." when it overflows, which only values beyond what
+// the type can scale reach (finite inputs are checked before encoding).
+uint16_t half_scale(float scale);
+
+// The first of the values of largest magnitude, with its sign (0 when all are 0), as ggml's
+// encoders pick the value that anchors a centred grid.
+float largest_magnitude(const float* x, int n);
+
+// ggml's nearest_int: round half to even. Out-of-range values saturate instead of wrapping, so
+// hostile inputs cannot reach undefined conversions; in range the result is ggml's.
+int nearest(float x);
+
+}  // namespace vktrain::io::codec
