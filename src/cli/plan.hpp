@@ -48,6 +48,8 @@ struct PlanOptions {
   std::string dtype = TrainOptions{}.dtype;          // --dtype f32, bf16, f16 or auto (run_dtype)
   std::string grad_checkpoint = TrainOptions{}.grad_checkpoint;  // on, off or auto
   std::optional<std::string> device;  // --device index or name substring
+  std::optional<std::string> quantize;  // --quantize (cli/run_setup.hpp)
+  std::optional<double> device_memory;  // --device-memory GIB: plan for that much, not this device
 };
 
 // Prints the table and the advice; returns 0 when the run fits, 2 when it does not.
