@@ -27,6 +27,13 @@ std::vector<float> random_values(size_t n, uint32_t seed, DType dtype, float sca
   return v;
 }
 
+std::vector<std::byte> random_bytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<std::byte> bytes(n);
+  for (auto& b : bytes) b = std::byte(rng() >> 24);
+  return bytes;
+}
+
 Tensor tensor_with(const std::vector<int64_t>& shape, DType dtype, const std::vector<float>& values,
                    const char* name, vk::Context& ctx) {
   Tensor t = make_tensor(ctx, dtype, shape, name);

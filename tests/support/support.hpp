@@ -18,6 +18,9 @@ vk::Context& context();  // created on first use from the environment (VKTRAIN_V
 std::vector<float> random_values(size_t n, uint32_t seed, DType dtype = DType::f32,
                                  float scale = 1.0f);
 
+// n seeded random bytes (the blocks of quantized tensors).
+std::vector<std::byte> random_bytes(size_t n, uint32_t seed);
+
 Tensor tensor_with(const std::vector<int64_t>& shape, DType dtype, const std::vector<float>& values,
                    const char* name = "t", vk::Context& ctx = context());
 
