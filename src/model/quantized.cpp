@@ -58,19 +58,24 @@ QuantizedBase from_gguf(const io::ModelConfig& config, const std::string& path, 
 QuantizedBase from_mix(const io::ModelConfig& config, const std::string& mix_name) {
   const io::QuantizeMix mix = io::parse_quantize_mix(mix_name);
   QuantizedBase base;
-  std::map<std::string, std::vector<std::string>> fallbacks;  // reason -> tensors
+  struct Differing {
+    uint64_t count = 0;
+    std::string example;  // the first tensor and why
+  };
+  std::map<io::GgmlType, Differing> differing;  // types other than the mix's main one
   for (const auto& spec : base_parameters(config)) {
     if (!spec.matrix()) continue;
     io::TensorQuantization q = io::tensor_quantization(mix, config, spec.name, spec.shape);
     if (auto device = io::device_dtype(q.type); device && dtype_is_block(*device))
       base.types[spec.name] = *device;
-    if (!q.reason.empty())
-      fallbacks[fmt::format("{} ({})", io::ggml_type_name(q.type), q.reason)].push_back(spec.name);
+    if (q.reason.empty()) continue;
+    Differing& d = differing[q.type];
+    if (d.count++ == 0) d.example = fmt::format("{}: {}", spec.name, q.reason);
   }
-  for (const auto& [what, names] : fallbacks)
-    base.notes.push_back(fmt::format("--quantize {}: {} tensor{} get {}, e.g. {}", mix_name,
-                                     names.size(), names.size() == 1 ? "" : "s", what,
-                                     names.front()));
+  for (const auto& [type, d] : differing)
+    base.notes.push_back(fmt::format("--quantize {}: {} tensor{} {}, e.g. {}", mix_name, d.count,
+                                     d.count == 1 ? " is" : "s are", io::ggml_type_name(type),
+                                     d.example));
   return base;
 }
 
