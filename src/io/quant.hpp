@@ -1,20 +1,11 @@
 #pragma once
-// ggml tensor element types and their block formats, byte-exact with llama.cpp's ggml-common.h.
+// ggml tensor element types: their block sizes, and conversion of rows to and from f32.
 // A block holds `elements` consecutive values of a row in `bytes` bytes; a row of a quantized
-// tensor is a whole number of blocks. The layouts implemented here (all little-endian, f16 = IEEE
-// half):
-//   Q8_0 (32 values, 34 bytes):  f16 d, int8 qs[32];                     x = d*q
-//   Q4_0 (32 values, 18 bytes):  f16 d, u8 qs[16];  value j < 16 is the low nibble of qs[j],
-//                                value j + 16 the high nibble;            x = d*(q - 8)
-//   Q4_K (256 values, 144 bytes): f16 d, f16 dmin, u8 scales[12], u8 qs[128]; 8 sub-blocks of 32
-//                                with a 6-bit scale sc and 6-bit min m each; x = d*sc*q - dmin*m
-//   Q5_K (256 values, 176 bytes): as Q4_K plus u8 qh[32] (the fifth bit) before qs[128]
-//   Q6_K (256 values, 210 bytes): u8 ql[128], u8 qh[64], int8 scales[16], f16 d; 16 sub-blocks
-//                                of 16;                                   x = d*scale*(q - 32)
-// Dequantization follows ggml's arithmetic step by step, so a block decodes to the same floats
-// here and in llama.cpp. Quantization produces valid blocks; it is not ggml's search (Q4_K uses a
-// simpler per-sub-block scale/min search, see quant.cpp), so the bytes may differ from
-// llama-quantize's while decoding identically everywhere.
+// tensor is a whole number of blocks. The layouts are ggml's (quant_blocks.hpp states each one).
+// Decoding follows ggml's dequantize_row_* operation for operation, so a block decodes to the
+// same floats here and in llama.cpp; encoding is llama.cpp's reference quantizer without an
+// importance matrix (what llama-quantize runs when given none), so the blocks are its blocks.
+// tests/io/quant_types_test.cpp checks both against fixtures that llama.cpp itself wrote.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -44,11 +35,13 @@ std::string_view ggml_type_name(GgmlType type);  // "Q4_K", "F32", ...; "unknown
 // is not a whole number of blocks.
 uint64_t ggml_row_bytes(GgmlType type, uint64_t elements);
 
-bool can_dequantize(GgmlType type);  // F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K
-bool can_quantize(GgmlType type);    // F32, F16, BF16, Q8_0, Q4_0, Q4_K
+// Both: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K.
+bool can_dequantize(GgmlType type);
+bool can_quantize(GgmlType type);
 
 // out.size() values from their encoding `in`, which must hold exactly ggml_row_bytes(type,
-// out.size()) bytes. Rows are independent, so a whole tensor converts in one call.
+// out.size()) bytes. Rows are independent, so a whole tensor converts in one call. quantize
+// throws "[quant] ..." for a value that is not finite or a block whose scale overflows f16.
 void dequantize(std::span<float> out, std::span<const std::byte> in, GgmlType type);
 void quantize(std::span<std::byte> out, std::span<const float> in, GgmlType type);
 

@@ -229,16 +229,16 @@ TEST(Loader, GgufMissingATensor) {
 }
 
 TEST(Loader, GgufTensorOfATypeThatCannotBeDequantized) {
-  // Q4_1 (32 values in 20 bytes): the fixture's rows of 64 hold no 256-value K-quant block.
-  ASSERT_FALSE(io::can_dequantize(io::GgmlType::q4_1));
+  // IQ4_NL (32 values in 18 bytes): the fixture's rows of 64 hold no 256-value block.
+  ASSERT_FALSE(io::can_dequantize(io::GgmlType::iq4_nl));
   test::TempDir dir;
   test::ConvertedGguf f = converted_fixture("qwen3");
   auto* t = f.find("blk.0.attn_v.weight");
   ASSERT_NE(t, nullptr);
-  t->type = io::GgmlType::q4_1;
-  t->encoded.assign(t->dims[0] * t->dims[1] / 32 * 20, std::byte{0});
+  t->type = io::GgmlType::iq4_nl;
+  t->encoded.assign(t->dims[0] * t->dims[1] / 32 * 18, std::byte{0});
   std::string path = f.write(dir.file("model.gguf"));
-  expect_mentions(load_error(path), {"[model] " + path + ": ", "tensor blk.0.attn_v.weight is Q4_1",
+  expect_mentions(load_error(path), {"[model] " + path + ": ", "tensor blk.0.attn_v.weight is IQ4_NL",
                                      "cannot dequantize"});
 }
 
