@@ -1,7 +1,10 @@
 #include "io/quant.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
+#include <thread>
 
 #include "base/dtype.hpp"
 #include "base/error.hpp"
@@ -52,14 +55,37 @@ void decode_blocks(std::span<float> out, std::span<const std::byte> in) {
   }
 }
 
+// Blocks are independent, and the K-quant searches cost thousands of operations per value
+// (quantizing an 8B model on load is minutes of work), so a large tensor is split into ranges
+// of blocks, one thread each. The first error of any range is rethrown.
 template <typename Block>
 void encode_blocks(std::span<std::byte> out, std::span<const float> in) {
-  Block block;
-  for (size_t b = 0; b < in.size() / Block::kValues; ++b) {
-    std::memset(&block, 0, sizeof(Block));
-    codec::encode(in.data() + b * Block::kValues, block);
-    std::memcpy(out.data() + b * sizeof(Block), &block, sizeof(Block));
-  }
+  const size_t blocks = in.size() / Block::kValues;
+  auto encode_range = [&](size_t first, size_t last) {
+    Block block;
+    for (size_t b = first; b < last; ++b) {
+      std::memset(&block, 0, sizeof(Block));
+      codec::encode(in.data() + b * Block::kValues, block);
+      std::memcpy(out.data() + b * sizeof(Block), &block, sizeof(Block));
+    }
+  };
+  constexpr size_t kBlocksPerThread = 4096;
+  const size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()),
+                                          blocks / kBlocksPerThread);
+  if (threads < 2) return encode_range(0, blocks);
+  std::vector<std::exception_ptr> errors(threads);
+  std::vector<std::thread> workers;
+  for (size_t t = 0; t < threads; ++t)
+    workers.emplace_back([&, t] {
+      try {
+        encode_range(blocks * t / threads, blocks * (t + 1) / threads);
+      } catch (...) {
+        errors[t] = std::current_exception();
+      }
+    });
+  for (auto& w : workers) w.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
 }
 
 // Calls f with a value of the block struct of `type` (a quantized type with a codec).

@@ -3,6 +3,7 @@
 // Decoders follow ggml's dequantize_row_* operation for operation and encoders its
 // quantize_row_*_ref, so blocks and floats match llama.cpp's bit for bit (see
 // tests/io/quant_types_test.cpp and its fixtures).
+#include <bit>
 #include <cstdint>
 
 #include "io/quant_blocks.hpp"
@@ -40,8 +41,14 @@ uint16_t half_scale(float scale);
 // encoders pick the value that anchors a centred grid.
 float largest_magnitude(const float* x, int n);
 
-// ggml's nearest_int: round half to even. Out-of-range values saturate instead of wrapping, so
-// hostile inputs cannot reach undefined conversions; in range the result is ggml's.
-int nearest(float x);
+// ggml's nearest_int: adding 1.5 * 2^23 leaves x rounded half to even in the low mantissa
+// bits (a libm lrint call would cost most of the K-quant searches' time). Out-of-range values
+// and NaN saturate instead of wrapping, so hostile inputs cannot reach undefined conversions.
+inline int nearest(float x) {
+  constexpr float kLimit = 4194303.f;  // where the trick stops being exact
+  if (!(x >= -kLimit)) return -4194304;
+  if (x > kLimit) return 4194304;
+  return int(std::bit_cast<uint32_t>(x + 12582912.f) & 0x007fffff) - 0x00400000;
+}
 
 }  // namespace vktrain::io::codec

@@ -247,13 +247,6 @@ void decode_offset_k(const Block& b, float* y) {
 
 }  // namespace
 
-int nearest(float x) {
-  constexpr float kLimit = 4194303.f;    // where ggml's magic-number rounding stops being exact
-  if (!(x >= -kLimit)) return -4194304;  // NaN too
-  if (x > kLimit) return 4194304;
-  return int(std::lrint(x));
-}
-
 void encode(const float* x, BlockQ2_K& b) {
   uint8_t L[kSuperBlock];
   float scales[16], mins[16], weights[16], max_scale = 0, max_min = 0;

@@ -145,3 +145,19 @@ TEST(QuantTypes, BadSizesAndValuesFailWithOneClearError) {
   EXPECT_NE(message.find("[quant] quantize: a block scale of"), std::string::npos) << message;
   EXPECT_NE(message.find("does not fit in f16"), std::string::npos) << message;
 }
+
+// A tensor of many blocks is encoded in ranges on several threads: the same bytes as block by
+// block, and an error in any range still reaches the caller as the one error.
+TEST(QuantTypes, LargeTensorsEncodeAsBlockByBlock) {
+  auto x = test::random_values(32 * 4096 * 3 + 32 * 5, 22);
+  const auto whole = io::quantize(x, GgmlType::q8_0);
+  std::vector<std::byte> blockwise;
+  for (size_t b = 0; b < x.size() / 32; ++b) {
+    const auto one = io::quantize(std::span(x).subspan(b * 32, 32), GgmlType::q8_0);
+    blockwise.insert(blockwise.end(), one.begin(), one.end());
+  }
+  EXPECT_EQ(whole, blockwise);
+  x[x.size() - 40] = 1e10f;
+  auto message = test::error_message([&] { io::quantize(x, GgmlType::q8_0); });
+  EXPECT_NE(message.find("[quant] quantize: a block scale of"), std::string::npos) << message;
+}
