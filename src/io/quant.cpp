@@ -88,7 +88,7 @@ void encode_blocks(std::span<std::byte> out, std::span<const float> in) {
     if (e) std::rethrow_exception(e);
 }
 
-// Calls f with a value of the block struct of `type` (a quantized type with a codec).
+// Calls f with a value of the block struct of `type` (a quantized type with a decoder).
 template <typename F>
 void with_block(GgmlType type, F f) {
   switch (type) {
@@ -102,13 +102,25 @@ void with_block(GgmlType type, F f) {
     case GgmlType::q4_k: f(BlockQ4_K{}); break;
     case GgmlType::q5_k: f(BlockQ5_K{}); break;
     case GgmlType::q6_k: f(BlockQ6_K{}); break;
+    case GgmlType::iq4_nl: f(BlockIQ4_NL{}); break;
+    case GgmlType::iq4_xs: f(BlockIQ4_XS{}); break;
+    case GgmlType::mxfp4: f(BlockMXFP4{}); break;
     default: break;
   }
 }
 
-bool has_codec(GgmlType type) {
+template <typename Block>
+constexpr bool kEncodable = requires(const float* x, Block& b) { codec::encode(x, b); };
+
+bool has_decoder(GgmlType type) {
   bool found = false;
   with_block(type, [&](auto) { found = true; });
+  return found;
+}
+
+bool has_encoder(GgmlType type) {
+  bool found = false;
+  with_block(type, [&](auto block) { found = kEncodable<decltype(block)>; });
   return found;
 }
 
@@ -142,10 +154,13 @@ uint64_t ggml_row_bytes(GgmlType type, uint64_t elements) {
 
 bool can_dequantize(GgmlType type) {
   return type == GgmlType::f32 || type == GgmlType::f16 || type == GgmlType::bf16 ||
-         has_codec(type);
+         has_decoder(type);
 }
 
-bool can_quantize(GgmlType type) { return can_dequantize(type); }
+bool can_quantize(GgmlType type) {
+  return type == GgmlType::f32 || type == GgmlType::f16 || type == GgmlType::bf16 ||
+         has_encoder(type);
+}
 
 void dequantize(std::span<float> out, std::span<const std::byte> in, GgmlType type) {
   if (!can_dequantize(type)) fail("[quant] cannot dequantize {} tensors", ggml_type_name(type));
@@ -189,7 +204,9 @@ void quantize(std::span<std::byte> out, std::span<const float> in, GgmlType type
         if (!std::isfinite(in[i]))
           fail("[quant] quantize to {}: value {} is {}; only finite values can be quantized",
                ggml_type_name(type), i, in[i]);
-      with_block(type, [&](auto block) { encode_blocks<decltype(block)>(out, in); });
+      with_block(type, [&](auto block) {
+        if constexpr (kEncodable<decltype(block)>) encode_blocks<decltype(block)>(out, in);
+      });
     }
   }
 }

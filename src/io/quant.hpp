@@ -35,7 +35,8 @@ std::string_view ggml_type_name(GgmlType type);  // "Q4_K", "F32", ...; "unknown
 // is not a whole number of blocks.
 uint64_t ggml_row_bytes(GgmlType type, uint64_t elements);
 
-// Both: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K.
+// Both: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K;
+// dequantize also IQ4_NL, IQ4_XS and MXFP4.
 bool can_dequantize(GgmlType type);
 bool can_quantize(GgmlType type);
 

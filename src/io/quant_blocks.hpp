@@ -25,6 +25,10 @@
 //   Q5_K 256 values:  as Q4_K, with the fifth bit of value 64 c + l (+ 32) at bit 2 c (2 c + 1)
 //                     of qh[l]
 //   Q6_K 256 values:  x = d * scales[v / 16] * (q - 32); q: 6 bits, see quant_k.cpp
+// Decoded only (what a GGUF file may hold beside the types above; see quant_nonlinear.cpp):
+//   IQ4_NL  32 values: x = d * grid[q], q: 4 bits as Q4_0, grid a fixed non-uniform table
+//   IQ4_XS 256 values: as IQ4_NL per 32-value sub-block, with a 6-bit sub-block scale - 32
+//   MXFP4   32 values: x = 2^(e - 128) * fp4[q], q: 4 bits as Q4_0, fp4 twice the E2M1 values
 #include <cstdint>
 
 namespace vktrain::io {
@@ -92,9 +96,28 @@ struct BlockQ6_K {
   uint16_t d;
 };
 
+struct BlockIQ4_NL {
+  static constexpr int kValues = 32;
+  uint16_t d;
+  uint8_t qs[16];
+};
+struct BlockIQ4_XS {
+  static constexpr int kValues = kSuperBlock;
+  uint16_t d;
+  uint16_t scales_h;    // top 2 bits of the 8 sub-block scales
+  uint8_t scales_l[4];  // low 4 bits, two sub-blocks a byte (low nibble first)
+  uint8_t qs[128];      // sub-block j's 32 codes in qs[16 j ..], as IQ4_NL
+};
+struct BlockMXFP4 {
+  static constexpr int kValues = 32;
+  uint8_t e;  // E8M0 exponent
+  uint8_t qs[16];
+};
+
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
               sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
               sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210);
+static_assert(sizeof(BlockIQ4_NL) == 18 && sizeof(BlockIQ4_XS) == 136 && sizeof(BlockMXFP4) == 17);
 
 }  // namespace vktrain::io

@@ -20,8 +20,11 @@ void decode(const BlockQ3_K& b, float* y);
 void decode(const BlockQ4_K& b, float* y);
 void decode(const BlockQ5_K& b, float* y);
 void decode(const BlockQ6_K& b, float* y);
+void decode(const BlockIQ4_NL& b, float* y);
+void decode(const BlockIQ4_XS& b, float* y);
+void decode(const BlockMXFP4& b, float* y);
 
-// `b` arrives zeroed.
+// `b` arrives zeroed. The IQ4 types and MXFP4 are decoded only.
 void encode(const float* x, BlockQ4_0& b);
 void encode(const float* x, BlockQ4_1& b);
 void encode(const float* x, BlockQ5_0& b);

@@ -229,16 +229,17 @@ TEST(Loader, GgufMissingATensor) {
 }
 
 TEST(Loader, GgufTensorOfATypeThatCannotBeDequantized) {
-  // IQ4_NL (32 values in 18 bytes): the fixture's rows of 64 hold no 256-value block.
-  ASSERT_FALSE(io::can_dequantize(io::GgmlType::iq4_nl));
+  // Q8_1 (32 values in 40 bytes, ggml's matmul-side type): the fixture's rows of 64 hold no
+  // 256-value block.
+  ASSERT_FALSE(io::can_dequantize(io::GgmlType::q8_1));
   test::TempDir dir;
   test::ConvertedGguf f = converted_fixture("qwen3");
   auto* t = f.find("blk.0.attn_v.weight");
   ASSERT_NE(t, nullptr);
-  t->type = io::GgmlType::iq4_nl;
-  t->encoded.assign(t->dims[0] * t->dims[1] / 32 * 18, std::byte{0});
+  t->type = io::GgmlType::q8_1;
+  t->encoded.assign(t->dims[0] * t->dims[1] / 32 * 40, std::byte{0});
   std::string path = f.write(dir.file("model.gguf"));
-  expect_mentions(load_error(path), {"[model] " + path + ": ", "tensor blk.0.attn_v.weight is IQ4_NL",
+  expect_mentions(load_error(path), {"[model] " + path + ": ", "tensor blk.0.attn_v.weight is Q8_1",
                                      "cannot dequantize"});
 }
 
