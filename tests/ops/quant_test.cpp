@@ -13,15 +13,6 @@ using namespace vktrain;
 
 namespace {
 
-// The block types the host decodes: the device must agree with it on each.
-std::vector<DType> host_decoded_block_types() {
-  std::vector<DType> types;
-  for (int i = 0; i <= int(DType::q6_k); ++i)
-    if (dtype_is_block(DType(i)) && io::can_dequantize(io::ggml_type_of(DType(i))))
-      types.push_back(DType(i));
-  return types;
-}
-
 // Every other row of the table, the last one and repeats, in a scrambled order.
 std::vector<int32_t> gather_ids(int32_t vocab) {
   std::vector<int32_t> ids;
@@ -91,9 +82,7 @@ TEST(QuantBlocks, KernelSizesAgreeWithHostLayouts) {
 // bit on random blocks with extreme scales, at row counts no tile divides.
 TEST(QuantDecode, DeviceEqualsHostBitForBit) {
   auto& ctx = test::context();
-  auto types = host_decoded_block_types();
-  ASSERT_FALSE(types.empty());
-  for (DType t : types) {
+  for (DType t : test::block_types()) {
     int64_t cols = 3 * dtype_block(t).elements;
     check_gather(ctx, t, DType::f32, 61, cols, 1.0f, 11);
     check_gather(ctx, t, DType::f32, 7, cols, 1.6f, 12);  // Gemma's scaled embedding

@@ -34,6 +34,13 @@ std::vector<std::byte> random_bytes(size_t n, uint32_t seed) {
   return bytes;
 }
 
+std::vector<DType> block_types() {
+  std::vector<DType> types;
+  for (int i = 0; i <= int(DType::q6_k); ++i)
+    if (dtype_is_block(DType(i))) types.push_back(DType(i));
+  return types;
+}
+
 std::vector<std::byte> random_blocks(DType t, uint64_t rows, uint64_t cols, uint32_t seed) {
   // Byte offsets of each type's f16 fields (ggml-common.h).
   std::vector<uint32_t> scales;
