@@ -8,17 +8,56 @@
 
 namespace vktrain {
 
-size_t dtype_size(DType t) { return t == DType::f16 || t == DType::bf16 ? 2 : 4; }
+namespace {
 
-std::string_view dtype_name(DType t) {
-  switch (t) {
-    case DType::f32: return "f32";
-    case DType::f16: return "f16";
-    case DType::bf16: return "bf16";
-    case DType::i32: return "i32";
-  }
-  return "?";
+struct TypeInfo {
+  DType type;
+  std::string_view name;
+  DTypeBlock block;
+};
+
+// Block sizes as ggml-common.h; tests/ops/quant_test.cpp checks them against io::ggml_block and
+// the kernels' kernels/quant_blocks.h.
+constexpr TypeInfo kTypes[] = {
+    {DType::f32, "f32", {1, 4}},      {DType::f16, "f16", {1, 2}},
+    {DType::bf16, "bf16", {1, 2}},    {DType::i32, "i32", {1, 4}},
+    {DType::q8_0, "q8_0", {32, 34}},  {DType::q4_0, "q4_0", {32, 18}},
+    {DType::q4_1, "q4_1", {32, 20}},  {DType::q5_0, "q5_0", {32, 22}},
+    {DType::q5_1, "q5_1", {32, 24}},  {DType::q2_k, "q2_k", {256, 84}},
+    {DType::q3_k, "q3_k", {256, 110}}, {DType::q4_k, "q4_k", {256, 144}},
+    {DType::q5_k, "q5_k", {256, 176}}, {DType::q6_k, "q6_k", {256, 210}},
+};
+
+const TypeInfo& info(DType t) {
+  for (const auto& i : kTypes)
+    if (i.type == t) return i;
+  fail("[dtype] unknown type {}", int(t));
 }
+
+}  // namespace
+
+bool dtype_is_block(DType t) { return info(t).block.elements > 1; }
+
+bool dtype_is_float(DType t) { return t == DType::f32 || t == DType::f16 || t == DType::bf16; }
+
+DTypeBlock dtype_block(DType t) { return info(t).block; }
+
+size_t dtype_size(DType t) {
+  if (dtype_is_block(t))
+    fail("[dtype] {} is a block format: its values have no size of their own (use dtype_bytes "
+         "on whole blocks)", dtype_name(t));
+  return info(t).block.bytes;
+}
+
+uint64_t dtype_bytes(DType t, uint64_t elements) {
+  DTypeBlock block = info(t).block;
+  if (elements % block.elements)
+    fail("[dtype] {} values of {} are not a whole number of its {}-value blocks", elements,
+         dtype_name(t), block.elements);
+  return elements / block.elements * block.bytes;
+}
+
+std::string_view dtype_name(DType t) { return info(t).name; }
 
 DType dtype_from_name(std::string_view name) {
   for (DType t : {DType::f32, DType::f16, DType::bf16})
@@ -67,12 +106,12 @@ float round_to(DType t, float f) {
     case DType::f16: return f16_to_f32(f32_to_f16(f));
     case DType::bf16: return bf16_to_f32(f32_to_bf16(f));
     case DType::i32: return std::nearbyint(f);
+    default: fail("[dtype] round_to: {} is not an element type", dtype_name(t));
   }
-  return f;
 }
 
 std::vector<std::byte> float_bytes(std::span<const float> values, DType t) {
-  if (t == DType::i32) fail("[dtype] float_bytes: i32 is not a float type");
+  if (!dtype_is_float(t)) fail("[dtype] float_bytes: {} is not a float type", dtype_name(t));
   std::vector<std::byte> bytes(values.size() * dtype_size(t));
   for (size_t i = 0; i < values.size(); ++i) {
     if (t == DType::f32) {

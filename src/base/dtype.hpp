@@ -10,9 +10,26 @@
 namespace vktrain {
 
 // i32 holds integers the kernels index with (token ids, positions, document ids, labels).
-enum class DType : uint8_t { f32, f16, bf16, i32 };
+// q8_0 .. q6_k are ggml's block formats (frozen base weights, DESIGN.md decision 13): a row is a
+// whole number of blocks, each `elements` consecutive values in `bytes` bytes laid out as in
+// ggml-common.h (src/io/quant.hpp describes them, src/kernels/quant.glsl decodes them).
+enum class DType : uint8_t {
+  f32, f16, bf16, i32,
+  q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k,
+};
 
+struct DTypeBlock {
+  uint32_t elements;  // values per block: 1 for the element types
+  uint32_t bytes;     // bytes per block
+};
+
+bool dtype_is_block(DType t);
+bool dtype_is_float(DType t);  // f32, f16 or bf16
+DTypeBlock dtype_block(DType t);
+// The bytes of one value; throws for a block type, whose values have no size of their own.
 size_t dtype_size(DType t);
+// The bytes of `elements` consecutive values of a row; throws unless they are whole blocks.
+uint64_t dtype_bytes(DType t, uint64_t elements);
 std::string_view dtype_name(DType t);
 DType dtype_from_name(std::string_view name);  // a float type; throws Error naming the unknown one
 

@@ -10,6 +10,7 @@
 #include "data/batches.hpp"
 #include "data/dataset.hpp"
 #include "data/model_text.hpp"
+#include "model/loader.hpp"
 #include "model/pretrained.hpp"
 #include "train/evaluator.hpp"
 
@@ -32,6 +33,7 @@ void add_eval_options(CLI::App& c, EvalOptions& o) {
   c.add_flag("--no-packing", o.no_packing, "one example per row");
   c.add_flag("--truncate", o.truncate, "cut examples longer than --seq-len instead of failing");
   c.add_option("--dtype", o.dtype, "f32, f16 or bf16 (default auto)");
+  add_quantize_option(c, o.quantize);
   c.add_option("--device", o.device, "device index or name substring (VKTRAIN_DEVICE)");
   add_config_option(c);
 }
@@ -46,7 +48,10 @@ int run_eval(const EvalOptions& o) {
   data_options.truncate = o.truncate;
   const std::string data_path = data::data_file(o.data, {"test", "valid"});
   data::TokenizedDataset dataset = data::tokenize_dataset(data_path, text, data_options);
-  auto model = model::load_pretrained(ctx, o.model, o.adapter, run_dtype(ctx, o.dtype));
+  const io::ModelConfig config = model::read_model_source_config(o.model);
+  const DType dtype = run_dtype(ctx, o.dtype);
+  auto model = model::load_pretrained(ctx, config, o.model, o.adapter, dtype,
+                                      quantized_base(config, o.model, o.quantize, dtype).types);
   data::Batcher batches(std::move(dataset.sequences),
                         {o.batch, o.seq_len, !o.no_packing, false, 0, 0});
   // Forward only: one layer's activation set serves every layer.

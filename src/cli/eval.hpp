@@ -14,6 +14,7 @@ struct EvalOptions {
   int64_t batch = 4, seq_len = 2048, max_batches = 0;
   bool train_on_inputs = false, no_packing = false, truncate = false;
   std::string dtype = "auto";
+  std::optional<std::string> quantize;  // --quantize (cli/run_setup.hpp)
 };
 
 void add_eval_options(CLI::App& command, EvalOptions& options);

@@ -16,6 +16,7 @@
 #include "cli/run_setup.hpp"
 #include "data/model_text.hpp"
 #include "model/generation.hpp"
+#include "model/loader.hpp"
 #include "model/pretrained.hpp"
 #include "vk/context.hpp"
 
@@ -36,8 +37,10 @@ Session open_session(const GenerateOptions& o, const char* command) {
   model::check_sampling_options(o.sampling);
   Session s{nullptr, nullptr, data::load_model_text(o.model, o.chat_template), {}, thinking};
   s.context = std::make_unique<vk::Context>(context_options(o.device));
-  s.model = model::load_pretrained(*s.context, o.model, o.adapter, run_dtype(*s.context, o.dtype));
-  const io::ModelConfig& config = s.model->config();
+  const io::ModelConfig config = model::read_model_source_config(o.model);
+  const DType dtype = run_dtype(*s.context, o.dtype);
+  s.model = model::load_pretrained(*s.context, config, o.model, o.adapter, dtype,
+                                   quantized_base(config, o.model, o.quantize, dtype).types);
   s.eos.insert(config.eos_token_ids.begin(), config.eos_token_ids.end());
   if (auto id = s.text.tokenizer.eos_id()) s.eos.insert(*id);
   return s;

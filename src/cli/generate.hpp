@@ -21,6 +21,7 @@ struct GenerateOptions {
   std::optional<std::string> thinking;       // on, off: the template's enable_thinking (Qwen3)
   std::optional<std::string> chat_template;  // a Jinja file instead of the model's
   std::string dtype = "auto";                // weights and activations (cli/run_setup.hpp)
+  std::optional<std::string> quantize;       // --quantize (cli/run_setup.hpp)
   std::optional<std::string> device;         // index or name substring (VKTRAIN_DEVICE)
 };
 

@@ -131,6 +131,11 @@ int main(int argc, char** argv) {
   plan->add_option("--link-gbps", plan_options.link_gbps,
                    "with --ranks: the slowest link between ranks in Gbit/s, for the all-reduce's "
                    "time per step");
+  vktrain::cli::add_quantize_option(*plan, plan_options.quantize);
+  plan->add_option("--device-memory", plan_options.device_memory,
+                   "plan for a device with this many GiB (e.g. 96 for a 128 GB Strix Halo's GPU "
+                   "share, 24 for a 24 GB card) instead of this device's budget")
+      ->check(CLI::PositiveNumber);
 
   // generate and chat share their flags; --prompt and --chat are generate's alone.
   vktrain::cli::GenerateOptions generate_options;
@@ -151,6 +156,7 @@ int main(int argc, char** argv) {
     c->add_option("--chat-template", o.chat_template,
                   "a Jinja chat template file to use instead of the model's");
     c->add_option("--dtype", o.dtype, "weights and activations: f32, f16 or bf16 (default auto)");
+    vktrain::cli::add_quantize_option(*c, o.quantize);
     c->add_option("--device", o.device, "device index or name substring (VKTRAIN_DEVICE)");
     c->add_option("--system", o.system, "a system message before the conversation");
     c->add_option("--thinking", o.thinking,

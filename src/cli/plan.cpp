@@ -140,18 +140,28 @@ int run_plan(const PlanOptions& o) {
     setup.lora.targets = model::parse_lora_targets(o.lora_targets);
     setup.lora.dropout = o.lora_dropout;
   }
+  setup.quantized = quantized_base(config, o.model.value_or(""), o.quantize, setup.dtype).types;
+  model::check_model_setup(setup);
   const model::MemoryPlan plan =
       train::plan_training(config, setup, o.batch, o.seq_len, o.grad_accum, context.caps(), {},
                            o.ranks);
-  const uint64_t budget = model::usable_budget(context);
+  // --device-memory plans for a machine the user does not have (a 96 GB Strix Halo, a 24 GB
+  // card): its whole memory is the budget.
+  const uint64_t budget = o.device_memory ? uint64_t(*o.device_memory * double(1ull << 30))
+                                          : model::usable_budget(context);
 
   const std::string name = o.model ? *o.model : *o.family + " " + *o.size;
   const std::string mode_name = o.full ? std::string("full fine-tuning")
                                        : fmt::format("LoRA rank {} on {} modules", setup.lora.rank,
                                                      setup.lora.targets.size());
-  fmt::print("plan: {}, {}, {}, {} x {} tokens x {} micro-batch{}, on '{}'\n", name, mode_name,
-             dtype_name(setup.dtype), o.batch, o.seq_len, o.grad_accum,
-             o.grad_accum == 1 ? "" : "es", context.caps().name);
+  const std::string quantized =
+      setup.quantized.empty() ? ""
+                              : fmt::format(" ({} frozen matrices quantized)", setup.quantized.size());
+  const std::string device = o.device_memory ? fmt::format("for a {:g} GiB device", *o.device_memory)
+                                             : fmt::format("on '{}'", context.caps().name);
+  fmt::print("plan: {}, {}, {}{}, {} x {} tokens x {} micro-batch{}, {}\n", name, mode_name,
+             dtype_name(setup.dtype), quantized, o.batch, o.seq_len, o.grad_accum,
+             o.grad_accum == 1 ? "" : "es", device);
   auto row = [](const char* part, uint64_t bytes, const std::string& note = "") {
     fmt::print("  {:<26}{:>10.2f} GiB{}\n", part, gib(bytes), note);
   };

@@ -50,6 +50,8 @@ struct PlanOptions {
   std::optional<std::string> device;  // --device index or name substring
   int64_t ranks = 1;                   // --ranks N: data parallel over N devices
   std::optional<double> link_gbps;     // --link-gbps G: the slowest link between ranks
+  std::optional<std::string> quantize;  // --quantize (cli/run_setup.hpp)
+  std::optional<double> device_memory;  // --device-memory GIB: plan for that much, not this device
 };
 
 // Prints the table and the advice; returns 0 when the run fits, 2 when it does not.

@@ -1,5 +1,7 @@
 #include "cli/run_setup.hpp"
 
+#include <fmt/format.h>
+
 #include "io/hf_cache.hpp"
 #include "ops/matmul.hpp"
 
@@ -27,6 +29,20 @@ DType run_dtype(const vk::Context& context, const std::string& name) {
   };
   if (on_matrix_units(DType::bf16)) return DType::bf16;
   return on_matrix_units(DType::f16) ? DType::f16 : DType::bf16;
+}
+
+void add_quantize_option(CLI::App& command, std::optional<std::string>& quantize) {
+  command.add_option("--quantize", quantize,
+                     "keep a Hugging Face model's frozen matrices quantized on the device: "
+                     "q8_0, q6_k, q5_k (Q5_K_M), q4_k (Q4_K_M) or q4_0 (a GGUF file keeps its "
+                     "own types)");
+}
+
+model::QuantizedBase quantized_base(const io::ModelConfig& config, const std::string& model,
+                                    const std::optional<std::string>& quantize, DType dtype) {
+  model::QuantizedBase base = model::choose_quantized_base(config, model, quantize, dtype);
+  for (const auto& note : base.notes) fmt::print(stderr, "note: {}\n", note);
+  return base;
 }
 
 }  // namespace vktrain::cli

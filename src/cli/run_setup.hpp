@@ -7,6 +7,8 @@
 #include <string>
 
 #include "base/dtype.hpp"
+#include "io/model_config.hpp"
+#include "model/quantized.hpp"
 #include "vk/context.hpp"
 
 namespace vktrain::cli {
@@ -21,5 +23,11 @@ vk::ContextOptions context_options(const std::optional<std::string>& device);
 // (as fast as f16 there, H200: 20,095 against 20,125 tokens/s, and no loss scale), else f16 where
 // the device multiplies that on them, else bf16.
 DType run_dtype(const vk::Context& context, const std::string& name);
+
+// --quantize TYPE: a Hugging Face model's frozen matrices quantized on load (QLoRA).
+void add_quantize_option(CLI::App& command, std::optional<std::string>& quantize);
+// The quantized base of a run (model/quantized.hpp), its notes printed to stderr.
+model::QuantizedBase quantized_base(const io::ModelConfig& config, const std::string& model,
+                                    const std::optional<std::string>& quantize, DType dtype);
 
 }  // namespace vktrain::cli

@@ -198,6 +198,7 @@ void add_train_options(CLI::App& c, TrainOptions& o) {
              "and report (files vktrain did not write stay)");
   c.add_option("--seed", o.seed, "seed of the data order, adapter init and dropout (default 0)");
   c.add_option("--dtype", o.dtype, "f32, f16 or bf16 weights and activations (default auto)");
+  add_quantize_option(c, o.quantize);
   c.add_option("--grad-checkpoint", o.grad_checkpoint,
                "recompute activations per layer: on, off or auto (default: from the memory plan)");
   c.add_option("--device", o.device, "device index or name substring (VKTRAIN_DEVICE)");
@@ -252,6 +253,8 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
     setup.lora.dropout = o.lora_dropout;
     setup.lora.targets = adapter ? adapter->lora.targets : model::parse_lora_targets(o.lora_targets);
   }
+  setup.quantized = quantized_base(config, o.model, o.quantize, setup.dtype).types;
+  model::check_model_setup(setup);
   // The memory plan decides recompute and refuses a run that cannot fit, before allocating.
   model::MemoryPlan plan =
       train::plan_training(config, setup, o.batch, o.seq_len, o.grad_accum, ctx.caps(), {},

@@ -44,6 +44,7 @@ struct TrainOptions {
   bool resume = false, overwrite = false;
   uint64_t seed = 0;
   std::string dtype = "auto";            // f32, f16, bf16; auto: see cli::run_dtype
+  std::optional<std::string> quantize;   // --quantize (cli/run_setup.hpp)
   std::string grad_checkpoint = "auto";  // on, off, auto (from the memory plan)
   std::optional<std::string> device;
   nlohmann::json flags;  // every flag's value (cli/flag_values.hpp), for report.html

@@ -21,7 +21,7 @@ std::string_view torch_dtype(DType dtype) {
     case DType::f32: return "float32";
     case DType::f16: return "float16";
     case DType::bf16: return "bfloat16";
-    case DType::i32: break;
+    default: break;  // i32 and the block formats
   }
   fail("[config] weights cannot be stored as {}; use f32, f16 or bf16", dtype_name(dtype));
 }

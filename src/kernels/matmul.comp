@@ -7,7 +7,17 @@
 // tiles; each of its (BM/TM)*(BN/TN) threads owns a TM x TN block of accumulators. Edge tiles
 // are zero-padded on load and masked on store, so any M, N, K work. beta == 0 never reads C.
 // Runs on every Vulkan device; cooperative-matrix variants are faster where they exist.
+// With BLOCK (and BLOCK_<type>) B is a frozen weight in a ggml block format (quant.glsl): its
+// rows are whole blocks (along K with TRANS_B, along N without), pc.ldb its row length in
+// values and pc.stride_b in bytes; each tile of B is decoded into shared memory as it is loaded,
+// so no dequantized copy of the weight exists, and the floats are exactly io::dequantize's.
 #include "common.glsl"
+#ifdef BLOCK
+#include "quant.glsl"
+#define B_AT(row, col) quant_load(b + uint64_t(row) * b_row_bytes, col)
+#else
+#define B_AT(row, col) in_load(b, (row) * pc.ldb + (col))
+#endif
 
 layout(constant_id = 0) const uint TRANS_A = 0;
 layout(constant_id = 1) const uint TRANS_B = 0;
@@ -27,7 +37,12 @@ void main() {
   const uint threads = (BM / TM) * (BN / TN);
   const uint batch = gl_WorkGroupID.z;
   IN_BUF a = IN_BUF(pc.a + uint64_t(batch) * pc.stride_a * IN_BYTES);
+#ifdef BLOCK
+  const uint64_t b = pc.b + uint64_t(batch) * pc.stride_b;
+  const uint64_t b_row_bytes = quant_row_bytes(pc.ldb);
+#else
   IN_BUF b = IN_BUF(pc.b + uint64_t(batch) * pc.stride_b * IN_BYTES);
+#endif
   OUT_BUF c = OUT_BUF(pc.c + uint64_t(batch) * pc.stride_c * OUT_BYTES);
   const uint m0 = gl_WorkGroupID.y * BM;
   const uint n0 = gl_WorkGroupID.x * BN;
@@ -53,7 +68,7 @@ void main() {
       uint kk = TRANS_B == 0 ? i / BN : i % BK;
       uint n = n0 + col, k = k0 + kk;
       float x = 0.0;
-      if (n < pc.N && k < pc.K) x = in_load(b, TRANS_B == 0 ? k * pc.ldb + n : n * pc.ldb + k);
+      if (n < pc.N && k < pc.K) x = TRANS_B == 0 ? B_AT(k, n) : B_AT(n, k);
       tile_b[kk * BN + col] = x;
     }
     barrier();

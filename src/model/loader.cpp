@@ -8,6 +8,7 @@
 #include "io/checkpoint.hpp"
 #include "io/gguf.hpp"
 #include "io/gguf_config.hpp"
+#include "io/ggml_dtype.hpp"
 #include "io/gguf_names.hpp"
 #include "io/quant.hpp"
 
@@ -62,8 +63,13 @@ void read_huggingface(const io::ModelConfig& config, const std::string& dir, con
   }
 }
 
+// `keep`, where given, takes the tensors it accepts as the file encodes them (rows put back in
+// Hugging Face's order), instead of `use` their values.
+using KeepEncoded =
+    std::function<bool(const ParameterSpec& spec, io::GgmlType type, std::span<const std::byte>)>;
+
 void read_gguf(const io::ModelConfig& config, const std::string& path, const WantWeight& want,
-               const UseWeight& use) {
+               const UseWeight& use, const KeepEncoded& keep = {}) {
   io::GgufReader gguf(path);
   std::map<std::string, std::string> by_hf;  // HF name -> GGUF name
   for (const auto& name : gguf.tensor_names()) {
@@ -82,14 +88,25 @@ void read_gguf(const io::ModelConfig& config, const std::string& path, const Wan
     if (!io::can_dequantize(info.type))
       fail("[model] {}: tensor {} is {}, which vktrain cannot dequantize yet", path,
            found->second, io::ggml_type_name(info.type));
-    std::vector<float> values = io::dequantize(gguf.data(found->second), info.type, info.elements());
     bool q = spec.name.ends_with("q_proj.weight"), k = spec.name.ends_with("k_proj.weight");
-    if (io::permutes_qk(config.family) && (q || k)) {
-      std::vector<float> rows(values.size());
-      io::unpermute_qk_rows(std::as_writable_bytes(std::span(rows)), std::as_bytes(std::span(values)),
-                            q ? config.num_heads : config.num_kv_heads,
-                            size_t(spec.shape[1]) * sizeof(float));
-      values.swap(rows);
+    bool permuted = io::permutes_qk(config.family) && (q || k);
+    // llama.cpp's q/k row order back to Hugging Face's: whole rows move, encoded or not.
+    auto unpermute = [&](std::span<const std::byte> rows, size_t row_bytes) {
+      std::vector<std::byte> out(rows.size());
+      io::unpermute_qk_rows(out, rows, q ? config.num_heads : config.num_kv_heads, row_bytes);
+      return out;
+    };
+    std::span<const std::byte> data = gguf.data(found->second);
+    if (keep && spec.matrix()) {
+      const uint64_t row_bytes = io::ggml_row_bytes(info.type, uint64_t(spec.shape.back()));
+      if (permuted ? keep(spec, info.type, unpermute(data, row_bytes)) : keep(spec, info.type, data))
+        continue;
+    }
+    std::vector<float> values = io::dequantize(data, info.type, info.elements());
+    if (permuted) {
+      std::vector<std::byte> rows =
+          unpermute(std::as_bytes(std::span(values)), size_t(spec.shape[1]) * sizeof(float));
+      std::memcpy(values.data(), rows.data(), rows.size());
     }
     if (io::shifts_norm(config.family, spec.name)) io::norm_from_gguf(values);
     use(spec, std::move(values));
@@ -131,9 +148,20 @@ void read_base_weights(const io::ModelConfig& config, const std::string& path,
 }
 
 void load_base_weights(Parameters& params, const io::ModelConfig& config, const std::string& path) {
-  read_base_weights(
-      config, path, [&](const std::string& name) { return params.find(name) != nullptr; },
-      [&](const ParameterSpec& spec, std::vector<float> values) { params.write(spec.name, values); });
+  auto want = [&](const std::string& name) { return params.find(name) != nullptr; };
+  auto use = [&](const ParameterSpec& spec, std::vector<float> values) {
+    params.write(spec.name, values);
+  };
+  if (!is_gguf_source(path)) return read_huggingface(config, path, want, use);
+  // A block-typed weight takes the file's blocks as they are (no requantization).
+  read_gguf(config, path, want, use,
+            [&](const ParameterSpec& spec, io::GgmlType type, std::span<const std::byte> bytes) {
+              const Tensor& weight = params.at(spec.name).weight;
+              if (!dtype_is_block(weight.dtype) || io::ggml_type_of(weight.dtype) != type)
+                return false;
+              params.write_encoded(spec.name, bytes, type);
+              return true;
+            });
 }
 
 }  // namespace vktrain::model

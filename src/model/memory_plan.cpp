@@ -104,7 +104,9 @@ MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_
   for (const auto& spec : specs) {
     const bool lora = is_lora_parameter(spec.name);
     const bool trainable = setup.full || lora;
-    const DType type = spec.matrix() ? setup.dtype : DType::f32;
+    DType type = spec.matrix() ? setup.dtype : DType::f32;
+    if (auto block = setup.quantized.find(spec.name); block != setup.quantized.end())
+      type = block->second;  // whole blocks per row (a quantized base)
     if (trainable) {
       const uint64_t r = ceil_div(spec.elements(), uint64_t(kArenaRow));
       if (chunk != 0 && chunk + r > max_chunk_rows) {
@@ -116,7 +118,9 @@ MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_
       embedding_trains |= spec.name == "model.embed_tokens.weight";
     }
     if (trainable && type == DType::f32) continue;  // a view of the master
-    (lora ? plan.adapter : plan.weights) += bytes_of(type, spec.elements());
+    const uint64_t cols = uint64_t(spec.shape.back());
+    (lora ? plan.adapter : plan.weights) +=
+        allocated_bytes(dtype_bytes(type, cols) * (spec.elements() / cols));
   }
   if (chunk) chunks.push_back(chunk);
   const uint64_t arena = rows * uint64_t(kArenaRow) * 4;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/error.hpp"
+#include "io/ggml_dtype.hpp"
 #include "ops/elementwise.hpp"
 #include "vk/context.hpp"
 #include "vk/recorder.hpp"
@@ -16,7 +17,8 @@ uint64_t arena_rows(uint64_t elements) { return (elements + kArenaRow - 1) / kAr
 }  // namespace
 
 Parameters::Parameters(vk::Context& context, const std::vector<ParameterSpec>& specs, DType dtype,
-                       const TrainablePredicate& trainable)
+                       const TrainablePredicate& trainable,
+                       const std::map<std::string, DType>& block_types)
     : context_(context), dtype_(dtype) {
   // The arena layout first: trainable parameters in the given order, each on a fresh row, with
   // chunks cut at parameter boundaries so that no chunk exceeds one allocation.
@@ -47,6 +49,13 @@ Parameters::Parameters(vk::Context& context, const std::vector<ParameterSpec>& s
   }
   for (auto& p : params_) {
     DType type = p.spec.matrix() ? dtype : DType::f32;
+    if (auto block = block_types.find(p.spec.name); block != block_types.end()) {
+      if (p.trainable)
+        fail("[model] {} is stored as {} (a quantized base) and cannot train: train a LoRA "
+             "adapter on it, or load a 16-bit base for full fine-tuning",
+             p.spec.name, dtype_name(block->second));
+      type = block->second;
+    }
     if (p.trainable && type == DType::f32) {
       p.weight = arena_view(master_, p.spec.name);
     } else {
@@ -105,12 +114,33 @@ void Parameters::write(const std::string& name, std::span<const float> values) {
     Tensor m = master(name);
     write_floats(context_, m, values);
   }
-  if (!p.trainable || p.copy) write_floats(context_, p.weight, values);
+  if (p.trainable && !p.copy) return;
+  if (dtype_is_block(p.weight.dtype))
+    write_bytes(context_, p.weight, io::quantize(values, io::ggml_type_of(p.weight.dtype)));
+  else
+    write_floats(context_, p.weight, values);
+}
+
+void Parameters::write_encoded(const std::string& name, std::span<const std::byte> bytes,
+                               io::GgmlType type) {
+  Parameter& p = mutable_at(name);
+  if (p.trainable || io::ggml_type_of(p.weight.dtype) != type) {
+    write(name, io::dequantize(bytes, type, p.spec.elements()));
+    return;
+  }
+  if (bytes.size() != p.weight.bytes())
+    fail("[model] parameter '{}' holds {} bytes of {}, got {}", name, p.weight.bytes(),
+         dtype_name(p.weight.dtype), bytes.size());
+  write_bytes(context_, p.weight, bytes);
 }
 
 std::vector<float> Parameters::read(const std::string& name) const {
   const Parameter& p = at(name);
-  return p.trainable ? read_floats(context_, master(name)) : read_floats(context_, p.weight);
+  if (p.trainable) return read_floats(context_, master(name));
+  if (dtype_is_block(p.weight.dtype))
+    return io::dequantize(read_bytes(context_, p.weight), io::ggml_type_of(p.weight.dtype),
+                          p.spec.elements());
+  return read_floats(context_, p.weight);
 }
 
 uint64_t Parameters::trainable_count() const {

@@ -2,7 +2,8 @@
 // Every parameter of a model in one table (DESIGN.md decision 7, STYLE.md "one allocation, many
 // views"): name, shape, dtype, whether it trains, and where it lives.
 //  - The tensor the forward pass reads (`weight`): matrices in the run's dtype (f32, f16 or
-//    bf16), norm weights and biases in f32 (the ops want them so).
+//    bf16) or, frozen ones, in a ggml block type where the caller asks (a quantized base,
+//    QLoRA: `block_types`); norm weights and biases in f32 (the ops want them so).
 //  - Trainable parameters also live in f32 arenas with one layout: the master copy and the
 //    gradients here, and the optimizer's state (train/optimizer.hpp, through make_arena), so
 //    the optimizer is one flat pass. An f32 weight that trains is a view of its master; any
@@ -11,11 +12,13 @@
 // row. They are built from chunks that each fit one allocation and end on a parameter boundary,
 // so a parameter never straddles two allocations unless it alone exceeds one.
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "io/quant.hpp"
 #include "model/layout.hpp"
 #include "ops/tensor.hpp"
 
@@ -38,8 +41,11 @@ struct Parameter {
 class Parameters {
  public:
   using TrainablePredicate = std::function<bool(const ParameterSpec&)>;
+  // block_types: frozen matrices stored in a block type (name -> q8_0 ... q6_k); a parameter
+  // that trains cannot be one (the error names it).
   Parameters(vk::Context& context, const std::vector<ParameterSpec>& specs, DType dtype,
-             const TrainablePredicate& trainable);
+             const TrainablePredicate& trainable,
+             const std::map<std::string, DType>& block_types = {});
   Parameters(const Parameters&) = delete;
   Parameters& operator=(const Parameters&) = delete;
 
@@ -49,9 +55,15 @@ class Parameters {
   const Parameter* find(const std::string& name) const;
   const Parameter& at(const std::string& name) const;  // fails naming the parameter
 
-  // Host values into a parameter: the master (exact) and the weight (rounded to its dtype).
+  // Host values into a parameter: the master (exact) and the weight (rounded to its dtype;
+  // a block-typed weight is quantized as llama.cpp's reference quantizer does).
   void write(const std::string& name, std::span<const float> values);
-  // The parameter's value: the master when it trains, else the weight.
+  // A frozen weight's encoded values as a file holds them (`type`: F32, F16, BF16 or a block
+  // type), row after row: copied as they are where `type` is the weight's own block type, else
+  // decoded and written as values.
+  void write_encoded(const std::string& name, std::span<const std::byte> bytes, io::GgmlType type);
+  // The parameter's value: the master when it trains, else the weight (a block-typed one
+  // decoded).
   std::vector<float> read(const std::string& name) const;
 
   bool any_trainable() const { return trainable_elements_ != 0; }

@@ -17,12 +17,14 @@ void load_adapter_weights(Parameters& params, const io::ModelConfig& config,
     params.write(spec.name, adapter.weights.at(spec.name));
 }
 
-std::unique_ptr<Transformer> load_pretrained(vk::Context& context, const std::string& model_path,
+std::unique_ptr<Transformer> load_pretrained(vk::Context& context, const io::ModelConfig& config,
+                                             const std::string& model_path,
                                              const std::optional<std::string>& adapter_dir,
-                                             DType dtype) {
-  io::ModelConfig config = read_model_source_config(model_path);
+                                             DType dtype,
+                                             const std::map<std::string, DType>& quantized) {
   ModelSetup setup;
   setup.dtype = dtype;
+  setup.quantized = quantized;
   std::optional<io::PeftAdapter> adapter;
   if (adapter_dir) {
     adapter = read_fitting_adapter(*adapter_dir, config);

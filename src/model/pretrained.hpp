@@ -2,6 +2,7 @@
 // A model ready to run from files: the config and base weights of a Hugging Face directory or
 // GGUF file, and optionally a PEFT adapter applied unmerged (its A and B feed every adapted
 // projection, as PEFT runs it). Nothing trains.
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,9 +19,13 @@ io::PeftAdapter read_fitting_adapter(const std::string& adapter_dir, const io::M
 void load_adapter_weights(Parameters& params, const io::ModelConfig& config,
                           const io::PeftAdapter& adapter);
 
-// Fails naming the adapter's file when its config or a tensor's shape does not fit the model.
-std::unique_ptr<Transformer> load_pretrained(vk::Context& context, const std::string& model_path,
+// The model of `model_path` (its config already read), its frozen matrices in `dtype` or, those
+// `quantized` names, in their block types. Fails naming the adapter's file when its config or a
+// tensor's shape does not fit the model.
+std::unique_ptr<Transformer> load_pretrained(vk::Context& context, const io::ModelConfig& config,
+                                             const std::string& model_path,
                                              const std::optional<std::string>& adapter_dir,
-                                             DType dtype);
+                                             DType dtype,
+                                             const std::map<std::string, DType>& quantized = {});
 
 }  // namespace vktrain::model

@@ -24,17 +24,28 @@ Tensor frequencies(vk::Context& ctx, const io::ModelConfig& c, int64_t layer, co
 
 }  // namespace
 
+void check_model_setup(const ModelSetup& setup) {
+  if (setup.full && setup.lora.rank > 0)
+    fail("[model] choose LoRA or full fine-tuning, not both");
+  if (!dtype_is_float(setup.dtype)) fail("[model] --dtype must be f32, f16 or bf16");
+  if (setup.full && !setup.quantized.empty())
+    fail("[model] full fine-tuning needs a 16- or 32-bit base, and this one is quantized ({} "
+         "of its matrices, e.g. {} as {}): train a LoRA adapter on it (QLoRA), or load the "
+         "Hugging Face model without --quantize",
+         setup.quantized.size(), setup.quantized.begin()->first,
+         dtype_name(setup.quantized.begin()->second));
+}
+
 Transformer::Transformer(vk::Context& context, const io::ModelConfig& config,
                          const ModelSetup& setup)
     : context_(context), config_(config), setup_(setup) {
-  if (setup.full && setup.lora.rank > 0)
-    fail("[model] choose LoRA or full fine-tuning, not both");
-  if (setup.dtype == DType::i32) fail("[model] --dtype must be f32, f16 or bf16");
+  check_model_setup(setup);
   std::vector<ParameterSpec> specs = base_parameters(config);
   for (auto& spec : lora_parameters(config, setup.lora)) specs.push_back(std::move(spec));
   params_ = std::make_unique<Parameters>(
       context, specs, setup.dtype,
-      [&](const ParameterSpec& spec) { return setup.full || is_lora_parameter(spec.name); });
+      [&](const ParameterSpec& spec) { return setup.full || is_lora_parameter(spec.name); },
+      setup.quantized);
   // Two tables at most: the global one, and Gemma-3's local one.
   for (int64_t l = 0; l < config.num_layers; ++l) {
     Tensor& table = uses_local_rope(config, l) ? inv_freq_local_ : inv_freq_global_;

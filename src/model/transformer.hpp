@@ -8,7 +8,9 @@
 // positions, document ids, the dropout seed) are device tensors the host rewrites before each
 // replay.
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -31,7 +33,14 @@ struct ModelSetup {
   DType dtype = DType::f32;  // frozen weights and activations
   LoraConfig lora;           // rank 0: no adapter
   bool full = false;         // every base parameter trains
+  // Frozen base matrices kept in a ggml block type on the device (a quantized base: QLoRA),
+  // by parameter name (model/quantized.hpp chooses them); the rest are in `dtype`.
+  std::map<std::string, DType> quantized;
 };
+
+// Fails with one line when the setup cannot run: LoRA and full fine-tuning together, full
+// fine-tuning on a quantized base, a dtype that is not a float type.
+void check_model_setup(const ModelSetup& setup);
 
 // One micro-batch on the device, all i32 [B, T]:
 //   ids        token ids

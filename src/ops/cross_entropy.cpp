@@ -33,7 +33,8 @@ void run(vk::Recorder& rec, Tensor& loss, Tensor* dh, Tensor* dw, const Tensor& 
          const CrossEntropyOptions& options, GradientStore store) {
   const char* op = "cross_entropy";
   require_float(op, h);
-  require_same_dtype(op, w, h);
+  // A frozen lm_head may be block-quantized (a quantized base); matmul decodes it.
+  if (!dtype_is_block(w.dtype) || dw) require_same_dtype(op, w, h);
   uint64_t tokens = h.rows(), vocab = w.rows(), channels = w.cols();
   if (w.shape.size() != 2 || vocab == 0 || vocab > uint64_t(INT32_MAX) || h.cols() != channels)
     fail("[{}] the lm_head weight must be [V, C] with C = {} columns of the hidden states {}: {}",

@@ -66,7 +66,7 @@ uint32_t stride_groups(const vk::Context& context, uint64_t count, uint32_t cap)
 
 uint32_t vector_head(uint64_t count, DType dtype, const std::vector<uint64_t>& addresses) {
   constexpr uint64_t kVector = 8, kAlign = 16;
-  if (dtype_size(dtype) != 2) return uint32_t(count);
+  if (dtype != DType::f16 && dtype != DType::bf16) return uint32_t(count);
   for (uint64_t head = 0; head < kVector; ++head) {
     bool aligned = std::all_of(addresses.begin(), addresses.end(),
                                [&](uint64_t address) { return (address + 2 * head) % kAlign == 0; });
@@ -90,7 +90,7 @@ void require_loop_budget(const vk::Context& context, const char* op, uint64_t it
 }
 
 vk::ByteRange piece_range(const Tensor& t, const Location& at, uint64_t count) {
-  return vk::range_of(*at.span, at.offset, count * dtype_size(t.dtype));
+  return vk::range_of(*at.span, at.offset, dtype_bytes(t.dtype, count));
 }
 
 void require_same_shape(const char* op, const Tensor& a, const Tensor& b) {
@@ -98,7 +98,7 @@ void require_same_shape(const char* op, const Tensor& a, const Tensor& b) {
 }
 
 void require_float(const char* op, const Tensor& t) {
-  if (t.dtype == DType::i32) fail("[{}] {} must be f32, f16 or bf16", op, t.describe());
+  if (!dtype_is_float(t.dtype)) fail("[{}] {} must be f32, f16 or bf16", op, t.describe());
 }
 
 void require_same_dtype(const char* op, const Tensor& a, const Tensor& b) {

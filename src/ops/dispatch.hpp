@@ -108,7 +108,7 @@ void require_loop_budget(const vk::Context& context, const char* op, uint64_t it
 vk::ByteRange piece_range(const Tensor& t, const Location& at, uint64_t count);
 
 void require_same_shape(const char* op, const Tensor& a, const Tensor& b);
-void require_float(const char* op, const Tensor& t);  // f32, f16 or bf16, not i32
+void require_float(const char* op, const Tensor& t);  // f32, f16 or bf16: not i32, no blocks
 void require_same_dtype(const char* op, const Tensor& a, const Tensor& b);
 
 }  // namespace vktrain::ops

@@ -18,8 +18,8 @@ uint32_t fill_bits(DType dtype, float value) {
     case DType::f16: return f32_to_f16(value);
     case DType::bf16: return f32_to_bf16(value);
     case DType::i32: return uint32_t(int32_t(value));
+    default: fail("[fill] {} tensors are not filled value by value", dtype_name(dtype));
   }
-  return 0;
 }
 
 const char* word_suffix(DType dtype) { return dtype_size(dtype) == 4 ? "u32" : "u16"; }

@@ -32,9 +32,14 @@ void embedding_forward(vk::Recorder& rec, Tensor& out, const Tensor& ids, const 
                        float scale) {
   const char* op = "embedding_forward";
   uint64_t tokens = check(op, out, ids, table), cols = table.cols();
-  require_same_dtype(op, out, table);
+  // A block-quantized table decodes into rows of any float type; a float table's rows keep its type.
+  if (!dtype_is_block(table.dtype)) require_same_dtype(op, out, table);
   auto& ctx = rec.context();
-  VkPipeline p = pipeline(ctx, fmt::format("embedding_forward_{}", dtype_name(out.dtype)));
+  std::string kernel = dtype_is_block(table.dtype)
+                           ? fmt::format("embedding_forward_{}_{}", dtype_name(table.dtype),
+                                         dtype_name(out.dtype))
+                           : fmt::format("embedding_forward_{}", dtype_name(out.dtype));
+  VkPipeline p = pipeline(ctx, kernel);
   uint64_t max_groups = std::min<uint64_t>(kMaxGroups, ctx.caps().max_workgroup_count[0]);
   // Each piece of tokens (out and ids contiguous) once per span of the table.
   for_each_rows(tokens, kMaxDispatchElements / cols, {{&out, cols}, {&ids, 1}},

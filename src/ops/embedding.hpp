@@ -1,7 +1,8 @@
 #pragma once
 // Token embedding: out[t, :] = scale * table[ids[t], :]. ids: i32, N of them (any shape);
-// table: [V, C] and out: [N, C] (or [..., C] with N rows), f32, f16 or bf16 (one dtype). The
-// table may be split over several allocations. The kernels cannot report a bad id: ids outside
+// table: [V, C] and out: [N, C] (or [..., C] with N rows), f32, f16 or bf16 (one dtype), or a
+// block-quantized table (q8_0 ... q6_k, C whole blocks; forward only: a frozen base) whose rows
+// decode to out's float type. The table may be split over several allocations. The kernels cannot report a bad id: ids outside
 // [0, V) read as the nearest row; embedding_token_order checks ids on the host.
 #include <cstdint>
 #include <span>

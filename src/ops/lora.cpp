@@ -26,7 +26,8 @@ bool draws_mask(const Linear& layer, const LoraSettings& settings) {
 Dims check_layer(const char* op, const Tensor& x, const Linear& layer,
                  const LoraSettings& settings) {
   const Tensor& w = layer.weight;
-  require_same_dtype(op, w, x);
+  // A frozen weight may be block-quantized (a quantized base); matmul decodes it.
+  if (!dtype_is_block(w.dtype)) require_same_dtype(op, w, x);
   require_float(op, x);
   if (w.shape.size() != 2 || uint64_t(w.shape[1]) != x.cols())
     fail("[{}] the weight must be [out, {}] for {}, got {}", op, x.cols(), x.describe(),

@@ -128,9 +128,11 @@ Kernel coopmat_kernel(const std::string& types, const vk::Capabilities& caps, DT
           caps.subgroup_size_control ? subgroup : 0};
 }
 
+// `weight`: B's dtype when B is block-quantized (the portable kernel's BLOCK variants), else `in`.
 Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DType out,
-                   uint64_t M, uint64_t N, uint64_t K) {
+                   uint64_t M, uint64_t N, uint64_t K, DType weight) {
   std::string types = fmt::format("{}_{}", dtype_name(in), dtype_name(out));
+  if (dtype_is_block(weight)) types += fmt::format("_{}", dtype_name(weight));
   const auto& caps = ctx.caps();
   switch (variant) {
     case MatmulVariant::coopmat2:
@@ -163,14 +165,15 @@ std::string transposes(const MatmulOptions& o) {
 // an SM holds more than one of its workgroups (the Llama-3.2-1B head's 144 tiles over
 // K = 128256); the Llama-3.2-1B step did not move measurably with it (140.2 vs 142.1 ms, H200).
 // Aiming at 512 instead cut the big projections too and cost 19% of a Qwen3-1.7B step.
-uint32_t choose_splits(const vk::Context& ctx, uint64_t tiles, uint64_t K) {
+// Parts are whole multiples of `k_unit` (a quantized B's block along K, else 1).
+uint32_t choose_splits(const vk::Context& ctx, uint64_t tiles, uint64_t K, uint64_t k_unit) {
   constexpr uint64_t kTargetGroups = 256, kMinPart = 256, kVeryLongK = 32768;
   if (!ctx.caps().is_gpu()) return 1;  // a CPU driver has a few cores: tiles fill it already
+  auto divides = [&](uint64_t parts) { return K % (parts * k_unit) == 0; };
   uint32_t splits = 1;
-  while (tiles * splits * 2 <= kTargetGroups && K % (2 * splits) == 0 &&
-         K / (2 * splits) >= kMinPart)
+  while (tiles * splits * 2 <= kTargetGroups && divides(2 * splits) && K / (2 * splits) >= kMinPart)
     splits *= 2;
-  if (splits == 1 && K >= kVeryLongK && tiles < kTargetGroups && K % 2 == 0) splits = 2;
+  if (splits == 1 && K >= kVeryLongK && tiles < kTargetGroups && divides(2)) splits = 2;
   return splits;
 }
 
@@ -213,7 +216,7 @@ void split_product(vk::Recorder& rec, MatmulVariant variant, Tensor& c, const Te
                    uint64_t K, uint32_t splits) {
   auto& ctx = rec.context();
   uint64_t part = K / splits;
-  Kernel kernel = pick_kernel(ctx, variant, a.dtype, DType::f32, M, N, part);
+  Kernel kernel = pick_kernel(ctx, variant, a.dtype, DType::f32, M, N, part, b.dtype);
   std::vector<uint32_t> spec = {options.trans_a, options.trans_b};
   spec.insert(spec.end(), kernel.spec.begin(), kernel.spec.end());
   const vk::Span& partials = rec.workspace(splits * M * N * 4);
@@ -230,6 +233,8 @@ void split_product(vk::Recorder& rec, MatmulVariant variant, Tensor& c, const Te
   // (columns when B is transposed).
   push.stride_a = options.trans_a ? part * push.lda : part;
   push.stride_b = options.trans_b ? part : part * push.ldb;
+  if (dtype_is_block(b.dtype))  // bytes: `part` values of each row, or `part` whole rows
+    push.stride_b = options.trans_b ? dtype_bytes(b.dtype, part) : part * b.row_bytes();
   push.stride_c = M * N;
   push.M = uint32_t(M);
   push.N = uint32_t(N);
@@ -294,7 +299,7 @@ std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DT
   if (out != DType::f32 && out != in)
     return fmt::format("C must be f32 or {}, not {}", dtype_name(in), dtype_name(out));
   const auto& caps = ctx.caps();
-  std::string kernel = pick_kernel(ctx, variant, in, out, 64, 64, 64).name;
+  std::string kernel = pick_kernel(ctx, variant, in, out, 64, 64, 64, in).name;
   switch (variant) {
     case MatmulVariant::automatic:
     case MatmulVariant::portable: return "";
@@ -330,7 +335,16 @@ MatmulVariant matmul_choose(const vk::Context& ctx, DType in, DType out) {
 
 void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
             const MatmulOptions& options) {
-  require_same_dtype("matmul", a, b);
+  // A block-quantized B is a frozen weight: one matrix, read by the portable kernel's BLOCK
+  // variants, which decode its blocks tile by tile.
+  const bool quantized = dtype_is_block(b.dtype);
+  if (quantized) {
+    require_float("matmul", a);
+    if (b.shape.size() != 2)
+      fail("[matmul] a quantized B must be one [rows, cols] matrix: {}", b.describe());
+  } else {
+    require_same_dtype("matmul", a, b);
+  }
   Shape sa = matrix_shape("A", a), sb = matrix_shape("B", b), sc = matrix_shape("C", c);
   uint64_t M = options.trans_a ? sa.cols : sa.rows, K = options.trans_a ? sa.rows : sa.cols;
   uint64_t N = options.trans_b ? sb.rows : sb.cols, KB = options.trans_b ? sb.cols : sb.rows;
@@ -345,11 +359,14 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
            s->rows * s->cols);
   auto& ctx = rec.context();
   MatmulVariant variant = options.variant == MatmulVariant::automatic
-                              ? matmul_choose(ctx, a.dtype, c.dtype)
+                              ? (quantized ? MatmulVariant::portable : matmul_choose(ctx, a.dtype, c.dtype))
                               : options.variant;
   if (auto why = matmul_unavailable(ctx, variant, a.dtype, c.dtype); !why.empty())
     fail("[matmul] variant {} cannot run: {}; use the portable variant",
          matmul_variant_name(variant), why);
+  if (quantized && variant != MatmulVariant::portable)
+    fail("[matmul] variant {} has no kernel for a {} B ({}); use the portable variant",
+         matmul_variant_name(variant), dtype_name(b.dtype), b.describe());
   if (!M || !N || !sc.batch) return;
   const MatmulAddend& addend = options.addend;
   if (addend.a) {
@@ -366,19 +383,24 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
 
   bool contiguous = a.memory.spans().size() == 1 && b.memory.spans().size() == 1 &&
                     c.memory.spans().size() == 1;
+  // Where K runs along a quantized B's rows, every cut of K (split-K parts, dispatches under the
+  // loop limit) must fall on a block boundary.
+  const uint64_t k_unit = quantized && options.trans_b ? dtype_block(b.dtype).elements : 1;
   uint32_t splits = options.split_k;
-  if (splits > 1 && (!contiguous || sc.batch != 1 || K % splits != 0))
-    fail("[matmul] split_k {} needs one matrix in one allocation and a K ({}) it divides",
-         splits, K);
-  Kernel kernel = pick_kernel(ctx, variant, a.dtype, c.dtype, M, N, K);
-  const uint64_t max_k = max_k_per_dispatch(ctx, kernel);
+  if (splits > 1 && (!contiguous || sc.batch != 1 || K % (splits * k_unit) != 0))
+    fail("[matmul] split_k {} needs one matrix in one allocation and a K ({}) it divides{}",
+         splits, K, k_unit > 1 ? fmt::format(" into whole {}-value blocks", k_unit) : "");
+  Kernel kernel = pick_kernel(ctx, variant, a.dtype, c.dtype, M, N, K, b.dtype);
+  const uint64_t max_k = max_k_per_dispatch(ctx, kernel) / k_unit * k_unit;
   if (splits > 1 && K / splits > max_k)
     fail("[matmul] split_k {} leaves parts of K {} longer than the {} one dispatch may loop over "
          "on '{}'", splits, K / splits, max_k, ctx.caps().name);
   uint32_t groups_x = uint32_t((N + kernel.tile_n - 1) / kernel.tile_n);
   uint32_t groups_y = uint32_t((M + kernel.tile_m - 1) / kernel.tile_m);
   if (splits == 0)
-    splits = contiguous && sc.batch == 1 ? choose_splits(ctx, uint64_t(groups_x) * groups_y, K) : 1;
+    splits = contiguous && sc.batch == 1
+                 ? choose_splits(ctx, uint64_t(groups_x) * groups_y, K, k_unit)
+                 : 1;
 
   kernels::MatmulPush push{};
   push.lda = uint32_t(sa.cols);
@@ -470,6 +492,10 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
     auto k_cuts = cuts(K, {options.trans_a ? &breaks_a : &none, options.trans_b ? &none : &breaks_b,
                            &k_steps});
     auto n_cuts = cuts(N, {options.trans_b ? &breaks_b : &none});
+    for (uint64_t k : options.trans_a ? breaks_a : none)
+      if (k % k_unit)
+        fail("[matmul] {} continues in another allocation at row {}, inside a {}-value block of "
+             "{}; allocate A in one piece", a.describe(), k, k_unit, b.describe());
     for (size_t mi = 0; mi + 1 < m_cuts.size(); ++mi) {
       for (size_t ni = 0; ni + 1 < n_cuts.size(); ++ni) {
         for (size_t ki = 0; ki + 1 < k_cuts.size(); ++ki) {

@@ -6,6 +6,12 @@
 // portable shared-memory kernel (every device), GL_KHR_cooperative_matrix and
 // GL_NV_cooperative_matrix2 (f16 inputs, and bf16 where the device has bf16 cooperative
 // matrices; where the device and this build have them).
+// B may instead be a frozen weight in a ggml block format (DType q8_0 ... q6_k): one [rows, cols]
+// matrix whose rows are whole blocks, with A f32, f16 or bf16 and C f32 or A's dtype. Both
+// orientations a LoRA step needs: y = x W^T (trans_b, B = W [N, K], blocks along K) and
+// dx = dy W (B = W [K, N], blocks along N). The portable kernel decodes B's blocks tile by tile
+// (never a dequantized copy of W), to exactly io::dequantize's floats; automatic picks it.
+// alpha, beta, split-K (parts of whole blocks along K) and an addend work as for float B.
 #include <string>
 #include <string_view>
 

@@ -21,10 +21,14 @@ std::string Tensor::describe() const {
 }
 
 Location locate(const Tensor& t, uint64_t index) {
-  uint64_t size = dtype_size(t.dtype);
-  uint64_t byte = index * size;
+  DTypeBlock block = dtype_block(t.dtype);
+  if (index % block.elements)
+    fail("[tensor] element {} of {} is inside a {}-value block", index, t.describe(),
+         block.elements);
+  uint64_t byte = index / block.elements * block.bytes;
   for (const auto& span : t.memory.spans()) {
-    if (byte < span.bytes) return {&span, byte, (span.bytes - byte) / size};
+    if (byte < span.bytes)
+      return {&span, byte, (span.bytes - byte) / block.bytes * block.elements};
     byte -= span.bytes;
   }
   fail("[tensor] element {} is outside {}", index, t.describe());
@@ -35,7 +39,7 @@ Tensor view(const Tensor& t, uint64_t first, std::vector<int64_t> shape, std::st
   view.dtype = t.dtype;
   view.shape = std::move(shape);
   view.name = std::move(name);
-  uint64_t size = dtype_size(t.dtype), count = view.numel(), row = view.cols();
+  uint64_t count = view.numel(), row = view.cols();
   if (first + count > t.numel())
     fail("[tensor] {} at element {} is outside {}", view.describe(), first, t.describe());
   std::vector<vk::Span> spans;
@@ -48,7 +52,7 @@ Tensor view(const Tensor& t, uint64_t first, std::vector<int64_t> shape, std::st
     vk::Span span = *at.span;
     span.address += at.offset;
     span.offset += at.offset;
-    span.bytes = n * size;
+    span.bytes = dtype_bytes(t.dtype, n);
     if (span.mapped) span.mapped = static_cast<std::byte*>(span.mapped) + at.offset;
     spans.push_back(span);
     e += n;
@@ -69,7 +73,12 @@ Tensor make_tensor(vk::Context& context, DType dtype, std::vector<int64_t> shape
   t.name = std::move(name);
   for (int64_t d : t.shape)
     if (d < 0) fail("[tensor] {} has a negative dimension", t.describe());
-  uint64_t row_bytes = std::max<uint64_t>(t.cols(), 1) * dtype_size(dtype);
+  DTypeBlock block = dtype_block(dtype);
+  if (t.cols() % block.elements)
+    fail("[tensor] {}: a row of {} values is not a whole number of {}'s {}-value blocks; use a "
+         "type whose blocks fit the row", t.describe(), t.cols(), dtype_name(dtype),
+         block.elements);
+  uint64_t row_bytes = std::max<uint64_t>(t.row_bytes(), 1);
   t.memory = context.allocator.allocate(t.bytes(), vk::MemoryKind::device, t.describe(), row_bytes);
   return t;
 }
@@ -82,7 +91,8 @@ void require_count(const Tensor& t, size_t count) {
 }
 
 void require_floats(const Tensor& t) {
-  if (t.dtype == DType::i32) fail("[tensor] {} holds integers, not floats", t.describe());
+  if (!dtype_is_float(t.dtype))
+    fail("[tensor] {} does not hold f32, f16 or bf16 values", t.describe());
 }
 
 }  // namespace
@@ -130,6 +140,18 @@ std::vector<int32_t> read_ints(vk::Context& context, const Tensor& t) {
   std::vector<int32_t> values(t.numel());
   vk::download(context, t.memory, std::as_writable_bytes(std::span(values)));
   return values;
+}
+
+void write_bytes(vk::Context& context, Tensor& t, std::span<const std::byte> bytes) {
+  if (bytes.size() != t.bytes())
+    fail("[tensor] writing {} bytes into {} of {} bytes", bytes.size(), t.describe(), t.bytes());
+  vk::upload(context, t.memory, bytes);
+}
+
+std::vector<std::byte> read_bytes(vk::Context& context, const Tensor& t) {
+  std::vector<std::byte> bytes(t.bytes());
+  vk::download(context, t.memory, bytes);
+  return bytes;
 }
 
 }  // namespace vktrain

@@ -1,7 +1,9 @@
 #pragma once
 // A tensor: dtype, shape and device memory. Row-major; the last dimension is the row. Memory may
 // be several spans (a tensor larger than one allocation); each span holds whole rows, and
-// locate() says where an element lives so ops can split their work at span boundaries.
+// locate() says where an element lives so ops can split their work at span boundaries. A tensor
+// of a block dtype (q8_0 ... q6_k) holds each row as whole blocks along the last dimension, so
+// its bytes are rows x the bytes of a row, not elements x an element's size.
 #include <cstdint>
 #include <span>
 #include <string>
@@ -23,14 +25,15 @@ struct Tensor {
   vk::Allocation memory;
 
   uint64_t numel() const;
-  uint64_t bytes() const { return numel() * dtype_size(dtype); }
   uint64_t cols() const { return shape.empty() ? 1 : uint64_t(shape.back()); }
+  uint64_t row_bytes() const { return dtype_bytes(dtype, cols()); }
+  uint64_t bytes() const { return rows() * row_bytes(); }
   uint64_t rows() const { return cols() ? numel() / cols() : 0; }
   std::string describe() const;  // "name (bf16, [8, 512, 2048])"
 };
 
 // Where element `index` lives: its span, the byte offset into it, and how many elements from
-// there on lie in the same span.
+// there on lie in the same span. In a block tensor `index` must start a block.
 struct Location {
   const vk::Span* span;
   uint64_t offset;
@@ -54,5 +57,9 @@ std::vector<float> read_floats(vk::Context& context, const Tensor& t);
 // The same for i32 tensors (token ids, positions, document ids, labels).
 void write_ints(vk::Context& context, Tensor& t, std::span<const int32_t> values);
 std::vector<int32_t> read_ints(vk::Context& context, const Tensor& t);
+// The tensor's bytes as they are: exactly t.bytes() of them. For block tensors, the ggml blocks
+// of a GGUF tensor or of io::quantize, row after row.
+void write_bytes(vk::Context& context, Tensor& t, std::span<const std::byte> bytes);
+std::vector<std::byte> read_bytes(vk::Context& context, const Tensor& t);
 
 }  // namespace vktrain

@@ -69,3 +69,33 @@ TEST(DType, FloatBytesStoreEachValueRoundedToTheType) {
   }
   EXPECT_THROW(float_bytes(values, DType::i32), Error);
 }
+
+TEST(DType, BlockTypesHaveBlockSizesAndNoElementSize) {
+  EXPECT_TRUE(dtype_is_block(DType::q4_k));
+  EXPECT_FALSE(dtype_is_block(DType::bf16));
+  EXPECT_FALSE(dtype_is_float(DType::q8_0));
+  EXPECT_EQ(dtype_block(DType::q6_k).elements, 256u);
+  EXPECT_EQ(dtype_block(DType::q6_k).bytes, 210u);
+  EXPECT_EQ(dtype_block(DType::bf16).elements, 1u);
+  EXPECT_EQ(dtype_bytes(DType::q8_0, 96), 3u * 34);
+  EXPECT_EQ(dtype_bytes(DType::f16, 7), 14u);
+  EXPECT_EQ(dtype_name(DType::q5_k), "q5_k");
+  // A block type's value has no size: asking is a bug, never a silently wrong 4.
+  for (DType t : {DType::q8_0, DType::q4_k}) {
+    try {
+      dtype_size(t);
+      FAIL() << "expected an error for " << dtype_name(t);
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("block format"), std::string::npos) << e.what();
+    }
+  }
+  try {
+    dtype_bytes(DType::q4_0, 48);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("48 values of q4_0 are not a whole number of its 32-value"),
+              std::string::npos) << e.what();
+  }
+  EXPECT_THROW(float_bytes(std::vector<float>(32, 1.0f), DType::q8_0), Error);
+  EXPECT_THROW(round_to(DType::q4_k, 1.0f), Error);
+}

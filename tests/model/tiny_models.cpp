@@ -38,6 +38,14 @@ io::ModelConfig tiny_config(const std::string& family) {
   return io::parse_model_config(json, "tiny " + family);
 }
 
+io::ModelConfig tiny_block_config(const std::string& family) {
+  io::ModelConfig config = tiny_config(family);
+  config.hidden_size = 256;
+  config.intermediate_size = 256;
+  config.head_dim = 64;  // Hq 4 x D 64 = o_proj's 256 in-features
+  return config;
+}
+
 std::map<std::string, std::vector<float>> random_weights(
     const std::vector<model::ParameterSpec>& specs, uint32_t seed) {
   std::map<std::string, std::vector<float>> weights;

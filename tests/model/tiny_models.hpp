@@ -20,6 +20,11 @@ io::ModelConfig tiny_config(const std::string& family);
 inline const std::vector<std::string> kTinyFamilies = {"llama", "mistral", "qwen2", "qwen3",
                                                       "gemma3"};
 
+// tiny_config with every matrix row (the in-features: hidden, Hq x D, intermediate) 256
+// values long, a whole number of every block type's blocks (a quantized base); the other
+// dimensions stay off the tiles.
+io::ModelConfig tiny_block_config(const std::string& family);
+
 // Random values (never zero) for every parameter in `specs`, by name; norm weights near 1.
 std::map<std::string, std::vector<float>> random_weights(const std::vector<model::ParameterSpec>& specs,
                                                          uint32_t seed);

@@ -27,6 +27,46 @@ std::vector<float> random_values(size_t n, uint32_t seed, DType dtype, float sca
   return v;
 }
 
+std::vector<std::byte> random_bytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<std::byte> bytes(n);
+  for (auto& b : bytes) b = std::byte(rng() >> 24);
+  return bytes;
+}
+
+std::vector<DType> block_types() {
+  std::vector<DType> types;
+  for (int i = 0; i <= int(DType::q6_k); ++i)
+    if (dtype_is_block(DType(i))) types.push_back(DType(i));
+  return types;
+}
+
+std::vector<std::byte> random_blocks(DType t, uint64_t rows, uint64_t cols, uint32_t seed) {
+  // Byte offsets of each type's f16 fields (ggml-common.h).
+  std::vector<uint32_t> scales;
+  switch (t) {
+    case DType::q8_0: case DType::q4_0: case DType::q5_0: scales = {0}; break;
+    case DType::q4_1: case DType::q5_1: case DType::q4_k: case DType::q5_k: scales = {0, 2}; break;
+    case DType::q2_k: scales = {80, 82}; break;
+    case DType::q3_k: scales = {108}; break;
+    case DType::q6_k: scales = {208}; break;
+    default: fail("[test] random_blocks: {} is not a block type", dtype_name(t));
+  }
+  const uint16_t extremes[] = {0x7bff, 0xfbff, 0x0400, 0x0001, 0x83ff, 0x0000};
+  std::mt19937 rng(seed);
+  auto bytes = random_bytes(rows * dtype_bytes(t, cols), seed);
+  DTypeBlock block = dtype_block(t);
+  for (size_t at = 0; at < bytes.size(); at += block.bytes)
+    for (uint32_t offset : scales) {
+      uint32_t pick = rng() % 16;
+      // Six in sixteen scales an extreme, the others ordinary (|d| from 2^-9 to 2^3).
+      uint16_t d = pick < 6 ? extremes[pick] : uint16_t((rng() & 0x8000) | (0x1800 + rng() % 0x3000));
+      bytes[at + offset] = std::byte(d & 0xff);
+      bytes[at + offset + 1] = std::byte(d >> 8);
+    }
+  return bytes;
+}
+
 Tensor tensor_with(const std::vector<int64_t>& shape, DType dtype, const std::vector<float>& values,
                    const char* name, vk::Context& ctx) {
   Tensor t = make_tensor(ctx, dtype, shape, name);

@@ -18,6 +18,17 @@ vk::Context& context();  // created on first use from the environment (VKTRAIN_V
 std::vector<float> random_values(size_t n, uint32_t seed, DType dtype = DType::f32,
                                  float scale = 1.0f);
 
+// n seeded random bytes (the blocks of quantized tensors).
+std::vector<std::byte> random_bytes(size_t n, uint32_t seed);
+
+// Every block dtype (q8_0 ... q6_k).
+std::vector<DType> block_types();
+
+// Random blocks of block dtype `t` for `rows` rows of `cols` values: random quant bytes (every
+// code appears in a few thousand values) and f16 scales drawn from the extremes (f16 max and
+// -max, the smallest normal, subnormals, zero) and ordinary values, never inf or NaN.
+std::vector<std::byte> random_blocks(DType t, uint64_t rows, uint64_t cols, uint32_t seed);
+
 Tensor tensor_with(const std::vector<int64_t>& shape, DType dtype, const std::vector<float>& values,
                    const char* name = "t", vk::Context& ctx = context());
 

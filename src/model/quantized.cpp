@@ -1,0 +1,96 @@
+#include "model/quantized.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "base/error.hpp"
+#include "io/gguf.hpp"
+#include "io/gguf_names.hpp"
+#include "io/ggml_dtype.hpp"
+#include "io/quant_mix.hpp"
+#include "model/layout.hpp"
+#include "model/loader.hpp"
+
+namespace vktrain::model {
+
+namespace {
+
+std::string gib(uint64_t bytes) { return fmt::format("{:.2f} GiB", double(bytes) / (1ull << 30)); }
+
+QuantizedBase from_gguf(const io::ModelConfig& config, const std::string& path, DType dtype) {
+  io::GgufReader gguf(path);
+  std::map<std::string, io::GgmlType> file_types;  // our name -> the file's type
+  for (const auto& name : gguf.tensor_names())
+    if (name != "rope_freqs.weight")
+      file_types[io::gguf_to_hf_name(config.family, name)] = gguf.tensor(name).type;
+  QuantizedBase base;
+  std::map<io::GgmlType, uint64_t> widened;  // types decoded on load -> their tensors' elements
+  uint64_t widened_tensors = 0, added_bytes = 0;
+  for (const auto& spec : base_parameters(config)) {
+    auto found = file_types.find(spec.name);
+    if (!spec.matrix() || found == file_types.end()) continue;  // the loader names what is missing
+    io::GgmlType type = found->second;
+    if (type == io::GgmlType::f32 || type == io::GgmlType::f16 || type == io::GgmlType::bf16)
+      continue;
+    if (auto device = io::device_dtype(type)) {
+      base.types[spec.name] = *device;
+      continue;
+    }
+    widened[type] += spec.elements();
+    ++widened_tensors;
+    uint64_t encoded = io::ggml_row_bytes(type, uint64_t(spec.shape.back())) *
+                       (spec.elements() / uint64_t(spec.shape.back()));
+    added_bytes += spec.elements() * dtype_size(dtype) - encoded;
+  }
+  if (widened_tensors) {
+    std::string types;
+    for (const auto& [type, elements] : widened)
+      types += fmt::format("{}{}", types.empty() ? "" : ", ", io::ggml_type_name(type));
+    base.notes.push_back(fmt::format(
+        "{}: {} tensors are {}, which the device cannot hold as they are; they are dequantized "
+        "to {} on load, {} more device memory",
+        path, widened_tensors, types, dtype_name(dtype), gib(added_bytes)));
+  }
+  return base;
+}
+
+QuantizedBase from_mix(const io::ModelConfig& config, const std::string& mix_name) {
+  const io::QuantizeMix mix = io::parse_quantize_mix(mix_name);
+  QuantizedBase base;
+  struct Differing {
+    uint64_t count = 0;
+    std::string example;  // the first tensor and why
+  };
+  std::map<io::GgmlType, Differing> differing;  // types other than the mix's main one
+  for (const auto& spec : base_parameters(config)) {
+    if (!spec.matrix()) continue;
+    io::TensorQuantization q = io::tensor_quantization(mix, config, spec.name, spec.shape);
+    if (auto device = io::device_dtype(q.type); device && dtype_is_block(*device))
+      base.types[spec.name] = *device;
+    if (q.reason.empty()) continue;
+    Differing& d = differing[q.type];
+    if (d.count++ == 0) d.example = fmt::format("{}: {}", spec.name, q.reason);
+  }
+  for (const auto& [type, d] : differing)
+    base.notes.push_back(fmt::format("--quantize {}: {} tensor{} {}, e.g. {}", mix_name, d.count,
+                                     d.count == 1 ? " is" : "s are", io::ggml_type_name(type),
+                                     d.example));
+  return base;
+}
+
+}  // namespace
+
+QuantizedBase choose_quantized_base(const io::ModelConfig& config, const std::string& source,
+                                    const std::optional<std::string>& quantize, DType dtype) {
+  const bool gguf = is_gguf_file(source);
+  if (quantize && gguf)
+    fail("[quantize] {} is a GGUF file, whose tensors keep the types it stores; --quantize "
+         "quantizes a Hugging Face model directory on load (drop --quantize, or pass the "
+         "directory)", source);
+  if (gguf) return from_gguf(config, source, dtype);
+  if (quantize) return from_mix(config, *quantize);
+  return {};
+}
+
+}  // namespace vktrain::model

@@ -1,0 +1,31 @@
+#pragma once
+// Which frozen base matrices a run keeps on the device in a ggml block type (a quantized base,
+// QLoRA), and the lines that tell the user what differs from what they asked:
+//  - a GGUF file: every matrix keeps its file's type where a device tensor can hold it (Q8_0,
+//    Q4_0, Q4_1, Q5_0, Q5_1, Q2_K ... Q6_K); F32/F16/BF16 matrices load in the run's dtype, and
+//    any other type (IQ*, TQ*, ...) is dequantized to it on load, named in one line with the
+//    memory that costs;
+//  - a Hugging Face directory with --quantize: llama-quantize's per-tensor mix
+//    (io/quant_mix.hpp), each fallback named.
+// Norms and biases stay f32 and LoRA adapters train in f32 either way.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/dtype.hpp"
+#include "io/model_config.hpp"
+
+namespace vktrain::model {
+
+struct QuantizedBase {
+  std::map<std::string, DType> types;  // parameter name -> block type
+  std::vector<std::string> notes;      // one line each
+};
+
+// `quantize`: the --quantize value (q8_0, q6_k, q5_k, q4_k, q4_0), only for a Hugging Face
+// directory. `dtype`: the run's dtype (what the other matrices load as).
+QuantizedBase choose_quantized_base(const io::ModelConfig& config, const std::string& source,
+                                    const std::optional<std::string>& quantize, DType dtype);
+
+}  // namespace vktrain::model

@@ -1,0 +1,158 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "base/error.hpp"
+#include "io/ggml_dtype.hpp"
+#include "ops/matmul.hpp"
+#include "reference/reference.hpp"
+#include "support/support.hpp"
+
+using namespace vktrain;
+
+namespace {
+
+// A product with a block-quantized weight W: forward y = x W^T (trans_b, W [N, K]) or backward
+// dx = dy W (W [K, N]); `in` is A's dtype, `out` C's.
+struct QuantCase {
+  DType weight, in = DType::f32, out = DType::f32;
+  bool trans_b = true;
+  uint32_t m, n, k;
+  float alpha = 1.0f, beta = 0.0f;
+  uint32_t split_k = 0;
+};
+
+std::string describe(const QuantCase& q) {
+  return fmt::format("{} W, A {}, C {}, {} {}x{}x{}, alpha {} beta {} split_k {}",
+                     dtype_name(q.weight), dtype_name(q.in), dtype_name(q.out),
+                     q.trans_b ? "x W^T" : "dy W", q.m, q.n, q.k, q.alpha, q.beta, q.split_k);
+}
+
+std::vector<float> magnitudes(std::vector<float> v) {
+  for (float& x : v) x = std::fabs(x);
+  return v;
+}
+
+// Checks ops::matmul against the reference on io::dequantize's floats of the same blocks. Each
+// element may differ from the double-precision sum by f32 summation over K (K units of 2^-24 of
+// the sum of magnitudes) and one rounding of C to its dtype: the same math, another order.
+void check(vk::Context& ctx, const QuantCase& q, const ops::MatmulAddend* addend = nullptr,
+           const std::vector<float>* va2 = nullptr, const std::vector<float>* vb2 = nullptr) {
+  SCOPED_TRACE(describe(q));
+  reference::MatmulShape s{1, 1, q.m, q.n, q.k, false, q.trans_b};
+  int64_t w_rows = q.trans_b ? q.n : q.k, w_cols = q.trans_b ? q.k : q.n;
+  auto blocks = test::random_blocks(q.weight, uint64_t(w_rows), uint64_t(w_cols), q.m + q.n + q.k);
+  auto w = io::dequantize(blocks, io::ggml_type_of(q.weight), uint64_t(w_rows * w_cols));
+  auto va = test::random_values(size_t(q.m) * q.k, 41, q.in);
+  auto vc = test::random_values(size_t(q.m) * q.n, 42, q.out);
+  Tensor a = test::tensor_with({q.m, q.k}, q.in, va, "x", ctx);
+  Tensor wt = make_tensor(ctx, q.weight, {w_rows, w_cols}, "W");
+  write_bytes(ctx, wt, blocks);
+  Tensor c = test::tensor_with({q.m, q.n}, q.out, vc, "y", ctx);
+  vk::Recorder rec(ctx);
+  ops::MatmulOptions options{false, q.trans_b, q.alpha, q.beta};
+  options.split_k = q.split_k;
+  if (addend) options.addend = *addend;
+  ops::matmul(rec, c, a, wt, options);
+  rec.run();
+  auto got = read_floats(ctx, c);
+
+  std::vector<double> want(vc.begin(), vc.end()), bound(vc.size());
+  for (size_t i = 0; i < vc.size(); ++i) bound[i] = std::fabs(vc[i]);
+  reference::matmul(want, va, w, s, q.alpha, q.beta);
+  reference::matmul(bound, magnitudes(va), magnitudes(w), s, std::fabs(q.alpha), std::fabs(q.beta));
+  if (addend) {
+    reference::MatmulShape s2{1, 1, q.m, q.n, uint32_t(addend->a->cols()), false, addend->trans_b};
+    reference::matmul(want, *va2, *vb2, s2, addend->alpha, 1.0);
+    reference::matmul(bound, magnitudes(*va2), magnitudes(*vb2), s2, std::fabs(addend->alpha), 1.0);
+  }
+  const double unit = std::ldexp(1.0, -24) * (q.k + 4);
+  const double rounding = q.out == DType::bf16 ? std::ldexp(1.0, -8) : q.out == DType::f16 ? std::ldexp(1.0, -11) : 0;
+  size_t wrong = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    double error = std::fabs(got[i] - want[i]), allowed = unit * bound[i] + rounding * std::fabs(want[i]);
+    if (!(error <= allowed) && wrong++ < 5)
+      ADD_FAILURE() << "element " << i << ": " << got[i] << ", want " << want[i] << " (error "
+                    << error << ", allowed " << allowed << ")";
+  }
+  EXPECT_EQ(wrong, 0u);
+}
+
+}  // namespace
+
+class MatmulQuantTypes : public testing::TestWithParam<DType> {};
+
+// Each block type in both orientations of a LoRA step, at sizes no tile divides, with alpha and
+// beta, and the M = 1 product of generation.
+TEST_P(MatmulQuantTypes, BothOrientationsMatchTheDequantizedProduct) {
+  auto& ctx = test::context();
+  DType t = GetParam();
+  uint32_t block = dtype_block(t).elements;
+  check(ctx, {t, DType::f32, DType::f32, true, 37, 45, 2 * block, 1.0f, 0.0f});
+  check(ctx, {t, DType::f32, DType::f32, false, 37, 3 * block, 45, 1.5f, 0.5f});
+  check(ctx, {t, DType::f32, DType::f32, true, 1, 70, 3 * block});  // decode: one token
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, MatmulQuantTypes, testing::ValuesIn(test::block_types()),
+                         [](const testing::TestParamInfo<DType>& info) {
+                           return std::string(dtype_name(info.param));
+                         });
+
+// 16-bit activations (C in A's dtype or f32), split-K over whole blocks, and a LoRA branch added
+// beside the quantized base product.
+TEST(MatmulQuant, SixteenBitActivationsSplitKAndAddend) {
+  auto& ctx = test::context();
+  check(ctx, {DType::q4_k, DType::bf16, DType::bf16, true, 19, 33, 512, 1.0f, 0.5f});
+  check(ctx, {DType::q6_k, DType::bf16, DType::bf16, false, 19, 256, 33});
+  check(ctx, {DType::q8_0, DType::f16, DType::f32, true, 21, 17, 96, 1.0f, 1.0f});
+  check(ctx, {DType::q4_k, DType::f32, DType::f32, true, 9, 20, 512, 1.0f, 0.5f, 2});
+  check(ctx, {DType::q5_0, DType::f32, DType::f32, false, 9, 64, 90, 1.0f, 0.0f, 3});
+
+  auto va2 = test::random_values(size_t(23) * 16, 43), vb2 = test::random_values(size_t(16) * 40, 44);
+  Tensor a2 = test::tensor_with({23, 16}, DType::f32, va2, "lora x A", ctx);
+  Tensor b2 = test::tensor_with({40, 16}, DType::f32, vb2, "lora B", ctx);
+  ops::MatmulAddend addend{&a2, &b2, true, 2.0f};
+  check(ctx, {DType::q4_0, DType::f32, DType::f32, true, 23, 40, 64, 1.0f, 0.0f}, &addend, &va2, &vb2);
+}
+
+// K far past lavapipe's loop limit: cut into dispatches at block boundaries along W's rows
+// (forward) and anywhere along its columns (backward).
+TEST(MatmulQuant, LongKPastTheDriversLoopLimit) {
+  auto& ctx = test::context();
+  check(ctx, {DType::q4_k, DType::f32, DType::f32, true, 3, 5, 45056, 1.0f, 0.5f});
+  check(ctx, {DType::q8_0, DType::f32, DType::f32, false, 3, 64, 40001});
+}
+
+// A weight split over several allocations: whole rows of blocks per span.
+TEST(MatmulQuant, WeightAcrossAllocations) {
+  vk::ContextOptions options = vk::ContextOptions::from_env();
+  options.memory.max_span = 4 << 10;  // 14 rows of a 512-wide Q4_K weight per span
+  vk::Context ctx(options);
+  check(ctx, {DType::q4_k, DType::f32, DType::f32, true, 7, 50, 512});
+  check(ctx, {DType::q4_k, DType::f32, DType::f32, false, 7, 512, 50});
+}
+
+TEST(MatmulQuant, WhatItCannotDoIsNamed) {
+  auto& ctx = test::context();
+  Tensor x = make_tensor(ctx, DType::f32, {4, 96}, "x");
+  Tensor w = make_tensor(ctx, DType::q8_0, {8, 96}, "W");
+  Tensor y = make_tensor(ctx, DType::f32, {4, 8}, "y");
+  vk::Recorder rec(ctx);
+  auto message = test::error_message([&] {
+    ops::matmul(rec, y, x, w, {false, true, 1.0f, 0.0f, ops::MatmulVariant::coopmat2});
+  });
+  EXPECT_NE(message.find("[matmul] variant coopmat2"), std::string::npos) << message;
+  message = test::error_message([&] {
+    ops::MatmulOptions options{false, true};
+    options.split_k = 2;  // parts of 48 values: not whole 32-value blocks
+    ops::matmul(rec, y, x, w, options);
+  });
+  EXPECT_NE(message.find("into whole 32-value blocks"), std::string::npos) << message;
+  Tensor w3 = make_tensor(ctx, DType::q8_0, {2, 8, 96}, "W3");
+  message = test::error_message([&] { ops::matmul(rec, y, x, w3, {false, true}); });
+  EXPECT_NE(message.find("a quantized B must be one [rows, cols] matrix"), std::string::npos)
+      << message;
+  Tensor xi = make_tensor(ctx, DType::i32, {4, 96}, "ids");
+  message = test::error_message([&] { ops::matmul(rec, y, xi, w, {false, true}); });
+  EXPECT_NE(message.find("must be f32, f16 or bf16"), std::string::npos) << message;
+}
