@@ -78,7 +78,7 @@ Tensor make_tensor(vk::Context& context, DType dtype, std::vector<int64_t> shape
     fail("[tensor] {}: a row of {} values is not a whole number of {}'s {}-value blocks; use a "
          "type whose blocks fit the row", t.describe(), t.cols(), dtype_name(dtype),
          block.elements);
-  uint64_t row_bytes = std::max<uint64_t>(t.row_bytes(), 1);
+  uint64_t row_bytes = t.cols() ? t.row_bytes() : block.bytes;
   t.memory = context.allocator.allocate(t.bytes(), vk::MemoryKind::device, t.describe(), row_bytes);
   return t;
 }
