@@ -57,7 +57,7 @@ TEST(Presets, ParameterCountsAreThePublishedOnes) {
       {{"qwen2", "0.5B"}, 494032768},   {{"qwen2", "1.5B"}, 1543714304},
       {{"llama", "1B"}, 1235814400},    {{"llama", "3B"}, 3212749824},
       {{"llama", "8B"}, 8030261248},    {{"gemma3", "270M"}, 268098176},
-      {{"gemma3", "1B"}, 999885952},
+      {{"gemma3", "1B"}, 999885952},    {{"llama", "70B"}, 70553706496},
   };
   for (auto [name, count] : counts) {
     SCOPED_TRACE(std::string(name.first) + " " + name.second);
@@ -112,7 +112,7 @@ TEST(Presets, NamesMatchWithoutCaseAndUnknownOnesListEveryPreset) {
     EXPECT_NE(message.find(fmt::format("[preset] no model '{} {}'", family, size)),
               std::string::npos)
         << message;
-    EXPECT_NE(message.find("qwen3 0.6B 1.7B 4B 8B tiny; qwen2 0.5B 1.5B tiny; llama 1B 3B 8B "
+    EXPECT_NE(message.find("qwen3 0.6B 1.7B 4B 8B tiny; qwen2 0.5B 1.5B tiny; llama 1B 3B 8B 70B "
                            "tiny; gemma3 270M 1B 4B tiny"),
               std::string::npos)
         << message;
