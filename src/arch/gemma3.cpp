@@ -23,9 +23,9 @@ constexpr std::string_view kConfigDefaults = R"({
 
 // The sandwich norms: one before and one after attention and the feed-forward block.
 constexpr TensorNamePair kSandwichNorms[] = {
-    {"post_attention_norm.weight", "post_attention_layernorm.weight"},
-    {"ffn_norm.weight", "pre_feedforward_layernorm.weight"},
-    {"post_ffw_norm.weight", "post_feedforward_layernorm.weight"},
+    {"post_attention_norm.weight", hf::kPostAttentionNorm},
+    {"ffn_norm.weight", hf::kPreFeedforwardNorm},
+    {"post_ffw_norm.weight", hf::kPostFeedforwardNorm},
 };
 constexpr TensorNameGroup kLayerTensors[] = {kAttentionAndMlp, kQkNorm, kSandwichNorms};
 
