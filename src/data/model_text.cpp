@@ -5,6 +5,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "arch/family.hpp"
 #include "base/error.hpp"
 #include "io/json_file.hpp"
 #include "io/model_config.hpp"
@@ -48,11 +49,7 @@ bool has_chat_template(const std::string& tokenizer_config) {
 // A base model without a template of its own gets its family's chat format (DESIGN.md "Data").
 std::string builtin_format(const fs::path& config_json) {
   if (!fs::exists(config_json)) return "chatml";
-  switch (io::read_model_config(config_json.string()).family) {
-    case io::Family::gemma3: return "gemma";
-    case io::Family::llama: return "llama3";
-    default: return "chatml";
-  }
+  return std::string(arch::describe(io::read_model_config(config_json.string()).family).chat_format);
 }
 
 }  // namespace

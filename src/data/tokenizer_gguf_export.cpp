@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "arch/family.hpp"
 #include "base/error.hpp"
 #include "io/json_file.hpp"
 
@@ -35,15 +36,12 @@ std::map<std::string, io::GgufValue> from_gguf(const std::string& path) {
 }
 
 std::string pre_tokenizer(const io::ModelConfig& config, const fs::path& file) {
-  switch (config.family) {
-    case io::Family::qwen2:
-    case io::Family::qwen3: return "qwen2";
-    case io::Family::llama: return "llama-bpe";
-    default:
-      fail("[export] {}: no GGUF vocabulary for a {} tokenizer here; export --format hf and "
-           "convert that with llama.cpp's convert_hf_to_gguf.py",
-           file.string(), io::family_name(config.family));
-  }
+  const std::string_view pre = arch::describe(config.family).gguf_pre_tokenizer;
+  if (pre.empty())
+    fail("[export] {}: no GGUF vocabulary for a {} tokenizer here; export --format hf and "
+         "convert that with llama.cpp's convert_hf_to_gguf.py",
+         file.string(), io::family_name(config.family));
+  return std::string(pre);
 }
 
 void add_config_keys(std::map<std::string, io::GgufValue>& out, const fs::path& dir) {

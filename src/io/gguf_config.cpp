@@ -6,6 +6,7 @@
 #include <cstring>
 #include <numbers>
 
+#include "arch/family.hpp"
 #include "base/error.hpp"
 #include "io/gguf_names.hpp"
 
@@ -148,8 +149,8 @@ RopeScaling scaling_from_keys(const Metadata& m) {
   return s;
 }
 
-// Per layer, whether it uses the sliding window (gemma3).
-std::vector<bool> sliding_layers(const Metadata& m, int64_t layers) {
+// Per layer, whether it uses the sliding window (SlidingWindow::pattern: gemma3).
+std::vector<bool> sliding_layers(const Metadata& m, int64_t layers, int64_t default_period) {
   std::vector<bool> sliding(size_t(layers), false);
   const std::string key = m.key("attention.sliding_window_pattern");
   const GgufValue* pattern = m.gguf.find(key);
@@ -165,7 +166,7 @@ std::vector<bool> sliding_layers(const Metadata& m, int64_t layers) {
     return sliding;
   }
   // A period n: layers n-1, 2n-1, ... are global; 0: none is.
-  const uint64_t period = pattern ? m.gguf.get_unsigned(key) : 6;
+  const uint64_t period = pattern ? m.gguf.get_unsigned(key) : uint64_t(default_period);
   for (int64_t i = 0; i < layers; ++i)
     sliding[size_t(i)] = period == 0 || uint64_t(i + 1) % period != 0;
   return sliding;
@@ -192,7 +193,7 @@ void read_token_ids(const GgufReader& gguf, ModelConfig& c) {
 ModelConfig model_config_from_gguf(const GgufReader& gguf) {
   const Metadata m{gguf, gguf.get<std::string>("general.architecture")};
   ModelConfig c = family_config(family_from_gguf(m.arch));
-  const bool gemma = c.family == Family::gemma3;
+  const arch::FamilyDescription& family = arch::describe(c.family);
 
   c.max_position_embeddings = m.count("context_length", limits::kPositions);
   c.hidden_size = m.count("embedding_length", limits::kHidden);
@@ -221,14 +222,13 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf) {
   }
 
   c.sliding_layers.assign(size_t(c.num_layers), false);
-  if (gemma) {
+  if (family.local_rope)
     c.rope_local_theta = m.real("rope.freq_base_swa", limits::kRopeTheta, 10000.0);
-    c.query_pre_attn_scalar =
-        double(c.num_layers == 62 ? c.hidden_size / c.num_heads : c.head_dim);
-    if (m.has("attention.sliding_window") && gguf.get_unsigned(m.key("attention.sliding_window"))) {
-      c.sliding_window = m.count("attention.sliding_window", limits::kPositions);
-      c.sliding_layers = sliding_layers(m, c.num_layers);
-    }
+  if (family.query_pre_attn_scalar) c.query_pre_attn_scalar = family.query_pre_attn_scalar(c);
+  if (family.window == arch::SlidingWindow::pattern && m.has("attention.sliding_window") &&
+      gguf.get_unsigned(m.key("attention.sliding_window"))) {
+    c.sliding_window = m.count("attention.sliding_window", limits::kPositions);
+    c.sliding_layers = sliding_layers(m, c.num_layers, family.sliding_period);
   }
   read_token_ids(gguf, c);
   checked_parameter_count(c, gguf.path(), "gguf");

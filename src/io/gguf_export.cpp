@@ -3,6 +3,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "arch/family.hpp"
 #include "base/error.hpp"
 #include "io/gguf_names.hpp"
 
@@ -41,18 +42,21 @@ uint32_t llama_file_type(GgmlType type) {
   }
 }
 
-// Whether llama.cpp's default (every 6th layer global) already describes the sliding layers.
-bool default_sliding_pattern(const std::vector<bool>& sliding) {
+// Whether llama.cpp's default (every `period`th layer global) already describes the sliding
+// layers.
+bool default_sliding_pattern(const std::vector<bool>& sliding, int64_t period) {
   for (size_t i = 0; i < sliding.size(); ++i)
-    if (sliding[i] != ((i + 1) % 6 != 0)) return false;
+    if (sliding[i] != ((i + 1) % size_t(period) != 0)) return false;
   return true;
 }
 
-void add_gemma3_keys(GgufModelFile& f, const ModelConfig& c) {
-  f["rope.freq_base_swa"] = float(c.rope_local_theta);
-  if (!c.sliding_window) return;
+// The local RoPE base and the sliding layers (gemma3).
+void add_sliding_keys(GgufModelFile& f, const ModelConfig& c) {
+  const arch::FamilyDescription& family = arch::describe(c.family);
+  if (family.local_rope) f["rope.freq_base_swa"] = float(c.rope_local_theta);
+  if (family.window != arch::SlidingWindow::pattern || !c.sliding_window) return;
   f["attention.sliding_window"] = uint32_t(*c.sliding_window);
-  if (!default_sliding_pattern(c.sliding_layers))
+  if (!default_sliding_pattern(c.sliding_layers, family.sliding_period))
     f["attention.sliding_window_pattern"] = gguf_array(std::vector<bool>(c.sliding_layers));
 }
 
@@ -105,7 +109,7 @@ GgufModelFile gguf_model_file(const ModelConfig& c, GgmlType file_type) {
           uint32_t(c.rope_scaling.original_max_position_embeddings);
     f.tensors.push_back({"rope_freqs.weight", {uint64_t(c.head_dim / 2)}, converter_rope_freqs(c)});
   }
-  if (c.family == Family::gemma3) add_gemma3_keys(f, c);
+  add_sliding_keys(f, c);
   if (c.bos_token_id) f.metadata["tokenizer.ggml.bos_token_id"] = uint32_t(*c.bos_token_id);
   if (c.eos_token_ids.size() > 0) f.metadata["tokenizer.ggml.eos_token_id"] = uint32_t(c.eos_token_ids[0]);
   if (c.eos_token_ids.size() > 1) f.metadata["tokenizer.ggml.eot_token_id"] = uint32_t(c.eos_token_ids[1]);

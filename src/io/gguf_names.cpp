@@ -4,61 +4,18 @@
 #include <cstring>
 #include <optional>
 
+#include "arch/tensor_names.hpp"
 #include "base/error.hpp"
 
 namespace vktrain::io {
 namespace {
 
-struct NamePair {
-  std::string_view gguf, hf;
-};
+using arch::TensorNamePair;
 
-constexpr NamePair kGlobal[] = {
-    {"token_embd.weight", "model.embed_tokens.weight"},
-    {"output_norm.weight", "model.norm.weight"},
-    {"output.weight", "lm_head.weight"},
-};
-
-// Per-layer suffixes after "blk.N." and "model.layers.N.".
-constexpr NamePair kAttentionAndMlp[] = {
-    {"attn_q.weight", "self_attn.q_proj.weight"},
-    {"attn_k.weight", "self_attn.k_proj.weight"},
-    {"attn_v.weight", "self_attn.v_proj.weight"},
-    {"attn_output.weight", "self_attn.o_proj.weight"},
-    {"ffn_gate.weight", "mlp.gate_proj.weight"},
-    {"ffn_up.weight", "mlp.up_proj.weight"},
-    {"ffn_down.weight", "mlp.down_proj.weight"},
-    {"attn_norm.weight", "input_layernorm.weight"},
-};
-constexpr NamePair kPostAttentionIsFfnNorm[] = {
-    {"ffn_norm.weight", "post_attention_layernorm.weight"},
-};
-constexpr NamePair kQkvBias[] = {
-    {"attn_q.bias", "self_attn.q_proj.bias"},
-    {"attn_k.bias", "self_attn.k_proj.bias"},
-    {"attn_v.bias", "self_attn.v_proj.bias"},
-};
-constexpr NamePair kQkNorm[] = {
-    {"attn_q_norm.weight", "self_attn.q_norm.weight"},
-    {"attn_k_norm.weight", "self_attn.k_norm.weight"},
-};
-// Gemma 3's sandwich norms: one before and one after attention and the feed-forward block.
-constexpr NamePair kGemmaNorms[] = {
-    {"post_attention_norm.weight", "post_attention_layernorm.weight"},
-    {"ffn_norm.weight", "pre_feedforward_layernorm.weight"},
-    {"post_ffw_norm.weight", "post_feedforward_layernorm.weight"},
-};
-
-std::vector<NamePair> layer_pairs(Family family) {
-  std::vector<NamePair> pairs(std::begin(kAttentionAndMlp), std::end(kAttentionAndMlp));
-  auto add = [&](const auto& table) { pairs.insert(pairs.end(), std::begin(table), std::end(table)); };
-  switch (family) {
-    case Family::llama:
-    case Family::mistral: add(kPostAttentionIsFfnNorm); break;
-    case Family::qwen2: add(kPostAttentionIsFfnNorm), add(kQkvBias); break;
-    case Family::qwen3: add(kPostAttentionIsFfnNorm), add(kQkNorm); break;
-    case Family::gemma3: add(kQkNorm), add(kGemmaNorms); break;
-  }
+std::vector<TensorNamePair> layer_pairs(Family family) {
+  std::vector<TensorNamePair> pairs;
+  for (arch::TensorNameGroup group : arch::describe(family).layer_tensors)
+    pairs.insert(pairs.end(), group.begin(), group.end());
   return pairs;
 }
 
@@ -78,9 +35,9 @@ std::optional<std::pair<int, std::string_view>> split_layer(std::string_view nam
 
 // Maps a name from one side of the tables to the other; `to_hf` picks the direction.
 std::string translate(Family family, std::string_view name, bool to_hf) {
-  auto from = [&](const NamePair& p) { return to_hf ? p.gguf : p.hf; };
-  auto to = [&](const NamePair& p) { return to_hf ? p.hf : p.gguf; };
-  for (const auto& pair : kGlobal)
+  auto from = [&](const TensorNamePair& p) { return to_hf ? p.gguf : p.hf; };
+  auto to = [&](const TensorNamePair& p) { return to_hf ? p.hf : p.gguf; };
+  for (const auto& pair : arch::kModelTensors)
     if (from(pair) == name) return std::string(to(pair));
   const std::string_view in_prefix = to_hf ? "blk." : "model.layers.";
   const std::string_view out_prefix = to_hf ? "model.layers." : "blk.";
@@ -116,21 +73,14 @@ void move_qk_rows(std::span<std::byte> out, std::span<const std::byte> in, int64
 }  // namespace
 
 Family family_from_gguf(std::string_view architecture) {
-  for (auto family : {Family::llama, Family::qwen2, Family::qwen3, Family::gemma3})
-    if (gguf_architecture(family) == architecture) return family;
-  fail("[gguf] architecture '{}' is not supported (llama, qwen2, qwen3 and gemma3 are)",
-       architecture);
+  if (const arch::FamilyDescription* d = arch::family_of_gguf_architecture(architecture))
+    return d->family;
+  fail("[gguf] architecture '{}' is not supported ({} are)", architecture,
+       arch::supported_gguf_architectures());
 }
 
 std::string_view gguf_architecture(Family family) {
-  switch (family) {
-    case Family::llama:
-    case Family::mistral: return "llama";  // llama.cpp writes Mistral as llama
-    case Family::qwen2: return "qwen2";
-    case Family::qwen3: return "qwen3";
-    case Family::gemma3: return "gemma3";
-  }
-  return "unknown";
+  return arch::describe(family).gguf_architecture;
 }
 
 std::string gguf_to_hf_name(Family family, std::string_view gguf_name) {
@@ -143,7 +93,7 @@ std::string hf_to_gguf_name(Family family, std::string_view hf_name) {
 
 std::vector<std::string> hf_tensor_names(Family family, int layers) {
   std::vector<std::string> names;
-  for (const auto& pair : kGlobal) names.emplace_back(pair.hf);
+  for (const auto& pair : arch::kModelTensors) names.emplace_back(pair.hf);
   const auto pairs = layer_pairs(family);
   for (int layer = 0; layer < layers; ++layer)
     for (const auto& pair : pairs)
@@ -151,7 +101,7 @@ std::vector<std::string> hf_tensor_names(Family family, int layers) {
   return names;
 }
 
-bool permutes_qk(Family family) { return family == Family::llama || family == Family::mistral; }
+bool permutes_qk(Family family) { return arch::describe(family).permutes_qk; }
 
 void permute_qk_rows(std::span<std::byte> out, std::span<const std::byte> in, int64_t heads,
                      size_t row_bytes) {
@@ -164,7 +114,7 @@ void unpermute_qk_rows(std::span<std::byte> out, std::span<const std::byte> in, 
 }
 
 bool shifts_norm(Family family, std::string_view hf_name) {
-  return family == Family::gemma3 && hf_name.ends_with("norm.weight");
+  return arch::describe(family).shifts_norms && hf_name.ends_with("norm.weight");
 }
 
 void norm_to_gguf(std::span<float> weight) {

@@ -1,9 +1,9 @@
 #pragma once
-// Tensor names and values as llama.cpp's convert_hf_to_gguf.py changes them, for the llama,
-// qwen2, qwen3 and gemma3 families, both ways:
+// Tensor names and values as llama.cpp's convert_hf_to_gguf.py changes them, both ways, by the
+// family's description (arch/family.hpp):
 //   token_embd.weight <-> model.embed_tokens.weight, output_norm.weight <-> model.norm.weight,
 //   output.weight <-> lm_head.weight, blk.N.attn_q.weight <-> model.layers.N.self_attn.q_proj.weight
-//   and so on (the table in gguf_names.cpp).
+//   and so on (arch/tensor_names.hpp and the family's file).
 // Values: for llama (not qwen, not gemma) the converter reorders the rows of the Q and K
 // projections from Hugging Face's "rotate half" RoPE layout to ggml's interleaved pairs; gemma3
 // stores every RMSNorm weight as 1 + w where Hugging Face stores w (Gemma3RMSNorm multiplies by

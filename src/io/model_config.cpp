@@ -1,10 +1,10 @@
 #include "io/model_config.hpp"
 
-#include <cmath>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "arch/family.hpp"
 #include "base/error.hpp"
 #include "io/json_file.hpp"
 
@@ -72,16 +72,11 @@ struct Reader {
   }
 };
 
-Family family_of(const std::string& model_type, const std::string& source,
-                 const std::string& architecture) {
-  if (model_type == "llama") return Family::llama;
-  if (model_type == "mistral") return Family::mistral;
-  if (model_type == "qwen2") return Family::qwen2;
-  if (model_type == "qwen3") return Family::qwen3;
-  if (model_type == "gemma3" || model_type == "gemma3_text") return Family::gemma3;
-  fail("[config] {}: unsupported architecture '{}' (model_type '{}'); vktrain supports llama, "
-       "mistral, qwen2, qwen3 and gemma3",
-       source, architecture, model_type);
+const arch::FamilyDescription& family_of(const std::string& model_type, const std::string& source,
+                                         const std::string& architecture) {
+  if (const arch::FamilyDescription* d = arch::family_of_model_type(model_type)) return *d;
+  fail("[config] {}: unsupported architecture '{}' (model_type '{}'); vktrain supports {}", source,
+       architecture, model_type, arch::supported_families());
 }
 
 RopeScaling rope_scaling_of(const json& s, const std::string& source) {
@@ -128,58 +123,7 @@ void read_rope_parameters(const json& p, ModelConfig& c, const std::string& sour
   }
 }
 
-// Gemma3TextConfig's defaults: multimodal Gemma-3 checkpoints leave most of text_config to them.
-const json& gemma3_defaults() {
-  static const json defaults = {
-      {"vocab_size", 262208},        {"hidden_size", 2304},        {"intermediate_size", 9216},
-      {"num_hidden_layers", 26},     {"num_attention_heads", 8},   {"num_key_value_heads", 4},
-      {"head_dim", 256},             {"rms_norm_eps", 1e-6},       {"rope_theta", 1000000.0},
-      {"rope_local_base_freq", 10000.0}, {"query_pre_attn_scalar", 256},
-      {"sliding_window", 4096},      {"max_position_embeddings", 131072},
-      {"hidden_activation", "gelu_pytorch_tanh"}};
-  return defaults;
-}
-
 }  // namespace
-
-std::string_view family_name(Family f) {
-  switch (f) {
-    case Family::llama: return "llama";
-    case Family::mistral: return "mistral";
-    case Family::qwen2: return "qwen2";
-    case Family::qwen3: return "qwen3";
-    case Family::gemma3: return "gemma3";
-  }
-  return "?";
-}
-
-std::string_view causal_lm_architecture(Family f) {
-  switch (f) {
-    case Family::llama: return "LlamaForCausalLM";
-    case Family::mistral: return "MistralForCausalLM";
-    case Family::qwen2: return "Qwen2ForCausalLM";
-    case Family::qwen3: return "Qwen3ForCausalLM";
-    case Family::gemma3: return "Gemma3ForCausalLM";
-  }
-  return "?";
-}
-
-ModelConfig family_config(Family family) {
-  ModelConfig c;
-  c.family = family;
-  c.architecture = causal_lm_architecture(family);
-  const bool gemma = family == Family::gemma3;
-  c.attention_bias = family == Family::qwen2;
-  c.qk_norm = family == Family::qwen3 || gemma;
-  c.norm_plus_one = c.sandwich_norms = c.embed_scale = gemma;
-  c.activation = gemma ? "gelu_pytorch_tanh" : "silu";
-  return c;
-}
-
-double ModelConfig::attention_scale() const {
-  double d = query_pre_attn_scalar > 0 ? query_pre_attn_scalar : double(head_dim);
-  return 1.0 / std::sqrt(d);
-}
 
 ModelConfig parse_model_config(const std::string& json_text, const std::string& source) {
   const json root = parse_json(json_text, source, "config");
@@ -195,19 +139,20 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
     architecture = root["architectures"][0].get<std::string>();
   }
   std::string model_type = top.need<std::string>("model_type");
-  ModelConfig c = family_config(family_of(model_type, source, architecture));
+  const arch::FamilyDescription& family = family_of(model_type, source, architecture);
+  ModelConfig c = family_config(family.family);
   if (!architecture.empty()) c.architecture = architecture;
-  // Multimodal Gemma-3 checkpoints keep the language model's config in text_config.
+  // Multimodal checkpoints (Gemma-3) keep the language model's config in text_config.
   json merged = root;
-  if (model_type == "gemma3") {
+  if (model_type == family.wrapper_model_type) {
     if (!top.has("text_config") || !root["text_config"].is_object())
-      fail("[config] {}: model_type 'gemma3' without an object 'text_config'", source);
+      fail("[config] {}: model_type '{}' without an object 'text_config'", source, model_type);
     merged = root["text_config"];
-    c.weight_prefixes = {"language_model.model.", "model.language_model.", "model."};
+    c.weight_prefixes.assign(family.wrapper_weight_prefixes.begin(),
+                             family.wrapper_weight_prefixes.end());
   }
-  bool gemma = c.family == Family::gemma3;
-  if (gemma) {
-    json filled = gemma3_defaults();
+  if (!family.config_defaults.empty()) {
+    json filled = json::parse(family.config_defaults);
     for (auto& [key, value] : merged.items())
       if (!value.is_null()) filled[key] = value;
     merged = filled;
@@ -230,24 +175,25 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   c.rms_norm_eps = in.positive("rms_norm_eps", 1e-6, 1.0);
   c.tie_word_embeddings = top.has("tie_word_embeddings")
                               ? top.as<bool>("tie_word_embeddings")
-                              : in.get<bool>("tie_word_embeddings", gemma);
+                              : in.get<bool>("tie_word_embeddings", false);
   c.attention_bias = c.attention_bias || in.get<bool>("attention_bias", false);
   c.activation =
       in.get<std::string>("hidden_activation", in.get<std::string>("hidden_act", c.activation));
   if (c.activation != "silu" && c.activation != "gelu_pytorch_tanh")
     fail("[config] {}: activation '{}' is not supported (silu, gelu_pytorch_tanh)", source,
          c.activation);
-  if (gemma) c.query_pre_attn_scalar = in.positive("query_pre_attn_scalar", 256, 1e9);
+  if (family.query_pre_attn_scalar)
+    c.query_pre_attn_scalar = in.positive("query_pre_attn_scalar", 0, 1e9);
 
-  if (gemma) {
-    c.rope_theta = 1e6;
+  if (family.local_rope)
     c.rope_local_theta = in.positive("rope_local_base_freq", 10000.0, limits::kRopeTheta);
-  }
   c.rope_theta = in.positive("rope_theta", c.rope_theta, limits::kRopeTheta);
   if (in.has("rope_scaling")) c.rope_scaling = rope_scaling_of((*text)["rope_scaling"], source);
   if (in.has("rope_parameters")) read_rope_parameters((*text)["rope_parameters"], c, source);
 
-  bool uses_window = gemma || c.family == Family::mistral || in.get<bool>("use_sliding_window", false);
+  const bool uses_window = family.window == arch::SlidingWindow::every_layer ||
+                           family.window == arch::SlidingWindow::pattern ||
+                           in.get<bool>("use_sliding_window", false);
   if (uses_window && in.has("sliding_window"))
     c.sliding_window = in.integer("sliding_window", 1, limits::kPositions);
   c.sliding_layers.assign(size_t(c.num_layers), false);
@@ -257,9 +203,9 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
       fail("[config] {}: layer_types has {} entries for {} layers", source, types.size(),
            c.num_layers);
     for (size_t i = 0; i < types.size(); ++i) c.sliding_layers[i] = types[i] == "sliding_attention";
-  } else if (gemma) {
-    // 5 local : 1 global; a period past the layers makes every layer local
-    int64_t pattern = in.integer("sliding_window_pattern", 1, limits::kLayers, 6);
+  } else if (family.window == arch::SlidingWindow::pattern) {
+    // Gemma-3: 5 local : 1 global; a period past the layers makes every layer local
+    int64_t pattern = in.integer("sliding_window_pattern", 1, limits::kLayers, family.sliding_period);
     for (int64_t i = 0; i < c.num_layers; ++i) c.sliding_layers[size_t(i)] = (i + 1) % pattern != 0;
   } else if (c.sliding_window) {
     c.sliding_layers.assign(size_t(c.num_layers), true);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "arch/family.hpp"
 #include "base/error.hpp"
 #include "io/file.hpp"
 
@@ -11,10 +12,6 @@ namespace vktrain::io {
 namespace {
 
 using nlohmann::json;
-
-std::string_view model_type(Family family) {
-  return family == Family::gemma3 ? "gemma3_text" : family_name(family);
-}
 
 std::string_view torch_dtype(DType dtype) {
   switch (dtype) {
@@ -55,23 +52,23 @@ void write_sliding_layers(json& j, const ModelConfig& c, const std::string& path
   if (any && !c.sliding_window)
     fail("[config] {}: sliding-window layers but no sliding_window", path);
   const json window = c.sliding_window ? json(*c.sliding_window) : json(nullptr);
-  switch (c.family) {
-    case Family::llama:
-      if (any) fail("[config] {}: a llama config cannot have sliding-window layers", path);
+  const std::string_view name = family_name(c.family);
+  switch (arch::describe(c.family).window) {
+    case arch::SlidingWindow::none:
+      if (any) fail("[config] {}: a {} config cannot have sliding-window layers", path, name);
       return;
-    case Family::mistral:  // a window slides every layer
+    case arch::SlidingWindow::every_layer:
       if (any && !all)
-        fail("[config] {}: a mistral config slides every layer or none, not some", path);
+        fail("[config] {}: a {} config slides every layer or none, not some", path, name);
       j["sliding_window"] = any ? window : json(nullptr);
       return;
-    case Family::qwen2:
-    case Family::qwen3:
+    case arch::SlidingWindow::flagged:
       j["sliding_window"] = window;
       // transformers derives layer_types from these two when layer_types is absent.
       j["use_sliding_window"] = any;
       j["max_window_layers"] = std::find(layers.begin(), layers.end(), true) - layers.begin();
       break;
-    case Family::gemma3:  // always has a window (4096 by default); layer_types say who uses it
+    case arch::SlidingWindow::pattern:  // always has a window; layer_types say who uses it
       j["sliding_window"] = window;
       break;
   }
@@ -81,13 +78,13 @@ void write_sliding_layers(json& j, const ModelConfig& c, const std::string& path
 }
 
 json config_json(const ModelConfig& c, DType dtype, const std::string& path) {
-  const bool gemma = c.family == Family::gemma3;
+  const arch::FamilyDescription& family = arch::describe(c.family);
   if (int64_t(c.sliding_layers.size()) != c.num_layers)
     fail("[config] {}: {} sliding-layer flags for {} layers", path, c.sliding_layers.size(),
          c.num_layers);
   json j = {
-      {"architectures", json::array({std::string(causal_lm_architecture(c.family))})},
-      {"model_type", std::string(model_type(c.family))},
+      {"architectures", json::array({std::string(family.architecture)})},
+      {"model_type", std::string(family.written_model_type)},
       {"vocab_size", c.vocab_size},
       {"hidden_size", c.hidden_size},
       {"intermediate_size", c.intermediate_size},
@@ -97,7 +94,7 @@ json config_json(const ModelConfig& c, DType dtype, const std::string& path) {
       {"head_dim", c.head_dim},
       {"max_position_embeddings", c.max_position_embeddings},
       {"rms_norm_eps", c.rms_norm_eps},
-      {gemma ? "hidden_activation" : "hidden_act", c.activation},
+      {std::string(family.activation_key), c.activation},
       {"attention_bias", c.attention_bias},
       {"attention_dropout", 0.0},
       {"tie_word_embeddings", c.tie_word_embeddings},
@@ -108,21 +105,15 @@ json config_json(const ModelConfig& c, DType dtype, const std::string& path) {
       {"dtype", std::string(torch_dtype(dtype))},
       {"torch_dtype", std::string(torch_dtype(dtype))},
   };
-  if (gemma) {
+  if (family.local_rope) {
     RopeScaling local;  // sliding layers rotate with their own theta and no scaling
     j["rope_parameters"] = {{"full_attention", rope_parameters(c.rope_theta, c.rope_scaling)},
                             {"sliding_attention", rope_parameters(c.rope_local_theta, local)}};
-    j["query_pre_attn_scalar"] = number(c.query_pre_attn_scalar);
-    j["attn_logit_softcapping"] = nullptr;
-    j["final_logit_softcapping"] = nullptr;
-    j["use_bidirectional_attention"] = false;
   } else {
     j["rope_parameters"] = rope_parameters(c.rope_theta, c.rope_scaling);
   }
-  if (c.family == Family::llama) {
-    j["mlp_bias"] = false;
-    j["pretraining_tp"] = 1;
-  }
+  if (family.query_pre_attn_scalar) j["query_pre_attn_scalar"] = number(c.query_pre_attn_scalar);
+  j.update(json::parse(family.written_constants));
   write_sliding_layers(j, c, path);
   return j;
 }

@@ -3,6 +3,7 @@
 // cache through ops::attention_decode.
 #include "model/decode_layer.hpp"
 
+#include "arch/tensor_names.hpp"
 #include "ops/attention_decode.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/rmsnorm.hpp"
@@ -33,7 +34,7 @@ void record_decode_layer(vk::Recorder& rec, const Transformer& model, Activation
   const auto norm = model.norm_options();
   const Tensor& inv_freq = model.inverse_frequencies(l);
 
-  ops::rmsnorm_forward(rec, a.norm_in, nullptr, x, w("input_layernorm.weight"), norm);
+  ops::rmsnorm_forward(rec, a.norm_in, nullptr, x, w(arch::hf::kInputNorm), norm);
   model.record_projection(rec, a.q, a.norm_in, l, "q_proj");
   model.record_projection(rec, a.k, a.norm_in, l, "k_proj");
   model.record_projection(rec, a.v, a.norm_in, l, "v_proj");
@@ -41,9 +42,9 @@ void record_decode_layer(vk::Recorder& rec, const Transformer& model, Activation
   if (c.qk_norm) {
     Tensor q_rows = reshaped(a.q_rotated, {Hq, D}), k_rows = reshaped(a.k_rotated, {Hkv, D});
     ops::rmsnorm_forward(rec, q_rows, nullptr, reshaped(a.q, {Hq, D}),
-                         w("self_attn.q_norm.weight"), norm);
+                         w(arch::hf::kQNorm), norm);
     ops::rmsnorm_forward(rec, k_rows, nullptr, reshaped(a.k, {Hkv, D}),
-                         w("self_attn.k_norm.weight"), norm);
+                         w(arch::hf::kKNorm), norm);
     ops::rope_forward(rec, q_heads, q_heads, positions, inv_freq);
     ops::rope_forward(rec, k_heads, k_heads, positions, inv_freq);
   } else {

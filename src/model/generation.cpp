@@ -1,5 +1,6 @@
 #include "model/generation.hpp"
 
+#include "arch/tensor_names.hpp"
 #include "base/error.hpp"
 #include "model/decode_layer.hpp"
 #include "ops/elementwise.hpp"
@@ -64,13 +65,13 @@ std::vector<float> Generator::step(int32_t token) {
   const Parameters& params = model_.parameters();
   vk::Recorder rec(ctx);
   ops::embedding_forward(rec, step_acts_.residual[0], step_batch_.ids,
-                         params.at("model.embed_tokens.weight").weight, model_.embedding_scale());
+                         params.at(arch::hf::kEmbedTokens).weight, model_.embedding_scale());
   for (int64_t l = 0; l < c.num_layers; ++l)
     record_decode_layer(rec, model_, step_acts_, l, step_batch_.positions, length_,
                         k_cache_[size_t(l)], v_cache_[size_t(l)]);
   ops::rmsnorm_forward(rec, step_acts_.final_norm, nullptr,
                        step_acts_.residual[size_t(c.num_layers)],
-                       params.at("model.norm.weight").weight, model_.norm_options());
+                       params.at(arch::hf::kFinalNorm).weight, model_.norm_options());
   ++length_;
   return finish(rec, step_acts_.final_norm);
 }

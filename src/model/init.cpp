@@ -3,6 +3,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "arch/family.hpp"
+#include "arch/tensor_names.hpp"
 #include "base/random.hpp"
 
 namespace vktrain::model {
@@ -38,8 +40,9 @@ std::vector<float> initial_values(const io::ModelConfig& config, const Parameter
   uint64_t state = seed;
   Xoshiro256 rng(splitmix64(state) ^ name_hash(spec.name));
   fill_normal(values, rng, initializer_range);
-  if (config.family == io::Family::gemma3 && spec.name == "model.embed_tokens.weight")
-    std::fill(values.begin(), values.begin() + spec.shape[1], 0.0f);  // the pad token's row
+  const int64_t padding_idx = arch::describe(config.family).padding_idx;
+  if (padding_idx >= 0 && padding_idx < spec.shape[0] && spec.name == arch::hf::kEmbedTokens)
+    std::fill_n(values.begin() + padding_idx * spec.shape[1], spec.shape[1], 0.0f);
   return values;
 }
 

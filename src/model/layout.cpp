@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "arch/tensor_names.hpp"
 #include "base/error.hpp"
 
 namespace vktrain::model {
@@ -29,9 +30,9 @@ std::pair<int64_t, int64_t> projection_shape(const io::ModelConfig& c, const std
 std::vector<ParameterSpec> base_parameters(const io::ModelConfig& c) {
   const int64_t C = c.hidden_size, D = c.head_dim;
   std::vector<ParameterSpec> specs;
-  specs.push_back({"model.embed_tokens.weight", {c.vocab_size, C}});
+  specs.push_back({arch::hf::kEmbedTokens, {c.vocab_size, C}});
   for (int64_t l = 0; l < c.num_layers; ++l) {
-    specs.push_back({layer_name(l, "input_layernorm.weight"), {C}});
+    specs.push_back({layer_name(l, arch::hf::kInputNorm), {C}});
     for (const char* m : {"q_proj", "k_proj", "v_proj", "o_proj"}) {
       auto [out, in] = projection_shape(c, m);
       specs.push_back({layer_name(l, module_path(m) + ".weight"), {out, in}});
@@ -39,21 +40,21 @@ std::vector<ParameterSpec> base_parameters(const io::ModelConfig& c) {
         specs.push_back({layer_name(l, module_path(m) + ".bias"), {out}});
     }
     if (c.qk_norm) {
-      specs.push_back({layer_name(l, "self_attn.q_norm.weight"), {D}});
-      specs.push_back({layer_name(l, "self_attn.k_norm.weight"), {D}});
+      specs.push_back({layer_name(l, arch::hf::kQNorm), {D}});
+      specs.push_back({layer_name(l, arch::hf::kKNorm), {D}});
     }
-    specs.push_back({layer_name(l, "post_attention_layernorm.weight"), {C}});
+    specs.push_back({layer_name(l, arch::hf::kPostAttentionNorm), {C}});
     if (c.sandwich_norms) {
-      specs.push_back({layer_name(l, "pre_feedforward_layernorm.weight"), {C}});
-      specs.push_back({layer_name(l, "post_feedforward_layernorm.weight"), {C}});
+      specs.push_back({layer_name(l, arch::hf::kPreFeedforwardNorm), {C}});
+      specs.push_back({layer_name(l, arch::hf::kPostFeedforwardNorm), {C}});
     }
     for (const char* m : {"gate_proj", "up_proj", "down_proj"}) {
       auto [out, in] = projection_shape(c, m);
       specs.push_back({layer_name(l, module_path(m) + ".weight"), {out, in}});
     }
   }
-  specs.push_back({"model.norm.weight", {C}});
-  if (!c.tie_word_embeddings) specs.push_back({"lm_head.weight", {c.vocab_size, C}});
+  specs.push_back({arch::hf::kFinalNorm, {C}});
+  if (!c.tie_word_embeddings) specs.push_back({arch::hf::kLmHead, {c.vocab_size, C}});
   return specs;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
-// Model configs by family and size, for `vktrain init` and for benchmarks on real shapes. The
-// published sizes carry the numbers of the named checkpoints' config.json:
+// Model configs by family and size, for `vktrain init` and for benchmarks on real shapes, from the
+// presets in each family's description (arch/<family>.cpp). The published sizes carry the
+// numbers of the named checkpoints' config.json:
 //   qwen3   0.6B 1.7B 4B 8B    Qwen3-*
 //   qwen2   0.5B 1.5B          Qwen2.5-* (the base models)
 //   llama   1B 3B 8B           Llama-3.2-1B, Llama-3.2-3B, Llama-3.1-8B, with their llama3 rope

@@ -1,5 +1,7 @@
 #include "model/rope_frequencies.hpp"
 
+#include "arch/family.hpp"
+
 namespace vktrain::model {
 
 ops::RopeScaling rope_scaling_for_ops(const io::RopeScaling& s) {
@@ -8,7 +10,7 @@ ops::RopeScaling rope_scaling_for_ops(const io::RopeScaling& s) {
 }
 
 bool uses_local_rope(const io::ModelConfig& c, int64_t layer) {
-  return c.family == io::Family::gemma3 && c.sliding_layers.at(size_t(layer));
+  return arch::describe(c.family).local_rope && c.sliding_layers.at(size_t(layer));
 }
 
 std::vector<float> layer_inverse_frequencies(const io::ModelConfig& c, int64_t layer) {

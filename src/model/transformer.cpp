@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "arch/tensor_names.hpp"
 #include "base/error.hpp"
 #include "ops/cross_entropy.hpp"
 #include "ops/embedding.hpp"
@@ -57,11 +58,11 @@ Transformer::Transformer(vk::Context& context, const io::ModelConfig& config,
 }
 
 bool Transformer::embedding_trains() const {
-  return params_->at("model.embed_tokens.weight").trainable;
+  return params_->at(arch::hf::kEmbedTokens).trainable;
 }
 
 const Tensor& Transformer::lm_head() const {
-  return weight(config_.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+  return weight(config_.tie_word_embeddings ? arch::hf::kEmbedTokens : arch::hf::kLmHead);
 }
 
 const Tensor& Transformer::inverse_frequencies(int64_t layer) const {
@@ -138,20 +139,20 @@ float Transformer::embedding_scale() const {
 
 void Transformer::record_forward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
                                  bool training, uint32_t micro) {
-  ops::embedding_forward(rec, acts.residual[0], batch.ids, weight("model.embed_tokens.weight"),
+  ops::embedding_forward(rec, acts.residual[0], batch.ids, weight(arch::hf::kEmbedTokens),
                          embedding_scale());
   for (int64_t l = 0; l < config_.num_layers; ++l)
     layer_forward(rec, acts, l, batch, training, micro);
   ops::rmsnorm_forward(rec, acts.final_norm, &acts.final_norm_rstd,
-                       acts.residual[size_t(config_.num_layers)], weight("model.norm.weight"),
+                       acts.residual[size_t(config_.num_layers)], weight(arch::hf::kFinalNorm),
                        norm_options());
 }
 
 void Transformer::record_backward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
                                   uint32_t micro) {
   auto& g = acts.grads;
-  const std::string head = config_.tie_word_embeddings ? "model.embed_tokens.weight"
-                                                       : "lm_head.weight";
+  const std::string head = config_.tie_word_embeddings ? arch::hf::kEmbedTokens
+                                                       : arch::hf::kLmHead;
   std::optional<Tensor> head_grad;
   if (params_->at(head).trainable) head_grad = params_->grad(head);
   // The first producers of g.final_norm and g.residual write them; the layers add into g.residual.
@@ -159,16 +160,16 @@ void Transformer::record_backward(vk::Recorder& rec, Activations& acts, const Ba
                                    acts.final_norm, lm_head(), batch.targets, acts.grad_scale, {},
                                    ops::GradientStore::write);
   std::optional<Tensor> norm_grad;
-  if (params_->at("model.norm.weight").trainable) norm_grad = params_->grad("model.norm.weight");
+  if (params_->at(arch::hf::kFinalNorm).trainable) norm_grad = params_->grad(arch::hf::kFinalNorm);
   ops::rmsnorm_backward(rec, g.residual, norm_grad ? &*norm_grad : nullptr, g.final_norm,
-                        acts.residual[size_t(config_.num_layers)], weight("model.norm.weight"),
+                        acts.residual[size_t(config_.num_layers)], weight(arch::hf::kFinalNorm),
                         acts.final_norm_rstd, norm_options(), ops::GradientStore::write);
   for (int64_t l = config_.num_layers - 1; l >= 0; --l) {
     if (acts.recompute()) layer_forward(rec, acts, l, batch, true, micro);
     layer_backward(rec, acts, l, batch, micro);
   }
   if (embedding_trains()) {
-    Tensor table_grad = params_->grad("model.embed_tokens.weight");
+    Tensor table_grad = params_->grad(arch::hf::kEmbedTokens);
     ops::embedding_backward(rec, table_grad, g.residual, batch.ids, batch.order,
                             embedding_scale());
   }

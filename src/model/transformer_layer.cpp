@@ -5,6 +5,7 @@
 // layers only add into the residual stream's gradient.
 #include <optional>
 
+#include "arch/tensor_names.hpp"
 #include "model/transformer.hpp"
 #include "ops/attention.hpp"
 #include "ops/elementwise.hpp"
@@ -24,6 +25,11 @@ Tensor reshaped(const Tensor& t, std::vector<int64_t> shape) {
 }
 
 Tensor* pointer(std::optional<Tensor>& t) { return t ? &*t : nullptr; }
+
+// The norm before the feed-forward block: Gemma-3's own, else the one after attention (llama's).
+const char* ffn_norm_name(const io::ModelConfig& c) {
+  return c.sandwich_norms ? arch::hf::kPreFeedforwardNorm : arch::hf::kPostAttentionNorm;
+}
 
 uint32_t module_index(const char* module) {
   uint32_t i = 0;
@@ -93,7 +99,7 @@ void Transformer::layer_forward(vk::Recorder& rec, Activations& acts, int64_t l,
   auto w = [&](const char* suffix) -> const Tensor& { return weight(layer_name(l, suffix)); };
   const auto norm = norm_options();
 
-  ops::rmsnorm_forward(rec, a.norm_in, &a.norm_in_rstd, x, w("input_layernorm.weight"), norm);
+  ops::rmsnorm_forward(rec, a.norm_in, &a.norm_in_rstd, x, w(arch::hf::kInputNorm), norm);
   for (auto [module, y] : {std::pair{"q_proj", &a.q}, {"k_proj", &a.k}, {"v_proj", &a.v}}) {
     Projection p = projection(l, module, micro, training, &a);
     ops::linear_forward(rec, *y, pointer(p.hidden), a.norm_in, p.layer(), p.settings);
@@ -102,9 +108,9 @@ void Transformer::layer_forward(vk::Recorder& rec, Activations& acts, int64_t l,
   if (c.qk_norm) {
     Tensor q_rows = reshaped(a.q_rotated, {N * Hq, D}), k_rows = reshaped(a.k_rotated, {N * Hkv, D});
     ops::rmsnorm_forward(rec, q_rows, &a.q_rstd, reshaped(a.q, {N * Hq, D}),
-                         w("self_attn.q_norm.weight"), norm);
+                         w(arch::hf::kQNorm), norm);
     ops::rmsnorm_forward(rec, k_rows, &a.k_rstd, reshaped(a.k, {N * Hkv, D}),
-                         w("self_attn.k_norm.weight"), norm);
+                         w(arch::hf::kKNorm), norm);
     ops::rope_forward(rec, q_heads, q_heads, batch.positions, inverse_frequencies(l));
     ops::rope_forward(rec, k_heads, k_heads, batch.positions, inverse_frequencies(l));
   } else {
@@ -136,14 +142,13 @@ void Transformer::record_layer_tail(vk::Recorder& rec, LayerActivations& a, cons
                       o_proj.settings);
   if (c.sandwich_norms) {
     ops::rmsnorm_forward(rec, a.middle, &a.post_attention_rstd, a.attention_out,
-                         w("post_attention_layernorm.weight"), norm);
+                         w(arch::hf::kPostAttentionNorm), norm);
     ops::add(rec, a.middle, a.middle, x);
   } else {
     ops::add(rec, a.middle, x, a.attention_out);
   }
 
-  const char* ffn_norm = c.sandwich_norms ? "pre_feedforward_layernorm.weight"
-                                          : "post_attention_layernorm.weight";
+  const char* ffn_norm = ffn_norm_name(c);
   ops::rmsnorm_forward(rec, a.norm_ffn, &a.norm_ffn_rstd, a.middle, w(ffn_norm), norm);
   for (auto [module, y] : {std::pair{"gate_proj", &a.gate}, {"up_proj", &a.up}}) {
     Projection p = projection(l, module, micro, training, &a);
@@ -155,7 +160,7 @@ void Transformer::record_layer_tail(vk::Recorder& rec, LayerActivations& a, cons
                       down.settings);
   if (c.sandwich_norms) {
     ops::rmsnorm_forward(rec, out, &a.post_ffn_rstd, a.ffn_out,
-                         w("post_feedforward_layernorm.weight"), norm);
+                         w(arch::hf::kPostFeedforwardNorm), norm);
     ops::add(rec, out, out, a.middle);
   } else {
     ops::add(rec, out, a.middle, a.ffn_out);
@@ -187,7 +192,7 @@ void Transformer::layer_backward(vk::Recorder& rec, Activations& acts, int64_t l
 
   // The FFN block: g.residual holds d(out) and becomes d(middle).
   const Tensor* d_ffn_out = c.sandwich_norms
-      ? through_post_norm("post_feedforward_layernorm.weight", a.ffn_out, a.post_ffn_rstd)
+      ? through_post_norm(arch::hf::kPostFeedforwardNorm, a.ffn_out, a.post_ffn_rstd)
       : &g.residual;
   Projection down = projection(l, "down_proj", micro, true, &a);
   ops::linear_backward(rec, down.gradients(&g.product), *d_ffn_out, a.product,
@@ -200,8 +205,7 @@ void Transformer::layer_backward(vk::Recorder& rec, Activations& acts, int64_t l
     ops::linear_backward(rec, p.gradients(&g.norm_ffn), *dy, a.norm_ffn, pointer(p.hidden),
                          p.layer(), p.settings, store);
   }
-  const char* ffn_norm = c.sandwich_norms ? "pre_feedforward_layernorm.weight"
-                                          : "post_attention_layernorm.weight";
+  const char* ffn_norm = ffn_norm_name(c);
   auto d_ffn_norm = norm_grad(ffn_norm);
   ops::rmsnorm_backward(rec, g.residual, pointer(d_ffn_norm), g.norm_ffn, a.middle, w(ffn_norm),
                         a.norm_ffn_rstd, norm, add);
@@ -209,7 +213,7 @@ void Transformer::layer_backward(vk::Recorder& rec, Activations& acts, int64_t l
   // The attention block: g.residual becomes d(x).
   const Tensor* d_attention_out =
       c.sandwich_norms
-          ? through_post_norm("post_attention_layernorm.weight", a.attention_out,
+          ? through_post_norm(arch::hf::kPostAttentionNorm, a.attention_out,
                               a.post_attention_rstd)
           : &g.residual;
   Projection o_proj = projection(l, "o_proj", micro, true, &a);
@@ -222,9 +226,9 @@ void Transformer::layer_backward(vk::Recorder& rec, Activations& acts, int64_t l
                           reshaped(a.v, {B, T, Hkv, D}), reshaped(a.attention, {B, T, Hq, D}), a.lse,
                           attention_options(l, batch), write);
   for (auto [heads, d_rot, d_normed, d_proj, proj, rstd, norm_name] :
-       {std::tuple{Hq, &g.q_rotated, &g.q_normed, &g.q, &a.q, &a.q_rstd, "self_attn.q_norm.weight"},
+       {std::tuple{Hq, &g.q_rotated, &g.q_normed, &g.q, &a.q, &a.q_rstd, arch::hf::kQNorm},
         std::tuple{Hkv, &g.k_rotated, &g.k_normed, &g.k, &a.k, &a.k_rstd,
-                   "self_attn.k_norm.weight"}}) {
+                   arch::hf::kKNorm}}) {
     Tensor rotated = reshaped(*d_rot, {N, heads, D});
     if (c.qk_norm) {
       Tensor normed = reshaped(*d_normed, {N, heads, D});
@@ -245,9 +249,9 @@ void Transformer::layer_backward(vk::Recorder& rec, Activations& acts, int64_t l
     ops::linear_backward(rec, p.gradients(&g.norm_in), *dy, a.norm_in, pointer(p.hidden),
                          p.layer(), p.settings, store);
   }
-  auto d_input_norm = norm_grad("input_layernorm.weight");
+  auto d_input_norm = norm_grad(arch::hf::kInputNorm);
   ops::rmsnorm_backward(rec, g.residual, pointer(d_input_norm), g.norm_in,
-                        acts.residual[size_t(l)], w("input_layernorm.weight"), a.norm_in_rstd,
+                        acts.residual[size_t(l)], w(arch::hf::kInputNorm), a.norm_in_rstd,
                         norm, add);
 }
 

@@ -1,0 +1,65 @@
+#pragma once
+// One model configuration for every supported family (DESIGN.md "Architectures"): the sizes and
+// the switches the one Transformer reads. io/ fills it from config.json or GGUF metadata; what
+// each family means lives in its description (arch/family.hpp).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vktrain::arch {
+
+enum class Family { llama, mistral, qwen2, qwen3, gemma3 };
+
+struct RopeScaling {
+  std::string type = "default";  // "default", "linear", "llama3"
+  double factor = 1.0;
+  double low_freq_factor = 1.0;   // llama3
+  double high_freq_factor = 4.0;  // llama3
+  int64_t original_max_position_embeddings = 8192;  // llama3
+};
+
+struct ModelConfig {
+  Family family = Family::llama;
+  std::string architecture;  // e.g. "Qwen3ForCausalLM"
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;        // C
+  int64_t intermediate_size = 0;  // FFN width
+  int64_t num_layers = 0;         // L
+  int64_t num_heads = 0;          // query heads
+  int64_t num_kv_heads = 0;       // key/value heads (GQA)
+  int64_t head_dim = 0;           // D
+  int64_t max_position_embeddings = 0;
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;        // global (full-attention) layers
+  double rope_local_theta = 10000.0;  // sliding-window layers (Gemma-3)
+  RopeScaling rope_scaling;           // global layers
+  bool tie_word_embeddings = false;
+  bool attention_bias = false;  // q/k/v biases (Qwen2)
+  bool qk_norm = false;         // per-head RMSNorm of q and k before RoPE (Qwen3, Gemma-3)
+  bool norm_plus_one = false;   // RMSNorm scales by (1 + w) (Gemma)
+  bool sandwich_norms = false;  // norms before and after attention and FFN (Gemma-3)
+  bool embed_scale = false;     // embeddings times sqrt(hidden_size) (Gemma)
+  std::string activation = "silu";  // "silu" (SwiGLU) or "gelu_pytorch_tanh" (GEGLU)
+  double query_pre_attn_scalar = 0;  // attention scale 1/sqrt(this); 0: head_dim
+  std::optional<int64_t> sliding_window;
+  std::vector<bool> sliding_layers;  // per layer: true = sliding-window attention
+  // Where the text model's weights live: "model." or, for Gemma-3 multimodal checkpoints,
+  // "language_model.model." or "model.language_model." (the loader tries each in order).
+  std::vector<std::string> weight_prefixes = {"model."};
+  std::optional<int64_t> bos_token_id;
+  std::vector<int64_t> eos_token_ids;
+
+  double attention_scale() const;  // the softmax scale of attention scores
+};
+
+std::string_view family_name(Family family);
+// The transformers class of a text model of the family: "Qwen3ForCausalLM", ...
+std::string_view causal_lm_architecture(Family family);
+// A config of the family with its switches (DESIGN.md's table: biases, q/k norms, Gemma's norms,
+// embedding scale and activation) and the family's causal-LM class as architecture; every size
+// is left at zero for the caller.
+ModelConfig family_config(Family family);
+
+}  // namespace vktrain::arch
