@@ -20,20 +20,6 @@
 namespace vktrain {
 namespace {
 
-model::ModelSetup lora_setup() {
-  model::ModelSetup setup;
-  setup.lora.rank = 3;
-  setup.lora.alpha = 6;
-  setup.lora.targets = model::parse_lora_targets("all-linear");
-  return setup;
-}
-
-std::vector<model::ParameterSpec> all_specs(const io::ModelConfig& c, const model::LoraConfig& l) {
-  auto specs = model::base_parameters(c);
-  for (auto& s : model::lora_parameters(c, l)) specs.push_back(s);
-  return specs;
-}
-
 // Every base matrix of `config` in block type `type`.
 std::map<std::string, DType> every_matrix(const io::ModelConfig& config, DType type) {
   std::map<std::string, DType> types;
@@ -51,9 +37,9 @@ std::vector<float> round_trip(const std::vector<float>& values, DType type) {
 void expect_matches_dequantized(const std::string& family, DType type, bool recompute) {
   SCOPED_TRACE(family + " " + std::string(dtype_name(type)));
   io::ModelConfig config = test::tiny_block_config(family);
-  model::ModelSetup setup = lora_setup();
+  model::ModelSetup setup = test::tiny_lora_setup();
   setup.quantized = every_matrix(config, type);
-  auto weights = test::random_weights(all_specs(config, setup.lora), 17);
+  auto weights = test::random_weights(test::all_parameters(config, setup.lora), 17);
   auto dequantized = weights;
   for (const auto& [name, block] : setup.quantized) dequantized[name] = round_trip(weights[name], block);
 
@@ -97,7 +83,7 @@ TEST(QuantizedBase, GgufBlocksLoadAsTheyAre) {
   model::QuantizedBase base = model::choose_quantized_base(config, path, std::nullopt, DType::f32);
   EXPECT_EQ(base.types, every_matrix(config, DType::q8_0));
   EXPECT_TRUE(base.notes.empty());
-  model::ModelSetup setup = lora_setup();
+  model::ModelSetup setup = test::tiny_lora_setup();
   setup.quantized = base.types;
   model::Transformer m(test::context(), config, setup);
   model::load_base_weights(m.parameters(), config, path);

@@ -46,6 +46,21 @@ io::ModelConfig tiny_block_config(const std::string& family) {
   return config;
 }
 
+model::ModelSetup tiny_lora_setup() {
+  model::ModelSetup setup;
+  setup.lora.rank = 3;
+  setup.lora.alpha = 6;
+  setup.lora.targets = model::parse_lora_targets("all-linear");
+  return setup;
+}
+
+std::vector<model::ParameterSpec> all_parameters(const io::ModelConfig& config,
+                                                 const model::LoraConfig& lora) {
+  auto specs = model::base_parameters(config);
+  for (auto& spec : model::lora_parameters(config, lora)) specs.push_back(std::move(spec));
+  return specs;
+}
+
 std::map<std::string, std::vector<float>> random_weights(
     const std::vector<model::ParameterSpec>& specs, uint32_t seed) {
   std::map<std::string, std::vector<float>> weights;
@@ -64,9 +79,7 @@ std::map<std::string, std::vector<float>> random_weights(
 std::unique_ptr<model::Transformer> random_model(const io::ModelConfig& config,
                                                  const model::ModelSetup& setup, uint32_t seed) {
   auto m = std::make_unique<model::Transformer>(context(), config, setup);
-  auto specs = model::base_parameters(config);
-  for (auto& s : model::lora_parameters(config, setup.lora)) specs.push_back(s);
-  auto weights = random_weights(specs, seed);
+  auto weights = random_weights(all_parameters(config, setup.lora), seed);
   for (const auto& p : m->parameters().all())
     m->parameters().write(p.spec.name, weights.at(p.spec.name));
   return m;

@@ -25,6 +25,12 @@ inline const std::vector<std::string> kTinyFamilies = {"llama", "mistral", "qwen
 // dimensions stay off the tiles.
 io::ModelConfig tiny_block_config(const std::string& family);
 
+// LoRA rank 3 (alpha 6) on every linear layer: the tiny models' adapter.
+model::ModelSetup tiny_lora_setup();
+// The base parameters of `config` and those of adapter `lora`.
+std::vector<model::ParameterSpec> all_parameters(const io::ModelConfig& config,
+                                                 const model::LoraConfig& lora);
+
 // Random values (never zero) for every parameter in `specs`, by name; norm weights near 1.
 std::map<std::string, std::vector<float>> random_weights(const std::vector<model::ParameterSpec>& specs,
                                                          uint32_t seed);

@@ -22,15 +22,9 @@ GpuRun run_gpu(const io::ModelConfig& config, const model::ModelSetup& setup,
   return test::run_gradients(m, batch, recompute);
 }
 
-std::vector<model::ParameterSpec> all_specs(const io::ModelConfig& c, const model::LoraConfig& l) {
-  auto specs = model::base_parameters(c);
-  for (auto& s : model::lora_parameters(c, l)) specs.push_back(s);
-  return specs;
-}
-
 void expect_matches(const std::string& family, const model::ModelSetup& setup) {
   io::ModelConfig config = test::tiny_config(family);
-  auto weights = test::random_weights(all_specs(config, setup.lora), 11);
+  auto weights = test::random_weights(test::all_parameters(config, setup.lora), 11);
   model::HostBatch batch = test::tiny_batch(config, 5);
   reference::ModelBatch ref_batch{batch.batch, batch.time, batch.ids, batch.targets,
                                   batch.positions, batch.documents};
@@ -46,14 +40,6 @@ void expect_matches(const std::string& family, const model::ModelSetup& setup) {
     EXPECT_LT(test::relative_error(grad, want.grads.at(name)), 1e-4) << family << " " << name;
 }
 
-model::ModelSetup lora_setup() {
-  model::ModelSetup setup;
-  setup.lora.rank = 3;
-  setup.lora.alpha = 6;
-  setup.lora.targets = model::parse_lora_targets("all-linear");
-  return setup;
-}
-
 TEST(Transformer, FullFineTuningMatchesReferenceForEveryFamily) {
   model::ModelSetup setup;
   setup.full = true;
@@ -61,7 +47,7 @@ TEST(Transformer, FullFineTuningMatchesReferenceForEveryFamily) {
 }
 
 TEST(Transformer, LoraMatchesReferenceForEveryFamily) {
-  for (const auto& family : test::kTinyFamilies) expect_matches(family, lora_setup());
+  for (const auto& family : test::kTinyFamilies) expect_matches(family, test::tiny_lora_setup());
 }
 
 TEST(Transformer, RecomputeGivesTheSameBits) {
@@ -69,7 +55,7 @@ TEST(Transformer, RecomputeGivesTheSameBits) {
     io::ModelConfig config = test::tiny_config(family);
     model::ModelSetup setup;
     setup.full = true;
-    auto weights = test::random_weights(all_specs(config, setup.lora), 3);
+    auto weights = test::random_weights(test::all_parameters(config, setup.lora), 3);
     model::HostBatch batch = test::tiny_batch(config, 8);
     GpuRun saved = run_gpu(config, setup, weights, batch, false);
     GpuRun recomputed = run_gpu(config, setup, weights, batch, true);
@@ -80,9 +66,9 @@ TEST(Transformer, RecomputeGivesTheSameBits) {
 
 TEST(Transformer, Bf16StaysCloseToTheF32Reference) {
   io::ModelConfig config = test::tiny_config("qwen3");
-  model::ModelSetup setup = lora_setup();
+  model::ModelSetup setup = test::tiny_lora_setup();
   setup.dtype = DType::bf16;
-  auto weights = test::random_weights(all_specs(config, setup.lora), 21);
+  auto weights = test::random_weights(test::all_parameters(config, setup.lora), 21);
   model::HostBatch batch = test::tiny_batch(config, 2);
   reference::ModelBatch ref_batch{batch.batch, batch.time, batch.ids, batch.targets,
                                   batch.positions, batch.documents};
