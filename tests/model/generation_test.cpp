@@ -1,8 +1,8 @@
 // Incremental decoding (model/generation.hpp) against the full forward: the logits after a
 // prefill and each following step equal record_logits of the whole sequence at those
 // positions, for every tiny family (Gemma-3 generating past its sliding window) and for the
-// qwen3 fixture with its LoRA adapter unmerged (also against transformers + PEFT); greedy
-// decoding equals the argmax of a full recompute.
+// qwen3 fixture with its LoRA adapter unmerged (also against transformers + PEFT), and on a
+// quantized base; greedy decoding equals the argmax of a full recompute.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -92,6 +92,25 @@ TEST(Generation, UnmergedLoraStepsEqualTheFullForward) {
     auto ids = some_ids(m->config(), 9, 4);
     expect_incremental_matches(*m, ids, 3, full_logits(*m, ids), 1e-5, family);
   }
+}
+
+// A quantized base (Q4_K frozen matrices, the adapter unmerged) decodes step by step to the
+// logits of the same model in f32 holding what the blocks decode to: prefill and steps multiply
+// the block weights (M = 1 included) and gather quantized embedding rows.
+TEST(Generation, QuantizedBaseStepsEqualTheDequantizedModel) {
+  const io::ModelConfig config = test::tiny_block_config("qwen3");
+  const model::ModelSetup setup = test::tiny_lora_setup();
+  model::ModelSetup quantized_setup = setup;
+  for (const auto& spec : model::base_parameters(config))
+    if (spec.matrix()) quantized_setup.quantized[spec.name] = DType::q4_k;
+  model::Transformer quantized(test::context(), config, quantized_setup);
+  model::Transformer plain(test::context(), config, setup);
+  for (const auto& [name, values] : test::random_weights(test::all_parameters(config, setup.lora), 9)) {
+    quantized.parameters().write(name, values);
+    plain.parameters().write(name, quantized.parameters().read(name));
+  }
+  auto ids = some_ids(config, 9, 5);
+  expect_incremental_matches(quantized, ids, 3, full_logits(plain, ids), 1e-4, "qwen3 q4_k");
 }
 
 // The qwen3 fixture with its PEFT adapter: our steps against our full forward, and against
