@@ -89,25 +89,18 @@ void read_gguf(const io::ModelConfig& config, const std::string& path, const Wan
       fail("[model] {}: tensor {} is {}, which vktrain cannot dequantize yet", path,
            found->second, io::ggml_type_name(info.type));
     bool q = spec.name.ends_with("q_proj.weight"), k = spec.name.ends_with("k_proj.weight");
-    bool permuted = io::permutes_qk(config.family) && (q || k);
-    // llama.cpp's q/k row order back to Hugging Face's: whole rows move, encoded or not.
-    auto unpermute = [&](std::span<const std::byte> rows, size_t row_bytes) {
-      std::vector<std::byte> out(rows.size());
-      io::unpermute_qk_rows(out, rows, q ? config.num_heads : config.num_kv_heads, row_bytes);
-      return out;
-    };
     std::span<const std::byte> data = gguf.data(found->second);
-    if (keep && spec.matrix()) {
-      const uint64_t row_bytes = io::ggml_row_bytes(info.type, uint64_t(spec.shape.back()));
-      if (permuted ? keep(spec, info.type, unpermute(data, row_bytes)) : keep(spec, info.type, data))
-        continue;
+    // llama.cpp's q/k row order back to Hugging Face's, on the rows as encoded: whole rows move,
+    // and decoding is row by row, so kept blocks and decoded values both come out in order.
+    std::vector<std::byte> unpermuted;
+    if (io::permutes_qk(config.family) && (q || k)) {
+      unpermuted.resize(data.size());
+      io::unpermute_qk_rows(unpermuted, data, q ? config.num_heads : config.num_kv_heads,
+                            io::ggml_row_bytes(info.type, uint64_t(spec.shape.back())));
+      data = unpermuted;
     }
+    if (keep && spec.matrix() && keep(spec, info.type, data)) continue;
     std::vector<float> values = io::dequantize(data, info.type, info.elements());
-    if (permuted) {
-      std::vector<std::byte> rows =
-          unpermute(std::as_bytes(std::span(values)), size_t(spec.shape[1]) * sizeof(float));
-      std::memcpy(values.data(), rows.data(), rows.size());
-    }
     if (io::shifts_norm(config.family, spec.name)) io::norm_from_gguf(values);
     use(spec, std::move(values));
   }
