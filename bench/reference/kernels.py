@@ -1,6 +1,6 @@
 """PyTorch baselines for the transformer kernel benches (bench/<family>.cpp), on the same card.
 
-Run on the GPU machine: python3 bench/reference/kernels.py (--attention: only the attention
+Run on the GPU machine: python3 bench/reference/kernels.py (--attention [T ...]: only the attention
 table that bench/attention prints beside). Shapes are Qwen3-1.7B's at B x T =
 8 x 512 (and 2 x 4096 for attention), bf16 activations, as the benches use. Each line is what a
 PyTorch user runs for that layer (eager; SDPA for attention; fused AdamW), forward and backward
@@ -49,12 +49,12 @@ def rotate_half(x):
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def attention_table(H, KV, D):
+def attention_table(H, KV, D, shapes=((8, 512), (1, 4096))):
     """SDPA beside bench/attention's table: forward and forward + backward (causal FLOPs: 3.5x
-    the forward's), bf16 and f16, B x T = 8 x 512 and 1 x 4096, [B, H, T, D] tensors."""
+    the forward's), bf16 and f16, for each (B, T) of `shapes`, [B, H, T, D] tensors."""
     print("sdpa (is_causal, enable_gqa)       fwd ms  TFLOP/s  fwd+bwd ms  TFLOP/s")
     for dtype, name in ((BF16, "bf16"), (torch.float16, "f16")):
-        for batch, T in ((8, 512), (1, 4096)):
+        for batch, T in shapes:
             inputs = (leaf(batch, H, T, D, dtype=dtype), leaf(batch, KV, T, D, dtype=dtype),
                       leaf(batch, KV, T, D, dtype=dtype))
             attn = lambda q_, k_, v_: F.scaled_dot_product_attention(  # noqa: E731
@@ -125,7 +125,10 @@ def main():
 
 if __name__ == "__main__":
     if "--attention" in sys.argv:
+        # --attention [T ...]: those sequence lengths at B x T = 16384 tokens (long sequences).
+        lengths = [int(a) for a in sys.argv[sys.argv.index("--attention") + 1:]]
         print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
-        attention_table(16, 8, 128)
+        attention_table(16, 8, 128, [(max(1, 16384 // T), T) for T in lengths] or
+                        ((8, 512), (1, 4096)))
     else:
         main()
