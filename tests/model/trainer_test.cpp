@@ -96,12 +96,12 @@ TEST(Trainer, PretrainingFromRandomWeightsLearnsToCopy) {
   test::TempDir dir;
   train::TrainerOptions options;
   options.run_dir = dir.file("run");
-  options.steps = 150;
+  options.steps = 80;
   options.shape = {16, 12, 1, false};
   options.adamw.weight_decay = 0.01;
   options.adamw.max_grad_norm = 1.0;
   options.schedule = {train::LrSchedule::cosine, 3e-3, 10, 0, 3e-4};
-  options.eval_every = 50;
+  options.eval_every = 40;
   train::Trainer trainer(m, train, &held_out, options);
   double before = accuracy(m, held_out), first_loss = 0, last_loss = 0;
   trainer.run([&](const train::StepReport& r) {
@@ -117,7 +117,7 @@ TEST(Trainer, PretrainingFromRandomWeightsLearnsToCopy) {
   EXPECT_GT(first_loss, 2.5);
   EXPECT_LT(eval_loss, 0.5);
   EXPECT_GT(after, 0.9);
-  EXPECT_TRUE(std::filesystem::exists(options.run_dir + "/checkpoint-150/model.safetensors"));
+  EXPECT_TRUE(std::filesystem::exists(options.run_dir + "/checkpoint-80/model.safetensors"));
 }
 
 model::ModelSetup dropout_lora() {
