@@ -6,18 +6,23 @@
 // write them into the free input slot, then finish step n; a second line gives the host's time
 // per step outside the wait for the device, which the overlap hides when it is shorter than the
 // device's step. bench/reference/train_step.py runs the same step in PyTorch + PEFT. On
-// lavapipe: --size tiny --batch 2 --seq 64 --steps 2.
+// lavapipe: --size tiny --batch 2 --seq 64 --steps 2. --quantize MIX: a quantized base (QLoRA).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <optional>
 
 #include "base/random.hpp"
 #include "cli/measure.hpp"
 #include "data/batches.hpp"
+#include "io/ggml_dtype.hpp"
+#include "io/quant.hpp"
 #include "model/init.hpp"
 #include "model/presets.hpp"
+#include "model/quantized.hpp"
 #include "train/step.hpp"
 #include "vk/context.hpp"
 
@@ -26,13 +31,25 @@ using namespace vktrain;
 namespace {
 
 // Weights drawn once and tiled: timing does not depend on the values, and drawing 2 billion
-// normals on one host thread would take longer than the benchmark.
+// normals on one host thread would take longer than the benchmark. A quantized base tiles the
+// pool's blocks the same way (quantizing 70 billion values on the host would take hours).
 void write_random_weights(model::Parameters& params, const io::ModelConfig& config) {
   std::vector<float> pool = cli::random_floats(size_t(1) << 22, DType::f32, 1);
   for (float& v : pool) v *= 0.05f;
+  std::map<DType, std::vector<std::byte>> block_pools;
   size_t offset = 0;
   for (const auto& p : params.all()) {
     if (model::is_lora_parameter(p.spec.name)) continue;
+    if (dtype_is_block(p.weight.dtype)) {
+      const io::GgmlType type = io::ggml_type_of(p.weight.dtype);
+      auto& blocks = block_pools[p.weight.dtype];
+      if (blocks.empty()) blocks = io::quantize(pool, type);
+      std::vector<std::byte> bytes(p.weight.bytes());
+      for (size_t at = 0; at < bytes.size(); at += blocks.size())
+        std::copy_n(blocks.begin(), std::min(blocks.size(), bytes.size() - at), bytes.begin() + at);
+      params.write_encoded(p.spec.name, bytes, type);
+      continue;
+    }
     std::vector<float> values(p.weight.numel());
     if (p.spec.matrix()) {
       for (float& v : values) v = pool[offset++ % pool.size()];
@@ -89,6 +106,10 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps);
   app.add_flag("--full", full, "full fine-tuning instead of LoRA");
   app.add_flag("--recompute", recompute, "activation checkpointing per layer");
+  std::optional<std::string> quantize;
+  app.add_option("--quantize", quantize,
+                 "a quantized base: q8_0, q6_k, q5_k, q4_k or q4_0, llama-quantize's mixes as "
+                 "`vktrain train --quantize` applies them");
   double peak = 0;
   app.add_option("--peak", peak,
                  "TFLOP/s the model FLOP utilisation is a share of (e.g. torch.matmul bf16 4096^3 "
@@ -104,6 +125,11 @@ int main(int argc, char** argv) {
       setup.lora.rank = rank;
       setup.lora.alpha = double(2 * rank);
       setup.lora.targets = model::parse_lora_targets(targets);
+    }
+    if (quantize) {
+      model::QuantizedBase base = model::choose_quantized_base(config, "", quantize, setup.dtype);
+      for (const auto& note : base.notes) fmt::print("{}\n", note);
+      setup.quantized = base.types;
     }
     model::Transformer m(ctx, config, setup);
     write_random_weights(m.parameters(), config);
@@ -155,7 +181,9 @@ int main(int argc, char** argv) {
     fmt::print("{} {} {} {}, {} B={} T={} x{}{}: {:.1f} ms/step, {:.0f} tokens/s, loss {:.3f} -> "
                "{:.3f}, peak device memory {:.2f} GiB in use ({:.2f} GiB reserved), "
                "{:.1f} M of {:.1f} M parameters train\n",
-               ctx.caps().name, family, size, full ? "full" : fmt::format("LoRA r{}", rank),
+               ctx.caps().name, family, size,
+               (full ? "full" : fmt::format("LoRA r{}", rank)) +
+                   (quantize ? fmt::format(" on a {} base", *quantize) : ""),
                dtype_name, batch, seq, micro, recompute ? " recompute" : "", median * 1e3,
                tokens / median, first.loss, loss, double(memory.peak_in_use) / (1 << 30),
                double(memory.peak_reserved) / (1 << 30),
