@@ -9,8 +9,10 @@
 // B may instead be a frozen weight in a ggml block format (DType q8_0 ... q6_k): one [rows, cols]
 // matrix whose rows are whole blocks, with A f32, f16 or bf16 and C f32 or A's dtype. Both
 // orientations a LoRA step needs: y = x W^T (trans_b, B = W [N, K], blocks along K) and
-// dx = dy W (B = W [K, N], blocks along N). The portable kernel decodes B's blocks tile by tile
-// (never a dequantized copy of W), to exactly io::dequantize's floats; automatic picks it.
+// dx = dy W (B = W [K, N], blocks along N). Every kernel decodes B's blocks tile by tile (never a
+// dequantized copy of W) to exactly io::dequantize's floats: the portable one keeps them in f32,
+// the cooperative-matrix ones (16-bit A) round them once to A's dtype, as a 16-bit weight is.
+// automatic picks a cooperative-matrix variant where the device has one, unless M < 8.
 // alpha, beta, split-K (parts of whole blocks along K) and an addend work as for float B.
 #include <string>
 #include <string_view>
@@ -48,14 +50,16 @@ struct MatmulOptions {
   MatmulAddend addend;
 };
 
-// Empty when `variant` can run these dtypes here; otherwise why not, in words.
+// Empty when `variant` can run these dtypes here; otherwise why not, in words. `weight`: B's
+// block type where B is block-quantized; a float type: B has A's dtype.
 std::string matmul_unavailable(const vk::Context& context, MatmulVariant variant, DType in,
-                               DType out);
+                               DType out, DType weight = DType::f32);
 // The subgroup size the KHR cooperative-matrix kernel runs at here (its subgroups own tiles, so
 // the pipeline requires the size): 32 where it can be had, else the device's own; 0: none can.
 uint32_t matmul_coopmat_subgroup(const vk::Capabilities& caps);
-// The variant `automatic` resolves to.
-MatmulVariant matmul_choose(const vk::Context& context, DType in, DType out);
+// The variant `automatic` resolves to (for a block-quantized B, where M is not a few rows).
+MatmulVariant matmul_choose(const vk::Context& context, DType in, DType out,
+                            DType weight = DType::f32);
 
 void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
             const MatmulOptions& options = {});
