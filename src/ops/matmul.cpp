@@ -139,6 +139,13 @@ Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DTyp
       return coopmat2_kernel(types, M, N, K);
     case MatmulVariant::coopmat:
       return coopmat_kernel(types, caps, in, M, N);
+    case MatmulVariant::vector: {
+      // One workgroup per column of C, each taking several where N passes the device's count.
+      uint64_t groups = std::max<uint64_t>(caps.max_workgroup_count[0], 1);
+      uint32_t columns = uint32_t(std::max<uint64_t>((N + groups - 1) / groups, 1));
+      return {"matmul_vector_" + types, {uint32_t(kMatmulVectorRows)}, uint32_t(kMatmulVectorRows),
+              columns, 64};
+    }
     default:
       break;
   }
@@ -287,15 +294,16 @@ std::string_view matmul_variant_name(MatmulVariant v) {
     case MatmulVariant::portable: return "portable";
     case MatmulVariant::coopmat: return "coopmat";
     case MatmulVariant::coopmat2: return "coopmat2";
+    case MatmulVariant::vector: return "vector";
   }
   return "?";
 }
 
 MatmulVariant matmul_variant_from_name(std::string_view name) {
   for (auto v : {MatmulVariant::automatic, MatmulVariant::portable, MatmulVariant::coopmat,
-                 MatmulVariant::coopmat2})
+                 MatmulVariant::coopmat2, MatmulVariant::vector})
     if (matmul_variant_name(v) == name) return v;
-  fail("[matmul] unknown variant '{}': use auto, portable, coopmat or coopmat2", name);
+  fail("[matmul] unknown variant '{}': use auto, portable, coopmat, coopmat2 or vector", name);
 }
 
 std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DType in,
@@ -319,6 +327,11 @@ std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DT
       if (auto why = coopmat_dtype_unavailable(caps, in); !why.empty()) return why;
       if (!caps.coopmat2_nv)
         return fmt::format("'{}' lacks VK_NV_cooperative_matrix2", caps.name);
+      if (!kernels::find(kernel)) return "this build's glslc could not compile " + kernel;
+      return "";
+    case MatmulVariant::vector:
+      if (!dtype_is_block(weight)) return "it multiplies a block-quantized B only";
+      if (!caps.subgroup_arithmetic) return fmt::format("'{}' lacks subgroup arithmetic", caps.name);
       if (!kernels::find(kernel)) return "this build's glslc could not compile " + kernel;
       return "";
   }
@@ -362,16 +375,24 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
       fail("[matmul] one matrix of {} elements is over the 2^32 a kernel indexes; split it",
            s->rows * s->cols);
   auto& ctx = rec.context();
-  // A few rows of products on a quantized weight (generation) stay on the portable kernel, whose
-  // work is the decode either way, not the matrix units'.
-  constexpr uint64_t kQuantizedCoopmatMinM = 8;
+  // A few rows of products on a quantized weight (generation) are bound by reading it, not by
+  // matrix units: the vector kernel reads each block once where it can run, else the portable one.
+  const bool vector_shape = options.trans_b && !options.trans_a && M <= kMatmulVectorRows;
   MatmulVariant variant = options.variant;
-  if (variant == MatmulVariant::automatic)
-    variant = quantized && M < kQuantizedCoopmatMinM ? MatmulVariant::portable
-                                                     : matmul_choose(ctx, a.dtype, c.dtype, b.dtype);
+  if (variant == MatmulVariant::automatic && quantized && M <= kMatmulVectorRows)
+    variant = vector_shape && matmul_unavailable(ctx, MatmulVariant::vector, a.dtype, c.dtype,
+                                                 b.dtype).empty()
+                  ? MatmulVariant::vector
+                  : MatmulVariant::portable;
+  else if (variant == MatmulVariant::automatic)
+    variant = matmul_choose(ctx, a.dtype, c.dtype, b.dtype);
   if (auto why = matmul_unavailable(ctx, variant, a.dtype, c.dtype, b.dtype); !why.empty())
     fail("[matmul] variant {} cannot run: {}; use the portable variant",
          matmul_variant_name(variant), why);
+  if (variant == MatmulVariant::vector && !vector_shape)
+    fail("[matmul] variant vector takes x W^T (trans_b, no trans_a) with at most {} rows of x, "
+         "not {} rows{}{}; use the portable variant", kMatmulVectorRows, M,
+         options.trans_b ? "" : " and W untransposed", options.trans_a ? " and x transposed" : "");
   if (!M || !N || !sc.batch) return;
   const MatmulAddend& addend = options.addend;
   if (addend.a) {
@@ -426,7 +447,9 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
     second.trans_b = addend.trans_b;
     second.alpha = addend.alpha;
     second.beta = 1.0f;
-    second.variant = options.variant;
+    // The branch's B2 is a float matrix, which the vector kernel does not take.
+    second.variant = options.variant == MatmulVariant::vector ? MatmulVariant::automatic
+                                                              : options.variant;
     matmul(rec, c, *addend.a, *addend.b, second);
     return;
   }

@@ -12,7 +12,8 @@
 // dx = dy W (B = W [K, N], blocks along N). Every kernel decodes B's blocks tile by tile (never a
 // dequantized copy of W) to exactly io::dequantize's floats: the portable one keeps them in f32,
 // the cooperative-matrix ones (16-bit A) round them once to A's dtype, as a 16-bit weight is.
-// automatic picks a cooperative-matrix variant where the device has one, unless M < 8.
+// automatic picks a cooperative-matrix variant where the device has one; for M <= 8 (generation)
+// the vector kernel (x W^T, where the device has subgroup arithmetic) or the portable one.
 // alpha, beta, split-K (parts of whole blocks along K) and an addend work as for float B.
 #include <string>
 #include <string_view>
@@ -23,7 +24,10 @@
 
 namespace vktrain::ops {
 
-enum class MatmulVariant { automatic, portable, coopmat, coopmat2 };
+// vector: the decode step's product on a block-quantized B, x W^T with at most
+// kMatmulVectorRows rows of x (a matrix-vector kernel reading each block once).
+enum class MatmulVariant { automatic, portable, coopmat, coopmat2, vector };
+inline constexpr uint64_t kMatmulVectorRows = 8;
 
 std::string_view matmul_variant_name(MatmulVariant v);
 MatmulVariant matmul_variant_from_name(std::string_view name);
@@ -57,7 +61,7 @@ std::string matmul_unavailable(const vk::Context& context, MatmulVariant variant
 // The subgroup size the KHR cooperative-matrix kernel runs at here (its subgroups own tiles, so
 // the pipeline requires the size): 32 where it can be had, else the device's own; 0: none can.
 uint32_t matmul_coopmat_subgroup(const vk::Capabilities& caps);
-// The variant `automatic` resolves to (for a block-quantized B, where M is not a few rows).
+// The variant `automatic` resolves to (for a block-quantized B, where M > kMatmulVectorRows).
 MatmulVariant matmul_choose(const vk::Context& context, DType in, DType out,
                             DType weight = DType::f32);
 

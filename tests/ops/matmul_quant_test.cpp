@@ -34,25 +34,30 @@ std::string describe(const QuantCase& q) {
                      ops::matmul_variant_name(q.variant));
 }
 
+// Whether the case's kernel stages W in A's 16-bit type (the cooperative-matrix ones).
+bool stages_16_bit(const QuantCase& q) {
+  return q.variant == MatmulVariant::coopmat || q.variant == MatmulVariant::coopmat2;
+}
+
 // The cooperative-matrix kernels stage W in A's 16-bit type: f16 holds no value past 65504, so
 // their f16 cases take blocks that llama.cpp's quantizer makes of ordinary weights (bf16 ones the
 // random blocks, extreme scales included).
 std::vector<std::byte> weight_blocks(const QuantCase& q, uint64_t rows, uint64_t cols) {
   uint32_t seed = q.m + q.n + q.k;
-  if (q.variant == MatmulVariant::portable || q.in != DType::f16)
+  if (!stages_16_bit(q) || q.in != DType::f16)
     return test::random_blocks(q.weight, rows, cols, seed);
   return io::quantize(test::random_values(rows * cols, seed), io::ggml_type_of(q.weight));
 }
 
-// What staging W in A's type may change of each weight value w: portable none; bf16 half an
-// ulp (2^-8 |w|: rounding to nearest even); f16 one ulp (2^-10 |w|: the driver's conversion may
-// round toward zero) or, for f16 subnormals, one step of 2^-24.
+// What staging W in A's type may change of each weight value w: one ulp of that type, as the
+// driver's conversion may round toward zero (bf16 2^-7 |w|, f16 2^-10 |w|, or for f16
+// subnormals a step of 2^-24); nothing where W stays f32.
 struct WeightRounding {
   double relative = 0, absolute = 0;
 };
 WeightRounding weight_rounding(const QuantCase& q) {
-  if (q.variant == MatmulVariant::portable) return {};
-  if (q.in == DType::bf16) return {std::ldexp(1.0, -8), 0};
+  if (!stages_16_bit(q)) return {};
+  if (q.in == DType::bf16) return {std::ldexp(1.0, -7), 0};
   return {std::ldexp(1.0, -10), std::ldexp(1.0, -24)};
 }
 
@@ -159,6 +164,26 @@ TEST_P(MatmulQuantTypes, CoopmatVariantsMatchOrSayWhyNot) {
   }
 }
 
+// The decode step's kernel on each block type: x W^T for 1 to 8 rows of x, f32 and bf16
+// activations, exact to the dequantized floats as the portable kernel; automatic takes it (or
+// the portable kernel) for a few rows.
+TEST_P(MatmulQuantTypes, VectorVariantMatchesOrSaysWhyNot) {
+  auto& ctx = test::context();
+  DType t = GetParam();
+  uint32_t block = dtype_block(t).elements;
+  QuantCase one{t, DType::f32, DType::f32, true, 1, 70, 3 * block, 1.0f, 0.0f, 0, MatmulVariant::vector};
+  if (auto why = ops::matmul_unavailable(ctx, MatmulVariant::vector, DType::f32, DType::f32, t);
+      !why.empty()) {
+    auto message = test::error_message([&] { check(ctx, one); });
+    EXPECT_NE(message.find("cannot run: " + why), std::string::npos) << message;
+    return;
+  }
+  check(ctx, one);
+  check(ctx, {t, DType::bf16, DType::bf16, true, 3, 45, 2 * block, 1.5f, 0.5f, 0, MatmulVariant::vector});
+  check(ctx, {t, DType::f16, DType::f32, true, 8, 33, block, 1.0f, 1.0f, 0, MatmulVariant::vector});
+  check(ctx, {t, DType::f32, DType::f32, true, 2, 20, 2 * block, 1.0f, 0.0f, 0, MatmulVariant::automatic});
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, MatmulQuantTypes, testing::ValuesIn(test::block_types()),
                          [](const testing::TestParamInfo<DType>& info) {
                            return std::string(dtype_name(info.param));
@@ -187,6 +212,17 @@ TEST(MatmulQuant, LongKPastTheDriversLoopLimit) {
   auto& ctx = test::context();
   check(ctx, {DType::q4_k, DType::f32, DType::f32, true, 3, 5, 45056, 1.0f, 0.5f});
   check(ctx, {DType::q8_0, DType::f32, DType::f32, false, 3, 64, 40001});
+  // A few rows: the vector kernel where the device has subgroup arithmetic.
+  check(ctx, {DType::q4_k, DType::f32, DType::f32, true, 3, 5, 45056, 1.0f, 0.5f, 0,
+              MatmulVariant::automatic});
+}
+
+// A vocabulary's worth of weight rows at one token: more columns of C than a device need launch
+// workgroups for (65535), so the vector kernel's workgroups take several each.
+TEST(MatmulQuant, DecodeStepPastTheWorkgroupCount) {
+  auto& ctx = test::context();
+  check(ctx, {DType::q8_0, DType::f32, DType::f32, true, 1, 70001, 32, 1.0f, 0.0f, 0,
+              MatmulVariant::automatic});
 }
 
 // A weight split over several allocations: whole rows of blocks per span.
@@ -218,6 +254,12 @@ TEST(MatmulQuant, WhatItCannotDoIsNamed) {
   message = test::error_message([&] { ops::matmul(rec, y, x, w3, {false, true}); });
   EXPECT_NE(message.find("a quantized B must be one [rows, cols] matrix"), std::string::npos)
       << message;
+  Tensor w_backward = make_tensor(ctx, DType::q8_0, {96, 32}, "W");
+  Tensor y32 = make_tensor(ctx, DType::f32, {4, 32}, "y");
+  message = test::error_message([&] {
+    ops::matmul(rec, y32, x, w_backward, {false, false, 1.0f, 0.0f, ops::MatmulVariant::vector});
+  });
+  EXPECT_NE(message.find("[matmul] variant vector"), std::string::npos) << message;
   Tensor xi = make_tensor(ctx, DType::i32, {4, 96}, "ids");
   message = test::error_message([&] { ops::matmul(rec, y, xi, w, {false, true}); });
   EXPECT_NE(message.find("must be f32, f16 or bf16"), std::string::npos) << message;
