@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
   double peak = 0;
   bool odd = true;
   app.add_option("--sizes", sizes, "square sizes M=N=K");
-  app.add_option("--variants", variants, "portable, coopmat, coopmat2");
+  app.add_option("--variants", variants,
+                 "portable, coopmat, coopmat2, vector (with --b-type: --shapes of M <= 8, NT)");
   app.add_option("--repeats", repeats,
                  "products per timed run (runs are timed for at least 0.5 s after 0.25 s of "
                  "warm-up: steady state)");

@@ -134,11 +134,11 @@ TEST_P(MatmulQuantTypes, BothOrientationsMatchTheDequantizedProduct) {
 }
 
 // The cooperative-matrix variants on each block type: both orientations at sizes no tile
-// divides, whole aligned tiles beside edge tiles, f16 and bf16 activations, C f32 or A's type;
-// or, where the device or this build lacks the variant, one clear reason. A CPU driver (the
-// coopmat CI lane's lavapipe) compiles each pipeline for seconds, so there every other type
-// takes the forward orientation and the rest the backward one: the decode is the type's, the
-// staging the orientation's.
+// divides, whole aligned tiles beside edge tiles, split-K parts that start inside W's rows, f16
+// and bf16 activations, C f32 or A's type; or, where the device or this build lacks the
+// variant, one clear reason. A CPU driver (the coopmat CI lane's lavapipe) compiles each
+// pipeline for seconds, so there every other type takes the forward orientation and the rest
+// the backward one: the decode is the type's, the staging the orientation's.
 TEST_P(MatmulQuantTypes, CoopmatVariantsMatchOrSayWhyNot) {
   auto& ctx = test::context();
   DType t = GetParam();
@@ -155,7 +155,10 @@ TEST_P(MatmulQuantTypes, CoopmatVariantsMatchOrSayWhyNot) {
         EXPECT_NE(message.find("cannot run: " + why), std::string::npos) << message;
         continue;
       }
-      if (forward) check(ctx, first);
+      if (forward) {
+        check(ctx, first);
+        check(ctx, {t, in, out, true, 40, 24, 4 * block, 1.0f, 0.5f, 2, v});  // split-K parts
+      }
       if (backward) {
         check(ctx, {t, in, out, false, 70, block, 45, 1.5f, 0.5f, 0, v});
         check(ctx, {t, in, out, false, 37, block, 64, 1.0f, 0.0f, 0, v});  // aligned K
