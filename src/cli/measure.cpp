@@ -5,6 +5,8 @@
 #include <cmath>
 #include <random>
 
+#include "io/ggml_dtype.hpp"
+#include "io/quant.hpp"
 #include "ops/elementwise.hpp"
 #include "vk/recorder.hpp"
 
@@ -47,7 +49,7 @@ double median_seconds(vk::Recorder& rec, int runs, double min_seconds) {
 MatmulResult measure_matmul(vk::Context& ctx, const MatmulRun& run, int repeats,
                             double min_seconds) {
   MatmulResult result;
-  result.unavailable = ops::matmul_unavailable(ctx, run.variant, run.in, run.out);
+  result.unavailable = ops::matmul_unavailable(ctx, run.variant, run.in, run.out, run.weight);
   if (!result.unavailable.empty()) return result;
 
   std::vector<int64_t> shape_a = run.trans_a ? std::vector<int64_t>{run.k, run.m}
@@ -55,11 +57,18 @@ MatmulResult measure_matmul(vk::Context& ctx, const MatmulRun& run, int repeats,
   std::vector<int64_t> shape_b = run.trans_b ? std::vector<int64_t>{run.n, run.k}
                                              : std::vector<int64_t>{run.k, run.n};
   Tensor a = make_tensor(ctx, run.in, shape_a, "A");
-  Tensor b = make_tensor(ctx, run.in, shape_b, "B");
+  const bool quantized = dtype_is_block(run.weight);
+  Tensor b = make_tensor(ctx, quantized ? run.weight : run.in, shape_b, "B");
   Tensor c = make_tensor(ctx, run.out, {run.m, run.n}, "C");
   auto host_a = random_floats(a.numel(), run.in, 1234), host_b = random_floats(b.numel(), run.in, 1235);
   write_floats(ctx, a, host_a);
-  write_floats(ctx, b, host_b);
+  if (quantized) {  // the reference multiplies what the blocks decode to
+    auto blocks = io::quantize(host_b, io::ggml_type_of(run.weight));
+    write_bytes(ctx, b, blocks);
+    host_b = io::dequantize(blocks, io::ggml_type_of(run.weight), host_b.size());
+  } else {
+    write_floats(ctx, b, host_b);
+  }
 
   ops::MatmulOptions options;
   options.trans_a = run.trans_a;
@@ -89,6 +98,9 @@ MatmulResult measure_matmul(vk::Context& ctx, const MatmulRun& run, int repeats,
   result.max_error = worst / largest;
   // Inputs are exact in their dtype; what remains is f32 summation (and rounding of C).
   result.tolerance = run.out == DType::f32 ? 1e-4 : (run.out == DType::f16 ? 2e-3 : 1e-2);
+  // A quantized weight staged in A's 16-bit type: each term's weight rounded once more.
+  if (quantized && run.in != DType::f32)
+    result.tolerance = std::max(result.tolerance, run.in == DType::f16 ? 4e-3 : 3e-2);
 
   vk::Recorder timed(ctx);
   for (int r = 0; r < repeats; ++r) ops::matmul(timed, c, a, b, options);

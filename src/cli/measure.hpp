@@ -19,6 +19,7 @@ struct MatmulRun {
   DType in, out;
   uint32_t m, n, k;
   bool trans_a = false, trans_b = false;
+  DType weight = DType::f32;  // a block type: B is a frozen weight quantized to it, else B is `in`
 };
 
 struct MatmulResult {

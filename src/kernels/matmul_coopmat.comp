@@ -13,6 +13,15 @@
 // 4096^3 (its fragment arrays indexed at run time). Accumulators leave through a
 // per-subgroup shared-memory patch so alpha, beta and the M/N bounds apply per element. The
 // matrix shape (CM, CN, CK) must be one the device lists.
+// With BLOCK (and BLOCK_<type>) B is a frozen weight in a ggml block format, as in matmul.comp
+// (pc.ldb its row length in values, pc.stride_b in bytes): each staged word of B is 8
+// consecutive values of one of its rows, decoded by quant.glsl (the blocks' 32 or 256 values are
+// whole words, and the tile's columns start at multiples of 8) and rounded once to A's type, so
+// the product is the dequantized weight's, rounded to f16 or bf16. A weight value past f16's
+// range (65504) cannot be staged as f16: such weights need bf16 activations. B's tile is decoded
+// straight into shared memory each K step, with no register prefetch and one copy of the
+// fragment products (lavapipe's compiler spends seconds on each inlined copy). No dequantized
+// copy of the weight exists.
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
@@ -25,6 +34,9 @@
 #define ELEM float16_t
 #endif
 #include "common.glsl"
+#ifdef BLOCK
+#include "quant.glsl"
+#endif
 
 layout(constant_id = 0) const uint TRANS_A = 0;
 layout(constant_id = 1) const uint TRANS_B = 0;
@@ -119,10 +131,43 @@ void store_word(bool to_a, uint ld, uint w, uvec4 words) {
     tile_b[(r * ld + c) / 8] = words;
 }
 
+#ifdef BLOCK
+#if defined(IN_BF16)
+#define PACK2(x, y) (float_to_bf16_bits(x) | (float_to_bf16_bits(y) << 16))
+#else
+#define PACK2(x, y) packHalf2x16(vec2(x, y))
+#endif
+// B's tile for the K step at k0, decoded from the row-major block weight at `src` into tile_b
+// (its stored orientation, as STAGE copies a float B); rows and columns past B's extent
+// (rows x cols) read as zero. Each word is 8 consecutive values of one block.
+void stage_decoded_b(uint64_t src, uint k0, uint n0, uint rows, uint cols) {
+  const uint row0 = TRANS_B == 0 ? k0 : n0, col0 = TRANS_B == 0 ? n0 : k0;
+  const uint64_t row_bytes = quant_row_bytes(pc.ldb);
+  for (uint w = gl_LocalInvocationID.x; w < B_WORDS; w += THREADS) {
+    uint r = w / ((B_LD - PAD) / 8), c = (w % ((B_LD - PAD) / 8)) * 8;
+    uint row = row0 + r, col = col0 + c;
+    uint words[4] = {0u, 0u, 0u, 0u};
+    if (row < rows && col < cols) {
+      uint64_t block = src + uint64_t(row) * row_bytes + uint64_t(col / QUANT_ELEMENTS) * QUANT_BYTES;
+      uint i = col % QUANT_ELEMENTS;
+      [[dont_unroll]] for (uint j = 0; j < 4; ++j)
+        words[j] = PACK2(quant_decode(block, i + 2 * j), quant_decode(block, i + 2 * j + 1));
+    }
+    tile_b[(r * B_LD + c) / 8] = uvec4(words[0], words[1], words[2], words[3]);
+  }
+}
+#endif
+
 void main() {
   const uint batch = gl_WorkGroupID.z;
   const uint64_t a_at = pc.a + uint64_t(batch) * pc.stride_a * 2;
+#ifdef BLOCK
+  const uint64_t b_at = pc.b + uint64_t(batch) * pc.stride_b;  // bytes
+  // B's stored extent: K x N, or N x K transposed.
+  const uint b_rows = TRANS_B == 0 ? pc.K : pc.N, b_cols = TRANS_B == 0 ? pc.N : pc.K;
+#else
   const uint64_t b_at = pc.b + uint64_t(batch) * pc.stride_b * 2;
+#endif
   OUT_BUF c = OUT_BUF(pc.c + uint64_t(batch) * pc.stride_c * OUT_BYTES);
   const uint m0 = gl_WorkGroupID.y * BM;
   const uint n0 = gl_WorkGroupID.x * BN;
@@ -136,6 +181,25 @@ void main() {
     [[unroll]] for (uint j = 0; j < WN / CN; ++j)
       acc[i][j] = coopmat<float, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator>(0.0);
 
+#ifdef BLOCK
+  // One loop, one copy of the fragment products: A's interior tiles copy in as 16-byte words,
+  // its edge tiles element by element, and B's blocks decode into the tile.
+  for (uint k0 = 0; k0 < pc.K; k0 += BK) {
+    if (interior) {
+      const uint ar0 = TRANS_A == 0 ? m0 : k0, ac0 = TRANS_A == 0 ? k0 : m0;
+      for (uint w = gl_LocalInvocationID.x; w < A_WORDS; w += THREADS)
+        store_word(true, A_LD, w, tile_word(a_at, pc.lda, A_LD, ar0, ac0, w));
+    } else if (TRANS_A == 0) {
+      STAGE(tile_a, a_at, pc.lda, A_ROWS, A_LD, m0, k0, pc.M, pc.K)
+    } else {
+      STAGE(tile_a, a_at, pc.lda, A_ROWS, A_LD, k0, m0, pc.K, pc.M)
+    }
+    stage_decoded_b(b_at, k0, n0, b_rows, b_cols);
+    barrier();
+    multiply_staged(wm0, wn0);
+    barrier();
+  }
+#else
   if (interior) {
     // Aligned interior tile: every K step is whole (K is a multiple of BK). Step k0's words are
     // in registers when the loop body starts; the next step's are fetched before multiplying.
@@ -193,6 +257,7 @@ void main() {
       barrier();
     }
   }
+#endif
 
   const uint staging0 = sg * CM * CN;
   [[unroll]] for (uint i = 0; i < WM / CM; ++i) {

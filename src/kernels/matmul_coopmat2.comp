@@ -10,6 +10,13 @@
 //   of C 220 -> 238 TFLOP/s for 4096x6144x2048);
 // - edge tiles and everything else use clamped layouts: loads past an edge return zero and
 //   stores past an edge are dropped (clamp mode "constant").
+// With BLOCK (and BLOCK_<type>) B is a frozen weight in a ggml block format, as in matmul.comp
+// (pc.ldb its row length in values, pc.stride_b in bytes). Its layout counts in blocks (block
+// size 1 x QUANT_ELEMENTS along its rows, a row stride of its blocks per row), and the load calls
+// decode_b for each element: the block's address and the value's place in it go to quant.glsl's
+// decode, whose float is rounded to A's type. The load wants a 16-byte-aligned base, which a
+// weight's rows or split-K parts need not start at: the base is rounded down and the decode adds
+// the difference back. B always loads through the clamped layout.
 #extension GL_NV_cooperative_matrix2 : require
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -22,6 +29,9 @@
 #define ELEM float16_t
 #endif
 #include "common.glsl"
+#ifdef BLOCK
+#include "quant.glsl"
+#endif
 
 layout(constant_id = 0) const uint TRANS_A = 0;
 layout(constant_id = 1) const uint TRANS_B = 0;
@@ -71,6 +81,39 @@ layout(buffer_reference, std430, buffer_reference_align = 16) buffer BufCAligned
   lb = TRANS_B == 0 ? setTensorLayoutDimensionNV(lb, pc.K, pc.N)                              \
                     : setTensorLayoutDimensionNV(lb, pc.N, pc.K);
 
+#ifdef BLOCK
+// One block of B, as the decoded load addresses it, and B's blocks from a 16-byte aligned base.
+layout(buffer_reference, std430, buffer_reference_align = 2) buffer QuantBlock {
+  uint16_t words[QUANT_BYTES / 2];
+};
+struct QuantBlockWords {
+  uint16_t words[QUANT_BYTES / 2];
+};
+layout(buffer_reference, std430, buffer_reference_align = 16) buffer QuantBlocks {
+  QuantBlockWords v[];
+};
+
+// Where this workgroup's B starts, in bytes, and how far past the 16-byte aligned base.
+uint64_t b_start() { return pc.b + uint64_t(gl_WorkGroupID.z) * pc.stride_b; }
+uint b_skew() { return uint(b_start() & 15ul); }
+
+ELEM decode_b(const in QuantBlock block, const in uint block_coord[2], const in uint in_block[2]) {
+  return ELEM(quant_decode(uint64_t(block) + b_skew(), in_block[1]));
+}
+
+#define LOAD_B(mb, b, lb, k0)                                                                   \
+  if (TRANS_B == 0)                                                                             \
+    coopMatLoadTensorNV(mb, b.v, 0, sliceTensorLayoutNV(lb, k0, BK, n0, BN), decode_b);         \
+  else                                                                                          \
+    coopMatLoadTensorNV(mb, b.v, 0, sliceTensorLayoutNV(lb, n0, BN, k0, BK), transposed, decode_b);
+#else
+#define LOAD_B(mb, b, lb, k0)                                                                   \
+  if (TRANS_B == 0)                                                                             \
+    coopMatLoadTensorNV(mb, b.v, 0, sliceTensorLayoutNV(lb, k0, BK, n0, BN));                   \
+  else                                                                                          \
+    coopMatLoadTensorNV(mb, b.v, 0, sliceTensorLayoutNV(lb, n0, BN, k0, BK), transposed);
+#endif
+
 // acc += the product over K in steps of BK, loading through layouts la, lb from buffers a, b.
 #define ACCUMULATE(acc, a, b, la, lb, k_end)                                                 \
   for (uint k0 = 0; k0 < k_end; k0 += BK) {                                                  \
@@ -80,17 +123,16 @@ layout(buffer_reference, std430, buffer_reference_align = 16) buffer BufCAligned
       coopMatLoadTensorNV(ma, a.v, 0, sliceTensorLayoutNV(la, m0, BM, k0, BK));               \
     else                                                                                      \
       coopMatLoadTensorNV(ma, a.v, 0, sliceTensorLayoutNV(la, k0, BK, m0, BM), transposed);   \
-    if (TRANS_B == 0)                                                                         \
-      coopMatLoadTensorNV(mb, b.v, 0, sliceTensorLayoutNV(lb, k0, BK, n0, BN));               \
-    else                                                                                      \
-      coopMatLoadTensorNV(mb, b.v, 0, sliceTensorLayoutNV(lb, n0, BN, k0, BK), transposed);   \
+    LOAD_B(mb, b, lb, k0)                                                                     \
     acc = coopMatMulAdd(ma, mb, acc);                                                         \
   }
 
 void main() {
   const uint batch = gl_WorkGroupID.z;
   const uint64_t a_at = pc.a + uint64_t(batch) * pc.stride_a * 2;
+#ifndef BLOCK
   const uint64_t b_at = pc.b + uint64_t(batch) * pc.stride_b * 2;
+#endif
   const uint m0 = gl_WorkGroupID.y * BM;
   const uint n0 = gl_WorkGroupID.x * BN;
   tensorViewNV<2, false, 1, 0> transposed = createTensorViewNV(2, false, 1, 0);
@@ -101,10 +143,18 @@ void main() {
       createTensorLayoutNV(2, gl_CooperativeMatrixClampModeConstantNV);
   tensorLayoutNV<2, gl_CooperativeMatrixClampModeConstantNV> layout_c =
       createTensorLayoutNV(2, gl_CooperativeMatrixClampModeConstantNV);
+#ifdef BLOCK
+  layout_b = setTensorLayoutBlockSizeNV(layout_b, 1, QUANT_ELEMENTS);  // before the dimensions
+  QuantBlocks b = QuantBlocks(b_start() - b_skew());
+#endif
   SHAPE_LAYOUTS(layout_a, layout_b)
   layout_c = setTensorLayoutDimensionNV(layout_c, pc.M, pc.N);
   layout_a = setTensorLayoutStrideNV(layout_a, pc.lda, 1);
+#ifdef BLOCK
+  layout_b = setTensorLayoutStrideNV(layout_b, pc.ldb / QUANT_ELEMENTS, 1);  // in blocks
+#else
   layout_b = setTensorLayoutStrideNV(layout_b, pc.ldb, 1);
+#endif
   layout_c = setTensorLayoutStrideNV(layout_c, pc.ldc, 1);
 
   ACC acc = ACC(0.0);
@@ -115,14 +165,20 @@ void main() {
     tensorLayoutNV<2> fast_b = createTensorLayoutNV(2);
     SHAPE_LAYOUTS(fast_a, fast_b)
     fast_a = setTensorLayoutStrideNV(fast_a, pc.lda & ~7u, 1);
-    fast_b = setTensorLayoutStrideNV(fast_b, pc.ldb & ~7u, 1);
     BufElemAligned a = BufElemAligned(a_at);
-    BufElemAligned b = BufElemAligned(b_at);
     const uint k_end = pc.K / BK * BK;
+#ifdef BLOCK
+    ACCUMULATE(acc, a, b, fast_a, layout_b, k_end)
+#else
+    fast_b = setTensorLayoutStrideNV(fast_b, pc.ldb & ~7u, 1);
+    BufElemAligned b = BufElemAligned(b_at);
     ACCUMULATE(acc, a, b, fast_a, fast_b, k_end)
+#endif
   } else {
     BufElem a = BufElem(a_at);
+#ifndef BLOCK
     BufElem b = BufElem(b_at);
+#endif
     ACCUMULATE(acc, a, b, layout_a, layout_b, pc.K)
   }
 

@@ -128,7 +128,7 @@ Kernel coopmat_kernel(const std::string& types, const vk::Capabilities& caps, DT
           caps.subgroup_size_control ? subgroup : 0};
 }
 
-// `weight`: B's dtype when B is block-quantized (the portable kernel's BLOCK variants), else `in`.
+// `weight`: B's dtype when B is block-quantized (the kernels' BLOCK variants), else `in`.
 Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DType out,
                    uint64_t M, uint64_t N, uint64_t K, DType weight) {
   std::string types = fmt::format("{}_{}", dtype_name(in), dtype_name(out));
@@ -139,6 +139,13 @@ Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DTyp
       return coopmat2_kernel(types, M, N, K);
     case MatmulVariant::coopmat:
       return coopmat_kernel(types, caps, in, M, N);
+    case MatmulVariant::vector: {
+      // One workgroup per column of C, each taking several where N passes the device's count.
+      uint64_t groups = std::max<uint64_t>(caps.max_workgroup_count[0], 1);
+      uint32_t columns = uint32_t(std::max<uint64_t>((N + groups - 1) / groups, 1));
+      return {"matmul_vector_" + types, {uint32_t(kMatmulVectorRows)}, uint32_t(kMatmulVectorRows),
+              columns, 64};
+    }
     default:
       break;
   }
@@ -198,14 +205,17 @@ std::vector<uint64_t> multiples_below(uint64_t size, uint64_t step) {
 
 // Whether the cooperative-matrix kernels may load and store interior tiles unclamped: 16-byte
 // aligned operands, rows and batch strides, and K a multiple of the K step (the promise of
-// MatmulPush::aligned). in_bytes: an A or B element; out_bytes: a C element.
+// MatmulPush::aligned). in_bytes: an A or B element; out_bytes: a C element. A block-quantized B
+// is decoded value by value, so its alignment does not matter.
 uint32_t is_aligned(const kernels::MatmulPush& p, uint64_t in_bytes, uint64_t out_bytes,
-                    uint32_t tile_k) {
+                    uint32_t tile_k, bool b_quantized) {
   auto whole = [](uint64_t elements, uint64_t bytes) { return elements * bytes % 16 == 0; };
   if (tile_override() && tile_override()->clamped) return 0;
-  return p.a % 16 == 0 && p.b % 16 == 0 && p.c % 16 == 0 && whole(p.lda, in_bytes) &&
-         whole(p.ldb, in_bytes) && whole(p.ldc, out_bytes) && whole(p.stride_a, in_bytes) &&
-         whole(p.stride_b, in_bytes) && whole(p.stride_c, out_bytes) && p.K % tile_k == 0;
+  bool b_aligned = b_quantized || (p.b % 16 == 0 && whole(p.ldb, in_bytes) &&
+                                   whole(p.stride_b, in_bytes));
+  return p.a % 16 == 0 && p.c % 16 == 0 && b_aligned && whole(p.lda, in_bytes) &&
+         whole(p.ldc, out_bytes) && whole(p.stride_a, in_bytes) &&
+         whole(p.stride_c, out_bytes) && p.K % tile_k == 0;
 }
 
 // C = alpha op(A) op(B) + beta C as `splits` products over equal K ranges into the recording's
@@ -240,7 +250,8 @@ void split_product(vk::Recorder& rec, MatmulVariant variant, Tensor& c, const Te
   push.N = uint32_t(N);
   push.K = uint32_t(part);
   push.alpha = 1.0f;
-  push.aligned = is_aligned(push, dtype_size(a.dtype), 4, kernel.tile_k);  // f32 partials
+  push.aligned = is_aligned(push, dtype_size(a.dtype), 4, kernel.tile_k,  // f32 partials
+                            dtype_is_block(b.dtype));
   vk::ByteRange partial_range = vk::range_of(partials, 0, splits * M * N * 4);
   rec.dispatch(fmt::format("matmul {} {} {}x{}x{} {} split-K {}", kernel.name, tile_name(kernel),
                            M, N, K, transposes(options), splits),
@@ -283,23 +294,24 @@ std::string_view matmul_variant_name(MatmulVariant v) {
     case MatmulVariant::portable: return "portable";
     case MatmulVariant::coopmat: return "coopmat";
     case MatmulVariant::coopmat2: return "coopmat2";
+    case MatmulVariant::vector: return "vector";
   }
   return "?";
 }
 
 MatmulVariant matmul_variant_from_name(std::string_view name) {
   for (auto v : {MatmulVariant::automatic, MatmulVariant::portable, MatmulVariant::coopmat,
-                 MatmulVariant::coopmat2})
+                 MatmulVariant::coopmat2, MatmulVariant::vector})
     if (matmul_variant_name(v) == name) return v;
-  fail("[matmul] unknown variant '{}': use auto, portable, coopmat or coopmat2", name);
+  fail("[matmul] unknown variant '{}': use auto, portable, coopmat, coopmat2 or vector", name);
 }
 
 std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DType in,
-                               DType out) {
+                               DType out, DType weight) {
   if (out != DType::f32 && out != in)
     return fmt::format("C must be f32 or {}, not {}", dtype_name(in), dtype_name(out));
   const auto& caps = ctx.caps();
-  std::string kernel = pick_kernel(ctx, variant, in, out, 64, 64, 64, in).name;
+  std::string kernel = pick_kernel(ctx, variant, in, out, 64, 64, 64, weight).name;
   switch (variant) {
     case MatmulVariant::automatic:
     case MatmulVariant::portable: return "";
@@ -317,6 +329,11 @@ std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DT
         return fmt::format("'{}' lacks VK_NV_cooperative_matrix2", caps.name);
       if (!kernels::find(kernel)) return "this build's glslc could not compile " + kernel;
       return "";
+    case MatmulVariant::vector:
+      if (!dtype_is_block(weight)) return "it multiplies a block-quantized B only";
+      if (!caps.subgroup_arithmetic) return fmt::format("'{}' lacks subgroup arithmetic", caps.name);
+      if (!kernels::find(kernel)) return "this build's glslc could not compile " + kernel;
+      return "";
   }
   return "";
 }
@@ -327,16 +344,16 @@ uint32_t matmul_coopmat_subgroup(const vk::Capabilities& caps) {
   return 0;
 }
 
-MatmulVariant matmul_choose(const vk::Context& ctx, DType in, DType out) {
+MatmulVariant matmul_choose(const vk::Context& ctx, DType in, DType out, DType weight) {
   for (auto v : {MatmulVariant::coopmat2, MatmulVariant::coopmat})
-    if (matmul_unavailable(ctx, v, in, out).empty()) return v;
+    if (matmul_unavailable(ctx, v, in, out, weight).empty()) return v;
   return MatmulVariant::portable;
 }
 
 void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
             const MatmulOptions& options) {
-  // A block-quantized B is a frozen weight: one matrix, read by the portable kernel's BLOCK
-  // variants, which decode its blocks tile by tile.
+  // A block-quantized B is a frozen weight: one matrix, read by the kernels' BLOCK variants,
+  // which decode its blocks tile by tile.
   const bool quantized = dtype_is_block(b.dtype);
   if (quantized) {
     require_float("matmul", a);
@@ -358,15 +375,24 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
       fail("[matmul] one matrix of {} elements is over the 2^32 a kernel indexes; split it",
            s->rows * s->cols);
   auto& ctx = rec.context();
-  MatmulVariant variant = options.variant == MatmulVariant::automatic
-                              ? (quantized ? MatmulVariant::portable : matmul_choose(ctx, a.dtype, c.dtype))
-                              : options.variant;
-  if (auto why = matmul_unavailable(ctx, variant, a.dtype, c.dtype); !why.empty())
+  // A few rows of products on a quantized weight (generation) are bound by reading it, not by
+  // matrix units: the vector kernel reads each block once where it can run, else the portable one.
+  const bool vector_shape = options.trans_b && !options.trans_a && M <= kMatmulVectorRows;
+  MatmulVariant variant = options.variant;
+  if (variant == MatmulVariant::automatic && quantized && M <= kMatmulVectorRows)
+    variant = vector_shape && matmul_unavailable(ctx, MatmulVariant::vector, a.dtype, c.dtype,
+                                                 b.dtype).empty()
+                  ? MatmulVariant::vector
+                  : MatmulVariant::portable;
+  else if (variant == MatmulVariant::automatic)
+    variant = matmul_choose(ctx, a.dtype, c.dtype, b.dtype);
+  if (auto why = matmul_unavailable(ctx, variant, a.dtype, c.dtype, b.dtype); !why.empty())
     fail("[matmul] variant {} cannot run: {}; use the portable variant",
          matmul_variant_name(variant), why);
-  if (quantized && variant != MatmulVariant::portable)
-    fail("[matmul] variant {} has no kernel for a {} B ({}); use the portable variant",
-         matmul_variant_name(variant), dtype_name(b.dtype), b.describe());
+  if (variant == MatmulVariant::vector && !vector_shape)
+    fail("[matmul] variant vector takes x W^T (trans_b, no trans_a) with at most {} rows of x, "
+         "not {} rows{}{}; use the portable variant", kMatmulVectorRows, M,
+         options.trans_b ? "" : " and W untransposed", options.trans_a ? " and x transposed" : "");
   if (!M || !N || !sc.batch) return;
   const MatmulAddend& addend = options.addend;
   if (addend.a) {
@@ -421,7 +447,9 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
     second.trans_b = addend.trans_b;
     second.alpha = addend.alpha;
     second.beta = 1.0f;
-    second.variant = options.variant;
+    // The branch's B2 is a float matrix, which the vector kernel does not take.
+    second.variant = options.variant == MatmulVariant::vector ? MatmulVariant::automatic
+                                                              : options.variant;
     matmul(rec, c, *addend.a, *addend.b, second);
     return;
   }
@@ -467,8 +495,8 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
       push.N = uint32_t(N);
       push.K = uint32_t(K);
       push.beta = options.beta;
-      push.aligned =
-          is_aligned(push, dtype_size(a.dtype), dtype_size(c.dtype), kernel.tile_k);
+      push.aligned = is_aligned(push, dtype_size(a.dtype), dtype_size(c.dtype), kernel.tile_k,
+                                quantized);
       std::vector<vk::ByteRange> reads = {whole(a, la, count * push.stride_a),
                                           whole(b, lb, std::max<uint64_t>(count * push.stride_b, sb.rows * sb.cols))};
       if (options.beta != 0.0f) reads.push_back(whole(c, lc, count * push.stride_c));

@@ -9,8 +9,11 @@
 // B may instead be a frozen weight in a ggml block format (DType q8_0 ... q6_k): one [rows, cols]
 // matrix whose rows are whole blocks, with A f32, f16 or bf16 and C f32 or A's dtype. Both
 // orientations a LoRA step needs: y = x W^T (trans_b, B = W [N, K], blocks along K) and
-// dx = dy W (B = W [K, N], blocks along N). The portable kernel decodes B's blocks tile by tile
-// (never a dequantized copy of W), to exactly io::dequantize's floats; automatic picks it.
+// dx = dy W (B = W [K, N], blocks along N). Every kernel decodes B's blocks tile by tile (never a
+// dequantized copy of W) to exactly io::dequantize's floats: the portable one keeps them in f32,
+// the cooperative-matrix ones (16-bit A) round them once to A's dtype, as a 16-bit weight is.
+// automatic picks a cooperative-matrix variant where the device has one; for M <= 8 (generation)
+// the vector kernel (x W^T, where the device has subgroup arithmetic) or the portable one.
 // alpha, beta, split-K (parts of whole blocks along K) and an addend work as for float B.
 #include <string>
 #include <string_view>
@@ -21,7 +24,10 @@
 
 namespace vktrain::ops {
 
-enum class MatmulVariant { automatic, portable, coopmat, coopmat2 };
+// vector: the decode step's product on a block-quantized B, x W^T with at most
+// kMatmulVectorRows rows of x (a matrix-vector kernel reading each block once).
+enum class MatmulVariant { automatic, portable, coopmat, coopmat2, vector };
+inline constexpr uint64_t kMatmulVectorRows = 8;
 
 std::string_view matmul_variant_name(MatmulVariant v);
 MatmulVariant matmul_variant_from_name(std::string_view name);
@@ -48,14 +54,16 @@ struct MatmulOptions {
   MatmulAddend addend;
 };
 
-// Empty when `variant` can run these dtypes here; otherwise why not, in words.
+// Empty when `variant` can run these dtypes here; otherwise why not, in words. `weight`: B's
+// block type where B is block-quantized; a float type: B has A's dtype.
 std::string matmul_unavailable(const vk::Context& context, MatmulVariant variant, DType in,
-                               DType out);
+                               DType out, DType weight = DType::f32);
 // The subgroup size the KHR cooperative-matrix kernel runs at here (its subgroups own tiles, so
 // the pipeline requires the size): 32 where it can be had, else the device's own; 0: none can.
 uint32_t matmul_coopmat_subgroup(const vk::Capabilities& caps);
-// The variant `automatic` resolves to.
-MatmulVariant matmul_choose(const vk::Context& context, DType in, DType out);
+// The variant `automatic` resolves to (for a block-quantized B, where M > kMatmulVectorRows).
+MatmulVariant matmul_choose(const vk::Context& context, DType in, DType out,
+                            DType weight = DType::f32);
 
 void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
             const MatmulOptions& options = {});

@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "base/error.hpp"
 #include "io/ggml_dtype.hpp"
+#include "io/quant.hpp"
 #include "ops/matmul.hpp"
 #include "reference/reference.hpp"
 #include "support/support.hpp"
@@ -11,6 +13,8 @@
 using namespace vktrain;
 
 namespace {
+
+using ops::MatmulVariant;
 
 // A product with a block-quantized weight W: forward y = x W^T (trans_b, W [N, K]) or backward
 // dx = dy W (W [K, N]); `in` is A's dtype, `out` C's.
@@ -20,12 +24,41 @@ struct QuantCase {
   uint32_t m, n, k;
   float alpha = 1.0f, beta = 0.0f;
   uint32_t split_k = 0;
+  MatmulVariant variant = MatmulVariant::portable;
 };
 
 std::string describe(const QuantCase& q) {
-  return fmt::format("{} W, A {}, C {}, {} {}x{}x{}, alpha {} beta {} split_k {}",
+  return fmt::format("{} W, A {}, C {}, {} {}x{}x{}, alpha {} beta {} split_k {}, {}",
                      dtype_name(q.weight), dtype_name(q.in), dtype_name(q.out),
-                     q.trans_b ? "x W^T" : "dy W", q.m, q.n, q.k, q.alpha, q.beta, q.split_k);
+                     q.trans_b ? "x W^T" : "dy W", q.m, q.n, q.k, q.alpha, q.beta, q.split_k,
+                     ops::matmul_variant_name(q.variant));
+}
+
+// Whether the case's kernel stages W in A's 16-bit type (the cooperative-matrix ones).
+bool stages_16_bit(const QuantCase& q) {
+  return q.variant == MatmulVariant::coopmat || q.variant == MatmulVariant::coopmat2;
+}
+
+// The cooperative-matrix kernels stage W in A's 16-bit type: f16 holds no value past 65504, so
+// their f16 cases take blocks that llama.cpp's quantizer makes of ordinary weights (bf16 ones the
+// random blocks, extreme scales included).
+std::vector<std::byte> weight_blocks(const QuantCase& q, uint64_t rows, uint64_t cols) {
+  uint32_t seed = q.m + q.n + q.k;
+  if (!stages_16_bit(q) || q.in != DType::f16)
+    return test::random_blocks(q.weight, rows, cols, seed);
+  return io::quantize(test::random_values(rows * cols, seed), io::ggml_type_of(q.weight));
+}
+
+// What staging W in A's type may change of each weight value w: one ulp of that type, as the
+// driver's conversion may round toward zero (bf16 2^-7 |w|, f16 2^-10 |w|, or for f16
+// subnormals a step of 2^-24); nothing where W stays f32.
+struct WeightRounding {
+  double relative = 0, absolute = 0;
+};
+WeightRounding weight_rounding(const QuantCase& q) {
+  if (!stages_16_bit(q)) return {};
+  if (q.in == DType::bf16) return {std::ldexp(1.0, -7), 0};
+  return {std::ldexp(1.0, -10), std::ldexp(1.0, -24)};
 }
 
 std::vector<float> magnitudes(std::vector<float> v) {
@@ -35,13 +68,14 @@ std::vector<float> magnitudes(std::vector<float> v) {
 
 // Checks ops::matmul against the reference on io::dequantize's floats of the same blocks. Each
 // element may differ from the double-precision sum by f32 summation over K (K units of 2^-24 of
-// the sum of magnitudes) and one rounding of C to its dtype: the same math, another order.
+// the sum of magnitudes), one rounding of C to its dtype, and what staging W in a 16-bit type
+// changes of each term (weight_rounding): the same math, another order.
 void check(vk::Context& ctx, const QuantCase& q, const ops::MatmulAddend* addend = nullptr,
            const std::vector<float>* va2 = nullptr, const std::vector<float>* vb2 = nullptr) {
   SCOPED_TRACE(describe(q));
   reference::MatmulShape s{1, 1, q.m, q.n, q.k, false, q.trans_b};
   int64_t w_rows = q.trans_b ? q.n : q.k, w_cols = q.trans_b ? q.k : q.n;
-  auto blocks = test::random_blocks(q.weight, uint64_t(w_rows), uint64_t(w_cols), q.m + q.n + q.k);
+  auto blocks = weight_blocks(q, uint64_t(w_rows), uint64_t(w_cols));
   auto w = io::dequantize(blocks, io::ggml_type_of(q.weight), uint64_t(w_rows * w_cols));
   auto va = test::random_values(size_t(q.m) * q.k, 41, q.in);
   auto vc = test::random_values(size_t(q.m) * q.n, 42, q.out);
@@ -50,7 +84,7 @@ void check(vk::Context& ctx, const QuantCase& q, const ops::MatmulAddend* addend
   write_bytes(ctx, wt, blocks);
   Tensor c = test::tensor_with({q.m, q.n}, q.out, vc, "y", ctx);
   vk::Recorder rec(ctx);
-  ops::MatmulOptions options{false, q.trans_b, q.alpha, q.beta};
+  ops::MatmulOptions options{false, q.trans_b, q.alpha, q.beta, q.variant};
   options.split_k = q.split_k;
   if (addend) options.addend = *addend;
   ops::matmul(rec, c, a, wt, options);
@@ -61,6 +95,11 @@ void check(vk::Context& ctx, const QuantCase& q, const ops::MatmulAddend* addend
   for (size_t i = 0; i < vc.size(); ++i) bound[i] = std::fabs(vc[i]);
   reference::matmul(want, va, w, s, q.alpha, q.beta);
   reference::matmul(bound, magnitudes(va), magnitudes(w), s, std::fabs(q.alpha), std::fabs(q.beta));
+  const WeightRounding staged = weight_rounding(q);
+  std::vector<float> w_change = magnitudes(w);
+  for (float& x : w_change) x = float(staged.relative * x + staged.absolute);
+  std::vector<double> staging(vc.size());
+  reference::matmul(staging, magnitudes(va), w_change, s, std::fabs(q.alpha), 0.0);
   if (addend) {
     reference::MatmulShape s2{1, 1, q.m, q.n, uint32_t(addend->a->cols()), false, addend->trans_b};
     reference::matmul(want, *va2, *vb2, s2, addend->alpha, 1.0);
@@ -70,7 +109,8 @@ void check(vk::Context& ctx, const QuantCase& q, const ops::MatmulAddend* addend
   const double rounding = q.out == DType::bf16 ? std::ldexp(1.0, -8) : q.out == DType::f16 ? std::ldexp(1.0, -11) : 0;
   size_t wrong = 0;
   for (size_t i = 0; i < got.size(); ++i) {
-    double error = std::fabs(got[i] - want[i]), allowed = unit * bound[i] + rounding * std::fabs(want[i]);
+    double error = std::fabs(got[i] - want[i]);
+    double allowed = unit * bound[i] + rounding * std::fabs(want[i]) + staging[i];
     if (!(error <= allowed) && wrong++ < 5)
       ADD_FAILURE() << "element " << i << ": " << got[i] << ", want " << want[i] << " (error "
                     << error << ", allowed " << allowed << ")";
@@ -91,6 +131,60 @@ TEST_P(MatmulQuantTypes, BothOrientationsMatchTheDequantizedProduct) {
   check(ctx, {t, DType::f32, DType::f32, true, 37, 45, 2 * block, 1.0f, 0.0f});
   check(ctx, {t, DType::f32, DType::f32, false, 37, 3 * block, 45, 1.5f, 0.5f});
   check(ctx, {t, DType::f32, DType::f32, true, 1, 70, 3 * block});  // decode: one token
+}
+
+// The cooperative-matrix variants on each block type: both orientations at sizes no tile
+// divides, whole aligned tiles beside edge tiles, split-K parts that start inside W's rows, f16
+// and bf16 activations, C f32 or A's type; or, where the device or this build lacks the
+// variant, one clear reason. A CPU driver (the coopmat CI lane's lavapipe) compiles each
+// pipeline for seconds, so there every other type takes the forward orientation and the rest
+// the backward one: the decode is the type's, the staging the orientation's.
+TEST_P(MatmulQuantTypes, CoopmatVariantsMatchOrSayWhyNot) {
+  auto& ctx = test::context();
+  DType t = GetParam();
+  uint32_t block = dtype_block(t).elements;
+  auto types = test::block_types();
+  bool forward_here = (std::find(types.begin(), types.end(), t) - types.begin()) % 2 == 0;
+  bool forward = ctx.caps().is_gpu() || forward_here, backward = ctx.caps().is_gpu() || !forward_here;
+  for (auto v : {MatmulVariant::coopmat, MatmulVariant::coopmat2}) {
+    for (DType in : {DType::f16, DType::bf16}) {
+      DType out = in == DType::f16 ? DType::f32 : in;
+      QuantCase first{t, in, out, true, 70, 45, 2 * block, 1.0f, 0.0f, 0, v};
+      if (auto why = ops::matmul_unavailable(ctx, v, in, out, t); !why.empty()) {
+        auto message = test::error_message([&] { check(ctx, first); });
+        EXPECT_NE(message.find("cannot run: " + why), std::string::npos) << message;
+        continue;
+      }
+      if (forward) {
+        check(ctx, first);
+        check(ctx, {t, in, out, true, 40, 24, 4 * block, 1.0f, 0.5f, 2, v});  // split-K parts
+      }
+      if (backward) {
+        check(ctx, {t, in, out, false, 70, block, 45, 1.5f, 0.5f, 0, v});
+        check(ctx, {t, in, out, false, 37, block, 64, 1.0f, 0.0f, 0, v});  // aligned K
+      }
+    }
+  }
+}
+
+// The decode step's kernel on each block type: x W^T for 1 to 8 rows of x, f32 and bf16
+// activations, exact to the dequantized floats as the portable kernel; automatic takes it (or
+// the portable kernel) for a few rows.
+TEST_P(MatmulQuantTypes, VectorVariantMatchesOrSaysWhyNot) {
+  auto& ctx = test::context();
+  DType t = GetParam();
+  uint32_t block = dtype_block(t).elements;
+  QuantCase one{t, DType::f32, DType::f32, true, 1, 70, 3 * block, 1.0f, 0.0f, 0, MatmulVariant::vector};
+  if (auto why = ops::matmul_unavailable(ctx, MatmulVariant::vector, DType::f32, DType::f32, t);
+      !why.empty()) {
+    auto message = test::error_message([&] { check(ctx, one); });
+    EXPECT_NE(message.find("cannot run: " + why), std::string::npos) << message;
+    return;
+  }
+  check(ctx, one);
+  check(ctx, {t, DType::bf16, DType::bf16, true, 3, 45, 2 * block, 1.5f, 0.5f, 0, MatmulVariant::vector});
+  check(ctx, {t, DType::f16, DType::f32, true, 8, 33, block, 1.0f, 1.0f, 0, MatmulVariant::vector});
+  check(ctx, {t, DType::f32, DType::f32, true, 2, 20, 2 * block, 1.0f, 0.0f, 0, MatmulVariant::automatic});
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, MatmulQuantTypes, testing::ValuesIn(test::block_types()),
@@ -121,6 +215,17 @@ TEST(MatmulQuant, LongKPastTheDriversLoopLimit) {
   auto& ctx = test::context();
   check(ctx, {DType::q4_k, DType::f32, DType::f32, true, 3, 5, 45056, 1.0f, 0.5f});
   check(ctx, {DType::q8_0, DType::f32, DType::f32, false, 3, 64, 40001});
+  // A few rows: the vector kernel where the device has subgroup arithmetic.
+  check(ctx, {DType::q4_k, DType::f32, DType::f32, true, 3, 5, 45056, 1.0f, 0.5f, 0,
+              MatmulVariant::automatic});
+}
+
+// A vocabulary's worth of weight rows at one token: more columns of C than a device need launch
+// workgroups for (65535), so the vector kernel's workgroups take several each.
+TEST(MatmulQuant, DecodeStepPastTheWorkgroupCount) {
+  auto& ctx = test::context();
+  check(ctx, {DType::q8_0, DType::f32, DType::f32, true, 1, 70001, 32, 1.0f, 0.0f, 0,
+              MatmulVariant::automatic});
 }
 
 // A weight split over several allocations: whole rows of blocks per span.
@@ -152,6 +257,12 @@ TEST(MatmulQuant, WhatItCannotDoIsNamed) {
   message = test::error_message([&] { ops::matmul(rec, y, x, w3, {false, true}); });
   EXPECT_NE(message.find("a quantized B must be one [rows, cols] matrix"), std::string::npos)
       << message;
+  Tensor w_backward = make_tensor(ctx, DType::q8_0, {96, 32}, "W");
+  Tensor y32 = make_tensor(ctx, DType::f32, {4, 32}, "y");
+  message = test::error_message([&] {
+    ops::matmul(rec, y32, x, w_backward, {false, false, 1.0f, 0.0f, ops::MatmulVariant::vector});
+  });
+  EXPECT_NE(message.find("[matmul] variant vector"), std::string::npos) << message;
   Tensor xi = make_tensor(ctx, DType::i32, {4, 96}, "ids");
   message = test::error_message([&] { ops::matmul(rec, y, xi, w, {false, true}); });
   EXPECT_NE(message.find("must be f32, f16 or bf16"), std::string::npos) << message;
