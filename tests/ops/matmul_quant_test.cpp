@@ -158,6 +158,13 @@ TEST_P(MatmulQuantTypes, CoopmatVariantsMatchOrSayWhyNot) {
       if (forward) {
         check(ctx, first);
         check(ctx, {t, in, out, true, 40, 24, 4 * block, 1.0f, 0.5f, 2, v});  // split-K parts
+        // A LoRA branch beside the base product (coopmat2: in the same pass).
+        auto va2 = test::random_values(size_t(70) * 16, 45, in);
+        auto vb2 = test::random_values(size_t(16) * 45, 46, in);
+        Tensor a2 = test::tensor_with({70, 16}, in, va2, "lora x A", ctx);
+        Tensor b2 = test::tensor_with({45, 16}, in, vb2, "lora B", ctx);
+        ops::MatmulAddend addend{&a2, &b2, true, 2.0f};
+        check(ctx, first, &addend, &va2, &vb2);
       }
       if (backward) {
         check(ctx, {t, in, out, false, 70, block, 45, 1.5f, 0.5f, 0, v});
