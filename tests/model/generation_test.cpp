@@ -124,13 +124,13 @@ TEST(Generation, QwenFixtureWithAdapterMatchesTransformers) {
     std::memcpy(out.data(), bytes.data(), bytes.size());
     return out;
   };
-  io::ModelConfig config = model::read_model_source_config(dir);
+  io::ModelConfig config = io::ModelSource(dir).config();
   model::ModelSetup setup;
   setup.lora.rank = 8;
   setup.lora.alpha = 16;
   setup.lora.targets = model::parse_lora_targets("all-linear");
   model::Transformer m(test::context(), config, setup);
-  model::load_base_weights(m.parameters(), config, dir);
+  model::load_base_weights(m.parameters(), config, io::ModelSource(dir));
   for (const auto& p : m.parameters().all())
     if (model::is_lora_parameter(p.spec.name))
       m.parameters().write(p.spec.name, floats("adapter." + p.spec.name));

@@ -81,9 +81,9 @@ model::ModelSetup full_setup() {
 
 std::unique_ptr<model::Transformer> load(const std::string& family,
                                          const model::ModelSetup& setup, const Expected& e) {
-  io::ModelConfig config = model::read_model_source_config(model_dir(family));
+  io::ModelConfig config = io::ModelSource(model_dir(family)).config();
   auto m = std::make_unique<model::Transformer>(test::context(), config, setup);
-  model::load_base_weights(m->parameters(), config, model_dir(family));
+  model::load_base_weights(m->parameters(), config, io::ModelSource(model_dir(family)));
   for (const auto& p : m->parameters().all())
     if (model::is_lora_parameter(p.spec.name))
       m->parameters().write(p.spec.name, e.floats("adapter." + p.spec.name));
