@@ -48,8 +48,8 @@ struct Expected {
 };
 
 // The fixture's batch in our terms: targets are the labels shifted by one.
-model::HostBatch fixture_batch(const Expected& e) {
-  model::HostBatch b;
+data::HostBatch fixture_batch(const Expected& e) {
+  data::HostBatch b;
   b.batch = 2;
   b.time = 16;
   b.ids = e.ints("input_ids");
@@ -106,7 +106,7 @@ void expect_gradients(const std::string& family, const Expected& e, const std::s
                       const model::ModelSetup& setup, const char* logits_name,
                       const char* loss_name) {
   auto m = load(family, setup, e);
-  model::HostBatch batch = fixture_batch(e);
+  data::HostBatch batch = fixture_batch(e);
   test::GpuRun got = test::run_gradients(*m, batch, false);
   // f32 on both sides; sums in other orders. 1e-4 of each tensor's largest value.
   EXPECT_LT(kept_logits_error(got.logits, e.floats(logits_name), e.ints("attention_mask"),
@@ -123,7 +123,7 @@ void expect_trajectory(const std::string& family, const Expected& e,
                        const model::ModelSetup& setup, double lr, const char* trajectory,
                        double tolerance = 1e-4) {
   auto m = load(family, setup, e);
-  model::HostBatch batch = fixture_batch(e);
+  data::HostBatch batch = fixture_batch(e);
   ops::AdamwOptions adamw;
   adamw.weight_decay = 0.1;
   adamw.max_grad_norm = 1.0;

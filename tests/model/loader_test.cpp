@@ -19,6 +19,7 @@
 #include "support/config_fields.hpp"
 #include "support/converted_gguf.hpp"
 #include "support/support.hpp"
+#include "train/batch_upload.hpp"
 #include "vk/recorder.hpp"
 
 namespace vktrain {
@@ -71,7 +72,7 @@ int64_t first_difference(const std::vector<float>& got, const std::vector<float>
 
 // Logits [B * T, V] of two rows of 12 tokens (longer than gemma3's window of 6).
 std::vector<float> logits(model::Transformer& m) {
-  model::HostBatch b;
+  data::HostBatch b;
   b.batch = 2;
   b.time = 12;
   for (int64_t i = 0; i < b.batch * b.time; ++i) {
@@ -86,7 +87,7 @@ std::vector<float> logits(model::Transformer& m) {
   vk::Recorder rec(ctx);
   m.record_forward(rec, acts, device, false);
   m.record_logits(rec, out, acts);
-  m.upload(device, b);
+  train::upload_batch(m, device, b);
   rec.run();
   return read_floats(ctx, out);
 }

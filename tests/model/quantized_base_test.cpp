@@ -48,7 +48,7 @@ void expect_matches_dequantized(const std::string& family, DType type, bool reco
     m.parameters().write(p.spec.name, weights.at(p.spec.name));
     if (setup.quantized.count(p.spec.name)) ASSERT_EQ(p.weight.dtype, type) << p.spec.name;
   }
-  model::HostBatch batch = test::tiny_batch(config, 6);
+  data::HostBatch batch = test::tiny_batch(config, 6);
   test::GpuRun got = test::run_gradients(m, batch, recompute);
   reference::ModelBatch ref_batch{batch.batch, batch.time, batch.ids, batch.targets,
                                   batch.positions, batch.documents};
