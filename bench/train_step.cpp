@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
     data::Batcher data = random_sequences(batch, seq, config.vocab_size, pool);
     int64_t position = 0, step_number = 1;
     auto prepare = [&]() {
-      std::vector<model::HostBatch> micro_batches;
+      std::vector<data::HostBatch> micro_batches;
       for (int64_t k = 0; k < micro; ++k) micro_batches.push_back(data.batch(0, position++ % pool));
       step.prepare(micro_batches, 1e-4, step_number, int32_t(step_number));
       ++step_number;

@@ -9,6 +9,7 @@
 #include "cli/run_setup.hpp"
 #include "io/model_config.hpp"
 #include "model/init.hpp"
+#include "train/batch_upload.hpp"
 #include "train/checkpoint_files.hpp"
 #include "train/reported_run.hpp"
 #include "train/trainer.hpp"
@@ -42,7 +43,7 @@ std::vector<std::vector<int32_t>> answers(model::Transformer& m,
   vk::Recorder rec(ctx);
   m.record_forward(rec, acts, device, false);
   m.record_logits(rec, logits, acts);
-  model::HostBatch batch{B, T, {}, std::vector<int32_t>(size_t(B * T), -100), {}, {}};
+  data::HostBatch batch{B, T, {}, std::vector<int32_t>(size_t(B * T), -100), {}, {}};
   for (int64_t r = 0; r < B; ++r)
     for (int64_t t = 0; t < T; ++t) {
       batch.ids.push_back(t < int64_t(prompts[size_t(r)].size()) ? prompts[size_t(r)][size_t(t)]
@@ -51,7 +52,7 @@ std::vector<std::vector<int32_t>> answers(model::Transformer& m,
     }
   std::vector<std::vector<int32_t>> out(prompts.size());
   for (int64_t p = DemoTask::kPromptLength; p < T; ++p) {
-    m.upload(device, batch);
+    train::upload_batch(m, device, batch);
     rec.run();
     std::vector<float> l = read_floats(ctx, logits);
     for (int64_t r = 0; r < B; ++r) {

@@ -10,7 +10,6 @@
 #include "data/batches.hpp"
 #include "data/dataset.hpp"
 #include "data/model_text.hpp"
-#include "model/loader.hpp"
 #include "model/pretrained.hpp"
 #include "train/evaluator.hpp"
 
@@ -41,17 +40,18 @@ void add_eval_options(CLI::App& c, EvalOptions& o) {
 int run_eval(const EvalOptions& o) {
   if (o.batch < 1 || o.seq_len < 2) fail("[eval] --batch must be >= 1 and --seq-len >= 2");
   vk::Context ctx(context_options(o.device));
-  data::ModelText text = data::load_model_text(o.model, o.chat_template);
+  const io::ModelSource source(o.model);
+  data::ModelText text = data::load_model_text(source, o.chat_template);
   data::DatasetOptions data_options;
   data_options.seq_len = o.seq_len;
   data_options.train_on_inputs = o.train_on_inputs;
   data_options.truncate = o.truncate;
   const std::string data_path = data::data_file(o.data, {"test", "valid"});
   data::TokenizedDataset dataset = data::tokenize_dataset(data_path, text, data_options);
-  const io::ModelConfig config = model::read_model_source_config(o.model);
+  const io::ModelConfig config = source.config();
   const DType dtype = run_dtype(ctx, o.dtype);
-  auto model = model::load_pretrained(ctx, config, o.model, o.adapter, dtype,
-                                      quantized_base(config, o.model, o.quantize, dtype).types);
+  auto model = model::load_pretrained(ctx, config, source, o.adapter, dtype,
+                                      quantized_base(config, &source, o.quantize, dtype).types);
   data::Batcher batches(std::move(dataset.sequences),
                         {o.batch, o.seq_len, !o.no_packing, false, 0, 0});
   // Forward only: one layer's activation set serves every layer.

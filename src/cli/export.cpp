@@ -34,15 +34,15 @@ io::GgmlType gguf_type(const ExportOptions& o) {
 }
 
 // The dtype of the merged safetensors: the base's float type, bf16 for a GGUF base.
-DType merged_dtype(const std::string& model) {
-  if (model::is_gguf_file(model)) return DType::bf16;
-  io::Checkpoint checkpoint(model);
+DType merged_dtype(const io::ModelSource& model) {
+  if (model.is_gguf()) return DType::bf16;
+  const io::Checkpoint& checkpoint = model.checkpoint();
   const std::string dtype = checkpoint.entry(checkpoint.names().front()).dtype;
   return dtype == "F32" ? DType::f32 : dtype == "F16" ? DType::f16 : DType::bf16;
 }
 
 // Each base weight of the model, with the adapter merged into it when there is one.
-void for_each_merged_weight(const io::ModelConfig& config, const std::string& model,
+void for_each_merged_weight(const io::ModelConfig& config, const io::ModelSource& model,
                             const io::PeftAdapter* adapter, const model::UseWeight& use) {
   model::read_base_weights(
       config, model, [](const std::string&) { return true; },
@@ -52,33 +52,34 @@ void for_each_merged_weight(const io::ModelConfig& config, const std::string& mo
       });
 }
 
-void export_hf(const ExportOptions& o, const io::ModelConfig& config, const io::PeftAdapter* adapter) {
-  const DType dtype = merged_dtype(o.model);
+void export_hf(const ExportOptions& o, const io::ModelSource& source, const io::ModelConfig& config,
+               const io::PeftAdapter* adapter) {
+  const DType dtype = merged_dtype(source);
   io::AtomicDirectory staging(o.out, "export");
   io::write_model_config(staging.file("config.json"), config, dtype);
   std::vector<std::vector<std::byte>> data;  // kept alive until the file is written
   std::vector<io::SafetensorsTensor> tensors;
-  for_each_merged_weight(config, o.model, adapter,
+  for_each_merged_weight(config, source, adapter,
                          [&](const model::ParameterSpec& spec, std::vector<float> values) {
                            data.push_back(float_bytes(values, dtype));
                            tensors.push_back({spec.name, io::safetensors_dtype_name(dtype), spec.shape, {}});
                          });
   for (size_t i = 0; i < tensors.size(); ++i) tensors[i].bytes = data[i];
   io::write_safetensors(staging.file("model.safetensors"), tensors, {{"format", "pt"}});
-  if (!model::is_gguf_file(o.model)) io::copy_tokenizer_files(o.model, staging.path(), "export");
+  if (!source.is_gguf()) io::copy_tokenizer_files(o.model, staging.path(), "export");
   staging.commit();
 }
 
-void export_gguf(const ExportOptions& o, const io::ModelConfig& config,
-                 const io::PeftAdapter* adapter) {
+void export_gguf(const ExportOptions& o, const io::ModelSource& source,
+                 const io::ModelConfig& config, const io::PeftAdapter* adapter) {
   const io::GgmlType type = gguf_type(o);
   io::GgufModelFile file = io::gguf_model_file(config, type);
-  auto vocabulary = data::gguf_tokenizer_metadata(o.model, config);
+  auto vocabulary = data::gguf_tokenizer_metadata(source, config);
   if (vocabulary.empty())
     fmt::print(stderr, "export: note: {} has no tokenizer.json, so {} holds no vocabulary; "
                        "llama.cpp needs one\n", o.model, o.out);
   for (auto& [key, value] : vocabulary) file.metadata.insert_or_assign(key, std::move(value));
-  for_each_merged_weight(config, o.model, adapter,
+  for_each_merged_weight(config, source, adapter,
                          [&](const model::ParameterSpec& spec, std::vector<float> values) {
                            io::add_hf_weight(file, config, spec.name, spec.shape, values, type);
                          });
@@ -101,11 +102,12 @@ int run_export(const ExportOptions& o) {
     fail("[export] --adapter {} is not a directory; give a PEFT adapter or LoRA checkpoint "
          "directory (adapter_config.json + adapter_model.safetensors)",
          o.adapter);
-  const io::ModelConfig config = model::read_model_source_config(o.model);
+  const io::ModelSource source(o.model);
+  const io::ModelConfig config = source.config();
   if (o.adapter.empty()) {
     // A model pre-trained or fully fine-tuned (or any base) converted as it is.
-    if (o.format == "hf") export_hf(o, config, nullptr);
-    if (o.format == "gguf") export_gguf(o, config, nullptr);
+    if (o.format == "hf") export_hf(o, source, config, nullptr);
+    if (o.format == "gguf") export_gguf(o, source, config, nullptr);
     fmt::print("export: {} model {} as {} -> {}\n", io::family_name(config.family), o.model,
                o.format, o.out);
     return 0;
@@ -115,8 +117,8 @@ int run_export(const ExportOptions& o) {
 
   if (o.format == "peft") io::write_peft_adapter(o.out, adapter);
   if (o.format == "gguf-lora") io::write_gguf_lora(o.out, config, adapter, gguf_type(o));
-  if (o.format == "hf") export_hf(o, config, &adapter);
-  if (o.format == "gguf") export_gguf(o, config, &adapter);
+  if (o.format == "hf") export_hf(o, source, config, &adapter);
+  if (o.format == "gguf") export_gguf(o, source, config, &adapter);
   fmt::print("export: {} adapter (rank {}, alpha {}{}) {} -> {}\n",
              io::family_name(config.family), adapter.lora.rank, adapter.lora.alpha,
              adapter.lora.rslora ? ", rsLoRA" : "",

@@ -16,7 +16,6 @@
 #include "cli/run_setup.hpp"
 #include "data/model_text.hpp"
 #include "model/generation.hpp"
-#include "model/loader.hpp"
 #include "model/pretrained.hpp"
 #include "vk/context.hpp"
 
@@ -35,12 +34,13 @@ Session open_session(const GenerateOptions& o, const char* command) {
   if (o.max_tokens < 1) fail("[{}] --max-tokens {} must be at least 1", command, o.max_tokens);
   std::optional<bool> thinking = parse_thinking(o.thinking, command);
   model::check_sampling_options(o.sampling);
-  Session s{nullptr, nullptr, data::load_model_text(o.model, o.chat_template), {}, thinking};
+  const io::ModelSource source(o.model);
+  Session s{nullptr, nullptr, data::load_model_text(source, o.chat_template), {}, thinking};
   s.context = std::make_unique<vk::Context>(context_options(o.device));
-  const io::ModelConfig config = model::read_model_source_config(o.model);
+  const io::ModelConfig config = source.config();
   const DType dtype = run_dtype(*s.context, o.dtype);
-  s.model = model::load_pretrained(*s.context, config, o.model, o.adapter, dtype,
-                                   quantized_base(config, o.model, o.quantize, dtype).types);
+  s.model = model::load_pretrained(*s.context, config, source, o.adapter, dtype,
+                                   quantized_base(config, &source, o.quantize, dtype).types);
   s.eos.insert(config.eos_token_ids.begin(), config.eos_token_ids.end());
   if (auto id = s.text.tokenizer.eos_id()) s.eos.insert(*id);
   return s;

@@ -7,7 +7,6 @@
 #include "base/error.hpp"
 #include "cli/run_setup.hpp"
 #include "model/layout.hpp"
-#include "model/loader.hpp"
 #include "model/presets.hpp"
 #include "train/training_plan.hpp"
 #include "vk/context.hpp"
@@ -127,8 +126,10 @@ int run_plan(const PlanOptions& o) {
   if (o.link_gbps && !(*o.link_gbps > 0))
     fail("[plan] --link-gbps must be positive, got {}", *o.link_gbps);
   if (o.link_gbps && o.ranks == 1) fail("[plan] --link-gbps needs --ranks N above 1");
+  std::optional<io::ModelSource> source;
+  if (o.model) source.emplace(*o.model);
   const io::ModelConfig config =
-      o.model ? model::read_model_source_config(*o.model) : model::model_preset(*o.family, *o.size);
+      source ? source->config() : model::model_preset(*o.family, *o.size);
   const Recompute mode = parse_grad_checkpoint(o.grad_checkpoint);
   vk::Context context(context_options(o.device));
   model::ModelSetup setup;
@@ -140,7 +141,8 @@ int run_plan(const PlanOptions& o) {
     setup.lora.targets = model::parse_lora_targets(o.lora_targets);
     setup.lora.dropout = o.lora_dropout;
   }
-  setup.quantized = quantized_base(config, o.model.value_or(""), o.quantize, setup.dtype).types;
+  setup.quantized =
+      quantized_base(config, source ? &*source : nullptr, o.quantize, setup.dtype).types;
   model::check_model_setup(setup);
   const model::MemoryPlan plan =
       train::plan_training(config, setup, o.batch, o.seq_len, o.grad_accum, context.caps(), {},

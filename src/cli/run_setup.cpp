@@ -38,7 +38,7 @@ void add_quantize_option(CLI::App& command, std::optional<std::string>& quantize
                      "own types)");
 }
 
-model::QuantizedBase quantized_base(const io::ModelConfig& config, const std::string& model,
+model::QuantizedBase quantized_base(const io::ModelConfig& config, const io::ModelSource* model,
                                     const std::optional<std::string>& quantize, DType dtype) {
   model::QuantizedBase base = model::choose_quantized_base(config, model, quantize, dtype);
   for (const auto& note : base.notes) fmt::print(stderr, "note: {}\n", note);

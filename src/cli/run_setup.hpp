@@ -1,5 +1,6 @@
 #pragma once
-// What the commands that run a model share: --model's value, the device context from --device,
+// What the commands that run a model share: --model's value (opened once per run as an
+// io::ModelSource that every reader of the model is given), the device context from --device,
 // and the dtype a run uses when the user says "auto".
 #include <CLI/CLI.hpp>
 
@@ -8,6 +9,7 @@
 
 #include "base/dtype.hpp"
 #include "io/model_config.hpp"
+#include "io/model_source.hpp"
 #include "model/quantized.hpp"
 #include "vk/context.hpp"
 
@@ -26,8 +28,9 @@ DType run_dtype(const vk::Context& context, const std::string& name);
 
 // --quantize TYPE: a Hugging Face model's frozen matrices quantized on load (QLoRA).
 void add_quantize_option(CLI::App& command, std::optional<std::string>& quantize);
-// The quantized base of a run (model/quantized.hpp), its notes printed to stderr.
-model::QuantizedBase quantized_base(const io::ModelConfig& config, const std::string& model,
+// The quantized base of a run (model/quantized.hpp; `model` null: a preset), its notes printed
+// to stderr.
+model::QuantizedBase quantized_base(const io::ModelConfig& config, const io::ModelSource* model,
                                     const std::optional<std::string>& quantize, DType dtype);
 
 }  // namespace vktrain::cli

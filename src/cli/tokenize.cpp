@@ -26,8 +26,8 @@ void print_legend() { fmt::print("\u27e6 \u27e7 mark the trained tokens; the res
 
 // A .txt file is one token stream cut into --seq-len windows (data/dataset.hpp): each window
 // decoded, its trained tokens marked.
-int show_windows(const TokenizeOptions& o, const std::string& path) {
-  data::ModelText text = data::load_model_text(o.model, o.chat_template);
+int show_windows(const TokenizeOptions& o, const io::ModelSource& source, const std::string& path) {
+  data::ModelText text = data::load_model_text(source, o.chat_template);
   data::DatasetOptions options;
   options.seq_len = o.seq_len;
   data::TokenizedDataset windows = data::tokenize_dataset(path, text, options);
@@ -53,8 +53,9 @@ int show_windows(const TokenizeOptions& o, const std::string& path) {
 
 int run_tokenize(const TokenizeOptions& o) {
   if (bool(o.text) == bool(o.data)) fail("[tokenize] give exactly one of --text or --data");
+  const io::ModelSource source(o.model);
   if (o.text) {
-    auto tokenizer = data::load_tokenizer(o.model);
+    auto tokenizer = data::load_tokenizer(source);
     auto ids = tokenizer.encode(*o.text, true);
     // pieces: the vocabulary entries; text: what each token decodes to on its own.
     fmt::print("{} tokens\nids: [{}]\npieces:", ids.size(), fmt::join(ids, ", "));
@@ -68,8 +69,8 @@ int run_tokenize(const TokenizeOptions& o) {
     return 0;
   }
   const std::string path = data::data_file(*o.data, {"train"});
-  if (data::is_plain_text(path)) return show_windows(o, path);
-  auto [tokenizer, chat] = data::load_model_text(o.model, o.chat_template);
+  if (data::is_plain_text(path)) return show_windows(o, source, path);
+  auto [tokenizer, chat] = data::load_model_text(source, o.chat_template);
   auto examples = data::read_examples(path, o.limit);
   for (size_t i = 0; i < examples.size(); ++i) {
     const auto& e = examples[i];

@@ -238,10 +238,11 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
                : (o.overwrite ? train::RunStart::overwrite : train::RunStart::fresh);
   if (root) train::check_run_directory(o.out, start);
   vk::Context ctx(rank_context_options(o.device, ranks));
-  io::ModelConfig config = model::read_model_source_config(o.model);
+  const io::ModelSource source(o.model);
+  io::ModelConfig config = source.config();
   std::optional<io::PeftAdapter> adapter;
   if (o.adapter) adapter = adapter_to_continue(o, config);
-  data::ModelText text = data::load_model_text(o.model, o.chat_template);
+  data::ModelText text = data::load_model_text(source, o.chat_template);
 
   model::ModelSetup setup;
   setup.dtype = run_dtype(ctx, o.dtype);
@@ -253,7 +254,7 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
     setup.lora.dropout = o.lora_dropout;
     setup.lora.targets = adapter ? adapter->lora.targets : model::parse_lora_targets(o.lora_targets);
   }
-  setup.quantized = quantized_base(config, o.model, o.quantize, setup.dtype).types;
+  setup.quantized = quantized_base(config, &source, o.quantize, setup.dtype).types;
   model::check_model_setup(setup);
   // The memory plan decides recompute and refuses a run that cannot fit, before allocating.
   model::MemoryPlan plan =
@@ -264,7 +265,7 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
       require_fits(plan, budget, setup, parse_grad_checkpoint(o.grad_checkpoint));
 
   // The weights' files open (headers, offsets) before --out is touched; their tensors load later.
-  model::read_base_weights(config, o.model, [](const std::string&) { return false; }, {});
+  model::read_base_weights(config, source, [](const std::string&) { return false; }, {});
 
   // Then the run directory, held from here on; a start that fails before training removes what it
   // made there. The data, with its cache there: a bad line fails before device memory is touched.
@@ -302,7 +303,7 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
              valid_sequences.size());
 
   model::Transformer m(ctx, config, setup);
-  model::load_base_weights(m.parameters(), config, o.model);
+  model::load_base_weights(m.parameters(), config, source);
   if (adapter) model::load_adapter_weights(m.parameters(), config, *adapter);
   else if (!o.full) model::initialize_adapter(m.parameters(), o.seed);
 

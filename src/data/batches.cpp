@@ -7,6 +7,19 @@
 
 namespace vktrain::data {
 
+int64_t count_targets(const HostBatch& batch) {
+  int64_t n = 0;
+  for (int32_t t : batch.targets) n += t >= 0;
+  return n;
+}
+
+int64_t count_tokens(const HostBatch& batch) {
+  if (batch.documents.empty()) return batch.batch * batch.time;
+  int64_t n = 0;
+  for (int32_t d : batch.documents) n += d >= 0;
+  return n;
+}
+
 std::vector<size_t> shuffled_order(size_t n, uint64_t seed) {
   std::vector<size_t> order(n);
   for (size_t i = 0; i < n; ++i) order[i] = i;
@@ -58,10 +71,10 @@ int64_t Batcher::batches_in_epoch(int64_t epoch) const {
   return (n + options_.batch - 1) / options_.batch;
 }
 
-model::HostBatch Batcher::batch(int64_t epoch, int64_t index) const {
+HostBatch Batcher::batch(int64_t epoch, int64_t index) const {
   const Rows& all = rows(epoch);
   const int64_t B = options_.batch, T = options_.time;
-  model::HostBatch b;
+  HostBatch b;
   b.batch = B;
   b.time = T;
   const size_t n = size_t(B * T);

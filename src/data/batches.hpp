@@ -1,5 +1,5 @@
 #pragma once
-// Tokenized examples into micro-batches of B rows x T tokens (model::HostBatch), by a seeded
+// Tokenized examples into micro-batches of B rows x T tokens (HostBatch, batch.hpp), by a seeded
 // order that is reshuffled every epoch, so batch (epoch, index) is a pure function of the data,
 // the options and those two numbers: resuming needs only the position.
 //  - Packing (the default): examples are laid one after another into rows; an example that does
@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/batch.hpp"
+#include "data/batch.hpp"
 
 namespace vktrain::data {
 
@@ -35,7 +35,7 @@ class Batcher {
   Batcher(std::vector<TokenSequence> examples, const BatchingOptions& options);
 
   int64_t batches_in_epoch(int64_t epoch) const;
-  model::HostBatch batch(int64_t epoch, int64_t index) const;
+  HostBatch batch(int64_t epoch, int64_t index) const;
   int64_t truncated() const { return truncated_; }
   int64_t examples() const { return int64_t(examples_.size()); }
 

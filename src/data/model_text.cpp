@@ -15,10 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool is_gguf(const std::string& path) {
-  return fs::is_regular_file(path) && fs::path(path).extension() == ".gguf";
-}
-
 template <typename T>
 std::vector<T> array_of(const io::GgufReader& gguf, const std::string& key) {
   const auto& array = gguf.get<io::GgufArray>(key);
@@ -96,26 +92,24 @@ GgufVocab read_gguf_vocab(const io::GgufReader& gguf) {
   return v;
 }
 
-Tokenizer load_tokenizer(const std::string& model_path) {
-  if (is_gguf(model_path)) return Tokenizer::from_gguf_vocab(read_gguf_vocab(io::GgufReader(model_path)));
-  if (fs::is_directory(model_path)) return Tokenizer::from_directory(model_path);
-  fail("[model] {} is neither a model directory nor a .gguf file", model_path);
+Tokenizer load_tokenizer(const io::ModelSource& source) {
+  if (source.is_gguf()) return Tokenizer::from_gguf_vocab(read_gguf_vocab(source.gguf()));
+  return Tokenizer::from_directory(source.path());
 }
 
-ModelText load_model_text(const std::string& model_path,
+ModelText load_model_text(const io::ModelSource& source,
                           const std::optional<std::string>& override_file) {
-  if (!is_gguf(model_path)) {
-    Tokenizer tokenizer = load_tokenizer(model_path);
+  if (!source.is_gguf()) {
+    Tokenizer tokenizer = load_tokenizer(source);
     if (override_file) return {std::move(tokenizer), ChatTemplate::from_file(*override_file)};
-    fs::path dir(model_path);
+    fs::path dir(source.path());
     fs::path config = dir / "tokenizer_config.json";
     if (fs::exists(dir / "chat_template.jinja") ||
         (fs::exists(config) && has_chat_template(config.string())))
       return {std::move(tokenizer), ChatTemplate::from_tokenizer_config(config.string())};
     return {std::move(tokenizer), ChatTemplate::builtin(builtin_format(dir / "config.json"))};
   }
-  // One read of the GGUF serves both: its vocabulary is most of what parsing it costs.
-  io::GgufReader gguf(model_path);
+  const io::GgufReader& gguf = source.gguf();
   GgufVocab vocab = read_gguf_vocab(gguf);
   Tokenizer tokenizer = Tokenizer::from_gguf_vocab(vocab);
   if (override_file) return {std::move(tokenizer), ChatTemplate::from_file(*override_file)};
@@ -127,7 +121,7 @@ ModelText load_model_text(const std::string& model_path,
   };
   return {std::move(tokenizer),
           ChatTemplate::from_source(gguf.get<std::string>("tokenizer.chat_template"),
-                                    model_path + " (tokenizer.chat_template)", piece(vocab.bos),
+                                    source.path() + " (tokenizer.chat_template)", piece(vocab.bos),
                                     piece(vocab.eos))};
 }
 

@@ -27,8 +27,7 @@ std::string read_text(const fs::path& path) {
   return text.str();
 }
 
-std::map<std::string, io::GgufValue> from_gguf(const std::string& path) {
-  io::GgufReader gguf(path);
+std::map<std::string, io::GgufValue> from_gguf(const io::GgufReader& gguf) {
   std::map<std::string, io::GgufValue> out;
   for (const auto& [key, value] : gguf.metadata())
     if (key.starts_with("tokenizer.")) out.emplace(key, value);
@@ -189,10 +188,10 @@ std::map<std::string, io::GgufValue> from_directory(const fs::path& dir,
 
 }  // namespace
 
-std::map<std::string, io::GgufValue> gguf_tokenizer_metadata(const std::string& model_path,
+std::map<std::string, io::GgufValue> gguf_tokenizer_metadata(const io::ModelSource& source,
                                                               const io::ModelConfig& config) {
-  if (fs::is_directory(model_path)) return from_directory(model_path, config);
-  return from_gguf(model_path);
+  if (source.is_gguf()) return from_gguf(source.gguf());
+  return from_directory(source.path(), config);
 }
 
 }  // namespace vktrain::data

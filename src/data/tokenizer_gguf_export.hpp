@@ -21,10 +21,11 @@
 
 #include "io/gguf.hpp"
 #include "io/model_config.hpp"
+#include "io/model_source.hpp"
 
 namespace vktrain::data {
 
-std::map<std::string, io::GgufValue> gguf_tokenizer_metadata(const std::string& model_path,
+std::map<std::string, io::GgufValue> gguf_tokenizer_metadata(const io::ModelSource& source,
                                                               const io::ModelConfig& config);
 
 }  // namespace vktrain::data

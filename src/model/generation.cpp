@@ -11,6 +11,15 @@
 
 namespace vktrain::model {
 
+namespace {
+
+void check_token(int32_t token, int64_t vocab) {
+  if (token < 0 || token >= vocab)
+    fail("[generate] token id {} is outside the vocabulary of {}", token, vocab);
+}
+
+}  // namespace
+
 Generator::Generator(Transformer& model, int64_t capacity)
     : model_(model),
       capacity_(capacity),
@@ -33,10 +42,14 @@ std::vector<float> Generator::prefill(std::span<const int32_t> prompt) {
   if (T > capacity_)
     fail("[generate] the prompt's {} tokens do not fit the context of {}", T, capacity_);
   const io::ModelConfig& c = model_.config();
-  HostBatch host{1, T, {prompt.begin(), prompt.end()}, std::vector<int32_t>(size_t(T), -100), {}, {}};
-  for (int32_t t = 0; t < T; ++t) host.positions.push_back(t);
+  for (int32_t token : prompt) check_token(token, c.vocab_size);
+  // The forward reads ids, positions and document ids (one document); no targets.
+  std::vector<int32_t> positions(static_cast<size_t>(T)), documents(positions.size(), 0);
+  for (int32_t t = 0; t < T; ++t) positions[size_t(t)] = t;
   BatchTensors batch = model_.make_batch(1, T);
-  model_.upload(batch, host);  // checks the ids against the vocabulary
+  write_ints(model_.context(), batch.ids, prompt);
+  write_ints(model_.context(), batch.positions, positions);
+  write_ints(model_.context(), batch.documents, documents);
   Activations acts(model_.context(), c, model_.setup().dtype, 1, T, false, 0);
   vk::Recorder rec(model_.context());
   model_.record_forward(rec, acts, batch, false);
@@ -56,8 +69,7 @@ std::vector<float> Generator::step(int32_t token) {
   if (length_ >= capacity_)
     fail("[generate] the context of {} tokens is full; give a larger one", capacity_);
   const io::ModelConfig& c = model_.config();
-  if (token < 0 || token >= c.vocab_size)
-    fail("[generate] token id {} is outside the vocabulary of {}", token, c.vocab_size);
+  check_token(token, c.vocab_size);
   vk::Context& ctx = model_.context();
   const int32_t position = int32_t(length_);
   write_ints(ctx, step_batch_.ids, std::span(&token, 1));

@@ -18,7 +18,7 @@ void load_adapter_weights(Parameters& params, const io::ModelConfig& config,
 }
 
 std::unique_ptr<Transformer> load_pretrained(vk::Context& context, const io::ModelConfig& config,
-                                             const std::string& model_path,
+                                             const io::ModelSource& source,
                                              const std::optional<std::string>& adapter_dir,
                                              DType dtype,
                                              const std::map<std::string, DType>& quantized) {
@@ -32,7 +32,7 @@ std::unique_ptr<Transformer> load_pretrained(vk::Context& context, const io::Mod
     setup.lora.dropout = 0;  // inference
   }
   auto model = std::make_unique<Transformer>(context, config, setup);
-  load_base_weights(model->parameters(), config, model_path);
+  load_base_weights(model->parameters(), config, source);
   if (adapter) load_adapter_weights(model->parameters(), config, *adapter);
   return model;
 }

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "io/model_source.hpp"
 #include "io/peft_adapter.hpp"
 #include "model/transformer.hpp"
 
@@ -19,11 +20,11 @@ io::PeftAdapter read_fitting_adapter(const std::string& adapter_dir, const io::M
 void load_adapter_weights(Parameters& params, const io::ModelConfig& config,
                           const io::PeftAdapter& adapter);
 
-// The model of `model_path` (its config already read), its frozen matrices in `dtype` or, those
+// The model of `source` (its config already read), its frozen matrices in `dtype` or, those
 // `quantized` names, in their block types. Fails naming the adapter's file when its config or a
 // tensor's shape does not fit the model.
 std::unique_ptr<Transformer> load_pretrained(vk::Context& context, const io::ModelConfig& config,
-                                             const std::string& model_path,
+                                             const io::ModelSource& source,
                                              const std::optional<std::string>& adapter_dir,
                                              DType dtype,
                                              const std::map<std::string, DType>& quantized = {});

@@ -5,12 +5,10 @@
 #include <map>
 
 #include "base/error.hpp"
-#include "io/gguf.hpp"
-#include "io/gguf_names.hpp"
 #include "io/ggml_dtype.hpp"
+#include "io/gguf_tensors.hpp"
 #include "io/quant_mix.hpp"
 #include "model/layout.hpp"
-#include "model/loader.hpp"
 
 namespace vktrain::model {
 
@@ -18,19 +16,15 @@ namespace {
 
 std::string gib(uint64_t bytes) { return fmt::format("{:.2f} GiB", double(bytes) / (1ull << 30)); }
 
-QuantizedBase from_gguf(const io::ModelConfig& config, const std::string& path, DType dtype) {
-  io::GgufReader gguf(path);
-  std::map<std::string, io::GgmlType> file_types;  // our name -> the file's type
-  for (const auto& name : gguf.tensor_names())
-    if (name != "rope_freqs.weight")
-      file_types[io::gguf_to_hf_name(config.family, name)] = gguf.tensor(name).type;
+QuantizedBase from_gguf(const io::ModelConfig& config, const io::GgufReader& gguf, DType dtype) {
+  const io::GgufModelTensors tensors(gguf, config);
   QuantizedBase base;
   std::map<io::GgmlType, uint64_t> widened;  // types decoded on load -> their tensors' elements
   uint64_t widened_tensors = 0, added_bytes = 0;
   for (const auto& spec : base_parameters(config)) {
-    auto found = file_types.find(spec.name);
-    if (!spec.matrix() || found == file_types.end()) continue;  // the loader names what is missing
-    io::GgmlType type = found->second;
+    const io::GgufTensorInfo* found = tensors.find(spec.name);
+    if (!spec.matrix() || !found) continue;  // the loader names what is missing
+    const io::GgmlType type = found->type;
     if (type == io::GgmlType::f32 || type == io::GgmlType::f16 || type == io::GgmlType::bf16)
       continue;
     if (auto device = io::device_dtype(type)) {
@@ -50,7 +44,7 @@ QuantizedBase from_gguf(const io::ModelConfig& config, const std::string& path, 
     base.notes.push_back(fmt::format(
         "{}: {} tensors are {}, which the device cannot hold as they are; they are dequantized "
         "to {} on load, {} more device memory",
-        path, widened_tensors, types, dtype_name(dtype), gib(added_bytes)));
+        gguf.path(), widened_tensors, types, dtype_name(dtype), gib(added_bytes)));
   }
   return base;
 }
@@ -81,14 +75,14 @@ QuantizedBase from_mix(const io::ModelConfig& config, const std::string& mix_nam
 
 }  // namespace
 
-QuantizedBase choose_quantized_base(const io::ModelConfig& config, const std::string& source,
+QuantizedBase choose_quantized_base(const io::ModelConfig& config, const io::ModelSource* source,
                                     const std::optional<std::string>& quantize, DType dtype) {
-  const bool gguf = is_gguf_file(source);
+  const bool gguf = source && source->is_gguf();
   if (quantize && gguf)
     fail("[quantize] {} is a GGUF file, whose tensors keep the types it stores; --quantize "
          "quantizes a Hugging Face model directory on load (drop --quantize, or pass the "
-         "directory)", source);
-  if (gguf) return from_gguf(config, source, dtype);
+         "directory)", source->path());
+  if (gguf) return from_gguf(config, source->gguf(), dtype);
   if (quantize) return from_mix(config, *quantize);
   return {};
 }

@@ -15,6 +15,7 @@
 
 #include "base/dtype.hpp"
 #include "io/model_config.hpp"
+#include "io/model_source.hpp"
 
 namespace vktrain::model {
 
@@ -23,9 +24,10 @@ struct QuantizedBase {
   std::vector<std::string> notes;      // one line each
 };
 
-// `quantize`: the --quantize value (q8_0, q6_k, q5_k, q4_k, q4_0), only for a Hugging Face
-// directory. `dtype`: the run's dtype (what the other matrices load as).
-QuantizedBase choose_quantized_base(const io::ModelConfig& config, const std::string& source,
+// `source`: the run's model (null: a preset, no files). `quantize`: the --quantize value (q8_0,
+// q6_k, q5_k, q4_k, q4_0), only for a Hugging Face directory or a preset. `dtype`: the run's
+// dtype (what the other matrices load as).
+QuantizedBase choose_quantized_base(const io::ModelConfig& config, const io::ModelSource* source,
                                     const std::optional<std::string>& quantize, DType dtype);
 
 }  // namespace vktrain::model

@@ -101,38 +101,6 @@ BatchTensors Transformer::make_batch(int64_t batch, int64_t time) const {
   return b;
 }
 
-std::vector<std::pair<Tensor*, std::vector<int32_t>>> Transformer::batch_inputs(
-    BatchTensors& device, const HostBatch& host) const {
-  const size_t n = size_t(host.batch * host.time);
-  if (host.batch != device.ids.shape[0] || host.time != device.ids.shape[1])
-    fail("[model] a batch of {}x{} tokens does not fit the recorded {}x{}", host.batch, host.time,
-         device.ids.shape[0], device.ids.shape[1]);
-  if (host.ids.size() != n || host.targets.size() != n || host.positions.size() != n ||
-      (!host.documents.empty() && host.documents.size() != n))
-    fail("[model] batch arrays must each hold {} values", n);
-  for (size_t i = 0; i < n; ++i) {
-    if (host.ids[i] < 0 || host.ids[i] >= config_.vocab_size)
-      fail("[model] token id {} is outside the vocabulary of {}", host.ids[i], config_.vocab_size);
-    if (host.targets[i] >= config_.vocab_size)
-      fail("[model] target {} is outside the vocabulary of {}", host.targets[i],
-           config_.vocab_size);
-  }
-  std::vector<std::pair<Tensor*, std::vector<int32_t>>> inputs;
-  inputs.emplace_back(&device.ids, host.ids);
-  inputs.emplace_back(&device.targets, host.targets);
-  inputs.emplace_back(&device.positions, host.positions);
-  inputs.emplace_back(&device.documents,
-                      host.documents.empty() ? std::vector<int32_t>(n, 0) : host.documents);
-  if (!device.order.memory.empty())
-    inputs.emplace_back(&device.order,
-                        ops::embedding_token_order(host.ids, uint64_t(config_.vocab_size)));
-  return inputs;
-}
-
-void Transformer::upload(BatchTensors& device, const HostBatch& host) const {
-  for (auto& [tensor, values] : batch_inputs(device, host)) write_ints(context_, *tensor, values);
-}
-
 float Transformer::embedding_scale() const {
   return config_.embed_scale ? float(std::sqrt(double(config_.hidden_size))) : 1.0f;
 }

@@ -16,7 +16,6 @@
 
 #include "io/model_config.hpp"
 #include "model/activations.hpp"
-#include "model/batch.hpp"
 #include "model/layout.hpp"
 #include "model/parameters.hpp"
 #include "ops/attention.hpp"
@@ -65,16 +64,8 @@ class Transformer {
   const Parameters& parameters() const { return *params_; }
   bool embedding_trains() const;
 
+  // The device tensors of a B x T micro-batch; train/batch_upload.hpp fills them from the host.
   BatchTensors make_batch(int64_t batch, int64_t time) const;
-  // What the device reads for `host`, one i32 array per tensor of `device`: ids, targets,
-  // positions, documents (zeros for a batch without), order (when the embedding trains). The
-  // batch is checked first against the recorded shape and the vocabulary, the error naming the
-  // bad value, so a caller that writes only after this call never writes half a batch.
-  std::vector<std::pair<Tensor*, std::vector<int32_t>>> batch_inputs(BatchTensors& device,
-                                                                     const HostBatch& host) const;
-  // Writes batch_inputs to the device, one transfer per tensor (evaluation, tests; a training
-  // step copies them from its host-visible input slot instead).
-  void upload(BatchTensors& device, const HostBatch& host) const;
   // The dropout seed (i32 [1], 0 at first) every LoRA dropout mask of a step derives from.
   Tensor& dropout_seed() { return dropout_seed_; }
 

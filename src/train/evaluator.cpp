@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "ops/elementwise.hpp"
-#include "train/step.hpp"
+#include "train/batch_upload.hpp"
 #include "vk/recorder.hpp"
 
 namespace vktrain::train {
@@ -14,9 +14,9 @@ Evaluator::Evaluator(model::Transformer& model, model::Activations& acts,
 
 Evaluator::~Evaluator() = default;
 
-std::pair<double, int64_t> Evaluator::loss(const model::HostBatch& batch) {
+std::pair<double, int64_t> Evaluator::loss(const data::HostBatch& batch) {
   vk::Context& ctx = model_.context();
-  model_.upload(batch_, batch);
+  upload_batch(model_, batch_, batch);
   if (!recording_) {
     recording_ = std::make_unique<vk::Recorder>(ctx);
     ops::fill(*recording_, acts_.loss, 0.0f);
@@ -24,7 +24,7 @@ std::pair<double, int64_t> Evaluator::loss(const model::HostBatch& batch) {
     model_.record_loss(*recording_, acts_, batch_);
   }
   recording_->run();
-  return {double(read_floats(ctx, acts_.loss)[0]), count_targets(batch)};
+  return {double(read_floats(ctx, acts_.loss)[0]), data::count_targets(batch)};
 }
 
 LossSum Evaluator::loss(const data::Batcher& data, int64_t max_batches,

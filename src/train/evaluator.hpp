@@ -29,7 +29,7 @@ class Evaluator {
   Evaluator& operator=(const Evaluator&) = delete;
 
   // The summed token loss of one batch and how many targets it has.
-  std::pair<double, int64_t> loss(const model::HostBatch& batch);
+  std::pair<double, int64_t> loss(const data::HostBatch& batch);
   // The same over batches 0, 1, ... of epoch 0 of `data` (unshuffled data: every example once),
   // at most `max_batches` of them (0: all). Data parallel (`ranks`), rank r evaluates batches
   // r, r + N, ... and every rank returns the sums over all of them.

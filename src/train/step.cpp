@@ -10,6 +10,7 @@
 #include "ops/cross_entropy.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/reduce.hpp"
+#include "train/batch_upload.hpp"
 #include "vk/context.hpp"
 #include "vk/recorder.hpp"
 
@@ -54,19 +55,6 @@ std::vector<model::BatchTensors> micro_batch_tensors(const model::Transformer& m
 }
 
 }  // namespace
-
-int64_t count_targets(const model::HostBatch& batch) {
-  int64_t n = 0;
-  for (int32_t t : batch.targets) n += t >= 0;
-  return n;
-}
-
-int64_t count_tokens(const model::HostBatch& batch) {
-  if (batch.documents.empty()) return batch.batch * batch.time;
-  int64_t n = 0;
-  for (int32_t d : batch.documents) n += d >= 0;
-  return n;
-}
 
 TrainingStep::TrainingStep(model::Transformer& model, const StepShape& shape,
                            const ops::AdamwOptions& adamw, const Communicator* ranks)
@@ -118,7 +106,7 @@ void TrainingStep::record_update(vk::Recorder& rec) {
     rec.copy(results[i]->memory.spans().front(), 0, out, i * sizeof(float), sizeof(float));
 }
 
-void TrainingStep::prepare(const std::vector<model::HostBatch>& micro, double lr, int64_t step,
+void TrainingStep::prepare(const std::vector<data::HostBatch>& micro, double lr, int64_t step,
                            int32_t dropout_seed) {
   const size_t ranks = ranks_ ? size_t(ranks_->size()) : 1;
   if (micro.size() != batches_.size() * ranks)
@@ -126,12 +114,12 @@ void TrainingStep::prepare(const std::vector<model::HostBatch>& micro, double lr
   std::vector<std::pair<Tensor*, std::vector<int32_t>>> arrays;
   const size_t first = ranks_ ? size_t(ranks_->rank()) * batches_.size() : 0;
   for (size_t k = 0; k < batches_.size(); ++k)
-    for (auto& input : model_.batch_inputs(batches_[k], micro[first + k]))
+    for (auto& input : batch_inputs(model_, batches_[k], micro[first + k]))
       arrays.push_back(std::move(input));
   int64_t targets = 0, tokens = 0;  // of the whole step, every rank's micro-batches
   for (const auto& batch : micro) {
-    targets += count_targets(batch);
-    tokens += count_tokens(batch);
+    targets += data::count_targets(batch);
+    tokens += data::count_tokens(batch);
   }
   // As ops::cross_entropy_grad_scale computes it on one rank.
   const float grad_scale = targets > 0 ? 1.0f / float(targets) : 0.0f;

@@ -29,6 +29,7 @@
 #include <memory>
 #include <vector>
 
+#include "data/batch.hpp"
 #include "model/activations.hpp"
 #include "model/transformer.hpp"
 #include "ops/adamw.hpp"
@@ -48,7 +49,7 @@ struct StepResult {
   double loss = 0;          // mean over the step's targets
   double grad_norm = 0;     // before clipping
   int64_t targets = 0;      // tokens that counted
-  int64_t tokens = 0;       // tokens processed: every position but padding (count_tokens)
+  int64_t tokens = 0;       // tokens processed: every position but padding (data::count_tokens)
   double wait_seconds = 0;  // finish()'s time blocked on the device and, distributed, on MPI
   double allreduce_seconds = 0;  // distributed: of that, the gradients' MPI_Allreduce, with
                                  // its wait for the slowest rank
@@ -67,13 +68,13 @@ class TrainingStep {
   // counts from 1: AdamW's bias correction) into the input slot that the step in flight, if
   // any, does not read. Everything is checked first (an error names the bad value), so a bad
   // batch writes nothing. A second prepare() before submit() replaces the first.
-  void prepare(const std::vector<model::HostBatch>& micro, double lr, int64_t step,
+  void prepare(const std::vector<data::HostBatch>& micro, double lr, int64_t step,
                int32_t dropout_seed);
   // Submits the prepared step; one step is in flight at a time.
   void submit();
   // Waits for the submitted step and returns its results; fails if they are not finite.
   StepResult finish();
-  StepResult run(const std::vector<model::HostBatch>& micro, double lr, int64_t step,
+  StepResult run(const std::vector<data::HostBatch>& micro, double lr, int64_t step,
                  int32_t dropout_seed) {
     prepare(micro, lr, step, dropout_seed);
     submit();
@@ -118,10 +119,5 @@ class TrainingStep {
   // and the step in flight reads and writes everything above. update_ only when distributed.
   std::unique_ptr<vk::Recorder> step_, update_;
 };
-
-int64_t count_targets(const model::HostBatch& batch);
-// The positions that hold a token rather than padding (document -1; a batch without document
-// ids is all tokens): the work a step does, as bench_train_step counts B x T of full rows.
-int64_t count_tokens(const model::HostBatch& batch);
 
 }  // namespace vktrain::train

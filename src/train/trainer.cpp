@@ -42,8 +42,8 @@ void Trainer::restore(const std::string& checkpoint) {
   state_ = saved;
 }
 
-std::vector<model::HostBatch> Trainer::next_micro_batches(TrainState& cursor) const {
-  std::vector<model::HostBatch> micro;
+std::vector<data::HostBatch> Trainer::next_micro_batches(TrainState& cursor) const {
+  std::vector<data::HostBatch> micro;
   const int64_t ranks = options_.ranks ? options_.ranks->size() : 1;
   for (int64_t k = 0; k < ranks * options_.shape.micro_batches; ++k) {
     if (cursor.data_position >= train_.batches_in_epoch(cursor.epoch)) {
@@ -56,7 +56,7 @@ std::vector<model::HostBatch> Trainer::next_micro_batches(TrainState& cursor) co
 }
 
 void Trainer::prepare(TrainState& cursor, int64_t index) {
-  std::vector<model::HostBatch> micro = next_micro_batches(cursor);
+  std::vector<data::HostBatch> micro = next_micro_batches(cursor);
   int32_t dropout_seed = int32_t(splitmix64(cursor.rng[0]) >> 33);
   step_.prepare(micro, learning_rate(options_.schedule, index), index + 1, dropout_seed);
 }

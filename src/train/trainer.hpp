@@ -54,7 +54,7 @@ struct TrainerOptions {
 struct StepReport {
   int64_t step = 0, steps = 0;
   double loss = 0, lr = 0, grad_norm = 0;
-  int64_t tokens = 0;          // tokens processed, padding aside (train::count_tokens)
+  int64_t tokens = 0;          // tokens processed, padding aside (data::count_tokens)
   int64_t trained_tokens = 0;  // those of them that are targets of the loss
   double seconds = 0;     // wall time of the step
   std::optional<double> eval_loss;
@@ -80,7 +80,7 @@ class Trainer {
   void restore(const std::string& checkpoint);
   // Step `index` (0-based) from `cursor`'s data position and random state, which it advances.
   void prepare(TrainState& cursor, int64_t index);
-  std::vector<model::HostBatch> next_micro_batches(TrainState& cursor) const;
+  std::vector<data::HostBatch> next_micro_batches(TrainState& cursor) const;
 
   model::Transformer& model_;
   const data::Batcher& train_;

@@ -15,7 +15,7 @@ TEST(Batches, PackingLaysExamplesIntoRowsAsSeparateDocuments) {
   data::Batcher b({sequence({10, 11, 12}), sequence({20, 21}), sequence({30, 31, 32, 33})},
                   {.batch = 2, .time = 6, .pack = true, .shuffle = false});
   ASSERT_EQ(b.batches_in_epoch(0), 1);
-  model::HostBatch batch = b.batch(0, 0);
+  data::HostBatch batch = b.batch(0, 0);
   // Row 0: [10 11 12 | 20 21 | pad]; row 1: [30 31 32 33 | pad pad] (4 tokens do not fit the
   // single free slot of row 0).
   using V = std::vector<int32_t>;

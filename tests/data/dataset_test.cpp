@@ -19,7 +19,8 @@ namespace {
 const std::string kData = std::string(VKTRAIN_FIXTURES) + "/data/";
 
 const data::ModelText& qwen3() {
-  static const data::ModelText text = data::load_model_text(std::string(VKTRAIN_TOKENIZERS) + "/qwen3");
+  static const data::ModelText text =
+      data::load_model_text(io::ModelSource(std::string(VKTRAIN_TOKENIZERS) + "/qwen3"));
   return text;
 }
 
@@ -119,7 +120,7 @@ TEST(Dataset, TextTrainsOnEverythingAndEndsWithEos) {
 
 TEST(Dataset, TextGetsTheBosTheTokenizerAdds) {
   // Gemma's tokenizer adds <bos> (add_bos_token), Qwen's adds none.
-  auto gemma = data::load_model_text(std::string(VKTRAIN_TOKENIZERS) + "/gemma3");
+  auto gemma = data::load_model_text(io::ModelSource(std::string(VKTRAIN_TOKENIZERS) + "/gemma3"));
   test::TempDir dir;
   std::string path = dir.write("text.jsonl", R"({"text": "Hello"})"
                                              "\n");

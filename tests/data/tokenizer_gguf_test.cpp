@@ -37,7 +37,8 @@ std::map<std::string, io::GgufValue> exported_vocabulary(const std::string& name
                                                          int64_t rows) {
   io::ModelConfig config = io::family_config(family);
   config.vocab_size = rows;
-  auto metadata = data::gguf_tokenizer_metadata(std::string(VKTRAIN_TOKENIZERS) + "/" + name, config);
+  auto metadata = data::gguf_tokenizer_metadata(
+      io::ModelSource(std::string(VKTRAIN_TOKENIZERS) + "/" + name), config);
   metadata["general.architecture"] = std::string(io::family_name(family));
   if (family == io::Family::gemma3) {
     metadata["tokenizer.ggml.bos_token_id"] = uint32_t(2);
@@ -51,7 +52,7 @@ std::map<std::string, io::GgufValue> exported_vocabulary(const std::string& name
 data::Tokenizer load(const std::map<std::string, io::GgufValue>& metadata, test::TempDir& dir) {
   const std::string path = dir.file("vocab.gguf");
   io::write_gguf(path, {}, metadata);
-  return data::load_tokenizer(path);
+  return data::load_tokenizer(io::ModelSource(path));
 }
 
 void expect_llama_cpp_ids(const data::Tokenizer& tokenizer, const std::string& vocabulary) {
@@ -93,7 +94,8 @@ TEST(TokenizerGgufExport, RoundTripsTheTokenizerJsonIds) {
                                     std::tuple{"qwen3", io::Family::qwen3, 151936}}) {
     test::TempDir dir;
     auto tokenizer = load(exported_vocabulary(name, family, rows), dir);
-    auto reference = data::load_tokenizer(std::string(VKTRAIN_TOKENIZERS) + "/" + name);
+    auto reference =
+        data::load_tokenizer(io::ModelSource(std::string(VKTRAIN_TOKENIZERS) + "/" + name));
     const json cases = tokenizer_fixture(name)["cases"];
     ASSERT_GT(cases.size(), 30u);
     for (const auto& c : cases) {

@@ -15,7 +15,8 @@ using Json = nlohmann::ordered_json;
 namespace {
 
 const data::ModelText& qwen3() {
-  static const data::ModelText text = data::load_model_text(std::string(VKTRAIN_TOKENIZERS) + "/qwen3");
+  static const data::ModelText text =
+      data::load_model_text(io::ModelSource(std::string(VKTRAIN_TOKENIZERS) + "/qwen3"));
   return text;
 }
 

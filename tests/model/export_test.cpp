@@ -39,10 +39,10 @@ io::PeftAdapter random_adapter(const io::ModelConfig& config) {
 }
 
 std::map<std::string, std::vector<float>> weights_of(const std::string& path) {
-  const io::ModelConfig config = model::read_model_source_config(path);
+  const io::ModelConfig config = io::ModelSource(path).config();
   std::map<std::string, std::vector<float>> out;
   model::read_base_weights(
-      config, path, [](const std::string&) { return true; },
+      config, io::ModelSource(path), [](const std::string&) { return true; },
       [&](const model::ParameterSpec& spec, std::vector<float> v) { out[spec.name] = std::move(v); });
   return out;
 }
@@ -69,7 +69,7 @@ struct ExportFixture : testing::Test {
   void SetUp() override { use("llama"); }
   void use(const std::string& family) {
     model_dir = fixture(family);
-    config = model::read_model_source_config(model_dir);
+    config = io::ModelSource(model_dir).config();
     adapter = random_adapter(config);
     adapter_dir = dir.file("adapter-" + family);
     io::write_peft_adapter(adapter_dir, adapter);
@@ -86,7 +86,7 @@ struct ExportFixture : testing::Test {
 
 TEST_F(ExportFixture, MergedHuggingFaceModelHoldsWPlusScaledBA) {
   EXPECT_NE(run(options("hf", "merged")).find("merged into the model as hf"), std::string::npos);
-  EXPECT_EQ(test::config_differences(config, model::read_model_source_config(dir.file("merged"))),
+  EXPECT_EQ(test::config_differences(config, io::ModelSource(dir.file("merged")).config()),
             std::vector<std::string>{});
   const auto base = weights_of(model_dir), merged = weights_of(dir.file("merged"));
   ASSERT_EQ(merged.size(), base.size());
@@ -129,7 +129,7 @@ TEST_F(ExportFixture, MergedGgufLoadsToTheQuantizedMergedWeights) {
       auto o = options("gguf", "merged-" + family + "-" + type + ".gguf");
       o.gguf_type = type;
       run(o);
-      auto read = model::read_model_source_config(o.out);
+      auto read = io::ModelSource(o.out).config();
       // GGUF cannot hold gemma3's query_pre_attn_scalar: llama.cpp's rule (head_dim) applies.
       if (config.family == io::Family::gemma3) read.query_pre_attn_scalar = config.query_pre_attn_scalar;
       EXPECT_EQ(test::config_differences(config, read), std::vector<std::string>{});
@@ -249,7 +249,7 @@ TEST(ExportVocabulary, GgufModelTokenizesAsItsTokenizerJson) {
     testing::internal::GetCapturedStdout();
     io::GgufReader gguf(o.out);
     EXPECT_EQ(gguf.get<std::string>("tokenizer.ggml.model"), family == "gemma3" ? "llama" : "gpt2");
-    const auto tokenizer = data::load_tokenizer(o.out);
+    const auto tokenizer = data::load_tokenizer(io::ModelSource(o.out));
     std::ifstream in(std::string(VKTRAIN_FIXTURES) + "/tokenizers/" + family + ".json");
     const auto cases = nlohmann::json::parse(in)["cases"];
     ASSERT_GT(cases.size(), 30u);

@@ -15,6 +15,7 @@
 #include "model/sampling.hpp"
 #include "model/tiny_models.hpp"
 #include "support/support.hpp"
+#include "train/batch_upload.hpp"
 #include "vk/recorder.hpp"
 
 namespace vktrain {
@@ -24,10 +25,10 @@ namespace {
 std::vector<float> full_logits(model::Transformer& m, const std::vector<int32_t>& ids) {
   vk::Context& ctx = m.context();
   const int64_t T = int64_t(ids.size());
-  model::HostBatch host{1, T, ids, std::vector<int32_t>(ids.size(), -100), {}, {}};
+  data::HostBatch host{1, T, ids, std::vector<int32_t>(ids.size(), -100), {}, {}};
   for (int32_t t = 0; t < T; ++t) host.positions.push_back(t);
   model::BatchTensors batch = m.make_batch(1, T);
-  m.upload(batch, host);
+  train::upload_batch(m, batch, host);
   model::Activations acts(ctx, m.config(), m.setup().dtype, 1, T, false, 0);
   Tensor logits = make_tensor(ctx, DType::f32, {T, m.config().vocab_size}, "logits");
   vk::Recorder rec(ctx);
@@ -124,13 +125,13 @@ TEST(Generation, QwenFixtureWithAdapterMatchesTransformers) {
     std::memcpy(out.data(), bytes.data(), bytes.size());
     return out;
   };
-  io::ModelConfig config = model::read_model_source_config(dir);
+  io::ModelConfig config = io::ModelSource(dir).config();
   model::ModelSetup setup;
   setup.lora.rank = 8;
   setup.lora.alpha = 16;
   setup.lora.targets = model::parse_lora_targets("all-linear");
   model::Transformer m(test::context(), config, setup);
-  model::load_base_weights(m.parameters(), config, dir);
+  model::load_base_weights(m.parameters(), config, io::ModelSource(dir));
   for (const auto& p : m.parameters().all())
     if (model::is_lora_parameter(p.spec.name))
       m.parameters().write(p.spec.name, floats("adapter." + p.spec.name));

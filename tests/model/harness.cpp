@@ -3,17 +3,18 @@
 #include "model/activations.hpp"
 #include "ops/cross_entropy.hpp"
 #include "ops/elementwise.hpp"
+#include "train/batch_upload.hpp"
 #include "vk/recorder.hpp"
 
 namespace vktrain::test {
 
-GpuRun run_gradients(model::Transformer& m, const model::HostBatch& batch, bool recompute) {
+GpuRun run_gradients(model::Transformer& m, const data::HostBatch& batch, bool recompute) {
   vk::Context& ctx = m.context();
   const io::ModelConfig& config = m.config();
   model::Activations acts(ctx, config, m.setup().dtype, batch.batch, batch.time, recompute,
                             m.setup().lora.rank);
   model::BatchTensors device = m.make_batch(batch.batch, batch.time);
-  m.upload(device, batch);
+  train::upload_batch(m, device, batch);
   Tensor logits = make_tensor(ctx, DType::f32, {batch.batch * batch.time, config.vocab_size},
                               "logits");
   vk::Recorder rec(ctx);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "data/batch.hpp"
 #include "model/transformer.hpp"
 
 namespace vktrain::test {
@@ -15,6 +16,6 @@ struct GpuRun {
   std::map<std::string, std::vector<float>> grads;  // trainable parameters only
 };
 
-GpuRun run_gradients(model::Transformer& model, const model::HostBatch& batch, bool recompute);
+GpuRun run_gradients(model::Transformer& model, const data::HostBatch& batch, bool recompute);
 
 }  // namespace vktrain::test

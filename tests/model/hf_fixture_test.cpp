@@ -48,8 +48,8 @@ struct Expected {
 };
 
 // The fixture's batch in our terms: targets are the labels shifted by one.
-model::HostBatch fixture_batch(const Expected& e) {
-  model::HostBatch b;
+data::HostBatch fixture_batch(const Expected& e) {
+  data::HostBatch b;
   b.batch = 2;
   b.time = 16;
   b.ids = e.ints("input_ids");
@@ -81,9 +81,9 @@ model::ModelSetup full_setup() {
 
 std::unique_ptr<model::Transformer> load(const std::string& family,
                                          const model::ModelSetup& setup, const Expected& e) {
-  io::ModelConfig config = model::read_model_source_config(model_dir(family));
+  io::ModelConfig config = io::ModelSource(model_dir(family)).config();
   auto m = std::make_unique<model::Transformer>(test::context(), config, setup);
-  model::load_base_weights(m->parameters(), config, model_dir(family));
+  model::load_base_weights(m->parameters(), config, io::ModelSource(model_dir(family)));
   for (const auto& p : m->parameters().all())
     if (model::is_lora_parameter(p.spec.name))
       m->parameters().write(p.spec.name, e.floats("adapter." + p.spec.name));
@@ -106,7 +106,7 @@ void expect_gradients(const std::string& family, const Expected& e, const std::s
                       const model::ModelSetup& setup, const char* logits_name,
                       const char* loss_name) {
   auto m = load(family, setup, e);
-  model::HostBatch batch = fixture_batch(e);
+  data::HostBatch batch = fixture_batch(e);
   test::GpuRun got = test::run_gradients(*m, batch, false);
   // f32 on both sides; sums in other orders. 1e-4 of each tensor's largest value.
   EXPECT_LT(kept_logits_error(got.logits, e.floats(logits_name), e.ints("attention_mask"),
@@ -123,7 +123,7 @@ void expect_trajectory(const std::string& family, const Expected& e,
                        const model::ModelSetup& setup, double lr, const char* trajectory,
                        double tolerance = 1e-4) {
   auto m = load(family, setup, e);
-  model::HostBatch batch = fixture_batch(e);
+  data::HostBatch batch = fixture_batch(e);
   ops::AdamwOptions adamw;
   adamw.weight_decay = 0.1;
   adamw.max_grad_norm = 1.0;

@@ -8,15 +8,18 @@
 #include <filesystem>
 #include <functional>
 
+#include "data/model_text.hpp"
 #include "io/checkpoint.hpp"
 #include "io/gguf_names.hpp"
 #include "io/quant.hpp"
 #include "model/activations.hpp"
 #include "model/loader.hpp"
+#include "model/quantized.hpp"
 #include "model/transformer.hpp"
 #include "support/config_fields.hpp"
 #include "support/converted_gguf.hpp"
 #include "support/support.hpp"
+#include "train/batch_upload.hpp"
 #include "vk/recorder.hpp"
 
 namespace vktrain {
@@ -55,7 +58,7 @@ test::ConvertedGguf converted_fixture(const std::string& family,
 
 std::unique_ptr<model::Transformer> load(const std::string& path, const io::ModelConfig& config) {
   auto m = std::make_unique<model::Transformer>(test::context(), config, model::ModelSetup{});
-  model::load_base_weights(m->parameters(), config, path);
+  model::load_base_weights(m->parameters(), config, io::ModelSource(path));
   return m;
 }
 
@@ -69,7 +72,7 @@ int64_t first_difference(const std::vector<float>& got, const std::vector<float>
 
 // Logits [B * T, V] of two rows of 12 tokens (longer than gemma3's window of 6).
 std::vector<float> logits(model::Transformer& m) {
-  model::HostBatch b;
+  data::HostBatch b;
   b.batch = 2;
   b.time = 12;
   for (int64_t i = 0; i < b.batch * b.time; ++i) {
@@ -84,14 +87,14 @@ std::vector<float> logits(model::Transformer& m) {
   vk::Recorder rec(ctx);
   m.record_forward(rec, acts, device, false);
   m.record_logits(rec, out, acts);
-  m.upload(device, b);
+  train::upload_batch(m, device, b);
   rec.run();
   return read_floats(ctx, out);
 }
 
 // Reads a model's config and loads its weights into a fresh model: the error it ends in.
 std::string load_error(const std::string& path) {
-  return test::error_message([&] { load(path, model::read_model_source_config(path)); });
+  return test::error_message([&] { load(path, io::ModelSource(path).config()); });
 }
 
 // A copy of a fixture directory whose model.safetensors `change` edited first.
@@ -126,9 +129,9 @@ TEST(Loader, GgufLoadsTheSameModelAsItsHuggingFaceDirectory) {
     SCOPED_TRACE(family);
     test::TempDir dir;
     const std::string gguf = converted_fixture(family).write(dir.file("model.gguf"));
-    ASSERT_TRUE(model::is_gguf_file(gguf));
-    io::ModelConfig hf_config = model::read_model_source_config(fixture_dir(family));
-    io::ModelConfig gguf_config = model::read_model_source_config(gguf);
+    ASSERT_TRUE(io::ModelSource(gguf).is_gguf());
+    io::ModelConfig hf_config = io::ModelSource(fixture_dir(family)).config();
+    io::ModelConfig gguf_config = io::ModelSource(gguf).config();
     // GGUF cannot hold gemma3's query_pre_attn_scalar (the fixture's is 24): llama.cpp, and so
     // the reader, take head_dim. The GGUF model is built with the fixture's value so that the
     // logits can be compared too.
@@ -161,7 +164,7 @@ TEST(Loader, QuantizedGgufIsDequantizedOnLoad) {
   const std::string gguf =
       converted_fixture("llama", io::GgmlType::q8_0).write(dir.file("q8.gguf"));
   io::Checkpoint checkpoint(fixture_dir("llama"));
-  auto m = load(gguf, model::read_model_source_config(gguf));
+  auto m = load(gguf, io::ModelSource(gguf).config());
   for (const auto& p : m->parameters().all()) {
     SCOPED_TRACE(p.spec.name);
     std::vector<float> original = checkpoint_floats(checkpoint, p.spec.name);
@@ -177,6 +180,34 @@ TEST(Loader, QuantizedGgufIsDequantizedOnLoad) {
     EXPECT_EQ(first_difference(got, want), -1);
     EXPECT_NE(first_difference(got, original), -1);  // Q8_0 did round
   }
+}
+
+// One source serves every reader of a run: config, tokenizer, chat template, the quantized-base
+// choice and the weights all ask the object opened once, so they work on after the file is gone,
+// and a GGUF without the ".gguf" extension is a GGUF to each of them.
+TEST(Loader, OneOpenedSourceServesEveryReader) {
+  test::TempDir dir;
+  const std::string path = converted_fixture("llama", io::GgmlType::q8_0).write(dir.file("model"));
+  const io::ModelSource source(path);
+  std::filesystem::remove(path);
+  const io::ModelConfig config = source.config();
+  EXPECT_EQ(config.family, io::Family::llama);
+  const data::ModelText text = data::load_model_text(source);
+  EXPECT_EQ(text.tokenizer.piece(5), "t5");
+  EXPECT_NE(text.chat_template.render({{"user", "hi"}}).find("user"), std::string::npos);
+  const model::QuantizedBase base = model::choose_quantized_base(config, &source, {}, DType::f32);
+  EXPECT_EQ(base.types.at("model.layers.0.self_attn.q_proj.weight"), DType::q8_0);
+  model::ModelSetup setup;
+  setup.quantized = base.types;
+  model::Transformer m(test::context(), config, setup);
+  model::load_base_weights(m.parameters(), config, source);
+  io::Checkpoint checkpoint(fixture_dir("llama"));
+  const std::string q = "model.layers.1.self_attn.q_proj.weight";  // rows permuted in the file
+  const std::vector<float> original = checkpoint_floats(checkpoint, q);
+  EXPECT_EQ(first_difference(m.parameters().read(q),
+                             io::dequantize(io::quantize(original, io::GgmlType::q8_0),
+                                            io::GgmlType::q8_0, original.size())),
+            -1);
 }
 
 TEST(Loader, HuggingFaceDirectoryMissingATensor) {
@@ -214,7 +245,7 @@ TEST(Loader, PathThatIsNeitherADirectoryNorAGguf) {
                             "a GGUF file";
     EXPECT_EQ(load_error(path), why);
     // The weights alone (the config from elsewhere) say the same.
-    io::ModelConfig config = model::read_model_source_config(fixture_dir("qwen3"));
+    io::ModelConfig config = io::ModelSource(fixture_dir("qwen3")).config();
     EXPECT_EQ(test::error_message([&] { load(path, config); }), why);
   }
 }

@@ -34,10 +34,10 @@ io::ModelConfig plan_config(const std::string& family) {
       family == "qwen3" ? "true" : "false"), "memory plan model");
 }
 
-model::HostBatch random_batch(const io::ModelConfig& c, int64_t B, int64_t T, uint32_t seed) {
+data::HostBatch random_batch(const io::ModelConfig& c, int64_t B, int64_t T, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int32_t> token(0, int32_t(c.vocab_size - 1));
-  model::HostBatch b{B, T, {}, {}, {}, {}};
+  data::HostBatch b{B, T, {}, {}, {}, {}};
   for (int64_t r = 0; r < B; ++r)
     for (int64_t t = 0; t < T; ++t) {
       b.ids.push_back(token(rng));

@@ -48,7 +48,7 @@ void expect_matches_dequantized(const std::string& family, DType type, bool reco
     m.parameters().write(p.spec.name, weights.at(p.spec.name));
     if (setup.quantized.count(p.spec.name)) ASSERT_EQ(p.weight.dtype, type) << p.spec.name;
   }
-  model::HostBatch batch = test::tiny_batch(config, 6);
+  data::HostBatch batch = test::tiny_batch(config, 6);
   test::GpuRun got = test::run_gradients(m, batch, recompute);
   reference::ModelBatch ref_batch{batch.batch, batch.time, batch.ids, batch.targets,
                                   batch.positions, batch.documents};
@@ -80,13 +80,14 @@ TEST(QuantizedBase, GgufBlocksLoadAsTheyAre) {
   const std::string path = dir.file("model.gguf");
   file.write(path);
 
-  model::QuantizedBase base = model::choose_quantized_base(config, path, std::nullopt, DType::f32);
+  const io::ModelSource source(path);
+  model::QuantizedBase base = model::choose_quantized_base(config, &source, std::nullopt, DType::f32);
   EXPECT_EQ(base.types, every_matrix(config, DType::q8_0));
   EXPECT_TRUE(base.notes.empty());
   model::ModelSetup setup = test::tiny_lora_setup();
   setup.quantized = base.types;
   model::Transformer m(test::context(), config, setup);
-  model::load_base_weights(m.parameters(), config, path);
+  model::load_base_weights(m.parameters(), config, source);
   for (const auto& spec : model::base_parameters(config)) {
     std::vector<float> want = spec.matrix() ? round_trip(weights.at(spec.name), DType::q8_0)
                                             : weights.at(spec.name);
@@ -109,13 +110,13 @@ TEST(QuantizedBase, FullFineTuningOnAQuantizedBaseIsRefused) {
 
 TEST(QuantizedBase, QuantizeOnLoadFollowsTheMixAndRefusesGgufAndUnknownTypes) {
   io::ModelConfig config = test::tiny_block_config("qwen3");
-  model::QuantizedBase base = model::choose_quantized_base(config, "", "q4_k", DType::bf16);
+  model::QuantizedBase base = model::choose_quantized_base(config, nullptr, "q4_k", DType::bf16);
   ASSERT_FALSE(base.types.empty());
   for (const auto& [name, type] : base.types) EXPECT_TRUE(dtype_is_block(type)) << name;
   // Q4_K_M: the tied embeddings (llama-quantize's output) get Q6_K.
   EXPECT_EQ(base.types.at("model.embed_tokens.weight"), DType::q6_k);
   EXPECT_EQ(base.types.at("model.layers.0.mlp.up_proj.weight"), DType::q4_k);
-  EXPECT_NE(test::error_message([&] { model::choose_quantized_base(config, "", "q3_x", DType::bf16); })
+  EXPECT_NE(test::error_message([&] { model::choose_quantized_base(config, nullptr, "q3_x", DType::bf16); })
                 .find("q3_x"),
             std::string::npos);
 }

@@ -85,8 +85,8 @@ std::unique_ptr<model::Transformer> random_model(const io::ModelConfig& config,
   return m;
 }
 
-model::HostBatch tiny_batch(const io::ModelConfig& config, uint32_t seed) {
-  model::HostBatch b;
+data::HostBatch tiny_batch(const io::ModelConfig& config, uint32_t seed) {
+  data::HostBatch b;
   b.batch = 2;
   b.time = 11;
   std::mt19937 rng(seed);

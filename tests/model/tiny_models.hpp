@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "data/batch.hpp"
 #include "io/model_config.hpp"
 #include "model/layout.hpp"
 #include "model/transformer.hpp"
@@ -42,6 +43,6 @@ std::unique_ptr<model::Transformer> random_model(const io::ModelConfig& config,
 
 // B = 2, T = 11: row 0 one document with two ignored targets, row 1 two packed documents
 // (positions restart at 0) whose last targets are ignored.
-model::HostBatch tiny_batch(const io::ModelConfig& config, uint32_t seed);
+data::HostBatch tiny_batch(const io::ModelConfig& config, uint32_t seed);
 
 }  // namespace vktrain::test

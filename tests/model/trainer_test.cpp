@@ -16,6 +16,7 @@
 #include "model/pretrained.hpp"
 #include "model/tiny_models.hpp"
 #include "support/support.hpp"
+#include "train/batch_upload.hpp"
 #include "train/checkpoint_files.hpp"
 #include "train/trainer.hpp"
 #include "vk/recorder.hpp"
@@ -57,7 +58,7 @@ io::ModelConfig copy_model_config() {
 // Greedy accuracy on the scored targets of every batch of `data`.
 double accuracy(model::Transformer& m, const data::Batcher& data) {
   vk::Context& ctx = m.context();
-  model::HostBatch first = data.batch(0, 0);
+  data::HostBatch first = data.batch(0, 0);
   model::Activations acts(ctx, m.config(), m.setup().dtype, first.batch, first.time, false,
                             0);
   model::BatchTensors device = m.make_batch(first.batch, first.time);
@@ -68,8 +69,8 @@ double accuracy(model::Transformer& m, const data::Batcher& data) {
   m.record_logits(rec, logits, acts);
   int64_t right = 0, total = 0;
   for (int64_t i = 0; i < data.batches_in_epoch(0); ++i) {
-    model::HostBatch b = data.batch(0, i);
-    m.upload(device, b);
+    data::HostBatch b = data.batch(0, i);
+    train::upload_batch(m, device, b);
     rec.run();
     std::vector<float> l = read_floats(ctx, logits);
     for (size_t t = 0; t < b.targets.size(); ++t) {
@@ -231,7 +232,7 @@ TEST(Trainer, BadBatchFailsWhereItsStepWouldBeSubmitted) {
 }
 
 // Row `r` of a batch as a batch of one row.
-model::HostBatch row_of(const model::HostBatch& b, int64_t r) {
+data::HostBatch row_of(const data::HostBatch& b, int64_t r) {
   auto slice = [&](const std::vector<int32_t>& v) {
     return std::vector<int32_t>(v.begin() + r * b.time, v.begin() + (r + 1) * b.time);
   };
@@ -242,7 +243,7 @@ TEST(Trainer, GradientAccumulationEqualsOneLargerBatch) {
   io::ModelConfig config = test::tiny_config("qwen2");
   model::ModelSetup setup;
   setup.full = true;
-  model::HostBatch both = test::tiny_batch(config, 12);
+  data::HostBatch both = test::tiny_batch(config, 12);
   ops::AdamwOptions adamw{.weight_decay = 0.1, .max_grad_norm = 0.5};
   auto large = test::random_model(config, setup, 9);
   auto accumulated = test::random_model(config, setup, 9);

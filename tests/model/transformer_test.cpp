@@ -16,7 +16,7 @@ using test::GpuRun;
 
 GpuRun run_gpu(const io::ModelConfig& config, const model::ModelSetup& setup,
                const std::map<std::string, std::vector<float>>& weights,
-               const model::HostBatch& batch, bool recompute) {
+               const data::HostBatch& batch, bool recompute) {
   model::Transformer m(test::context(), config, setup);
   for (const auto& p : m.parameters().all()) m.parameters().write(p.spec.name, weights.at(p.spec.name));
   return test::run_gradients(m, batch, recompute);
@@ -25,7 +25,7 @@ GpuRun run_gpu(const io::ModelConfig& config, const model::ModelSetup& setup,
 void expect_matches(const std::string& family, const model::ModelSetup& setup) {
   io::ModelConfig config = test::tiny_config(family);
   auto weights = test::random_weights(test::all_parameters(config, setup.lora), 11);
-  model::HostBatch batch = test::tiny_batch(config, 5);
+  data::HostBatch batch = test::tiny_batch(config, 5);
   reference::ModelBatch ref_batch{batch.batch, batch.time, batch.ids, batch.targets,
                                   batch.positions, batch.documents};
   double scale = setup.lora.rank ? setup.lora.scale() : 1.0;
@@ -56,7 +56,7 @@ TEST(Transformer, RecomputeGivesTheSameBits) {
     model::ModelSetup setup;
     setup.full = true;
     auto weights = test::random_weights(test::all_parameters(config, setup.lora), 3);
-    model::HostBatch batch = test::tiny_batch(config, 8);
+    data::HostBatch batch = test::tiny_batch(config, 8);
     GpuRun saved = run_gpu(config, setup, weights, batch, false);
     GpuRun recomputed = run_gpu(config, setup, weights, batch, true);
     EXPECT_EQ(saved.loss, recomputed.loss);
@@ -69,7 +69,7 @@ TEST(Transformer, Bf16StaysCloseToTheF32Reference) {
   model::ModelSetup setup = test::tiny_lora_setup();
   setup.dtype = DType::bf16;
   auto weights = test::random_weights(test::all_parameters(config, setup.lora), 21);
-  model::HostBatch batch = test::tiny_batch(config, 2);
+  data::HostBatch batch = test::tiny_batch(config, 2);
   reference::ModelBatch ref_batch{batch.batch, batch.time, batch.ids, batch.targets,
                                   batch.positions, batch.documents};
   auto want = reference::model_reference(config, weights, ref_batch, setup.lora.scale());

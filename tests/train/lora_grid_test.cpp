@@ -42,7 +42,7 @@ io::ModelConfig grid_config() {
 
 // One document [start, end) of row `row`: a prompt (ignored) and a completion (trained) of
 // `trained` tokens that ends one before `end` (the last target of a document is ignored).
-void add_document(model::HostBatch& b, int64_t row, int64_t start, int64_t end, int64_t trained,
+void add_document(data::HostBatch& b, int64_t row, int64_t start, int64_t end, int64_t trained,
                   int32_t doc) {
   for (int64_t t = start; t < end; ++t) {
     size_t i = size_t(row * b.time + t);
@@ -55,8 +55,8 @@ void add_document(model::HostBatch& b, int64_t row, int64_t start, int64_t end, 
 // Micro-batch `k` of a case. Padded: one example a row of a random length, its completion at the
 // end, padding after it; the first row of micro-batch 0 trains one token only, the row's last
 // real one. Packed: rows of two or three documents, positions restarting at each.
-model::HostBatch grid_batch(const io::ModelConfig& config, const GridCase& c, int64_t k) {
-  model::HostBatch b;
+data::HostBatch grid_batch(const io::ModelConfig& config, const GridCase& c, int64_t k) {
+  data::HostBatch b;
   b.batch = c.batch;
   b.time = c.time;
   std::mt19937 rng(uint32_t(100 + 7 * k + c.batch * 13 + c.time));
@@ -88,7 +88,7 @@ model::HostBatch grid_batch(const io::ModelConfig& config, const GridCase& c, in
 
 // The micro-batches side by side as one batch of K x B rows: the step's gradient is the sum over
 // micro-batches of each one's, all scaled by one count, which is the gradient of this batch.
-reference::ModelBatch concatenated(const std::vector<model::HostBatch>& micro) {
+reference::ModelBatch concatenated(const std::vector<data::HostBatch>& micro) {
   reference::ModelBatch all{0, micro[0].time, {}, {}, {}, {}};
   for (const auto& b : micro) {
     all.batch += b.batch;
@@ -109,7 +109,7 @@ TEST_P(LoraGrid, FirstStepGradientsMatchTheReference) {
   setup.dtype = c.dtype;
   setup.lora = {.rank = 4, .alpha = 8, .targets = model::parse_lora_targets("all-linear")};
   auto m = test::random_model(config, setup, 5);
-  std::vector<model::HostBatch> micro;
+  std::vector<data::HostBatch> micro;
   for (int64_t k = 0; k < c.micro_batches; ++k) micro.push_back(grid_batch(config, c, k));
 
   auto specs = model::base_parameters(config);

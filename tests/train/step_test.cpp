@@ -26,8 +26,8 @@ model::ModelSetup setup(bool full) {
 
 // K = 2 micro-batches per step, different for every step; on even steps the second one has no
 // document ids (the step writes zeros for them).
-std::vector<model::HostBatch> micro_batches(const io::ModelConfig& config, int64_t step) {
-  std::vector<model::HostBatch> micro = {test::tiny_batch(config, uint32_t(10 * step)),
+std::vector<data::HostBatch> micro_batches(const io::ModelConfig& config, int64_t step) {
+  std::vector<data::HostBatch> micro = {test::tiny_batch(config, uint32_t(10 * step)),
                                          test::tiny_batch(config, uint32_t(10 * step + 1))};
   if (step % 2 == 0) micro[1].documents.clear();
   return micro;
@@ -100,6 +100,9 @@ TEST(StepOverlap, BadBatchFailsBeforeAnythingIsWrittenOrSubmitted) {
             std::string::npos);
   EXPECT_EQ(step.finish().loss, want_loss);
   EXPECT_NE(test::error_message([&] { step.finish(); }).find("no step in flight"),
+            std::string::npos);
+  // The evaluator checks a batch where the step does (train/batch_upload.hpp), alike.
+  EXPECT_NE(test::error_message([&] { step.evaluator().loss(bad_id[1]); }).find(id_error),
             std::string::npos);
 }
 
