@@ -14,12 +14,18 @@
 //
 // Data parallel over MPI (train/communicator.hpp): the step is one rank's part of a global step
 // of N x K micro-batches, rank r training micro-batches r K .. r K + K - 1 with their global
-// indices (so their dropout masks are those of one rank accumulating all N x K). The step then
-// records in two parts: the forward and backward ending with a copy of the summed gradients into
-// host-visible staging; the host sums the staging over the ranks (MPI_Allreduce); the second
-// part copies the sums back and clips, updates and refreshes. The mean's 1/count over all N x K
-// micro-batches comes from the host, which sees every micro-batch; the loss is summed over the
-// ranks. So the norm, the clipping and the update are those of one rank with N x K micro-batches.
+// indices (so their dropout masks are those of one rank accumulating all N x K). The gradients
+// are summed over the ranks in buckets overlapped with the backward (gradient_buckets.hpp): the
+// forward and backward are recorded as several submissions, cut where a bucket's gradients
+// become final in the last micro-batch's backward, each followed by a small submission that
+// copies the bucket into host-visible staging. All are submitted at once; finish() waits for
+// them in order and starts each bucket's MPI sum (MPI_Iallreduce) as soon as its copy is done,
+// while the device goes on with the layers below. Once every sum is in, an upload copies the
+// staging back into the gradient arena and the update (clipping, optimizer, refresh) runs.
+// MPI sums each element over the same N values in an order fixed for N, whatever the buckets,
+// so the result does not depend on them. The mean's 1/count over all N x K micro-batches comes
+// from the host, which sees every micro-batch; the loss is summed over the ranks. So the norm,
+// the clipping and the update are those of one rank with N x K micro-batches.
 //
 // The loss is the mean over every target of the K micro-batches (transformers' loss over one
 // batch of K x B rows): the 1/count is computed on the device from all K target tensors.
@@ -34,6 +40,7 @@
 #include "ops/adamw.hpp"
 #include "train/communicator.hpp"
 #include "train/evaluator.hpp"
+#include "train/gradient_buckets.hpp"
 #include "train/optimizer.hpp"
 
 namespace vktrain::train {
@@ -42,6 +49,8 @@ struct StepShape {
   int64_t batch = 1, time = 1;  // B, T of one micro-batch
   int64_t micro_batches = 1;    // gradient accumulation: K
   bool recompute = false;       // activation checkpointing per layer
+  // Distributed: the gradient all-reduce's bucket size (gradient_buckets.hpp).
+  uint64_t bucket_bytes = 25'000'000;
 };
 
 struct StepResult {
@@ -50,8 +59,11 @@ struct StepResult {
   int64_t targets = 0;      // tokens that counted
   int64_t tokens = 0;       // tokens processed: every position but padding (count_tokens)
   double wait_seconds = 0;  // finish()'s time blocked on the device and, distributed, on MPI
-  double allreduce_seconds = 0;  // distributed: of that, the gradients' MPI_Allreduce, with
-                                 // its wait for the slowest rank
+  // Distributed, of wait_seconds: the copies of the gradients to and from host-visible staging;
+  // MPI not hidden behind the backward (starting the sums, and waiting for them after the
+  // backward: the transport left over and the wait for the slowest rank); the rest is the
+  // device's forward, backward and update.
+  double staging_seconds = 0, mpi_seconds = 0;
 };
 
 class TrainingStep {
@@ -59,6 +71,7 @@ class TrainingStep {
   // `ranks`: the data-parallel job this step is one rank of (null: one rank).
   TrainingStep(model::Transformer& model, const StepShape& shape, const ops::AdamwOptions& adamw,
                const Communicator* ranks = nullptr);
+  ~TrainingStep();
   TrainingStep(const TrainingStep&) = delete;
   TrainingStep& operator=(const TrainingStep&) = delete;
 
@@ -89,8 +102,11 @@ class TrainingStep {
 
  private:
   bool distributed() const { return ranks_ && ranks_->distributed(); }
-  // The forward and backward of the rank's micro-batches, gradients summed in the arena.
-  void record_gradients(vk::Recorder& rec);
+  // The forward and backward of the rank's micro-batches, gradients summed in the arena, into
+  // parts_ (distributed: cut at the buckets, each followed by its copy to staging).
+  void record_gradients();
+  // Distributed: waits for parts_ in order, starting each bucket's sum when its copy is done.
+  void reduce_gradients(StepResult& result);
   // Clipping norm, the optimizer's update, the refresh and the results' copy.
   void record_update(vk::Recorder& rec);
 
@@ -113,10 +129,20 @@ class TrainingStep {
   InputSlot slots_[2];
   int prepared_ = -1, in_flight_ = -1;  // slot indices, -1: none
   vk::Allocation results_;              // f32 [3] host-visible: loss, grad_scale, grad_norm_sq
-  vk::Allocation staging_;  // distributed: the gradient arena in host-visible memory
+  // Distributed: the buckets in backward order, each with its gradients in host-visible memory
+  // (one span, for MPI) and the index in parts_ of the copy that fills it.
+  struct Bucket {
+    GradientBucket range;
+    vk::Allocation staging;
+    size_t download = 0;
+  };
+  std::vector<Bucket> buckets_;
   // Last, so that they are destroyed first: a Recorder waits for its submission when destroyed,
-  // and the step in flight reads and writes everything above. update_ only when distributed.
-  std::unique_ptr<vk::Recorder> step_, update_;
+  // and the step in flight reads and writes everything above. parts_: the step's submissions
+  // in order (one rank: one, the whole step); the first owns the workspace they share, so the
+  // destructor ends them last to first. upload_ and update_ only when distributed.
+  std::vector<std::unique_ptr<vk::Recorder>> parts_;
+  std::unique_ptr<vk::Recorder> upload_, update_;
 };
 
 int64_t count_targets(const model::HostBatch& batch);

@@ -109,8 +109,16 @@ bool Trainer::run(const std::function<bool(const StepReport&)>& report) {
                            {"seconds", r.seconds},
                            {"device_bytes", model_.context().allocator.stats().in_use}};
     if (r.eval_loss) line["eval_loss"] = *r.eval_loss;
-    if (options_.ranks && options_.ranks->distributed())
-      line["allreduce_seconds"] = result.allreduce_seconds;
+    if (options_.ranks && options_.ranks->distributed()) {
+      // Where a data-parallel step's time goes (TrainingStep: StepResult).
+      line["wait_seconds"] = result.wait_seconds;
+      line["staging_seconds"] = result.staging_seconds;
+      line["mpi_seconds"] = result.mpi_seconds;
+      overhead_.steps += 1;
+      overhead_.seconds += r.seconds;
+      overhead_.staging += result.staging_seconds;
+      overhead_.mpi += result.mpi_seconds;
+    }
     if (metrics) metrics->write(line);
     bool stop = report && report(r);
     if (options_.ranks) stop = options_.ranks->any(stop);

@@ -60,6 +60,13 @@ struct StepReport {
   std::optional<double> eval_loss;
 };
 
+// Data parallel: the time of the run's steps and, of it, the gradients' staging copies and the
+// MPI not hidden behind the backward (StepResult), summed over the steps this process ran.
+struct DataParallelTime {
+  int64_t steps = 0;
+  double seconds = 0, staging = 0, mpi = 0;
+};
+
 class Trainer {
  public:
   Trainer(model::Transformer& model, const data::Batcher& train, const data::Batcher* valid,
@@ -75,6 +82,7 @@ class Trainer {
   const TrainerOptions& options() const { return options_; }
   // Whether this process writes the run's files: rank 0, or the only rank.
   bool writes_outputs() const { return !options_.ranks || options_.ranks->rank() == 0; }
+  const DataParallelTime& data_parallel_time() const { return overhead_; }
 
  private:
   void restore(const std::string& checkpoint);
@@ -88,6 +96,7 @@ class Trainer {
   TrainerOptions options_;
   TrainState state_;
   TrainingStep step_;
+  DataParallelTime overhead_;
 };
 
 }  // namespace vktrain::train
