@@ -198,6 +198,9 @@ void add_train_options(CLI::App& c, TrainOptions& o) {
              "replace the previous run in --out: remove its metrics, checkpoints, adapter or model "
              "and report (files vktrain did not write stay)");
   c.add_option("--seed", o.seed, "seed of the data order, adapter init and dropout (default 0)");
+  c.add_flag("--shard-optimizer", o.shard_optimizer,
+             "under mpirun: split the optimizer state over the ranks (ZeRO-1), so that full "
+             "fine-tuning needs less memory per device; checkpoints stay whole");
   c.add_option("--bucket-mb", o.bucket_mb,
                "under mpirun: gradients are summed over the ranks in buckets of this many MB, "
                "each while the backward goes on (0: one per layer; default 25)");
@@ -262,7 +265,7 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
   // The memory plan decides recompute and refuses a run that cannot fit, before allocating.
   model::MemoryPlan plan =
       train::plan_training(config, setup, o.batch, o.seq_len, o.grad_accum, ctx.caps(), {},
-                           ranks.size());
+                           ranks.size(), o.shard_optimizer);
   const uint64_t budget = model::usable_budget(ctx);
   const bool recompute =
       require_fits(plan, budget, setup, parse_grad_checkpoint(o.grad_checkpoint));
@@ -335,6 +338,7 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
   t.base_model = o.model;
   t.settings = settings_of(o, setup.dtype, recompute, ranks.size());
   t.ranks = &ranks;
+  t.shard_optimizer = o.shard_optimizer;
   train::Trainer trainer(m, train, valid ? &*valid : nullptr, t);
 
   if (root)

@@ -33,8 +33,16 @@ class Communicator {
   // progress() lets it between other work, wait_started() returns when all have finished.
   // Each element's sum is the one sum() forms (the same reduction over the same N values).
   void start_sum(std::span<float> values) const;
+  // An all-gather started the same way (MPI_Iallgatherv in place): rank r's part of `values` is
+  // counts[r] elements at displacements[r], filled in on every rank from rank r's. The counts
+  // must stay alive until wait_started().
+  void start_gather(std::span<float> values, std::span<const int> counts,
+                    std::span<const int> displacements) const;
   void progress() const;
   void wait_started() const;
+  // Point to point, blocking: `values` to rank `to`, and from rank `from` into `values`.
+  void send(std::span<const float> values, int to) const;
+  void receive(std::span<float> values, int from) const;
   double sum(double value) const;
   bool any(bool value) const;
   void barrier() const;  // returns when every rank has called it

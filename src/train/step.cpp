@@ -91,11 +91,12 @@ int64_t count_tokens(const model::HostBatch& batch) {
 }
 
 TrainingStep::TrainingStep(model::Transformer& model, const StepShape& shape,
-                           const ops::AdamwOptions& adamw, const Communicator* ranks)
+                           const ops::AdamwOptions& adamw, const Communicator* ranks,
+                           bool shard_optimizer)
     : model_(model),
       shape_(shape),
       ranks_(ranks),
-      optimizer_(make_optimizer(model.parameters(), adamw)),
+      optimizer_(make_optimizer(model.parameters(), adamw, shard_optimizer ? ranks : nullptr)),
       loss_scale_(model.setup().dtype == DType::f16 ? kF16LossScale : 1.0f),
       acts_(model.context(), model.config(), model.setup().dtype, shape.batch, shape.time,
             shape.recompute, model.setup().lora.rank),
@@ -109,8 +110,18 @@ TrainingStep::TrainingStep(model::Transformer& model, const StepShape& shape,
   for (const GradientBucket& range :
        gradient_buckets(model.parameters(), model.config(), shape.bucket_bytes, max_bytes)) {
     const uint64_t bytes = range.count * sizeof(float);
-    buckets_.push_back({range, model.context().allocator.allocate(
-                                   bytes, vk::MemoryKind::readback, "gradient staging", bytes)});
+    Bucket b{range, model.context().allocator.allocate(bytes, vk::MemoryKind::readback,
+                                                       "gradient staging", bytes)};
+    for (int r = 0; optimizer_->sharded() && r < ranks->size(); ++r) {
+      const ArenaRange shard =
+          optimizer_shard(model.parameters().trainable_elements(), r, ranks->size());
+      const uint64_t first = std::clamp(shard.first, range.first, range.first + range.count);
+      const uint64_t end =
+          std::clamp(shard.first + shard.count, range.first, range.first + range.count);
+      b.shard_counts.push_back(int(end - first));
+      b.shard_offsets.push_back(int(first - range.first));
+    }
+    buckets_.push_back(std::move(b));
   }
 }
 
@@ -189,6 +200,22 @@ void TrainingStep::reduce_gradients(StepResult& result) {
   upload_->wait();
   result.staging_seconds += seconds_since(start);
   update_->wait();
+  if (gather_) gather_masters(result);
+}
+
+void TrainingStep::gather_masters(StepResult& result) {
+  auto start = std::chrono::steady_clock::now();
+  for (Bucket& b : buckets_) {
+    const vk::Span& span = b.staging.spans().front();
+    ranks_->start_gather({static_cast<float*>(span.mapped), b.range.count}, b.shard_counts,
+                         b.shard_offsets);
+  }
+  ranks_->wait_started();
+  result.mpi_seconds += seconds_since(start);
+  start = std::chrono::steady_clock::now();
+  gather_->submit();
+  gather_->wait();
+  result.staging_seconds += seconds_since(start);
 }
 
 void TrainingStep::record_update(vk::Recorder& rec) {
@@ -197,7 +224,10 @@ void TrainingStep::record_update(vk::Recorder& rec) {
     ops::scale(rec, params.grad_arena(), params.grad_arena(), 1.0f / loss_scale_);
   ops::sum_squares(rec, grad_norm_sq_, params.grad_arena());
   optimizer_->record_update(rec, grad_norm_sq_);
-  params.record_refresh(rec);
+}
+
+void TrainingStep::record_refresh(vk::Recorder& rec) {
+  model_.parameters().record_refresh(rec);
   // The results the host reads after the wait (finish), in the recording's host-visible memory.
   const vk::Span& out = results_.spans().front();
   const Tensor* results[] = {&acts_.loss, &acts_.grad_scale, &grad_norm_sq_};
@@ -278,8 +308,25 @@ void TrainingStep::submit() {
       update_ = std::make_unique<vk::Recorder>(model_.context());
       update_->share_workspace(*parts_.front());
       record_update(*update_);
+      if (optimizer_->sharded()) {
+        // This rank's updated masters into the staging; after the gather, everyone's back.
+        gather_ = std::make_unique<vk::Recorder>(model_.context());
+        const vk::Allocation& masters = model_.parameters().master_arena().memory;
+        const size_t rank = size_t(ranks_->rank());
+        for (const Bucket& b : buckets_) {
+          const uint64_t at = uint64_t(b.shard_offsets[rank]) * sizeof(float);
+          record_copy(*update_, masters, b.range.first * sizeof(float) + at, b.staging, at,
+                      uint64_t(b.shard_counts[rank]) * sizeof(float));
+          record_copy(*gather_, b.staging, 0, masters, b.range.first * sizeof(float),
+                      b.range.count * sizeof(float));
+        }
+        record_refresh(*gather_);
+      } else {
+        record_refresh(*update_);
+      }
     } else {
       record_update(*parts_.front());
+      record_refresh(*parts_.front());
     }
   }
   slots_[prepared_].copies->submit();

@@ -27,6 +27,12 @@
 // from the host, which sees every micro-batch; the loss is summed over the ranks. So the norm,
 // the clipping and the update are those of one rank with N x K micro-batches.
 //
+// With the optimizer sharded (ZeRO-1, train/optimizer.hpp) every rank still sums and uploads
+// the whole gradient arena and forms the norm from it, as one rank does, but updates only its
+// shard of the masters; the update then copies that shard into the buckets' staging, the host
+// gathers every rank's shard into every rank's staging (MPI_Iallgatherv, in place, per bucket)
+// and a last submission uploads the masters and refreshes the compute copies.
+//
 // The loss is the mean over every target of the K micro-batches (transformers' loss over one
 // batch of K x B rows): the 1/count is computed on the device from all K target tensors.
 // f16 activations: gradients of the mean underflow f16 (softmax / count), so the loss gradient is
@@ -68,9 +74,10 @@ struct StepResult {
 
 class TrainingStep {
  public:
-  // `ranks`: the data-parallel job this step is one rank of (null: one rank).
+  // `ranks`: the data-parallel job this step is one rank of (null: one rank);
+  // `shard_optimizer`: the optimizer's state sharded over its ranks (ZeRO-1).
   TrainingStep(model::Transformer& model, const StepShape& shape, const ops::AdamwOptions& adamw,
-               const Communicator* ranks = nullptr);
+               const Communicator* ranks = nullptr, bool shard_optimizer = false);
   ~TrainingStep();
   TrainingStep(const TrainingStep&) = delete;
   TrainingStep& operator=(const TrainingStep&) = delete;
@@ -107,8 +114,12 @@ class TrainingStep {
   void record_gradients();
   // Distributed: waits for parts_ in order, starting each bucket's sum when its copy is done.
   void reduce_gradients(StepResult& result);
-  // Clipping norm, the optimizer's update, the refresh and the results' copy.
+  // Clipping norm and the optimizer's update.
   void record_update(vk::Recorder& rec);
+  // The refresh of the compute copies and the results' copy.
+  void record_refresh(vk::Recorder& rec);
+  // Sharded optimizer: gathers the ranks' updated masters and refreshes (gather_).
+  void gather_masters(StepResult& result);
 
   model::Transformer& model_;
   StepShape shape_;
@@ -131,18 +142,22 @@ class TrainingStep {
   vk::Allocation results_;              // f32 [3] host-visible: loss, grad_scale, grad_norm_sq
   // Distributed: the buckets in backward order, each with its gradients in host-visible memory
   // (one span, for MPI) and the index in parts_ of the copy that fills it.
+  // Sharded optimizer: each rank's part of the bucket (its shard's) in elements, and where it
+  // starts in the bucket, for the masters' all-gather.
   struct Bucket {
     GradientBucket range;
     vk::Allocation staging;
     size_t download = 0;
+    std::vector<int> shard_counts, shard_offsets;
   };
   std::vector<Bucket> buckets_;
   // Last, so that they are destroyed first: a Recorder waits for its submission when destroyed,
   // and the step in flight reads and writes everything above. parts_: the step's submissions
   // in order (one rank: one, the whole step); the first owns the workspace they share, so the
-  // destructor ends them last to first. upload_ and update_ only when distributed.
+  // destructor ends them last to first. upload_ and update_ only when distributed, gather_ only
+  // with the optimizer sharded.
   std::vector<std::unique_ptr<vk::Recorder>> parts_;
-  std::unique_ptr<vk::Recorder> upload_, update_;
+  std::unique_ptr<vk::Recorder> upload_, update_, gather_;
 };
 
 int64_t count_targets(const model::HostBatch& batch);

@@ -21,7 +21,7 @@ Trainer::Trainer(model::Transformer& model, const data::Batcher& train,
       train_(train),
       valid_(valid),
       options_(std::move(options)),
-      step_(model, options_.shape, options_.adamw, options_.ranks) {
+      step_(model, options_.shape, options_.adamw, options_.ranks, options_.shard_optimizer) {
   if (options_.steps < 1) fail("[train] the run needs at least one step");
   options_.schedule.total_steps = options_.steps;
   state_.rng = {options_.seed};
@@ -137,7 +137,11 @@ double Trainer::evaluate() {
 }
 
 void Trainer::save_checkpoint() {
-  if (!writes_outputs()) return;
+  if (!writes_outputs()) {
+    // A sharded optimizer's state reaches rank 0's file from every rank.
+    if (step_.optimizer().sharded()) send_optimizer_state(model_.parameters(), step_.optimizer());
+    return;
+  }
   io::AtomicDirectory dir(checkpoint_dir(options_.run_dir, state_.step), "checkpoint");
   write_trainable(dir.path(), model_, step_.optimizer(), options_.base_model);
   write_train_state(dir.path(), state_);

@@ -49,6 +49,7 @@ struct TrainerOptions {
   std::string base_model;    // written into adapters (base_model_name_or_path)
   nlohmann::json settings;   // what must not change on resume
   const Communicator* ranks = nullptr;  // the data-parallel job (null: one rank)
+  bool shard_optimizer = false;         // the optimizer state sharded over `ranks` (ZeRO-1)
 };
 
 struct StepReport {
