@@ -22,8 +22,9 @@
 // them in order and starts each bucket's MPI sum (MPI_Iallreduce) as soon as its copy is done,
 // while the device goes on with the layers below. Once every sum is in, an upload copies the
 // staging back into the gradient arena and the update (clipping, optimizer, refresh) runs.
-// MPI sums each element over the same N values in an order fixed for N, whatever the buckets,
-// so the result does not depend on them. The mean's 1/count over all N x K micro-batches comes
+// On two ranks each element's sum is a + b however MPI forms it, so the buckets do not change
+// the result by a bit; on more, Open MPI picks its reduction algorithm by message size, so the
+// bucket size may change the rounding of the sums (the same from run to run). The mean's 1/count over all N x K micro-batches comes
 // from the host, which sees every micro-batch; the loss is summed over the ranks. So the norm,
 // the clipping and the update are those of one rank with N x K micro-batches.
 //
