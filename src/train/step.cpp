@@ -126,6 +126,11 @@ TrainingStep::TrainingStep(model::Transformer& model, const StepShape& shape,
 }
 
 TrainingStep::~TrainingStep() {
+  // Each recording waits for its submission when destroyed; those that share the first part's
+  // workspace, submitted after it, end first.
+  gather_.reset();
+  update_.reset();
+  upload_.reset();
   while (!parts_.empty()) parts_.pop_back();
 }
 

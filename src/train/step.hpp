@@ -154,9 +154,9 @@ class TrainingStep {
   std::vector<Bucket> buckets_;
   // Last, so that they are destroyed first: a Recorder waits for its submission when destroyed,
   // and the step in flight reads and writes everything above. parts_: the step's submissions
-  // in order (one rank: one, the whole step); the first owns the workspace they share, so the
-  // destructor ends them last to first. upload_ and update_ only when distributed, gather_ only
-  // with the optimizer sharded.
+  // in order (one rank: one, the whole step); the first owns the workspace that all of them
+  // share, so the destructor ends the others first. upload_ and update_ only when distributed,
+  // gather_ only with the optimizer sharded.
   std::vector<std::unique_ptr<vk::Recorder>> parts_;
   std::unique_ptr<vk::Recorder> upload_, update_, gather_;
 };
