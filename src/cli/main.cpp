@@ -128,6 +128,9 @@ int main(int argc, char** argv) {
   plan->add_option("--ranks", plan_options.ranks,
                    "data-parallel ranks (mpirun -np N, one per device): memory per device and "
                    "the gradient traffic per step (default 1)");
+  plan->add_flag("--shard-optimizer", plan_options.shard_optimizer,
+                 "with --ranks: the optimizer state split over the ranks (train "
+                 "--shard-optimizer, ZeRO-1)");
   plan->add_option("--link-gbps", plan_options.link_gbps,
                    "with --ranks: the slowest link between ranks in Gbit/s, for the all-reduce's "
                    "time per step");

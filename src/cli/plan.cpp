@@ -24,16 +24,19 @@ std::string join(const std::vector<std::string>& parts, const char* separator) {
 }
 
 // What data parallelism over --ranks devices adds: the global batch, and the gradients' all-reduce
-// per step with its time at --link-gbps (the wire alone; the staging copies and the ring's
-// latency come on top).
+// per step (with a sharded optimizer also the masters' all-gather) with its time at --link-gbps
+// (the wire alone; the staging copies and the ring's latency come on top).
 void print_data_parallel(const model::MemoryPlan& plan, const PlanOptions& o) {
-  const uint64_t sent = train::allreduce_bytes_per_rank(plan.gradients, o.ranks);
+  uint64_t sent = train::allreduce_bytes_per_rank(plan.gradients, o.ranks);
+  if (o.shard_optimizer) sent += train::allgather_bytes_per_rank(plan.master, o.ranks);
   fmt::print("data parallel over {} ranks: the numbers above are per device (workspace holds the "
              "{:.2f} GiB gradient staging); a step trains {} x {} x {} x {} tokens\n",
              o.ranks, gib(plan.gradients), o.ranks, o.grad_accum, o.batch, o.seq_len);
-  fmt::print("  gradient all-reduce per step: {:.2f} GiB of f32 gradients; each rank sends and "
-             "receives {:.2f} GiB (ring: 2 (N-1)/N){}\n",
-             gib(plan.gradients), gib(sent),
+  fmt::print("  gradient all-reduce per step: {:.2f} GiB of f32 gradients{}; each rank sends and "
+             "receives {:.2f} GiB (ring: 2 (N-1)/N{}){}\n",
+             gib(plan.gradients),
+             o.shard_optimizer ? ", then the masters' all-gather (sharded optimizer)" : "",
+             gib(sent), o.shard_optimizer ? ", + (N-1)/N" : "",
              o.link_gbps ? fmt::format(", {:.3f} s at {} Gbit/s", double(sent) * 8 /
                                                                    (*o.link_gbps * 1e9),
                                        *o.link_gbps)
@@ -126,6 +129,7 @@ int run_plan(const PlanOptions& o) {
   if (o.link_gbps && !(*o.link_gbps > 0))
     fail("[plan] --link-gbps must be positive, got {}", *o.link_gbps);
   if (o.link_gbps && o.ranks == 1) fail("[plan] --link-gbps needs --ranks N above 1");
+  if (o.shard_optimizer && o.ranks == 1) fail("[plan] --shard-optimizer needs --ranks N above 1");
   std::optional<io::ModelSource> source;
   if (o.model) source.emplace(*o.model);
   const io::ModelConfig config =
@@ -146,7 +150,7 @@ int run_plan(const PlanOptions& o) {
   model::check_model_setup(setup);
   const model::MemoryPlan plan =
       train::plan_training(config, setup, o.batch, o.seq_len, o.grad_accum, context.caps(), {},
-                           o.ranks);
+                           o.ranks, o.shard_optimizer);
   // --device-memory plans for a machine the user does not have (a 96 GB Strix Halo, a 24 GB
   // card): its whole memory is the budget.
   const uint64_t budget = o.device_memory ? uint64_t(*o.device_memory * double(1ull << 30))
@@ -171,7 +175,8 @@ int run_plan(const PlanOptions& o) {
   row("LoRA adapter", plan.adapter);
   row("master weights (f32)", plan.master);
   row("gradients (f32)", plan.gradients);
-  row("optimizer state (AdamW)", plan.optimizer);
+  row("optimizer state (AdamW)", plan.optimizer,
+      o.shard_optimizer ? fmt::format("   sharded: 1/{} per device", o.ranks) : "");
   row("activations", plan.activations,
       fmt::format("   with recompute {:.2f} GiB", gib(plan.activations_recompute)));
   row("workspace", plan.workspace);

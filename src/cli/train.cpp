@@ -55,6 +55,7 @@ void check_options(const TrainOptions& o) {
   require(!(o.epochs && o.iters), "--epochs", "and --iters exclude each other; give one");
   require(!o.epochs || *o.epochs >= 1, "--epochs", "must be at least 1");
   require(!o.iters || *o.iters >= 1, "--iters", "must be at least 1");
+  require(o.bucket_mb >= 0 && o.bucket_mb <= 1e6, "--bucket-mb", "must lie in [0, 1000000]");
   require(o.valid_split >= 0 && o.valid_split < 1, "--valid-split", "must lie in [0, 1)");
   require(!(o.valid && o.valid_split > 0), "--valid", "and --valid-split exclude each other");
   require(o.full || o.lora_rank >= 1, "--lora-rank", "must be at least 1 (or pass --full)");
@@ -197,6 +198,12 @@ void add_train_options(CLI::App& c, TrainOptions& o) {
              "replace the previous run in --out: remove its metrics, checkpoints, adapter or model "
              "and report (files vktrain did not write stay)");
   c.add_option("--seed", o.seed, "seed of the data order, adapter init and dropout (default 0)");
+  c.add_flag("--shard-optimizer", o.shard_optimizer,
+             "under mpirun: split the optimizer state over the ranks (ZeRO-1), so that full "
+             "fine-tuning needs less memory per device; checkpoints stay whole");
+  c.add_option("--bucket-mb", o.bucket_mb,
+               "under mpirun: gradients are summed over the ranks in buckets of this many MB, "
+               "each while the backward goes on (0: one per layer; default 25)");
   c.add_option("--dtype", o.dtype, "f32, f16 or bf16 weights and activations (default auto)");
   add_quantize_option(c, o.quantize);
   c.add_option("--grad-checkpoint", o.grad_checkpoint,
@@ -259,7 +266,7 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
   // The memory plan decides recompute and refuses a run that cannot fit, before allocating.
   model::MemoryPlan plan =
       train::plan_training(config, setup, o.batch, o.seq_len, o.grad_accum, ctx.caps(), {},
-                           ranks.size());
+                           ranks.size(), o.shard_optimizer);
   const uint64_t budget = model::usable_budget(ctx);
   const bool recompute =
       require_fits(plan, budget, setup, parse_grad_checkpoint(o.grad_checkpoint));
@@ -320,7 +327,7 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
   train::TrainerOptions t;
   t.run_dir = o.out;
   t.steps = o.iters ? *o.iters : per_epoch * o.epochs.value_or(1);
-  t.shape = {o.batch, o.seq_len, o.grad_accum, recompute};
+  t.shape = {o.batch, o.seq_len, o.grad_accum, recompute, uint64_t(o.bucket_mb * 1e6)};
   t.adamw.weight_decay = o.weight_decay;
   t.adamw.max_grad_norm = o.max_grad_norm;
   t.schedule = {schedule, o.lr, o.warmup, t.steps, o.min_lr};
@@ -332,6 +339,7 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
   t.base_model = o.model;
   t.settings = settings_of(o, setup.dtype, recompute, ranks.size());
   t.ranks = &ranks;
+  t.shard_optimizer = o.shard_optimizer;
   train::Trainer trainer(m, train, valid ? &*valid : nullptr, t);
 
   if (root)
@@ -355,6 +363,12 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
   // A stop asked on another rank stops this one too, with that rank's signal unknown here.
   const int exit_code = 128 + (stop_signal ? int(stop_signal) : SIGTERM);
   if (!root) return stopped ? exit_code : 0;
+  if (const train::DataParallelTime& time = trainer.data_parallel_time(); time.steps > 0)
+    fmt::print("data parallel, per step: {:.3f} s, of which {:.3f} s copying gradients to and "
+               "from host staging and {:.3f} s in MPI not hidden by the backward (rank 0; "
+               "metrics.jsonl has every step)\n",
+               time.seconds / double(time.steps), time.staging / double(time.steps),
+               time.mpi / double(time.steps));
   if (!o.full) io::write_peft_files(o.out, train::adapter_of(m, o.model));
   else train::write_model_directory(o.out, m, o.model);
   if (stopped) {

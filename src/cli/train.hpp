@@ -47,6 +47,8 @@ struct TrainOptions {
   std::optional<std::string> quantize;   // --quantize (cli/run_setup.hpp)
   std::string grad_checkpoint = "auto";  // on, off, auto (from the memory plan)
   std::optional<std::string> device;
+  double bucket_mb = 25;  // under mpirun: the gradient all-reduce's bucket, MB (10^6 bytes)
+  bool shard_optimizer = false;  // under mpirun: ZeRO-1, the optimizer state split over the ranks
   nlohmann::json flags;  // every flag's value (cli/flag_values.hpp), for report.html
 };
 

@@ -117,7 +117,7 @@ void Transformer::record_forward(vk::Recorder& rec, Activations& acts, const Bat
 }
 
 void Transformer::record_backward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
-                                  uint32_t micro) {
+                                  uint32_t micro, const LayerDone& after_layer) {
   auto& g = acts.grads;
   const std::string head = config_.tie_word_embeddings ? arch::hf::kEmbedTokens
                                                        : arch::hf::kLmHead;
@@ -132,13 +132,15 @@ void Transformer::record_backward(vk::Recorder& rec, Activations& acts, const Ba
   ops::rmsnorm_backward(rec, g.residual, norm_grad ? &*norm_grad : nullptr, g.final_norm,
                         acts.residual[size_t(config_.num_layers)], weight(arch::hf::kFinalNorm),
                         acts.final_norm_rstd, norm_options(), ops::GradientStore::write);
+  vk::Recorder* current = &rec;
   for (int64_t l = config_.num_layers - 1; l >= 0; --l) {
-    if (acts.recompute()) layer_forward(rec, acts, l, batch, true, micro);
-    layer_backward(rec, acts, l, batch, micro);
+    if (acts.recompute()) layer_forward(*current, acts, l, batch, true, micro);
+    layer_backward(*current, acts, l, batch, micro);
+    if (after_layer) current = after_layer(l);
   }
   if (embedding_trains()) {
     Tensor table_grad = params_->grad(arch::hf::kEmbedTokens);
-    ops::embedding_backward(rec, table_grad, g.residual, batch.ids, batch.order,
+    ops::embedding_backward(*current, table_grad, g.residual, batch.ids, batch.order,
                             embedding_scale());
   }
 }

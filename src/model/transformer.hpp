@@ -8,6 +8,7 @@
 // positions, document ids, the dropout seed) are device tensors the host rewrites before each
 // replay.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -76,8 +77,12 @@ class Transformer {
                       bool training, uint32_t micro = 0);
   // After record_forward(training): adds the batch's summed token loss into acts.loss and the
   // gradients of the loss (scaled by acts.grad_scale) into the gradient arena.
+  // `after_layer`, when given, is called once the backward of each layer is recorded (layers
+  // L-1 down to 0) and returns the recording to go on in: data-parallel training ends a
+  // submission there and reduces the gradients that are final while the rest runs.
+  using LayerDone = std::function<vk::Recorder*(int64_t layer)>;
   void record_backward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
-                       uint32_t micro = 0);
+                       uint32_t micro = 0, const LayerDone& after_layer = {});
   // After record_forward: adds the summed token loss into acts.loss (evaluation).
   void record_loss(vk::Recorder& rec, Activations& acts, const BatchTensors& batch);
   // After record_forward: logits [N, V] f32 (tests, generation).

@@ -27,6 +27,17 @@ std::vector<float> f32_values(const io::SafetensorsReader& file, const std::stri
   return values;
 }
 
+// Every state tensor of the optimizer as (parameter, index among its state), in file order: the
+// order in which rank 0 writes them and the other ranks of a sharded optimizer send theirs.
+std::vector<std::pair<const model::Parameter*, size_t>> state_tensors(
+    const model::Parameters& params, const Optimizer& optimizer) {
+  std::vector<std::pair<const model::Parameter*, size_t>> tensors;
+  for (const auto& p : params.all())
+    if (p.trainable)
+      for (size_t i = 0; i < optimizer.state_names(p).size(); ++i) tensors.emplace_back(&p, i);
+  return tensors;
+}
+
 }  // namespace
 
 io::PeftAdapter adapter_of(const model::Transformer& model, const std::string& base_model) {
@@ -44,27 +55,28 @@ io::PeftAdapter adapter_of(const model::Transformer& model, const std::string& b
 void write_trainable(const std::string& dir, const model::Transformer& model,
                      const Optimizer& optimizer, const std::string& base_model) {
   const model::Parameters& params = model.parameters();
-  vk::Context& ctx = params.context();
   // Each tensor is read from the device when the writer asks for it: the optimizer's state of
   // each parameter in turn, the non-adapter masters by their own names.
-  std::vector<Tensor> state;
+  const auto state = state_tensors(params, optimizer);
   std::vector<io::NamedShape> state_names, weights;
-  for (const auto& p : params.all()) {
-    if (!p.trainable) continue;
-    for (auto& [name, tensor] : optimizer.state_of(p)) {
-      state_names.push_back({name, tensor.shape});
-      state.push_back(std::move(tensor));
-    }
-    if (!model::is_lora_parameter(p.spec.name)) weights.push_back({p.spec.name, p.spec.shape});
-  }
+  for (const auto& [p, i] : state)
+    state_names.push_back({optimizer.state_names(*p)[i], p->spec.shape});
+  for (const auto& p : params.all())
+    if (p.trainable && !model::is_lora_parameter(p.spec.name))
+      weights.push_back({p.spec.name, p.spec.shape});
   if (model.setup().lora.rank > 0) io::write_peft_files(dir, adapter_of(model, base_model));
   if (!weights.empty())
     io::write_model_safetensors(
         dir + "/" + kModelFile, weights, [&](size_t i) { return params.read(weights[i].name); },
         DType::f32);
   io::write_model_safetensors(
-      dir + "/" + kOptimizerFile, state_names, [&](size_t i) { return read_floats(ctx, state[i]); },
+      dir + "/" + kOptimizerFile, state_names,
+      [&](size_t i) { return optimizer.read_state(*state[i].first, state[i].second); },
       DType::f32);
+}
+
+void send_optimizer_state(const model::Parameters& params, const Optimizer& optimizer) {
+  for (const auto& [p, i] : state_tensors(params, optimizer)) optimizer.read_state(*p, i);
 }
 
 void write_model_directory(const std::string& dir, const model::Transformer& model,
@@ -82,7 +94,6 @@ void write_model_directory(const std::string& dir, const model::Transformer& mod
 }
 
 void read_trainable(model::Parameters& params, Optimizer& optimizer, const std::string& dir) {
-  vk::Context& ctx = params.context();
   std::optional<io::PeftAdapter> adapter;
   if (std::filesystem::exists(dir + "/" + io::kPeftConfigFile)) adapter = io::read_peft_adapter(dir);
   std::optional<io::SafetensorsReader> weights;
@@ -103,8 +114,9 @@ void read_trainable(model::Parameters& params, Optimizer& optimizer, const std::
       if (!weights) fail("[checkpoint] {}: {} is missing", dir, kModelFile);
       params.write(name, f32_values(*weights, dir + "/" + kModelFile, name, p.spec.shape));
     }
-    for (auto& [state_name, tensor] : optimizer.state_of(p))
-      write_floats(ctx, tensor, f32_values(state_file, optimizer_path, state_name, tensor.shape));
+    const std::vector<std::string> names = optimizer.state_names(p);
+    for (size_t i = 0; i < names.size(); ++i)
+      optimizer.write_state(p, i, f32_values(state_file, optimizer_path, names[i], p.spec.shape));
   }
 }
 

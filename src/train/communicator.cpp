@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "base/error.hpp"
 
@@ -28,6 +29,12 @@ long launched_size() {
 }  // namespace
 
 #ifdef VKTRAIN_HAVE_MPI
+
+struct Communicator::Requests {
+  std::vector<MPI_Request> pending;
+};
+
+Communicator::Communicator() : started_(std::make_unique<Requests>()) {}
 
 std::unique_ptr<Communicator> Communicator::from_launch() {
   auto comm = std::make_unique<Communicator>();
@@ -55,6 +62,51 @@ void Communicator::sum(std::span<float> values) const {
     const int count = int(std::min(values.size() - first, size_t(1) << 30));
     MPI_Allreduce(MPI_IN_PLACE, values.data() + first, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
   }
+}
+
+void Communicator::start_sum(std::span<float> values) const {
+  if (!distributed()) return;
+  for (size_t first = 0; first < values.size(); first += size_t(1) << 30) {
+    const int count = int(std::min(values.size() - first, size_t(1) << 30));
+    MPI_Request request;
+    MPI_Iallreduce(MPI_IN_PLACE, values.data() + first, count, MPI_FLOAT, MPI_SUM,
+                   MPI_COMM_WORLD, &request);
+    started_->pending.push_back(request);
+  }
+}
+
+void Communicator::start_gather(std::span<float> values, std::span<const int> counts,
+                                std::span<const int> displacements) const {
+  if (!distributed()) return;
+  MPI_Request request;
+  MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, values.data(), counts.data(),
+                  displacements.data(), MPI_FLOAT, MPI_COMM_WORLD, &request);
+  started_->pending.push_back(request);
+}
+
+void Communicator::send(std::span<const float> values, int to) const {
+  for (size_t first = 0; first < values.size(); first += size_t(1) << 30)
+    MPI_Send(values.data() + first, int(std::min(values.size() - first, size_t(1) << 30)),
+             MPI_FLOAT, to, 0, MPI_COMM_WORLD);
+}
+
+void Communicator::receive(std::span<float> values, int from) const {
+  for (size_t first = 0; first < values.size(); first += size_t(1) << 30)
+    MPI_Recv(values.data() + first, int(std::min(values.size() - first, size_t(1) << 30)),
+             MPI_FLOAT, from, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+}
+
+void Communicator::progress() const {
+  if (started_->pending.empty()) return;
+  int done = 0;
+  MPI_Testall(int(started_->pending.size()), started_->pending.data(), &done,
+              MPI_STATUSES_IGNORE);
+  if (done) started_->pending.clear();
+}
+
+void Communicator::wait_started() const {
+  MPI_Waitall(int(started_->pending.size()), started_->pending.data(), MPI_STATUSES_IGNORE);
+  started_->pending.clear();
 }
 
 double Communicator::sum(double value) const {
@@ -90,8 +142,22 @@ std::unique_ptr<Communicator> Communicator::from_launch() {
   return std::make_unique<Communicator>();
 }
 
+struct Communicator::Requests {};
+Communicator::Communicator() = default;
 Communicator::~Communicator() = default;
 void Communicator::sum(std::span<float>) const {}
+void Communicator::start_sum(std::span<float>) const {}
+void Communicator::start_gather(std::span<float>, std::span<const int>,
+                                std::span<const int>) const {}
+// One rank has no one to talk to: the sharded optimizer never sends to itself.
+void Communicator::send(std::span<const float>, int) const {
+  fail("[mpi] this vktrain was built without MPI: nothing to send to");
+}
+void Communicator::receive(std::span<float>, int) const {
+  fail("[mpi] this vktrain was built without MPI: nothing to receive from");
+}
+void Communicator::progress() const {}
+void Communicator::wait_started() const {}
 double Communicator::sum(double value) const { return value; }
 bool Communicator::any(bool value) const { return value; }
 void Communicator::barrier() const {}

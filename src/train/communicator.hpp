@@ -12,7 +12,7 @@ namespace vktrain::train {
 
 class Communicator {
  public:
-  Communicator() = default;  // one rank
+  Communicator();  // one rank
   // The job mpirun launched this process into, MPI initialised (and finalised by the
   // destructor); one rank when mpirun did not launch it. In a build without MPI, a launch of
   // more than one rank fails, naming the build.
@@ -28,6 +28,21 @@ class Communicator {
 
   // Element-wise sums over the ranks, in place; every rank gets the same result.
   void sum(std::span<float> values) const;
+  // The same sum started without waiting (MPI_Iallreduce), for work to go on meanwhile; every
+  // rank starts the same sums in the same order. MPI moves them on only inside MPI calls:
+  // progress() lets it between other work, wait_started() returns when all have finished.
+  // Each element's sum is the one sum() forms (the same reduction over the same N values).
+  void start_sum(std::span<float> values) const;
+  // An all-gather started the same way (MPI_Iallgatherv in place): rank r's part of `values` is
+  // counts[r] elements at displacements[r], filled in on every rank from rank r's. The counts
+  // must stay alive until wait_started().
+  void start_gather(std::span<float> values, std::span<const int> counts,
+                    std::span<const int> displacements) const;
+  void progress() const;
+  void wait_started() const;
+  // Point to point, blocking: `values` to rank `to`, and from rank `from` into `values`.
+  void send(std::span<const float> values, int to) const;
+  void receive(std::span<float> values, int from) const;
   double sum(double value) const;
   bool any(bool value) const;
   void barrier() const;  // returns when every rank has called it
@@ -38,6 +53,8 @@ class Communicator {
  private:
   int rank_ = 0, size_ = 1, local_rank_ = 0;
   bool initialised_ = false;
+  struct Requests;  // the started collectives (MPI_Request is MPI's type)
+  std::unique_ptr<Requests> started_;
 };
 
 }  // namespace vktrain::train

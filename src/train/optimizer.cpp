@@ -1,5 +1,8 @@
 #include "train/optimizer.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 #include "base/error.hpp"
 #include "ops/elementwise.hpp"
 #include "vk/context.hpp"
@@ -9,28 +12,58 @@ namespace vktrain::train {
 
 namespace {
 
-// AdamW (torch.optim.AdamW with clip_grad_norm_): two f32 moments in arenas of the parameters'
-// layout, so the update is one flat pass over groups of neighbouring parameters.
+uint64_t whole_rows(uint64_t elements) {
+  return (elements + model::kArenaRow - 1) / model::kArenaRow * model::kArenaRow;
+}
+
+// [first, end) of a parameter in the arenas, its padding to a whole row included.
+ArenaRange arena_range(const model::Parameter& p) {
+  return {p.offset, whole_rows(p.spec.elements())};
+}
+
+ArenaRange overlap(const ArenaRange& a, const ArenaRange& b) {
+  const uint64_t first = std::max(a.first, b.first);
+  const uint64_t end = std::min(a.first + a.count, b.first + b.count);
+  return first < end ? ArenaRange{first, end - first} : ArenaRange{first, 0};
+}
+
+// AdamW (torch.optim.AdamW with clip_grad_norm_): two f32 moments in the parameters' arena
+// layout, so the update is one flat pass over groups of neighbouring parameters. Sharded, the
+// moments cover only this rank's rows of the arenas (shard_), and so do the groups.
 class Adamw final : public Optimizer {
  public:
-  Adamw(model::Parameters& params, const ops::AdamwOptions& options)
-      : params_(params), options_(options) {
+  Adamw(model::Parameters& params, const ops::AdamwOptions& options, const Communicator* ranks)
+      : params_(params), options_(options), ranks_(ranks) {
     if (!params.any_trainable()) fail("[train] the model has nothing to train");
-    m_ = params.make_arena("AdamW first moments", memory_);
-    v_ = params.make_arena("AdamW second moments", memory_);
+    const uint64_t elements = params.trainable_elements();
+    shard_ = sharded() ? optimizer_shard(elements, ranks->rank(), ranks->size())
+                       : ArenaRange{0, elements};
+    if (!sharded()) {
+      m_ = params.make_arena("AdamW first moments", memory_);
+      v_ = params.make_arena("AdamW second moments", memory_);
+    } else if (shard_.count > 0) {
+      const int64_t rows = int64_t(shard_.count / model::kArenaRow);
+      for (Tensor* t : {&m_, &v_}) {
+        *t = make_tensor(params.context(), DType::f32, {rows, model::kArenaRow},
+                         t == &m_ ? "AdamW first moments (shard)" : "AdamW second moments (shard)");
+        vk::Recorder rec(params.context());
+        ops::fill(rec, *t, 0.0f);
+        rec.run();
+      }
+    }
     step_values_ = make_tensor(params.context(), DType::f32, {3}, "AdamW step values");
     // Neighbouring parameters with the same decay share one group; the padding between them is
-    // zero in every arena and stays zero under the update.
+    // zero in every arena and stays zero under the update. Groups are relative to the shard.
     for (const auto& p : params.all()) {
       if (!p.trainable) continue;
-      const uint64_t end =
-          p.offset + (p.spec.elements() + model::kArenaRow - 1) / model::kArenaRow *
-                         model::kArenaRow;
+      const ArenaRange r = overlap(arena_range(p), shard_);
+      if (r.count == 0) continue;
+      const uint64_t first = r.first - shard_.first;
       if (!groups_.empty() && groups_.back().decay == p.spec.matrix() &&
-          groups_.back().first + groups_.back().count == p.offset)
-        groups_.back().count = end - groups_.back().first;
+          groups_.back().first + groups_.back().count == first)
+        groups_.back().count += r.count;
       else
-        groups_.push_back({p.offset, end - p.offset, p.spec.matrix()});
+        groups_.push_back({first, r.count, p.spec.matrix()});
     }
   }
 
@@ -41,24 +74,85 @@ class Adamw final : public Optimizer {
   const Tensor& step_values() const override { return step_values_; }
 
   void record_update(vk::Recorder& rec, const Tensor& grad_norm_squared) override {
-    ops::adamw_update(rec, params_.master_arena(), m_, v_, params_.grad_arena(), step_values_,
+    if (shard_.count == 0) return;
+    Tensor master = shard_view(params_.master_arena());
+    Tensor grads = shard_view(params_.grad_arena());
+    ops::adamw_update(rec, master, m_, v_, grads, step_values_,
                       options_.max_grad_norm > 0 ? &grad_norm_squared : nullptr, groups_,
                       options_);
   }
 
-  std::vector<std::pair<std::string, Tensor>> state_of(
-      const model::Parameter& p) const override {
-    const std::string& name = p.spec.name;
-    std::vector<std::pair<std::string, Tensor>> state;
-    state.emplace_back("exp_avg." + name, params_.arena_view(m_, name));
-    state.emplace_back("exp_avg_sq." + name, params_.arena_view(v_, name));
-    return state;
+  ArenaRange updated() const override { return shard_; }
+  bool sharded() const override { return ranks_ && ranks_->distributed(); }
+
+  std::vector<std::string> state_names(const model::Parameter& p) const override {
+    return {"exp_avg." + p.spec.name, "exp_avg_sq." + p.spec.name};
+  }
+
+  std::vector<float> read_state(const model::Parameter& p, size_t which) const override {
+    const Tensor& moment = which == 0 ? m_ : v_;
+    const ArenaRange whole = arena_range(p);
+    if (!sharded()) return read_floats(params_.context(), params_.arena_view(moment, p.spec.name));
+    // Each rank's part of the parameter's rows, to rank 0 in rank order.
+    std::vector<float> values(ranks_->rank() == 0 ? whole.count : 0);
+    for (int r = 0; r < ranks_->size(); ++r) {
+      const ArenaRange part = overlap(whole, optimizer_shard(params_.trainable_elements(), r,
+                                                             ranks_->size()));
+      if (part.count == 0) continue;
+      std::span<float> into;
+      if (ranks_->rank() == 0) into = {values.data() + (part.first - whole.first), part.count};
+      if (r == ranks_->rank()) {
+        const std::vector<float> mine = read_floats(params_.context(), rows_view(moment, part));
+        if (r == 0) std::copy(mine.begin(), mine.end(), into.begin());
+        else ranks_->send(mine, 0);
+      } else if (ranks_->rank() == 0) {
+        ranks_->receive(into, r);
+      }
+    }
+    values.resize(ranks_->rank() == 0 ? p.spec.elements() : 0);
+    return values;
+  }
+
+  void write_state(const model::Parameter& p, size_t which,
+                   std::span<const float> values) override {
+    Tensor& moment = which == 0 ? m_ : v_;
+    if (values.size() != p.spec.elements())
+      fail("[adamw] {}: {} state values for a parameter of {}", p.spec.name, values.size(),
+           p.spec.elements());
+    if (!sharded()) {
+      Tensor view = params_.arena_view(moment, p.spec.name);
+      write_floats(params_.context(), view, values);
+      return;
+    }
+    const ArenaRange whole = arena_range(p);
+    const ArenaRange part = overlap(whole, shard_);
+    if (part.count == 0) return;
+    // Whole rows: the padding after the parameter's last value is zero, as in the arenas.
+    std::vector<float> rows(part.count, 0.0f);
+    const uint64_t from = part.first - whole.first;
+    const uint64_t n = std::min<uint64_t>(part.count, values.size() - from);
+    std::copy_n(values.begin() + int64_t(from), n, rows.begin());
+    Tensor view = rows_view(moment, part);
+    write_floats(params_.context(), view, rows);
   }
 
  private:
+  // The shard's rows of a whole arena.
+  Tensor shard_view(const Tensor& arena) const {
+    return view(arena, shard_.first, {int64_t(shard_.count / model::kArenaRow), model::kArenaRow},
+                arena.name + " (shard)");
+  }
+  // Arena rows `range` (whole rows within the shard) of a moment.
+  Tensor rows_view(const Tensor& moment, const ArenaRange& range) const {
+    return view(moment, range.first - shard_.first,
+                {int64_t(range.count / model::kArenaRow), model::kArenaRow}, moment.name);
+  }
+
   model::Parameters& params_;
   ops::AdamwOptions options_;
-  std::vector<Tensor> memory_;  // the moments' chunks
+  const Communicator* ranks_;
+  ArenaRange shard_;
+  std::vector<Tensor> memory_;  // the unsharded moments' chunks
   Tensor m_, v_;
   Tensor step_values_;  // f32 [3]: ops::adamw_step_values
   std::vector<ops::AdamwGroup> groups_;
@@ -67,12 +161,22 @@ class Adamw final : public Optimizer {
 }  // namespace
 
 std::unique_ptr<Optimizer> make_optimizer(model::Parameters& params,
-                                          const ops::AdamwOptions& options) {
-  return std::make_unique<Adamw>(params, options);
+                                          const ops::AdamwOptions& options,
+                                          const Communicator* shard_over) {
+  return std::make_unique<Adamw>(params, options, shard_over);
 }
 
-uint64_t optimizer_state_bytes(const ops::AdamwOptions&, uint64_t arena_bytes) {
-  return 2 * arena_bytes;  // the two moments
+ArenaRange optimizer_shard(uint64_t elements, int64_t rank, int64_t ranks) {
+  const uint64_t rows = elements / model::kArenaRow;
+  const uint64_t per_rank = (rows + uint64_t(ranks) - 1) / uint64_t(ranks);
+  const uint64_t first = std::min(rows, uint64_t(rank) * per_rank);
+  const uint64_t end = std::min(rows, first + per_rank);
+  return {first * model::kArenaRow, (end - first) * model::kArenaRow};
+}
+
+uint64_t optimizer_state_bytes(const ops::AdamwOptions&, uint64_t arena_bytes, int64_t shards) {
+  // The two moments, of rank 0's shard.
+  return 2 * optimizer_shard(arena_bytes / sizeof(float), 0, shards).count * sizeof(float);
 }
 
 }  // namespace vktrain::train

@@ -1,19 +1,33 @@
 #pragma once
 // The optimizer behind a training step (DESIGN.md decision 14), out of the model: the state it
 // keeps beside the parameters' master and gradient arenas, the names that state has in a
-// checkpoint's optimizer.safetensors, the device bytes the memory plan counts for it, and the
-// update the recorded step replays. AdamW is the first implementation; a second optimizer, or
-// one whose state is sharded across MPI ranks, is one more class behind this interface and one
-// more case in make_optimizer and optimizer_state_bytes.
+// checkpoint's optimizer.safetensors, the device bytes the memory plan counts for it, the
+// update the recorded step replays, and its sharding across MPI ranks. AdamW is the first
+// implementation; a second optimizer is one more class behind this interface and one more case
+// in make_optimizer and optimizer_state_bytes.
+//
+// Sharded over N data-parallel ranks (ZeRO stage 1): rank r keeps the state of, and updates,
+// only its 1/N of the arenas (whole rows, ranks in order: optimizer_shard), so the optimizer's
+// memory per device falls with N; the step gathers the other ranks' updated masters after the
+// update (train/step.hpp). A checkpoint holds the whole state under the parameters' names all
+// the same: rank 0 gathers it to write it (read_state), and every rank takes its part when
+// reading it back (write_state).
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "model/parameters.hpp"
 #include "ops/adamw.hpp"
+#include "train/communicator.hpp"
 
 namespace vktrain::train {
+
+// Elements [first, first + count) of the parameters' arenas.
+struct ArenaRange {
+  uint64_t first = 0, count = 0;
+};
 
 class Optimizer {
  public:
@@ -22,21 +36,38 @@ class Optimizer {
   // decision 3), for learning rate `lr` and `step` counting from 1.
   virtual std::vector<float> host_step_values(double lr, int64_t step) const = 0;
   virtual const Tensor& step_values() const = 0;
-  // Records the update of every trainable master from the gradient arena. grad_norm_squared
-  // (f32 [1]) holds the squared global gradient norm, for clipping.
+  // Records the update of the trainable masters in updated() from the gradient arena.
+  // grad_norm_squared (f32 [1]) holds the squared global gradient norm, for clipping.
   virtual void record_update(vk::Recorder& rec, const Tensor& grad_norm_squared) = 0;
-  // The state of one trainable parameter, each tensor under its name in optimizer.safetensors.
-  virtual std::vector<std::pair<std::string, Tensor>> state_of(
-      const model::Parameter& parameter) const = 0;
+  // The part of the arenas this rank updates: all of them unless sharded.
+  virtual ArenaRange updated() const = 0;
+  virtual bool sharded() const = 0;
+  // The names of a trainable parameter's state tensors in optimizer.safetensors, each of the
+  // parameter's shape.
+  virtual std::vector<std::string> state_names(const model::Parameter& parameter) const = 0;
+  // State tensor `which` of `parameter`. Sharded, every rank calls it for the same tensors in
+  // the same order: rank 0 gets the values, the others send their parts and get nothing.
+  virtual std::vector<float> read_state(const model::Parameter& parameter, size_t which) const = 0;
+  // Restores state tensor `which` of `parameter` from its values (sharded: this rank's part).
+  virtual void write_state(const model::Parameter& parameter, size_t which,
+                           std::span<const float> values) = 0;
 };
 
 // The run's optimizer over `params` (which must have trainable parameters); its state starts at
-// zero, as a checkpoint's is restored into it.
+// zero, as a checkpoint's is restored into it. `shard_over`: the data-parallel job whose ranks
+// share the state (ZeRO-1); null or one rank: unsharded.
 std::unique_ptr<Optimizer> make_optimizer(model::Parameters& params,
-                                          const ops::AdamwOptions& options);
+                                          const ops::AdamwOptions& options,
+                                          const Communicator* shard_over = nullptr);
+
+// Rank `rank`'s part of arenas of `elements` (a whole number of rows) shared by `ranks` ranks:
+// ceil(rows / ranks) rows each, in rank order (the last ones may hold fewer, or none).
+ArenaRange optimizer_shard(uint64_t elements, int64_t rank, int64_t ranks);
 
 // The device bytes make_optimizer's state takes for trainable arenas of `arena_bytes`
-// (model::MemoryPlan::master), for the memory plan.
-uint64_t optimizer_state_bytes(const ops::AdamwOptions& options, uint64_t arena_bytes);
+// (model::MemoryPlan::master), sharded over `shards` ranks (on rank 0, which holds the most),
+// for the memory plan.
+uint64_t optimizer_state_bytes(const ops::AdamwOptions& options, uint64_t arena_bytes,
+                               int64_t shards = 1);
 
 }  // namespace vktrain::train

@@ -33,17 +33,39 @@ void record_copy_into(vk::Recorder& rec, const vk::Span& src, uint64_t offset, c
   }
 }
 
-// Records copies of every byte of `from` into `to` (as long), span by span.
-void record_copy(vk::Recorder& rec, const vk::Allocation& from, const vk::Allocation& to) {
-  const auto& a = from.spans();
-  const auto& b = to.spans();
-  uint64_t at_a = 0, at_b = 0;  // offsets within a[i], b[j]
-  for (size_t i = 0, j = 0; i < a.size() && j < b.size();) {
-    const uint64_t n = std::min(a[i].bytes - at_a, b[j].bytes - at_b);
-    rec.copy(a[i], at_a, b[j], at_b, n);
-    if ((at_a += n) == a[i].bytes) ++i, at_a = 0;
-    if ((at_b += n) == b[j].bytes) ++j, at_b = 0;
+// A position in an allocation's spans: span i, byte `at` within it.
+struct SpanCursor {
+  const std::vector<vk::Span>& spans;
+  size_t i = 0;
+  uint64_t at = 0;
+  SpanCursor(const vk::Allocation& a, uint64_t offset) : spans(a.spans()), at(offset) {
+    while (i < spans.size() && at >= spans[i].bytes) at -= spans[i++].bytes;
   }
+  uint64_t left() const { return spans[i].bytes - at; }
+  void advance(uint64_t n) {
+    if ((at += n) == spans[i].bytes) ++i, at = 0;
+  }
+};
+
+// Records copies of `bytes` bytes from byte `from_offset` of `from` into `to` at `to_offset`,
+// span by span.
+void record_copy(vk::Recorder& rec, const vk::Allocation& from, uint64_t from_offset,
+                 const vk::Allocation& to, uint64_t to_offset, uint64_t bytes) {
+  SpanCursor a(from, from_offset), b(to, to_offset);
+  while (bytes > 0) {
+    const uint64_t n = std::min({a.left(), b.left(), bytes});
+    rec.copy(a.spans[a.i], a.at, b.spans[b.i], b.at, n);
+    a.advance(n);
+    b.advance(n);
+    bytes -= n;
+  }
+}
+
+// How long a host wait on the device sleeps before MPI gets to move the started sums on.
+constexpr uint64_t kPollNanoseconds = 200'000;
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 std::vector<model::BatchTensors> micro_batch_tensors(const model::Transformer& model,
@@ -57,11 +79,12 @@ std::vector<model::BatchTensors> micro_batch_tensors(const model::Transformer& m
 }  // namespace
 
 TrainingStep::TrainingStep(model::Transformer& model, const StepShape& shape,
-                           const ops::AdamwOptions& adamw, const Communicator* ranks)
+                           const ops::AdamwOptions& adamw, const Communicator* ranks,
+                           bool shard_optimizer)
     : model_(model),
       shape_(shape),
       ranks_(ranks),
-      optimizer_(make_optimizer(model.parameters(), adamw)),
+      optimizer_(make_optimizer(model.parameters(), adamw, shard_optimizer ? ranks : nullptr)),
       loss_scale_(model.setup().dtype == DType::f16 ? kF16LossScale : 1.0f),
       acts_(model.context(), model.config(), model.setup().dtype, shape.batch, shape.time,
             shape.recompute, model.setup().lora.rank),
@@ -70,13 +93,39 @@ TrainingStep::TrainingStep(model::Transformer& model, const StepShape& shape,
   grad_norm_sq_ = make_tensor(model.context(), DType::f32, {1}, "squared gradient norm");
   results_ = model.context().allocator.allocate(3 * sizeof(float), vk::MemoryKind::readback,
                                                 "step results", 3 * sizeof(float));
-  if (distributed())
-    staging_ = model.context().allocator.allocate(model.parameters().grad_arena().bytes(),
-                                                  vk::MemoryKind::readback, "gradient staging");
+  if (!distributed()) return;
+  const uint64_t max_bytes = std::min<uint64_t>(model.context().caps().max_allocation, 1ull << 30);
+  for (const GradientBucket& range :
+       gradient_buckets(model.parameters(), model.config(), shape.bucket_bytes, max_bytes)) {
+    const uint64_t bytes = range.count * sizeof(float);
+    Bucket b{range, model.context().allocator.allocate(bytes, vk::MemoryKind::readback,
+                                                       "gradient staging", bytes)};
+    for (int r = 0; optimizer_->sharded() && r < ranks->size(); ++r) {
+      const ArenaRange shard =
+          optimizer_shard(model.parameters().trainable_elements(), r, ranks->size());
+      const uint64_t first = std::clamp(shard.first, range.first, range.first + range.count);
+      const uint64_t end =
+          std::clamp(shard.first + shard.count, range.first, range.first + range.count);
+      b.shard_counts.push_back(int(end - first));
+      b.shard_offsets.push_back(int(first - range.first));
+    }
+    buckets_.push_back(std::move(b));
+  }
 }
 
-void TrainingStep::record_gradients(vk::Recorder& rec) {
+TrainingStep::~TrainingStep() {
+  // Each recording waits for its submission when destroyed; those that share the first part's
+  // workspace, submitted after it, end first.
+  gather_.reset();
+  update_.reset();
+  upload_.reset();
+  while (!parts_.empty()) parts_.pop_back();
+}
+
+void TrainingStep::record_gradients() {
   model::Parameters& params = model_.parameters();
+  parts_.push_back(std::make_unique<vk::Recorder>(model_.context()));
+  vk::Recorder& rec = *parts_.front();
   ops::fill(rec, params.grad_arena(), 0.0f);
   ops::fill(rec, acts_.loss, 0.0f);
   if (!distributed()) {  // else the host writes the global count's 1 / count (prepare)
@@ -86,10 +135,80 @@ void TrainingStep::record_gradients(vk::Recorder& rec) {
   }
   if (loss_scale_ != 1.0f) ops::scale(rec, acts_.grad_scale, acts_.grad_scale, loss_scale_);
   const uint32_t first = uint32_t((ranks_ ? ranks_->rank() : 0) * shape_.micro_batches);
-  for (uint32_t k = 0; k < batches_.size(); ++k) {
+  for (uint32_t k = 0; k + 1 < batches_.size(); ++k) {
     model_.record_forward(rec, acts_, batches_[k], true, first + k);
     model_.record_backward(rec, acts_, batches_[k], first + k);
   }
+  const uint32_t last = uint32_t(batches_.size() - 1);
+  model_.record_forward(rec, acts_, batches_[last], true, first + last);
+  if (!distributed()) {
+    model_.record_backward(rec, acts_, batches_[last], first + last);
+    return;
+  }
+  // The last micro-batch's backward completes the gradients: after each layer, the buckets that
+  // became final are copied to staging, each in a submission of its own (timed apart), and the
+  // backward goes on in a new one.
+  size_t next = 0;
+  auto download_final = [&](int64_t layer) {
+    for (; next < buckets_.size() && buckets_[next].range.after_layer == layer; ++next) {
+      Bucket& b = buckets_[next];
+      parts_.push_back(std::make_unique<vk::Recorder>(model_.context()));
+      record_copy(*parts_.back(), params.grad_arena().memory, b.range.first * sizeof(float),
+                  b.staging, 0, b.range.count * sizeof(float));
+      b.download = parts_.size() - 1;
+    }
+  };
+  model_.record_backward(rec, acts_, batches_[last], first + last, [&](int64_t layer) {
+    const size_t parts = parts_.size();
+    download_final(layer);
+    if (parts_.size() != parts) {
+      parts_.push_back(std::make_unique<vk::Recorder>(model_.context()));
+      parts_.back()->share_workspace(*parts_.front());
+    }
+    return parts_.back().get();
+  });
+  download_final(-1);
+}
+
+void TrainingStep::reduce_gradients(StepResult& result) {
+  size_t part = 0;
+  for (const Bucket& b : buckets_) {
+    for (; part <= b.download; ++part) {
+      auto start = std::chrono::steady_clock::now();
+      while (!parts_[part]->wait_for(kPollNanoseconds)) ranks_->progress();
+      if (part == b.download) result.staging_seconds += seconds_since(start);
+    }
+    auto start = std::chrono::steady_clock::now();
+    const vk::Span& span = b.staging.spans().front();
+    ranks_->start_sum({static_cast<float*>(span.mapped), b.range.count});
+    result.mpi_seconds += seconds_since(start);
+  }
+  for (; part < parts_.size(); ++part) parts_[part]->wait();  // an empty last part
+  auto start = std::chrono::steady_clock::now();
+  ranks_->wait_started();
+  result.mpi_seconds += seconds_since(start);
+  upload_->submit();
+  update_->submit();
+  start = std::chrono::steady_clock::now();
+  upload_->wait();
+  result.staging_seconds += seconds_since(start);
+  update_->wait();
+  if (gather_) gather_masters(result);
+}
+
+void TrainingStep::gather_masters(StepResult& result) {
+  auto start = std::chrono::steady_clock::now();
+  for (Bucket& b : buckets_) {
+    const vk::Span& span = b.staging.spans().front();
+    ranks_->start_gather({static_cast<float*>(span.mapped), b.range.count}, b.shard_counts,
+                         b.shard_offsets);
+  }
+  ranks_->wait_started();
+  result.mpi_seconds += seconds_since(start);
+  start = std::chrono::steady_clock::now();
+  gather_->submit();
+  gather_->wait();
+  result.staging_seconds += seconds_since(start);
 }
 
 void TrainingStep::record_update(vk::Recorder& rec) {
@@ -98,7 +217,10 @@ void TrainingStep::record_update(vk::Recorder& rec) {
     ops::scale(rec, params.grad_arena(), params.grad_arena(), 1.0f / loss_scale_);
   ops::sum_squares(rec, grad_norm_sq_, params.grad_arena());
   optimizer_->record_update(rec, grad_norm_sq_);
-  params.record_refresh(rec);
+}
+
+void TrainingStep::record_refresh(vk::Recorder& rec) {
+  model_.parameters().record_refresh(rec);
   // The results the host reads after the wait (finish), in the recording's host-visible memory.
   const vk::Span& out = results_.spans().front();
   const Tensor* results[] = {&acts_.loss, &acts_.grad_scale, &grad_norm_sq_};
@@ -169,20 +291,39 @@ void TrainingStep::submit() {
     fail("[train] step {} is still in flight: finish() it before submitting another",
          slots_[in_flight_].step);
   if (prepared_ < 0) fail("[train] no step prepared to submit");
-  if (!step_) {
-    step_ = std::make_unique<vk::Recorder>(model_.context());
-    record_gradients(*step_);
+  if (parts_.empty()) {
+    record_gradients();
     if (distributed()) {
-      record_copy(*step_, model_.parameters().grad_arena().memory, staging_);
+      upload_ = std::make_unique<vk::Recorder>(model_.context());
+      for (const Bucket& b : buckets_)
+        record_copy(*upload_, b.staging, 0, model_.parameters().grad_arena().memory,
+                    b.range.first * sizeof(float), b.range.count * sizeof(float));
       update_ = std::make_unique<vk::Recorder>(model_.context());
-      record_copy(*update_, staging_, model_.parameters().grad_arena().memory);
+      update_->share_workspace(*parts_.front());
       record_update(*update_);
+      if (optimizer_->sharded()) {
+        // This rank's updated masters into the staging; after the gather, everyone's back.
+        gather_ = std::make_unique<vk::Recorder>(model_.context());
+        const vk::Allocation& masters = model_.parameters().master_arena().memory;
+        const size_t rank = size_t(ranks_->rank());
+        for (const Bucket& b : buckets_) {
+          const uint64_t at = uint64_t(b.shard_offsets[rank]) * sizeof(float);
+          record_copy(*update_, masters, b.range.first * sizeof(float) + at, b.staging, at,
+                      uint64_t(b.shard_counts[rank]) * sizeof(float));
+          record_copy(*gather_, b.staging, 0, masters, b.range.first * sizeof(float),
+                      b.range.count * sizeof(float));
+        }
+        record_refresh(*gather_);
+      } else {
+        record_refresh(*update_);
+      }
     } else {
-      record_update(*step_);
+      record_update(*parts_.front());
+      record_refresh(*parts_.front());
     }
   }
   slots_[prepared_].copies->submit();
-  step_->submit();
+  for (auto& part : parts_) part->submit();
   in_flight_ = prepared_;
   prepared_ = -1;
 }
@@ -193,19 +334,10 @@ StepResult TrainingStep::finish() {
   in_flight_ = -1;
   auto start = std::chrono::steady_clock::now();
   slot.copies->wait();
-  step_->wait();
   StepResult result;
-  if (distributed()) {
-    auto reduce_start = std::chrono::steady_clock::now();
-    for (const vk::Span& span : staging_.spans())
-      ranks_->sum({static_cast<float*>(span.mapped), span.bytes / sizeof(float)});
-    result.allreduce_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - reduce_start).count();
-    update_->submit();
-    update_->wait();
-  }
-  result.wait_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (distributed()) reduce_gradients(result);
+  else parts_.front()->wait();
+  result.wait_seconds = seconds_since(start);
   result.targets = slot.targets;
   result.tokens = slot.tokens;
   float out[3];  // loss, grad_scale, grad_norm_sq

@@ -14,12 +14,25 @@
 //
 // Data parallel over MPI (train/communicator.hpp): the step is one rank's part of a global step
 // of N x K micro-batches, rank r training micro-batches r K .. r K + K - 1 with their global
-// indices (so their dropout masks are those of one rank accumulating all N x K). The step then
-// records in two parts: the forward and backward ending with a copy of the summed gradients into
-// host-visible staging; the host sums the staging over the ranks (MPI_Allreduce); the second
-// part copies the sums back and clips, updates and refreshes. The mean's 1/count over all N x K
-// micro-batches comes from the host, which sees every micro-batch; the loss is summed over the
-// ranks. So the norm, the clipping and the update are those of one rank with N x K micro-batches.
+// indices (so their dropout masks are those of one rank accumulating all N x K). The gradients
+// are summed over the ranks in buckets overlapped with the backward (gradient_buckets.hpp): the
+// forward and backward are recorded as several submissions, cut where a bucket's gradients
+// become final in the last micro-batch's backward, each followed by a small submission that
+// copies the bucket into host-visible staging. All are submitted at once; finish() waits for
+// them in order and starts each bucket's MPI sum (MPI_Iallreduce) as soon as its copy is done,
+// while the device goes on with the layers below. Once every sum is in, an upload copies the
+// staging back into the gradient arena and the update (clipping, optimizer, refresh) runs.
+// On two ranks each element's sum is a + b however MPI forms it, so the buckets do not change
+// the result by a bit; on more, Open MPI picks its reduction algorithm by message size, so the
+// bucket size may change the rounding of the sums (the same from run to run). The mean's 1/count over all N x K micro-batches comes
+// from the host, which sees every micro-batch; the loss is summed over the ranks. So the norm,
+// the clipping and the update are those of one rank with N x K micro-batches.
+//
+// With the optimizer sharded (ZeRO-1, train/optimizer.hpp) every rank still sums and uploads
+// the whole gradient arena and forms the norm from it, as one rank does, but updates only its
+// shard of the masters; the update then copies that shard into the buckets' staging, the host
+// gathers every rank's shard into every rank's staging (MPI_Iallgatherv, in place, per bucket)
+// and a last submission uploads the masters and refreshes the compute copies.
 //
 // The loss is the mean over every target of the K micro-batches (transformers' loss over one
 // batch of K x B rows): the 1/count is computed on the device from all K target tensors.
@@ -35,6 +48,7 @@
 #include "ops/adamw.hpp"
 #include "train/communicator.hpp"
 #include "train/evaluator.hpp"
+#include "train/gradient_buckets.hpp"
 #include "train/optimizer.hpp"
 
 namespace vktrain::train {
@@ -43,6 +57,8 @@ struct StepShape {
   int64_t batch = 1, time = 1;  // B, T of one micro-batch
   int64_t micro_batches = 1;    // gradient accumulation: K
   bool recompute = false;       // activation checkpointing per layer
+  // Distributed: the gradient all-reduce's bucket size (gradient_buckets.hpp).
+  uint64_t bucket_bytes = 25'000'000;
 };
 
 struct StepResult {
@@ -51,15 +67,20 @@ struct StepResult {
   int64_t targets = 0;      // tokens that counted
   int64_t tokens = 0;       // tokens processed: every position but padding (data::count_tokens)
   double wait_seconds = 0;  // finish()'s time blocked on the device and, distributed, on MPI
-  double allreduce_seconds = 0;  // distributed: of that, the gradients' MPI_Allreduce, with
-                                 // its wait for the slowest rank
+  // Distributed, of wait_seconds: the copies of the gradients to and from host-visible staging;
+  // MPI not hidden behind the backward (starting the sums, and waiting for them after the
+  // backward: the transport left over and the wait for the slowest rank); the rest is the
+  // device's forward, backward and update.
+  double staging_seconds = 0, mpi_seconds = 0;
 };
 
 class TrainingStep {
  public:
-  // `ranks`: the data-parallel job this step is one rank of (null: one rank).
+  // `ranks`: the data-parallel job this step is one rank of (null: one rank);
+  // `shard_optimizer`: the optimizer's state sharded over its ranks (ZeRO-1).
   TrainingStep(model::Transformer& model, const StepShape& shape, const ops::AdamwOptions& adamw,
-               const Communicator* ranks = nullptr);
+               const Communicator* ranks = nullptr, bool shard_optimizer = false);
+  ~TrainingStep();
   TrainingStep(const TrainingStep&) = delete;
   TrainingStep& operator=(const TrainingStep&) = delete;
 
@@ -90,10 +111,17 @@ class TrainingStep {
 
  private:
   bool distributed() const { return ranks_ && ranks_->distributed(); }
-  // The forward and backward of the rank's micro-batches, gradients summed in the arena.
-  void record_gradients(vk::Recorder& rec);
-  // Clipping norm, the optimizer's update, the refresh and the results' copy.
+  // The forward and backward of the rank's micro-batches, gradients summed in the arena, into
+  // parts_ (distributed: cut at the buckets, each followed by its copy to staging).
+  void record_gradients();
+  // Distributed: waits for parts_ in order, starting each bucket's sum when its copy is done.
+  void reduce_gradients(StepResult& result);
+  // Clipping norm and the optimizer's update.
   void record_update(vk::Recorder& rec);
+  // The refresh of the compute copies and the results' copy.
+  void record_refresh(vk::Recorder& rec);
+  // Sharded optimizer: gathers the ranks' updated masters and refreshes (gather_).
+  void gather_masters(StepResult& result);
 
   model::Transformer& model_;
   StepShape shape_;
@@ -114,10 +142,24 @@ class TrainingStep {
   InputSlot slots_[2];
   int prepared_ = -1, in_flight_ = -1;  // slot indices, -1: none
   vk::Allocation results_;              // f32 [3] host-visible: loss, grad_scale, grad_norm_sq
-  vk::Allocation staging_;  // distributed: the gradient arena in host-visible memory
+  // Distributed: the buckets in backward order, each with its gradients in host-visible memory
+  // (one span, for MPI) and the index in parts_ of the copy that fills it.
+  // Sharded optimizer: each rank's part of the bucket (its shard's) in elements, and where it
+  // starts in the bucket, for the masters' all-gather.
+  struct Bucket {
+    GradientBucket range;
+    vk::Allocation staging;
+    size_t download = 0;
+    std::vector<int> shard_counts, shard_offsets;
+  };
+  std::vector<Bucket> buckets_;
   // Last, so that they are destroyed first: a Recorder waits for its submission when destroyed,
-  // and the step in flight reads and writes everything above. update_ only when distributed.
-  std::unique_ptr<vk::Recorder> step_, update_;
+  // and the step in flight reads and writes everything above. parts_: the step's submissions
+  // in order (one rank: one, the whole step); the first owns the workspace that all of them
+  // share, so the destructor ends the others first. upload_ and update_ only when distributed,
+  // gather_ only with the optimizer sharded.
+  std::vector<std::unique_ptr<vk::Recorder>> parts_;
+  std::unique_ptr<vk::Recorder> upload_, update_, gather_;
 };
 
 }  // namespace vktrain::train

@@ -21,7 +21,7 @@ Trainer::Trainer(model::Transformer& model, const data::Batcher& train,
       train_(train),
       valid_(valid),
       options_(std::move(options)),
-      step_(model, options_.shape, options_.adamw, options_.ranks) {
+      step_(model, options_.shape, options_.adamw, options_.ranks, options_.shard_optimizer) {
   if (options_.steps < 1) fail("[train] the run needs at least one step");
   options_.schedule.total_steps = options_.steps;
   state_.rng = {options_.seed};
@@ -109,8 +109,16 @@ bool Trainer::run(const std::function<bool(const StepReport&)>& report) {
                            {"seconds", r.seconds},
                            {"device_bytes", model_.context().allocator.stats().in_use}};
     if (r.eval_loss) line["eval_loss"] = *r.eval_loss;
-    if (options_.ranks && options_.ranks->distributed())
-      line["allreduce_seconds"] = result.allreduce_seconds;
+    if (options_.ranks && options_.ranks->distributed()) {
+      // Where a data-parallel step's time goes (TrainingStep: StepResult).
+      line["wait_seconds"] = result.wait_seconds;
+      line["staging_seconds"] = result.staging_seconds;
+      line["mpi_seconds"] = result.mpi_seconds;
+      overhead_.steps += 1;
+      overhead_.seconds += r.seconds;
+      overhead_.staging += result.staging_seconds;
+      overhead_.mpi += result.mpi_seconds;
+    }
     if (metrics) metrics->write(line);
     bool stop = report && report(r);
     if (options_.ranks) stop = options_.ranks->any(stop);
@@ -129,7 +137,11 @@ double Trainer::evaluate() {
 }
 
 void Trainer::save_checkpoint() {
-  if (!writes_outputs()) return;
+  if (!writes_outputs()) {
+    // A sharded optimizer's state reaches rank 0's file from every rank.
+    if (step_.optimizer().sharded()) send_optimizer_state(model_.parameters(), step_.optimizer());
+    return;
+  }
   io::AtomicDirectory dir(checkpoint_dir(options_.run_dir, state_.step), "checkpoint");
   write_trainable(dir.path(), model_, step_.optimizer(), options_.base_model);
   write_train_state(dir.path(), state_);

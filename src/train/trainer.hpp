@@ -49,6 +49,7 @@ struct TrainerOptions {
   std::string base_model;    // written into adapters (base_model_name_or_path)
   nlohmann::json settings;   // what must not change on resume
   const Communicator* ranks = nullptr;  // the data-parallel job (null: one rank)
+  bool shard_optimizer = false;         // the optimizer state sharded over `ranks` (ZeRO-1)
 };
 
 struct StepReport {
@@ -58,6 +59,13 @@ struct StepReport {
   int64_t trained_tokens = 0;  // those of them that are targets of the loss
   double seconds = 0;     // wall time of the step
   std::optional<double> eval_loss;
+};
+
+// Data parallel: the time of the run's steps and, of it, the gradients' staging copies and the
+// MPI not hidden behind the backward (StepResult), summed over the steps this process ran.
+struct DataParallelTime {
+  int64_t steps = 0;
+  double seconds = 0, staging = 0, mpi = 0;
 };
 
 class Trainer {
@@ -75,6 +83,7 @@ class Trainer {
   const TrainerOptions& options() const { return options_; }
   // Whether this process writes the run's files: rank 0, or the only rank.
   bool writes_outputs() const { return !options_.ranks || options_.ranks->rank() == 0; }
+  const DataParallelTime& data_parallel_time() const { return overhead_; }
 
  private:
   void restore(const std::string& checkpoint);
@@ -88,6 +97,7 @@ class Trainer {
   TrainerOptions options_;
   TrainState state_;
   TrainingStep step_;
+  DataParallelTime overhead_;
 };
 
 }  // namespace vktrain::train

@@ -7,10 +7,11 @@ namespace vktrain::train {
 model::MemoryPlan plan_training(const io::ModelConfig& config, const model::ModelSetup& setup,
                                 int64_t batch, int64_t seq, int64_t micro_batches,
                                 const vk::Capabilities& device,
-                                const ops::AdamwOptions& optimizer, int64_t ranks) {
+                                const ops::AdamwOptions& optimizer, int64_t ranks,
+                                bool shard_optimizer) {
   model::MemoryPlan plan =
       model::plan_memory(config, setup, batch, seq, micro_batches, device);
-  plan.optimizer = optimizer_state_bytes(optimizer, plan.master);
+  plan.optimizer = optimizer_state_bytes(optimizer, plan.master, shard_optimizer ? ranks : 1);
   if (ranks > 1) plan.workspace += plan.gradients;  // TrainingStep's staging
   return plan;
 }
@@ -18,6 +19,11 @@ model::MemoryPlan plan_training(const io::ModelConfig& config, const model::Mode
 uint64_t allreduce_bytes_per_rank(uint64_t gradient_bytes, int64_t ranks) {
   if (ranks <= 1) return 0;
   return uint64_t(2.0 * double(ranks - 1) / double(ranks) * double(gradient_bytes));
+}
+
+uint64_t allgather_bytes_per_rank(uint64_t bytes, int64_t ranks) {
+  if (ranks <= 1) return 0;
+  return uint64_t(double(ranks - 1) / double(ranks) * double(bytes));
 }
 
 }  // namespace vktrain::train

@@ -213,4 +213,12 @@ void Device::wait(VkFence fence) {
   instance_.check_validation();
 }
 
+bool Device::wait_for(VkFence fence, uint64_t timeout_ns) {
+  const VkResult result = vkWaitForFences(device_, 1, &fence, VK_TRUE, timeout_ns);
+  if (result == VK_TIMEOUT) return false;
+  VK_CHECK(result);
+  instance_.check_validation();
+  return true;
+}
+
 }  // namespace vktrain::vk

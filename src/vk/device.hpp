@@ -46,6 +46,8 @@ class Device {
   void submit(VkCommandBuffer cb, VkFence fence);
   // Waits for `fence`, then surfaces any validation message as an Error.
   void wait(VkFence fence);
+  // Waits at most `timeout_ns` for `fence`; whether it signalled (then as wait()).
+  bool wait_for(VkFence fence, uint64_t timeout_ns);
 
  private:
   Instance& instance_;

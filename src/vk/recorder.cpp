@@ -120,6 +120,7 @@ void Recorder::copy(const Span& src, uint64_t src_offset, const Span& dst, uint6
 }
 
 const Span& Recorder::workspace(uint64_t bytes) {
+  if (workspace_owner_ != this) return workspace_owner_->workspace(bytes);
   if (workspace_.empty() || workspace_.spans().front().bytes < bytes) {
     if (!workspace_.empty()) keep(std::move(workspace_));
     workspace_ = context_.allocator.allocate(bytes, MemoryKind::device, "recording workspace",
@@ -145,6 +146,14 @@ void Recorder::wait() {
   in_flight_ = false;
   context_.device.wait(fence_);
   if (profiling_) collect_timings();
+}
+
+bool Recorder::wait_for(uint64_t timeout_ns) {
+  if (!in_flight_) fail("[recorder] nothing submitted to wait for");
+  if (!context_.device.wait_for(fence_, timeout_ns)) return false;
+  in_flight_ = false;
+  if (profiling_) collect_timings();
+  return true;
 }
 
 void Recorder::collect_timings() {

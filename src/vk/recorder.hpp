@@ -56,6 +56,10 @@ class Recorder {
   // for, where a temporary per command would cost memory per command. A larger request
   // replaces it (the old one stays alive for the commands that use it).
   const Span& workspace(uint64_t bytes);
+  // Takes workspace() from `owner` from now on: recordings that run one after another on the
+  // queue (a step split into submissions) need one workspace, not one each. `owner` must
+  // outlive this recording's submissions.
+  void share_workspace(Recorder& owner) { workspace_owner_ = &owner; }
 
   // Ends the recording on the first call, then submits it; each later call replays it. Between
   // recordings the leading and trailing full barriers order each one's work after everything
@@ -68,6 +72,9 @@ class Recorder {
     submit();
     wait();
   }
+  // Waits at most `timeout_ns` for the submission: true (and as wait()) when it has finished,
+  // so that the host can tend to other work (MPI) between waits.
+  bool wait_for(uint64_t timeout_ns);
   uint32_t barriers() const { return barriers_; }
   uint32_t commands() const { return uint32_t(labels_.size()); }
   // Per-label times of the last run (VKTRAIN_PROFILE=1 or profile(true)), slowest first.
@@ -91,6 +98,7 @@ class Recorder {
   std::vector<ByteRange> pending_reads_, pending_writes_;
   std::vector<Allocation> temporaries_;
   Allocation workspace_;
+  Recorder* workspace_owner_ = this;
   std::vector<Timing> timings_;
   uint32_t barriers_ = 0;
 };

@@ -12,6 +12,9 @@
 #           a checkpoint, as on one rank.
 #   fail:   a rank that fails (here: no such device) ends every rank with its one message,
 #           before --out is touched.
+#   buckets: 5 steps on 2 ranks with a bucket per layer (the sums overlapped with the backward)
+#           train bit for bit the model of the 2-rank run in $REF (one bucket), and say where a
+#           step's time went.
 set -u
 . "$(dirname "$0")/train_helpers.sh"
 mode=$1 out=$2; shift 2
@@ -83,6 +86,14 @@ case $mode in
       fail "no message from rank 1"
     [ ! -e "$out/run" ] || fail "--out was touched"
     echo "fail ok"
+    ;;
+  buckets)
+    $two "$@" --out "$out/run" --iters 5 --bucket-mb 0 >"$out/run.log" 2>&1 ||
+      { cat "$out/run.log"; fail "2 ranks, --bucket-mb 0"; }
+    grep -q "^data parallel, per step: .* s copying gradients .* s in MPI" "$out/run.log" ||
+      { cat "$out/run.log"; fail "no line on where the time went"; }
+    grep -q '"staging_seconds":' "$out/run/metrics.jsonl" || fail "no staging_seconds in metrics"
+    $COMPARE "$REF" "$out/run" 0 || fail "buckets changed the sums"
     ;;
   *) fail "unknown mode $mode" ;;
 esac

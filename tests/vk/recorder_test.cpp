@@ -42,6 +42,31 @@ TEST(Recorder, ReplaysARecording) {
   EXPECT_EQ(rec.commands(), 1u);
 }
 
+// A step split into submissions (train::TrainingStep under MPI): the later recordings take the
+// first one's workspace, and the host waits for each with a timeout, doing other work between.
+TEST(Recorder, SharesAWorkspaceAndWaitsWithATimeout) {
+  auto& ctx = test::context();
+  vk::Recorder first(ctx), second(ctx);
+  second.share_workspace(first);
+  const uint64_t address = first.workspace(4096).address;
+  EXPECT_EQ(second.workspace(1024).address, address);
+  // A larger request grows the owner's, which both then use.
+  EXPECT_EQ(second.workspace(1 << 20).address, first.workspace(1 << 20).address);
+  EXPECT_NE(test::error_message([&] { second.wait_for(0); }).find("nothing submitted"),
+            std::string::npos);
+  auto values = test::random_values(4096, 5);
+  Tensor x = test::tensor_with({4096}, DType::f32, values);
+  ops::scale(second, x, x, 2.0f);
+  second.submit();
+  int waits = 1;
+  while (!second.wait_for(1'000'000)) ASSERT_LT(++waits, 100000) << "the submission never ended";
+  // Finished: the recording can run again, and its results are there.
+  EXPECT_NE(test::error_message([&] { second.wait(); }).find("nothing submitted"),
+            std::string::npos);
+  auto got = read_floats(ctx, x);
+  for (size_t i = 0; i < values.size(); ++i) ASSERT_EQ(got[i], values[i] * 2) << i;
+}
+
 TEST(Recorder, ProfilesEachLabel) {
   auto& ctx = test::context();
   if (!ctx.caps().timestamps) GTEST_FAIL() << "the test device has no timestamps";

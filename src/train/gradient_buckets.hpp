@@ -1,0 +1,33 @@
+#pragma once
+// The gradient arena cut into buckets for the all-reduce overlapped with the backward (DESIGN.md
+// decision 10). The backward produces gradients from the head down: the final norm and an
+// untied lm_head, then layers L-1 .. 0, then the embedding (also an lm_head tied to it). A
+// bucket is a contiguous range of the arena whose gradients are all final once the last
+// micro-batch's backward of one layer is recorded; the step copies it to host-visible staging
+// there and the host starts its MPI sum while the device goes on with the layers below.
+//
+// Buckets follow the backward: each gathers layers until it holds at least `bucket_bytes`
+// (torch DDP's bucket_cap_mb, 25 MB by default), and the last one holds what is final only at
+// the end (the embedding and the layers left over). The arena lays parameters out in the
+// model's order (embedding, layers ascending, final norm, lm_head), so the range final after
+// layer l is [start of layer l, end): contiguous. A bucket never exceeds `max_bytes` (one
+// host-visible allocation): a longer range is cut into several buckets final at the same layer.
+#include <cstdint>
+#include <vector>
+
+#include "io/model_config.hpp"
+#include "model/parameters.hpp"
+
+namespace vktrain::train {
+
+struct GradientBucket {
+  uint64_t first = 0, count = 0;  // elements of the gradient arena
+  int64_t after_layer = -1;       // final after this layer's backward; -1: after the whole one
+};
+
+// The buckets of `params`' gradient arena in backward order; together they cover it once.
+std::vector<GradientBucket> gradient_buckets(const model::Parameters& params,
+                                             const io::ModelConfig& config, uint64_t bucket_bytes,
+                                             uint64_t max_bytes);
+
+}  // namespace vktrain::train

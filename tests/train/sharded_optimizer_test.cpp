@@ -1,0 +1,90 @@
+// The optimizer state sharded over data-parallel ranks (ZeRO-1). The shards of any N split the
+// arenas once, in rank order, on whole rows. The second test runs on every rank of the job that
+// runs it: alone, one rank (unsharded); as tests/cli's train.sharded_optimizer_2_ranks, under
+// mpirun -np 2. There each rank's AdamW state takes the bytes of its shard, rank 0's being what
+// the memory plan counts per device, and a checkpoint's state written through the optimizer
+// (each rank keeping its part) and read back (rank 0 gathering the parts) is what was written.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+
+#include "model/tiny_models.hpp"
+#include "support/support.hpp"
+#include "train/optimizer.hpp"
+#include "train/training_plan.hpp"
+#include "vk/context.hpp"
+
+namespace vktrain {
+namespace {
+
+TEST(OptimizerShard, SplitsTheArenasOnceInRankOrder) {
+  constexpr uint64_t kRow = model::kArenaRow;
+  for (uint64_t rows : {1, 5, 8}) {
+    for (int64_t ranks : {1, 2, 3, 8}) {
+      uint64_t end = 0, largest = 0;
+      for (int64_t r = 0; r < ranks; ++r) {
+        const train::ArenaRange shard = train::optimizer_shard(rows * kRow, r, ranks);
+        EXPECT_EQ(shard.first, end) << rows << " rows, rank " << r << " of " << ranks;
+        EXPECT_EQ(shard.count % kRow, 0u);
+        end = shard.first + shard.count;
+        largest = std::max(largest, shard.count);
+      }
+      EXPECT_EQ(end, rows * kRow) << rows << " rows over " << ranks;
+      // Rank 0 holds the most: the plan's bytes per device.
+      EXPECT_EQ(train::optimizer_shard(rows * kRow, 0, ranks).count, largest);
+      EXPECT_EQ(train::optimizer_state_bytes({}, rows * kRow * 4, ranks), 2 * largest * 4);
+    }
+  }
+}
+
+TEST(ShardedAdamw, HoldsItsShardAndGathersTheCheckpointState) {
+  const std::unique_ptr<train::Communicator> ranks = train::Communicator::from_launch();
+  const io::ModelConfig config = test::tiny_config("qwen3");
+  model::ModelSetup setup;
+  setup.full = true;
+  auto m = test::random_model(config, setup, 5);
+  model::Parameters& params = m->parameters();
+  vk::Context& ctx = m->context();
+
+  // What the optimizer allocates besides its state: the step values (f32 [3]).
+  uint64_t before = ctx.allocator.stats().in_use;
+  const Tensor step_values = make_tensor(ctx, DType::f32, {3}, "step values");
+  const uint64_t values_bytes = ctx.allocator.stats().in_use - before;
+  before = ctx.allocator.stats().in_use;
+  auto optimizer = train::make_optimizer(params, {}, ranks.get());
+  const uint64_t state = ctx.allocator.stats().in_use - before - values_bytes;
+  const uint64_t arena = params.trainable_elements();
+  EXPECT_EQ(optimizer->sharded(), ranks->distributed());
+  EXPECT_EQ(state, 2 * optimizer->updated().count * sizeof(float));
+  EXPECT_EQ(optimizer->updated().count,
+            train::optimizer_shard(arena, ranks->rank(), ranks->size()).count);
+  const model::MemoryPlan plan = train::plan_training(config, setup, 2, 11, 1, ctx.caps(), {},
+                                                      ranks->size(), true);
+  if (ranks->rank() == 0) EXPECT_EQ(state, plan.optimizer);
+  else EXPECT_LE(state, plan.optimizer);
+  if (ranks->distributed()) EXPECT_LT(state, 2 * arena * sizeof(float));
+
+  // Every rank writes the same values; rank 0 reads back each tensor whole.
+  std::map<std::string, std::vector<float>> written;
+  uint32_t seed = 0;
+  for (const auto& p : params.all()) {
+    if (!p.trainable) continue;
+    for (size_t i = 0; i < 2; ++i) {
+      std::vector<float> values = test::random_values(p.spec.elements(), ++seed);
+      optimizer->write_state(p, i, values);
+      written[optimizer->state_names(p)[i]] = std::move(values);
+    }
+  }
+  for (const auto& p : params.all()) {
+    if (!p.trainable) continue;
+    for (size_t i = 0; i < 2; ++i) {
+      const std::vector<float> read = optimizer->read_state(p, i);
+      if (ranks->rank() == 0) EXPECT_EQ(read, written[optimizer->state_names(p)[i]]) << p.spec.name;
+      else EXPECT_TRUE(read.empty());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vktrain
