@@ -71,6 +71,9 @@ void export_hf(const ExportOptions& o, const io::ModelConfig& config, const io::
 
 void export_gguf(const ExportOptions& o, const io::ModelConfig& config,
                  const io::PeftAdapter* adapter) {
+  // A GGUF base keeps its own types (a Q4_K_M file stays Q4_K_M) unless --gguf-type says otherwise.
+  if (adapter && !o.gguf_type && model::is_gguf_file(o.model))
+    return model::write_merged_gguf(o.out, o.model, config, *adapter);
   const io::GgmlType type = gguf_type(o);
   io::GgufModelFile file = io::gguf_model_file(config, type);
   auto vocabulary = data::gguf_tokenizer_metadata(o.model, config);
