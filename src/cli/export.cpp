@@ -72,6 +72,9 @@ void export_hf(const ExportOptions& o, const io::ModelSource& source, const io::
 
 void export_gguf(const ExportOptions& o, const io::ModelSource& source,
                  const io::ModelConfig& config, const io::PeftAdapter* adapter) {
+  // A GGUF base keeps its own types (a Q4_K_M file stays Q4_K_M) unless --gguf-type says otherwise.
+  if (adapter && !o.gguf_type && source.is_gguf())
+    return model::write_merged_gguf(o.out, source.gguf(), config, *adapter);
   const io::GgmlType type = gguf_type(o);
   io::GgufModelFile file = io::gguf_model_file(config, type);
   auto vocabulary = data::gguf_tokenizer_metadata(source, config);

@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
                        "output directory (peft, hf) or file (gguf-lora, gguf)")->required();
   exporter->add_option("--format", export_options.format, "peft (default), gguf-lora, hf or gguf");
   exporter->add_option("--gguf-type", export_options.gguf_type,
-                       "gguf: f32, f16 (default) or q8_0; gguf-lora: f32 (default) or f16");
+                       "gguf: f32, f16 (default; a GGUF base with --adapter: its own types) or "
+                       "q8_0; gguf-lora: f32 (default) or f16");
 
   vktrain::cli::TrainOptions train_options;
   auto* train = app.add_subcommand(

@@ -20,6 +20,7 @@ constexpr MixInfo kMixes[] = {
     {QuantizeMix::q6_k, "q6_k", GgmlType::q6_k, "Q6_K"},
     {QuantizeMix::q5_k_m, "q5_k", GgmlType::q5_k, "Q5_K_M"},
     {QuantizeMix::q4_k_m, "q4_k", GgmlType::q4_k, "Q4_K_M"},
+    {QuantizeMix::q4_k_s, "q4_k_s", GgmlType::q4_k, "Q4_K_S"},
     {QuantizeMix::q4_0, "q4_0", GgmlType::q4_0, "Q4_0"},
 };
 
@@ -83,7 +84,7 @@ QuantizeMix parse_quantize_mix(std::string_view name) {
     if (m.name == name) return m.mix;
   fail(
       "[quantize] unknown type '{}': --quantize takes q8_0, q6_k, q5_k (llama-quantize's "
-      "Q5_K_M), q4_k (Q4_K_M) or q4_0",
+      "Q5_K_M), q4_k (Q4_K_M), q4_k_s (Q4_K_S) or q4_0",
       name);
 }
 
@@ -126,6 +127,11 @@ TensorQuantization tensor_quantization(QuantizeMix mix, const ModelConfig& confi
   } else if ((attn_v || ffn_down) && medium && use_more_bits(layer, config.num_layers)) {
     type = GgmlType::q6_k;
     reason = fmt::format("llama-quantize's {} gives {} of layer {} (of {}) Q6_K", m.llama_name,
+                         attn_v ? "attn_v" : "ffn_down", layer, config.num_layers);
+  } else if (mix == QuantizeMix::q4_k_s && ((attn_v && layer < 4) ||
+                                             (ffn_down && layer < config.num_layers / 8))) {
+    type = GgmlType::q5_k;
+    reason = fmt::format("llama-quantize's Q4_K_S gives {} of layer {} (of {}) Q5_K",
                          attn_v ? "attn_v" : "ffn_down", layer, config.num_layers);
   } else if (attn_v && is_70b(config) && type == GgmlType::q4_k) {
     type = GgmlType::q5_k;

@@ -11,6 +11,9 @@
 //    (the first and last eighth of the layers and every third one between) get Q6_K. In a
 //    70B-type model (llama or mistral with 80 layers and grouped KV heads, qwen2 with 80 layers)
 //    the remaining Q4_K attn_v tensors get Q5_K.
+//  - q4_k_s is the _S mix: attn_v of the first four layers and ffn_down of the first eighth get
+//    Q5_K, every other matrix (the embeddings too, when untied) Q4_K; in a 70B-type model every
+//    attn_v is Q5_K.
 //  - A row that is not a whole number of the chosen type's blocks falls back: Q4_K -> Q5_0,
 //    Q5_K -> Q5_1, Q6_K -> Q8_0, and to F16 where even 32-value blocks do not fit.
 #include <cstdint>
@@ -23,8 +26,9 @@
 
 namespace vktrain::io {
 
-// The --quantize values: q8_0, q6_k, q5_k (llama-quantize's Q5_K_M), q4_k (Q4_K_M), q4_0.
-enum class QuantizeMix { q8_0, q6_k, q5_k_m, q4_k_m, q4_0 };
+// The --quantize values: q8_0, q6_k, q5_k (llama-quantize's Q5_K_M), q4_k (Q4_K_M), q4_k_s
+// (Q4_K_S), q4_0.
+enum class QuantizeMix { q8_0, q6_k, q5_k_m, q4_k_m, q4_k_s, q4_0 };
 
 // Throws "[quantize] ..." listing the accepted values for any other.
 QuantizeMix parse_quantize_mix(std::string_view name);

@@ -3,6 +3,9 @@
 #include <fmt/ranges.h>
 
 #include "base/error.hpp"
+#include "io/gguf.hpp"
+#include "io/gguf_names.hpp"
+#include "io/quant.hpp"
 #include "model/layout.hpp"
 
 namespace vktrain::model {
@@ -49,6 +52,51 @@ bool merge_adapter(std::span<float> weight, const std::string& name, const io::P
     for (int64_t i = 0; i < in; ++i) w[i] += scale * row[size_t(i)];
   }
   return true;
+}
+
+namespace {
+
+// s B A of the matrix `hf_name` in the file's row order (llama's q/k rows permuted as the
+// converter does), or nothing when the adapter does not adapt it.
+std::vector<float> file_order_delta(const io::ModelConfig& config, const std::string& hf_name,
+                                    const io::GgufTensorInfo& info, const io::PeftAdapter& adapter) {
+  std::vector<float> delta(size_t(info.elements()), 0.0f);
+  if (info.dims.size() != 2 || !merge_adapter(delta, hf_name, adapter)) return {};
+  const bool q = hf_name.ends_with("q_proj.weight"), k = hf_name.ends_with("k_proj.weight");
+  if (!io::permutes_qk(config.family) || !(q || k)) return delta;
+  std::vector<float> permuted(delta.size());
+  io::permute_qk_rows(std::as_writable_bytes(std::span(permuted)), std::as_bytes(std::span(delta)),
+                      q ? config.num_heads : config.num_kv_heads, size_t(info.dims[0]) * sizeof(float));
+  return permuted;
+}
+
+}  // namespace
+
+void write_merged_gguf(const std::string& out, const io::GgufReader& base,
+                       const io::ModelConfig& config, const io::PeftAdapter& adapter) {
+  std::vector<std::vector<std::byte>> merged;  // owns the bytes of the merged tensors
+  merged.reserve(base.tensor_names().size());
+  std::vector<io::GgufTensor> tensors;
+  for (const auto& name : base.tensor_names()) {
+    const io::GgufTensorInfo& info = base.tensor(name);
+    std::span<const std::byte> bytes = base.data(name);
+    const std::vector<float> delta =
+        name == "rope_freqs.weight"
+            ? std::vector<float>{}
+            : file_order_delta(config, io::gguf_to_hf_name(config.family, name), info, adapter);
+    if (!delta.empty()) {
+      if (!io::can_quantize(info.type))
+        fail("[export] {}: tensor {} is {}, which vktrain can read but not write; merge with "
+             "--gguf-type q8_0, f16 or f32 instead",
+             base.path(), name, io::ggml_type_name(info.type));
+      std::vector<float> values = io::dequantize(bytes, info.type, info.elements());
+      for (size_t i = 0; i < values.size(); ++i) values[i] += delta[i];
+      merged.push_back(io::quantize(values, info.type));
+      bytes = merged.back();
+    }
+    tensors.push_back({name, info.type, info.dims, bytes});
+  }
+  io::write_gguf(out, tensors, base.metadata());
 }
 
 }  // namespace vktrain::model

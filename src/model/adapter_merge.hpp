@@ -3,6 +3,9 @@
 //   W' = W + s B A,   W [out, in], A = lora_A [R, in], B = lora_B [out, R],
 // s = alpha / R (alpha / sqrt(R) with rsLoRA), in f32 as PEFT's merge_and_unload computes it
 // for f32 weights: B A first, then scaled and added.
+// Into a GGUF base, the file keeps its own types (QLoRA's merged export): an adapted matrix is
+// decoded to f32, merged, and encoded again in its type (quantize(dequantize(W) + s B A)); every
+// other tensor and all metadata are copied as they are.
 #include <span>
 #include <string>
 
@@ -20,5 +23,11 @@ void check_adapter_fits(const io::PeftAdapter& adapter, const io::ModelConfig& c
 // Adds s B A to `weight`, the base parameter `name` ("…q_proj.weight"), when the adapter adapts
 // it; returns whether it did.
 bool merge_adapter(std::span<float> weight, const std::string& name, const io::PeftAdapter& adapter);
+
+// Writes the GGUF file `base` (of model `config`) to `out` with `adapter` merged, each
+// tensor in the type it has in the base. Fails, naming the tensor, for an adapted matrix whose
+// type vktrain cannot encode (IQ4_NL, IQ4_XS, MXFP4).
+void write_merged_gguf(const std::string& out, const io::GgufReader& base,
+                       const io::ModelConfig& config, const io::PeftAdapter& adapter);
 
 }  // namespace vktrain::model

@@ -5,7 +5,11 @@
 #include "model/activations.hpp"
 #include "model/layout.hpp"
 #include "model/rope_frequencies.hpp"
+#include "ops/attention.hpp"
+#include "ops/column_sum.hpp"
 #include "ops/cross_entropy.hpp"
+#include "ops/lora.hpp"
+#include "ops/rmsnorm.hpp"
 #include "ops/dispatch.hpp"
 #include "vk/context.hpp"
 
@@ -20,65 +24,45 @@ uint64_t bytes_of(DType type, uint64_t elements) {
   return allocated_bytes(elements * dtype_size(type));
 }
 
-// ops::column_sum over [rows, cols]: f32 partial sums [ceil(rows / 64), cols] whenever there is
-// more than one chunk of 64 rows, then the column sums of the partials the same way.
-uint64_t column_sum_scratch(uint64_t rows, uint64_t cols) {
-  uint64_t total = 0;
-  while (rows > 64) {
-    rows = ceil_div(rows, 64);
-    total += bytes_of(DType::f32, rows * cols);
-  }
-  return total;
-}
-
-// ops::rmsnorm_backward with a weight gradient: one f32 row of partial sums per chunk of rows,
-// chunks sized by ops/rmsnorm.cpp's row layout (about 512 chunks, 4 to 64 rows per thread).
-uint64_t rmsnorm_dw_scratch(uint64_t rows, uint64_t cols) {
-  uint64_t threads = 1;
-  while (threads < 256 && threads * 4 < cols) threads *= 2;
-  const uint64_t per_group = 256 / threads;
-  const uint64_t per_chunk =
-      per_group * std::clamp<uint64_t>(ceil_div(rows, per_group * 512), 4, 64);
-  return bytes_of(DType::f32, ceil_div(rows, per_chunk) * cols);
-}
-
 // ops::cross_entropy over N tokens: the f32 logits chunk, with a gradient its dlogits chunk in
 // the activation dtype, one f32 loss per token, and the loss's column sum.
 uint64_t cross_entropy_scratch(uint64_t tokens, uint64_t vocab, DType dtype, bool gradient,
                                const vk::Capabilities& device) {
   const uint64_t chunk = ops::cross_entropy_chunk_rows(tokens, vocab, device);
   uint64_t total = bytes_of(DType::f32, chunk * vocab) + bytes_of(DType::f32, tokens) +
-                   column_sum_scratch(tokens, 1);
+                   ops::column_sum_scratch_bytes(tokens, 1);
   if (gradient) total += bytes_of(dtype, chunk * vocab);
   return total;
 }
 
-// What ops::linear_forward or linear_backward keeps per LoRA-adapted call of one layer: `hiddens`
-// [N, R] tensors (an evaluation forward's u, the backward's du; a training forward writes u into
-// LayerActivations::lora_hidden), and dropout(x) [N, I] when a mask is drawn.
+// What ops::linear_forward (`forward`) or linear_backward keeps for the adapted calls of one
+// layer: a training forward writes u into LayerActivations::lora_hidden, an evaluation forward
+// keeps its own, a training backward reads the forward's.
 uint64_t lora_scratch(const io::ModelConfig& c, const ModelSetup& setup, uint64_t tokens,
-                      uint64_t hiddens, bool dropout) {
+                      bool forward, bool training, bool dropout) {
+  if (setup.lora.rank <= 0) return 0;
+  const uint64_t R = uint64_t(setup.lora.rank);
   uint64_t total = 0;
   for (const auto& module : setup.lora.targets) {
     const uint64_t in = uint64_t(projection_shape(c, module).second);
-    total += bytes_of(setup.dtype, tokens * uint64_t(setup.lora.rank)) * hiddens;
-    if (dropout) total += bytes_of(setup.dtype, tokens * in);
+    total += forward ? ops::linear_forward_scratch_bytes(setup.dtype, tokens, in, R, training, dropout)
+                     : ops::linear_backward_scratch_bytes(setup.dtype, tokens, in, R, true, dropout);
   }
-  return setup.lora.rank > 0 ? total : 0;
+  return total;
 }
 
 // The backward of one layer in full fine-tuning: the dw partial sums of its norms and the
 // column sums of its q/k/v biases.
 uint64_t full_layer_scratch(const io::ModelConfig& c, uint64_t tokens) {
   const uint64_t C = uint64_t(c.hidden_size), D = uint64_t(c.head_dim);
-  uint64_t total = 2 * rmsnorm_dw_scratch(tokens, C);  // input and FFN norms
-  if (c.sandwich_norms) total += 2 * rmsnorm_dw_scratch(tokens, C);
+  uint64_t total = 2 * ops::rmsnorm_backward_scratch_bytes(tokens, C);  // input and FFN norms
+  if (c.sandwich_norms) total += 2 * ops::rmsnorm_backward_scratch_bytes(tokens, C);
   if (c.qk_norm)
-    total += rmsnorm_dw_scratch(tokens * uint64_t(c.num_heads), D) +
-             rmsnorm_dw_scratch(tokens * uint64_t(c.num_kv_heads), D);
+    total += ops::rmsnorm_backward_scratch_bytes(tokens * uint64_t(c.num_heads), D) +
+             ops::rmsnorm_backward_scratch_bytes(tokens * uint64_t(c.num_kv_heads), D);
   if (c.attention_bias)
     for (const char* module : {"q_proj", "k_proj", "v_proj"})
-      total += column_sum_scratch(tokens, uint64_t(projection_shape(c, module).first));
+      total += ops::column_sum_scratch_bytes(tokens, uint64_t(projection_shape(c, module).first));
   return total;
 }
 
@@ -137,7 +121,7 @@ MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_
   const int64_t rank = setup.lora.rank;
   plan.activations = activation_bytes(c, setup.dtype, batch, seq, false, rank);
   plan.activations_recompute = activation_bytes(c, setup.dtype, batch, seq, true, rank) +
-                               K * L * lora_scratch(c, setup, N, 0, dropout);
+                               K * L * lora_scratch(c, setup, N, true, true, dropout);
 
   // The step (train/step.cpp): per micro-batch inputs, the step values, the squared gradient
   // norm, the label count and the norm's partial sums (one piece per arena chunk); its two
@@ -154,14 +138,14 @@ MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_
   w += bytes_of(DType::f32, std::max<uint64_t>(groups, 1));
   // Every micro-batch's forward and backward keep their own scratch for the recording's life.
   uint64_t per_micro = cross_entropy_scratch(N, V, setup.dtype, true, device);
-  if (setup.full) per_micro += rmsnorm_dw_scratch(N, uint64_t(c.hidden_size));
-  uint64_t per_layer = lora_scratch(c, setup, N, 0, dropout) +
-                       lora_scratch(c, setup, N, 1, dropout) +
-                       bytes_of(DType::f32, N * uint64_t(c.num_heads));  // attention delta
+  if (setup.full) per_micro += ops::rmsnorm_backward_scratch_bytes(N, uint64_t(c.hidden_size));
+  uint64_t per_layer = lora_scratch(c, setup, N, true, true, dropout) +
+                       lora_scratch(c, setup, N, false, true, dropout) +
+                       ops::attention_backward_scratch_bytes(N, uint64_t(c.num_heads));
   if (setup.full) per_layer += full_layer_scratch(c, N);
   w += K * (per_micro + L * per_layer);
   // The evaluation recording (TrainingStep::evaluate): a forward without dropout and the loss.
-  w += L * lora_scratch(c, setup, N, 1, false) +
+  w += L * lora_scratch(c, setup, N, true, false, false) +
        cross_entropy_scratch(N, V, setup.dtype, false, device);
   plan.workspace = w;
   return plan;

@@ -5,7 +5,8 @@
 // activation table (activations.hpp: activation_bytes), the per-micro-batch inputs of
 // train::TrainingStep, and the scratch that ops keep alive as long as a recording (the
 // cross-entropy logits chunk, LoRA's per-call hidden and dropout tensors, attention's delta,
-// the dw partial sums of norms and biases), each rounded as the allocator rounds it.
+// the dw partial sums of norms and biases), each as the op itself says (its *_scratch_bytes or
+// cross_entropy_chunk_rows), rounded as the allocator rounds it.
 // tests/model/memory_plan_test.cpp holds the plan to the allocator's measured peak.
 #include <cstdint>
 

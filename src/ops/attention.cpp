@@ -369,6 +369,10 @@ void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& 
                    {whole(o), whole(lse)});
 }
 
+uint64_t attention_backward_scratch_bytes(uint64_t tokens, uint64_t query_heads) {
+  return vk::allocated_bytes(tokens * query_heads * sizeof(float));
+}
+
 void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout,
                         const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
                         const Tensor& lse, const AttentionOptions& options,

@@ -57,6 +57,10 @@ void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& 
 // The gradients of attention_forward's o for the upstream gradient dout, added into dq, dk and
 // dv or written to them, as `store` says (all three alike). Recomputes the probabilities from
 // q, k and lse (FlashAttention-2); deterministic, no atomics.
+// The bytes attention_backward keeps alive for the recording's life: delta, one f32 per query
+// row of each head (like lse), for `tokens` = B T (the memory plan asks).
+uint64_t attention_backward_scratch_bytes(uint64_t tokens, uint64_t query_heads);
+
 void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout,
                         const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
                         const Tensor& lse, const AttentionOptions& options,

@@ -25,6 +25,15 @@ void record(vk::Recorder& rec, const Tensor& in, const Location& src, uint64_t r
 
 }  // namespace
 
+uint64_t column_sum_scratch_bytes(uint64_t rows, uint64_t cols) {
+  uint64_t total = 0;
+  while (rows > kRowsPerChunk) {  // each level's partials are the next level's input
+    rows = ceil_div(rows, kRowsPerChunk);
+    total += vk::allocated_bytes(rows * cols * sizeof(float));
+  }
+  return total;
+}
+
 // Chunks of 64 rows -> f32 partials [chunks, cols], then the column sums of the partials, the
 // same way, until one chunk is left. Work is cut wherever the input or the partials continue in
 // another span; the order of additions depends only on the shape and the spans.

@@ -10,4 +10,8 @@ namespace vktrain::ops {
 // `accumulate` the sums are added to out (backward functions add into gradients).
 void column_sum(vk::Recorder& rec, Tensor& out, const Tensor& in, bool accumulate);
 
+// The bytes of the partial sums column_sum keeps alive for the recording's life, for an input
+// of [rows, cols] in one span (the memory plan asks).
+uint64_t column_sum_scratch_bytes(uint64_t rows, uint64_t cols);
+
 }  // namespace vktrain::ops

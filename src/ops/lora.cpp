@@ -88,6 +88,11 @@ class Scratch {
   std::deque<Tensor> tensors_;  // stable addresses as it grows
 };
 
+// What Scratch::make keeps for `count` [rows, cols] tensors.
+uint64_t scratch_bytes(DType dtype, uint64_t rows, uint64_t cols, uint64_t count) {
+  return count * vk::allocated_bytes(rows * cols * dtype_size(dtype));
+}
+
 // dropout(x) recorded into a scratch tensor, or null where no mask is drawn (the adapter then
 // reads x itself).
 Tensor* draw_dropout(vk::Recorder& rec, Scratch& scratch, const Tensor& x, const Dims& d,
@@ -125,6 +130,17 @@ void add_bias(vk::Recorder& rec, Tensor& y, const Tensor& bias) {
                  chunks, 1, {piece_range(y, at[0], n * cols), piece_range(bias, b, cols)},
                  {piece_range(y, at[0], n * cols)});
   });
+}
+
+uint64_t linear_forward_scratch_bytes(DType dtype, uint64_t rows, uint64_t in, uint64_t rank,
+                                      bool saves_hidden, bool dropout) {
+  return scratch_bytes(dtype, rows, in, dropout) + scratch_bytes(dtype, rows, rank, !saves_hidden);
+}
+
+uint64_t linear_backward_scratch_bytes(DType dtype, uint64_t rows, uint64_t in, uint64_t rank,
+                                       bool has_hidden, bool dropout) {
+  return scratch_bytes(dtype, rows, in, dropout) +
+         scratch_bytes(dtype, rows, rank, 1 + uint64_t(!has_hidden));
 }
 
 void linear_forward(vk::Recorder& rec, Tensor& y, Tensor* lora_hidden, const Tensor& x,

@@ -51,4 +51,14 @@ void linear_backward(vk::Recorder& rec, const LinearGradients& grads, const Tens
                      const Tensor& x, const Tensor* lora_hidden, const Linear& layer,
                      const LoraSettings& settings = {}, GradientStore store = GradientStore::add);
 
+// The bytes one call on an adapted layer (rank R > 0) keeps alive for the recording's life, for
+// x of [rows, in] in `dtype` (the memory plan asks). linear_forward: dropout(x) [N, I] where a
+// mask is drawn, and u [N, R] unless lora_hidden receives it. linear_backward with dx and both
+// adapter gradients (a training step): dropout(x) where a mask is drawn, u unless lora_hidden
+// gives it, and du [N, R].
+uint64_t linear_forward_scratch_bytes(DType dtype, uint64_t rows, uint64_t in, uint64_t rank,
+                                      bool saves_hidden, bool dropout);
+uint64_t linear_backward_scratch_bytes(DType dtype, uint64_t rows, uint64_t in, uint64_t rank,
+                                       bool has_hidden, bool dropout);
+
 }  // namespace vktrain::ops

@@ -39,7 +39,19 @@ void check_rstd(const char* op, const Tensor& rstd, const Tensor& x) {
          x.rows(), x.describe());
 }
 
+// Rows per chunk of the weight gradient's partial sums: they follow from the shape alone (about
+// 512 chunks, 4 to 64 rows per thread), so dw has the same bits on every run and every device.
+uint64_t dw_rows_per_chunk(uint64_t rows, const RowLayout& layout) {
+  const uint64_t per_group = layout.rows_per_group;
+  return per_group * std::clamp<uint64_t>(ceil_div(rows, per_group * 512), 4, 64);
+}
+
 }  // namespace
+
+uint64_t rmsnorm_backward_scratch_bytes(uint64_t rows, uint64_t cols) {
+  const uint64_t chunks = ceil_div(rows, dw_rows_per_chunk(rows, row_layout(cols)));
+  return vk::allocated_bytes(chunks * cols * sizeof(float)) + column_sum_scratch_bytes(chunks, cols);
+}
 
 void rmsnorm_forward(vk::Recorder& rec, Tensor& y, Tensor* rstd, const Tensor& x, const Tensor& w,
                      const RmsnormOptions& options) {
@@ -90,14 +102,11 @@ void rmsnorm_backward(vk::Recorder& rec, Tensor& dx, Tensor* dw, const Tensor& d
   // Without dw the pipeline is built without the weight-gradient work (WEIGHT_GRADIENT false).
   VkPipeline p = pipeline(ctx, fmt::format("rmsnorm_backward_{}", dtype_name(x.dtype)),
                           {layout.threads_per_row, layout.per_thread, uint32_t(dw != nullptr)});
-  // With dw a workgroup takes a chunk of rows and leaves one row of dw partial sums. Chunks
-  // follow from the shape alone (about 512 of them, 4 to 64 rows per thread), so dw has the same
-  // bits on every run and every device. Without dw nothing is summed across rows: a workgroup
-  // takes its rows once, and many workgroups in flight hide the loads' latency that a loop over
-  // a chunk's rows would wait out row by row (H100, bench/RESULTS.md).
-  uint64_t per_group = layout.rows_per_group;
-  uint64_t rows_per_chunk =
-      dw ? per_group * std::clamp<uint64_t>(ceil_div(rows, per_group * 512), 4, 64) : per_group;
+  // With dw a workgroup takes a chunk of rows and leaves one row of dw partial sums. Without dw
+  // nothing is summed across rows: a workgroup takes its rows once, and many workgroups in
+  // flight hide the loads' latency that a loop over a chunk's rows would wait out row by row
+  // (H100, bench/RESULTS.md).
+  uint64_t rows_per_chunk = dw ? dw_rows_per_chunk(rows, layout) : layout.rows_per_group;
   uint64_t max_rows = std::min(kMaxDispatchElements / cols,
                                uint64_t(ctx.caps().max_workgroup_count[0]) * rows_per_chunk);
   struct Piece {

@@ -28,4 +28,8 @@ void rmsnorm_backward(vk::Recorder& rec, Tensor& dx, Tensor* dw, const Tensor& d
                       const Tensor& w, const Tensor& rstd, const RmsnormOptions& options = {},
                       GradientStore store = GradientStore::add);
 
+// The bytes rmsnorm_backward with a weight gradient keeps alive for the recording's life, for x
+// of [rows, cols] in one span: the dw partial sums and their column sum's (the memory plan asks).
+uint64_t rmsnorm_backward_scratch_bytes(uint64_t rows, uint64_t cols);
+
 }  // namespace vktrain::ops

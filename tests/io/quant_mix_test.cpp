@@ -61,16 +61,18 @@ std::string layer_tensor(int layer, const char* suffix) {
 
 }  // namespace
 
-TEST(QuantMix, ParsesTheFiveMixesAndRefusesOthers) {
+TEST(QuantMix, ParsesTheSixMixesAndRefusesOthers) {
   EXPECT_EQ(io::parse_quantize_mix("q4_k"), QuantizeMix::q4_k_m);
   EXPECT_EQ(io::parse_quantize_mix("q5_k"), QuantizeMix::q5_k_m);
+  EXPECT_EQ(io::parse_quantize_mix("q4_k_s"), QuantizeMix::q4_k_s);
+  EXPECT_EQ(io::quantize_mix_type(QuantizeMix::q4_k_s), GgmlType::q4_k);
   EXPECT_EQ(io::quantize_mix_type(io::parse_quantize_mix("q6_k")), GgmlType::q6_k);
   EXPECT_EQ(io::quantize_mix_type(io::parse_quantize_mix("q8_0")), GgmlType::q8_0);
   EXPECT_EQ(io::quantize_mix_name(io::parse_quantize_mix("q4_0")), "q4_0");
   auto message = test::error_message([] { io::parse_quantize_mix("q3_k"); });
   EXPECT_EQ(message,
             "[quantize] unknown type 'q3_k': --quantize takes q8_0, q6_k, q5_k "
-            "(llama-quantize's Q5_K_M), q4_k (Q4_K_M) or q4_0");
+            "(llama-quantize's Q5_K_M), q4_k (Q4_K_M), q4_k_s (Q4_K_S) or q4_0");
 }
 
 // Qwen3-0.6B's shapes: 28 layers, tied embeddings. use_more_bits(i, 28): i < 3, i >= 24, or
@@ -146,6 +148,42 @@ TEST(QuantMix, SeventyBLlamaRaisesAttnV) {
                                     std::vector<int64_t>{8192, 28672})
                 .type,
             GgmlType::q4_k);
+}
+
+// Q4_K_S (llama-quant.cpp: attn_v while i_attention_wv < 4 and ffn_down while
+// i_layer < n_layer / 8 get Q5_K; the embeddings keep Q4_K; output.weight is Q6_K), on
+// Llama-3.1-8B's shapes (32 layers: ffn_down of layers 0-3) and Llama-3.1-70B's (80 layers: a
+// 70B model's attn_v is Q5_K throughout, ffn_down of layers 0-9), the size target.
+TEST(QuantMix, Q4_K_SAsLlamaQuantize) {
+  for (int layers : {32, 80}) {
+    SCOPED_TRACE(layers);
+    const auto c = layers == 32 ? config(io::Family::llama, 32, 4096, 14336, 32, 8, 128, false)
+                                : config(io::Family::llama, 80, 8192, 28672, 64, 8, 128, false);
+    const auto got = types(QuantizeMix::q4_k_s, c);
+    EXPECT_EQ(got.at("token_embd.weight"), GgmlType::q4_k);
+    EXPECT_EQ(got.at("output.weight"), GgmlType::q6_k);
+    EXPECT_EQ(got.at("output_norm.weight"), GgmlType::f32);
+    for (int i = 0; i < layers; ++i) {
+      EXPECT_EQ(got.at(layer_tensor(i, "attn_v.weight")),
+                i < 4 || layers == 80 ? GgmlType::q5_k : GgmlType::q4_k) << i;
+      EXPECT_EQ(got.at(layer_tensor(i, "ffn_down.weight")),
+                i < layers / 8 ? GgmlType::q5_k : GgmlType::q4_k) << i;
+      for (const char* plain : {"attn_q.weight", "attn_k.weight", "attn_output.weight",
+                                "ffn_gate.weight", "ffn_up.weight"})
+        EXPECT_EQ(got.at(layer_tensor(i, plain)), GgmlType::q4_k) << i << plain;
+    }
+  }
+  const auto c = config(io::Family::llama, 32, 4096, 14336, 32, 8, 128, false);
+  EXPECT_EQ(io::tensor_quantization(QuantizeMix::q4_k_s, c, "blk.3.ffn_down.weight",
+                                    std::vector<int64_t>{4096, 14336}).reason,
+            "llama-quantize's Q4_K_S gives ffn_down of layer 3 (of 32) Q5_K");
+  // Rows that fill no 256-value block fall back as in the other K mixes: Q4_K -> Q5_0,
+  // Q5_K -> Q5_1, and the output to Q8_0.
+  const auto g = types(QuantizeMix::q4_k_s, config(io::Family::gemma3, 18, 640, 2048, 4, 1, 256, true));
+  EXPECT_EQ(g.at("token_embd.weight"), GgmlType::q8_0);
+  EXPECT_EQ(g.at("blk.3.attn_q.weight"), GgmlType::q5_0);
+  EXPECT_EQ(g.at("blk.0.attn_v.weight"), GgmlType::q5_1);
+  EXPECT_EQ(g.at("blk.0.ffn_down.weight"), GgmlType::q5_k);  // rows of 2048
 }
 
 // Gemma-3-270M's shapes: hidden 640 is not a whole number of 256-value blocks, so every tensor

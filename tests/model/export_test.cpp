@@ -7,16 +7,22 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "cli/export.hpp"
 #include "cli/init.hpp"
 #include "data/model_text.hpp"
 #include "io/gguf.hpp"
+#include "io/gguf_export.hpp"
 #include "io/gguf_names.hpp"
 #include "io/peft_adapter.hpp"
 #include "io/quant.hpp"
+#include "io/quant_mix.hpp"
+#include "io/checkpoint.hpp"
+#include "model/adapter_merge.hpp"
 #include "model/layout.hpp"
 #include "model/loader.hpp"
+#include "model/tiny_models.hpp"
 #include "support/config_fields.hpp"
 #include "support/support.hpp"
 
@@ -208,6 +214,93 @@ TEST_F(ExportFixture, BadInputIsOneErrorAndWritesNothing) {
   EXPECT_NE(test::error_message([&] { cli::run_export(o); }).find("--gguf-type 'q4_0'"),
             std::string::npos);
   EXPECT_FALSE(fs::exists(dir.file("never")));
+}
+
+// A quantized GGUF base (QLoRA): the tiny llama whose rows are 256 values, in llama-quantize's
+// Q4_K_M mix (Q4_K and Q6_K matrices, F32 norms, rope_freqs), with a random adapter.
+struct QuantizedBaseExport : testing::Test {
+  test::TempDir dir;
+  io::ModelConfig config = test::tiny_block_config("llama");
+  io::PeftAdapter adapter = random_adapter(config);
+  std::string base = dir.file("base.gguf"), adapter_dir = dir.file("adapter");
+  void SetUp() override {
+    auto weights = test::random_weights(model::base_parameters(config), 29);
+    io::GgufModelFile file = io::gguf_model_file(config);
+    for (const auto& spec : model::base_parameters(config)) {
+      const auto q = io::tensor_quantization(io::QuantizeMix::q4_k_m, config, spec.name, spec.shape);
+      io::add_hf_weight(file, config, spec.name, spec.shape, weights.at(spec.name), q.type);
+    }
+    file.write(base);
+    io::write_peft_adapter(adapter_dir, adapter);
+  }
+  cli::ExportOptions options(const std::string& format, const std::string& out) const {
+    return {.model = base, .adapter = adapter_dir, .out = dir.file(out), .format = format};
+  }
+};
+
+// Each tensor keeps its type; an adapted matrix holds quantize(dequantize(W) + s B A) in the
+// file's row order (llama's q/k rows permuted), the rest are the base's bytes.
+TEST_F(QuantizedBaseExport, MergedGgufKeepsTheBaseTypes) {
+  const auto o = options("gguf", "merged.gguf");
+  EXPECT_NE(run(o).find("merged into the model as gguf"), std::string::npos);
+  io::GgufReader in(base), out(o.out);
+  EXPECT_EQ(out.metadata(), in.metadata());
+  ASSERT_EQ(out.tensor_names(), in.tensor_names());
+  const auto dequantized = weights_of(base);  // Hugging Face order
+  std::set<io::GgmlType> merged_types;
+  for (const auto& name : in.tensor_names()) {
+    SCOPED_TRACE(name);
+    const io::GgufTensorInfo& info = in.tensor(name);
+    ASSERT_EQ(out.tensor(name).type, info.type);
+    ASSERT_EQ(out.tensor(name).dims, info.dims);
+    const auto got = out.data(name), was = in.data(name);
+    const std::string hf = name == "rope_freqs.weight" ? "" : io::gguf_to_hf_name(config.family, name);
+    std::vector<float> w = hf.empty() ? std::vector<float>{} : dequantized.at(hf);
+    if (hf.empty() || !model::merge_adapter(w, hf, adapter)) {
+      EXPECT_TRUE(std::ranges::equal(got, was));
+      continue;
+    }
+    merged_types.insert(info.type);
+    std::vector<float> file_order = w;
+    const bool q = hf.ends_with("q_proj.weight"), k = hf.ends_with("k_proj.weight");
+    if (q || k)
+      io::permute_qk_rows(std::as_writable_bytes(std::span(file_order)), std::as_bytes(std::span(w)),
+                          q ? config.num_heads : config.num_kv_heads, info.dims[0] * sizeof(float));
+    EXPECT_TRUE(std::ranges::equal(got, io::quantize(file_order, info.type)));
+    EXPECT_FALSE(std::ranges::equal(got, was));
+  }
+  EXPECT_EQ(merged_types, (std::set<io::GgmlType>{io::GgmlType::q4_k, io::GgmlType::q6_k}));
+}
+
+// The merged Hugging Face model of a quantized base: the decoded weights plus s B A, in bf16.
+TEST_F(QuantizedBaseExport, MergedHuggingFaceModelIsTheDecodedMergeInBf16) {
+  const auto o = options("hf", "merged");
+  run(o);
+  io::Checkpoint checkpoint(o.out);
+  EXPECT_EQ(checkpoint.entry(checkpoint.names().front()).dtype, "BF16");
+  const auto got = weights_of(o.out);
+  auto want = weights_of(base);
+  ASSERT_EQ(got.size(), want.size());
+  int adapted = 0;
+  for (auto& [name, w] : want) {
+    adapted += model::merge_adapter(w, name, adapter);
+    EXPECT_EQ(got.at(name), io::dequantize(io::quantize(w, io::GgmlType::bf16), io::GgmlType::bf16,
+                                           w.size()))
+        << name;
+  }
+  EXPECT_EQ(adapted, 7 * config.num_layers);
+}
+
+// A quantized base cut short inside its last tensor's blocks: one error naming the file and the
+// tensor, and nothing written.
+TEST_F(QuantizedBaseExport, TruncatedQuantizedTensorIsOneError) {
+  const auto size = fs::file_size(base);
+  fs::resize_file(base, size - 100);
+  const auto message = test::error_message([&] { cli::run_export(options("gguf", "never.gguf")); });
+  EXPECT_NE(message.find("[gguf] " + base + ": tensor 'output.weight' data"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("(truncated file?)"), std::string::npos) << message;
+  EXPECT_FALSE(fs::exists(dir.file("never.gguf")));
 }
 
 // Without --adapter, gguf and hf write the model itself (pre-trained or fully fine-tuned by

@@ -9,12 +9,17 @@
 
 #include <fmt/format.h>
 
+#include <functional>
 #include <random>
 
 #include "base/error.hpp"
 #include "cli/plan.hpp"
 #include "model/memory_plan.hpp"
 #include "model/tiny_models.hpp"
+#include "ops/attention.hpp"
+#include "ops/column_sum.hpp"
+#include "ops/lora.hpp"
+#include "ops/rmsnorm.hpp"
 #include "train/step.hpp"
 #include "train/training_plan.hpp"
 #include "vk/context.hpp"
@@ -103,6 +108,70 @@ INSTANTIATE_TEST_SUITE_P(Modes, MemoryPlanTest,
                                               info.param.setup.full ? "full" : "lora",
                                               info.param.recompute ? "recompute" : "saved");
                          });
+
+// The scratch sizes the plan asks the ops for are what the ops allocate: each op is recorded on
+// a fresh context and the bytes it still holds while its recording lives are its *_scratch_bytes
+// (shapes where the reductions take two levels of partial sums).
+TEST(OpScratch, EachOpKeepsWhatItDeclares) {
+  vk::Context ctx;
+  auto tensor = [&](DType type, std::vector<int64_t> shape) {
+    return make_tensor(ctx, type, std::move(shape), "op scratch input");
+  };
+  auto kept = [&](const std::function<void(vk::Recorder&)>& record) {
+    const uint64_t before = ctx.allocator.stats().in_use;
+    vk::Recorder rec(ctx);
+    record(rec);
+    return ctx.allocator.stats().in_use - before;
+  };
+  {  // 16384 rows of 64: 256 chunks of dw partials, whose column sum takes a level of its own
+    Tensor x = tensor(DType::f32, {16384, 64}), dy = tensor(DType::f32, {16384, 64}),
+           dx = tensor(DType::f32, {16384, 64}), w = tensor(DType::f32, {64}),
+           dw = tensor(DType::f32, {64}), rstd = tensor(DType::f32, {16384});
+    EXPECT_EQ(kept([&](vk::Recorder& rec) { ops::rmsnorm_backward(rec, dx, &dw, dy, x, w, rstd); }),
+              ops::rmsnorm_backward_scratch_bytes(16384, 64));
+    EXPECT_GT(ops::rmsnorm_backward_scratch_bytes(16384, 64),
+              vk::allocated_bytes(256 * 64 * sizeof(float)));
+  }
+  {
+    Tensor in = tensor(DType::bf16, {5000, 24}), out = tensor(DType::f32, {24});
+    EXPECT_EQ(kept([&](vk::Recorder& rec) { ops::column_sum(rec, out, in, false); }),
+              ops::column_sum_scratch_bytes(5000, 24));
+  }
+  {
+    constexpr int64_t B = 2, T = 40, Hq = 4, Hkv = 2, D = 32;
+    Tensor q = tensor(DType::f32, {B, T, Hq, D}), dq = tensor(DType::f32, {B, T, Hq, D}),
+           o = tensor(DType::f32, {B, T, Hq, D}), dout = tensor(DType::f32, {B, T, Hq, D}),
+           k = tensor(DType::f32, {B, T, Hkv, D}), v = tensor(DType::f32, {B, T, Hkv, D}),
+           dk = tensor(DType::f32, {B, T, Hkv, D}), dv = tensor(DType::f32, {B, T, Hkv, D}),
+           lse = tensor(DType::f32, {B, Hq, T});
+    EXPECT_EQ(kept([&](vk::Recorder& rec) {
+                ops::attention_backward(rec, dq, dk, dv, dout, q, k, v, o, lse, {.scale = 0.2f});
+              }),
+              ops::attention_backward_scratch_bytes(B * T, Hq));
+  }
+  constexpr int64_t N = 70, I = 48, O = 40, R = 6;
+  Tensor x = tensor(DType::bf16, {N, I}), y = tensor(DType::bf16, {N, O}),
+         dx = tensor(DType::bf16, {N, I}), weight = tensor(DType::bf16, {O, I}),
+         a = tensor(DType::bf16, {R, I}), b = tensor(DType::bf16, {O, R}),
+         da = tensor(DType::f32, {R, I}), db = tensor(DType::f32, {O, R}),
+         hidden = tensor(DType::bf16, {N, R}), seed = tensor(DType::i32, {1});
+  const ops::Linear layer{weight, nullptr, &a, &b};
+  for (bool dropout : {false, true}) {
+    SCOPED_TRACE(dropout);
+    const ops::LoraSettings settings{2.0f, {dropout ? 0.1f : 0.0f, 3, &seed}};
+    for (bool saves : {false, true})
+      EXPECT_EQ(kept([&](vk::Recorder& rec) {
+                  ops::linear_forward(rec, y, saves ? &hidden : nullptr, x, layer, settings);
+                }),
+                ops::linear_forward_scratch_bytes(DType::bf16, N, I, R, saves, dropout));
+    for (bool has : {false, true})
+      EXPECT_EQ(kept([&](vk::Recorder& rec) {
+                  ops::linear_backward(rec, {.x = &dx, .lora_a = &da, .lora_b = &db}, y, x,
+                                       has ? &hidden : nullptr, layer, settings);
+                }),
+                ops::linear_backward_scratch_bytes(DType::bf16, N, I, R, has, dropout));
+  }
+}
 
 // The advice `vktrain train` shows before allocating: recompute only when needed, and one error
 // naming what to try when nothing fits.

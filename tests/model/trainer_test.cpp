@@ -9,115 +9,43 @@
 #include <fstream>
 #include <random>
 
-#include "model/activations.hpp"
 #include "io/peft_adapter.hpp"
 #include "model/init.hpp"
 #include "model/layout.hpp"
 #include "model/pretrained.hpp"
+#include "model/copy_task.hpp"
 #include "model/tiny_models.hpp"
 #include "support/support.hpp"
-#include "train/batch_upload.hpp"
 #include "train/checkpoint_files.hpp"
 #include "train/trainer.hpp"
-#include "vk/recorder.hpp"
 
 namespace vktrain {
 namespace {
 
-// The copy task: BOS, five symbols, SEP, the same five symbols; only the copy is scored. Chance
-// is 1 in 20; a model must learn to attend five tokens back to do better.
-constexpr int32_t kBos = 1, kSep = 2, kFirstSymbol = 4, kSymbols = 20, kLength = 5;
-
-data::TokenSequence copy_example(std::mt19937& rng) {
-  std::uniform_int_distribution<int32_t> symbol(kFirstSymbol, kFirstSymbol + kSymbols - 1);
-  data::TokenSequence e;
-  e.tokens.push_back(kBos);
-  for (int i = 0; i < kLength; ++i) e.tokens.push_back(symbol(rng));
-  e.tokens.push_back(kSep);
-  for (int i = 0; i < kLength; ++i) e.tokens.push_back(e.tokens[size_t(1 + i)]);
-  e.trained.assign(e.tokens.size(), 0);
-  for (size_t i = kLength + 2; i < e.tokens.size(); ++i) e.trained[i] = 1;
-  return e;
-}
-
-std::vector<data::TokenSequence> copy_examples(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<data::TokenSequence> out;
-  for (size_t i = 0; i < n; ++i) out.push_back(copy_example(rng));
-  return out;
-}
-
-io::ModelConfig copy_model_config() {
-  return io::parse_model_config(R"({"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3",
-      "vocab_size": 24, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-      "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
-      "max_position_embeddings": 64, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
-      "tie_word_embeddings": true})", "copy task model");
-}
-
-// Greedy accuracy on the scored targets of every batch of `data`.
-double accuracy(model::Transformer& m, const data::Batcher& data) {
-  vk::Context& ctx = m.context();
-  data::HostBatch first = data.batch(0, 0);
-  model::Activations acts(ctx, m.config(), m.setup().dtype, first.batch, first.time, false,
-                            0);
-  model::BatchTensors device = m.make_batch(first.batch, first.time);
-  const int64_t V = m.config().vocab_size;
-  Tensor logits = make_tensor(ctx, DType::f32, {first.batch * first.time, V}, "logits");
-  vk::Recorder rec(ctx);
-  m.record_forward(rec, acts, device, false);
-  m.record_logits(rec, logits, acts);
-  int64_t right = 0, total = 0;
-  for (int64_t i = 0; i < data.batches_in_epoch(0); ++i) {
-    data::HostBatch b = data.batch(0, i);
-    train::upload_batch(m, device, b);
-    rec.run();
-    std::vector<float> l = read_floats(ctx, logits);
-    for (size_t t = 0; t < b.targets.size(); ++t) {
-      if (b.targets[t] < 0) continue;
-      auto row = l.begin() + int64_t(t) * V;
-      right += std::max_element(row, row + V) - row == b.targets[t];
-      ++total;
-    }
-  }
-  return double(right) / double(total);
-}
-
 TEST(Trainer, PretrainingFromRandomWeightsLearnsToCopy) {
-  io::ModelConfig config = copy_model_config();
+  io::ModelConfig config = test::copy_model_config(64, 128, 2, 16);
   model::ModelSetup setup;
   setup.full = true;
   // Initialised as `vktrain init` and transformers do.
   model::Transformer m(test::context(), config, setup);
   for (const auto& [name, values] : model::initial_weights(config, 7))
     m.parameters().write(name, values);
-  data::Batcher train(copy_examples(4096, 1), {.batch = 16, .time = 12, .pack = false, .seed = 3});
-  data::Batcher held_out(copy_examples(128, 2),
-                         {.batch = 16, .time = 12, .pack = false, .shuffle = false});
+  data::Batcher train = test::copy_batcher(4096, 1, 16, true);
+  data::Batcher held_out = test::copy_batcher(128, 2, 16, false);
   test::TempDir dir;
-  train::TrainerOptions options;
-  options.run_dir = dir.file("run");
-  options.steps = 80;
-  options.shape = {16, 12, 1, false};
+  train::TrainerOptions options =
+      test::copy_options(dir.file("run"), 80, 16, {train::LrSchedule::cosine, 3e-3, 10, 0, 3e-4});
   options.adamw.weight_decay = 0.01;
-  options.adamw.max_grad_norm = 1.0;
-  options.schedule = {train::LrSchedule::cosine, 3e-3, 10, 0, 3e-4};
   options.eval_every = 40;
-  train::Trainer trainer(m, train, &held_out, options);
-  double before = accuracy(m, held_out), first_loss = 0, last_loss = 0;
-  trainer.run([&](const train::StepReport& r) {
-    if (r.step == 1) first_loss = r.loss;
-    last_loss = r.loss;
-    return false;
-  });
-  double after = accuracy(m, held_out), eval_loss = trainer.evaluate();
+  const double before = test::copy_accuracy(m, held_out);
+  const test::CopyRun run = test::train_copy(m, train, held_out, options);
   // ln 20 = 3.0 is chance on the copied symbols. The bounds leave a margin over what the run
   // reaches on lavapipe (printed below), and far exceed chance.
   std::printf("copy task: loss %.3f -> %.3f, held-out loss %.3f, accuracy %.3f -> %.3f\n",
-              first_loss, last_loss, eval_loss, before, after);
-  EXPECT_GT(first_loss, 2.5);
-  EXPECT_LT(eval_loss, 0.5);
-  EXPECT_GT(after, 0.9);
+              run.first_loss, run.last_loss, run.loss, before, run.accuracy);
+  EXPECT_GT(run.first_loss, 2.5);
+  EXPECT_LT(run.loss, 0.5);
+  EXPECT_GT(run.accuracy, 0.9);
   EXPECT_TRUE(std::filesystem::exists(options.run_dir + "/checkpoint-80/model.safetensors"));
 }
 
@@ -232,7 +160,7 @@ TEST(Trainer, BadBatchFailsWhereItsStepWouldBeSubmitted) {
 }
 
 // Row `r` of a batch as a batch of one row.
-data::HostBatch row_of(const data::HostBatch& b, int64_t r) {
+model::HostBatch row_of(const model::HostBatch& b, int64_t r) {
   auto slice = [&](const std::vector<int32_t>& v) {
     return std::vector<int32_t>(v.begin() + r * b.time, v.begin() + (r + 1) * b.time);
   };
@@ -243,7 +171,7 @@ TEST(Trainer, GradientAccumulationEqualsOneLargerBatch) {
   io::ModelConfig config = test::tiny_config("qwen2");
   model::ModelSetup setup;
   setup.full = true;
-  data::HostBatch both = test::tiny_batch(config, 12);
+  model::HostBatch both = test::tiny_batch(config, 12);
   ops::AdamwOptions adamw{.weight_decay = 0.1, .max_grad_norm = 0.5};
   auto large = test::random_model(config, setup, 9);
   auto accumulated = test::random_model(config, setup, 9);
