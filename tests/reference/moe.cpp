@@ -1,0 +1,180 @@
+#include "reference/moe.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace vktrain::reference {
+namespace {
+
+std::vector<double> softmax_row(const float* z, size_t n) {
+  double zmax = *std::max_element(z, z + n), sum = 0;
+  std::vector<double> p(n);
+  for (size_t e = 0; e < n; ++e) sum += p[e] = std::exp(double(z[e]) - zmax);
+  for (double& x : p) x /= sum;
+  return p;
+}
+
+// The k largest logits' experts, descending, ties to the lower index (what the op promises;
+// torch.topk on these random logits agrees).
+std::vector<int32_t> top_k(const float* z, size_t E, size_t k) {
+  std::vector<int32_t> order(E);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return z[a] > z[b]; });
+  order.resize(k);
+  return order;
+}
+
+}  // namespace
+
+MoeRouting moe_router_forward(const std::vector<float>& logits, size_t T, size_t E, size_t k,
+                              const ops::MoeRouter& router) {
+  MoeRouting out;
+  for (size_t t = 0; t < T; ++t) {
+    const float* z = logits.data() + t * E;
+    auto p = softmax_row(z, E);
+    out.probs.insert(out.probs.end(), p.begin(), p.end());
+    auto chosen = top_k(z, E, k);
+    std::vector<double> w(k);
+    if (router.routing == ops::MoeRouting::softmax_topk) {
+      for (size_t j = 0; j < k; ++j) w[j] = p[size_t(chosen[j])];
+    } else {
+      std::vector<float> top(k);
+      for (size_t j = 0; j < k; ++j) top[j] = z[chosen[j]];
+      w = softmax_row(top.data(), k);
+    }
+    if (router.routing == ops::MoeRouting::softmax_topk && router.normalize) {
+      double sum = std::accumulate(w.begin(), w.end(), 0.0);
+      for (double& x : w) x /= sum;
+    }
+    out.ids.insert(out.ids.end(), chosen.begin(), chosen.end());
+    out.weights.insert(out.weights.end(), w.begin(), w.end());
+  }
+  return out;
+}
+
+void moe_router_backward(std::vector<double>& dlogits, const std::vector<float>& dweights,
+                         const std::vector<float>& logits, size_t T, size_t E, size_t k,
+                         const ops::MoeRouter& router) {
+  auto routing = moe_router_forward(logits, T, E, k, router);
+  for (size_t t = 0; t < T; ++t) {
+    const int32_t* ids = routing.ids.data() + t * k;
+    const double* w = routing.weights.data() + t * k;
+    const float* dw = dweights.data() + t * k;
+    double* dz = dlogits.data() + t * E;
+    if (router.routing == ops::MoeRouting::topk_softmax) {
+      double dot = 0;
+      for (size_t j = 0; j < k; ++j) dot += w[j] * dw[j];
+      for (size_t j = 0; j < k; ++j) dz[ids[j]] += w[j] * (dw[j] - dot);
+      continue;
+    }
+    // dp at each probability, then through softmax over all E.
+    const double* p = routing.probs.data() + t * E;
+    std::vector<double> dp(E, 0.0);
+    if (router.normalize) {
+      double sum = 0, dot = 0;
+      for (size_t j = 0; j < k; ++j) sum += p[ids[j]];
+      for (size_t j = 0; j < k; ++j) dot += dw[j] * w[j];
+      for (size_t j = 0; j < k; ++j) dp[ids[j]] += (dw[j] - dot) / sum;
+    } else {
+      for (size_t j = 0; j < k; ++j) dp[ids[j]] += dw[j];
+    }
+    double dot = 0;
+    for (size_t e = 0; e < E; ++e) dot += p[e] * dp[e];
+    for (size_t e = 0; e < E; ++e) dz[e] += p[e] * (dp[e] - dot);
+  }
+}
+
+MoeGrouping moe_group(const std::vector<int32_t>& ids, size_t E) {
+  MoeGrouping g;
+  g.offsets.assign(E + 1, 0);
+  g.positions.assign(ids.size(), 0);
+  for (int32_t e : ids)
+    if (e >= 0 && size_t(e) < E) ++g.offsets[size_t(e) + 1];
+  std::partial_sum(g.offsets.begin(), g.offsets.end(), g.offsets.begin());
+  // Valid slots by expert in slot order, then the invalid ones in slot order.
+  for (size_t e = 0; e <= E; ++e)
+    for (size_t s = 0; s < ids.size(); ++s) {
+      bool valid = ids[s] >= 0 && size_t(ids[s]) < E;
+      if (valid ? size_t(ids[s]) == e : e == E) {
+        g.positions[s] = int32_t(g.rows.size());
+        g.rows.push_back(int32_t(s));
+      }
+    }
+  return g;
+}
+
+std::vector<double> moe_matmul(const std::vector<float>& x, const std::vector<float>& w,
+                               const std::vector<int32_t>& offsets, size_t N, size_t K,
+                               bool trans_b) {
+  size_t S = x.size() / K, E = offsets.size() - 1;
+  std::vector<double> y(S * N, 0.0);
+  for (size_t e = 0; e < E; ++e)
+    for (size_t p = size_t(offsets[e]); p < size_t(offsets[e + 1]); ++p)
+      for (size_t n = 0; n < N; ++n) {
+        double sum = 0;
+        for (size_t kk = 0; kk < K; ++kk)
+          sum += double(x[p * K + kk]) * w[e * N * K + (trans_b ? n * K + kk : kk * N + n)];
+        y[p * N + n] = sum;
+      }
+  return y;
+}
+
+void moe_matmul_weight(std::vector<double>& dw, const std::vector<float>& dy,
+                       const std::vector<float>& x, const std::vector<int32_t>& offsets,
+                       size_t N, size_t K) {
+  for (size_t e = 0; e + 1 < offsets.size(); ++e)
+    for (size_t p = size_t(offsets[e]); p < size_t(offsets[e + 1]); ++p)
+      for (size_t n = 0; n < N; ++n)
+        for (size_t kk = 0; kk < K; ++kk)
+          dw[(e * N + n) * K + kk] += double(dy[p * N + n]) * x[p * K + kk];
+}
+
+namespace {
+
+// transformers' tokens_per_expert summed over the k slots, and router_prob_per_expert, over the
+// concatenation of every layer's tokens.
+void aux_statistics(std::vector<double>& selected, std::vector<double>& prob,
+                    const std::vector<std::vector<float>>& logits,
+                    const std::vector<std::vector<int32_t>>& ids, size_t T, size_t E, size_t k) {
+  selected.assign(E, 0.0);
+  prob.assign(E, 0.0);
+  double n = double(T * logits.size());
+  for (size_t l = 0; l < logits.size(); ++l)
+    for (size_t t = 0; t < T; ++t) {
+      auto p = softmax_row(logits[l].data() + t * E, E);
+      for (size_t e = 0; e < E; ++e) prob[e] += p[e] / n;
+      for (size_t j = 0; j < k; ++j) selected[size_t(ids[l][t * k + j])] += 1.0 / n;
+    }
+}
+
+}  // namespace
+
+double moe_aux_loss(const std::vector<std::vector<float>>& logits,
+                    const std::vector<std::vector<int32_t>>& ids, size_t T, size_t E, size_t k,
+                    double coefficient) {
+  std::vector<double> selected, prob;
+  aux_statistics(selected, prob, logits, ids, T, E, k);
+  double sum = 0;
+  for (size_t e = 0; e < E; ++e) sum += selected[e] * prob[e];
+  return coefficient * double(E) * sum;
+}
+
+void moe_aux_loss_backward(std::vector<double>& dlogits,
+                           const std::vector<std::vector<float>>& logits,
+                           const std::vector<std::vector<int32_t>>& ids, size_t layer, size_t T,
+                           size_t E, size_t k, double coefficient) {
+  std::vector<double> selected, prob;
+  aux_statistics(selected, prob, logits, ids, T, E, k);
+  double n = double(T * logits.size());
+  for (size_t t = 0; t < T; ++t) {
+    auto p = softmax_row(logits[layer].data() + t * E, E);
+    // dL/dp_e of this token = coefficient * E * selected_e / n.
+    double dot = 0;
+    for (size_t e = 0; e < E; ++e) dot += p[e] * selected[e];
+    for (size_t e = 0; e < E; ++e)
+      dlogits[t * E + e] += coefficient * double(E) / n * p[e] * (selected[e] - dot);
+  }
+}
+
+}  // namespace vktrain::reference

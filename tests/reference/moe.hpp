@@ -1,0 +1,50 @@
+#pragma once
+// References of the mixture-of-experts ops (ops/moe_*.hpp), in double, written the way
+// transformers computes them. Backward functions add into their gradients, like the ops.
+// Letters: T tokens, E experts, k experts per token, S = T * k slots, C / N / K columns.
+#include <cstdint>
+#include <vector>
+
+#include "ops/moe_router.hpp"
+
+namespace vktrain::reference {
+
+struct MoeRouting {
+  std::vector<int32_t> ids;  // [T, k]
+  std::vector<double> weights;  // [T, k]
+  std::vector<double> probs;    // [T, E] softmax of the logits
+};
+
+MoeRouting moe_router_forward(const std::vector<float>& logits, size_t T, size_t E, size_t k,
+                              const ops::MoeRouter& router);
+void moe_router_backward(std::vector<double>& dlogits, const std::vector<float>& dweights,
+                         const std::vector<float>& logits, size_t T, size_t E, size_t k,
+                         const ops::MoeRouter& router);
+
+// Grouping: offsets [E + 1] and rows [S] (slots sorted by expert, stable).
+struct MoeGrouping {
+  std::vector<int32_t> offsets, rows, positions;
+};
+MoeGrouping moe_group(const std::vector<int32_t>& ids, size_t E);
+
+// Per expert e: y[rows of e] = x[rows of e] W_e^T (trans_b, W [E, N, K]) or x W_e (W [E, K, N]);
+// x [S, K], y [S, N].
+std::vector<double> moe_matmul(const std::vector<float>& x, const std::vector<float>& w,
+                               const std::vector<int32_t>& offsets, size_t N, size_t K,
+                               bool trans_b);
+// dW[e] (+)= dy[rows of e]^T x[rows of e]: dw [E, N, K], dy [S, N], x [S, K].
+void moe_matmul_weight(std::vector<double>& dw, const std::vector<float>& dy,
+                       const std::vector<float>& x, const std::vector<int32_t>& offsets,
+                       size_t N, size_t K);
+
+// load_balancing_loss_func for `layers` layers' logits ([T, E] each) and their choices.
+double moe_aux_loss(const std::vector<std::vector<float>>& logits,
+                    const std::vector<std::vector<int32_t>>& ids, size_t T, size_t E, size_t k,
+                    double coefficient);
+// Its gradient for one layer's logits (`layer`), added into dlogits [T, E].
+void moe_aux_loss_backward(std::vector<double>& dlogits,
+                           const std::vector<std::vector<float>>& logits,
+                           const std::vector<std::vector<int32_t>>& ids, size_t layer, size_t T,
+                           size_t E, size_t k, double coefficient);
+
+}  // namespace vktrain::reference
