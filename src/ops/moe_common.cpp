@@ -13,9 +13,10 @@ Whole whole(const char* op, const Tensor& t) {
   if (t.numel() == 0) fail("[{}] {} is empty", op, t.describe());
   Location at = locate(t, 0);
   if (at.contiguous < t.numel())
-    fail("[{}] {} spans several allocations; the mixture-of-experts kernels need it in one "
-         "(use fewer tokens per step)",
-         op, t.describe());
+    fail(
+        "[{}] {} spans several allocations; the mixture-of-experts kernels need it in one "
+        "(use fewer tokens per step)",
+        op, t.describe());
   return {at.address(), vk::range_of(*at.span, at.offset, t.bytes())};
 }
 
@@ -29,7 +30,8 @@ void require_shape(const char* op, const Tensor& t, const std::vector<int64_t>& 
 }
 
 void require_index_range(const char* op, uint64_t count, const char* what) {
-  if (count >= (1ull << 31)) fail("[{}] {} has {} elements, over the kernels' 2^31", op, what, count);
+  if (count >= (1ull << 31))
+    fail("[{}] {} has {} elements, over the kernels' 2^31", op, what, count);
 }
 
 uint32_t groups(const vk::Context& context, const char* op, uint64_t count, uint64_t per_group) {

@@ -22,7 +22,8 @@ std::pair<uint64_t, uint64_t> slots_shape(const char* op, const Tensor& t) {
 void check_offsets(const char* op, const Tensor& offsets, uint64_t experts) {
   moe::require_dtype(op, offsets, DType::i32);
   if (offsets.shape.size() != 1 || offsets.shape[0] < 2 ||
-      uint64_t(offsets.shape[0]) - 1 > kMoeMaxExperts || (experts && uint64_t(offsets.shape[0]) != experts + 1))
+      uint64_t(offsets.shape[0]) - 1 > kMoeMaxExperts ||
+      (experts && uint64_t(offsets.shape[0]) != experts + 1))
     fail("[{}] {} must be [E + 1] with 1 <= E <= {}", op, offsets.describe(), kMoeMaxExperts);
 }
 
@@ -32,8 +33,8 @@ uint64_t moe_group_scratch_elements(uint64_t slots, uint64_t experts) {
   return blocks_of(slots) * (experts + 1);
 }
 
-void moe_group(vk::Recorder& rec, Tensor& offsets, Tensor& rows, Tensor& positions,
-               Tensor& scratch, const Tensor& ids, uint32_t experts) {
+void moe_group(vk::Recorder& rec, Tensor& offsets, Tensor& rows, Tensor& positions, Tensor& scratch,
+               const Tensor& ids, uint32_t experts) {
   const char* op = "moe_group";
   auto& ctx = rec.context();
   auto [tokens, k] = slots_shape(op, ids);
@@ -55,15 +56,15 @@ void moe_group(vk::Recorder& rec, Tensor& offsets, Tensor& rows, Tensor& positio
                       "the scan over blocks of 256 slots");
   auto in = moe::whole(op, ids), off = moe::whole(op, offsets), row = moe::whole(op, rows),
        pos = moe::whole(op, positions), counts = moe::whole(op, scratch);
-  kernels::MoeGroupPush push{in.address, counts.address, off.address, row.address, pos.address,
-                             uint32_t(slots), experts, uint32_t(blocks)};
+  kernels::MoeGroupPush push{in.address,  counts.address,  off.address, row.address,
+                             pos.address, uint32_t(slots), experts,     uint32_t(blocks)};
   uint32_t groups = moe::groups(ctx, op, slots, kBlock);
-  rec.dispatch("moe_group_count", pipeline(ctx, "moe_group", {0}), &push, sizeof push, groups, 1,
-               1, {in.range}, {counts.range});
+  rec.dispatch("moe_group_count", pipeline(ctx, "moe_group", {0}), &push, sizeof push, groups, 1, 1,
+               {in.range}, {counts.range});
   rec.dispatch("moe_group_scan", pipeline(ctx, "moe_group", {1}), &push, sizeof push, 1, 1, 1,
                {counts.range}, {counts.range, off.range});
-  rec.dispatch("moe_group_place", pipeline(ctx, "moe_group", {2}), &push, sizeof push, groups, 1,
-               1, {in.range, counts.range, off.range}, {row.range, pos.range});
+  rec.dispatch("moe_group_place", pipeline(ctx, "moe_group", {2}), &push, sizeof push, groups, 1, 1,
+               {in.range, counts.range, off.range}, {row.range, pos.range});
 }
 
 void moe_gather(vk::Recorder& rec, Tensor& xe, const Tensor& x, const Tensor& rows,
@@ -89,7 +90,7 @@ void moe_gather(vk::Recorder& rec, Tensor& xe, const Tensor& x, const Tensor& ro
     weights_address = w.address;
     reads.push_back(w.range);
   }
-  kernels::MoeGatherPush push{src.address, dst.address, row.address, weights_address,
+  kernels::MoeGatherPush push{src.address,     dst.address, row.address,   weights_address,
                               uint32_t(slots), uint32_t(k), uint32_t(cols)};
   rec.dispatch(op, pipeline(ctx, fmt::format("moe_gather_{}", dtype_name(x.dtype))), &push,
                sizeof push, stride_groups(ctx, xe.numel()), 1, 1, reads, {dst.range});
@@ -111,8 +112,17 @@ kernels::MoeCombinePush combine_push(const char* op, const Tensor& out, const Te
   moe::require_index_range(op, ye.numel(), "ye");
   auto src = moe::whole(op, ye), pos = moe::whole(op, positions), off = moe::whole(op, offsets);
   reads.insert(reads.end(), {src.range, pos.range, off.range});
-  return {src.address, moe::whole(op, out).address, pos.address, 0, off.address, 0,
-          uint32_t(tokens), uint32_t(k), uint32_t(cols), uint32_t(offsets.shape[0] - 1), 0};
+  return {src.address,
+          moe::whole(op, out).address,
+          pos.address,
+          0,
+          off.address,
+          0,
+          uint32_t(tokens),
+          uint32_t(k),
+          uint32_t(cols),
+          uint32_t(offsets.shape[0] - 1),
+          0};
 }
 
 }  // namespace
@@ -151,7 +161,8 @@ void moe_combine_backward_weights(vk::Recorder& rec, Tensor& dweights, const Ten
   push.dweights = dw.address;
   push.accumulate = store == GradientStore::add;
   if (store == GradientStore::add) reads.push_back(dw.range);
-  uint32_t groups = uint32_t(std::min<uint64_t>(dweights.numel(), ctx.caps().max_workgroup_count[0]));
+  uint32_t groups =
+      uint32_t(std::min<uint64_t>(dweights.numel(), ctx.caps().max_workgroup_count[0]));
   rec.dispatch(op, pipeline(ctx, fmt::format("moe_combine_weights_{}", dtype_name(ye.dtype))),
                &push, sizeof push, groups, 1, 1, reads, {dw.range});
 }

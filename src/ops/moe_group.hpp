@@ -18,8 +18,8 @@ uint64_t moe_group_scratch_elements(uint64_t slots, uint64_t experts);
 // offsets [E + 1] i32: expert e's rows are [offsets[e], offsets[e + 1]); rows [S] i32: the slot
 // at each grouped position; positions [T, k] i32: the grouped position of each slot. ids [T, k]
 // i32 from moe_router_forward; scratch: i32, at least moe_group_scratch_elements.
-void moe_group(vk::Recorder& rec, Tensor& offsets, Tensor& rows, Tensor& positions,
-               Tensor& scratch, const Tensor& ids, uint32_t experts);
+void moe_group(vk::Recorder& rec, Tensor& offsets, Tensor& rows, Tensor& positions, Tensor& scratch,
+               const Tensor& ids, uint32_t experts);
 
 // xe [S, C] = x [T, C] at each grouped slot's token, times that slot's weight ([T, k] f32)
 // where weights is not null (the combine's backward). x and xe: one float dtype.

@@ -22,8 +22,8 @@ Weight check_weight(const char* op, const Tensor& w, const Tensor& offsets, MoeW
   Weight s{uint64_t(w.shape[0]), uint64_t(w.shape[1]), uint64_t(w.shape[2]), band.first,
            band.rows ? band.rows : uint64_t(w.shape[1])};
   if (s.first + s.band > s.rows || s.band == 0)
-    fail("[{}] the band of rows [{}, {}) lies outside {}'s {} rows", op, s.first,
-         s.first + s.band, w.describe(), s.rows);
+    fail("[{}] the band of rows [{}, {}) lies outside {}'s {} rows", op, s.first, s.first + s.band,
+         w.describe(), s.rows);
   moe::require_dtype(op, offsets, DType::i32);
   moe::require_shape(op, offsets, {int64_t(s.experts) + 1});
   moe::require_index_range(op, s.rows * s.cols, "one expert's weight");
@@ -33,8 +33,8 @@ Weight check_weight(const char* op, const Tensor& w, const Tensor& offsets, MoeW
 // S of x [S, width] and y [S, width_y], checked.
 uint64_t check_rows(const char* op, const Tensor& x, uint64_t width, const Tensor& y,
                     uint64_t width_y) {
-  if (x.shape.size() != 2 || y.shape.size() != 2 || x.shape[0] != y.shape[0] ||
-      x.cols() != width || y.cols() != width_y)
+  if (x.shape.size() != 2 || y.shape.size() != 2 || x.shape[0] != y.shape[0] || x.cols() != width ||
+      y.cols() != width_y)
     fail("[{}] {} and {} must be [S, {}] and [S, {}]", op, x.describe(), y.describe(), width,
          width_y);
   moe::require_index_range(op, x.numel(), "x");
@@ -89,8 +89,8 @@ void moe_matmul(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& w,
   // Every expert's rows take ceil(rows / 64) tiles, at most S / 64 + E in all.
   uint64_t row_tiles = ceil_div(S, kTile) + s.experts;
   if (row_tiles > ctx.caps().max_workgroup_count[1])
-    fail("[{}] {} rows over {} experts need {} row tiles, over the device's {}", op, S,
-         s.experts, row_tiles, ctx.caps().max_workgroup_count[1]);
+    fail("[{}] {} rows over {} experts need {} row tiles, over the device's {}", op, S, s.experts,
+         row_tiles, ctx.caps().max_workgroup_count[1]);
   rec.dispatch(op, pipeline(ctx, kernel_name("moe_matmul", x, y)), &push, sizeof push,
                moe::groups(ctx, op, N, kTile), uint32_t(row_tiles), 1, reads, {c.range});
 }

@@ -50,9 +50,18 @@ void moe_router_forward(vk::Recorder& rec, Tensor& ids, Tensor& weights, Tensor*
     probs_address = p.address;
     writes.push_back(p.range);
   }
-  kernels::MoeRouterPush push{in.address, id.address, w.address, probs_address, 0, 0,
-                              uint32_t(s.tokens), uint32_t(s.experts), uint32_t(s.k),
-                              uint32_t(router.routing), router.normalize, 0};
+  kernels::MoeRouterPush push{in.address,
+                              id.address,
+                              w.address,
+                              probs_address,
+                              0,
+                              0,
+                              uint32_t(s.tokens),
+                              uint32_t(s.experts),
+                              uint32_t(s.k),
+                              uint32_t(router.routing),
+                              router.normalize,
+                              0};
   rec.dispatch(op, pipeline(ctx, "moe_router_forward"), &push, sizeof push,
                moe::groups(ctx, op, s.tokens, kRouterGroup), 1, 1, {in.range}, writes);
 }
@@ -71,9 +80,17 @@ void moe_router_backward(vk::Recorder& rec, Tensor& dlogits, const Tensor& dweig
        dz = moe::whole(op, dlogits);
   std::vector<vk::ByteRange> reads{in.range, id.range, dw.range};
   if (store == GradientStore::add) reads.push_back(dz.range);
-  kernels::MoeRouterPush push{in.address, id.address, 0, 0, dw.address, dz.address,
-                              uint32_t(s.tokens), uint32_t(s.experts), uint32_t(s.k),
-                              uint32_t(router.routing), router.normalize,
+  kernels::MoeRouterPush push{in.address,
+                              id.address,
+                              0,
+                              0,
+                              dw.address,
+                              dz.address,
+                              uint32_t(s.tokens),
+                              uint32_t(s.experts),
+                              uint32_t(s.k),
+                              uint32_t(router.routing),
+                              router.normalize,
                               store == GradientStore::add};
   rec.dispatch(op, pipeline(ctx, "moe_router_backward"), &push, sizeof push,
                moe::groups(ctx, op, s.tokens, kRouterGroup), 1, 1, reads, {dz.range});

@@ -80,10 +80,8 @@ struct GroupingTensors {
 };
 
 const Case kCases[] = {
-    {"T37_E5_k2", 37, 5, 2, Case::random},
-    {"one_expert_takes_all", 37, 5, 1, Case::all},
-    {"k_is_e", 23, 4, 4, Case::random},
-    {"several_blocks", 301, 9, 3, Case::random},
+    {"T37_E5_k2", 37, 5, 2, Case::random},    {"one_expert_takes_all", 37, 5, 1, Case::all},
+    {"k_is_e", 23, 4, 4, Case::random},       {"several_blocks", 301, 9, 3, Case::random},
     {"corrupt_ids", 37, 6, 2, Case::corrupt},
 };
 
@@ -214,14 +212,14 @@ TEST(MoeGroupErrors, ShapesAndCountsAreNamed) {
   Tensor positions = make_tensor(ctx, DType::i32, {7, 2}, "positions");
   Tensor scratch = make_tensor(ctx, DType::i32, {2}, "scratch");
   vk::Recorder rec(ctx);
-  auto message = test::error_message(
-      [&] { ops::moe_group(rec, offsets, rows, positions, scratch, ids, 4); });
+  auto message =
+      test::error_message([&] { ops::moe_group(rec, offsets, rows, positions, scratch, ids, 4); });
   EXPECT_NE(message.find("scratch (i32, [2]) holds fewer than the 5 elements"), std::string::npos)
       << message;
   message = test::error_message(
       [&] { ops::moe_group(rec, offsets, rows, positions, scratch, ids, 5000); });
   EXPECT_NE(message.find("5000 experts"), std::string::npos) << message;
-  message = test::error_message(
-      [&] { ops::moe_group(rec, offsets, rows, positions, scratch, ids, 3); });
+  message =
+      test::error_message([&] { ops::moe_group(rec, offsets, rows, positions, scratch, ids, 3); });
   EXPECT_NE(message.find("offsets (i32, [5]) must be [E + 1]"), std::string::npos) << message;
 }

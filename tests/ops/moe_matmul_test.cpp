@@ -23,8 +23,8 @@ struct Products {
 
 // y = x w[e]^T on the band, dx = dy w[e] on the band, dw (band) += dy^T x, in one recording.
 Products run_products(DType in, DType out, MoeWeightBand band, const std::vector<float>& x,
-                 const std::vector<float>& w, const std::vector<float>& dy,
-                 const std::vector<float>& y0, const std::vector<float>& dw0) {
+                      const std::vector<float>& w, const std::vector<float>& dy,
+                      const std::vector<float>& y0, const std::vector<float>& dw0) {
   auto& ctx = test::context();
   int64_t S = kS, N = int64_t(band.rows), Q = kQ;
   Tensor xt = test::tensor_with({S, Q}, in, x, "x");
@@ -117,8 +117,9 @@ TEST(MoeMatmulGradient, MatchesFiniteDifferences) {
     forward.run();
     return test::dot(read_floats(ctx, y), r);
   };
-  Products grads = run_products(DType::f32, DType::f32, band, x, w, r, std::vector<float>(kS * kR, 0.0f),
-                           std::vector<float>(kE * kR * kQ, 0.0f));
+  Products grads =
+      run_products(DType::f32, DType::f32, band, x, w, r, std::vector<float>(kS * kR, 0.0f),
+                   std::vector<float>(kE * kR * kQ, 0.0f));
   // Only rows of a valid expert carry a gradient; L is linear, so the differences are exact up
   // to f32 rounding of L (~1e-5 over 2 eps).
   for (size_t i : test::sample_indices(size_t(kOffsets[kE]) * kQ, 4, 64))
@@ -137,8 +138,7 @@ TEST(MoeMatmulErrors, ShapesAreNamed) {
   auto message = test::error_message([&] { ops::moe_matmul(rec, y, x, w, offsets); });
   EXPECT_NE(message.find("y (bf16, [10, 5]) must be [S, 8] and [S, 6]"), std::string::npos)
       << message;
-  message = test::error_message(
-      [&] { ops::moe_matmul(rec, y, x, w, offsets, {.band = {4, 5}}); });
+  message = test::error_message([&] { ops::moe_matmul(rec, y, x, w, offsets, {.band = {4, 5}}); });
   EXPECT_NE(message.find("the band of rows [4, 9) lies outside"), std::string::npos) << message;
   Tensor offsets5 = make_tensor(ctx, DType::i32, {5}, "offsets5");
   message = test::error_message([&] { ops::moe_matmul(rec, y, x, w, offsets5); });

@@ -91,22 +91,13 @@ TEST_P(MoeRouterCases, TiesGoToTheLowerExpert) {
   expect_reference(c, logits);
 }
 
-// dlogits against central differences of L = sum(weights * r) through the GPU forward. Each
-// row's logits are a shuffled ladder 0.2 apart (plus noise below 0.05), so no choice changes
-// within eps.
+// dlogits against central differences of L = sum(weights * r) through the GPU forward, on
+// ladder logits: no choice changes within eps.
 TEST_P(MoeRouterCases, BackwardMatchesFiniteDifferences) {
   const Case& c = GetParam();
   auto& ctx = test::context();
   int64_t T = int64_t(c.T), E = int64_t(c.E), k = int64_t(c.k);
-  auto noise = test::random_values(c.T * c.E, 5, DType::f32, 0.05f);
-  auto order = test::random_values(c.T * c.E, 8);
-  std::vector<float> logits(c.T * c.E);
-  for (size_t t = 0; t < c.T; ++t)
-    for (size_t e = 0; e < c.E; ++e) {
-      size_t rank = 0;
-      for (size_t i = 0; i < c.E; ++i) rank += order[t * c.E + i] < order[t * c.E + e];
-      logits[t * c.E + e] = 0.2f * float(rank) - 0.1f * float(c.E) + noise[t * c.E + e];
-    }
+  auto logits = reference::moe_ladder_logits(c.T, c.E, 5);
   auto r = test::random_values(c.T * c.k, 6);
   Tensor z = make_tensor(ctx, DType::f32, {T, E}, "logits");
   Tensor ids = make_tensor(ctx, DType::i32, {T, k}, "ids");
@@ -118,8 +109,8 @@ TEST_P(MoeRouterCases, BackwardMatchesFiniteDifferences) {
     forward.run();
     return test::dot(read_floats(ctx, weights), r);
   };
-  RouterRun grads = run_router(c, logits, r, std::vector<float>(c.T * c.E, 0.0f),
-                               GradientStore::write);
+  RouterRun grads =
+      run_router(c, logits, r, std::vector<float>(c.T * c.E, 0.0f), GradientStore::write);
   for (size_t i : test::sample_indices(c.T * c.E, 12, 7))
     EXPECT_NEAR(test::central_difference(logits, i, 1e-2f, loss), grads.dlogits[i], 2e-3) << i;
 }
@@ -133,15 +124,19 @@ TEST(MoeRouterErrors, ShapesAndDtypesAreNamed) {
   Tensor ids = make_tensor(ctx, DType::i32, {7, 5}, "ids");
   Tensor weights = make_tensor(ctx, DType::f32, {7, 5}, "weights");
   vk::Recorder rec(ctx);
-  auto message = test::error_message([&] { ops::moe_router_forward(rec, ids, weights, nullptr, logits, {}); });
+  auto message =
+      test::error_message([&] { ops::moe_router_forward(rec, ids, weights, nullptr, logits, {}); });
   EXPECT_NE(message.find("k = 5 experts per token must be between 1 and the 4 experts"),
-            std::string::npos) << message;
+            std::string::npos)
+      << message;
   Tensor ids2 = make_tensor(ctx, DType::f32, {7, 2}, "ids2");
   Tensor weights2 = make_tensor(ctx, DType::f32, {7, 2}, "weights2");
-  message = test::error_message([&] { ops::moe_router_forward(rec, ids2, weights2, nullptr, logits, {}); });
+  message = test::error_message(
+      [&] { ops::moe_router_forward(rec, ids2, weights2, nullptr, logits, {}); });
   EXPECT_NE(message.find("ids2 (f32, [7, 2]) must be i32"), std::string::npos) << message;
   Tensor ids3 = make_tensor(ctx, DType::i32, {7, 2}, "ids3");
   Tensor weights3 = make_tensor(ctx, DType::f32, {6, 2}, "weights3");
-  message = test::error_message([&] { ops::moe_router_forward(rec, ids3, weights3, nullptr, logits, {}); });
+  message = test::error_message(
+      [&] { ops::moe_router_forward(rec, ids3, weights3, nullptr, logits, {}); });
   EXPECT_NE(message.find("weights3"), std::string::npos) << message;
 }

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "support/support.hpp"
+
 namespace vktrain::reference {
 namespace {
 
@@ -121,8 +123,8 @@ std::vector<double> moe_matmul(const std::vector<float>& x, const std::vector<fl
 }
 
 void moe_matmul_weight(std::vector<double>& dw, const std::vector<float>& dy,
-                       const std::vector<float>& x, const std::vector<int32_t>& offsets,
-                       size_t N, size_t K) {
+                       const std::vector<float>& x, const std::vector<int32_t>& offsets, size_t N,
+                       size_t K) {
   for (size_t e = 0; e + 1 < offsets.size(); ++e)
     for (size_t p = size_t(offsets[e]); p < size_t(offsets[e + 1]); ++p)
       for (size_t n = 0; n < N; ++n)
@@ -175,6 +177,19 @@ void moe_aux_loss_backward(std::vector<double>& dlogits,
     for (size_t e = 0; e < E; ++e)
       dlogits[t * E + e] += coefficient * double(E) / n * p[e] * (selected[e] - dot);
   }
+}
+
+std::vector<float> moe_ladder_logits(size_t T, size_t E, uint32_t seed) {
+  auto noise = test::random_values(T * E, seed, DType::f32, 0.05f);
+  auto order = test::random_values(T * E, seed + 1000);
+  std::vector<float> z(T * E);
+  for (size_t t = 0; t < T; ++t)
+    for (size_t e = 0; e < E; ++e) {
+      size_t rank = 0;
+      for (size_t i = 0; i < E; ++i) rank += order[t * E + i] < order[t * E + e];
+      z[t * E + e] = 0.2f * float(rank) + noise[t * E + e];
+    }
+  return z;
 }
 
 }  // namespace vktrain::reference

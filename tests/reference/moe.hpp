@@ -10,7 +10,7 @@
 namespace vktrain::reference {
 
 struct MoeRouting {
-  std::vector<int32_t> ids;  // [T, k]
+  std::vector<int32_t> ids;     // [T, k]
   std::vector<double> weights;  // [T, k]
   std::vector<double> probs;    // [T, E] softmax of the logits
 };
@@ -34,8 +34,8 @@ std::vector<double> moe_matmul(const std::vector<float>& x, const std::vector<fl
                                bool trans_b);
 // dW[e] (+)= dy[rows of e]^T x[rows of e]: dw [E, N, K], dy [S, N], x [S, K].
 void moe_matmul_weight(std::vector<double>& dw, const std::vector<float>& dy,
-                       const std::vector<float>& x, const std::vector<int32_t>& offsets,
-                       size_t N, size_t K);
+                       const std::vector<float>& x, const std::vector<int32_t>& offsets, size_t N,
+                       size_t K);
 
 // load_balancing_loss_func for `layers` layers' logits ([T, E] each) and their choices.
 double moe_aux_loss(const std::vector<std::vector<float>>& logits,
@@ -46,5 +46,9 @@ void moe_aux_loss_backward(std::vector<double>& dlogits,
                            const std::vector<std::vector<float>>& logits,
                            const std::vector<std::vector<int32_t>>& ids, size_t layer, size_t T,
                            size_t E, size_t k, double coefficient);
+
+// Router logits [T, E] for finite differences: each row a shuffled ladder of steps 0.2 plus
+// noise below 0.05, so a step below 0.05 of one logit never changes which experts are chosen.
+std::vector<float> moe_ladder_logits(size_t T, size_t E, uint32_t seed);
 
 }  // namespace vktrain::reference
