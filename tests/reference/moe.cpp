@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "reference/glu.hpp"
 #include "support/support.hpp"
 
 namespace vktrain::reference {
@@ -177,6 +178,109 @@ void moe_aux_loss_backward(std::vector<double>& dlogits,
     for (size_t e = 0; e < E; ++e)
       dlogits[t * E + e] += coefficient * double(E) / n * p[e] * (selected[e] - dot);
   }
+}
+
+namespace {
+
+// The router's logits x Wr^T + br, rounded to f32 as the device keeps them.
+std::vector<float> block_logits(const MoeBlock& b, const std::vector<float>& x) {
+  std::vector<float> z(b.T * b.E);
+  for (size_t t = 0; t < b.T; ++t)
+    for (size_t e = 0; e < b.E; ++e) {
+      double sum = b.router_bias.empty() ? 0.0 : b.router_bias[e];
+      for (size_t c = 0; c < b.C; ++c) sum += double(x[t * b.C + c]) * b.router_weight[e * b.C + c];
+      z[t * b.E + e] = float(sum);
+    }
+  return z;
+}
+
+// One expert on one token: gate, up, the gated unit h and the output o = Wd h.
+struct ExpertPass {
+  std::vector<double> gate, up, h, out;
+};
+
+ExpertPass expert_pass(const MoeBlock& b, size_t e, const float* x) {
+  ExpertPass p{std::vector<double>(b.F), std::vector<double>(b.F), std::vector<double>(b.F),
+               std::vector<double>(b.C, 0.0)};
+  const float* w = b.gate_up.data() + e * 2 * b.F * b.C;
+  for (size_t f = 0; f < b.F; ++f) {
+    double g = 0, u = 0;
+    for (size_t c = 0; c < b.C; ++c) {
+      g += double(x[c]) * w[f * b.C + c];
+      u += double(x[c]) * w[(b.F + f) * b.C + c];
+    }
+    p.gate[f] = g;
+    p.up[f] = u;
+    p.h[f] = glu_activation(g, b.activation) * u;
+  }
+  const float* d = b.down.data() + e * b.C * b.F;
+  for (size_t c = 0; c < b.C; ++c)
+    for (size_t f = 0; f < b.F; ++f) p.out[c] += d[c * b.F + f] * p.h[f];
+  return p;
+}
+
+}  // namespace
+
+std::vector<double> moe_block_forward(const MoeBlock& b, const std::vector<float>& x) {
+  auto routing = moe_router_forward(block_logits(b, x), b.T, b.E, b.k, b.router);
+  std::vector<double> y(b.T * b.C, 0.0);
+  for (size_t t = 0; t < b.T; ++t)
+    for (size_t j = 0; j < b.k; ++j) {
+      auto pass = expert_pass(b, size_t(routing.ids[t * b.k + j]), x.data() + t * b.C);
+      for (size_t c = 0; c < b.C; ++c) y[t * b.C + c] += routing.weights[t * b.k + j] * pass.out[c];
+    }
+  return y;
+}
+
+MoeBlockGradients moe_block_backward(const MoeBlock& b, const std::vector<float>& x,
+                                     const std::vector<float>& dy) {
+  auto logits = block_logits(b, x);
+  auto routing = moe_router_forward(logits, b.T, b.E, b.k, b.router);
+  MoeBlockGradients g{std::vector<double>(b.T * b.C, 0.0), std::vector<double>(b.E * b.C, 0.0),
+                      std::vector<double>(b.E, 0.0), std::vector<double>(b.gate_up.size(), 0.0),
+                      std::vector<double>(b.down.size(), 0.0)};
+  std::vector<float> dweights(b.T * b.k);
+  for (size_t t = 0; t < b.T; ++t)
+    for (size_t j = 0; j < b.k; ++j) {
+      size_t e = size_t(routing.ids[t * b.k + j]);
+      double w = routing.weights[t * b.k + j];
+      const float* xt = x.data() + t * b.C;
+      const float* dyt = dy.data() + t * b.C;
+      auto pass = expert_pass(b, e, xt);
+      double dw = 0;
+      for (size_t c = 0; c < b.C; ++c) dw += double(dyt[c]) * pass.out[c];
+      dweights[t * b.k + j] = float(dw);
+      const float* d = b.down.data() + e * b.C * b.F;
+      const float* gu = b.gate_up.data() + e * 2 * b.F * b.C;
+      for (size_t f = 0; f < b.F; ++f) {
+        double dh = 0;
+        for (size_t c = 0; c < b.C; ++c) {
+          dh += w * dyt[c] * d[c * b.F + f];
+          g.down[(e * b.C + c) * b.F + f] += w * dyt[c] * pass.h[f];
+        }
+        double dgate = dh * pass.up[f] * glu_activation_derivative(pass.gate[f], b.activation);
+        double dup = dh * glu_activation(pass.gate[f], b.activation);
+        for (size_t c = 0; c < b.C; ++c) {
+          g.dx[t * b.C + c] += dgate * gu[f * b.C + c] + dup * gu[(b.F + f) * b.C + c];
+          g.gate_up[(e * 2 * b.F + f) * b.C + c] += dgate * xt[c];
+          g.gate_up[(e * 2 * b.F + b.F + f) * b.C + c] += dup * xt[c];
+        }
+      }
+    }
+  std::vector<double> dlogits(b.T * b.E, 0.0);
+  moe_router_backward(dlogits, dweights, logits, b.T, b.E, b.k, b.router);
+  if (b.aux_coefficient != 0.0)
+    moe_aux_loss_backward(dlogits, {logits}, {routing.ids}, 0, b.T, b.E, b.k, b.aux_coefficient);
+  for (size_t t = 0; t < b.T; ++t)
+    for (size_t e = 0; e < b.E; ++e) {
+      double dz = dlogits[t * b.E + e];
+      g.router_bias[e] += dz;
+      for (size_t c = 0; c < b.C; ++c) {
+        g.dx[t * b.C + c] += dz * b.router_weight[e * b.C + c];
+        g.router[e * b.C + c] += dz * x[t * b.C + c];
+      }
+    }
+  return g;
 }
 
 std::vector<float> moe_ladder_logits(size_t T, size_t E, uint32_t seed) {

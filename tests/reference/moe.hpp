@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "ops/glu.hpp"
 #include "ops/moe_router.hpp"
 
 namespace vktrain::reference {
@@ -46,6 +47,24 @@ void moe_aux_loss_backward(std::vector<double>& dlogits,
                            const std::vector<std::vector<float>>& logits,
                            const std::vector<std::vector<int32_t>>& ids, size_t layer, size_t T,
                            size_t E, size_t k, double coefficient);
+
+// One MoE feed-forward block (ops/moe.hpp) token by token, expert by expert, as transformers'
+// experts loop computes it: x [T, C], router [E, C], router_bias [E] (empty: none),
+// gate_up [E, 2F, C], down [E, C, F].
+struct MoeBlock {
+  size_t T, C, F, E, k;
+  ops::MoeRouter router;
+  ops::GluActivation activation = ops::GluActivation::silu;
+  std::vector<float> router_weight, router_bias, gate_up, down;
+  double aux_coefficient = 0.0;  // this one layer's load-balancing loss, times this (0: none)
+};
+struct MoeBlockGradients {
+  std::vector<double> dx, router, router_bias, gate_up, down;
+};
+std::vector<double> moe_block_forward(const MoeBlock& block, const std::vector<float>& x);
+// Gradients for dy and, where aux_coefficient is set, of the load-balancing loss (written).
+MoeBlockGradients moe_block_backward(const MoeBlock& block, const std::vector<float>& x,
+                                     const std::vector<float>& dy);
 
 // Router logits [T, E] for finite differences: each row a shuffled ladder of steps 0.2 plus
 // noise below 0.05, so a step below 0.05 of one logit never changes which experts are chosen.
