@@ -2,15 +2,50 @@
 
 #include "kernels/moe_push.h"
 #include "ops/dispatch.hpp"
+#include "ops/matmul.hpp"
 #include "ops/moe_common.hpp"
 
 namespace vktrain::ops {
 namespace {
 
-constexpr uint64_t kTile = 64, kStep = 16;  // moe_matmul.comp's BM = BN and BK
-// Loop iterations an invocation runs per BK step (loads and products), as matmul.cpp measured
-// for its portable 64 x 64 x 16 kernel on lavapipe, with its margin.
+// Loop iterations an invocation runs per K step (loads and products), as matmul.cpp measured
+// for its portable 64 x 64 x 16 kernel on lavapipe, with its margin; the cooperative-matrix
+// kernel's staging loops run fewer per step there (32 x 32 x 32 tiles, 32 invocations).
 constexpr uint64_t kIterationsPerStep = 128;
+
+// A kernel variant and its tiles: BM x BN output tiles, BK per reduction step.
+struct Kernel {
+  std::string name;
+  std::vector<uint32_t> spec;
+  uint32_t subgroup_size = 0;  // required, or 0
+  uint64_t tile_m = 64, tile_n = 64, step = 16;
+};
+
+Kernel pick_kernel(const vk::Context& ctx, bool weight_gradient, bool trans_w, DType in, DType out,
+                   MoeMatmulVariant variant) {
+  std::string family = weight_gradient ? "moe_matmul_weight" : "moe_matmul";
+  std::string types = fmt::format("{}_{}", dtype_name(in), dtype_name(out));
+  if (variant == MoeMatmulVariant::automatic)
+    variant = moe_matmul_unavailable(ctx, MoeMatmulVariant::coopmat, in, out).empty()
+                  ? MoeMatmulVariant::coopmat
+                  : MoeMatmulVariant::portable;
+  if (variant == MoeMatmulVariant::portable) return {family + "_" + types, {}, 0, 64, 64, 16};
+  if (auto why = moe_matmul_unavailable(ctx, variant, in, out); !why.empty())
+    fail("[{}] the coopmat variant cannot run here: {}", family, why);
+  const auto& caps = ctx.caps();
+  const uint32_t subgroup = matmul_coopmat_subgroup(caps);
+  const CoopmatFragment f = coopmat_khr_fragment(caps, in);
+  // Four subgroups, each a 2 x 2 block of fragments on a GPU (64 x 64 tiles: experts own few
+  // rows each, so larger tiles would mostly multiply padding), 32 x 32 on a CPU driver.
+  const uint32_t tile = caps.is_gpu() ? 64 : 32, step = 32;
+  return {family + "_coopmat_" + types,
+          {uint32_t(trans_w), tile, tile, step, tile / 2, tile / 2, 4 * subgroup, subgroup, f.m,
+           f.n, f.k},
+          caps.subgroup_size_control ? subgroup : 0,
+          tile,
+          tile,
+          step};
+}
 
 struct Weight {
   uint64_t experts, rows, cols, first, band;  // w [E, R, Q] and the band of R
@@ -48,11 +83,29 @@ void require_output(const char* op, const Tensor& out, const Tensor& in) {
     fail("[{}] {} must be f32 or {}", op, out.describe(), dtype_name(in.dtype));
 }
 
-std::string kernel_name(const char* family, const Tensor& in, const Tensor& out) {
-  return fmt::format("{}_{}_{}", family, dtype_name(in.dtype), dtype_name(out.dtype));
-}
-
 }  // namespace
+
+std::string moe_matmul_unavailable(const vk::Context& context, MoeMatmulVariant variant, DType in,
+                                   DType out) {
+  if (out != DType::f32 && out != in)
+    return fmt::format("the output must be f32 or {}, not {}", dtype_name(in), dtype_name(out));
+  if (variant != MoeMatmulVariant::coopmat) return "";
+  const auto& caps = context.caps();
+  if (auto why = coopmat_dtype_unavailable(caps, in); !why.empty()) return why;
+  CoopmatFragment f = coopmat_khr_fragment(caps, in);
+  // The kernel's subgroup blocks are 16 x 16 at least and its K step 32: sides of 8 or 16.
+  if (!f.m)
+    return fmt::format(
+        "'{}' lacks VK_KHR_cooperative_matrix with a {} -> f32 subgroup shape of "
+        "sides 8 or 16",
+        caps.name, dtype_name(in));
+  if (!matmul_coopmat_subgroup(caps)) return subgroup_size_unavailable(caps, caps.subgroup_size);
+  for (const char* family : {"moe_matmul_coopmat", "moe_matmul_weight_coopmat"}) {
+    std::string kernel = fmt::format("{}_{}_{}", family, dtype_name(in), dtype_name(out));
+    if (!kernels::find(kernel)) return "this build's glslc could not compile " + kernel;
+  }
+  return "";
+}
 
 void moe_matmul(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& w,
                 const Tensor& offsets, const MoeMatmulOptions& options) {
@@ -64,7 +117,8 @@ void moe_matmul(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& w,
   require_output(op, y, x);
   uint64_t K = options.trans_w ? s.cols : s.band, N = options.trans_w ? s.band : s.cols;
   uint64_t S = check_rows(op, x, K, y, N);
-  require_loop_budget(ctx, op, s.experts + ceil_div(K, kStep) * kIterationsPerStep,
+  Kernel kernel = pick_kernel(ctx, false, options.trans_w, x.dtype, y.dtype, options.variant);
+  require_loop_budget(ctx, op, s.experts + ceil_div(K, kernel.step) * kIterationsPerStep,
                       "the reduction over K");
   auto a = moe::whole(op, x), b = moe::whole(op, w), c = moe::whole(op, y),
        off = moe::whole(op, offsets);
@@ -86,17 +140,19 @@ void moe_matmul(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& w,
   push.beta = options.beta;
   std::vector<vk::ByteRange> reads{a.range, b.range, off.range};
   if (options.beta != 0.0f) reads.push_back(c.range);
-  // Every expert's rows take ceil(rows / 64) tiles, at most S / 64 + E in all.
-  uint64_t row_tiles = ceil_div(S, kTile) + s.experts;
+  // Every expert's rows take ceil(rows / BM) tiles, at most S / BM + E in all.
+  uint64_t row_tiles = ceil_div(S, kernel.tile_m) + s.experts;
   if (row_tiles > ctx.caps().max_workgroup_count[1])
     fail("[{}] {} rows over {} experts need {} row tiles, over the device's {}", op, S, s.experts,
          row_tiles, ctx.caps().max_workgroup_count[1]);
-  rec.dispatch(op, pipeline(ctx, kernel_name("moe_matmul", x, y)), &push, sizeof push,
-               moe::groups(ctx, op, N, kTile), uint32_t(row_tiles), 1, reads, {c.range});
+  rec.dispatch(op, pipeline(ctx, kernel.name, kernel.spec, kernel.subgroup_size), &push,
+               sizeof push, moe::groups(ctx, op, N, kernel.tile_n), uint32_t(row_tiles), 1, reads,
+               {c.range});
 }
 
 void moe_matmul_weight(vk::Recorder& rec, Tensor& dw, const Tensor& dy, const Tensor& x,
-                       const Tensor& offsets, float alpha, float beta, MoeWeightBand band) {
+                       const Tensor& offsets, float alpha, float beta, MoeWeightBand band,
+                       MoeMatmulVariant variant) {
   const char* op = "moe_matmul_weight";
   auto& ctx = rec.context();
   Weight s = check_weight(op, dw, offsets, band);
@@ -104,11 +160,12 @@ void moe_matmul_weight(vk::Recorder& rec, Tensor& dw, const Tensor& dy, const Te
   require_same_dtype(op, dy, x);
   require_output(op, dw, x);
   uint64_t S = check_rows(op, dy, s.band, x, s.cols);
+  Kernel kernel = pick_kernel(ctx, true, false, x.dtype, dw.dtype, variant);
   // An expert may own every row: the reduction runs over up to S of them.
-  require_loop_budget(ctx, op, ceil_div(S, kStep) * kIterationsPerStep,
+  require_loop_budget(ctx, op, ceil_div(S, kernel.step) * kIterationsPerStep,
                       "the reduction over one expert's rows (all S of them at most)");
   if (s.experts > ctx.caps().max_workgroup_count[2] ||
-      ceil_div(s.band, kTile) > ctx.caps().max_workgroup_count[1])
+      ceil_div(s.band, kernel.tile_m) > ctx.caps().max_workgroup_count[1])
     fail("[{}] {} is more experts or rows than the device dispatches at once", op, dw.describe());
   auto a = moe::whole(op, dy), b = moe::whole(op, x), c = moe::whole(op, dw),
        off = moe::whole(op, offsets);
@@ -129,9 +186,9 @@ void moe_matmul_weight(vk::Recorder& rec, Tensor& dw, const Tensor& dy, const Te
   push.beta = beta;
   std::vector<vk::ByteRange> reads{a.range, b.range, off.range};
   if (beta != 0.0f) reads.push_back(c.range);
-  rec.dispatch(op, pipeline(ctx, kernel_name("moe_matmul_weight", x, dw)), &push, sizeof push,
-               moe::groups(ctx, op, s.cols, kTile), uint32_t(ceil_div(s.band, kTile)),
-               uint32_t(s.experts), reads, {c.range});
+  rec.dispatch(op, pipeline(ctx, kernel.name, kernel.spec, kernel.subgroup_size), &push,
+               sizeof push, moe::groups(ctx, op, s.cols, kernel.tile_n),
+               uint32_t(ceil_div(s.band, kernel.tile_m)), uint32_t(s.experts), reads, {c.range});
 }
 
 }  // namespace vktrain::ops

@@ -8,6 +8,7 @@
 
 using namespace vktrain;
 using ops::MoeMatmulOptions;
+using ops::MoeMatmulVariant;
 using ops::MoeWeightBand;
 
 namespace {
@@ -22,9 +23,10 @@ struct Products {
 };
 
 // y = x w[e]^T on the band, dx = dy w[e] on the band, dw (band) += dy^T x, in one recording.
-Products run_products(DType in, DType out, MoeWeightBand band, const std::vector<float>& x,
-                      const std::vector<float>& w, const std::vector<float>& dy,
-                      const std::vector<float>& y0, const std::vector<float>& dw0) {
+Products run_products(MoeMatmulVariant variant, DType in, DType out, MoeWeightBand band,
+                      const std::vector<float>& x, const std::vector<float>& w,
+                      const std::vector<float>& dy, const std::vector<float>& y0,
+                      const std::vector<float>& dw0) {
   auto& ctx = test::context();
   int64_t S = kS, N = int64_t(band.rows), Q = kQ;
   Tensor xt = test::tensor_with({S, Q}, in, x, "x");
@@ -36,9 +38,10 @@ Products run_products(DType in, DType out, MoeWeightBand band, const std::vector
   Tensor offsets = make_tensor(ctx, DType::i32, {int64_t(kE) + 1}, "offsets");
   write_ints(ctx, offsets, kOffsets);
   vk::Recorder rec(ctx);
-  ops::moe_matmul(rec, y, xt, wt, offsets, {.trans_w = true, .band = band});
-  ops::moe_matmul(rec, dx, dyt, wt, offsets, {.trans_w = false, .alpha = 2.0f, .band = band});
-  ops::moe_matmul_weight(rec, dw, dyt, xt, offsets, 1.0f, 1.0f, band);
+  ops::moe_matmul(rec, y, xt, wt, offsets, {.trans_w = true, .band = band, .variant = variant});
+  ops::moe_matmul(rec, dx, dyt, wt, offsets,
+                  {.trans_w = false, .alpha = 2.0f, .band = band, .variant = variant});
+  ops::moe_matmul_weight(rec, dw, dyt, xt, offsets, 1.0f, 1.0f, band, variant);
   rec.run();
   return {read_floats(ctx, y), read_floats(ctx, dx), read_floats(ctx, dw)};
 }
@@ -54,18 +57,29 @@ std::vector<float> band_of(const std::vector<float>& w, MoeWeightBand band) {
 
 }  // namespace
 
-class MoeMatmulDtypes : public testing::TestWithParam<std::tuple<DType, DType>> {};
+class MoeMatmulDtypes : public testing::TestWithParam<std::tuple<MoeMatmulVariant, DType, DType>> {
+};
 
-// The whole weight and its second half as a band (the up half of a fused gate_up_proj).
+// The whole weight and its second half as a band (the up half of a fused gate_up_proj). Where
+// the device lacks a variant, the op's refusal says why.
 TEST_P(MoeMatmulDtypes, ProductsMatchTheReference) {
-  auto [in, out] = GetParam();
+  auto [variant, in, out] = GetParam();
+  if (auto why = ops::moe_matmul_unavailable(test::context(), variant, in, out); !why.empty()) {
+    auto message = test::error_message([&] {
+      run_products(variant, in, out, {0, kR}, std::vector<float>(kS * kQ, 1.0f),
+                   std::vector<float>(kE * kR * kQ, 1.0f), std::vector<float>(kS * kR, 1.0f),
+                   std::vector<float>(kS * kR, 1.0f), std::vector<float>(kE * kR * kQ, 1.0f));
+    });
+    EXPECT_NE(message.find("cannot run here: " + why), std::string::npos) << message;
+    return;
+  }
   for (MoeWeightBand band : {MoeWeightBand{0, kR}, MoeWeightBand{45, 45}}) {
     SCOPED_TRACE(fmt::format("band {} + {}", band.first, band.rows));
     size_t N = band.rows;
     auto x = test::random_values(kS * kQ, 51, in), w = test::random_values(kE * kR * kQ, 52, in);
     auto dy = test::random_values(kS * N, 53, in), y0 = test::random_values(kS * N, 54, out);
     auto dw0 = test::random_values(kE * kR * kQ, 55, out);
-    Products got = run_products(in, out, band, x, w, dy, y0, dw0);
+    Products got = run_products(variant, in, out, band, x, w, dy, y0, dw0);
     auto wb = band_of(w, band);
     auto y = reference::moe_matmul(x, wb, kOffsets, N, kQ, true);
     auto dx = reference::moe_matmul(dy, wb, kOffsets, kQ, N, false);
@@ -78,7 +92,8 @@ TEST_P(MoeMatmulDtypes, ProductsMatchTheReference) {
     // Rows past offsets[E] keep what they held.
     for (size_t p = size_t(kOffsets[kE]) * N; p < kS * N; ++p) y[p] = y0[p];
     for (size_t p = size_t(kOffsets[kE]) * kQ; p < kS * kQ; ++p) dx[p] = 0.5;
-    // f32 sums over at most 143 products; 16-bit outputs add one rounding.
+    // f32 sums over at most 143 products (in any order on cooperative matrices); 16-bit
+    // outputs add one rounding.
     double tolerance = out == DType::f32 ? 1e-5 : out == DType::f16 ? 2e-3 : 8e-3;
     EXPECT_LT(test::relative_error(got.y, y), tolerance);
     EXPECT_LT(test::relative_error(got.dx, dx), tolerance);
@@ -86,16 +101,22 @@ TEST_P(MoeMatmulDtypes, ProductsMatchTheReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, MoeMatmulDtypes,
-                         // Each input dtype and both kinds of output; the other two pairs
-                         // build from the same source and cost lavapipe seconds to compile.
-                         testing::Values(std::tuple{DType::f32, DType::f32},
-                                         std::tuple{DType::f16, DType::f16},
-                                         std::tuple{DType::bf16, DType::f32}),
-                         [](const auto& info) {
-                           return fmt::format("{}_{}", dtype_name(std::get<0>(info.param)),
-                                              dtype_name(std::get<1>(info.param)));
-                         });
+constexpr auto kPortable = MoeMatmulVariant::portable, kCoopmat = MoeMatmulVariant::coopmat;
+INSTANTIATE_TEST_SUITE_P(
+    Variants, MoeMatmulDtypes,
+    // Portable: each input dtype and both kinds of output (the other two pairs build from the
+    // same source and cost lavapipe seconds to compile). Cooperative matrices: every pair.
+    testing::Values(std::tuple{kPortable, DType::f32, DType::f32},
+                    std::tuple{kPortable, DType::f16, DType::f16},
+                    std::tuple{kPortable, DType::bf16, DType::f32},
+                    std::tuple{kCoopmat, DType::f16, DType::f32},
+                    std::tuple{kCoopmat, DType::f16, DType::f16},
+                    std::tuple{kCoopmat, DType::bf16, DType::f32},
+                    std::tuple{kCoopmat, DType::bf16, DType::bf16}),
+    [](const auto& info) {
+      return fmt::format("{}_{}_{}", std::get<0>(info.param) == kPortable ? "portable" : "coopmat",
+                         dtype_name(std::get<1>(info.param)), dtype_name(std::get<2>(info.param)));
+    });
 
 // dx and dw against central differences of L = sum(y * r), y = x w[e]^T through the GPU.
 TEST(MoeMatmulGradient, MatchesFiniteDifferences) {
@@ -118,8 +139,8 @@ TEST(MoeMatmulGradient, MatchesFiniteDifferences) {
     return test::dot(read_floats(ctx, y), r);
   };
   Products grads =
-      run_products(DType::f32, DType::f32, band, x, w, r, std::vector<float>(kS * kR, 0.0f),
-                   std::vector<float>(kE * kR * kQ, 0.0f));
+      run_products(MoeMatmulVariant::automatic, DType::f32, DType::f32, band, x, w, r,
+                   std::vector<float>(kS * kR, 0.0f), std::vector<float>(kE * kR * kQ, 0.0f));
   // Only rows of a valid expert carry a gradient; L is linear, so the differences are exact up
   // to f32 rounding of L (~1e-5 over 2 eps).
   for (size_t i : test::sample_indices(size_t(kOffsets[kE]) * kQ, 4, 64))
