@@ -125,22 +125,24 @@ int main(int argc, char** argv) {
           double seconds = cli::median_seconds(rec);
           const uint64_t n_ = uint64_t(N), k_ = uint64_t(K);
           double error = 0;
-          if (product == 0)  // y[p, n] = sum_r x[p, r] w[e, n, r]
-            error = sampled_error(read_floats(ctx, y), [&](uint64_t i) {
-              uint64_t p = i / n_, n = i % n_, e = expert_of(p);
+          // Row p of a grouped operand a [S, depth] times expert e(p)'s weight: output column
+          // `col` of the row sums a[p, r] * w[e, n, c] with (n, c) = (col, r) for y = x W^T and
+          // (r, col) for dx = dy W.
+          auto expert_row = [&](const std::vector<float>& a, uint64_t depth, uint64_t cols,
+                                bool trans) {
+            return [&, depth, cols, trans](uint64_t i) {
+              uint64_t p = i / cols, col = i % cols, e = expert_of(p);
               double sum = 0;
-              for (uint64_t r = 0; r < k_; ++r)
-                sum += double(xs[p * k_ + r]) * ws[(e * n_ + n) * k_ + r];
+              for (uint64_t r = 0; r < depth; ++r)
+                sum += double(a[p * depth + r]) *
+                       ws[trans ? (e * n_ + col) * k_ + r : (e * n_ + r) * k_ + col];
               return sum;
-            });
-          else if (product == 1)  // dx[p, c] = sum_n dy[p, n] w[e, n, c]
-            error = sampled_error(read_floats(ctx, dx), [&](uint64_t i) {
-              uint64_t p = i / k_, c = i % k_, e = expert_of(p);
-              double sum = 0;
-              for (uint64_t n = 0; n < n_; ++n)
-                sum += double(dys[p * n_ + n]) * ws[(e * n_ + n) * k_ + c];
-              return sum;
-            });
+            };
+          };
+          if (product == 0)
+            error = sampled_error(read_floats(ctx, y), expert_row(xs, k_, n_, true));
+          else if (product == 1)
+            error = sampled_error(read_floats(ctx, dx), expert_row(dys, n_, k_, false));
           else  // dw[e, n, c] = sum over e's rows p of dy[p, n] x[p, c]
             error = sampled_error(read_floats(ctx, dw), [&](uint64_t i) {
               uint64_t e = i / (n_ * k_), n = i / k_ % n_, c = i % k_;
