@@ -45,6 +45,16 @@
 #define MOE_AUX_PUSH uint64_t stats; uint64_t offsets; uint64_t loss; uint64_t logits; \
   uint64_t dlogits; uint tokens; uint experts; float scale; uint accumulate;
 
+// moe_bias.comp. Forward: y[p, n] += bias[e * bias_ld + n] for the rows p of each expert e
+// (y [S, N]). Backward: dbias[e * bias_ld + n] (+)= sum over e's rows of dy[p, n] (accumulate).
+#define MOE_BIAS_PUSH uint64_t y; uint64_t bias; uint64_t offsets; uint rows; uint cols; \
+  uint bias_ld; uint experts; uint accumulate;
+
+// moe_swiglu.comp, gpt-oss's clamped SwiGLU: h = (clamp(up, -limit, limit) + 1) * g *
+// sigmoid(alpha * g) with g = min(gate, limit); backward dgate, dup (+)= its gradients.
+#define MOE_SWIGLU_PUSH uint64_t gate; uint64_t up; uint64_t h; uint64_t dgate; uint64_t dup; \
+  uint count; float alpha; float limit; uint accumulate;
+
 #ifdef __cplusplus
 #include <cstdint>
 namespace vktrain::kernels {
@@ -55,6 +65,8 @@ struct MoeGatherPush { MOE_GATHER_PUSH };
 struct MoeCombinePush { MOE_COMBINE_PUSH };
 struct MoeMatmulPush { MOE_MATMUL_PUSH };
 struct MoeAuxPush { MOE_AUX_PUSH };
+struct MoeBiasPush { MOE_BIAS_PUSH };
+struct MoeSwigluPush { MOE_SWIGLU_PUSH };
 static_assert(sizeof(MoeRouterPush) <= 128, "push constants are limited to 128 bytes");
 static_assert(sizeof(MoeCombinePush) <= 128, "push constants are limited to 128 bytes");
 static_assert(sizeof(MoeMatmulPush) <= 128, "push constants are limited to 128 bytes");

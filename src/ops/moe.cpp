@@ -6,6 +6,7 @@
 #include "ops/lora.hpp"
 #include "ops/matmul.hpp"
 #include "ops/moe_aux.hpp"
+#include "ops/moe_bias.hpp"
 #include "ops/moe_common.hpp"
 #include "ops/moe_group.hpp"
 #include "ops/moe_matmul.hpp"
@@ -66,9 +67,12 @@ void check_block(const char* op, const MoeScratch& scratch, const Tensor& x,
   moe::require_shape(op, *w.router, {E, C});
   moe::require_shape(op, *w.gate_up, {E, 2 * F, C});
   moe::require_shape(op, *w.down, {E, C, F});
-  if (w.router_bias) {
-    moe::require_dtype(op, *w.router_bias, DType::f32);
-    moe::require_shape(op, *w.router_bias, {E});
+  for (auto [bias, shape] : {std::pair{w.router_bias, std::vector<int64_t>{E}},
+                             std::pair{w.gate_up_bias, std::vector<int64_t>{E, 2 * F}},
+                             std::pair{w.down_bias, std::vector<int64_t>{E, C}}}) {
+    if (!bias) continue;
+    moe::require_dtype(op, *bias, DType::f32);
+    moe::require_shape(op, *bias, shape);
   }
   size_t needed = size_t(backward ? Slot::count : Slot::dweights);
   if (scratch.tensors.size() < needed)
@@ -123,8 +127,17 @@ void moe_forward(vk::Recorder& rec, Tensor& y, MoeScratch& scratch, const Tensor
              {.band = gate_band(shape)});
   moe_matmul(rec, sc[Slot::up], sc[Slot::xe], *weights.gate_up, sc[Slot::offsets],
              {.band = up_band(shape)});
-  glu_forward(rec, sc[Slot::h], sc[Slot::gate], sc[Slot::up], options.activation);
+  if (weights.gate_up_bias) {
+    moe_bias_forward(rec, sc[Slot::gate], *weights.gate_up_bias, sc[Slot::offsets],
+                     gate_band(shape));
+    moe_bias_forward(rec, sc[Slot::up], *weights.gate_up_bias, sc[Slot::offsets], up_band(shape));
+  }
+  if (options.clamped_swiglu)
+    moe_swiglu_forward(rec, sc[Slot::h], sc[Slot::gate], sc[Slot::up], options.clamp);
+  else
+    glu_forward(rec, sc[Slot::h], sc[Slot::gate], sc[Slot::up], options.activation);
   moe_matmul(rec, sc[Slot::ye], sc[Slot::h], *weights.down, sc[Slot::offsets]);
+  if (weights.down_bias) moe_bias_forward(rec, sc[Slot::ye], *weights.down_bias, sc[Slot::offsets]);
   moe_combine(rec, y, sc[Slot::ye], sc[Slot::positions], sc[Slot::offsets], &sc[Slot::weights]);
 }
 
@@ -142,8 +155,17 @@ void moe_backward(vk::Recorder& rec, Tensor& dx, const MoeBlockGradients& grads,
   // down, the gated unit, gate and up.
   moe_matmul(rec, sc[Slot::dh], sc[Slot::dye], *weights.down, offsets, {.trans_w = false});
   if (grads.down) moe_matmul_weight(rec, *grads.down, sc[Slot::dye], sc[Slot::h], offsets);
-  glu_backward(rec, sc[Slot::dgate], sc[Slot::dup], sc[Slot::dh], sc[Slot::gate], sc[Slot::up],
-               options.activation, GradientStore::write);
+  if (grads.down_bias) moe_bias_backward(rec, *grads.down_bias, sc[Slot::dye], offsets);
+  if (options.clamped_swiglu)
+    moe_swiglu_backward(rec, sc[Slot::dgate], sc[Slot::dup], sc[Slot::dh], sc[Slot::gate],
+                        sc[Slot::up], options.clamp, GradientStore::write);
+  else
+    glu_backward(rec, sc[Slot::dgate], sc[Slot::dup], sc[Slot::dh], sc[Slot::gate], sc[Slot::up],
+                 options.activation, GradientStore::write);
+  if (grads.gate_up_bias) {
+    moe_bias_backward(rec, *grads.gate_up_bias, sc[Slot::dgate], offsets, gate_band(shape));
+    moe_bias_backward(rec, *grads.gate_up_bias, sc[Slot::dup], offsets, up_band(shape));
+  }
   moe_matmul(rec, sc[Slot::dxe], sc[Slot::dgate], *weights.gate_up, offsets,
              {.trans_w = false, .band = gate_band(shape)});
   moe_matmul(rec, sc[Slot::dxe], sc[Slot::dup], *weights.gate_up, offsets,

@@ -10,13 +10,15 @@
 // S = T * k. Weights in transformers' fused layout: gate_up [E, 2F, C] (gate rows [0, F), up
 // rows [F, 2F)), down [E, C, F], router [E, C] (x's dtype), router bias [E] f32. Activations x,
 // y and the scratch's in one dtype (f32, f16 or bf16); router logits and weights in f32.
-// Not here yet: gpt-oss's expert biases, its clamped SwiGLU and its interleaved gate_up layout
-// (a loader can de-interleave into this layout).
+// gpt-oss: router bias, expert biases gate_up_bias [E, 2F] and down_bias [E, C] (f32), and its
+// clamped SwiGLU (ops/moe_swiglu.hpp); its checkpoint's gate_up_proj is [E, C, 2F] with gate and
+// up interleaved by column: a loader transposes and de-interleaves it into this layout.
 #include <vector>
 
 #include "ops/glu.hpp"
 #include "ops/gradient_store.hpp"
 #include "ops/moe_router.hpp"
+#include "ops/moe_swiglu.hpp"
 #include "ops/tensor.hpp"
 #include "vk/recorder.hpp"
 
@@ -27,10 +29,12 @@ struct MoeBlockShape {
 };
 
 struct MoeBlockWeights {
-  const Tensor* router = nullptr;       // [E, C]
-  const Tensor* router_bias = nullptr;  // [E] f32, or null
-  const Tensor* gate_up = nullptr;      // [E, 2F, C]
-  const Tensor* down = nullptr;         // [E, C, F]
+  const Tensor* router = nullptr;        // [E, C]
+  const Tensor* router_bias = nullptr;   // [E] f32, or null
+  const Tensor* gate_up = nullptr;       // [E, 2F, C]
+  const Tensor* down = nullptr;          // [E, C, F]
+  const Tensor* gate_up_bias = nullptr;  // [E, 2F] f32, or null
+  const Tensor* down_bias = nullptr;     // [E, C] f32, or null
 };
 
 // Parameter gradients the backward adds into; null: that parameter is frozen. router: f32 or
@@ -40,11 +44,15 @@ struct MoeBlockGradients {
   Tensor* router_bias = nullptr;
   Tensor* gate_up = nullptr;
   Tensor* down = nullptr;
+  Tensor* gate_up_bias = nullptr;
+  Tensor* down_bias = nullptr;
 };
 
 struct MoeBlockOptions {
   MoeRouter router;
   GluActivation activation = GluActivation::silu;
+  bool clamped_swiglu = false;  // gpt-oss: ops/moe_swiglu.hpp instead of `activation`
+  SwigluClamp clamp;
 };
 
 // The load-balancing loss's share of one block: its statistics tensor [2, E] f32 (ops/moe_aux),

@@ -20,6 +20,7 @@ struct Case {
   bool all_to_one;  // the bias favours expert 2 so much that every token takes it first
   DType dtype;
   float aux_coefficient = 0.0f;  // the load-balancing loss of this one layer too
+  bool gpt_oss_experts = false;  // expert biases and the clamped SwiGLU
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
@@ -35,6 +36,13 @@ reference::MoeBlock make_block(const Case& c) {
     if (c.all_to_one) b.router_bias[2] = 50.0f;
   }
   b.aux_coefficient = c.aux_coefficient;
+  if (c.gpt_oss_experts) {
+    // Biases of +-9 on some columns push gates past the clamp's limit (7) and ups outside it.
+    b.clamped_swiglu = true;
+    b.gate_up_bias = test::random_values(b.E * 2 * b.F, 105);
+    for (size_t i = 0; i < b.gate_up_bias.size(); i += 5) b.gate_up_bias[i] *= 9.0f;
+    b.down_bias = test::random_values(b.E * b.C, 106);
+  }
   return b;
 }
 
@@ -42,6 +50,7 @@ reference::MoeBlock make_block(const Case& c) {
 struct DeviceBlock {
   ops::MoeBlockShape shape;
   Tensor x, y, dy, dx, router, bias, gate_up, down, drouter, dbias, dgate_up, ddown, aux_stats;
+  Tensor gate_up_bias, down_bias, dgate_up_bias, ddown_bias;
   ops::MoeScratch scratch;
   vk::Recorder forward, backward;
 
@@ -68,7 +77,15 @@ struct DeviceBlock {
       bias = test::tensor_with({E}, DType::f32, b.router_bias, "bias", ctx);
       w.router_bias = &bias;
     }
-    ops::MoeBlockOptions options{b.router, b.activation};
+    if (!b.gate_up_bias.empty()) {
+      gate_up_bias = test::tensor_with({E, 2 * F}, DType::f32, b.gate_up_bias, "gate_up_bias", ctx);
+      down_bias = test::tensor_with({E, C}, DType::f32, b.down_bias, "down_bias", ctx);
+      dgate_up_bias = make_tensor(ctx, DType::f32, {E, 2 * F}, "dgate_up_bias");
+      ddown_bias = make_tensor(ctx, DType::f32, {E, C}, "ddown_bias");
+      w.gate_up_bias = &gate_up_bias;
+      w.down_bias = &down_bias;
+    }
+    ops::MoeBlockOptions options{b.router, b.activation, b.clamped_swiglu};
     ops::MoeAux aux;
     if (b.aux_coefficient != 0.0) {
       aux_stats = make_tensor(ctx, DType::f32, {2, E}, "aux_stats");
@@ -76,6 +93,10 @@ struct DeviceBlock {
     }
     ops::moe_forward(forward, y, scratch, x, w, shape, options, aux);
     ops::MoeBlockGradients grads{&drouter, w.router_bias ? &dbias : nullptr, &dgate_up, &ddown};
+    if (w.gate_up_bias) {
+      grads.gate_up_bias = &dgate_up_bias;
+      grads.down_bias = &ddown_bias;
+    }
     ops::moe_backward(backward, dx, grads, scratch, dy, x, w, shape, options, aux,
                       GradientStore::add);
   }
@@ -94,6 +115,8 @@ const Case kCases[] = {
     {"gpt_oss_every_token_to_one_expert_f32", MoeRouting::topk_softmax, true, true, DType::f32},
     {"qwen3_moe_bf16", MoeRouting::softmax_topk, false, false, DType::bf16},
     {"mixtral_aux_loss_f32", MoeRouting::softmax_topk, false, false, DType::f32, 0.5f},
+    {"gpt_oss_expert_biases_clamped_swiglu_f32", MoeRouting::topk_softmax, true, false, DType::f32,
+     0.0f, true},
 };
 
 }  // namespace
@@ -113,8 +136,9 @@ TEST_P(MoeBlockCases, ForwardAndBackwardMatchTheReference) {
   auto y = block.run_forward(x);
   write_floats(ctx, block.dy, dy);
   write_floats(ctx, block.dx, start);
-  for (Tensor* g : {&block.drouter, &block.dbias, &block.dgate_up, &block.ddown})
-    write_floats(ctx, *g, std::vector<float>(g->numel(), 0.0f));
+  for (Tensor* g : {&block.drouter, &block.dbias, &block.dgate_up, &block.ddown,
+                    &block.dgate_up_bias, &block.ddown_bias})
+    if (!g->shape.empty()) write_floats(ctx, *g, std::vector<float>(g->numel(), 0.0f));
   block.backward.run();
   if (c.all_to_one) {
     auto ids = read_ints(ctx, block.scratch[ops::MoeScratchSlot::ids]);
@@ -132,17 +156,24 @@ TEST_P(MoeBlockCases, ForwardAndBackwardMatchTheReference) {
   EXPECT_LT(test::relative_error(read_floats(ctx, block.ddown), want.down), tolerance);
   if (c.bias)
     EXPECT_LT(test::relative_error(read_floats(ctx, block.dbias), want.router_bias), tolerance);
+  if (c.gpt_oss_experts) {
+    EXPECT_LT(test::relative_error(read_floats(ctx, block.dgate_up_bias), want.gate_up_bias),
+              tolerance);
+    EXPECT_LT(test::relative_error(read_floats(ctx, block.ddown_bias), want.down_bias), tolerance);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, MoeBlockCases, testing::ValuesIn(kCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
-// dx and the expert weights' gradients against central differences of L = sum(y * r) through
-// the device forward. A step that changes a token's experts has no derivative there: such
-// indices are skipped (the ids are compared after each step).
-TEST(MoeBlockGradient, MatchesFiniteDifferences) {
+class MoeBlockGradient : public testing::TestWithParam<Case> {};
+
+// dx and the parameters' gradients against central differences of L = sum(y * r) through the
+// device forward. A step that changes a token's experts has no derivative there: such indices
+// are skipped (the ids are compared after each step).
+TEST_P(MoeBlockGradient, MatchesFiniteDifferences) {
   auto& ctx = test::context();
-  Case c{"fd", MoeRouting::softmax_topk, false, false, DType::f32};
+  const Case& c = GetParam();
   auto b = make_block(c);
   DeviceBlock block(b, DType::f32);
   auto x = test::random_values(b.T * b.C, 98);
@@ -152,8 +183,9 @@ TEST(MoeBlockGradient, MatchesFiniteDifferences) {
   auto base_ids = read_ints(ctx, ids);
   write_floats(ctx, block.dy, r);
   write_floats(ctx, block.dx, std::vector<float>(x.size(), 0.0f));
-  for (Tensor* g : {&block.drouter, &block.dgate_up, &block.ddown})
-    write_floats(ctx, *g, std::vector<float>(g->numel(), 0.0f));
+  for (Tensor* g : {&block.drouter, &block.dbias, &block.dgate_up, &block.ddown,
+                    &block.dgate_up_bias, &block.ddown_bias})
+    if (!g->shape.empty()) write_floats(ctx, *g, std::vector<float>(g->numel(), 0.0f));
   block.backward.run();
   bool flipped = false;
   size_t checked = 0;
@@ -179,8 +211,21 @@ TEST(MoeBlockGradient, MatchesFiniteDifferences) {
   check(b.down, block.down, block.ddown, 101);
   check(b.router_weight, block.router, block.drouter, 102);
   check(x, block.x, block.dx, 103);
-  EXPECT_GE(checked, 13u);  // of 16: flips are rare at eps 1e-3
+  size_t checks = 16;
+  if (c.gpt_oss_experts) {
+    check(b.router_bias, block.bias, block.dbias, 104);
+    check(b.gate_up_bias, block.gate_up_bias, block.dgate_up_bias, 105);
+    check(b.down_bias, block.down_bias, block.ddown_bias, 106);
+    checks += 12;
+  }
+  EXPECT_GE(checked, checks - 3);  // flips are rare at eps 1e-3
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Families, MoeBlockGradient,
+    testing::Values(Case{"qwen3_moe", MoeRouting::softmax_topk, false, false, DType::f32},
+                    Case{"gpt_oss", MoeRouting::topk_softmax, true, false, DType::f32, 0.0f, true}),
+    [](const auto& info) { return std::string(info.param.name); });
 
 TEST(MoeBlock, ScratchBytesCountWhatIsAllocated) {
   ops::MoeBlockShape shape{37, 24, 20, 5, 2};

@@ -194,7 +194,24 @@ std::vector<float> block_logits(const MoeBlock& b, const std::vector<float>& x) 
   return z;
 }
 
-// One expert on one token: gate, up, the gated unit h and the output o = Wd h.
+// The gated unit h(gate, up) and its partial derivatives: SwiGLU / GEGLU, or gpt-oss's clamped
+// SwiGLU (torch's clamp passes the gradient at its bounds).
+struct Gated {
+  double h, dgate, dup;
+};
+Gated gated_unit(const MoeBlock& b, double gate, double up) {
+  if (!b.clamped_swiglu) {
+    double a = glu_activation(gate, b.activation);
+    return {a * up, up * glu_activation_derivative(gate, b.activation), a};
+  }
+  const double alpha = 1.702, limit = 7.0;
+  double g = std::min(gate, limit), u = std::clamp(up, -limit, limit);
+  double s = 1.0 / (1.0 + std::exp(-alpha * g));
+  return {(u + 1) * g * s, gate <= limit ? (u + 1) * s * (1 + alpha * g * (1 - s)) : 0.0,
+          std::fabs(up) <= limit ? g * s : 0.0};
+}
+
+// One expert on one token: gate, up, the gated unit h and the output o = Wd h (biases added).
 struct ExpertPass {
   std::vector<double> gate, up, h, out;
 };
@@ -205,17 +222,23 @@ ExpertPass expert_pass(const MoeBlock& b, size_t e, const float* x) {
   const float* w = b.gate_up.data() + e * 2 * b.F * b.C;
   for (size_t f = 0; f < b.F; ++f) {
     double g = 0, u = 0;
+    if (!b.gate_up_bias.empty()) {
+      g = b.gate_up_bias[e * 2 * b.F + f];
+      u = b.gate_up_bias[e * 2 * b.F + b.F + f];
+    }
     for (size_t c = 0; c < b.C; ++c) {
       g += double(x[c]) * w[f * b.C + c];
       u += double(x[c]) * w[(b.F + f) * b.C + c];
     }
     p.gate[f] = g;
     p.up[f] = u;
-    p.h[f] = glu_activation(g, b.activation) * u;
+    p.h[f] = gated_unit(b, g, u).h;
   }
   const float* d = b.down.data() + e * b.C * b.F;
-  for (size_t c = 0; c < b.C; ++c)
+  for (size_t c = 0; c < b.C; ++c) {
+    if (!b.down_bias.empty()) p.out[c] = b.down_bias[e * b.C + c];
     for (size_t f = 0; f < b.F; ++f) p.out[c] += d[c * b.F + f] * p.h[f];
+  }
   return p;
 }
 
@@ -236,9 +259,11 @@ MoeBlockGradients moe_block_backward(const MoeBlock& b, const std::vector<float>
                                      const std::vector<float>& dy) {
   auto logits = block_logits(b, x);
   auto routing = moe_router_forward(logits, b.T, b.E, b.k, b.router);
-  MoeBlockGradients g{std::vector<double>(b.T * b.C, 0.0), std::vector<double>(b.E * b.C, 0.0),
-                      std::vector<double>(b.E, 0.0), std::vector<double>(b.gate_up.size(), 0.0),
-                      std::vector<double>(b.down.size(), 0.0)};
+  MoeBlockGradients g{
+      std::vector<double>(b.T * b.C, 0.0),     std::vector<double>(b.E * b.C, 0.0),
+      std::vector<double>(b.E, 0.0),           std::vector<double>(b.gate_up.size(), 0.0),
+      std::vector<double>(b.down.size(), 0.0), std::vector<double>(b.E * 2 * b.F, 0.0),
+      std::vector<double>(b.E * b.C, 0.0)};
   std::vector<float> dweights(b.T * b.k);
   for (size_t t = 0; t < b.T; ++t)
     for (size_t j = 0; j < b.k; ++j) {
@@ -252,14 +277,17 @@ MoeBlockGradients moe_block_backward(const MoeBlock& b, const std::vector<float>
       dweights[t * b.k + j] = float(dw);
       const float* d = b.down.data() + e * b.C * b.F;
       const float* gu = b.gate_up.data() + e * 2 * b.F * b.C;
+      for (size_t c = 0; c < b.C; ++c) g.down_bias[e * b.C + c] += w * dyt[c];
       for (size_t f = 0; f < b.F; ++f) {
         double dh = 0;
         for (size_t c = 0; c < b.C; ++c) {
           dh += w * dyt[c] * d[c * b.F + f];
           g.down[(e * b.C + c) * b.F + f] += w * dyt[c] * pass.h[f];
         }
-        double dgate = dh * pass.up[f] * glu_activation_derivative(pass.gate[f], b.activation);
-        double dup = dh * glu_activation(pass.gate[f], b.activation);
+        Gated unit = gated_unit(b, pass.gate[f], pass.up[f]);
+        double dgate = dh * unit.dgate, dup = dh * unit.dup;
+        g.gate_up_bias[e * 2 * b.F + f] += dgate;
+        g.gate_up_bias[e * 2 * b.F + b.F + f] += dup;
         for (size_t c = 0; c < b.C; ++c) {
           g.dx[t * b.C + c] += dgate * gu[f * b.C + c] + dup * gu[(b.F + f) * b.C + c];
           g.gate_up[(e * 2 * b.F + f) * b.C + c] += dgate * xt[c];

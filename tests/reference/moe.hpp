@@ -56,10 +56,12 @@ struct MoeBlock {
   ops::MoeRouter router;
   ops::GluActivation activation = ops::GluActivation::silu;
   std::vector<float> router_weight, router_bias, gate_up, down;
+  std::vector<float> gate_up_bias, down_bias;  // [E, 2F] and [E, C], or empty
+  bool clamped_swiglu = false;                 // gpt-oss's, alpha 1.702 and limit 7
   double aux_coefficient = 0.0;  // this one layer's load-balancing loss, times this (0: none)
 };
 struct MoeBlockGradients {
-  std::vector<double> dx, router, router_bias, gate_up, down;
+  std::vector<double> dx, router, router_bias, gate_up, down, gate_up_bias, down_bias;
 };
 std::vector<double> moe_block_forward(const MoeBlock& block, const std::vector<float>& x);
 // Gradients for dy and, where aux_coefficient is set, of the load-balancing loss (written).
