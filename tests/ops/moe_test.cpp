@@ -227,6 +227,32 @@ INSTANTIATE_TEST_SUITE_P(
                     Case{"gpt_oss", MoeRouting::topk_softmax, true, false, DType::f32, 0.0f, true}),
     [](const auto& info) { return std::string(info.param.name); });
 
+// Forward and backward twice from the same inputs (the gradients zeroed in between): every
+// output and gradient has the same bits, routing, grouping and the aux loss's share included.
+TEST(MoeBlock, SameBitsOnEveryRun) {
+  auto& ctx = test::context();
+  Case c{"determinism", MoeRouting::softmax_topk, false, false, DType::bf16, 0.5f};
+  auto b = make_block(c);
+  DeviceBlock block(b, c.dtype);
+  auto x = test::random_values(b.T * b.C, 110, c.dtype);
+  write_floats(ctx, block.dy, test::random_values(b.T * b.C, 111, c.dtype));
+  std::vector<std::vector<float>> first;
+  for (int run = 0; run < 2; ++run) {
+    std::vector<std::vector<float>> outputs{block.run_forward(x)};
+    write_floats(ctx, block.dx, std::vector<float>(x.size(), 0.0f));
+    for (Tensor* g : {&block.drouter, &block.dgate_up, &block.ddown})
+      write_floats(ctx, *g, std::vector<float>(g->numel(), 0.0f));
+    block.backward.run();
+    for (const Tensor* t : {&block.dx, &block.drouter, &block.dgate_up, &block.ddown,
+                            &block.scratch[ops::MoeScratchSlot::dlogits]})
+      outputs.push_back(read_floats(ctx, *t));
+    if (run == 0)
+      first = outputs;
+    else
+      for (size_t i = 0; i < outputs.size(); ++i) EXPECT_EQ(outputs[i], first[i]) << i;
+  }
+}
+
 TEST(MoeBlock, ScratchBytesCountWhatIsAllocated) {
   ops::MoeBlockShape shape{37, 24, 20, 5, 2};
   auto scratch = ops::make_moe_scratch(test::context(), shape, DType::bf16, true);
