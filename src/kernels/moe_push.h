@@ -37,13 +37,16 @@
   uint64_t b_expert_stride; uint64_t c_expert_stride; uint M; uint N; uint K; uint lda; \
   uint ldb; uint ldc; uint trans_b; uint experts; float alpha; float beta;
 
-// moe_aux.comp, the load-balancing loss (transformers' load_balancing_loss_func). stats [2, E]
-// f32: row 0 the selections of each expert, row 1 the sum of its router probabilities, over
-// every token of every layer. Stage 0: stats[0, e] (+)= offsets[e + 1] - offsets[e]. Stage 1:
-// loss[0] = scale * sum_e stats[0, e] * stats[1, e]. Stage 2: dlogits [T, E] (+)= the gradient
-// of that loss through softmax(logits) (stats[1] = sum of softmax over tokens).
-#define MOE_AUX_PUSH uint64_t stats; uint64_t offsets; uint64_t loss; uint64_t logits; \
-  uint64_t dlogits; uint tokens; uint experts; float scale; uint accumulate;
+// moe_aux.comp, the load-balancing loss (transformers' load_balancing_loss_func). stats [2, E + 1]
+// f32, summed over the tokens of every layer: stats[0, e] the selections of expert e, stats[1, e]
+// the sum of its router probability, stats[0, E] the tokens counted (N). Tokens whose mask is 0
+// (mask != 0: an i32 [T] attention mask) count nowhere. Stage 0: one layer's statistics, from
+// probs [T, E] and ids [T, k], written or added (accumulate). Stage 1: loss[0] = coefficient * E
+// / N^2 * sum_e stats[0, e] stats[1, e]. Stage 2: dlogits [T, E] (+)= its gradient through
+// softmax(logits).
+#define MOE_AUX_PUSH uint64_t stats; uint64_t loss; uint64_t logits; uint64_t dlogits; \
+  uint64_t probs; uint64_t ids; uint64_t mask; uint tokens; uint experts; uint k; \
+  float coefficient; uint accumulate;
 
 // moe_bias.comp. Forward: y[p, n] += bias[e * bias_ld + n] for the rows p of each expert e
 // (y [S, N]). Backward: dbias[e * bias_ld + n] (+)= sum over e's rows of dy[p, n] (accumulate).

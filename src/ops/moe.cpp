@@ -120,7 +120,7 @@ void moe_forward(vk::Recorder& rec, Tensor& y, MoeScratch& scratch, const Tensor
   moe_group(rec, sc[Slot::offsets], sc[Slot::rows], sc[Slot::positions], sc[Slot::group_counts],
             sc[Slot::ids], uint32_t(shape.experts));
   if (aux.stats)
-    moe_aux_statistics(rec, *aux.stats, sc[Slot::probs], sc[Slot::offsets],
+    moe_aux_statistics(rec, *aux.stats, sc[Slot::probs], sc[Slot::ids], aux.token_mask,
                        aux.first_layer ? GradientStore::write : GradientStore::add);
   moe_gather(rec, sc[Slot::xe], x, sc[Slot::rows]);
   moe_matmul(rec, sc[Slot::gate], sc[Slot::xe], *weights.gate_up, sc[Slot::offsets],
@@ -181,8 +181,8 @@ void moe_backward(vk::Recorder& rec, Tensor& dx, const MoeBlockGradients& grads,
   moe_router_backward(rec, sc[Slot::dlogits], sc[Slot::dweights], sc[Slot::logits], sc[Slot::ids],
                       options.router, GradientStore::write);
   if (aux.stats)
-    moe_aux_loss_backward(rec, sc[Slot::dlogits], sc[Slot::logits], *aux.stats, aux.rows,
-                          aux.coefficient);
+    moe_aux_loss_backward(rec, sc[Slot::dlogits], sc[Slot::logits], *aux.stats, aux.coefficient,
+                          aux.token_mask);
   if (grads.router_bias) column_sum(rec, *grads.router_bias, sc[Slot::dlogits], true);
   // ops::matmul multiplies one dtype: the f32 logits' gradient in x's dtype, as a framework
   // running the router in that dtype has it.

@@ -55,15 +55,15 @@ struct MoeBlockOptions {
   SwigluClamp clamp;
 };
 
-// The load-balancing loss's share of one block: its statistics tensor [2, E] f32 (ops/moe_aux),
-// summed over the step's layers. The forward adds this block's statistics (writes them where
-// `first_layer`); the backward adds the loss's gradient (rows: T x layers; coefficient:
-// router_aux_loss_coef times the loss's weight).
+// The load-balancing loss's share of one block: its statistics tensor [2, E + 1] f32
+// (ops/moe_aux), summed over the step's layers. The forward adds this block's statistics (writes
+// them where `first_layer`); the backward adds the loss's gradient (coefficient:
+// router_aux_loss_coef times the loss's weight). token_mask: i32 [T], 0 for padding, or null.
 struct MoeAux {
   Tensor* stats = nullptr;  // null: no auxiliary loss
   bool first_layer = false;
-  uint64_t rows = 0;
   float coefficient = 0.0f;
+  const Tensor* token_mask = nullptr;
 };
 
 // What the forward keeps for the backward, and the backward's own buffers: one tensor per slot.

@@ -88,8 +88,8 @@ struct DeviceBlock {
     ops::MoeBlockOptions options{b.router, b.activation, b.clamped_swiglu};
     ops::MoeAux aux;
     if (b.aux_coefficient != 0.0) {
-      aux_stats = make_tensor(ctx, DType::f32, {2, E}, "aux_stats");
-      aux = {&aux_stats, true, b.T, float(b.aux_coefficient)};
+      aux_stats = make_tensor(ctx, DType::f32, {2, E + 1}, "aux_stats");
+      aux = {&aux_stats, true, float(b.aux_coefficient)};
     }
     ops::moe_forward(forward, y, scratch, x, w, shape, options, aux);
     ops::MoeBlockGradients grads{&drouter, w.router_bias ? &dbias : nullptr, &dgate_up, &ddown};

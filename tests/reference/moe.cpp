@@ -136,28 +136,34 @@ void moe_matmul_weight(std::vector<double>& dw, const std::vector<float>& dy,
 namespace {
 
 // transformers' tokens_per_expert summed over the k slots, and router_prob_per_expert, over the
-// concatenation of every layer's tokens.
-void aux_statistics(std::vector<double>& selected, std::vector<double>& prob,
-                    const std::vector<std::vector<float>>& logits,
-                    const std::vector<std::vector<int32_t>>& ids, size_t T, size_t E, size_t k) {
+// concatenation of every layer's tokens, masked by the attention mask's (sum(mask * x) /
+// sum(mask)); returns that sum(mask), the tokens counted.
+double aux_statistics(std::vector<double>& selected, std::vector<double>& prob,
+                      const std::vector<std::vector<float>>& logits,
+                      const std::vector<std::vector<int32_t>>& ids, size_t T, size_t E, size_t k,
+                      const std::vector<int32_t>& mask) {
   selected.assign(E, 0.0);
   prob.assign(E, 0.0);
-  double n = double(T * logits.size());
+  auto kept = [&](size_t t) { return mask.empty() || mask[t] != 0; };
+  double n = 0;
+  for (size_t t = 0; t < T; ++t) n += kept(t) ? double(logits.size()) : 0.0;
   for (size_t l = 0; l < logits.size(); ++l)
     for (size_t t = 0; t < T; ++t) {
+      if (!kept(t)) continue;
       auto p = softmax_row(logits[l].data() + t * E, E);
       for (size_t e = 0; e < E; ++e) prob[e] += p[e] / n;
       for (size_t j = 0; j < k; ++j) selected[size_t(ids[l][t * k + j])] += 1.0 / n;
     }
+  return n;
 }
 
 }  // namespace
 
 double moe_aux_loss(const std::vector<std::vector<float>>& logits,
                     const std::vector<std::vector<int32_t>>& ids, size_t T, size_t E, size_t k,
-                    double coefficient) {
+                    double coefficient, const std::vector<int32_t>& mask) {
   std::vector<double> selected, prob;
-  aux_statistics(selected, prob, logits, ids, T, E, k);
+  aux_statistics(selected, prob, logits, ids, T, E, k, mask);
   double sum = 0;
   for (size_t e = 0; e < E; ++e) sum += selected[e] * prob[e];
   return coefficient * double(E) * sum;
@@ -166,11 +172,12 @@ double moe_aux_loss(const std::vector<std::vector<float>>& logits,
 void moe_aux_loss_backward(std::vector<double>& dlogits,
                            const std::vector<std::vector<float>>& logits,
                            const std::vector<std::vector<int32_t>>& ids, size_t layer, size_t T,
-                           size_t E, size_t k, double coefficient) {
+                           size_t E, size_t k, double coefficient,
+                           const std::vector<int32_t>& mask) {
   std::vector<double> selected, prob;
-  aux_statistics(selected, prob, logits, ids, T, E, k);
-  double n = double(T * logits.size());
+  double n = aux_statistics(selected, prob, logits, ids, T, E, k, mask);
   for (size_t t = 0; t < T; ++t) {
+    if (!mask.empty() && mask[t] == 0) continue;
     auto p = softmax_row(logits[layer].data() + t * E, E);
     // dL/dp_e of this token = coefficient * E * selected_e / n.
     double dot = 0;

@@ -38,15 +38,17 @@ void moe_matmul_weight(std::vector<double>& dw, const std::vector<float>& dy,
                        const std::vector<float>& x, const std::vector<int32_t>& offsets, size_t N,
                        size_t K);
 
-// load_balancing_loss_func for `layers` layers' logits ([T, E] each) and their choices.
+// load_balancing_loss_func for `layers` layers' logits ([T, E] each) and their choices, with an
+// attention mask [T] shared by the layers (empty: none, 0: padding).
 double moe_aux_loss(const std::vector<std::vector<float>>& logits,
                     const std::vector<std::vector<int32_t>>& ids, size_t T, size_t E, size_t k,
-                    double coefficient);
+                    double coefficient, const std::vector<int32_t>& mask = {});
 // Its gradient for one layer's logits (`layer`), added into dlogits [T, E].
 void moe_aux_loss_backward(std::vector<double>& dlogits,
                            const std::vector<std::vector<float>>& logits,
                            const std::vector<std::vector<int32_t>>& ids, size_t layer, size_t T,
-                           size_t E, size_t k, double coefficient);
+                           size_t E, size_t k, double coefficient,
+                           const std::vector<int32_t>& mask = {});
 
 // One MoE feed-forward block (ops/moe.hpp) token by token, expert by expert, as transformers'
 // experts loop computes it: x [T, C], router [E, C], router_bias [E] (empty: none),
