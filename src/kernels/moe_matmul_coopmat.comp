@@ -5,8 +5,8 @@
 // dY^T X per expert over its rows), for f16 (IN_F16) or bf16 (IN_BF16) inputs with f32 sums.
 // Each workgroup computes a BM x BN tile; its (BM/WM)*(BN/WN) subgroups each own a WM x WN block
 // of CM x CN accumulators. The operands' tiles are staged in shared memory in their stored
-// orientation as raw 16-bit words, two to a uint, element by element with zero padding past the
-// expert's rows, N and the reduction (an expert's rows start anywhere, so no row is aligned);
+// orientation as raw 16-bit words, two to a uint, eight at a time (16-byte loads where aligned),
+// with zero padding past the expert's rows, N and the reduction;
 // A is [BM][BK] ([BK][BM] for the weight gradient's dY), B [BK][BN] or [BN][BK] (TRANS_B). Rows
 // are padded by 8 elements against bank conflicts. Accumulators leave through a per-subgroup
 // shared patch so alpha, beta and the bounds apply per element. The fragment shape (CM, CN, CK)
@@ -56,24 +56,37 @@ shared float staging[(BM / WM) * (BN / WN) * CM * CN];
 
 const uint THREADS = (BM / WM) * (BN / WN) * SUBGROUP;
 
+layout(buffer_reference, std430, buffer_reference_align = 16) buffer BufU16x8 { uvec4 v[]; };
+
 // Stages rows x cols elements of a row-major matrix (element (r, c) at src + (r * stride + c) * 2
-// bytes) from (row0, col0) into tile a or b, zero past row_end or col_end.
+// bytes) from (row0, col0) into tile a or b, zero past row_end or col_end, eight elements at a
+// time: one 16-byte load where they lie inside and 16-byte aligned (every group of a product
+// whose row lengths are multiples of 8, at any expert offset), else element by element.
 void stage(bool to_a, uint64_t src, uint stride, uint row0, uint col0, uint row_end,
            uint col_end) {
-  const uint rows = to_a ? A_ROWS : B_ROWS, pairs = (to_a ? A_COLS : B_COLS) / 2;
+  const uint rows = to_a ? A_ROWS : B_ROWS, groups = (to_a ? A_COLS : B_COLS) / 8;
   const uint ld = to_a ? A_LD : B_LD;
   BufU16 s = BufU16(src);
-  for (uint i = gl_LocalInvocationID.x; i < rows * pairs; i += THREADS) {
-    uint r = i / pairs, c = (i % pairs) * 2;
+  for (uint i = gl_LocalInvocationID.x; i < rows * groups; i += THREADS) {
+    uint r = i / groups, c = (i % groups) * 8;
     uint row = row0 + r, col = col0 + c;
-    bool in_rows = row < row_end;
-    uint lo = in_rows && col < col_end ? uint(s.v[row * stride + col]) : 0u;
-    uint hi = in_rows && col + 1 < col_end ? uint(s.v[row * stride + col + 1]) : 0u;
+    uint64_t address = src + (uint64_t(row) * stride + col) * 2;
+    uvec4 words = uvec4(0);
+    if (row < row_end && col + 8 <= col_end && (address & 15) == 0) {
+      words = BufU16x8(address).v[0];
+    } else if (row < row_end) {
+      uint w[8];
+      for (uint j = 0; j < 8; ++j) w[j] = col + j < col_end ? uint(s.v[row * stride + col + j]) : 0u;
+      words = uvec4(w[0] | (w[1] << 16), w[2] | (w[3] << 16), w[4] | (w[5] << 16),
+                    w[6] | (w[7] << 16));
+    }
     uint at = (r * ld + c) / 2;
-    if (to_a)
-      tile_a[at] = lo | (hi << 16);
-    else
-      tile_b[at] = lo | (hi << 16);
+    for (uint q = 0; q < 4; ++q) {
+      if (to_a)
+        tile_a[at + q] = words[q];
+      else
+        tile_b[at + q] = words[q];
+    }
   }
 }
 
