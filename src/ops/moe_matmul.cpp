@@ -1,0 +1,194 @@
+#include "ops/moe_matmul.hpp"
+
+#include "kernels/moe_push.h"
+#include "ops/dispatch.hpp"
+#include "ops/matmul.hpp"
+#include "ops/moe_common.hpp"
+
+namespace vktrain::ops {
+namespace {
+
+// Loop iterations an invocation runs per K step (loads and products), as matmul.cpp measured
+// for its portable 64 x 64 x 16 kernel on lavapipe, with its margin; the cooperative-matrix
+// kernel's staging loops run fewer per step there (32 x 32 x 32 tiles, 32 invocations).
+constexpr uint64_t kIterationsPerStep = 128;
+
+// A kernel variant and its tiles: BM x BN output tiles, BK per reduction step.
+struct Kernel {
+  std::string name;
+  std::vector<uint32_t> spec;
+  uint32_t subgroup_size = 0;  // required, or 0
+  uint64_t tile_m = 64, tile_n = 64, step = 16;
+};
+
+Kernel pick_kernel(const vk::Context& ctx, bool weight_gradient, bool trans_w, DType in, DType out,
+                   MoeMatmulVariant variant) {
+  std::string family = weight_gradient ? "moe_matmul_weight" : "moe_matmul";
+  std::string types = fmt::format("{}_{}", dtype_name(in), dtype_name(out));
+  if (variant == MoeMatmulVariant::automatic)
+    variant = moe_matmul_unavailable(ctx, MoeMatmulVariant::coopmat, in, out).empty()
+                  ? MoeMatmulVariant::coopmat
+                  : MoeMatmulVariant::portable;
+  if (variant == MoeMatmulVariant::portable) return {family + "_" + types, {}, 0, 64, 64, 16};
+  if (auto why = moe_matmul_unavailable(ctx, variant, in, out); !why.empty())
+    fail("[{}] the coopmat variant cannot run here: {}", family, why);
+  const auto& caps = ctx.caps();
+  const uint32_t subgroup = matmul_coopmat_subgroup(caps);
+  const CoopmatFragment f = coopmat_khr_fragment(caps, in);
+  // Four subgroups, each a 2 x 2 block of fragments on a GPU (64 x 64 tiles: experts own few
+  // rows each, so larger tiles would mostly multiply padding), 32 x 32 on a CPU driver.
+  const uint32_t tile = caps.is_gpu() ? 64 : 32, step = 32;
+  return {family + "_coopmat_" + types,
+          {uint32_t(trans_w), tile, tile, step, tile / 2, tile / 2, 4 * subgroup, subgroup, f.m,
+           f.n, f.k},
+          caps.subgroup_size_control ? subgroup : 0,
+          tile,
+          tile,
+          step};
+}
+
+struct Weight {
+  uint64_t experts, rows, cols, first, band;  // w [E, R, Q] and the band of R
+};
+
+Weight check_weight(const char* op, const Tensor& w, const Tensor& offsets, MoeWeightBand band) {
+  require_float(op, w);
+  if (w.shape.size() != 3) fail("[{}] {} must be [E, R, Q]", op, w.describe());
+  Weight s{uint64_t(w.shape[0]), uint64_t(w.shape[1]), uint64_t(w.shape[2]), band.first,
+           band.rows ? band.rows : uint64_t(w.shape[1])};
+  if (s.first + s.band > s.rows || s.band == 0)
+    fail("[{}] the band of rows [{}, {}) lies outside {}'s {} rows", op, s.first, s.first + s.band,
+         w.describe(), s.rows);
+  moe::require_dtype(op, offsets, DType::i32);
+  moe::require_shape(op, offsets, {int64_t(s.experts) + 1});
+  moe::require_index_range(op, s.rows * s.cols, "one expert's weight");
+  return s;
+}
+
+// S of x [S, width] and y [S, width_y], checked.
+uint64_t check_rows(const char* op, const Tensor& x, uint64_t width, const Tensor& y,
+                    uint64_t width_y) {
+  if (x.shape.size() != 2 || y.shape.size() != 2 || x.shape[0] != y.shape[0] || x.cols() != width ||
+      y.cols() != width_y)
+    fail("[{}] {} and {} must be [S, {}] and [S, {}]", op, x.describe(), y.describe(), width,
+         width_y);
+  moe::require_index_range(op, x.numel(), "x");
+  moe::require_index_range(op, y.numel(), "y");
+  return uint64_t(x.shape[0]);
+}
+
+void require_output(const char* op, const Tensor& out, const Tensor& in) {
+  require_float(op, out);
+  if (out.dtype != DType::f32 && out.dtype != in.dtype)
+    fail("[{}] {} must be f32 or {}", op, out.describe(), dtype_name(in.dtype));
+}
+
+}  // namespace
+
+std::string moe_matmul_unavailable(const vk::Context& context, MoeMatmulVariant variant, DType in,
+                                   DType out) {
+  if (out != DType::f32 && out != in)
+    return fmt::format("the output must be f32 or {}, not {}", dtype_name(in), dtype_name(out));
+  if (variant != MoeMatmulVariant::coopmat) return "";
+  const auto& caps = context.caps();
+  if (auto why = coopmat_dtype_unavailable(caps, in); !why.empty()) return why;
+  CoopmatFragment f = coopmat_khr_fragment(caps, in);
+  // The kernel's subgroup blocks are 16 x 16 at least and its K step 32: sides of 8 or 16.
+  if (!f.m)
+    return fmt::format(
+        "'{}' lacks VK_KHR_cooperative_matrix with a {} -> f32 subgroup shape of "
+        "sides 8 or 16",
+        caps.name, dtype_name(in));
+  if (!matmul_coopmat_subgroup(caps)) return subgroup_size_unavailable(caps, caps.subgroup_size);
+  for (const char* family : {"moe_matmul_coopmat", "moe_matmul_weight_coopmat"}) {
+    std::string kernel = fmt::format("{}_{}_{}", family, dtype_name(in), dtype_name(out));
+    if (!kernels::find(kernel)) return "this build's glslc could not compile " + kernel;
+  }
+  return "";
+}
+
+void moe_matmul(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& w,
+                const Tensor& offsets, const MoeMatmulOptions& options) {
+  const char* op = "moe_matmul";
+  auto& ctx = rec.context();
+  Weight s = check_weight(op, w, offsets, options.band);
+  require_float(op, x);
+  require_same_dtype(op, x, w);
+  require_output(op, y, x);
+  uint64_t K = options.trans_w ? s.cols : s.band, N = options.trans_w ? s.band : s.cols;
+  uint64_t S = check_rows(op, x, K, y, N);
+  Kernel kernel = pick_kernel(ctx, false, options.trans_w, x.dtype, y.dtype, options.variant);
+  require_loop_budget(ctx, op, s.experts + ceil_div(K, kernel.step) * kIterationsPerStep,
+                      "the reduction over K");
+  auto a = moe::whole(op, x), b = moe::whole(op, w), c = moe::whole(op, y),
+       off = moe::whole(op, offsets);
+  kernels::MoeMatmulPush push{};
+  push.a = a.address;
+  push.b = b.address + dtype_bytes(w.dtype, s.first * s.cols);
+  push.c = c.address;
+  push.offsets = off.address;
+  push.b_expert_stride = s.rows * s.cols;
+  push.M = uint32_t(S);
+  push.N = uint32_t(N);
+  push.K = uint32_t(K);
+  push.lda = uint32_t(K);
+  push.ldb = uint32_t(s.cols);
+  push.ldc = uint32_t(N);
+  push.trans_b = options.trans_w;
+  push.experts = uint32_t(s.experts);
+  push.alpha = options.alpha;
+  push.beta = options.beta;
+  std::vector<vk::ByteRange> reads{a.range, b.range, off.range};
+  if (options.beta != 0.0f) reads.push_back(c.range);
+  // Every expert's rows take ceil(rows / BM) tiles, at most S / BM + E in all.
+  uint64_t row_tiles = ceil_div(S, kernel.tile_m) + s.experts;
+  if (row_tiles > ctx.caps().max_workgroup_count[1])
+    fail("[{}] {} rows over {} experts need {} row tiles, over the device's {}", op, S, s.experts,
+         row_tiles, ctx.caps().max_workgroup_count[1]);
+  rec.dispatch(op, pipeline(ctx, kernel.name, kernel.spec, kernel.subgroup_size), &push,
+               sizeof push, moe::groups(ctx, op, N, kernel.tile_n), uint32_t(row_tiles), 1, reads,
+               {c.range});
+}
+
+void moe_matmul_weight(vk::Recorder& rec, Tensor& dw, const Tensor& dy, const Tensor& x,
+                       const Tensor& offsets, float alpha, float beta, MoeWeightBand band,
+                       MoeMatmulVariant variant) {
+  const char* op = "moe_matmul_weight";
+  auto& ctx = rec.context();
+  Weight s = check_weight(op, dw, offsets, band);
+  require_float(op, x);
+  require_same_dtype(op, dy, x);
+  require_output(op, dw, x);
+  uint64_t S = check_rows(op, dy, s.band, x, s.cols);
+  Kernel kernel = pick_kernel(ctx, true, false, x.dtype, dw.dtype, variant);
+  // An expert may own every row: the reduction runs over up to S of them.
+  require_loop_budget(ctx, op, ceil_div(S, kernel.step) * kIterationsPerStep,
+                      "the reduction over one expert's rows (all S of them at most)");
+  if (s.experts > ctx.caps().max_workgroup_count[2] ||
+      ceil_div(s.band, kernel.tile_m) > ctx.caps().max_workgroup_count[1])
+    fail("[{}] {} is more experts or rows than the device dispatches at once", op, dw.describe());
+  auto a = moe::whole(op, dy), b = moe::whole(op, x), c = moe::whole(op, dw),
+       off = moe::whole(op, offsets);
+  kernels::MoeMatmulPush push{};
+  push.a = a.address;
+  push.b = b.address;
+  push.c = c.address + dtype_bytes(dw.dtype, s.first * s.cols);
+  push.offsets = off.address;
+  push.c_expert_stride = s.rows * s.cols;
+  push.M = uint32_t(s.band);
+  push.N = uint32_t(s.cols);
+  push.K = uint32_t(S);
+  push.lda = uint32_t(s.band);
+  push.ldb = uint32_t(s.cols);
+  push.ldc = uint32_t(s.cols);
+  push.experts = uint32_t(s.experts);
+  push.alpha = alpha;
+  push.beta = beta;
+  std::vector<vk::ByteRange> reads{a.range, b.range, off.range};
+  if (beta != 0.0f) reads.push_back(c.range);
+  rec.dispatch(op, pipeline(ctx, kernel.name, kernel.spec, kernel.subgroup_size), &push,
+               sizeof push, moe::groups(ctx, op, s.cols, kernel.tile_n),
+               uint32_t(ceil_div(s.band, kernel.tile_m)), uint32_t(s.experts), reads, {c.range});
+}
+
+}  // namespace vktrain::ops

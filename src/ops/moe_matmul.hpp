@@ -1,0 +1,49 @@
+#pragma once
+// The experts' products over tokens grouped by expert (ops/moe_group.hpp): for every expert e at
+// once, one dispatch, whatever E. Letters: S grouped rows (T * k), E experts; expert e's rows are
+// [offsets[e], offsets[e + 1]); rows past offsets[E] are left as they are.
+// The expert weight w is [E, R, Q]: expert e's matrix is w[e], R x Q (transformers' layout,
+// e.g. gate_up_proj [E, 2F, C], down_proj [E, C, F]); a band of its rows (gate or up of a fused
+// gate_up_proj) may be used instead of all R. Inputs f32, f16 or bf16 (x and w the same); the
+// output f32 or the input dtype. Variants: a portable shared-memory kernel (every device) and
+// one on KHR cooperative matrices (f16, and bf16 where the device has bf16 cooperative
+// matrices), which `automatic` takes where the device and this build have it.
+#include <string>
+
+#include "ops/tensor.hpp"
+#include "vk/recorder.hpp"
+
+namespace vktrain::ops {
+
+enum class MoeMatmulVariant { automatic, portable, coopmat };
+
+// Empty when `variant` can run in -> out products here; otherwise why not, in words.
+std::string moe_matmul_unavailable(const vk::Context& context, MoeMatmulVariant variant, DType in,
+                                   DType out);
+
+struct MoeWeightBand {
+  uint64_t first = 0, rows = 0;  // rows [first, first + rows) of each expert's R; rows 0: all R
+};
+
+struct MoeMatmulOptions {
+  // y = x w[e]^T: x [S, Q] -> y [S, band rows] (a linear layer's forward). false: y = x w[e]:
+  // x [S, band rows] -> y [S, Q] (its input gradient).
+  bool trans_w = true;
+  float alpha = 1.0f;
+  float beta = 0.0f;  // 0 writes y without reading it
+  MoeWeightBand band;
+  MoeMatmulVariant variant = MoeMatmulVariant::automatic;
+};
+
+// y = alpha * x op(w[e]) + beta * y over the rows of each expert e.
+void moe_matmul(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& w,
+                const Tensor& offsets, const MoeMatmulOptions& options = {});
+
+// dw[e] (band rows) = alpha * dy_e^T x_e + beta * dw[e] (beta 1 adds): the weight gradient, with
+// dy [S, band rows] and x [S, Q] over each expert's rows; dw [E, R, Q], f32 or the input dtype.
+void moe_matmul_weight(vk::Recorder& rec, Tensor& dw, const Tensor& dy, const Tensor& x,
+                       const Tensor& offsets, float alpha = 1.0f, float beta = 1.0f,
+                       MoeWeightBand band = {},
+                       MoeMatmulVariant variant = MoeMatmulVariant::automatic);
+
+}  // namespace vktrain::ops

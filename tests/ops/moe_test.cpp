@@ -1,0 +1,263 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "ops/moe.hpp"
+#include "ops/moe_aux.hpp"
+#include "reference/moe.hpp"
+#include "support/support.hpp"
+
+using namespace vktrain;
+using ops::GradientStore;
+using ops::MoeRouting;
+
+namespace {
+
+struct Case {
+  const char* name;
+  MoeRouting routing;
+  bool bias;        // gpt-oss's router bias
+  bool all_to_one;  // the bias favours expert 2 so much that every token takes it first
+  DType dtype;
+  float aux_coefficient = 0.0f;  // the load-balancing loss of this one layer too
+  bool gpt_oss_experts = false;  // expert biases and the clamped SwiGLU
+};
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+reference::MoeBlock make_block(const Case& c) {
+  reference::MoeBlock b{37, 24, 20, 5, 2, {c.routing, true}, ops::GluActivation::silu,
+                        {}, {}, {}, {}};
+  b.router_weight = test::random_values(b.E * b.C, 91, c.dtype);
+  b.gate_up = test::random_values(b.E * 2 * b.F * b.C, 92, c.dtype, 0.5f);
+  b.down = test::random_values(b.E * b.C * b.F, 93, c.dtype, 0.5f);
+  if (c.bias) {
+    b.router_bias = test::random_values(b.E, 94);
+    if (c.all_to_one) b.router_bias[2] = 50.0f;
+  }
+  b.aux_coefficient = c.aux_coefficient;
+  if (c.gpt_oss_experts) {
+    // Biases of +-9 on some columns push gates past the clamp's limit (7) and ups outside it.
+    b.clamped_swiglu = true;
+    b.gate_up_bias = test::random_values(b.E * 2 * b.F, 105);
+    for (size_t i = 0; i < b.gate_up_bias.size(); i += 5) b.gate_up_bias[i] *= 9.0f;
+    b.down_bias = test::random_values(b.E * b.C, 106);
+  }
+  return b;
+}
+
+// The block on the device: weights, gradients and scratch, forward and backward recorded once.
+struct DeviceBlock {
+  ops::MoeBlockShape shape;
+  Tensor x, y, dy, dx, router, bias, gate_up, down, drouter, dbias, dgate_up, ddown, aux_stats;
+  Tensor gate_up_bias, down_bias, dgate_up_bias, ddown_bias;
+  ops::MoeScratch scratch;
+  vk::Recorder forward, backward;
+
+  DeviceBlock(const reference::MoeBlock& b, DType dt)
+      : shape{b.T, b.C, b.F, b.E, b.k},
+        scratch(ops::make_moe_scratch(test::context(), shape, dt, true)),
+        forward(test::context()),
+        backward(test::context()) {
+    auto& ctx = test::context();
+    int64_t T = int64_t(b.T), C = int64_t(b.C), F = int64_t(b.F), E = int64_t(b.E);
+    x = make_tensor(ctx, dt, {T, C}, "x");
+    y = make_tensor(ctx, dt, {T, C}, "y");
+    dy = make_tensor(ctx, dt, {T, C}, "dy");
+    dx = make_tensor(ctx, dt, {T, C}, "dx");
+    router = test::tensor_with({E, C}, dt, b.router_weight, "router", ctx);
+    gate_up = test::tensor_with({E, 2 * F, C}, dt, b.gate_up, "gate_up", ctx);
+    down = test::tensor_with({E, C, F}, dt, b.down, "down", ctx);
+    drouter = make_tensor(ctx, DType::f32, {E, C}, "drouter");
+    dbias = make_tensor(ctx, DType::f32, {E}, "dbias");
+    dgate_up = make_tensor(ctx, DType::f32, {E, 2 * F, C}, "dgate_up");
+    ddown = make_tensor(ctx, DType::f32, {E, C, F}, "ddown");
+    ops::MoeBlockWeights w{&router, nullptr, &gate_up, &down};
+    if (!b.router_bias.empty()) {
+      bias = test::tensor_with({E}, DType::f32, b.router_bias, "bias", ctx);
+      w.router_bias = &bias;
+    }
+    if (!b.gate_up_bias.empty()) {
+      gate_up_bias = test::tensor_with({E, 2 * F}, DType::f32, b.gate_up_bias, "gate_up_bias", ctx);
+      down_bias = test::tensor_with({E, C}, DType::f32, b.down_bias, "down_bias", ctx);
+      dgate_up_bias = make_tensor(ctx, DType::f32, {E, 2 * F}, "dgate_up_bias");
+      ddown_bias = make_tensor(ctx, DType::f32, {E, C}, "ddown_bias");
+      w.gate_up_bias = &gate_up_bias;
+      w.down_bias = &down_bias;
+    }
+    ops::MoeBlockOptions options{b.router, b.activation, b.clamped_swiglu};
+    ops::MoeAux aux;
+    if (b.aux_coefficient != 0.0) {
+      aux_stats = make_tensor(ctx, DType::f32, {2, E + 1}, "aux_stats");
+      aux = {&aux_stats, true, float(b.aux_coefficient)};
+    }
+    ops::moe_forward(forward, y, scratch, x, w, shape, options, aux);
+    ops::MoeBlockGradients grads{&drouter, w.router_bias ? &dbias : nullptr, &dgate_up, &ddown};
+    if (w.gate_up_bias) {
+      grads.gate_up_bias = &dgate_up_bias;
+      grads.down_bias = &ddown_bias;
+    }
+    ops::moe_backward(backward, dx, grads, scratch, dy, x, w, shape, options, aux,
+                      GradientStore::add);
+  }
+
+  std::vector<float> run_forward(const std::vector<float>& xv) {
+    write_floats(test::context(), x, xv);
+    forward.run();
+    return read_floats(test::context(), y);
+  }
+};
+
+const Case kCases[] = {
+    {"qwen3_moe_f32", MoeRouting::softmax_topk, false, false, DType::f32},
+    {"gpt_oss_f32", MoeRouting::topk_softmax, true, false, DType::f32},
+    // Its weights are then (1, e^-50): the router's gradient vanishes, the experts' does not.
+    {"gpt_oss_every_token_to_one_expert_f32", MoeRouting::topk_softmax, true, true, DType::f32},
+    {"qwen3_moe_bf16", MoeRouting::softmax_topk, false, false, DType::bf16},
+    {"mixtral_aux_loss_f32", MoeRouting::softmax_topk, false, false, DType::f32, 0.5f},
+    {"gpt_oss_expert_biases_clamped_swiglu_f32", MoeRouting::topk_softmax, true, false, DType::f32,
+     0.0f, true},
+};
+
+}  // namespace
+
+class MoeBlockCases : public testing::TestWithParam<Case> {};
+
+// y, dx (added into a random start) and every parameter gradient (added into zeros) against the
+// reference's experts loop.
+TEST_P(MoeBlockCases, ForwardAndBackwardMatchTheReference) {
+  const Case& c = GetParam();
+  auto& ctx = test::context();
+  auto b = make_block(c);
+  DeviceBlock block(b, c.dtype);
+  auto x = test::random_values(b.T * b.C, 95, c.dtype);
+  auto dy = test::random_values(b.T * b.C, 96, c.dtype);
+  auto start = test::random_values(b.T * b.C, 97, c.dtype);
+  auto y = block.run_forward(x);
+  write_floats(ctx, block.dy, dy);
+  write_floats(ctx, block.dx, start);
+  for (Tensor* g : {&block.drouter, &block.dbias, &block.dgate_up, &block.ddown,
+                    &block.dgate_up_bias, &block.ddown_bias})
+    if (!g->shape.empty()) write_floats(ctx, *g, std::vector<float>(g->numel(), 0.0f));
+  block.backward.run();
+  if (c.all_to_one) {
+    auto ids = read_ints(ctx, block.scratch[ops::MoeScratchSlot::ids]);
+    for (size_t t = 0; t < b.T; ++t) EXPECT_EQ(ids[t * b.k], 2) << t;
+  }
+  auto want = reference::moe_block_backward(b, x, dy);
+  for (size_t i = 0; i < start.size(); ++i) want.dx[i] += start[i];
+  // f32: sums of ~50 terms; bf16: activations stored in bf16 between the steps (xe, gate, up,
+  // h, ye and their gradients), each a relative 2^-8.
+  double tolerance = c.dtype == DType::f32 ? 1e-5 : 3e-2;
+  EXPECT_LT(test::relative_error(y, reference::moe_block_forward(b, x)), tolerance);
+  EXPECT_LT(test::relative_error(read_floats(ctx, block.dx), want.dx), tolerance);
+  EXPECT_LT(test::relative_error(read_floats(ctx, block.drouter), want.router), tolerance);
+  EXPECT_LT(test::relative_error(read_floats(ctx, block.dgate_up), want.gate_up), tolerance);
+  EXPECT_LT(test::relative_error(read_floats(ctx, block.ddown), want.down), tolerance);
+  if (c.bias)
+    EXPECT_LT(test::relative_error(read_floats(ctx, block.dbias), want.router_bias), tolerance);
+  if (c.gpt_oss_experts) {
+    EXPECT_LT(test::relative_error(read_floats(ctx, block.dgate_up_bias), want.gate_up_bias),
+              tolerance);
+    EXPECT_LT(test::relative_error(read_floats(ctx, block.ddown_bias), want.down_bias), tolerance);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, MoeBlockCases, testing::ValuesIn(kCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+class MoeBlockGradient : public testing::TestWithParam<Case> {};
+
+// dx and the parameters' gradients against central differences of L = sum(y * r) through the
+// device forward. A step that changes a token's experts has no derivative there: such indices
+// are skipped (the ids are compared after each step).
+TEST_P(MoeBlockGradient, MatchesFiniteDifferences) {
+  auto& ctx = test::context();
+  const Case& c = GetParam();
+  auto b = make_block(c);
+  DeviceBlock block(b, DType::f32);
+  auto x = test::random_values(b.T * b.C, 98);
+  auto r = test::random_values(b.T * b.C, 99);
+  block.run_forward(x);
+  const Tensor& ids = block.scratch[ops::MoeScratchSlot::ids];
+  auto base_ids = read_ints(ctx, ids);
+  write_floats(ctx, block.dy, r);
+  write_floats(ctx, block.dx, std::vector<float>(x.size(), 0.0f));
+  for (Tensor* g : {&block.drouter, &block.dbias, &block.dgate_up, &block.ddown,
+                    &block.dgate_up_bias, &block.ddown_bias})
+    if (!g->shape.empty()) write_floats(ctx, *g, std::vector<float>(g->numel(), 0.0f));
+  block.backward.run();
+  bool flipped = false;
+  size_t checked = 0;
+  auto check = [&](std::vector<float>& values, Tensor& param, const Tensor& grad, uint32_t seed) {
+    auto grads = read_floats(ctx, grad);
+    for (size_t i : test::sample_indices(values.size(), 4, seed)) {
+      flipped = false;
+      auto loss = [&] {
+        write_floats(ctx, param, values);
+        double l = test::dot(block.run_forward(x), r);
+        flipped |= read_ints(ctx, ids) != base_ids;
+        return l;
+      };
+      double fd = test::central_difference(values, i, 1e-3f, loss);
+      write_floats(ctx, param, values);
+      if (flipped) continue;
+      ++checked;
+      // L ~ 10 in f32 over 2 eps = 2e-3: rounding ~1e-3 at most.
+      EXPECT_NEAR(fd, grads[i], 3e-3 * (1.0 + std::fabs(grads[i]))) << param.name << " " << i;
+    }
+  };
+  check(b.gate_up, block.gate_up, block.dgate_up, 100);
+  check(b.down, block.down, block.ddown, 101);
+  check(b.router_weight, block.router, block.drouter, 102);
+  check(x, block.x, block.dx, 103);
+  size_t checks = 16;
+  if (c.gpt_oss_experts) {
+    check(b.router_bias, block.bias, block.dbias, 104);
+    check(b.gate_up_bias, block.gate_up_bias, block.dgate_up_bias, 105);
+    check(b.down_bias, block.down_bias, block.ddown_bias, 106);
+    checks += 12;
+  }
+  EXPECT_GE(checked, checks - 3);  // flips are rare at eps 1e-3
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Families, MoeBlockGradient,
+    testing::Values(Case{"qwen3_moe", MoeRouting::softmax_topk, false, false, DType::f32},
+                    Case{"gpt_oss", MoeRouting::topk_softmax, true, false, DType::f32, 0.0f, true}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// Forward and backward twice from the same inputs (the gradients zeroed in between): every
+// output and gradient has the same bits, routing, grouping and the aux loss's share included.
+TEST(MoeBlock, SameBitsOnEveryRun) {
+  auto& ctx = test::context();
+  Case c{"determinism", MoeRouting::softmax_topk, false, false, DType::bf16, 0.5f};
+  auto b = make_block(c);
+  DeviceBlock block(b, c.dtype);
+  auto x = test::random_values(b.T * b.C, 110, c.dtype);
+  write_floats(ctx, block.dy, test::random_values(b.T * b.C, 111, c.dtype));
+  std::vector<std::vector<float>> first;
+  for (int run = 0; run < 2; ++run) {
+    std::vector<std::vector<float>> outputs{block.run_forward(x)};
+    write_floats(ctx, block.dx, std::vector<float>(x.size(), 0.0f));
+    for (Tensor* g : {&block.drouter, &block.dgate_up, &block.ddown})
+      write_floats(ctx, *g, std::vector<float>(g->numel(), 0.0f));
+    block.backward.run();
+    for (const Tensor* t : {&block.dx, &block.drouter, &block.dgate_up, &block.ddown,
+                            &block.scratch[ops::MoeScratchSlot::dlogits]})
+      outputs.push_back(read_floats(ctx, *t));
+    if (run == 0)
+      first = outputs;
+    else
+      for (size_t i = 0; i < outputs.size(); ++i) EXPECT_EQ(outputs[i], first[i]) << i;
+  }
+}
+
+TEST(MoeBlock, ScratchBytesCountWhatIsAllocated) {
+  ops::MoeBlockShape shape{37, 24, 20, 5, 2};
+  auto scratch = ops::make_moe_scratch(test::context(), shape, DType::bf16, true);
+  uint64_t bytes = 0;
+  for (const Tensor& t : scratch.tensors) bytes += t.bytes();
+  EXPECT_EQ(ops::moe_scratch_bytes(shape, DType::bf16, true), bytes);
+  EXPECT_LT(ops::moe_scratch_bytes(shape, DType::bf16, false), bytes);
+}

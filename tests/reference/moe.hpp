@@ -1,0 +1,77 @@
+#pragma once
+// References of the mixture-of-experts ops (ops/moe_*.hpp), in double, written the way
+// transformers computes them. Backward functions add into their gradients, like the ops.
+// Letters: T tokens, E experts, k experts per token, S = T * k slots, C / N / K columns.
+#include <cstdint>
+#include <vector>
+
+#include "ops/glu.hpp"
+#include "ops/moe_router.hpp"
+
+namespace vktrain::reference {
+
+struct MoeRouting {
+  std::vector<int32_t> ids;     // [T, k]
+  std::vector<double> weights;  // [T, k]
+  std::vector<double> probs;    // [T, E] softmax of the logits
+};
+
+MoeRouting moe_router_forward(const std::vector<float>& logits, size_t T, size_t E, size_t k,
+                              const ops::MoeRouter& router);
+void moe_router_backward(std::vector<double>& dlogits, const std::vector<float>& dweights,
+                         const std::vector<float>& logits, size_t T, size_t E, size_t k,
+                         const ops::MoeRouter& router);
+
+// Grouping: offsets [E + 1] and rows [S] (slots sorted by expert, stable).
+struct MoeGrouping {
+  std::vector<int32_t> offsets, rows, positions;
+};
+MoeGrouping moe_group(const std::vector<int32_t>& ids, size_t E);
+
+// Per expert e: y[rows of e] = x[rows of e] W_e^T (trans_b, W [E, N, K]) or x W_e (W [E, K, N]);
+// x [S, K], y [S, N].
+std::vector<double> moe_matmul(const std::vector<float>& x, const std::vector<float>& w,
+                               const std::vector<int32_t>& offsets, size_t N, size_t K,
+                               bool trans_b);
+// dW[e] (+)= dy[rows of e]^T x[rows of e]: dw [E, N, K], dy [S, N], x [S, K].
+void moe_matmul_weight(std::vector<double>& dw, const std::vector<float>& dy,
+                       const std::vector<float>& x, const std::vector<int32_t>& offsets, size_t N,
+                       size_t K);
+
+// load_balancing_loss_func for `layers` layers' logits ([T, E] each) and their choices, with an
+// attention mask [T] shared by the layers (empty: none, 0: padding).
+double moe_aux_loss(const std::vector<std::vector<float>>& logits,
+                    const std::vector<std::vector<int32_t>>& ids, size_t T, size_t E, size_t k,
+                    double coefficient, const std::vector<int32_t>& mask = {});
+// Its gradient for one layer's logits (`layer`), added into dlogits [T, E].
+void moe_aux_loss_backward(std::vector<double>& dlogits,
+                           const std::vector<std::vector<float>>& logits,
+                           const std::vector<std::vector<int32_t>>& ids, size_t layer, size_t T,
+                           size_t E, size_t k, double coefficient,
+                           const std::vector<int32_t>& mask = {});
+
+// One MoE feed-forward block (ops/moe.hpp) token by token, expert by expert, as transformers'
+// experts loop computes it: x [T, C], router [E, C], router_bias [E] (empty: none),
+// gate_up [E, 2F, C], down [E, C, F].
+struct MoeBlock {
+  size_t T, C, F, E, k;
+  ops::MoeRouter router;
+  ops::GluActivation activation = ops::GluActivation::silu;
+  std::vector<float> router_weight, router_bias, gate_up, down;
+  std::vector<float> gate_up_bias, down_bias;  // [E, 2F] and [E, C], or empty
+  bool clamped_swiglu = false;                 // gpt-oss's, alpha 1.702 and limit 7
+  double aux_coefficient = 0.0;  // this one layer's load-balancing loss, times this (0: none)
+};
+struct MoeBlockGradients {
+  std::vector<double> dx, router, router_bias, gate_up, down, gate_up_bias, down_bias;
+};
+std::vector<double> moe_block_forward(const MoeBlock& block, const std::vector<float>& x);
+// Gradients for dy and, where aux_coefficient is set, of the load-balancing loss (written).
+MoeBlockGradients moe_block_backward(const MoeBlock& block, const std::vector<float>& x,
+                                     const std::vector<float>& dy);
+
+// Router logits [T, E] for finite differences: each row a shuffled ladder of steps 0.2 plus
+// noise below 0.05, so a step below 0.05 of one logit never changes which experts are chosen.
+std::vector<float> moe_ladder_logits(size_t T, size_t E, uint32_t seed);
+
+}  // namespace vktrain::reference
