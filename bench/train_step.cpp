@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
       setup.lora.targets = model::parse_lora_targets(targets);
     }
     if (quantize) {
-      model::QuantizedBase base = model::choose_quantized_base(config, "", quantize, setup.dtype);
+      model::QuantizedBase base = model::choose_quantized_base(config, nullptr, quantize, setup.dtype);
       for (const auto& note : base.notes) fmt::print("{}\n", note);
       setup.quantized = base.types;
     }

@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 
+#include "io/gguf.hpp"
 #include "io/model_config.hpp"
 #include "io/peft_adapter.hpp"
 

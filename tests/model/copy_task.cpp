@@ -7,6 +7,7 @@
 
 #include "model/activations.hpp"
 #include "support/support.hpp"
+#include "train/batch_upload.hpp"
 #include "vk/recorder.hpp"
 
 namespace vktrain::test {
@@ -64,7 +65,7 @@ train::TrainerOptions copy_options(const std::string& run_dir, int64_t steps, in
 
 double copy_accuracy(model::Transformer& m, const data::Batcher& data) {
   vk::Context& ctx = m.context();
-  model::HostBatch first = data.batch(0, 0);
+  data::HostBatch first = data.batch(0, 0);
   model::Activations acts(ctx, m.config(), m.setup().dtype, first.batch, first.time, false, 0);
   model::BatchTensors device = m.make_batch(first.batch, first.time);
   const int64_t V = m.config().vocab_size;
@@ -74,8 +75,8 @@ double copy_accuracy(model::Transformer& m, const data::Batcher& data) {
   m.record_logits(rec, logits, acts);
   int64_t right = 0, total = 0;
   for (int64_t i = 0; i < data.batches_in_epoch(0); ++i) {
-    model::HostBatch b = data.batch(0, i);
-    m.upload(device, b);
+    data::HostBatch b = data.batch(0, i);
+    train::upload_batch(m, device, b);
     rec.run();
     std::vector<float> l = read_floats(ctx, logits);
     for (size_t t = 0; t < b.targets.size(); ++t) {

@@ -160,7 +160,7 @@ TEST(Trainer, BadBatchFailsWhereItsStepWouldBeSubmitted) {
 }
 
 // Row `r` of a batch as a batch of one row.
-model::HostBatch row_of(const model::HostBatch& b, int64_t r) {
+data::HostBatch row_of(const data::HostBatch& b, int64_t r) {
   auto slice = [&](const std::vector<int32_t>& v) {
     return std::vector<int32_t>(v.begin() + r * b.time, v.begin() + (r + 1) * b.time);
   };
@@ -171,7 +171,7 @@ TEST(Trainer, GradientAccumulationEqualsOneLargerBatch) {
   io::ModelConfig config = test::tiny_config("qwen2");
   model::ModelSetup setup;
   setup.full = true;
-  model::HostBatch both = test::tiny_batch(config, 12);
+  data::HostBatch both = test::tiny_batch(config, 12);
   ops::AdamwOptions adamw{.weight_decay = 0.1, .max_grad_norm = 0.5};
   auto large = test::random_model(config, setup, 9);
   auto accumulated = test::random_model(config, setup, 9);
