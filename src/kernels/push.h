@@ -22,7 +22,7 @@
 // tiles unclamped.
 // K2 != 0 (coopmat2, one matrix): also + alpha2 * A2 op(B2) with A2 [M, K2] (lda2) and B2
 // [K2, N] or [N, K2] (ldb2) in the same pass: a LoRA branch beside its base product.
-// A block-quantized B (the portable kernel's BLOCK variants): ldb is its row length in values
+// A block-quantized B (every variant's BLOCK build): ldb is its row length in values
 // and stride_b counts bytes.
 #define MATMUL_PUSH                                            \
   uint64_t a; uint64_t b; uint64_t c;                          \
