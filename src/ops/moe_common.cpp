@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 
 #include "base/error.hpp"
+#include "ops/dispatch.hpp"
 #include "vk/context.hpp"
 
 namespace vktrain::ops::moe {
@@ -35,7 +36,7 @@ void require_index_range(const char* op, uint64_t count, const char* what) {
 }
 
 uint32_t groups(const vk::Context& context, const char* op, uint64_t count, uint64_t per_group) {
-  uint64_t n = std::max<uint64_t>((count + per_group - 1) / per_group, 1);
+  uint64_t n = std::max<uint64_t>(ceil_div(count, per_group), 1);
   if (n > context.caps().max_workgroup_count[0])
     fail("[{}] {} items need {} workgroups, over the device's {}", op, count, n,
          context.caps().max_workgroup_count[0]);
