@@ -142,7 +142,7 @@ Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DTyp
     case MatmulVariant::vector: {
       // One workgroup per column of C, each taking several where N passes the device's count.
       uint64_t groups = std::max<uint64_t>(caps.max_workgroup_count[0], 1);
-      uint32_t columns = uint32_t(std::max<uint64_t>((N + groups - 1) / groups, 1));
+      uint32_t columns = uint32_t(std::max<uint64_t>(ceil_div(N, groups), 1));
       return {"matmul_vector_" + types, {uint32_t(kMatmulVectorRows)}, uint32_t(kMatmulVectorRows),
               columns, 64};
     }
