@@ -126,10 +126,9 @@ void add_hf_weight(GgufModelFile& file, const ModelConfig& c, const std::string&
                    const std::vector<int64_t>& shape, std::span<const float> values,
                    GgmlType matrix_type) {
   std::vector<float> stored(values.begin(), values.end());
-  const bool q = hf_name.ends_with("q_proj.weight"), k = hf_name.ends_with("k_proj.weight");
-  if (permutes_qk(c.family) && (q || k)) {
-    permute_qk_rows(std::as_writable_bytes(std::span(stored)), std::as_bytes(values),
-                    q ? c.num_heads : c.num_kv_heads, size_t(shape.back()) * sizeof(float));
+  if (const int64_t heads = qk_permuted_heads(c, hf_name)) {
+    permute_qk_rows(std::as_writable_bytes(std::span(stored)), std::as_bytes(values), heads,
+                    size_t(shape.back()) * sizeof(float));
   }
   if (shifts_norm(c.family, hf_name)) norm_to_gguf(stored);
   GgufModelFile::Tensor t;

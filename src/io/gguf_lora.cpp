@@ -54,10 +54,9 @@ void write_gguf_lora(const std::string& path, const ModelConfig& config, const P
       fail("[gguf-lora] {}{} has rank {} but its lora_A {}", module, kB, (*b_shape)[1], rank);
 
     std::vector<float> b_rows(b);
-    const bool q = module.ends_with("q_proj"), k = module.ends_with("k_proj");
-    if (permutes_qk(config.family) && (q || k))
-      permute_qk_rows(std::as_writable_bytes(std::span(b_rows)), std::as_bytes(std::span(b)),
-                      q ? config.num_heads : config.num_kv_heads, size_t(rank) * sizeof(float));
+    if (const int64_t heads = qk_permuted_heads(config, module + ".weight"))
+      permute_qk_rows(std::as_writable_bytes(std::span(b_rows)), std::as_bytes(std::span(b)), heads,
+                      size_t(rank) * sizeof(float));
     const std::string base = hf_to_gguf_name(config.family, module + ".weight");
     encoded.push_back({base + ".lora_a", {uint64_t(in), uint64_t(rank)}, quantize(a, type)});
     encoded.push_back({base + ".lora_b", {uint64_t(rank), uint64_t(out)}, quantize(b_rows, type)});

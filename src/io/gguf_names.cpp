@@ -103,6 +103,13 @@ std::vector<std::string> hf_tensor_names(Family family, int layers) {
 
 bool permutes_qk(Family family) { return arch::describe(family).permutes_qk; }
 
+int64_t qk_permuted_heads(const ModelConfig& config, std::string_view hf_name) {
+  if (!permutes_qk(config.family)) return 0;
+  if (hf_name.ends_with("q_proj.weight")) return config.num_heads;
+  if (hf_name.ends_with("k_proj.weight")) return config.num_kv_heads;
+  return 0;
+}
+
 void permute_qk_rows(std::span<std::byte> out, std::span<const std::byte> in, int64_t heads,
                      size_t row_bytes) {
   move_qk_rows(out, in, heads, row_bytes, true);

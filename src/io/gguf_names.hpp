@@ -34,6 +34,9 @@ std::vector<std::string> hf_tensor_names(Family family, int layers);
 
 // Whether the converter permutes Q and K rows for this family (llama and mistral).
 bool permutes_qk(Family family);
+// The heads the converter permutes the rows of weight `hf_name` ("...q_proj.weight") by:
+// num_heads for Q, num_kv_heads for K in a family that permutes them; 0 where rows keep order.
+int64_t qk_permuted_heads(const ModelConfig& config, std::string_view hf_name);
 
 // The rows of a [heads * head_dim, cols] Q or K projection (K: heads = n_kv_head), each row
 // `row_bytes` bytes of any element type. Within each head, HF row s * head_dim/2 + i (s = 0, 1)

@@ -30,10 +30,9 @@ GgufEncodedTensor GgufModelTensors::encoded(const std::string& hf_name,
   if (t.shape != shape)
     fail("[model] {}: tensor {} has shape [{}], the config implies [{}]", gguf_.path(),
          t.gguf_name, fmt::join(t.shape, ", "), fmt::join(shape, ", "));
-  const bool q = hf_name.ends_with("q_proj.weight"), k = hf_name.ends_with("k_proj.weight");
-  if (permutes_qk(config_.family) && (q || k)) {
+  if (const int64_t heads = qk_permuted_heads(config_, hf_name)) {
     t.reordered.resize(t.file_bytes.size());
-    unpermute_qk_rows(t.reordered, t.file_bytes, q ? config_.num_heads : config_.num_kv_heads,
+    unpermute_qk_rows(t.reordered, t.file_bytes, heads,
                       ggml_row_bytes(info.type, uint64_t(t.shape.back())));
   }
   return t;

@@ -62,11 +62,11 @@ std::vector<float> file_order_delta(const io::ModelConfig& config, const std::st
                                     const io::GgufTensorInfo& info, const io::PeftAdapter& adapter) {
   std::vector<float> delta(size_t(info.elements()), 0.0f);
   if (info.dims.size() != 2 || !merge_adapter(delta, hf_name, adapter)) return {};
-  const bool q = hf_name.ends_with("q_proj.weight"), k = hf_name.ends_with("k_proj.weight");
-  if (!io::permutes_qk(config.family) || !(q || k)) return delta;
+  const int64_t heads = io::qk_permuted_heads(config, hf_name);
+  if (!heads) return delta;
   std::vector<float> permuted(delta.size());
   io::permute_qk_rows(std::as_writable_bytes(std::span(permuted)), std::as_bytes(std::span(delta)),
-                      q ? config.num_heads : config.num_kv_heads, size_t(info.dims[0]) * sizeof(float));
+                      heads, size_t(info.dims[0]) * sizeof(float));
   return permuted;
 }
 
