@@ -18,10 +18,11 @@
 // consecutive values of one of its rows, decoded by quant.glsl (the blocks' 32 or 256 values are
 // whole words, and the tile's columns start at multiples of 8) and rounded once to A's type, so
 // the product is the dequantized weight's, rounded to f16 or bf16. A weight value past f16's
-// range (65504) cannot be staged as f16: such weights need bf16 activations. B's tile is decoded
-// straight into shared memory each K step, with no register prefetch and one copy of the
-// fragment products (lavapipe's compiler spends seconds on each inlined copy). No dequantized
-// copy of the weight exists.
+// range (65504) cannot be staged as f16: such weights need bf16 activations. Each thread fetches
+// its runs of B's next K step (and A's words, on interior tiles) into registers before the
+// current step's math and decodes them into shared memory after it, so the loads are in flight
+// while the matrix units run; one loop holds the one copy of the fragment products (lavapipe's
+// compiler spends seconds on each inlined copy). No dequantized copy of the weight exists.
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
@@ -137,23 +138,39 @@ void store_word(bool to_a, uint ld, uint w, uvec4 words) {
 #else
 #define PACK2(x, y) packHalf2x16(vec2(x, y))
 #endif
-// B's tile for the K step at k0, decoded from the row-major block weight at `src` into tile_b
-// (its stored orientation, as STAGE copies a float B); rows and columns past B's extent
-// (rows x cols) read as zero. Each word is 8 consecutive values of one block.
-void stage_decoded_b(uint64_t src, uint k0, uint n0, uint rows, uint cols) {
-  const uint row0 = TRANS_B == 0 ? k0 : n0, col0 = TRANS_B == 0 ? n0 : k0;
+// Staged word w of B's tile for the K step at k0 is one run of 8 values of a row of the block
+// weight at `src`: its row and first column (B's stored orientation, as STAGE copies a float B).
+uvec2 run_place(uint w, uint k0, uint n0) {
+  uint r = w / ((B_LD - PAD) / 8), c = (w % ((B_LD - PAD) / 8)) * 8;
+  return TRANS_B == 0 ? uvec2(k0 + r, n0 + c) : uvec2(n0 + r, k0 + c);
+}
+
+// Fetches this invocation's runs of the K step at k0 into registers; runs past B's extent
+// (rows x cols) are not read.
+void fetch_b(uint64_t src, uint k0, uint n0, uint rows, uint cols, out QuantRun runs[B_LOADS]) {
   const uint64_t row_bytes = quant_row_bytes(pc.ldb);
-  for (uint w = gl_LocalInvocationID.x; w < B_WORDS; w += THREADS) {
-    uint r = w / ((B_LD - PAD) / 8), c = (w % ((B_LD - PAD) / 8)) * 8;
-    uint row = row0 + r, col = col0 + c;
-    uint words[4] = {0u, 0u, 0u, 0u};
-    if (row < rows && col < cols) {
-      uint64_t block = src + uint64_t(row) * row_bytes + uint64_t(col / QUANT_ELEMENTS) * QUANT_BYTES;
-      uint i = col % QUANT_ELEMENTS;
-      [[dont_unroll]] for (uint j = 0; j < 4; ++j)
-        words[j] = PACK2(quant_decode(block, i + 2 * j), quant_decode(block, i + 2 * j + 1));
+  [[unroll]] for (uint l = 0; l < B_LOADS; ++l) {
+    uint w = gl_LocalInvocationID.x + l * THREADS;
+    uvec2 at = run_place(w, k0, n0);
+    if (w < B_WORDS && at.x < rows && at.y < cols)
+      runs[l] = quant_fetch(quant_block(src + uint64_t(at.x) * row_bytes, at.y),
+                            at.y % QUANT_ELEMENTS);
+  }
+}
+
+// Decodes the fetched runs into tile_b, rounded once to A's type; zeros past B's extent.
+void store_b(QuantRun runs[B_LOADS], uint k0, uint n0, uint rows, uint cols) {
+  [[unroll]] for (uint l = 0; l < B_LOADS; ++l) {
+    uint w = gl_LocalInvocationID.x + l * THREADS;
+    if (w >= B_WORDS) continue;
+    uvec2 at = run_place(w, k0, n0);
+    uvec4 words = uvec4(0u);
+    if (at.x < rows && at.y < cols) {
+      float v[QUANT_RUN];
+      quant_unpack(runs[l], at.y % QUANT_ELEMENTS, v);
+      words = uvec4(PACK2(v[0], v[1]), PACK2(v[2], v[3]), PACK2(v[4], v[5]), PACK2(v[6], v[7]));
     }
-    tile_b[(r * B_LD + c) / 8] = uvec4(words[0], words[1], words[2], words[3]);
+    store_word(false, B_LD, w, words);
   }
 }
 #endif
@@ -182,20 +199,43 @@ void main() {
       acc[i][j] = coopmat<float, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator>(0.0);
 
 #ifdef BLOCK
-  // One loop, one copy of the fragment products: A's interior tiles copy in as 16-byte words,
-  // its edge tiles element by element, and B's blocks decode into the tile.
+  // One loop, one copy of the fragment products. Interior tiles keep A's next words in
+  // registers as B's runs; edge tiles copy A element by element.
+  const uint ar0 = TRANS_A == 0 ? m0 : 0, ac0 = TRANS_A == 0 ? 0 : m0;
+  uvec4 next_a[A_LOADS];
+  QuantRun runs[B_LOADS];
+  if (interior) {
+    [[unroll]] for (uint l = 0; l < A_LOADS; ++l) {
+      uint w = gl_LocalInvocationID.x + l * THREADS;
+      if (w < A_WORDS) next_a[l] = tile_word(a_at, pc.lda, A_LD, ar0, ac0, w);
+    }
+  }
+  fetch_b(b_at, 0, n0, b_rows, b_cols, runs);
   for (uint k0 = 0; k0 < pc.K; k0 += BK) {
     if (interior) {
-      const uint ar0 = TRANS_A == 0 ? m0 : k0, ac0 = TRANS_A == 0 ? k0 : m0;
-      for (uint w = gl_LocalInvocationID.x; w < A_WORDS; w += THREADS)
-        store_word(true, A_LD, w, tile_word(a_at, pc.lda, A_LD, ar0, ac0, w));
+      [[unroll]] for (uint l = 0; l < A_LOADS; ++l) {
+        uint w = gl_LocalInvocationID.x + l * THREADS;
+        if (w < A_WORDS) store_word(true, A_LD, w, next_a[l]);
+      }
     } else if (TRANS_A == 0) {
       STAGE(tile_a, a_at, pc.lda, A_ROWS, A_LD, m0, k0, pc.M, pc.K)
     } else {
       STAGE(tile_a, a_at, pc.lda, A_ROWS, A_LD, k0, m0, pc.K, pc.M)
     }
-    stage_decoded_b(b_at, k0, n0, b_rows, b_cols);
+    store_b(runs, k0, n0, b_rows, b_cols);
     barrier();
+    const uint k1 = k0 + BK;
+    if (k1 < pc.K) {
+      if (interior) {
+        [[unroll]] for (uint l = 0; l < A_LOADS; ++l) {
+          uint w = gl_LocalInvocationID.x + l * THREADS;
+          if (w < A_WORDS)
+            next_a[l] = tile_word(a_at, pc.lda, A_LD, ar0 + (TRANS_A == 0 ? 0 : k1),
+                                  ac0 + (TRANS_A == 0 ? k1 : 0), w);
+        }
+      }
+      fetch_b(b_at, k1, n0, b_rows, b_cols, runs);
+    }
     multiply_staged(wm0, wn0);
     barrier();
   }

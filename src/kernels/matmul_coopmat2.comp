@@ -14,9 +14,10 @@
 // (pc.ldb its row length in values, pc.stride_b in bytes). Its layout counts in blocks (block
 // size 1 x QUANT_ELEMENTS along its rows, a row stride of its blocks per row), and the load calls
 // decode_b for each element: the block's address and the value's place in it go to quant.glsl's
-// decode, whose float is rounded to A's type. The load wants a 16-byte-aligned base, which a
-// weight's rows or split-K parts need not start at: the base is rounded down and the decode adds
-// the difference back. B always loads through the clamped layout.
+// one-value decode (the run's header words and one word of each quant plane, the f16 scale
+// converted in hardware), whose float is rounded to A's type. The load wants a 16-byte-aligned
+// base, which a weight's rows or split-K parts need not start at: the base is rounded down and
+// the decode adds the difference back. B always loads through the clamped layout.
 #extension GL_NV_cooperative_matrix2 : require
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -95,7 +96,7 @@ layout(buffer_reference, std430, buffer_reference_align = 16) buffer QuantBlocks
 
 // Where this workgroup's B starts, in bytes, and how far past the 16-byte aligned base.
 uint64_t b_start() { return pc.b + uint64_t(gl_WorkGroupID.z) * pc.stride_b; }
-uint b_skew() { return uint(b_start() & 15ul); }
+uint b_skew() { return (uint(pc.b) + gl_WorkGroupID.z * uint(pc.stride_b)) & 15u; }  // mod 2^32 is enough
 
 ELEM decode_b(const in QuantBlock block, const in uint block_coord[2], const in uint in_block[2]) {
   return ELEM(quant_decode(uint64_t(block) + b_skew(), in_block[1]));

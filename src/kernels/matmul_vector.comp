@@ -3,8 +3,8 @@
 // generation step) and W a frozen weight in a ggml block format (BLOCK_<type>, quant.glsl) of
 // N rows of pc.ldb values: the product of the decode step, which is bound by reading W. Each
 // workgroup owns rows n of W (columns of C) in turn, one at a time (a device may launch as few as
-// 65535 workgroups, a vocabulary has more rows): its threads walk the row's values in turn,
-// so together they read each block once and decode each value once, and each thread keeps M
+// 65535 workgroups, a vocabulary has more rows): its threads walk the row's runs of 8 values in
+// turn (quant.glsl), so together they read each block once and decode each value once, and each thread keeps M
 // partial sums; subgroupAdd reduces them within each subgroup and the workgroup adds the
 // subgroups' sums in shared memory, in order, at any subgroup size. A is IN_* [M, K] (lda), C is
 // OUT_* [M, N] (ldc); batches (split-K parts) by gl_WorkGroupID.z with pc.stride_b in bytes.
@@ -31,10 +31,14 @@ void column(IN_BUF a, OUT_BUF c, uint64_t w, uint n, uint rows) {
   const uint64_t row = w + uint64_t(n) * quant_row_bytes(pc.ldb);
   float acc[MAX_M];
   [[unroll]] for (uint m = 0; m < MAX_M; ++m) acc[m] = 0.0;
-  for (uint k = gl_LocalInvocationID.x; k < pc.K; k += THREADS) {
-    float w = quant_load(row, k);
+  // Runs of 8 values (K is whole blocks): one header read and a few word loads per run.
+  for (uint k = gl_LocalInvocationID.x * QUANT_RUN; k < pc.K; k += THREADS * QUANT_RUN) {
+    float v[QUANT_RUN];
+    quant_unpack(quant_fetch(quant_block(row, k), k % QUANT_ELEMENTS), k % QUANT_ELEMENTS, v);
     [[unroll]] for (uint m = 0; m < MAX_M; ++m)
-      if (m < rows) acc[m] = fma(in_load(a, m * pc.lda + k), w, acc[m]);
+      if (m < rows)
+        [[unroll]] for (uint j = 0; j < QUANT_RUN; ++j)
+          acc[m] = fma(in_load(a, m * pc.lda + k + j), v[j], acc[m]);
   }
 
   [[unroll]] for (uint m = 0; m < MAX_M; ++m) {

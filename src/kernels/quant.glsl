@@ -1,79 +1,107 @@
 // ggml's block formats, decoded once for every kernel that reads a quantized weight (after
-// common.glsl). Each decode_<type>(block, i) returns value i of the block at byte address
-// `block`, with ggml's arithmetic step by step (dequantize_row_* in ggml-quants.c, and
+// common.glsl), with ggml's arithmetic step by step (dequantize_row_* in ggml-quants.c, and
 // src/io/quant.cpp on the host), so device and host floats agree bit for bit: f16 scales are
-// decoded exactly (subnormals too, with integer operations), and every result is `precise`, so
-// no compiler fuses a multiply and an add into one rounding that the host does not do.
+// decoded exactly (subnormals too), and every result is `precise`, so no compiler fuses a
+// multiply and an add into one rounding that the host does not do.
+// Values are decoded in runs of 8 (value i .. i + 7 of a block, i a multiple of 8: every block
+// size is), whose quant bytes are 8 consecutive bytes in each of the type's one or two byte
+// planes. A run is read in two steps: quant_fetch only loads (the header words the run needs and
+// 4 words per plane), so a kernel can fetch the next tile's runs before the current tile's math
+// and leave the loads in flight; quant_unpack then decodes the 8 values from registers, the
+// header once. quant_decode is one value (cooperative matrix 2's per-element load, the
+// embedding gather): the same header loads and one word per plane.
 // Blocks are read as 16-bit words: every block size is even, so every block and each of its
-// f16 fields is 2-byte aligned, and no 8-bit storage feature is needed.
+// fields is 2-byte aligned (Q8_0's 34 bytes are no more), and no 8-bit storage is needed.
 // The byte offsets of each block's fields mirror ggml-common.h's structs (and io's); sizes come
-// from quant_blocks.h. BLOCK_<TYPE> picks the type of quant_load / quant_row_bytes.
+// from quant_blocks.h. BLOCK_<TYPE> picks the type that the quant_* functions decode.
+// Each type defines <type>_header(block, i) (the run's header words, loads only), <type>_planes(i)
+// (its planes' byte offsets) and <type>_value(run, i, k, b0, b1) (value i + k from the header and
+// byte k of each plane): its one definition.
+#extension GL_EXT_control_flow_attributes : require
 #include "quant_blocks.h"
 
-uint block_byte(uint64_t block, uint offset) {
-  uint word = uint(BufU16(block).v[offset >> 1]);
-  return (offset & 1u) != 0u ? word >> 8 : word & 0xffu;
-}
+// The raw words of a run: q[4p + w] is word w (bytes 2w, 2w + 1) of plane p, h the header words.
+struct QuantRun {
+  uint q[8];
+  uint h[5];
+};
 
-// An f16 field as f32, exactly (an f16 subnormal is an f32 normal: mantissa x 2^-24).
-float block_f16(uint64_t block, uint offset) {
-  uint h = uint(BufU16(block).v[offset >> 1]);
-  uint sign = (h & 0x8000u) << 16, exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
-  if (exponent == 0u) {
-    float magnitude = float(mantissa) * 5.9604644775390625e-8;  // 2^-24
-    return sign != 0u ? -magnitude : magnitude;
+uint block_u16(uint64_t block, uint offset) { return uint(BufU16(block).v[offset >> 1]); }
+// Byte `offset & 1` of a 16-bit word.
+uint word_byte(uint word, uint offset) { return bitfieldExtract(word, int(offset & 1u) * 8, 8); }
+
+// An f16 field as f32, exactly: the hardware conversion, except that an f16 subnormal (an f32
+// normal: mantissa x 2^-24) is computed, as a device may flush it to zero on the way.
+float half_bits(uint h) {
+  float x = unpackHalf2x16(h).x;
+  if ((h & 0x7c00u) == 0u) {
+    float magnitude = float(h & 0x3ffu) * 5.9604644775390625e-8;  // 2^-24
+    x = (h & 0x8000u) != 0u ? -magnitude : magnitude;
   }
-  if (exponent == 31u) return uintBitsToFloat(sign | 0x7f800000u | (mantissa << 13));
-  return uintBitsToFloat(sign | ((exponent + 112u) << 23) | (mantissa << 13));
+  return x;
 }
 
 // Q8_0: f16 d @0, int8 qs[32] @2.   x = q * d
-float decode_q8_0(uint64_t block, uint i) {
-  int q = int(block_byte(block, 2u + i) << 24) >> 24;
-  precise float x = float(q) * block_f16(block, 0u);
+void q8_0_header(uint64_t block, uint i, inout QuantRun r) { r.h[0] = block_u16(block, 0u); }
+uvec2 q8_0_planes(uint i) { return uvec2(2u + i, 0u); }
+float q8_0_value(QuantRun r, uint i, uint k, uint b0, uint b1) {
+  precise float x = float(int(b0 << 24) >> 24) * half_bits(r.h[0]);
   return x;
 }
 
 // Q4_0: f16 d @0, u8 qs[16] @2; value i < 16 is the low nibble of qs[i], i + 16 the high one.
 // x = (q - 8) * d
-float decode_q4_0(uint64_t block, uint i) {
-  uint byte = block_byte(block, 2u + (i & 15u));
-  uint q = i < 16u ? byte & 15u : byte >> 4;
-  precise float x = float(int(q) - 8) * block_f16(block, 0u);
+void q4_0_header(uint64_t block, uint i, inout QuantRun r) { r.h[0] = block_u16(block, 0u); }
+uvec2 q4_0_planes(uint i) { return uvec2(2u + (i & 15u), 0u); }
+uint low_or_high_nibble(uint byte, bool high) { return high ? byte >> 4 : byte & 15u; }
+float q4_0_value(QuantRun r, uint i, uint k, uint b0, uint b1) {
+  precise float x = float(int(low_or_high_nibble(b0, i >= 16u)) - 8) * half_bits(r.h[0]);
   return x;
 }
 
 // Q4_1: f16 d @0, f16 m @2, u8 qs[16] @4 (nibbles as Q4_0).   x = q * d + m
-float decode_q4_1(uint64_t block, uint i) {
-  uint byte = block_byte(block, 4u + (i & 15u));
-  uint q = i < 16u ? byte & 15u : byte >> 4;
-  precise float x = float(q) * block_f16(block, 0u) + block_f16(block, 2u);
+void q4_1_header(uint64_t block, uint i, inout QuantRun r) {
+  r.h[0] = block_u16(block, 0u);
+  r.h[1] = block_u16(block, 2u);
+}
+uvec2 q4_1_planes(uint i) { return uvec2(4u + (i & 15u), 0u); }
+float q4_1_value(QuantRun r, uint i, uint k, uint b0, uint b1) {
+  precise float x = float(low_or_high_nibble(b0, i >= 16u)) * half_bits(r.h[0]) + half_bits(r.h[1]);
   return x;
 }
 
-// The fifth bit of value i of a Q5_0 / Q5_1 block: bit i of the 32-bit qh at `offset`.
-uint fifth_bit(uint64_t block, uint offset, uint i) {
-  return (block_byte(block, offset + (i >> 3)) >> (i & 7u)) & 1u;
+// Q5_0: f16 d @0, u8 qh[4] @2 (bit i of the 32-bit qh: value i's fifth bit), u8 qs[16] @6.
+// x = (q - 16) * d
+void q5_0_header(uint64_t block, uint i, inout QuantRun r) {
+  r.h[0] = block_u16(block, 0u);
+  r.h[2] = block_u16(block, 2u);
+  r.h[3] = block_u16(block, 4u);
 }
-
-// Q5_0: f16 d @0, u8 qh[4] @2, u8 qs[16] @6.   x = (q - 16) * d
-float decode_q5_0(uint64_t block, uint i) {
-  uint byte = block_byte(block, 6u + (i & 15u));
-  uint q = (i < 16u ? byte & 15u : byte >> 4) | (fifth_bit(block, 2u, i) << 4);
-  precise float x = float(int(q) - 16) * block_f16(block, 0u);
+uvec2 q5_0_planes(uint i) { return uvec2(6u + (i & 15u), 0u); }
+uint fifth_bit(QuantRun r, uint bit) { return ((r.h[2] | (r.h[3] << 16)) >> bit) & 1u; }
+float q5_0_value(QuantRun r, uint i, uint k, uint b0, uint b1) {
+  uint q = low_or_high_nibble(b0, i >= 16u) | (fifth_bit(r, i + k) << 4);
+  precise float x = float(int(q) - 16) * half_bits(r.h[0]);
   return x;
 }
 
 // Q5_1: f16 d @0, f16 m @2, u8 qh[4] @4, u8 qs[16] @8.   x = q * d + m
-float decode_q5_1(uint64_t block, uint i) {
-  uint byte = block_byte(block, 8u + (i & 15u));
-  uint q = (i < 16u ? byte & 15u : byte >> 4) | (fifth_bit(block, 4u, i) << 4);
-  precise float x = float(q) * block_f16(block, 0u) + block_f16(block, 2u);
+void q5_1_header(uint64_t block, uint i, inout QuantRun r) {
+  r.h[0] = block_u16(block, 0u);
+  r.h[1] = block_u16(block, 2u);
+  r.h[2] = block_u16(block, 4u);
+  r.h[3] = block_u16(block, 6u);
+}
+uvec2 q5_1_planes(uint i) { return uvec2(8u + (i & 15u), 0u); }
+float q5_1_value(QuantRun r, uint i, uint k, uint b0, uint b1) {
+  uint q = low_or_high_nibble(b0, i >= 16u) | (fifth_bit(r, i + k) << 4);
+  precise float x = float(q) * half_bits(r.h[0]) + half_bits(r.h[1]);
   return x;
 }
 
 // Q2_K and Q3_K walk 128 values per 32 quant bytes: value i is in half n = i / 128, row j of 4
-// (2-bit plane j of the bytes), sub-block `is` of 16 values, at byte l of its 16.
+// (2-bit plane j of the bytes), sub-block `is` of 16 values, at byte l of its 16 (a run of 8
+// shares n, j and is, its bytes consecutive).
 struct LowBitPlace {
   uint n, j, is, byte;  // byte: index into the 64 quant bytes
 };
@@ -84,12 +112,18 @@ LowBitPlace low_bit_place(uint i) {
 
 // Q2_K: u8 scales[16] @0 (scale low nibble, min high nibble), u8 qs[64] @16, f16 d @80,
 // f16 dmin @82.   x = d * scale * q - dmin * min
-float decode_q2_k(uint64_t block, uint i) {
+void q2_k_header(uint64_t block, uint i, inout QuantRun r) {
+  r.h[0] = block_u16(block, 80u);
+  r.h[1] = block_u16(block, 82u);
+  r.h[2] = block_u16(block, low_bit_place(i).is);
+}
+uvec2 q2_k_planes(uint i) { return uvec2(16u + low_bit_place(i).byte, 0u); }
+float q2_k_value(QuantRun r, uint i, uint k, uint b0, uint b1) {
   LowBitPlace p = low_bit_place(i);
-  uint sc = block_byte(block, p.is);
-  uint q = (block_byte(block, 16u + p.byte) >> (2u * p.j)) & 3u;
-  precise float dl = block_f16(block, 80u) * float(sc & 15u);
-  precise float ml = block_f16(block, 82u) * float(sc >> 4);
+  uint sc = word_byte(r.h[2], p.is);
+  uint q = (b0 >> (2u * p.j)) & 3u;
+  precise float dl = half_bits(r.h[0]) * float(sc & 15u);
+  precise float ml = half_bits(r.h[1]) * float(sc >> 4);
   precise float x = dl * float(q) - ml;
   return x;
 }
@@ -97,113 +131,186 @@ float decode_q2_k(uint64_t block, uint i) {
 // Q3_K: u8 hmask[32] @0, u8 qs[64] @32, u8 scales[12] @96 (16 six-bit scales: low nibbles in
 // bytes 0..7, top two bits in bytes 8..11), f16 d @108.
 // x = d * (scale - 32) * (q - (hmask bit ? 0 : 4))
-float decode_q3_k(uint64_t block, uint i) {
+uint q3_k_low_scale_at(uint is) { return (is >> 2) < 2u ? 96u + is : 88u + is; }
+void q3_k_header(uint64_t block, uint i, inout QuantRun r) {
+  uint is = low_bit_place(i).is;
+  r.h[0] = block_u16(block, 108u);
+  r.h[1] = block_u16(block, q3_k_low_scale_at(is));
+  r.h[2] = block_u16(block, 104u + (is & 3u));
+}
+// qs, then the hmask bytes of the same l.
+uvec2 q3_k_planes(uint i) {
   LowBitPlace p = low_bit_place(i);
-  uint group = p.is >> 2;
-  uint low = group < 2u ? block_byte(block, 96u + p.is) & 15u : block_byte(block, 88u + p.is) >> 4;
-  uint high = (block_byte(block, 104u + (p.is & 3u)) >> (2u * group)) & 3u;
+  return uvec2(32u + p.byte, (p.byte & 15u) + 16u * ((i >> 4) & 1u));
+}
+float q3_k_value(QuantRun r, uint i, uint k, uint b0, uint b1) {
+  LowBitPlace p = low_bit_place(i);
+  uint group = p.is >> 2, low_byte = word_byte(r.h[1], q3_k_low_scale_at(p.is));
+  uint low = group < 2u ? low_byte & 15u : low_byte >> 4;
+  uint high = (word_byte(r.h[2], 104u + (p.is & 3u)) >> (2u * group)) & 3u;
   int scale = int(low | (high << 4)) - 32;
-  uint q = (block_byte(block, 32u + p.byte) >> (2u * p.j)) & 3u;
-  uint mask = block_byte(block, (p.byte & 15u) + 16u * ((i >> 4) & 1u));
-  int value = int(q) - ((mask & (1u << (4u * p.n + p.j))) != 0u ? 0 : 4);
-  precise float dl = block_f16(block, 108u) * float(scale);
+  uint q = (b0 >> (2u * p.j)) & 3u;
+  int value = int(q) - ((b1 & (1u << (4u * p.n + p.j))) != 0u ? 0 : 4);
+  precise float dl = half_bits(r.h[0]) * float(scale);
   precise float x = dl * float(value);
   return x;
 }
 
-// Sub-block j's 6-bit scale and min in a Q4_K / Q5_K block's 12 packed bytes @4: bytes 0..3
-// hold scales 0..3 in their low 6 bits, bytes 4..7 mins 0..3; for j >= 4 the low 4 bits come
-// from byte j + 4 (scale low nibble, min high) and the top 2 bits from the tops of bytes j - 4
-// and j.
-uvec2 k_scale_min(uint64_t block, uint j) {
-  if (j < 4u) return uvec2(block_byte(block, 4u + j) & 63u, block_byte(block, 8u + j) & 63u);
-  uint both = block_byte(block, 8u + j);
-  return uvec2((both & 15u) | ((block_byte(block, j) >> 6) << 4),
-               (both >> 4) | ((block_byte(block, 4u + j) >> 6) << 4));
+// Q4_K / Q5_K: f16 d @0, f16 dmin @2, 12 packed scale bytes @4: sub-block j's 6-bit scale and
+// min. Bytes 0..3 hold scales 0..3 in their low 6 bits, bytes 4..7 mins 0..3; for j >= 4 the
+// low 4 bits come from byte j + 4 (scale low nibble, min high) and the top 2 bits from the tops
+// of bytes j - 4 and j. So sub-block j reads bytes t, t + 4, t + 8 (t = j % 4) of the 12.
+void k_header(uint64_t block, uint i, inout QuantRun r) {
+  uint t = (i >> 5) & 3u;
+  r.h[0] = block_u16(block, 0u);
+  r.h[1] = block_u16(block, 2u);
+  r.h[2] = block_u16(block, 4u + t);
+  r.h[3] = block_u16(block, 8u + t);
+  r.h[4] = block_u16(block, 12u + t);
 }
-
-// Value q of sub-block `sub` of a Q4_K / Q5_K block:   x = d * scale * q - dmin * min
-float k_value(uint64_t block, uint sub, uint q) {
-  uvec2 sm = k_scale_min(block, sub);
-  precise float d = block_f16(block, 0u) * float(sm.x);
-  precise float m = block_f16(block, 2u) * float(sm.y);
+// Value q of sub-block `sub`:   x = d * scale * q - dmin * min
+float k_value(QuantRun r, uint sub, uint q) {
+  uint t = sub & 3u;
+  uint b0 = word_byte(r.h[2], t), b4 = word_byte(r.h[3], t), b8 = word_byte(r.h[4], t);
+  uint scale = sub < 4u ? b0 & 63u : (b8 & 15u) | ((b0 >> 6) << 4);
+  uint least = sub < 4u ? b4 & 63u : (b8 >> 4) | ((b4 >> 6) << 4);
+  precise float d = half_bits(r.h[0]) * float(scale);
+  precise float m = half_bits(r.h[1]) * float(least);
   precise float x = d * float(q) - m;
   return x;
 }
 
-// Q4_K: f16 d @0, f16 dmin @2, scales @4, u8 qs[128] @16; 64 values per 32 bytes (sub-block
-// 2c in the low nibbles, 2c + 1 in the high ones).
-float decode_q4_k(uint64_t block, uint i) {
-  uint sub = i >> 5, byte = block_byte(block, 16u + 32u * (i >> 6) + (i & 31u));
-  return k_value(block, sub, (sub & 1u) == 0u ? byte & 15u : byte >> 4);
+// Q4_K: the header above, u8 qs[128] @16; 64 values per 32 bytes (sub-block 2c in the low
+// nibbles, 2c + 1 in the high ones).
+#define q4_k_header k_header
+uvec2 q4_k_planes(uint i) { return uvec2(16u + 32u * (i >> 6) + (i & 31u), 0u); }
+float q4_k_value(QuantRun r, uint i, uint k, uint b0, uint b1) {
+  uint sub = i >> 5;
+  return k_value(r, sub, low_or_high_nibble(b0, (sub & 1u) != 0u));
 }
 
 // Q5_K: as Q4_K with u8 qh[32] @16 (bit `sub` of qh[l] is the fifth bit) and qs @48.
-float decode_q5_k(uint64_t block, uint i) {
-  uint sub = i >> 5, l = i & 31u, byte = block_byte(block, 48u + 32u * (i >> 6) + l);
-  uint fifth = (block_byte(block, 16u + l) >> sub) & 1u;
-  return k_value(block, sub, ((sub & 1u) == 0u ? byte & 15u : byte >> 4) | (fifth << 4));
+#define q5_k_header k_header
+uvec2 q5_k_planes(uint i) { return uvec2(48u + 32u * (i >> 6) + (i & 31u), 16u + (i & 31u)); }
+float q5_k_value(QuantRun r, uint i, uint k, uint b0, uint b1) {
+  uint sub = i >> 5;
+  return k_value(r, sub, low_or_high_nibble(b0, (sub & 1u) != 0u) | (((b1 >> sub) & 1u) << 4));
 }
 
 // Q6_K: u8 ql[128] @0, u8 qh[64] @128, int8 scales[16] @192, f16 d @208; each half of 128
 // values reads 64 ql bytes (quarters 0, 1 low nibbles, 2, 3 high) and 32 qh bytes (2 bits per
 // quarter).   x = d * scale * (q - 32)
-float decode_q6_k(uint64_t block, uint i) {
+uint q6_k_scale_at(uint i) {
   uint part = i >> 7, quarter = (i >> 5) & 3u, l = i & 31u;
-  uint low = block_byte(block, 64u * part + 32u * (quarter & 1u) + l);
-  uint high = (block_byte(block, 128u + 32u * part + l) >> (2u * quarter)) & 3u;
-  int q = int((quarter < 2u ? low & 15u : low >> 4) | (high << 4)) - 32;
-  int scale = int(block_byte(block, 192u + 8u * part + (l >> 4) + 2u * quarter) << 24) >> 24;
-  precise float x = block_f16(block, 208u) * float(scale) * float(q);
+  return 192u + 8u * part + (l >> 4) + 2u * quarter;
+}
+void q6_k_header(uint64_t block, uint i, inout QuantRun r) {
+  r.h[0] = block_u16(block, 208u);
+  r.h[1] = block_u16(block, q6_k_scale_at(i));
+}
+uvec2 q6_k_planes(uint i) {
+  uint part = i >> 7, quarter = (i >> 5) & 3u, l = i & 31u;
+  return uvec2(64u * part + 32u * (quarter & 1u) + l, 128u + 32u * part + l);
+}
+float q6_k_value(QuantRun r, uint i, uint k, uint b0, uint b1) {
+  uint quarter = (i >> 5) & 3u;
+  uint high = (b1 >> (2u * quarter)) & 3u;
+  int q = int(low_or_high_nibble(b0, quarter >= 2u) | (high << 4)) - 32;
+  int scale = int(word_byte(r.h[1], q6_k_scale_at(i)) << 24) >> 24;
+  precise float x = half_bits(r.h[0]) * float(scale) * float(q);
   return x;
 }
 
 #if defined(BLOCK_Q8_0)
+#define QUANT_TYPE(name) q8_0_##name
 #define QUANT_ELEMENTS Q8_0_ELEMENTS
 #define QUANT_BYTES Q8_0_BYTES
-#define quant_decode decode_q8_0
 #elif defined(BLOCK_Q4_0)
+#define QUANT_TYPE(name) q4_0_##name
 #define QUANT_ELEMENTS Q4_0_ELEMENTS
 #define QUANT_BYTES Q4_0_BYTES
-#define quant_decode decode_q4_0
 #elif defined(BLOCK_Q4_1)
+#define QUANT_TYPE(name) q4_1_##name
 #define QUANT_ELEMENTS Q4_1_ELEMENTS
 #define QUANT_BYTES Q4_1_BYTES
-#define quant_decode decode_q4_1
 #elif defined(BLOCK_Q5_0)
+#define QUANT_TYPE(name) q5_0_##name
 #define QUANT_ELEMENTS Q5_0_ELEMENTS
 #define QUANT_BYTES Q5_0_BYTES
-#define quant_decode decode_q5_0
 #elif defined(BLOCK_Q5_1)
+#define QUANT_TYPE(name) q5_1_##name
 #define QUANT_ELEMENTS Q5_1_ELEMENTS
 #define QUANT_BYTES Q5_1_BYTES
-#define quant_decode decode_q5_1
 #elif defined(BLOCK_Q2_K)
+#define QUANT_TYPE(name) q2_k_##name
 #define QUANT_ELEMENTS Q2_K_ELEMENTS
 #define QUANT_BYTES Q2_K_BYTES
-#define quant_decode decode_q2_k
 #elif defined(BLOCK_Q3_K)
+#define QUANT_TYPE(name) q3_k_##name
 #define QUANT_ELEMENTS Q3_K_ELEMENTS
 #define QUANT_BYTES Q3_K_BYTES
-#define quant_decode decode_q3_k
+#define QUANT_TWO_PLANES
 #elif defined(BLOCK_Q4_K)
+#define QUANT_TYPE(name) q4_k_##name
 #define QUANT_ELEMENTS Q4_K_ELEMENTS
 #define QUANT_BYTES Q4_K_BYTES
-#define quant_decode decode_q4_k
 #elif defined(BLOCK_Q5_K)
+#define QUANT_TYPE(name) q5_k_##name
 #define QUANT_ELEMENTS Q5_K_ELEMENTS
 #define QUANT_BYTES Q5_K_BYTES
-#define quant_decode decode_q5_k
+#define QUANT_TWO_PLANES
 #elif defined(BLOCK_Q6_K)
+#define QUANT_TYPE(name) q6_k_##name
 #define QUANT_ELEMENTS Q6_K_ELEMENTS
 #define QUANT_BYTES Q6_K_BYTES
-#define quant_decode decode_q6_k
+#define QUANT_TWO_PLANES
 #endif
 
 #ifdef QUANT_ELEMENTS
-// The bytes of a row of `cols` values (whole blocks), and value c of the row at address `row`.
+// Values per run, and the bytes of a row of `cols` values (whole blocks).
+const uint QUANT_RUN = 8;
 uint64_t quant_row_bytes(uint cols) { return uint64_t(cols / QUANT_ELEMENTS) * QUANT_BYTES; }
+// The block holding value c of the row at address `row`.
+uint64_t quant_block(uint64_t row, uint c) { return row + uint64_t(c / QUANT_ELEMENTS) * QUANT_BYTES; }
+
+// Loads the run of values i .. i + 7 (i % 8 == 0) of the block at `block`, and nothing else.
+QuantRun quant_fetch(uint64_t block, uint i) {
+  QuantRun r;
+  QUANT_TYPE(header)(block, i, r);
+  uvec2 at = QUANT_TYPE(planes)(i);
+  [[unroll]] for (uint w = 0; w < 4; ++w) r.q[w] = block_u16(block, at.x + 2u * w);
+#ifdef QUANT_TWO_PLANES
+  [[unroll]] for (uint w = 0; w < 4; ++w) r.q[4 + w] = block_u16(block, at.y + 2u * w);
+#endif
+  return r;
+}
+
+#ifdef QUANT_TWO_PLANES
+#define QUANT_PLANE1_BYTE(r, k) word_byte(r.q[4 + (k >> 1)], k)
+#else
+#define QUANT_PLANE1_BYTE(r, k) 0u
+#endif
+// The 8 values of a fetched run, starting at value i of its block.
+void quant_unpack(QuantRun r, uint i, out float v[QUANT_RUN]) {
+  [[unroll]] for (uint k = 0; k < QUANT_RUN; ++k)
+    v[k] = QUANT_TYPE(value)(r, i, k, word_byte(r.q[k >> 1], k), QUANT_PLANE1_BYTE(r, k));
+}
+
+// Value i of the block at `block`: its run's header and the one word of each plane it needs.
+float quant_decode(uint64_t block, uint i) {
+  const uint first = i & ~7u, k = i & 7u;
+  QuantRun r;
+  QUANT_TYPE(header)(block, first, r);
+  uvec2 at = QUANT_TYPE(planes)(first);
+  uint b0 = word_byte(block_u16(block, at.x + (k & 6u)), k), b1 = 0u;
+#ifdef QUANT_TWO_PLANES
+  b1 = word_byte(block_u16(block, at.y + (k & 6u)), k);
+#endif
+  return QUANT_TYPE(value)(r, first, k, b0, b1);
+}
+
+// Value c of the row at address `row`.
 float quant_load(uint64_t row, uint c) {
-  return quant_decode(row + uint64_t(c / QUANT_ELEMENTS) * QUANT_BYTES, c % QUANT_ELEMENTS);
+  return quant_decode(quant_block(row, c), c % QUANT_ELEMENTS);
 }
 #endif

@@ -61,7 +61,10 @@ const std::optional<TileOverride>& tile_override() {
 // (a LoRA rank as K) a short step. Wide tiles halve how often each operand is re-read.
 // A thin-M tile has one subgroup of 32 per 16 rows: on the H200 a 16-row tile over 4 subgroups
 // computed wrong products.
-Kernel coopmat2_kernel(const std::string& types, uint64_t M, uint64_t N, uint64_t K) {
+// A block-quantized B is decoded element by element in the load, once per tile of rows of A:
+// a 256-row tile decodes each value for twice the rows that a 128-row one does.
+Kernel coopmat2_kernel(const std::string& types, uint64_t M, uint64_t N, uint64_t K,
+                       bool b_quantized) {
   uint32_t bk = K <= 16 ? 16 : K <= 32 ? 32 : 64;
   uint32_t bm = 128, bn = 128, threads = 256;
   if (N <= 32) {
@@ -71,7 +74,7 @@ Kernel coopmat2_kernel(const std::string& types, uint64_t M, uint64_t N, uint64_
     bm = M <= 16 ? 16 : 32;
     threads = 2 * bm;
   } else if (M >= 2048 && N >= 2048) {
-    bn = 256;
+    (b_quantized ? bm : bn) = 256;
   }
   if (const auto& t = tile_override(); t && t->bm)
     std::tie(bm, bn, bk, threads) = std::tie(t->bm, t->bn, t->bk, t->threads);
@@ -136,7 +139,7 @@ Kernel pick_kernel(const vk::Context& ctx, MatmulVariant variant, DType in, DTyp
   const auto& caps = ctx.caps();
   switch (variant) {
     case MatmulVariant::coopmat2:
-      return coopmat2_kernel(types, M, N, K);
+      return coopmat2_kernel(types, M, N, K, dtype_is_block(weight));
     case MatmulVariant::coopmat:
       return coopmat_kernel(types, caps, in, M, N);
     case MatmulVariant::vector: {

@@ -198,6 +198,48 @@ TEST_P(MatmulQuantTypes, VectorVariantMatchesOrSaysWhyNot) {
   check(ctx, {t, DType::f32, DType::f32, true, 2, 20, 2 * block, 1.0f, 0.0f, 0, MatmulVariant::automatic});
 }
 
+// The kernels decode runs of 8 values (quant.glsl's quant_fetch / quant_unpack), not the one
+// value at a time that the embedding gather checks: multiplying by an identity picks each
+// decoded weight out alone (1 * w plus exact zeros), so C equals io::dequantize's floats exactly,
+// in both orientations and in the vector kernel's rows.
+TEST_P(MatmulQuantTypes, RunDecodeEqualsHostExactly) {
+  auto& ctx = test::context();
+  DType t = GetParam();
+  const int64_t block = dtype_block(t).elements;
+  auto exact = [&](bool trans_b, int64_t size, int64_t other, MatmulVariant variant) {
+    SCOPED_TRACE(fmt::format("{} {} identity {}, {}", dtype_name(t), trans_b ? "x W^T" : "x W",
+                             size, ops::matmul_variant_name(variant)));
+    // Forward: W [other, size], C = I W^T = W^T; backward: W [size, other], C = I W = W.
+    const int64_t rows = trans_b ? other : size, cols = trans_b ? size : other;
+    const int64_t m = variant == MatmulVariant::vector ? std::min<int64_t>(size, 8) : size;
+    auto blocks = test::random_blocks(t, uint64_t(rows), uint64_t(cols), uint32_t(size + other));
+    auto w = io::dequantize(blocks, io::ggml_type_of(t), uint64_t(rows * cols));
+    std::vector<float> identity(size_t(m * size), 0.0f);
+    for (int64_t i = 0; i < m; ++i) identity[size_t(i * size + i)] = 1.0f;
+    Tensor a = test::tensor_with({m, size}, DType::f32, identity, "I", ctx);
+    Tensor wt = make_tensor(ctx, t, {rows, cols}, "W");
+    write_bytes(ctx, wt, blocks);
+    Tensor c = make_tensor(ctx, DType::f32, {m, other}, "C");
+    vk::Recorder rec(ctx);
+    ops::matmul(rec, c, a, wt, {false, trans_b, 1.0f, 0.0f, variant});
+    rec.run();
+    auto got = read_floats(ctx, c);
+    size_t wrong = 0;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < other; ++j) {
+        float want = trans_b ? w[size_t(j * cols + i)] : w[size_t(i * cols + j)];
+        if (!(got[size_t(i * other + j)] == want) && wrong++ < 5)
+          ADD_FAILURE() << "C[" << i << ", " << j << "] = " << got[size_t(i * other + j)]
+                        << ", the host decodes " << want;
+      }
+    EXPECT_EQ(wrong, 0u);
+  };
+  exact(true, 2 * block, 5, MatmulVariant::portable);
+  exact(false, 7, 2 * block, MatmulVariant::portable);
+  if (ops::matmul_unavailable(ctx, MatmulVariant::vector, DType::f32, DType::f32, t).empty())
+    exact(true, 2 * block, 5, MatmulVariant::vector);
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, MatmulQuantTypes, testing::ValuesIn(test::block_types()),
                          [](const testing::TestParamInfo<DType>& info) {
                            return std::string(dtype_name(info.param));
