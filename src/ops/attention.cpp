@@ -332,11 +332,15 @@ void sum_kv_parts(vk::Recorder& rec, Tensor& dk, Tensor& dv, uint64_t partials,
 }
 
 // The variant a call runs: the asked one (failing with the reason where it cannot run), or for
-// automatic coopmat where it can and the tensors it loads in 16-byte vectors are aligned.
+// automatic coopmat where it can and the tensors it loads in 16-byte vectors are aligned, on GPUs
+// only: a CPU driver (lavapipe's 8x8x8) spends minutes compiling the coopmat kernels, which
+// only the forced variant's tests run there.
 AttentionVariant resolve_variant(const char* op, const vk::Context& ctx,
                                  const AttentionOptions& options, const Tensor& q,
                                  std::initializer_list<const Tensor*> vector_loads) {
   if (options.variant == AttentionVariant::portable) return AttentionVariant::portable;
+  if (options.variant == AttentionVariant::automatic && !ctx.caps().is_gpu())
+    return AttentionVariant::portable;
   std::string why = attention_unavailable(ctx, AttentionVariant::coopmat, q.dtype, q.shape[3]);
   for (const Tensor* t : vector_loads)
     if (why.empty() && address(*t) % 16 != 0)

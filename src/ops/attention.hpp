@@ -42,7 +42,7 @@ struct AttentionOptions {
   float scale = std::numeric_limits<float>::quiet_NaN();
   // Packed sequences: key j is visible from query i only if documents[b, j] == documents[b, i].
   const Tensor* documents = nullptr;
-  // automatic: coopmat where it can run (attention_unavailable is empty), else portable.
+  // automatic: coopmat where it can run (attention_unavailable is empty) on a GPU, else portable.
   AttentionVariant variant = AttentionVariant::automatic;
   // Parts the dk/dv backward cuts each key tile's query visits into, each summed in order into
   // dk and dv (deterministic): 0 chooses (more than 1 only on GPUs that B x Hkv x key tiles

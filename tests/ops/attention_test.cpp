@@ -275,9 +275,10 @@ INSTANTIATE_TEST_SUITE_P(Coopmat, AttentionCoopmat,
                          case_name);
 
 // The coopmat kernels at tiles other than the op's choice, as bench_attention's sweeps run them
-// on a GPU: two row blocks a subgroup (each visited fragment serves two products) and visited
-// tiles of two matrix sides (H100: 2x32), so query and key tiles differ in size. Where the
-// variant cannot run, AttentionCoopmat checks the refusal.
+// on a GPU: two row blocks a subgroup (each visited fragment serves two products), visited tiles
+// of one matrix side (H100: 2x16; lavapipe spent over 9 minutes compiling 2x16 at its side of
+// 8), so query and key tiles differ in size. Where the variant cannot run, AttentionCoopmat
+// checks the refusal.
 TEST(AttentionCoopmatTiles, TwoRowBlocksMatchTheReference) {
   const Case c = all_cases()[0];
   const DType dt = DType::f16;
@@ -286,9 +287,26 @@ TEST(AttentionCoopmatTiles, TwoRowBlocksMatchTheReference) {
     fmt::print("coopmat attention did not run here: {}\n", why);
     return;
   }
-  const ops::CoopmatTile tile{2, 2 * ops::coopmat_khr_fragment(test::context().caps(), dt).m};
+  const ops::CoopmatTile tile{2, ops::coopmat_khr_fragment(test::context().caps(), dt).m};
   check_forward(c.shape, dt, AttentionVariant::coopmat, coopmat_tolerances(dt), tile);
   check_backward(c.shape, dt, AttentionVariant::coopmat, coopmat_tolerances(dt), 0, tile);
+}
+
+// A sweep's tile the kernels cannot take is refused with the op and the limits named.
+TEST(AttentionCoopmatTiles, BadTilesAreNamed) {
+  const Case c = all_cases()[0];
+  const DType dt = DType::f16;
+  auto why = ops::attention_unavailable(test::context(), AttentionVariant::coopmat, dt, c.shape.D);
+  if (!why.empty()) {
+    fmt::print("coopmat attention did not run here: {}\n", why);
+    return;
+  }
+  Inputs in = random_inputs(c.shape, dt, 11);
+  auto message = test::error_message(
+      [&] { run_forward(c.shape, dt, in, AttentionVariant::coopmat, ops::CoopmatTile{5, 12}); });
+  EXPECT_NE(message.find("[attention_forward] coopmat tiles of 5 row blocks and 12 visited rows"),
+            std::string::npos)
+      << message;
 }
 
 namespace {
