@@ -274,6 +274,18 @@ INSTANTIATE_TEST_SUITE_P(Coopmat, AttentionCoopmat,
                                           testing::ValuesIn(coopmat_cases())),
                          case_name);
 
+namespace {
+
+// Whether the coopmat variant runs here for the dtype and head_dim; where not, says why (the
+// refusal itself is AttentionCoopmat's to check).
+bool coopmat_runs_here(DType dt, int64_t head_dim) {
+  auto why = ops::attention_unavailable(test::context(), AttentionVariant::coopmat, dt, head_dim);
+  if (!why.empty()) fmt::print("coopmat attention did not run here: {}\n", why);
+  return why.empty();
+}
+
+}  // namespace
+
 // The coopmat kernels at tiles other than the op's choice, as bench_attention's sweeps run them
 // on a GPU: two row blocks a subgroup (each visited fragment serves two products), visited tiles
 // of one matrix side (H100: 2x16; lavapipe spent over 9 minutes compiling 2x16 at its side of
@@ -282,11 +294,7 @@ INSTANTIATE_TEST_SUITE_P(Coopmat, AttentionCoopmat,
 TEST(AttentionCoopmatTiles, TwoRowBlocksMatchTheReference) {
   const Case c = all_cases()[0];
   const DType dt = DType::f16;
-  auto why = ops::attention_unavailable(test::context(), AttentionVariant::coopmat, dt, c.shape.D);
-  if (!why.empty()) {
-    fmt::print("coopmat attention did not run here: {}\n", why);
-    return;
-  }
+  if (!coopmat_runs_here(dt, c.shape.D)) return;
   const ops::CoopmatTile tile{2, ops::coopmat_khr_fragment(test::context().caps(), dt).m};
   check_forward(c.shape, dt, AttentionVariant::coopmat, coopmat_tolerances(dt), tile);
   check_backward(c.shape, dt, AttentionVariant::coopmat, coopmat_tolerances(dt), 0, tile);
@@ -296,11 +304,7 @@ TEST(AttentionCoopmatTiles, TwoRowBlocksMatchTheReference) {
 TEST(AttentionCoopmatTiles, BadTilesAreNamed) {
   const Case c = all_cases()[0];
   const DType dt = DType::f16;
-  auto why = ops::attention_unavailable(test::context(), AttentionVariant::coopmat, dt, c.shape.D);
-  if (!why.empty()) {
-    fmt::print("coopmat attention did not run here: {}\n", why);
-    return;
-  }
+  if (!coopmat_runs_here(dt, c.shape.D)) return;
   Inputs in = random_inputs(c.shape, dt, 11);
   auto message = test::error_message(
       [&] { run_forward(c.shape, dt, in, AttentionVariant::coopmat, ops::CoopmatTile{5, 12}); });
