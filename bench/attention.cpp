@@ -7,7 +7,8 @@
 // 2 x 4096, in TFLOP/s against a peak: the matmul ops choose for the dtype, measured here, or
 // --peak, and the backward's kernels one by one (a profiled, serialized run). --variant picks
 // the kernels (auto: coopmat for f16 and bf16 where the device has them), --kv-parts the parts
-// of the dk/dv kernel (0: the op's choice).
+// of the dk/dv kernel (0: the op's choice), --coopmat-tile RBxBC the coopmat kernels' row blocks
+// per subgroup and visited rows (ops::CoopmatTile; 0x0: the op's choice), for sweeps.
 // Causal FLOPs: forward 4 B Hq T^2 D / 2 (q k^T and P v over half the scores), backward 2.5x,
 // forward + backward 3.5x.
 // For lavapipe: --seq 128 --tokens 256 --repeats 1 --peak-size 256.
@@ -15,6 +16,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "base/error.hpp"
@@ -36,7 +38,8 @@ struct Layer {
   ops::AttentionOptions options;
 
   Layer(vk::Context& ctx, const Shape& shape, DType dt,
-        ops::AttentionVariant variant = ops::AttentionVariant::portable, uint32_t kv_parts = 0)
+        ops::AttentionVariant variant = ops::AttentionVariant::portable, uint32_t kv_parts = 0,
+        ops::CoopmatTile tile = {})
       : s(shape) {
     std::vector<int64_t> qs = {s.B, s.T, s.Hq, s.D}, kvs = {s.B, s.T, s.Hkv, s.D};
     q = make_tensor(ctx, dt, qs, "q");
@@ -54,6 +57,7 @@ struct Layer {
     options.scale = float(1.0 / std::sqrt(double(s.D)));
     options.variant = variant;
     options.kv_parts = kv_parts;
+    options.coopmat_tile = tile;
   }
   void forward(vk::Recorder& rec) { ops::attention_forward(rec, o, lse, q, k, v, options); }
   void backward(vk::Recorder& rec) {
@@ -151,6 +155,7 @@ int main(int argc, char** argv) {
   std::vector<int64_t> heads = {16, 8};
   int64_t head_dim = 128;
   uint32_t kv_parts = 0;
+  std::string tile_text = "0x0";
   int repeats = 5;
   double peak = 0;
   uint32_t peak_size = 2048;
@@ -161,6 +166,8 @@ int main(int argc, char** argv) {
   app.add_option("--heads", heads, "query heads and kv heads")->expected(2);
   app.add_option("--head-dim", head_dim, "head_dim D");
   app.add_option("--kv-parts", kv_parts, "parts of the dk/dv kernel (0: the op's choice)");
+  app.add_option("--coopmat-tile", tile_text,
+                 "coopmat row blocks per subgroup x visited rows, e.g. 2x32 (0x0: the op's choice)");
   app.add_option("--repeats", repeats, "layers per timed run");
   app.add_option("--peak", peak,
                  "reference TFLOP/s for the % column (0: the dtype's matmul, measured)");
@@ -175,6 +182,9 @@ int main(int argc, char** argv) {
       if (ops::attention_variant_name(v) == variant_text) variant = v;
     if (variant_text != ops::attention_variant_name(variant))
       fail("[bench/attention] unknown --variant '{}': use auto, portable or coopmat", variant_text);
+    ops::CoopmatTile tile;
+    if (std::sscanf(tile_text.c_str(), "%ux%u", &tile.row_blocks, &tile.visit) != 2)
+      fail("[bench/attention] --coopmat-tile '{}' is not RBxBC, e.g. 2x32", tile_text);
     std::string why = ops::attention_unavailable(ctx, ops::AttentionVariant::coopmat, dt, head_dim);
     fmt::print("device: {}; variant {}{}\n", ctx.caps().name, variant_text,
                why.empty() ? "" : " (coopmat cannot run here: " + why + ")");
@@ -198,7 +208,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < seqs.size(); ++i) {
       int64_t T = seqs[i], total = tokens.size() == 1 ? tokens[0] : tokens.at(i);
       Shape s{std::max<int64_t>(total / T, 1), T, heads[0], heads[1], head_dim};
-      Layer layer(ctx, s, dt, variant, kv_parts);
+      Layer layer(ctx, s, dt, variant, kv_parts, tile);
       double forward_flops = 4.0 * s.B * s.Hq * double(s.T) * s.T * s.D / 2;
       {
         vk::Recorder rec(ctx);

@@ -44,8 +44,8 @@ void print_subgroups(const vk::Context& ctx) {
   else
     fmt::print("  - the KHR cooperative-matrix matmul cannot run: {}.\n", why);
   why = ops::attention_unavailable(ctx, ops::AttentionVariant::coopmat, DType::f16, 128);
-  fmt::print("  - the cooperative-matrix attention (subgroups of 32{}) {}.\n",
-             caps.subgroup_size_control ? ", required" : "",
+  fmt::print("  - the cooperative-matrix attention (the matmul's subgroups of {}{}) {}.\n",
+             ops::matmul_coopmat_subgroup(caps), caps.subgroup_size_control ? ", required" : "",
              why.empty() ? "runs here" : "cannot run: " + why);
 }
 

@@ -1,17 +1,22 @@
 // Shared by the attention kernels on GL_KHR_cooperative_matrix (forward, backward dq, backward
-// dk/dv; FlashAttention-2 on 16x16x16 matrices of ELEM, f16 or bf16 as the kernel's IN_F16 /
-// IN_BF16 says, into f32 accumulators). A workgroup is 4 subgroups of exactly 32 lanes (the op
-// requires that subgroup size); it owns BR = 64 rows of one head (its own tile), 16 per
-// subgroup, whose operands each subgroup keeps in registers as A matrices, and visits tiles of
-// BC rows of the other side. Visited tiles are staged in `tiles` ([region][BC][D + 8 elements],
-// ELEM4, 16-byte loads from global memory, zero past T); each subgroup stages its 16-bit
-// products (P, dS) in its slice of `half_stage` ([4 * HALF_STAGES][16][BC + 8]) to feed them
-// back as A matrices.
+// dk/dv; FlashAttention-2 on F x F x F matrices of ELEM, f16 or bf16 as the kernel's IN_F16 /
+// IN_BF16 says, into f32 accumulators; F = 16 on GPUs, 8 where the device lists only 8x8x8, as
+// lavapipe). A workgroup is 4 subgroups of SUBGROUP lanes (any size the device runs at, required
+// through subgroup size control where it offers a range); it owns BR = 4 x RB x F rows of one
+// head (its own tile), RB blocks of F rows per subgroup, whose operands each subgroup keeps in
+// registers as A matrices, and visits tiles of BC rows of the other side: each B fragment of a
+// visited tile is loaded once for RB products. Visited tiles are staged in `tiles`
+// ([region][BC][D + 8 elements], ELEM4, 16-byte loads from global memory, zero past T); each
+// subgroup stages its 16-bit products (P, dS) in its slice of `half_stage`
+// ([HALF_STAGES][4][RB F][BC + 8]) to feed them back as A matrices.
 // Element-wise work on accumulators uses element_index(): the element order of a coopmat is the
 // implementation's, but the same for every matrix of one type (element-wise operators rely on
-// it), so one accumulator loaded with row * 16 + column tells each lane where its elements lie.
+// it), so one accumulator loaded with row * F + column tells each lane where its elements lie.
+// Row statistics (the forward's maxima and sums) go through shared memory, one lane per row, so
+// no lane layout is assumed.
 // Include after the kernel's `pc` block, with TILE_REGIONS and HALF_STAGES defined. head_dim D:
-// a multiple of 16 up to 256; BC: 32 or 64.
+// a multiple of 16 up to 256; BC a multiple of F (16 to 64). Specialization constants 0-5 here,
+// the kernel's own from 6.
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
@@ -33,37 +38,43 @@ ELEM4 to_elem4(uint lo, uint hi) {
 ELEM4 to_elem4(uint lo, uint hi) { return f16vec4(unpackFloat2x16(lo), unpackFloat2x16(hi)); }
 #endif
 
-layout(constant_id = 0) const uint D = 128;  // head_dim
-layout(constant_id = 1) const uint BC = 64;  // rows of a visited tile
-layout(local_size_x = 128) in;
+layout(constant_id = 0) const uint D = 128;        // head_dim
+layout(constant_id = 1) const uint BC = 64;        // rows of a visited tile
+layout(constant_id = 2) const uint F = 16;         // side of the matrices
+layout(constant_id = 3) const uint RB = 1;         // blocks of F own rows per subgroup
+layout(constant_id = 4) const uint SUBGROUP = 32;  // lanes per subgroup
+layout(local_size_x_id = 5) in;                    // THREADS
 
-const uint BR = 64;
-const uint THREADS = 128;
-const uint SUBGROUP = 32;
-const uint DB = D / 16;   // 16-column blocks of head_dim
-const uint CB = BC / 16;  // 16-row blocks of a visited tile
+const uint SUBGROUPS = 4;
+const uint THREADS = SUBGROUPS * SUBGROUP;
+const uint SG_ROWS = RB * F;       // own rows per subgroup
+const uint BR = SUBGROUPS * SG_ROWS;
+const uint DB = D / F;   // F-column blocks of head_dim
+const uint CB = BC / F;  // F-row blocks of a visited tile
 const uint LD4 = D / 4 + 2;  // ELEM4 per staged row: 16 bytes of padding against bank conflicts
 const uint HALF_LD = BC + 8;
 const float LOG2E = 1.4426950408889634;
 const float LN2 = 0.6931471805599453;
 
-#define ACC coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>
-#define MAT_A coopmat<ELEM, gl_ScopeSubgroup, 16, 16, gl_MatrixUseA>
-#define MAT_B coopmat<ELEM, gl_ScopeSubgroup, 16, 16, gl_MatrixUseB>
+#define ACC coopmat<float, gl_ScopeSubgroup, F, F, gl_MatrixUseAccumulator>
+#define MAT_A coopmat<ELEM, gl_ScopeSubgroup, F, F, gl_MatrixUseA>
+#define MAT_B coopmat<ELEM, gl_ScopeSubgroup, F, F, gl_MatrixUseB>
 #define ROW_MAJOR gl_CooperativeMatrixLayoutRowMajor
 #define COLUMN_MAJOR gl_CooperativeMatrixLayoutColumnMajor
 
 layout(buffer_reference, std430, buffer_reference_align = 16) buffer BufVec16 { uvec4 v[]; };
 
 shared ELEM4 tiles[TILE_REGIONS * BC * LD4];
-shared ELEM half_stage[HALF_STAGES * 4 * 16 * HALF_LD];
-shared float index_stage[16 * 16];  // row * 16 + column, for element_index()
+shared ELEM half_stage[HALF_STAGES * SUBGROUPS * SG_ROWS * HALF_LD];
+shared float index_stage[F * F];  // row * F + column, for element_index()
 
 uint thread_id() { return gl_LocalInvocationID.x; }
 #include "attention_mask.glsl"
 
-// Where 16-column block `block` of row `row` of a staged tile starts in `tiles`.
-uint tile_at(uint region, uint row, uint block) { return (region * BC + row) * LD4 + block * 4; }
+// Where F-column block `block` of row `row` of a staged tile starts in `tiles`.
+uint tile_at(uint region, uint row, uint block) {
+  return (region * BC + row) * LD4 + block * (F / 4);
+}
 
 // Staging a visited tile in two halves, so that its global loads (all in flight at once) can
 // overlap other work: fetch_rows loads BC rows of an ELEM tensor (row r at element r * stride of
@@ -101,19 +112,22 @@ void stage_rows(uint64_t src, uint stride, uint valid, uint region) {
   store_rows(region, 0);
 }
 
-// row * 16 + column of each element this lane holds of every ACC (see the top of the file).
+// row * F + column of each element this lane holds of every ACC (see the top of the file).
 ACC element_index() {
-  for (uint e = thread_id(); e < 256; e += THREADS) index_stage[e] = float(e);
+  for (uint e = thread_id(); e < F * F; e += THREADS) index_stage[e] = float(e);
   barrier();
   ACC index;
-  coopMatLoad(index, index_stage, 0, 16, ROW_MAJOR);
+  coopMatLoad(index, index_stage, 0, F, ROW_MAJOR);
   return index;
 }
 
-uint element_row(ACC index, uint i) { return uint(index[i]) >> 4; }
-uint element_col(ACC index, uint i) { return uint(index[i]) & 15u; }
+uint element_row(ACC index, uint i) { return uint(index[i]) / F; }
+uint element_col(ACC index, uint i) { return uint(index[i]) % F; }
 
-// A 16 x 16 product (P or dS) of this subgroup into half_stage at `at` (row stride HALF_LD), as
+// This subgroup's own rows start at this row of the workgroup's.
+uint subgroup_row() { return gl_SubgroupID * SG_ROWS; }
+
+// An F x F product (P or dS) of this subgroup into half_stage at `at` (row stride HALF_LD), as
 // ELEM, to be loaded back as an A matrix. f16 goes through an f16 accumulator; bf16 is written
 // element by element: the op checks only the bf16 x bf16 -> f32 shape, and a bf16 accumulator
 // is a type the device need not list (the H200 lists none; its bf16 timings are within 3% of
@@ -124,7 +138,7 @@ void stage_product(ACC product, ACC index, uint at) {
   [[unroll]] for (uint i = 0; i < product.length(); ++i)
     half_stage[at + element_row(index, i) * HALF_LD + element_col(index, i)] = ELEM(product[i]);
 #else
-  coopMatStore(coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>(product),
+  coopMatStore(coopmat<float16_t, gl_ScopeSubgroup, F, F, gl_MatrixUseAccumulator>(product),
                half_stage, at, HALF_LD, ROW_MAJOR);
 #endif
 }

@@ -6,6 +6,7 @@
 #include "kernels/attention_push.h"
 #include "kernels/push.h"
 #include "ops/dispatch.hpp"
+#include "ops/matmul.hpp"
 
 namespace vktrain::ops {
 namespace {
@@ -80,37 +81,57 @@ static_assert(forward_tiles(256).fits_threads() && backward_q_tiles().fits_threa
               backward_kv_tiles(128).fits_threads() && backward_kv_tiles(256).fits_threads());
 
 // The cooperative-matrix kernels (attention_coopmat.glsl; f16 and bf16 alike): 4 subgroups of
-// 32 lanes, 64 own rows, visited tiles of `visit` rows: 64 for the forward and dq up to D = 128
-// (fewer barriers per product), 32 beyond and for dk/dv (whose two 16-bit stages and two staged
-// operands would not fit 48 KiB at 64).
+// `subgroup` lanes (the matmul kernel's size, ops::matmul_coopmat_subgroup), matrices of side
+// `fragment` (16, or 8 where the device lists only 8x8x8: lavapipe), each subgroup `row_blocks`
+// blocks of `fragment` own rows, visited tiles of `visit` rows. GPU defaults: 16 rows a subgroup;
+// visited tiles of 64 for the forward and dq up to D = 128 (fewer barriers per product), 32
+// beyond and for dk/dv (whose two 16-bit stages and two staged operands would not fit 48 KiB at
+// 64). On a CPU driver visited tiles of one matrix side: its compiler unrolls every fragment
+// product into scalar code, and compiling dominates there (lavapipe took minutes for one forward
+// at visited tiles of 32, D 64). AttentionOptions::coopmat_tile overrides rows and
+// tiles for sweeps.
 enum class CoopmatKernel { forward, backward_q, backward_kv };
 
 struct CoopmatTiles {
   const char* name;
-  uint32_t visit, regions, stages, extra_floats;
+  uint32_t visit, regions, stages, fragment, row_blocks, subgroup;
 
+  uint32_t own() const { return 4 * row_blocks * fragment; }
   // Mirrors the shared arrays of the kernel: staged tiles (16-bit, rows of D + 8), per-subgroup
-  // 16-bit stages (rows of visit + 8), document ids, the 16 x 16 element index, and the kernel's
-  // own floats.
-  uint64_t shared_bytes(uint32_t D) const {
-    return uint64_t(regions) * visit * (D + 8) * 2 + uint64_t(stages) * 4 * 16 * (visit + 8) * 2 +
-           4 * (64 + visit + 16 * 16 + uint64_t(extra_floats));
+  // 16-bit stages (rows of visit + 8), document ids, the element index, and the kernel's own
+  // floats (the forward: a stage of fragment + 4 floats a row, maximum, factor and base per own
+  // row; dq: lse and delta per own row; dk/dv: per visited row).
+  uint64_t shared_bytes(CoopmatKernel kernel, uint32_t D) const {
+    uint64_t extra = kernel == CoopmatKernel::forward      ? own() * (fragment + 4 + 3)
+                     : kernel == CoopmatKernel::backward_q ? 2 * own()
+                                                           : 2 * visit;
+    return uint64_t(regions) * visit * (D + 8) * 2 + uint64_t(stages) * own() * (visit + 8) * 2 +
+           4 * (own() + visit + fragment * fragment + extra);
+  }
+  std::vector<uint32_t> spec(uint32_t D) const {
+    return {D, visit, fragment, row_blocks, subgroup, 4 * subgroup};
   }
 };
 
-constexpr CoopmatTiles coopmat_tiles(CoopmatKernel kernel, uint32_t D) {
-  uint32_t visit = D <= 128 ? 64 : 32;
+CoopmatTiles coopmat_tiles(const vk::Capabilities& caps, CoopmatKernel kernel, DType dtype,
+                           uint32_t D, const CoopmatTile& tile = {}) {
+  const uint32_t fragment = coopmat_khr_fragment(caps, dtype).m;
+  const uint32_t subgroup = matmul_coopmat_subgroup(caps);
+  const uint32_t visit = !caps.is_gpu() ? fragment : D > 128 ? 32 : 64;
+  CoopmatTiles t{};
   switch (kernel) {
-    case CoopmatKernel::forward:  // + a 16 x 20 f32 stage per subgroup, factor and base per row
-      return {"attention_forward", visit, 1, 1, 4 * 16 * 20 + 2 * 64};
-    case CoopmatKernel::backward_q:  // + lse and delta per own row
-      return {"attention_backward_q", visit, 2, 1, 2 * 64};
-    case CoopmatKernel::backward_kv:  // + lse and delta per visited row
-      return {"attention_backward_kv", 32, 2, 2, 2 * 32};
+    case CoopmatKernel::forward: t = {"attention_forward", visit, 1, 1}; break;
+    case CoopmatKernel::backward_q: t = {"attention_backward_q", visit, 2, 1}; break;
+    case CoopmatKernel::backward_kv:
+      t = {"attention_backward_kv", caps.is_gpu() ? 32 : visit, 2, 2};
+      break;
   }
-  return {};
+  t.fragment = fragment;
+  t.row_blocks = tile.row_blocks ? tile.row_blocks : caps.is_gpu() && fragment == 8 ? 2 : 1;
+  if (tile.visit) t.visit = tile.visit;
+  t.subgroup = subgroup;
+  return t;
 }
-constexpr uint32_t kCoopmatSubgroup = 32;
 
 struct Dims {
   uint32_t B, T, Hq, Hkv, D;
@@ -244,22 +265,31 @@ void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, c
                groups, heads, d.B, reads, writes);
 }
 
-void dispatch_coopmat(vk::Recorder& rec, CoopmatKernel kernel, const Dims& d, DType dtype,
-                      uint32_t heads, const void* push, uint32_t push_bytes,
-                      const std::vector<vk::ByteRange>& reads,
+void dispatch_coopmat(vk::Recorder& rec, const CoopmatTiles& tiles, CoopmatKernel kernel,
+                      const Dims& d, DType dtype, uint32_t heads, const void* push,
+                      uint32_t push_bytes, const std::vector<vk::ByteRange>& reads,
                       const std::vector<vk::ByteRange>& writes,
                       const std::optional<BackwardSpec>& backward = std::nullopt) {
   auto& ctx = rec.context();
-  CoopmatTiles tiles = coopmat_tiles(kernel, d.D);
-  uint32_t groups = (d.T + 63) / 64;
+  if (tiles.row_blocks == 0 || tiles.row_blocks > 4 || tiles.visit % tiles.fragment != 0 ||
+      tiles.visit > 64)
+    fail("[{}] coopmat tiles of {} row blocks and {} visited rows: use 1 to 4 row blocks and a "
+         "multiple of {} up to 64 rows", tiles.name, tiles.row_blocks, tiles.visit, tiles.fragment);
+  uint64_t shared = tiles.shared_bytes(kernel, d.D);
+  if (shared > ctx.caps().max_shared_memory)
+    fail("[{}] coopmat tiles of {} x {} rows at head_dim {} need {} bytes of shared memory, over "
+         "the {} of '{}'",
+         tiles.name, tiles.own(), tiles.visit, d.D, shared, ctx.caps().max_shared_memory,
+         ctx.caps().name);
+  uint32_t groups = uint32_t(ceil_div(d.T, tiles.own()));
   if (groups > ctx.caps().max_workgroup_count[0] || heads > ctx.caps().max_workgroup_count[1] ||
       d.B > ctx.caps().max_workgroup_count[2])
     fail("[{}] {} tiles x {} heads x batch {} is over the device's workgroup counts", tiles.name,
          groups, heads, d.B);
   std::string name = fmt::format("{}_coopmat_{}", tiles.name, dtype_name(dtype));
-  std::vector<uint32_t> spec = {d.D, tiles.visit};
+  std::vector<uint32_t> spec = tiles.spec(d.D);
   if (backward) backward->append_to(spec);
-  VkPipeline p = pipeline(ctx, name, spec, kCoopmatSubgroup);
+  VkPipeline p = pipeline(ctx, name, spec, ctx.caps().subgroup_size_control ? tiles.subgroup : 0);
   rec.dispatch(name + (backward ? backward->note() : ""), p, push, push_bytes, groups, heads, d.B,
                reads, writes);
 }
@@ -302,11 +332,15 @@ void sum_kv_parts(vk::Recorder& rec, Tensor& dk, Tensor& dv, uint64_t partials,
 }
 
 // The variant a call runs: the asked one (failing with the reason where it cannot run), or for
-// automatic coopmat where it can and the tensors it loads in 16-byte vectors are aligned.
+// automatic coopmat where it can and the tensors it loads in 16-byte vectors are aligned, on GPUs
+// only: a CPU driver (lavapipe's 8x8x8) spends minutes compiling the coopmat kernels, which
+// only the forced variant's tests run there.
 AttentionVariant resolve_variant(const char* op, const vk::Context& ctx,
                                  const AttentionOptions& options, const Tensor& q,
                                  std::initializer_list<const Tensor*> vector_loads) {
   if (options.variant == AttentionVariant::portable) return AttentionVariant::portable;
+  if (options.variant == AttentionVariant::automatic && !ctx.caps().is_gpu())
+    return AttentionVariant::portable;
   std::string why = attention_unavailable(ctx, AttentionVariant::coopmat, q.dtype, q.shape[3]);
   for (const Tensor* t : vector_loads)
     if (why.empty() && address(*t) % 16 != 0)
@@ -334,16 +368,19 @@ std::string attention_unavailable(const vk::Context& ctx, AttentionVariant varia
   if (auto why = coopmat_dtype_unavailable(caps, dtype); !why.empty()) return why;
   if (head_dim % 16 != 0 || head_dim > kMaxHeadDim)
     return fmt::format("head_dim {} is no multiple of 16 up to {}", head_dim, kMaxHeadDim);
-  if (auto why = coopmat_khr_unavailable(caps, dtype); !why.empty()) return why;
-  if (auto why = subgroup_size_unavailable(caps, kCoopmatSubgroup); !why.empty()) return why;
+  const CoopmatFragment f = coopmat_khr_fragment(caps, dtype);
+  if (!caps.coopmat_khr || !f.m || f.m != f.n || f.m != f.k)
+    return fmt::format("'{}' lacks VK_KHR_cooperative_matrix with a 16x16x16 or 8x8x8 {} -> f32 "
+                       "subgroup shape", caps.name, dtype_name(dtype));
+  if (!matmul_coopmat_subgroup(caps)) return subgroup_size_unavailable(caps, caps.subgroup_size);
   for (auto kernel : {CoopmatKernel::forward, CoopmatKernel::backward_q, CoopmatKernel::backward_kv}) {
-    CoopmatTiles tiles = coopmat_tiles(kernel, uint32_t(head_dim));
+    CoopmatTiles tiles = coopmat_tiles(caps, kernel, dtype, uint32_t(head_dim));
     std::string name = fmt::format("{}_coopmat_{}", tiles.name, dtype_name(dtype));
+    uint64_t shared = tiles.shared_bytes(kernel, uint32_t(head_dim));
     if (!kernels::find(name)) return "this build's glslc could not compile " + name;
-    if (tiles.shared_bytes(uint32_t(head_dim)) > caps.max_shared_memory)
+    if (shared > caps.max_shared_memory)
       return fmt::format("{} needs {} bytes of shared memory at head_dim {}, over the {} of '{}'",
-                         name, tiles.shared_bytes(uint32_t(head_dim)), head_dim,
-                         caps.max_shared_memory, caps.name);
+                         name, shared, head_dim, caps.max_shared_memory, caps.name);
   }
   return "";
 }
@@ -361,8 +398,11 @@ void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& 
   push.o = address(o);
   push.lse = address(lse);
   auto reads = reads_of({&q, &k, &v}, options);
+  const auto& caps = rec.context().caps();
   if (resolve_variant(op, rec.context(), options, q, {&q, &k, &v}) == AttentionVariant::coopmat)
-    dispatch_coopmat(rec, CoopmatKernel::forward, d, q.dtype, d.Hq, &push, sizeof push, reads,
+    dispatch_coopmat(rec,
+                     coopmat_tiles(caps, CoopmatKernel::forward, q.dtype, d.D, options.coopmat_tile),
+                     CoopmatKernel::forward, d, q.dtype, d.Hq, &push, sizeof push, reads,
                      {whole(o), whole(lse)});
   else
     dispatch_tiled(rec, op, forward_tiles(d.D), d, q.dtype, d.Hq, &push, sizeof push, reads,
@@ -406,10 +446,10 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   push.delta = address(delta);
   // dk and dv: stored in place, or with parts into f32 partials in the workspace, then summed.
   Tiles portable_kv = backward_kv_tiles(d.D);
-  uint32_t parts =
-      coopmat ? choose_kv_parts(ctx, d, 64, coopmat_tiles(CoopmatKernel::backward_kv, d.D).visit,
-                                options)
-              : choose_kv_parts(ctx, d, portable_kv.own, portable_kv.visit, options);
+  const CoopmatTiles coopmat_kv =
+      coopmat_tiles(ctx.caps(), CoopmatKernel::backward_kv, q.dtype, d.D, options.coopmat_tile);
+  uint32_t parts = coopmat ? choose_kv_parts(ctx, d, coopmat_kv.own(), coopmat_kv.visit, options)
+                           : choose_kv_parts(ctx, d, portable_kv.own, portable_kv.visit, options);
   uint64_t partial_bytes = uint64_t(parts) * dk.numel() * 4;
   if (parts > 1 && uint64_t(parts) * dk.numel() >= (1ull << 32))
     fail("[{}] {} parts of {} are over the 2^32 partial sums the kernels index; use fewer",
@@ -430,8 +470,8 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
     push.grad_b = address(dv);
   }
   if (coopmat)
-    dispatch_coopmat(rec, CoopmatKernel::backward_kv, d, q.dtype, d.Hkv * parts, &push,
-                     sizeof push, reads_kv, writes_kv, BackwardSpec{parts, adds});
+    dispatch_coopmat(rec, coopmat_kv, CoopmatKernel::backward_kv, d, q.dtype, d.Hkv * parts,
+                     &push, sizeof push, reads_kv, writes_kv, BackwardSpec{parts, adds});
   else
     dispatch_tiled(rec, "attention_backward_kv", portable_kv, d, q.dtype, d.Hkv * parts, &push,
                    sizeof push, reads_kv, writes_kv, BackwardSpec{parts, adds});
@@ -441,8 +481,11 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   auto reads_q = reads_of({&q, &k, &v, &dout, &lse, &delta}, options);
   if (adds) reads_q.push_back(whole(dq));
   if (coopmat)
-    dispatch_coopmat(rec, CoopmatKernel::backward_q, d, q.dtype, d.Hq, &push, sizeof push,
-                     reads_q, {whole(dq)}, BackwardSpec{0, adds});
+    dispatch_coopmat(rec,
+                     coopmat_tiles(ctx.caps(), CoopmatKernel::backward_q, q.dtype, d.D,
+                                   options.coopmat_tile),
+                     CoopmatKernel::backward_q, d, q.dtype, d.Hq, &push, sizeof push, reads_q,
+                     {whole(dq)}, BackwardSpec{0, adds});
   else
     dispatch_tiled(rec, "attention_backward_q", backward_q_tiles(), d, q.dtype, d.Hq, &push,
                    sizeof push, reads_q, {whole(dq)}, BackwardSpec{0, adds});

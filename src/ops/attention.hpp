@@ -8,8 +8,8 @@
 // Hkv. head_dim up to 256. Each tensor must lie in one allocation span.
 // Variants: the portable shared-memory kernels (every device and dtype), and kernels on
 // GL_KHR_cooperative_matrix (f16 or bf16 tensors, head_dim a multiple of 16, devices with
-// 16x16x16 f16 -> f32 or bf16 -> f32 matrices and subgroups of 32, this build's glslc
-// permitting).
+// 16x16x16 or 8x8x8 f16 -> f32 or bf16 -> f32 matrices, at the subgroup size the coopmat matmul
+// runs at, this build's glslc permitting).
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -23,6 +23,13 @@ namespace vktrain::ops {
 
 enum class AttentionVariant { automatic, portable, coopmat };
 
+// The coopmat kernels' tiles (attention_coopmat.glsl), for benchmarks' sweeps: blocks of own rows
+// per subgroup (each visited fragment serves that many products) and rows of a visited tile, a
+// multiple of the matrix side. 0: the op's choice.
+struct CoopmatTile {
+  uint32_t row_blocks = 0, visit = 0;
+};
+
 std::string_view attention_variant_name(AttentionVariant v);
 
 struct AttentionOptions {
@@ -35,12 +42,13 @@ struct AttentionOptions {
   float scale = std::numeric_limits<float>::quiet_NaN();
   // Packed sequences: key j is visible from query i only if documents[b, j] == documents[b, i].
   const Tensor* documents = nullptr;
-  // automatic: coopmat where it can run (attention_unavailable is empty), else portable.
+  // automatic: coopmat where it can run (attention_unavailable is empty) on a GPU, else portable.
   AttentionVariant variant = AttentionVariant::automatic;
   // Parts the dk/dv backward cuts each key tile's query visits into, each summed in order into
   // dk and dv (deterministic): 0 chooses (more than 1 only on GPUs that B x Hkv x key tiles
   // would leave idle, as with Gemma-3's one kv head), 1 none. Tests and benchmarks force it.
   uint32_t kv_parts = 0;
+  CoopmatTile coopmat_tile;  // the coopmat kernels' tiles: benchmarks sweep them
 };
 
 // Empty when `variant` can run tensors of `dtype` with this head_dim here; otherwise why not, in

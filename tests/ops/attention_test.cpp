@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "ops/attention.hpp"
+#include "ops/dispatch.hpp"
 #include "ops/elementwise.hpp"
 #include "reference/attention.hpp"
 #include "support/support.hpp"
@@ -53,7 +54,7 @@ struct DeviceInputs {
   ops::AttentionOptions options;
 
   DeviceInputs(const AttentionShape& s, DType dt, const Inputs& in, AttentionVariant variant,
-               uint32_t kv_parts = 0)
+               uint32_t kv_parts = 0, ops::CoopmatTile tile = {})
       : q(test::tensor_with(q_shape(s), dt, in.q, "q")),
         k(test::tensor_with(kv_shape(s), dt, in.k, "k")),
         v(test::tensor_with(kv_shape(s), dt, in.v, "v")),
@@ -64,6 +65,7 @@ struct DeviceInputs {
     options.scale = float(s.scale);
     options.variant = variant;
     options.kv_parts = kv_parts;
+    options.coopmat_tile = tile;
     if (!s.documents.empty()) {
       documents = make_tensor(test::context(), DType::i32, {s.B, s.T}, "documents");
       write_ints(test::context(), documents, s.documents);
@@ -77,9 +79,10 @@ struct Forward {
 };
 
 Forward run_forward(const AttentionShape& s, DType dt, const Inputs& in,
-                    AttentionVariant variant = AttentionVariant::portable) {
+                    AttentionVariant variant = AttentionVariant::portable,
+                    ops::CoopmatTile tile = {}) {
   auto& ctx = test::context();
-  DeviceInputs x(s, dt, in, variant);
+  DeviceInputs x(s, dt, in, variant, 0, tile);
   vk::Recorder rec(ctx);
   ops::attention_forward(rec, x.o, x.lse, x.q, x.k, x.v, x.options);
   rec.run();
@@ -96,9 +99,9 @@ Gradients run_backward(const AttentionShape& s, DType dt, const Inputs& in,
                        const std::vector<float>& dout_values, const Gradients& start = {},
                        ops::GradientStore store = ops::GradientStore::write,
                        AttentionVariant variant = AttentionVariant::portable,
-                       uint32_t kv_parts = 0) {
+                       uint32_t kv_parts = 0, ops::CoopmatTile tile = {}) {
   auto& ctx = test::context();
-  DeviceInputs x(s, dt, in, variant, kv_parts);
+  DeviceInputs x(s, dt, in, variant, kv_parts, tile);
   Tensor dout = test::tensor_with(q_shape(s), dt, dout_values, "dout");
   auto grad = [&](const std::vector<int64_t>& shape, const std::vector<float>& values,
                   const char* name) {
@@ -136,9 +139,9 @@ struct Tolerances {
 
 // The errors against the reference, as checked; returned for the coopmat cases to print.
 std::vector<double> check_forward(const AttentionShape& s, DType dt, AttentionVariant variant,
-                                  const Tolerances& tolerances) {
+                                  const Tolerances& tolerances, ops::CoopmatTile tile = {}) {
   Inputs in = random_inputs(s, dt, 11);
-  Forward got = run_forward(s, dt, in, variant);
+  Forward got = run_forward(s, dt, in, variant, tile);
   std::vector<double> o, lse;
   reference::attention_forward(o, lse, in.q, in.k, in.v, s);
   std::vector<double> errors = {test::relative_error(got.o, o), test::relative_error(got.lse, lse)};
@@ -150,7 +153,8 @@ std::vector<double> check_forward(const AttentionShape& s, DType dt, AttentionVa
 // The backward adding into random gradients, and writing over random gradients; returns the
 // errors of the first.
 std::vector<double> check_backward(const AttentionShape& s, DType dt, AttentionVariant variant,
-                                   const Tolerances& tolerances, uint32_t kv_parts = 0) {
+                                   const Tolerances& tolerances, uint32_t kv_parts = 0,
+                                   ops::CoopmatTile tile = {}) {
   Inputs in = random_inputs(s, dt, 21);
   auto dout = test::random_values(in.q.size(), 24, dt);
   Gradients start{test::random_values(in.q.size(), 25, dt), test::random_values(in.k.size(), 26, dt),
@@ -160,7 +164,7 @@ std::vector<double> check_backward(const AttentionShape& s, DType dt, AttentionV
   std::vector<double> errors;
   for (ops::GradientStore store : {ops::GradientStore::add, ops::GradientStore::write}) {
     SCOPED_TRACE(store == ops::GradientStore::add ? "add" : "write");
-    Gradients got = run_backward(s, dt, in, dout, start, store, variant, kv_parts);
+    Gradients got = run_backward(s, dt, in, dout, start, store, variant, kv_parts, tile);
     bool adds = store == ops::GradientStore::add;
     std::vector<double> e = {
         test::relative_error(got.dq, adds ? plus(start.dq, dq) : dq),
@@ -218,7 +222,8 @@ AttentionShape with_documents(AttentionShape s, const std::vector<uint32_t>& len
 }
 
 // The cooperative-matrix variant (f16 or bf16, head_dim a multiple of 16): sizes no multiple of
-// its tiles (64 own rows, 64 or 32 visited), every mask, GQA, and head_dim 32 to 256.
+// its tiles (64 own rows on GPUs, 32 on lavapipe's 8x8x8; 64 or 32 visited), every mask, GQA,
+// and head_dim 32 to 256.
 std::vector<Case> coopmat_cases() {
   auto all = all_cases();
   return {all[0], all[1], all[2], all[4],
@@ -244,8 +249,9 @@ Tolerances coopmat_tolerances(DType dt) {
 
 class AttentionCoopmat : public testing::TestWithParam<std::tuple<DType, Case>> {};
 
-// Runs on a device with 16x16x16 cooperative matrices of the dtype; elsewhere (lavapipe) the op
-// must refuse the forced variant with the reason, and this test checks that reason instead.
+// Runs on a device with 16x16x16 or 8x8x8 cooperative matrices of the dtype (lavapipe: f16 only);
+// elsewhere the op must refuse the forced variant with the reason, and this test checks that
+// reason instead.
 TEST_P(AttentionCoopmat, MatchesTheReferenceOrSaysWhyNot) {
   auto [dt, c] = GetParam();
   const AttentionShape& s = c.shape;
@@ -267,6 +273,45 @@ INSTANTIATE_TEST_SUITE_P(Coopmat, AttentionCoopmat,
                          testing::Combine(testing::Values(DType::f16, DType::bf16),
                                           testing::ValuesIn(coopmat_cases())),
                          case_name);
+
+namespace {
+
+// Whether the coopmat variant runs here for the dtype and head_dim; where not, says why (the
+// refusal itself is AttentionCoopmat's to check).
+bool coopmat_runs_here(DType dt, int64_t head_dim) {
+  auto why = ops::attention_unavailable(test::context(), AttentionVariant::coopmat, dt, head_dim);
+  if (!why.empty()) fmt::print("coopmat attention did not run here: {}\n", why);
+  return why.empty();
+}
+
+}  // namespace
+
+// The coopmat kernels at tiles other than the op's choice, as bench_attention's sweeps run them
+// on a GPU: two row blocks a subgroup (each visited fragment serves two products), visited tiles
+// of one matrix side (H100: 2x16; lavapipe spent over 9 minutes compiling 2x16 at its side of
+// 8), so query and key tiles differ in size. Where the variant cannot run, AttentionCoopmat
+// checks the refusal.
+TEST(AttentionCoopmatTiles, TwoRowBlocksMatchTheReference) {
+  const Case c = all_cases()[0];
+  const DType dt = DType::f16;
+  if (!coopmat_runs_here(dt, c.shape.D)) return;
+  const ops::CoopmatTile tile{2, ops::coopmat_khr_fragment(test::context().caps(), dt).m};
+  check_forward(c.shape, dt, AttentionVariant::coopmat, coopmat_tolerances(dt), tile);
+  check_backward(c.shape, dt, AttentionVariant::coopmat, coopmat_tolerances(dt), 0, tile);
+}
+
+// A sweep's tile the kernels cannot take is refused with the op and the limits named.
+TEST(AttentionCoopmatTiles, BadTilesAreNamed) {
+  const Case c = all_cases()[0];
+  const DType dt = DType::f16;
+  if (!coopmat_runs_here(dt, c.shape.D)) return;
+  Inputs in = random_inputs(c.shape, dt, 11);
+  auto message = test::error_message(
+      [&] { run_forward(c.shape, dt, in, AttentionVariant::coopmat, ops::CoopmatTile{5, 12}); });
+  EXPECT_NE(message.find("[attention_forward] coopmat tiles of 5 row blocks and 12 visited rows"),
+            std::string::npos)
+      << message;
+}
 
 namespace {
 
@@ -301,7 +346,7 @@ TEST_P(AttentionKvParts, PortableMatchesTheReferenceAddingOrWriting) {
                  portable_tolerances(DType::f32), parts);
 }
 
-// On devices without cooperative matrices (lavapipe) AttentionCoopmat checks the refusal.
+// On devices without cooperative matrices of the dtype AttentionCoopmat checks the refusal.
 TEST_P(AttentionKvParts, CoopmatMatchesTheReferenceAddingOrWriting) {
   auto [c, parts] = GetParam();
   for (DType dt : {DType::f16, DType::bf16}) {
