@@ -75,6 +75,15 @@ void Communicator::start_sum(std::span<float> values) const {
   }
 }
 
+void Communicator::start_reduce_scatter(std::span<float> values,
+                                        std::span<const int> counts) const {
+  if (!distributed()) return;
+  MPI_Request request;
+  MPI_Ireduce_scatter(MPI_IN_PLACE, values.data(), counts.data(), MPI_FLOAT, MPI_SUM,
+                      MPI_COMM_WORLD, &request);
+  started_->pending.push_back(request);
+}
+
 void Communicator::start_gather(std::span<float> values, std::span<const int> counts,
                                 std::span<const int> displacements) const {
   if (!distributed()) return;
@@ -110,8 +119,12 @@ void Communicator::wait_started() const {
 }
 
 double Communicator::sum(double value) const {
-  if (distributed()) MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-  return value;
+  if (!distributed()) return value;
+  std::vector<double> values(size_t(size_), 0.0);
+  MPI_Allgather(&value, 1, MPI_DOUBLE, values.data(), 1, MPI_DOUBLE, MPI_COMM_WORLD);
+  double total = values[0];
+  for (size_t r = 1; r < values.size(); ++r) total += values[r];
+  return total;
 }
 
 bool Communicator::any(bool value) const {
@@ -147,6 +160,7 @@ Communicator::Communicator() = default;
 Communicator::~Communicator() = default;
 void Communicator::sum(std::span<float>) const {}
 void Communicator::start_sum(std::span<float>) const {}
+void Communicator::start_reduce_scatter(std::span<float>, std::span<const int>) const {}
 void Communicator::start_gather(std::span<float>, std::span<const int>,
                                 std::span<const int>) const {}
 // One rank has no one to talk to: the sharded optimizer never sends to itself.

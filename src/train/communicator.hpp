@@ -33,6 +33,12 @@ class Communicator {
   // progress() lets it between other work, wait_started() returns when all have finished.
   // Each element's sum is the one sum() forms (the same reduction over the same N values).
   void start_sum(std::span<float> values) const;
+  // A reduce-scatter started the same way (MPI_Ireduce_scatter in place): `values` is this
+  // rank's whole contribution, cut into the ranks' parts of counts[r] elements in rank order;
+  // this rank's part of the sums lands at the start of `values` (the rest is left undefined).
+  // The counts must stay alive until wait_started(). On two ranks each element's sum is a + b,
+  // the same bits as start_sum's.
+  void start_reduce_scatter(std::span<float> values, std::span<const int> counts) const;
   // An all-gather started the same way (MPI_Iallgatherv in place): rank r's part of `values` is
   // counts[r] elements at displacements[r], filled in on every rank from rank r's. The counts
   // must stay alive until wait_started().
@@ -43,6 +49,8 @@ class Communicator {
   // Point to point, blocking: `values` to rank `to`, and from rank `from` into `values`.
   void send(std::span<const float> values, int to) const;
   void receive(std::span<float> values, int from) const;
+  // The sum over the ranks, added in rank order on every rank (all-gathered, then summed here:
+  // MPI_Allreduce promises no order), so the bits are the same on every rank and every run.
   double sum(double value) const;
   bool any(bool value) const;
   void barrier() const;  // returns when every rank has called it
