@@ -17,16 +17,20 @@
 
 namespace vktrain::train {
 
-namespace {
-
-// The job size the launcher announced, 0 when no launcher started this process.
-long launched_size() {
+int64_t launched_ranks(const std::function<const char*(const char*)>& variable) {
   for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
-    if (const char* value = std::getenv(name)) return std::max(1L, std::strtol(value, nullptr, 10));
-  return std::getenv("PMIX_RANK") ? 1 : 0;
+    if (const char* value = variable(name))
+      return std::max<int64_t>(1, std::strtoll(value, nullptr, 10));
+  return variable("PMIX_RANK") ? 1 : 0;
 }
 
-}  // namespace
+void check_launch(int64_t ranks, bool with_mpi) {
+  if (ranks > 1 && !with_mpi)
+    fail("[mpi] mpirun started {} ranks, but this vktrain was built without MPI (CMake found no "
+         "Open MPI, or -DVKTRAIN_MPI=OFF): install libopenmpi-dev and rebuild for data-parallel "
+         "training, or run vktrain without mpirun",
+         ranks);
+}
 
 #ifdef VKTRAIN_HAVE_MPI
 
@@ -38,7 +42,7 @@ Communicator::Communicator() : started_(std::make_unique<Requests>()) {}
 
 std::unique_ptr<Communicator> Communicator::from_launch() {
   auto comm = std::make_unique<Communicator>();
-  if (launched_size() == 0) return comm;
+  if (launched_ranks(std::getenv) == 0) return comm;
   MPI_Init(nullptr, nullptr);
   comm->initialised_ = true;
   MPI_Comm_rank(MPI_COMM_WORLD, &comm->rank_);
@@ -147,11 +151,7 @@ void Communicator::abort(const std::string& message) const {
 #else
 
 std::unique_ptr<Communicator> Communicator::from_launch() {
-  if (const long size = launched_size(); size > 1)
-    fail("[mpi] mpirun started {} ranks, but this vktrain was built without MPI (CMake found no "
-         "Open MPI): install libopenmpi-dev and rebuild for data-parallel training, or run "
-         "vktrain without mpirun",
-         size);
+  check_launch(launched_ranks(std::getenv), false);
   return std::make_unique<Communicator>();
 }
 

@@ -4,6 +4,8 @@
 // the process (it sets OMPI_COMM_WORLD_SIZE; PMI_SIZE or PMIX_RANK under other launchers);
 // otherwise, and always in a build without MPI, the run is one rank and nothing here talks to
 // anyone. Collectives block, and every rank calls them in the same order.
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -64,5 +66,12 @@ class Communicator {
   struct Requests;  // the started collectives (MPI_Request is MPI's type)
   std::unique_ptr<Requests> started_;
 };
+
+// The number of ranks a launcher announced in the environment that `variable` reads (mpirun's
+// OMPI_COMM_WORLD_SIZE, else PMI_SIZE; PMIX_RANK alone: 1), 0 when no launcher started the process.
+int64_t launched_ranks(const std::function<const char*(const char*)>& variable);
+// Fails, naming the build, when a launch of `ranks` ranks needs the MPI that a build without it
+// (`with_mpi` false) lacks; one rank runs either way.
+void check_launch(int64_t ranks, bool with_mpi);
 
 }  // namespace vktrain::train
