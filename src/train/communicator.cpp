@@ -59,17 +59,9 @@ Communicator::~Communicator() {
   if (initialised_) MPI_Finalize();
 }
 
-void Communicator::sum(std::span<float> values) const {
-  if (!distributed()) return;
-  // MPI counts are int: pieces of at most 2^30 elements.
-  for (size_t first = 0; first < values.size(); first += size_t(1) << 30) {
-    const int count = int(std::min(values.size() - first, size_t(1) << 30));
-    MPI_Allreduce(MPI_IN_PLACE, values.data() + first, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-  }
-}
-
 void Communicator::start_sum(std::span<float> values) const {
   if (!distributed()) return;
+  // MPI counts are int: pieces of at most 2^30 elements.
   for (size_t first = 0; first < values.size(); first += size_t(1) << 30) {
     const int count = int(std::min(values.size() - first, size_t(1) << 30));
     MPI_Request request;
@@ -158,7 +150,6 @@ std::unique_ptr<Communicator> Communicator::from_launch() {
 struct Communicator::Requests {};
 Communicator::Communicator() = default;
 Communicator::~Communicator() = default;
-void Communicator::sum(std::span<float>) const {}
 void Communicator::start_sum(std::span<float>) const {}
 void Communicator::start_reduce_scatter(std::span<float>, std::span<const int>) const {}
 void Communicator::start_gather(std::span<float>, std::span<const int>,

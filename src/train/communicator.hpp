@@ -28,12 +28,10 @@ class Communicator {
   int local_rank() const { return local_rank_; }  // among the ranks on this machine
   bool distributed() const { return size_ > 1; }
 
-  // Element-wise sums over the ranks, in place; every rank gets the same result.
-  void sum(std::span<float> values) const;
-  // The same sum started without waiting (MPI_Iallreduce), for work to go on meanwhile; every
-  // rank starts the same sums in the same order. MPI moves them on only inside MPI calls:
-  // progress() lets it between other work, wait_started() returns when all have finished.
-  // Each element's sum is the one sum() forms (the same reduction over the same N values).
+  // Element-wise sums over the ranks, in place, started without waiting (MPI_Iallreduce), for
+  // work to go on meanwhile; every rank starts the same sums in the same order and gets the same
+  // result. MPI moves them on only inside MPI calls: progress() lets it between other work,
+  // wait_started() returns when all have finished.
   void start_sum(std::span<float> values) const;
   // A reduce-scatter started the same way (MPI_Ireduce_scatter in place): `values` is this
   // rank's whole contribution, cut into the ranks' parts of counts[r] elements in rank order;
