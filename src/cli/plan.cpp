@@ -24,19 +24,22 @@ std::string join(const std::vector<std::string>& parts, const char* separator) {
 }
 
 // What data parallelism over --ranks devices adds: the global batch, and the gradients' all-reduce
-// per step (with a sharded optimizer also the masters' all-gather) with its time at --link-gbps
-// (the wire alone; the staging copies and the ring's latency come on top).
+// per step (with a sharded optimizer their reduce-scatter and the masters' all-gather, the same
+// bytes) with its time at --link-gbps (the wire alone; the staging copies and the ring's latency
+// come on top).
 void print_data_parallel(const model::MemoryPlan& plan, const PlanOptions& o) {
-  uint64_t sent = train::allreduce_bytes_per_rank(plan.gradients, o.ranks);
-  if (o.shard_optimizer) sent += train::allgather_bytes_per_rank(plan.master, o.ranks);
+  const uint64_t sent =
+      o.shard_optimizer ? train::ring_pass_bytes_per_rank(plan.gradients, o.ranks) +
+                              train::ring_pass_bytes_per_rank(plan.master, o.ranks)
+                        : train::allreduce_bytes_per_rank(plan.gradients, o.ranks);
   fmt::print("data parallel over {} ranks: the numbers above are per device (workspace holds the "
              "{:.2f} GiB gradient staging); a step trains {} x {} x {} x {} tokens\n",
              o.ranks, gib(plan.gradients), o.ranks, o.grad_accum, o.batch, o.seq_len);
-  fmt::print("  gradient all-reduce per step: {:.2f} GiB of f32 gradients{}; each rank sends and "
-             "receives {:.2f} GiB (ring: 2 (N-1)/N{}){}\n",
-             gib(plan.gradients),
+  fmt::print("  gradient {} per step: {:.2f} GiB of f32 gradients{}; each rank sends and "
+             "receives {:.2f} GiB (ring: {}){}\n",
+             o.shard_optimizer ? "reduce-scatter" : "all-reduce", gib(plan.gradients),
              o.shard_optimizer ? ", then the masters' all-gather (sharded optimizer)" : "",
-             gib(sent), o.shard_optimizer ? ", + (N-1)/N" : "",
+             gib(sent), o.shard_optimizer ? "(N-1)/N each, an all-reduce's bytes" : "2 (N-1)/N",
              o.link_gbps ? fmt::format(", {:.3f} s at {} Gbit/s", double(sent) * 8 /
                                                                    (*o.link_gbps * 1e9),
                                        *o.link_gbps)

@@ -114,8 +114,9 @@ nlohmann::json settings_of(const TrainOptions& o, DType dtype, bool recompute, i
                     {"max_grad_norm", o.max_grad_norm}, {"seed", o.seed}};
   if (o.adapter) s["adapter"] = *o.adapter;
   s["recompute"] = recompute;
-  // A step's micro-batches and the data position depend on the number of ranks; one rank's
-  // checkpoints keep the settings they always had.
+  // A step's micro-batches and the data position depend on the number of ranks (a resume
+  // compares ranks x grad_accum: train/train_state.hpp); one rank's checkpoints keep the
+  // settings they always had.
   if (ranks > 1) s["ranks"] = ranks;
   return s;
 }

@@ -17,16 +17,20 @@
 
 namespace vktrain::train {
 
-namespace {
-
-// The job size the launcher announced, 0 when no launcher started this process.
-long launched_size() {
+int64_t launched_ranks(const std::function<const char*(const char*)>& variable) {
   for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
-    if (const char* value = std::getenv(name)) return std::max(1L, std::strtol(value, nullptr, 10));
-  return std::getenv("PMIX_RANK") ? 1 : 0;
+    if (const char* value = variable(name))
+      return std::max<int64_t>(1, std::strtoll(value, nullptr, 10));
+  return variable("PMIX_RANK") ? 1 : 0;
 }
 
-}  // namespace
+void check_launch(int64_t ranks, bool with_mpi) {
+  if (ranks > 1 && !with_mpi)
+    fail("[mpi] mpirun started {} ranks, but this vktrain was built without MPI (CMake found no "
+         "Open MPI, or -DVKTRAIN_MPI=OFF): install libopenmpi-dev and rebuild for data-parallel "
+         "training, or run vktrain without mpirun",
+         ranks);
+}
 
 #ifdef VKTRAIN_HAVE_MPI
 
@@ -38,7 +42,7 @@ Communicator::Communicator() : started_(std::make_unique<Requests>()) {}
 
 std::unique_ptr<Communicator> Communicator::from_launch() {
   auto comm = std::make_unique<Communicator>();
-  if (launched_size() == 0) return comm;
+  if (launched_ranks(std::getenv) == 0) return comm;
   MPI_Init(nullptr, nullptr);
   comm->initialised_ = true;
   MPI_Comm_rank(MPI_COMM_WORLD, &comm->rank_);
@@ -55,17 +59,9 @@ Communicator::~Communicator() {
   if (initialised_) MPI_Finalize();
 }
 
-void Communicator::sum(std::span<float> values) const {
-  if (!distributed()) return;
-  // MPI counts are int: pieces of at most 2^30 elements.
-  for (size_t first = 0; first < values.size(); first += size_t(1) << 30) {
-    const int count = int(std::min(values.size() - first, size_t(1) << 30));
-    MPI_Allreduce(MPI_IN_PLACE, values.data() + first, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-  }
-}
-
 void Communicator::start_sum(std::span<float> values) const {
   if (!distributed()) return;
+  // MPI counts are int: pieces of at most 2^30 elements.
   for (size_t first = 0; first < values.size(); first += size_t(1) << 30) {
     const int count = int(std::min(values.size() - first, size_t(1) << 30));
     MPI_Request request;
@@ -73,6 +69,15 @@ void Communicator::start_sum(std::span<float> values) const {
                    MPI_COMM_WORLD, &request);
     started_->pending.push_back(request);
   }
+}
+
+void Communicator::start_reduce_scatter(std::span<float> values,
+                                        std::span<const int> counts) const {
+  if (!distributed()) return;
+  MPI_Request request;
+  MPI_Ireduce_scatter(MPI_IN_PLACE, values.data(), counts.data(), MPI_FLOAT, MPI_SUM,
+                      MPI_COMM_WORLD, &request);
+  started_->pending.push_back(request);
 }
 
 void Communicator::start_gather(std::span<float> values, std::span<const int> counts,
@@ -110,8 +115,12 @@ void Communicator::wait_started() const {
 }
 
 double Communicator::sum(double value) const {
-  if (distributed()) MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-  return value;
+  if (!distributed()) return value;
+  std::vector<double> values(size_t(size_), 0.0);
+  MPI_Allgather(&value, 1, MPI_DOUBLE, values.data(), 1, MPI_DOUBLE, MPI_COMM_WORLD);
+  double total = values[0];
+  for (size_t r = 1; r < values.size(); ++r) total += values[r];
+  return total;
 }
 
 bool Communicator::any(bool value) const {
@@ -134,19 +143,15 @@ void Communicator::abort(const std::string& message) const {
 #else
 
 std::unique_ptr<Communicator> Communicator::from_launch() {
-  if (const long size = launched_size(); size > 1)
-    fail("[mpi] mpirun started {} ranks, but this vktrain was built without MPI (CMake found no "
-         "Open MPI): install libopenmpi-dev and rebuild for data-parallel training, or run "
-         "vktrain without mpirun",
-         size);
+  check_launch(launched_ranks(std::getenv), false);
   return std::make_unique<Communicator>();
 }
 
 struct Communicator::Requests {};
 Communicator::Communicator() = default;
 Communicator::~Communicator() = default;
-void Communicator::sum(std::span<float>) const {}
 void Communicator::start_sum(std::span<float>) const {}
+void Communicator::start_reduce_scatter(std::span<float>, std::span<const int>) const {}
 void Communicator::start_gather(std::span<float>, std::span<const int>,
                                 std::span<const int>) const {}
 // One rank has no one to talk to: the sharded optimizer never sends to itself.

@@ -4,6 +4,8 @@
 // the process (it sets OMPI_COMM_WORLD_SIZE; PMI_SIZE or PMIX_RANK under other launchers);
 // otherwise, and always in a build without MPI, the run is one rank and nothing here talks to
 // anyone. Collectives block, and every rank calls them in the same order.
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -26,13 +28,17 @@ class Communicator {
   int local_rank() const { return local_rank_; }  // among the ranks on this machine
   bool distributed() const { return size_ > 1; }
 
-  // Element-wise sums over the ranks, in place; every rank gets the same result.
-  void sum(std::span<float> values) const;
-  // The same sum started without waiting (MPI_Iallreduce), for work to go on meanwhile; every
-  // rank starts the same sums in the same order. MPI moves them on only inside MPI calls:
-  // progress() lets it between other work, wait_started() returns when all have finished.
-  // Each element's sum is the one sum() forms (the same reduction over the same N values).
+  // Element-wise sums over the ranks, in place, started without waiting (MPI_Iallreduce), for
+  // work to go on meanwhile; every rank starts the same sums in the same order and gets the same
+  // result. MPI moves them on only inside MPI calls: progress() lets it between other work,
+  // wait_started() returns when all have finished.
   void start_sum(std::span<float> values) const;
+  // A reduce-scatter started the same way (MPI_Ireduce_scatter in place): `values` is this
+  // rank's whole contribution, cut into the ranks' parts of counts[r] elements in rank order;
+  // this rank's part of the sums lands at the start of `values` (the rest is left undefined).
+  // The counts must stay alive until wait_started(). On two ranks each element's sum is a + b,
+  // the same bits as start_sum's.
+  void start_reduce_scatter(std::span<float> values, std::span<const int> counts) const;
   // An all-gather started the same way (MPI_Iallgatherv in place): rank r's part of `values` is
   // counts[r] elements at displacements[r], filled in on every rank from rank r's. The counts
   // must stay alive until wait_started().
@@ -43,6 +49,8 @@ class Communicator {
   // Point to point, blocking: `values` to rank `to`, and from rank `from` into `values`.
   void send(std::span<const float> values, int to) const;
   void receive(std::span<float> values, int from) const;
+  // The sum over the ranks, added in rank order on every rank (all-gathered, then summed here:
+  // MPI_Allreduce promises no order), so the bits are the same on every rank and every run.
   double sum(double value) const;
   bool any(bool value) const;
   void barrier() const;  // returns when every rank has called it
@@ -56,5 +64,12 @@ class Communicator {
   struct Requests;  // the started collectives (MPI_Request is MPI's type)
   std::unique_ptr<Requests> started_;
 };
+
+// The number of ranks a launcher announced in the environment that `variable` reads (mpirun's
+// OMPI_COMM_WORLD_SIZE, else PMI_SIZE; PMIX_RANK alone: 1), 0 when no launcher started the process.
+int64_t launched_ranks(const std::function<const char*(const char*)>& variable);
+// Fails, naming the build, when a launch of `ranks` ranks needs the MPI that a build without it
+// (`with_mpi` false) lacks; one rank runs either way.
+void check_launch(int64_t ranks, bool with_mpi);
 
 }  // namespace vktrain::train

@@ -94,6 +94,9 @@ TrainingStep::TrainingStep(model::Transformer& model, const StepShape& shape,
   results_ = model.context().allocator.allocate(3 * sizeof(float), vk::MemoryKind::readback,
                                                 "step results", 3 * sizeof(float));
   if (!distributed()) return;
+  if (optimizer_->sharded())
+    norm_exchange_ = model.context().allocator.allocate(
+        2 * sizeof(float), vk::MemoryKind::readback, "gradient norm exchange", 2 * sizeof(float));
   const uint64_t max_bytes = std::min<uint64_t>(model.context().caps().max_allocation, 1ull << 30);
   for (const GradientBucket& range :
        gradient_buckets(model.parameters(), model.config(), shape.bucket_bytes, max_bytes)) {
@@ -117,6 +120,7 @@ TrainingStep::~TrainingStep() {
   // Each recording waits for its submission when destroyed; those that share the first part's
   // workspace, submitted after it, end first.
   gather_.reset();
+  shard_update_.reset();
   update_.reset();
   upload_.reset();
   while (!parts_.empty()) parts_.pop_back();
@@ -179,8 +183,10 @@ void TrainingStep::reduce_gradients(StepResult& result) {
       if (part == b.download) result.staging_seconds += seconds_since(start);
     }
     auto start = std::chrono::steady_clock::now();
-    const vk::Span& span = b.staging.spans().front();
-    ranks_->start_sum({static_cast<float*>(span.mapped), b.range.count});
+    const std::span<float> values(static_cast<float*>(b.staging.spans().front().mapped),
+                                  b.range.count);
+    if (optimizer_->sharded()) ranks_->start_reduce_scatter(values, b.shard_counts);
+    else ranks_->start_sum(values);
     result.mpi_seconds += seconds_since(start);
   }
   for (; part < parts_.size(); ++part) parts_[part]->wait();  // an empty last part
@@ -193,11 +199,18 @@ void TrainingStep::reduce_gradients(StepResult& result) {
   upload_->wait();
   result.staging_seconds += seconds_since(start);
   update_->wait();
-  if (gather_) gather_masters(result);
+  if (optimizer_->sharded()) update_shard(result);
 }
 
-void TrainingStep::gather_masters(StepResult& result) {
+void TrainingStep::update_shard(StepResult& result) {
+  // The shards' squared norms, summed in rank order in f64: the same total on every rank.
+  auto* norm = static_cast<float*>(norm_exchange_.spans().front().mapped);
   auto start = std::chrono::steady_clock::now();
+  norm[1] = float(ranks_->sum(double(norm[0])));
+  result.mpi_seconds += seconds_since(start);
+  shard_update_->submit();
+  shard_update_->wait();
+  start = std::chrono::steady_clock::now();
   for (Bucket& b : buckets_) {
     const vk::Span& span = b.staging.spans().front();
     ranks_->start_gather({static_cast<float*>(span.mapped), b.range.count}, b.shard_counts,
@@ -211,12 +224,65 @@ void TrainingStep::gather_masters(StepResult& result) {
   result.staging_seconds += seconds_since(start);
 }
 
-void TrainingStep::record_update(vk::Recorder& rec) {
+void TrainingStep::record_norm(vk::Recorder& rec) {
+  // Sharded, this rank's part of the norm: the gradients of its shard, the only ones summed.
+  Tensor* grads = &model_.parameters().grad_arena();
+  Tensor shard;
+  if (optimizer_->sharded()) {
+    const ArenaRange range = optimizer_->updated();
+    if (range.count == 0) {  // more ranks than rows: this rank has no part
+      ops::fill(rec, grad_norm_sq_, 0.0f);
+      return;
+    }
+    shard = view(*grads, range.first, {int64_t(range.count / model::kArenaRow), model::kArenaRow},
+                 grads->name + " (shard)");
+    grads = &shard;
+  }
+  if (loss_scale_ != 1.0f) ops::scale(rec, *grads, *grads, 1.0f / loss_scale_);
+  ops::sum_squares(rec, grad_norm_sq_, *grads);
+}
+
+void TrainingStep::record_distributed_update() {
   model::Parameters& params = model_.parameters();
-  if (loss_scale_ != 1.0f)
-    ops::scale(rec, params.grad_arena(), params.grad_arena(), 1.0f / loss_scale_);
-  ops::sum_squares(rec, grad_norm_sq_, params.grad_arena());
-  optimizer_->record_update(rec, grad_norm_sq_);
+  const bool sharded = optimizer_->sharded();
+  const size_t rank = size_t(ranks_->rank());
+  // The sums into the gradient arena; sharded, only this rank's, which start_reduce_scatter
+  // left at the start of each bucket's staging, into its shard.
+  upload_ = std::make_unique<vk::Recorder>(model_.context());
+  for (const Bucket& b : buckets_) {
+    const uint64_t at = sharded ? uint64_t(b.shard_offsets[rank]) : 0;
+    const uint64_t count = sharded ? uint64_t(b.shard_counts[rank]) : b.range.count;
+    record_copy(*upload_, b.staging, 0, params.grad_arena().memory,
+                (b.range.first + at) * sizeof(float), count * sizeof(float));
+  }
+  update_ = std::make_unique<vk::Recorder>(model_.context());
+  update_->share_workspace(*parts_.front());
+  record_norm(*update_);
+  if (!sharded) {
+    optimizer_->record_update(*update_, grad_norm_sq_);
+    record_refresh(*update_);
+    return;
+  }
+  // The shard's squared norm out to the host; then the global one back in, the shard's update,
+  // and its masters into the staging at their place in each bucket; after the gather,
+  // everyone's masters back, refreshed.
+  const vk::Span& norm = norm_exchange_.spans().front();
+  const vk::Span& norm_sq = grad_norm_sq_.memory.spans().front();
+  update_->copy(norm_sq, 0, norm, 0, sizeof(float));
+  shard_update_ = std::make_unique<vk::Recorder>(model_.context());
+  shard_update_->share_workspace(*parts_.front());
+  shard_update_->copy(norm, sizeof(float), norm_sq, 0, sizeof(float));
+  optimizer_->record_update(*shard_update_, grad_norm_sq_);
+  gather_ = std::make_unique<vk::Recorder>(model_.context());
+  const vk::Allocation& masters = params.master_arena().memory;
+  for (const Bucket& b : buckets_) {
+    const uint64_t at = uint64_t(b.shard_offsets[rank]) * sizeof(float);
+    record_copy(*shard_update_, masters, b.range.first * sizeof(float) + at, b.staging, at,
+                uint64_t(b.shard_counts[rank]) * sizeof(float));
+    record_copy(*gather_, b.staging, 0, masters, b.range.first * sizeof(float),
+                b.range.count * sizeof(float));
+  }
+  record_refresh(*gather_);
 }
 
 void TrainingStep::record_refresh(vk::Recorder& rec) {
@@ -294,31 +360,10 @@ void TrainingStep::submit() {
   if (parts_.empty()) {
     record_gradients();
     if (distributed()) {
-      upload_ = std::make_unique<vk::Recorder>(model_.context());
-      for (const Bucket& b : buckets_)
-        record_copy(*upload_, b.staging, 0, model_.parameters().grad_arena().memory,
-                    b.range.first * sizeof(float), b.range.count * sizeof(float));
-      update_ = std::make_unique<vk::Recorder>(model_.context());
-      update_->share_workspace(*parts_.front());
-      record_update(*update_);
-      if (optimizer_->sharded()) {
-        // This rank's updated masters into the staging; after the gather, everyone's back.
-        gather_ = std::make_unique<vk::Recorder>(model_.context());
-        const vk::Allocation& masters = model_.parameters().master_arena().memory;
-        const size_t rank = size_t(ranks_->rank());
-        for (const Bucket& b : buckets_) {
-          const uint64_t at = uint64_t(b.shard_offsets[rank]) * sizeof(float);
-          record_copy(*update_, masters, b.range.first * sizeof(float) + at, b.staging, at,
-                      uint64_t(b.shard_counts[rank]) * sizeof(float));
-          record_copy(*gather_, b.staging, 0, masters, b.range.first * sizeof(float),
-                      b.range.count * sizeof(float));
-        }
-        record_refresh(*gather_);
-      } else {
-        record_refresh(*update_);
-      }
+      record_distributed_update();
     } else {
-      record_update(*parts_.front());
+      record_norm(*parts_.front());
+      optimizer_->record_update(*parts_.front(), grad_norm_sq_);
       record_refresh(*parts_.front());
     }
   }

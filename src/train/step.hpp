@@ -28,11 +28,18 @@
 // from the host, which sees every micro-batch; the loss is summed over the ranks. So the norm,
 // the clipping and the update are those of one rank with N x K micro-batches.
 //
-// With the optimizer sharded (ZeRO-1, train/optimizer.hpp) every rank still sums and uploads
-// the whole gradient arena and forms the norm from it, as one rank does, but updates only its
-// shard of the masters; the update then copies that shard into the buckets' staging, the host
-// gathers every rank's shard into every rank's staging (MPI_Iallgatherv, in place, per bucket)
-// and a last submission uploads the masters and refreshes the compute copies.
+// With the optimizer sharded (ZeRO-1, train/optimizer.hpp) each bucket is reduce-scattered
+// instead (MPI_Ireduce_scatter), overlapped the same way: each rank receives only the sums of
+// its shard's part of the bucket and uploads only those. The clipping norm comes from the
+// shards: each device forms its shard's squared norm, the host sums the ranks' in f64 in rank
+// order (Communicator::sum: the same bits on every rank and run) and writes the total back for
+// the update, one scalar's round trip. Each rank updates its shard of the masters and copies it
+// into the buckets' staging; the host gathers every rank's shard into every rank's staging
+// (MPI_Iallgatherv, in place, per bucket) and a last submission uploads the masters and
+// refreshes the compute copies. The reduce-scatter and the all-gather move (N - 1) / N of the
+// arena each, the all-reduce's 2 (N - 1) / N together. The norm is summed in another order
+// than one rank's (per shard, then over the shards), so it may differ from one rank's in the
+// last bits (by 4e-8, relative, on cli.mpi_zero_same's model), and the clipped update with it.
 //
 // The loss is the mean over every target of the K micro-batches (transformers' loss over one
 // batch of K x B rows): the 1/count is computed on the device from all K target tensors.
@@ -116,12 +123,18 @@ class TrainingStep {
   void record_gradients();
   // Distributed: waits for parts_ in order, starting each bucket's sum when its copy is done.
   void reduce_gradients(StepResult& result);
-  // Clipping norm and the optimizer's update.
-  void record_update(vk::Recorder& rec);
+  // The squared clipping norm into grad_norm_sq_ (sharded: of this rank's shard), the gradients
+  // unscaled first.
+  void record_norm(vk::Recorder& rec);
+  // Distributed: upload_ and update_ (sharded: the shard's squared norm to the host), and with
+  // the optimizer sharded shard_update_ (the global one back, the update, the shard's masters
+  // into staging) and gather_.
+  void record_distributed_update();
   // The refresh of the compute copies and the results' copy.
   void record_refresh(vk::Recorder& rec);
-  // Sharded optimizer: gathers the ranks' updated masters and refreshes (gather_).
-  void gather_masters(StepResult& result);
+  // Sharded optimizer: sums the shards' squared norms, updates the shard (shard_update_),
+  // gathers the ranks' updated masters and refreshes (gather_).
+  void update_shard(StepResult& result);
 
   model::Transformer& model_;
   StepShape shape_;
@@ -142,10 +155,12 @@ class TrainingStep {
   InputSlot slots_[2];
   int prepared_ = -1, in_flight_ = -1;  // slot indices, -1: none
   vk::Allocation results_;              // f32 [3] host-visible: loss, grad_scale, grad_norm_sq
+  // Sharded optimizer, f32 [2] host-visible: the shard's squared norm, the global one.
+  vk::Allocation norm_exchange_;
   // Distributed: the buckets in backward order, each with its gradients in host-visible memory
   // (one span, for MPI) and the index in parts_ of the copy that fills it.
   // Sharded optimizer: each rank's part of the bucket (its shard's) in elements, and where it
-  // starts in the bucket, for the masters' all-gather.
+  // starts in the bucket, for the gradients' reduce-scatter and the masters' all-gather.
   struct Bucket {
     GradientBucket range;
     vk::Allocation staging;
@@ -157,9 +172,9 @@ class TrainingStep {
   // and the step in flight reads and writes everything above. parts_: the step's submissions
   // in order (one rank: one, the whole step); the first owns the workspace that all of them
   // share, so the destructor ends the others first. upload_ and update_ only when distributed,
-  // gather_ only with the optimizer sharded.
+  // shard_update_ and gather_ only with the optimizer sharded.
   std::vector<std::unique_ptr<vk::Recorder>> parts_;
-  std::unique_ptr<vk::Recorder> upload_, update_, gather_;
+  std::unique_ptr<vk::Recorder> upload_, update_, shard_update_, gather_;
 };
 
 }  // namespace vktrain::train

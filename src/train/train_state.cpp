@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "base/error.hpp"
@@ -48,6 +49,29 @@ std::optional<Difference> first_difference(const json& saved, const json& now,
 }
 
 std::string shown(const json& value) { return value.is_null() ? "absent" : value.dump(); }
+
+// The settings as a resume compares them: `ranks` (absent: one) and `grad_accum` folded into
+// `micro_batches`, a step's over every rank. Those, not how the ranks share them, decide what is
+// trained (train/step.hpp), and a checkpoint's optimizer state is whole however many ranks
+// wrote it (train/optimizer.hpp), so a run resumes on another number of ranks whose
+// --grad-accum keeps the product. None where a count is out of range.
+std::optional<json> per_step(json settings) {
+  const auto accum = settings.find("grad_accum");
+  const auto ranks = settings.find("ranks");
+  auto count = [](json::const_iterator value, int64_t most) {
+    return value->is_number_integer() && value->get<int64_t>() >= 1 &&
+           value->get<int64_t>() <= most;
+  };
+  if (accum == settings.end() || !count(accum, int64_t(1) << 32) ||
+      (ranks != settings.end() && !count(ranks, int64_t(1) << 20)))
+    return std::nullopt;
+  const int64_t micro_batches =
+      accum->get<int64_t>() * (ranks == settings.end() ? 1 : ranks->get<int64_t>());
+  if (ranks != settings.end()) settings.erase(ranks);
+  settings.erase(accum);
+  settings["micro_batches"] = micro_batches;
+  return settings;
+}
 
 }  // namespace
 
@@ -101,8 +125,19 @@ TrainState read_train_state(const std::string& checkpoint) {
 
 void require_same_settings(const TrainState& saved, const json& settings,
                            const std::string& checkpoint) {
-  auto difference = first_difference(saved.settings, settings, "");
+  const std::optional<json> then = per_step(saved.settings), now = per_step(settings);
+  auto difference = then && now ? first_difference(*then, *now, "")
+                                : first_difference(saved.settings, settings, "");
   if (!difference) return;
+  if (difference->key == "micro_batches") {
+    auto shares = [](const json& s) {
+      return s.value("ranks", json(1)).dump() + " x " + s.value("grad_accum", json()).dump();
+    };
+    fail("[train] cannot resume from {}: its steps took {} micro-batches (ranks x --grad-accum: "
+         "{}), this run's {}; resume with ranks x --grad-accum = {} or start a new run",
+         checkpoint, shown(difference->saved), shares(saved.settings), shares(settings),
+         shown(difference->saved));
+  }
   fail("[train] cannot resume from {}: setting '{}' was {} there and is {} now; resume with the "
        "same settings or start a new run",
        checkpoint, difference->key, shown(difference->saved), shown(difference->now));

@@ -32,7 +32,8 @@ void write_train_state(const std::string& checkpoint, const TrainState& state);
 TrainState read_train_state(const std::string& checkpoint);
 
 // Fails unless `settings` equals the checkpoint's, naming the first key that differs (keys in
-// sorted order; nested objects as "lora.rank") with both values.
+// sorted order; nested objects as "lora.rank") with both values. The number of ranks may differ
+// where `grad_accum` keeps a step's micro-batches over all ranks (ranks x grad_accum) the same.
 void require_same_settings(const TrainState& saved, const nlohmann::json& settings,
                            const std::string& checkpoint);
 

@@ -40,6 +40,7 @@ void Trainer::restore(const std::string& checkpoint) {
   require_same_settings(saved, options_.settings, checkpoint);
   read_trainable(model_.parameters(), step_.optimizer(), checkpoint);
   state_ = saved;
+  state_.settings = options_.settings;  // this run's ranks and --grad-accum, for its checkpoints
 }
 
 std::vector<data::HostBatch> Trainer::next_micro_batches(TrainState& cursor) const {

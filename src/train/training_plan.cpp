@@ -21,7 +21,7 @@ uint64_t allreduce_bytes_per_rank(uint64_t gradient_bytes, int64_t ranks) {
   return uint64_t(2.0 * double(ranks - 1) / double(ranks) * double(gradient_bytes));
 }
 
-uint64_t allgather_bytes_per_rank(uint64_t bytes, int64_t ranks) {
+uint64_t ring_pass_bytes_per_rank(uint64_t bytes, int64_t ranks) {
   if (ranks <= 1) return 0;
   return uint64_t(double(ranks - 1) / double(ranks) * double(bytes));
 }

@@ -4,8 +4,8 @@
 // optimizer sizes (train/optimizer.hpp), since model/ sits below train/. Data parallel over N
 // ranks, each device holds the same plus the gradient arena's host-visible staging copy (in
 // workspace), and each step all-reduces the gradients; with the optimizer sharded (ZeRO-1),
-// each holds 1/N of the optimizer's state (rank 0 the most) and each step also all-gathers
-// the masters.
+// each holds 1/N of the optimizer's state (rank 0 the most) and each step reduce-scatters the
+// gradients and all-gathers the masters instead.
 #include <cstdint>
 
 #include "model/memory_plan.hpp"
@@ -22,7 +22,8 @@ model::MemoryPlan plan_training(const io::ModelConfig& config, const model::Mode
 // The bytes each rank sends (and receives) per step in a ring all-reduce of `gradient_bytes`
 // over `ranks`: 2 (N - 1) / N of them, as Open MPI's large-message allreduce moves them.
 uint64_t allreduce_bytes_per_rank(uint64_t gradient_bytes, int64_t ranks);
-// Those of an all-gather of `bytes` (the sharded optimizer's masters): (N - 1) / N of them.
-uint64_t allgather_bytes_per_rank(uint64_t bytes, int64_t ranks);
+// Those of a ring reduce-scatter or all-gather of `bytes` (the sharded optimizer's gradients
+// and masters): (N - 1) / N of them.
+uint64_t ring_pass_bytes_per_rank(uint64_t bytes, int64_t ranks);
 
 }  // namespace vktrain::train

@@ -4,8 +4,10 @@
 # tool.
 #   same:   5 steps on 2 ranks train the same model as 5 steps on 1 rank with --grad-accum 2
 #           (losses, evaluation losses, weights and optimizer state within 1e-6).
-#   resume: 3 steps on 2 ranks, then --resume to 5, equal the uninterrupted 2-rank run in $REF;
-#           resuming that checkpoint on 1 rank is refused with one error line.
+#   resume: 3 steps on 2 ranks, then --resume to 5, equal the uninterrupted 2-rank run in $REF,
+#           and so does the checkpoint of step 3 resumed on 1 rank with --grad-accum 2 (the same
+#           micro-batches a step); resuming on 1 rank with --grad-accum 1 is refused with one
+#           error line.
 #   kill:   a rank killed mid-run ends the job with mpirun's message naming it, and the last
 #           checkpoint is whole: 2 ranks resume from it.
 #   stop:   Ctrl-C to mpirun (which passes it to the ranks) stops every rank after one step with
@@ -36,11 +38,17 @@ case $mode in
   resume)
     $two "$@" --out "$out/run" --iters 3 >"$out/run.log" 2>&1 ||
       { cat "$out/run.log"; fail "2 ranks, 3 steps"; }
+    cp -r "$out/run" "$out/one"
     $two "$@" --out "$out/run" --iters 5 --resume >>"$out/run.log" 2>&1 ||
       { cat "$out/run.log"; fail "2 ranks, --resume"; }
     $COMPARE "$REF" "$out/run" || fail "the resumed run differs from the uninterrupted one"
-    "$@" --out "$out/run" --iters 6 --resume >"$out/one.log" 2>&1 && fail "1 rank resumed it"
-    grep -q "ranks" "$out/one.log" || { cat "$out/one.log"; fail "no error naming the ranks"; }
+    "$@" --out "$out/one" --iters 5 --grad-accum 2 --resume >"$out/one.log" 2>&1 ||
+      { cat "$out/one.log"; fail "1 rank x --grad-accum 2 did not resume it"; }
+    $COMPARE "$REF" "$out/one" || fail "resumed on 1 rank, it differs from the 2-rank run"
+    "$@" --out "$out/run" --iters 6 --resume >"$out/refused.log" 2>&1 &&
+      fail "1 rank x --grad-accum 1 resumed it"
+    grep -q "ranks x --grad-accum" "$out/refused.log" ||
+      { cat "$out/refused.log"; fail "no error naming the ranks"; }
     echo "resume ok"
     ;;
   kill)

@@ -61,9 +61,14 @@ TEST(ShardedAdamw, HoldsItsShardAndGathersTheCheckpointState) {
             train::optimizer_shard(arena, ranks->rank(), ranks->size()).count);
   const model::MemoryPlan plan = train::plan_training(config, setup, 2, 11, 1, ctx.caps(), {},
                                                       ranks->size(), true);
-  if (ranks->rank() == 0) EXPECT_EQ(state, plan.optimizer);
-  else EXPECT_LE(state, plan.optimizer);
-  if (ranks->distributed()) EXPECT_LT(state, 2 * arena * sizeof(float));
+  if (ranks->rank() == 0) {
+    EXPECT_EQ(state, plan.optimizer);
+  } else {
+    EXPECT_LE(state, plan.optimizer);
+  }
+  if (ranks->distributed()) {
+    EXPECT_LT(state, 2 * arena * sizeof(float));
+  }
 
   // Every rank writes the same values; rank 0 reads back each tensor whole.
   std::map<std::string, std::vector<float>> written;

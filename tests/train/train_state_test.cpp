@@ -121,6 +121,33 @@ TEST(TrainState, ResumeRequiresTheSameSettingsNamingTheFirstDifference) {
             std::string::npos);
 }
 
+// A step's micro-batches over all ranks decide the training: a checkpoint of 1 rank x
+// --grad-accum 2 resumes on 2 ranks x 1 (and back); other products are refused naming both.
+TEST(TrainState, ResumeOnOtherRanksKeepsTheMicroBatchesOfAStep) {
+  train::TrainState saved = sample_state();  // one rank, grad_accum 2
+  auto resume_error = [&](const json& now) {
+    return test::error_message(
+        [&] { train::require_same_settings(saved, now, "runs/a/checkpoint-120"); });
+  };
+  json now = settings();
+  now["grad_accum"] = 1;
+  now["ranks"] = 2;
+  EXPECT_EQ(resume_error(now), "");
+  now["ranks"] = 4;
+  EXPECT_EQ(resume_error(now),
+            "[train] cannot resume from runs/a/checkpoint-120: its steps took 2 micro-batches "
+            "(ranks x --grad-accum: 1 x 2), this run's 4 x 1; resume with ranks x --grad-accum "
+            "= 2 or start a new run");
+  saved.settings = now;  // 4 ranks x 1 back on one rank
+  EXPECT_NE(resume_error(settings()).find("its steps took 4 micro-batches (ranks x --grad-accum: "
+                                          "4 x 1), this run's 1 x 2"),
+            std::string::npos);
+  // A count that is no count is compared as it is.
+  saved.settings["ranks"] = "four";
+  EXPECT_NE(resume_error(now).find("setting 'ranks' was \"four\" there and is 4 now"),
+            std::string::npos);
+}
+
 TEST(TrainState, CheckpointDirectories) {
   EXPECT_EQ(train::checkpoint_dir("runs/a", 12), "runs/a/checkpoint-12");
   test::TempDir dir;
