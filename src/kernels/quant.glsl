@@ -159,23 +159,28 @@ float q3_k_value(QuantRun r, uint i, uint k, uint b0, uint b1) {
 // Q4_K / Q5_K: f16 d @0, f16 dmin @2, 12 packed scale bytes @4: sub-block j's 6-bit scale and
 // min. Bytes 0..3 hold scales 0..3 in their low 6 bits, bytes 4..7 mins 0..3; for j >= 4 the
 // low 4 bits come from byte j + 4 (scale low nibble, min high) and the top 2 bits from the tops
-// of bytes j - 4 and j. So sub-block j reads bytes t, t + 4, t + 8 (t = j % 4) of the 12.
+// of bytes j - 4 and j. So sub-block j reads byte t = j % 4 of each of the three 32-bit words
+// @4, @8, @12. The header is the block's first 16 bytes, in one load (h: d | dmin << 16 and the
+// three words): these blocks (144 and 176 bytes) are whole 16-byte words, device allocations
+// start 256-byte aligned and a view of a block tensor starts at a whole block (ops/tensor), so
+// every Q4_K / Q5_K block is 16-byte aligned.
+layout(buffer_reference, std430, buffer_reference_align = 16) buffer BufU32x4 { uvec4 v; };
 void k_header(uint64_t block, uint i, inout QuantRun r) {
-  uint t = (i >> 5) & 3u;
-  r.h[0] = block_u16(block, 0u);
-  r.h[1] = block_u16(block, 2u);
-  r.h[2] = block_u16(block, 4u + t);
-  r.h[3] = block_u16(block, 8u + t);
-  r.h[4] = block_u16(block, 12u + t);
+  uvec4 words = BufU32x4(block).v;
+  r.h[0] = words.x;
+  r.h[2] = words.y;
+  r.h[3] = words.z;
+  r.h[4] = words.w;
 }
 // Value q of sub-block `sub`:   x = d * scale * q - dmin * min
 float k_value(QuantRun r, uint sub, uint q) {
-  uint t = sub & 3u;
-  uint b0 = word_byte(r.h[2], t), b4 = word_byte(r.h[3], t), b8 = word_byte(r.h[4], t);
+  int t = int(sub & 3u) * 8;
+  uint b0 = bitfieldExtract(r.h[2], t, 8), b4 = bitfieldExtract(r.h[3], t, 8),
+       b8 = bitfieldExtract(r.h[4], t, 8);
   uint scale = sub < 4u ? b0 & 63u : (b8 & 15u) | ((b0 >> 6) << 4);
   uint least = sub < 4u ? b4 & 63u : (b8 >> 4) | ((b4 >> 6) << 4);
-  precise float d = half_bits(r.h[0]) * float(scale);
-  precise float m = half_bits(r.h[1]) * float(least);
+  precise float d = half_bits(r.h[0] & 0xffffu) * float(scale);
+  precise float m = half_bits(r.h[0] >> 16) * float(least);
   precise float x = d * float(q) - m;
   return x;
 }
