@@ -15,7 +15,7 @@
 // Row statistics (the forward's maxima and sums) go through shared memory, one lane per row, so
 // no lane layout is assumed.
 // Include after the kernel's `pc` block, with TILE_REGIONS and HALF_STAGES defined. head_dim D:
-// a multiple of 16 up to 256; BC a multiple of F (16 to 64). Specialization constants 0-5 here,
+// a multiple of 16 up to 256; BC a multiple of F up to 64. Specialization constants 0-5 here,
 // the kernel's own from 6.
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
