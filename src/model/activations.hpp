@@ -91,8 +91,12 @@ class Activations {
   Tensor loss;                   // f32 [1]: the sum of per-token losses
   Tensor grad_scale;             // f32 [1]: 1 / (targets counted over the whole step)
   // The load-balancing loss of the routers (config.moe.aux_loss only): its statistics over the
-  // micro-batch's MoE layers (ops/moe_aux.hpp) and its value, f32 [1].
-  Tensor moe_aux_stats, moe_aux_loss;
+  // micro-batch's MoE layers (ops/moe_aux.hpp). Its value joins `loss`.
+  Tensor moe_aux_stats;
+  // The weight of one micro-batch's load-balancing loss in the step's loss and gradients:
+  // 1 / the step's micro-batches, times the loss scale that grad_scale carries (the training
+  // step sets it; train/step.hpp says why).
+  float moe_aux_weight = 1.0f;
 
  private:
   int64_t batch_, time_;

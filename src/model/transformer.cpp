@@ -138,7 +138,8 @@ ops::MoeAux Transformer::moe_aux(Activations& acts, const BatchTensors& batch, i
   if (acts.moe_aux_stats.memory.empty() || !config_.moe_layer(l)) return {};
   int64_t first = 0;
   while (!config_.moe_layer(first)) ++first;
-  return {&acts.moe_aux_stats, l == first, float(config_.moe.aux_loss_coef), &batch.token_mask};
+  return {&acts.moe_aux_stats, l == first, float(config_.moe.aux_loss_coef) * acts.moe_aux_weight,
+          &batch.token_mask};
 }
 
 void Transformer::record_forward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
@@ -168,10 +169,14 @@ void Transformer::record_backward(vk::Recorder& rec, Activations& acts, const Ba
   ops::rmsnorm_backward(rec, g.residual, norm_grad ? &*norm_grad : nullptr, g.final_norm,
                         acts.residual[size_t(config_.num_layers)], weight(arch::hf::kFinalNorm),
                         acts.final_norm_rstd, norm_options(), ops::GradientStore::write);
-  // The routers' load-balancing loss, from the statistics the forward gathered; its gradient
-  // joins each MoE layer's backward.
+  // The routers' load-balancing loss, from the statistics the forward gathered, joins the loss
+  // (Qwen3MoeForCausalLM's loss + router_aux_loss_coef * aux_loss): acts.loss is summed over
+  // targets and multiplied by grad_scale / the loss scale later, so the term comes in over
+  // grad_scale, its weight carrying that loss scale. Its gradient joins each MoE layer's backward.
   if (!acts.moe_aux_stats.memory.empty())
-    ops::moe_aux_loss(rec, acts.moe_aux_loss, acts.moe_aux_stats, float(config_.moe.aux_loss_coef));
+    ops::moe_aux_loss(rec, acts.loss, acts.moe_aux_stats,
+                      float(config_.moe.aux_loss_coef) * acts.moe_aux_weight, &acts.grad_scale,
+                      ops::GradientStore::add);
   vk::Recorder* current = &rec;
   for (int64_t l = config_.num_layers - 1; l >= 0; --l) {
     if (acts.recompute()) layer_forward(*current, acts, l, batch, true, micro, true);
@@ -187,6 +192,13 @@ void Transformer::record_backward(vk::Recorder& rec, Activations& acts, const Ba
 
 void Transformer::record_loss(vk::Recorder& rec, Activations& acts, const BatchTensors& batch) {
   ops::cross_entropy_loss(rec, acts.loss, acts.final_norm, lm_head(), batch.targets);
+  if (acts.moe_aux_stats.memory.empty()) return;
+  // The batch's router loss times its targets, so that the sum over targets (and batches)
+  // divided by the targets is the mean cross-entropy plus the router loss, as transformers
+  // reports one batch's loss. grad_scale is free here: a training step writes its own.
+  ops::cross_entropy_grad_scale(rec, acts.grad_scale, {&batch.targets});
+  ops::moe_aux_loss(rec, acts.loss, acts.moe_aux_stats, float(config_.moe.aux_loss_coef),
+                    &acts.grad_scale, ops::GradientStore::add);
 }
 
 void Transformer::record_logits(vk::Recorder& rec, Tensor& logits, const Activations& acts) {

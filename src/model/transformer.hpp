@@ -79,14 +79,16 @@ class Transformer {
   void record_forward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
                       bool training, uint32_t micro = 0);
   // After record_forward(training): adds the batch's summed token loss into acts.loss and the
-  // gradients of the loss (scaled by acts.grad_scale) into the gradient arena.
+  // gradients of the loss (scaled by acts.grad_scale) into the gradient arena; a router
+  // load-balancing loss, weighted acts.moe_aux_weight, joins both (acts.loss over grad_scale).
   // `after_layer`, when given, is called once the backward of each layer is recorded (layers
   // L-1 down to 0) and returns the recording to go on in: data-parallel training ends a
   // submission there and reduces the gradients that are final while the rest runs.
   using LayerDone = std::function<vk::Recorder*(int64_t layer)>;
   void record_backward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
                        uint32_t micro = 0, const LayerDone& after_layer = {});
-  // After record_forward: adds the summed token loss into acts.loss (evaluation).
+  // After record_forward: adds the summed token loss into acts.loss (evaluation), and a router
+  // load-balancing loss times the batch's targets (writing acts.grad_scale).
   void record_loss(vk::Recorder& rec, Activations& acts, const BatchTensors& batch);
   // After record_forward: logits [N, V] f32 (tests, generation).
   void record_logits(vk::Recorder& rec, Tensor& logits, const Activations& acts);
@@ -125,7 +127,7 @@ class Transformer {
   ops::MoeBlockWeights moe_weights(int64_t layer) const;
   ops::MoeBlockGradients moe_gradients(int64_t layer, std::vector<Tensor>& views) const;
   ops::MoeBlockOptions moe_options() const;
-  // The load-balancing loss's share of layer l in a training step (empty: none).
+  // The load-balancing loss's share of layer l (empty: none).
   ops::MoeAux moe_aux(Activations& acts, const BatchTensors& batch, int64_t layer) const;
 
   vk::Context& context_;

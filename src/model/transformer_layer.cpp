@@ -126,7 +126,7 @@ void Transformer::layer_forward(vk::Recorder& rec, Activations& acts, int64_t l,
                          reshaped(a.k_rotated, {B, T, Hkv, D}), reshaped(a.v, {B, T, Hkv, D}),
                          attention_options(l, batch));
   record_layer_tail(rec, a, x, out, l, training, micro,
-                    training && !replay ? moe_aux(acts, batch, l) : ops::MoeAux{});
+                    !replay ? moe_aux(acts, batch, l) : ops::MoeAux{});
 }
 
 void Transformer::record_projection(vk::Recorder& rec, Tensor& y, const Tensor& x, int64_t l,
