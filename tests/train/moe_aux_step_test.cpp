@@ -129,11 +129,13 @@ TEST(MoeAuxStep, AccumulationAveragesTheMicroBatchesRouterLosses) {
   // The router loss's share of the loss and of the router's gradient, accumulated and per row.
   const Outcome accumulated = train_once(true, DType::f32, rows);
   const double loss_share = accumulated.loss - plain_rows.loss;
-  const std::vector<double> grad_share = difference(accumulated.router_grad, plain_rows.router_grad);
+  const std::vector<double> grad_share =
+      difference(accumulated.router_grad, plain_rows.router_grad);
   double want_loss = 0;
   std::vector<double> want_grad(grad_share.size(), 0.0);
   for (const data::HostBatch& r : rows) {
-    const Outcome with = train_once(true, DType::f32, {r}), without = train_once(false, DType::f32, {r});
+    const Outcome with = train_once(true, DType::f32, {r});
+    const Outcome without = train_once(false, DType::f32, {r});
     want_loss += (with.loss - without.loss) / 2;
     const std::vector<double> d = difference(with.router_grad, without.router_grad);
     for (size_t i = 0; i < d.size(); ++i) want_grad[i] += d[i] / 2;
