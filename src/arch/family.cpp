@@ -8,12 +8,14 @@
 namespace vktrain::arch {
 
 // Defined one per file (llama.cpp, mistral.cpp, ...).
-extern const FamilyDescription kLlama, kMistral, kQwen2, kQwen3, kGemma3;
+extern const FamilyDescription kLlama, kMistral, kQwen2, kQwen3, kGemma3, kQwen3Moe;
 
 namespace {
 
-constexpr const FamilyDescription* kFamilies[] = {&kLlama, &kMistral, &kQwen2, &kQwen3, &kGemma3};
-constexpr const FamilyDescription* kPresetOrder[] = {&kQwen3, &kQwen2, &kLlama, &kGemma3};
+constexpr const FamilyDescription* kFamilies[] = {&kLlama,  &kMistral, &kQwen2,
+                                                  &kQwen3,  &kGemma3,  &kQwen3Moe};
+constexpr const FamilyDescription* kPresetOrder[] = {&kQwen3, &kQwen2, &kLlama, &kGemma3,
+                                                     &kQwen3Moe};
 
 // "a, b and c"
 std::string listing(const std::vector<std::string_view>& names) {

@@ -43,6 +43,12 @@ enum class SlidingWindow {
   pattern,      // a window always; layer_types or a period of `sliding_period` say who uses it
 };
 
+// The experts of a mixture-of-experts preset (arch::MoeConfig's fields); experts 0: dense.
+struct MoePreset {
+  int64_t experts = 0, k = 0, F = 0;
+  bool normalize_topk = false;
+};
+
 // A size of the family for `vktrain init` and benchmarks, from the named checkpoint's config.json
 // (presets.hpp says which).
 struct Preset {
@@ -51,6 +57,7 @@ struct Preset {
   bool tied;
   double rope_factor;      // the family's rope scaling factor; 0: none
   int64_t sliding_window;  // 0: none
+  MoePreset moe = {};
 };
 
 struct PublishedValues {
@@ -85,6 +92,10 @@ struct FamilyDescription {
   bool qk_norm = false;                  // per-head RMSNorm of q and k before RoPE
   bool gemma_norms = false;              // RMSNorm by (1 + w), sandwich norms, embeddings × sqrt(C)
   std::string_view activation = "silu";  // or "gelu_pytorch_tanh" (GEGLU)
+  // Feed-forward blocks of routed experts (arch::MoeConfig, read from config.json's
+  // num_experts, num_experts_per_tok, moe_intermediate_size, ...), with softmax-then-top-k
+  // routing (ops/moe_router.hpp).
+  bool mixture_of_experts = false;
   // Attention scales by 1/sqrt(query_pre_attn_scalar) (config.json's key). GGUF does not store
   // it, so this gives llama.cpp's rule from the sizes. nullptr: 1/sqrt(head_dim), no such key.
   double (*query_pre_attn_scalar)(const ModelConfig& sizes) = nullptr;

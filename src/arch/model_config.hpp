@@ -10,7 +10,7 @@
 
 namespace vktrain::arch {
 
-enum class Family { llama, mistral, qwen2, qwen3, gemma3 };
+enum class Family { llama, mistral, qwen2, qwen3, gemma3, qwen3_moe };
 
 struct RopeScaling {
   std::string type = "default";  // "default", "linear", "llama3"
@@ -18,6 +18,22 @@ struct RopeScaling {
   double low_freq_factor = 1.0;   // llama3
   double high_freq_factor = 4.0;  // llama3
   int64_t original_max_position_embeddings = 8192;  // llama3
+};
+
+// The mixture-of-experts feed-forward blocks of a family that has them (qwen3_moe), as its
+// config.json names them; experts == 0: every layer is a dense MLP. A layer is sparse unless it
+// is in dense_layers or off the sparse step (transformers: (l + 1) % decoder_sparse_step == 0);
+// a dense layer is an MLP of intermediate_size.
+struct MoeConfig {
+  int64_t experts = 0;               // E (num_experts)
+  int64_t experts_per_token = 0;     // k (num_experts_per_tok)
+  int64_t intermediate_size = 0;     // F of one expert (moe_intermediate_size)
+  bool normalize_topk = false;       // norm_topk_prob: the k weights divided by their sum
+  double aux_loss_coef = 0.001;      // router_aux_loss_coef
+  bool aux_loss = false;             // output_router_logits: the training loss adds the
+                                     // load-balancing loss times aux_loss_coef
+  int64_t sparse_step = 1;           // decoder_sparse_step
+  std::vector<int64_t> dense_layers;  // mlp_only_layers
 };
 
 struct ModelConfig {
@@ -50,8 +66,13 @@ struct ModelConfig {
   std::vector<std::string> weight_prefixes = {"model."};
   std::optional<int64_t> bos_token_id;
   std::vector<int64_t> eos_token_ids;
+  MoeConfig moe;
 
   double attention_scale() const;  // the softmax scale of attention scores
+  // Whether layer `layer`'s feed-forward block is a mixture of experts (MoeConfig's rule).
+  bool moe_layer(int64_t layer) const;
+  bool any_moe_layer() const;
+  bool any_dense_layer() const;
 };
 
 std::string_view family_name(Family family);

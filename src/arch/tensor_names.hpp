@@ -19,6 +19,15 @@ inline constexpr char kPreFeedforwardNorm[] = "pre_feedforward_layernorm.weight"
 inline constexpr char kPostFeedforwardNorm[] = "post_feedforward_layernorm.weight";
 inline constexpr char kQNorm[] = "self_attn.q_norm.weight";
 inline constexpr char kKNorm[] = "self_attn.k_norm.weight";
+// A mixture-of-experts block (transformers 5's names and fused layout): the router [E, C], the
+// experts' gate and up rows [E, 2F, C] and down [E, C, F].
+inline constexpr char kRouter[] = "mlp.gate.weight";
+inline constexpr char kExpertsGateUp[] = "mlp.experts.gate_up_proj";
+inline constexpr char kExpertsDown[] = "mlp.experts.down_proj";
+// GGUF keeps gate_up's halves apart (llama.cpp's ffn_gate_exps, ffn_up_exps [E, F, C]): these
+// names stand for them (no checkpoint has them; model/expert_tensors.hpp splits and joins).
+inline constexpr char kExpertsGate[] = "mlp.experts.gate_proj";
+inline constexpr char kExpertsUp[] = "mlp.experts.up_proj";
 }  // namespace hf
 
 inline constexpr TensorNamePair kModelTensors[] = {
@@ -45,6 +54,13 @@ inline constexpr TensorNamePair kQkvBias[] = {
     {"attn_q.bias", "self_attn.q_proj.bias"},
     {"attn_k.bias", "self_attn.k_proj.bias"},
     {"attn_v.bias", "self_attn.v_proj.bias"},
+};
+// A mixture-of-experts block: the router and the experts stacked per projection (3-D).
+inline constexpr TensorNamePair kMoeExperts[] = {
+    {"ffn_gate_inp.weight", hf::kRouter},
+    {"ffn_gate_exps.weight", hf::kExpertsGate},
+    {"ffn_up_exps.weight", hf::kExpertsUp},
+    {"ffn_down_exps.weight", hf::kExpertsDown},
 };
 inline constexpr TensorNamePair kQkNorm[] = {
     {"attn_q_norm.weight", hf::kQNorm},

@@ -16,6 +16,7 @@
 #include "io/peft_adapter.hpp"
 #include "io/safetensors.hpp"
 #include "model/adapter_merge.hpp"
+#include "model/expert_tensors.hpp"
 #include "model/loader.hpp"
 
 namespace vktrain::cli {
@@ -61,13 +62,30 @@ void export_hf(const ExportOptions& o, const io::ModelSource& source, const io::
   std::vector<io::SafetensorsTensor> tensors;
   for_each_merged_weight(config, source, adapter,
                          [&](const model::ParameterSpec& spec, std::vector<float> values) {
-                           data.push_back(float_bytes(values, dtype));
-                           tensors.push_back({spec.name, io::safetensors_dtype_name(dtype), spec.shape, {}});
+                           const auto hub = model::hub_tensors({spec});  // the hub's experts
+                           const auto hub_value = model::hub_values(
+                               hub, [&](size_t) { return std::move(values); });
+                           for (size_t i = 0; i < hub.size(); ++i) {
+                             data.push_back(float_bytes(hub_value(i), dtype));
+                             tensors.push_back({hub[i].name, io::safetensors_dtype_name(dtype),
+                                                hub[i].shape, {}});
+                           }
                          });
   for (size_t i = 0; i < tensors.size(); ++i) tensors[i].bytes = data[i];
   io::write_safetensors(staging.file("model.safetensors"), tensors, {{"format", "pt"}});
   if (!source.is_gguf()) io::copy_tokenizer_files(o.model, staging.path(), "export");
   staging.commit();
+}
+
+// One base weight into the GGUF file; a fused gate_up as llama.cpp's two stacked halves.
+void add_gguf_weight(io::GgufModelFile& file, const io::ModelConfig& config,
+                     const model::ParameterSpec& spec, std::span<const float> values,
+                     io::GgmlType type) {
+  const auto halves = model::gate_up_halves(spec);
+  if (!halves) return io::add_hf_weight(file, config, spec.name, spec.shape, values, type);
+  auto [gate, up] = model::split_gate_up(values, spec.shape[0]);
+  io::add_hf_weight(file, config, halves->gate, halves->shape, gate, type);
+  io::add_hf_weight(file, config, halves->up, halves->shape, up, type);
 }
 
 void export_gguf(const ExportOptions& o, const io::ModelSource& source,
@@ -84,7 +102,7 @@ void export_gguf(const ExportOptions& o, const io::ModelSource& source,
   for (auto& [key, value] : vocabulary) file.metadata.insert_or_assign(key, std::move(value));
   for_each_merged_weight(config, source, adapter,
                          [&](const model::ParameterSpec& spec, std::vector<float> values) {
-                           io::add_hf_weight(file, config, spec.name, spec.shape, values, type);
+                           add_gguf_weight(file, config, spec, values, type);
                          });
   file.write(o.out);
 }

@@ -11,6 +11,7 @@
 #include "io/model_config_writer.hpp"
 #include "io/model_files.hpp"
 #include "io/safetensors.hpp"
+#include "model/expert_tensors.hpp"
 #include "model/init.hpp"
 #include "model/presets.hpp"
 
@@ -70,10 +71,13 @@ void require_new_directory(const fs::path& target) {
 int64_t write_weights(const std::string& path, const io::ModelConfig& config, uint64_t seed,
                       DType dtype) {
   const auto specs = model::base_parameters(config);
+  const auto hub = model::hub_tensors(specs);  // experts as the hub's checkpoints hold them
   std::vector<io::NamedShape> tensors;
-  for (const auto& spec : specs) tensors.push_back({spec.name, spec.shape});
+  for (const auto& t : hub) tensors.push_back({t.name, t.shape});
   return io::write_model_safetensors(
-      path, tensors, [&](size_t i) { return model::initial_values(config, specs[i], seed); }, dtype);
+      path, tensors,
+      model::hub_values(hub, [&](size_t i) { return model::initial_values(config, specs[i], seed); }),
+      dtype);
 }
 
 }  // namespace

@@ -230,6 +230,12 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf) {
     c.sliding_window = m.count("attention.sliding_window", limits::kPositions);
     c.sliding_layers = sliding_layers(m, c.num_layers, family.sliding_period);
   }
+  if (family.mixture_of_experts) {
+    c.moe.experts = m.count("expert_count", limits::kExperts);
+    c.moe.experts_per_token = m.count("expert_used_count", c.moe.experts);
+    c.moe.intermediate_size = m.count("expert_feed_forward_length", limits::kIntermediate);
+    c.moe.normalize_topk = true;  // llama.cpp's qwen3moe graph always renormalises the top k
+  }
   read_token_ids(gguf, c);
   checked_parameter_count(c, gguf.path(), "gguf");
   return c;

@@ -25,6 +25,8 @@
 //     query_pre_attn_scalar is not stored, so llama.cpp's rule applies: head_dim, and C / H for
 //     the 27B model (62 layers). That matches every published Gemma-3; a config with another
 //     value cannot be expressed in GGUF.
+//   - qwen3moe: .expert_count, .expert_used_count and .expert_feed_forward_length (required);
+//     the top k always renormalised, as llama.cpp's graph does.
 //   - bos/eos: tokenizer.ggml.bos_token_id and eos_token_id, plus eot_token_id where it differs
 //     (llama.cpp stops generating at either, as transformers stops at any of several eos ids).
 // f32 metadata reads back as the shortest decimal that rounds to it, so an rms_norm_eps of 1e-6

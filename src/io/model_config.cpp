@@ -123,6 +123,33 @@ void read_rope_parameters(const json& p, ModelConfig& c, const std::string& sour
   }
 }
 
+// A mixture-of-experts family's fields (arch::MoeConfig); its config_defaults fill the absent.
+MoeConfig moe_config_of(const Reader& in, int64_t layers) {
+  MoeConfig m;
+  const char* experts_key = in.has("num_experts") ? "num_experts" : "num_local_experts";
+  m.experts = in.integer(experts_key, 1, limits::kExperts);
+  m.experts_per_token = in.integer("num_experts_per_tok", 1, m.experts);
+  m.intermediate_size = in.integer("moe_intermediate_size", 1, limits::kIntermediate);
+  m.normalize_topk = in.get<bool>("norm_topk_prob", false);
+  m.aux_loss = in.get<bool>("output_router_logits", false);
+  if (in.has("router_aux_loss_coef")) {
+    m.aux_loss_coef = in.as<double>("router_aux_loss_coef");
+    if (!(m.aux_loss_coef >= 0 && m.aux_loss_coef <= 1e3))
+      in.out_of_range("router_aux_loss_coef", in.j["router_aux_loss_coef"].dump(), 0, 1000);
+  }
+  m.sparse_step = in.integer("decoder_sparse_step", 1, limits::kLayers, 1);
+  if (in.has("mlp_only_layers")) {
+    const json& dense = in.j["mlp_only_layers"];
+    if (!dense.is_array()) in.wrong_type("mlp_only_layers", dense);
+    if (int64_t(dense.size()) > layers)
+      fail("[config] {}: field 'mlp_only_layers' lists {} layers of {}", in.source, dense.size(),
+           layers);
+    for (const json& layer : dense)
+      m.dense_layers.push_back(in.integer_of("mlp_only_layers", layer, 0, layers - 1));
+  }
+  return m;
+}
+
 }  // namespace
 
 ModelConfig parse_model_config(const std::string& json_text, const std::string& source) {
@@ -228,6 +255,8 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   c.eos_token_ids = ids(in, "eos_token_id");
   if (c.eos_token_ids.empty()) c.eos_token_ids = ids(top, "eos_token_id");
 
+  if (family.mixture_of_experts) c.moe = moe_config_of(in, c.num_layers);
+
   checked_parameter_count(c, source, "config");
   if (c.num_heads % c.num_kv_heads)
     fail("[config] {}: num_attention_heads {} is not a multiple of num_key_value_heads {}", source,
@@ -240,7 +269,14 @@ int64_t checked_parameter_count(const ModelConfig& c, const std::string& source,
   // Each factor is within limits::, so every product fits in int64 before the comparison.
   const int64_t attention = c.hidden_size * c.head_dim * (2 * c.num_heads + 2 * c.num_kv_heads);
   const int64_t ffn = 3 * c.hidden_size * c.intermediate_size;
-  const int64_t count = c.num_layers * (attention + ffn) + 2 * c.vocab_size * c.hidden_size;
+  // A layer of experts: E x 3 x C x F (each factor within limits, the product below 2^57) and
+  // the router.
+  const int64_t experts = c.moe.experts * (3 * c.hidden_size * c.moe.intermediate_size + c.hidden_size);
+  int64_t count = 2 * c.vocab_size * c.hidden_size;
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    count += attention + (c.moe_layer(l) ? experts : ffn);
+    if (count > limits::kParameters) break;  // stays far from int64's end
+  }
   if (count > limits::kParameters)
     fail("[{}] {}: the sizes give {} parameters, more than the {} vktrain accepts", format, source,
          count, limits::kParameters);

@@ -15,6 +15,7 @@ namespace vktrain::io {
 // ModelConfig lives in arch/ (below io/); io's users keep reaching it as io::ModelConfig.
 using arch::Family;
 using arch::ModelConfig;
+using arch::MoeConfig;
 using arch::RopeScaling;
 using arch::causal_lm_architecture;
 using arch::family_config;
@@ -30,6 +31,7 @@ constexpr int64_t kIntermediate = int64_t(1) << 18;  // Llama-3.1-405B: 53248
 constexpr int64_t kLayers = 1024;                    // Llama-3.1-405B: 126
 constexpr int64_t kHeads = 1024;                     // Llama-3.1-405B: 128
 constexpr int64_t kHeadDim = 1024;                   // Gemma-3: 256
+constexpr int64_t kExperts = 4096;                   // Qwen3-30B-A3B: 128
 constexpr int64_t kPositions = int64_t(1) << 30;     // context lengths and windows
 constexpr int64_t kParameters = int64_t(1) << 42;    // 4.4T
 constexpr double kRopeTheta = 1e12;                  // real ones: 1e4 to 1e8

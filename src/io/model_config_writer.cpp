@@ -113,6 +113,16 @@ json config_json(const ModelConfig& c, DType dtype, const std::string& path) {
     j["rope_parameters"] = rope_parameters(c.rope_theta, c.rope_scaling);
   }
   if (family.query_pre_attn_scalar) j["query_pre_attn_scalar"] = number(c.query_pre_attn_scalar);
+  if (family.mixture_of_experts) {
+    j["num_experts"] = c.moe.experts;
+    j["num_experts_per_tok"] = c.moe.experts_per_token;
+    j["moe_intermediate_size"] = c.moe.intermediate_size;
+    j["norm_topk_prob"] = c.moe.normalize_topk;
+    j["output_router_logits"] = c.moe.aux_loss;
+    j["router_aux_loss_coef"] = c.moe.aux_loss_coef;
+    j["decoder_sparse_step"] = c.moe.sparse_step;
+    j["mlp_only_layers"] = c.moe.dense_layers;
+  }
   j.update(json::parse(family.written_constants));
   write_sliding_layers(j, c, path);
   return j;

@@ -4,7 +4,8 @@
 // of its router probability over the N tokens of every layer that the attention mask keeps
 // (all of them without a mask), in stats (moe_push.h). STAGE 0, one workgroup per expert e
 // (and one more for N): this layer's c_e and P_e as fixed-order tree sums over its tokens,
-// written or added. STAGE 1 (one workgroup): the loss, 0 where N is 0 (transformers: 0 / 0).
+// written or added. STAGE 1 (one workgroup): the loss, 0 where N is 0 (transformers: 0 / 0),
+// over divisor[0] where given (nothing where that is 0), written or added.
 // STAGE 2, one thread per token: dlogits[t, e] (+)= s_e (g_e - sum_i s_i g_i), s =
 // softmax(logits[t]), g_e = coef * E * c_e / N^2 (the selections are constants: the loss has no
 // gradient through them); 0 for masked tokens.
@@ -66,7 +67,12 @@ void main() {
     partial[0][tid] = sum;
     partial[1][tid] = 0.0;
     tree_sum();
-    if (tid == 0) BufF32(pc.loss).v[0] = loss_scale(stats) * partial[0][0];
+    if (tid == 0) {
+      float divisor = pc.divisor != 0 ? BufF32(pc.divisor).v[0] : 1.0;
+      float loss = divisor != 0.0 ? loss_scale(stats) * partial[0][0] / divisor : 0.0;
+      BufF32 total = BufF32(pc.loss);
+      total.v[0] = (pc.accumulate != 0 ? total.v[0] : 0.0) + loss;
+    }
   } else {
     uint t = gl_GlobalInvocationID.x;
     if (t >= pc.tokens) return;

@@ -41,12 +41,13 @@
 // f32, summed over the tokens of every layer: stats[0, e] the selections of expert e, stats[1, e]
 // the sum of its router probability, stats[0, E] the tokens counted (N). Tokens whose mask is 0
 // (mask != 0: an i32 [T] attention mask) count nowhere. Stage 0: one layer's statistics, from
-// probs [T, E] and ids [T, k], written or added (accumulate). Stage 1: loss[0] = coefficient * E
-// / N^2 * sum_e stats[0, e] stats[1, e]. Stage 2: dlogits [T, E] (+)= its gradient through
+// probs [T, E] and ids [T, k], written or added (accumulate). Stage 1: loss[0] (+)= coefficient *
+// E / N^2 * sum_e stats[0, e] stats[1, e], divided by divisor[0] where divisor != 0 (nothing added
+// where divisor[0] is 0). Stage 2: dlogits [T, E] (+)= its gradient through
 // softmax(logits).
 #define MOE_AUX_PUSH uint64_t stats; uint64_t loss; uint64_t logits; uint64_t dlogits; \
-  uint64_t probs; uint64_t ids; uint64_t mask; uint tokens; uint experts; uint k; \
-  float coefficient; uint accumulate;
+  uint64_t probs; uint64_t ids; uint64_t mask; uint64_t divisor; uint tokens; uint experts; \
+  uint k; float coefficient; uint accumulate;
 
 // moe_bias.comp. Forward: y[p, n] += bias[e * bias_ld + n] for the rows p of each expert e
 // (y [S, N]). Backward: dbias[e * bias_ld + n] (+)= sum over e's rows of dy[p, n] (accumulate).

@@ -58,9 +58,12 @@ std::vector<Entry> activation_table(const io::ModelConfig& c, DType dtype, int64
   act(&A::middle, "middle residual", {N, C}, dtype);
   act(&A::norm_ffn, "ffn norm", {N, C}, dtype);
   act(&A::norm_ffn_rstd, "ffn norm rstd", {N}, f32);
-  act(&A::gate, "gate", {N, F}, dtype);
-  act(&A::up, "up", {N, F}, dtype);
-  act(&A::product, "gated product", {N, F}, dtype);
+  const bool dense = c.any_dense_layer();
+  if (dense) {
+    act(&A::gate, "gate", {N, F}, dtype);
+    act(&A::up, "up", {N, F}, dtype);
+    act(&A::product, "gated product", {N, F}, dtype);
+  }
   act(&A::ffn_out, "ffn output", {N, C}, dtype, c.sandwich_norms);
   if (c.sandwich_norms) {
     act(&A::post_attention_rstd, "post-attention norm rstd", {N}, f32);
@@ -90,12 +93,16 @@ std::vector<Entry> activation_table(const io::ModelConfig& c, DType dtype, int64
   grad(&G::attention, "attention", {N, Q});
   if (c.sandwich_norms) grad(&G::branch, "sandwich norm input", {N, C});
   grad(&G::norm_ffn, "ffn norm", {N, C});
-  grad(&G::gate, "gate", {N, F});
-  grad(&G::up, "up", {N, F});
-  grad(&G::product, "gated product", {N, F});
+  if (dense) {
+    grad(&G::gate, "gate", {N, F});
+    grad(&G::up, "up", {N, F});
+    grad(&G::product, "gated product", {N, F});
+  }
   grad(&G::final_norm, "final norm", {N, C});
   model(&Activations::loss, "loss", {1}, f32);
   model(&Activations::grad_scale, "loss gradient scale", {1}, f32);
+  if (c.moe.aux_loss && c.any_moe_layer())
+    model(&Activations::moe_aux_stats, "router load statistics", {2, c.moe.experts + 1}, f32);
   return t;
 }
 
@@ -105,7 +112,18 @@ uint64_t entry_bytes(const Entry& e) {
   return vk::allocated_bytes(n);
 }
 
+int64_t moe_layers(const io::ModelConfig& c) {
+  int64_t n = 0;
+  for (int64_t l = 0; l < c.num_layers; ++l) n += c.moe_layer(l);
+  return n;
+}
+
 }  // namespace
+
+ops::MoeBlockShape moe_block_shape(const io::ModelConfig& c, int64_t tokens) {
+  return {uint64_t(tokens), uint64_t(c.hidden_size), uint64_t(c.moe.intermediate_size),
+          uint64_t(c.moe.experts), uint64_t(c.moe.experts_per_token)};
+}
 
 uint64_t activation_bytes(const io::ModelConfig& c, DType dtype, int64_t batch, int64_t time,
                           bool recompute, int64_t lora_rank) {
@@ -115,6 +133,13 @@ uint64_t activation_bytes(const io::ModelConfig& c, DType dtype, int64_t batch, 
     uint64_t copies = e.layer ? (e.saved ? sets : 1)
                               : (e.grad || e.model ? 1 : uint64_t(c.num_layers) + 1);
     total += entry_bytes(e) * copies;
+  }
+  // The experts' scratch: one forward set per saved MoE layer, one backward set in all.
+  if (const int64_t moe = moe_layers(c)) {
+    const ops::MoeBlockShape shape = moe_block_shape(c, batch * time);
+    const uint64_t forward_sets = recompute ? 1 : uint64_t(moe);
+    total += forward_sets * ops::moe_scratch_bytes(shape, dtype, false) +
+             ops::moe_scratch_bytes(shape, dtype, true) - ops::moe_scratch_bytes(shape, dtype, false);
   }
   return total;
 }
@@ -133,6 +158,23 @@ Activations::Activations(vk::Context& ctx, const io::ModelConfig& c, DType dtype
       saved_[size_t(l)].*e.layer = e.saved || l == 0
           ? make_tensor(ctx, e.dtype, e.shape, at + e.name)
           : view(saved_.front().*e.layer, 0, e.shape, at + e.name);
+    }
+  }
+  if (moe_layers(c) > 0) {
+    // The first MoE set has the backward's buffers too; the others view them.
+    const ops::MoeBlockShape shape = moe_block_shape(c, batch * time);
+    const ops::MoeScratch* full = nullptr;
+    for (int64_t l = 0; l < c.num_layers; ++l) {
+      if (!c.moe_layer(l) || (recompute && full)) continue;
+      ops::MoeScratch& scratch = layer(l).moe;
+      scratch = ops::make_moe_scratch(ctx, shape, dtype, full == nullptr);
+      if (!full) {
+        full = &scratch;
+        continue;
+      }
+      for (size_t slot = size_t(ops::MoeScratchSlot::dweights); slot < scratch.tensors.size(); ++slot)
+        scratch.tensors[slot] = view(full->tensors[slot], 0, full->tensors[slot].shape,
+                                     full->tensors[slot].name);
     }
   }
   for (const Entry& e : table) {

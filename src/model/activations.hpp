@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "io/model_config.hpp"
+#include "ops/moe.hpp"
 #include "ops/tensor.hpp"
 
 namespace vktrain::model {
@@ -34,14 +35,18 @@ struct LayerActivations {
   Tensor post_attention_rstd;  // [N] f32 (sandwich norms)
   Tensor norm_ffn;       // h2 [N, C]: the FFN's normed input
   Tensor norm_ffn_rstd;  // [N] f32
-  Tensor gate, up, product;  // [N, F]
-  Tensor ffn_out;        // down_proj output [N, C] (sandwich norms: the post-FFN norm's input)
+  Tensor gate, up, product;  // [N, F] (dense FFN layers only)
+  Tensor ffn_out;        // down_proj or expert block output [N, C] (sandwich norms: the post-FFN
+                         // norm's input)
   Tensor post_ffn_rstd;  // [N] f32 (sandwich norms)
   Tensor middle;         // x + attention branch [N, C]: the FFN block's input
   // LoRA's hidden u = dropout(x) A^T [N, R] of each of the 7 linear modules (kLinearModules
   // order; LoRA only): the training forward writes it and the backward reads it instead of
   // recomputing it (7 products of a layer's backward, for 7 x N x R elements).
   Tensor lora_hidden;    // [7, N, R]
+  // A mixture-of-experts layer's routing and expert activations (ops/moe.hpp), kept for the
+  // backward like the rest; the backward's own buffers are one set that every layer's views.
+  ops::MoeScratch moe;
 };
 
 struct ActivationGradients {
@@ -53,9 +58,12 @@ struct ActivationGradients {
   Tensor attention;      // do [N, Hq*D]
   Tensor branch;         // d of a sandwich norm's input [N, C] (sandwich norms only)
   Tensor norm_ffn;       // dh2 [N, C]
-  Tensor gate, up, product;  // [N, F]
+  Tensor gate, up, product;  // [N, F] (dense FFN layers only)
   Tensor final_norm;     // d of the final norm's output [N, C]
 };
+
+// The shape of the mixture-of-experts blocks of `config` over `tokens` tokens.
+ops::MoeBlockShape moe_block_shape(const io::ModelConfig& config, int64_t tokens);
 
 // The device bytes Activations(context, config, dtype, batch, time, recompute, lora_rank)
 // allocates, each tensor rounded as the allocator rounds it.
@@ -82,6 +90,13 @@ class Activations {
   ActivationGradients grads;
   Tensor loss;                   // f32 [1]: the sum of per-token losses
   Tensor grad_scale;             // f32 [1]: 1 / (targets counted over the whole step)
+  // The load-balancing loss of the routers (config.moe.aux_loss only): its statistics over the
+  // micro-batch's MoE layers (ops/moe_aux.hpp). Its value joins `loss`.
+  Tensor moe_aux_stats;
+  // The weight of one micro-batch's load-balancing loss in the step's loss and gradients:
+  // 1 / the step's micro-batches, times the loss scale that grad_scale carries (the training
+  // step sets it; train/step.hpp says why).
+  float moe_aux_weight = 1.0f;
 
  private:
   int64_t batch_, time_;

@@ -48,6 +48,13 @@ std::vector<ParameterSpec> base_parameters(const io::ModelConfig& c) {
       specs.push_back({layer_name(l, arch::hf::kPreFeedforwardNorm), {C}});
       specs.push_back({layer_name(l, arch::hf::kPostFeedforwardNorm), {C}});
     }
+    if (c.moe_layer(l)) {
+      const int64_t E = c.moe.experts, F = c.moe.intermediate_size;
+      specs.push_back({layer_name(l, arch::hf::kRouter), {E, C}});
+      specs.push_back({layer_name(l, arch::hf::kExpertsGateUp), {E, 2 * F, C}});
+      specs.push_back({layer_name(l, arch::hf::kExpertsDown), {E, C, F}});
+      continue;
+    }
     for (const char* m : {"gate_proj", "up_proj", "down_proj"}) {
       auto [out, in] = projection_shape(c, m);
       specs.push_back({layer_name(l, module_path(m) + ".weight"), {out, in}});
@@ -70,6 +77,11 @@ std::vector<std::string> parse_lora_targets(const std::string& list) {
     if (word.empty()) return;
     if (word == "all-linear" || word == "all_linear") {
       for (const char* m : kLinearModules) add(m);
+    } else if (word == "experts" || word == "gate_up_proj" || word == "router") {
+      fail("[lora] --lora-targets: '{}': adapters on a mixture of experts' weights (PEFT's "
+           "target_parameters) are not supported yet; target the attention projections "
+           "(q,k,v,o), the experts and router stay frozen",
+           word);
     } else {
       std::string module = word.ends_with("_proj") ? word : word + "_proj";
       bool known = false;
@@ -97,17 +109,29 @@ std::vector<ParameterSpec> lora_parameters(const io::ModelConfig& c, const LoraC
     for (const char* m : kLinearModules) {
       bool targeted = false;
       for (const auto& t : lora.targets) targeted = targeted || t == m;
-      if (!targeted) continue;
+      // A mixture-of-experts layer has no gate/up/down projection: as PEFT's target_modules,
+      // a name finds the modules that exist.
+      if (!targeted || (c.moe_layer(l) && module_path(m).starts_with("mlp."))) continue;
       auto [out, in] = projection_shape(c, m);
       std::string base = layer_name(l, module_path(m));
       specs.push_back({base + ".lora_A.weight", {lora.rank, in}});
       specs.push_back({base + ".lora_B.weight", {out, lora.rank}});
     }
+  if (specs.empty())
+    fail("[lora] --lora-targets {} name no module of this {} model: its mixture-of-experts "
+         "layers have no gate/up/down projection and adapters on the experts are not supported "
+         "yet; target q,k,v,o",
+         fmt::join(lora.targets, ","), io::family_name(c.family));
   return specs;
 }
 
 bool is_lora_parameter(const std::string& name) {
   return name.ends_with(".lora_A.weight") || name.ends_with(".lora_B.weight");
+}
+
+bool is_moe_block_parameter(const std::string& name) {
+  return name.ends_with(arch::hf::kRouter) || name.ends_with(arch::hf::kExpertsGateUp) ||
+         name.ends_with(arch::hf::kExpertsDown);
 }
 
 }  // namespace vktrain::model

@@ -50,5 +50,8 @@ std::vector<std::string> parse_lora_targets(const std::string& list);
 // "…q_proj.lora_B.weight" [out, R], in layer order.
 std::vector<ParameterSpec> lora_parameters(const io::ModelConfig& config, const LoraConfig& lora);
 bool is_lora_parameter(const std::string& name);
+// A mixture-of-experts block's router or experts: float weights only (the MoE ops read no block
+// types), so a quantized base keeps them in the run's dtype.
+bool is_moe_block_parameter(const std::string& name);
 
 }  // namespace vktrain::model

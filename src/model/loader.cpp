@@ -1,5 +1,9 @@
 #include "model/loader.hpp"
 
+#include <algorithm>
+#include <set>
+
+#include "model/expert_tensors.hpp"
 #include "base/error.hpp"
 #include "io/checkpoint.hpp"
 #include "io/ggml_dtype.hpp"
@@ -42,13 +46,55 @@ std::string checkpoint_name(const io::Checkpoint& checkpoint, const io::ModelCon
   return "";
 }
 
+// A fused expert parameter from the hub's per-expert tensors (expert_tensors.hpp): each must be
+// there with its exact shape.
+std::vector<float> read_experts(const io::Checkpoint& checkpoint, const io::ModelConfig& config,
+                                const std::string& dir, const ParameterSpec& spec,
+                                const std::vector<ExpertPiece>& pieces) {
+  std::vector<float> values(spec.elements());
+  for (const ExpertPiece& piece : pieces) {
+    const std::string name = checkpoint_name(checkpoint, config, piece.name);
+    if (name.empty())
+      fail("[model] {}: the checkpoint has neither {} nor {} (the config says {} experts)", dir,
+           spec.name, piece.name, spec.shape[0]);
+    const auto& entry = checkpoint.entry(name);
+    require_shape(dir, name, entry.shape, piece.shape);
+    const std::vector<float> part = floats_of(dir, name, entry.dtype, checkpoint.data(name));
+    std::copy(part.begin(), part.end(), values.begin() + int64_t(piece.offset));
+  }
+  return values;
+}
+
+// Every expert tensor of the checkpoint must be one the config has: an expert past the count, or
+// one written twice under two prefixes, means the config and the weights disagree.
+void check_no_stray_experts(const io::Checkpoint& checkpoint, const io::ModelConfig& config,
+                            const std::string& dir, const std::vector<ParameterSpec>& specs) {
+  std::set<std::string> known;
+  for (const auto& spec : specs) {
+    known.insert(checkpoint_name(checkpoint, config, spec.name));
+    for (const auto& piece : expert_pieces(spec))
+      known.insert(checkpoint_name(checkpoint, config, piece.name));
+  }
+  for (const std::string& name : checkpoint.names())
+    if (name.find(".mlp.experts.") != std::string::npos && !known.count(name))
+      fail("[model] {}: tensor {} is no expert weight of this config ({} experts of {} per "
+           "layer): the config and the weights disagree",
+           dir, name, config.moe.experts, config.moe.intermediate_size);
+}
+
 void read_huggingface(const io::ModelConfig& config, const io::ModelSource& source,
                       const WantWeight& want, const UseWeight& use) {
   const io::Checkpoint& checkpoint = source.checkpoint();
   const std::string& dir = source.path();
-  for (const auto& spec : base_parameters(config)) {
+  const std::vector<ParameterSpec> specs = base_parameters(config);
+  if (config.any_moe_layer()) check_no_stray_experts(checkpoint, config, dir, specs);
+  for (const auto& spec : specs) {
     if (!want(spec.name)) continue;
     std::string name = checkpoint_name(checkpoint, config, spec.name);
+    if (const auto pieces = expert_pieces(spec); name.empty() && !pieces.empty()) {
+      use(spec, read_experts(checkpoint, config, dir, spec, pieces));
+      continue;
+    }
     if (name.empty())
       fail("[model] {}: the checkpoint has no tensor {} (is it a {} model?)", dir, spec.name,
            io::family_name(config.family));
@@ -68,6 +114,13 @@ void read_gguf(const io::ModelConfig& config, const io::ModelSource& source,
   const io::GgufModelTensors tensors(source.gguf(), config);
   for (const auto& spec : base_parameters(config)) {
     if (!want(spec.name)) continue;
+    if (const auto halves = gate_up_halves(spec)) {  // two tensors in GGUF
+      auto read = [&](const std::string& name) {
+        return tensors.values(name, tensors.encoded(name, halves->shape));
+      };
+      use(spec, join_gate_up(read(halves->gate), read(halves->up), spec.shape[0]));
+      continue;
+    }
     const io::GgufEncodedTensor tensor = tensors.encoded(spec.name, spec.shape);
     if (keep && spec.matrix() && keep(spec, tensor.type, tensor.bytes())) continue;
     use(spec, tensors.values(spec.name, tensor));

@@ -35,7 +35,7 @@ uint64_t cross_entropy_scratch(uint64_t tokens, uint64_t vocab, DType dtype, boo
   return total;
 }
 
-// What ops::linear_forward (`forward`) or linear_backward keeps for the adapted calls of one
+// What ops::linear_forward (`forward`) or linear_backward keeps for the adapted calls of every
 // layer: a training forward writes u into LayerActivations::lora_hidden, an evaluation forward
 // keeps its own, a training backward reads the forward's.
 uint64_t lora_scratch(const io::ModelConfig& c, const ModelSetup& setup, uint64_t tokens,
@@ -43,8 +43,9 @@ uint64_t lora_scratch(const io::ModelConfig& c, const ModelSetup& setup, uint64_
   if (setup.lora.rank <= 0) return 0;
   const uint64_t R = uint64_t(setup.lora.rank);
   uint64_t total = 0;
-  for (const auto& module : setup.lora.targets) {
-    const uint64_t in = uint64_t(projection_shape(c, module).second);
+  for (const auto& spec : lora_parameters(c, setup.lora)) {
+    if (!spec.name.ends_with(".lora_A.weight")) continue;
+    const uint64_t in = uint64_t(spec.shape[1]);
     total += forward ? ops::linear_forward_scratch_bytes(setup.dtype, tokens, in, R, training, dropout)
                      : ops::linear_backward_scratch_bytes(setup.dtype, tokens, in, R, true, dropout);
   }
@@ -121,13 +122,14 @@ MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_
   const int64_t rank = setup.lora.rank;
   plan.activations = activation_bytes(c, setup.dtype, batch, seq, false, rank);
   plan.activations_recompute = activation_bytes(c, setup.dtype, batch, seq, true, rank) +
-                               K * L * lora_scratch(c, setup, N, true, true, dropout);
+                               K * lora_scratch(c, setup, N, true, true, dropout);
 
   // The step (train/step.cpp): per micro-batch inputs, the step values, the squared gradient
   // norm, the label count and the norm's partial sums (one piece per arena chunk); its two
   // host-visible input slots (all of the inputs, the step values and the dropout seed) and its
   // results (host memory on a discrete GPU, counted anyway: the allocator's peak counts them).
-  const uint64_t arrays = K * (4 + uint64_t(embedding_trains));  // i32 [N] each
+  const bool token_mask = c.moe.aux_loss && c.any_moe_layer();  // BatchTensors::token_mask
+  const uint64_t arrays = K * (4 + uint64_t(embedding_trains) + uint64_t(token_mask));
   uint64_t w = arrays * bytes_of(DType::i32, N);
   w += bytes_of(DType::f32, 3) + bytes_of(DType::f32, 1) + bytes_of(DType::i32, 1);
   w += 2 * bytes_of(DType::i32, arrays * N + 3 + 1) + bytes_of(DType::f32, 3);
@@ -139,13 +141,12 @@ MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_
   // Every micro-batch's forward and backward keep their own scratch for the recording's life.
   uint64_t per_micro = cross_entropy_scratch(N, V, setup.dtype, true, device);
   if (setup.full) per_micro += ops::rmsnorm_backward_scratch_bytes(N, uint64_t(c.hidden_size));
-  uint64_t per_layer = lora_scratch(c, setup, N, true, true, dropout) +
-                       lora_scratch(c, setup, N, false, true, dropout) +
-                       ops::attention_backward_scratch_bytes(N, uint64_t(c.num_heads));
+  uint64_t per_layer = ops::attention_backward_scratch_bytes(N, uint64_t(c.num_heads));
   if (setup.full) per_layer += full_layer_scratch(c, N);
-  w += K * (per_micro + L * per_layer);
+  w += K * (per_micro + L * per_layer + lora_scratch(c, setup, N, true, true, dropout) +
+            lora_scratch(c, setup, N, false, true, dropout));
   // The evaluation recording (TrainingStep::evaluate): a forward without dropout and the loss.
-  w += L * lora_scratch(c, setup, N, true, false, false) +
+  w += lora_scratch(c, setup, N, true, false, false) +
        cross_entropy_scratch(N, V, setup.dtype, false, device);
   plan.workspace = w;
   return plan;

@@ -2,7 +2,8 @@
 // How much device memory a training run takes, part by part, before anything is allocated
 // (DESIGN.md decision 7; `vktrain plan`, and `vktrain train` before it builds the model). The
 // numbers follow the allocations themselves: the parameter table's rules (parameters.hpp), the
-// activation table (activations.hpp: activation_bytes), the per-micro-batch inputs of
+// activation table (activations.hpp: activation_bytes, with the experts' scratch as
+// ops::moe_scratch_bytes gives it), the per-micro-batch inputs of
 // train::TrainingStep, and the scratch that ops keep alive as long as a recording (the
 // cross-entropy logits chunk, LoRA's per-call hidden and dropout tensors, attention's delta,
 // the dw partial sums of norms and biases), each as the op itself says (its *_scratch_bytes or

@@ -64,6 +64,10 @@ io::ModelConfig model_preset(std::string_view family, std::string_view size) {
       c.max_position_embeddings = p.context;
       c.tie_word_embeddings = p.tied;
       c.sliding_layers.assign(size_t(p.L), false);
+      c.moe.experts = p.moe.experts;
+      c.moe.experts_per_token = p.moe.k;
+      c.moe.intermediate_size = p.moe.F;
+      c.moe.normalize_topk = p.moe.normalize_topk;
       published_values(c, *d, p);
       return c;
     }

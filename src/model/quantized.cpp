@@ -27,7 +27,7 @@ QuantizedBase from_gguf(const io::ModelConfig& config, const io::GgufReader& ggu
     const io::GgmlType type = found->type;
     if (type == io::GgmlType::f32 || type == io::GgmlType::f16 || type == io::GgmlType::bf16)
       continue;
-    if (auto device = io::device_dtype(type)) {
+    if (auto device = io::device_dtype(type); device && !is_moe_block_parameter(spec.name)) {
       base.types[spec.name] = *device;
       continue;
     }
@@ -58,7 +58,7 @@ QuantizedBase from_mix(const io::ModelConfig& config, const std::string& mix_nam
   };
   std::map<io::GgmlType, Differing> differing;  // types other than the mix's main one
   for (const auto& spec : base_parameters(config)) {
-    if (!spec.matrix()) continue;
+    if (!spec.matrix() || is_moe_block_parameter(spec.name)) continue;  // the experts stay floats
     io::TensorQuantization q = io::tensor_quantization(mix, config, spec.name, spec.shape);
     if (auto device = io::device_dtype(q.type); device && dtype_is_block(*device))
       base.types[spec.name] = *device;

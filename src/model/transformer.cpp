@@ -7,6 +7,7 @@
 #include "ops/cross_entropy.hpp"
 #include "ops/embedding.hpp"
 #include "ops/matmul.hpp"
+#include "ops/moe_aux.hpp"
 #include "ops/rmsnorm.hpp"
 #include "model/rope_frequencies.hpp"
 #include "vk/context.hpp"
@@ -95,14 +96,50 @@ BatchTensors Transformer::make_batch(int64_t batch, int64_t time) const {
   auto ints = [&](const char* name) {
     return make_tensor(context_, DType::i32, {batch, time}, name);
   };
-  BatchTensors b{ints("token ids"), ints("targets"), ints("positions"), ints("document ids"), {}};
+  BatchTensors b{ints("token ids"), ints("targets"), ints("positions"), ints("document ids"), {}, {}};
   if (embedding_trains())
     b.order = make_tensor(context_, DType::i32, {batch * time}, "tokens by id");
+  if (config_.moe.aux_loss && config_.any_moe_layer())
+    b.token_mask = make_tensor(context_, DType::i32, {batch * time}, "router loss token mask");
   return b;
 }
 
 float Transformer::embedding_scale() const {
   return config_.embed_scale ? float(std::sqrt(double(config_.hidden_size))) : 1.0f;
+}
+
+ops::MoeBlockWeights Transformer::moe_weights(int64_t l) const {
+  return {.router = &weight(layer_name(l, arch::hf::kRouter)),
+          .gate_up = &weight(layer_name(l, arch::hf::kExpertsGateUp)),
+          .down = &weight(layer_name(l, arch::hf::kExpertsDown))};
+}
+
+ops::MoeBlockGradients Transformer::moe_gradients(int64_t l, std::vector<Tensor>& views) const {
+  // Views of the gradient arena, kept in `views` while the pointers are used.
+  views.reserve(3);
+  auto grad = [&](const char* suffix) -> Tensor* {
+    const std::string name = layer_name(l, suffix);
+    if (!params_->at(name).trainable) return nullptr;
+    views.push_back(params_->grad(name));
+    return &views.back();
+  };
+  return {.router = grad(arch::hf::kRouter), .gate_up = grad(arch::hf::kExpertsGateUp),
+          .down = grad(arch::hf::kExpertsDown)};
+}
+
+ops::MoeBlockOptions Transformer::moe_options() const {
+  ops::MoeBlockOptions options;
+  options.router = {ops::MoeRouting::softmax_topk, config_.moe.normalize_topk};
+  options.activation = activation();
+  return options;
+}
+
+ops::MoeAux Transformer::moe_aux(Activations& acts, const BatchTensors& batch, int64_t l) const {
+  if (acts.moe_aux_stats.memory.empty() || !config_.moe_layer(l)) return {};
+  int64_t first = 0;
+  while (!config_.moe_layer(first)) ++first;
+  return {&acts.moe_aux_stats, l == first, float(config_.moe.aux_loss_coef) * acts.moe_aux_weight,
+          &batch.token_mask};
 }
 
 void Transformer::record_forward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
@@ -132,9 +169,17 @@ void Transformer::record_backward(vk::Recorder& rec, Activations& acts, const Ba
   ops::rmsnorm_backward(rec, g.residual, norm_grad ? &*norm_grad : nullptr, g.final_norm,
                         acts.residual[size_t(config_.num_layers)], weight(arch::hf::kFinalNorm),
                         acts.final_norm_rstd, norm_options(), ops::GradientStore::write);
+  // The routers' load-balancing loss, from the statistics the forward gathered, joins the loss
+  // (Qwen3MoeForCausalLM's loss + router_aux_loss_coef * aux_loss): acts.loss is summed over
+  // targets and multiplied by grad_scale / the loss scale later, so the term comes in over
+  // grad_scale, its weight carrying that loss scale. Its gradient joins each MoE layer's backward.
+  if (!acts.moe_aux_stats.memory.empty())
+    ops::moe_aux_loss(rec, acts.loss, acts.moe_aux_stats,
+                      float(config_.moe.aux_loss_coef) * acts.moe_aux_weight, &acts.grad_scale,
+                      ops::GradientStore::add);
   vk::Recorder* current = &rec;
   for (int64_t l = config_.num_layers - 1; l >= 0; --l) {
-    if (acts.recompute()) layer_forward(*current, acts, l, batch, true, micro);
+    if (acts.recompute()) layer_forward(*current, acts, l, batch, true, micro, true);
     layer_backward(*current, acts, l, batch, micro);
     if (after_layer) current = after_layer(l);
   }
@@ -147,6 +192,13 @@ void Transformer::record_backward(vk::Recorder& rec, Activations& acts, const Ba
 
 void Transformer::record_loss(vk::Recorder& rec, Activations& acts, const BatchTensors& batch) {
   ops::cross_entropy_loss(rec, acts.loss, acts.final_norm, lm_head(), batch.targets);
+  if (acts.moe_aux_stats.memory.empty()) return;
+  // The batch's router loss times its targets, so that the sum over targets (and batches)
+  // divided by the targets is the mean cross-entropy plus the router loss, as transformers
+  // reports one batch's loss. grad_scale is free here: a training step writes its own.
+  ops::cross_entropy_grad_scale(rec, acts.grad_scale, {&batch.targets});
+  ops::moe_aux_loss(rec, acts.loss, acts.moe_aux_stats, float(config_.moe.aux_loss_coef),
+                    &acts.grad_scale, ops::GradientStore::add);
 }
 
 void Transformer::record_logits(vk::Recorder& rec, Tensor& logits, const Activations& acts) {

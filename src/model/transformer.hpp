@@ -1,6 +1,6 @@
 #pragma once
-// One decoder-only Transformer for the llama, mistral, qwen2, qwen3 and gemma3 families (DESIGN.md
-// "Architectures"), with an explicit forward and backward (decision 1) recorded into a
+// One decoder-only Transformer for the llama, mistral, qwen2, qwen3, gemma3 and qwen3_moe families
+// (DESIGN.md "Architectures"), with an explicit forward and backward (decision 1) recorded into a
 // vk::Recorder: record once, replay every step (decision 3). Letters as in activations.hpp.
 //
 // Training modes: LoRA (the adapter's A and B train, the base is frozen), full fine-tuning and
@@ -21,6 +21,7 @@
 #include "model/parameters.hpp"
 #include "ops/attention.hpp"
 #include "ops/glu.hpp"
+#include "ops/moe.hpp"
 #include "ops/rmsnorm.hpp"
 
 namespace vktrain::vk {
@@ -48,8 +49,10 @@ void check_model_setup(const ModelSetup& setup);
 //   positions  RoPE positions; packed documents restart at 0
 //   documents  a token attends only to earlier tokens of its own document
 //   order      [N] the tokens sorted by id (embedding backward; only when the embedding trains)
+//   token_mask [N] 0 for padding (document -1), 1 for a token: what the routers' load-balancing
+//              loss counts (only when the model adds that loss)
 struct BatchTensors {
-  Tensor ids, targets, positions, documents, order;
+  Tensor ids, targets, positions, documents, order, token_mask;
 };
 
 class Transformer {
@@ -76,14 +79,16 @@ class Transformer {
   void record_forward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
                       bool training, uint32_t micro = 0);
   // After record_forward(training): adds the batch's summed token loss into acts.loss and the
-  // gradients of the loss (scaled by acts.grad_scale) into the gradient arena.
+  // gradients of the loss (scaled by acts.grad_scale) into the gradient arena; a router
+  // load-balancing loss, weighted acts.moe_aux_weight, joins both (acts.loss over grad_scale).
   // `after_layer`, when given, is called once the backward of each layer is recorded (layers
   // L-1 down to 0) and returns the recording to go on in: data-parallel training ends a
   // submission there and reduces the gradients that are final while the rest runs.
   using LayerDone = std::function<vk::Recorder*(int64_t layer)>;
   void record_backward(vk::Recorder& rec, Activations& acts, const BatchTensors& batch,
                        uint32_t micro = 0, const LayerDone& after_layer = {});
-  // After record_forward: adds the summed token loss into acts.loss (evaluation).
+  // After record_forward: adds the summed token loss into acts.loss (evaluation), and a router
+  // load-balancing loss times the batch's targets (writing acts.grad_scale).
   void record_loss(vk::Recorder& rec, Activations& acts, const BatchTensors& batch);
   // After record_forward: logits [N, V] f32 (tests, generation).
   void record_logits(vk::Recorder& rec, Tensor& logits, const Activations& acts);
@@ -101,20 +106,29 @@ class Transformer {
   // A layer from its attention output a.attention on: o_proj, the residual from x (through the
   // post-attention norm with sandwich norms), then the FFN block into `out`. layer_forward and
   // the one-token decode layer share it.
+  // `aux`: the load-balancing loss's statistics this layer's router adds (ops/moe.hpp).
   void record_layer_tail(vk::Recorder& rec, LayerActivations& a, const Tensor& x, Tensor& out,
-                         int64_t layer, bool training, uint32_t micro) const;
+                         int64_t layer, bool training, uint32_t micro,
+                         const ops::MoeAux& aux = {}) const;
 
  private:
   struct Projection;
   // `saved`: where a training forward keeps the adapter's u for the backward (null: nowhere).
   Projection projection(int64_t layer, const char* module, uint32_t micro, bool training,
                         LayerActivations* saved) const;
+  // `replay`: the forward recomputed inside the backward, which adds no router statistics.
   void layer_forward(vk::Recorder& rec, Activations& acts, int64_t l, const BatchTensors& batch,
-                     bool training, uint32_t micro);
+                     bool training, uint32_t micro, bool replay = false);
   void layer_backward(vk::Recorder& rec, Activations& acts, int64_t l, const BatchTensors& batch,
                       uint32_t micro);
   const Tensor& weight(const std::string& name) const { return params_->at(name).weight; }
   ops::AttentionOptions attention_options(int64_t layer, const BatchTensors& batch) const;
+  // The weights, gradients and options of layer l's mixture-of-experts block.
+  ops::MoeBlockWeights moe_weights(int64_t layer) const;
+  ops::MoeBlockGradients moe_gradients(int64_t layer, std::vector<Tensor>& views) const;
+  ops::MoeBlockOptions moe_options() const;
+  // The load-balancing loss's share of layer l (empty: none).
+  ops::MoeAux moe_aux(Activations& acts, const BatchTensors& batch, int64_t layer) const;
 
   vk::Context& context_;
   io::ModelConfig config_;

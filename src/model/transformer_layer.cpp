@@ -11,6 +11,7 @@
 #include "ops/elementwise.hpp"
 #include "ops/glu.hpp"
 #include "ops/lora.hpp"
+#include "ops/moe.hpp"
 #include "ops/rmsnorm.hpp"
 #include "ops/rope.hpp"
 #include "vk/recorder.hpp"
@@ -89,7 +90,8 @@ Transformer::Projection Transformer::projection(int64_t l, const char* module, u
 }
 
 void Transformer::layer_forward(vk::Recorder& rec, Activations& acts, int64_t l,
-                                const BatchTensors& batch, bool training, uint32_t micro) {
+                                const BatchTensors& batch, bool training, uint32_t micro,
+                                bool replay) {
   const io::ModelConfig& c = config_;
   const int64_t B = acts.batch(), T = acts.time(), N = B * T, D = c.head_dim;
   const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads;
@@ -123,7 +125,8 @@ void Transformer::layer_forward(vk::Recorder& rec, Activations& acts, int64_t l,
   ops::attention_forward(rec, o, a.lse, reshaped(a.q_rotated, {B, T, Hq, D}),
                          reshaped(a.k_rotated, {B, T, Hkv, D}), reshaped(a.v, {B, T, Hkv, D}),
                          attention_options(l, batch));
-  record_layer_tail(rec, a, x, out, l, training, micro);
+  record_layer_tail(rec, a, x, out, l, training, micro,
+                    !replay ? moe_aux(acts, batch, l) : ops::MoeAux{});
 }
 
 void Transformer::record_projection(vk::Recorder& rec, Tensor& y, const Tensor& x, int64_t l,
@@ -133,7 +136,8 @@ void Transformer::record_projection(vk::Recorder& rec, Tensor& y, const Tensor& 
 }
 
 void Transformer::record_layer_tail(vk::Recorder& rec, LayerActivations& a, const Tensor& x,
-                                    Tensor& out, int64_t l, bool training, uint32_t micro) const {
+                                    Tensor& out, int64_t l, bool training, uint32_t micro,
+                                    const ops::MoeAux& aux) const {
   const io::ModelConfig& c = config_;
   auto w = [&](const char* suffix) -> const Tensor& { return weight(layer_name(l, suffix)); };
   const auto norm = norm_options();
@@ -150,14 +154,19 @@ void Transformer::record_layer_tail(vk::Recorder& rec, LayerActivations& a, cons
 
   const char* ffn_norm = ffn_norm_name(c);
   ops::rmsnorm_forward(rec, a.norm_ffn, &a.norm_ffn_rstd, a.middle, w(ffn_norm), norm);
-  for (auto [module, y] : {std::pair{"gate_proj", &a.gate}, {"up_proj", &a.up}}) {
-    Projection p = projection(l, module, micro, training, &a);
-    ops::linear_forward(rec, *y, pointer(p.hidden), a.norm_ffn, p.layer(), p.settings);
+  if (c.moe_layer(l)) {
+    ops::moe_forward(rec, a.ffn_out, a.moe, a.norm_ffn, moe_weights(l),
+                     moe_block_shape(c, a.norm_ffn.shape[0]), moe_options(), aux);
+  } else {
+    for (auto [module, y] : {std::pair{"gate_proj", &a.gate}, {"up_proj", &a.up}}) {
+      Projection p = projection(l, module, micro, training, &a);
+      ops::linear_forward(rec, *y, pointer(p.hidden), a.norm_ffn, p.layer(), p.settings);
+    }
+    ops::glu_forward(rec, a.product, a.gate, a.up, activation());
+    Projection down = projection(l, "down_proj", micro, training, &a);
+    ops::linear_forward(rec, a.ffn_out, pointer(down.hidden), a.product, down.layer(),
+                        down.settings);
   }
-  ops::glu_forward(rec, a.product, a.gate, a.up, activation());
-  Projection down = projection(l, "down_proj", micro, training, &a);
-  ops::linear_forward(rec, a.ffn_out, pointer(down.hidden), a.product, down.layer(),
-                      down.settings);
   if (c.sandwich_norms) {
     ops::rmsnorm_forward(rec, out, &a.post_ffn_rstd, a.ffn_out,
                          w(arch::hf::kPostFeedforwardNorm), norm);
@@ -194,16 +203,23 @@ void Transformer::layer_backward(vk::Recorder& rec, Activations& acts, int64_t l
   const Tensor* d_ffn_out = c.sandwich_norms
       ? through_post_norm(arch::hf::kPostFeedforwardNorm, a.ffn_out, a.post_ffn_rstd)
       : &g.residual;
-  Projection down = projection(l, "down_proj", micro, true, &a);
-  ops::linear_backward(rec, down.gradients(&g.product), *d_ffn_out, a.product,
-                       pointer(down.hidden), down.layer(), down.settings, write);
-  ops::glu_backward(rec, g.gate, g.up, g.product, a.gate, a.up, activation(), write);
-  // dh2 = gate's dx + up's dx.
-  for (auto [module, dy, store] :
-       {std::tuple{"gate_proj", &g.gate, write}, {"up_proj", &g.up, add}}) {
-    Projection p = projection(l, module, micro, true, &a);
-    ops::linear_backward(rec, p.gradients(&g.norm_ffn), *dy, a.norm_ffn, pointer(p.hidden),
-                         p.layer(), p.settings, store);
+  if (c.moe_layer(l)) {
+    std::vector<Tensor> grad_views;
+    ops::moe_backward(rec, g.norm_ffn, moe_gradients(l, grad_views), a.moe, *d_ffn_out,
+                      a.norm_ffn, moe_weights(l), moe_block_shape(c, N), moe_options(),
+                      moe_aux(acts, batch, l), write);
+  } else {
+    Projection down = projection(l, "down_proj", micro, true, &a);
+    ops::linear_backward(rec, down.gradients(&g.product), *d_ffn_out, a.product,
+                         pointer(down.hidden), down.layer(), down.settings, write);
+    ops::glu_backward(rec, g.gate, g.up, g.product, a.gate, a.up, activation(), write);
+    // dh2 = gate's dx + up's dx.
+    for (auto [module, dy, store] :
+         {std::tuple{"gate_proj", &g.gate, write}, {"up_proj", &g.up, add}}) {
+      Projection p = projection(l, module, micro, true, &a);
+      ops::linear_backward(rec, p.gradients(&g.norm_ffn), *dy, a.norm_ffn, pointer(p.hidden),
+                           p.layer(), p.settings, store);
+    }
   }
   const char* ffn_norm = ffn_norm_name(c);
   auto d_ffn_norm = norm_grad(ffn_norm);

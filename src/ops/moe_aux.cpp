@@ -52,14 +52,15 @@ void moe_aux_statistics(vk::Recorder& rec, Tensor& stats, const Tensor& probs, c
   auto s = moe::whole(op, stats), p = moe::whole(op, probs), id = moe::whole(op, ids);
   reads.insert(reads.end(), {p.range, id.range});
   if (store == GradientStore::add) reads.push_back(s.range);
-  kernels::MoeAuxPush push{s.address,   0,           0,    0,
-                           p.address,   id.address,  mask, uint32_t(T),
-                           uint32_t(E), uint32_t(k), 0.0f, store == GradientStore::add};
+  kernels::MoeAuxPush push{s.address,   0,           0,           0,    p.address,
+                           id.address,  mask,        0,           uint32_t(T),
+                           uint32_t(E), uint32_t(k), 0.0f,        store == GradientStore::add};
   rec.dispatch(op, pipeline(ctx, "moe_aux", {0}), &push, sizeof push,
                moe::groups(ctx, op, E + 1, 1), 1, 1, reads, {s.range});
 }
 
-void moe_aux_loss(vk::Recorder& rec, Tensor& loss, const Tensor& stats, float coefficient) {
+void moe_aux_loss(vk::Recorder& rec, Tensor& loss, const Tensor& stats, float coefficient,
+                  const Tensor* divisor, GradientStore store) {
   const char* op = "moe_aux_loss";
   auto& ctx = rec.context();
   uint64_t E = check_stats(op, stats);
@@ -67,9 +68,19 @@ void moe_aux_loss(vk::Recorder& rec, Tensor& loss, const Tensor& stats, float co
   moe::require_shape(op, loss, {1});
   require_loop_budget(ctx, op, ceil_div(E, 256) + 8, "the sum over experts");
   auto s = moe::whole(op, stats), l = moe::whole(op, loss);
-  kernels::MoeAuxPush push{s.address, l.address, 0, 0, 0, 0, 0, 0, uint32_t(E), 0, coefficient, 0};
-  rec.dispatch(op, pipeline(ctx, "moe_aux", {1}), &push, sizeof push, 1, 1, 1, {s.range},
-               {l.range});
+  std::vector<vk::ByteRange> reads = {s.range};
+  if (store == GradientStore::add) reads.push_back(l.range);
+  uint64_t divisor_address = 0;
+  if (divisor) {
+    moe::require_dtype(op, *divisor, DType::f32);
+    moe::require_shape(op, *divisor, {1});
+    auto d = moe::whole(op, *divisor);
+    divisor_address = d.address;
+    reads.push_back(d.range);
+  }
+  kernels::MoeAuxPush push{s.address, l.address,       0, 0, 0, 0, 0,          divisor_address,
+                           0,         uint32_t(E),     0, coefficient, store == GradientStore::add};
+  rec.dispatch(op, pipeline(ctx, "moe_aux", {1}), &push, sizeof push, 1, 1, 1, reads, {l.range});
 }
 
 void moe_aux_loss_backward(vk::Recorder& rec, Tensor& dlogits, const Tensor& logits,
@@ -87,9 +98,9 @@ void moe_aux_loss_backward(vk::Recorder& rec, Tensor& dlogits, const Tensor& log
   auto s = moe::whole(op, stats), z = moe::whole(op, logits), dz = moe::whole(op, dlogits);
   reads.insert(reads.end(), {s.range, z.range});
   if (store == GradientStore::add) reads.push_back(dz.range);
-  kernels::MoeAuxPush push{s.address,   0, z.address,   dz.address,
-                           0,           0, mask,        uint32_t(T),
-                           uint32_t(E), 0, coefficient, store == GradientStore::add};
+  kernels::MoeAuxPush push{s.address, 0,           z.address, dz.address,  0,
+                           0,         mask,        0,         uint32_t(T), uint32_t(E),
+                           0,         coefficient, store == GradientStore::add};
   rec.dispatch(op, pipeline(ctx, "moe_aux", {2}), &push, sizeof push, moe::groups(ctx, op, T, 256),
                1, 1, reads, {dz.range});
 }

@@ -20,8 +20,11 @@ namespace vktrain::ops {
 void moe_aux_statistics(vk::Recorder& rec, Tensor& stats, const Tensor& probs, const Tensor& ids,
                         const Tensor* token_mask, GradientStore store);
 
-// loss [1] f32 = L (0 where no token was counted).
-void moe_aux_loss(vk::Recorder& rec, Tensor& loss, const Tensor& stats, float coefficient);
+// loss [1] f32 (+)= L (0 where no token was counted), over divisor[0] (f32 [1]) where given, and
+// nothing where that is 0: a training step adds its share of L into a loss summed over targets,
+// which it multiplies by 1 / targets later (its divisor).
+void moe_aux_loss(vk::Recorder& rec, Tensor& loss, const Tensor& stats, float coefficient,
+                  const Tensor* divisor = nullptr, GradientStore store = GradientStore::write);
 
 // dlogits [T, E] f32 (+)= dL / d logits of one layer (its router logits [T, E]) for dL = 1:
 // scale the coefficient to weigh the loss otherwise. Masked tokens get none.

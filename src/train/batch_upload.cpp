@@ -29,6 +29,11 @@ BatchInputs batch_inputs(const model::Transformer& model, model::BatchTensors& d
                       host.documents.empty() ? std::vector<int32_t>(n, 0) : host.documents);
   if (!device.order.memory.empty())
     inputs.emplace_back(&device.order, ops::embedding_token_order(host.ids, uint64_t(vocab)));
+  if (!device.token_mask.memory.empty()) {
+    std::vector<int32_t> mask(n, 1);
+    for (size_t i = 0; i < host.documents.size(); ++i) mask[i] = host.documents[i] >= 0;
+    inputs.emplace_back(&device.token_mask, std::move(mask));
+  }
   return inputs;
 }
 

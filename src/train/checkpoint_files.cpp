@@ -8,6 +8,7 @@
 #include "io/model_files.hpp"
 #include "io/peft_adapter.hpp"
 #include "io/safetensors.hpp"
+#include "model/expert_tensors.hpp"
 
 namespace vktrain::train {
 
@@ -83,12 +84,14 @@ void write_model_directory(const std::string& dir, const model::Transformer& mod
                            const std::string& base_model) {
   const DType dtype = model.setup().dtype;
   io::write_model_config(dir + "/config.json", model.config(), dtype);
+  const auto specs = model::base_parameters(model.config());
+  const auto hub = model::hub_tensors(specs);  // experts as the hub's checkpoints hold them
   std::vector<io::NamedShape> tensors;
-  for (const auto& spec : model::base_parameters(model.config()))
-    tensors.push_back({spec.name, spec.shape});
+  for (const auto& t : hub) tensors.push_back({t.name, t.shape});
   io::write_model_safetensors(
       dir + "/" + kModelFile, tensors,
-      [&](size_t i) { return model.parameters().read(tensors[i].name); }, dtype);
+      model::hub_values(hub, [&](size_t i) { return model.parameters().read(specs[i].name); }),
+      dtype);
   if (std::filesystem::is_directory(base_model))
     io::copy_tokenizer_files(base_model, dir, "train");
 }

@@ -90,6 +90,14 @@ TrainingStep::TrainingStep(model::Transformer& model, const StepShape& shape,
             shape.recompute, model.setup().lora.rank),
       batches_(micro_batch_tensors(model, shape)),
       evaluator_(model, acts_, batches_[0]) {
+  // The router loss of Qwen3MoeForCausalLM is one per forward, a product of two means over the
+  // batch's tokens, so K micro-batches cannot give one batch's value without every forward done
+  // before the first backward. Each micro-batch's term weighs 1 / (all ranks' micro-batches):
+  // the step's loss and gradient are the mean over micro-batches (HF Trainer's rule when it
+  // divides the loss by the accumulation steps), so router_aux_loss_coef means the same at any
+  // accumulation. Its gradient gets the loss scale that grad_scale gives the cross-entropy's.
+  acts_.moe_aux_weight =
+      loss_scale_ / float(shape.micro_batches * (ranks ? ranks->size() : 1));
   grad_norm_sq_ = make_tensor(model.context(), DType::f32, {1}, "squared gradient norm");
   results_ = model.context().allocator.allocate(3 * sizeof(float), vk::MemoryKind::readback,
                                                 "step results", 3 * sizeof(float));

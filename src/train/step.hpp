@@ -46,6 +46,9 @@
 // f16 activations: gradients of the mean underflow f16 (softmax / count), so the loss gradient is
 // multiplied by a power-of-two loss scale and the f32 gradients are divided by it (exactly)
 // before clipping; bf16 and f32 need none.
+// A mixture-of-experts model's router load-balancing loss (ops/moe_aux.hpp) is added per
+// micro-batch with weight 1 / (N x K), to the loss and (loss-scaled) to the gradients: the mean
+// over micro-batches (step.cpp says why).
 #include <memory>
 #include <vector>
 

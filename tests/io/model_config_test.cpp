@@ -130,7 +130,7 @@ TEST(ModelConfig, TransformersV5LayerTypesAndPerTypeRope) {
 TEST(ModelConfig, ErrorsNameTheFileAndTheField) {
   EXPECT_EQ(parse_error("{\"model_type\": \"falcon\", \"architectures\": [\"FalconForCausalLM\"]}"),
             "[config] my/config.json: unsupported architecture 'FalconForCausalLM' (model_type "
-            "'falcon'); vktrain supports llama, mistral, qwen2, qwen3 and gemma3");
+            "'falcon'); vktrain supports llama, mistral, qwen2, qwen3, gemma3 and qwen3_moe");
   EXPECT_EQ(parse_error("{\"model_type\": \"llama\", \"vocab_size\": 10, \"hidden_size\": 64}"),
             "[config] my/config.json: missing field 'intermediate_size'");
   EXPECT_NE(parse_error("{\"model_type\": \"llama\", \"vocab_size\": 10, \"hidden_size\": \"big\"}").find(
@@ -209,5 +209,77 @@ TEST(ModelConfig, EveryFieldIsRangeCheckedNamingIt) {
   huge["hidden_size"] = 65536;
   huge["intermediate_size"] = 262144;
   huge["num_hidden_layers"] = 1024;
+  expect(parse_error(huge.dump()), "the sizes give");
+}
+
+namespace {
+
+// A small qwen3_moe config.json: layer 1 sparse (step 2), layer 3 dense by mlp_only_layers.
+nlohmann::json qwen3_moe_json() {
+  return nlohmann::json::parse(R"({"architectures": ["Qwen3MoeForCausalLM"],
+      "model_type": "qwen3_moe", "vocab_size": 100, "hidden_size": 64, "intermediate_size": 96,
+      "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+      "num_experts": 8, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
+      "norm_topk_prob": true, "decoder_sparse_step": 2, "mlp_only_layers": [3],
+      "output_router_logits": true, "router_aux_loss_coef": 0.01})");
+}
+
+}  // namespace
+
+TEST(ModelConfig, Qwen3MoeReadsItsExpertsAndTheConfigClassDefaults) {
+  auto c = io::parse_model_config(qwen3_moe_json().dump(), "moe/config.json");
+  EXPECT_EQ(c.family, Family::qwen3_moe);
+  EXPECT_TRUE(c.qk_norm);
+  EXPECT_EQ(c.moe.experts, 8);
+  EXPECT_EQ(c.moe.experts_per_token, 2);
+  EXPECT_EQ(c.moe.intermediate_size, 32);
+  EXPECT_TRUE(c.moe.normalize_topk);
+  EXPECT_TRUE(c.moe.aux_loss);
+  EXPECT_EQ(c.moe.aux_loss_coef, 0.01);
+  // transformers: sparse where (l + 1) % decoder_sparse_step == 0 and l not in mlp_only_layers.
+  EXPECT_EQ((std::vector<bool>{c.moe_layer(0), c.moe_layer(1), c.moe_layer(2), c.moe_layer(3)}),
+            (std::vector<bool>{false, true, false, false}));
+  // Qwen3MoeConfig's defaults fill what a config leaves out.
+  auto d = io::parse_model_config(R"({"model_type": "qwen3_moe"})", "moe/config.json");
+  EXPECT_EQ(d.moe.experts, 128);
+  EXPECT_EQ(d.moe.experts_per_token, 8);
+  EXPECT_EQ(d.moe.intermediate_size, 768);
+  EXPECT_FALSE(d.moe.normalize_topk);
+  EXPECT_FALSE(d.moe.aux_loss);
+  EXPECT_EQ(d.moe.aux_loss_coef, 0.001);
+  EXPECT_EQ(d.num_layers, 24);
+  EXPECT_TRUE(d.moe_layer(0));
+}
+
+TEST(ModelConfig, Qwen3MoeHostileExpertFieldsAreOneErrorNamingTheField) {
+  auto with = [](const char* key, const nlohmann::json& value) {
+    auto j = qwen3_moe_json();
+    j[key] = value;
+    return parse_error(j.dump());
+  };
+  auto expect = [](const std::string& message, const std::string& needle) {
+    EXPECT_NE(message.find("[config] my/config.json: " + needle), std::string::npos) << message;
+  };
+  expect(with("num_experts", 0), "field 'num_experts' = 0 is out of range (1..4096)");
+  expect(with("num_experts", 1 << 20), "field 'num_experts' = 1048576 is out of range (1..4096)");
+  expect(with("num_experts_per_tok", 9), "field 'num_experts_per_tok' = 9 is out of range (1..8)");
+  expect(with("num_experts_per_tok", 0), "field 'num_experts_per_tok' = 0 is out of range (1..8)");
+  expect(with("moe_intermediate_size", -1), "field 'moe_intermediate_size' = -1 is out of range");
+  // transformers would divide by it: (l + 1) % decoder_sparse_step.
+  expect(with("decoder_sparse_step", 0), "field 'decoder_sparse_step' = 0 is out of range (1..1024)");
+  expect(with("mlp_only_layers", nlohmann::json::array({4})),
+         "field 'mlp_only_layers' = 4 is out of range (0..3)");
+  expect(with("mlp_only_layers", "all"), "field 'mlp_only_layers' has the wrong type");
+  expect(with("mlp_only_layers", nlohmann::json::array({0, 1, 2, 3, 0})),
+         "field 'mlp_only_layers' lists 5 layers of 4");
+  expect(with("router_aux_loss_coef", -1.0), "field 'router_aux_loss_coef' = -1.0 is out of range");
+  expect(with("norm_topk_prob", "yes"), "field 'norm_topk_prob' has the wrong type");
+  // Every size in range, the experts' product not.
+  auto huge = qwen3_moe_json();
+  huge["hidden_size"] = 65536;
+  huge["moe_intermediate_size"] = 262144;
+  huge["num_experts"] = 4096;
+  huge["num_experts_per_tok"] = 1;
+  huge["decoder_sparse_step"] = 1;
   expect(parse_error(huge.dump()), "the sizes give");
 }

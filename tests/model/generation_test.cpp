@@ -1,6 +1,7 @@
 // Incremental decoding (model/generation.hpp) against the full forward: the logits after a
 // prefill and each following step equal record_logits of the whole sequence at those
-// positions, for every tiny family (Gemma-3 generating past its sliding window) and for the
+// positions, for every tiny family (Gemma-3 generating past its sliding window, qwen3_moe's
+// experts one token at a time) and for the
 // qwen3 fixture with its LoRA adapter unmerged (also against transformers + PEFT), and on a
 // quantized base; greedy decoding equals the argmax of a full recompute.
 #include <gtest/gtest.h>
@@ -81,6 +82,14 @@ TEST(Generation, StepsEqualTheFullForwardForEveryFamily) {
     auto ids = some_ids(m->config(), 14, 3);
     expect_incremental_matches(*m, ids, 4, full_logits(*m, ids), 1e-5, family);
   }
+}
+
+// One token at a time through the mixture-of-experts block (M = 1: routing, grouping and the
+// expert products of a single token).
+TEST(Generation, MixtureOfExpertsStepsEqualTheFullForward) {
+  auto m = tiny_model("qwen3_moe", {});
+  auto ids = some_ids(m->config(), 10, 5);
+  expect_incremental_matches(*m, ids, 3, full_logits(*m, ids), 1e-5, "qwen3_moe");
 }
 
 TEST(Generation, UnmergedLoraStepsEqualTheFullForward) {

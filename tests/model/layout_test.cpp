@@ -1,7 +1,9 @@
 // Parameter names and shapes, and the LoRA options users type.
 #include <gtest/gtest.h>
 
+#include "arch/tensor_names.hpp"
 #include "model/layout.hpp"
+#include "model/presets.hpp"
 #include "model/tiny_models.hpp"
 #include "support/support.hpp"
 
@@ -52,6 +54,38 @@ TEST(Layout, EachFamilyHasItsSwitchesParameters) {
   EXPECT_TRUE(names("gemma3").count("model.layers.0.post_feedforward_layernorm.weight"));
   EXPECT_TRUE(names("llama").count("lm_head.weight"));
   EXPECT_FALSE(names("qwen3").count("lm_head.weight"));  // tied
+}
+
+// A MoE layer holds the router and the fused experts (transformers 5's names and layout); a
+// layer in mlp_only_layers keeps the dense MLP.
+TEST(Layout, MixtureOfExpertsLayersHoldRouterAndFusedExperts) {
+  io::ModelConfig c = model::model_preset("qwen3_moe", "tiny");  // C 128, 8 experts of F 64
+  c.moe.dense_layers = {2};
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& spec : model::base_parameters(c)) shapes[spec.name] = spec.shape;
+  EXPECT_EQ(shapes[model::layer_name(0, arch::hf::kRouter)], (std::vector<int64_t>{8, 128}));
+  EXPECT_EQ(shapes[model::layer_name(0, arch::hf::kExpertsGateUp)],
+            (std::vector<int64_t>{8, 128, 128}));
+  EXPECT_EQ(shapes[model::layer_name(0, arch::hf::kExpertsDown)], (std::vector<int64_t>{8, 128, 64}));
+  EXPECT_EQ(shapes.count(model::layer_name(0, "mlp.gate_proj.weight")), 0u);
+  EXPECT_EQ(shapes[model::layer_name(2, "mlp.gate_proj.weight")], (std::vector<int64_t>{384, 128}));
+  EXPECT_EQ(shapes.count(model::layer_name(2, arch::hf::kRouter)), 0u);
+}
+
+TEST(Layout, LoraOnExpertWeightsIsOneClearError) {
+  std::string error = test::error_message([] { model::parse_lora_targets("q,experts"); });
+  EXPECT_NE(error.find("[lora] --lora-targets: 'experts': adapters on a mixture of experts' "
+                       "weights (PEFT's target_parameters) are not supported yet"),
+            std::string::npos)
+      << error;
+  // gate/up/down find nothing in a model whose every layer is a MoE layer.
+  const io::ModelConfig c = model::model_preset("qwen3_moe", "tiny");
+  model::LoraConfig lora{.rank = 4, .alpha = 8, .targets = model::parse_lora_targets("gate,up")};
+  error = test::error_message([&] { model::lora_parameters(c, lora); });
+  EXPECT_NE(error.find("[lora] --lora-targets gate_proj,up_proj name no module of this qwen3_moe "
+                       "model"),
+            std::string::npos)
+      << error;
 }
 
 }  // namespace

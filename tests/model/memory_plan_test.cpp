@@ -1,7 +1,7 @@
 // The memory plan against the allocator: a small model is built, trained one step (two
 // micro-batches) and evaluated once on a fresh device context, and the allocator's peak must lie
 // within 10% of plan.total() — LoRA (bf16, with dropout) and full fine-tuning (f32, Qwen2's
-// biases), each with and without recompute. (On lavapipe the two have matched to the byte.) With
+// biases), each with and without recompute, and a qwen3_moe model's experts either way. (On lavapipe the two have matched to the byte.) With
 // LoRA dropout, recompute may cost more than it saves: the replayed forward keeps its own
 // dropout(x) per adapted call, so activations_recompute is not always below activations. Also the advice's inputs: the budget is positive
 // and recompute is chosen only when the plan does not fit without it.
@@ -29,14 +29,18 @@ namespace {
 
 // Large enough that activations and scratch outweigh the allocator's 256-byte rounding, and that
 // N = 128 tokens take several column-sum chunks.
+// qwen3_moe: layers 0 and 2 of 8 experts (2 per token) with the routers' loss, layer 1 dense.
 io::ModelConfig plan_config(const std::string& family) {
+  const bool moe = family == "qwen3_moe";
   return io::parse_model_config(fmt::format(R"({{"architectures": ["{}"], "model_type": "{}",
       "vocab_size": 500, "hidden_size": 128, "intermediate_size": 224, "num_hidden_layers": 3,
       "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32,
       "max_position_embeddings": 128, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
-      "tie_word_embeddings": {}}})",
-      family == "qwen3" ? "Qwen3ForCausalLM" : "Qwen2ForCausalLM", family,
-      family == "qwen3" ? "true" : "false"), "memory plan model");
+      "tie_word_embeddings": {}{}}})",
+      family == "qwen3" ? "Qwen3ForCausalLM" : moe ? "Qwen3MoeForCausalLM" : "Qwen2ForCausalLM",
+      family, family == "qwen3" ? "true" : "false",
+      moe ? R"(, "num_experts": 8, "num_experts_per_tok": 2, "moe_intermediate_size": 96,
+      "mlp_only_layers": [1], "output_router_logits": true)" : ""), "memory plan model");
 }
 
 data::HostBatch random_batch(const io::ModelConfig& c, int64_t B, int64_t T, uint32_t seed) {
@@ -102,7 +106,9 @@ model::ModelSetup full() { return {DType::f32, {}, true}; }
 
 INSTANTIATE_TEST_SUITE_P(Modes, MemoryPlanTest,
                          testing::Values(Case{"qwen3", lora(), false}, Case{"qwen3", lora(), true},
-                                         Case{"qwen2", full(), false}, Case{"qwen2", full(), true}),
+                                         Case{"qwen2", full(), false}, Case{"qwen2", full(), true},
+                                         Case{"qwen3_moe", full(), false},
+                                         Case{"qwen3_moe", lora(), true}),
                          [](const auto& info) {
                            return fmt::format("{}_{}_{}", info.param.family,
                                               info.param.setup.full ? "full" : "lora",

@@ -22,6 +22,7 @@ const std::pair<const char*, const char*> kPublished[] = {
     {"qwen3", "0.6B"}, {"qwen3", "1.7B"}, {"qwen3", "4B"},  {"qwen3", "8B"},
     {"qwen2", "0.5B"}, {"qwen2", "1.5B"}, {"llama", "1B"},  {"llama", "3B"},
     {"llama", "8B"},   {"gemma3", "270M"}, {"gemma3", "1B"}, {"gemma3", "4B"},
+    {"qwen3_moe", "30B-A3B"}, {"qwen3_moe", "235B-A22B"},
 };
 
 }  // namespace
@@ -58,6 +59,7 @@ TEST(Presets, ParameterCountsAreThePublishedOnes) {
       {{"llama", "1B"}, 1235814400},    {{"llama", "3B"}, 3212749824},
       {{"llama", "8B"}, 8030261248},    {{"gemma3", "270M"}, 268098176},
       {{"gemma3", "1B"}, 999885952},    {{"llama", "70B"}, 70553706496},
+      {{"qwen3_moe", "30B-A3B"}, 30532122624}, {{"qwen3_moe", "235B-A22B"}, 235093634560},
   };
   for (auto [name, count] : counts) {
     SCOPED_TRACE(std::string(name.first) + " " + name.second);
@@ -71,7 +73,7 @@ TEST(Presets, ParameterCountsAreThePublishedOnes) {
 }
 
 TEST(Presets, TinyModelsAreAFewMillionParametersWithTheFamilysSwitches) {
-  for (auto family : {"qwen3", "qwen2", "llama", "gemma3"}) {
+  for (auto family : {"qwen3", "qwen2", "llama", "gemma3", "qwen3_moe"}) {
     SCOPED_TRACE(family);
     auto tiny = model::model_preset(family, "tiny");
     EXPECT_EQ(tiny.vocab_size, 32000);
@@ -88,6 +90,10 @@ TEST(Presets, TinyModelsAreAFewMillionParametersWithTheFamilysSwitches) {
   EXPECT_EQ(gemma.sliding_layers, (std::vector<bool>{true, true, true, true, true, false}));
   EXPECT_EQ(gemma.sliding_window, 128);
   EXPECT_EQ(gemma.attention_scale(), 1.0 / std::sqrt(32.0));
+  auto moe = model::model_preset("qwen3_moe", "tiny");
+  EXPECT_EQ(moe.moe.experts, 8);
+  EXPECT_EQ(moe.moe.experts_per_token, 2);
+  for (int64_t l = 0; l < moe.num_layers; ++l) EXPECT_TRUE(moe.moe_layer(l)) << l;
 }
 
 TEST(Presets, EveryPresetReadsBackFromItsConfigJson) {
@@ -100,7 +106,7 @@ TEST(Presets, EveryPresetReadsBackFromItsConfigJson) {
               std::vector<std::string>{});
   };
   for (auto [family, size] : kPublished) check(family, size);
-  for (auto family : {"qwen3", "qwen2", "llama", "gemma3"}) check(family, "tiny");
+  for (auto family : {"qwen3", "qwen2", "llama", "gemma3", "qwen3_moe"}) check(family, "tiny");
 }
 
 TEST(Presets, NamesMatchWithoutCaseAndUnknownOnesListEveryPreset) {
@@ -113,7 +119,7 @@ TEST(Presets, NamesMatchWithoutCaseAndUnknownOnesListEveryPreset) {
               std::string::npos)
         << message;
     EXPECT_NE(message.find("qwen3 0.6B 1.7B 4B 8B tiny; qwen2 0.5B 1.5B tiny; llama 1B 3B 8B 70B "
-                           "tiny; gemma3 270M 1B 4B tiny"),
+                           "tiny; gemma3 270M 1B 4B tiny; qwen3_moe 30B-A3B 235B-A22B tiny"),
               std::string::npos)
         << message;
   }

@@ -28,6 +28,11 @@ io::ModelConfig tiny_config(const std::string& family) {
   else if (family == "qwen3")
     json = R"({"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", )" + common +
            R"(, "rope_theta": 1000000.0, "tie_word_embeddings": true})";
+  else if (family == "qwen3_moe")
+    json = R"({"architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", )" + common +
+           R"(, "rope_theta": 1000000.0, "tie_word_embeddings": false, "num_experts": 5,
+           "num_experts_per_tok": 2, "moe_intermediate_size": 24, "norm_topk_prob": true,
+           "mlp_only_layers": [1]})";
   else
     json = R"({"architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", )" + common +
            R"(, "hidden_activation": "gelu_pytorch_tanh", "query_pre_attn_scalar": 20,

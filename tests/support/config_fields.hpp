@@ -57,6 +57,14 @@ inline std::vector<std::string> config_differences(const io::ModelConfig& a,
   check("sliding_layers", flags(a.sliding_layers), flags(b.sliding_layers));
   check("bos_token_id", a.bos_token_id.value_or(-1), b.bos_token_id.value_or(-1));
   check("eos_token_ids", ids(a.eos_token_ids), ids(b.eos_token_ids));
+  check("moe.experts", a.moe.experts, b.moe.experts);
+  check("moe.experts_per_token", a.moe.experts_per_token, b.moe.experts_per_token);
+  check("moe.intermediate_size", a.moe.intermediate_size, b.moe.intermediate_size);
+  check("moe.normalize_topk", a.moe.normalize_topk, b.moe.normalize_topk);
+  check("moe.aux_loss_coef", a.moe.aux_loss_coef, b.moe.aux_loss_coef);
+  check("moe.aux_loss", a.moe.aux_loss, b.moe.aux_loss);
+  check("moe.sparse_step", a.moe.sparse_step, b.moe.sparse_step);
+  check("moe.dense_layers", ids(a.moe.dense_layers), ids(b.moe.dense_layers));
   return out;
 }
 

@@ -1,0 +1,63 @@
+#pragma once
+// A mixture-of-experts layer's fused expert parameters (transformers 5's layout, the device's:
+// "…mlp.experts.gate_up_proj" [E, 2F, C], "…mlp.experts.down_proj" [E, C, F]) as the Hugging
+// Face hub's checkpoints store them, one tensor per expert and projection:
+//   "…mlp.experts.{e}.gate_proj.weight" [F, C]  rows [0, F) of expert e's gate_up
+//   "…mlp.experts.{e}.up_proj.weight"   [F, C]  rows [F, 2F)
+//   "…mlp.experts.{e}.down_proj.weight" [C, F]  expert e's down
+// Each piece is a contiguous range of the fused tensor. The loader reads either form; writers
+// write the hub's, which transformers and llama.cpp's converter read.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <utility>
+#include <string>
+#include <vector>
+
+#include "model/layout.hpp"
+
+namespace vktrain::model {
+
+struct ExpertPiece {
+  std::string name;
+  std::vector<int64_t> shape;
+  uint64_t offset = 0;  // first element in the fused parameter
+  uint64_t elements() const { return uint64_t(shape[0]) * uint64_t(shape[1]); }
+};
+
+// The hub's tensors of a fused expert parameter, in expert order; empty for any other parameter.
+std::vector<ExpertPiece> expert_pieces(const ParameterSpec& spec);
+
+// The tensors a Hugging Face checkpoint of these parameters holds, in order: each parameter as
+// it is, a fused expert one as its pieces; `parameter` indexes `specs`.
+struct HubTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  size_t parameter = 0;
+  uint64_t offset = 0;
+};
+std::vector<HubTensor> hub_tensors(const std::vector<ParameterSpec>& specs);
+
+// The names and shape [E, F, C] of the two tensors GGUF holds for a fused gate_up parameter
+// (arch::hf::kExpertsGate and kExpertsUp in its layer); nullopt for any other parameter.
+struct GateUpHalves {
+  std::string gate, up;
+  std::vector<int64_t> shape;
+};
+std::optional<GateUpHalves> gate_up_halves(const ParameterSpec& spec);
+
+// llama.cpp's stacked halves of a fused gate_up [E, 2F, C]: gate [E, F, C] and up [E, F, C]
+// (GGUF's ffn_gate_exps / ffn_up_exps), and back. Sizes must be whole experts (fails otherwise).
+std::pair<std::vector<float>, std::vector<float>> split_gate_up(std::span<const float> gate_up,
+                                                                int64_t experts);
+std::vector<float> join_gate_up(std::span<const float> gate, std::span<const float> up,
+                                int64_t experts);
+
+// Values of hub_tensors(specs)[i] from `parameter_values` (a parameter's values by index into
+// `specs`), asked in order: each parameter is asked once while its pieces are written.
+std::function<std::vector<float>(size_t)> hub_values(
+    const std::vector<HubTensor>& tensors,
+    std::function<std::vector<float>(size_t parameter)> parameter_values);
+
+}  // namespace vktrain::model

@@ -1,0 +1,166 @@
+// A mixture-of-experts model's weights on disk: written as the Hugging Face hub's checkpoints
+// hold them (one tensor per expert and projection, as transformers and llama.cpp's converter
+// read them) and as llama.cpp's GGUF, read back from those or transformers 5's fused form to the
+// same values, and each way the experts can disagree with the config is one error naming the
+// tensor.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "arch/tensor_names.hpp"
+#include "cli/export.hpp"
+#include "cli/init.hpp"
+#include "io/checkpoint.hpp"
+#include "io/model_config_writer.hpp"
+#include "io/model_files.hpp"
+#include "io/model_source.hpp"
+#include "model/expert_tensors.hpp"
+#include "model/init.hpp"
+#include "model/loader.hpp"
+#include "support/config_fields.hpp"
+#include "support/support.hpp"
+
+namespace vktrain {
+namespace {
+
+// Layers 0 and 2 of 3 experts (F 8), layer 1 dense.
+io::ModelConfig small_moe() {
+  return io::parse_model_config(R"({"architectures": ["Qwen3MoeForCausalLM"],
+      "model_type": "qwen3_moe", "vocab_size": 20, "hidden_size": 12, "intermediate_size": 10,
+      "num_hidden_layers": 3, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 6,
+      "num_experts": 3, "num_experts_per_tok": 2, "moe_intermediate_size": 8,
+      "mlp_only_layers": [1]})",
+                                "small moe");
+}
+
+std::map<std::string, std::vector<float>> read_all(const io::ModelConfig& config,
+                                                   const std::string& dir) {
+  io::ModelSource source(dir);
+  std::map<std::string, std::vector<float>> out;
+  model::read_base_weights(
+      config, source, [](const std::string&) { return true; },
+      [&](const model::ParameterSpec& spec, std::vector<float> values) {
+        out[spec.name] = std::move(values);
+      });
+  return out;
+}
+
+// A directory holding `tensors` of the small model's initial weights (f32).
+void write_directory(const std::string& dir, const io::ModelConfig& config,
+                     const std::vector<model::HubTensor>& tensors) {
+  const auto specs = model::base_parameters(config);
+  std::filesystem::create_directories(dir);
+  io::write_model_config(dir + "/config.json", config, DType::f32);
+  std::vector<io::NamedShape> shapes;
+  for (const auto& t : tensors) shapes.push_back({t.name, t.shape});
+  io::write_model_safetensors(
+      dir + "/model.safetensors", shapes,
+      model::hub_values(tensors, [&](size_t i) { return model::initial_values(config, specs[i], 3); }),
+      DType::f32);
+}
+
+std::string load_error(const io::ModelConfig& config, const std::string& dir) {
+  return test::error_message([&] { read_all(config, dir); });
+}
+
+TEST(ExpertTensors, InitWritesTheHubsPerExpertTensorsThatLoadBackToTheSameWeights) {
+  test::TempDir dir;
+  const std::string out = dir.file("model");
+  cli::run_init({.family = "qwen3_moe", .size = "tiny", .out = out, .seed = 5, .dtype = "f32",
+                 .vocab = 100});
+  const io::ModelConfig config = io::read_model_config(out + "/config.json");
+  const std::vector<std::string> names = io::Checkpoint(out).names();
+  auto has = [&](const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  EXPECT_TRUE(has("model.layers.3.mlp.experts.7.gate_proj.weight"));
+  EXPECT_TRUE(has("model.layers.0.mlp.experts.0.down_proj.weight"));
+  EXPECT_TRUE(has("model.layers.0.mlp.gate.weight"));
+  EXPECT_FALSE(has(model::layer_name(0, arch::hf::kExpertsGateUp)));
+  const auto loaded = read_all(config, out);
+  for (const auto& spec : model::base_parameters(config))
+    EXPECT_EQ(loaded.at(spec.name), model::initial_values(config, spec, 5)) << spec.name;
+}
+
+TEST(ExpertTensors, TransformersFusedExpertsLoadAsTheHubsDo) {
+  const io::ModelConfig config = small_moe();
+  const auto specs = model::base_parameters(config);
+  test::TempDir dir;
+  std::vector<model::HubTensor> fused;
+  for (size_t i = 0; i < specs.size(); ++i) fused.push_back({specs[i].name, specs[i].shape, i, 0});
+  write_directory(dir.file("fused"), config, fused);
+  write_directory(dir.file("hub"), config, model::hub_tensors(specs));
+  const auto from_fused = read_all(config, dir.file("fused")), from_hub = read_all(config, dir.file("hub"));
+  for (const auto& spec : specs) {
+    EXPECT_EQ(from_fused.at(spec.name), model::initial_values(config, spec, 3)) << spec.name;
+    EXPECT_EQ(from_hub.at(spec.name), from_fused.at(spec.name)) << spec.name;
+  }
+  // Expert 1's up rows are rows [F, 2F) of its slice of the fused gate_up.
+  const auto pieces = model::expert_pieces(specs[size_t(std::find_if(specs.begin(), specs.end(),
+      [](const auto& s) { return s.name.ends_with(arch::hf::kExpertsGateUp); }) - specs.begin())]);
+  ASSERT_EQ(pieces.size(), 6u);
+  EXPECT_EQ(pieces[3].name, "model.layers.0.mlp.experts.1.up_proj.weight");
+  EXPECT_EQ(pieces[3].offset, uint64_t(1 * 16 * 12 + 8 * 12));
+}
+
+TEST(ExpertTensors, ExpertsThatDisagreeWithTheConfigAreOneErrorNamingTheTensor) {
+  const io::ModelConfig config = small_moe();
+  const auto hub = model::hub_tensors(model::base_parameters(config));
+  test::TempDir dir;
+  auto expect = [&](const std::string& name, const std::vector<model::HubTensor>& tensors,
+                    const std::string& needle) {
+    write_directory(dir.file(name), config, tensors);
+    const std::string message = load_error(config, dir.file(name));
+    EXPECT_NE(message.find("[model] " + dir.file(name) + ": " + needle), std::string::npos)
+        << message;
+  };
+  auto missing = hub;
+  std::erase_if(missing, [](const auto& t) { return t.name == "model.layers.2.mlp.experts.1.up_proj.weight"; });
+  expect("missing", missing,
+         "the checkpoint has neither model.layers.2.mlp.experts.gate_up_proj nor "
+         "model.layers.2.mlp.experts.1.up_proj.weight (the config says 3 experts)");
+  auto extra = hub;  // a fourth expert the config does not have
+  extra.push_back({"model.layers.0.mlp.experts.3.down_proj.weight", {12, 8}, 0, 0});
+  expect("extra", extra,
+         "tensor model.layers.0.mlp.experts.3.down_proj.weight is no expert weight of this "
+         "config (3 experts of 8 per layer)");
+  auto dense_layer = hub;  // experts in the layer mlp_only_layers keeps dense
+  dense_layer.push_back({"model.layers.1.mlp.experts.0.down_proj.weight", {12, 8}, 0, 0});
+  expect("dense", dense_layer, "tensor model.layers.1.mlp.experts.0.down_proj.weight is no expert");
+  auto misshapen = hub;
+  for (auto& t : misshapen)
+    if (t.name == "model.layers.0.mlp.experts.2.gate_proj.weight") t.shape = {8, 11};
+  expect("shape", misshapen,
+         "tensor model.layers.0.mlp.experts.2.gate_proj.weight has shape [8, 11], the config "
+         "implies [8, 12]");
+}
+
+// `vktrain export` of that directory as GGUF (llama.cpp's qwen3moe: ffn_gate_inp and 3-D
+// ffn_{gate,up,down}_exps, expert_count / expert_used_count / expert_feed_forward_length) and as
+// a Hugging Face directory: both load back to the same config and weights, bit for bit in f32.
+TEST(ExpertTensors, ExportedGgufAndHuggingFaceDirectoryLoadToTheSameModel) {
+  test::TempDir dir;
+  const std::string model_dir = dir.file("model");
+  cli::run_init({.family = "qwen3_moe", .size = "tiny", .out = model_dir, .seed = 2,
+                 .dtype = "f32", .vocab = 64});
+  cli::run_export({.model = model_dir, .out = dir.file("m.gguf"), .format = "gguf",
+                   .gguf_type = "f32"});
+  cli::run_export({.model = model_dir, .out = dir.file("hf"), .format = "hf"});
+  const io::ModelConfig config = io::read_model_config(model_dir + "/config.json");
+  const auto original = read_all(config, model_dir);
+  for (const std::string& path : {dir.file("m.gguf"), dir.file("hf")}) {
+    SCOPED_TRACE(path);
+    io::ModelSource source(path);
+    EXPECT_EQ(test::config_differences(config, source.config()), std::vector<std::string>{});
+    EXPECT_EQ(read_all(config, path), original);
+  }
+  io::ModelSource gguf(dir.file("m.gguf"));
+  const io::GgufTensorInfo& gate = gguf.gguf().tensor("blk.1.ffn_gate_exps.weight");
+  EXPECT_EQ(gate.dims, (std::vector<uint64_t>{128, 64, 8}));  // ggml's order: C, F, E
+  EXPECT_EQ(gguf.gguf().tensor("blk.1.ffn_down_exps.weight").dims,
+            (std::vector<uint64_t>{64, 128, 8}));
+  EXPECT_EQ(gguf.gguf().tensor("blk.1.ffn_gate_inp.weight").dims, (std::vector<uint64_t>{128, 8}));
+}
+
+}  // namespace
+}  // namespace vktrain
