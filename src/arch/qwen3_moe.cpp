@@ -13,14 +13,16 @@ constexpr std::string_view kModelTypes[] = {"qwen3_moe"};
 constexpr TensorNameGroup kLayerTensors[] = {kAttentionAndMlp, kPostAttentionIsFfnNorm, kQkNorm,
                                              kMoeExperts};
 
-// transformers 5.17's Qwen3MoeConfig defaults, for checkpoints that leave fields out.
+// transformers 5.17's Qwen3MoeConfig defaults, for checkpoints that leave fields out. It names
+// the expert count num_local_experts (older checkpoints: num_experts, which the reader prefers
+// when the file has it); a default under num_experts would override a 5.x file's count.
 constexpr std::string_view kConfigDefaults = R"({
   "vocab_size": 151936, "hidden_size": 2048, "intermediate_size": 6144,
   "num_hidden_layers": 24, "num_attention_heads": 32, "num_key_value_heads": 4,
   "hidden_act": "silu", "max_position_embeddings": 32768, "rms_norm_eps": 1e-6,
   "tie_word_embeddings": false, "attention_bias": false, "use_sliding_window": false,
   "decoder_sparse_step": 1, "moe_intermediate_size": 768, "num_experts_per_tok": 8,
-  "num_experts": 128, "norm_topk_prob": false, "output_router_logits": false,
+  "num_local_experts": 128, "norm_topk_prob": false, "output_router_logits": false,
   "router_aux_loss_coef": 0.001, "mlp_only_layers": []})";
 
 // Qwen3-30B-A3B and Qwen3-235B-A22B (their config.json: 48 and 94 layers, 128 experts of which

@@ -249,6 +249,11 @@ TEST(ModelConfig, Qwen3MoeReadsItsExpertsAndTheConfigClassDefaults) {
   EXPECT_EQ(d.moe.aux_loss_coef, 0.001);
   EXPECT_EQ(d.num_layers, 24);
   EXPECT_TRUE(d.moe_layer(0));
+  // transformers 5 saves the count as num_local_experts; the default must not override it.
+  auto renamed = qwen3_moe_json();
+  renamed.erase("num_experts");
+  renamed["num_local_experts"] = 6;
+  EXPECT_EQ(io::parse_model_config(renamed.dump(), "moe/config.json").moe.experts, 6);
 }
 
 TEST(ModelConfig, Qwen3MoeHostileExpertFieldsAreOneErrorNamingTheField) {
