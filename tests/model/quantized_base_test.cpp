@@ -46,7 +46,9 @@ void expect_matches_dequantized(const std::string& family, DType type, bool reco
   model::Transformer m(test::context(), config, setup);
   for (const auto& p : m.parameters().all()) {
     m.parameters().write(p.spec.name, weights.at(p.spec.name));
-    if (setup.quantized.count(p.spec.name)) ASSERT_EQ(p.weight.dtype, type) << p.spec.name;
+    if (setup.quantized.count(p.spec.name)) {
+      ASSERT_EQ(p.weight.dtype, type) << p.spec.name;
+    }
   }
   data::HostBatch batch = test::tiny_batch(config, 6);
   test::GpuRun got = test::run_gradients(m, batch, recompute);
