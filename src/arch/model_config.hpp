@@ -73,6 +73,9 @@ struct ModelConfig {
   bool moe_layer(int64_t layer) const;
   bool any_moe_layer() const;
   bool any_dense_layer() const;
+  // Whether training adds the routers' load-balancing loss (output_router_logits and at least
+  // one MoE layer): its statistics, token mask and memory exist exactly then.
+  bool router_loss() const { return moe.aux_loss && any_moe_layer(); }
 };
 
 std::string_view family_name(Family family);

@@ -101,7 +101,7 @@ std::vector<Entry> activation_table(const io::ModelConfig& c, DType dtype, int64
   grad(&G::final_norm, "final norm", {N, C});
   model(&Activations::loss, "loss", {1}, f32);
   model(&Activations::grad_scale, "loss gradient scale", {1}, f32);
-  if (c.moe.aux_loss && c.any_moe_layer())
+  if (c.router_loss())
     model(&Activations::moe_aux_stats, "router load statistics", {2, c.moe.experts + 1}, f32);
   return t;
 }

@@ -128,7 +128,7 @@ MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_
   // norm, the label count and the norm's partial sums (one piece per arena chunk); its two
   // host-visible input slots (all of the inputs, the step values and the dropout seed) and its
   // results (host memory on a discrete GPU, counted anyway: the allocator's peak counts them).
-  const bool token_mask = c.moe.aux_loss && c.any_moe_layer();  // BatchTensors::token_mask
+  const bool token_mask = c.router_loss();  // BatchTensors::token_mask
   const uint64_t arrays = K * (4 + uint64_t(embedding_trains) + uint64_t(token_mask));
   uint64_t w = arrays * bytes_of(DType::i32, N);
   w += bytes_of(DType::f32, 3) + bytes_of(DType::f32, 1) + bytes_of(DType::i32, 1);

@@ -99,7 +99,7 @@ BatchTensors Transformer::make_batch(int64_t batch, int64_t time) const {
   BatchTensors b{ints("token ids"), ints("targets"), ints("positions"), ints("document ids"), {}, {}};
   if (embedding_trains())
     b.order = make_tensor(context_, DType::i32, {batch * time}, "tokens by id");
-  if (config_.moe.aux_loss && config_.any_moe_layer())
+  if (config_.router_loss())
     b.token_mask = make_tensor(context_, DType::i32, {batch * time}, "router loss token mask");
   return b;
 }
