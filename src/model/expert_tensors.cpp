@@ -96,7 +96,10 @@ std::function<std::vector<float>(size_t)> hub_values(
     }
     uint64_t count = 1;
     for (int64_t d : t.shape) count *= uint64_t(d);
-    if (t.offset == 0 && count == held->values.size()) return held->values;
+    if (t.offset == 0 && count == held->values.size()) {  // the whole parameter: its only tensor
+      held->parameter = SIZE_MAX;
+      return std::move(held->values);
+    }
     return std::vector<float>(held->values.begin() + int64_t(t.offset),
                               held->values.begin() + int64_t(t.offset + count));
   };

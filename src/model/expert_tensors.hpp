@@ -23,7 +23,6 @@ struct ExpertPiece {
   std::string name;
   std::vector<int64_t> shape;
   uint64_t offset = 0;  // first element in the fused parameter
-  uint64_t elements() const { return uint64_t(shape[0]) * uint64_t(shape[1]); }
 };
 
 // The hub's tensors of a fused expert parameter, in expert order; empty for any other parameter.
