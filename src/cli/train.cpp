@@ -267,7 +267,7 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
   // The memory plan decides recompute and refuses a run that cannot fit, before allocating.
   model::MemoryPlan plan =
       train::plan_training(config, setup, o.batch, o.seq_len, o.grad_accum, ctx.caps(), {},
-                           ranks.size(), o.shard_optimizer);
+                           ranks.size(), o.shard_optimizer, uint64_t(o.bucket_mb * 1e6));
   const uint64_t budget = model::usable_budget(ctx);
   const bool recompute =
       require_fits(plan, budget, setup, parse_grad_checkpoint(o.grad_checkpoint));
