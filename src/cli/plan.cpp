@@ -30,7 +30,7 @@ std::string join(const std::vector<std::string>& parts, const char* separator) {
 void print_data_parallel(const model::MemoryPlan& plan, const PlanOptions& o) {
   const uint64_t sent =
       o.shard_optimizer ? train::ring_pass_bytes_per_rank(plan.gradients, o.ranks) +
-                              train::ring_pass_bytes_per_rank(plan.master, o.ranks)
+                              train::ring_pass_bytes_per_rank(plan.gradients, o.ranks)
                         : train::allreduce_bytes_per_rank(plan.gradients, o.ranks);
   fmt::print("data parallel over {} ranks: the numbers above are per device; a step trains {} x "
              "{} x {} x {} tokens\n",
@@ -176,10 +176,15 @@ int run_plan(const PlanOptions& o) {
   };
   row("weights", plan.weights);
   row("LoRA adapter", plan.adapter);
-  row("master weights (f32)", plan.master);
-  row("gradients (f32)", plan.gradients);
+  const bool sharded = o.shard_optimizer && o.ranks > 1;
+  row("master weights (f32)", plan.master,
+      !sharded ? ""
+      : setup.dtype == DType::f32
+          ? std::string("   whole: in f32 they are the weights themselves")
+          : fmt::format("   sharded: 1/{} per device", o.ranks));
+  row("gradients (f32)", plan.gradients, sharded ? "   whole: the backward accumulates into them" : "");
   row("optimizer state (AdamW)", plan.optimizer,
-      o.shard_optimizer ? fmt::format("   sharded: 1/{} per device", o.ranks) : "");
+      sharded ? fmt::format("   sharded: 1/{} per device", o.ranks) : "");
   row("activations", plan.activations,
       fmt::format("   with recompute {:.2f} GiB", gib(plan.activations_recompute)));
   row("workspace", plan.workspace);

@@ -334,24 +334,36 @@ void TrainingStep::record_distributed_update() {
   shard_update_->share_workspace(*parts_.front());
   shard_update_->copy(norm, sizeof(float), norm_sq, 0, sizeof(float));
   optimizer_->record_update(*shard_update_, grad_norm_sq_);
-  const vk::Allocation& masters = params.master_arena().memory;
   for (size_t i = 0; i < buckets_.size(); ++i) {
     Bucket& b = buckets_[i];
     const vk::Allocation& staging = staging_[i % staging_.size()];
-    const uint64_t at = uint64_t(b.shard_offsets[rank]) * sizeof(float);
+    const uint64_t at = uint64_t(b.shard_offsets[rank]);
+    const ArenaRange mine{b.range.first + at, uint64_t(b.shard_counts[rank])};
     b.send = std::make_unique<vk::Recorder>(model_.context());
-    record_copy(*b.send, masters, b.range.first * sizeof(float) + at, staging, at,
-                uint64_t(b.shard_counts[rank]) * sizeof(float));
+    if (mine.count > 0)
+      record_copy(*b.send, params.master_rows(mine).memory, 0, staging, at * sizeof(float),
+                  mine.count * sizeof(float));
     b.receive = std::make_unique<vk::Recorder>(model_.context());
-    record_copy(*b.receive, staging, 0, masters, b.range.first * sizeof(float),
-                b.range.count * sizeof(float));
+    if (params.masters_sharded()) {
+      // Only the compute copies take the other ranks' masters.
+      Tensor gathered;
+      gathered.dtype = DType::f32;
+      gathered.shape = {int64_t(b.range.count)};
+      gathered.name = "gathered masters";
+      gathered.memory = vk::Allocation(nullptr, staging.spans(), b.range.count * sizeof(float));
+      params.record_refresh_from(*b.receive, gathered, {b.range.first, b.range.count});
+    } else {
+      record_copy(*b.receive, staging, 0, params.master_arena().memory,
+                  b.range.first * sizeof(float), b.range.count * sizeof(float));
+    }
   }
   gather_ = std::make_unique<vk::Recorder>(model_.context());
   record_refresh(*gather_);
 }
 
 void TrainingStep::record_refresh(vk::Recorder& rec) {
-  model_.parameters().record_refresh(rec);
+  // Sharded masters refresh the copies as they are gathered (record_distributed_update).
+  if (!model_.parameters().masters_sharded()) model_.parameters().record_refresh(rec);
   // The results the host reads after the wait (finish), in the recording's host-visible memory.
   const vk::Span& out = results_.spans().front();
   const Tensor* results[] = {&acts_.loss, &acts_.grad_scale, &grad_norm_sq_};

@@ -39,7 +39,11 @@
 // the update, one scalar's round trip. Each rank updates its shard of the masters; bucket by
 // bucket through the same ring, a submission copies its part into staging, the host gathers
 // every rank's part into every rank's staging (MPI_Iallgatherv, in place) and a submission
-// uploads the bucket's masters; a last one refreshes the compute copies. The reduce-scatter and the all-gather move (N - 1) / N of the
+// uploads the bucket's masters; a last one refreshes the compute copies. In f16/bf16 runs each
+// rank keeps only its shard of the masters (model::Parameters) and the gathered masters go
+// straight from staging into the compute copies, bucket by bucket (as DeepSpeed's ZeRO-1
+// all-gathers the parameters; here they travel in f32, which a compute copy is converted from
+// exactly as one rank converts its whole master). The reduce-scatter and the all-gather move (N - 1) / N of the
 // arena each, the all-reduce's 2 (N - 1) / N together. The norm is summed in another order
 // than one rank's (per shard, then over the shards), so it may differ from one rank's in the
 // last bits (by 4e-8, relative, on cli.mpi_zero_same's model), and the clipped update with it.

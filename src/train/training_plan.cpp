@@ -11,9 +11,12 @@ model::MemoryPlan plan_training(const io::ModelConfig& config, const model::Mode
                                 const vk::Capabilities& device,
                                 const ops::AdamwOptions& optimizer, int64_t ranks,
                                 bool shard_optimizer, uint64_t bucket_bytes) {
+  // Sharded, the masters too where the run has any apart from its weights (f16/bf16).
+  model::ModelSetup sharded = setup;
+  if (shard_optimizer && ranks > 1) sharded.master_shards = ranks;
   model::MemoryPlan plan =
-      model::plan_memory(config, setup, batch, seq, micro_batches, device);
-  plan.optimizer = optimizer_state_bytes(optimizer, plan.master, shard_optimizer ? ranks : 1);
+      model::plan_memory(config, sharded, batch, seq, micro_batches, device);
+  plan.optimizer = optimizer_state_bytes(optimizer, plan.gradients, shard_optimizer ? ranks : 1);
   if (ranks > 1) {  // TrainingStep's staging ring and, sharded, its norm exchange (f32 [2])
     const StagingRing ring =
         staging_ring(plan.gradients / sizeof(float), bucket_bytes, device.max_allocation);

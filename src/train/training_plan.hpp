@@ -5,8 +5,9 @@
 // ranks, each device holds the same plus the host-visible staging ring of the gradients'
 // buckets (`staging`: train/gradient_buckets.hpp, for buckets of `bucket_bytes`), and each
 // step all-reduces the gradients; with the optimizer sharded (ZeRO-1), each holds 1/N of the
-// optimizer's state (rank 0 the most) and each step reduce-scatters the gradients and
-// all-gathers the masters instead.
+// optimizer's state and, in f16/bf16 runs, of the f32 masters (rank 0 the most; an f32 run's
+// masters are its weights, whole), and each step reduce-scatters the gradients and all-gathers
+// the masters instead. The gradients stay whole (the backward accumulates into them).
 #include <cstdint>
 
 #include "model/memory_plan.hpp"
