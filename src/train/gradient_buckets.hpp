@@ -49,7 +49,7 @@ struct StagingRing {
 // The ring for a gradient arena of `arena_elements` whose buckets are cut at `bucket_bytes`
 // (--bucket-mb, whole rows; 0, a bucket per layer: 1 MiB; at most one allocation of
 // `max_allocation` and 1 GiB): its buffers hold the largest bucket gradient_buckets makes with
-// max_bytes = slot_elements x 4, and together no more than the arena.
+// max_bytes = slot_elements x 4, and no more buffers than the arena can fill.
 StagingRing staging_ring(uint64_t arena_elements, uint64_t bucket_bytes, uint64_t max_allocation);
 
 }  // namespace vktrain::train

@@ -9,9 +9,11 @@
 // Sharded over N data-parallel ranks (ZeRO stage 1): rank r keeps the state of, and updates,
 // only its 1/N of the arenas (whole rows, ranks in order: optimizer_shard), so the optimizer's
 // memory per device falls with N; the step gathers the other ranks' updated masters after the
-// update (train/step.hpp). A checkpoint holds the whole state under the parameters' names all
-// the same: rank 0 gathers it to write it (read_state), and every rank takes its part when
-// reading it back (write_state).
+// update (train/step.hpp). In f16/bf16 runs the masters are sharded the same way (the model's
+// Parameters keep only this rank's rows). A checkpoint holds the whole state and masters under
+// the parameters' names all the same: rank 0 gathers them to write them (read_state,
+// read_master), and every rank takes its part when reading them back (write_state,
+// Parameters::write).
 #include <memory>
 #include <span>
 #include <string>
