@@ -30,11 +30,11 @@ std::string join(const std::vector<std::string>& parts, const char* separator) {
 void print_data_parallel(const model::MemoryPlan& plan, const PlanOptions& o) {
   const uint64_t sent =
       o.shard_optimizer ? train::ring_pass_bytes_per_rank(plan.gradients, o.ranks) +
-                              train::ring_pass_bytes_per_rank(plan.master, o.ranks)
+                              train::ring_pass_bytes_per_rank(plan.gradients, o.ranks)
                         : train::allreduce_bytes_per_rank(plan.gradients, o.ranks);
-  fmt::print("data parallel over {} ranks: the numbers above are per device (workspace holds the "
-             "{:.2f} GiB gradient staging); a step trains {} x {} x {} x {} tokens\n",
-             o.ranks, gib(plan.gradients), o.ranks, o.grad_accum, o.batch, o.seq_len);
+  fmt::print("data parallel over {} ranks: the numbers above are per device; a step trains {} x "
+             "{} x {} x {} tokens\n",
+             o.ranks, o.ranks, o.grad_accum, o.batch, o.seq_len);
   fmt::print("  gradient {} per step: {:.2f} GiB of f32 gradients{}; each rank sends and "
              "receives {:.2f} GiB (ring: {}){}\n",
              o.shard_optimizer ? "reduce-scatter" : "all-reduce", gib(plan.gradients),
@@ -176,13 +176,27 @@ int run_plan(const PlanOptions& o) {
   };
   row("weights", plan.weights);
   row("LoRA adapter", plan.adapter);
-  row("master weights (f32)", plan.master);
-  row("gradients (f32)", plan.gradients);
+  const bool sharded = o.shard_optimizer && o.ranks > 1;
+  row("master weights (f32)", plan.master,
+      !sharded ? ""
+      : setup.dtype == DType::f32
+          ? std::string("   whole: in f32 they are the weights themselves")
+          : fmt::format("   sharded: 1/{} per device", o.ranks));
+  row("gradients (f32)", plan.gradients, sharded ? "   whole: the backward accumulates into them" : "");
   row("optimizer state (AdamW)", plan.optimizer,
-      o.shard_optimizer ? fmt::format("   sharded: 1/{} per device", o.ranks) : "");
+      sharded ? fmt::format("   sharded: 1/{} per device", o.ranks) : "");
   row("activations", plan.activations,
       fmt::format("   with recompute {:.2f} GiB", gib(plan.activations_recompute)));
   row("workspace", plan.workspace);
+  // Counted in the total, as the allocator counts it, though on a discrete GPU it is not the
+  // device's memory.
+  if (o.ranks > 1)
+    row("host-visible staging", plan.staging,
+        o.device_memory ? std::string("   the gradients' MPI buffers: system memory beside a "
+                                      "discrete GPU, the same memory on a unified one")
+        : context.caps().type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU
+            ? std::string("   the gradients' MPI buffers, in system memory (a discrete GPU)")
+            : std::string("   the gradients' MPI buffers, in the memory this device shares"));
   row("total", plan.total(false),
       fmt::format("   with recompute {:.2f} GiB", gib(plan.total(true))));
   row("device budget", budget);

@@ -263,11 +263,15 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
     setup.lora.targets = adapter ? adapter->lora.targets : model::parse_lora_targets(o.lora_targets);
   }
   setup.quantized = quantized_base(config, &source, o.quantize, setup.dtype).types;
+  if (o.shard_optimizer && ranks.distributed()) {  // the masters with the optimizer's state
+    setup.master_shard = ranks.rank();
+    setup.master_shards = ranks.size();
+  }
   model::check_model_setup(setup);
   // The memory plan decides recompute and refuses a run that cannot fit, before allocating.
   model::MemoryPlan plan =
       train::plan_training(config, setup, o.batch, o.seq_len, o.grad_accum, ctx.caps(), {},
-                           ranks.size(), o.shard_optimizer);
+                           ranks.size(), o.shard_optimizer, uint64_t(o.bucket_mb * 1e6));
   const uint64_t budget = model::usable_budget(ctx);
   const bool recompute =
       require_fits(plan, budget, setup, parse_grad_checkpoint(o.grad_checkpoint));
@@ -363,6 +367,10 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
 
   // A stop asked on another rank stops this one too, with that rank's signal unknown here.
   const int exit_code = 128 + (stop_signal ? int(stop_signal) : SIGTERM);
+  // Sharded masters reach rank 0's result from every rank.
+  train::Masters masters;
+  if (root || trainer.optimizer().sharded())
+    masters = train::read_masters(m.parameters(), trainer.optimizer());
   if (!root) return stopped ? exit_code : 0;
   if (const train::DataParallelTime& time = trainer.data_parallel_time(); time.steps > 0)
     fmt::print("data parallel, per step: {:.3f} s, of which {:.3f} s copying gradients to and "
@@ -370,8 +378,8 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
                "metrics.jsonl has every step)\n",
                time.seconds / double(time.steps), time.staging / double(time.steps),
                time.mpi / double(time.steps));
-  if (!o.full) io::write_peft_files(o.out, train::adapter_of(m, o.model));
-  else train::write_model_directory(o.out, m, o.model);
+  if (!o.full) io::write_peft_files(o.out, train::adapter_of(m, o.model, &masters));
+  else train::write_model_directory(o.out, m, o.model, &masters);
   if (stopped) {
     fmt::print("stopped at step {}: checkpoint saved; continue with --resume\n", trainer.step());
     return exit_code;

@@ -86,6 +86,8 @@ MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_
   std::vector<uint64_t> chunks;
   uint64_t chunk = 0, rows = 0;
   bool embedding_trains = false;
+  // Sharded masters (Parameters): every trainable weight a compute copy, the f32 norms too.
+  const bool sharded = setup.master_shards > 1 && setup.dtype != DType::f32;
   for (const auto& spec : specs) {
     const bool lora = is_lora_parameter(spec.name);
     const bool trainable = setup.full || lora;
@@ -102,14 +104,18 @@ MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_
       rows += r;
       embedding_trains |= spec.name == "model.embed_tokens.weight";
     }
-    if (trainable && type == DType::f32) continue;  // a view of the master
+    if (trainable && type == DType::f32 && !sharded) continue;  // a view of the master
     const uint64_t cols = uint64_t(spec.shape.back());
     (lora ? plan.adapter : plan.weights) +=
         allocated_bytes(dtype_bytes(type, cols) * (spec.elements() / cols));
   }
   if (chunk) chunks.push_back(chunk);
   const uint64_t arena = rows * uint64_t(kArenaRow) * 4;
-  plan.master = arena;
+  // Sharded, rank 0's rows: the most any rank holds.
+  plan.master = sharded && rows > 0
+                    ? bytes_of(DType::f32,
+                               arena_shard(rows * uint64_t(kArenaRow), 0, setup.master_shards).count)
+                    : arena;
   plan.gradients = arena;
   // The RoPE tables (one global, one local where layers use it) and the dropout seed.
   bool global = false, local = false;

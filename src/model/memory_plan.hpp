@@ -34,11 +34,15 @@ struct MemoryPlan {
                                        // forward replayed inside the backward
   uint64_t workspace = 0;  // per micro-batch inputs and the scratch the step's and the
                            // evaluation's recordings keep (logits chunks, LoRA, partial sums)
+  // Host-visible buffers of a data-parallel step (train::plan_training): the ring that stages
+  // the gradients' buckets for MPI, and the sharded optimizer's norm exchange. System memory on
+  // a discrete GPU, the device's own memory on a unified one; the allocator counts it either way.
+  uint64_t staging = 0;
   int64_t batch = 1, seq = 1;  // the micro-batch planned, so advice knows what can shrink
 
   uint64_t fixed() const { return weights + adapter + master + gradients + optimizer; }
   uint64_t total(bool recompute) const {
-    return fixed() + (recompute ? activations_recompute : activations) + workspace;
+    return fixed() + (recompute ? activations_recompute : activations) + workspace + staging;
   }
 };
 

@@ -16,9 +16,32 @@ uint64_t arena_rows(uint64_t elements) { return (elements + kArenaRow - 1) / kAr
 
 }  // namespace
 
+ArenaRange arena_overlap(const ArenaRange& a, const ArenaRange& b) {
+  const uint64_t first = std::max(a.first, b.first);
+  const uint64_t end = std::min(a.first + a.count, b.first + b.count);
+  return first < end ? ArenaRange{first, end - first} : ArenaRange{first, 0};
+}
+
+ArenaRange arena_shard(uint64_t elements, int64_t rank, int64_t ranks) {
+  const uint64_t rows = elements / kArenaRow;
+  const uint64_t per_rank = (rows + uint64_t(ranks) - 1) / uint64_t(ranks);
+  const uint64_t first = std::min(rows, uint64_t(rank) * per_rank);
+  const uint64_t end = std::min(rows, first + per_rank);
+  return {first * kArenaRow, (end - first) * kArenaRow};
+}
+
+Tensor zeroed_rows(vk::Context& context, uint64_t rows, const std::string& what) {
+  Tensor t = make_tensor(context, DType::f32, {int64_t(rows), kArenaRow}, what);
+  vk::Recorder rec(context);
+  ops::fill(rec, t, 0.0f);
+  rec.run();
+  return t;
+}
+
 Parameters::Parameters(vk::Context& context, const std::vector<ParameterSpec>& specs, DType dtype,
                        const TrainablePredicate& trainable,
-                       const std::map<std::string, DType>& block_types)
+                       const std::map<std::string, DType>& block_types, int64_t shard,
+                       int64_t shards)
     : context_(context), dtype_(dtype) {
   // The arena layout first: trainable parameters in the given order, each on a fresh row, with
   // chunks cut at parameter boundaries so that no chunk exceeds one allocation.
@@ -43,10 +66,15 @@ Parameters::Parameters(vk::Context& context, const std::vector<ParameterSpec>& s
     params_.push_back(std::move(p));
   }
   if (chunk) chunk_rows_.push_back(chunk);
-  if (any_trainable()) {
+  // An f32 run's weights are its masters: nothing to shard.
+  masters_sharded_ = any_trainable() && shards > 1 && dtype != DType::f32;
+  master_shard_ = masters_sharded_ ? arena_shard(trainable_elements_, shard, shards)
+                                   : ArenaRange{0, trainable_elements_};
+  if (masters_sharded_ && master_shard_.count > 0)
+    master_ = zeroed_rows(context, master_shard_.count / kArenaRow, "master weights (shard)");
+  else if (any_trainable() && !masters_sharded_)
     master_ = make_arena("master weights", chunks_);
-    grads_ = make_arena("gradients", chunks_);
-  }
+  if (any_trainable()) grads_ = make_arena("gradients", chunks_);
   for (auto& p : params_) {
     DType type = p.spec.matrix() ? dtype : DType::f32;
     if (auto block = block_types.find(p.spec.name); block != block_types.end()) {
@@ -56,7 +84,7 @@ Parameters::Parameters(vk::Context& context, const std::vector<ParameterSpec>& s
              p.spec.name, dtype_name(block->second));
       type = block->second;
     }
-    if (p.trainable && type == DType::f32) {
+    if (p.trainable && type == DType::f32 && !masters_sharded_) {
       p.weight = arena_view(master_, p.spec.name);
     } else {
       p.copy = p.trainable;
@@ -110,7 +138,19 @@ void Parameters::write(const std::string& name, std::span<const float> values) {
   if (values.size() != p.spec.elements())
     fail("[model] parameter '{}' has {} elements, got {} values", name,
          p.spec.elements(), values.size());
-  if (p.trainable) {
+  if (p.trainable && masters_sharded_) {
+    // The shard's rows of the parameter, its padding after the last value zero.
+    const ArenaRange whole{p.offset, arena_rows(p.spec.elements()) * kArenaRow};
+    const ArenaRange part = arena_overlap(whole, master_shard_);
+    if (part.count > 0) {
+      std::vector<float> rows(part.count, 0.0f);
+      const uint64_t from = part.first - whole.first;
+      std::copy_n(values.begin() + int64_t(from),
+                  std::min<uint64_t>(part.count, values.size() - from), rows.begin());
+      Tensor m = master_rows(part);
+      write_floats(context_, m, rows);
+    }
+  } else if (p.trainable) {
     Tensor m = master(name);
     write_floats(context_, m, values);
   }
@@ -132,6 +172,23 @@ void Parameters::write_encoded(const std::string& name, std::span<const std::byt
     fail("[model] parameter '{}' holds {} bytes of {}, got {}", name, p.weight.bytes(),
          dtype_name(p.weight.dtype), bytes.size());
   write_bytes(context_, p.weight, bytes);
+}
+
+Tensor Parameters::master(const std::string& name) const {
+  if (masters_sharded_)
+    fail("[model] the master of '{}' is sharded over the ranks: read it through the optimizer",
+         name);
+  return arena_view(master_, name);
+}
+
+Tensor Parameters::master_rows(const ArenaRange& range) const {
+  if (range.first < master_shard_.first ||
+      range.first + range.count > master_shard_.first + master_shard_.count ||
+      range.count % kArenaRow != 0)
+    fail("[model] master rows at {} (+{}) are outside this rank's {} (+{})", range.first,
+         range.count, master_shard_.first, master_shard_.count);
+  return view(master_, range.first - master_shard_.first,
+              {int64_t(range.count / kArenaRow), kArenaRow}, master_.name + " (rows)");
 }
 
 std::vector<float> Parameters::read(const std::string& name) const {
@@ -159,6 +216,18 @@ uint64_t Parameters::total_count() const {
 void Parameters::record_refresh(vk::Recorder& rec) {
   for (auto& p : params_)
     if (p.copy) ops::convert(rec, p.weight, master(p.spec.name));
+}
+
+void Parameters::record_refresh_from(vk::Recorder& rec, const Tensor& values,
+                                     const ArenaRange& range) {
+  for (auto& p : params_) {
+    if (!p.copy) continue;
+    const ArenaRange part = arena_overlap({p.offset, p.spec.elements()}, range);
+    if (part.count == 0) continue;
+    const int64_t n = int64_t(part.count);
+    Tensor out = view(p.weight, part.first - p.offset, {n}, p.spec.name + " (part)");
+    ops::convert(rec, out, view(values, part.first - range.first, {n}, values.name));
+  }
 }
 
 }  // namespace vktrain::model

@@ -47,7 +47,7 @@ Transformer::Transformer(vk::Context& context, const io::ModelConfig& config,
   params_ = std::make_unique<Parameters>(
       context, specs, setup.dtype,
       [&](const ParameterSpec& spec) { return setup.full || is_lora_parameter(spec.name); },
-      setup.quantized);
+      setup.quantized, setup.master_shard, setup.master_shards);
   // Two tables at most: the global one, and Gemma-3's local one.
   for (int64_t l = 0; l < config.num_layers; ++l) {
     Tensor& table = uses_local_rope(config, l) ? inv_freq_local_ : inv_freq_global_;

@@ -37,6 +37,9 @@ struct ModelSetup {
   // Frozen base matrices kept in a ggml block type on the device (a quantized base: QLoRA),
   // by parameter name (model/quantized.hpp chooses them); the rest are in `dtype`.
   std::map<std::string, DType> quantized;
+  // The f32 masters sharded over the ranks of a data-parallel job (ZeRO-1, f16/bf16 runs):
+  // this process keeps shard `master_shard` of `master_shards` (Parameters).
+  int64_t master_shard = 0, master_shards = 1;
 };
 
 // Fails with one line when the setup cannot run: LoRA and full fine-tuning together, full

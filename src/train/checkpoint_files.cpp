@@ -39,15 +39,32 @@ std::vector<std::pair<const model::Parameter*, size_t>> state_tensors(
   return tensors;
 }
 
+// A parameter's value: from `masters` when it trains and they are given.
+std::vector<float> value_of(const model::Parameters& params, const std::string& name,
+                            const Masters* masters) {
+  if (masters && params.at(name).trainable) return masters->at(name);
+  return params.read(name);
+}
+
 }  // namespace
 
-io::PeftAdapter adapter_of(const model::Transformer& model, const std::string& base_model) {
+Masters read_masters(const model::Parameters& params, const Optimizer& optimizer) {
+  Masters masters;
+  for (const auto& p : params.all())
+    if (p.trainable)
+      if (std::vector<float> values = optimizer.read_master(p); !values.empty())
+        masters[p.spec.name] = std::move(values);
+  return masters;
+}
+
+io::PeftAdapter adapter_of(const model::Transformer& model, const std::string& base_model,
+                           const Masters* masters) {
   io::PeftAdapter adapter;
   adapter.lora = model.setup().lora;
   adapter.base_model = base_model;
   for (const auto& p : model.parameters().all())
     if (model::is_lora_parameter(p.spec.name)) {
-      adapter.weights[p.spec.name] = model.parameters().read(p.spec.name);
+      adapter.weights[p.spec.name] = value_of(model.parameters(), p.spec.name, masters);
       adapter.shapes[p.spec.name] = p.spec.shape;
     }
   return adapter;
@@ -56,8 +73,9 @@ io::PeftAdapter adapter_of(const model::Transformer& model, const std::string& b
 void write_trainable(const std::string& dir, const model::Transformer& model,
                      const Optimizer& optimizer, const std::string& base_model) {
   const model::Parameters& params = model.parameters();
-  // Each tensor is read from the device when the writer asks for it: the optimizer's state of
-  // each parameter in turn, the non-adapter masters by their own names.
+  // The masters first (gathered from the ranks when sharded, as send_trainable sends them);
+  // then the optimizer's state of each parameter in turn, read when the writer asks for it.
+  const Masters masters = read_masters(params, optimizer);
   const auto state = state_tensors(params, optimizer);
   std::vector<io::NamedShape> state_names, weights;
   for (const auto& [p, i] : state)
@@ -65,10 +83,11 @@ void write_trainable(const std::string& dir, const model::Transformer& model,
   for (const auto& p : params.all())
     if (p.trainable && !model::is_lora_parameter(p.spec.name))
       weights.push_back({p.spec.name, p.spec.shape});
-  if (model.setup().lora.rank > 0) io::write_peft_files(dir, adapter_of(model, base_model));
+  if (model.setup().lora.rank > 0)
+    io::write_peft_files(dir, adapter_of(model, base_model, &masters));
   if (!weights.empty())
     io::write_model_safetensors(
-        dir + "/" + kModelFile, weights, [&](size_t i) { return params.read(weights[i].name); },
+        dir + "/" + kModelFile, weights, [&](size_t i) { return masters.at(weights[i].name); },
         DType::f32);
   io::write_model_safetensors(
       dir + "/" + kOptimizerFile, state_names,
@@ -76,12 +95,13 @@ void write_trainable(const std::string& dir, const model::Transformer& model,
       DType::f32);
 }
 
-void send_optimizer_state(const model::Parameters& params, const Optimizer& optimizer) {
+void send_trainable(const model::Parameters& params, const Optimizer& optimizer) {
+  read_masters(params, optimizer);
   for (const auto& [p, i] : state_tensors(params, optimizer)) optimizer.read_state(*p, i);
 }
 
 void write_model_directory(const std::string& dir, const model::Transformer& model,
-                           const std::string& base_model) {
+                           const std::string& base_model, const Masters* masters) {
   const DType dtype = model.setup().dtype;
   io::write_model_config(dir + "/config.json", model.config(), dtype);
   const auto specs = model::base_parameters(model.config());
@@ -90,7 +110,8 @@ void write_model_directory(const std::string& dir, const model::Transformer& mod
   for (const auto& t : hub) tensors.push_back({t.name, t.shape});
   io::write_model_safetensors(
       dir + "/" + kModelFile, tensors,
-      model::hub_values(hub, [&](size_t i) { return model.parameters().read(specs[i].name); }),
+      model::hub_values(hub,
+                        [&](size_t i) { return value_of(model.parameters(), specs[i].name, masters); }),
       dtype);
   if (std::filesystem::is_directory(base_model))
     io::copy_tokenizer_files(base_model, dir, "train");

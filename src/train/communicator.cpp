@@ -59,8 +59,8 @@ Communicator::~Communicator() {
   if (initialised_) MPI_Finalize();
 }
 
-void Communicator::start_sum(std::span<float> values) const {
-  if (!distributed()) return;
+size_t Communicator::start_sum(std::span<float> values) const {
+  if (!distributed()) return 0;
   // MPI counts are int: pieces of at most 2^30 elements.
   for (size_t first = 0; first < values.size(); first += size_t(1) << 30) {
     const int count = int(std::min(values.size() - first, size_t(1) << 30));
@@ -69,24 +69,27 @@ void Communicator::start_sum(std::span<float> values) const {
                    MPI_COMM_WORLD, &request);
     started_->pending.push_back(request);
   }
+  return started_->pending.size();
 }
 
-void Communicator::start_reduce_scatter(std::span<float> values,
-                                        std::span<const int> counts) const {
-  if (!distributed()) return;
+size_t Communicator::start_reduce_scatter(std::span<float> values,
+                                          std::span<const int> counts) const {
+  if (!distributed()) return 0;
   MPI_Request request;
   MPI_Ireduce_scatter(MPI_IN_PLACE, values.data(), counts.data(), MPI_FLOAT, MPI_SUM,
                       MPI_COMM_WORLD, &request);
   started_->pending.push_back(request);
+  return started_->pending.size();
 }
 
-void Communicator::start_gather(std::span<float> values, std::span<const int> counts,
-                                std::span<const int> displacements) const {
-  if (!distributed()) return;
+size_t Communicator::start_gather(std::span<float> values, std::span<const int> counts,
+                                  std::span<const int> displacements) const {
+  if (!distributed()) return 0;
   MPI_Request request;
   MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, values.data(), counts.data(),
                   displacements.data(), MPI_FLOAT, MPI_COMM_WORLD, &request);
   started_->pending.push_back(request);
+  return started_->pending.size();
 }
 
 void Communicator::send(std::span<const float> values, int to) const {
@@ -101,12 +104,19 @@ void Communicator::receive(std::span<float> values, int from) const {
              MPI_FLOAT, from, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
 }
 
-void Communicator::progress() const {
-  if (started_->pending.empty()) return;
-  int done = 0;
-  MPI_Testall(int(started_->pending.size()), started_->pending.data(), &done,
-              MPI_STATUSES_IGNORE);
-  if (done) started_->pending.clear();
+// Finished requests become MPI_REQUEST_NULL, which later tests and waits pass over: the
+// tickets stay valid until wait_started() clears them.
+void Communicator::progress() const { done(started_->pending.size()); }
+
+bool Communicator::done(size_t ticket) const {
+  int finished = 1;
+  if (ticket > 0)
+    MPI_Testall(int(ticket), started_->pending.data(), &finished, MPI_STATUSES_IGNORE);
+  return finished != 0;
+}
+
+void Communicator::wait_until(size_t ticket) const {
+  MPI_Waitall(int(ticket), started_->pending.data(), MPI_STATUSES_IGNORE);
 }
 
 void Communicator::wait_started() const {
@@ -150,10 +160,14 @@ std::unique_ptr<Communicator> Communicator::from_launch() {
 struct Communicator::Requests {};
 Communicator::Communicator() = default;
 Communicator::~Communicator() = default;
-void Communicator::start_sum(std::span<float>) const {}
-void Communicator::start_reduce_scatter(std::span<float>, std::span<const int>) const {}
-void Communicator::start_gather(std::span<float>, std::span<const int>,
-                                std::span<const int>) const {}
+size_t Communicator::start_sum(std::span<float>) const { return 0; }
+size_t Communicator::start_reduce_scatter(std::span<float>, std::span<const int>) const {
+  return 0;
+}
+size_t Communicator::start_gather(std::span<float>, std::span<const int>,
+                                  std::span<const int>) const {
+  return 0;
+}
 // One rank has no one to talk to: the sharded optimizer never sends to itself.
 void Communicator::send(std::span<const float>, int) const {
   fail("[mpi] this vktrain was built without MPI: nothing to send to");
@@ -162,6 +176,8 @@ void Communicator::receive(std::span<float>, int) const {
   fail("[mpi] this vktrain was built without MPI: nothing to receive from");
 }
 void Communicator::progress() const {}
+bool Communicator::done(size_t) const { return true; }
+void Communicator::wait_until(size_t) const {}
 void Communicator::wait_started() const {}
 double Communicator::sum(double value) const { return value; }
 bool Communicator::any(bool value) const { return value; }

@@ -31,20 +31,24 @@ class Communicator {
   // Element-wise sums over the ranks, in place, started without waiting (MPI_Iallreduce), for
   // work to go on meanwhile; every rank starts the same sums in the same order and gets the same
   // result. MPI moves them on only inside MPI calls: progress() lets it between other work,
-  // wait_started() returns when all have finished.
-  void start_sum(std::span<float> values) const;
+  // wait_started() returns when all have finished. Each start returns a ticket: wait_until(t)
+  // returns, and done(t) is true, once that one and every one started before it have finished
+  // (so a buffer may be reused while later ones are still under way).
+  size_t start_sum(std::span<float> values) const;
   // A reduce-scatter started the same way (MPI_Ireduce_scatter in place): `values` is this
   // rank's whole contribution, cut into the ranks' parts of counts[r] elements in rank order;
   // this rank's part of the sums lands at the start of `values` (the rest is left undefined).
   // The counts must stay alive until wait_started(). On two ranks each element's sum is a + b,
   // the same bits as start_sum's.
-  void start_reduce_scatter(std::span<float> values, std::span<const int> counts) const;
+  size_t start_reduce_scatter(std::span<float> values, std::span<const int> counts) const;
   // An all-gather started the same way (MPI_Iallgatherv in place): rank r's part of `values` is
   // counts[r] elements at displacements[r], filled in on every rank from rank r's. The counts
   // must stay alive until wait_started().
-  void start_gather(std::span<float> values, std::span<const int> counts,
-                    std::span<const int> displacements) const;
+  size_t start_gather(std::span<float> values, std::span<const int> counts,
+                      std::span<const int> displacements) const;
   void progress() const;
+  bool done(size_t ticket) const;
+  void wait_until(size_t ticket) const;
   void wait_started() const;
   // Point to point, blocking: `values` to rank `to`, and from rank `from` into `values`.
   void send(std::span<const float> values, int to) const;

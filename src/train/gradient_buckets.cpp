@@ -65,4 +65,13 @@ std::vector<GradientBucket> gradient_buckets(const model::Parameters& params,
   return buckets;
 }
 
+StagingRing staging_ring(uint64_t arena_elements, uint64_t bucket_bytes, uint64_t max_allocation) {
+  const uint64_t cap =
+      std::min({max_allocation, uint64_t(1) << 30, bucket_bytes ? bucket_bytes : uint64_t(1) << 20});
+  const uint64_t rows = std::max<uint64_t>(1, cap / 4 / model::kArenaRow);
+  const uint64_t slot = std::min(rows * model::kArenaRow, arena_elements);
+  if (slot == 0) return {};
+  return {std::min(kStagingSlots, (arena_elements + slot - 1) / slot), slot};
+}
+
 }  // namespace vktrain::train

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 
 #include "base/error.hpp"
 #include "ops/elementwise.hpp"
@@ -21,11 +22,6 @@ ArenaRange arena_range(const model::Parameter& p) {
   return {p.offset, whole_rows(p.spec.elements())};
 }
 
-ArenaRange overlap(const ArenaRange& a, const ArenaRange& b) {
-  const uint64_t first = std::max(a.first, b.first);
-  const uint64_t end = std::min(a.first + a.count, b.first + b.count);
-  return first < end ? ArenaRange{first, end - first} : ArenaRange{first, 0};
-}
 
 // AdamW (torch.optim.AdamW with clip_grad_norm_): two f32 moments in the parameters' arena
 // layout, so the update is one flat pass over groups of neighbouring parameters. Sharded, the
@@ -42,21 +38,19 @@ class Adamw final : public Optimizer {
       m_ = params.make_arena("AdamW first moments", memory_);
       v_ = params.make_arena("AdamW second moments", memory_);
     } else if (shard_.count > 0) {
-      const int64_t rows = int64_t(shard_.count / model::kArenaRow);
-      for (Tensor* t : {&m_, &v_}) {
-        *t = make_tensor(params.context(), DType::f32, {rows, model::kArenaRow},
-                         t == &m_ ? "AdamW first moments (shard)" : "AdamW second moments (shard)");
-        vk::Recorder rec(params.context());
-        ops::fill(rec, *t, 0.0f);
-        rec.run();
-      }
+      const uint64_t rows = shard_.count / model::kArenaRow;
+      m_ = model::zeroed_rows(params.context(), rows, "AdamW first moments (shard)");
+      v_ = model::zeroed_rows(params.context(), rows, "AdamW second moments (shard)");
     }
+    if (params.masters_sharded() && (!sharded() || params.master_shard().first != shard_.first ||
+                                     params.master_shard().count != shard_.count))
+      fail("[train] the masters are sharded, but not as the optimizer's state is");
     step_values_ = make_tensor(params.context(), DType::f32, {3}, "AdamW step values");
     // Neighbouring parameters with the same decay share one group; the padding between them is
     // zero in every arena and stays zero under the update. Groups are relative to the shard.
     for (const auto& p : params.all()) {
       if (!p.trainable) continue;
-      const ArenaRange r = overlap(arena_range(p), shard_);
+      const ArenaRange r = model::arena_overlap(arena_range(p), shard_);
       if (r.count == 0) continue;
       const uint64_t first = r.first - shard_.first;
       if (!groups_.empty() && groups_.back().decay == p.spec.matrix() &&
@@ -75,7 +69,7 @@ class Adamw final : public Optimizer {
 
   void record_update(vk::Recorder& rec, const Tensor& grad_norm_squared) override {
     if (shard_.count == 0) return;
-    Tensor master = shard_view(params_.master_arena());
+    Tensor master = params_.master_rows(shard_);
     Tensor grads = shard_view(params_.grad_arena());
     ops::adamw_update(rec, master, m_, v_, grads, step_values_,
                       options_.max_grad_norm > 0 ? &grad_norm_squared : nullptr, groups_,
@@ -91,26 +85,14 @@ class Adamw final : public Optimizer {
 
   std::vector<float> read_state(const model::Parameter& p, size_t which) const override {
     const Tensor& moment = which == 0 ? m_ : v_;
-    const ArenaRange whole = arena_range(p);
     if (!sharded()) return read_floats(params_.context(), params_.arena_view(moment, p.spec.name));
-    // Each rank's part of the parameter's rows, to rank 0 in rank order.
-    std::vector<float> values(ranks_->rank() == 0 ? whole.count : 0);
-    for (int r = 0; r < ranks_->size(); ++r) {
-      const ArenaRange part = overlap(whole, optimizer_shard(params_.trainable_elements(), r,
-                                                             ranks_->size()));
-      if (part.count == 0) continue;
-      std::span<float> into;
-      if (ranks_->rank() == 0) into = {values.data() + (part.first - whole.first), part.count};
-      if (r == ranks_->rank()) {
-        const std::vector<float> mine = read_floats(params_.context(), rows_view(moment, part));
-        if (r == 0) std::copy(mine.begin(), mine.end(), into.begin());
-        else ranks_->send(mine, 0);
-      } else if (ranks_->rank() == 0) {
-        ranks_->receive(into, r);
-      }
-    }
-    values.resize(ranks_->rank() == 0 ? p.spec.elements() : 0);
-    return values;
+    return gather(p, [&](const ArenaRange& part) { return rows_view(moment, part); });
+  }
+
+  std::vector<float> read_master(const model::Parameter& p) const override {
+    if (!params_.masters_sharded())
+      return !ranks_ || ranks_->rank() == 0 ? params_.read(p.spec.name) : std::vector<float>{};
+    return gather(p, [&](const ArenaRange& part) { return params_.master_rows(part); });
   }
 
   void write_state(const model::Parameter& p, size_t which,
@@ -125,7 +107,7 @@ class Adamw final : public Optimizer {
       return;
     }
     const ArenaRange whole = arena_range(p);
-    const ArenaRange part = overlap(whole, shard_);
+    const ArenaRange part = model::arena_overlap(whole, shard_);
     if (part.count == 0) return;
     // Whole rows: the padding after the parameter's last value is zero, as in the arenas.
     std::vector<float> rows(part.count, 0.0f);
@@ -141,6 +123,29 @@ class Adamw final : public Optimizer {
   Tensor shard_view(const Tensor& arena) const {
     return view(arena, shard_.first, {int64_t(shard_.count / model::kArenaRow), model::kArenaRow},
                 arena.name + " (shard)");
+  }
+  // Parameter p's values on rank 0 from each rank's part of its rows (`rows` views this rank's
+  // part), sent to rank 0 in rank order; the others get nothing.
+  std::vector<float> gather(const model::Parameter& p,
+                            const std::function<Tensor(const ArenaRange&)>& rows) const {
+    const ArenaRange whole = arena_range(p);
+    std::vector<float> values(ranks_->rank() == 0 ? whole.count : 0);
+    for (int r = 0; r < ranks_->size(); ++r) {
+      const ArenaRange part = model::arena_overlap(
+          whole, optimizer_shard(params_.trainable_elements(), r, ranks_->size()));
+      if (part.count == 0) continue;
+      std::span<float> into;
+      if (ranks_->rank() == 0) into = {values.data() + (part.first - whole.first), part.count};
+      if (r == ranks_->rank()) {
+        const std::vector<float> mine = read_floats(params_.context(), rows(part));
+        if (r == 0) std::copy(mine.begin(), mine.end(), into.begin());
+        else ranks_->send(mine, 0);
+      } else if (ranks_->rank() == 0) {
+        ranks_->receive(into, r);
+      }
+    }
+    values.resize(ranks_->rank() == 0 ? p.spec.elements() : 0);
+    return values;
   }
   // Arena rows `range` (whole rows within the shard) of a moment.
   Tensor rows_view(const Tensor& moment, const ArenaRange& range) const {
@@ -164,14 +169,6 @@ std::unique_ptr<Optimizer> make_optimizer(model::Parameters& params,
                                           const ops::AdamwOptions& options,
                                           const Communicator* shard_over) {
   return std::make_unique<Adamw>(params, options, shard_over);
-}
-
-ArenaRange optimizer_shard(uint64_t elements, int64_t rank, int64_t ranks) {
-  const uint64_t rows = elements / model::kArenaRow;
-  const uint64_t per_rank = (rows + uint64_t(ranks) - 1) / uint64_t(ranks);
-  const uint64_t first = std::min(rows, uint64_t(rank) * per_rank);
-  const uint64_t end = std::min(rows, first + per_rank);
-  return {first * model::kArenaRow, (end - first) * model::kArenaRow};
 }
 
 uint64_t optimizer_state_bytes(const ops::AdamwOptions&, uint64_t arena_bytes, int64_t shards) {

@@ -9,9 +9,11 @@
 // Sharded over N data-parallel ranks (ZeRO stage 1): rank r keeps the state of, and updates,
 // only its 1/N of the arenas (whole rows, ranks in order: optimizer_shard), so the optimizer's
 // memory per device falls with N; the step gathers the other ranks' updated masters after the
-// update (train/step.hpp). A checkpoint holds the whole state under the parameters' names all
-// the same: rank 0 gathers it to write it (read_state), and every rank takes its part when
-// reading it back (write_state).
+// update (train/step.hpp). In f16/bf16 runs the masters are sharded the same way (the model's
+// Parameters keep only this rank's rows). A checkpoint holds the whole state and masters under
+// the parameters' names all the same: rank 0 gathers them to write them (read_state,
+// read_master), and every rank takes its part when reading them back (write_state,
+// Parameters::write).
 #include <memory>
 #include <span>
 #include <string>
@@ -24,10 +26,7 @@
 
 namespace vktrain::train {
 
-// Elements [first, first + count) of the parameters' arenas.
-struct ArenaRange {
-  uint64_t first = 0, count = 0;
-};
+using model::ArenaRange;
 
 class Optimizer {
  public:
@@ -48,6 +47,9 @@ class Optimizer {
   // State tensor `which` of `parameter`. Sharded, every rank calls it for the same tensors in
   // the same order: rank 0 gets the values, the others send their parts and get nothing.
   virtual std::vector<float> read_state(const model::Parameter& parameter, size_t which) const = 0;
+  // The f32 master of a trainable `parameter` on rank 0 (the other ranks get nothing); with the
+  // masters sharded (Parameters), gathered as read_state gathers, every rank calling it alike.
+  virtual std::vector<float> read_master(const model::Parameter& parameter) const = 0;
   // Restores state tensor `which` of `parameter` from its values (sharded: this rank's part).
   virtual void write_state(const model::Parameter& parameter, size_t which,
                            std::span<const float> values) = 0;
@@ -55,14 +57,17 @@ class Optimizer {
 
 // The run's optimizer over `params` (which must have trainable parameters); its state starts at
 // zero, as a checkpoint's is restored into it. `shard_over`: the data-parallel job whose ranks
-// share the state (ZeRO-1); null or one rank: unsharded.
+// share the state (ZeRO-1); null or one rank: unsharded. Masters sharded in `params` need the
+// optimizer sharded the same way.
 std::unique_ptr<Optimizer> make_optimizer(model::Parameters& params,
                                           const ops::AdamwOptions& options,
                                           const Communicator* shard_over = nullptr);
 
-// Rank `rank`'s part of arenas of `elements` (a whole number of rows) shared by `ranks` ranks:
-// ceil(rows / ranks) rows each, in rank order (the last ones may hold fewer, or none).
-ArenaRange optimizer_shard(uint64_t elements, int64_t rank, int64_t ranks);
+// Rank `rank`'s part of arenas of `elements` shared by `ranks` ranks (model::arena_shard: the
+// masters' shard, when they are sharded, is the same).
+inline ArenaRange optimizer_shard(uint64_t elements, int64_t rank, int64_t ranks) {
+  return model::arena_shard(elements, rank, ranks);
+}
 
 // The device bytes make_optimizer's state takes for trainable arenas of `arena_bytes`
 // (model::MemoryPlan::master), sharded over `shards` ranks (on rank 0, which holds the most),

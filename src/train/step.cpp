@@ -105,12 +105,15 @@ TrainingStep::TrainingStep(model::Transformer& model, const StepShape& shape,
   if (optimizer_->sharded())
     norm_exchange_ = model.context().allocator.allocate(
         2 * sizeof(float), vk::MemoryKind::readback, "gradient norm exchange", 2 * sizeof(float));
-  const uint64_t max_bytes = std::min<uint64_t>(model.context().caps().max_allocation, 1ull << 30);
+  const StagingRing ring = staging_ring(model.parameters().trainable_elements(),
+                                        shape.bucket_bytes, model.context().caps().max_allocation);
+  const uint64_t slot_bytes = ring.slot_elements * sizeof(float);
+  for (uint64_t i = 0; i < ring.slots; ++i)
+    staging_.push_back(model.context().allocator.allocate(slot_bytes, vk::MemoryKind::readback,
+                                                          "gradient staging", slot_bytes));
   for (const GradientBucket& range :
-       gradient_buckets(model.parameters(), model.config(), shape.bucket_bytes, max_bytes)) {
-    const uint64_t bytes = range.count * sizeof(float);
-    Bucket b{range, model.context().allocator.allocate(bytes, vk::MemoryKind::readback,
-                                                       "gradient staging", bytes)};
+       gradient_buckets(model.parameters(), model.config(), shape.bucket_bytes, slot_bytes)) {
+    Bucket b{range};
     for (int r = 0; optimizer_->sharded() && r < ranks->size(); ++r) {
       const ArenaRange shard =
           optimizer_shard(model.parameters().trainable_elements(), r, ranks->size());
@@ -130,7 +133,6 @@ TrainingStep::~TrainingStep() {
   gather_.reset();
   shard_update_.reset();
   update_.reset();
-  upload_.reset();
   while (!parts_.empty()) parts_.pop_back();
 }
 
@@ -166,7 +168,7 @@ void TrainingStep::record_gradients() {
       Bucket& b = buckets_[next];
       parts_.push_back(std::make_unique<vk::Recorder>(model_.context()));
       record_copy(*parts_.back(), params.grad_arena().memory, b.range.first * sizeof(float),
-                  b.staging, 0, b.range.count * sizeof(float));
+                  staging_[next % staging_.size()], 0, b.range.count * sizeof(float));
       b.download = parts_.size() - 1;
     }
   };
@@ -182,31 +184,63 @@ void TrainingStep::record_gradients() {
   download_final(-1);
 }
 
+float* TrainingStep::staging_of(size_t bucket) const {
+  return static_cast<float*>(staging_[bucket % staging_.size()].spans().front().mapped);
+}
+
+void TrainingStep::upload_next(StepResult& result) {
+  auto start = std::chrono::steady_clock::now();
+  ranks_->wait_until(tickets_[uploaded_]);
+  result.mpi_seconds += seconds_since(start);
+  buckets_[uploaded_++].upload->submit();
+}
+
+void TrainingStep::submit_parts(size_t needed, StepResult& result) {
+  const size_t slots = staging_.size();
+  size_t bucket = 0;  // the next download's bucket
+  while (bucket < buckets_.size() && buckets_[bucket].download < submitted_) ++bucket;
+  for (; submitted_ < parts_.size(); ++submitted_) {
+    if (bucket < buckets_.size() && buckets_[bucket].download == submitted_) {
+      // Its buffer is free once the bucket `slots` before it is uploaded.
+      for (; bucket >= slots && uploaded_ <= bucket - slots; ) {
+        if (uploaded_ >= started_) return;  // that sum has not started yet
+        if (submitted_ > needed && !ranks_->done(tickets_[uploaded_])) return;
+        upload_next(result);
+      }
+      ++bucket;
+    }
+    parts_[submitted_]->submit();
+  }
+}
+
 void TrainingStep::reduce_gradients(StepResult& result) {
   size_t part = 0;
   for (const Bucket& b : buckets_) {
+    submit_parts(b.download, result);
     for (; part <= b.download; ++part) {
       auto start = std::chrono::steady_clock::now();
-      while (!parts_[part]->wait_for(kPollNanoseconds)) ranks_->progress();
+      while (!parts_[part]->wait_for(kPollNanoseconds)) {
+        ranks_->progress();
+        submit_parts(b.download, result);
+      }
       if (part == b.download) result.staging_seconds += seconds_since(start);
     }
     auto start = std::chrono::steady_clock::now();
-    const std::span<float> values(static_cast<float*>(b.staging.spans().front().mapped),
-                                  b.range.count);
-    if (optimizer_->sharded()) ranks_->start_reduce_scatter(values, b.shard_counts);
-    else ranks_->start_sum(values);
+    const std::span<float> values(staging_of(started_), b.range.count);
+    tickets_[started_++] = optimizer_->sharded()
+                               ? ranks_->start_reduce_scatter(values, b.shard_counts)
+                               : ranks_->start_sum(values);
     result.mpi_seconds += seconds_since(start);
   }
+  submit_parts(parts_.size(), result);
   for (; part < parts_.size(); ++part) parts_[part]->wait();  // an empty last part
-  auto start = std::chrono::steady_clock::now();
-  ranks_->wait_started();
-  result.mpi_seconds += seconds_since(start);
-  upload_->submit();
+  while (uploaded_ < buckets_.size()) upload_next(result);
   update_->submit();
-  start = std::chrono::steady_clock::now();
-  upload_->wait();
+  auto start = std::chrono::steady_clock::now();
+  for (Bucket& b : buckets_) b.upload->wait();
   result.staging_seconds += seconds_since(start);
   update_->wait();
+  ranks_->wait_started();
   if (optimizer_->sharded()) update_shard(result);
 }
 
@@ -218,17 +252,35 @@ void TrainingStep::update_shard(StepResult& result) {
   result.mpi_seconds += seconds_since(start);
   shard_update_->submit();
   shard_update_->wait();
-  start = std::chrono::steady_clock::now();
-  for (Bucket& b : buckets_) {
-    const vk::Span& span = b.staging.spans().front();
-    ranks_->start_gather({static_cast<float*>(span.mapped), b.range.count}, b.shard_counts,
-                         b.shard_offsets);
+  // Bucket by bucket through the ring: this rank's masters out, everyone's gathered, back in.
+  // A buffer is refilled once the bucket before it there has been received (queue order).
+  const size_t slots = staging_.size();
+  std::vector<size_t> tickets(buckets_.size());
+  auto receive = [&](size_t i) {
+    auto start = std::chrono::steady_clock::now();
+    ranks_->wait_until(tickets[i]);
+    result.mpi_seconds += seconds_since(start);
+    buckets_[i].receive->submit();
+  };
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    if (i >= slots) receive(i - slots);
+    Bucket& b = buckets_[i];
+    start = std::chrono::steady_clock::now();
+    b.send->submit();
+    b.send->wait();
+    result.staging_seconds += seconds_since(start);
+    start = std::chrono::steady_clock::now();
+    tickets[i] = ranks_->start_gather({staging_of(i), b.range.count}, b.shard_counts,
+                                      b.shard_offsets);
+    result.mpi_seconds += seconds_since(start);
   }
+  for (size_t i = buckets_.size() > slots ? buckets_.size() - slots : 0; i < buckets_.size(); ++i)
+    receive(i);
   ranks_->wait_started();
-  result.mpi_seconds += seconds_since(start);
   start = std::chrono::steady_clock::now();
   gather_->submit();
   gather_->wait();
+  for (Bucket& b : buckets_) b.receive->wait();
   result.staging_seconds += seconds_since(start);
 }
 
@@ -254,13 +306,14 @@ void TrainingStep::record_distributed_update() {
   model::Parameters& params = model_.parameters();
   const bool sharded = optimizer_->sharded();
   const size_t rank = size_t(ranks_->rank());
-  // The sums into the gradient arena; sharded, only this rank's, which start_reduce_scatter
-  // left at the start of each bucket's staging, into its shard.
-  upload_ = std::make_unique<vk::Recorder>(model_.context());
-  for (const Bucket& b : buckets_) {
+  // Each bucket's sums into the gradient arena; sharded, only this rank's, which
+  // start_reduce_scatter left at the start of the bucket's staging, into its shard.
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    Bucket& b = buckets_[i];
     const uint64_t at = sharded ? uint64_t(b.shard_offsets[rank]) : 0;
     const uint64_t count = sharded ? uint64_t(b.shard_counts[rank]) : b.range.count;
-    record_copy(*upload_, b.staging, 0, params.grad_arena().memory,
+    b.upload = std::make_unique<vk::Recorder>(model_.context());
+    record_copy(*b.upload, staging_[i % staging_.size()], 0, params.grad_arena().memory,
                 (b.range.first + at) * sizeof(float), count * sizeof(float));
   }
   update_ = std::make_unique<vk::Recorder>(model_.context());
@@ -271,9 +324,9 @@ void TrainingStep::record_distributed_update() {
     record_refresh(*update_);
     return;
   }
-  // The shard's squared norm out to the host; then the global one back in, the shard's update,
-  // and its masters into the staging at their place in each bucket; after the gather,
-  // everyone's masters back, refreshed.
+  // The shard's squared norm out to the host; then the global one back in and the shard's
+  // update; per bucket, its masters into the staging at their place in the bucket, and after
+  // the gather everyone's masters back; then the refresh.
   const vk::Span& norm = norm_exchange_.spans().front();
   const vk::Span& norm_sq = grad_norm_sq_.memory.spans().front();
   update_->copy(norm_sq, 0, norm, 0, sizeof(float));
@@ -281,20 +334,36 @@ void TrainingStep::record_distributed_update() {
   shard_update_->share_workspace(*parts_.front());
   shard_update_->copy(norm, sizeof(float), norm_sq, 0, sizeof(float));
   optimizer_->record_update(*shard_update_, grad_norm_sq_);
-  gather_ = std::make_unique<vk::Recorder>(model_.context());
-  const vk::Allocation& masters = params.master_arena().memory;
-  for (const Bucket& b : buckets_) {
-    const uint64_t at = uint64_t(b.shard_offsets[rank]) * sizeof(float);
-    record_copy(*shard_update_, masters, b.range.first * sizeof(float) + at, b.staging, at,
-                uint64_t(b.shard_counts[rank]) * sizeof(float));
-    record_copy(*gather_, b.staging, 0, masters, b.range.first * sizeof(float),
-                b.range.count * sizeof(float));
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    Bucket& b = buckets_[i];
+    const vk::Allocation& staging = staging_[i % staging_.size()];
+    const uint64_t at = uint64_t(b.shard_offsets[rank]);
+    const ArenaRange mine{b.range.first + at, uint64_t(b.shard_counts[rank])};
+    b.send = std::make_unique<vk::Recorder>(model_.context());
+    if (mine.count > 0)
+      record_copy(*b.send, params.master_rows(mine).memory, 0, staging, at * sizeof(float),
+                  mine.count * sizeof(float));
+    b.receive = std::make_unique<vk::Recorder>(model_.context());
+    if (params.masters_sharded()) {
+      // Only the compute copies take the other ranks' masters.
+      Tensor gathered;
+      gathered.dtype = DType::f32;
+      gathered.shape = {int64_t(b.range.count)};
+      gathered.name = "gathered masters";
+      gathered.memory = vk::Allocation(nullptr, staging.spans(), b.range.count * sizeof(float));
+      params.record_refresh_from(*b.receive, gathered, {b.range.first, b.range.count});
+    } else {
+      record_copy(*b.receive, staging, 0, params.master_arena().memory,
+                  b.range.first * sizeof(float), b.range.count * sizeof(float));
+    }
   }
+  gather_ = std::make_unique<vk::Recorder>(model_.context());
   record_refresh(*gather_);
 }
 
 void TrainingStep::record_refresh(vk::Recorder& rec) {
-  model_.parameters().record_refresh(rec);
+  // Sharded masters refresh the copies as they are gathered (record_distributed_update).
+  if (!model_.parameters().masters_sharded()) model_.parameters().record_refresh(rec);
   // The results the host reads after the wait (finish), in the recording's host-visible memory.
   const vk::Span& out = results_.spans().front();
   const Tensor* results[] = {&acts_.loss, &acts_.grad_scale, &grad_norm_sq_};
@@ -376,7 +445,15 @@ void TrainingStep::submit() {
     }
   }
   slots_[prepared_].copies->submit();
-  for (auto& part : parts_) part->submit();
+  if (distributed()) {
+    // As far as the staging ring allows; finish() submits the rest as buffers free up.
+    submitted_ = started_ = uploaded_ = 0;
+    tickets_.assign(buckets_.size(), 0);
+    StepResult unused;
+    submit_parts(0, unused);
+  } else {
+    parts_.front()->submit();
+  }
   in_flight_ = prepared_;
   prepared_ = -1;
 }

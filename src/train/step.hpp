@@ -18,10 +18,13 @@
 // are summed over the ranks in buckets overlapped with the backward (gradient_buckets.hpp): the
 // forward and backward are recorded as several submissions, cut where a bucket's gradients
 // become final in the last micro-batch's backward, each followed by a small submission that
-// copies the bucket into host-visible staging. All are submitted at once; finish() waits for
-// them in order and starts each bucket's MPI sum (MPI_Iallreduce) as soon as its copy is done,
-// while the device goes on with the layers below. Once every sum is in, an upload copies the
-// staging back into the gradient arena and the update (clipping, optimizer, refresh) runs.
+// copies the bucket into host-visible staging, one of a ring of bucket-sized buffers
+// (gradient_buckets.hpp: staging_ring). They are submitted as far ahead as the ring allows;
+// finish() waits for them in order and starts each bucket's MPI sum (MPI_Iallreduce) as soon as
+// its copy is done, while the device goes on with the layers below. Once a bucket's sum is in,
+// a submission uploads it back into the gradient arena, which frees its buffer for the bucket
+// after next in the ring (the queue orders the upload before the overwriting download). After
+// the last upload the update (clipping, optimizer, refresh) runs.
 // On two ranks each element's sum is a + b however MPI forms it, so the buckets do not change
 // the result by a bit; on more, Open MPI picks its reduction algorithm by message size, so the
 // bucket size may change the rounding of the sums (the same from run to run). The mean's 1/count over all N x K micro-batches comes
@@ -33,10 +36,14 @@
 // its shard's part of the bucket and uploads only those. The clipping norm comes from the
 // shards: each device forms its shard's squared norm, the host sums the ranks' in f64 in rank
 // order (Communicator::sum: the same bits on every rank and run) and writes the total back for
-// the update, one scalar's round trip. Each rank updates its shard of the masters and copies it
-// into the buckets' staging; the host gathers every rank's shard into every rank's staging
-// (MPI_Iallgatherv, in place, per bucket) and a last submission uploads the masters and
-// refreshes the compute copies. The reduce-scatter and the all-gather move (N - 1) / N of the
+// the update, one scalar's round trip. Each rank updates its shard of the masters; bucket by
+// bucket through the same ring, a submission copies its part into staging, the host gathers
+// every rank's part into every rank's staging (MPI_Iallgatherv, in place) and a submission
+// uploads the bucket's masters; a last one refreshes the compute copies. In f16/bf16 runs each
+// rank keeps only its shard of the masters (model::Parameters) and the gathered masters go
+// straight from staging into the compute copies, bucket by bucket (as DeepSpeed's ZeRO-1
+// all-gathers the parameters; here they travel in f32, which a compute copy is converted from
+// exactly as one rank converts its whole master). The reduce-scatter and the all-gather move (N - 1) / N of the
 // arena each, the all-reduce's 2 (N - 1) / N together. The norm is summed in another order
 // than one rank's (per shard, then over the shards), so it may differ from one rank's in the
 // last bits (by 4e-8, relative, on cli.mpi_zero_same's model), and the clipped update with it.
@@ -136,8 +143,15 @@ class TrainingStep {
   // The refresh of the compute copies and the results' copy.
   void record_refresh(vk::Recorder& rec);
   // Sharded optimizer: sums the shards' squared norms, updates the shard (shard_update_),
-  // gathers the ranks' updated masters and refreshes (gather_).
+  // gathers the ranks' updated masters bucket by bucket and refreshes (gather_).
   void update_shard(StepResult& result);
+  // Distributed: submits parts_ from submitted_ on as far as the staging ring allows, uploading
+  // the summed buckets whose buffers the next downloads need. Blocks on MPI only while part
+  // `needed` is not submitted yet.
+  void submit_parts(size_t needed, StepResult& result);
+  // Waits for bucket `index`'s MPI and submits its upload (uploaded_ counts them).
+  void upload_next(StepResult& result);
+  float* staging_of(size_t bucket) const;
 
   model::Transformer& model_;
   StepShape shape_;
@@ -160,24 +174,31 @@ class TrainingStep {
   vk::Allocation results_;              // f32 [3] host-visible: loss, grad_scale, grad_norm_sq
   // Sharded optimizer, f32 [2] host-visible: the shard's squared norm, the global one.
   vk::Allocation norm_exchange_;
-  // Distributed: the buckets in backward order, each with its gradients in host-visible memory
-  // (one span, for MPI) and the index in parts_ of the copy that fills it.
+  // Distributed: the host-visible ring (one span each, for MPI) and the buckets in backward
+  // order, bucket i staged in staging_[i % size], with the index in parts_ of the copy that
+  // fills it, the recording that uploads its sums (`upload`) and, sharded, those that copy the
+  // shard's masters out (`send`) and the gathered ones back (`receive`).
   // Sharded optimizer: each rank's part of the bucket (its shard's) in elements, and where it
   // starts in the bucket, for the gradients' reduce-scatter and the masters' all-gather.
+  std::vector<vk::Allocation> staging_;
   struct Bucket {
     GradientBucket range;
-    vk::Allocation staging;
     size_t download = 0;
     std::vector<int> shard_counts, shard_offsets;
+    std::unique_ptr<vk::Recorder> upload, send, receive;
   };
   std::vector<Bucket> buckets_;
+  // The step in flight: parts_ submitted, buckets whose MPI is started (with its ticket) and
+  // whose upload is submitted.
+  size_t submitted_ = 0, started_ = 0, uploaded_ = 0;
+  std::vector<size_t> tickets_;
   // Last, so that they are destroyed first: a Recorder waits for its submission when destroyed,
   // and the step in flight reads and writes everything above. parts_: the step's submissions
   // in order (one rank: one, the whole step); the first owns the workspace that all of them
-  // share, so the destructor ends the others first. upload_ and update_ only when distributed,
+  // share, so the destructor ends the others first. update_ only when distributed,
   // shard_update_ and gather_ only with the optimizer sharded.
   std::vector<std::unique_ptr<vk::Recorder>> parts_;
-  std::unique_ptr<vk::Recorder> upload_, update_, shard_update_, gather_;
+  std::unique_ptr<vk::Recorder> update_, shard_update_, gather_;
 };
 
 }  // namespace vktrain::train

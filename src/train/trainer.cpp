@@ -139,8 +139,8 @@ double Trainer::evaluate() {
 
 void Trainer::save_checkpoint() {
   if (!writes_outputs()) {
-    // A sharded optimizer's state reaches rank 0's file from every rank.
-    if (step_.optimizer().sharded()) send_optimizer_state(model_.parameters(), step_.optimizer());
+    // A sharded optimizer's state (and masters) reach rank 0's files from every rank.
+    if (step_.optimizer().sharded()) send_trainable(model_.parameters(), step_.optimizer());
     return;
   }
   io::AtomicDirectory dir(checkpoint_dir(options_.run_dir, state_.step), "checkpoint");

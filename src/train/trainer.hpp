@@ -84,6 +84,7 @@ class Trainer {
   // Whether this process writes the run's files: rank 0, or the only rank.
   bool writes_outputs() const { return !options_.ranks || options_.ranks->rank() == 0; }
   const DataParallelTime& data_parallel_time() const { return overhead_; }
+  const Optimizer& optimizer() { return step_.optimizer(); }
 
  private:
   void restore(const std::string& checkpoint);

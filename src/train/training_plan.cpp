@@ -1,6 +1,8 @@
 #include "train/training_plan.hpp"
 
+#include "train/gradient_buckets.hpp"
 #include "train/optimizer.hpp"
+#include "vk/memory.hpp"
 
 namespace vktrain::train {
 
@@ -8,11 +10,19 @@ model::MemoryPlan plan_training(const io::ModelConfig& config, const model::Mode
                                 int64_t batch, int64_t seq, int64_t micro_batches,
                                 const vk::Capabilities& device,
                                 const ops::AdamwOptions& optimizer, int64_t ranks,
-                                bool shard_optimizer) {
+                                bool shard_optimizer, uint64_t bucket_bytes) {
+  // Sharded, the masters too where the run has any apart from its weights (f16/bf16).
+  model::ModelSetup sharded = setup;
+  if (shard_optimizer && ranks > 1) sharded.master_shards = ranks;
   model::MemoryPlan plan =
-      model::plan_memory(config, setup, batch, seq, micro_batches, device);
-  plan.optimizer = optimizer_state_bytes(optimizer, plan.master, shard_optimizer ? ranks : 1);
-  if (ranks > 1) plan.workspace += plan.gradients;  // TrainingStep's staging
+      model::plan_memory(config, sharded, batch, seq, micro_batches, device);
+  plan.optimizer = optimizer_state_bytes(optimizer, plan.gradients, shard_optimizer ? ranks : 1);
+  if (ranks > 1) {  // TrainingStep's staging ring and, sharded, its norm exchange (f32 [2])
+    const StagingRing ring =
+        staging_ring(plan.gradients / sizeof(float), bucket_bytes, device.max_allocation);
+    plan.staging = ring.slots * vk::allocated_bytes(ring.slot_elements * sizeof(float));
+    if (shard_optimizer) plan.staging += vk::allocated_bytes(2 * sizeof(float));
+  }
   return plan;
 }
 

@@ -2,10 +2,12 @@
 // The memory plan of a training run: the model's part (model/memory_plan.hpp: weights, the
 // master and gradient arenas, activations, workspace) and the optimizer's state, which the
 // optimizer sizes (train/optimizer.hpp), since model/ sits below train/. Data parallel over N
-// ranks, each device holds the same plus the gradient arena's host-visible staging copy (in
-// workspace), and each step all-reduces the gradients; with the optimizer sharded (ZeRO-1),
-// each holds 1/N of the optimizer's state (rank 0 the most) and each step reduce-scatters the
-// gradients and all-gathers the masters instead.
+// ranks, each device holds the same plus the host-visible staging ring of the gradients'
+// buckets (`staging`: train/gradient_buckets.hpp, for buckets of `bucket_bytes`), and each
+// step all-reduces the gradients; with the optimizer sharded (ZeRO-1), each holds 1/N of the
+// optimizer's state and, in f16/bf16 runs, of the f32 masters (rank 0 the most; an f32 run's
+// masters are its weights, whole), and each step reduce-scatters the gradients and all-gathers
+// the masters instead. The gradients stay whole (the backward accumulates into them).
 #include <cstdint>
 
 #include "model/memory_plan.hpp"
@@ -17,7 +19,8 @@ model::MemoryPlan plan_training(const io::ModelConfig& config, const model::Mode
                                 int64_t batch, int64_t seq, int64_t micro_batches,
                                 const vk::Capabilities& device,
                                 const ops::AdamwOptions& optimizer = {}, int64_t ranks = 1,
-                                bool shard_optimizer = false);
+                                bool shard_optimizer = false,
+                                uint64_t bucket_bytes = 25'000'000);
 
 // The bytes each rank sends (and receives) per step in a ring all-reduce of `gradient_bytes`
 // over `ranks`: 2 (N - 1) / N of them, as Open MPI's large-message allreduce moves them.

@@ -2,7 +2,8 @@
 // data-parallel tests (mpi_train.sh) need: the losses and evaluation losses of metrics.jsonl
 // step by step (relative),
 // and every tensor of the trained files (adapter_model.safetensors or model.safetensors) and of
-// the last checkpoint's optimizer.safetensors (|a - b| <= TOLERANCE x max(1, |a|)). Default
+// the last checkpoint's optimizer.safetensors and, full fine-tuning, its model.safetensors (the
+// f32 masters) (|a - b| <= TOLERANCE x max(1, |a|)). Default
 // tolerance 1e-6. Prints what it compared; exits 1 naming the first difference.
 #include <fmt/format.h>
 
@@ -16,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/dtype.hpp"
 #include "base/error.hpp"
 #include "io/safetensors.hpp"
 
@@ -36,11 +38,20 @@ std::vector<double> losses(const std::string& run) {
   return out;
 }
 
+// F32, or the BF16 / F16 values a full fine-tuning run in those types writes as its result.
 std::vector<float> floats(const vktrain::io::SafetensorsReader& file, const std::string& name) {
-  if (file.entry(name).dtype != "F32") fail("[compare_runs] {} is not F32", name);
+  const std::string& dtype = file.entry(name).dtype;
   auto bytes = file.data(name);
-  std::vector<float> values(bytes.size() / sizeof(float));
-  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
+  if (dtype == "F32") {
+    std::vector<float> values(bytes.size() / sizeof(float));
+    std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
+    return values;
+  }
+  if (dtype != "BF16" && dtype != "F16") fail("[compare_runs] {} is {}, not F32, BF16 or F16", name, dtype);
+  std::vector<uint16_t> half(bytes.size() / sizeof(uint16_t));
+  std::memcpy(half.data(), bytes.data(), half.size() * sizeof(uint16_t));
+  std::vector<float> values;
+  for (uint16_t h : half) values.push_back(dtype == "BF16" ? vktrain::bf16_to_f32(h) : vktrain::f16_to_f32(h));
   return values;
 }
 
@@ -107,6 +118,9 @@ int main(int argc, char** argv) {
       fail("[compare_runs] the last checkpoints differ: {} and {}", checkpoint,
            last_checkpoint(b));
     const size_t state = compare_tensors(a, b, checkpoint + "/optimizer.safetensors", tolerance);
+    // Full fine-tuning: the f32 masters too (the result may be in the run's 16-bit type).
+    if (std::filesystem::exists(a + "/" + checkpoint + "/model.safetensors"))
+      compare_tensors(a, b, checkpoint + "/model.safetensors", tolerance);
     fmt::print("same run: {} losses, {} evaluations, {} values of {}, {} of "
                "{}/optimizer.safetensors within {}\n",
                la.size() / 2, evaluations, weights, trained, state, checkpoint, tolerance);

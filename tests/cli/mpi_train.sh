@@ -16,7 +16,7 @@
 #           before --out is touched.
 #   buckets: 5 steps on 2 ranks with a bucket per layer (the sums overlapped with the backward)
 #           train bit for bit the model of the 2-rank run in $REF (one bucket), and say where a
-#           step's time went.
+#           step's time went. $BUCKET_MB (0: a bucket per layer) sets --bucket-mb.
 set -u
 . "$(dirname "$0")/train_helpers.sh"
 mode=$1 out=$2; shift 2
@@ -96,8 +96,8 @@ case $mode in
     echo "fail ok"
     ;;
   buckets)
-    $two "$@" --out "$out/run" --iters 5 --bucket-mb 0 >"$out/run.log" 2>&1 ||
-      { cat "$out/run.log"; fail "2 ranks, --bucket-mb 0"; }
+    $two "$@" --out "$out/run" --iters 5 --bucket-mb "${BUCKET_MB:-0}" >"$out/run.log" 2>&1 ||
+      { cat "$out/run.log"; fail "2 ranks, --bucket-mb ${BUCKET_MB:-0}"; }
     grep -q "^data parallel, per step: .* s copying gradients .* s in MPI" "$out/run.log" ||
       { cat "$out/run.log"; fail "no line on where the time went"; }
     grep -q '"staging_seconds":' "$out/run/metrics.jsonl" || fail "no staging_seconds in metrics"

@@ -82,6 +82,27 @@ TEST_P(GradientBucketsTest, CoverTheArenaInBackwardOrder) {
   auto two = train::gradient_buckets(params, config, half, kNoLimit);
   expect_sound(params, config, two);
   for (size_t i = 0; i + 1 < two.size(); ++i) EXPECT_GE(two[i].count * 4, half);
+
+  // The staging ring the step makes: every bucket cut at its buffers' size fits one buffer,
+  // four buffers at most, and no more than the arena's buckets can fill.
+  for (uint64_t bytes : {uint64_t(0), uint64_t(40'000), arena * 4, uint64_t(25'000'000)}) {
+    const train::StagingRing ring = train::staging_ring(arena, bytes, kNoLimit);
+    EXPECT_GE(ring.slots, 1u);
+    EXPECT_LE(ring.slots, train::kStagingSlots);
+    EXPECT_EQ(ring.slot_elements % model::kArenaRow, 0u);
+    EXPECT_LE((ring.slots - 1) * ring.slot_elements, arena);
+    const auto cut = train::gradient_buckets(params, config, bytes, ring.slot_elements * 4);
+    expect_sound(params, config, cut);
+    for (const auto& b : cut) EXPECT_LE(b.count, ring.slot_elements) << bytes << " bytes";
+  }
+  // 40 KB buffers for the tiny model's arena: four of them, the buckets cycling through.
+  const train::StagingRing small = train::staging_ring(arena, 40'000, kNoLimit);
+  EXPECT_EQ(small.slot_elements, 9 * uint64_t(model::kArenaRow));
+  EXPECT_EQ(small.slots,
+            std::min<uint64_t>(4, (arena + small.slot_elements - 1) / small.slot_elements));
+  // The allocation limit caps a buffer.
+  EXPECT_EQ(train::staging_ring(arena, 25'000'000, 8 * 4 * model::kArenaRow).slot_elements,
+            std::min<uint64_t>(arena, 8 * model::kArenaRow));
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, GradientBucketsTest,
