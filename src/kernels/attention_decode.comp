@@ -2,18 +2,21 @@
 // attention_decode: o = softmax(scale * q k^T) v for ONE query per (batch row, head) against a
 // KV cache, positions [key_begin, key_end) (attention_decode_push.h): the newest token of an
 // incremental decode. q, o [B, Hq, D], k, v [B, capacity, Hkv, D] (IN_*/OUT_*, one dtype); query
-// head h reads kv head h / (Hq / Hkv). Workgroup (head x, batch y) of 256 threads walks the keys
-// in chunks of 256 with an online softmax: each thread scores one key of the chunk (a dot
-// product over D against q held in shared memory), the workgroup reduces the chunk's max and sum
-// in fixed-order trees (the same bits every run), and then G = 256 / D groups of D threads each
-// add P . V over every G-th key of the chunk into one accumulator per thread; the G partial
-// accumulators are summed at the end. All math f32. head_dim up to 256; decoding is bound by
-// reading the cache, which this reads once.
+// head h reads kv head h / (Hq / Hkv); a per-head sink where SINKS is set. Workgroup (head x,
+// batch y) of 256 threads walks the keys in chunks of 256 with an online softmax: each thread
+// scores one key of the chunk (a dot product over D against q held in shared memory), the
+// workgroup reduces the chunk's max and sum in fixed-order trees (the same bits every run), and
+// then G = 256 / D groups of D threads each add P . V over every G-th key of the chunk into one
+// accumulator per thread; the G partial accumulators are summed at the end. All math f32.
+// head_dim up to 256; decoding is bound by reading the cache, which this reads once.
 #extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 #include "attention_decode_push.h"
 layout(push_constant) uniform Push { ATTENTION_DECODE_PUSH } pc;
 layout(constant_id = 0) const uint D = 128;  // head_dim
+// Whether the query takes a sink (pc.sinks): a constant, so that without sinks nothing of theirs
+// runs.
+layout(constant_id = 1) const bool SINKS = false;
 layout(local_size_x = 256) in;
 
 const uint CHUNK = 256;          // keys per step: one score per thread
@@ -55,7 +58,12 @@ void main() {
 
   const uint d = t % D, group = t / D;
   const bool accumulates = group < G;
+  // A sink is one more score with a zero value: the running max and sum start from it.
   float acc = 0.0, row_max = negative_infinity(), row_sum = 0.0;
+  if (SINKS) {  // a branch, not a select: no load of the sinks without them
+    row_max = BufF32(pc.sinks).v[h] * LOG2E;
+    row_sum = 1.0;
+  }
   [[dont_unroll]] for (uint k0 = pc.key_begin; k0 < pc.key_end; k0 += CHUNK) {
     const uint valid = min(CHUNK, pc.key_end - k0);
     float s = negative_infinity();
@@ -68,7 +76,7 @@ void main() {
     float m = max(row_max, reduce(s, true));
     float e = t < valid ? exp2(s - m) : 0.0;
     p[t] = e;
-    float rescale = exp2(row_max - m);  // 0 on the first chunk (row_max = -inf)
+    float rescale = exp2(row_max - m);  // 0 on the first chunk without a sink (row_max = -inf)
     row_sum = row_sum * rescale + reduce(e, false);
     row_max = m;
     acc *= rescale;

@@ -3,20 +3,23 @@
 // scaled, masked scores per query row, online (flash-attention): the scores never leave the
 // workgroup, memory is O(T). q, o [B, T, Hq, D], k, v [B, T, Hkv, D] (IN_*/OUT_*, one dtype),
 // lse f32 [B, Hq, T]; query head h reads kv head h / (Hq / Hkv). Masks: causal, sliding window,
-// document ids (attention_push.h). Workgroup (query tile x, head y, batch z) owns BR = 64 query
-// rows and visits only the key tiles of BC = 32 its masks leave visible (about half under a
-// causal mask; tiles whose documents cannot meet are skipped too), latest query tiles first so
-// the longest rows start early. Per key tile: scores in BD-column steps (attention.glsl), a
-// row-wise rescale of the running max / sum by one thread per row, then P . V added into 4 x
-// ceil(D/16) accumulators per thread. 256 threads; shared memory at D = 256 (BD = BV = 16):
-// stage 16 KiB + P 8.25 KiB + row state 1.1 KiB. All math f32; a fully masked tile adds exact
-// zeros (exp2(-inf)), never NaN. head_dim up to 256.
+// document ids (attention_push.h); a per-head sink where SINKS is set. Workgroup (query tile
+// x, head y, batch z) owns BR = 64 query rows and visits only the key tiles of BC = 32 its masks
+// leave visible (about half under a causal mask; tiles whose documents cannot meet are skipped
+// too), latest query tiles first so the longest rows start early. Per key tile: scores in
+// BD-column steps (attention.glsl), a row-wise rescale of the running max / sum by one thread
+// per row, then P . V added into 4 x ceil(D/16) accumulators per thread. 256 threads; shared
+// memory at D = 256 (BD = BV = 16): stage 16 KiB + P 8.25 KiB + row state 1.1 KiB. All math f32;
+// a fully masked tile adds exact zeros (exp2(-inf)), never NaN. head_dim up to 256.
 #extension GL_EXT_control_flow_attributes : require
 #define SCORE_PAIRS 1
 #include "common.glsl"
 #include "attention_push.h"
 layout(push_constant) uniform Push { ATTENTION_FORWARD_PUSH } pc;
 #include "attention.glsl"
+// Whether the rows take a sink (pc.sinks): a constant, so that without sinks nothing of theirs
+// runs (after the tiles' constants).
+layout(constant_id = 11) const bool SINKS = false;
 
 shared float row_max[BR];    // running max of the scores, log2 units
 shared float row_sum[BR];    // running sum of exp2(score - max)
@@ -35,8 +38,14 @@ void main() {
 
   load_docs(true, b, q0);
   if (thread_id() < BR) {
+    // A sink is one more column of every row, exp2(sink - max) with a zero value: the running
+    // max and sum start from it, and the rescales below carry it.
     row_max[thread_id()] = negative_infinity();
     row_sum[thread_id()] = 0.0;
+    if (SINKS) {  // a branch, not a select: no load of the sinks without them
+      row_max[thread_id()] = BufF32(pc.sinks).v[h] * LOG2E;
+      row_sum[thread_id()] = 1.0;
+    }
   }
   barrier();
   const ivec2 own_span = own_doc_span(own_valid);

@@ -8,15 +8,20 @@
 // (element_index()), the row maxima through an F x F stage of maxima per element and block, one
 // lane per row finishing them; the O accumulators (f32 coopmats, RB x D/F per subgroup) and
 // per-element partial sums are rescaled per row; P is staged as ELEM and O += P v with the v tile
-// staged in the same region. The row sums are finished once, at the end. Shared memory at D = 128,
-// F = 16: 33 KiB (RB 1, BC 64), 25 KiB (RB 2, BC 32). A fully masked row ends with sum 0: o = 0
-// and lse = -inf, never NaN.
+// staged in the same region. The row sums are finished once, at the end, with the sink's term
+// where SINKS is set. Shared memory at D = 128, F = 16: 33 KiB (RB 1, BC 64), 25 KiB (RB 2,
+// BC 32). A fully masked row ends with sum 0: o = 0 and lse = -inf (with a sink: o = 0, lse =
+// the sink), never NaN.
 #define TILE_REGIONS 1
 #define HALF_STAGES 1
 #include "common.glsl"
 #include "attention_push.h"
 layout(push_constant) uniform Push { ATTENTION_FORWARD_PUSH } pc;
 #include "attention_coopmat.glsl"
+// Whether the rows take a sink (pc.sinks): a constant, so that without sinks nothing of theirs
+// runs. (Tested on a push value instead, this kernel crashed lavapipe 26.1 without sinks: the
+// load of address 0 ran although its branch did not.)
+layout(constant_id = 6) const bool SINKS = false;
 
 const uint P_LD = F + 4;  // F floats and 16 bytes of padding
 shared float partial[SUBGROUPS * SG_ROWS * P_LD];  // per subgroup [RB F][F]: maxima, at the end sums
@@ -70,7 +75,11 @@ void main() {
     [[unroll]] for (uint d = 0; d < DB; ++d) o[rb][d] = ACC(0.0);
   }
   const uint m_at = sg0 * P_LD, p_at = sg0 * HALF_LD;
-  for (uint r = lane; r < SG_ROWS; r += SUBGROUP) row_max[sg0 + r] = negative_infinity();
+  // A sink is one more column of every row with a zero value: the running maximum starts from
+  // it, and its exp2(sink - maximum) joins the row sums at the end.
+  float sink = negative_infinity();
+  if (SINKS) sink = BufF32(pc.sinks).v[h] * LOG2E;  // a branch, not a select: no load without sinks
+  for (uint r = lane; r < SG_ROWS; r += SUBGROUP) row_max[sg0 + r] = sink;
 
   // The k tile of the next visited tile is fetched during this one's P v, its v tile during
   // this one's scores and softmax (fetch_rows): global loads overlap the matrix work.
@@ -174,7 +183,8 @@ void main() {
   BufF32 lse = BufF32(pc.lse + ((uint64_t(b) * pc.heads_q + h) * pc.T + q0) * 4);
   for (uint r = lane; r < SG_ROWS; r += SUBGROUP) {
     const uint own = sg0 + r;
-    const float row_sum = row_reduce(m_at, r, true);
+    float row_sum = row_reduce(m_at, r, true);
+    if (SINKS) row_sum += exp2(sink - row_max[own]);
     row_factor[own] = row_sum > 0.0 ? 1.0 / row_sum : 0.0;
     if (own < own_valid)
       lse.v[own] = row_sum > 0.0 ? (row_max[own] + log2(row_sum)) * LN2 : negative_infinity();

@@ -1,11 +1,11 @@
 #include "ops/attention.hpp"
 
 #include <cmath>
-#include <optional>
 
 #include "kernels/attention_push.h"
 #include "kernels/push.h"
 #include "ops/dispatch.hpp"
+#include "ops/elementwise.hpp"
 #include "ops/matmul.hpp"
 
 namespace vktrain::ops {
@@ -152,6 +152,14 @@ void require_addressable(const char* op, const Tensor& t) {
          t.describe(), t.numel());
 }
 
+// sinks and dsinks: one f32 per query head.
+void require_sinks(const char* op, const char* name, const Tensor& t, const Dims& d) {
+  if (t.dtype != DType::f32 || t.shape != std::vector<int64_t>{int64_t(d.Hq)})
+    fail("[{}] {} must be f32 [Hq] = [{}], one per query head, got {}", op, name, d.Hq,
+         t.describe());
+  require_addressable(op, t);
+}
+
 Dims check_inputs(const char* op, const Tensor& q, const Tensor& k, const Tensor& v,
                   const AttentionOptions& options) {
   if (q.shape.size() != 4) fail("[{}] q must be [B, T, Hq, D], got {}", op, q.describe());
@@ -180,6 +188,7 @@ Dims check_inputs(const char* op, const Tensor& q, const Tensor& k, const Tensor
            docs->describe());
     require_addressable(op, *docs);
   }
+  if (const Tensor* sinks = options.sinks) require_sinks(op, "sinks", *sinks, d);
   for (const Tensor* t : {&q, &k, &v}) require_addressable(op, *t);
   return d;
 }
@@ -220,28 +229,32 @@ std::vector<vk::ByteRange> reads_of(std::initializer_list<const Tensor*> tensors
   return reads;
 }
 
-// A backward kernel's specialization after its tiles': the dk/dv kernel's parts
-// (attention_kv_parts.glsl), then whether the gradients are added into (ACCUMULATE). Constants,
-// not push values: a run-time choice of the store slowed the dk/dv kernel at Qwen3-1.7B's shape
-// from 0.383 to 0.541 ms on an H100 (bench/RESULTS.md).
-struct BackwardSpec {
-  uint32_t kv_parts = 0;  // 0: the dq kernel, which has none
-  bool accumulate = true;
-  void append_to(std::vector<uint32_t>& spec) const {
-    if (kv_parts > 0) spec.push_back(kv_parts);
-    spec.push_back(accumulate);
+// A kernel's specialization after its tiles': the forward's SINKS (whether it reads the sinks,
+// a constant so that a kernel without them holds no load or branch of theirs); a backward
+// kernel's dk/dv parts (attention_kv_parts.glsl), then whether the gradients are added into
+// (ACCUMULATE). Constants, not push values: a run-time choice of the store slowed the dk/dv
+// kernel at Qwen3-1.7B's shape from 0.383 to 0.541 ms on an H100 (bench/RESULTS.md).
+struct KernelSpec {
+  std::vector<uint32_t> values;
+  uint32_t kv_parts = 0;  // 0: no dk/dv kernel, or it runs whole
+
+  static KernelSpec forward(bool sinks) { return {{uint32_t(sinks)}}; }
+  static KernelSpec backward(uint32_t kv_parts, bool accumulate) {
+    KernelSpec spec{{}, kv_parts};
+    if (kv_parts > 0) spec.values.push_back(kv_parts);
+    spec.values.push_back(accumulate);
+    return spec;
   }
   // " N parts" after the dk/dv kernel's profile label where it runs in parts.
   std::string note() const { return kv_parts > 1 ? fmt::format(" {} parts", kv_parts) : ""; }
 };
 
-// Records one tiled kernel over (own tiles, heads, batch); a backward kernel with its
-// specialization, the dk/dv kernel in parts over (key tiles, kv heads x parts, batch).
+// Records one tiled kernel over (own tiles, heads, batch) with its specialization; the dk/dv
+// kernel in parts over (key tiles, kv heads x parts, batch).
 void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, const Dims& d,
                     DType dtype, uint32_t heads, const void* push, uint32_t push_bytes,
                     const std::vector<vk::ByteRange>& reads,
-                    const std::vector<vk::ByteRange>& writes,
-                    const std::optional<BackwardSpec>& backward = std::nullopt) {
+                    const std::vector<vk::ByteRange>& writes, const KernelSpec& extra) {
   auto& ctx = rec.context();
   const auto& caps = ctx.caps();
   uint64_t shared = tiles.shared_bytes(d.D), limit = std::min(kSharedLimit, caps.max_shared_memory);
@@ -259,17 +272,15 @@ void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, c
   require_loop_budget(ctx, kernel, visits * tiles.loop_iterations_per_visit(d.D),
                       fmt::format("attention over {} keys of head_dim {}", d.T, d.D));
   std::vector<uint32_t> spec = tiles.spec(d.D);
-  if (backward) backward->append_to(spec);
+  spec.insert(spec.end(), extra.values.begin(), extra.values.end());
   VkPipeline p = pipeline(ctx, fmt::format("{}_{}", kernel, dtype_name(dtype)), spec);
-  rec.dispatch(fmt::format("{}{}", kernel, backward ? backward->note() : ""), p, push, push_bytes,
-               groups, heads, d.B, reads, writes);
+  rec.dispatch(kernel + extra.note(), p, push, push_bytes, groups, heads, d.B, reads, writes);
 }
 
 void dispatch_coopmat(vk::Recorder& rec, const CoopmatTiles& tiles, CoopmatKernel kernel,
                       const Dims& d, DType dtype, uint32_t heads, const void* push,
                       uint32_t push_bytes, const std::vector<vk::ByteRange>& reads,
-                      const std::vector<vk::ByteRange>& writes,
-                      const std::optional<BackwardSpec>& backward = std::nullopt) {
+                      const std::vector<vk::ByteRange>& writes, const KernelSpec& extra) {
   auto& ctx = rec.context();
   if (tiles.row_blocks == 0 || tiles.row_blocks > 4 || tiles.visit % tiles.fragment != 0 ||
       tiles.visit > 64)
@@ -288,10 +299,9 @@ void dispatch_coopmat(vk::Recorder& rec, const CoopmatTiles& tiles, CoopmatKerne
          groups, heads, d.B);
   std::string name = fmt::format("{}_coopmat_{}", tiles.name, dtype_name(dtype));
   std::vector<uint32_t> spec = tiles.spec(d.D);
-  if (backward) backward->append_to(spec);
+  spec.insert(spec.end(), extra.values.begin(), extra.values.end());
   VkPipeline p = pipeline(ctx, name, spec, ctx.caps().subgroup_size_control ? tiles.subgroup : 0);
-  rec.dispatch(name + (backward ? backward->note() : ""), p, push, push_bytes, groups, heads, d.B,
-               reads, writes);
+  rec.dispatch(name + extra.note(), p, push, push_bytes, groups, heads, d.B, reads, writes);
 }
 
 // The parts the dk/dv kernel cuts each key tile's query visits into (attention_kv_parts.glsl),
@@ -350,6 +360,25 @@ AttentionVariant resolve_variant(const char* op, const vk::Context& ctx,
   fail("[{}] variant coopmat cannot run: {}; use the portable variant", op, why);
 }
 
+// dsinks (+)= the sinks' gradient from lse and delta (attention_sinks_backward.comp): one
+// workgroup per head over its B T rows.
+void sinks_backward(vk::Recorder& rec, Tensor& dsinks, const Tensor& sinks, const Tensor& lse,
+                    const Tensor& delta, const Dims& d, GradientStore store) {
+  auto& ctx = rec.context();
+  const bool adds = store == GradientStore::add;
+  kernels::AttentionSinksBackwardPush push{address(sinks), address(lse),  address(delta),
+                                           address(dsinks), d.B * d.T,    d.T,
+                                           d.Hq,            uint32_t(adds)};
+  if (d.Hq > ctx.caps().max_workgroup_count[0])
+    fail("[attention_backward] {} query heads are over the device's workgroup counts", d.Hq);
+  require_loop_budget(ctx, "attention_backward", ceil_div(push.rows, 256) + 8,
+                      fmt::format("the sinks' gradient over {} rows", push.rows));
+  std::vector<vk::ByteRange> reads = {whole(sinks), whole(lse), whole(delta)};
+  if (adds) reads.push_back(whole(dsinks));
+  rec.dispatch("attention_sinks_backward", pipeline(ctx, "attention_sinks_backward"), &push,
+               sizeof push, d.Hq, 1, 1, reads, {whole(dsinks)});
+}
+
 }  // namespace
 
 std::string_view attention_variant_name(AttentionVariant v) {
@@ -397,16 +426,19 @@ void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& 
   fill_common(push, q, k, v, d, options);
   push.o = address(o);
   push.lse = address(lse);
+  push.sinks = options.sinks ? address(*options.sinks) : 0;
   auto reads = reads_of({&q, &k, &v}, options);
+  if (options.sinks) reads.push_back(whole(*options.sinks));
   const auto& caps = rec.context().caps();
+  const KernelSpec spec = KernelSpec::forward(options.sinks != nullptr);
   if (resolve_variant(op, rec.context(), options, q, {&q, &k, &v}) == AttentionVariant::coopmat)
     dispatch_coopmat(rec,
                      coopmat_tiles(caps, CoopmatKernel::forward, q.dtype, d.D, options.coopmat_tile),
                      CoopmatKernel::forward, d, q.dtype, d.Hq, &push, sizeof push, reads,
-                     {whole(o), whole(lse)});
+                     {whole(o), whole(lse)}, spec);
   else
     dispatch_tiled(rec, op, forward_tiles(d.D), d, q.dtype, d.Hq, &push, sizeof push, reads,
-                   {whole(o), whole(lse)});
+                   {whole(o), whole(lse)}, spec);
 }
 
 uint64_t attention_backward_scratch_bytes(uint64_t tokens, uint64_t query_heads) {
@@ -416,7 +448,7 @@ uint64_t attention_backward_scratch_bytes(uint64_t tokens, uint64_t query_heads)
 void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout,
                         const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
                         const Tensor& lse, const AttentionOptions& options,
-                        GradientStore store) {
+                        GradientStore store, Tensor* dsinks) {
   const char* op = "attention_backward";
   Dims d = check_inputs(op, q, k, v, options);
   for (const Tensor* t : std::initializer_list<const Tensor*>{&dout, &o, &dq, &dk, &dv}) {
@@ -424,7 +456,16 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
     require_addressable(op, *t);
   }
   require_lse(op, lse, d);
-  if (q.numel() == 0) return;
+  if (dsinks) {
+    if (!options.sinks)
+      fail("[{}] dsinks {} was passed without options.sinks: there are no sinks to differentiate",
+           op, dsinks->describe());
+    require_sinks(op, "dsinks", *dsinks, d);
+  }
+  if (q.numel() == 0) {
+    if (dsinks && store == GradientStore::write) fill(rec, *dsinks, 0.0f);
+    return;
+  }
   auto& ctx = rec.context();
   bool coopmat = resolve_variant(op, ctx, options, q, {&q, &k, &v, &dout}) ==
                  AttentionVariant::coopmat;
@@ -438,6 +479,7 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   VkPipeline delta_kernel = pipeline(ctx, fmt::format("attention_delta_{}", dtype_name(q.dtype)));
   rec.dispatch("attention_delta", delta_kernel, &delta_push, sizeof delta_push, groups, 1, 1,
                {whole(dout), whole(o)}, {whole(delta)});
+  if (dsinks) sinks_backward(rec, *dsinks, *options.sinks, lse, delta, d, store);
 
   kernels::AttentionBackwardPush push{};
   fill_common(push, q, k, v, d, options);
@@ -471,10 +513,10 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   }
   if (coopmat)
     dispatch_coopmat(rec, coopmat_kv, CoopmatKernel::backward_kv, d, q.dtype, d.Hkv * parts,
-                     &push, sizeof push, reads_kv, writes_kv, BackwardSpec{parts, adds});
+                     &push, sizeof push, reads_kv, writes_kv, KernelSpec::backward(parts, adds));
   else
     dispatch_tiled(rec, "attention_backward_kv", portable_kv, d, q.dtype, d.Hkv * parts, &push,
-                   sizeof push, reads_kv, writes_kv, BackwardSpec{parts, adds});
+                   sizeof push, reads_kv, writes_kv, KernelSpec::backward(parts, adds));
   if (parts > 1) sum_kv_parts(rec, dk, dv, partials, writes_kv[0], parts, store);
   push.grad_a = address(dq);
   push.grad_b = 0;
@@ -485,10 +527,10 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
                      coopmat_tiles(ctx.caps(), CoopmatKernel::backward_q, q.dtype, d.D,
                                    options.coopmat_tile),
                      CoopmatKernel::backward_q, d, q.dtype, d.Hq, &push, sizeof push, reads_q,
-                     {whole(dq)}, BackwardSpec{0, adds});
+                     {whole(dq)}, KernelSpec::backward(0, adds));
   else
     dispatch_tiled(rec, "attention_backward_q", backward_q_tiles(), d, q.dtype, d.Hq, &push,
-                   sizeof push, reads_q, {whole(dq)}, BackwardSpec{0, adds});
+                   sizeof push, reads_q, {whole(dq)}, KernelSpec::backward(0, adds));
   rec.keep(std::move(delta.memory));
 }
 

@@ -4,6 +4,7 @@
 //   q, o, dout, dq  [B, T, Hq, D]     k, v, dk, dv  [B, T, Hkv, D]   (one activation dtype:
 //   lse             [B, Hq, T] f32                                     f32, f16 or bf16)
 //   documents       [B, T] i32 (optional)
+//   sinks, dsinks   [Hq] f32 (optional)
 // Grouped-query attention: query head h reads kv head h / (Hq / Hkv); Hq must be a multiple of
 // Hkv. head_dim up to 256. Each tensor must lie in one allocation span.
 // Variants: the portable shared-memory kernels (every device and dtype), and kernels on
@@ -42,6 +43,11 @@ struct AttentionOptions {
   float scale = std::numeric_limits<float>::quiet_NaN();
   // Packed sequences: key j is visible from query i only if documents[b, j] == documents[b, i].
   const Tensor* documents = nullptr;
+  // Attention sinks (gpt-oss): a learned logit per query head, [Hq] f32, that joins the softmax
+  // of every row of its head as one more column, not scaled and never masked, whose value is
+  // zero: p_ij = exp(s_ij - L_i) with L_i = log(sum over visible j of exp(s_ij) + exp(sinks[h])).
+  // A row that sees no key then gives o = 0 and lse = sinks[h]. null: none.
+  const Tensor* sinks = nullptr;
   // automatic: coopmat where it can run (attention_unavailable is empty) on a GPU, else portable.
   AttentionVariant variant = AttentionVariant::automatic;
   // Parts the dk/dv backward cuts each key tile's query visits into, each summed in order into
@@ -58,13 +64,16 @@ std::string attention_unavailable(const vk::Context& context, AttentionVariant v
                                   DType dtype, int64_t head_dim);
 
 // o = softmax(scale * q k^T + mask) v per head; lse = log-sum-exp of the scaled, masked scores
-// of each query row (natural log), saved for the backward.
+// of each query row (natural log; the sink's logit included), saved for the backward.
 void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& q, const Tensor& k,
                        const Tensor& v, const AttentionOptions& options);
 
 // The gradients of attention_forward's o for the upstream gradient dout, added into dq, dk and
 // dv or written to them, as `store` says (all three alike). Recomputes the probabilities from
-// q, k and lse (FlashAttention-2); deterministic, no atomics.
+// q, k and lse (FlashAttention-2); deterministic, no atomics. With options.sinks, `dsinks` (f32
+// [Hq], or null where the sinks are frozen) gets the sinks' gradient, stored as `store` says:
+// dsinks[h] = -sum over b, i of exp(sinks[h] - lse[b, h, i]) * (dout . o)[b, i, h], summed in a
+// fixed order.
 // The bytes attention_backward keeps alive for the recording's life: delta, one f32 per query
 // row of each head (like lse), for `tokens` = B T (the memory plan asks).
 uint64_t attention_backward_scratch_bytes(uint64_t tokens, uint64_t query_heads);
@@ -72,6 +81,6 @@ uint64_t attention_backward_scratch_bytes(uint64_t tokens, uint64_t query_heads)
 void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout,
                         const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
                         const Tensor& lse, const AttentionOptions& options,
-                        GradientStore store = GradientStore::add);
+                        GradientStore store = GradientStore::add, Tensor* dsinks = nullptr);
 
 }  // namespace vktrain::ops

@@ -33,7 +33,13 @@ void attention_decode(vk::Recorder& rec, Tensor& o, const Tensor& q, const Tenso
     fail("[{}] options.scale is not set: pass the softmax scale (1/sqrt(head_dim) for most "
          "models)", op);
   if (options.window < 0) fail("[{}] options.window is negative ({})", op, options.window);
-  for (const Tensor* t : {static_cast<const Tensor*>(&o), &q, &k_cache, &v_cache}) {
+  if (const Tensor* sinks = options.sinks;
+      sinks && (sinks->dtype != DType::f32 || sinks->shape != std::vector<int64_t>{Hq}))
+    fail("[{}] sinks must be f32 [Hq] = [{}], one per query head, got {}", op, Hq,
+         sinks->describe());
+  std::vector<const Tensor*> tensors = {&o, &q, &k_cache, &v_cache};
+  if (options.sinks) tensors.push_back(options.sinks);
+  for (const Tensor* t : tensors) {
     if (t->memory.spans().size() > 1)
       fail("[{}] {} lies in {} allocation spans; attention needs each tensor in one", op,
            t->describe(), t->memory.spans().size());
@@ -48,17 +54,26 @@ void attention_decode(vk::Recorder& rec, Tensor& o, const Tensor& q, const Tenso
   auto whole = [](const Tensor& t) { return piece_range(t, locate(t, 0), t.numel()); };
   auto address = [](const Tensor& t) { return locate(t, 0).address(); };
   const int64_t first = options.window > 0 ? std::max<int64_t>(0, length - options.window) : 0;
-  kernels::AttentionDecodePush push{address(q),        address(k_cache), address(v_cache),
-                                    address(o),        uint32_t(capacity), uint32_t(Hq),
-                                    uint32_t(Hkv),     uint32_t(first),  uint32_t(length),
+  kernels::AttentionDecodePush push{address(q),
+                                    address(k_cache),
+                                    address(v_cache),
+                                    address(o),
+                                    options.sinks ? address(*options.sinks) : 0,
+                                    uint32_t(capacity),
+                                    uint32_t(Hq),
+                                    uint32_t(Hkv),
+                                    uint32_t(first),
+                                    uint32_t(length),
                                     options.scale};
+  std::vector<vk::ByteRange> reads = {whole(q), whole(k_cache), whole(v_cache)};
+  if (options.sinks) reads.push_back(whole(*options.sinks));
   // Per chunk of 256 keys (attention_decode.comp): D for the scores, D for P . V, two 8-step
   // reductions.
   require_loop_budget(ctx, op, ceil_div(uint64_t(length - first), 256) * (2 * uint64_t(D) + 17) + 8,
                       fmt::format("decoding over {} cached keys of head_dim {}", length - first, D));
-  VkPipeline p = pipeline(ctx, fmt::format("{}_{}", op, dtype_name(q.dtype)), {uint32_t(D)});
-  rec.dispatch(op, p, &push, sizeof push, uint32_t(Hq), uint32_t(B), 1,
-               {whole(q), whole(k_cache), whole(v_cache)}, {whole(o)});
+  VkPipeline p = pipeline(ctx, fmt::format("{}_{}", op, dtype_name(q.dtype)),
+                          {uint32_t(D), uint32_t(options.sinks != nullptr)});
+  rec.dispatch(op, p, &push, sizeof push, uint32_t(Hq), uint32_t(B), 1, reads, {whole(o)});
 }
 
 }  // namespace vktrain::ops

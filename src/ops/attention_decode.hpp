@@ -19,6 +19,7 @@ namespace vktrain::ops {
 struct AttentionDecodeOptions {
   float scale = std::numeric_limits<float>::quiet_NaN();  // the softmax scale; must be set
   int64_t window = 0;  // 0: none; else the query sees the last `window` positions, itself included
+  const Tensor* sinks = nullptr;  // [Hq] f32, as AttentionOptions::sinks (ops/attention.hpp)
 };
 
 void attention_decode(vk::Recorder& rec, Tensor& o, const Tensor& q, const Tensor& k_cache,

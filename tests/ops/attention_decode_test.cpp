@@ -4,9 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "attention_runs.hpp"
 #include "ops/attention_decode.hpp"
-#include "reference/attention.hpp"
-#include "support/support.hpp"
 
 using namespace vktrain;
 using reference::AttentionShape;
@@ -29,6 +28,9 @@ std::vector<Case> all_cases() {
       {"gqa2_d256_long", {1, 523, 2, 1, 256, true, 0, 0.0625}, 600},
       {"d72_window_over_two_chunks", {1, 600, 4, 2, 72, true, 300, 0.118}, 601},
       {"one_position", {1, 1, 2, 1, 64, true, 0, 0.125}, 4},
+      // With a sink per head (gpt-oss): over a window, and where the query sees only itself.
+      {"gqa3_d72_window_sinks", test::with_sinks({1, 300, 6, 2, 72, true, 37, 0.118}), 310},
+      {"one_position_sinks", test::with_sinks({1, 1, 2, 1, 64, true, 0, 0.125}), 4},
   };
 }
 
@@ -65,8 +67,14 @@ Decoded run(const Case& c, DType dt) {
   Tensor kt = test::tensor_with(cache_shape, dt, k_cache, "k cache");
   Tensor vt = test::tensor_with(cache_shape, dt, v_cache, "v cache");
   Tensor ot = make_tensor(ctx, dt, q_shape, "o");
+  ops::AttentionDecodeOptions options{float(s.scale), s.window};
+  Tensor sinks;
+  if (!s.sinks.empty()) {
+    sinks = test::tensor_with({s.Hq}, DType::f32, s.sinks, "sinks");
+    options.sinks = &sinks;
+  }
   vk::Recorder rec(ctx);
-  ops::attention_decode(rec, ot, qt, kt, vt, s.T, {float(s.scale), s.window});
+  ops::attention_decode(rec, ot, qt, kt, vt, s.T, options);
   rec.run();
   result.got = read_floats(ctx, ot);
   return result;
@@ -112,4 +120,18 @@ TEST(AttentionDecodeErrors, LengthBeyondTheCacheIsOneError) {
   EXPECT_EQ(test::error_message([&] { ops::attention_decode(rec, o, q, kv, kv, 9, {0.125f, 0}); }),
             "[attention_decode] length 9 must be 1 to the cache's 8 positions (k cache (f32, [1, 8, "
             "1, 64]))");
+}
+
+TEST(AttentionDecodeErrors, SinksOfAnotherShapeAreNamed) {
+  auto& ctx = test::context();
+  Tensor q = make_tensor(ctx, DType::f32, {1, 2, 64}, "q");
+  Tensor kv = make_tensor(ctx, DType::f32, {1, 8, 1, 64}, "k cache");
+  Tensor o = make_tensor(ctx, DType::f32, {1, 2, 64}, "o");
+  Tensor by_kv_head = make_tensor(ctx, DType::f32, {1}, "sinks by kv head");
+  vk::Recorder rec(ctx);
+  EXPECT_EQ(test::error_message([&] {
+              ops::attention_decode(rec, o, q, kv, kv, 8, {0.125f, 0, &by_kv_head});
+            }),
+            "[attention_decode] sinks must be f32 [Hq] = [2], one per query head, got sinks by kv "
+            "head (f32, [1])");
 }

@@ -5,15 +5,11 @@
 
 #include <fmt/format.h>
 
-#include "ops/attention.hpp"
-#include "ops/dispatch.hpp"
+#include "attention_runs.hpp"
 #include "ops/elementwise.hpp"
-#include "reference/attention.hpp"
-#include "support/support.hpp"
 
 using namespace vktrain;
-using ops::AttentionVariant;
-using reference::AttentionShape;
+using namespace vktrain::test;
 
 namespace {
 
@@ -35,153 +31,8 @@ std::vector<Case> all_cases() {
   };
 }
 
-std::vector<int64_t> q_shape(const AttentionShape& s) { return {s.B, s.T, s.Hq, s.D}; }
-std::vector<int64_t> kv_shape(const AttentionShape& s) { return {s.B, s.T, s.Hkv, s.D}; }
-
-struct Inputs {
-  std::vector<float> q, k, v;
-};
-
-Inputs random_inputs(const AttentionShape& s, DType dt, uint32_t seed) {
-  size_t nq = size_t(s.B) * s.T * s.Hq * s.D, nkv = size_t(s.B) * s.T * s.Hkv * s.D;
-  return {test::random_values(nq, seed, dt), test::random_values(nkv, seed + 1, dt),
-          test::random_values(nkv, seed + 2, dt)};
-}
-
-// The inputs on the device, with o and lse for the forward to fill.
-struct DeviceInputs {
-  Tensor q, k, v, o, lse, documents;
-  ops::AttentionOptions options;
-
-  DeviceInputs(const AttentionShape& s, DType dt, const Inputs& in, AttentionVariant variant,
-               uint32_t kv_parts = 0, ops::CoopmatTile tile = {})
-      : q(test::tensor_with(q_shape(s), dt, in.q, "q")),
-        k(test::tensor_with(kv_shape(s), dt, in.k, "k")),
-        v(test::tensor_with(kv_shape(s), dt, in.v, "v")),
-        o(make_tensor(test::context(), dt, q_shape(s), "o")),
-        lse(make_tensor(test::context(), DType::f32, {s.B, s.Hq, s.T}, "lse")) {
-    options.causal = s.causal;
-    options.window = s.window;
-    options.scale = float(s.scale);
-    options.variant = variant;
-    options.kv_parts = kv_parts;
-    options.coopmat_tile = tile;
-    if (!s.documents.empty()) {
-      documents = make_tensor(test::context(), DType::i32, {s.B, s.T}, "documents");
-      write_ints(test::context(), documents, s.documents);
-      options.documents = &documents;
-    }
-  }
-};
-
-struct Forward {
-  std::vector<float> o, lse;
-};
-
-Forward run_forward(const AttentionShape& s, DType dt, const Inputs& in,
-                    AttentionVariant variant = AttentionVariant::portable,
-                    ops::CoopmatTile tile = {}) {
-  auto& ctx = test::context();
-  DeviceInputs x(s, dt, in, variant, 0, tile);
-  vk::Recorder rec(ctx);
-  ops::attention_forward(rec, x.o, x.lse, x.q, x.k, x.v, x.options);
-  rec.run();
-  return {read_floats(ctx, x.o), read_floats(ctx, x.lse)};
-}
-
-struct Gradients {
-  std::vector<float> dq, dk, dv;
-};
-
-// Forward, then backward for dout into gradients that start at `start` (not set when its vectors
-// are empty: then the backward writes them), added into or written as `store` says.
-Gradients run_backward(const AttentionShape& s, DType dt, const Inputs& in,
-                       const std::vector<float>& dout_values, const Gradients& start = {},
-                       ops::GradientStore store = ops::GradientStore::write,
-                       AttentionVariant variant = AttentionVariant::portable,
-                       uint32_t kv_parts = 0, ops::CoopmatTile tile = {}) {
-  auto& ctx = test::context();
-  DeviceInputs x(s, dt, in, variant, kv_parts, tile);
-  Tensor dout = test::tensor_with(q_shape(s), dt, dout_values, "dout");
-  auto grad = [&](const std::vector<int64_t>& shape, const std::vector<float>& values,
-                  const char* name) {
-    return values.empty() ? make_tensor(ctx, dt, shape, name)
-                          : test::tensor_with(shape, dt, values, name);
-  };
-  Tensor dq = grad(q_shape(s), start.dq, "dq"), dk = grad(kv_shape(s), start.dk, "dk"),
-         dv = grad(kv_shape(s), start.dv, "dv");
-  vk::Recorder rec(ctx);
-  ops::attention_forward(rec, x.o, x.lse, x.q, x.k, x.v, x.options);
-  ops::attention_backward(rec, dq, dk, dv, dout, x.q, x.k, x.v, x.o, x.lse, x.options, store);
-  rec.run();
-  return {read_floats(ctx, dq), read_floats(ctx, dk), read_floats(ctx, dv)};
-}
-
-std::vector<double> plus(const std::vector<float>& start, const std::vector<double>& delta) {
-  std::vector<double> sum(delta);
-  for (size_t i = 0; i < sum.size(); ++i) sum[i] += start[i];
-  return sum;
-}
-
-// Inputs are exact in their dtype and the reference works in double, so what remains is f32
-// accumulation over at most a few hundred terms (seen: 4e-7) and, for 16-bit dtypes, one
-// rounding of each stored value (2^-12 and 2^-9 of the largest; seen: 3e-4 and 2e-3).
-double output_tolerance(DType dt) { return dt == DType::f32 ? 1e-5 : dt == DType::f16 ? 1e-3 : 8e-3; }
-
 std::string case_name(const testing::TestParamInfo<std::tuple<DType, Case>>& info) {
   return fmt::format("{}_{}", dtype_name(std::get<0>(info.param)), std::get<1>(info.param).name);
-}
-
-// Tolerances of one variant: o (relative to its largest value), lse, and the backward's.
-struct Tolerances {
-  double o, lse, gradients;
-};
-
-// The errors against the reference, as checked; returned for the coopmat cases to print.
-std::vector<double> check_forward(const AttentionShape& s, DType dt, AttentionVariant variant,
-                                  const Tolerances& tolerances, ops::CoopmatTile tile = {}) {
-  Inputs in = random_inputs(s, dt, 11);
-  Forward got = run_forward(s, dt, in, variant, tile);
-  std::vector<double> o, lse;
-  reference::attention_forward(o, lse, in.q, in.k, in.v, s);
-  std::vector<double> errors = {test::relative_error(got.o, o), test::relative_error(got.lse, lse)};
-  EXPECT_LT(errors[0], tolerances.o);
-  EXPECT_LT(errors[1], tolerances.lse);
-  return errors;
-}
-
-// The backward adding into random gradients, and writing over random gradients; returns the
-// errors of the first.
-std::vector<double> check_backward(const AttentionShape& s, DType dt, AttentionVariant variant,
-                                   const Tolerances& tolerances, uint32_t kv_parts = 0,
-                                   ops::CoopmatTile tile = {}) {
-  Inputs in = random_inputs(s, dt, 21);
-  auto dout = test::random_values(in.q.size(), 24, dt);
-  Gradients start{test::random_values(in.q.size(), 25, dt), test::random_values(in.k.size(), 26, dt),
-                  test::random_values(in.k.size(), 27, dt)};
-  std::vector<double> dq, dk, dv;
-  reference::attention_backward(dq, dk, dv, dout, in.q, in.k, in.v, s);
-  std::vector<double> errors;
-  for (ops::GradientStore store : {ops::GradientStore::add, ops::GradientStore::write}) {
-    SCOPED_TRACE(store == ops::GradientStore::add ? "add" : "write");
-    Gradients got = run_backward(s, dt, in, dout, start, store, variant, kv_parts, tile);
-    bool adds = store == ops::GradientStore::add;
-    std::vector<double> e = {
-        test::relative_error(got.dq, adds ? plus(start.dq, dq) : dq),
-        test::relative_error(got.dk, adds ? plus(start.dk, dk) : dk),
-        test::relative_error(got.dv, adds ? plus(start.dv, dv) : dv)};
-    for (double x : e) EXPECT_LT(x, tolerances.gradients);
-    if (adds) errors = e;
-  }
-  return errors;
-}
-
-// lse stays f32 for every dtype and the inputs are exact in theirs: f32 rounding only. Beyond
-// the stored rounding, the 16-bit backward takes delta = dout . o from o as stored in the dtype
-// (as every flash-attention backward does) and dS = P (dP - delta) cancels: twice the forward's
-// bound (seen: 4e-4 f16, 3.3e-3 bf16).
-Tolerances portable_tolerances(DType dt) {
-  return {output_tolerance(dt), 1e-5, 2 * output_tolerance(dt)};
 }
 
 }  // namespace
@@ -214,13 +65,6 @@ INSTANTIATE_TEST_SUITE_P(BF16, Attention,
 
 namespace {
 
-AttentionShape with_documents(AttentionShape s, const std::vector<uint32_t>& lengths) {
-  for (uint32_t b = 0; b < s.B; ++b)
-    for (size_t d = 0; d < lengths.size(); ++d)
-      s.documents.resize(s.documents.size() + lengths[d], int32_t(5 * b + d));
-  return s;
-}
-
 // The cooperative-matrix variant (f16 or bf16, head_dim a multiple of 16): sizes no multiple of
 // its tiles (64 own rows on GPUs, 32 on lavapipe's 8x8x8; 64 or 32 visited), every mask, GQA,
 // and head_dim 32 to 256.
@@ -233,16 +77,12 @@ std::vector<Case> coopmat_cases() {
            with_documents({2, 130, 2, 1, 64, false, 50, 0.125}, {70, 60})}};
 }
 
-// Beyond the portable 16-bit bounds, the coopmat kernels round P (forward, dV) and dS (dQ, dK)
-// to the dtype before their products, as FlashAttention-2 does. f16: 2^-11 of each term, so at
-// most 2^-11 of sum |p v| / sum p <= max |v| in o, a few times that relative to o's largest
-// value on long rows (o averages v), though the roundings mostly cancel: 2e-3 for o, 3e-3 for
-// the gradients (seen on an H200: up to 4.7e-4 and 4.5e-4). bf16 keeps 8 significant bits
-// against f16's 11, so each rounding is 8x larger (2^-8): 8x the f16 bounds, which also cover
-// the portable bf16 bounds of the stored values (8e-3, 1.6e-2). lse comes from f32 scores and
-// sums of products that are exact in f32 for both dtypes, as the portable kernels' (seen: 1.7e-7).
-Tolerances coopmat_tolerances(DType dt) {
-  return dt == DType::f16 ? Tolerances{2e-3, 1e-5, 3e-3} : Tolerances{1.6e-2, 1e-5, 2.4e-2};
+// Whether the coopmat variant runs here for the dtype and head_dim; where not, says why (the
+// refusal itself is AttentionCoopmat's to check).
+bool coopmat_runs_here(DType dt, int64_t head_dim) {
+  auto why = ops::attention_unavailable(test::context(), AttentionVariant::coopmat, dt, head_dim);
+  if (!why.empty()) fmt::print("coopmat attention did not run here: {}\n", why);
+  return why.empty();
 }
 
 }  // namespace
@@ -269,22 +109,25 @@ TEST_P(AttentionCoopmat, MatchesTheReferenceOrSaysWhyNot) {
              c.name, forward[0], forward[1], backward[0], backward[1], backward[2]);
 }
 
+// With a sink per head (attention_sinks_test.cpp): the forward starts each row's running
+// maximum and sum from its head's sink, the backward kernels see it only through lse, and the
+// sinks' gradient comes from lse and delta. Same kernels as above (the sinks are a push
+// address), so where the variant cannot run the test above checks the refusal.
+TEST_P(AttentionCoopmat, WithSinksMatchesTheReference) {
+  auto [dt, c] = GetParam();
+  const AttentionShape s = with_sinks(c.shape);
+  if (!coopmat_runs_here(dt, s.D)) return;
+  auto forward = check_forward(s, dt, AttentionVariant::coopmat, coopmat_tolerances(dt));
+  auto backward = check_backward(s, dt, AttentionVariant::coopmat, coopmat_tolerances(dt));
+  fmt::print("coopmat {} {} with sinks: o {:.1e} lse {:.1e} dq {:.1e} dk {:.1e} dv {:.1e} dsinks "
+             "{:.1e}\n", dtype_name(dt), c.name, forward[0], forward[1], backward[0], backward[1],
+             backward[2], backward[3]);
+}
+
 INSTANTIATE_TEST_SUITE_P(Coopmat, AttentionCoopmat,
                          testing::Combine(testing::Values(DType::f16, DType::bf16),
                                           testing::ValuesIn(coopmat_cases())),
                          case_name);
-
-namespace {
-
-// Whether the coopmat variant runs here for the dtype and head_dim; where not, says why (the
-// refusal itself is AttentionCoopmat's to check).
-bool coopmat_runs_here(DType dt, int64_t head_dim) {
-  auto why = ops::attention_unavailable(test::context(), AttentionVariant::coopmat, dt, head_dim);
-  if (!why.empty()) fmt::print("coopmat attention did not run here: {}\n", why);
-  return why.empty();
-}
-
-}  // namespace
 
 // The coopmat kernels at tiles other than the op's choice, as bench_attention's sweeps run them
 // on a GPU: two row blocks a subgroup (each visited fragment serves two products), visited tiles

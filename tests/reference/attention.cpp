@@ -20,19 +20,21 @@ double dot(const float* x, const float* y, uint32_t n) {
   return sum;
 }
 
-// The softmax row of query i (head h): p[j] (0 where masked) and its log-sum-exp.
+// The softmax row of query i (head h): p[j] (0 where masked) and its log-sum-exp, the sink's
+// column (s.sinks[h], unscaled, never masked, dropped from p) included.
 double probabilities(std::vector<double>& p, const std::vector<float>& q,
                      const std::vector<float>& k, const AttentionShape& s, uint32_t b,
                      uint32_t h, uint32_t i) {
   uint32_t hk = h / (s.Hq / s.Hkv);
-  double top = -std::numeric_limits<double>::infinity();
+  const double sink = s.sinks.empty() ? -std::numeric_limits<double>::infinity() : s.sinks[h];
+  double top = sink;
   p.assign(s.T, -std::numeric_limits<double>::infinity());
   for (uint32_t j = 0; j < s.T; ++j) {
     if (!attention_visible(s, b, i, j)) continue;
     p[j] = s.scale * dot(&q[q_index(s, b, i, h)], &k[kv_index(s, b, j, hk)], s.D);
     top = std::max(top, p[j]);
   }
-  double sum = 0;
+  double sum = std::isinf(sink) ? 0.0 : std::exp(sink - top);
   for (double& x : p) sum += (x = std::isinf(x) ? 0.0 : std::exp(x - top));
   for (double& x : p) x /= sum;
   return top + std::log(sum);
@@ -64,24 +66,27 @@ void attention_forward(std::vector<double>& o, std::vector<double>& lse,
 }
 
 void attention_backward(std::vector<double>& dq, std::vector<double>& dk, std::vector<double>& dv,
-                        const std::vector<float>& dout, const std::vector<float>& q,
-                        const std::vector<float>& k, const std::vector<float>& v,
-                        const AttentionShape& s) {
+                        std::vector<double>& dsinks, const std::vector<float>& dout,
+                        const std::vector<float>& q, const std::vector<float>& k,
+                        const std::vector<float>& v, const AttentionShape& s) {
   dq.assign(q.size(), 0.0);
   dk.assign(k.size(), 0.0);
   dv.assign(v.size(), 0.0);
+  dsinks.assign(s.Hq, 0.0);
   std::vector<double> p, dp(s.T);
   for (uint32_t b = 0; b < s.B; ++b)
     for (uint32_t h = 0; h < s.Hq; ++h)
       for (uint32_t i = 0; i < s.T; ++i) {
         uint32_t hk = h / (s.Hq / s.Hkv);
-        probabilities(p, q, k, s, b, h, i);
+        double lse = probabilities(p, q, k, s, b, h, i);
         const float* g = &dout[q_index(s, b, i, h)];
         double delta = 0;  // sum over j of p dp = dout . o
         for (uint32_t j = 0; j < s.T; ++j) {
           dp[j] = dot(g, &v[kv_index(s, b, j, hk)], s.D);
           delta += p[j] * dp[j];
         }
+        // The sink's column has a zero value, so its dp is 0: d loss / d sink = p_sink (0 - delta).
+        if (!s.sinks.empty()) dsinks[h] -= std::exp(s.sinks[h] - lse) * delta;
         for (uint32_t j = 0; j < s.T; ++j) {
           if (p[j] == 0) continue;
           double ds = p[j] * (dp[j] - delta) * s.scale;  // d loss / d (q . k)
@@ -93,6 +98,14 @@ void attention_backward(std::vector<double>& dq, std::vector<double>& dk, std::v
           }
         }
       }
+}
+
+void attention_backward(std::vector<double>& dq, std::vector<double>& dk, std::vector<double>& dv,
+                        const std::vector<float>& dout, const std::vector<float>& q,
+                        const std::vector<float>& k, const std::vector<float>& v,
+                        const AttentionShape& s) {
+  std::vector<double> dsinks;
+  attention_backward(dq, dk, dv, dsinks, dout, q, k, v, s);
 }
 
 }  // namespace vktrain::reference

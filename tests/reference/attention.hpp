@@ -12,6 +12,7 @@ struct AttentionShape {
   int64_t window = 0;                // 0: none; else i - j < window (|i - j| when not causal)
   double scale = 1;
   std::vector<int32_t> documents;    // [B, T], or empty: one document per row
+  std::vector<float> sinks;          // [Hq] logits that join each row's softmax, or empty: none
 };
 
 // Whether query i of batch row b sees key j.
@@ -21,7 +22,12 @@ void attention_forward(std::vector<double>& o, std::vector<double>& lse,
                        const std::vector<float>& q, const std::vector<float>& k,
                        const std::vector<float>& v, const AttentionShape& s);
 
-// Gradients for the upstream gradient dout (set, not added).
+// Gradients for the upstream gradient dout (set, not added); dsinks [Hq] those of s.sinks (all
+// zero without sinks).
+void attention_backward(std::vector<double>& dq, std::vector<double>& dk, std::vector<double>& dv,
+                        std::vector<double>& dsinks, const std::vector<float>& dout,
+                        const std::vector<float>& q, const std::vector<float>& k,
+                        const std::vector<float>& v, const AttentionShape& s);
 void attention_backward(std::vector<double>& dq, std::vector<double>& dk, std::vector<double>& dv,
                         const std::vector<float>& dout, const std::vector<float>& q,
                         const std::vector<float>& k, const std::vector<float>& v,
