@@ -17,7 +17,8 @@
 // one-value decode (the run's header words and one word of each quant plane, the f16 scale
 // converted in hardware), whose float is rounded to A's type. The load wants a 16-byte-aligned
 // base, which a weight's rows or split-K parts need not start at: the base is rounded down and
-// the decode adds the difference back. B always loads through the clamped layout.
+// the decode adds the difference back. Interior tiles of an aligned product whose B needs no
+// such difference load B unclamped too (H100, 4096^3: q8_0 38-40 -> 68-69 TFLOP/s).
 #extension GL_NV_cooperative_matrix2 : require
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -159,17 +160,26 @@ void main() {
   layout_c = setTensorLayoutStrideNV(layout_c, pc.ldc, 1);
 
   ACC acc = ACC(0.0);
-  const bool interior = pc.aligned != 0 && m0 + BM <= pc.M && n0 + BN <= pc.N;
+#ifdef BLOCK
+  const bool b_interior = b_skew() == 0;
+#else
+  const bool b_interior = true;
+#endif
+  const bool interior = pc.aligned != 0 && b_interior && m0 + BM <= pc.M && n0 + BN <= pc.N;
   if (interior) {
     // Masking the strides and K tells the compiler what pc.aligned promises.
     tensorLayoutNV<2> fast_a = createTensorLayoutNV(2);
     tensorLayoutNV<2> fast_b = createTensorLayoutNV(2);
+#ifdef BLOCK
+    fast_b = setTensorLayoutBlockSizeNV(fast_b, 1, QUANT_ELEMENTS);
+#endif
     SHAPE_LAYOUTS(fast_a, fast_b)
     fast_a = setTensorLayoutStrideNV(fast_a, pc.lda & ~7u, 1);
     BufElemAligned a = BufElemAligned(a_at);
     const uint k_end = pc.K / BK * BK;
 #ifdef BLOCK
-    ACCUMULATE(acc, a, b, fast_a, layout_b, k_end)
+    fast_b = setTensorLayoutStrideNV(fast_b, pc.ldb / QUANT_ELEMENTS, 1);
+    ACCUMULATE(acc, a, b, fast_a, fast_b, k_end)
 #else
     fast_b = setTensorLayoutStrideNV(fast_b, pc.ldb & ~7u, 1);
     BufElemAligned b = BufElemAligned(b_at);

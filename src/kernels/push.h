@@ -16,6 +16,8 @@
 #define REDUCE_PUSH uint64_t src; uint64_t partials; uint count;
 // dst[r * dst_ld + c] = src[r * src_ld + c]
 #define COPY2D_PUSH uint64_t src; uint64_t dst; uint rows; uint cols; uint src_ld; uint dst_ld;
+// dst[r * cols + c] = value c of the block-quantized row at src + r * src_stride (dequantize.comp)
+#define DEQUANTIZE_PUSH uint64_t src; uint64_t dst; uint64_t src_stride; uint rows; uint cols;
 // C = alpha * op(A) op(B) + beta * C, row-major, batched by strides (elements). aligned != 0
 // promises 16-byte aligned A, B and C (every batch's start and every row) and K a multiple of
 // the kernel's K step, so the cooperative-matrix kernels may load (coopmat2: and store) interior
@@ -43,6 +45,7 @@ struct ConvertPush { CONVERT_PUSH };
 struct ElementwisePush { ELEMENTWISE_PUSH };
 struct ReducePush { REDUCE_PUSH };
 struct Copy2dPush { COPY2D_PUSH };
+struct DequantizePush { DEQUANTIZE_PUSH };
 struct MatmulPush { MATMUL_PUSH };
 struct MatmulReducePush { MATMUL_REDUCE_PUSH };
 static_assert(sizeof(MatmulPush) <= 128, "push constants are limited to 128 bytes");

@@ -9,6 +9,7 @@
 #include "ops/column_sum.hpp"
 #include "ops/cross_entropy.hpp"
 #include "ops/lora.hpp"
+#include "ops/matmul.hpp"
 #include "ops/rmsnorm.hpp"
 #include "ops/dispatch.hpp"
 #include "vk/context.hpp"
@@ -154,6 +155,12 @@ MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_
   // The evaluation recording (TrainingStep::evaluate): a forward without dropout and the loss.
   w += lora_scratch(c, setup, N, true, false, false) +
        cross_entropy_scratch(N, V, setup.dtype, false, device);
+  // A quantized base's products decode slabs of their weights into each recording's workspace
+  // (ops::matmul on GPUs): the step's and the evaluation's.
+  uint64_t slab = 0;
+  for (const auto& [name, type] : setup.quantized)
+    slab = std::max(slab, ops::matmul_slab_scratch_bytes(device, setup.dtype, type));
+  w += 2 * slab;
   plan.workspace = w;
   return plan;
 }

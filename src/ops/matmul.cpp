@@ -272,6 +272,108 @@ void split_product(vk::Recorder& rec, MatmulVariant variant, Tensor& c, const Te
                {piece_range(c, lc, c.numel())});
 }
 
+// Whether a product on a quantized B goes through slabs (MatmulOptions::quantized_read); a
+// forced slabs that cannot run here fails.
+bool takes_slabs(const vk::Context& ctx, const MatmulOptions& options, const Tensor& a,
+                 const Tensor& b, const Tensor& c, uint64_t M, uint64_t K, uint64_t batch,
+                 MatmulVariant variant) {
+  if (!dtype_is_block(b.dtype) || options.quantized_read == QuantizedRead::fused) return false;
+  const MatmulAddend& addend = options.addend;
+  const bool one_span = a.memory.spans().size() == 1 && b.memory.spans().size() == 1 &&
+                        c.memory.spans().size() == 1 &&
+                        (!addend.a || (addend.a->memory.spans().size() == 1 &&
+                                       addend.b->memory.spans().size() == 1));
+  const bool fits = a.dtype != DType::f32 && variant != MatmulVariant::vector && batch == 1 &&
+                    M > kMatmulVectorRows && one_span &&
+                    K <= max_k_per_dispatch(ctx, pick_kernel(ctx, variant, a.dtype, c.dtype, M,
+                                                             256, K, a.dtype));
+  if (options.quantized_read == QuantizedRead::slabs) {
+    if (!fits)
+      fail("[matmul] slabs of {} take 16-bit A ({}) of more than {} rows, one matrix in one "
+           "allocation per operand, a K one dispatch may loop over and a variant other than "
+           "vector", b.describe(), a.describe(), kMatmulVectorRows);
+    return true;
+  }
+  return fits && ctx.caps().is_gpu();
+}
+
+// C = alpha op(A) W(^T) + beta C (+ the addend) through slabs of W along N: W's rows [n0, n1) for
+// x W^T, its columns [n0, n1) (whole blocks) for dy W, each decoded into the workspace in A's
+// dtype and multiplied by `variant`'s float kernel into C's columns [n0, n1). Slabs are
+// multiples of 256 values (every block size divides 256) unless one slab covers N.
+void slab_product(vk::Recorder& rec, MatmulVariant variant, Tensor& c, const Tensor& a,
+                  const Tensor& w, const MatmulOptions& options, uint64_t M, uint64_t N, uint64_t K) {
+  auto& ctx = rec.context();
+  const uint64_t element = dtype_size(a.dtype), budget = options.slab_bytes ? options.slab_bytes
+                                                                             : kMatmulSlabBytes;
+  const uint64_t width = std::min(N, std::max<uint64_t>(256, budget / (K * element) / 256 * 256));
+  const vk::Span& slab = rec.workspace(width * K * element);
+  const DTypeBlock block = dtype_block(w.dtype);
+  const MatmulAddend& addend = options.addend;
+  Location la = locate(a, 0), lw = locate(w, 0), lc = locate(c, 0);
+  const vk::ByteRange a_read = piece_range(a, la, a.numel()), w_read = piece_range(w, lw, w.numel());
+  const vk::ByteRange c_range = piece_range(c, lc, c.numel());
+  const bool fuse_addend = addend.a && variant == MatmulVariant::coopmat2 && addend.alpha != 0.0f &&
+                           !(tile_override() && tile_override()->unfused);
+  VkPipeline decode = pipeline(ctx, fmt::format("dequantize_{}_{}", dtype_name(w.dtype),
+                                                dtype_name(a.dtype)));
+  for (uint64_t n0 = 0; n0 < N; n0 += width) {
+    const uint64_t n1 = std::min(N, n0 + width), n = n1 - n0;
+    kernels::DequantizePush d{};
+    d.src = lw.address() + (options.trans_b ? n0 * w.row_bytes() : n0 / block.elements * block.bytes);
+    d.dst = slab.address;
+    d.src_stride = w.row_bytes();
+    d.rows = uint32_t(options.trans_b ? n : K);
+    d.cols = uint32_t(options.trans_b ? K : n);
+    const vk::ByteRange slab_range = vk::range_of(slab, 0, n * K * element);
+    rec.dispatch("matmul dequantize " + std::string(dtype_name(w.dtype)), decode, &d, sizeof d,
+                 stride_groups(ctx, uint64_t(d.rows) * d.cols / 8), 1, 1, {w_read}, {slab_range});
+
+    Kernel kernel = pick_kernel(ctx, variant, a.dtype, c.dtype, M, n, K, a.dtype);
+    std::vector<uint32_t> spec = {options.trans_a, options.trans_b};
+    spec.insert(spec.end(), kernel.spec.begin(), kernel.spec.end());
+    kernels::MatmulPush push{};
+    push.a = la.address();
+    push.b = slab.address;
+    push.c = lc.address() + n0 * dtype_size(c.dtype);
+    push.lda = uint32_t(a.cols());
+    push.ldb = uint32_t(options.trans_b ? K : n);
+    push.ldc = uint32_t(N);
+    push.M = uint32_t(M);
+    push.N = uint32_t(n);
+    push.K = uint32_t(K);
+    push.alpha = options.alpha;
+    push.beta = options.beta;
+    std::vector<vk::ByteRange> reads = {a_read, slab_range};
+    if (options.beta != 0.0f) reads.push_back(c_range);
+    if (fuse_addend) {
+      spec.push_back(addend.trans_b);
+      Location l2a = locate(*addend.a, 0), l2b = locate(*addend.b, 0);
+      push.a2 = l2a.address();
+      push.ldb2 = uint32_t(addend.b->cols());
+      push.b2 = l2b.address() + (addend.trans_b ? n0 * push.ldb2 : n0) * element;
+      push.K2 = push.lda2 = uint32_t(addend.a->cols());
+      push.alpha2 = addend.alpha;
+      reads.push_back(piece_range(*addend.a, l2a, addend.a->numel()));
+      reads.push_back(piece_range(*addend.b, l2b, addend.b->numel()));
+    }
+    push.aligned = is_aligned(push, element, dtype_size(c.dtype), kernel.tile_k, false);
+    rec.dispatch(fmt::format("matmul {} {} {}x{}x{} {} slab{}", kernel.name, tile_name(kernel), M,
+                             n, K, transposes(options), fuse_addend ? " + addend" : ""),
+                 pipeline(ctx, kernel.name, spec, kernel.subgroup_size), &push, sizeof push,
+                 uint32_t((n + kernel.tile_n - 1) / kernel.tile_n),
+                 uint32_t((M + kernel.tile_m - 1) / kernel.tile_m), 1, reads, {c_range});
+  }
+  if (addend.a && !fuse_addend) {
+    MatmulOptions second;
+    second.trans_b = addend.trans_b;
+    second.alpha = addend.alpha;
+    second.beta = 1.0f;
+    second.variant = variant;
+    matmul(rec, c, *addend.a, *addend.b, second);
+  }
+}
+
 // Local row indices (excluding 0) at which matrix `index` of `t` continues in a new span.
 std::vector<uint64_t> span_breaks(const Tensor& t, uint64_t index, const Shape& s) {
   std::vector<uint64_t> breaks;
@@ -339,6 +441,10 @@ std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DT
       return "";
   }
   return "";
+}
+
+uint64_t matmul_slab_scratch_bytes(const vk::Capabilities& caps, DType in, DType weight) {
+  return dtype_is_block(weight) && in != DType::f32 && caps.is_gpu() ? kMatmulSlabBytes : 0;
 }
 
 uint32_t matmul_coopmat_subgroup(const vk::Capabilities& caps) {
@@ -443,6 +549,10 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
                      !(tile_override() && tile_override()->unfused) &&
                      splits <= 1 && K <= max_k && addend.alpha != 0.0f &&
                      addend.a->memory.spans().size() == 1 && addend.b->memory.spans().size() == 1;
+  if (takes_slabs(ctx, options, a, b, c, M, K, sc.batch, variant)) {
+    slab_product(rec, variant, c, a, b, options, M, N, K);
+    return;
+  }
   if (addend.a && !fuse_addend) {
     MatmulOptions first = options, second;
     first.addend = {};

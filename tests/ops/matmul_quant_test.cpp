@@ -15,6 +15,7 @@ using namespace vktrain;
 namespace {
 
 using ops::MatmulVariant;
+using ops::QuantizedRead;
 
 // A product with a block-quantized weight W: forward y = x W^T (trans_b, W [N, K]) or backward
 // dx = dy W (W [K, N]); `in` is A's dtype, `out` C's.
@@ -25,18 +26,26 @@ struct QuantCase {
   float alpha = 1.0f, beta = 0.0f;
   uint32_t split_k = 0;
   MatmulVariant variant = MatmulVariant::portable;
+  QuantizedRead read = QuantizedRead::automatic;
+  uint64_t slab_bytes = 0;
 };
 
 std::string describe(const QuantCase& q) {
-  return fmt::format("{} W, A {}, C {}, {} {}x{}x{}, alpha {} beta {} split_k {}, {}",
+  return fmt::format("{} W, A {}, C {}, {} {}x{}x{}, alpha {} beta {} split_k {}, {}{}",
                      dtype_name(q.weight), dtype_name(q.in), dtype_name(q.out),
                      q.trans_b ? "x W^T" : "dy W", q.m, q.n, q.k, q.alpha, q.beta, q.split_k,
-                     ops::matmul_variant_name(q.variant));
+                     ops::matmul_variant_name(q.variant),
+                     q.read == QuantizedRead::slabs ? fmt::format(", slabs of {} bytes", q.slab_bytes)
+                     : q.read == QuantizedRead::fused ? ", fused" : "");
 }
 
-// Whether the case's kernel stages W in A's 16-bit type (the cooperative-matrix ones).
+// Whether the case stages W in A's 16-bit type: the cooperative-matrix kernels and slabs (on a
+// GPU automatic takes slabs for 16-bit A).
 bool stages_16_bit(const QuantCase& q) {
-  return q.variant == MatmulVariant::coopmat || q.variant == MatmulVariant::coopmat2;
+  return q.in != DType::f32 &&
+         (q.variant == MatmulVariant::coopmat || q.variant == MatmulVariant::coopmat2 ||
+          q.read == QuantizedRead::slabs ||
+          (q.read == QuantizedRead::automatic && test::context().caps().is_gpu()));
 }
 
 // The cooperative-matrix kernels stage W in A's 16-bit type: f16 holds no value past 65504, so
@@ -86,6 +95,8 @@ void check(vk::Context& ctx, const QuantCase& q, const ops::MatmulAddend* addend
   vk::Recorder rec(ctx);
   ops::MatmulOptions options{false, q.trans_b, q.alpha, q.beta, q.variant};
   options.split_k = q.split_k;
+  options.quantized_read = q.read;
+  options.slab_bytes = q.slab_bytes;
   if (addend) options.addend = *addend;
   ops::matmul(rec, c, a, wt, options);
   rec.run();
@@ -153,7 +164,7 @@ TEST_P(MatmulQuantTypes, CoopmatVariantsMatchOrSayWhyNot) {
   for (auto v : {MatmulVariant::coopmat, MatmulVariant::coopmat2}) {
     for (DType in : {DType::f16, DType::bf16}) {
       DType out = in == DType::f16 ? DType::f32 : in;
-      QuantCase first{t, in, out, true, 70, 45, 2 * block, 1.0f, 0.0f, 0, v};
+      QuantCase first{t, in, out, true, 70, 45, 2 * block, 1.0f, 0.0f, 0, v, QuantizedRead::fused};
       if (auto why = ops::matmul_unavailable(ctx, v, in, out, t); !why.empty()) {
         auto message = test::error_message([&] { check(ctx, first); });
         EXPECT_NE(message.find("cannot run: " + why), std::string::npos) << message;
@@ -161,7 +172,7 @@ TEST_P(MatmulQuantTypes, CoopmatVariantsMatchOrSayWhyNot) {
       }
       if (forward) {
         check(ctx, first);
-        check(ctx, {t, in, out, true, 40, 24, 4 * block, 1.0f, 0.5f, 2, v});  // split-K parts
+        check(ctx, {t, in, out, true, 40, 24, 4 * block, 1.0f, 0.5f, 2, v, QuantizedRead::fused});  // split-K parts
         // A LoRA branch beside the base product (coopmat2: in the same pass).
         auto va2 = test::random_values(size_t(70) * 16, 45, in);
         auto vb2 = test::random_values(size_t(16) * 45, 46, in);
@@ -171,8 +182,8 @@ TEST_P(MatmulQuantTypes, CoopmatVariantsMatchOrSayWhyNot) {
         check(ctx, first, &addend, &va2, &vb2);
       }
       if (backward) {
-        check(ctx, {t, in, out, false, 70, block, 45, 1.5f, 0.5f, 0, v});
-        check(ctx, {t, in, out, false, 37, block, 64, 1.0f, 0.0f, 0, v});  // aligned K
+        check(ctx, {t, in, out, false, 70, block, 45, 1.5f, 0.5f, 0, v, QuantizedRead::fused});
+        check(ctx, {t, in, out, false, 37, block, 64, 1.0f, 0.0f, 0, v, QuantizedRead::fused});  // aligned K
       }
     }
   }
@@ -260,6 +271,35 @@ TEST(MatmulQuant, SixteenBitActivationsSplitKAndAddend) {
   Tensor b2 = test::tensor_with({40, 16}, DType::f32, vb2, "lora B", ctx);
   ops::MatmulAddend addend{&a2, &b2, true, 2.0f};
   check(ctx, {DType::q4_0, DType::f32, DType::f32, true, 23, 40, 64, 1.0f, 0.0f}, &addend, &va2, &vb2);
+}
+
+// Slabs (ops/matmul.hpp): W decoded a slab at a time into A's 16-bit type and multiplied by the
+// float kernel into C's columns, in both orientations, several slabs with a last short one
+// (forward: 300 rows of W in 256-row slabs; backward: 17 Q8_0 blocks of columns in 8-block
+// slabs), beta, and a LoRA branch; on the cooperative-matrix variants where the device has them.
+TEST(MatmulQuant, SlabsMatchTheDequantizedProduct) {
+  auto& ctx = test::context();
+  const auto slabs = QuantizedRead::slabs;
+  for (auto v : {MatmulVariant::portable, MatmulVariant::coopmat, MatmulVariant::coopmat2}) {
+    if (!ops::matmul_unavailable(ctx, v, DType::bf16, DType::bf16, DType::q4_k).empty()) continue;
+    check(ctx, {DType::q4_k, DType::bf16, DType::bf16, true, 19, 300, 512, 1.0f, 0.5f, 0, v, slabs,
+                256 * 512 * 2});
+    check(ctx, {DType::q8_0, DType::bf16, DType::f32, false, 21, 544, 45, 1.5f, 0.0f, 0, v, slabs,
+                256 * 45 * 2});
+    auto va2 = test::random_values(size_t(23) * 16, 43, DType::bf16);
+    auto vb2 = test::random_values(size_t(16) * 300, 44, DType::bf16);
+    Tensor a2 = test::tensor_with({23, 16}, DType::bf16, va2, "lora x A", ctx);
+    Tensor b2 = test::tensor_with({300, 16}, DType::bf16, vb2, "lora B", ctx);
+    ops::MatmulAddend addend{&a2, &b2, true, 2.0f};
+    check(ctx, {DType::q6_k, DType::bf16, DType::bf16, true, 23, 300, 256, 1.0f, 0.0f, 0, v, slabs,
+                1}, &addend, &va2, &vb2);
+  }
+  // What slabs cannot take is named.
+  auto message = test::error_message([&] {
+    check(ctx, {DType::q8_0, DType::f32, DType::f32, true, 9, 20, 64, 1.0f, 0.0f, 0,
+                MatmulVariant::portable, slabs});
+  });
+  EXPECT_NE(message.find("slabs of W"), std::string::npos) << message;
 }
 
 // K far past lavapipe's loop limit: cut into dispatches at block boundaries along W's rows
