@@ -1,5 +1,6 @@
 #include "io/gguf_lora.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "base/error.hpp"
@@ -42,6 +43,13 @@ void write_gguf_lora(const std::string& path, const ModelConfig& config, const P
   if (adapter.lora.alpha == 0)
     fail("[gguf-lora] lora_alpha is 0, which llama.cpp reads as a scale of 1; the adapter has no "
          "effect, so there is nothing to export");
+  for (const auto& target : adapter.lora.targets)
+    if (std::ranges::find(kExpertTargets, target) != std::end(kExpertTargets))
+      fail("[gguf-lora] the adapter adapts the experts' {} (PEFT's target_parameters); llama.cpp "
+           "can apply LoRA to ffn_*_exps (per-expert lora_a {{in, r, E}}, lora_b {{r, out, E}}) "
+           "but vktrain does not write those yet; export it merged (--format gguf or hf) or as "
+           "PEFT",
+           target);
   std::vector<Encoded> encoded;
   for (const auto& [name, a] : adapter.weights) {
     if (!name.ends_with(kA)) continue;
