@@ -29,6 +29,7 @@
 #include "support/config_fields.hpp"
 #include "support/support.hpp"
 #include "train/checkpoint_files.hpp"
+#include "train/optimizer.hpp"
 
 namespace vktrain {
 namespace {
@@ -439,6 +440,31 @@ TEST_F(ExpertAdapter, GgufLoraSaysItCannotCarryTheExperts) {
             std::string::npos)
       << error;
   EXPECT_FALSE(std::filesystem::exists(dir.file("x.gguf")));
+}
+
+// A checkpoint of a run with expert adapters restores them as they were (resume): the adapter
+// goes through PEFT's file layout, the optimizer's state through ours.
+TEST_F(ExpertAdapter, CheckpointRestoresTheAdapters) {
+  model::ModelSetup setup;
+  setup.dtype = DType::f32;
+  setup.lora = adapter.lora;
+  auto make = [&] {
+    auto m = std::make_unique<model::Transformer>(test::context(), config, setup);
+    model::load_base_weights(m->parameters(), config, io::ModelSource(fixture("qwen3_moe")));
+    return m;
+  };
+  auto saved = make();
+  model::load_adapter_weights(saved->parameters(), config, adapter);
+  auto optimizer = train::make_optimizer(saved->parameters(), {});
+  fs::create_directories(dir.file("checkpoint"));  // the trainer's assembly directory
+  train::write_trainable(dir.file("checkpoint"), *saved, *optimizer, fixture("qwen3_moe"));
+  auto restored = make();
+  auto restored_optimizer = train::make_optimizer(restored->parameters(), {});
+  train::read_trainable(restored->parameters(), *restored_optimizer, dir.file("checkpoint"));
+  for (const auto& p : saved->parameters().all())
+    if (model::is_lora_parameter(p.spec.name))
+      EXPECT_EQ(restored->parameters().read(p.spec.name), saved->parameters().read(p.spec.name))
+          << p.spec.name;
 }
 
 }  // namespace
