@@ -432,14 +432,32 @@ TEST_F(ExpertAdapter, MergedHuggingFaceModelHoldsEachExpertsDelta) {
   EXPECT_EQ(merged.at(router), base.at(router));
 }
 
-// llama.cpp applies LoRA to ffn_*_exps (build_lora_mm_id), but vktrain writes no such tensors
-// yet: the GGUF-LoRA export refuses rather than leave the experts out.
-TEST_F(ExpertAdapter, GgufLoraSaysItCannotCarryTheExperts) {
-  std::string error = test::error_message([&] { cli::run_export(options("gguf-lora", "x.gguf")); });
-  EXPECT_NE(error.find("[gguf-lora] the adapter adapts the experts' experts.gate_up_proj"),
-            std::string::npos)
-      << error;
-  EXPECT_FALSE(std::filesystem::exists(dir.file("x.gguf")));
+// llama.cpp applies LoRA to ffn_*_exps (llama-graph.cpp build_lora_mm_id: ggml_mul_mat_id of
+// lora_a, then lora_b, by the routed experts), and its loader checks a.ne[0] == W.ne[0],
+// b.ne[1] == W.ne[1], a.ne[1] == b.ne[0]: per expert e, lora_a {in, r, E} and lora_b
+// {r, out, E} against the merged GGUF's ffn_{gate,up,down}_exps.
+TEST_F(ExpertAdapter, GgufLoraCarriesEachExpertsBlocksAsLlamaCppReadsThem) {
+  run(options("gguf-lora", "lora.gguf"));
+  auto o = options("gguf", "merged.gguf");
+  o.gguf_type = "f16";
+  run(o);
+  io::GgufReader lora(dir.file("lora.gguf")), merged(dir.file("merged.gguf"));
+  const uint64_t E = uint64_t(config.moe.experts), F = uint64_t(config.moe.intermediate_size),
+                 R = uint64_t(kExpertRank);
+  for (const char* half : {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"}) {
+    const std::string base = fmt::format("blk.1.{}.weight", half);
+    const auto &w = merged.tensor(base).dims, &a = lora.tensor(base + ".lora_a").dims,
+               &b = lora.tensor(base + ".lora_b").dims;
+    EXPECT_EQ(a, (std::vector<uint64_t>{w[0], R, E})) << base;
+    EXPECT_EQ(b, (std::vector<uint64_t>{R, w[1], E})) << base;
+  }
+  // Expert 5's up rows: rows [F, 2F) of gate_up's lora_B, its columns j * E + 5.
+  const auto& peft_b = adapter.weights.at(model::layer_name(1, "mlp.experts.base_layer.lora_B.weight"));
+  const auto up_b = io::dequantize(lora.data("blk.1.ffn_up_exps.weight.lora_b"), io::GgmlType::f32,
+                                   E * F * R);
+  for (uint64_t o = 0; o < F; ++o)
+    for (uint64_t j = 0; j < R; ++j)
+      ASSERT_EQ(up_b[(5 * F + o) * R + j], peft_b[(F + o) * R * E + j * E + 5]) << o << " " << j;
 }
 
 // A checkpoint of a run with expert adapters restores them as they were (resume): the adapter
