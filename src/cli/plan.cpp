@@ -46,6 +46,17 @@ void print_data_parallel(const model::MemoryPlan& plan, const PlanOptions& o) {
                          : std::string("; --link-gbps G gives its time"));
 }
 
+// "LoRA rank 16 on 7 modules", or on a mixture of experts "... on 4 modules and 2 expert
+// weights": what the adapter finds in the model, not what the flag lists.
+std::string lora_mode(const io::ModelConfig& config, const model::LoraConfig& lora) {
+  uint64_t modules = 0, experts = 0;
+  for (const auto& target : model::applied_lora_targets(config, lora))
+    ++(model::is_expert_target(target) ? experts : modules);
+  std::string text = fmt::format("LoRA rank {} on {} modules", lora.rank, modules);
+  if (experts) text += fmt::format(" and {} expert weights", experts);
+  return text;
+}
+
 }  // namespace
 
 Recompute parse_grad_checkpoint(const std::string& value) {
@@ -160,9 +171,7 @@ int run_plan(const PlanOptions& o) {
                                           : model::usable_budget(context);
 
   const std::string name = o.model ? *o.model : *o.family + " " + *o.size;
-  const std::string mode_name = o.full ? std::string("full fine-tuning")
-                                       : fmt::format("LoRA rank {} on {} modules", setup.lora.rank,
-                                                     setup.lora.targets.size());
+  const std::string mode_name = o.full ? std::string("full fine-tuning") : lora_mode(config, setup.lora);
   const std::string quantized =
       setup.quantized.empty() ? ""
                               : fmt::format(" ({} frozen matrices quantized)", setup.quantized.size());

@@ -170,7 +170,8 @@ void add_train_options(CLI::App& c, TrainOptions& o) {
   c.add_option("--lora-rank", o.lora_rank, "LoRA rank r (default 16)");
   c.add_option("--lora-alpha", o.lora_alpha, "LoRA alpha (default 32)");
   c.add_option("--lora-dropout", o.lora_dropout, "dropout on the adapter's input (default 0)");
-  c.add_option("--lora-targets", o.lora_targets, "q,k,v,o,gate,up,down or all-linear (default)");
+  c.add_option("--lora-targets", o.lora_targets,
+               "q,k,v,o,gate,up,down or all-linear (default); experts on a mixture of experts");
   c.add_flag("--rslora", o.rslora, "scale by alpha / sqrt(r) (rank-stabilised LoRA)");
   c.add_flag("--full", o.full, "full fine-tuning (f32 master weights) instead of LoRA");
   c.add_option("--adapter", o.adapter,

@@ -1,5 +1,6 @@
 #include "io/gguf_lora.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "base/error.hpp"
@@ -29,6 +30,46 @@ const std::vector<float>& weight_of(const PeftAdapter& adapter, const std::strin
   return w->second;
 }
 
+// The expert weight an adapter on "…mlp.experts" or "…mlp.experts.base_layer" adapts: PEFT nests
+// gate_up_proj's ParamWrapper inside down_proj's when both are targeted, else the one there is.
+std::string expert_target(const std::string& module, const LoraConfig& lora) {
+  auto targeted = [&](const char* t) { return std::ranges::find(lora.targets, t) != lora.targets.end(); };
+  if (module.ends_with(".base_layer") || !targeted(kExpertTargets[1])) return kExpertTargets[0];
+  return kExpertTargets[1];
+}
+
+// An expert adapter as llama.cpp's build_lora_mm_id multiplies it by the routed experts
+// (ggml_mul_mat_id): per base tensor ffn_{gate,up,down}_exps, lora_a {in, r, E} (PEFT's lora_A
+// [E r, in] as it is) and lora_b {r, out, E} (expert e's block of lora_B [out, r E], whose column
+// j * E + e is its column j). GGUF keeps gate_up's halves apart: both share A, each takes its
+// rows of B.
+void encode_experts(std::vector<Encoded>& encoded, const ModelConfig& config,
+                    const PeftAdapter& adapter, const std::string& module,
+                    const std::vector<float>& a, const std::vector<float>& b, int64_t rank,
+                    int64_t in, int64_t out, GgmlType type) {
+  const int64_t experts = adapter.shapes.at(module + std::string(kA))[0] / rank;
+  const std::string layer = module.substr(0, module.find(".mlp.experts") + 1);  // "model.layers.3."
+  const bool gate_up = expert_target(module, adapter.lora) == kExpertTargets[0];
+  const int64_t rows = gate_up ? out / 2 : out;
+  const std::vector<std::pair<std::string, int64_t>> halves =
+      gate_up ? std::vector<std::pair<std::string, int64_t>>{{"mlp.experts.gate_proj", 0},
+                                                             {"mlp.experts.up_proj", rows}}
+              : std::vector<std::pair<std::string, int64_t>>{{"mlp.experts.down_proj", 0}};
+  for (const auto& [name, first] : halves) {
+    std::vector<float> blocks(size_t(experts * rows * rank));
+    for (int64_t e = 0; e < experts; ++e)
+      for (int64_t o = 0; o < rows; ++o)
+        for (int64_t j = 0; j < rank; ++j)
+          blocks[size_t((e * rows + o) * rank + j)] =
+              b[size_t((first + o) * rank * experts + j * experts + e)];
+    const std::string base = hf_to_gguf_name(config.family, layer + name);
+    encoded.push_back({base + ".lora_a", {uint64_t(in), uint64_t(rank), uint64_t(experts)},
+                       quantize(a, type)});
+    encoded.push_back({base + ".lora_b", {uint64_t(rank), uint64_t(rows), uint64_t(experts)},
+                       quantize(blocks, type)});
+  }
+}
+
 }  // namespace
 
 double gguf_lora_alpha(const LoraConfig& lora) {
@@ -49,7 +90,16 @@ void write_gguf_lora(const std::string& path, const ModelConfig& config, const P
     const std::vector<int64_t>*a_shape, *b_shape;
     weight_of(adapter, name, &a_shape);  // checks the shape
     const std::vector<float>& b = weight_of(adapter, module + std::string(kB), &b_shape);
-    const int64_t rank = (*a_shape)[0], in = (*a_shape)[1], out = (*b_shape)[0];
+    const int64_t in = (*a_shape)[1], out = (*b_shape)[0];
+    if (module.ends_with(".mlp.experts") || module.ends_with(".mlp.experts.base_layer")) {
+      const int64_t rank = adapter.lora.rank;
+      if (rank <= 0 || (*a_shape)[0] % rank || (*b_shape)[1] != (*a_shape)[0])
+        fail("[gguf-lora] {}: lora_A [{}, {}] and lora_B [{}, {}] are not rank {} per expert",
+             module, (*a_shape)[0], in, out, (*b_shape)[1], rank);
+      encode_experts(encoded, config, adapter, module, a, b, rank, in, out, type);
+      continue;
+    }
+    const int64_t rank = (*a_shape)[0];
     if ((*b_shape)[1] != rank)
       fail("[gguf-lora] {}{} has rank {} but its lora_A {}", module, kB, (*b_shape)[1], rank);
 

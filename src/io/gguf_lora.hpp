@@ -7,7 +7,10 @@
 //   tensors   per adapted projection, the base tensor's GGUF name + ".lora_a" / ".lora_b", e.g.
 //             blk.0.attn_q.weight.lora_a with ggml dims {in, R} (PEFT's lora_A [R, in]) and
 //             blk.0.attn_q.weight.lora_b with dims {R, out} (lora_B [out, R]); llama.cpp checks
-//             a.ne[0] == W.ne[0], b.ne[1] == W.ne[1] and a.ne[1] == b.ne[0].
+//             a.ne[0] == W.ne[0], b.ne[1] == W.ne[1] and a.ne[1] == b.ne[0]; per adapted expert
+//             weight (PEFT's target_parameters) blk.0.ffn_{gate,up,down}_exps.weight.lora_a
+//             {in, R, E} and .lora_b {R, out, E}, one block per expert, which llama.cpp's
+//             build_lora_mm_id multiplies by the routed experts.
 // For llama and mistral the converter permutes the rows of Q and K (gguf_names.hpp); applied to
 // B A that permutes the rows of lora_B and leaves lora_A alone, as here.
 // llama.cpp scales the product by alpha / R, R being lora_b's ne[0] (llama_adapter_lora_weight::

@@ -12,13 +12,18 @@ namespace vktrain::io {
 // The module names PEFT uses for the projections, attention first.
 inline constexpr const char* kLinearModules[] = {"q_proj", "k_proj", "v_proj", "o_proj",
                                                  "gate_proj", "up_proj", "down_proj"};
+// A mixture of experts' fused weights an adapter may target, as LoraConfig::targets names them;
+// PEFT's target_parameters "mlp.experts.gate_up_proj" and "mlp.experts.down_proj".
+inline constexpr const char* kExpertTargets[] = {"experts.gate_up_proj", "experts.down_proj"};
+inline constexpr const char* kExpertTargetPrefix = "mlp.";  // PEFT's path = prefix + target
 
 struct LoraConfig {
   int64_t rank = 0;                  // r; 0: no adapter
   double alpha = 16;                 // lora_alpha
   bool rslora = false;               // use_rslora
   float dropout = 0;                 // lora_dropout
-  std::vector<std::string> targets;  // target_modules, from kLinearModules
+  // target_modules, from kLinearModules, and target_parameters, from kExpertTargets
+  std::vector<std::string> targets;
   // The adapter's output scale: alpha / r, or alpha / sqrt(r) with rsLoRA.
   double scale() const { return rslora ? alpha / std::sqrt(double(rank)) : alpha / double(rank); }
 };

@@ -41,7 +41,6 @@ constexpr Unsupported kUnsupported[] = {
     {"exclude_modules", "excluding modules"},
     {"modules_to_save", "training whole extra modules"},
     {"trainable_token_indices", "trainable tokens"},
-    {"target_parameters", "LoRA on parameters"},
     {"alora_invocation_tokens", "activated LoRA"},
     {"arrow_config", "Arrow routing"},
 };
@@ -64,8 +63,20 @@ uint64_t element_count(const std::vector<int64_t>& shape) {
   return n;
 }
 
+bool expert_target(const std::string& name) {
+  return std::ranges::any_of(kExpertTargets, [&](const char* t) { return name == t; });
+}
+
 json config_json(const PeftAdapter& adapter) {
   const LoraConfig& lora = adapter.lora;
+  // Expert weights are PEFT's target_parameters ("mlp.experts.gate_up_proj"), the rest its
+  // target_modules; null where there are none, as LoraConfig leaves an unset one.
+  json modules = json::array(), parameters = json::array();
+  for (const auto& t : lora.targets)
+    if (expert_target(t)) parameters.push_back(kExpertTargetPrefix + t);
+    else modules.push_back(t);
+  if (modules.empty()) modules = nullptr;
+  if (parameters.empty()) parameters = nullptr;
   // peft writes integral alphas as integers; and a float dropout as the decimal it was given
   // (0.05, not the f32 value 0.05000000074505806).
   json alpha = lora.alpha == std::floor(lora.alpha) ? json(int64_t(lora.alpha)) : json(lora.alpha);
@@ -103,8 +114,8 @@ json config_json(const PeftAdapter& adapter) {
           {"r", lora.rank},
           {"rank_pattern", json::object()},
           {"revision", nullptr},
-          {"target_modules", lora.targets},
-          {"target_parameters", nullptr},
+          {"target_modules", modules},
+          {"target_parameters", parameters},
           {"task_type", "CAUSAL_LM"},
           {"trainable_token_indices", nullptr},
           {"use_bdlora", nullptr},
@@ -122,8 +133,14 @@ bool linear_module(const std::string& name) {
 // of its path ("self_attn.q_proj"); or one string, "all-linear" or a regex over full paths.
 // Returns no value for a regex: then the weights say which modules it matched.
 std::optional<std::vector<std::string>> listed_targets(const JsonFields& in) {
-  const json& value = in.at("target_modules");
   std::vector<std::string> targets;
+  if (!in.has("target_modules") || in.at("target_modules").is_null()) {
+    if (!in.has("target_parameters") || in.at("target_parameters").is_null())
+      in.fail_field("target_modules", "is missing, and so is target_parameters: the adapter "
+                    "targets nothing");
+    return targets;
+  }
+  const json& value = in.at("target_modules");
   if (value.is_string()) {
     if (value != "all-linear") return std::nullopt;
     for (const char* m : kLinearModules) targets.push_back(m);
@@ -140,6 +157,33 @@ std::optional<std::vector<std::string>> listed_targets(const JsonFields& in) {
                     "up_proj and down_proj",
                     entry.get<std::string>());
     if (std::ranges::find(targets, name) == targets.end()) targets.push_back(name);
+  }
+  return targets;
+}
+
+// target_parameters as PEFT matches it: parameter paths or dotted suffixes of them; vktrain
+// adapts a mixture of experts' fused weights, "mlp.experts.gate_up_proj" and
+// "mlp.experts.down_proj" (kExpertTargets).
+std::vector<std::string> parameter_targets(const JsonFields& in) {
+  std::vector<std::string> targets;
+  if (!in.has("target_parameters") || in.at("target_parameters").is_null()) return targets;
+  const json& value = in.at("target_parameters");
+  if (!value.is_array()) in.fail_field("target_parameters", "is not a list");
+  for (const json& entry : value) {
+    if (!entry.is_string())
+      in.fail_field("target_parameters", "holds a non-string {}", entry.dump());
+    const std::string name = entry.get<std::string>();
+    const char* found = nullptr;
+    for (const char* t : kExpertTargets) {
+      const std::string path = kExpertTargetPrefix + std::string(t);
+      if (name == path || path.ends_with("." + name)) found = t;
+    }
+    if (!found)
+      in.fail_field("target_parameters",
+                    "names '{}'; vktrain adapts the experts' mlp.experts.gate_up_proj and "
+                    "mlp.experts.down_proj",
+                    name);
+    if (std::ranges::find(targets, found) == targets.end()) targets.push_back(found);
   }
   return targets;
 }
@@ -167,6 +211,9 @@ WeightName parse_weight_name(const std::string& key, const std::string& file) {
          file, key);
   std::string path = w.ours.substr(0, w.ours.size() - std::string_view(".lora_A.weight").size());
   w.module = path.substr(path.rfind('.') + 1);
+  // A ParamWrapper's weights sit on the experts module ("…mlp.experts.lora_A.weight", nested:
+  // "…mlp.experts.base_layer.lora_A.weight"); which parameter each adapts, the config says.
+  if (w.module == "experts" || path.ends_with(".experts.base_layer")) w.module = "experts";
   return w;
 }
 
@@ -234,6 +281,10 @@ PeftAdapter read_peft_adapter(const std::string& dir) {
   JsonFields in(config, config_path, "peft");
   PeftAdapter adapter = settings_of(in);
   std::optional<std::vector<std::string>> listed = listed_targets(in);
+  const std::vector<std::string> parameters = parameter_targets(in);
+  if (!parameters.empty() && adapter.lora.dropout != 0)
+    in.fail_field("lora_dropout", "is {} with target_parameters; PEFT's ParamWrapper does not "
+                  "work with lora_dropout != 0", adapter.lora.dropout);
 
   if (!std::filesystem::exists(weights_path) && std::filesystem::exists(dir + "/adapter_model.bin"))
     fail("[peft] {} has adapter_model.bin (a PyTorch pickle) but no {}; save the adapter with "
@@ -245,17 +296,27 @@ PeftAdapter read_peft_adapter(const std::string& dir) {
   std::set<std::string> adapted;  // the modules that have weights
   for (const auto& [key, entry] : file.tensors()) {
     WeightName w = parse_weight_name(key, weights_path);
-    if (listed ? std::ranges::find(*listed, w.module) == listed->end() : !linear_module(w.module))
+    if (w.module == "experts") {
+      if (parameters.empty())
+        fail("[peft] {}: tensor '{}' adapts the experts' weights, which target_parameters does "
+             "not name", weights_path, key);
+    } else if (listed ? std::ranges::find(*listed, w.module) == listed->end()
+                      : !linear_module(w.module)) {
       fail("[peft] {}: tensor '{}' adapts '{}', which {}", weights_path, key, w.module,
            listed ? "target_modules does not name" : "vktrain cannot adapt");
+    }
     std::optional<GgmlType> type = float_type(entry.dtype);
     if (!type)
       fail("[peft] {}: tensor '{}' is {}; adapter weights must be F32, F16 or BF16", weights_path,
            key, entry.dtype);
-    if (entry.shape.size() != 2 || entry.shape[w.is_a ? 0 : 1] != rank)
+    // An expert adapter's rank dimension holds r for each of the E experts.
+    const int64_t ranks = entry.shape.size() == 2 ? entry.shape[w.is_a ? 0 : 1] : 0;
+    if (entry.shape.size() != 2 || ranks <= 0 ||
+        (w.module == "experts" ? ranks % rank != 0 : ranks != rank))
       fail("[peft] {}: tensor '{}' has shape [{}]; a {} weight of rank {} is [{}]", weights_path,
            key, fmt::join(entry.shape, ", "), w.is_a ? "lora_A" : "lora_B", rank,
-           w.is_a ? "r, in" : "out, r");
+           w.module == "experts" ? (w.is_a ? "r x experts, in" : "out, r x experts")
+                                 : (w.is_a ? "r, in" : "out, r"));
     if (adapter.weights.count(w.ours))
       fail("[peft] {}: '{}' appears twice (with and without '.default')", weights_path, w.ours);
     adapter.weights[w.ours] = dequantize(file.data(key), *type, element_count(entry.shape));
@@ -278,6 +339,12 @@ PeftAdapter read_peft_adapter(const std::string& dir) {
     for (const char* m : kLinearModules)
       if (adapted.count(m)) adapter.lora.targets.push_back(m);
   }
+  if (!parameters.empty() && !adapted.count("experts"))
+    fail("[peft] {}: target_parameters names the experts' weights but {} has no weights for them",
+         config_path, kPeftWeightsFile);
+  // Which expert weight each experts tensor adapts is for the model to check
+  // (model::check_adapter_fits against model::lora_parameters).
+  adapter.lora.targets.insert(adapter.lora.targets.end(), parameters.begin(), parameters.end());
   return adapter;
 }
 

@@ -18,10 +18,11 @@ void check_adapter_fits(const io::PeftAdapter& adapter, const io::ModelConfig& c
     if (shape == adapter.shapes.end())
       fail("[adapter] {}: the adapter has no {}, which its config's targets imply for this model",
            adapter_dir, spec.name);
-    if (shape->second != spec.shape)
+    if (shape->second != peft_shape(spec))
       fail("[adapter] {}: {} has shape [{}], the model implies [{}]; was the adapter trained on "
            "another model?",
-           adapter_dir, spec.name, fmt::join(shape->second, ", "), fmt::join(spec.shape, ", "));
+           adapter_dir, spec.name, fmt::join(shape->second, ", "),
+           fmt::join(peft_shape(spec), ", "));
   }
   if (adapter.weights.size() != specs.size())
     fail("[adapter] {}: the adapter has {} weights, the model with its config's targets has {}; "
@@ -29,28 +30,54 @@ void check_adapter_fits(const io::PeftAdapter& adapter, const io::ModelConfig& c
          adapter_dir, adapter.weights.size(), specs.size());
 }
 
-bool merge_adapter(std::span<float> weight, const std::string& name, const io::PeftAdapter& adapter) {
+namespace {
+
+// The adapter module of base parameter `name` ("…q_proj.weight": "…q_proj"; an expert weight
+// "…mlp.experts.gate_up_proj": where PEFT keeps its ParamWrapper), or "" when not adapted.
+std::string adapter_module(const std::string& name, const io::LoraConfig& lora) {
+  for (const char* target : io::kExpertTargets) {
+    const std::string path = io::kExpertTargetPrefix + std::string(target);
+    if (!name.ends_with("." + path) || !targets_expert(lora, target)) continue;
+    const std::string layer = name.substr(0, name.size() - path.size());  // "model.layers.3."
+    const bool nested = target == std::string(io::kExpertTargets[0]) &&
+                        targets_expert(lora, io::kExpertTargets[1]);
+    return layer + (nested ? "mlp.experts.base_layer" : "mlp.experts");
+  }
   const std::string_view suffix = ".weight";
-  if (!name.ends_with(suffix)) return false;
-  const std::string module = name.substr(0, name.size() - suffix.size());
+  return name.ends_with(suffix) ? name.substr(0, name.size() - suffix.size()) : "";
+}
+
+}  // namespace
+
+bool merge_adapter(std::span<float> weight, const std::string& name, const io::PeftAdapter& adapter) {
+  const std::string module = adapter_module(name, adapter.lora);
+  if (module.empty()) return false;
   auto a = adapter.weights.find(module + ".lora_A.weight");
   auto b = adapter.weights.find(module + ".lora_B.weight");
   if (a == adapter.weights.end() || b == adapter.weights.end()) return false;
-  const auto& a_shape = adapter.shapes.at(a->first);  // [R, in]
-  const int64_t rank = a_shape[0], in = a_shape[1];
-  const int64_t out = int64_t(weight.size()) / in;
+  // PEFT's layouts: A [E r, in], B [out, r E] with expert e's column j at j E + e; E is 1 for a
+  // projection (W' = W + s B A) and the experts' count for an expert weight [E, out, in]
+  // (get_delta_weight's einsum "o r e, e r i -> e o i").
+  const auto& a_shape = adapter.shapes.at(a->first);
+  const int64_t in = a_shape[1], rank = adapter.lora.rank;
+  const int64_t experts = a_shape[0] / rank;
+  const int64_t out = int64_t(weight.size()) / (in * experts);
+  if (out * in * experts != int64_t(weight.size()) ||
+      adapter.shapes.at(b->first) != std::vector<int64_t>{out, rank * experts})
+    fail("[adapter] {}'s adapter does not fit its {} values", name, weight.size());
   const float scale = float(adapter.lora.scale());
   std::vector<float> row(static_cast<size_t>(in));
-  for (int64_t o = 0; o < out; ++o) {
-    std::fill(row.begin(), row.end(), 0.0f);
-    for (int64_t r = 0; r < rank; ++r) {
-      const float br = b->second[size_t(o * rank + r)];
-      const float* ar = a->second.data() + r * in;
-      for (int64_t i = 0; i < in; ++i) row[size_t(i)] += br * ar[i];
+  for (int64_t e = 0; e < experts; ++e)
+    for (int64_t o = 0; o < out; ++o) {
+      std::fill(row.begin(), row.end(), 0.0f);
+      for (int64_t r = 0; r < rank; ++r) {
+        const float br = b->second[size_t(o * rank * experts + r * experts + e)];
+        const float* ar = a->second.data() + (e * rank + r) * in;
+        for (int64_t i = 0; i < in; ++i) row[size_t(i)] += br * ar[i];
+      }
+      float* w = weight.data() + (e * out + o) * in;
+      for (int64_t i = 0; i < in; ++i) w[i] += scale * row[size_t(i)];
     }
-    float* w = weight.data() + o * in;
-    for (int64_t i = 0; i < in; ++i) w[i] += scale * row[size_t(i)];
-  }
   return true;
 }
 
@@ -74,6 +101,13 @@ std::vector<float> file_order_delta(const io::ModelConfig& config, const std::st
 
 void write_merged_gguf(const std::string& out, const io::GgufReader& base,
                        const io::ModelConfig& config, const io::PeftAdapter& adapter) {
+  // GGUF keeps gate_up as two tensors (ffn_gate_exps, ffn_up_exps) in their own types; the
+  // file-order merge here handles 2-D matrices only, so the converting path takes experts.
+  for (const auto& target : adapter.lora.targets)
+    if (is_expert_target(target))
+      fail("[export] {}: the adapter adapts the experts' {}, which a merge that keeps the GGUF "
+           "file's own types does not handle; give --gguf-type f16 or q8_0",
+           base.path(), target);
   std::vector<std::vector<std::byte>> merged;  // owns the bytes of the merged tensors
   merged.reserve(base.tensor_names().size());
   std::vector<io::GgufTensor> tensors;

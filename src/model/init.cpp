@@ -50,8 +50,9 @@ std::vector<float> initial_adapter_values(const ParameterSpec& spec, uint64_t se
   std::vector<float> values(size_t(spec.elements()), 0.0f);
   if (spec.name.ends_with(".lora_B.weight")) return values;
   // PEFT: kaiming_uniform_(A, a=sqrt(5)), whose bound gain * sqrt(3 / fan_in) with
-  // gain = sqrt(2 / (1 + 5)) is 1 / sqrt(fan_in).
-  const double bound = 1.0 / std::sqrt(double(spec.shape[1]));
+  // gain = sqrt(2 / (1 + 5)) is 1 / sqrt(fan_in); fan_in is the last dimension, an expert
+  // adapter's A [E, R, in] being PEFT's nn.Linear(in, R E).
+  const double bound = 1.0 / std::sqrt(double(spec.shape.back()));
   uint64_t state = seed;
   Xoshiro256 rng(splitmix64(state) ^ name_hash(spec.name));
   for (float& v : values) v = float(bound * (2.0 * rng.uniform() - 1.0));

@@ -1,9 +1,11 @@
 #include "model/layout.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "arch/tensor_names.hpp"
 #include "base/error.hpp"
+#include "ops/moe_lora.hpp"
 
 namespace vktrain::model {
 
@@ -75,19 +77,28 @@ std::vector<std::string> parse_lora_targets(const std::string& list) {
   std::string word;
   auto flush = [&] {
     if (word.empty()) return;
+    std::string expert = word.starts_with(io::kExpertTargetPrefix)
+                             ? word.substr(std::string_view(io::kExpertTargetPrefix).size())
+                             : word;
     if (word == "all-linear" || word == "all_linear") {
       for (const char* m : kLinearModules) add(m);
-    } else if (word == "experts" || word == "gate_up_proj" || word == "router") {
-      fail("[lora] --lora-targets: '{}': adapters on a mixture of experts' weights (PEFT's "
-           "target_parameters) are not supported yet; target the attention projections "
-           "(q,k,v,o), the experts and router stay frozen",
-           word);
+    } else if (expert == "experts") {
+      for (const char* t : io::kExpertTargets) add(t);
+    } else if (expert == "gate_up" || expert == "gate_up_proj" ||
+               expert == "experts.gate_up_proj") {
+      add(io::kExpertTargets[0]);
+    } else if (expert == "experts.down_proj") {
+      add(io::kExpertTargets[1]);
+    } else if (word == "router") {
+      fail("[lora] --lora-targets: 'router': the router stays frozen (PEFT adapts linear "
+           "modules and expert weights); use q,k,v,o,gate,up,down, all-linear or experts");
     } else {
       std::string module = word.ends_with("_proj") ? word : word + "_proj";
       bool known = false;
       for (const char* m : kLinearModules) known = known || module == m;
       if (!known)
-        fail("[lora] --lora-targets: unknown module '{}'; use q,k,v,o,gate,up,down or all-linear",
+        fail("[lora] --lora-targets: unknown module '{}'; use q,k,v,o,gate,up,down, all-linear "
+             "or experts (gate_up_proj, experts.down_proj)",
              word);
       add(module);
     }
@@ -98,31 +109,124 @@ std::vector<std::string> parse_lora_targets(const std::string& list) {
     else word += ch;
   }
   flush();
-  if (targets.empty()) fail("[lora] --lora-targets is empty; use q,k,v,o,gate,up,down or all-linear");
+  if (targets.empty())
+    fail("[lora] --lora-targets is empty; use q,k,v,o,gate,up,down, all-linear or experts");
   return targets;
+}
+
+bool targets_expert(const LoraConfig& lora, const std::string& expert_target) {
+  for (const auto& t : lora.targets)
+    if (t == expert_target) return true;
+  return false;
+}
+
+std::string expert_adapter_path(int64_t layer, const std::string& expert_target,
+                                const LoraConfig& lora) {
+  const bool nested = expert_target == io::kExpertTargets[0] &&
+                      targets_expert(lora, io::kExpertTargets[1]);
+  return layer_name(layer, nested ? "mlp.experts.base_layer" : "mlp.experts");
+}
+
+namespace {
+
+// Per layer, the targets that exist there: projections (a mixture-of-experts layer has no
+// gate/up/down projection: as PEFT's target_modules, a name finds the modules that exist) and
+// expert weights (MoE layers only).
+std::vector<std::string> layer_targets(const io::ModelConfig& c, const LoraConfig& lora,
+                                       int64_t l) {
+  std::vector<std::string> found;
+  for (const char* m : kLinearModules)
+    if (targets_expert(lora, m) && !(c.moe_layer(l) && module_path(m).starts_with("mlp.")))
+      found.push_back(m);
+  if (c.moe_layer(l))
+    for (const char* t : io::kExpertTargets)
+      if (targets_expert(lora, t)) found.push_back(t);
+  return found;
+}
+
+}  // namespace
+
+bool is_expert_target(const std::string& target) {
+  return target == io::kExpertTargets[0] || target == io::kExpertTargets[1];
+}
+
+std::vector<std::string> applied_lora_targets(const io::ModelConfig& c, const LoraConfig& lora) {
+  std::vector<std::string> applied;
+  for (const auto& target : lora.targets)
+    for (int64_t l = 0; l < c.num_layers; ++l) {
+      auto here = layer_targets(c, lora, l);
+      if (std::ranges::find(here, target) != here.end()) {
+        applied.push_back(target);
+        break;
+      }
+    }
+  return applied;
 }
 
 std::vector<ParameterSpec> lora_parameters(const io::ModelConfig& c, const LoraConfig& lora) {
   std::vector<ParameterSpec> specs;
   if (lora.rank <= 0) return specs;
-  for (int64_t l = 0; l < c.num_layers; ++l)
-    for (const char* m : kLinearModules) {
-      bool targeted = false;
-      for (const auto& t : lora.targets) targeted = targeted || t == m;
-      // A mixture-of-experts layer has no gate/up/down projection: as PEFT's target_modules,
-      // a name finds the modules that exist.
-      if (!targeted || (c.moe_layer(l) && module_path(m).starts_with("mlp."))) continue;
-      auto [out, in] = projection_shape(c, m);
-      std::string base = layer_name(l, module_path(m));
+  const bool experts = std::ranges::any_of(lora.targets, is_expert_target);
+  if (experts && lora.dropout > 0)
+    fail("[lora] --lora-dropout {} with adapters on the experts' weights: PEFT's ParamWrapper "
+         "(target_parameters) does not work with lora_dropout != 0; set it to 0 or target "
+         "q,k,v,o only",
+         lora.dropout);
+  bool any_moe = false;
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    any_moe = any_moe || c.moe_layer(l);
+    for (const std::string& target : layer_targets(c, lora, l)) {
+      if (is_expert_target(target)) {
+        const int64_t E = c.moe.experts, C = c.hidden_size, F = c.moe.intermediate_size;
+        const bool gate_up = target == io::kExpertTargets[0];
+        const int64_t out = gate_up ? 2 * F : C, in = gate_up ? C : F;
+        const std::string base = expert_adapter_path(l, target, lora);
+        specs.push_back({base + ".lora_A.weight", {E, lora.rank, in}});
+        specs.push_back({base + ".lora_B.weight", {E, out, lora.rank}});
+        continue;
+      }
+      auto [out, in] = projection_shape(c, target);
+      std::string base = layer_name(l, module_path(target));
       specs.push_back({base + ".lora_A.weight", {lora.rank, in}});
       specs.push_back({base + ".lora_B.weight", {out, lora.rank}});
     }
+  }
+  if (experts && !any_moe)
+    fail("[lora] --lora-targets {}: this {} model has no mixture-of-experts layers; target its "
+         "projections (q,k,v,o,gate,up,down)",
+         fmt::join(lora.targets, ","), io::family_name(c.family));
   if (specs.empty())
     fail("[lora] --lora-targets {} name no module of this {} model: its mixture-of-experts "
-         "layers have no gate/up/down projection and adapters on the experts are not supported "
-         "yet; target q,k,v,o",
+         "layers have no gate/up/down projection; target q,k,v,o or experts",
          fmt::join(lora.targets, ","), io::family_name(c.family));
   return specs;
+}
+
+namespace {
+
+bool is_expert_lora_b(const ParameterSpec& spec) {
+  return spec.shape.size() == 3 && spec.name.ends_with(".lora_B.weight");
+}
+
+}  // namespace
+
+std::vector<int64_t> peft_shape(const ParameterSpec& spec) {
+  if (spec.shape.size() != 3) return spec.shape;
+  const int64_t E = spec.shape[0];
+  if (is_expert_lora_b(spec)) return {spec.shape[1], spec.shape[2] * E};
+  return {E * spec.shape[1], spec.shape[2]};
+}
+
+std::vector<float> to_peft_layout(const ParameterSpec& spec, std::vector<float> values) {
+  if (!is_expert_lora_b(spec)) return values;
+  const auto& s = spec.shape;
+  return ops::moe_lora_b_to_peft(values, uint64_t(s[0]), uint64_t(s[1]), uint64_t(s[2]));
+}
+
+std::vector<float> from_peft_layout(const ParameterSpec& spec, std::vector<float> values) {
+  if (!is_expert_lora_b(spec)) return values;
+  const auto& s = spec.shape;
+  return ops::moe_lora_b_from_peft(values, uint64_t(s[0]), uint64_t(s[1]), uint64_t(s[2]));
 }
 
 bool is_lora_parameter(const std::string& name) {

@@ -41,15 +41,36 @@ std::vector<ParameterSpec> base_parameters(const io::ModelConfig& config);
 std::pair<int64_t, int64_t> projection_shape(const io::ModelConfig& config,
                                              const std::string& module);
 
-// Module names from a user's list: names from kLinearModules, "all-linear" (every one, as
+// Targets from a user's list: names from kLinearModules, "all-linear" (every one, as
 // PEFT's "all-linear" for these families, lm_head excluded), comma separated or not; also the
-// short forms q, k, v, o, gate, up, down. Unknown names fail naming the option.
+// short forms q, k, v, o, gate, up, down. A mixture of experts' weights (kExpertTargets, PEFT's
+// target_parameters): "experts" (both), "gate_up_proj" or "gate_up", "experts.down_proj", or
+// PEFT's "mlp.experts.gate_up_proj" / "mlp.experts.down_proj". Unknown names fail naming the
+// option.
 std::vector<std::string> parse_lora_targets(const std::string& list);
 
 // The adapter's parameters: per layer and target "…q_proj.lora_A.weight" [R, in] and
-// "…q_proj.lora_B.weight" [out, R], in layer order.
+// "…q_proj.lora_B.weight" [out, R], in layer order; on a targeted expert weight [E, out, in]
+// A [E, R, in] and B [E, out, R] (ops/moe_lora.hpp) under expert_adapter_path.
 std::vector<ParameterSpec> lora_parameters(const io::ModelConfig& config, const LoraConfig& lora);
 bool is_lora_parameter(const std::string& name);
+bool targets_expert(const LoraConfig& lora, const std::string& expert_target);
+// Where PEFT keeps the adapter of an expert weight (kExpertTargets) in layer l: one ParamWrapper
+// per targeted parameter, nested, gate_up_proj's inside down_proj's when both are targeted:
+// "…mlp.experts.base_layer" for gate_up_proj then, else "…mlp.experts".
+std::string expert_adapter_path(int64_t layer, const std::string& expert_target,
+                                const LoraConfig& lora);
+// The targets that exist in some layer of the model, in the adapter's order: what it adapts.
+std::vector<std::string> applied_lora_targets(const io::ModelConfig& config,
+                                              const LoraConfig& lora);
+bool is_expert_target(const std::string& target);
+
+// An adapter parameter as PEFT's file holds it: an expert adapter's A [E, R, in] is lora_A
+// [E R, in] (the same values), its B [E, out, R] is lora_B [out, R E] (columns permuted,
+// ops/moe_lora.hpp); any other adapter parameter is as it is.
+std::vector<int64_t> peft_shape(const ParameterSpec& spec);
+std::vector<float> to_peft_layout(const ParameterSpec& spec, std::vector<float> values);
+std::vector<float> from_peft_layout(const ParameterSpec& spec, std::vector<float> values);
 // A mixture-of-experts block's router or experts: float weights only (the MoE ops read no block
 // types), so a quantized base keeps them in the run's dtype.
 bool is_moe_block_parameter(const std::string& name);

@@ -38,18 +38,25 @@ uint64_t cross_entropy_scratch(uint64_t tokens, uint64_t vocab, DType dtype, boo
 
 // What ops::linear_forward (`forward`) or linear_backward keeps for the adapted calls of every
 // layer: a training forward writes u into LayerActivations::lora_hidden, an evaluation forward
-// keeps its own, a training backward reads the forward's.
+// keeps its own, a training backward reads the forward's. The experts' adapters keep theirs in
+// ops::moe_forward / moe_backward.
 uint64_t lora_scratch(const io::ModelConfig& c, const ModelSetup& setup, uint64_t tokens,
                       bool forward, bool training, bool dropout) {
   if (setup.lora.rank <= 0) return 0;
   const uint64_t R = uint64_t(setup.lora.rank);
   uint64_t total = 0;
   for (const auto& spec : lora_parameters(c, setup.lora)) {
-    if (!spec.name.ends_with(".lora_A.weight")) continue;
+    if (!spec.name.ends_with(".lora_A.weight") || spec.shape.size() != 2) continue;
     const uint64_t in = uint64_t(spec.shape[1]);
     total += forward ? ops::linear_forward_scratch_bytes(setup.dtype, tokens, in, R, training, dropout)
                      : ops::linear_backward_scratch_bytes(setup.dtype, tokens, in, R, true, dropout);
   }
+  const uint64_t gate_up = targets_expert(setup.lora, io::kExpertTargets[0]) ? R : 0;
+  const uint64_t down = targets_expert(setup.lora, io::kExpertTargets[1]) ? R : 0;
+  for (int64_t l = 0; l < c.num_layers; ++l)
+    if (c.moe_layer(l))
+      total += ops::moe_lora_scratch_bytes(moe_block_shape(c, int64_t(tokens)), setup.dtype,
+                                           gate_up, down, !forward);
   return total;
 }
 

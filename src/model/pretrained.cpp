@@ -14,7 +14,7 @@ io::PeftAdapter read_fitting_adapter(const std::string& adapter_dir, const io::M
 void load_adapter_weights(Parameters& params, const io::ModelConfig& config,
                           const io::PeftAdapter& adapter) {
   for (const auto& spec : lora_parameters(config, adapter.lora))
-    params.write(spec.name, adapter.weights.at(spec.name));
+    params.write(spec.name, from_peft_layout(spec, adapter.weights.at(spec.name)));
 }
 
 std::unique_ptr<Transformer> load_pretrained(vk::Context& context, const io::ModelConfig& config,

@@ -109,22 +109,38 @@ float Transformer::embedding_scale() const {
 }
 
 ops::MoeBlockWeights Transformer::moe_weights(int64_t l) const {
-  return {.router = &weight(layer_name(l, arch::hf::kRouter)),
-          .gate_up = &weight(layer_name(l, arch::hf::kExpertsGateUp)),
-          .down = &weight(layer_name(l, arch::hf::kExpertsDown))};
+  ops::MoeBlockWeights w{.router = &weight(layer_name(l, arch::hf::kRouter)),
+                         .gate_up = &weight(layer_name(l, arch::hf::kExpertsGateUp)),
+                         .down = &weight(layer_name(l, arch::hf::kExpertsDown))};
+  for (auto [target, lora] : {std::pair{io::kExpertTargets[0], &w.gate_up_lora},
+                              std::pair{io::kExpertTargets[1], &w.down_lora}}) {
+    const std::string base = expert_adapter_path(l, target, setup_.lora);
+    if (!targets_expert(setup_.lora, target) || !params_->find(base + ".lora_A.weight")) continue;
+    *lora = {&weight(base + ".lora_A.weight"), &weight(base + ".lora_B.weight"),
+             float(setup_.lora.scale())};
+  }
+  return w;
 }
 
 ops::MoeBlockGradients Transformer::moe_gradients(int64_t l, std::vector<Tensor>& views) const {
   // Views of the gradient arena, kept in `views` while the pointers are used.
-  views.reserve(3);
-  auto grad = [&](const char* suffix) -> Tensor* {
-    const std::string name = layer_name(l, suffix);
-    if (!params_->at(name).trainable) return nullptr;
+  views.reserve(7);
+  auto grad = [&](const std::string& name) -> Tensor* {
+    const Parameter* p = params_->find(name);
+    if (!p || !p->trainable) return nullptr;
     views.push_back(params_->grad(name));
     return &views.back();
   };
-  return {.router = grad(arch::hf::kRouter), .gate_up = grad(arch::hf::kExpertsGateUp),
-          .down = grad(arch::hf::kExpertsDown)};
+  ops::MoeBlockGradients g{.router = grad(layer_name(l, arch::hf::kRouter)),
+                           .gate_up = grad(layer_name(l, arch::hf::kExpertsGateUp)),
+                           .down = grad(layer_name(l, arch::hf::kExpertsDown))};
+  for (auto [target, lora] : {std::pair{io::kExpertTargets[0], &g.gate_up_lora},
+                              std::pair{io::kExpertTargets[1], &g.down_lora}}) {
+    if (!targets_expert(setup_.lora, target)) continue;
+    const std::string base = expert_adapter_path(l, target, setup_.lora);
+    *lora = {grad(base + ".lora_A.weight"), grad(base + ".lora_B.weight")};
+  }
+  return g;
 }
 
 ops::MoeBlockOptions Transformer::moe_options() const {

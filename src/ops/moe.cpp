@@ -74,6 +74,8 @@ void check_block(const char* op, const MoeScratch& scratch, const Tensor& x,
     moe::require_dtype(op, *bias, DType::f32);
     moe::require_shape(op, *bias, shape);
   }
+  moe_lora_rank(op, w.gate_up_lora, *w.gate_up, x.dtype);
+  moe_lora_rank(op, w.down_lora, *w.down, x.dtype);
   size_t needed = size_t(backward ? Slot::count : Slot::dweights);
   if (scratch.tensors.size() < needed)
     fail("[{}] the scratch has {} tensors, not the {} of make_moe_scratch", op,
@@ -87,6 +89,17 @@ void check_block(const char* op, const MoeScratch& scratch, const Tensor& x,
 MoeWeightBand gate_band(const MoeBlockShape& s) { return {0, s.intermediate}; }
 MoeWeightBand up_band(const MoeBlockShape& s) { return {s.intermediate, s.intermediate}; }
 
+// An expert adapter's [S, r] tensor, recorded into and kept as long as the recording.
+Tensor& lora_scratch(vk::Recorder& rec, std::vector<Tensor>& kept, const Tensor& x,
+                     const MoeExpertLora& lora, const char* name) {
+  kept.push_back(make_tensor(rec.context(), x.dtype, {x.shape[0], lora.a->shape[1]}, name));
+  return kept.back();
+}
+
+void keep_scratch(vk::Recorder& rec, std::vector<Tensor>& kept) {
+  for (Tensor& t : kept) rec.keep(std::move(t.memory));
+}
+
 }  // namespace
 
 uint64_t moe_scratch_bytes(const MoeBlockShape& shape, DType activations, bool backward) {
@@ -96,6 +109,15 @@ uint64_t moe_scratch_bytes(const MoeBlockShape& shape, DType activations, bool b
     for (int64_t d : spec.shape) n *= uint64_t(d);
     bytes += dtype_bytes(spec.dtype, n);
   }
+  return bytes;
+}
+
+uint64_t moe_lora_scratch_bytes(const MoeBlockShape& shape, DType activations,
+                                uint64_t gate_up_rank, uint64_t down_rank, bool backward) {
+  const uint64_t S = shape.tokens * shape.k, per_rank = backward ? 2 : 1;
+  uint64_t bytes = 0;
+  for (uint64_t r : {gate_up_rank, down_rank})
+    if (r) bytes += per_rank * vk::allocated_bytes(dtype_bytes(activations, S * r));
   return bytes;
 }
 
@@ -127,6 +149,14 @@ void moe_forward(vk::Recorder& rec, Tensor& y, MoeScratch& scratch, const Tensor
              {.band = gate_band(shape)});
   moe_matmul(rec, sc[Slot::up], sc[Slot::xe], *weights.gate_up, sc[Slot::offsets],
              {.band = up_band(shape)});
+  std::vector<Tensor> kept;
+  kept.reserve(2);
+  if (const auto& lora = weights.gate_up_lora) {
+    Tensor& u = lora_scratch(rec, kept, sc[Slot::xe], lora, "moe.gate_up lora hidden");
+    moe_lora_hidden(rec, u, sc[Slot::xe], lora, sc[Slot::offsets]);
+    moe_lora_apply(rec, sc[Slot::gate], u, lora, sc[Slot::offsets], gate_band(shape));
+    moe_lora_apply(rec, sc[Slot::up], u, lora, sc[Slot::offsets], up_band(shape));
+  }
   if (weights.gate_up_bias) {
     moe_bias_forward(rec, sc[Slot::gate], *weights.gate_up_bias, sc[Slot::offsets],
                      gate_band(shape));
@@ -137,6 +167,12 @@ void moe_forward(vk::Recorder& rec, Tensor& y, MoeScratch& scratch, const Tensor
   else
     glu_forward(rec, sc[Slot::h], sc[Slot::gate], sc[Slot::up], options.activation);
   moe_matmul(rec, sc[Slot::ye], sc[Slot::h], *weights.down, sc[Slot::offsets]);
+  if (const auto& lora = weights.down_lora) {
+    Tensor& u = lora_scratch(rec, kept, sc[Slot::h], lora, "moe.down lora hidden");
+    moe_lora_hidden(rec, u, sc[Slot::h], lora, sc[Slot::offsets]);
+    moe_lora_apply(rec, sc[Slot::ye], u, lora, sc[Slot::offsets]);
+  }
+  keep_scratch(rec, kept);
   if (weights.down_bias) moe_bias_forward(rec, sc[Slot::ye], *weights.down_bias, sc[Slot::offsets]);
   moe_combine(rec, y, sc[Slot::ye], sc[Slot::positions], sc[Slot::offsets], &sc[Slot::weights]);
 }
@@ -155,6 +191,16 @@ void moe_backward(vk::Recorder& rec, Tensor& dx, const MoeBlockGradients& grads,
   // down, the gated unit, gate and up.
   moe_matmul(rec, sc[Slot::dh], sc[Slot::dye], *weights.down, offsets, {.trans_w = false});
   if (grads.down) moe_matmul_weight(rec, *grads.down, sc[Slot::dye], sc[Slot::h], offsets);
+  std::vector<Tensor> kept;
+  kept.reserve(4);
+  if (const auto& lora = weights.down_lora) {
+    // u again from h (cheaper than keeping it: [S, r] each way), then the adapter's share of dh.
+    Tensor& u = lora_scratch(rec, kept, sc[Slot::h], lora, "moe.down lora hidden");
+    Tensor& du = lora_scratch(rec, kept, sc[Slot::h], lora, "moe.down lora hidden grad");
+    moe_lora_hidden(rec, u, sc[Slot::h], lora, offsets);
+    moe_lora_backward_band(rec, du, grads.down_lora, sc[Slot::dye], u, lora, offsets, {}, false);
+    moe_lora_backward_input(rec, sc[Slot::dh], grads.down_lora, du, sc[Slot::h], lora, offsets);
+  }
   if (grads.down_bias) moe_bias_backward(rec, *grads.down_bias, sc[Slot::dye], offsets);
   if (options.clamped_swiglu)
     moe_swiglu_backward(rec, sc[Slot::dgate], sc[Slot::dup], sc[Slot::dh], sc[Slot::gate],
@@ -176,6 +222,18 @@ void moe_backward(vk::Recorder& rec, Tensor& dx, const MoeBlockGradients& grads,
     moe_matmul_weight(rec, *grads.gate_up, sc[Slot::dup], sc[Slot::xe], offsets, 1.0f, 1.0f,
                       up_band(shape));
   }
+  if (const auto& lora = weights.gate_up_lora) {
+    Tensor& u = lora_scratch(rec, kept, sc[Slot::xe], lora, "moe.gate_up lora hidden");
+    Tensor& du = lora_scratch(rec, kept, sc[Slot::xe], lora, "moe.gate_up lora hidden grad");
+    moe_lora_hidden(rec, u, sc[Slot::xe], lora, offsets);
+    moe_lora_backward_band(rec, du, grads.gate_up_lora, sc[Slot::dgate], u, lora, offsets,
+                           gate_band(shape), false);
+    moe_lora_backward_band(rec, du, grads.gate_up_lora, sc[Slot::dup], u, lora, offsets,
+                           up_band(shape), true);
+    moe_lora_backward_input(rec, sc[Slot::dxe], grads.gate_up_lora, du, sc[Slot::xe], lora,
+                            offsets);
+  }
+  keep_scratch(rec, kept);
   moe_combine(rec, dx, sc[Slot::dxe], sc[Slot::positions], offsets, nullptr, store);
   // The router: its logits' gradient (plus the auxiliary loss's), then its linear layer.
   moe_router_backward(rec, sc[Slot::dlogits], sc[Slot::dweights], sc[Slot::logits], sc[Slot::ids],

@@ -17,6 +17,7 @@
 
 #include "ops/glu.hpp"
 #include "ops/gradient_store.hpp"
+#include "ops/moe_lora.hpp"
 #include "ops/moe_router.hpp"
 #include "ops/moe_swiglu.hpp"
 #include "ops/tensor.hpp"
@@ -35,6 +36,7 @@ struct MoeBlockWeights {
   const Tensor* down = nullptr;          // [E, C, F]
   const Tensor* gate_up_bias = nullptr;  // [E, 2F] f32, or null
   const Tensor* down_bias = nullptr;     // [E, C] f32, or null
+  MoeExpertLora gate_up_lora, down_lora;  // LoRA on the experts (ops/moe_lora.hpp), or none
 };
 
 // Parameter gradients the backward adds into; null: that parameter is frozen. router: f32 or
@@ -46,6 +48,7 @@ struct MoeBlockGradients {
   Tensor* down = nullptr;
   Tensor* gate_up_bias = nullptr;
   Tensor* down_bias = nullptr;
+  MoeExpertLoraGradients gate_up_lora, down_lora;
 };
 
 struct MoeBlockOptions {
@@ -104,6 +107,11 @@ struct MoeScratch {
 uint64_t moe_scratch_bytes(const MoeBlockShape& shape, DType activations, bool backward);
 MoeScratch make_moe_scratch(vk::Context& context, const MoeBlockShape& shape, DType activations,
                             bool backward);
+// Device bytes one moe_forward (or moe_backward where `backward`) call records into scratch of
+// its own for expert adapters of ranks gate_up_rank and down_rank (0: not adapted), kept for the
+// recording's life: u [S, r] per adapter, and du [S, r] in the backward (which recomputes u).
+uint64_t moe_lora_scratch_bytes(const MoeBlockShape& shape, DType activations,
+                                uint64_t gate_up_rank, uint64_t down_rank, bool backward);
 
 // y [T, C] = the block applied to x [T, C].
 void moe_forward(vk::Recorder& rec, Tensor& y, MoeScratch& scratch, const Tensor& x,

@@ -64,8 +64,9 @@ io::PeftAdapter adapter_of(const model::Transformer& model, const std::string& b
   adapter.base_model = base_model;
   for (const auto& p : model.parameters().all())
     if (model::is_lora_parameter(p.spec.name)) {
-      adapter.weights[p.spec.name] = value_of(model.parameters(), p.spec.name, masters);
-      adapter.shapes[p.spec.name] = p.spec.shape;
+      adapter.weights[p.spec.name] =
+          model::to_peft_layout(p.spec, value_of(model.parameters(), p.spec.name, masters));
+      adapter.shapes[p.spec.name] = model::peft_shape(p.spec);
     }
   return adapter;
 }
@@ -130,10 +131,10 @@ void read_trainable(model::Parameters& params, Optimizer& optimizer, const std::
     if (model::is_lora_parameter(name)) {
       if (!adapter || !adapter->weights.count(name))
         fail("[checkpoint] {}: the adapter has no {}", dir, name);
-      if (adapter->shapes.at(name) != p.spec.shape)
+      if (adapter->shapes.at(name) != model::peft_shape(p.spec))
         fail("[checkpoint] {}: the adapter's {} has shape [{}], the run's is [{}]", dir, name,
-             fmt::join(adapter->shapes.at(name), ", "), fmt::join(p.spec.shape, ", "));
-      params.write(name, adapter->weights.at(name));
+             fmt::join(adapter->shapes.at(name), ", "), fmt::join(model::peft_shape(p.spec), ", "));
+      params.write(name, model::from_peft_layout(p.spec, adapter->weights.at(name)));
     } else {
       if (!weights) fail("[checkpoint] {}: {} is missing", dir, kModelFile);
       params.write(name, f32_values(*weights, dir + "/" + kModelFile, name, p.spec.shape));

@@ -315,3 +315,49 @@ TEST(PeftAdapter, AFailedWriteLeavesNothingAndKeepsTheOldAdapter) {
   EXPECT_EQ(entries(dir.path), std::vector<std::string>{"adapter"});
   EXPECT_EQ(io::read_peft_adapter(target).weights, sample_adapter().weights);
 }
+
+// LoRA on a mixture of experts' fused weights as PEFT 0.21 saves it (make_fixtures.py's
+// MOE_LORA; the names and shapes of tests/fixtures/models/qwen3_moe/expected.json's lora_tensors):
+// target_parameters beside target_modules, gate_up_proj's ParamWrapper nested in down_proj's.
+TEST(PeftAdapter, ExpertAdaptersAreTargetParameters) {
+  test::TempDir dir;
+  io::PeftAdapter want;
+  want.lora = {.rank = 2, .alpha = 16, .targets = {"q_proj", "experts.gate_up_proj",
+                                                   "experts.down_proj"}};
+  const std::string layer = "model.layers.0.";
+  uint32_t seed = 30;
+  // E 3 experts, C 8, F 4: lora_A [E r, in], lora_B [out, r E].
+  for (auto [name, shape] :
+       {std::pair{"self_attn.q_proj.lora_A.weight", std::vector<int64_t>{2, 8}},
+        {"self_attn.q_proj.lora_B.weight", {8, 2}},
+        {"mlp.experts.base_layer.lora_A.weight", {6, 8}},
+        {"mlp.experts.base_layer.lora_B.weight", {8, 6}},
+        {"mlp.experts.lora_A.weight", {6, 4}},
+        {"mlp.experts.lora_B.weight", {8, 6}}}) {
+    want.shapes[layer + name] = shape;
+    want.weights[layer + name] = test::random_values(size_t(shape[0] * shape[1]), seed++);
+  }
+  io::write_peft_adapter(dir.file("adapter"), want);
+  json config = json::parse(read_text(dir.file("adapter/adapter_config.json")));
+  EXPECT_EQ(config["target_modules"], json({"q_proj"}));
+  EXPECT_EQ(config["target_parameters"],
+            json({"mlp.experts.gate_up_proj", "mlp.experts.down_proj"}));
+  io::PeftAdapter got = io::read_peft_adapter(dir.file("adapter"));
+  EXPECT_EQ(got.lora.targets, want.lora.targets);
+  EXPECT_EQ(got.shapes, want.shapes);
+  EXPECT_EQ(got.weights, want.weights);
+
+  // PEFT refuses dropout on parameter targets, and so does reading such a config.
+  config["lora_dropout"] = 0.1;
+  std::ofstream(dir.file("adapter/adapter_config.json")) << config.dump();
+  std::string message = test::error_message([&] { io::read_peft_adapter(dir.file("adapter")); });
+  EXPECT_NE(message.find("field 'lora_dropout' is 0.1 with target_parameters"), std::string::npos)
+      << message;
+  config["lora_dropout"] = 0.0;
+  config["target_parameters"] = {"mlp.experts.router"};
+  std::ofstream(dir.file("adapter/adapter_config.json")) << config.dump();
+  message = test::error_message([&] { io::read_peft_adapter(dir.file("adapter")); });
+  EXPECT_NE(message.find("field 'target_parameters' names 'mlp.experts.router'"),
+            std::string::npos)
+      << message;
+}

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "arch/tensor_names.hpp"
 #include "cli/export.hpp"
 #include "cli/init.hpp"
 #include "data/model_text.hpp"
@@ -22,9 +23,13 @@
 #include "model/adapter_merge.hpp"
 #include "model/layout.hpp"
 #include "model/loader.hpp"
+#include "model/pretrained.hpp"
 #include "model/tiny_models.hpp"
+#include "reference/moe.hpp"
 #include "support/config_fields.hpp"
 #include "support/support.hpp"
+#include "train/checkpoint_files.hpp"
+#include "train/optimizer.hpp"
 
 namespace vktrain {
 namespace {
@@ -354,6 +359,130 @@ TEST(ExportVocabulary, GgufModelTokenizesAsItsTokenizerJson) {
                 c["ids_with_special"].get<std::vector<int32_t>>());
     }
   }
+}
+
+// LoRA on the experts' weights (PEFT's target_parameters) through its files, on the qwen3_moe
+// fixture with a random adapter in PEFT's layouts: the adapter loaded into a model and saved
+// again is the same file content (our device layout of lora_B converts both ways), `export
+// --format hf` merges W[e] + s B_e A_e as PEFT's get_delta_weight forms it, and the exports that
+// cannot carry it say so.
+constexpr int64_t kExpertRank = 3;
+
+// q and v projections and both expert weights, rank 3, values in PEFT's file layouts.
+io::PeftAdapter random_expert_adapter(const io::ModelConfig& config) {
+  io::PeftAdapter a;
+  a.lora.rank = kExpertRank;
+  a.lora.alpha = 6;
+  a.lora.targets = model::parse_lora_targets("q,v,experts");
+  uint32_t seed = 40;
+  for (const auto& spec : model::lora_parameters(config, a.lora)) {
+    a.shapes[spec.name] = model::peft_shape(spec);
+    a.weights[spec.name] = test::random_values(spec.elements(), seed++, DType::f32, 0.2f);
+  }
+  return a;
+}
+
+struct ExpertAdapter : testing::Test {
+  test::TempDir dir;
+  io::ModelConfig config = io::ModelSource(fixture("qwen3_moe")).config();
+  io::PeftAdapter adapter = random_expert_adapter(config);
+  std::string adapter_dir = dir.file("adapter");
+  void SetUp() override { io::write_peft_adapter(adapter_dir, adapter); }
+  cli::ExportOptions options(const std::string& format, const std::string& out) const {
+    cli::ExportOptions o;
+    o.model = fixture("qwen3_moe");
+    o.adapter = adapter_dir;
+    o.out = dir.file(out);
+    o.format = format;
+    return o;
+  }
+};
+
+// On the device lora_B is [E, out, r]; what comes back for saving is PEFT's [out, r E] again.
+TEST_F(ExpertAdapter, LoadedAndSavedAgainIsTheSameAdapter) {
+  auto m = model::load_pretrained(test::context(), config, io::ModelSource(fixture("qwen3_moe")), adapter_dir,
+                                  DType::f32);
+  const model::Parameter& b =
+      m->parameters().at(model::layer_name(1, "mlp.experts.base_layer.lora_B.weight"));
+  EXPECT_EQ(b.spec.shape, (std::vector<int64_t>{8, 64, kExpertRank}));
+  io::PeftAdapter back = train::adapter_of(*m, fixture("qwen3_moe"));
+  EXPECT_EQ(back.shapes, adapter.shapes);
+  EXPECT_EQ(back.weights, adapter.weights);
+  EXPECT_EQ(back.lora.targets, adapter.lora.targets);
+}
+
+TEST_F(ExpertAdapter, MergedHuggingFaceModelHoldsEachExpertsDelta) {
+  run(options("hf", "merged"));
+  const auto base = weights_of(fixture("qwen3_moe")), merged = weights_of(dir.file("merged"));
+  const size_t E = size_t(config.moe.experts), C = size_t(config.hidden_size),
+               F = size_t(config.moe.intermediate_size);
+  for (int64_t l = 0; l < config.num_layers; ++l)
+    for (auto [weight, module, out, in] :
+         {std::tuple{"mlp.experts.gate_up_proj", "mlp.experts.base_layer", 2 * F, C},
+          std::tuple{"mlp.experts.down_proj", "mlp.experts", C, F}}) {
+      const std::string name = model::layer_name(l, weight), at = model::layer_name(l, module);
+      const reference::ExpertLora lora{size_t(kExpertRank), 6.0 / kExpertRank,
+                                       adapter.weights.at(at + ".lora_A.weight"),
+                                       adapter.weights.at(at + ".lora_B.weight")};
+      const auto want = reference::expert_lora_merged(base.at(name), lora, E, out, in);
+      EXPECT_LT(test::relative_error(merged.at(name), want), 1e-6) << name;
+      EXPECT_NE(merged.at(name), base.at(name)) << name;
+    }
+  const std::string router = model::layer_name(0, arch::hf::kRouter);
+  EXPECT_EQ(merged.at(router), base.at(router));
+}
+
+// llama.cpp applies LoRA to ffn_*_exps (llama-graph.cpp build_lora_mm_id: ggml_mul_mat_id of
+// lora_a, then lora_b, by the routed experts), and its loader checks a.ne[0] == W.ne[0],
+// b.ne[1] == W.ne[1], a.ne[1] == b.ne[0]: per expert e, lora_a {in, r, E} and lora_b
+// {r, out, E} against the merged GGUF's ffn_{gate,up,down}_exps.
+TEST_F(ExpertAdapter, GgufLoraCarriesEachExpertsBlocksAsLlamaCppReadsThem) {
+  run(options("gguf-lora", "lora.gguf"));
+  auto o = options("gguf", "merged.gguf");
+  o.gguf_type = "f16";
+  run(o);
+  io::GgufReader lora(dir.file("lora.gguf")), merged(dir.file("merged.gguf"));
+  const uint64_t E = uint64_t(config.moe.experts), F = uint64_t(config.moe.intermediate_size),
+                 R = uint64_t(kExpertRank);
+  for (const char* half : {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"}) {
+    const std::string base = fmt::format("blk.1.{}.weight", half);
+    const auto &w = merged.tensor(base).dims, &a = lora.tensor(base + ".lora_a").dims,
+               &b = lora.tensor(base + ".lora_b").dims;
+    EXPECT_EQ(a, (std::vector<uint64_t>{w[0], R, E})) << base;
+    EXPECT_EQ(b, (std::vector<uint64_t>{R, w[1], E})) << base;
+  }
+  // Expert 5's up rows: rows [F, 2F) of gate_up's lora_B, its columns j * E + 5.
+  const auto& peft_b = adapter.weights.at(model::layer_name(1, "mlp.experts.base_layer.lora_B.weight"));
+  const auto up_b = io::dequantize(lora.data("blk.1.ffn_up_exps.weight.lora_b"), io::GgmlType::f32,
+                                   E * F * R);
+  for (uint64_t o = 0; o < F; ++o)
+    for (uint64_t j = 0; j < R; ++j)
+      ASSERT_EQ(up_b[(5 * F + o) * R + j], peft_b[(F + o) * R * E + j * E + 5]) << o << " " << j;
+}
+
+// A checkpoint of a run with expert adapters restores them as they were (resume): the adapter
+// goes through PEFT's file layout, the optimizer's state through ours.
+TEST_F(ExpertAdapter, CheckpointRestoresTheAdapters) {
+  model::ModelSetup setup;
+  setup.dtype = DType::f32;
+  setup.lora = adapter.lora;
+  auto make = [&] {
+    auto m = std::make_unique<model::Transformer>(test::context(), config, setup);
+    model::load_base_weights(m->parameters(), config, io::ModelSource(fixture("qwen3_moe")));
+    return m;
+  };
+  auto saved = make();
+  model::load_adapter_weights(saved->parameters(), config, adapter);
+  auto optimizer = train::make_optimizer(saved->parameters(), {});
+  fs::create_directories(dir.file("checkpoint"));  // the trainer's assembly directory
+  train::write_trainable(dir.file("checkpoint"), *saved, *optimizer, fixture("qwen3_moe"));
+  auto restored = make();
+  auto restored_optimizer = train::make_optimizer(restored->parameters(), {});
+  train::read_trainable(restored->parameters(), *restored_optimizer, dir.file("checkpoint"));
+  for (const auto& p : saved->parameters().all())
+    if (model::is_lora_parameter(p.spec.name))
+      EXPECT_EQ(restored->parameters().read(p.spec.name), saved->parameters().read(p.spec.name))
+          << p.spec.name;
 }
 
 }  // namespace

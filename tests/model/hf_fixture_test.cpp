@@ -18,14 +18,7 @@
 namespace vktrain {
 namespace {
 
-const std::vector<std::string> kDenseFamilies = {"llama", "qwen2", "qwen3", "gemma3"};
-// qwen3_moe's LoRA adapts its experts too (PEFT's target_parameters on the fused expert
-// weights), and we have no expert LoRA yet: its LoRA cases cannot apply, only full fine-tuning.
-const std::vector<std::string> kFullFineTuningFamilies = [] {
-  std::vector<std::string> families = kDenseFamilies;
-  families.push_back("qwen3_moe");
-  return families;
-}();
+const std::vector<std::string> kFamilies = {"llama", "qwen2", "qwen3", "gemma3", "qwen3_moe"};
 constexpr int64_t kRank = 8;
 
 std::string model_dir(const std::string& family) {
@@ -76,11 +69,14 @@ data::HostBatch fixture_batch(const Expected& e) {
   return b;
 }
 
-model::ModelSetup lora_setup() {
+// make_fixtures.py's LORA (all-linear) and, for qwen3_moe, MOE_LORA: the attention projections
+// and the experts' gate_up_proj and down_proj (PEFT's target_parameters).
+model::ModelSetup lora_setup(const std::string& family) {
   model::ModelSetup setup;
   setup.lora.rank = kRank;
   setup.lora.alpha = 16;
-  setup.lora.targets = model::parse_lora_targets("all-linear");
+  setup.lora.targets =
+      model::parse_lora_targets(family == "qwen3_moe" ? "q,k,v,o,experts" : "all-linear");
   return setup;
 }
 
@@ -97,7 +93,8 @@ std::unique_ptr<model::Transformer> load(const std::string& family,
   model::load_base_weights(m->parameters(), config, io::ModelSource(model_dir(family)));
   for (const auto& p : m->parameters().all())
     if (model::is_lora_parameter(p.spec.name))
-      m->parameters().write(p.spec.name, e.floats("adapter." + p.spec.name));
+      m->parameters().write(p.spec.name,
+                            model::from_peft_layout(p.spec, e.floats("adapter." + p.spec.name)));
   return m;
 }
 
@@ -127,7 +124,10 @@ void expect_gradients(const std::string& family, const Expected& e, const std::s
   double loss = e.json[loss_name];
   EXPECT_NEAR(got.loss, loss, 1e-5 * loss) << family << " " << loss_name;
   for (const auto& [name, grad] : got.grads)
-    EXPECT_LT(test::relative_error(grad, e.floats(prefix + name)), 1e-4) << family << " " << name;
+    EXPECT_LT(test::relative_error(model::to_peft_layout(m->parameters().at(name).spec, grad),
+                                   e.floats(prefix + name)),
+              1e-4)
+        << family << " " << name;
 }
 
 void expect_trajectory(const std::string& family, const Expected& e,
@@ -150,23 +150,23 @@ void expect_trajectory(const std::string& family, const Expected& e,
 }
 
 TEST(HuggingFaceFixtures, FullFineTuningLogitsLossAndGradients) {
-  for (const auto& family : kFullFineTuningFamilies)
+  for (const auto& family : kFamilies)
     expect_gradients(family, Expected(family), "full_grad.", full_setup(), "logits", "loss");
 }
 
 TEST(HuggingFaceFixtures, LoraLogitsLossAndGradients) {
-  for (const auto& family : kDenseFamilies)
-    expect_gradients(family, Expected(family), "lora_grad.", lora_setup(), "lora_logits",
+  for (const auto& family : kFamilies)
+    expect_gradients(family, Expected(family), "lora_grad.", lora_setup(family), "lora_logits",
                      "lora_loss");
 }
 
 TEST(HuggingFaceFixtures, LoraAdamwTrajectory) {
-  for (const auto& family : kDenseFamilies)
-    expect_trajectory(family, Expected(family), lora_setup(), 1e-2, "lora_trajectory");
+  for (const auto& family : kFamilies)
+    expect_trajectory(family, Expected(family), lora_setup(family), 1e-2, "lora_trajectory");
 }
 
 TEST(HuggingFaceFixtures, FullFineTuningAdamwTrajectory) {
-  for (const auto& family : kFullFineTuningFamilies)
+  for (const auto& family : kFamilies)
     expect_trajectory(family, Expected(family), full_setup(), 1e-3, "full_trajectory");
 }
 
@@ -176,7 +176,7 @@ TEST(HuggingFaceFixtures, FullFineTuningAdamwTrajectory) {
 // summation orders.
 TEST(HuggingFaceFixtures, HalfPrecisionLoraFollowsTheF32Trajectory) {
   for (DType dtype : {DType::f16, DType::bf16}) {
-    model::ModelSetup setup = lora_setup();
+    model::ModelSetup setup = lora_setup("llama");
     setup.dtype = dtype;
     for (const char* family : {"llama", "qwen3"})
       expect_trajectory(family, Expected(family), setup, 1e-2, "lora_trajectory",

@@ -72,10 +72,50 @@ TEST(Layout, MixtureOfExpertsLayersHoldRouterAndFusedExperts) {
   EXPECT_EQ(shapes.count(model::layer_name(2, arch::hf::kRouter)), 0u);
 }
 
-TEST(Layout, LoraOnExpertWeightsIsOneClearError) {
-  std::string error = test::error_message([] { model::parse_lora_targets("q,experts"); });
-  EXPECT_NE(error.find("[lora] --lora-targets: 'experts': adapters on a mixture of experts' "
-                       "weights (PEFT's target_parameters) are not supported yet"),
+// LoRA on the experts as PEFT 0.21 names it (tests/fixtures/models/qwen3_moe/expected.json's
+// lora_tensors): gate_up_proj's ParamWrapper nested inside down_proj's when both are targeted.
+TEST(Layout, LoraOnExpertWeightsIsNamedAsPeftNestsItsWrappers) {
+  EXPECT_EQ(model::parse_lora_targets("q,experts"),
+            (std::vector<std::string>{"q_proj", "experts.gate_up_proj", "experts.down_proj"}));
+  EXPECT_EQ(model::parse_lora_targets("mlp.experts.down_proj gate_up"),
+            (std::vector<std::string>{"experts.down_proj", "experts.gate_up_proj"}));
+  io::ModelConfig c = model::model_preset("qwen3_moe", "tiny");  // C 128, 8 experts of F 64
+  c.moe.dense_layers = {1};
+  auto shapes = [&](const std::string& targets) {
+    model::LoraConfig lora{.rank = 4, .alpha = 8, .targets = model::parse_lora_targets(targets)};
+    std::map<std::string, std::vector<int64_t>> found;
+    for (const auto& spec : model::lora_parameters(c, lora)) found[spec.name] = spec.shape;
+    return found;
+  };
+  model::LoraConfig all{.rank = 4, .alpha = 8, .targets = model::parse_lora_targets("all-linear,experts")};
+  c.moe.dense_layers = {};  // no layer has gate/up/down projections then
+  EXPECT_EQ(model::applied_lora_targets(c, all),
+            (std::vector<std::string>{"q_proj", "k_proj", "v_proj", "o_proj",
+                                      "experts.gate_up_proj", "experts.down_proj"}));
+  c.moe.dense_layers = {1};
+  auto both = shapes("experts");
+  const std::string gate_up = model::layer_name(0, "mlp.experts.base_layer.");
+  const std::string down = model::layer_name(0, "mlp.experts.");
+  EXPECT_EQ(both[gate_up + "lora_A.weight"], (std::vector<int64_t>{8, 4, 128}));
+  EXPECT_EQ(both[gate_up + "lora_B.weight"], (std::vector<int64_t>{8, 128, 4}));
+  EXPECT_EQ(both[down + "lora_A.weight"], (std::vector<int64_t>{8, 4, 64}));
+  EXPECT_EQ(both[down + "lora_B.weight"], (std::vector<int64_t>{8, 128, 4}));
+  EXPECT_EQ(both.count(model::layer_name(1, "mlp.experts.lora_A.weight")), 0u);  // dense layer
+  auto alone = shapes("gate_up_proj");
+  EXPECT_EQ(alone[down + "lora_A.weight"], (std::vector<int64_t>{8, 4, 128}));
+  EXPECT_EQ(alone.count(gate_up + "lora_A.weight"), 0u);
+  // PEFT's file shapes: lora_A [E r, in], lora_B [out, r E].
+  model::ParameterSpec b{gate_up + "lora_B.weight", {8, 128, 4}};
+  EXPECT_EQ(model::peft_shape(b), (std::vector<int64_t>{128, 32}));
+  EXPECT_EQ(model::peft_shape({gate_up + "lora_A.weight", {8, 4, 128}}),
+            (std::vector<int64_t>{32, 128}));
+  auto values = test::random_values(8 * 128 * 4, 5);
+  EXPECT_EQ(model::from_peft_layout(b, model::to_peft_layout(b, values)), values);
+}
+
+TEST(Layout, LoraTargetsThatCannotApplyAreOneClearError) {
+  std::string error = test::error_message([] { model::parse_lora_targets("q,router"); });
+  EXPECT_NE(error.find("[lora] --lora-targets: 'router': the router stays frozen"),
             std::string::npos)
       << error;
   // gate/up/down find nothing in a model whose every layer is a MoE layer.
@@ -85,6 +125,18 @@ TEST(Layout, LoraOnExpertWeightsIsOneClearError) {
   EXPECT_NE(error.find("[lora] --lora-targets gate_proj,up_proj name no module of this qwen3_moe "
                        "model"),
             std::string::npos)
+      << error;
+  lora.targets = model::parse_lora_targets("q,experts");
+  lora.dropout = 0.05f;
+  error = test::error_message([&] { model::lora_parameters(c, lora); });
+  EXPECT_NE(error.find("PEFT's ParamWrapper (target_parameters) does not work with "
+                       "lora_dropout != 0"),
+            std::string::npos)
+      << error;
+  lora.dropout = 0;
+  error = test::error_message(
+      [&] { model::lora_parameters(model::model_preset("qwen3", "tiny"), lora); });
+  EXPECT_NE(error.find("this qwen3 model has no mixture-of-experts layers"), std::string::npos)
       << error;
 }
 

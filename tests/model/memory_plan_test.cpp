@@ -19,6 +19,7 @@
 #include "ops/attention.hpp"
 #include "ops/column_sum.hpp"
 #include "ops/lora.hpp"
+#include "ops/moe.hpp"
 #include "ops/rmsnorm.hpp"
 #include "train/step.hpp"
 #include "train/training_plan.hpp"
@@ -97,9 +98,9 @@ TEST_P(MemoryPlanTest, PeakMatchesThePlan) {
   EXPECT_TRUE(model::choose_recompute(plan, plan.total(false) - 1));
 }
 
-model::ModelSetup lora() {
+model::ModelSetup lora(const char* targets = "all-linear", float dropout = 0.1f) {
   return {DType::bf16,
-          {.rank = 8, .dropout = 0.1f, .targets = model::parse_lora_targets("all-linear")}, false};
+          {.rank = 8, .dropout = dropout, .targets = model::parse_lora_targets(targets)}, false};
 }
 
 model::ModelSetup full() { return {DType::f32, {}, true}; }
@@ -108,7 +109,9 @@ INSTANTIATE_TEST_SUITE_P(Modes, MemoryPlanTest,
                          testing::Values(Case{"qwen3", lora(), false}, Case{"qwen3", lora(), true},
                                          Case{"qwen2", full(), false}, Case{"qwen2", full(), true},
                                          Case{"qwen3_moe", full(), false},
-                                         Case{"qwen3_moe", lora(), true}),
+                                         // With the experts' adapters, without dropout (PEFT
+                                         // refuses it on parameter targets).
+                                         Case{"qwen3_moe", lora("all-linear,experts", 0), true}),
                          [](const auto& info) {
                            return fmt::format("{}_{}_{}", info.param.family,
                                               info.param.setup.full ? "full" : "lora",
@@ -154,6 +157,36 @@ TEST(OpScratch, EachOpKeepsWhatItDeclares) {
                 ops::attention_backward(rec, dq, dk, dv, dout, q, k, v, o, lse, {.scale = 0.2f});
               }),
               ops::attention_backward_scratch_bytes(B * T, Hq));
+  }
+  {  // The experts' adapters: what a block keeps with them beyond what it keeps without.
+    constexpr int64_t T = 30, C = 16, F = 8, E = 4, R = 3;
+    const ops::MoeBlockShape shape{T, C, F, E, 2};
+    auto scratch = ops::make_moe_scratch(ctx, shape, DType::bf16, true);
+    Tensor x = tensor(DType::bf16, {T, C}), y = tensor(DType::bf16, {T, C}),
+           dx = tensor(DType::bf16, {T, C}), router = tensor(DType::bf16, {E, C}),
+           gate_up = tensor(DType::bf16, {E, 2 * F, C}), down = tensor(DType::bf16, {E, C, F}),
+           a_gate_up = tensor(DType::bf16, {E, R, C}), b_gate_up = tensor(DType::bf16, {E, 2 * F, R}),
+           a_down = tensor(DType::bf16, {E, R, F}), b_down = tensor(DType::bf16, {E, C, R}),
+           da_gate_up = tensor(DType::f32, {E, R, C}), db_gate_up = tensor(DType::f32, {E, 2 * F, R}),
+           da_down = tensor(DType::f32, {E, R, F}), db_down = tensor(DType::f32, {E, C, R});
+    ops::MoeBlockWeights plain{&router, nullptr, &gate_up, &down}, adapted = plain;
+    adapted.gate_up_lora = {&a_gate_up, &b_gate_up, 2.0f};
+    adapted.down_lora = {&a_down, &b_down, 2.0f};
+    ops::MoeBlockGradients grads;
+    grads.gate_up_lora = {&da_gate_up, &db_gate_up};
+    grads.down_lora = {&da_down, &db_down};
+    for (bool backward : {false, true}) {
+      auto block = [&](const ops::MoeBlockWeights& w) {
+        return kept([&](vk::Recorder& rec) {
+          if (backward)
+            ops::moe_backward(rec, dx, grads, scratch, y, x, w, shape, {});
+          else
+            ops::moe_forward(rec, y, scratch, x, w, shape, {});
+        });
+      };
+      EXPECT_EQ(block(adapted) - block(plain),
+                ops::moe_lora_scratch_bytes(shape, DType::bf16, R, R, backward));
+    }
   }
   constexpr int64_t N = 70, I = 48, O = 40, R = 6;
   Tensor x = tensor(DType::bf16, {N, I}), y = tensor(DType::bf16, {N, O}),

@@ -21,6 +21,7 @@ struct Case {
   DType dtype;
   float aux_coefficient = 0.0f;  // the load-balancing loss of this one layer too
   bool gpt_oss_experts = false;  // expert biases and the clamped SwiGLU
+  size_t lora_rank = 0;          // LoRA on gate_up and down (PEFT's target_parameters)
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
@@ -43,6 +44,12 @@ reference::MoeBlock make_block(const Case& c) {
     for (size_t i = 0; i < b.gate_up_bias.size(); i += 5) b.gate_up_bias[i] *= 9.0f;
     b.down_bias = test::random_values(b.E * b.C, 106);
   }
+  if (size_t r = c.lora_rank) {
+    b.gate_up_lora = {r, 1.5, test::random_values(b.E * r * b.C, 107, c.dtype, 0.5f),
+                      test::random_values(2 * b.F * r * b.E, 108, c.dtype, 0.5f)};
+    b.down_lora = {r, 1.5, test::random_values(b.E * r * b.F, 109, c.dtype, 0.5f),
+                   test::random_values(b.C * r * b.E, 110, c.dtype, 0.5f)};
+  }
   return b;
 }
 
@@ -51,6 +58,8 @@ struct DeviceBlock {
   ops::MoeBlockShape shape;
   Tensor x, y, dy, dx, router, bias, gate_up, down, drouter, dbias, dgate_up, ddown, aux_stats;
   Tensor gate_up_bias, down_bias, dgate_up_bias, ddown_bias;
+  // The experts' adapters (ops/moe_lora.hpp layouts) and their gradients.
+  Tensor gate_up_a, gate_up_b, down_a, down_b, dgate_up_a, dgate_up_b, ddown_a, ddown_b;
   ops::MoeScratch scratch;
   vk::Recorder forward, backward;
 
@@ -85,6 +94,25 @@ struct DeviceBlock {
       w.gate_up_bias = &gate_up_bias;
       w.down_bias = &down_bias;
     }
+    ops::MoeBlockGradients grads{&drouter, w.router_bias ? &dbias : nullptr, &dgate_up, &ddown};
+    if (size_t r = b.gate_up_lora.rank) {
+      auto adapter = [&](Tensor& a, Tensor& bt, Tensor& da, Tensor& db, const reference::ExpertLora& l,
+                         int64_t out, int64_t in, const char* name) -> ops::MoeExpertLora {
+        int64_t R = int64_t(r);
+        a = test::tensor_with({E, R, in}, dt, l.a, name, ctx);
+        bt = test::tensor_with({E, out, R}, dt,
+                               ops::moe_lora_b_from_peft(l.b, uint64_t(E), uint64_t(out), r),
+                               name, ctx);
+        da = make_tensor(ctx, DType::f32, {E, R, in}, "dA");
+        db = make_tensor(ctx, DType::f32, {E, out, R}, "dB");
+        return {&a, &bt, float(l.scale)};
+      };
+      w.gate_up_lora = adapter(gate_up_a, gate_up_b, dgate_up_a, dgate_up_b, b.gate_up_lora,
+                               2 * F, C, "gate_up");
+      w.down_lora = adapter(down_a, down_b, ddown_a, ddown_b, b.down_lora, C, F, "down");
+      grads.gate_up_lora = {&dgate_up_a, &dgate_up_b};
+      grads.down_lora = {&ddown_a, &ddown_b};
+    }
     ops::MoeBlockOptions options{b.router, b.activation, b.clamped_swiglu};
     ops::MoeAux aux;
     if (b.aux_coefficient != 0.0) {
@@ -92,13 +120,18 @@ struct DeviceBlock {
       aux = {&aux_stats, true, float(b.aux_coefficient)};
     }
     ops::moe_forward(forward, y, scratch, x, w, shape, options, aux);
-    ops::MoeBlockGradients grads{&drouter, w.router_bias ? &dbias : nullptr, &dgate_up, &ddown};
     if (w.gate_up_bias) {
       grads.gate_up_bias = &dgate_up_bias;
       grads.down_bias = &ddown_bias;
     }
     ops::moe_backward(backward, dx, grads, scratch, dy, x, w, shape, options, aux,
                       GradientStore::add);
+  }
+
+  void zero_gradients() {
+    for (Tensor* g : {&drouter, &dbias, &dgate_up, &ddown, &dgate_up_bias, &ddown_bias,
+                      &dgate_up_a, &dgate_up_b, &ddown_a, &ddown_b})
+      if (!g->shape.empty()) write_floats(test::context(), *g, std::vector<float>(g->numel(), 0.0f));
   }
 
   std::vector<float> run_forward(const std::vector<float>& xv) {
@@ -117,6 +150,11 @@ const Case kCases[] = {
     {"mixtral_aux_loss_f32", MoeRouting::softmax_topk, false, false, DType::f32, 0.5f},
     {"gpt_oss_expert_biases_clamped_swiglu_f32", MoeRouting::topk_softmax, true, false, DType::f32,
      0.0f, true},
+    // PEFT's target_parameters on gate_up and down, rank 3 (odd: no tile divides it).
+    {"qwen3_moe_expert_lora_f32", MoeRouting::softmax_topk, false, false, DType::f32, 0.0f, false,
+     3},
+    {"qwen3_moe_expert_lora_bf16", MoeRouting::softmax_topk, false, false, DType::bf16, 0.0f,
+     false, 3},
 };
 
 }  // namespace
@@ -136,9 +174,7 @@ TEST_P(MoeBlockCases, ForwardAndBackwardMatchTheReference) {
   auto y = block.run_forward(x);
   write_floats(ctx, block.dy, dy);
   write_floats(ctx, block.dx, start);
-  for (Tensor* g : {&block.drouter, &block.dbias, &block.dgate_up, &block.ddown,
-                    &block.dgate_up_bias, &block.ddown_bias})
-    if (!g->shape.empty()) write_floats(ctx, *g, std::vector<float>(g->numel(), 0.0f));
+  block.zero_gradients();
   block.backward.run();
   if (c.all_to_one) {
     auto ids = read_ints(ctx, block.scratch[ops::MoeScratchSlot::ids]);
@@ -154,12 +190,24 @@ TEST_P(MoeBlockCases, ForwardAndBackwardMatchTheReference) {
   EXPECT_LT(test::relative_error(read_floats(ctx, block.drouter), want.router), tolerance);
   EXPECT_LT(test::relative_error(read_floats(ctx, block.dgate_up), want.gate_up), tolerance);
   EXPECT_LT(test::relative_error(read_floats(ctx, block.ddown), want.down), tolerance);
-  if (c.bias)
+  if (c.bias) {
     EXPECT_LT(test::relative_error(read_floats(ctx, block.dbias), want.router_bias), tolerance);
+  }
   if (c.gpt_oss_experts) {
     EXPECT_LT(test::relative_error(read_floats(ctx, block.dgate_up_bias), want.gate_up_bias),
               tolerance);
     EXPECT_LT(test::relative_error(read_floats(ctx, block.ddown_bias), want.down_bias), tolerance);
+  }
+  if (size_t r = c.lora_rank) {
+    // B's gradient back in PEFT's layout: the reference's merged-weight chain rule is in it.
+    auto peft_b = [&](const Tensor& db) {
+      return ops::moe_lora_b_to_peft(read_floats(ctx, db), b.E, uint64_t(db.shape[1]), r);
+    };
+    EXPECT_LT(test::relative_error(read_floats(ctx, block.dgate_up_a), want.gate_up_lora_a),
+              tolerance);
+    EXPECT_LT(test::relative_error(peft_b(block.dgate_up_b), want.gate_up_lora_b), tolerance);
+    EXPECT_LT(test::relative_error(read_floats(ctx, block.ddown_a), want.down_lora_a), tolerance);
+    EXPECT_LT(test::relative_error(peft_b(block.ddown_b), want.down_lora_b), tolerance);
   }
 }
 
@@ -183,9 +231,7 @@ TEST_P(MoeBlockGradient, MatchesFiniteDifferences) {
   auto base_ids = read_ints(ctx, ids);
   write_floats(ctx, block.dy, r);
   write_floats(ctx, block.dx, std::vector<float>(x.size(), 0.0f));
-  for (Tensor* g : {&block.drouter, &block.dbias, &block.dgate_up, &block.ddown,
-                    &block.dgate_up_bias, &block.ddown_bias})
-    if (!g->shape.empty()) write_floats(ctx, *g, std::vector<float>(g->numel(), 0.0f));
+  block.zero_gradients();
   block.backward.run();
   bool flipped = false;
   size_t checked = 0;
@@ -207,16 +253,30 @@ TEST_P(MoeBlockGradient, MatchesFiniteDifferences) {
       EXPECT_NEAR(fd, grads[i], 3e-3 * (1.0 + std::fabs(grads[i]))) << param.name << " " << i;
     }
   };
-  check(b.gate_up, block.gate_up, block.dgate_up, 100);
-  check(b.down, block.down, block.ddown, 101);
-  check(b.router_weight, block.router, block.drouter, 102);
+  size_t checks = 4;
   check(x, block.x, block.dx, 103);
-  size_t checks = 16;
+  if (!c.lora_rank) {  // the adapted case checks its adapters; the base is checked above
+    check(b.gate_up, block.gate_up, block.dgate_up, 100);
+    check(b.down, block.down, block.ddown, 101);
+    check(b.router_weight, block.router, block.drouter, 102);
+    checks += 12;
+  }
   if (c.gpt_oss_experts) {
     check(b.router_bias, block.bias, block.dbias, 104);
     check(b.gate_up_bias, block.gate_up_bias, block.dgate_up_bias, 105);
     check(b.down_bias, block.down_bias, block.ddown_bias, 106);
     checks += 12;
+  }
+  if (size_t r = c.lora_rank) {
+    auto ours = [&](const reference::ExpertLora& l, const Tensor& t) {
+      return ops::moe_lora_b_from_peft(l.b, b.E, uint64_t(t.shape[1]), r);
+    };
+    auto gate_up_b = ours(b.gate_up_lora, block.gate_up_b), down_b = ours(b.down_lora, block.down_b);
+    check(b.gate_up_lora.a, block.gate_up_a, block.dgate_up_a, 107);
+    check(gate_up_b, block.gate_up_b, block.dgate_up_b, 108);
+    check(b.down_lora.a, block.down_a, block.ddown_a, 109);
+    check(down_b, block.down_b, block.ddown_b, 110);
+    checks += 16;
   }
   EXPECT_GE(checked, checks - 3);  // flips are rare at eps 1e-3
 }
@@ -224,7 +284,9 @@ TEST_P(MoeBlockGradient, MatchesFiniteDifferences) {
 INSTANTIATE_TEST_SUITE_P(
     Families, MoeBlockGradient,
     testing::Values(Case{"qwen3_moe", MoeRouting::softmax_topk, false, false, DType::f32},
-                    Case{"gpt_oss", MoeRouting::topk_softmax, true, false, DType::f32, 0.0f, true}),
+                    Case{"gpt_oss", MoeRouting::topk_softmax, true, false, DType::f32, 0.0f, true},
+                    Case{"qwen3_moe_expert_lora", MoeRouting::softmax_topk, false, false,
+                         DType::f32, 0.0f, false, 3}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // Forward and backward twice from the same inputs (the gradients zeroed in between): every

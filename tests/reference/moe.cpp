@@ -249,9 +249,22 @@ ExpertPass expert_pass(const MoeBlock& b, size_t e, const float* x) {
   return p;
 }
 
+bool adapted(const MoeBlock& b) { return b.gate_up_lora.rank || b.down_lora.rank; }
+
+// The block with its experts' adapters merged into their weights.
+MoeBlock merged(const MoeBlock& b) {
+  MoeBlock m = b;
+  if (b.gate_up_lora.rank)
+    m.gate_up = expert_lora_merged(b.gate_up, b.gate_up_lora, b.E, 2 * b.F, b.C);
+  if (b.down_lora.rank) m.down = expert_lora_merged(b.down, b.down_lora, b.E, b.C, b.F);
+  m.gate_up_lora = m.down_lora = {};
+  return m;
+}
+
 }  // namespace
 
 std::vector<double> moe_block_forward(const MoeBlock& b, const std::vector<float>& x) {
+  if (adapted(b)) return moe_block_forward(merged(b), x);
   auto routing = moe_router_forward(block_logits(b, x), b.T, b.E, b.k, b.router);
   std::vector<double> y(b.T * b.C, 0.0);
   for (size_t t = 0; t < b.T; ++t)
@@ -264,6 +277,15 @@ std::vector<double> moe_block_forward(const MoeBlock& b, const std::vector<float
 
 MoeBlockGradients moe_block_backward(const MoeBlock& b, const std::vector<float>& x,
                                      const std::vector<float>& dy) {
+  if (adapted(b)) {
+    MoeBlockGradients g = moe_block_backward(merged(b), x, dy);
+    if (b.gate_up_lora.rank)
+      expert_lora_gradients(g.gate_up_lora_a, g.gate_up_lora_b, g.gate_up, b.gate_up_lora, b.E,
+                            2 * b.F, b.C);
+    if (b.down_lora.rank)
+      expert_lora_gradients(g.down_lora_a, g.down_lora_b, g.down, b.down_lora, b.E, b.C, b.F);
+    return g;
+  }
   auto logits = block_logits(b, x);
   auto routing = moe_router_forward(logits, b.T, b.E, b.k, b.router);
   MoeBlockGradients g{
@@ -316,6 +338,39 @@ MoeBlockGradients moe_block_backward(const MoeBlock& b, const std::vector<float>
       }
     }
   return g;
+}
+
+std::vector<float> expert_lora_merged(const std::vector<float>& w, const ExpertLora& lora,
+                                      size_t E, size_t out, size_t in) {
+  std::vector<float> merged(w.size());
+  const size_t r = lora.rank;
+  for (size_t e = 0; e < E; ++e)
+    for (size_t o = 0; o < out; ++o)
+      for (size_t i = 0; i < in; ++i) {
+        double delta = 0;
+        for (size_t j = 0; j < r; ++j)
+          delta += double(lora.b[o * r * E + j * E + e]) * lora.a[(e * r + j) * in + i];
+        size_t at = (e * out + o) * in + i;
+        merged[at] = float(w[at] + lora.scale * delta);
+      }
+  return merged;
+}
+
+void expert_lora_gradients(std::vector<double>& da, std::vector<double>& db,
+                           const std::vector<double>& dw, const ExpertLora& lora, size_t E,
+                           size_t out, size_t in) {
+  const size_t r = lora.rank;
+  da.assign(lora.a.size(), 0.0);
+  db.assign(lora.b.size(), 0.0);
+  for (size_t e = 0; e < E; ++e)
+    for (size_t o = 0; o < out; ++o)
+      for (size_t i = 0; i < in; ++i) {
+        double g = lora.scale * dw[(e * out + o) * in + i];
+        for (size_t j = 0; j < r; ++j) {
+          da[(e * r + j) * in + i] += g * lora.b[o * r * E + j * E + e];
+          db[o * r * E + j * E + e] += g * lora.a[(e * r + j) * in + i];
+        }
+      }
 }
 
 std::vector<float> moe_ladder_logits(size_t T, size_t E, uint32_t seed) {

@@ -50,6 +50,21 @@ void moe_aux_loss_backward(std::vector<double>& dlogits,
                            size_t E, size_t k, double coefficient,
                            const std::vector<int32_t>& mask = {});
 
+// PEFT's ParamWrapper on one expert weight w [E, out, in], in PEFT's layouts: lora_A [E r, in],
+// lora_B [out, r E], and the merged weight w[e] + s B_e A_e as its get_delta_weight forms it
+// (einsum "o r e, e r i -> e o i" of lora_B as [out, r, E] and lora_A as [E, r, in]).
+struct ExpertLora {
+  size_t rank = 0;
+  double scale = 1.0;
+  std::vector<float> a, b;
+};
+std::vector<float> expert_lora_merged(const std::vector<float>& w, const ExpertLora& lora,
+                                      size_t E, size_t out, size_t in);
+// dA and dB (PEFT's layouts, written) from the merged weight's gradient dw [E, out, in].
+void expert_lora_gradients(std::vector<double>& da, std::vector<double>& db,
+                           const std::vector<double>& dw, const ExpertLora& lora, size_t E,
+                           size_t out, size_t in);
+
 // One MoE feed-forward block (ops/moe.hpp) token by token, expert by expert, as transformers'
 // experts loop computes it: x [T, C], router [E, C], router_bias [E] (empty: none),
 // gate_up [E, 2F, C], down [E, C, F].
@@ -61,9 +76,11 @@ struct MoeBlock {
   std::vector<float> gate_up_bias, down_bias;  // [E, 2F] and [E, C], or empty
   bool clamped_swiglu = false;                 // gpt-oss's, alpha 1.702 and limit 7
   double aux_coefficient = 0.0;  // this one layer's load-balancing loss, times this (0: none)
+  ExpertLora gate_up_lora, down_lora;  // rank 0: not adapted; else run on the merged weights
 };
 struct MoeBlockGradients {
   std::vector<double> dx, router, router_bias, gate_up, down, gate_up_bias, down_bias;
+  std::vector<double> gate_up_lora_a, gate_up_lora_b, down_lora_a, down_lora_b;  // adapted only
 };
 std::vector<double> moe_block_forward(const MoeBlock& block, const std::vector<float>& x);
 // Gradients for dy and, where aux_coefficient is set, of the load-balancing loss (written).
