@@ -10,7 +10,7 @@
 
 namespace vktrain::arch {
 
-enum class Family { llama, mistral, qwen2, qwen3, gemma3, qwen3_moe };
+enum class Family { llama, mistral, qwen2, qwen3, gemma3, qwen3_moe, mixtral };
 
 struct RopeScaling {
   std::string type = "default";  // "default", "linear", "llama3"
@@ -20,8 +20,8 @@ struct RopeScaling {
   int64_t original_max_position_embeddings = 8192;  // llama3
 };
 
-// The mixture-of-experts feed-forward blocks of a family that has them (qwen3_moe), as its
-// config.json names them; experts == 0: every layer is a dense MLP. A layer is sparse unless it
+// The mixture-of-experts feed-forward blocks of a family that has them (qwen3_moe, mixtral), as
+// its config.json names them; experts == 0: every layer is a dense MLP. A layer is sparse unless it
 // is in dense_layers or off the sparse step (transformers: (l + 1) % decoder_sparse_step == 0);
 // a dense layer is an MLP of intermediate_size.
 struct MoeConfig {

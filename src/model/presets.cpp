@@ -68,6 +68,7 @@ io::ModelConfig model_preset(std::string_view family, std::string_view size) {
       c.moe.experts_per_token = p.moe.k;
       c.moe.intermediate_size = p.moe.F;
       c.moe.normalize_topk = p.moe.normalize_topk;
+      c.moe.aux_loss_coef = p.moe.aux_loss_coef;
       published_values(c, *d, p);
       return c;
     }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/model_config.hpp"
+#include "support/config_fields.hpp"
 #include "support/support.hpp"
 
 using namespace vktrain;
@@ -130,7 +131,8 @@ TEST(ModelConfig, TransformersV5LayerTypesAndPerTypeRope) {
 TEST(ModelConfig, ErrorsNameTheFileAndTheField) {
   EXPECT_EQ(parse_error("{\"model_type\": \"falcon\", \"architectures\": [\"FalconForCausalLM\"]}"),
             "[config] my/config.json: unsupported architecture 'FalconForCausalLM' (model_type "
-            "'falcon'); vktrain supports llama, mistral, qwen2, qwen3, gemma3 and qwen3_moe");
+            "'falcon'); vktrain supports llama, mistral, qwen2, qwen3, gemma3, qwen3_moe and "
+            "mixtral");
   EXPECT_EQ(parse_error("{\"model_type\": \"llama\", \"vocab_size\": 10, \"hidden_size\": 64}"),
             "[config] my/config.json: missing field 'intermediate_size'");
   EXPECT_NE(parse_error("{\"model_type\": \"llama\", \"vocab_size\": 10, \"hidden_size\": \"big\"}").find(
@@ -286,5 +288,78 @@ TEST(ModelConfig, Qwen3MoeHostileExpertFieldsAreOneErrorNamingTheField) {
   huge["num_experts"] = 4096;
   huge["num_experts_per_tok"] = 1;
   huge["decoder_sparse_step"] = 1;
+  expect(parse_error(huge.dump()), "the sizes give");
+}
+
+namespace {
+
+// A small mixtral config.json as transformers 5 writes one: 4 experts of the model's
+// intermediate_size, a sliding window.
+nlohmann::json mixtral_json() {
+  return nlohmann::json::parse(R"({"architectures": ["MixtralForCausalLM"],
+      "model_type": "mixtral", "vocab_size": 100, "hidden_size": 64, "intermediate_size": 32,
+      "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+      "num_local_experts": 4, "num_experts_per_tok": 2, "output_router_logits": true,
+      "router_aux_loss_coef": 0.1, "router_jitter_noise": 0.0, "sliding_window": 6,
+      "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}})");
+}
+
+}  // namespace
+
+TEST(ModelConfig, MixtralReadsItsExpertsAndTheConfigClassDefaults) {
+  auto c = io::parse_model_config(mixtral_json().dump(), "mixtral/config.json");
+  EXPECT_EQ(c.family, Family::mixtral);
+  EXPECT_FALSE(c.qk_norm);
+  EXPECT_EQ(c.moe.experts, 4);
+  EXPECT_EQ(c.moe.experts_per_token, 2);
+  EXPECT_EQ(c.moe.intermediate_size, 32);  // the model's intermediate_size
+  EXPECT_TRUE(c.moe.normalize_topk);       // MixtralTopKRouter always renormalises
+  EXPECT_TRUE(c.moe.aux_loss);
+  EXPECT_EQ(c.moe.aux_loss_coef, 0.1);
+  EXPECT_TRUE(c.moe_layer(0) && c.moe_layer(1));
+  EXPECT_EQ(c.sliding_window, 6);
+  EXPECT_EQ(c.sliding_layers, (std::vector<bool>{true, true}));
+  // Qwen3-MoE's keys mean nothing to transformers' Mixtral, so nothing here either.
+  auto qwen_keys = mixtral_json();
+  qwen_keys["norm_topk_prob"] = false;
+  qwen_keys["mlp_only_layers"] = nlohmann::json::array({0});
+  qwen_keys["moe_intermediate_size"] = 8;
+  auto q = io::parse_model_config(qwen_keys.dump(), "mixtral/config.json");
+  EXPECT_EQ(test::config_differences(c, q), std::vector<std::string>{});
+  // MixtralConfig's defaults (Mixtral-8x7B's shape) fill what a config leaves out.
+  auto d = io::parse_model_config(R"({"model_type": "mixtral"})", "mixtral/config.json");
+  EXPECT_EQ(d.moe.experts, 8);
+  EXPECT_EQ(d.moe.experts_per_token, 2);
+  EXPECT_EQ(d.moe.intermediate_size, 14336);
+  EXPECT_FALSE(d.moe.aux_loss);
+  EXPECT_EQ(d.moe.aux_loss_coef, 0.001);
+  EXPECT_EQ(d.rope_theta, 1e6);
+  EXPECT_EQ(d.rms_norm_eps, 1e-5);
+  EXPECT_FALSE(d.sliding_window.has_value());
+}
+
+TEST(ModelConfig, MixtralHostileExpertFieldsAreOneErrorNamingTheField) {
+  auto with = [](const char* key, const nlohmann::json& value) {
+    auto j = mixtral_json();
+    j[key] = value;
+    return parse_error(j.dump());
+  };
+  auto expect = [](const std::string& message, const std::string& needle) {
+    EXPECT_NE(message.find("[config] my/config.json: " + needle), std::string::npos) << message;
+  };
+  expect(with("num_local_experts", 0), "field 'num_local_experts' = 0 is out of range (1..4096)");
+  expect(with("num_local_experts", "8"), "field 'num_local_experts' has the wrong type");
+  expect(with("num_experts_per_tok", 5), "field 'num_experts_per_tok' = 5 is out of range (1..4)");
+  expect(with("intermediate_size", 0), "field 'intermediate_size' = 0 is out of range");
+  expect(with("output_router_logits", 1), "field 'output_router_logits' has the wrong type");
+  // Training-time noise on the router's input would make every run differ from transformers'.
+  expect(with("router_jitter_noise", 0.01),
+         "field 'router_jitter_noise' = 0.01 is not supported; set it to 0");
+  expect(with("sliding_window", 0), "field 'sliding_window' = 0 is out of range");
+  // Every size in range, the experts' product not.
+  auto huge = mixtral_json();
+  huge["hidden_size"] = 65536;
+  huge["intermediate_size"] = 262144;
+  huge["num_local_experts"] = 4096;
   expect(parse_error(huge.dump()), "the sizes give");
 }
