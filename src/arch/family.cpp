@@ -9,14 +9,14 @@ namespace vktrain::arch {
 
 // Defined one per file (llama.cpp, mistral.cpp, ...).
 extern const FamilyDescription kLlama, kMistral, kQwen2, kQwen3, kGemma3, kQwen3Moe,
-    kMixtral;
+    kMixtral, kGptOss;
 
 namespace {
 
-constexpr const FamilyDescription* kFamilies[] = {&kLlama, &kMistral,  &kQwen2,  &kQwen3,
-                                                  &kGemma3, &kQwen3Moe, &kMixtral};
-constexpr const FamilyDescription* kPresetOrder[] = {&kQwen3,    &kQwen2,  &kLlama, &kGemma3,
-                                                     &kQwen3Moe, &kMixtral};
+constexpr const FamilyDescription* kFamilies[] = {&kLlama,  &kMistral,  &kQwen2,   &kQwen3,
+                                                  &kGemma3, &kQwen3Moe, &kMixtral, &kGptOss};
+constexpr const FamilyDescription* kPresetOrder[] = {&kQwen3,    &kQwen2,   &kLlama, &kGemma3,
+                                                     &kQwen3Moe, &kMixtral, &kGptOss};
 
 // "a, b and c"
 std::string listing(const std::vector<std::string_view>& names) {
@@ -82,6 +82,7 @@ ModelConfig family_config(Family family) {
   c.qk_norm = d.qk_norm;
   c.norm_plus_one = c.sandwich_norms = c.embed_scale = d.gemma_norms;
   c.activation = d.activation;
+  c.attention_sinks = d.attention_sinks;
   return c;
 }
 

@@ -68,6 +68,8 @@ struct MoeNames {
   std::string_view gate = "gate_proj.weight", up = "up_proj.weight", down = "down_proj.weight";
   // GGUF: the key of one expert's F, or "": feed_forward_length (llama.cpp's llama MoE).
   std::string_view gguf_expert_size_key = "expert_feed_forward_length";
+  // config.json's swiglu_limit and swiglu_alpha: the experts' clamped SwiGLU (gpt-oss).
+  bool clamped_swiglu = false;
 };
 
 // A size of the family for `vktrain init` and benchmarks, from the named checkpoint's config.json
@@ -85,6 +87,9 @@ struct PublishedValues {
   double rms_norm_eps = 1e-6;
   double rope_theta = 1e6;
   std::string_view rope_scaling = "";  // what a Preset's rope_factor scales by: "llama3", "linear"
+  int64_t rope_original_context = 8192;  // llama3's and yarn's original_max_position_embeddings
+  bool rope_truncate = true;             // yarn's truncate
+  double swiglu_limit = 0;               // the experts' clamp (gpt-oss); 0: plain SwiGLU
   int64_t bos_token_id = -1, eos_token_id = -1;  // -1: none
 };
 
@@ -118,6 +123,7 @@ struct FamilyDescription {
   // routing (ops/moe_router.hpp).
   bool mixture_of_experts = false;
   MoeNames experts = {};
+  bool attention_sinks = false;  // a learned logit per query head joins each softmax (gpt-oss)
   // Attention scales by 1/sqrt(query_pre_attn_scalar) (config.json's key). GGUF does not store
   // it, so this gives llama.cpp's rule from the sizes. nullptr: 1/sqrt(head_dim), no such key.
   double (*query_pre_attn_scalar)(const ModelConfig& sizes) = nullptr;

@@ -21,8 +21,9 @@ constexpr std::string_view kConfigDefaults = R"({
   "vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336,
   "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
   "hidden_act": "silu", "max_position_embeddings": 131072, "rms_norm_eps": 1e-5,
-  "rope_theta": 1000000.0, "tie_word_embeddings": false, "num_local_experts": 8, "num_experts_per_tok": 2, "output_router_logits": false,
-  "router_aux_loss_coef": 0.001, "router_jitter_noise": 0.0})";
+  "rope_theta": 1000000.0, "tie_word_embeddings": false, "num_local_experts": 8,
+  "num_experts_per_tok": 2, "output_router_logits": false, "router_aux_loss_coef": 0.001,
+  "router_jitter_noise": 0.0})";
 
 constexpr MoeNames kExperts = {
     .expert_size_key = "",

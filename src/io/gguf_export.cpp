@@ -97,6 +97,8 @@ GgufModelFile gguf_model_file(const ModelConfig& c, GgmlType file_type) {
   f["attention.value_length"] = uint32_t(c.head_dim);
   f["attention.layer_norm_rms_epsilon"] = float(c.rms_norm_eps);
   f["rope.freq_base"] = float(c.rope_theta);
+  if (c.rope_scaling.type == "yarn")  // llama.cpp has no key for transformers' truncate
+    fail("[gguf] yarn rope scaling cannot be written to GGUF yet; export --format hf");
   if (c.rope_scaling.type == "linear") {
     f["rope.scaling.type"] = "linear";
     f["rope.scaling.factor"] = float(c.rope_scaling.factor);

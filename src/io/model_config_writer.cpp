@@ -36,6 +36,14 @@ json rope_parameters(double theta, const RopeScaling& s) {
     p["high_freq_factor"] = s.high_freq_factor;
     p["original_max_position_embeddings"] = s.original_max_position_embeddings;
   }
+  if (s.type == "yarn") {
+    p["factor"] = s.factor;
+    p["original_max_position_embeddings"] = s.original_max_position_embeddings;
+    p["beta_fast"] = s.beta_fast;
+    p["beta_slow"] = s.beta_slow;
+    p["truncate"] = s.truncate;
+    if (s.attention_factor > 0) p["attention_factor"] = s.attention_factor;
+  }
   return p;
 }
 
@@ -124,6 +132,10 @@ json config_json(const ModelConfig& c, DType dtype, const std::string& path) {
            family.name, c.intermediate_size, c.moe.intermediate_size);
     if (!names.expert_size_key.empty())
       j[std::string(names.expert_size_key)] = c.moe.intermediate_size;
+    if (names.clamped_swiglu) {
+      j["swiglu_alpha"] = c.moe.swiglu_alpha;
+      j["swiglu_limit"] = c.moe.swiglu_limit;
+    }
     if (names.sparse_layer_keys) {
       j["norm_topk_prob"] = c.moe.normalize_topk;
       j["decoder_sparse_step"] = c.moe.sparse_step;

@@ -15,7 +15,7 @@ using arch::Family;
 using arch::FamilyDescription;
 
 TEST(ArchFamily, EveryFamilyIsDescribedOnceAndFoundByItsNames) {
-  EXPECT_EQ(arch::families().size(), size_t(Family::mixtral) + 1);
+  EXPECT_EQ(arch::families().size(), size_t(Family::gpt_oss) + 1);
   std::set<std::string_view> names, model_types;
   for (const FamilyDescription* d : arch::families()) {
     SCOPED_TRACE(std::string(d->name));
@@ -39,8 +39,9 @@ TEST(ArchFamily, EveryFamilyIsDescribedOnceAndFoundByItsNames) {
   EXPECT_EQ(arch::family_of_gguf_architecture("llama", false)->family, Family::llama);
   EXPECT_EQ(arch::family_of_gguf_architecture("qwen3", true)->family, Family::qwen3);
   EXPECT_EQ(arch::supported_families(),
-            "llama, mistral, qwen2, qwen3, gemma3, qwen3_moe and mixtral");
-  EXPECT_EQ(arch::supported_gguf_architectures(), "llama, qwen2, qwen3, gemma3 and qwen3moe");
+            "llama, mistral, qwen2, qwen3, gemma3, qwen3_moe, mixtral and gpt_oss");
+  EXPECT_EQ(arch::supported_gguf_architectures(),
+            "llama, qwen2, qwen3, gemma3, qwen3moe and gpt-oss");
 }
 
 // A GGUF names its architecture and whether it has experts only, so families written as the same

@@ -91,6 +91,13 @@ TEST(GgufNames, KnownPairsMapBothWays) {
       {Family::mixtral, "blk.5.ffn_up_exps.weight", "model.layers.5.mlp.experts.up_proj"},
       {Family::mixtral, "blk.5.ffn_down_exps.weight", "model.layers.5.mlp.experts.down_proj"},
       {Family::mixtral, "blk.5.ffn_norm.weight", "model.layers.5.post_attention_layernorm.weight"},
+      // llama.cpp's gpt-oss (tensor_mapping.py, conversion/gpt_oss.py).
+      {Family::gpt_oss, "blk.2.attn_sinks.weight", "model.layers.2.self_attn.sinks"},
+      {Family::gpt_oss, "blk.2.attn_output.bias", "model.layers.2.self_attn.o_proj.bias"},
+      {Family::gpt_oss, "blk.2.ffn_gate_inp.bias", "model.layers.2.mlp.router.bias"},
+      {Family::gpt_oss, "blk.2.ffn_up_exps.bias", "model.layers.2.mlp.experts.up_proj_bias"},
+      {Family::gpt_oss, "blk.2.post_attention_norm.weight",
+       "model.layers.2.post_attention_layernorm.weight"},
   };
   for (const auto& p : pairs) {
     EXPECT_EQ(io::gguf_to_hf_name(p.family, p.gguf), p.hf);

@@ -28,6 +28,16 @@ std::string parse_error(const std::string& text) {
   return test::error_message([&] { io::parse_model_config(text, "my/config.json"); });
 }
 
+// The error of `base` with `key` set to `value`.
+std::string error_with(nlohmann::json base, const char* key, const nlohmann::json& value) {
+  base[key] = value;
+  return parse_error(base.dump());
+}
+
+void expect_config_error(const std::string& message, const std::string& needle) {
+  EXPECT_NE(message.find("[config] my/config.json: " + needle), std::string::npos) << message;
+}
+
 }  // namespace
 
 TEST(ModelConfig, Qwen3) {
@@ -131,8 +141,8 @@ TEST(ModelConfig, TransformersV5LayerTypesAndPerTypeRope) {
 TEST(ModelConfig, ErrorsNameTheFileAndTheField) {
   EXPECT_EQ(parse_error("{\"model_type\": \"falcon\", \"architectures\": [\"FalconForCausalLM\"]}"),
             "[config] my/config.json: unsupported architecture 'FalconForCausalLM' (model_type "
-            "'falcon'); vktrain supports llama, mistral, qwen2, qwen3, gemma3, qwen3_moe and "
-            "mixtral");
+            "'falcon'); vktrain supports llama, mistral, qwen2, qwen3, gemma3, qwen3_moe, mixtral "
+            "and gpt_oss");
   EXPECT_EQ(parse_error("{\"model_type\": \"llama\", \"vocab_size\": 10, \"hidden_size\": 64}"),
             "[config] my/config.json: missing field 'intermediate_size'");
   EXPECT_NE(parse_error("{\"model_type\": \"llama\", \"vocab_size\": 10, \"hidden_size\": \"big\"}").find(
@@ -145,8 +155,13 @@ TEST(ModelConfig, ErrorsNameTheFileAndTheField) {
             std::string::npos);
   EXPECT_NE(parse_error(R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
       "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10,
+      "rope_scaling": {"rope_type": "dynamic", "factor": 4}})")
+                .find("rope scaling type 'dynamic' is not supported"),
+            std::string::npos);
+  EXPECT_NE(parse_error(R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+      "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10,
       "rope_scaling": {"rope_type": "yarn", "factor": 4}})")
-                .find("rope scaling type 'yarn' is not supported"),
+                .find("missing field 'original_max_position_embeddings' (yarn rope scaling)"),
             std::string::npos);
   EXPECT_NE(test::error_message([] { io::read_model_config("/nonexistent/config.json"); })
                 .find("cannot open /nonexistent/config.json"),
@@ -171,14 +186,8 @@ TEST(ModelConfig, DeepNestingIsRefusedBeforeParsing) {
 TEST(ModelConfig, EveryFieldIsRangeCheckedNamingIt) {
   const auto qwen = nlohmann::json::parse(read_text(fixture("qwen3-0.6b.json")));
   const auto gemma = nlohmann::json::parse(read_text(fixture("gemma-3-1b-it.json")));
-  auto with = [&](const nlohmann::json& base, const char* key, const nlohmann::json& value) {
-    auto j = base;
-    j[key] = value;
-    return parse_error(j.dump());
-  };
-  auto expect = [](const std::string& message, const std::string& needle) {
-    EXPECT_NE(message.find("[config] my/config.json: " + needle), std::string::npos) << message;
-  };
+  const auto with = error_with;
+  const auto expect = expect_config_error;
   // Was an 11 GB allocation before failing.
   expect(with(qwen, "num_hidden_layers", 1000000000),
          "field 'num_hidden_layers' = 1000000000 is out of range (1..1024)");
@@ -260,13 +269,9 @@ TEST(ModelConfig, Qwen3MoeReadsItsExpertsAndTheConfigClassDefaults) {
 
 TEST(ModelConfig, Qwen3MoeHostileExpertFieldsAreOneErrorNamingTheField) {
   auto with = [](const char* key, const nlohmann::json& value) {
-    auto j = qwen3_moe_json();
-    j[key] = value;
-    return parse_error(j.dump());
+    return error_with(qwen3_moe_json(), key, value);
   };
-  auto expect = [](const std::string& message, const std::string& needle) {
-    EXPECT_NE(message.find("[config] my/config.json: " + needle), std::string::npos) << message;
-  };
+  const auto expect = expect_config_error;
   expect(with("num_experts", 0), "field 'num_experts' = 0 is out of range (1..4096)");
   expect(with("num_experts", 1 << 20), "field 'num_experts' = 1048576 is out of range (1..4096)");
   expect(with("num_experts_per_tok", 9), "field 'num_experts_per_tok' = 9 is out of range (1..8)");
@@ -340,13 +345,9 @@ TEST(ModelConfig, MixtralReadsItsExpertsAndTheConfigClassDefaults) {
 
 TEST(ModelConfig, MixtralHostileExpertFieldsAreOneErrorNamingTheField) {
   auto with = [](const char* key, const nlohmann::json& value) {
-    auto j = mixtral_json();
-    j[key] = value;
-    return parse_error(j.dump());
+    return error_with(mixtral_json(), key, value);
   };
-  auto expect = [](const std::string& message, const std::string& needle) {
-    EXPECT_NE(message.find("[config] my/config.json: " + needle), std::string::npos) << message;
-  };
+  const auto expect = expect_config_error;
   expect(with("num_local_experts", 0), "field 'num_local_experts' = 0 is out of range (1..4096)");
   expect(with("num_local_experts", "8"), "field 'num_local_experts' has the wrong type");
   expect(with("num_experts_per_tok", 5), "field 'num_experts_per_tok' = 5 is out of range (1..4)");
@@ -362,4 +363,83 @@ TEST(ModelConfig, MixtralHostileExpertFieldsAreOneErrorNamingTheField) {
   huge["intermediate_size"] = 262144;
   huge["num_local_experts"] = 4096;
   expect(parse_error(huge.dump()), "the sizes give");
+}
+
+namespace {
+
+nlohmann::json gpt_oss_20b() {
+  std::ifstream in(std::string(VKTRAIN_FIXTURES) + "/configs/gpt-oss-20b.json");
+  return nlohmann::json::parse(in);
+}
+
+}  // namespace
+
+// gpt-oss-20b's config.json (transformers 4.55: rope_theta and a yarn rope_scaling).
+TEST(ModelConfig, GptOssReadsItsLayersRopeAndExperts) {
+  auto c = io::parse_model_config(gpt_oss_20b().dump(), "gpt-oss/config.json");
+  EXPECT_EQ(c.family, Family::gpt_oss);
+  EXPECT_TRUE(c.attention_bias);
+  EXPECT_TRUE(c.attention_sinks);
+  EXPECT_EQ(c.head_dim, 64);
+  EXPECT_EQ(c.sliding_window, 128);
+  for (int64_t l = 0; l < c.num_layers; ++l) EXPECT_EQ(c.sliding_layers[size_t(l)], l % 2 == 0);
+  EXPECT_EQ(c.rope_theta, 150000);
+  EXPECT_EQ(c.rope_scaling.type, "yarn");
+  EXPECT_EQ(c.rope_scaling.factor, 32);
+  EXPECT_EQ(c.rope_scaling.original_max_position_embeddings, 4096);
+  EXPECT_EQ(c.rope_scaling.beta_fast, 32);
+  EXPECT_EQ(c.rope_scaling.beta_slow, 1);
+  EXPECT_FALSE(c.rope_scaling.truncate);
+  EXPECT_EQ(c.moe.experts, 32);
+  EXPECT_EQ(c.moe.experts_per_token, 4);
+  EXPECT_EQ(c.moe.intermediate_size, 2880);
+  EXPECT_EQ(c.moe.swiglu_limit, 7.0);
+  EXPECT_EQ(c.moe.swiglu_alpha, 1.702);
+  EXPECT_EQ(c.moe.aux_loss_coef, 0.9);
+  EXPECT_FALSE(c.bos_token_id.has_value());
+  EXPECT_EQ(c.eos_token_ids, std::vector<int64_t>{200002});
+  // OpenAI's own key alone says the experts per token.
+  auto openai = gpt_oss_20b();
+  openai.erase("num_experts_per_tok");
+  openai["experts_per_token"] = 2;
+  EXPECT_EQ(io::parse_model_config(openai.dump(), "gpt-oss/config.json").moe.experts_per_token, 2);
+  // GptOssConfig's defaults: gpt-oss-120b's shape, layers alternating from a sliding one, yarn.
+  auto d = io::parse_model_config(R"({"model_type": "gpt_oss"})", "gpt-oss/config.json");
+  EXPECT_EQ(d.num_layers, 36);
+  EXPECT_EQ(d.moe.experts, 128);
+  EXPECT_EQ(d.moe.experts_per_token, 4);
+  EXPECT_EQ(d.sliding_layers[0], true);
+  EXPECT_EQ(d.sliding_layers[1], false);
+  EXPECT_EQ(d.rope_scaling.type, "yarn");
+  EXPECT_EQ(d.rope_scaling.factor, 32);
+  EXPECT_EQ(d.rope_scaling.original_max_position_embeddings, 4096);
+  EXPECT_FALSE(d.rope_scaling.truncate);
+  EXPECT_EQ(d.rope_theta, 150000);
+  EXPECT_EQ(d.moe.swiglu_limit, 7.0);
+  EXPECT_TRUE(d.attention_bias);
+}
+
+TEST(ModelConfig, GptOssHostileYarnAndExpertFieldsAreOneErrorNamingTheField) {
+  auto with = [](const char* key, const nlohmann::json& value) {
+    auto j = gpt_oss_20b();
+    j["rope_scaling"][key] = value;
+    return parse_error(j.dump());
+  };
+  const auto expect = expect_config_error;
+  expect(with("beta_fast", -1.0), "field 'beta_fast' = -1.0 is out of range");
+  expect(with("truncate", "no"), "field 'truncate' has the wrong type");
+  expect(with("original_max_position_embeddings", 0),
+         "field 'original_max_position_embeddings' = 0 is out of range");
+  expect(with("mscale", 1.0), "yarn rope scaling field 'mscale' is not supported");
+  expect(with("attention_factor", -2.0), "field 'attention_factor' = -2.0 is out of range");
+  auto no_context = gpt_oss_20b();
+  no_context["rope_scaling"].erase("original_max_position_embeddings");
+  expect(parse_error(no_context.dump()),
+         "missing field 'original_max_position_embeddings' (yarn rope scaling)");
+  auto limit = gpt_oss_20b();
+  limit["swiglu_limit"] = 0;
+  expect(parse_error(limit.dump()), "field 'swiglu_limit' = 0 is out of range");
+  auto k = gpt_oss_20b();
+  k["num_experts_per_tok"] = 33;
+  expect(parse_error(k.dump()), "field 'num_experts_per_tok' = 33 is out of range (1..32)");
 }

@@ -23,6 +23,7 @@ const std::pair<const char*, const char*> kPublished[] = {
     {"qwen2", "0.5B"}, {"qwen2", "1.5B"}, {"llama", "1B"},  {"llama", "3B"},
     {"llama", "8B"},   {"gemma3", "270M"}, {"gemma3", "1B"}, {"gemma3", "4B"},
     {"qwen3_moe", "30B-A3B"}, {"qwen3_moe", "235B-A22B"}, {"mixtral", "8x7B"},
+    {"gpt_oss", "20b"}, {"gpt_oss", "120b"},
 };
 
 }  // namespace
@@ -35,7 +36,8 @@ TEST(Presets, PublishedSizesEqualTheirCheckpointsConfigs) {
        {Case{"qwen3", "0.6B", "qwen3-0.6b.json"}, Case{"qwen2", "0.5B", "qwen2.5-0.5b.json"},
         Case{"llama", "1B", "llama-3.2-1b.json"}, Case{"gemma3", "1B", "gemma-3-1b-it.json"},
         Case{"gemma3", "4B", "gemma-3-4b-it.json"},
-        Case{"mixtral", "8x7B", "mixtral-8x7b-v0.1.json"}}) {
+        Case{"mixtral", "8x7B", "mixtral-8x7b-v0.1.json"},
+        Case{"gpt_oss", "20b", "gpt-oss-20b.json"}}) {
     SCOPED_TRACE(fixture);
     auto published = io::read_model_config(std::string(VKTRAIN_FIXTURES) + "/configs/" + fixture);
     auto preset = model::model_preset(family, size);
@@ -127,7 +129,7 @@ TEST(Presets, NamesMatchWithoutCaseAndUnknownOnesListEveryPreset) {
         << message;
     EXPECT_NE(message.find("qwen3 0.6B 1.7B 4B 8B tiny; qwen2 0.5B 1.5B tiny; llama 1B 3B 8B 70B "
                            "tiny; gemma3 270M 1B 4B tiny; qwen3_moe 30B-A3B 235B-A22B tiny; "
-                           "mixtral 8x7B tiny"),
+                           "mixtral 8x7B tiny; gpt_oss 20b 120b"),
               std::string::npos)
         << message;
   }
