@@ -8,14 +8,15 @@
 namespace vktrain::arch {
 
 // Defined one per file (llama.cpp, mistral.cpp, ...).
-extern const FamilyDescription kLlama, kMistral, kQwen2, kQwen3, kGemma3, kQwen3Moe;
+extern const FamilyDescription kLlama, kMistral, kQwen2, kQwen3, kGemma3, kQwen3Moe,
+    kMixtral, kGptOss;
 
 namespace {
 
-constexpr const FamilyDescription* kFamilies[] = {&kLlama,  &kMistral, &kQwen2,
-                                                  &kQwen3,  &kGemma3,  &kQwen3Moe};
-constexpr const FamilyDescription* kPresetOrder[] = {&kQwen3, &kQwen2, &kLlama, &kGemma3,
-                                                     &kQwen3Moe};
+constexpr const FamilyDescription* kFamilies[] = {&kLlama,  &kMistral,  &kQwen2,   &kQwen3,
+                                                  &kGemma3, &kQwen3Moe, &kMixtral, &kGptOss};
+constexpr const FamilyDescription* kPresetOrder[] = {&kQwen3,    &kQwen2,   &kLlama, &kGemma3,
+                                                     &kQwen3Moe, &kMixtral, &kGptOss};
 
 // "a, b and c"
 std::string listing(const std::vector<std::string_view>& names) {
@@ -44,10 +45,15 @@ const FamilyDescription* family_of_model_type(std::string_view model_type) {
   return nullptr;
 }
 
-const FamilyDescription* family_of_gguf_architecture(std::string_view architecture) {
-  for (const FamilyDescription* d : kFamilies)
-    if (d->gguf_architecture == architecture) return d;
-  return nullptr;
+const FamilyDescription* family_of_gguf_architecture(std::string_view architecture,
+                                                     bool experts) {
+  const FamilyDescription* first = nullptr;
+  for (const FamilyDescription* d : kFamilies) {
+    if (d->gguf_architecture != architecture) continue;
+    if (d->mixture_of_experts == experts) return d;
+    if (!first) first = d;
+  }
+  return first;
 }
 
 std::string supported_families() {
@@ -76,6 +82,7 @@ ModelConfig family_config(Family family) {
   c.qk_norm = d.qk_norm;
   c.norm_plus_one = c.sandwich_norms = c.embed_scale = d.gemma_norms;
   c.activation = d.activation;
+  c.attention_sinks = d.attention_sinks;
   return c;
 }
 

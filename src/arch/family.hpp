@@ -1,10 +1,11 @@
 #pragma once
 // What a model family is (DESIGN.md decision 12): one FamilyDescription per family, each in its
-// own file (llama.cpp, mistral.cpp, qwen2.cpp, qwen3.cpp, gemma3.cpp), holding everything the rest
-// of vktrain needs to know about it: its names in config.json, transformers and GGUF, its config
-// fields and defaults, the switches of the one Transformer it turns on, its tensors' Hugging Face
-// and GGUF names, llama.cpp's conversions of their values, its layer pattern and RoPE rules, its
-// built-in chat format, its GGUF pre-tokenizer and its presets. io/, model/ and data/ ask the
+// own file (llama.cpp, mistral.cpp, qwen2.cpp, qwen3.cpp, gemma3.cpp, qwen3_moe.cpp, mixtral.cpp),
+// holding everything the rest of vktrain needs to know about it: its names in config.json,
+// transformers and GGUF, its config fields and defaults, the switches of the one Transformer it
+// turns on, its tensors' Hugging Face and GGUF names, llama.cpp's conversions of their values,
+// its layer pattern and RoPE rules, its built-in chat format, its GGUF pre-tokenizer and its
+// presets. io/, model/ and data/ ask the
 // description; none of them switches on the family.
 //
 // Adding a dense family that only recombines what exists (say a "foo" whose layers are llama's
@@ -47,6 +48,28 @@ enum class SlidingWindow {
 struct MoePreset {
   int64_t experts = 0, k = 0, F = 0;
   bool normalize_topk = false;
+  double aux_loss_coef = 0.001;  // router_aux_loss_coef
+};
+
+// How a mixture-of-experts family's files name its experts (arch::MoeConfig holds the values);
+// the defaults are Qwen3-MoE's. The device keeps every family's block in transformers 5's fused
+// layout and names (tensor_names.hpp's hf::kRouter, kExpertsGateUp, kExpertsDown).
+struct MoeNames {
+  // config.json: one expert's F under its own key, or "": the model's intermediate_size; and
+  // whether norm_topk_prob, decoder_sparse_step and mlp_only_layers exist (else the k weights
+  // are always renormalised and every layer is sparse).
+  std::string_view expert_size_key = "moe_intermediate_size";
+  bool sparse_layer_keys = true;
+  std::string_view experts_key = "num_experts";  // the expert count's key as written
+  // The hub's checkpoints, after "model.layers.N.": the router, and expert e's projections after
+  // experts_prefix "e.".
+  std::string_view router = "mlp.gate.weight";
+  std::string_view experts_prefix = "mlp.experts.";
+  std::string_view gate = "gate_proj.weight", up = "up_proj.weight", down = "down_proj.weight";
+  // GGUF: the key of one expert's F, or "": feed_forward_length (llama.cpp's llama MoE).
+  std::string_view gguf_expert_size_key = "expert_feed_forward_length";
+  // config.json's swiglu_limit and swiglu_alpha: the experts' clamped SwiGLU (gpt-oss).
+  bool clamped_swiglu = false;
 };
 
 // A size of the family for `vktrain init` and benchmarks, from the named checkpoint's config.json
@@ -64,6 +87,9 @@ struct PublishedValues {
   double rms_norm_eps = 1e-6;
   double rope_theta = 1e6;
   std::string_view rope_scaling = "";  // what a Preset's rope_factor scales by: "llama3", "linear"
+  int64_t rope_original_context = 8192;  // llama3's and yarn's original_max_position_embeddings
+  bool rope_truncate = true;             // yarn's truncate
+  double swiglu_limit = 0;               // the experts' clamp (gpt-oss); 0: plain SwiGLU
   int64_t bos_token_id = -1, eos_token_id = -1;  // -1: none
 };
 
@@ -96,6 +122,8 @@ struct FamilyDescription {
   // num_experts, num_experts_per_tok, moe_intermediate_size, ...), with softmax-then-top-k
   // routing (ops/moe_router.hpp).
   bool mixture_of_experts = false;
+  MoeNames experts = {};
+  bool attention_sinks = false;  // a learned logit per query head joins each softmax (gpt-oss)
   // Attention scales by 1/sqrt(query_pre_attn_scalar) (config.json's key). GGUF does not store
   // it, so this gives llama.cpp's rule from the sizes. nullptr: 1/sqrt(head_dim), no such key.
   double (*query_pre_attn_scalar)(const ModelConfig& sizes) = nullptr;
@@ -133,9 +161,11 @@ std::span<const FamilyDescription* const> families();
 std::span<const FamilyDescription* const> preset_families();
 // The family whose config.json says this model_type, or nullptr.
 const FamilyDescription* family_of_model_type(std::string_view model_type);
-// The first family (in arch::Family's order) that GGUF's general.architecture names, or nullptr:
-// "llama" is llama, though mistral is written so too.
-const FamilyDescription* family_of_gguf_architecture(std::string_view architecture);
+// The first family (in arch::Family's order) that GGUF's general.architecture names with or
+// without experts as the file has them ({arch}.expert_count), else the first it names, or
+// nullptr: "llama" is llama, though mistral is written so too, and mixtral with experts.
+const FamilyDescription* family_of_gguf_architecture(std::string_view architecture,
+                                                     bool experts = false);
 
 // For messages: "llama, mistral, qwen2, qwen3 and gemma3"; the GGUF architectures read, each
 // once: "llama, qwen2, qwen3 and gemma3".

@@ -10,18 +10,21 @@
 
 namespace vktrain::arch {
 
-enum class Family { llama, mistral, qwen2, qwen3, gemma3, qwen3_moe };
+enum class Family { llama, mistral, qwen2, qwen3, gemma3, qwen3_moe, mixtral, gpt_oss };
 
 struct RopeScaling {
-  std::string type = "default";  // "default", "linear", "llama3"
+  std::string type = "default";  // "default", "linear", "llama3", "yarn"
   double factor = 1.0;
   double low_freq_factor = 1.0;   // llama3
   double high_freq_factor = 4.0;  // llama3
-  int64_t original_max_position_embeddings = 8192;  // llama3
+  int64_t original_max_position_embeddings = 8192;  // llama3, yarn
+  double beta_fast = 32, beta_slow = 1;  // yarn: the rotations that bound its ramp
+  bool truncate = true;                  // yarn: the ramp's bounds rounded to whole dimensions
+  double attention_factor = 0;           // yarn: cos and sin scaled by it; 0: 0.1 ln(factor) + 1
 };
 
-// The mixture-of-experts feed-forward blocks of a family that has them (qwen3_moe), as its
-// config.json names them; experts == 0: every layer is a dense MLP. A layer is sparse unless it
+// The mixture-of-experts feed-forward blocks of a family that has them (qwen3_moe, mixtral), as
+// its config.json names them; experts == 0: every layer is a dense MLP. A layer is sparse unless it
 // is in dense_layers or off the sparse step (transformers: (l + 1) % decoder_sparse_step == 0);
 // a dense layer is an MLP of intermediate_size.
 struct MoeConfig {
@@ -30,6 +33,8 @@ struct MoeConfig {
   int64_t intermediate_size = 0;     // F of one expert (moe_intermediate_size)
   bool normalize_topk = false;       // norm_topk_prob: the k weights divided by their sum
   double aux_loss_coef = 0.001;      // router_aux_loss_coef
+  double swiglu_alpha = 1.702;       // gpt-oss's clamped SwiGLU (ops/moe_swiglu.hpp): its gain
+  double swiglu_limit = 0;           // and clamp; 0: plain SwiGLU
   bool aux_loss = false;             // output_router_logits: the training loss adds the
                                      // load-balancing loss times aux_loss_coef
   int64_t sparse_step = 1;           // decoder_sparse_step
@@ -58,6 +63,7 @@ struct ModelConfig {
   bool sandwich_norms = false;  // norms before and after attention and FFN (Gemma-3)
   bool embed_scale = false;     // embeddings times sqrt(hidden_size) (Gemma)
   std::string activation = "silu";  // "silu" (SwiGLU) or "gelu_pytorch_tanh" (GEGLU)
+  bool attention_sinks = false;     // a learned logit per query head in each softmax (gpt-oss)
   double query_pre_attn_scalar = 0;  // attention scale 1/sqrt(this); 0: head_dim
   std::optional<int64_t> sliding_window;
   std::vector<bool> sliding_layers;  // per layer: true = sliding-window attention

@@ -62,7 +62,7 @@ void export_hf(const ExportOptions& o, const io::ModelSource& source, const io::
   std::vector<io::SafetensorsTensor> tensors;
   for_each_merged_weight(config, source, adapter,
                          [&](const model::ParameterSpec& spec, std::vector<float> values) {
-                           const auto hub = model::hub_tensors({spec});  // the hub's experts
+                           const auto hub = model::hub_tensors(config, {spec});  // hub experts
                            const auto hub_value = model::hub_values(
                                hub, [&](size_t) { return std::move(values); });
                            for (size_t i = 0; i < hub.size(); ++i) {

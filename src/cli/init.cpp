@@ -71,7 +71,7 @@ void require_new_directory(const fs::path& target) {
 int64_t write_weights(const std::string& path, const io::ModelConfig& config, uint64_t seed,
                       DType dtype) {
   const auto specs = model::base_parameters(config);
-  const auto hub = model::hub_tensors(specs);  // experts as the hub's checkpoints hold them
+  const auto hub = model::hub_tensors(config, specs);  // experts as the hub's checkpoints hold them
   std::vector<io::NamedShape> tensors;
   for (const auto& t : hub) tensors.push_back({t.name, t.shape});
   return io::write_model_safetensors(

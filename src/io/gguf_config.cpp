@@ -192,7 +192,9 @@ void read_token_ids(const GgufReader& gguf, ModelConfig& c) {
 
 ModelConfig model_config_from_gguf(const GgufReader& gguf) {
   const Metadata m{gguf, gguf.get<std::string>("general.architecture")};
-  ModelConfig c = family_config(family_from_gguf(m.arch));
+  // llama.cpp's llama architecture is Mixtral where the file counts experts.
+  const bool experts = m.has("expert_count") && gguf.get_unsigned(m.key("expert_count")) > 0;
+  ModelConfig c = family_config(family_from_gguf(m.arch, experts));
   const arch::FamilyDescription& family = arch::describe(c.family);
 
   c.max_position_embeddings = m.count("context_length", limits::kPositions);
@@ -233,8 +235,10 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf) {
   if (family.mixture_of_experts) {
     c.moe.experts = m.count("expert_count", limits::kExperts);
     c.moe.experts_per_token = m.count("expert_used_count", c.moe.experts);
-    c.moe.intermediate_size = m.count("expert_feed_forward_length", limits::kIntermediate);
-    c.moe.normalize_topk = true;  // llama.cpp's qwen3moe graph always renormalises the top k
+    const std::string_view size_key = family.experts.gguf_expert_size_key;
+    c.moe.intermediate_size =
+        size_key.empty() ? c.intermediate_size : m.count(size_key, limits::kIntermediate);
+    c.moe.normalize_topk = true;  // llama.cpp's qwen3moe and llama graphs renormalise the top k
   }
   read_token_ids(gguf, c);
   checked_parameter_count(c, gguf.path(), "gguf");

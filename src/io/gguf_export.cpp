@@ -97,6 +97,8 @@ GgufModelFile gguf_model_file(const ModelConfig& c, GgmlType file_type) {
   f["attention.value_length"] = uint32_t(c.head_dim);
   f["attention.layer_norm_rms_epsilon"] = float(c.rms_norm_eps);
   f["rope.freq_base"] = float(c.rope_theta);
+  if (c.rope_scaling.type == "yarn")  // llama.cpp has no key for transformers' truncate
+    fail("[gguf] yarn rope scaling cannot be written to GGUF yet; export --format hf");
   if (c.rope_scaling.type == "linear") {
     f["rope.scaling.type"] = "linear";
     f["rope.scaling.factor"] = float(c.rope_scaling.factor);
@@ -110,10 +112,12 @@ GgufModelFile gguf_model_file(const ModelConfig& c, GgmlType file_type) {
     f.tensors.push_back({"rope_freqs.weight", {uint64_t(c.head_dim / 2)}, converter_rope_freqs(c)});
   }
   add_sliding_keys(f, c);
-  if (arch::describe(c.family).mixture_of_experts) {
+  if (const arch::FamilyDescription& family = arch::describe(c.family);
+      family.mixture_of_experts) {
     f["expert_count"] = uint32_t(c.moe.experts);
     f["expert_used_count"] = uint32_t(c.moe.experts_per_token);
-    f["expert_feed_forward_length"] = uint32_t(c.moe.intermediate_size);
+    if (const std::string_view key = family.experts.gguf_expert_size_key; !key.empty())
+      f[std::string(key)] = uint32_t(c.moe.intermediate_size);
   }
   if (c.bos_token_id) f.metadata["tokenizer.ggml.bos_token_id"] = uint32_t(*c.bos_token_id);
   if (c.eos_token_ids.size() > 0) f.metadata["tokenizer.ggml.eos_token_id"] = uint32_t(c.eos_token_ids[0]);

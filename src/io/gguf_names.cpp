@@ -72,8 +72,8 @@ void move_qk_rows(std::span<std::byte> out, std::span<const std::byte> in, int64
 
 }  // namespace
 
-Family family_from_gguf(std::string_view architecture) {
-  if (const arch::FamilyDescription* d = arch::family_of_gguf_architecture(architecture))
+Family family_from_gguf(std::string_view architecture, bool experts) {
+  if (const arch::FamilyDescription* d = arch::family_of_gguf_architecture(architecture, experts))
     return d->family;
   fail("[gguf] architecture '{}' is not supported ({} are)", architecture,
        arch::supported_gguf_architectures());

@@ -19,9 +19,10 @@
 
 namespace vktrain::io {
 
-// From GGUF's general.architecture ("llama", "qwen2", "qwen3", "gemma3"); throws for others.
-// Mistral files say "llama" and load as llama.
-Family family_from_gguf(std::string_view architecture);
+// From GGUF's general.architecture ("llama", "qwen2", "qwen3", "gemma3", ...) and whether the file
+// counts experts; throws for others. Mistral files say "llama" and load as llama, Mixtral's
+// ("llama" with experts) as mixtral.
+Family family_from_gguf(std::string_view architecture, bool experts = false);
 std::string_view gguf_architecture(Family family);
 
 // Throw "[gguf] ..." naming the tensor and family when the name has no counterpart.

@@ -79,6 +79,26 @@ const arch::FamilyDescription& family_of(const std::string& model_type, const st
        architecture, model_type, arch::supported_families());
 }
 
+// transformers' _compute_yarn_parameters reads these; DeepSeek's mscale pair it also reads is
+// refused rather than left out.
+void yarn_scaling_of(const Reader& in, RopeScaling& r) {
+  for (const char* key : {"factor", "original_max_position_embeddings"})
+    if (!in.has(key)) fail("[config] {}: missing field '{}' (yarn rope scaling)", in.source, key);
+  for (const char* key : {"mscale", "mscale_all_dim"})
+    if (in.has(key))
+      fail("[config] {}: yarn rope scaling field '{}' is not supported", in.source, key);
+  r.original_max_position_embeddings =
+      in.integer("original_max_position_embeddings", 1, limits::kPositions);
+  // transformers takes `beta_fast or 32`: a 0 is the default too.
+  auto beta = [&](const char* key, double fallback) {
+    return in.has(key) && in.as<double>(key) == 0 ? fallback : in.positive(key, fallback, 1e6);
+  };
+  r.beta_fast = beta("beta_fast", 32);
+  r.beta_slow = beta("beta_slow", 1);
+  r.truncate = in.get<bool>("truncate", true);
+  r.attention_factor = in.positive("attention_factor", 0, 1e3);
+}
+
 RopeScaling rope_scaling_of(const json& s, const std::string& source) {
   RopeScaling r;
   Reader in{s, source};
@@ -94,9 +114,11 @@ RopeScaling rope_scaling_of(const json& s, const std::string& source) {
            source, r.high_freq_factor, r.low_freq_factor);
     r.original_max_position_embeddings =
         in.integer("original_max_position_embeddings", 1, limits::kPositions);
+  } else if (r.type == "yarn") {
+    yarn_scaling_of(in, r);
   } else if (r.type != "default" && r.type != "linear") {
-    fail("[config] {}: rope scaling type '{}' is not supported (default, linear, llama3)", source,
-         r.type);
+    fail("[config] {}: rope scaling type '{}' is not supported (default, linear, llama3, yarn)",
+         source, r.type);
   }
   return r;
 }
@@ -123,29 +145,48 @@ void read_rope_parameters(const json& p, ModelConfig& c, const std::string& sour
   }
 }
 
-// A mixture-of-experts family's fields (arch::MoeConfig); its config_defaults fill the absent.
-MoeConfig moe_config_of(const Reader& in, int64_t layers) {
+// A mixture-of-experts family's fields (arch::MoeConfig) under its names (arch::MoeNames); its
+// config_defaults fill the absent.
+MoeConfig moe_config_of(const Reader& in, const arch::MoeNames& names, const ModelConfig& c) {
   MoeConfig m;
   const char* experts_key = in.has("num_experts") ? "num_experts" : "num_local_experts";
   m.experts = in.integer(experts_key, 1, limits::kExperts);
-  m.experts_per_token = in.integer("num_experts_per_tok", 1, m.experts);
-  m.intermediate_size = in.integer("moe_intermediate_size", 1, limits::kIntermediate);
-  m.normalize_topk = in.get<bool>("norm_topk_prob", false);
+  // OpenAI's gpt-oss files also name it experts_per_token (the family's default does).
+  const char* k_key = in.has("num_experts_per_tok") || !in.has("experts_per_token")
+                          ? "num_experts_per_tok"
+                          : "experts_per_token";
+  m.experts_per_token = in.integer(k_key, 1, m.experts);
+  m.intermediate_size = names.expert_size_key.empty()
+      ? c.intermediate_size
+      : in.integer(std::string(names.expert_size_key).c_str(), 1, limits::kIntermediate);
   m.aux_loss = in.get<bool>("output_router_logits", false);
   if (in.has("router_aux_loss_coef")) {
     m.aux_loss_coef = in.as<double>("router_aux_loss_coef");
     if (!(m.aux_loss_coef >= 0 && m.aux_loss_coef <= 1e3))
       in.out_of_range("router_aux_loss_coef", in.j["router_aux_loss_coef"].dump(), 0, 1000);
   }
+  // Mixtral's training-time noise on the router's input: random, so no run could match it.
+  if (in.has("router_jitter_noise") && in.as<double>("router_jitter_noise") != 0)
+    fail("[config] {}: field 'router_jitter_noise' = {} is not supported; set it to 0",
+         in.source, in.j["router_jitter_noise"].dump());
+  if (names.clamped_swiglu) {
+    m.swiglu_alpha = in.positive("swiglu_alpha", m.swiglu_alpha, 1e3);
+    m.swiglu_limit = in.positive("swiglu_limit", 7.0, 1e6);
+  }
+  if (!names.sparse_layer_keys) {  // every layer sparse, the k weights renormalised
+    m.normalize_topk = true;
+    return m;
+  }
+  m.normalize_topk = in.get<bool>("norm_topk_prob", false);
   m.sparse_step = in.integer("decoder_sparse_step", 1, limits::kLayers, 1);
   if (in.has("mlp_only_layers")) {
     const json& dense = in.j["mlp_only_layers"];
     if (!dense.is_array()) in.wrong_type("mlp_only_layers", dense);
-    if (int64_t(dense.size()) > layers)
+    if (int64_t(dense.size()) > c.num_layers)
       fail("[config] {}: field 'mlp_only_layers' lists {} layers of {}", in.source, dense.size(),
-           layers);
+           c.num_layers);
     for (const json& layer : dense)
-      m.dense_layers.push_back(in.integer_of("mlp_only_layers", layer, 0, layers - 1));
+      m.dense_layers.push_back(in.integer_of("mlp_only_layers", layer, 0, c.num_layers - 1));
   }
   return m;
 }
@@ -255,7 +296,7 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   c.eos_token_ids = ids(in, "eos_token_id");
   if (c.eos_token_ids.empty()) c.eos_token_ids = ids(top, "eos_token_id");
 
-  if (family.mixture_of_experts) c.moe = moe_config_of(in, c.num_layers);
+  if (family.mixture_of_experts) c.moe = moe_config_of(in, family.experts, c);
 
   checked_parameter_count(c, source, "config");
   if (c.num_heads % c.num_kv_heads)

@@ -36,6 +36,14 @@ json rope_parameters(double theta, const RopeScaling& s) {
     p["high_freq_factor"] = s.high_freq_factor;
     p["original_max_position_embeddings"] = s.original_max_position_embeddings;
   }
+  if (s.type == "yarn") {
+    p["factor"] = s.factor;
+    p["original_max_position_embeddings"] = s.original_max_position_embeddings;
+    p["beta_fast"] = s.beta_fast;
+    p["beta_slow"] = s.beta_slow;
+    p["truncate"] = s.truncate;
+    if (s.attention_factor > 0) p["attention_factor"] = s.attention_factor;
+  }
   return p;
 }
 
@@ -114,14 +122,25 @@ json config_json(const ModelConfig& c, DType dtype, const std::string& path) {
   }
   if (family.query_pre_attn_scalar) j["query_pre_attn_scalar"] = number(c.query_pre_attn_scalar);
   if (family.mixture_of_experts) {
-    j["num_experts"] = c.moe.experts;
+    const arch::MoeNames& names = family.experts;
+    j[std::string(names.experts_key)] = c.moe.experts;
     j["num_experts_per_tok"] = c.moe.experts_per_token;
-    j["moe_intermediate_size"] = c.moe.intermediate_size;
-    j["norm_topk_prob"] = c.moe.normalize_topk;
     j["output_router_logits"] = c.moe.aux_loss;
     j["router_aux_loss_coef"] = c.moe.aux_loss_coef;
-    j["decoder_sparse_step"] = c.moe.sparse_step;
-    j["mlp_only_layers"] = c.moe.dense_layers;
+    if (names.expert_size_key.empty() && c.moe.intermediate_size != c.intermediate_size)
+      fail("[config] {}: a {} model's experts are intermediate_size ({}) wide, not {}", path,
+           family.name, c.intermediate_size, c.moe.intermediate_size);
+    if (!names.expert_size_key.empty())
+      j[std::string(names.expert_size_key)] = c.moe.intermediate_size;
+    if (names.clamped_swiglu) {
+      j["swiglu_alpha"] = c.moe.swiglu_alpha;
+      j["swiglu_limit"] = c.moe.swiglu_limit;
+    }
+    if (names.sparse_layer_keys) {
+      j["norm_topk_prob"] = c.moe.normalize_topk;
+      j["decoder_sparse_step"] = c.moe.sparse_step;
+      j["mlp_only_layers"] = c.moe.dense_layers;
+    }
   }
   j.update(json::parse(family.written_constants));
   write_sliding_layers(j, c, path);

@@ -4,6 +4,7 @@
 #include "model/decode_layer.hpp"
 
 #include "arch/tensor_names.hpp"
+#include "model/rope_frequencies.hpp"
 #include "ops/attention_decode.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/rmsnorm.hpp"
@@ -55,7 +56,7 @@ void record_decode_layer(vk::Recorder& rec, const Transformer& model, Activation
                   uint64_t(KV), 1, uint32_t(KV));
   ops::copy_block(rec, v_cache, uint64_t(position * KV), uint64_t(KV), a.v, 0, uint64_t(KV), 1,
                   uint32_t(KV));
-  ops::AttentionDecodeOptions attention{float(c.attention_scale()), 0};
+  ops::AttentionDecodeOptions attention{float(layer_attention_scale(c, l)), 0};
   if (c.sliding_window && c.sliding_layers[size_t(l)]) attention.window = *c.sliding_window;
   Tensor o = reshaped(a.attention, {1, Hq, D});
   ops::attention_decode(rec, o, q_heads, k_cache, v_cache, position + 1, attention);

@@ -2,18 +2,23 @@
 
 #include <memory>
 
+#include "arch/family.hpp"
 #include "arch/tensor_names.hpp"
 #include "base/error.hpp"
 
 namespace vktrain::model {
 
-std::vector<ExpertPiece> expert_pieces(const ParameterSpec& spec) {
-  const bool gate_up = spec.name.ends_with(arch::hf::kExpertsGateUp);
-  const bool down = spec.name.ends_with(arch::hf::kExpertsDown);
+std::vector<ExpertPiece> expert_pieces(const io::ModelConfig& config, const ParameterSpec& spec) {
+  const arch::MoeNames& names = arch::describe(config.family).experts;
+  auto stem = [&](std::string_view suffix) -> std::optional<std::string> {
+    if (!spec.name.ends_with(suffix)) return std::nullopt;
+    return spec.name.substr(0, spec.name.size() - suffix.size());
+  };
+  if (const auto layer = stem(arch::hf::kRouter); layer && names.router != arch::hf::kRouter)
+    return {{*layer + std::string(names.router), spec.shape, 0}};
+  const auto gate_up = stem(arch::hf::kExpertsGateUp), down = stem(arch::hf::kExpertsDown);
   if ((!gate_up && !down) || spec.shape.size() != 3) return {};
-  const std::string experts = spec.name.substr(0, spec.name.size() - (gate_up
-      ? std::string_view(arch::hf::kExpertsGateUp).size()
-      : std::string_view(arch::hf::kExpertsDown).size())) + "mlp.experts.";
+  const std::string experts = (gate_up ? *gate_up : *down) + std::string(names.experts_prefix);
   const int64_t E = spec.shape[0], rows = spec.shape[1], cols = spec.shape[2];
   std::vector<ExpertPiece> pieces;
   for (int64_t e = 0; e < E; ++e) {
@@ -21,19 +26,20 @@ std::vector<ExpertPiece> expert_pieces(const ParameterSpec& spec) {
     const uint64_t first = uint64_t(e * rows * cols);
     if (gate_up) {
       const int64_t F = rows / 2;
-      pieces.push_back({prefix + "gate_proj.weight", {F, cols}, first});
-      pieces.push_back({prefix + "up_proj.weight", {F, cols}, first + uint64_t(F * cols)});
+      pieces.push_back({prefix + std::string(names.gate), {F, cols}, first});
+      pieces.push_back({prefix + std::string(names.up), {F, cols}, first + uint64_t(F * cols)});
     } else {
-      pieces.push_back({prefix + "down_proj.weight", {rows, cols}, first});
+      pieces.push_back({prefix + std::string(names.down), {rows, cols}, first});
     }
   }
   return pieces;
 }
 
-std::vector<HubTensor> hub_tensors(const std::vector<ParameterSpec>& specs) {
+std::vector<HubTensor> hub_tensors(const io::ModelConfig& config,
+                                   const std::vector<ParameterSpec>& specs) {
   std::vector<HubTensor> tensors;
   for (size_t i = 0; i < specs.size(); ++i) {
-    std::vector<ExpertPiece> pieces = expert_pieces(specs[i]);
+    std::vector<ExpertPiece> pieces = expert_pieces(config, specs[i]);
     if (pieces.empty()) tensors.push_back({specs[i].name, specs[i].shape, i, 0});
     for (auto& piece : pieces)
       tensors.push_back({std::move(piece.name), std::move(piece.shape), i, piece.offset});

@@ -1,12 +1,14 @@
 #pragma once
-// A mixture-of-experts layer's fused expert parameters (transformers 5's layout, the device's:
-// "…mlp.experts.gate_up_proj" [E, 2F, C], "…mlp.experts.down_proj" [E, C, F]) as the Hugging
-// Face hub's checkpoints store them, one tensor per expert and projection:
+// A mixture-of-experts layer's parameters (transformers 5's fused layout, the device's:
+// "…mlp.gate.weight" [E, C], "…mlp.experts.gate_up_proj" [E, 2F, C], "…mlp.experts.down_proj"
+// [E, C, F]) as the Hugging Face hub's checkpoints store them, one tensor per expert and
+// projection, under the family's names (arch::MoeNames; Qwen3-MoE's here, Mixtral's
+// "block_sparse_moe.experts.{e}.w1/w3/w2.weight" and "block_sparse_moe.gate.weight"):
 //   "…mlp.experts.{e}.gate_proj.weight" [F, C]  rows [0, F) of expert e's gate_up
 //   "…mlp.experts.{e}.up_proj.weight"   [F, C]  rows [F, 2F)
 //   "…mlp.experts.{e}.down_proj.weight" [C, F]  expert e's down
-// Each piece is a contiguous range of the fused tensor. The loader reads either form; writers
-// write the hub's, which transformers and llama.cpp's converter read.
+// Each piece is a contiguous range of the fused tensor (a renamed router: all of it). The loader
+// reads either form; writers write the hub's, which transformers and llama.cpp's converter read.
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -25,8 +27,9 @@ struct ExpertPiece {
   uint64_t offset = 0;  // first element in the fused parameter
 };
 
-// The hub's tensors of a fused expert parameter, in expert order; empty for any other parameter.
-std::vector<ExpertPiece> expert_pieces(const ParameterSpec& spec);
+// The hub's tensors of a fused expert parameter, in expert order, or of a router the family's
+// hub names otherwise; empty for any other parameter.
+std::vector<ExpertPiece> expert_pieces(const io::ModelConfig& config, const ParameterSpec& spec);
 
 // The tensors a Hugging Face checkpoint of these parameters holds, in order: each parameter as
 // it is, a fused expert one as its pieces; `parameter` indexes `specs`.
@@ -36,7 +39,8 @@ struct HubTensor {
   size_t parameter = 0;
   uint64_t offset = 0;
 };
-std::vector<HubTensor> hub_tensors(const std::vector<ParameterSpec>& specs);
+std::vector<HubTensor> hub_tensors(const io::ModelConfig& config,
+                                   const std::vector<ParameterSpec>& specs);
 
 // The names and shape [E, F, C] of the two tensors GGUF holds for a fused gate_up parameter
 // (arch::hf::kExpertsGate and kExpertsUp in its layer); nullopt for any other parameter.

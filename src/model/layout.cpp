@@ -30,6 +30,12 @@ std::pair<int64_t, int64_t> projection_shape(const io::ModelConfig& c, const std
 }
 
 std::vector<ParameterSpec> base_parameters(const io::ModelConfig& c) {
+  // Its sinks, the o_proj bias and the experts' biases have no place here until the attention
+  // op has sinks: refused, never run without them.
+  if (c.attention_sinks)
+    fail("[model] {}: attention sinks are not supported yet, so this model cannot be loaded, "
+         "initialised or trained",
+         io::family_name(c.family));
   const int64_t C = c.hidden_size, D = c.head_dim;
   std::vector<ParameterSpec> specs;
   specs.push_back({arch::hf::kEmbedTokens, {c.vocab_size, C}});

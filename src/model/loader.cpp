@@ -3,12 +3,13 @@
 #include <algorithm>
 #include <set>
 
-#include "model/expert_tensors.hpp"
+#include "arch/family.hpp"
 #include "base/error.hpp"
 #include "io/checkpoint.hpp"
 #include "io/ggml_dtype.hpp"
 #include "io/gguf_tensors.hpp"
 #include "io/quant.hpp"
+#include "model/expert_tensors.hpp"
 
 namespace vktrain::model {
 
@@ -72,11 +73,14 @@ void check_no_stray_experts(const io::Checkpoint& checkpoint, const io::ModelCon
   std::set<std::string> known;
   for (const auto& spec : specs) {
     known.insert(checkpoint_name(checkpoint, config, spec.name));
-    for (const auto& piece : expert_pieces(spec))
+    for (const auto& piece : expert_pieces(config, spec))
       known.insert(checkpoint_name(checkpoint, config, piece.name));
   }
+  const std::string hub_experts =
+      "." + std::string(arch::describe(config.family).experts.experts_prefix);
   for (const std::string& name : checkpoint.names())
-    if (name.find(".mlp.experts.") != std::string::npos && !known.count(name))
+    if ((name.find(".mlp.experts.") != std::string::npos ||
+         name.find(hub_experts) != std::string::npos) && !known.count(name))
       fail("[model] {}: tensor {} is no expert weight of this config ({} experts of {} per "
            "layer): the config and the weights disagree",
            dir, name, config.moe.experts, config.moe.intermediate_size);
@@ -91,7 +95,7 @@ void read_huggingface(const io::ModelConfig& config, const io::ModelSource& sour
   for (const auto& spec : specs) {
     if (!want(spec.name)) continue;
     std::string name = checkpoint_name(checkpoint, config, spec.name);
-    if (const auto pieces = expert_pieces(spec); name.empty() && !pieces.empty()) {
+    if (const auto pieces = expert_pieces(config, spec); name.empty() && !pieces.empty()) {
       use(spec, read_experts(checkpoint, config, dir, spec, pieces));
       continue;
     }

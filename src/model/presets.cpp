@@ -31,10 +31,13 @@ void published_values(io::ModelConfig& c, const arch::FamilyDescription& family,
   const arch::PublishedValues& published = family.published;
   c.rms_norm_eps = published.rms_norm_eps;
   c.rope_theta = published.rope_theta;
-  if (p.rope_factor > 0) {  // llama3's other parameters are RopeScaling's defaults
+  if (p.rope_factor > 0) {  // llama3's and yarn's other parameters are RopeScaling's defaults
     c.rope_scaling.type = published.rope_scaling;
     c.rope_scaling.factor = p.rope_factor;
+    c.rope_scaling.original_max_position_embeddings = published.rope_original_context;
+    c.rope_scaling.truncate = published.rope_truncate;
   }
+  c.moe.swiglu_limit = published.swiglu_limit;
   if (family.query_pre_attn_scalar) c.query_pre_attn_scalar = family.query_pre_attn_scalar(c);
   if (p.sliding_window > 0) {
     c.sliding_window = p.sliding_window;
@@ -68,6 +71,7 @@ io::ModelConfig model_preset(std::string_view family, std::string_view size) {
       c.moe.experts_per_token = p.moe.k;
       c.moe.intermediate_size = p.moe.F;
       c.moe.normalize_topk = p.moe.normalize_topk;
+      c.moe.aux_loss_coef = p.moe.aux_loss_coef;
       published_values(c, *d, p);
       return c;
     }

@@ -76,7 +76,7 @@ ops::AttentionOptions Transformer::attention_options(int64_t layer,
   options.causal = true;
   if (config_.sliding_window && config_.sliding_layers[size_t(layer)])
     options.window = *config_.sliding_window;
-  options.scale = float(config_.attention_scale());
+  options.scale = float(layer_attention_scale(config_, layer));
   options.documents = &batch.documents;
   return options;
 }

@@ -1,7 +1,7 @@
 #pragma once
-// One decoder-only Transformer for the llama, mistral, qwen2, qwen3, gemma3 and qwen3_moe families
-// (DESIGN.md "Architectures"), with an explicit forward and backward (decision 1) recorded into a
-// vk::Recorder: record once, replay every step (decision 3). Letters as in activations.hpp.
+// One decoder-only Transformer for every family (arch/family.hpp, DESIGN.md "Architectures"),
+// with an explicit forward and backward (decision 1) recorded into a vk::Recorder: record once,
+// replay every step (decision 3). Letters as in activations.hpp.
 //
 // Training modes: LoRA (the adapter's A and B train, the base is frozen), full fine-tuning and
 // pre-training (every parameter trains, f32 masters). Per-step inputs (token ids, targets,

@@ -106,7 +106,8 @@ void write_model_directory(const std::string& dir, const model::Transformer& mod
   const DType dtype = model.setup().dtype;
   io::write_model_config(dir + "/config.json", model.config(), dtype);
   const auto specs = model::base_parameters(model.config());
-  const auto hub = model::hub_tensors(specs);  // experts as the hub's checkpoints hold them
+  // Experts as the hub's checkpoints hold them.
+  const auto hub = model::hub_tensors(model.config(), specs);
   std::vector<io::NamedShape> tensors;
   for (const auto& t : hub) tensors.push_back({t.name, t.shape});
   io::write_model_safetensors(

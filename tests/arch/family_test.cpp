@@ -15,7 +15,7 @@ using arch::Family;
 using arch::FamilyDescription;
 
 TEST(ArchFamily, EveryFamilyIsDescribedOnceAndFoundByItsNames) {
-  EXPECT_EQ(arch::families().size(), size_t(Family::qwen3_moe) + 1);
+  EXPECT_EQ(arch::families().size(), size_t(Family::gpt_oss) + 1);
   std::set<std::string_view> names, model_types;
   for (const FamilyDescription* d : arch::families()) {
     SCOPED_TRACE(std::string(d->name));
@@ -29,17 +29,27 @@ TEST(ArchFamily, EveryFamilyIsDescribedOnceAndFoundByItsNames) {
     // What vktrain writes, it reads back as the same family.
     EXPECT_EQ(arch::family_of_model_type(d->written_model_type), d);
     EXPECT_NE(arch::family_of_gguf_architecture(d->gguf_architecture), nullptr);
+    // A GGUF that counts experts finds the family with experts its architecture names.
+    if (d->mixture_of_experts)
+      EXPECT_EQ(arch::family_of_gguf_architecture(d->gguf_architecture, true), d);
   }
   EXPECT_EQ(arch::family_of_model_type("falcon"), nullptr);
   EXPECT_EQ(arch::family_of_gguf_architecture("falcon"), nullptr);
-  EXPECT_EQ(arch::supported_families(), "llama, mistral, qwen2, qwen3, gemma3 and qwen3_moe");
-  EXPECT_EQ(arch::supported_gguf_architectures(), "llama, qwen2, qwen3, gemma3 and qwen3moe");
+  EXPECT_EQ(arch::family_of_gguf_architecture("llama", true)->family, Family::mixtral);
+  EXPECT_EQ(arch::family_of_gguf_architecture("llama", false)->family, Family::llama);
+  EXPECT_EQ(arch::family_of_gguf_architecture("qwen3", true)->family, Family::qwen3);
+  EXPECT_EQ(arch::supported_families(),
+            "llama, mistral, qwen2, qwen3, gemma3, qwen3_moe, mixtral and gpt_oss");
+  EXPECT_EQ(arch::supported_gguf_architectures(),
+            "llama, qwen2, qwen3, gemma3, qwen3moe and gpt-oss");
 }
 
-// A GGUF names its architecture only, so families written as the same one must load alike.
+// A GGUF names its architecture and whether it has experts only, so families written as the same
+// one must load alike.
 TEST(ArchFamily, FamiliesSharingAGgufArchitectureConvertAlike) {
   for (const FamilyDescription* d : arch::families()) {
-    const FamilyDescription* read = arch::family_of_gguf_architecture(d->gguf_architecture);
+    const FamilyDescription* read =
+        arch::family_of_gguf_architecture(d->gguf_architecture, d->mixture_of_experts);
     SCOPED_TRACE(std::string(d->name) + " read as " + std::string(read->name));
     EXPECT_EQ(read->permutes_qk, d->permutes_qk);
     EXPECT_EQ(read->shifts_norms, d->shifts_norms);

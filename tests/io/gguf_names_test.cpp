@@ -45,6 +45,24 @@ TEST(GgufNames, EveryTensorOfEveryFamilyRoundTrips) {
   EXPECT_EQ(io::hf_tensor_names(Family::gemma3, 2).size(), 3u + 2 * 13);
 }
 
+// llama.cpp writes Mixtral as "llama" with expert_count: that file is a mixtral, one without
+// experts a llama; both name their tensors alike, Q and K permuted.
+TEST(GgufNames, MixtralIsTheLlamaArchitectureWithExperts) {
+  EXPECT_EQ(io::gguf_architecture(Family::mixtral), "llama");
+  EXPECT_EQ(io::family_from_gguf("llama", true), Family::mixtral);
+  EXPECT_EQ(io::family_from_gguf("llama"), Family::llama);
+  EXPECT_EQ(io::family_from_gguf("qwen3moe", true), Family::qwen3_moe);
+  EXPECT_TRUE(io::permutes_qk(Family::mixtral));
+  const auto hf = io::hf_tensor_names(Family::mixtral, 2);
+  std::set<std::string> gguf_names;
+  for (const auto& name : hf) {
+    const std::string gguf = io::hf_to_gguf_name(Family::mixtral, name);
+    EXPECT_EQ(io::gguf_to_hf_name(Family::mixtral, gguf), name);
+    gguf_names.insert(gguf);
+  }
+  EXPECT_EQ(gguf_names.size(), hf.size()) << "two HF names share a GGUF name";
+}
+
 TEST(GgufNames, KnownPairsMapBothWays) {
   struct Pair {
     Family family;
@@ -67,6 +85,19 @@ TEST(GgufNames, KnownPairsMapBothWays) {
       {Family::gemma3, "blk.4.ffn_norm.weight", "model.layers.4.pre_feedforward_layernorm.weight"},
       {Family::gemma3, "blk.4.post_ffw_norm.weight",
        "model.layers.4.post_feedforward_layernorm.weight"},
+      // llama.cpp's Mixtral: the router and the stacked experts (the device's fused names).
+      {Family::mixtral, "blk.5.ffn_gate_inp.weight", "model.layers.5.mlp.gate.weight"},
+      {Family::mixtral, "blk.5.ffn_gate_exps.weight", "model.layers.5.mlp.experts.gate_proj"},
+      {Family::mixtral, "blk.5.ffn_up_exps.weight", "model.layers.5.mlp.experts.up_proj"},
+      {Family::mixtral, "blk.5.ffn_down_exps.weight", "model.layers.5.mlp.experts.down_proj"},
+      {Family::mixtral, "blk.5.ffn_norm.weight", "model.layers.5.post_attention_layernorm.weight"},
+      // llama.cpp's gpt-oss (tensor_mapping.py, conversion/gpt_oss.py).
+      {Family::gpt_oss, "blk.2.attn_sinks.weight", "model.layers.2.self_attn.sinks"},
+      {Family::gpt_oss, "blk.2.attn_output.bias", "model.layers.2.self_attn.o_proj.bias"},
+      {Family::gpt_oss, "blk.2.ffn_gate_inp.bias", "model.layers.2.mlp.router.bias"},
+      {Family::gpt_oss, "blk.2.ffn_up_exps.bias", "model.layers.2.mlp.experts.up_proj_bias"},
+      {Family::gpt_oss, "blk.2.post_attention_norm.weight",
+       "model.layers.2.post_attention_layernorm.weight"},
   };
   for (const auto& p : pairs) {
     EXPECT_EQ(io::gguf_to_hf_name(p.family, p.gguf), p.hf);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/model_config.hpp"
+#include "support/config_fields.hpp"
 #include "support/support.hpp"
 
 using namespace vktrain;
@@ -25,6 +26,16 @@ std::string read_text(const std::string& path) {
 
 std::string parse_error(const std::string& text) {
   return test::error_message([&] { io::parse_model_config(text, "my/config.json"); });
+}
+
+// The error of `base` with `key` set to `value`.
+std::string error_with(nlohmann::json base, const char* key, const nlohmann::json& value) {
+  base[key] = value;
+  return parse_error(base.dump());
+}
+
+void expect_config_error(const std::string& message, const std::string& needle) {
+  EXPECT_NE(message.find("[config] my/config.json: " + needle), std::string::npos) << message;
 }
 
 }  // namespace
@@ -130,7 +141,8 @@ TEST(ModelConfig, TransformersV5LayerTypesAndPerTypeRope) {
 TEST(ModelConfig, ErrorsNameTheFileAndTheField) {
   EXPECT_EQ(parse_error("{\"model_type\": \"falcon\", \"architectures\": [\"FalconForCausalLM\"]}"),
             "[config] my/config.json: unsupported architecture 'FalconForCausalLM' (model_type "
-            "'falcon'); vktrain supports llama, mistral, qwen2, qwen3, gemma3 and qwen3_moe");
+            "'falcon'); vktrain supports llama, mistral, qwen2, qwen3, gemma3, qwen3_moe, mixtral "
+            "and gpt_oss");
   EXPECT_EQ(parse_error("{\"model_type\": \"llama\", \"vocab_size\": 10, \"hidden_size\": 64}"),
             "[config] my/config.json: missing field 'intermediate_size'");
   EXPECT_NE(parse_error("{\"model_type\": \"llama\", \"vocab_size\": 10, \"hidden_size\": \"big\"}").find(
@@ -143,8 +155,13 @@ TEST(ModelConfig, ErrorsNameTheFileAndTheField) {
             std::string::npos);
   EXPECT_NE(parse_error(R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
       "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10,
+      "rope_scaling": {"rope_type": "dynamic", "factor": 4}})")
+                .find("rope scaling type 'dynamic' is not supported"),
+            std::string::npos);
+  EXPECT_NE(parse_error(R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+      "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10,
       "rope_scaling": {"rope_type": "yarn", "factor": 4}})")
-                .find("rope scaling type 'yarn' is not supported"),
+                .find("missing field 'original_max_position_embeddings' (yarn rope scaling)"),
             std::string::npos);
   EXPECT_NE(test::error_message([] { io::read_model_config("/nonexistent/config.json"); })
                 .find("cannot open /nonexistent/config.json"),
@@ -169,14 +186,8 @@ TEST(ModelConfig, DeepNestingIsRefusedBeforeParsing) {
 TEST(ModelConfig, EveryFieldIsRangeCheckedNamingIt) {
   const auto qwen = nlohmann::json::parse(read_text(fixture("qwen3-0.6b.json")));
   const auto gemma = nlohmann::json::parse(read_text(fixture("gemma-3-1b-it.json")));
-  auto with = [&](const nlohmann::json& base, const char* key, const nlohmann::json& value) {
-    auto j = base;
-    j[key] = value;
-    return parse_error(j.dump());
-  };
-  auto expect = [](const std::string& message, const std::string& needle) {
-    EXPECT_NE(message.find("[config] my/config.json: " + needle), std::string::npos) << message;
-  };
+  const auto with = error_with;
+  const auto expect = expect_config_error;
   // Was an 11 GB allocation before failing.
   expect(with(qwen, "num_hidden_layers", 1000000000),
          "field 'num_hidden_layers' = 1000000000 is out of range (1..1024)");
@@ -258,13 +269,9 @@ TEST(ModelConfig, Qwen3MoeReadsItsExpertsAndTheConfigClassDefaults) {
 
 TEST(ModelConfig, Qwen3MoeHostileExpertFieldsAreOneErrorNamingTheField) {
   auto with = [](const char* key, const nlohmann::json& value) {
-    auto j = qwen3_moe_json();
-    j[key] = value;
-    return parse_error(j.dump());
+    return error_with(qwen3_moe_json(), key, value);
   };
-  auto expect = [](const std::string& message, const std::string& needle) {
-    EXPECT_NE(message.find("[config] my/config.json: " + needle), std::string::npos) << message;
-  };
+  const auto expect = expect_config_error;
   expect(with("num_experts", 0), "field 'num_experts' = 0 is out of range (1..4096)");
   expect(with("num_experts", 1 << 20), "field 'num_experts' = 1048576 is out of range (1..4096)");
   expect(with("num_experts_per_tok", 9), "field 'num_experts_per_tok' = 9 is out of range (1..8)");
@@ -287,4 +294,152 @@ TEST(ModelConfig, Qwen3MoeHostileExpertFieldsAreOneErrorNamingTheField) {
   huge["num_experts_per_tok"] = 1;
   huge["decoder_sparse_step"] = 1;
   expect(parse_error(huge.dump()), "the sizes give");
+}
+
+namespace {
+
+// A small mixtral config.json as transformers 5 writes one: 4 experts of the model's
+// intermediate_size, a sliding window.
+nlohmann::json mixtral_json() {
+  return nlohmann::json::parse(R"({"architectures": ["MixtralForCausalLM"],
+      "model_type": "mixtral", "vocab_size": 100, "hidden_size": 64, "intermediate_size": 32,
+      "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+      "num_local_experts": 4, "num_experts_per_tok": 2, "output_router_logits": true,
+      "router_aux_loss_coef": 0.1, "router_jitter_noise": 0.0, "sliding_window": 6,
+      "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}})");
+}
+
+}  // namespace
+
+TEST(ModelConfig, MixtralReadsItsExpertsAndTheConfigClassDefaults) {
+  auto c = io::parse_model_config(mixtral_json().dump(), "mixtral/config.json");
+  EXPECT_EQ(c.family, Family::mixtral);
+  EXPECT_FALSE(c.qk_norm);
+  EXPECT_EQ(c.moe.experts, 4);
+  EXPECT_EQ(c.moe.experts_per_token, 2);
+  EXPECT_EQ(c.moe.intermediate_size, 32);  // the model's intermediate_size
+  EXPECT_TRUE(c.moe.normalize_topk);       // MixtralTopKRouter always renormalises
+  EXPECT_TRUE(c.moe.aux_loss);
+  EXPECT_EQ(c.moe.aux_loss_coef, 0.1);
+  EXPECT_TRUE(c.moe_layer(0) && c.moe_layer(1));
+  EXPECT_EQ(c.sliding_window, 6);
+  EXPECT_EQ(c.sliding_layers, (std::vector<bool>{true, true}));
+  // Qwen3-MoE's keys mean nothing to transformers' Mixtral, so nothing here either.
+  auto qwen_keys = mixtral_json();
+  qwen_keys["norm_topk_prob"] = false;
+  qwen_keys["mlp_only_layers"] = nlohmann::json::array({0});
+  qwen_keys["moe_intermediate_size"] = 8;
+  auto q = io::parse_model_config(qwen_keys.dump(), "mixtral/config.json");
+  EXPECT_EQ(test::config_differences(c, q), std::vector<std::string>{});
+  // MixtralConfig's defaults (Mixtral-8x7B's shape) fill what a config leaves out.
+  auto d = io::parse_model_config(R"({"model_type": "mixtral"})", "mixtral/config.json");
+  EXPECT_EQ(d.moe.experts, 8);
+  EXPECT_EQ(d.moe.experts_per_token, 2);
+  EXPECT_EQ(d.moe.intermediate_size, 14336);
+  EXPECT_FALSE(d.moe.aux_loss);
+  EXPECT_EQ(d.moe.aux_loss_coef, 0.001);
+  EXPECT_EQ(d.rope_theta, 1e6);
+  EXPECT_EQ(d.rms_norm_eps, 1e-5);
+  EXPECT_FALSE(d.sliding_window.has_value());
+}
+
+TEST(ModelConfig, MixtralHostileExpertFieldsAreOneErrorNamingTheField) {
+  auto with = [](const char* key, const nlohmann::json& value) {
+    return error_with(mixtral_json(), key, value);
+  };
+  const auto expect = expect_config_error;
+  expect(with("num_local_experts", 0), "field 'num_local_experts' = 0 is out of range (1..4096)");
+  expect(with("num_local_experts", "8"), "field 'num_local_experts' has the wrong type");
+  expect(with("num_experts_per_tok", 5), "field 'num_experts_per_tok' = 5 is out of range (1..4)");
+  expect(with("intermediate_size", 0), "field 'intermediate_size' = 0 is out of range");
+  expect(with("output_router_logits", 1), "field 'output_router_logits' has the wrong type");
+  // Training-time noise on the router's input would make every run differ from transformers'.
+  expect(with("router_jitter_noise", 0.01),
+         "field 'router_jitter_noise' = 0.01 is not supported; set it to 0");
+  expect(with("sliding_window", 0), "field 'sliding_window' = 0 is out of range");
+  // Every size in range, the experts' product not.
+  auto huge = mixtral_json();
+  huge["hidden_size"] = 65536;
+  huge["intermediate_size"] = 262144;
+  huge["num_local_experts"] = 4096;
+  expect(parse_error(huge.dump()), "the sizes give");
+}
+
+namespace {
+
+nlohmann::json gpt_oss_20b() {
+  std::ifstream in(std::string(VKTRAIN_FIXTURES) + "/configs/gpt-oss-20b.json");
+  return nlohmann::json::parse(in);
+}
+
+}  // namespace
+
+// gpt-oss-20b's config.json (transformers 4.55: rope_theta and a yarn rope_scaling).
+TEST(ModelConfig, GptOssReadsItsLayersRopeAndExperts) {
+  auto c = io::parse_model_config(gpt_oss_20b().dump(), "gpt-oss/config.json");
+  EXPECT_EQ(c.family, Family::gpt_oss);
+  EXPECT_TRUE(c.attention_bias);
+  EXPECT_TRUE(c.attention_sinks);
+  EXPECT_EQ(c.head_dim, 64);
+  EXPECT_EQ(c.sliding_window, 128);
+  for (int64_t l = 0; l < c.num_layers; ++l) EXPECT_EQ(c.sliding_layers[size_t(l)], l % 2 == 0);
+  EXPECT_EQ(c.rope_theta, 150000);
+  EXPECT_EQ(c.rope_scaling.type, "yarn");
+  EXPECT_EQ(c.rope_scaling.factor, 32);
+  EXPECT_EQ(c.rope_scaling.original_max_position_embeddings, 4096);
+  EXPECT_EQ(c.rope_scaling.beta_fast, 32);
+  EXPECT_EQ(c.rope_scaling.beta_slow, 1);
+  EXPECT_FALSE(c.rope_scaling.truncate);
+  EXPECT_EQ(c.moe.experts, 32);
+  EXPECT_EQ(c.moe.experts_per_token, 4);
+  EXPECT_EQ(c.moe.intermediate_size, 2880);
+  EXPECT_EQ(c.moe.swiglu_limit, 7.0);
+  EXPECT_EQ(c.moe.swiglu_alpha, 1.702);
+  EXPECT_EQ(c.moe.aux_loss_coef, 0.9);
+  EXPECT_FALSE(c.bos_token_id.has_value());
+  EXPECT_EQ(c.eos_token_ids, std::vector<int64_t>{200002});
+  // OpenAI's own key alone says the experts per token.
+  auto openai = gpt_oss_20b();
+  openai.erase("num_experts_per_tok");
+  openai["experts_per_token"] = 2;
+  EXPECT_EQ(io::parse_model_config(openai.dump(), "gpt-oss/config.json").moe.experts_per_token, 2);
+  // GptOssConfig's defaults: gpt-oss-120b's shape, layers alternating from a sliding one, yarn.
+  auto d = io::parse_model_config(R"({"model_type": "gpt_oss"})", "gpt-oss/config.json");
+  EXPECT_EQ(d.num_layers, 36);
+  EXPECT_EQ(d.moe.experts, 128);
+  EXPECT_EQ(d.moe.experts_per_token, 4);
+  EXPECT_EQ(d.sliding_layers[0], true);
+  EXPECT_EQ(d.sliding_layers[1], false);
+  EXPECT_EQ(d.rope_scaling.type, "yarn");
+  EXPECT_EQ(d.rope_scaling.factor, 32);
+  EXPECT_EQ(d.rope_scaling.original_max_position_embeddings, 4096);
+  EXPECT_FALSE(d.rope_scaling.truncate);
+  EXPECT_EQ(d.rope_theta, 150000);
+  EXPECT_EQ(d.moe.swiglu_limit, 7.0);
+  EXPECT_TRUE(d.attention_bias);
+}
+
+TEST(ModelConfig, GptOssHostileYarnAndExpertFieldsAreOneErrorNamingTheField) {
+  auto with = [](const char* key, const nlohmann::json& value) {
+    auto j = gpt_oss_20b();
+    j["rope_scaling"][key] = value;
+    return parse_error(j.dump());
+  };
+  const auto expect = expect_config_error;
+  expect(with("beta_fast", -1.0), "field 'beta_fast' = -1.0 is out of range");
+  expect(with("truncate", "no"), "field 'truncate' has the wrong type");
+  expect(with("original_max_position_embeddings", 0),
+         "field 'original_max_position_embeddings' = 0 is out of range");
+  expect(with("mscale", 1.0), "yarn rope scaling field 'mscale' is not supported");
+  expect(with("attention_factor", -2.0), "field 'attention_factor' = -2.0 is out of range");
+  auto no_context = gpt_oss_20b();
+  no_context["rope_scaling"].erase("original_max_position_embeddings");
+  expect(parse_error(no_context.dump()),
+         "missing field 'original_max_position_embeddings' (yarn rope scaling)");
+  auto limit = gpt_oss_20b();
+  limit["swiglu_limit"] = 0;
+  expect(parse_error(limit.dump()), "field 'swiglu_limit' = 0 is out of range");
+  auto k = gpt_oss_20b();
+  k["num_experts_per_tok"] = 33;
+  expect(parse_error(k.dump()), "field 'num_experts_per_tok' = 33 is out of range (1..32)");
 }

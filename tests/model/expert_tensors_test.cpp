@@ -1,6 +1,6 @@
 // A mixture-of-experts model's weights on disk: written as the Hugging Face hub's checkpoints
-// hold them (one tensor per expert and projection, as transformers and llama.cpp's converter
-// read them) and as llama.cpp's GGUF, read back from those or transformers 5's fused form to the
+// hold them (one tensor per expert and projection under the family's names, as transformers and
+// llama.cpp's converter read them) and as llama.cpp's GGUF, read back from those or transformers 5's fused form to the
 // same values, and each way the experts can disagree with the config is one error naming the
 // tensor.
 #include <gtest/gtest.h>
@@ -89,15 +89,17 @@ TEST(ExpertTensors, TransformersFusedExpertsLoadAsTheHubsDo) {
   std::vector<model::HubTensor> fused;
   for (size_t i = 0; i < specs.size(); ++i) fused.push_back({specs[i].name, specs[i].shape, i, 0});
   write_directory(dir.file("fused"), config, fused);
-  write_directory(dir.file("hub"), config, model::hub_tensors(specs));
+  write_directory(dir.file("hub"), config, model::hub_tensors(config, specs));
   const auto from_fused = read_all(config, dir.file("fused")), from_hub = read_all(config, dir.file("hub"));
   for (const auto& spec : specs) {
     EXPECT_EQ(from_fused.at(spec.name), model::initial_values(config, spec, 3)) << spec.name;
     EXPECT_EQ(from_hub.at(spec.name), from_fused.at(spec.name)) << spec.name;
   }
   // Expert 1's up rows are rows [F, 2F) of its slice of the fused gate_up.
-  const auto pieces = model::expert_pieces(specs[size_t(std::find_if(specs.begin(), specs.end(),
-      [](const auto& s) { return s.name.ends_with(arch::hf::kExpertsGateUp); }) - specs.begin())]);
+  const auto gate_up = std::find_if(specs.begin(), specs.end(), [](const auto& s) {
+    return s.name.ends_with(arch::hf::kExpertsGateUp);
+  });
+  const auto pieces = model::expert_pieces(config, *gate_up);
   ASSERT_EQ(pieces.size(), 6u);
   EXPECT_EQ(pieces[3].name, "model.layers.0.mlp.experts.1.up_proj.weight");
   EXPECT_EQ(pieces[3].offset, uint64_t(1 * 16 * 12 + 8 * 12));
@@ -105,7 +107,7 @@ TEST(ExpertTensors, TransformersFusedExpertsLoadAsTheHubsDo) {
 
 TEST(ExpertTensors, ExpertsThatDisagreeWithTheConfigAreOneErrorNamingTheTensor) {
   const io::ModelConfig config = small_moe();
-  const auto hub = model::hub_tensors(model::base_parameters(config));
+  const auto hub = model::hub_tensors(config, model::base_parameters(config));
   test::TempDir dir;
   auto expect = [&](const std::string& name, const std::vector<model::HubTensor>& tensors,
                     const std::string& needle) {
@@ -135,14 +137,13 @@ TEST(ExpertTensors, ExpertsThatDisagreeWithTheConfigAreOneErrorNamingTheTensor) 
          "implies [8, 12]");
 }
 
-// `vktrain export` of that directory as GGUF (llama.cpp's qwen3moe: ffn_gate_inp and 3-D
-// ffn_{gate,up,down}_exps, expert_count / expert_used_count / expert_feed_forward_length) and as
-// a Hugging Face directory: both load back to the same config and weights, bit for bit in f32.
-TEST(ExpertTensors, ExportedGgufAndHuggingFaceDirectoryLoadToTheSameModel) {
-  test::TempDir dir;
+// `vktrain export` of a tiny model of the family as GGUF (llama.cpp's ffn_gate_inp and 3-D
+// ffn_{gate,up,down}_exps with expert_count / expert_used_count) and as a Hugging Face directory:
+// both load back to the same config and weights, bit for bit in f32. Returns the GGUF's path.
+std::string expect_exports_load_back(const test::TempDir& dir, const std::string& family) {
   const std::string model_dir = dir.file("model");
-  cli::run_init({.family = "qwen3_moe", .size = "tiny", .out = model_dir, .seed = 2,
-                 .dtype = "f32", .vocab = 64});
+  cli::run_init({.family = family, .size = "tiny", .out = model_dir, .seed = 2, .dtype = "f32",
+                 .vocab = 64});
   cli::run_export({.model = model_dir, .out = dir.file("m.gguf"), .format = "gguf",
                    .gguf_type = "f32"});
   cli::run_export({.model = model_dir, .out = dir.file("hf"), .format = "hf"});
@@ -154,12 +155,65 @@ TEST(ExpertTensors, ExportedGgufAndHuggingFaceDirectoryLoadToTheSameModel) {
     EXPECT_EQ(test::config_differences(config, source.config()), std::vector<std::string>{});
     EXPECT_EQ(read_all(config, path), original);
   }
-  io::ModelSource gguf(dir.file("m.gguf"));
+  return dir.file("m.gguf");
+}
+
+// qwen3moe: the experts' F as expert_feed_forward_length.
+TEST(ExpertTensors, ExportedGgufAndHuggingFaceDirectoryLoadToTheSameModel) {
+  test::TempDir dir;
+  io::ModelSource gguf(expect_exports_load_back(dir, "qwen3_moe"));
   const io::GgufTensorInfo& gate = gguf.gguf().tensor("blk.1.ffn_gate_exps.weight");
   EXPECT_EQ(gate.dims, (std::vector<uint64_t>{128, 64, 8}));  // ggml's order: C, F, E
   EXPECT_EQ(gguf.gguf().tensor("blk.1.ffn_down_exps.weight").dims,
             (std::vector<uint64_t>{64, 128, 8}));
   EXPECT_EQ(gguf.gguf().tensor("blk.1.ffn_gate_inp.weight").dims, (std::vector<uint64_t>{128, 8}));
+}
+
+// Mixtral's hub checkpoints: block_sparse_moe's gate and experts w1 (gate), w3 (up), w2 (down),
+// which transformers 5 renames on load; llama.cpp's "llama" with expert_count and the experts'
+// F as feed_forward_length.
+TEST(ExpertTensors, MixtralWritesAndReadsTheHubsBlockSparseMoeNames) {
+  test::TempDir dir;
+  io::ModelSource gguf(expect_exports_load_back(dir, "mixtral"));
+  EXPECT_EQ(gguf.config().family, io::Family::mixtral);
+  EXPECT_EQ(gguf.gguf().get<std::string>("general.architecture"), "llama");
+  EXPECT_EQ(gguf.gguf().get_unsigned("llama.expert_count"), 8u);
+  EXPECT_EQ(gguf.gguf().get_unsigned("llama.feed_forward_length"), 64u);
+  EXPECT_EQ(gguf.gguf().find("llama.expert_feed_forward_length"), nullptr);
+  EXPECT_EQ(gguf.gguf().tensor("blk.3.ffn_up_exps.weight").dims,
+            (std::vector<uint64_t>{128, 64, 8}));
+
+  const std::string model_dir = dir.file("model");
+  const io::ModelConfig config = io::read_model_config(model_dir + "/config.json");
+  for (const std::string& path : {model_dir, dir.file("hf")}) {
+    const io::Checkpoint checkpoint(path);
+    SCOPED_TRACE(path);
+    EXPECT_TRUE(checkpoint.contains("model.layers.3.block_sparse_moe.experts.7.w1.weight"));
+    EXPECT_EQ(checkpoint.entry("model.layers.0.block_sparse_moe.experts.0.w2.weight").shape,
+              (std::vector<int64_t>{128, 64}));
+    EXPECT_EQ(checkpoint.entry("model.layers.0.block_sparse_moe.experts.5.w3.weight").shape,
+              (std::vector<int64_t>{64, 128}));
+    EXPECT_EQ(checkpoint.entry("model.layers.2.block_sparse_moe.gate.weight").shape,
+              (std::vector<int64_t>{8, 128}));
+    for (const std::string& name : checkpoint.names())
+      EXPECT_EQ(name.find(".mlp."), std::string::npos) << name;
+  }
+  // A ninth expert under the hub's names disagrees with the config.
+  const auto specs = model::base_parameters(config);
+  auto extra = model::hub_tensors(config, specs);
+  extra.push_back({"model.layers.1.block_sparse_moe.experts.8.w2.weight", {128, 64}, 0, 0});
+  write_directory(dir.file("extra"), config, extra);
+  EXPECT_NE(load_error(config, dir.file("extra"))
+                .find("tensor model.layers.1.block_sparse_moe.experts.8.w2.weight is no expert "
+                      "weight of this config (8 experts of 64 per layer)"),
+            std::string::npos);
+  // transformers 5's fused names (what it holds in memory) load as well.
+  std::vector<model::HubTensor> fused;
+  for (size_t i = 0; i < specs.size(); ++i) fused.push_back({specs[i].name, specs[i].shape, i, 0});
+  write_directory(dir.file("fused"), config, fused);
+  const auto from_fused = read_all(config, dir.file("fused"));
+  for (const auto& spec : specs)
+    EXPECT_EQ(from_fused.at(spec.name), model::initial_values(config, spec, 3)) << spec.name;
 }
 
 }  // namespace

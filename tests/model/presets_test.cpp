@@ -22,7 +22,8 @@ const std::pair<const char*, const char*> kPublished[] = {
     {"qwen3", "0.6B"}, {"qwen3", "1.7B"}, {"qwen3", "4B"},  {"qwen3", "8B"},
     {"qwen2", "0.5B"}, {"qwen2", "1.5B"}, {"llama", "1B"},  {"llama", "3B"},
     {"llama", "8B"},   {"gemma3", "270M"}, {"gemma3", "1B"}, {"gemma3", "4B"},
-    {"qwen3_moe", "30B-A3B"}, {"qwen3_moe", "235B-A22B"},
+    {"qwen3_moe", "30B-A3B"}, {"qwen3_moe", "235B-A22B"}, {"mixtral", "8x7B"},
+    {"gpt_oss", "20b"}, {"gpt_oss", "120b"},
 };
 
 }  // namespace
@@ -34,7 +35,9 @@ TEST(Presets, PublishedSizesEqualTheirCheckpointsConfigs) {
   for (auto [family, size, fixture] :
        {Case{"qwen3", "0.6B", "qwen3-0.6b.json"}, Case{"qwen2", "0.5B", "qwen2.5-0.5b.json"},
         Case{"llama", "1B", "llama-3.2-1b.json"}, Case{"gemma3", "1B", "gemma-3-1b-it.json"},
-        Case{"gemma3", "4B", "gemma-3-4b-it.json"}}) {
+        Case{"gemma3", "4B", "gemma-3-4b-it.json"},
+        Case{"mixtral", "8x7B", "mixtral-8x7b-v0.1.json"},
+        Case{"gpt_oss", "20b", "gpt-oss-20b.json"}}) {
     SCOPED_TRACE(fixture);
     auto published = io::read_model_config(std::string(VKTRAIN_FIXTURES) + "/configs/" + fixture);
     auto preset = model::model_preset(family, size);
@@ -60,6 +63,7 @@ TEST(Presets, ParameterCountsAreThePublishedOnes) {
       {{"llama", "8B"}, 8030261248},    {{"gemma3", "270M"}, 268098176},
       {{"gemma3", "1B"}, 999885952},    {{"llama", "70B"}, 70553706496},
       {{"qwen3_moe", "30B-A3B"}, 30532122624}, {{"qwen3_moe", "235B-A22B"}, 235093634560},
+      {{"mixtral", "8x7B"}, 46702792704},
   };
   for (auto [name, count] : counts) {
     SCOPED_TRACE(std::string(name.first) + " " + name.second);
@@ -73,7 +77,7 @@ TEST(Presets, ParameterCountsAreThePublishedOnes) {
 }
 
 TEST(Presets, TinyModelsAreAFewMillionParametersWithTheFamilysSwitches) {
-  for (auto family : {"qwen3", "qwen2", "llama", "gemma3", "qwen3_moe"}) {
+  for (auto family : {"qwen3", "qwen2", "llama", "gemma3", "qwen3_moe", "mixtral"}) {
     SCOPED_TRACE(family);
     auto tiny = model::model_preset(family, "tiny");
     EXPECT_EQ(tiny.vocab_size, 32000);
@@ -94,6 +98,10 @@ TEST(Presets, TinyModelsAreAFewMillionParametersWithTheFamilysSwitches) {
   EXPECT_EQ(moe.moe.experts, 8);
   EXPECT_EQ(moe.moe.experts_per_token, 2);
   for (int64_t l = 0; l < moe.num_layers; ++l) EXPECT_TRUE(moe.moe_layer(l)) << l;
+  auto mixtral = model::model_preset("mixtral", "tiny");  // its experts are intermediate_size wide
+  EXPECT_EQ(mixtral.moe.intermediate_size, mixtral.intermediate_size);
+  EXPECT_TRUE(mixtral.moe.normalize_topk);
+  EXPECT_EQ(mixtral.moe.experts_per_token, 2);
 }
 
 TEST(Presets, EveryPresetReadsBackFromItsConfigJson) {
@@ -106,7 +114,8 @@ TEST(Presets, EveryPresetReadsBackFromItsConfigJson) {
               std::vector<std::string>{});
   };
   for (auto [family, size] : kPublished) check(family, size);
-  for (auto family : {"qwen3", "qwen2", "llama", "gemma3", "qwen3_moe"}) check(family, "tiny");
+  for (auto family : {"qwen3", "qwen2", "llama", "gemma3", "qwen3_moe", "mixtral"})
+    check(family, "tiny");
 }
 
 TEST(Presets, NamesMatchWithoutCaseAndUnknownOnesListEveryPreset) {
@@ -119,7 +128,8 @@ TEST(Presets, NamesMatchWithoutCaseAndUnknownOnesListEveryPreset) {
               std::string::npos)
         << message;
     EXPECT_NE(message.find("qwen3 0.6B 1.7B 4B 8B tiny; qwen2 0.5B 1.5B tiny; llama 1B 3B 8B 70B "
-                           "tiny; gemma3 270M 1B 4B tiny; qwen3_moe 30B-A3B 235B-A22B tiny"),
+                           "tiny; gemma3 270M 1B 4B tiny; qwen3_moe 30B-A3B 235B-A22B tiny; "
+                           "mixtral 8x7B tiny; gpt_oss 20b 120b"),
               std::string::npos)
         << message;
   }

@@ -120,7 +120,7 @@ AttentionShape attention_shape(const ModelInputs& in, int64_t layer) {
   AttentionShape s{uint32_t(in.batch.batch), uint32_t(in.batch.time), uint32_t(c.num_heads),
                    uint32_t(c.num_kv_heads), uint32_t(c.head_dim)};
   s.window = c.sliding_layers[size_t(layer)] ? *c.sliding_window : 0;
-  s.scale = c.attention_scale();
+  s.scale = model::layer_attention_scale(c, layer);
   s.documents = in.batch.documents;
   return s;
 }

@@ -45,6 +45,11 @@ inline std::vector<std::string> config_differences(const io::ModelConfig& a,
   check("rope_scaling.original_max_position_embeddings",
         a.rope_scaling.original_max_position_embeddings,
         b.rope_scaling.original_max_position_embeddings);
+  check("rope_scaling.beta_fast", a.rope_scaling.beta_fast, b.rope_scaling.beta_fast);
+  check("rope_scaling.beta_slow", a.rope_scaling.beta_slow, b.rope_scaling.beta_slow);
+  check("rope_scaling.truncate", a.rope_scaling.truncate, b.rope_scaling.truncate);
+  check("rope_scaling.attention_factor", a.rope_scaling.attention_factor,
+        b.rope_scaling.attention_factor);
   check("tie_word_embeddings", a.tie_word_embeddings, b.tie_word_embeddings);
   check("attention_bias", a.attention_bias, b.attention_bias);
   check("qk_norm", a.qk_norm, b.qk_norm);
@@ -52,6 +57,7 @@ inline std::vector<std::string> config_differences(const io::ModelConfig& a,
   check("sandwich_norms", a.sandwich_norms, b.sandwich_norms);
   check("embed_scale", a.embed_scale, b.embed_scale);
   check("activation", a.activation, b.activation);
+  check("attention_sinks", a.attention_sinks, b.attention_sinks);
   check("query_pre_attn_scalar", a.query_pre_attn_scalar, b.query_pre_attn_scalar);
   check("sliding_window", a.sliding_window.value_or(-1), b.sliding_window.value_or(-1));
   check("sliding_layers", flags(a.sliding_layers), flags(b.sliding_layers));
@@ -65,6 +71,8 @@ inline std::vector<std::string> config_differences(const io::ModelConfig& a,
   check("moe.aux_loss", a.moe.aux_loss, b.moe.aux_loss);
   check("moe.sparse_step", a.moe.sparse_step, b.moe.sparse_step);
   check("moe.dense_layers", ids(a.moe.dense_layers), ids(b.moe.dense_layers));
+  check("moe.swiglu_alpha", a.moe.swiglu_alpha, b.moe.swiglu_alpha);
+  check("moe.swiglu_limit", a.moe.swiglu_limit, b.moe.swiglu_limit);
   return out;
 }
 
