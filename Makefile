@@ -27,7 +27,7 @@ coopmat-lane: build
 FUZZ_SECONDS ?= 25
 fuzz: setup
 	@test -f build-fuzz/CMakeCache.txt || cmake -S . -B build-fuzz -DVKTRAIN_FUZZ=ON \
-	  -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	  -DCMAKE_CXX_COMPILER=clang++-14
 	cmake --build build-fuzz -j$(JOBS)
 
 fuzz-smoke: fuzz
