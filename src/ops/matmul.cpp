@@ -272,6 +272,21 @@ void split_product(vk::Recorder& rec, MatmulVariant variant, Tensor& c, const Te
                {piece_range(c, lc, c.numel())});
 }
 
+// Fills the push fields and spec constant of an addend added in the same pass, for C's columns
+// from n0 on (B2's rows from n0 where it is transposed), and returns what the addend reads.
+std::vector<vk::ByteRange> fuse_addend_push(const MatmulAddend& addend, uint64_t n0,
+                                            kernels::MatmulPush& push, std::vector<uint32_t>& spec) {
+  spec.push_back(addend.trans_b);
+  Location l2a = locate(*addend.a, 0), l2b = locate(*addend.b, 0);
+  push.a2 = l2a.address();
+  push.ldb2 = uint32_t(addend.b->cols());
+  push.b2 = l2b.address() + (addend.trans_b ? n0 * push.ldb2 : n0) * dtype_size(addend.b->dtype);
+  push.K2 = push.lda2 = uint32_t(addend.a->cols());
+  push.alpha2 = addend.alpha;
+  return {piece_range(*addend.a, l2a, addend.a->numel()),
+          piece_range(*addend.b, l2b, addend.b->numel())};
+}
+
 // Whether a product on a quantized B goes through slabs (MatmulOptions::quantized_read); a
 // forced slabs that cannot run here fails.
 bool takes_slabs(const vk::Context& ctx, const MatmulOptions& options, const Tensor& a,
@@ -347,15 +362,8 @@ void slab_product(vk::Recorder& rec, MatmulVariant variant, Tensor& c, const Ten
     std::vector<vk::ByteRange> reads = {a_read, slab_range};
     if (options.beta != 0.0f) reads.push_back(c_range);
     if (fuse_addend) {
-      spec.push_back(addend.trans_b);
-      Location l2a = locate(*addend.a, 0), l2b = locate(*addend.b, 0);
-      push.a2 = l2a.address();
-      push.ldb2 = uint32_t(addend.b->cols());
-      push.b2 = l2b.address() + (addend.trans_b ? n0 * push.ldb2 : n0) * element;
-      push.K2 = push.lda2 = uint32_t(addend.a->cols());
-      push.alpha2 = addend.alpha;
-      reads.push_back(piece_range(*addend.a, l2a, addend.a->numel()));
-      reads.push_back(piece_range(*addend.b, l2b, addend.b->numel()));
+      auto addend_reads = fuse_addend_push(addend, n0, push, spec);
+      reads.insert(reads.end(), addend_reads.begin(), addend_reads.end());
     }
     push.aligned = is_aligned(push, element, dtype_size(c.dtype), kernel.tile_k, false);
     rec.dispatch(fmt::format("matmul {} {} {}x{}x{} {} slab{}", kernel.name, tile_name(kernel), M,
@@ -574,18 +582,7 @@ void matmul(vk::Recorder& rec, Tensor& c, const Tensor& a, const Tensor& b,
   std::vector<uint32_t> spec = {options.trans_a, options.trans_b};
   spec.insert(spec.end(), kernel.spec.begin(), kernel.spec.end());
   std::vector<vk::ByteRange> addend_reads;
-  if (fuse_addend) {
-    spec.push_back(addend.trans_b);
-    Location l2a = locate(*addend.a, 0), l2b = locate(*addend.b, 0);
-    push.a2 = l2a.address();
-    push.b2 = l2b.address();
-    push.K2 = uint32_t(addend.a->cols());
-    push.lda2 = uint32_t(addend.a->cols());
-    push.ldb2 = uint32_t(addend.b->cols());
-    push.alpha2 = addend.alpha;
-    addend_reads = {piece_range(*addend.a, l2a, addend.a->numel()),
-                    piece_range(*addend.b, l2b, addend.b->numel())};
-  }
+  if (fuse_addend) addend_reads = fuse_addend_push(addend, 0, push, spec);
   VkPipeline p = pipeline(ctx, kernel.name, spec, kernel.subgroup_size);
   std::string label = fmt::format("matmul {} {} {}x{}x{} {}{}", kernel.name, tile_name(kernel), M,
                                   N, K, transposes(options), fuse_addend ? " + addend" : "");
