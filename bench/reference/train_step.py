@@ -9,7 +9,7 @@ forward and, through AOTAutograd, its backward; the fused AdamW stays eager) in 
 process, and prints both lines and their ratio: the pair the issue's tables compare against.
 Steady state as bench_train_step measures it (steady.py): warm-up steps (the first compiles) for
 at least 0.25 s, then the median of at least --steps steps lasting at least 0.5 s. Run on the GPU machine:
-python3 bench/reference/train_step.py [--model M] [--dtype bf16|f16] [--steps 10]
+python3 bench/reference/train_step.py [--model M] [--targets T] [--dtype bf16|f16] [--steps 10]
 [--checkpointing] [--compile].
 """
 import argparse
@@ -17,7 +17,7 @@ import argparse
 import torch
 from peft import LoraConfig, get_peft_model
 from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM,
-                          Qwen3Config, Qwen3ForCausalLM)
+                          Qwen3Config, Qwen3ForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM)
 
 from steady import median_step_seconds, warm_up
 
@@ -51,6 +51,23 @@ MODELS = {
         max_position_embeddings=32768, sliding_window=512, query_pre_attn_scalar=256,
         rope_theta=1000000.0, rope_local_base_freq=10000.0, tie_word_embeddings=True,
         attn_implementation="sdpa")),
+    # transformers 5's fused experts; the router's load-balancing loss is part of the loss, as
+    # bench_train_step computes it (router_aux_loss_coef 0.001, the published config's).
+    "qwen3-30b-a3b": (Qwen3MoeForCausalLM, lambda: Qwen3MoeConfig(
+        vocab_size=151936, hidden_size=2048, intermediate_size=6144, moe_intermediate_size=768,
+        num_hidden_layers=48, num_attention_heads=32, num_key_value_heads=4, head_dim=128,
+        num_experts=128, num_experts_per_tok=8, norm_topk_prob=True, decoder_sparse_step=1,
+        output_router_logits=True, router_aux_loss_coef=0.001, max_position_embeddings=40960,
+        rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=False)),
+}
+
+# --targets as bench_train_step spells them: all linear modules, or the attention projections and
+# the fused expert weights (PEFT's target_parameters, which vktrain's "experts" adapts).
+TARGETS = {
+    "all-linear": dict(target_modules="all-linear"),
+    "q,k,v,o,experts": dict(target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+                            target_parameters=["mlp.experts.gate_up_proj",
+                                               "mlp.experts.down_proj"]),
 }
 
 
@@ -61,6 +78,7 @@ def main():
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seq", type=int, default=512)
+    parser.add_argument("--targets", default="all-linear", choices=sorted(TARGETS))
     parser.add_argument("--checkpointing", action="store_true")
     parser.add_argument("--compile", action="store_true",
                         help="after eager, also time the model under torch.compile")
@@ -75,8 +93,11 @@ def main():
     if args.checkpointing:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
-    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear")
+    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, **TARGETS[args.targets])
     model = get_peft_model(model, lora)
+    experts = getattr(config, "_experts_implementation", None)
+    if experts:
+        print(f"transformers experts implementation: {experts}")
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4,
                                   fused=True)
     ids = torch.randint(0, config.vocab_size, (args.batch, args.seq), device="cuda")
@@ -110,7 +131,7 @@ def main():
         peak = torch.cuda.max_memory_allocated() / 2**30
         rates[mode] = tokens / median
         print(f"torch {torch.__version__} PEFT LoRA step ({mode}), {args.model} shape, "
-              f"{args.dtype}, B={args.batch} T={args.seq} r=16 all-linear"
+              f"{args.dtype}, B={args.batch} T={args.seq} r=16 {args.targets}"
               f"{' checkpointing' if args.checkpointing else ''}: {median * 1e3:.1f} ms/step, "
               f"{tokens / median:.0f} tokens/s, peak {peak:.2f} GiB")
     if args.compile:
