@@ -31,6 +31,13 @@ struct Threads {
 constexpr Threads threads_for(uint32_t own) {
   return own == 64 ? Threads{256, 4, 2, 4, 16} : Threads{256, 2, 4, 2, 16};
 }
+// Sequences of at most 32 tokens (tests' copy tasks, short prompts and chat turns) take tiles of
+// 16 x 16 and 64 threads instead: a 64 x 32 tile there is mostly idle lanes that still run every
+// loop and barrier. On lavapipe (4/2 heads, D 16), B 16 x T 12 took 194 ms forward and 444 ms
+// backward with the large tiles (attention was 68% of a tiny model's step) and 21 and 67 ms with
+// these; at T 32, 142 -> 68 and 376 -> 229 ms; at T 64 only the forward gained (1.35x).
+constexpr uint32_t kShortSequence = 32;
+constexpr Threads kShortThreads{64, 2, 2, 4, 16};
 
 // The tiles of one tiled kernel (attention.glsl): rows of its own tile and of each visited tile,
 // head_dim columns per score step and visited rows per accumulation step, products per score
@@ -66,19 +73,26 @@ struct Tiles {
 
 // Forward and dq: 64 queries, key tiles of 32. The forward takes wider score steps where D
 // leaves room (fewer barriers). Shared memory at D = 256: 25.4 KiB, 24.6 KiB.
-constexpr Tiles forward_tiles(uint32_t D) {
+constexpr Tiles forward_tiles(uint32_t D, uint32_t T) {
+  if (T <= kShortSequence) return {16, 16, 16, 16, 1, 3 * 16, kShortThreads};
   return {64, 32, D <= 128 ? 32u : 16u, 16, 1, 3 * 64, threads_for(64)};
 }
-constexpr Tiles backward_q_tiles() { return {64, 32, 16, 16, 2, 0, threads_for(64)}; }
+constexpr Tiles backward_q_tiles(uint32_t T) {
+  if (T <= kShortSequence) return {16, 16, 16, 16, 2, 0, kShortThreads};
+  return {64, 32, 16, 16, 2, 0, threads_for(64)};
+}
 // dk/dv: 64 keys, query tiles of 32 (the forward's layout) up to D = 128; beyond, 32 keys and
 // query tiles of 64, so that the two accumulators (dk, dv) hold 64 floats a thread, as the
 // forward's one at D = 256. Shared memory at D = 256: 21.3 KiB.
-constexpr Tiles backward_kv_tiles(uint32_t D) {
+constexpr Tiles backward_kv_tiles(uint32_t D, uint32_t T) {
+  if (T <= kShortSequence) return {16, 16, 16, 16, 2, 2 * 16, kShortThreads};
   if (D <= 128) return {64, 32, 16, 16, 2, 2 * 32, threads_for(64)};
   return {32, 64, 16, 8, 2, 2 * 64, threads_for(32)};
 }
-static_assert(forward_tiles(256).fits_threads() && backward_q_tiles().fits_threads() &&
-              backward_kv_tiles(128).fits_threads() && backward_kv_tiles(256).fits_threads());
+static_assert(forward_tiles(256, 33).fits_threads() && backward_q_tiles(33).fits_threads() &&
+              backward_kv_tiles(128, 33).fits_threads() &&
+              backward_kv_tiles(256, 33).fits_threads() && forward_tiles(256, 16).fits_threads() &&
+              backward_q_tiles(16).fits_threads() && backward_kv_tiles(256, 16).fits_threads());
 
 // The cooperative-matrix kernels (attention_coopmat.glsl; f16 and bf16 alike): 4 subgroups of
 // `subgroup` lanes (the matmul kernel's size, ops::matmul_coopmat_subgroup), matrices of side
@@ -437,7 +451,7 @@ void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& 
                      CoopmatKernel::forward, d, q.dtype, d.Hq, &push, sizeof push, reads,
                      {whole(o), whole(lse)}, spec);
   else
-    dispatch_tiled(rec, op, forward_tiles(d.D), d, q.dtype, d.Hq, &push, sizeof push, reads,
+    dispatch_tiled(rec, op, forward_tiles(d.D, d.T), d, q.dtype, d.Hq, &push, sizeof push, reads,
                    {whole(o), whole(lse)}, spec);
 }
 
@@ -487,7 +501,7 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   push.lse = address(lse);
   push.delta = address(delta);
   // dk and dv: stored in place, or with parts into f32 partials in the workspace, then summed.
-  Tiles portable_kv = backward_kv_tiles(d.D);
+  Tiles portable_kv = backward_kv_tiles(d.D, d.T);
   const CoopmatTiles coopmat_kv =
       coopmat_tiles(ctx.caps(), CoopmatKernel::backward_kv, q.dtype, d.D, options.coopmat_tile);
   uint32_t parts = coopmat ? choose_kv_parts(ctx, d, coopmat_kv.own(), coopmat_kv.visit, options)
@@ -529,7 +543,7 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
                      CoopmatKernel::backward_q, d, q.dtype, d.Hq, &push, sizeof push, reads_q,
                      {whole(dq)}, KernelSpec::backward(0, adds));
   else
-    dispatch_tiled(rec, "attention_backward_q", backward_q_tiles(), d, q.dtype, d.Hq, &push,
+    dispatch_tiled(rec, "attention_backward_q", backward_q_tiles(d.T), d, q.dtype, d.Hq, &push,
                    sizeof push, reads_q, {whole(dq)}, KernelSpec::backward(0, adds));
   rec.keep(std::move(delta.memory));
 }

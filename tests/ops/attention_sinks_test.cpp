@@ -31,7 +31,10 @@ std::vector<SinksCase> sinks_cases() {
   return {{"causal_window_documents_gqa3_d24", DType::f32,
            with_sinks(with_documents({2, 37, 6, 2, 24, true, 13, 0.2}, {15, 22}))},
           {"full_gqa3_d72", DType::f32, with_sinks({1, 37, 6, 2, 72, false, 0, 0.118})},
-          {"causal_gqa3_d72", DType::bf16, with_sinks({1, 37, 6, 2, 72, true, 0, 0.118})}};
+          {"causal_gqa3_d72", DType::bf16, with_sinks({1, 37, 6, 2, 72, true, 0, 0.118})},
+          // At most 32 tokens: the short tiles (16 x 16).
+          {"short_causal_window_documents_gqa3_d24", DType::f32,
+           with_sinks(with_documents({2, 23, 6, 2, 24, true, 9, 0.2}, {10, 13}))}};
 }
 
 std::string sinks_name(const testing::TestParamInfo<SinksCase>& info) {

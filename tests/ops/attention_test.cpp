@@ -18,7 +18,7 @@ struct Case {
   AttentionShape shape;
 };
 
-// Sizes are no multiples of the tiles (64 / 32 rows); each case covers one mask and head layout,
+// Sizes are no multiples of the tiles (64 / 32 rows, 16 for short sequences); each case covers one mask and head layout,
 // the last a head_dim that is no multiple of the 16 accumulator columns.
 std::vector<Case> all_cases() {
   return {
@@ -28,6 +28,9 @@ std::vector<Case> all_cases() {
       {"full_window_d72", {1, 100, 2, 2, 72, false, 17, 0.118}},
       // Many tiles: the window spans several key tiles and starts mid-tile.
       {"long_window_gqa2_d32", {1, 700, 4, 2, 32, true, 200, 0.17}},
+      // At most 32 tokens: the portable kernels' short tiles (16 x 16), every mask.
+      {"short_window_gqa2_d72", {2, 29, 4, 2, 72, true, 7, 0.118}},
+      {"short_documents_full_d256", with_documents({1, 31, 2, 1, 256, false, 0, 0.0625}, {12, 10, 9})},
   };
 }
 
