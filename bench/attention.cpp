@@ -35,9 +35,10 @@ struct Shape {
 struct Layer {
   Shape s;
   Tensor q, k, v, o, lse, dout, dq, dk, dv;
+  Tensor sinks, dsinks;  // gpt-oss's per-head sink logits, where the layer has them
   ops::AttentionOptions options;
 
-  Layer(vk::Context& ctx, const Shape& shape, DType dt,
+  Layer(vk::Context& ctx, const Shape& shape, DType dt, bool with_sinks,
         ops::AttentionVariant variant = ops::AttentionVariant::portable, uint32_t kv_parts = 0,
         ops::CoopmatTile tile = {})
       : s(shape) {
@@ -58,10 +59,17 @@ struct Layer {
     options.variant = variant;
     options.kv_parts = kv_parts;
     options.coopmat_tile = tile;
+    if (with_sinks) {
+      sinks = make_tensor(ctx, DType::f32, {s.Hq}, "sinks");
+      dsinks = make_tensor(ctx, DType::f32, {s.Hq}, "dsinks");
+      write_floats(ctx, sinks, cli::random_floats(size_t(s.Hq), DType::f32, seed));
+      options.sinks = &sinks;
+    }
   }
   void forward(vk::Recorder& rec) { ops::attention_forward(rec, o, lse, q, k, v, options); }
   void backward(vk::Recorder& rec) {
-    ops::attention_backward(rec, dq, dk, dv, dout, q, k, v, o, lse, options);
+    ops::attention_backward(rec, dq, dk, dv, dout, q, k, v, o, lse, options,
+                            ops::GradientStore::add, options.sinks ? &dsinks : nullptr);
   }
 };
 
@@ -75,6 +83,7 @@ double check_forward(vk::Context& ctx, Layer& x) {
   }
   auto q = read_floats(ctx, x.q), k = read_floats(ctx, x.k), v = read_floats(ctx, x.v),
        o = read_floats(ctx, x.o), lse = read_floats(ctx, x.lse);
+  const auto sinks = x.options.sinks ? read_floats(ctx, x.sinks) : std::vector<float>{};
   const Shape& s = x.s;
   std::mt19937 rng(7);
   double worst = 0, largest = 1e-30;
@@ -89,7 +98,10 @@ double check_forward(vk::Context& ctx, Layer& x) {
       for (int64_t d = 0; d < s.D; ++d) dot += double(qi[d]) * kj[d];
       top = std::max(top, p[j] = dot * x.options.scale);
     }
+    // A sink joins the softmax as one more logit with a zero value.
+    if (!sinks.empty()) top = std::max(top, double(sinks[size_t(h)]));
     for (double& e : p) sum += (e = std::exp(e - top));
+    if (!sinks.empty()) sum += std::exp(sinks[size_t(h)] - top);
     auto compare = [&](double got, double want) {
       worst = std::max(worst, std::fabs(got - want));
       largest = std::max(largest, std::fabs(want));
@@ -105,9 +117,13 @@ double check_forward(vk::Context& ctx, Layer& x) {
 }
 
 // |<grad, u> - central difference| relative to |<grad, u>|, for one random direction u over
-// q, k and v together (f32).
+// q, k and v (and the sinks) together (f32).
 double check_backward(vk::Context& ctx, Layer& x) {
   std::vector<Tensor*> inputs = {&x.q, &x.k, &x.v}, grads = {&x.dq, &x.dk, &x.dv};
+  if (x.options.sinks) {
+    inputs.push_back(&x.sinks);
+    grads.push_back(&x.dsinks);
+  }
   std::vector<std::vector<float>> values, directions;
   for (size_t i = 0; i < inputs.size(); ++i) {
     values.push_back(read_floats(ctx, *inputs[i]));
@@ -159,6 +175,7 @@ int main(int argc, char** argv) {
   int repeats = 5;
   double peak = 0;
   uint32_t peak_size = 2048;
+  bool with_sinks = false;
   app.add_option("--seq", seqs, "sequence lengths T");
   app.add_option("--tokens", tokens, "B x T per sequence length (one value: the same for all)");
   app.add_option("--dtype", dtype_text, "activation dtype: f32, f16 or bf16");
@@ -169,6 +186,7 @@ int main(int argc, char** argv) {
   app.add_option("--coopmat-tile", tile_text,
                  "coopmat row blocks per subgroup x visited rows, e.g. 2x32 (0x0: the op's choice)");
   app.add_option("--repeats", repeats, "layers per timed run");
+  app.add_flag("--sinks", with_sinks, "a learned sink logit per query head (gpt-oss), and its gradient");
   app.add_option("--peak", peak,
                  "reference TFLOP/s for the % column (0: the dtype's matmul, measured)");
   app.add_option("--peak-size", peak_size, "M = N = K of the matmul that measures the peak");
@@ -189,12 +207,13 @@ int main(int argc, char** argv) {
     fmt::print("device: {}; variant {}{}\n", ctx.caps().name, variant_text,
                why.empty() ? "" : " (coopmat cannot run here: " + why + ")");
 
-    Layer small(ctx, {2, 100, 4, 2, 64}, DType::f32);
+    Layer small(ctx, {2, 100, 4, 2, 64}, DType::f32, with_sinks);
     double forward_error = check_forward(ctx, small), backward_error = check_backward(ctx, small);
     // f32 sums over <= 100 terms; the central difference with eps 1e-2 is good to ~1e-4.
     bool correct = forward_error < 1e-5 && backward_error < 1e-3;
-    fmt::print("check (f32, B 2, T 100, Hq 4, Hkv 2, D 64, causal): forward error {:.1e}, "
-               "backward error {:.1e}: {}\n", forward_error, backward_error, correct ? "ok" : "WRONG");
+    fmt::print("check (f32, B 2, T 100, Hq 4, Hkv 2, D 64, causal{}): forward error {:.1e}, "
+               "backward error {:.1e}: {}\n", with_sinks ? ", sinks" : "", forward_error,
+               backward_error, correct ? "ok" : "WRONG");
 
     if (peak <= 0) {
       auto measured = cli::measure_matmul_peak(ctx, dt, peak_size);
@@ -208,7 +227,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < seqs.size(); ++i) {
       int64_t T = seqs[i], total = tokens.size() == 1 ? tokens[0] : tokens.at(i);
       Shape s{std::max<int64_t>(total / T, 1), T, heads[0], heads[1], head_dim};
-      Layer layer(ctx, s, dt, variant, kv_parts, tile);
+      Layer layer(ctx, s, dt, with_sinks, variant, kv_parts, tile);
       double forward_flops = 4.0 * s.B * s.Hq * double(s.T) * s.T * s.D / 2;
       {
         vk::Recorder rec(ctx);
