@@ -371,14 +371,23 @@ TEST(ReferenceModelFacts, Qwen3QkNormsMakeEachHeadScaleFree) {
 
 // Layer types are per layer: with [sliding, sliding] and window 4, token 0 reaches positions up
 // to 2 (4 - 1) = 6 and no further; make the second layer full and it reaches every position.
-TEST(ReferenceModelFacts, Gemma3SlidingAndFullLayersReachAsFarAsTheirTypes) {
-  json both_sliding = json::parse(kGemma3);
+void expect_sliding_then_full_layers_reach(const char* text, bool lora, uint32_t seed) {
+  json both_sliding = json::parse(text);
   both_sliding["layer_types"] = {"sliding_attention", "sliding_attention"};
-  io::ModelConfig config = parse(json::parse(kGemma3)), sliding = parse(both_sliding);
-  ModelWeights weights = random_weights(config, true, 7);
-  ModelBatch batch = packed_batch(config.vocab_size, 13);
+  io::ModelConfig config = parse(json::parse(text)), sliding = parse(both_sliding);
+  ModelWeights weights = random_weights(config, lora, seed);
+  ModelBatch batch = packed_batch(config.vocab_size, seed + 6);
   EXPECT_EQ(positions_reached(sliding, weights, batch, 0), positions_between(0, 6));
   EXPECT_EQ(positions_reached(config, weights, batch, 0), positions_between(0, size_t(kTime) - 1));
+}
+
+TEST(ReferenceModelFacts, Gemma3SlidingAndFullLayersReachAsFarAsTheirTypes) {
+  expect_sliding_then_full_layers_reach(kGemma3, true, 7);
+}
+
+// gpt-oss alternates a sliding layer (window 4) and a full one.
+TEST(ReferenceModelFacts, GptOssLayersSlideAndAttendFullyInTurn) {
+  expect_sliding_then_full_layers_reach(kGptOss, false, 19);
 }
 
 // The window's edge: a key j is seen from i when i - j < 5, so through two layers token 1 reaches
@@ -422,6 +431,25 @@ TEST(ReferenceModelFacts, Qwen3MoeIdenticalExpertsEqualTheDenseMlp) {
   const std::vector<float> want = reference::model_reference(mlp, weights, batch).logits;
   EXPECT_LT(test::relative_error(reference::model_reference(moe, experts, batch).logits, want),
             1e-6);
+}
+
+// A sink is a logit in each softmax with nothing to attend to: far below the scores it takes no
+// weight and the model is the one without sinks; at 0 it takes some, and the logits move.
+TEST(ReferenceModelFacts, GptOssSinksTakeTheirShareOfEachSoftmax) {
+  io::ModelConfig config = parse(json::parse(kGptOss)), without = config;
+  without.attention_sinks = false;
+  ModelWeights weights = random_weights(config, false, 21), none = weights;
+  for (int64_t layer = 0; layer < config.num_layers; ++layer) {
+    none.erase(model::layer_name(layer, "self_attn.sinks"));
+    for (float& sink : weights.at(model::layer_name(layer, "self_attn.sinks"))) sink = -100.0f;
+  }
+  ModelBatch batch = packed_batch(config.vocab_size, 22);
+  const std::vector<float> want = reference::model_reference(without, none, batch).logits;
+  EXPECT_EQ(reference::model_reference(config, weights, batch).logits, want);
+  for (int64_t layer = 0; layer < config.num_layers; ++layer)
+    for (float& sink : weights.at(model::layer_name(layer, "self_attn.sinks"))) sink = 0.0f;
+  EXPECT_GT(test::relative_error(reference::model_reference(config, weights, batch).logits, want),
+            1e-3);
 }
 
 // Wrong inputs fail naming the weight or the field.
