@@ -14,12 +14,13 @@ namespace vktrain {
 namespace {
 
 // tiny_config("qwen3_moe") (layer 0: 5 experts of F 24, 2 per token, renormalised; layer 1
-// dense), and a mixtral of the same sizes with 4 experts of F 40, top 2, window 4 < T; both add
+// dense), "qwen3_moe_raw_topk" its top k weights as the softmax gives them (norm_topk_prob
+// false), and a mixtral of the same sizes with 4 experts of F 40, top 2, window 4 < T; all add
 // the load-balancing loss at a coefficient that makes it count.
 io::ModelConfig moe_config(const std::string& family) {
   io::ModelConfig config =
-      family == "qwen3_moe"
-          ? test::tiny_config(family)
+      family.starts_with("qwen3_moe")
+          ? test::tiny_config("qwen3_moe")
           : io::parse_model_config(R"({"architectures": ["MixtralForCausalLM"],
       "model_type": "mixtral", "vocab_size": 97, "hidden_size": 48, "intermediate_size": 40,
       "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
@@ -27,6 +28,7 @@ io::ModelConfig moe_config(const std::string& family) {
       "rope_theta": 1000000.0, "sliding_window": 4, "tie_word_embeddings": false,
       "num_local_experts": 4, "num_experts_per_tok": 2})",
                                    "tiny mixtral");
+  config.moe.normalize_topk = family != "qwen3_moe_raw_topk";
   config.moe.aux_loss = true;
   config.moe.aux_loss_coef = 0.3;
   return config;
@@ -58,7 +60,8 @@ model::ModelSetup lora_setup(const char* targets) {
 TEST(ReferenceMoe, FullFineTuningMatchesTheReference) {
   model::ModelSetup setup;
   setup.full = true;
-  for (const char* family : {"qwen3_moe", "mixtral"}) expect_matches(family, setup);
+  for (const char* family : {"qwen3_moe", "qwen3_moe_raw_topk", "mixtral"})
+    expect_matches(family, setup);
 }
 
 // Both expert weights (PEFT nests gate_up_proj's adapter in down_proj's), and gate_up_proj alone.
