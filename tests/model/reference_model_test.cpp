@@ -475,3 +475,26 @@ TEST(ReferenceModelFacts, RejectsMissingUnknownAndMisshapenWeights) {
   ignored.targets.assign(ignored.targets.size(), -100);
   EXPECT_NE(run(weights, ignored).find("no target is >= 0"), std::string::npos);
 }
+
+// A mixture of experts' wrong inputs: an expert adapter that fits neither expert weight, held
+// choices for the wrong number of layers or tokens, or naming an expert that does not exist.
+TEST(ReferenceModelFacts, RejectsMisshapenExpertAdaptersAndChoices) {
+  io::ModelConfig config = parse(json::parse(kMixtral));
+  ModelBatch batch = packed_batch(config.vocab_size, 23);
+  ModelWeights weights = random_weights(config, true, 24);
+  const reference::ModelResult result = reference::model_reference(config, weights, batch);
+  auto run = [&](const ModelWeights& w, const reference::ExpertChoices& ids) {
+    return test::error_message([&] { reference::model_reference(config, w, batch, 1.0, ids); });
+  };
+  ModelWeights misshapen = weights;
+  misshapen.at("model.layers.1.mlp.experts.lora_B.weight").pop_back();
+  EXPECT_NE(run(misshapen, {}).find("adapt neither expert weight"), std::string::npos);
+  reference::ExpertChoices one_layer = {result.expert_ids[0]}, short_ids = result.expert_ids,
+                           unknown = result.expert_ids;
+  short_ids[1].pop_back();
+  unknown[0][3] = int32_t(config.moe.experts);
+  EXPECT_NE(run(weights, one_layer).find("holds 1 layers' choices; the model has 2"),
+            std::string::npos);
+  EXPECT_NE(run(weights, short_ids).find("has 43 choices for 22 tokens of 2"), std::string::npos);
+  EXPECT_NE(run(weights, unknown).find("names expert 5 of 5"), std::string::npos);
+}

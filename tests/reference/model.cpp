@@ -1,7 +1,7 @@
 #include "reference/model.hpp"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "base/error.hpp"
