@@ -1,8 +1,12 @@
 #include "model/harness.hpp"
 
+#include <gtest/gtest.h>
+
 #include "model/activations.hpp"
 #include "ops/cross_entropy.hpp"
 #include "ops/elementwise.hpp"
+#include "reference/model.hpp"
+#include "support/support.hpp"
 #include "train/batch_upload.hpp"
 #include "vk/recorder.hpp"
 
@@ -31,6 +35,26 @@ GpuRun run_gradients(model::Transformer& m, const data::HostBatch& batch, bool r
   for (const auto& p : m.parameters().all())
     if (p.trainable) run.grads[p.spec.name] = read_floats(ctx, m.parameters().grad(p.spec.name));
   return run;
+}
+
+GpuRun expect_matches_reference(const io::ModelConfig& config, const model::ModelSetup& setup,
+                                const std::map<std::string, std::vector<float>>& weights,
+                                const data::HostBatch& batch, const std::string& label) {
+  const reference::ModelBatch ref_batch{batch.batch, batch.time, batch.ids, batch.targets,
+                                        batch.positions, batch.documents};
+  const double scale = setup.lora.rank ? setup.lora.scale() : 1.0;
+  const reference::ModelResult want = reference::model_reference(config, weights, ref_batch, scale);
+  model::Transformer m(context(), config, setup);
+  for (const auto& p : m.parameters().all()) m.parameters().write(p.spec.name, weights.at(p.spec.name));
+  GpuRun got = run_gradients(m, batch, false);
+  // f32 everywhere; the GPU sums in other orders than the double reference, and the errors of
+  // the two layers compound: 1e-4 of the largest value of each tensor (the bound).
+  EXPECT_LT(relative_error(got.logits, want.logits), 1e-4) << label << " logits";
+  EXPECT_NEAR(got.loss, want.loss, 1e-5 * want.loss) << label << " loss";
+  EXPECT_FALSE(got.grads.empty()) << label;
+  for (const auto& [name, grad] : got.grads)
+    EXPECT_LT(relative_error(grad, want.grads.at(name)), 1e-4) << label << " " << name;
+  return got;
 }
 
 }  // namespace vktrain::test

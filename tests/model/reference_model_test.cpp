@@ -1,7 +1,8 @@
 // The CPU reference model (tests/reference/model.hpp) checked on its own before the GPU model is
 // checked against it: its backward against central finite differences of its own loss for every
-// family, with and without LoRA, and per family one fact that finite differences cannot see
-// (packed documents, GQA, per-head q/k norms, per-layer attention types, the window's edge).
+// family, with and without LoRA (the experts' too), the routers' load-balancing loss included,
+// and per family one fact that finite differences cannot see (packed documents, GQA, per-head
+// q/k norms, per-layer attention types, the window's edge, the experts' layout).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -75,10 +76,44 @@ const char* kMistral = R"({
   "rms_norm_eps": 1e-05, "max_position_embeddings": 128, "tie_word_embeddings": false,
   "sliding_window": 5, "rope_theta": 1000000.0})";
 
+// Mixtures of experts, each with the routers' load-balancing loss (output_router_logits) at a
+// coefficient that makes it count. qwen3_moe: 4 experts of F 6, 2 per token, raw top-k weights
+// (norm_topk_prob false), both layers sparse.
+const char* kQwen3Moe = R"({
+  "architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "vocab_size": 29,
+  "hidden_size": 16, "intermediate_size": 24, "num_hidden_layers": 2,
+  "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 6, "hidden_act": "silu",
+  "rms_norm_eps": 1e-06, "max_position_embeddings": 128, "tie_word_embeddings": false,
+  "rope_parameters": {"rope_theta": 1000000.0, "rope_type": "default"}, "num_experts": 4,
+  "num_experts_per_tok": 2, "moe_intermediate_size": 6, "norm_topk_prob": false,
+  "output_router_logits": true, "router_aux_loss_coef": 0.3})";
+// mixtral: 5 experts of the model's F (10), top 2 renormalised, every layer sliding (window 5).
+const char* kMixtral = R"({
+  "architectures": ["MixtralForCausalLM"], "model_type": "mixtral", "vocab_size": 29,
+  "hidden_size": 16, "intermediate_size": 10, "num_hidden_layers": 2,
+  "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 4, "hidden_act": "silu",
+  "rms_norm_eps": 1e-05, "max_position_embeddings": 128, "tie_word_embeddings": false,
+  "sliding_window": 5, "rope_theta": 1000000.0, "num_local_experts": 5,
+  "num_experts_per_tok": 2, "output_router_logits": true, "router_aux_loss_coef": 0.2})";
+// gpt_oss: a sliding layer (window 4) then a full one, YaRN whose original context (8) is under
+// T, sinks, biases, 4 experts of F 6 with the clamped SwiGLU, 2 per token.
+const char* kGptOss = R"({
+  "architectures": ["GptOssForCausalLM"], "model_type": "gpt_oss", "vocab_size": 29,
+  "hidden_size": 16, "intermediate_size": 6, "num_hidden_layers": 2,
+  "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8, "hidden_act": "silu",
+  "rms_norm_eps": 1e-05, "max_position_embeddings": 128, "tie_word_embeddings": false,
+  "sliding_window": 4, "layer_types": ["sliding_attention", "full_attention"],
+  "rope_parameters": {"rope_type": "yarn", "rope_theta": 150000.0, "factor": 4.0,
+    "beta_fast": 32.0, "beta_slow": 1.0, "truncate": false,
+    "original_max_position_embeddings": 8},
+  "num_local_experts": 4, "num_experts_per_tok": 2, "swiglu_limit": 7.0,
+  "output_router_logits": true, "router_aux_loss_coef": 0.25, "attention_bias": true})";
+
 const char* config_text(const std::string& family) {
   static const std::map<std::string, const char*> configs = {
-      {"llama", kLlama}, {"qwen2", kQwen2}, {"qwen3", kQwen3}, {"gemma3", kGemma3},
-      {"mistral", kMistral}};
+      {"llama", kLlama},         {"qwen2", kQwen2},     {"qwen3", kQwen3},
+      {"gemma3", kGemma3},       {"mistral", kMistral}, {"qwen3_moe", kQwen3Moe},
+      {"mixtral", kMixtral},     {"gpt_oss", kGptOss}};
   return configs.at(family);
 }
 
@@ -86,13 +121,20 @@ io::ModelConfig parse(const json& config) {
   return io::parse_model_config(config.dump(), "test config.json");
 }
 
-// Every parameter of the config (and a rank-3 adapter on every linear layer when `lora`),
-// random and never zero: matrices uniform with std 1/sqrt(in) so activations stay O(1), norm
-// weights in [0.5, 1.5] as multipliers (Gemma's 1 + w included), biases in [-0.5, 0.5].
+// Every parameter of the config (and a rank-3 adapter on every linear layer, and on both expert
+// weights of a mixture of experts, when `lora`), random and never zero: matrices uniform with std
+// 1/sqrt(in) so activations stay O(1), norm weights in [0.5, 1.5] as multipliers (Gemma's 1 + w
+// included), biases in [-0.5, 0.5]. Adapters' B are 4 times smaller, so that the adapted weights
+// stay near the base ones (with deltas as large as the weights, the MoE models' losses curved so
+// much that differences at eps 1e-2 were up to 1% off). gpt-oss's gates and ups stay inside its
+// clamp here; the clamped ones' gradients are checked on the experts' block (ops/moe_test.cpp).
 ModelWeights random_weights(const io::ModelConfig& config, bool lora, uint32_t seed) {
-  std::vector<model::ParameterSpec> specs = model::base_parameters(config);
+  std::vector<model::ParameterSpec> specs = reference::reference_parameters(config);
   if (lora) {
-    model::LoraConfig adapter{.rank = kLoraRank, .targets = model::parse_lora_targets("all-linear")};
+    model::LoraConfig adapter{
+        .rank = kLoraRank,
+        .targets = model::parse_lora_targets(config.any_moe_layer() ? "all-linear,experts"
+                                                                    : "all-linear")};
     for (model::ParameterSpec& spec : model::lora_parameters(config, adapter))
       specs.push_back(std::move(spec));
   }
@@ -100,7 +142,8 @@ ModelWeights random_weights(const io::ModelConfig& config, bool lora, uint32_t s
   for (const model::ParameterSpec& spec : specs) {
     size_t n = size_t(spec.elements());
     bool norm = spec.name.ends_with("norm.weight");
-    float scale = spec.matrix() ? std::sqrt(3.0f / float(spec.shape[1])) : 0.5f;
+    float scale = spec.matrix() ? std::sqrt(3.0f / float(spec.shape.back())) : 0.5f;
+    if (spec.name.ends_with(".lora_B.weight")) scale /= 4;
     float center = norm && !config.norm_plus_one ? 1.0f : 0.0f;
     std::vector<float> values = test::random_values(n, seed++, DType::f32, scale);
     for (float& v : values) v += center;
@@ -163,15 +206,20 @@ double loss_from_logits(const std::vector<float>& logits, const std::vector<int3
   return total / double(counted);
 }
 
+// A mixture of experts' loss is smooth only while no token changes its experts: the differences
+// hold every token's experts at the base point's (the choice has no gradient).
 void expect_backward_matches_finite_differences(const io::ModelConfig& config,
                                                 ModelWeights weights, const ModelBatch& batch,
                                                 double lora_scale) {
   const reference::ModelResult result = reference::model_reference(config, weights, batch, lora_scale);
   ASSERT_EQ(result.logits.size(), size_t(kBatch * kTime * config.vocab_size));
-  EXPECT_NEAR(result.loss, loss_from_logits(result.logits, batch.targets, size_t(config.vocab_size)),
-              1e-5);
+  EXPECT_NEAR(result.loss - result.aux_loss,
+              loss_from_logits(result.logits, batch.targets, size_t(config.vocab_size)), 1e-5);
+  EXPECT_EQ(result.aux_loss > 0, config.router_loss());
   ASSERT_EQ(result.grads.size(), weights.size());
-  auto loss = [&] { return reference::model_reference(config, weights, batch, lora_scale).loss; };
+  auto loss = [&] {
+    return reference::model_reference(config, weights, batch, lora_scale, result.expert_ids).loss;
+  };
   uint32_t seed = 1000;
   for (auto& [name, w] : weights) {
     const std::vector<double>& grad = result.grads.at(name);
@@ -226,7 +274,8 @@ TEST_P(ReferenceModel, BackwardWithLoraMatchesFiniteDifferences) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, ReferenceModel,
-                         testing::Values("llama", "qwen2", "qwen3", "gemma3", "mistral"),
+                         testing::Values("llama", "qwen2", "qwen3", "gemma3", "mistral",
+                                         "qwen3_moe", "mixtral", "gpt_oss"),
                          [](const auto& info) { return info.param; });
 
 // Each packed document of row 1 gives exactly the logits it gives alone at positions from 0:
@@ -322,14 +371,23 @@ TEST(ReferenceModelFacts, Qwen3QkNormsMakeEachHeadScaleFree) {
 
 // Layer types are per layer: with [sliding, sliding] and window 4, token 0 reaches positions up
 // to 2 (4 - 1) = 6 and no further; make the second layer full and it reaches every position.
-TEST(ReferenceModelFacts, Gemma3SlidingAndFullLayersReachAsFarAsTheirTypes) {
-  json both_sliding = json::parse(kGemma3);
+void expect_sliding_then_full_layers_reach(const char* text, bool lora, uint32_t seed) {
+  json both_sliding = json::parse(text);
   both_sliding["layer_types"] = {"sliding_attention", "sliding_attention"};
-  io::ModelConfig config = parse(json::parse(kGemma3)), sliding = parse(both_sliding);
-  ModelWeights weights = random_weights(config, true, 7);
-  ModelBatch batch = packed_batch(config.vocab_size, 13);
+  io::ModelConfig config = parse(json::parse(text)), sliding = parse(both_sliding);
+  ModelWeights weights = random_weights(config, lora, seed);
+  ModelBatch batch = packed_batch(config.vocab_size, seed + 6);
   EXPECT_EQ(positions_reached(sliding, weights, batch, 0), positions_between(0, 6));
   EXPECT_EQ(positions_reached(config, weights, batch, 0), positions_between(0, size_t(kTime) - 1));
+}
+
+TEST(ReferenceModelFacts, Gemma3SlidingAndFullLayersReachAsFarAsTheirTypes) {
+  expect_sliding_then_full_layers_reach(kGemma3, true, 7);
+}
+
+// gpt-oss alternates a sliding layer (window 4) and a full one.
+TEST(ReferenceModelFacts, GptOssLayersSlideAndAttendFullyInTurn) {
+  expect_sliding_then_full_layers_reach(kGptOss, false, 19);
 }
 
 // The window's edge: a key j is seen from i when i - j < 5, so through two layers token 1 reaches
@@ -339,6 +397,59 @@ TEST(ReferenceModelFacts, MistralSlidingWindowEndsAtItsEdge) {
   ModelWeights weights = random_weights(config, false, 8);
   EXPECT_EQ(positions_reached(config, weights, packed_batch(config.vocab_size, 14), 1),
             positions_between(1, 9));
+}
+
+// Every expert a copy of a dense model's MLP (gate rows, then up rows, of gate_up_proj): the top
+// k weights, renormalised, sum to 1, so the mixture is that MLP whatever the random router
+// picks. Swapped gate and up rows, or unnormalised weights, would change the logits.
+TEST(ReferenceModelFacts, Qwen3MoeIdenticalExpertsEqualTheDenseMlp) {
+  json sparse = json::parse(kQwen3Moe), dense = json::parse(kQwen3);
+  sparse["norm_topk_prob"] = true;
+  sparse["output_router_logits"] = false;
+  dense["intermediate_size"] = sparse["moe_intermediate_size"];
+  dense["head_dim"] = sparse["head_dim"];
+  dense["tie_word_embeddings"] = false;
+  io::ModelConfig moe = parse(sparse), mlp = parse(dense);
+  ModelWeights weights = random_weights(mlp, false, 16), experts = weights;
+  for (int64_t layer = 0; layer < moe.num_layers; ++layer) {
+    auto take = [&](const char* module) {
+      return experts.extract(model::layer_name(layer, std::string("mlp.") + module + ".weight"))
+          .mapped();
+    };
+    const std::vector<float> gate = take("gate_proj"), up = take("up_proj"), down = take("down_proj");
+    std::vector<float>& gate_up = experts[model::layer_name(layer, "mlp.experts.gate_up_proj")];
+    std::vector<float>& downs = experts[model::layer_name(layer, "mlp.experts.down_proj")];
+    for (int64_t e = 0; e < moe.moe.experts; ++e) {
+      gate_up.insert(gate_up.end(), gate.begin(), gate.end());
+      gate_up.insert(gate_up.end(), up.begin(), up.end());
+      downs.insert(downs.end(), down.begin(), down.end());
+    }
+    experts[model::layer_name(layer, "mlp.gate.weight")] =
+        test::random_values(size_t(moe.moe.experts * moe.hidden_size), 17 + uint32_t(layer));
+  }
+  ModelBatch batch = packed_batch(mlp.vocab_size, 18);
+  const std::vector<float> want = reference::model_reference(mlp, weights, batch).logits;
+  EXPECT_LT(test::relative_error(reference::model_reference(moe, experts, batch).logits, want),
+            1e-6);
+}
+
+// A sink is a logit in each softmax with nothing to attend to: far below the scores it takes no
+// weight and the model is the one without sinks; at 0 it takes some, and the logits move.
+TEST(ReferenceModelFacts, GptOssSinksTakeTheirShareOfEachSoftmax) {
+  io::ModelConfig config = parse(json::parse(kGptOss)), without = config;
+  without.attention_sinks = false;
+  ModelWeights weights = random_weights(config, false, 21), none = weights;
+  for (int64_t layer = 0; layer < config.num_layers; ++layer) {
+    none.erase(model::layer_name(layer, "self_attn.sinks"));
+    for (float& sink : weights.at(model::layer_name(layer, "self_attn.sinks"))) sink = -100.0f;
+  }
+  ModelBatch batch = packed_batch(config.vocab_size, 22);
+  const std::vector<float> want = reference::model_reference(without, none, batch).logits;
+  EXPECT_EQ(reference::model_reference(config, weights, batch).logits, want);
+  for (int64_t layer = 0; layer < config.num_layers; ++layer)
+    for (float& sink : weights.at(model::layer_name(layer, "self_attn.sinks"))) sink = 0.0f;
+  EXPECT_GT(test::relative_error(reference::model_reference(config, weights, batch).logits, want),
+            1e-3);
 }
 
 // Wrong inputs fail naming the weight or the field.
@@ -363,4 +474,27 @@ TEST(ReferenceModelFacts, RejectsMissingUnknownAndMisshapenWeights) {
   ModelBatch ignored = batch;
   ignored.targets.assign(ignored.targets.size(), -100);
   EXPECT_NE(run(weights, ignored).find("no target is >= 0"), std::string::npos);
+}
+
+// A mixture of experts' wrong inputs: an expert adapter that fits neither expert weight, held
+// choices for the wrong number of layers or tokens, or naming an expert that does not exist.
+TEST(ReferenceModelFacts, RejectsMisshapenExpertAdaptersAndChoices) {
+  io::ModelConfig config = parse(json::parse(kMixtral));
+  ModelBatch batch = packed_batch(config.vocab_size, 23);
+  ModelWeights weights = random_weights(config, true, 24);
+  const reference::ModelResult result = reference::model_reference(config, weights, batch);
+  auto run = [&](const ModelWeights& w, const reference::ExpertChoices& ids) {
+    return test::error_message([&] { reference::model_reference(config, w, batch, 1.0, ids); });
+  };
+  ModelWeights misshapen = weights;
+  misshapen.at("model.layers.1.mlp.experts.lora_B.weight").pop_back();
+  EXPECT_NE(run(misshapen, {}).find("adapt neither expert weight"), std::string::npos);
+  reference::ExpertChoices one_layer = {result.expert_ids[0]}, short_ids = result.expert_ids,
+                           unknown = result.expert_ids;
+  short_ids[1].pop_back();
+  unknown[0][3] = int32_t(config.moe.experts);
+  EXPECT_NE(run(weights, one_layer).find("holds 1 layers' choices; the model has 2"),
+            std::string::npos);
+  EXPECT_NE(run(weights, short_ids).find("has 43 choices for 22 tokens of 2"), std::string::npos);
+  EXPECT_NE(run(weights, unknown).find("names expert 5 of 5"), std::string::npos);
 }

@@ -17,7 +17,7 @@ namespace vktrain::test {
 // "llama" (llama3 rope scaling), "mistral" (sliding window on every layer), "qwen2" (q/k/v
 // biases), "qwen3" (qk-norm, tied), "gemma3" (sandwich norms, one sliding and one full layer,
 // window 5 < T); also "qwen3_moe" (layer 0 of 5 experts of F 24, 2 per token; layer 1 dense),
-// not in kTinyFamilies while the CPU reference model has no experts.
+// which reference_moe_test.cpp checks against the CPU reference model.
 io::ModelConfig tiny_config(const std::string& family);
 inline const std::vector<std::string> kTinyFamilies = {"llama", "mistral", "qwen2", "qwen3",
                                                       "gemma3"};

@@ -25,19 +25,7 @@ GpuRun run_gpu(const io::ModelConfig& config, const model::ModelSetup& setup,
 void expect_matches(const std::string& family, const model::ModelSetup& setup) {
   io::ModelConfig config = test::tiny_config(family);
   auto weights = test::random_weights(test::all_parameters(config, setup.lora), 11);
-  data::HostBatch batch = test::tiny_batch(config, 5);
-  reference::ModelBatch ref_batch{batch.batch, batch.time, batch.ids, batch.targets,
-                                  batch.positions, batch.documents};
-  double scale = setup.lora.rank ? setup.lora.scale() : 1.0;
-  reference::ModelResult want = reference::model_reference(config, weights, ref_batch, scale);
-  GpuRun got = run_gpu(config, setup, weights, batch, false);
-  // f32 everywhere; the GPU sums in other orders than the double reference, and the errors of
-  // the two layers compound: 1e-4 of the largest value of each tensor (the bound).
-  EXPECT_LT(test::relative_error(got.logits, want.logits), 1e-4) << family << " logits";
-  EXPECT_NEAR(got.loss, want.loss, 1e-5 * want.loss) << family << " loss";
-  ASSERT_FALSE(got.grads.empty());
-  for (const auto& [name, grad] : got.grads)
-    EXPECT_LT(test::relative_error(grad, want.grads.at(name)), 1e-4) << family << " " << name;
+  test::expect_matches_reference(config, setup, weights, test::tiny_batch(config, 5), family);
 }
 
 TEST(Transformer, FullFineTuningMatchesReferenceForEveryFamily) {

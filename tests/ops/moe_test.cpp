@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "ops/moe.hpp"
@@ -22,19 +23,27 @@ struct Case {
   float aux_coefficient = 0.0f;  // the load-balancing loss of this one layer too
   bool gpt_oss_experts = false;  // expert biases and the clamped SwiGLU
   size_t lora_rank = 0;          // LoRA on gate_up and down (PEFT's target_parameters)
+  // Routing edge cases: router rows 1 and 3 (and their biases) equal, so every token's logits
+  // tie there; an expert whose bias of -50 keeps every token away; k experts per token.
+  bool tied = false;
+  int starved = -1;
+  size_t k = 2;
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 reference::MoeBlock make_block(const Case& c) {
-  reference::MoeBlock b{37, 24, 20, 5, 2, {c.routing, true}, ops::GluActivation::silu,
+  reference::MoeBlock b{37, 24, 20, 5, c.k, {c.routing, true}, ops::GluActivation::silu,
                         {}, {}, {}, {}};
   b.router_weight = test::random_values(b.E * b.C, 91, c.dtype);
+  if (c.tied) std::copy_n(&b.router_weight[1 * b.C], b.C, &b.router_weight[3 * b.C]);
   b.gate_up = test::random_values(b.E * 2 * b.F * b.C, 92, c.dtype, 0.5f);
   b.down = test::random_values(b.E * b.C * b.F, 93, c.dtype, 0.5f);
   if (c.bias) {
     b.router_bias = test::random_values(b.E, 94);
     if (c.all_to_one) b.router_bias[2] = 50.0f;
+    if (c.starved >= 0) b.router_bias[size_t(c.starved)] = -50.0f;
+    if (c.tied) b.router_bias[3] = b.router_bias[1];
   }
   b.aux_coefficient = c.aux_coefficient;
   if (c.gpt_oss_experts) {
@@ -155,6 +164,20 @@ const Case kCases[] = {
      3},
     {"qwen3_moe_expert_lora_bf16", MoeRouting::softmax_topk, false, false, DType::bf16, 0.0f,
      false, 3},
+    // Routing's edge cases, the load-balancing loss on each (a router bias on Qwen3-MoE's
+    // softmax routing where one is needed to force the choice).
+    {.name = "qwen3_moe_tied_logits_f32", .routing = MoeRouting::softmax_topk, .dtype = DType::f32,
+     .aux_coefficient = 0.5f, .tied = true},
+    {.name = "gpt_oss_tied_logits_f32", .routing = MoeRouting::topk_softmax, .bias = true,
+     .dtype = DType::f32, .aux_coefficient = 0.5f, .tied = true},
+    {.name = "qwen3_moe_expert_without_tokens_f32", .routing = MoeRouting::softmax_topk,
+     .bias = true, .dtype = DType::f32, .aux_coefficient = 0.5f, .starved = 3},
+    {.name = "qwen3_moe_every_token_to_one_expert_f32", .routing = MoeRouting::softmax_topk,
+     .bias = true, .all_to_one = true, .dtype = DType::f32, .aux_coefficient = 0.5f},
+    {.name = "qwen3_moe_k_is_e_f32", .routing = MoeRouting::softmax_topk, .dtype = DType::f32,
+     .aux_coefficient = 0.5f, .k = 5},
+    {.name = "gpt_oss_k_is_e_f32", .routing = MoeRouting::topk_softmax, .bias = true,
+     .dtype = DType::f32, .aux_coefficient = 0.5f, .gpt_oss_experts = true, .k = 5},
 };
 
 }  // namespace
@@ -176,9 +199,26 @@ TEST_P(MoeBlockCases, ForwardAndBackwardMatchTheReference) {
   write_floats(ctx, block.dx, start);
   block.zero_gradients();
   block.backward.run();
-  if (c.all_to_one) {
-    auto ids = read_ints(ctx, block.scratch[ops::MoeScratchSlot::ids]);
-    for (size_t t = 0; t < b.T; ++t) EXPECT_EQ(ids[t * b.k], 2) << t;
+  // The choices are the reference's, ties to the lower expert included.
+  const auto ids = read_ints(ctx, block.scratch[ops::MoeScratchSlot::ids]);
+  const auto routing = reference::moe_router_forward(reference::moe_block_logits(b, x), b.T, b.E,
+                                                     b.k, b.router);
+  EXPECT_EQ(ids, routing.ids);
+  for (size_t t = 0; t < b.T; ++t) {
+    if (c.all_to_one) EXPECT_EQ(ids[t * b.k], 2) << t;
+    for (size_t j = 0; j < b.k; ++j) EXPECT_NE(ids[t * b.k + j], c.starved) << t;
+  }
+  if (c.tied) {  // expert 3 ties with 1 and loses: it comes only after 1, never alone
+    const auto logits = read_floats(ctx, block.scratch[ops::MoeScratchSlot::logits]);
+    size_t split = 0;  // tokens whose last slot went to 1 over 3
+    for (size_t t = 0; t < b.T; ++t) {
+      ASSERT_EQ(logits[t * b.E + 1], logits[t * b.E + 3]) << t;
+      const int32_t* row = &ids[t * b.k];
+      const auto one = std::find(row, row + b.k, 1), three = std::find(row, row + b.k, 3);
+      if (three != row + b.k) EXPECT_LT(one, three) << t;
+      split += one != row + b.k && three == row + b.k;
+    }
+    EXPECT_GT(split, 0u);
   }
   auto want = reference::moe_block_backward(b, x, dy);
   for (size_t i = 0; i < start.size(); ++i) want.dx[i] += start[i];

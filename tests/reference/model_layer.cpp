@@ -5,6 +5,7 @@
 #include "model/rope_frequencies.hpp"
 #include "reference/glu.hpp"
 #include "reference/lora.hpp"
+#include "reference/model_moe.hpp"
 #include "reference/rmsnorm.hpp"
 #include "reference/rope.hpp"
 
@@ -90,10 +91,6 @@ void project_backward(ModelGradients& grads, std::vector<double>& dx, const Mode
   add_into(dx, g.x);
 }
 
-ops::GluActivation activation(const io::ModelConfig& c) {
-  return c.activation == "silu" ? ops::GluActivation::silu : ops::GluActivation::gelu_tanh;
-}
-
 // The norm in front of the MLP: Gemma-3 has its own; the others reuse post_attention_layernorm.
 std::string mlp_norm(const io::ModelConfig& c, int64_t layer) {
   return layer_name(layer, c.sandwich_norms ? "pre_feedforward_layernorm.weight"
@@ -122,6 +119,7 @@ AttentionShape attention_shape(const ModelInputs& in, int64_t layer) {
   s.window = c.sliding_layers[size_t(layer)] ? *c.sliding_window : 0;
   s.scale = model::layer_attention_scale(c, layer);
   s.documents = in.batch.documents;
+  if (c.attention_sinks) s.sinks = in.weight(layer_name(layer, kSinks));
   return s;
 }
 
@@ -181,30 +179,40 @@ std::vector<float> layer_forward(LayerActivations& saved, const ModelInputs& in,
   saved.h = add(x, branch_norm(in, layer, "post_attention_layernorm.weight", saved.o));
 
   saved.norm2 = norm(in, mlp_norm(c, layer), saved.h, C);
-  saved.gate = project(in, layer, "gate_proj", saved.norm2);
-  saved.up = project(in, layer, "up_proj", saved.norm2);
-  std::vector<double> glu;
-  glu_forward(glu, saved.gate, saved.up, activation(c));
-  saved.glu = to_f32(glu);
-  saved.down = project(in, layer, "down_proj", saved.glu);
+  if (c.moe_layer(layer)) {
+    saved.down = moe_layer_forward(saved, in, layer, saved.norm2);
+  } else {
+    saved.gate = project(in, layer, "gate_proj", saved.norm2);
+    saved.up = project(in, layer, "up_proj", saved.norm2);
+    std::vector<double> glu;
+    glu_forward(glu, saved.gate, saved.up, in.activation());
+    saved.glu = to_f32(glu);
+    saved.down = project(in, layer, "down_proj", saved.glu);
+  }
   return add(saved.h, branch_norm(in, layer, "post_feedforward_layernorm.weight", saved.down));
 }
 
 std::vector<float> layer_backward(ModelGradients& grads, const ModelInputs& in, int64_t layer,
-                                  const LayerActivations& saved, const std::vector<float>& dout) {
+                                  const LayerActivations& saved, const std::vector<float>& dout,
+                                  const std::vector<double>& router_dlogits) {
   const io::ModelConfig& c = in.config;
   const size_t C = size_t(c.hidden_size);
 
-  // MLP branch: out = h + [post_feedforward_layernorm](down(glu(gate(n2), up(n2)))).
+  // MLP branch: out = h + [post_feedforward_layernorm](down(glu(gate(n2), up(n2)))), or
+  // out = h + moe(n2).
   const std::vector<float> ddown =
       branch_norm_backward(grads, in, layer, "post_feedforward_layernorm.weight", dout, saved.down);
-  std::vector<double> dglu;
-  project_backward(grads, dglu, in, layer, "down_proj", ddown, saved.glu);
-  std::vector<double> dgate(saved.gate.size(), 0.0), dup(saved.up.size(), 0.0);
-  glu_backward(dgate, dup, to_f32(dglu), saved.gate, saved.up, activation(c));
   std::vector<double> dnorm2;
-  project_backward(grads, dnorm2, in, layer, "gate_proj", to_f32(dgate), saved.norm2);
-  project_backward(grads, dnorm2, in, layer, "up_proj", to_f32(dup), saved.norm2);
+  if (c.moe_layer(layer)) {
+    dnorm2 = moe_layer_backward(grads, in, layer, saved.norm2, ddown, router_dlogits);
+  } else {
+    std::vector<double> dglu;
+    project_backward(grads, dglu, in, layer, "down_proj", ddown, saved.glu);
+    std::vector<double> dgate(saved.gate.size(), 0.0), dup(saved.up.size(), 0.0);
+    glu_backward(dgate, dup, to_f32(dglu), saved.gate, saved.up, in.activation());
+    project_backward(grads, dnorm2, in, layer, "gate_proj", to_f32(dgate), saved.norm2);
+    project_backward(grads, dnorm2, in, layer, "up_proj", to_f32(dup), saved.norm2);
+  }
   const std::vector<float> dh =
       norm_backward(grads, in, mlp_norm(c, layer), to_f32(dnorm2), saved.h, C, dout);
 
@@ -213,9 +221,10 @@ std::vector<float> layer_backward(ModelGradients& grads, const ModelInputs& in, 
       branch_norm_backward(grads, in, layer, "post_attention_layernorm.weight", dh, saved.o);
   std::vector<double> dattention;
   project_backward(grads, dattention, in, layer, "o_proj", do_proj, saved.attention);
-  std::vector<double> dq_rot, dk_rot, dv;
-  attention_backward(dq_rot, dk_rot, dv, to_f32(dattention), saved.q_rot, saved.k_rot, saved.v,
-                     saved.shape);
+  std::vector<double> dq_rot, dk_rot, dv, dsinks;
+  attention_backward(dq_rot, dk_rot, dv, dsinks, to_f32(dattention), saved.q_rot, saved.k_rot,
+                     saved.v, saved.shape);
+  if (c.attention_sinks) add_into(grads.at(layer_name(layer, kSinks)), dsinks);
   const std::vector<float> dq =
       position_encode_backward(grads, in, layer_name(layer, "self_attn.q_norm.weight"), dq_rot,
                                saved.q, saved, saved.shape.Hq);

@@ -31,13 +31,14 @@ std::vector<int32_t> top_k(const float* z, size_t E, size_t k) {
 }  // namespace
 
 MoeRouting moe_router_forward(const std::vector<float>& logits, size_t T, size_t E, size_t k,
-                              const ops::MoeRouter& router) {
+                              const ops::MoeRouter& router, const std::vector<int32_t>& held) {
   MoeRouting out;
   for (size_t t = 0; t < T; ++t) {
     const float* z = logits.data() + t * E;
     auto p = softmax_row(z, E);
     out.probs.insert(out.probs.end(), p.begin(), p.end());
-    auto chosen = top_k(z, E, k);
+    auto chosen = held.empty() ? top_k(z, E, k)
+                               : std::vector<int32_t>(&held[t * k], &held[(t + 1) * k]);
     std::vector<double> w(k);
     if (router.routing == ops::MoeRouting::softmax_topk) {
       for (size_t j = 0; j < k; ++j) w[j] = p[size_t(chosen[j])];
@@ -58,8 +59,8 @@ MoeRouting moe_router_forward(const std::vector<float>& logits, size_t T, size_t
 
 void moe_router_backward(std::vector<double>& dlogits, const std::vector<float>& dweights,
                          const std::vector<float>& logits, size_t T, size_t E, size_t k,
-                         const ops::MoeRouter& router) {
-  auto routing = moe_router_forward(logits, T, E, k, router);
+                         const ops::MoeRouter& router, const std::vector<int32_t>& chosen) {
+  auto routing = moe_router_forward(logits, T, E, k, router, chosen);
   for (size_t t = 0; t < T; ++t) {
     const int32_t* ids = routing.ids.data() + t * k;
     const double* w = routing.weights.data() + t * k;
@@ -189,18 +190,6 @@ void moe_aux_loss_backward(std::vector<double>& dlogits,
 
 namespace {
 
-// The router's logits x Wr^T + br, rounded to f32 as the device keeps them.
-std::vector<float> block_logits(const MoeBlock& b, const std::vector<float>& x) {
-  std::vector<float> z(b.T * b.E);
-  for (size_t t = 0; t < b.T; ++t)
-    for (size_t e = 0; e < b.E; ++e) {
-      double sum = b.router_bias.empty() ? 0.0 : b.router_bias[e];
-      for (size_t c = 0; c < b.C; ++c) sum += double(x[t * b.C + c]) * b.router_weight[e * b.C + c];
-      z[t * b.E + e] = float(sum);
-    }
-  return z;
-}
-
 // The gated unit h(gate, up) and its partial derivatives: SwiGLU / GEGLU, or gpt-oss's clamped
 // SwiGLU (torch's clamp passes the gradient at its bounds).
 struct Gated {
@@ -211,7 +200,7 @@ Gated gated_unit(const MoeBlock& b, double gate, double up) {
     double a = glu_activation(gate, b.activation);
     return {a * up, up * glu_activation_derivative(gate, b.activation), a};
   }
-  const double alpha = 1.702, limit = 7.0;
+  const double alpha = b.swiglu_alpha, limit = b.swiglu_limit;
   double g = std::min(gate, limit), u = std::clamp(up, -limit, limit);
   double s = 1.0 / (1.0 + std::exp(-alpha * g));
   return {(u + 1) * g * s, gate <= limit ? (u + 1) * s * (1 + alpha * g * (1 - s)) : 0.0,
@@ -263,9 +252,20 @@ MoeBlock merged(const MoeBlock& b) {
 
 }  // namespace
 
+std::vector<float> moe_block_logits(const MoeBlock& b, const std::vector<float>& x) {
+  std::vector<float> z(b.T * b.E);
+  for (size_t t = 0; t < b.T; ++t)
+    for (size_t e = 0; e < b.E; ++e) {
+      double sum = b.router_bias.empty() ? 0.0 : b.router_bias[e];
+      for (size_t c = 0; c < b.C; ++c) sum += double(x[t * b.C + c]) * b.router_weight[e * b.C + c];
+      z[t * b.E + e] = float(sum);
+    }
+  return z;
+}
+
 std::vector<double> moe_block_forward(const MoeBlock& b, const std::vector<float>& x) {
   if (adapted(b)) return moe_block_forward(merged(b), x);
-  auto routing = moe_router_forward(block_logits(b, x), b.T, b.E, b.k, b.router);
+  auto routing = moe_router_forward(moe_block_logits(b, x), b.T, b.E, b.k, b.router, b.chosen);
   std::vector<double> y(b.T * b.C, 0.0);
   for (size_t t = 0; t < b.T; ++t)
     for (size_t j = 0; j < b.k; ++j) {
@@ -276,9 +276,10 @@ std::vector<double> moe_block_forward(const MoeBlock& b, const std::vector<float
 }
 
 MoeBlockGradients moe_block_backward(const MoeBlock& b, const std::vector<float>& x,
-                                     const std::vector<float>& dy) {
+                                     const std::vector<float>& dy,
+                                     const std::vector<double>& dlogits_in) {
   if (adapted(b)) {
-    MoeBlockGradients g = moe_block_backward(merged(b), x, dy);
+    MoeBlockGradients g = moe_block_backward(merged(b), x, dy, dlogits_in);
     if (b.gate_up_lora.rank)
       expert_lora_gradients(g.gate_up_lora_a, g.gate_up_lora_b, g.gate_up, b.gate_up_lora, b.E,
                             2 * b.F, b.C);
@@ -286,8 +287,8 @@ MoeBlockGradients moe_block_backward(const MoeBlock& b, const std::vector<float>
       expert_lora_gradients(g.down_lora_a, g.down_lora_b, g.down, b.down_lora, b.E, b.C, b.F);
     return g;
   }
-  auto logits = block_logits(b, x);
-  auto routing = moe_router_forward(logits, b.T, b.E, b.k, b.router);
+  auto logits = moe_block_logits(b, x);
+  auto routing = moe_router_forward(logits, b.T, b.E, b.k, b.router, b.chosen);
   MoeBlockGradients g{
       std::vector<double>(b.T * b.C, 0.0),     std::vector<double>(b.E * b.C, 0.0),
       std::vector<double>(b.E, 0.0),           std::vector<double>(b.gate_up.size(), 0.0),
@@ -324,8 +325,9 @@ MoeBlockGradients moe_block_backward(const MoeBlock& b, const std::vector<float>
         }
       }
     }
-  std::vector<double> dlogits(b.T * b.E, 0.0);
-  moe_router_backward(dlogits, dweights, logits, b.T, b.E, b.k, b.router);
+  std::vector<double> dlogits = dlogits_in;
+  dlogits.resize(b.T * b.E, 0.0);
+  moe_router_backward(dlogits, dweights, logits, b.T, b.E, b.k, b.router, b.chosen);
   if (b.aux_coefficient != 0.0)
     moe_aux_loss_backward(dlogits, {logits}, {routing.ids}, 0, b.T, b.E, b.k, b.aux_coefficient);
   for (size_t t = 0; t < b.T; ++t)

@@ -16,11 +16,14 @@ struct MoeRouting {
   std::vector<double> probs;    // [T, E] softmax of the logits
 };
 
+// chosen [T, k] (or empty): the experts to take instead of the top k, held still while finite
+// differences move the logits; the weights are computed for them as for the top k.
 MoeRouting moe_router_forward(const std::vector<float>& logits, size_t T, size_t E, size_t k,
-                              const ops::MoeRouter& router);
+                              const ops::MoeRouter& router,
+                              const std::vector<int32_t>& chosen = {});
 void moe_router_backward(std::vector<double>& dlogits, const std::vector<float>& dweights,
                          const std::vector<float>& logits, size_t T, size_t E, size_t k,
-                         const ops::MoeRouter& router);
+                         const ops::MoeRouter& router, const std::vector<int32_t>& chosen = {});
 
 // Grouping: offsets [E + 1] and rows [S] (slots sorted by expert, stable).
 struct MoeGrouping {
@@ -74,18 +77,25 @@ struct MoeBlock {
   ops::GluActivation activation = ops::GluActivation::silu;
   std::vector<float> router_weight, router_bias, gate_up, down;
   std::vector<float> gate_up_bias, down_bias;  // [E, 2F] and [E, C], or empty
-  bool clamped_swiglu = false;                 // gpt-oss's, alpha 1.702 and limit 7
+  bool clamped_swiglu = false;                 // gpt-oss's (ops/moe_swiglu.hpp)
+  double swiglu_alpha = 1.702, swiglu_limit = 7.0;  // its gain and clamp
   double aux_coefficient = 0.0;  // this one layer's load-balancing loss, times this (0: none)
   ExpertLora gate_up_lora, down_lora;  // rank 0: not adapted; else run on the merged weights
+  std::vector<int32_t> chosen;  // [T, k] experts held still (moe_router_forward), or empty
 };
 struct MoeBlockGradients {
   std::vector<double> dx, router, router_bias, gate_up, down, gate_up_bias, down_bias;
   std::vector<double> gate_up_lora_a, gate_up_lora_b, down_lora_a, down_lora_b;  // adapted only
 };
 std::vector<double> moe_block_forward(const MoeBlock& block, const std::vector<float>& x);
+// The router's logits x Wr^T + br [T, E], rounded to f32 as the device keeps them.
+std::vector<float> moe_block_logits(const MoeBlock& block, const std::vector<float>& x);
 // Gradients for dy and, where aux_coefficient is set, of the load-balancing loss (written).
+// dlogits [T, E] (or empty): a gradient of the router's logits from elsewhere (a model's
+// load-balancing loss over all its layers), added before it flows into the router and x.
 MoeBlockGradients moe_block_backward(const MoeBlock& block, const std::vector<float>& x,
-                                     const std::vector<float>& dy);
+                                     const std::vector<float>& dy,
+                                     const std::vector<double>& dlogits = {});
 
 // Router logits [T, E] for finite differences: each row a shuffled ladder of steps 0.2 plus
 // noise below 0.05, so a step below 0.05 of one logit never changes which experts are chosen.
