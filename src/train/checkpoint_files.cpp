@@ -178,8 +178,14 @@ void read_trainable(model::Parameters& params, Optimizer& optimizer, const std::
       params.write(name, f32_values(*weights, dir + "/" + kModelFile, name, p.spec.shape));
     }
     const std::vector<StateTensor> tensors = optimizer.state_tensors(p);
-    for (size_t i = 0; i < tensors.size(); ++i)
-      optimizer.write_state(p, i, state_values(state_file, optimizer_path, tensors[i]));
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const std::vector<float> values = state_values(state_file, optimizer_path, tensors[i]);
+      try {  // a value the optimizer refuses (a code or absmax out of range): name the file
+        optimizer.write_state(p, i, values);
+      } catch (const Error& e) {
+        fail("[checkpoint] {}: {}", optimizer_path, e.what());
+      }
+    }
   }
 }
 

@@ -1,12 +1,14 @@
 // A checkpoint's optimizer state through optimizer.safetensors: AdamW 8-bit's codes (U8) and
-// absmax (F32) read back as written, and a checkpoint of one optimizer refused by another with
-// one error naming both.
+// absmax (F32) read back as written, a NaN absmax is refused naming the file and the tensor, and
+// a checkpoint of one optimizer is refused by another with one error naming both.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <map>
 
+#include "io/safetensors.hpp"
 #include "model/tiny_models.hpp"
 #include "support/support.hpp"
 #include "train/checkpoint_files.hpp"
@@ -53,6 +55,34 @@ TEST(OptimizerCheckpoint, Adamw8bitStateReadsBackAndAnotherOptimizerIsRefused) {
     for (size_t i = 0; i < tensors.size(); ++i)
       EXPECT_EQ(same->read_state(p, i), written[tensors[i].name]) << tensors[i].name;
   }
+
+  // An absmax that no state can have (NaN): one error naming the file and the tensor.
+  const std::string state_path = checkpoint + "/optimizer.safetensors";
+  std::vector<std::vector<std::byte>> data;
+  std::vector<io::SafetensorsTensor> entries;
+  std::string corrupted;
+  {
+    io::SafetensorsReader file(state_path);
+    data.reserve(file.tensors().size());
+    for (const auto& [name, entry] : file.tensors()) {
+      const auto bytes = file.data(name);
+      data.emplace_back(bytes.begin(), bytes.end());
+      if (corrupted.empty() && name.starts_with("exp_avg_absmax.")) {
+        const float nan = std::nanf("");
+        std::memcpy(data.back().data(), &nan, sizeof nan);
+        corrupted = name;
+      }
+      entries.push_back({name, entry.dtype, entry.shape, data.back()});
+    }
+    io::write_safetensors(state_path + ".bad", entries, file.metadata());
+  }
+  std::filesystem::rename(state_path, state_path + ".good");
+  std::filesystem::rename(state_path + ".bad", state_path);
+  const std::string bad = test::error_message(
+      [&] { train::read_trainable(restored->parameters(), *same, checkpoint); });
+  EXPECT_NE(bad.find(state_path), std::string::npos) << bad;
+  EXPECT_NE(bad.find(corrupted + " holds nan, not a finite absmax"), std::string::npos) << bad;
+  std::filesystem::rename(state_path + ".good", state_path);
 
   auto other = train::make_optimizer(restored->parameters(), {});
   const std::string message = test::error_message(
