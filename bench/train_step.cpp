@@ -7,6 +7,7 @@
 // per step outside the wait for the device, which the overlap hides when it is shorter than the
 // device's step. bench/reference/train_step.py runs the same step in PyTorch + PEFT. On
 // lavapipe: --size tiny --batch 2 --seq 64 --steps 2. --quantize MIX: a quantized base (QLoRA).
+// --optimizer adamw_8bit: bitsandbytes' 8-bit AdamW (issue 15's 70B target as Unsloth runs it).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -110,6 +111,8 @@ int main(int argc, char** argv) {
   app.add_option("--quantize", quantize,
                  "a quantized base: q8_0, q6_k, q5_k, q4_k or q4_0, llama-quantize's mixes as "
                  "`vktrain train --quantize` applies them");
+  std::string optimizer = "adamw";
+  app.add_option("--optimizer", optimizer, "adamw or adamw_8bit (8-bit moments)");
   double peak = 0;
   app.add_option("--peak", peak,
                  "TFLOP/s the model FLOP utilisation is a share of (e.g. torch.matmul bf16 4096^3 "
@@ -133,8 +136,9 @@ int main(int argc, char** argv) {
     }
     model::Transformer m(ctx, config, setup);
     write_random_weights(m.parameters(), config);
-    train::TrainingStep step(m, {batch, seq, micro, recompute}, {.weight_decay = 0.01,
-                                                                 .max_grad_norm = 1.0});
+    train::TrainingStep step(m, {batch, seq, micro, recompute},
+                             {.weight_decay = 0.01, .max_grad_norm = 1.0}, nullptr, false,
+                             train::parse_optimizer(optimizer, "--optimizer"));
     // Every step prepares the next one, the last one too: all steps do the same work. The
     // batches repeat after `pool` of them.
     const int64_t pool = micro * (steps + 2);
@@ -178,13 +182,13 @@ int main(int argc, char** argv) {
     double median = seconds[seconds.size() / 2];
     double tokens = double(batch * seq * micro);
     const auto& memory = ctx.allocator.stats();
-    fmt::print("{} {} {} {}, {} B={} T={} x{}{}: {:.1f} ms/step, {:.0f} tokens/s, loss {:.3f} -> "
+    fmt::print("{} {} {} {}, {}, {} B={} T={} x{}{}: {:.1f} ms/step, {:.0f} tokens/s, loss {:.3f} -> "
                "{:.3f}, peak device memory {:.2f} GiB in use ({:.2f} GiB reserved), "
                "{:.1f} M of {:.1f} M parameters train\n",
                ctx.caps().name, family, size,
                (full ? "full" : fmt::format("LoRA r{}", rank)) +
                    (quantize ? fmt::format(" on a {} base", *quantize) : ""),
-               dtype_name, batch, seq, micro, recompute ? " recompute" : "", median * 1e3,
+               optimizer, dtype_name, batch, seq, micro, recompute ? " recompute" : "", median * 1e3,
                tokens / median, first.loss, loss, double(memory.peak_in_use) / (1 << 30),
                double(memory.peak_reserved) / (1 << 30),
                double(m.parameters().trainable_count()) / 1e6,

@@ -132,6 +132,9 @@ int main(int argc, char** argv) {
   plan->add_flag("--shard-optimizer", plan_options.shard_optimizer,
                  "with --ranks: the optimizer state split over the ranks (train "
                  "--shard-optimizer, ZeRO-1)");
+  plan->add_option("--optimizer", plan_options.optimizer,
+                   "adamw (default) or adamw_8bit: 8-bit moments, 1 byte a value and an absmax "
+                   "a block of 256");
   plan->add_option("--link-gbps", plan_options.link_gbps,
                    "with --ranks: the slowest link between ranks in Gbit/s, for the all-reduce's "
                    "time per step");

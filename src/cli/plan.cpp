@@ -99,7 +99,7 @@ std::string plan_advice(const model::MemoryPlan& plan, uint64_t budget,
   std::vector<std::string> tries;
   if (setup.full)
     tries.push_back(fmt::format("LoRA instead of --full (the f32 master weights, gradients and "
-                                "AdamW state of every parameter take {:.2f} GiB)",
+                                "optimizer state of every parameter take {:.2f} GiB)",
                                 gib(plan.master + plan.gradients + plan.optimizer)));
   // Smaller batches shrink only the activations and workspace: no help when the weights and
   // their training state alone overflow, and a batch of one row has nothing left to cut but rows.
@@ -144,6 +144,7 @@ int run_plan(const PlanOptions& o) {
     fail("[plan] --link-gbps must be positive, got {}", *o.link_gbps);
   if (o.link_gbps && o.ranks == 1) fail("[plan] --link-gbps needs --ranks N above 1");
   if (o.shard_optimizer && o.ranks == 1) fail("[plan] --shard-optimizer needs --ranks N above 1");
+  const train::OptimizerKind optimizer = train::parse_optimizer(o.optimizer, "[plan] --optimizer");
   std::optional<io::ModelSource> source;
   if (o.model) source.emplace(*o.model);
   const io::ModelConfig config =
@@ -163,8 +164,8 @@ int run_plan(const PlanOptions& o) {
       quantized_base(config, source ? &*source : nullptr, o.quantize, setup.dtype).types;
   model::check_model_setup(setup);
   const model::MemoryPlan plan =
-      train::plan_training(config, setup, o.batch, o.seq_len, o.grad_accum, context.caps(), {},
-                           o.ranks, o.shard_optimizer);
+      train::plan_training(config, setup, o.batch, o.seq_len, o.grad_accum, context.caps(),
+                           optimizer, o.ranks, o.shard_optimizer);
   // --device-memory plans for a machine the user does not have (a 96 GB Strix Halo, a 24 GB
   // card): its whole memory is the budget.
   const uint64_t budget = o.device_memory ? uint64_t(*o.device_memory * double(1ull << 30))
@@ -180,8 +181,8 @@ int run_plan(const PlanOptions& o) {
   fmt::print("plan: {}, {}, {}{}, {} x {} tokens x {} micro-batch{}, {}\n", name, mode_name,
              dtype_name(setup.dtype), quantized, o.batch, o.seq_len, o.grad_accum,
              o.grad_accum == 1 ? "" : "es", device);
-  auto row = [](const char* part, uint64_t bytes, const std::string& note = "") {
-    fmt::print("  {:<26}{:>10.2f} GiB{}\n", part, gib(bytes), note);
+  auto row = [](const std::string& part, uint64_t bytes, const std::string& note = "") {
+    fmt::print("  {:<30}{:>10.2f} GiB{}\n", part, gib(bytes), note);
   };
   row("weights", plan.weights);
   row("LoRA adapter", plan.adapter);
@@ -192,7 +193,9 @@ int run_plan(const PlanOptions& o) {
           ? std::string("   whole: in f32 they are the weights themselves")
           : fmt::format("   sharded: 1/{} per device", o.ranks));
   row("gradients (f32)", plan.gradients, sharded ? "   whole: the backward accumulates into them" : "");
-  row("optimizer state (AdamW)", plan.optimizer,
+  row(optimizer == train::OptimizerKind::adamw ? "optimizer state (AdamW)"
+                                               : "optimizer state (AdamW 8-bit)",
+      plan.optimizer,
       sharded ? fmt::format("   sharded: 1/{} per device", o.ranks) : "");
   row("activations", plan.activations,
       fmt::format("   with recompute {:.2f} GiB", gib(plan.activations_recompute)));

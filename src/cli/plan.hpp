@@ -51,6 +51,7 @@ struct PlanOptions {
   int64_t ranks = 1;                   // --ranks N: data parallel over N devices
   std::optional<double> link_gbps;     // --link-gbps G: the slowest link between ranks
   bool shard_optimizer = false;        // --shard-optimizer: its state split over the ranks
+  std::string optimizer = TrainOptions{}.optimizer;  // --optimizer adamw|adamw_8bit
   std::optional<std::string> quantize;  // --quantize (cli/run_setup.hpp)
   std::optional<double> device_memory;  // --device-memory GIB: plan for that much, not this device
 };

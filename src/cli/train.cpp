@@ -112,6 +112,8 @@ nlohmann::json settings_of(const TrainOptions& o, DType dtype, bool recompute, i
   s["optimizer"] = {{"lr", o.lr},           {"schedule", o.lr_schedule}, {"warmup", o.warmup},
                     {"min_lr", o.min_lr},   {"weight_decay", o.weight_decay},
                     {"max_grad_norm", o.max_grad_norm}, {"seed", o.seed}};
+  // Only when not AdamW, so that the settings of AdamW runs stay what they always were.
+  if (o.optimizer != "adamw") s["optimizer"]["name"] = o.optimizer;
   if (o.adapter) s["adapter"] = *o.adapter;
   s["recompute"] = recompute;
   // A step's micro-batches and the data position depend on the number of ranks (a resume
@@ -129,6 +131,7 @@ nlohmann::json shown_settings(const TrainOptions& o, DType dtype, bool recompute
   };
   shown["dtype"] = resolved(o.dtype, std::string(dtype_name(dtype)));
   shown["grad-checkpoint"] = resolved(o.grad_checkpoint, recompute ? "on" : "off");
+  shown["optimizer"] = o.optimizer;
   shown["steps"] = steps;
   return shown;
 }
@@ -183,6 +186,9 @@ void add_train_options(CLI::App& c, TrainOptions& o) {
   c.add_option("--min-lr", o.min_lr, "where linear and cosine end (default 0)");
   c.add_option("--weight-decay", o.weight_decay, "AdamW weight decay on matrices (default 0)");
   c.add_option("--max-grad-norm", o.max_grad_norm, "clip the gradient norm (0: off; default 1)");
+  c.add_option("--optimizer", o.optimizer,
+               "adamw (default) or adamw_8bit: bitsandbytes' blockwise 8-bit AdamW, its moments "
+               "in 1 byte a value instead of 8");
   c.add_option("--batch", o.batch, "rows per micro-batch (default 4)");
   c.add_option("--grad-accum", o.grad_accum, "micro-batches per optimizer step (default 1)");
   c.add_option("--seq-len", o.seq_len, "tokens per row (default 2048)");
@@ -242,6 +248,7 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
   // Everything that can be checked cheaply is, before --out is touched.
   check_options(o);
   const train::LrSchedule schedule = train::parse_lr_schedule(o.lr_schedule);
+  const train::OptimizerKind optimizer = train::parse_optimizer(o.optimizer, "[train] --optimizer");
   const train::RunStart start =
       o.resume ? train::RunStart::resume
                : (o.overwrite ? train::RunStart::overwrite : train::RunStart::fresh);
@@ -271,7 +278,7 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
   model::check_model_setup(setup);
   // The memory plan decides recompute and refuses a run that cannot fit, before allocating.
   model::MemoryPlan plan =
-      train::plan_training(config, setup, o.batch, o.seq_len, o.grad_accum, ctx.caps(), {},
+      train::plan_training(config, setup, o.batch, o.seq_len, o.grad_accum, ctx.caps(), optimizer,
                            ranks.size(), o.shard_optimizer, uint64_t(o.bucket_mb * 1e6));
   const uint64_t budget = model::usable_budget(ctx);
   const bool recompute =
@@ -346,14 +353,15 @@ int train_rank(const TrainOptions& options, const train::Communicator& ranks) {
   t.settings = settings_of(o, setup.dtype, recompute, ranks.size());
   t.ranks = &ranks;
   t.shard_optimizer = o.shard_optimizer;
+  t.optimizer = optimizer;
   train::Trainer trainer(m, train, valid ? &*valid : nullptr, t);
 
   if (root)
-    fmt::print("train: {} on {}, {} {}, {} steps of {}{} x {} x {} tokens{}\n",
+    fmt::print("train: {} on {}, {} {}, {}, {} steps of {}{} x {} x {} tokens{}\n",
              o.full ? "full fine-tuning"
                     : fmt::format("LoRA r{}{}", o.lora_rank, o.adapter ? " from " + *o.adapter : ""),
              ctx.caps().name,
-             io::family_name(config.family), dtype_name(setup.dtype), t.steps,
+             io::family_name(config.family), dtype_name(setup.dtype), o.optimizer, t.steps,
              ranks.distributed() ? fmt::format("{} ranks x ", ranks.size()) : "", o.grad_accum,
              o.batch, o.seq_len, recompute ? ", recompute" : "");
   if (run_dir) run_dir->begin();

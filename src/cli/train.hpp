@@ -35,6 +35,7 @@ struct TrainOptions {
   double min_lr = 0;
   double weight_decay = 0;
   double max_grad_norm = 1.0;
+  std::string optimizer = "adamw";  // --optimizer adamw|adamw_8bit (train/optimizer.hpp)
   // Batches.
   int64_t batch = 4, grad_accum = 1, seq_len = 2048;
   std::optional<int64_t> epochs, iters;

@@ -32,6 +32,19 @@ struct AdamwGroup {
 // contents of the step-values tensor (f32 [3]) for that step.
 std::array<float, 3> adamw_step_values(double lr, int64_t step, const AdamwOptions& options);
 
+// What an AdamW kernel reads besides its arenas, checked: the step values (f32 [3]) and, when
+// clipping, the squared gradient norm (f32 [1]; address 0 when not clipping). Shared with
+// ops/adamw_8bit.hpp.
+struct AdamwScalars {
+  uint64_t step = 0, norm_sq = 0;
+  std::vector<vk::ByteRange> reads;
+};
+AdamwScalars adamw_scalars(const Tensor& step_values, const Tensor* grad_norm_squared,
+                           const AdamwOptions& options);
+// Fails unless every group lies within arenas of `total` elements.
+void check_adamw_groups(const std::vector<AdamwGroup>& groups, uint64_t total,
+                        const Tensor& params);
+
 // params, m, v += the AdamW update for grads, over every group. grad_norm_squared (f32 [1],
 // e.g. from ops::sum_squares over the gradient arena) is required when clipping.
 void adamw_update(vk::Recorder& rec, Tensor& params, Tensor& m, Tensor& v, const Tensor& grads,

@@ -16,6 +16,9 @@ namespace {
 
 constexpr const char* kModelFile = "model.safetensors";
 constexpr const char* kOptimizerFile = "optimizer.safetensors";
+// The header metadata key naming the optimizer whose state the file holds (absent: adamw, as
+// every checkpoint before adamw_8bit).
+constexpr const char* kOptimizerKey = "optimizer";
 
 std::vector<float> f32_values(const io::SafetensorsReader& file, const std::string& path,
                               const std::string& name, const std::vector<int64_t>& shape) {
@@ -35,8 +38,32 @@ std::vector<std::pair<const model::Parameter*, size_t>> state_tensors(
   std::vector<std::pair<const model::Parameter*, size_t>> tensors;
   for (const auto& p : params.all())
     if (p.trainable)
-      for (size_t i = 0; i < optimizer.state_names(p).size(); ++i) tensors.emplace_back(&p, i);
+      for (size_t i = 0; i < optimizer.state_tensors(p).size(); ++i) tensors.emplace_back(&p, i);
   return tensors;
+}
+
+// State tensor `t`'s values in the file's bytes: F32, or U8 codes.
+std::vector<std::byte> state_bytes(const StateTensor& t, const std::vector<float>& values) {
+  if (!t.codes) {
+    std::vector<std::byte> bytes(values.size() * sizeof(float));
+    std::memcpy(bytes.data(), values.data(), bytes.size());
+    return bytes;
+  }
+  std::vector<std::byte> bytes(values.size());
+  for (size_t i = 0; i < values.size(); ++i) bytes[i] = std::byte(uint8_t(values[i]));
+  return bytes;
+}
+
+std::vector<float> state_values(const io::SafetensorsReader& file, const std::string& path,
+                                const StateTensor& t) {
+  if (!t.codes) return f32_values(file, path, t.name, t.shape);
+  const auto& entry = file.entry(t.name);
+  if (entry.dtype != "U8" || entry.shape != t.shape)
+    fail("[checkpoint] {}: tensor {} must be U8 of shape [{}]", path, t.name,
+         fmt::join(t.shape, ", "));
+  std::vector<float> values;
+  for (std::byte b : file.data(t.name)) values.push_back(float(uint8_t(b)));
+  return values;
 }
 
 // A parameter's value: from `masters` when it trains and they are given.
@@ -78,9 +105,7 @@ void write_trainable(const std::string& dir, const model::Transformer& model,
   // then the optimizer's state of each parameter in turn, read when the writer asks for it.
   const Masters masters = read_masters(params, optimizer);
   const auto state = state_tensors(params, optimizer);
-  std::vector<io::NamedShape> state_names, weights;
-  for (const auto& [p, i] : state)
-    state_names.push_back({optimizer.state_names(*p)[i], p->spec.shape});
+  std::vector<io::NamedShape> weights;
   for (const auto& p : params.all())
     if (p.trainable && !model::is_lora_parameter(p.spec.name))
       weights.push_back({p.spec.name, p.spec.shape});
@@ -90,10 +115,16 @@ void write_trainable(const std::string& dir, const model::Transformer& model,
     io::write_model_safetensors(
         dir + "/" + kModelFile, weights, [&](size_t i) { return masters.at(weights[i].name); },
         DType::f32);
-  io::write_model_safetensors(
-      dir + "/" + kOptimizerFile, state_names,
-      [&](size_t i) { return optimizer.read_state(*state[i].first, state[i].second); },
-      DType::f32);
+  std::vector<std::vector<std::byte>> data;  // kept until the file is written
+  std::vector<io::SafetensorsTensor> entries;
+  data.reserve(state.size());
+  for (const auto& [p, i] : state) {
+    const StateTensor t = optimizer.state_tensors(*p)[i];
+    data.push_back(state_bytes(t, optimizer.read_state(*p, i)));
+    entries.push_back({t.name, t.codes ? "U8" : "F32", t.shape, data.back()});
+  }
+  io::write_safetensors(dir + "/" + kOptimizerFile, entries,
+                        {{"format", "pt"}, {kOptimizerKey, optimizer_name(optimizer.kind())}});
 }
 
 void send_trainable(const model::Parameters& params, const Optimizer& optimizer) {
@@ -126,6 +157,12 @@ void read_trainable(model::Parameters& params, Optimizer& optimizer, const std::
   if (std::filesystem::exists(dir + "/" + kModelFile)) weights.emplace(dir + "/" + kModelFile);
   const std::string optimizer_path = dir + "/" + kOptimizerFile;
   io::SafetensorsReader state_file(optimizer_path);
+  const auto saved = state_file.metadata().find(kOptimizerKey);
+  const std::string saved_name = saved == state_file.metadata().end() ? "adamw" : saved->second;
+  if (saved_name != optimizer_name(optimizer.kind()))
+    fail("[checkpoint] {}: it holds the state of optimizer {}, this run's is {}; resume with "
+         "--optimizer {} or start a new run",
+         optimizer_path, saved_name, optimizer_name(optimizer.kind()), saved_name);
   for (const auto& p : params.all()) {
     if (!p.trainable) continue;
     const std::string& name = p.spec.name;
@@ -140,9 +177,15 @@ void read_trainable(model::Parameters& params, Optimizer& optimizer, const std::
       if (!weights) fail("[checkpoint] {}: {} is missing", dir, kModelFile);
       params.write(name, f32_values(*weights, dir + "/" + kModelFile, name, p.spec.shape));
     }
-    const std::vector<std::string> names = optimizer.state_names(p);
-    for (size_t i = 0; i < names.size(); ++i)
-      optimizer.write_state(p, i, f32_values(state_file, optimizer_path, names[i], p.spec.shape));
+    const std::vector<StateTensor> tensors = optimizer.state_tensors(p);
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const std::vector<float> values = state_values(state_file, optimizer_path, tensors[i]);
+      try {  // a value the optimizer refuses (a code or absmax out of range): name the file
+        optimizer.write_state(p, i, values);
+      } catch (const Error& e) {
+        fail("[checkpoint] {}: {}", optimizer_path, e.what());
+      }
+    }
   }
 }
 

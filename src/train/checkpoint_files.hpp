@@ -2,8 +2,10 @@
 // The trainable state of a checkpoint directory, in the ecosystem's formats:
 //   LoRA:  adapter_config.json + adapter_model.safetensors (a PEFT adapter, f32 masters)
 //   full:  model.safetensors (every trainable master in f32, Hugging Face names)
-//   both:  optimizer.safetensors (the optimizer's state under the names
-//          Optimizer::state_names gives: AdamW's exp_avg.<name> and exp_avg_sq.<name>, f32),
+//   both:  optimizer.safetensors (the optimizer's state as Optimizer::state_tensors names it:
+//          AdamW's exp_avg.<name> and exp_avg_sq.<name>, F32; AdamW 8-bit's
+//          exp_avg_codes.<name> (U8) and exp_avg_absmax.<name> (F32, one a block) and the same
+//          for exp_avg_sq; the header's metadata names the optimizer),
 //          whole even when the optimizer is sharded over MPI ranks: rank 0 gathers it, and
 //          the masters too when they are sharded with it (f16/bf16 runs)
 #include <map>

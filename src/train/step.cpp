@@ -80,11 +80,12 @@ std::vector<model::BatchTensors> micro_batch_tensors(const model::Transformer& m
 
 TrainingStep::TrainingStep(model::Transformer& model, const StepShape& shape,
                            const ops::AdamwOptions& adamw, const Communicator* ranks,
-                           bool shard_optimizer)
+                           bool shard_optimizer, OptimizerKind optimizer)
     : model_(model),
       shape_(shape),
       ranks_(ranks),
-      optimizer_(make_optimizer(model.parameters(), adamw, shard_optimizer ? ranks : nullptr)),
+      optimizer_(make_optimizer(model.parameters(), adamw, shard_optimizer ? ranks : nullptr,
+                                optimizer)),
       loss_scale_(model.setup().dtype == DType::f16 ? kF16LossScale : 1.0f),
       acts_(model.context(), model.config(), model.setup().dtype, shape.batch, shape.time,
             shape.recompute, model.setup().lora.rank),

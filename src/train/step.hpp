@@ -94,9 +94,11 @@ struct StepResult {
 class TrainingStep {
  public:
   // `ranks`: the data-parallel job this step is one rank of (null: one rank);
-  // `shard_optimizer`: the optimizer's state sharded over its ranks (ZeRO-1).
+  // `shard_optimizer`: the optimizer's state sharded over its ranks (ZeRO-1); `optimizer`: which
+  // one (adamw's hyperparameters serve both).
   TrainingStep(model::Transformer& model, const StepShape& shape, const ops::AdamwOptions& adamw,
-               const Communicator* ranks = nullptr, bool shard_optimizer = false);
+               const Communicator* ranks = nullptr, bool shard_optimizer = false,
+               OptimizerKind optimizer = OptimizerKind::adamw);
   ~TrainingStep();
   TrainingStep(const TrainingStep&) = delete;
   TrainingStep& operator=(const TrainingStep&) = delete;

@@ -138,6 +138,14 @@ void require_same_settings(const TrainState& saved, const json& settings,
          checkpoint, shown(difference->saved), shares(saved.settings), shares(settings),
          shown(difference->saved));
   }
+  if (difference->key == "optimizer.name") {  // absent: adamw (cli/train.cpp)
+    auto name = [](const json& value) {
+      return value.is_string() ? value.get<std::string>() : std::string("adamw");
+    };
+    fail("[train] cannot resume from {}: its optimizer state is {}'s, this run's optimizer is {}; "
+         "resume with --optimizer {} or start a new run",
+         checkpoint, name(difference->saved), name(difference->now), name(difference->saved));
+  }
   fail("[train] cannot resume from {}: setting '{}' was {} there and is {} now; resume with the "
        "same settings or start a new run",
        checkpoint, difference->key, shown(difference->saved), shown(difference->now));

@@ -21,7 +21,8 @@ Trainer::Trainer(model::Transformer& model, const data::Batcher& train,
       train_(train),
       valid_(valid),
       options_(std::move(options)),
-      step_(model, options_.shape, options_.adamw, options_.ranks, options_.shard_optimizer) {
+      step_(model, options_.shape, options_.adamw, options_.ranks, options_.shard_optimizer,
+            options_.optimizer) {
   if (options_.steps < 1) fail("[train] the run needs at least one step");
   options_.schedule.total_steps = options_.steps;
   state_.rng = {options_.seed};

@@ -50,6 +50,7 @@ struct TrainerOptions {
   nlohmann::json settings;   // what must not change on resume
   const Communicator* ranks = nullptr;  // the data-parallel job (null: one rank)
   bool shard_optimizer = false;         // the optimizer state sharded over `ranks` (ZeRO-1)
+  OptimizerKind optimizer = OptimizerKind::adamw;  // with `adamw`'s hyperparameters
 };
 
 struct StepReport {

@@ -1,7 +1,6 @@
 #include "train/training_plan.hpp"
 
 #include "train/gradient_buckets.hpp"
-#include "train/optimizer.hpp"
 #include "vk/memory.hpp"
 
 namespace vktrain::train {
@@ -9,7 +8,7 @@ namespace vktrain::train {
 model::MemoryPlan plan_training(const io::ModelConfig& config, const model::ModelSetup& setup,
                                 int64_t batch, int64_t seq, int64_t micro_batches,
                                 const vk::Capabilities& device,
-                                const ops::AdamwOptions& optimizer, int64_t ranks,
+                                OptimizerKind optimizer, int64_t ranks,
                                 bool shard_optimizer, uint64_t bucket_bytes) {
   // Sharded, the masters too where the run has any apart from its weights (f16/bf16).
   model::ModelSetup sharded = setup;

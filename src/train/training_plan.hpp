@@ -11,14 +11,14 @@
 #include <cstdint>
 
 #include "model/memory_plan.hpp"
-#include "ops/adamw.hpp"
+#include "train/optimizer.hpp"
 
 namespace vktrain::train {
 
 model::MemoryPlan plan_training(const io::ModelConfig& config, const model::ModelSetup& setup,
                                 int64_t batch, int64_t seq, int64_t micro_batches,
                                 const vk::Capabilities& device,
-                                const ops::AdamwOptions& optimizer = {}, int64_t ranks = 1,
+                                OptimizerKind optimizer = OptimizerKind::adamw, int64_t ranks = 1,
                                 bool shard_optimizer = false,
                                 uint64_t bucket_bytes = 25'000'000);
 

@@ -38,7 +38,8 @@ std::vector<double> losses(const std::string& run) {
   return out;
 }
 
-// F32, or the BF16 / F16 values a full fine-tuning run in those types writes as its result.
+// F32, the BF16 / F16 values a full fine-tuning run in those types writes as its result, or
+// U8 (AdamW 8-bit's codes: equal within the tolerance only where equal).
 std::vector<float> floats(const vktrain::io::SafetensorsReader& file, const std::string& name) {
   const std::string& dtype = file.entry(name).dtype;
   auto bytes = file.data(name);
@@ -47,7 +48,12 @@ std::vector<float> floats(const vktrain::io::SafetensorsReader& file, const std:
     std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
     return values;
   }
-  if (dtype != "BF16" && dtype != "F16") fail("[compare_runs] {} is {}, not F32, BF16 or F16", name, dtype);
+  if (dtype == "U8") {
+    std::vector<float> values;
+    for (std::byte b : bytes) values.push_back(float(uint8_t(b)));
+    return values;
+  }
+  if (dtype != "BF16" && dtype != "F16") fail("[compare_runs] {} is {}, not F32, BF16, F16 or U8", name, dtype);
   std::vector<uint16_t> half(bytes.size() / sizeof(uint16_t));
   std::memcpy(half.data(), bytes.data(), half.size() * sizeof(uint16_t));
   std::vector<float> values;

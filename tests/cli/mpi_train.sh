@@ -17,6 +17,8 @@
 #   buckets: 5 steps on 2 ranks with a bucket per layer (the sums overlapped with the backward)
 #           train bit for bit the model of the 2-rank run in $REF (one bucket), and say where a
 #           step's time went. $BUCKET_MB (0: a bucket per layer) sets --bucket-mb.
+#   sharded: 5 steps on 2 ranks with --shard-optimizer train bit for bit the model and the
+#           optimizer state of 5 steps on 2 ranks without it.
 set -u
 . "$(dirname "$0")/train_helpers.sh"
 mode=$1 out=$2; shift 2
@@ -102,6 +104,14 @@ case $mode in
       { cat "$out/run.log"; fail "no line on where the time went"; }
     grep -q '"staging_seconds":' "$out/run/metrics.jsonl" || fail "no staging_seconds in metrics"
     $COMPARE "$REF" "$out/run" 0 || fail "buckets changed the sums"
+    ;;
+  sharded)
+    for run in whole sharded; do
+      flag=$([ $run = sharded ] && echo --shard-optimizer)
+      $two "$@" --out "$out/$run" --iters 5 $flag >"$out/$run.log" 2>&1 ||
+        { cat "$out/$run.log"; fail "2 ranks, $run optimizer state"; }
+    done
+    $COMPARE "$out/whole" "$out/sharded" 0 || fail "the sharded state trained another model"
     ;;
   *) fail "unknown mode $mode" ;;
 esac

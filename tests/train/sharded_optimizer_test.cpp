@@ -1,9 +1,10 @@
 // The optimizer state sharded over data-parallel ranks (ZeRO-1). The shards of any N split the
 // arenas once, in rank order, on whole rows. The second test runs on every rank of the job that
 // runs it: alone, one rank (unsharded); as tests/cli's train.sharded_optimizer_2_ranks, under
-// mpirun -np 2. There each rank's AdamW state takes the bytes of its shard, rank 0's being what
-// the memory plan counts per device, and a checkpoint's state written through the optimizer
-// (each rank keeping its part) and read back (rank 0 gathering the parts) is what was written.
+// mpirun -np 2. There each rank's AdamW (and AdamW 8-bit) state takes the bytes of its shard,
+// rank 0's being what the memory plan counts per device, and a checkpoint's state written
+// through the optimizer (each rank keeping its part) and read back (rank 0 gathering the parts)
+// is what was written.
 // The third, a whole bf16 step on two ranks: the model holds only its shard of the masters,
 // the step's staging is a ring of bucket-sized buffers, and the allocator's peak is what
 // plan_training says per device.
@@ -45,12 +46,16 @@ TEST(OptimizerShard, SplitsTheArenasOnceInRankOrder) {
       EXPECT_EQ(end, rows * kRow) << rows << " rows over " << ranks;
       // Rank 0 holds the most: the plan's bytes per device.
       EXPECT_EQ(train::optimizer_shard(rows * kRow, 0, ranks).count, largest);
-      EXPECT_EQ(train::optimizer_state_bytes({}, rows * kRow * 4, ranks), 2 * largest * 4);
+      EXPECT_EQ(train::optimizer_state_bytes(train::OptimizerKind::adamw, rows * kRow * 4, ranks),
+                2 * largest * 4);
     }
   }
 }
 
-TEST(ShardedAdamw, HoldsItsShardAndGathersTheCheckpointState) {
+// The optimizer of `kind` on every rank holds its shard of the state, as much as the plan says
+// (rank 0 the most), and a checkpoint's state tensors written on every rank read back whole on
+// rank 0.
+void check_shard_and_checkpoint_state(train::OptimizerKind kind) {
   const train::Communicator* ranks = &job();
   const io::ModelConfig config = test::tiny_config("qwen3");
   model::ModelSetup setup;
@@ -64,14 +69,14 @@ TEST(ShardedAdamw, HoldsItsShardAndGathersTheCheckpointState) {
   const Tensor step_values = make_tensor(ctx, DType::f32, {3}, "step values");
   const uint64_t values_bytes = ctx.allocator.stats().in_use - before;
   before = ctx.allocator.stats().in_use;
-  auto optimizer = train::make_optimizer(params, {}, ranks);
+  auto optimizer = train::make_optimizer(params, {}, ranks, kind);
   const uint64_t state = ctx.allocator.stats().in_use - before - values_bytes;
   const uint64_t arena = params.trainable_elements();
+  EXPECT_EQ(optimizer->kind(), kind);
   EXPECT_EQ(optimizer->sharded(), ranks->distributed());
-  EXPECT_EQ(state, 2 * optimizer->updated().count * sizeof(float));
   EXPECT_EQ(optimizer->updated().count,
             train::optimizer_shard(arena, ranks->rank(), ranks->size()).count);
-  const model::MemoryPlan plan = train::plan_training(config, setup, 2, 11, 1, ctx.caps(), {},
+  const model::MemoryPlan plan = train::plan_training(config, setup, 2, 11, 1, ctx.caps(), kind,
                                                       ranks->size(), true);
   if (ranks->rank() == 0) {
     EXPECT_EQ(state, plan.optimizer);
@@ -79,28 +84,42 @@ TEST(ShardedAdamw, HoldsItsShardAndGathersTheCheckpointState) {
     EXPECT_LE(state, plan.optimizer);
   }
   if (ranks->distributed()) {
-    EXPECT_LT(state, 2 * arena * sizeof(float));
+    EXPECT_LT(state, train::optimizer_state_bytes(kind, arena * sizeof(float)));
   }
 
-  // Every rank writes the same values; rank 0 reads back each tensor whole.
+  // Every rank writes the same values (codes 0..255, absmax and moments as floats); rank 0 reads
+  // back each tensor whole.
   std::map<std::string, std::vector<float>> written;
   uint32_t seed = 0;
   for (const auto& p : params.all()) {
     if (!p.trainable) continue;
-    for (size_t i = 0; i < 2; ++i) {
-      std::vector<float> values = test::random_values(p.spec.elements(), ++seed);
+    const std::vector<train::StateTensor> tensors = optimizer->state_tensors(p);
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      uint64_t count = 1;
+      for (int64_t d : tensors[i].shape) count *= uint64_t(d);
+      std::vector<float> values = test::random_values(count, ++seed);
+      for (float& x : values) x = tensors[i].codes ? std::floor((x + 1) * 127.9f) : std::fabs(x);
       optimizer->write_state(p, i, values);
-      written[optimizer->state_names(p)[i]] = std::move(values);
+      written[tensors[i].name] = std::move(values);
     }
   }
   for (const auto& p : params.all()) {
     if (!p.trainable) continue;
-    for (size_t i = 0; i < 2; ++i) {
+    const std::vector<train::StateTensor> tensors = optimizer->state_tensors(p);
+    for (size_t i = 0; i < tensors.size(); ++i) {
       const std::vector<float> read = optimizer->read_state(p, i);
-      if (ranks->rank() == 0) EXPECT_EQ(read, written[optimizer->state_names(p)[i]]) << p.spec.name;
+      if (ranks->rank() == 0) EXPECT_EQ(read, written[tensors[i].name]) << tensors[i].name;
       else EXPECT_TRUE(read.empty());
     }
   }
+}
+
+TEST(ShardedAdamw, HoldsItsShardAndGathersTheCheckpointState) {
+  check_shard_and_checkpoint_state(train::OptimizerKind::adamw);
+}
+
+TEST(ShardedAdamw8bit, HoldsItsShardAndGathersTheCheckpointState) {
+  check_shard_and_checkpoint_state(train::OptimizerKind::adamw_8bit);
 }
 
 TEST(ShardedStep, HoldsTheShardOfTheMastersAndThePlannedPeak) {
