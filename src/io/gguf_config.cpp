@@ -239,6 +239,8 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf) {
     c.moe.intermediate_size =
         size_key.empty() ? c.intermediate_size : m.count(size_key, limits::kIntermediate);
     c.moe.normalize_topk = true;  // llama.cpp's qwen3moe and llama graphs renormalise the top k
+    // llama.cpp's gpt-oss graph clamps its SwiGLU at a constant, which no key holds.
+    if (family.experts.clamped_swiglu) c.moe.swiglu_limit = family.published.swiglu_limit;
   }
   read_token_ids(gguf, c);
   checked_parameter_count(c, gguf.path(), "gguf");
