@@ -1,8 +1,8 @@
 // A gpt_oss model on the device, in f32: every part it adds to the other families (attention
 // sinks, the o_proj and router biases, the top-k-then-softmax router, the experts' biases, the
 // clamped SwiGLU and the load-balancing loss) has the gradient of the device's own loss, checked
-// by central differences where each parameter's gradient is largest. The CPU reference model
-// and the transformers fixture check the values themselves.
+// by central differences where each parameter's gradient is largest, and recompute gives the
+// same bits. The CPU reference model and the transformers fixture check the values themselves.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -54,6 +54,10 @@ TEST(GptOssModel, GradientsMatchCentralDifferencesOfTheLoss) {
   const data::HostBatch batch = test::tiny_batch(config, 4);
   const test::GpuRun at = test::run_gradients(*m, batch, false);
   model::Parameters& params = m->parameters();
+  // Recompute replays each layer's forward (sinks, biases, routing) to the same bits.
+  const test::GpuRun replayed = test::run_gradients(*m, batch, true);
+  EXPECT_EQ(replayed.loss, at.loss);
+  EXPECT_EQ(replayed.grads, at.grads);
   ForwardLoss forward_loss(*m, batch);
   EXPECT_NEAR(forward_loss(), at.loss, 1e-6 * at.loss);
   const int64_t F = config.moe.intermediate_size, C = config.hidden_size;
