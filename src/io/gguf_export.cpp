@@ -118,6 +118,11 @@ GgufModelFile gguf_model_file(const ModelConfig& c, GgmlType file_type) {
     f["expert_used_count"] = uint32_t(c.moe.experts_per_token);
     if (const std::string_view key = family.experts.gguf_expert_size_key; !key.empty())
       f[std::string(key)] = uint32_t(c.moe.intermediate_size);
+    // No key holds the clamp: llama.cpp's graph has its own constant, and a reader takes that.
+    if (family.experts.clamped_swiglu && c.moe.swiglu_limit != family.published.swiglu_limit)
+      fail("[gguf] swiglu_limit {} cannot be written to GGUF: llama.cpp's {} graph clamps the "
+           "experts at {}; export --format hf",
+           c.moe.swiglu_limit, family.gguf_architecture, family.published.swiglu_limit);
   }
   if (c.bos_token_id) f.metadata["tokenizer.ggml.bos_token_id"] = uint32_t(*c.bos_token_id);
   if (c.eos_token_ids.size() > 0) f.metadata["tokenizer.ggml.eos_token_id"] = uint32_t(c.eos_token_ids[0]);

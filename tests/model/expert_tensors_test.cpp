@@ -11,12 +11,14 @@
 #include "cli/export.hpp"
 #include "cli/init.hpp"
 #include "io/checkpoint.hpp"
+#include "io/gguf_export.hpp"
 #include "io/model_config_writer.hpp"
 #include "io/model_files.hpp"
 #include "io/model_source.hpp"
 #include "model/expert_tensors.hpp"
 #include "model/init.hpp"
 #include "model/loader.hpp"
+#include "model/presets.hpp"
 #include "support/config_fields.hpp"
 #include "support/support.hpp"
 
@@ -261,6 +263,17 @@ TEST(ExpertTensors, GptOssCheckpointRoundTripsByteExact) {
     const auto a = original.data(name), b = exported.data(name);
     EXPECT_TRUE(a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin())) << name;
   }
+}
+
+// GGUF has no key for the SwiGLU clamp (llama.cpp's gpt-oss graph holds 7): another one is
+// refused, never written to be read back as 7.
+TEST(ExpertTensors, GptOssGgufRefusesAClampLlamaCppDoesNotHave) {
+  io::ModelConfig config = model::model_preset("gpt_oss", "tiny");
+  EXPECT_NO_THROW(io::gguf_model_file(config, io::GgmlType::f32));
+  config.moe.swiglu_limit = 2;
+  EXPECT_EQ(test::error_message([&] { io::gguf_model_file(config, io::GgmlType::f32); }),
+            "[gguf] swiglu_limit 2 cannot be written to GGUF: llama.cpp's gpt-oss graph clamps "
+            "the experts at 7; export --format hf");
 }
 
 // The hub's gpt-oss checkpoints keep the experts as MXFP4 blocks and scales: one error naming
