@@ -97,8 +97,20 @@ GgufModelFile gguf_model_file(const ModelConfig& c, GgmlType file_type) {
   f["attention.value_length"] = uint32_t(c.head_dim);
   f["attention.layer_norm_rms_epsilon"] = float(c.rms_norm_eps);
   f["rope.freq_base"] = float(c.rope_theta);
-  if (c.rope_scaling.type == "yarn")  // llama.cpp has no key for transformers' truncate
-    fail("[gguf] yarn rope scaling cannot be written to GGUF yet; export --format hf");
+  if (c.rope_scaling.type == "yarn") {
+    // llama.cpp keeps the factor and the original context; a reader takes the rest of the ramp
+    // from the family (gguf_config.cpp), so only a family's own YaRN can be written.
+    const arch::PublishedValues& published = arch::describe(c.family).published;
+    const RopeScaling& s = c.rope_scaling;
+    if (published.rope_scaling != "yarn" || s.truncate != published.rope_truncate ||
+        s.beta_fast != 32 || s.beta_slow != 1 || s.attention_factor != 0)
+      fail("[gguf] this {} model's yarn rope scaling cannot be written to GGUF (llama.cpp keeps "
+           "only its factor and original context); export --format hf",
+           family_name(c.family));
+    f["rope.scaling.type"] = "yarn";
+    f["rope.scaling.factor"] = float(s.factor);
+    f["rope.scaling.original_context_length"] = uint32_t(s.original_max_position_embeddings);
+  }
   if (c.rope_scaling.type == "linear") {
     f["rope.scaling.type"] = "linear";
     f["rope.scaling.factor"] = float(c.rope_scaling.factor);
