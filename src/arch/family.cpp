@@ -83,6 +83,7 @@ ModelConfig family_config(Family family) {
   c.norm_plus_one = c.sandwich_norms = c.embed_scale = d.gemma_norms;
   c.activation = d.activation;
   c.attention_sinks = d.attention_sinks;
+  c.output_bias = d.output_bias;
   return c;
 }
 

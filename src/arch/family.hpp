@@ -1,6 +1,7 @@
 #pragma once
 // What a model family is (DESIGN.md decision 12): one FamilyDescription per family, each in its
-// own file (llama.cpp, mistral.cpp, qwen2.cpp, qwen3.cpp, gemma3.cpp, qwen3_moe.cpp, mixtral.cpp),
+// own file (llama.cpp, mistral.cpp, qwen2.cpp, qwen3.cpp, gemma3.cpp, qwen3_moe.cpp, mixtral.cpp,
+// gpt_oss.cpp),
 // holding everything the rest of vktrain needs to know about it: its names in config.json,
 // transformers and GGUF, its config fields and defaults, the switches of the one Transformer it
 // turns on, its tensors' Hugging Face and GGUF names, llama.cpp's conversions of their values,
@@ -70,6 +71,19 @@ struct MoeNames {
   std::string_view gguf_expert_size_key = "expert_feed_forward_length";
   // config.json's swiglu_limit and swiglu_alpha: the experts' clamped SwiGLU (gpt-oss).
   bool clamped_swiglu = false;
+  // The router's name on the device: transformers 5's (tensor_names.hpp's hf::kRouter), or
+  // gpt-oss's own "mlp.router.weight", which transformers keeps; and its bias ("": none).
+  std::string_view device_router = "mlp.gate.weight";
+  std::string_view router_bias = "";
+  // gpt-oss: the top k logits, then a softmax over those k (ops::MoeRouting::topk_softmax),
+  // instead of a softmax over all E then the top k.
+  bool softmax_after_topk = false;
+  // gpt-oss: biases on the experts (hf::kExpertsGateUpBias [E, 2F], kExpertsDownBias [E, C]),
+  // and checkpoints that hold the experts under the device's names as x @ W: gate_up [E, C, 2F]
+  // with gate and up interleaved by column (its bias alike), down [E, F, C]
+  // (model/expert_tensors.hpp reorders them on load and save).
+  bool expert_biases = false;
+  bool interleaved_gate_up = false;
 };
 
 // A size of the family for `vktrain init` and benchmarks, from the named checkpoint's config.json
@@ -124,6 +138,7 @@ struct FamilyDescription {
   bool mixture_of_experts = false;
   MoeNames experts = {};
   bool attention_sinks = false;  // a learned logit per query head joins each softmax (gpt-oss)
+  bool output_bias = false;      // o_proj has a bias too, beside q/k/v's (gpt-oss; not qwen2)
   // Attention scales by 1/sqrt(query_pre_attn_scalar) (config.json's key). GGUF does not store
   // it, so this gives llama.cpp's rule from the sizes. nullptr: 1/sqrt(head_dim), no such key.
   double (*query_pre_attn_scalar)(const ModelConfig& sizes) = nullptr;

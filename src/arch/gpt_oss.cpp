@@ -13,13 +13,13 @@
 //   mlp.experts.gate_up_proj_bias [E, 2F]     interleaved alike
 //   mlp.experts.down_proj         [E, F, C]
 //   mlp.experts.down_proj_bias    [E, C]
+// The device keeps transformers' names with the fused layout of the other MoE families
+// (gate_up [E, 2F, C], gate rows first; down [E, C, F]; the gate_up bias gate columns first):
+// model/expert_tensors.hpp transposes and de-interleaves on load and back on save.
 // llama.cpp (conversion/gpt_oss.py) splits gate_up into ffn_gate_exps / ffn_up_exps [E, F, C]
 // (transposed, de-interleaved) and their biases, transposes down to [E, C, F], and calls the
 // norm after attention post_attention_norm. The hub's checkpoints keep the experts in MXFP4
-// (…_blocks / …_scales), which vktrain does not read.
-//
-// Not supported yet: attention sinks (the attention op has none), so a gpt_oss model is refused
-// when its parameters are laid out (model/layout.cpp); config.json, GGUF names and presets are.
+// (…_blocks / …_scales), which vktrain refuses (model/loader.cpp): a bf16 checkpoint loads.
 #include "arch/tensor_names.hpp"
 
 namespace vktrain::arch {
@@ -29,16 +29,16 @@ constexpr std::string_view kModelTypes[] = {"gpt_oss"};
 
 constexpr TensorNamePair kGptOssLayer[] = {
     {"attn_output.bias", "self_attn.o_proj.bias"},
-    {"attn_sinks.weight", "self_attn.sinks"},
+    {"attn_sinks.weight", hf::kSinks},
     {"post_attention_norm.weight", hf::kPostAttentionNorm},
-    {"ffn_gate_inp.weight", "mlp.router.weight"},
-    {"ffn_gate_inp.bias", "mlp.router.bias"},
+    {"ffn_gate_inp.weight", hf::kRouterOwn},
+    {"ffn_gate_inp.bias", hf::kRouterBias},
     {"ffn_gate_exps.weight", hf::kExpertsGate},
     {"ffn_up_exps.weight", hf::kExpertsUp},
     {"ffn_down_exps.weight", hf::kExpertsDown},
-    {"ffn_gate_exps.bias", "mlp.experts.gate_proj_bias"},
-    {"ffn_up_exps.bias", "mlp.experts.up_proj_bias"},
-    {"ffn_down_exps.bias", "mlp.experts.down_proj_bias"},
+    {"ffn_gate_exps.bias", hf::kExpertsGateBias},
+    {"ffn_up_exps.bias", hf::kExpertsUpBias},
+    {"ffn_down_exps.bias", hf::kExpertsDownBias},
 };
 constexpr TensorNameGroup kLayerTensors[] = {kAttentionAndMlp, kQkvBias, kGptOssLayer};
 
@@ -60,15 +60,23 @@ constexpr MoeNames kExperts = {
     .expert_size_key = "",
     .sparse_layer_keys = false,
     .experts_key = "num_local_experts",
+    .router = hf::kRouterOwn,
     .clamped_swiglu = true,
+    .device_router = hf::kRouterOwn,
+    .router_bias = hf::kRouterBias,
+    .softmax_after_topk = true,
+    .expert_biases = true,
+    .interleaved_gate_up = true,
 };
 
 // gpt-oss-20b and gpt-oss-120b (their config.json: 24 and 36 layers of 32 and 128 experts, 4 per
-// token, router_aux_loss_coef 0.9). A softmax over the top k sums to 1: renormalising it, as
-// every family without norm_topk_prob reads, changes nothing.
+// token, router_aux_loss_coef 0.9), and a tiny one of 8 experts of F 64, 2 per token, window
+// 128. A softmax over the top k sums to 1: renormalising it, as every family without
+// norm_topk_prob reads, changes nothing.
 constexpr Preset kPresets[] = {
     {"20b", 201088, 2880, 2880, 24, 64, 8, 64, 131072, false, 32, 128, {32, 4, 2880, true, 0.9}},
     {"120b", 201088, 2880, 2880, 36, 64, 8, 64, 131072, false, 32, 128, {128, 4, 2880, true, 0.9}},
+    {"tiny", 32000, 128, 64, 4, 4, 2, 32, 2048, true, 0, 128, {8, 2, 64, true}},
 };
 
 }  // namespace
@@ -85,6 +93,7 @@ const FamilyDescription kGptOss = {
     .mixture_of_experts = true,
     .experts = kExperts,
     .attention_sinks = true,
+    .output_bias = true,
     .window = SlidingWindow::pattern,
     .sliding_period = 2,
     .layer_tensors = kLayerTensors,

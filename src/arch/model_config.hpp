@@ -64,6 +64,7 @@ struct ModelConfig {
   bool embed_scale = false;     // embeddings times sqrt(hidden_size) (Gemma)
   std::string activation = "silu";  // "silu" (SwiGLU) or "gelu_pytorch_tanh" (GEGLU)
   bool attention_sinks = false;     // a learned logit per query head in each softmax (gpt-oss)
+  bool output_bias = false;         // o_proj's bias beside the q/k/v ones (gpt-oss)
   double query_pre_attn_scalar = 0;  // attention scale 1/sqrt(this); 0: head_dim
   std::optional<int64_t> sliding_window;
   std::vector<bool> sliding_layers;  // per layer: true = sliding-window attention

@@ -28,7 +28,18 @@ inline constexpr char kExpertsDown[] = "mlp.experts.down_proj";
 // names stand for them (no checkpoint has them; model/expert_tensors.hpp splits and joins).
 inline constexpr char kExpertsGate[] = "mlp.experts.gate_proj";
 inline constexpr char kExpertsUp[] = "mlp.experts.up_proj";
+// gpt-oss's attention sinks [Hq], and its block under transformers' own names (the device's
+// too): the router [E, C] and its bias [E], the experts' biases gate_up [E, 2F] (gate columns
+// [0, F), up [F, 2F)) and down [E, C]; GGUF's halves of the gate_up bias as above.
+inline constexpr char kSinks[] = "self_attn.sinks";
+inline constexpr char kRouterOwn[] = "mlp.router.weight";
+inline constexpr char kRouterBias[] = "mlp.router.bias";
+inline constexpr char kExpertsGateUpBias[] = "mlp.experts.gate_up_proj_bias";
+inline constexpr char kExpertsDownBias[] = "mlp.experts.down_proj_bias";
+inline constexpr char kExpertsGateBias[] = "mlp.experts.gate_proj_bias";
+inline constexpr char kExpertsUpBias[] = "mlp.experts.up_proj_bias";
 }  // namespace hf
+static_assert(MoeNames{}.device_router == hf::kRouter);
 
 inline constexpr TensorNamePair kModelTensors[] = {
     {"token_embd.weight", hf::kEmbedTokens},

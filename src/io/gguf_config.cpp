@@ -127,8 +127,10 @@ RopeScaling llama3_scaling(const Metadata& m, int64_t head_dim, double theta) {
   return s;
 }
 
-// llama.cpp: the type defaults to linear and the factor to none (0 or 1).
-RopeScaling scaling_from_keys(const Metadata& m) {
+// llama.cpp: the type defaults to linear and the factor to none (0 or 1). YaRN, for a family that
+// publishes it (gpt-oss), with the factor and original context the converter writes; its ramp
+// (betas 32 and 1, truncated or not) is the family's, as transformers computes it.
+RopeScaling scaling_from_keys(const Metadata& m, const arch::FamilyDescription& family) {
   std::string type = m.has("rope.scaling.type") ? m.gguf.get<std::string>(m.key("rope.scaling.type"))
                                                 : "linear";
   if (type == "none") return RopeScaling{};
@@ -139,6 +141,16 @@ RopeScaling scaling_from_keys(const Metadata& m) {
   double factor = given ? m.real("rope.scaling.factor", limits::kRopeFactor)
                         : m.real("rope.scale_linear", limits::kRopeFactor, 1.0);
   if (factor == 1.0) return RopeScaling{};
+  if (type == "yarn" && family.published.rope_scaling == "yarn") {
+    RopeScaling s;
+    s.type = "yarn";
+    s.factor = factor;
+    s.original_max_position_embeddings = m.count("rope.scaling.original_context_length",
+                                                 limits::kPositions,
+                                                 family.published.rope_original_context);
+    s.truncate = family.published.rope_truncate;
+    return s;
+  }
   if (type != "linear")
     fail("[gguf] {}: rope scaling '{}' (metadata '{}') is not supported: none or linear (Llama 3 "
          "scaling comes as the rope_freqs.weight tensor)",
@@ -215,7 +227,7 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf) {
   c.tie_word_embeddings = !gguf.tensors().count("output.weight");
 
   c.rope_theta = m.real("rope.freq_base", limits::kRopeTheta, 10000.0);
-  c.rope_scaling = scaling_from_keys(m);
+  c.rope_scaling = scaling_from_keys(m, family);
   if (gguf.tensors().count("rope_freqs.weight")) {
     if (c.rope_scaling.type != "default")
       fail("[gguf] {}: both rope_freqs.weight and {} scaling; vktrain applies one rope scaling",
@@ -239,6 +251,8 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf) {
     c.moe.intermediate_size =
         size_key.empty() ? c.intermediate_size : m.count(size_key, limits::kIntermediate);
     c.moe.normalize_topk = true;  // llama.cpp's qwen3moe and llama graphs renormalise the top k
+    // llama.cpp's gpt-oss graph clamps its SwiGLU at a constant, which no key holds.
+    if (family.experts.clamped_swiglu) c.moe.swiglu_limit = family.published.swiglu_limit;
   }
   read_token_ids(gguf, c);
   checked_parameter_count(c, gguf.path(), "gguf");

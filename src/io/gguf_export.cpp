@@ -97,8 +97,20 @@ GgufModelFile gguf_model_file(const ModelConfig& c, GgmlType file_type) {
   f["attention.value_length"] = uint32_t(c.head_dim);
   f["attention.layer_norm_rms_epsilon"] = float(c.rms_norm_eps);
   f["rope.freq_base"] = float(c.rope_theta);
-  if (c.rope_scaling.type == "yarn")  // llama.cpp has no key for transformers' truncate
-    fail("[gguf] yarn rope scaling cannot be written to GGUF yet; export --format hf");
+  if (c.rope_scaling.type == "yarn") {
+    // llama.cpp keeps the factor and the original context; a reader takes the rest of the ramp
+    // from the family (gguf_config.cpp), so only a family's own YaRN can be written.
+    const arch::PublishedValues& published = arch::describe(c.family).published;
+    const RopeScaling& s = c.rope_scaling;
+    if (published.rope_scaling != "yarn" || s.truncate != published.rope_truncate ||
+        s.beta_fast != 32 || s.beta_slow != 1 || s.attention_factor != 0)
+      fail("[gguf] this {} model's yarn rope scaling cannot be written to GGUF (llama.cpp keeps "
+           "only its factor and original context); export --format hf",
+           family_name(c.family));
+    f["rope.scaling.type"] = "yarn";
+    f["rope.scaling.factor"] = float(s.factor);
+    f["rope.scaling.original_context_length"] = uint32_t(s.original_max_position_embeddings);
+  }
   if (c.rope_scaling.type == "linear") {
     f["rope.scaling.type"] = "linear";
     f["rope.scaling.factor"] = float(c.rope_scaling.factor);
@@ -118,6 +130,11 @@ GgufModelFile gguf_model_file(const ModelConfig& c, GgmlType file_type) {
     f["expert_used_count"] = uint32_t(c.moe.experts_per_token);
     if (const std::string_view key = family.experts.gguf_expert_size_key; !key.empty())
       f[std::string(key)] = uint32_t(c.moe.intermediate_size);
+    // No key holds the clamp: llama.cpp's graph has its own constant, and a reader takes that.
+    if (family.experts.clamped_swiglu && c.moe.swiglu_limit != family.published.swiglu_limit)
+      fail("[gguf] swiglu_limit {} cannot be written to GGUF: llama.cpp's {} graph clamps the "
+           "experts at {}; export --format hf",
+           c.moe.swiglu_limit, family.gguf_architecture, family.published.swiglu_limit);
   }
   if (c.bos_token_id) f.metadata["tokenizer.ggml.bos_token_id"] = uint32_t(*c.bos_token_id);
   if (c.eos_token_ids.size() > 0) f.metadata["tokenizer.ggml.eos_token_id"] = uint32_t(c.eos_token_ids[0]);

@@ -58,6 +58,7 @@ void record_decode_layer(vk::Recorder& rec, const Transformer& model, Activation
                   uint32_t(KV));
   ops::AttentionDecodeOptions attention{float(layer_attention_scale(c, l)), 0};
   if (c.sliding_window && c.sliding_layers[size_t(l)]) attention.window = *c.sliding_window;
+  if (c.attention_sinks) attention.sinks = &w(arch::hf::kSinks);
   Tensor o = reshaped(a.attention, {1, Hq, D});
   ops::attention_decode(rec, o, q_heads, k_cache, v_cache, position + 1, attention);
   model.record_layer_tail(rec, a, x, out, l, false, 0);

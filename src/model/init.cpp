@@ -32,9 +32,12 @@ std::vector<float> initial_values(const io::ModelConfig& config, const Parameter
                                   uint64_t seed, double initializer_range) {
   const size_t count = size_t(spec.elements());
   std::vector<float> values(count, 0.0f);
-  if (spec.name.ends_with(".bias")) return values;
-  if (!spec.matrix()) {  // an RMSNorm weight
-    if (!config.norm_plus_one) values.assign(count, 1.0f);
+  // transformers draws the matrices, and gpt-oss's sinks and router bias, from N(0, range);
+  // other biases start at zero, RMSNorm weights at one.
+  const bool drawn = spec.matrix() || spec.name.ends_with(arch::hf::kSinks) ||
+                     spec.name.ends_with(arch::hf::kRouterBias);
+  if (!drawn) {
+    if (!spec.name.ends_with("bias") && !config.norm_plus_one) values.assign(count, 1.0f);
     return values;
   }
   uint64_t state = seed;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "arch/family.hpp"
 #include "arch/tensor_names.hpp"
 #include "base/error.hpp"
 #include "ops/moe_lora.hpp"
@@ -30,13 +31,8 @@ std::pair<int64_t, int64_t> projection_shape(const io::ModelConfig& c, const std
 }
 
 std::vector<ParameterSpec> base_parameters(const io::ModelConfig& c) {
-  // Its sinks, the o_proj bias and the experts' biases have no place here until the attention
-  // op has sinks: refused, never run without them.
-  if (c.attention_sinks)
-    fail("[model] {}: attention sinks are not supported yet, so this model cannot be loaded, "
-         "initialised or trained",
-         io::family_name(c.family));
   const int64_t C = c.hidden_size, D = c.head_dim;
+  const arch::MoeNames& moe = arch::describe(c.family).experts;
   std::vector<ParameterSpec> specs;
   specs.push_back({arch::hf::kEmbedTokens, {c.vocab_size, C}});
   for (int64_t l = 0; l < c.num_layers; ++l) {
@@ -44,9 +40,10 @@ std::vector<ParameterSpec> base_parameters(const io::ModelConfig& c) {
     for (const char* m : {"q_proj", "k_proj", "v_proj", "o_proj"}) {
       auto [out, in] = projection_shape(c, m);
       specs.push_back({layer_name(l, module_path(m) + ".weight"), {out, in}});
-      if (c.attention_bias && std::string(m) != "o_proj")
+      if (std::string(m) == "o_proj" ? c.output_bias : c.attention_bias)
         specs.push_back({layer_name(l, module_path(m) + ".bias"), {out}});
     }
+    if (c.attention_sinks) specs.push_back({layer_name(l, arch::hf::kSinks), {c.num_heads}});
     if (c.qk_norm) {
       specs.push_back({layer_name(l, arch::hf::kQNorm), {D}});
       specs.push_back({layer_name(l, arch::hf::kKNorm), {D}});
@@ -58,9 +55,15 @@ std::vector<ParameterSpec> base_parameters(const io::ModelConfig& c) {
     }
     if (c.moe_layer(l)) {
       const int64_t E = c.moe.experts, F = c.moe.intermediate_size;
-      specs.push_back({layer_name(l, arch::hf::kRouter), {E, C}});
+      specs.push_back({layer_name(l, std::string(moe.device_router)), {E, C}});
+      if (!moe.router_bias.empty())
+        specs.push_back({layer_name(l, std::string(moe.router_bias)), {E}});
       specs.push_back({layer_name(l, arch::hf::kExpertsGateUp), {E, 2 * F, C}});
+      if (moe.expert_biases)
+        specs.push_back({layer_name(l, arch::hf::kExpertsGateUpBias), {E, 2 * F}});
       specs.push_back({layer_name(l, arch::hf::kExpertsDown), {E, C, F}});
+      if (moe.expert_biases)
+        specs.push_back({layer_name(l, arch::hf::kExpertsDownBias), {E, C}});
       continue;
     }
     for (const char* m : {"gate_proj", "up_proj", "down_proj"}) {
@@ -178,6 +181,11 @@ std::vector<ParameterSpec> lora_parameters(const io::ModelConfig& c, const LoraC
          "(target_parameters) does not work with lora_dropout != 0; set it to 0 or target "
          "q,k,v,o only",
          lora.dropout);
+  if (experts && arch::describe(c.family).experts.interleaved_gate_up)
+    fail("[lora] --lora-targets {}: adapters on {}'s experts are not supported: PEFT adapts its "
+         "checkpoint's gate_up_proj [E, C, 2F], whose gate and up columns interleave, which "
+         "vktrain's experts do not map yet; target q,k,v,o (or --full)",
+         fmt::join(lora.targets, ","), io::family_name(c.family));
   bool any_moe = false;
   for (int64_t l = 0; l < c.num_layers; ++l) {
     any_moe = any_moe || c.moe_layer(l);
@@ -240,8 +248,8 @@ bool is_lora_parameter(const std::string& name) {
 }
 
 bool is_moe_block_parameter(const std::string& name) {
-  return name.ends_with(arch::hf::kRouter) || name.ends_with(arch::hf::kExpertsGateUp) ||
-         name.ends_with(arch::hf::kExpertsDown);
+  return name.ends_with(arch::hf::kRouter) || name.ends_with(arch::hf::kRouterOwn) ||
+         name.ends_with(arch::hf::kExpertsGateUp) || name.ends_with(arch::hf::kExpertsDown);
 }
 
 }  // namespace vktrain::model

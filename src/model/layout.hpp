@@ -17,7 +17,9 @@ namespace vktrain::model {
 struct ParameterSpec {
   std::string name;            // "model.layers.3.self_attn.q_proj.weight"
   std::vector<int64_t> shape;  // [out, in] for linear weights
-  bool matrix() const { return shape.size() >= 2; }  // weight decay applies; norms/biases: no
+  // Weight decay applies and the run's dtype holds it; norms and biases (gpt-oss's expert biases
+  // [E, N] too) stay f32, undecayed.
+  bool matrix() const { return shape.size() >= 2 && !name.ends_with("_bias"); }
   uint64_t elements() const {
     uint64_t n = 1;
     for (int64_t d : shape) n *= uint64_t(d);

@@ -60,7 +60,8 @@ std::vector<float> read_experts(const io::Checkpoint& checkpoint, const io::Mode
            spec.name, piece.name, spec.shape[0]);
     const auto& entry = checkpoint.entry(name);
     require_shape(dir, name, entry.shape, piece.shape);
-    const std::vector<float> part = floats_of(dir, name, entry.dtype, checkpoint.data(name));
+    const std::vector<float> part =
+        hub_to_device(piece, floats_of(dir, name, entry.dtype, checkpoint.data(name)));
     std::copy(part.begin(), part.end(), values.begin() + int64_t(piece.offset));
   }
   return values;
@@ -86,16 +87,34 @@ void check_no_stray_experts(const io::Checkpoint& checkpoint, const io::ModelCon
            dir, name, config.moe.experts, config.moe.intermediate_size);
 }
 
+// The hub's gpt-oss checkpoints keep the experts as MXFP4 blocks and scales (…_blocks,
+// …_scales).
+void refuse_block_experts(const io::Checkpoint& checkpoint, const std::string& dir) {
+  for (const std::string& name : checkpoint.names())
+    if (name.find(".mlp.experts.") != std::string::npos &&
+        (name.ends_with("_blocks") || name.ends_with("_scales")))
+      fail("[model] {}: tensor {} is an MXFP4-quantized expert weight, which vktrain does not "
+           "read; use a bf16 checkpoint (transformers saves one after loading the model with "
+           "Mxfp4Config(dequantize=True)), or a GGUF file",
+           dir, name);
+}
+
 void read_huggingface(const io::ModelConfig& config, const io::ModelSource& source,
                       const WantWeight& want, const UseWeight& use) {
   const io::Checkpoint& checkpoint = source.checkpoint();
   const std::string& dir = source.path();
   const std::vector<ParameterSpec> specs = base_parameters(config);
-  if (config.any_moe_layer()) check_no_stray_experts(checkpoint, config, dir, specs);
+  if (config.any_moe_layer()) {
+    refuse_block_experts(checkpoint, dir);
+    check_no_stray_experts(checkpoint, config, dir, specs);
+  }
   for (const auto& spec : specs) {
     if (!want(spec.name)) continue;
     std::string name = checkpoint_name(checkpoint, config, spec.name);
-    if (const auto pieces = expert_pieces(config, spec); name.empty() && !pieces.empty()) {
+    // Pieces under other names (the hub's per-expert tensors), or one whole tensor in another
+    // order under the same name (gpt-oss's).
+    const auto pieces = expert_pieces(config, spec);
+    if (!pieces.empty() && (name.empty() || pieces.front().order != HubOrder::same)) {
       use(spec, read_experts(checkpoint, config, dir, spec, pieces));
       continue;
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "arch/family.hpp"
 #include "model/activations.hpp"
 #include "model/layout.hpp"
 #include "model/rope_frequencies.hpp"
@@ -61,7 +62,7 @@ uint64_t lora_scratch(const io::ModelConfig& c, const ModelSetup& setup, uint64_
 }
 
 // The backward of one layer in full fine-tuning: the dw partial sums of its norms and the
-// column sums of its q/k/v biases.
+// column sums of its q/k/v (and o) biases and of a router's bias.
 uint64_t full_layer_scratch(const io::ModelConfig& c, uint64_t tokens) {
   const uint64_t C = uint64_t(c.hidden_size), D = uint64_t(c.head_dim);
   uint64_t total = 2 * ops::rmsnorm_backward_scratch_bytes(tokens, C);  // input and FFN norms
@@ -72,6 +73,9 @@ uint64_t full_layer_scratch(const io::ModelConfig& c, uint64_t tokens) {
   if (c.attention_bias)
     for (const char* module : {"q_proj", "k_proj", "v_proj"})
       total += ops::column_sum_scratch_bytes(tokens, uint64_t(projection_shape(c, module).first));
+  if (c.output_bias) total += ops::column_sum_scratch_bytes(tokens, uint64_t(c.hidden_size));
+  if (c.any_moe_layer() && !arch::describe(c.family).experts.router_bias.empty())
+    total += ops::column_sum_scratch_bytes(tokens, uint64_t(c.moe.experts));
   return total;
 }
 

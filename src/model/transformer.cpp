@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "arch/family.hpp"
 #include "arch/tensor_names.hpp"
 #include "base/error.hpp"
 #include "ops/cross_entropy.hpp"
@@ -78,6 +79,7 @@ ops::AttentionOptions Transformer::attention_options(int64_t layer,
     options.window = *config_.sliding_window;
   options.scale = float(layer_attention_scale(config_, layer));
   options.documents = &batch.documents;
+  if (config_.attention_sinks) options.sinks = &weight(layer_name(layer, arch::hf::kSinks));
   return options;
 }
 
@@ -109,9 +111,17 @@ float Transformer::embedding_scale() const {
 }
 
 ops::MoeBlockWeights Transformer::moe_weights(int64_t l) const {
-  ops::MoeBlockWeights w{.router = &weight(layer_name(l, arch::hf::kRouter)),
+  const arch::MoeNames& names = arch::describe(config_.family).experts;
+  auto optional = [&](std::string_view suffix) -> const Tensor* {
+    const Parameter* p = params_->find(layer_name(l, std::string(suffix)));
+    return p ? &p->weight : nullptr;
+  };
+  ops::MoeBlockWeights w{.router = &weight(layer_name(l, std::string(names.device_router))),
+                         .router_bias = optional(names.router_bias),
                          .gate_up = &weight(layer_name(l, arch::hf::kExpertsGateUp)),
-                         .down = &weight(layer_name(l, arch::hf::kExpertsDown))};
+                         .down = &weight(layer_name(l, arch::hf::kExpertsDown)),
+                         .gate_up_bias = optional(arch::hf::kExpertsGateUpBias),
+                         .down_bias = optional(arch::hf::kExpertsDownBias)};
   for (auto [target, lora] : {std::pair{io::kExpertTargets[0], &w.gate_up_lora},
                               std::pair{io::kExpertTargets[1], &w.down_lora}}) {
     const std::string base = expert_adapter_path(l, target, setup_.lora);
@@ -124,16 +134,20 @@ ops::MoeBlockWeights Transformer::moe_weights(int64_t l) const {
 
 ops::MoeBlockGradients Transformer::moe_gradients(int64_t l, std::vector<Tensor>& views) const {
   // Views of the gradient arena, kept in `views` while the pointers are used.
-  views.reserve(7);
+  views.reserve(10);
   auto grad = [&](const std::string& name) -> Tensor* {
     const Parameter* p = params_->find(name);
     if (!p || !p->trainable) return nullptr;
     views.push_back(params_->grad(name));
     return &views.back();
   };
-  ops::MoeBlockGradients g{.router = grad(layer_name(l, arch::hf::kRouter)),
+  const arch::MoeNames& names = arch::describe(config_.family).experts;
+  ops::MoeBlockGradients g{.router = grad(layer_name(l, std::string(names.device_router))),
+                           .router_bias = grad(layer_name(l, std::string(names.router_bias))),
                            .gate_up = grad(layer_name(l, arch::hf::kExpertsGateUp)),
-                           .down = grad(layer_name(l, arch::hf::kExpertsDown))};
+                           .down = grad(layer_name(l, arch::hf::kExpertsDown)),
+                           .gate_up_bias = grad(layer_name(l, arch::hf::kExpertsGateUpBias)),
+                           .down_bias = grad(layer_name(l, arch::hf::kExpertsDownBias))};
   for (auto [target, lora] : {std::pair{io::kExpertTargets[0], &g.gate_up_lora},
                               std::pair{io::kExpertTargets[1], &g.down_lora}}) {
     if (!targets_expert(setup_.lora, target)) continue;
@@ -145,8 +159,12 @@ ops::MoeBlockGradients Transformer::moe_gradients(int64_t l, std::vector<Tensor>
 
 ops::MoeBlockOptions Transformer::moe_options() const {
   ops::MoeBlockOptions options;
-  options.router = {ops::MoeRouting::softmax_topk, config_.moe.normalize_topk};
+  const bool topk_first = arch::describe(config_.family).experts.softmax_after_topk;
+  options.router = {topk_first ? ops::MoeRouting::topk_softmax : ops::MoeRouting::softmax_topk,
+                    config_.moe.normalize_topk};
   options.activation = activation();
+  options.clamped_swiglu = config_.moe.swiglu_limit > 0;
+  options.clamp = {float(config_.moe.swiglu_alpha), float(config_.moe.swiglu_limit)};
   return options;
 }
 

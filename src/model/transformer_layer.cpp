@@ -237,10 +237,11 @@ void Transformer::layer_backward(vk::Recorder& rec, Activations& acts, int64_t l
                        pointer(o_proj.hidden), o_proj.layer(), o_proj.settings, write);
   Tensor dq = reshaped(g.q_rotated, {B, T, Hq, D}), dk = reshaped(g.k_rotated, {B, T, Hkv, D});
   Tensor dv = reshaped(g.v, {B, T, Hkv, D});
+  auto d_sinks = c.attention_sinks ? norm_grad(arch::hf::kSinks) : std::nullopt;
   ops::attention_backward(rec, dq, dk, dv, reshaped(g.attention, {B, T, Hq, D}),
                           reshaped(a.q_rotated, {B, T, Hq, D}), reshaped(a.k_rotated, {B, T, Hkv, D}),
                           reshaped(a.v, {B, T, Hkv, D}), reshaped(a.attention, {B, T, Hq, D}), a.lse,
-                          attention_options(l, batch), write);
+                          attention_options(l, batch), write, pointer(d_sinks), add);
   for (auto [heads, d_rot, d_normed, d_proj, proj, rstd, norm_name] :
        {std::tuple{Hq, &g.q_rotated, &g.q_normed, &g.q, &a.q, &a.q_rstd, arch::hf::kQNorm},
         std::tuple{Hkv, &g.k_rotated, &g.k_normed, &g.k, &a.k, &a.k_rstd,

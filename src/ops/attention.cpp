@@ -462,8 +462,10 @@ uint64_t attention_backward_scratch_bytes(uint64_t tokens, uint64_t query_heads)
 void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout,
                         const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
                         const Tensor& lse, const AttentionOptions& options,
-                        GradientStore store, Tensor* dsinks) {
+                        GradientStore store, Tensor* dsinks,
+                        std::optional<GradientStore> sinks_store) {
   const char* op = "attention_backward";
+  const GradientStore dsinks_store = sinks_store.value_or(store);
   Dims d = check_inputs(op, q, k, v, options);
   for (const Tensor* t : std::initializer_list<const Tensor*>{&dout, &o, &dq, &dk, &dv}) {
     require_like(op, *t, t == &dk || t == &dv ? k : q);
@@ -477,7 +479,7 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
     require_sinks(op, "dsinks", *dsinks, d);
   }
   if (q.numel() == 0) {
-    if (dsinks && store == GradientStore::write) fill(rec, *dsinks, 0.0f);
+    if (dsinks && dsinks_store == GradientStore::write) fill(rec, *dsinks, 0.0f);
     return;
   }
   auto& ctx = rec.context();
@@ -493,7 +495,7 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   VkPipeline delta_kernel = pipeline(ctx, fmt::format("attention_delta_{}", dtype_name(q.dtype)));
   rec.dispatch("attention_delta", delta_kernel, &delta_push, sizeof delta_push, groups, 1, 1,
                {whole(dout), whole(o)}, {whole(delta)});
-  if (dsinks) sinks_backward(rec, *dsinks, *options.sinks, lse, delta, d, store);
+  if (dsinks) sinks_backward(rec, *dsinks, *options.sinks, lse, delta, d, dsinks_store);
 
   kernels::AttentionBackwardPush push{};
   fill_common(push, q, k, v, d, options);

@@ -13,6 +13,7 @@
 // runs at, this build's glslc permitting).
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -71,7 +72,8 @@ void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& 
 // The gradients of attention_forward's o for the upstream gradient dout, added into dq, dk and
 // dv or written to them, as `store` says (all three alike). Recomputes the probabilities from
 // q, k and lse (FlashAttention-2); deterministic, no atomics. With options.sinks, `dsinks` (f32
-// [Hq], or null where the sinks are frozen) gets the sinks' gradient, stored as `store` says:
+// [Hq], or null where the sinks are frozen) gets the sinks' gradient, stored as `sinks_store`
+// says (a model's parameter gradient adds while dq, dk and dv are written), else as `store`:
 // dsinks[h] = -sum over b, i of exp(sinks[h] - lse[b, h, i]) * (dout . o)[b, i, h], summed in a
 // fixed order.
 // The bytes attention_backward keeps alive for the recording's life: delta, one f32 per query
@@ -81,6 +83,7 @@ uint64_t attention_backward_scratch_bytes(uint64_t tokens, uint64_t query_heads)
 void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, const Tensor& dout,
                         const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
                         const Tensor& lse, const AttentionOptions& options,
-                        GradientStore store = GradientStore::add, Tensor* dsinks = nullptr);
+                        GradientStore store = GradientStore::add, Tensor* dsinks = nullptr,
+                        std::optional<GradientStore> sinks_store = std::nullopt);
 
 }  // namespace vktrain::ops

@@ -2,6 +2,7 @@
 
 #include "io/gguf.hpp"
 #include "io/gguf_config.hpp"
+#include "io/gguf_export.hpp"
 #include "io/gguf_names.hpp"
 #include "io/model_config.hpp"
 #include "support/config_fields.hpp"
@@ -55,6 +56,25 @@ TEST(GgufConfig, ReadsBackWhatTheConverterWritesForEachFixtureConfig) {
     }
     EXPECT_EQ(test::config_differences(config, read), std::vector<std::string>{});
   }
+}
+
+// gpt-oss-20b's config (a vocabulary of 64, so that the converted file stays small) reads back
+// whole: its YaRN from the factor and original context the converter writes, the ramp the
+// family's; its sliding and full layers; its experts; the SwiGLU clamp llama.cpp holds.
+TEST(GgufConfig, GptOssReadsBackWithItsYarn) {
+  io::ModelConfig config = load("gpt-oss-20b.json");
+  config.vocab_size = 64;
+  config.eos_token_ids.clear();
+  config.bos_token_id.reset();
+  test::TempDir dir;
+  io::ModelConfig read = test::converted_gguf(config).read(dir);
+  EXPECT_EQ(read.rope_scaling.type, "yarn");
+  EXPECT_EQ(read.rope_scaling.factor, 32.0);
+  EXPECT_EQ(read.rope_scaling.original_max_position_embeddings, 4096);
+  EXPECT_FALSE(read.rope_scaling.truncate);
+  EXPECT_EQ(read.moe.aux_loss_coef, 0.001);  // GGUF keeps no training settings
+  config.moe.aux_loss_coef = 0.001;
+  EXPECT_EQ(test::config_differences(config, read), std::vector<std::string>{});
 }
 
 TEST(GgufConfig, TheTinyGemmaFixtureHasAQueryScalarGgufCannotHold) {
@@ -178,9 +198,16 @@ TEST(GgufConfig, LinearScalingAndUnsupportedTypes) {
   EXPECT_EQ(c.rope_scaling.factor, 4.0);
   f["rope.scaling.type"] = "none";
   EXPECT_EQ(f.read(dir).rope_scaling.type, "default");
-  f["rope.scaling.type"] = "yarn";
+  f["rope.scaling.type"] = "yarn";  // llama's ramp under llama.cpp's YaRN is not transformers'
   EXPECT_NE(read_error(f, dir).find("rope scaling 'yarn' (metadata 'llama.rope.scaling.type') is not supported"),
             std::string::npos);
+  // Only a family's own YaRN is written: a truncated ramp on gpt_oss would read back otherwise.
+  io::ModelConfig gpt_oss = io::read_model_config(std::string(VKTRAIN_FIXTURES) +
+                                                  "/configs/gpt-oss-20b.json");
+  gpt_oss.rope_scaling.truncate = true;
+  EXPECT_EQ(test::error_message([&] { io::gguf_model_file(gpt_oss); }),
+            "[gguf] this gpt_oss model's yarn rope scaling cannot be written to GGUF (llama.cpp "
+            "keeps only its factor and original context); export --format hf");
 }
 
 TEST(GgufConfig, GemmaSlidingLayersLocalRopeAndQueryScale) {

@@ -11,12 +11,14 @@
 #include "cli/export.hpp"
 #include "cli/init.hpp"
 #include "io/checkpoint.hpp"
+#include "io/gguf_export.hpp"
 #include "io/model_config_writer.hpp"
 #include "io/model_files.hpp"
 #include "io/model_source.hpp"
 #include "model/expert_tensors.hpp"
 #include "model/init.hpp"
 #include "model/loader.hpp"
+#include "model/presets.hpp"
 #include "support/config_fields.hpp"
 #include "support/support.hpp"
 
@@ -214,6 +216,85 @@ TEST(ExpertTensors, MixtralWritesAndReadsTheHubsBlockSparseMoeNames) {
   const auto from_fused = read_all(config, dir.file("fused"));
   for (const auto& spec : specs)
     EXPECT_EQ(from_fused.at(spec.name), model::initial_values(config, spec, 3)) << spec.name;
+}
+
+// gpt-oss's checkpoint order by hand, E 1, C 2, F 2: gate_up [1, 2, 4] holds x @ W with gate
+// and up alternating by column (value 4c + j at row c, column j), its bias [1, 4] alike, down
+// [1, F, C]; the device holds gate rows, then up rows, of [1, 2F, C], and down [1, C, F].
+TEST(ExpertTensors, GptOssCheckpointOrderIsTransposedAndDeinterleavedByHand) {
+  using Values = std::vector<float>;
+  const model::ExpertPiece gate_up{"gate_up", {1, 2, 4}, 0,
+                                   model::HubOrder::transposed_interleaved};
+  const model::ExpertPiece bias{"bias", {1, 4}, 0, model::HubOrder::interleaved};
+  const model::ExpertPiece down{"down", {1, 2, 2}, 0, model::HubOrder::transposed};
+  const Values hub = {0, 1, 2, 3, 4, 5, 6, 7};
+  //                  gate f=0  gate f=1  up f=0  up f=1, each over c = 0, 1
+  const Values device = {0, 4, 2, 6, 1, 5, 3, 7};
+  EXPECT_EQ(model::hub_to_device(gate_up, hub), device);
+  EXPECT_EQ(model::device_to_hub(gate_up, device), hub);
+  EXPECT_EQ(model::hub_to_device(bias, {10, 11, 12, 13}), (Values{10, 12, 11, 13}));
+  EXPECT_EQ(model::device_to_hub(bias, {10, 12, 11, 13}), (Values{10, 11, 12, 13}));
+  EXPECT_EQ(model::hub_to_device(down, {0, 1, 2, 3}), (Values{0, 2, 1, 3}));
+  EXPECT_EQ(model::device_to_hub(down, {0, 2, 1, 3}), (Values{0, 1, 2, 3}));
+  EXPECT_NE(test::error_message([&] { model::hub_to_device(down, {0, 1, 2}); })
+                .find("[model] down: 3 values for a tensor of 4"),
+            std::string::npos);
+}
+
+// A tiny gpt_oss written by `vktrain init` holds transformers' tensors ([E, C, 2F] gate_up
+// interleaved, [E, F, C] down, sinks, biases, the router under its own name); exported again as
+// a Hugging Face directory every tensor is the same bytes, and the GGUF (llama.cpp's halves)
+// loads back to the same weights.
+TEST(ExpertTensors, GptOssCheckpointRoundTripsByteExact) {
+  test::TempDir dir;
+  expect_exports_load_back(dir, "gpt_oss");
+  const io::Checkpoint original(dir.file("model")), exported(dir.file("hf"));
+  EXPECT_EQ(original.entry("model.layers.0.mlp.experts.gate_up_proj").shape,
+            (std::vector<int64_t>{8, 128, 128}));  // E, C, 2F
+  EXPECT_EQ(original.entry("model.layers.0.mlp.experts.down_proj").shape,
+            (std::vector<int64_t>{8, 64, 128}));  // E, F, C
+  EXPECT_EQ(original.entry("model.layers.0.mlp.experts.gate_up_proj_bias").shape,
+            (std::vector<int64_t>{8, 128}));
+  EXPECT_EQ(original.entry("model.layers.3.self_attn.sinks").shape, (std::vector<int64_t>{4}));
+  EXPECT_TRUE(original.contains("model.layers.1.mlp.router.bias"));
+  EXPECT_TRUE(original.contains("model.layers.1.self_attn.o_proj.bias"));
+  EXPECT_EQ(exported.names(), original.names());
+  for (const std::string& name : original.names()) {
+    const auto a = original.data(name), b = exported.data(name);
+    EXPECT_TRUE(a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin())) << name;
+  }
+}
+
+// GGUF has no key for the SwiGLU clamp (llama.cpp's gpt-oss graph holds 7): another one is
+// refused, never written to be read back as 7.
+TEST(ExpertTensors, GptOssGgufRefusesAClampLlamaCppDoesNotHave) {
+  io::ModelConfig config = model::model_preset("gpt_oss", "tiny");
+  EXPECT_NO_THROW(io::gguf_model_file(config, io::GgmlType::f32));
+  config.moe.swiglu_limit = 2;
+  EXPECT_EQ(test::error_message([&] { io::gguf_model_file(config, io::GgmlType::f32); }),
+            "[gguf] swiglu_limit 2 cannot be written to GGUF: llama.cpp's gpt-oss graph clamps "
+            "the experts at 7; export --format hf");
+}
+
+// The hub's gpt-oss checkpoints keep the experts as MXFP4 blocks and scales: one error naming
+// the tensor and what to use instead.
+TEST(ExpertTensors, GptOssMxfp4ExpertsAreRefusedNamingTheTensor) {
+  test::TempDir dir;
+  cli::run_init({.family = "gpt_oss", .size = "tiny", .out = dir.file("model"), .seed = 2,
+                 .dtype = "f32", .vocab = 64});
+  const io::ModelConfig config = io::read_model_config(dir.file("model") + "/config.json");
+  const auto specs = model::base_parameters(config);
+  auto tensors = model::hub_tensors(config, specs);
+  for (auto& t : tensors)
+    if (t.name == "model.layers.2.mlp.experts.down_proj") {
+      t.name += "_blocks";
+      t.order = model::HubOrder::same;
+    }
+  write_directory(dir.file("mxfp4"), config, tensors);
+  EXPECT_NE(load_error(config, dir.file("mxfp4"))
+                .find("tensor model.layers.2.mlp.experts.down_proj_blocks is an MXFP4-quantized "
+                      "expert weight, which vktrain does not read; use a bf16 checkpoint"),
+            std::string::npos);
 }
 
 }  // namespace

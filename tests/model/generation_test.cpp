@@ -92,6 +92,13 @@ TEST(Generation, MixtureOfExpertsStepsEqualTheFullForward) {
   expect_incremental_matches(*m, ids, 3, full_logits(*m, ids), 1e-5, "qwen3_moe");
 }
 
+// gpt-oss: the decode kernel's sinks, the o_proj bias and the window of layer 0 (4 < 10).
+TEST(Generation, GptOssStepsEqualTheFullForward) {
+  auto m = tiny_model("gpt_oss", {});
+  auto ids = some_ids(m->config(), 10, 6);
+  expect_incremental_matches(*m, ids, 3, full_logits(*m, ids), 1e-5, "gpt_oss");
+}
+
 TEST(Generation, UnmergedLoraStepsEqualTheFullForward) {
   model::ModelSetup setup;
   setup.lora.rank = 3;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/safetensors.hpp"
+#include "model/expert_tensors.hpp"
 #include "model/harness.hpp"
 #include "model/loader.hpp"
 #include "support/support.hpp"
@@ -70,13 +71,16 @@ data::HostBatch fixture_batch(const Expected& e) {
 }
 
 // make_fixtures.py's LORA (all-linear) and, for qwen3_moe, MOE_LORA: the attention projections
-// and the experts' gate_up_proj and down_proj (PEFT's target_parameters).
+// and the experts' gate_up_proj and down_proj (PEFT's target_parameters); gpt_oss's
+// GPT_OSS_LORA: the attention projections only.
 model::ModelSetup lora_setup(const std::string& family) {
   model::ModelSetup setup;
   setup.lora.rank = kRank;
   setup.lora.alpha = 16;
   setup.lora.targets =
-      model::parse_lora_targets(family == "qwen3_moe" ? "q,k,v,o,experts" : "all-linear");
+      model::parse_lora_targets(family == "qwen3_moe" ? "q,k,v,o,experts"
+                                : family == "gpt_oss"   ? "q,k,v,o"
+                                                        : "all-linear");
   return setup;
 }
 
@@ -123,8 +127,14 @@ void expect_gradients(const std::string& family, const Expected& e, const std::s
       << family << " " << logits_name;
   double loss = e.json[loss_name];
   EXPECT_NEAR(got.loss, loss, 1e-5 * loss) << family << " " << loss_name;
+  // A gradient as transformers or PEFT holds it: gpt_oss's experts in its checkpoint's order.
+  auto theirs = [&](const model::ParameterSpec& spec, std::vector<float> grad) {
+    for (const auto& piece : model::expert_pieces(m->config(), spec))
+      if (piece.order != model::HubOrder::same) return model::device_to_hub(piece, grad);
+    return model::to_peft_layout(spec, std::move(grad));
+  };
   for (const auto& [name, grad] : got.grads)
-    EXPECT_LT(test::relative_error(model::to_peft_layout(m->parameters().at(name).spec, grad),
+    EXPECT_LT(test::relative_error(theirs(m->parameters().at(name).spec, grad),
                                    e.floats(prefix + name)),
               1e-4)
         << family << " " << name;

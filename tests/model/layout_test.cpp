@@ -1,6 +1,8 @@
 // Parameter names and shapes, and the LoRA options users type.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "arch/tensor_names.hpp"
 #include "model/layout.hpp"
 #include "model/presets.hpp"
@@ -140,14 +142,33 @@ TEST(Layout, LoraTargetsThatCannotApplyAreOneClearError) {
       << error;
 }
 
-// gpt-oss needs attention sinks, which the attention op does not have yet: its model is refused
-// where its parameters are laid out (loading, init, plan, training), never run without them.
-TEST(Layout, GptOssIsRefusedUntilAttentionHasSinks) {
+// gpt-oss: q/k/v/o biases, a sink per query head, the router under its own name with a bias,
+// and the experts' biases beside the fused layout; biases and sinks stay f32, undecayed.
+TEST(Layout, GptOssHasSinksBiasesAndItsRouter) {
   const io::ModelConfig c = model::model_preset("gpt_oss", "20b");
-  EXPECT_TRUE(c.attention_sinks);
-  const std::string error = test::error_message([&] { model::base_parameters(c); });
-  EXPECT_EQ(error, "[model] gpt_oss: attention sinks are not supported yet, so this model cannot "
-                   "be loaded, initialised or trained");
+  std::map<std::string, model::ParameterSpec> specs;
+  for (auto& spec : model::base_parameters(c)) specs.emplace(spec.name, spec);
+  auto shape = [&](const std::string& suffix) {
+    return specs.at(model::layer_name(5, suffix)).shape;
+  };
+  EXPECT_EQ(shape("self_attn.o_proj.bias"), (std::vector<int64_t>{2880}));
+  EXPECT_EQ(shape("self_attn.k_proj.bias"), (std::vector<int64_t>{512}));
+  EXPECT_EQ(shape(arch::hf::kSinks), (std::vector<int64_t>{64}));
+  EXPECT_EQ(shape(arch::hf::kRouterOwn), (std::vector<int64_t>{32, 2880}));
+  EXPECT_EQ(shape(arch::hf::kRouterBias), (std::vector<int64_t>{32}));
+  EXPECT_EQ(shape(arch::hf::kExpertsGateUp), (std::vector<int64_t>{32, 5760, 2880}));
+  EXPECT_EQ(shape(arch::hf::kExpertsGateUpBias), (std::vector<int64_t>{32, 5760}));
+  EXPECT_EQ(shape(arch::hf::kExpertsDown), (std::vector<int64_t>{32, 2880, 2880}));
+  EXPECT_EQ(shape(arch::hf::kExpertsDownBias), (std::vector<int64_t>{32, 2880}));
+  EXPECT_EQ(specs.count(model::layer_name(5, arch::hf::kRouter)), 0u);
+  for (const char* suffix : {arch::hf::kExpertsGateUpBias, arch::hf::kExpertsDownBias,
+                             arch::hf::kSinks, "self_attn.o_proj.bias"})
+    EXPECT_FALSE(specs.at(model::layer_name(0, suffix)).matrix()) << suffix;
+  EXPECT_TRUE(specs.at(model::layer_name(0, arch::hf::kRouterOwn)).matrix());
+  EXPECT_TRUE(model::is_moe_block_parameter(model::layer_name(0, arch::hf::kRouterOwn)));
+  // qwen2's o_proj has no bias.
+  for (const auto& spec : model::base_parameters(model::model_preset("qwen2", "tiny")))
+    EXPECT_FALSE(spec.name.ends_with("o_proj.bias")) << spec.name;
 }
 
 }  // namespace

@@ -64,6 +64,8 @@ TEST(Presets, ParameterCountsAreThePublishedOnes) {
       {{"gemma3", "1B"}, 999885952},    {{"llama", "70B"}, 70553706496},
       {{"qwen3_moe", "30B-A3B"}, 30532122624}, {{"qwen3_moe", "235B-A22B"}, 235093634560},
       {{"mixtral", "8x7B"}, 46702792704},
+      // gpt-oss's model card (biases, sinks and routers included, bf16 experts)
+      {{"gpt_oss", "20b"}, 20914757184}, {{"gpt_oss", "120b"}, 116829156672},
   };
   for (auto [name, count] : counts) {
     SCOPED_TRACE(std::string(name.first) + " " + name.second);
@@ -77,7 +79,7 @@ TEST(Presets, ParameterCountsAreThePublishedOnes) {
 }
 
 TEST(Presets, TinyModelsAreAFewMillionParametersWithTheFamilysSwitches) {
-  for (auto family : {"qwen3", "qwen2", "llama", "gemma3", "qwen3_moe", "mixtral"}) {
+  for (auto family : {"qwen3", "qwen2", "llama", "gemma3", "qwen3_moe", "mixtral", "gpt_oss"}) {
     SCOPED_TRACE(family);
     auto tiny = model::model_preset(family, "tiny");
     EXPECT_EQ(tiny.vocab_size, 32000);
@@ -114,7 +116,7 @@ TEST(Presets, EveryPresetReadsBackFromItsConfigJson) {
               std::vector<std::string>{});
   };
   for (auto [family, size] : kPublished) check(family, size);
-  for (auto family : {"qwen3", "qwen2", "llama", "gemma3", "qwen3_moe", "mixtral"})
+  for (auto family : {"qwen3", "qwen2", "llama", "gemma3", "qwen3_moe", "mixtral", "gpt_oss"})
     check(family, "tiny");
 }
 
@@ -129,7 +131,7 @@ TEST(Presets, NamesMatchWithoutCaseAndUnknownOnesListEveryPreset) {
         << message;
     EXPECT_NE(message.find("qwen3 0.6B 1.7B 4B 8B tiny; qwen2 0.5B 1.5B tiny; llama 1B 3B 8B 70B "
                            "tiny; gemma3 270M 1B 4B tiny; qwen3_moe 30B-A3B 235B-A22B tiny; "
-                           "mixtral 8x7B tiny; gpt_oss 20b 120b"),
+                           "mixtral 8x7B tiny; gpt_oss 20b 120b tiny"),
               std::string::npos)
         << message;
   }

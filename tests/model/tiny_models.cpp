@@ -33,6 +33,14 @@ io::ModelConfig tiny_config(const std::string& family) {
            R"(, "rope_theta": 1000000.0, "tie_word_embeddings": false, "num_experts": 5,
            "num_experts_per_tok": 2, "moe_intermediate_size": 24, "norm_topk_prob": true,
            "mlp_only_layers": [1]})";
+  else if (family == "gpt_oss")
+    json = R"({"architectures": ["GptOssForCausalLM"], "model_type": "gpt_oss", )" + common +
+           R"(, "tie_word_embeddings": false, "sliding_window": 4,
+           "layer_types": ["sliding_attention", "full_attention"], "num_local_experts": 5,
+           "num_experts_per_tok": 2, "swiglu_limit": 1.0, "output_router_logits": true,
+           "router_aux_loss_coef": 0.1, "rope_parameters": {"rope_type": "yarn",
+           "rope_theta": 150000.0, "factor": 4.0, "beta_fast": 32.0, "beta_slow": 1.0,
+           "truncate": false, "original_max_position_embeddings": 16}})";
   else
     json = R"({"architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", )" + common +
            R"(, "hidden_activation": "gelu_pytorch_tanh", "query_pre_attn_scalar": 20,

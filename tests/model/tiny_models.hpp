@@ -17,7 +17,9 @@ namespace vktrain::test {
 // "llama" (llama3 rope scaling), "mistral" (sliding window on every layer), "qwen2" (q/k/v
 // biases), "qwen3" (qk-norm, tied), "gemma3" (sandwich norms, one sliding and one full layer,
 // window 5 < T); also "qwen3_moe" (layer 0 of 5 experts of F 24, 2 per token; layer 1 dense),
-// which reference_moe_test.cpp checks against the CPU reference model.
+// which reference_moe_test.cpp checks against the CPU reference model, and "gpt_oss" (sinks,
+// q/k/v/o and expert biases, window 4 on layer 0, YaRN factor 4, 5 experts of F 80, 2 per
+// token, SwiGLU clamped at 1, the router loss at 0.1).
 io::ModelConfig tiny_config(const std::string& family);
 inline const std::vector<std::string> kTinyFamilies = {"llama", "mistral", "qwen2", "qwen3",
                                                       "gemma3"};

@@ -82,12 +82,14 @@ struct Gradients {
 };
 
 // Forward, then backward for dout into gradients that start at `start` (not set when its vectors
-// are empty: then the backward writes them), added into or written as `store` says.
+// are empty: then the backward writes them), added into or written as `store` says (dsinks as
+// `sinks_store` says where given).
 inline Gradients run_backward(const AttentionShape& s, DType dt, const Inputs& in,
                               const std::vector<float>& dout_values, const Gradients& start = {},
                               ops::GradientStore store = ops::GradientStore::write,
                               AttentionVariant variant = AttentionVariant::portable,
-                              uint32_t kv_parts = 0, ops::CoopmatTile tile = {}) {
+                              uint32_t kv_parts = 0, ops::CoopmatTile tile = {},
+                              std::optional<ops::GradientStore> sinks_store = std::nullopt) {
   auto& ctx = context();
   DeviceInputs x(s, dt, in, variant, kv_parts, tile);
   Tensor dout = tensor_with(q_shape(s), dt, dout_values, "dout");
@@ -103,7 +105,7 @@ inline Gradients run_backward(const AttentionShape& s, DType dt, const Inputs& i
   vk::Recorder rec(ctx);
   ops::attention_forward(rec, x.o, x.lse, x.q, x.k, x.v, x.options);
   ops::attention_backward(rec, dq, dk, dv, dout, x.q, x.k, x.v, x.o, x.lse, x.options, store,
-                          s.sinks.empty() ? nullptr : &dsinks);
+                          s.sinks.empty() ? nullptr : &dsinks, sinks_store);
   rec.run();
   Gradients got{read_floats(ctx, dq), read_floats(ctx, dk), read_floats(ctx, dv), {}};
   if (!s.sinks.empty()) got.dsinks = read_floats(ctx, dsinks);

@@ -71,6 +71,24 @@ TEST(AttentionSinksGradient, MatchesFiniteDifferencesAndRepeats) {
   EXPECT_LT(relative_error(numeric, got.dsinks), 2e-3);
 }
 
+// A model writes dq, dk and dv while the sinks' gradient adds up over micro-batches: the store
+// of dsinks apart from the others'.
+TEST(AttentionSinksGradient, AddsWhileTheInputGradientsAreWritten) {
+  AttentionShape s = sinks_cases()[0].shape;
+  Inputs in = random_inputs(s, DType::f32, 81);
+  auto r = random_values(in.q.size(), 82);
+  Gradients written = run_backward(s, DType::f32, in, r);
+  Gradients start{random_values(in.q.size(), 83), random_values(in.k.size(), 84),
+                  random_values(in.v.size(), 85), random_values(s.Hq, 86)};
+  Gradients mixed = run_backward(s, DType::f32, in, r, start, ops::GradientStore::write,
+                                 AttentionVariant::portable, 0, {}, ops::GradientStore::add);
+  EXPECT_EQ(mixed.dq, written.dq);
+  EXPECT_EQ(mixed.dk, written.dk);
+  EXPECT_EQ(mixed.dv, written.dv);
+  for (size_t h = 0; h < s.Hq; ++h)
+    EXPECT_FLOAT_EQ(mixed.dsinks[h], start.dsinks[h] + written.dsinks[h]) << h;
+}
+
 TEST(AttentionSinksErrors, BadSinksAreNamed) {
   auto& ctx = context();
   Tensor q = make_tensor(ctx, DType::f32, {1, 8, 4, 16}, "q"),
