@@ -1,6 +1,6 @@
 // The device model against the CPU reference model (tests/reference/model.hpp) for the
-// mixture-of-experts families the device runs, in f32: logits, the loss with the routers'
-// load-balancing loss, and every trainable gradient, with full fine-tuning and with LoRA on the
+// mixture-of-experts families (qwen3_moe, mixtral, gpt_oss), in f32: logits, the loss with the
+// routers' load-balancing loss, and every trainable gradient, with full fine-tuning and with LoRA on the
 // attention and the experts' weights (PEFT's target_parameters, one or both of them). The batch
 // ends in two padding tokens (document -1), which the load-balancing loss leaves out.
 #include <gtest/gtest.h>
@@ -16,8 +16,15 @@ namespace {
 // tiny_config("qwen3_moe") (layer 0: 5 experts of F 24, 2 per token, renormalised; layer 1
 // dense), "qwen3_moe_raw_topk" its top k weights as the softmax gives them (norm_topk_prob
 // false), and a mixtral of the same sizes with 4 experts of F 40, top 2, window 4 < T; all add
-// the load-balancing loss at a coefficient that makes it count.
+// the load-balancing loss at a coefficient that makes it count; and tiny_config("gpt_oss")
+// (sinks, biases, its router and clamped SwiGLU, alternating window) with that coefficient.
 io::ModelConfig moe_config(const std::string& family) {
+  if (family == "gpt_oss") {
+    io::ModelConfig config = test::tiny_config("gpt_oss");
+    config.moe.aux_loss = true;
+    config.moe.aux_loss_coef = 0.3;
+    return config;
+  }
   io::ModelConfig config =
       family.starts_with("qwen3_moe")
           ? test::tiny_config("qwen3_moe")
@@ -60,7 +67,7 @@ model::ModelSetup lora_setup(const char* targets) {
 TEST(ReferenceMoe, FullFineTuningMatchesTheReference) {
   model::ModelSetup setup;
   setup.full = true;
-  for (const char* family : {"qwen3_moe", "qwen3_moe_raw_topk", "mixtral"})
+  for (const char* family : {"qwen3_moe", "qwen3_moe_raw_topk", "mixtral", "gpt_oss"})
     expect_matches(family, setup);
 }
 
@@ -68,6 +75,11 @@ TEST(ReferenceMoe, FullFineTuningMatchesTheReference) {
 TEST(ReferenceMoe, LoraOnAttentionAndExpertsMatchesTheReference) {
   expect_matches("qwen3_moe", lora_setup("all-linear,experts"));
   expect_matches("mixtral", lora_setup("q,k,v,o,gate_up_proj"));
+}
+
+// gpt-oss's LoRA is on the attention (its experts' adapters are refused; model/layout.cpp).
+TEST(ReferenceMoe, GptOssLoraOnTheAttentionMatchesTheReference) {
+  expect_matches("gpt_oss", lora_setup("q,k,v,o"));
 }
 
 }  // namespace vktrain
