@@ -1,6 +1,6 @@
 // The CPU reference model (tests/reference/model.hpp) checked on its own before the GPU model is
 // checked against it: its backward against central finite differences of its own loss for every
-// family, with and without LoRA (the experts' too), the routers' load-balancing loss included,
+// family, with and without LoRA (the experts' too where vktrain adapts them), the routers' load-balancing loss included,
 // and per family one fact that finite differences cannot see (packed documents, GQA, per-head
 // q/k norms, per-layer attention types, the window's edge, the experts' layout).
 #include <gtest/gtest.h>
@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "arch/family.hpp"
 #include "io/model_config.hpp"
 #include "model/layout.hpp"
 #include "reference/model.hpp"
@@ -128,12 +129,18 @@ io::ModelConfig parse(const json& config) {
 // stay near the base ones (with deltas as large as the weights, the MoE models' losses curved so
 // much that differences at eps 1e-2 were up to 1% off). gpt-oss's gates and ups stay inside its
 // clamp here; the clamped ones' gradients are checked on the experts' block (ops/moe_test.cpp).
+// Whether the adapter takes the experts' weights too: where the model has experts and vktrain
+// adapts them (not gpt-oss's interleaved gate_up, which model/layout.cpp refuses).
+bool adapts_experts(const io::ModelConfig& config) {
+  return config.any_moe_layer() && !arch::describe(config.family).experts.interleaved_gate_up;
+}
+
 ModelWeights random_weights(const io::ModelConfig& config, bool lora, uint32_t seed) {
   std::vector<model::ParameterSpec> specs = reference::reference_parameters(config);
   if (lora) {
     model::LoraConfig adapter{
         .rank = kLoraRank,
-        .targets = model::parse_lora_targets(config.any_moe_layer() ? "all-linear,experts"
+        .targets = model::parse_lora_targets(adapts_experts(config) ? "all-linear,experts"
                                                                     : "all-linear")};
     for (model::ParameterSpec& spec : model::lora_parameters(config, adapter))
       specs.push_back(std::move(spec));
