@@ -1,8 +1,9 @@
 // The CPU reference model (tests/reference/model.hpp) checked on its own before the GPU model is
 // checked against it: its backward against central finite differences of its own loss for every
-// family, with and without LoRA (the experts' too where vktrain adapts them), the routers' load-balancing loss included,
-// and per family one fact that finite differences cannot see (packed documents, GQA, per-head
-// q/k norms, per-layer attention types, the window's edge, the experts' layout).
+// family, with and without LoRA (the experts' too where vktrain adapts them), the routers'
+// load-balancing loss included, and per family one fact that finite differences cannot see
+// (packed documents, GQA, per-head q/k norms, per-layer attention types, the window's edge, the
+// experts' layout).
 #include <gtest/gtest.h>
 
 #include <algorithm>
