@@ -274,9 +274,9 @@ TEST(MatmulQuant, SixteenBitActivationsSplitKAndAddend) {
 }
 
 // Slabs (ops/matmul.hpp): W decoded a slab at a time into A's 16-bit type and multiplied by the
-// float kernel into C's columns, in both orientations, several slabs with a last short one
-// (forward: 300 rows of W in 256-row slabs; backward: 17 Q8_0 blocks of columns in 8-block
-// slabs), beta, and a LoRA branch; on the cooperative-matrix variants where the device has them.
+// float kernel, in both orientations, several slabs with a last short one (forward: 300 rows
+// of W in 256-row slabs; backward: 17 Q8_0 blocks of columns in 8-block slabs, and 700 rows in
+// 256-row slabs along K), beta, and a LoRA branch; on the cooperative-matrix variants where the device has them.
 TEST(MatmulQuant, SlabsMatchTheDequantizedProduct) {
   auto& ctx = test::context();
   const auto slabs = QuantizedRead::slabs;
@@ -288,6 +288,10 @@ TEST(MatmulQuant, SlabsMatchTheDequantizedProduct) {
     check(ctx, {DType::q4_k, in, in, true, 19, 300, 512, 1.0f, 0.5f, 0, v, slabs, 256 * 512 * 2});
     check(ctx, {DType::q8_0, in, DType::f32, false, 21, 544, 45, 1.5f, 0.0f, 0, v, slabs,
                 256 * 45 * 2});
+    // dy W along K where slabs along N would be thin (a head's input gradient): 700 rows of W
+    // in 256-row slabs (the last short) summed in f32, then alpha and beta into C.
+    check(ctx, {DType::q4_k, in, in, false, 37, 512, 700, 1.5f, 0.5f, 0, v, slabs,
+                256 * 512 * 2 + 37 * 512 * 4});
     auto va2 = test::random_values(size_t(23) * 16, 43, in);
     auto vb2 = test::random_values(size_t(16) * 300, 44, in);
     Tensor a2 = test::tensor_with({23, 16}, in, va2, "lora x A", ctx);
