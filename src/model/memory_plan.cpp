@@ -27,10 +27,11 @@ uint64_t bytes_of(DType type, uint64_t elements) {
 }
 
 // ops::cross_entropy over N tokens: the f32 logits chunk, with a gradient its dlogits chunk in
-// the activation dtype, one f32 loss per token, and the loss's column sum.
+// the activation dtype, one f32 loss per token, and the loss's column sum. `head_gradient`: the
+// lm_head trains (full fine-tuning), which takes larger chunks.
 uint64_t cross_entropy_scratch(uint64_t tokens, uint64_t vocab, DType dtype, bool gradient,
-                               const vk::Capabilities& device) {
-  const uint64_t chunk = ops::cross_entropy_chunk_rows(tokens, vocab, device);
+                               bool head_gradient, const vk::Capabilities& device) {
+  const uint64_t chunk = ops::cross_entropy_chunk_rows(tokens, vocab, device, head_gradient);
   uint64_t total = bytes_of(DType::f32, chunk * vocab) + bytes_of(DType::f32, tokens) +
                    ops::column_sum_scratch_bytes(tokens, 1);
   if (gradient) total += bytes_of(dtype, chunk * vocab);
@@ -157,7 +158,7 @@ MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_
                                    std::min<uint64_t>(1024, device.max_workgroup_count[0]));
   w += bytes_of(DType::f32, std::max<uint64_t>(groups, 1));
   // Every micro-batch's forward and backward keep their own scratch for the recording's life.
-  uint64_t per_micro = cross_entropy_scratch(N, V, setup.dtype, true, device);
+  uint64_t per_micro = cross_entropy_scratch(N, V, setup.dtype, true, setup.full, device);
   if (setup.full) per_micro += ops::rmsnorm_backward_scratch_bytes(N, uint64_t(c.hidden_size));
   uint64_t per_layer = ops::attention_backward_scratch_bytes(N, uint64_t(c.num_heads));
   if (setup.full) per_layer += full_layer_scratch(c, N);
@@ -165,7 +166,7 @@ MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_
             lora_scratch(c, setup, N, false, true, dropout));
   // The evaluation recording (TrainingStep::evaluate): a forward without dropout and the loss.
   w += lora_scratch(c, setup, N, true, false, false) +
-       cross_entropy_scratch(N, V, setup.dtype, false, device);
+       cross_entropy_scratch(N, V, setup.dtype, false, false, device);
   // A quantized base's products decode slabs of their weights into each recording's workspace
   // (ops::matmul on GPUs): the step's and the evaluation's.
   uint64_t slab = 0;

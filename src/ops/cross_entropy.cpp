@@ -53,8 +53,9 @@ void run(vk::Recorder& rec, Tensor& loss, Tensor* dh, Tensor* dw, const Tensor& 
   if (tokens == 0) return;
 
   auto& ctx = rec.context();
-  uint64_t chunk = options.chunk_tokens ? std::min(options.chunk_tokens, tokens)
-                                        : cross_entropy_chunk_rows(tokens, vocab, ctx.caps());
+  uint64_t chunk = options.chunk_tokens
+                       ? std::min(options.chunk_tokens, tokens)
+                       : cross_entropy_chunk_rows(tokens, vocab, ctx.caps(), dw != nullptr);
   Tensor logits = chunk_scratch(ctx, DType::f32, chunk, vocab, "cross_entropy logits");
   Tensor dlogits;
   if (dh) dlogits = chunk_scratch(ctx, h.dtype, chunk, vocab, "cross_entropy dlogits");
@@ -99,17 +100,32 @@ void run(vk::Recorder& rec, Tensor& loss, Tensor* dh, Tensor* dw, const Tensor& 
 
 }  // namespace
 
-uint64_t cross_entropy_chunk_bytes(const vk::Capabilities& device) {
-  return device.is_gpu() ? 1024ull << 20 : 64ull << 20;
+uint64_t cross_entropy_chunk_bytes(const vk::Capabilities& device, bool head_gradient) {
+  if (!device.is_gpu()) return 64ull << 20;
+  return head_gradient ? 1024ull << 20 : 256ull << 20;
 }
 
-uint64_t cross_entropy_chunk_rows(uint64_t tokens, uint64_t vocab, const vk::Capabilities& device) {
+uint64_t cross_entropy_chunk_rows(uint64_t tokens, uint64_t vocab, const vk::Capabilities& device,
+                                  bool head_gradient) {
   constexpr uint64_t kTileRows = 128;
-  const uint64_t most = std::max<uint64_t>(cross_entropy_chunk_bytes(device) / (vocab * 4), 1);
-  const uint64_t chunks = ceil_div(tokens, most);
-  const uint64_t even = ceil_div(tokens, chunks);
-  const uint64_t rounded = ceil_div(even, kTileRows) * kTileRows;
-  return std::min(rounded <= most ? rounded : even, tokens);
+  const uint64_t most =
+      std::max<uint64_t>(cross_entropy_chunk_bytes(device, head_gradient) / (vocab * 4), 1);
+  if (tokens <= most) return tokens;
+  // The tokens spread evenly over the fewest chunks of at most `limit` rows, rounded up to
+  // whole tiles where that stays within the limit.
+  auto spread = [&](uint64_t limit) {
+    const uint64_t even = ceil_div(tokens, ceil_div(tokens, limit));
+    const uint64_t rounded = ceil_div(even, kTileRows) * kTileRows;
+    return rounded <= limit ? rounded : even;
+  };
+  // Tile rows computed over all chunks of `rows` (the last one shorter).
+  auto tiles = [&](uint64_t rows) {
+    return tokens / rows * ceil_div(rows, kTileRows) + ceil_div(tokens % rows, kTileRows);
+  };
+  uint64_t rows = spread(most);
+  if (const uint64_t whole = most / kTileRows * kTileRows; whole && tiles(spread(whole)) < tiles(rows))
+    rows = spread(whole);
+  return rows;
 }
 
 void cross_entropy_grad_scale(vk::Recorder& rec, Tensor& grad_scale,

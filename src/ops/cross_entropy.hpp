@@ -19,18 +19,19 @@ struct CrossEntropyOptions {
   // Tokens per chunk. 0: cross_entropy_chunk_rows(); tests set it small to get several chunks.
   uint64_t chunk_tokens = 0;
 };
-// The f32 logits bytes of one chunk when the options leave it open: 1 GiB on GPUs, where the
-// chunk's two products (logits, and dh with K = V) need a thousand rows or more to fill the
-// device (H100, bench/RESULTS.md: Qwen3-1.7B's step 209 -> 201 ms from 512 MiB, 200 ms at
-// 2 GiB for 0.5 GiB more) and each chunk rereads a trainable lm_head's f32 gradient; 64 MiB on
-// CPU drivers.
-uint64_t cross_entropy_chunk_bytes(const vk::Capabilities& device);
+// The f32 logits bytes of one chunk when the options leave it open. On GPUs 256 MiB where the
+// lm_head is frozen: the memory of a quantized base's step is tight and the head's products fill
+// the device at a few hundred rows (its input gradient dh = dlogits W, K = V, is cut along K:
+// matmul's split-K or slabs); 1 GiB where its gradient trains (`head_gradient`), since each chunk
+// rereads and rewrites that f32 [V, C] gradient (H100, Qwen3-1.7B: 209 -> 201 ms a step from
+// 512 MiB, 200 ms at 2 GiB). 64 MiB on CPU drivers.
+uint64_t cross_entropy_chunk_bytes(const vk::Capabilities& device, bool head_gradient);
 // Rows of one chunk when the options leave it open: the fewest chunks whose f32 logits stay
-// within cross_entropy_chunk_bytes(), with the tokens spread evenly over them and the rows rounded
-// up to a multiple of 128 (the matmul's tile) while that stays within the budget, so that no
-// chunk is a thin remainder (4096 tokens of V 151,936 in 512 MiB: 5 x 820 rows -> 5 x 896,
-// not 4 x 883 + 564).
-uint64_t cross_entropy_chunk_rows(uint64_t tokens, uint64_t vocab, const vk::Capabilities& device);
+// within cross_entropy_chunk_bytes(), the tokens spread evenly over them, and rows on whole
+// 128-row tiles (the matmul's) where that computes fewer padding rows: 4096 tokens of V 151,936
+// in 256 MiB (441 rows) as 11 chunks of 384 (the last 256), not 10 of 410 that compute 512 each.
+uint64_t cross_entropy_chunk_rows(uint64_t tokens, uint64_t vocab, const vk::Capabilities& device,
+                                  bool head_gradient);
 
 // grad_scale[0] = 1 / (the number of labels >= 0 in all `labels` tensors together): the mean's
 // denominator over a whole batch of one or more micro-batches, computed on the device, so a

@@ -122,19 +122,30 @@ TEST(CrossEntropyModes, MeanOverTwoMicroBatches) {
   check(test::context(), DType::bf16, {{13, 9}, 97, 16, 5}, 0, 0, ops::GradientStore::write);
 }
 
-// The default chunk: the fewest chunks within the budget, even, on whole 128-row tiles when the
-// budget allows. Vocabularies sized so that the budget holds exactly `most` rows.
+// The default chunk: the fewest chunks within the budget, even, on whole 128-row tiles when that
+// computes fewer padding rows. Vocabularies sized so that the budget holds exactly `most` rows.
 TEST(CrossEntropyChunks, EvenChunksOnWholeTiles) {
   const auto& caps = test::context().caps();
-  const uint64_t budget = ops::cross_entropy_chunk_bytes(caps);
-  const uint64_t vocab = budget / 4 / 1024;  // most = 1024 rows
-  EXPECT_EQ(ops::cross_entropy_chunk_rows(2500, vocab, caps), 896u);   // 3 x 834 -> 896
-  EXPECT_EQ(ops::cross_entropy_chunk_rows(2100, vocab, caps), 768u);   // 3 x 700 -> 768
-  EXPECT_EQ(ops::cross_entropy_chunk_rows(900, vocab, caps), 900u);    // one chunk: all tokens
-  EXPECT_EQ(ops::cross_entropy_chunk_rows(4096, vocab, caps), 1024u);  // 4 whole chunks
-  const uint64_t odd_vocab = budget / 4 / 838;  // most = 838: 896 would not fit
-  EXPECT_EQ(ops::cross_entropy_chunk_rows(1600, odd_vocab, caps), 800u);
-  EXPECT_EQ(ops::cross_entropy_chunk_rows(5, budget, caps), 1u);       // not one row fits: 1
+  for (bool head_gradient : {false, true}) {
+    const uint64_t budget = ops::cross_entropy_chunk_bytes(caps, head_gradient);
+    auto rows = [&](uint64_t tokens, uint64_t vocab) {
+      return ops::cross_entropy_chunk_rows(tokens, vocab, caps, head_gradient);
+    };
+    const uint64_t vocab = budget / 4 / 1024;  // most = 1024 rows
+    EXPECT_EQ(rows(2500, vocab), 896u);         // 3 x 834 -> 896
+    EXPECT_EQ(rows(2100, vocab), 768u);         // 3 x 700 -> 768
+    EXPECT_EQ(rows(900, vocab), 900u);          // one chunk: all tokens
+    EXPECT_EQ(rows(4096, vocab), 1024u);        // 4 whole chunks
+    // most = 838: 896 would not fit. 2 x 800 compute 2 x 7 tiles; 3 chunks of up to 640
+    // (640, 640, 320) compute 5 + 5 + 3.
+    EXPECT_EQ(rows(1600, budget / 4 / 838), 640u);
+    // most = 441 (V 151,936 in 256 MiB): 10 x 410 compute 10 x 4 tiles, 384s 10 x 3 + 2.
+    EXPECT_EQ(rows(4096, budget / 4 / 441), 384u);
+    EXPECT_EQ(rows(5, budget), 1u);  // not one row fits: 1
+  }
+  // A frozen lm_head takes a quarter of the chunk on a GPU; a CPU driver takes 64 MiB either way.
+  EXPECT_EQ(ops::cross_entropy_chunk_bytes(caps, true),
+            caps.is_gpu() ? 4 * ops::cross_entropy_chunk_bytes(caps, false) : 64ull << 20);
 }
 
 class CrossEntropySpans : public testing::TestWithParam<std::pair<uint64_t, Sizes>> {};
