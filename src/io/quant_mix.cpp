@@ -21,6 +21,7 @@ constexpr MixInfo kMixes[] = {
     {QuantizeMix::q5_k_m, "q5_k", GgmlType::q5_k, "Q5_K_M"},
     {QuantizeMix::q4_k_m, "q4_k", GgmlType::q4_k, "Q4_K_M"},
     {QuantizeMix::q4_k_s, "q4_k_s", GgmlType::q4_k, "Q4_K_S"},
+    {QuantizeMix::q4_k_pure, "q4_k_pure", GgmlType::q4_k, "Q4_K --pure --output-tensor-type q6_k"},
     {QuantizeMix::q4_0, "q4_0", GgmlType::q4_0, "Q4_0"},
 };
 
@@ -84,7 +85,7 @@ QuantizeMix parse_quantize_mix(std::string_view name) {
     if (m.name == name) return m.mix;
   fail(
       "[quantize] unknown type '{}': --quantize takes q8_0, q6_k, q5_k (llama-quantize's "
-      "Q5_K_M), q4_k (Q4_K_M), q4_k_s (Q4_K_S) or q4_0",
+      "Q5_K_M), q4_k (Q4_K_M), q4_k_s (Q4_K_S), q4_k_pure (Q4_K, the output Q6_K) or q4_0",
       name);
 }
 
@@ -133,7 +134,8 @@ TensorQuantization tensor_quantization(QuantizeMix mix, const ModelConfig& confi
     type = GgmlType::q5_k;
     reason = fmt::format("llama-quantize's Q4_K_S gives {} of layer {} (of {}) Q5_K",
                          attn_v ? "attn_v" : "ffn_down", layer, config.num_layers);
-  } else if (attn_v && is_70b(config) && type == GgmlType::q4_k) {
+  } else if (attn_v && is_70b(config) && type == GgmlType::q4_k &&
+             mix != QuantizeMix::q4_k_pure) {
     type = GgmlType::q5_k;
     reason = "llama-quantize gives a 70B model's attn_v Q5_K (its KV heads are shared)";
   }

@@ -14,6 +14,8 @@
 //  - q4_k_s is the _S mix: attn_v of the first four layers and ffn_down of the first eighth get
 //    Q5_K, every other matrix (the embeddings too, when untied) Q4_K; in a 70B-type model every
 //    attn_v is Q5_K.
+//  - q4_k_pure is every matrix Q4_K but the output projection, Q6_K: llama-quantize --pure
+//    --output-tensor-type q6_k, the mix of the 70B memory target (4.5 bits a weight).
 //  - A row that is not a whole number of the chosen type's blocks falls back: Q4_K -> Q5_0,
 //    Q5_K -> Q5_1, Q6_K -> Q8_0, and to F16 where even 32-value blocks do not fit.
 #include <cstdint>
@@ -27,8 +29,8 @@
 namespace vktrain::io {
 
 // The --quantize values: q8_0, q6_k, q5_k (llama-quantize's Q5_K_M), q4_k (Q4_K_M), q4_k_s
-// (Q4_K_S), q4_0.
-enum class QuantizeMix { q8_0, q6_k, q5_k_m, q4_k_m, q4_k_s, q4_0 };
+// (Q4_K_S), q4_k_pure, q4_0.
+enum class QuantizeMix { q8_0, q6_k, q5_k_m, q4_k_m, q4_k_s, q4_k_pure, q4_0 };
 
 // Throws "[quantize] ..." listing the accepted values for any other.
 QuantizeMix parse_quantize_mix(std::string_view name);

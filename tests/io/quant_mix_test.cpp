@@ -61,18 +61,20 @@ std::string layer_tensor(int layer, const char* suffix) {
 
 }  // namespace
 
-TEST(QuantMix, ParsesTheSixMixesAndRefusesOthers) {
+TEST(QuantMix, ParsesTheSevenMixesAndRefusesOthers) {
   EXPECT_EQ(io::parse_quantize_mix("q4_k"), QuantizeMix::q4_k_m);
   EXPECT_EQ(io::parse_quantize_mix("q5_k"), QuantizeMix::q5_k_m);
   EXPECT_EQ(io::parse_quantize_mix("q4_k_s"), QuantizeMix::q4_k_s);
   EXPECT_EQ(io::quantize_mix_type(QuantizeMix::q4_k_s), GgmlType::q4_k);
+  EXPECT_EQ(io::parse_quantize_mix("q4_k_pure"), QuantizeMix::q4_k_pure);
   EXPECT_EQ(io::quantize_mix_type(io::parse_quantize_mix("q6_k")), GgmlType::q6_k);
   EXPECT_EQ(io::quantize_mix_type(io::parse_quantize_mix("q8_0")), GgmlType::q8_0);
   EXPECT_EQ(io::quantize_mix_name(io::parse_quantize_mix("q4_0")), "q4_0");
   auto message = test::error_message([] { io::parse_quantize_mix("q3_k"); });
   EXPECT_EQ(message,
             "[quantize] unknown type 'q3_k': --quantize takes q8_0, q6_k, q5_k "
-            "(llama-quantize's Q5_K_M), q4_k (Q4_K_M), q4_k_s (Q4_K_S) or q4_0");
+            "(llama-quantize's Q5_K_M), q4_k (Q4_K_M), q4_k_s (Q4_K_S), q4_k_pure (Q4_K, the "
+            "output Q6_K) or q4_0");
 }
 
 // Qwen3-0.6B's shapes: 28 layers, tied embeddings. use_more_bits(i, 28): i < 3, i >= 24, or
@@ -184,6 +186,17 @@ TEST(QuantMix, Q4_K_SAsLlamaQuantize) {
   EXPECT_EQ(g.at("blk.3.attn_q.weight"), GgmlType::q5_0);
   EXPECT_EQ(g.at("blk.0.attn_v.weight"), GgmlType::q5_1);
   EXPECT_EQ(g.at("blk.0.ffn_down.weight"), GgmlType::q5_k);  // rows of 2048
+}
+
+// q4_k_pure (llama-quantize --pure --output-tensor-type q6_k) on Llama-3.1-70B's shapes: no
+// per-tensor mixing, not even the 70B attn_v rule; only the output is Q6_K.
+TEST(QuantMix, Q4_KPureIsQ4_KButTheOutput) {
+  const auto c = config(io::Family::llama, 80, 8192, 28672, 64, 8, 128, false);
+  for (const auto& [name, type] : types(QuantizeMix::q4_k_pure, c))
+    EXPECT_EQ(type, name == "output.weight"          ? GgmlType::q6_k
+                    : name.find("norm") != std::string::npos ? GgmlType::f32
+                                                             : GgmlType::q4_k)
+        << name;
 }
 
 // Gemma-3-270M's shapes: hidden 640 is not a whole number of 256-value blocks, so every tensor
