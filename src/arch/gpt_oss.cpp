@@ -18,8 +18,10 @@
 // model/expert_tensors.hpp transposes and de-interleaves on load and back on save.
 // llama.cpp (conversion/gpt_oss.py) splits gate_up into ffn_gate_exps / ffn_up_exps [E, F, C]
 // (transposed, de-interleaved) and their biases, transposes down to [E, C, F], and calls the
-// norm after attention post_attention_norm. The hub's checkpoints keep the experts in MXFP4
-// (…_blocks / …_scales), which vktrain refuses (model/loader.cpp): a bf16 checkpoint loads.
+// norm after attention post_attention_norm. The hub's checkpoints keep gate_up_proj and down_proj
+// in MXFP4 (…_blocks [E, 2F, C/32, 16] / …_scales [E, 2F, C/32], and [E, C, F/32, ...]: the
+// rows of the device's layout, gate and up alternating), which the loader decodes to the run's
+// dtype (model/loader.cpp, io/quant_hub_mxfp4.hpp).
 #include "arch/tensor_names.hpp"
 
 namespace vktrain::arch {

@@ -1,6 +1,7 @@
 #include "model/loader.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "arch/family.hpp"
@@ -9,6 +10,7 @@
 #include "io/ggml_dtype.hpp"
 #include "io/gguf_tensors.hpp"
 #include "io/quant.hpp"
+#include "io/quant_hub_mxfp4.hpp"
 #include "model/expert_tensors.hpp"
 
 namespace vktrain::model {
@@ -47,21 +49,74 @@ std::string checkpoint_name(const io::Checkpoint& checkpoint, const io::ModelCon
   return "";
 }
 
-// A fused expert parameter from the hub's per-expert tensors (expert_tensors.hpp): each must be
-// there with its exact shape.
+// Whether `piece` is a weight that the hub's gpt-oss checkpoints hold in MXFP4 (not a bias).
+bool mxfp4_piece(const ExpertPiece& piece) {
+  return piece.order == HubOrder::transposed || piece.order == HubOrder::transposed_interleaved;
+}
+
+// gpt-oss's experts as the hub's checkpoints hold them: MXFP4 (io/quant_hub_mxfp4.hpp) of the
+// piece's values transposed per expert, `piece` [E, K, R] as blocks [E, R, K/32, 16] and scales
+// [E, R, K/32], so that the rows are the device's (gate_up's alternating gate and up); nullopt
+// when the checkpoint holds neither tensor. `dense`: the checkpoint's name for the piece itself,
+// if it holds that too.
+std::optional<std::vector<float>> read_mxfp4_experts(const io::Checkpoint& checkpoint,
+                                                     const io::ModelConfig& config,
+                                                     const std::string& dir,
+                                                     const ExpertPiece& piece,
+                                                     const std::string& dense) {
+  if (!mxfp4_piece(piece)) return std::nullopt;
+  const bool interleaved = piece.order == HubOrder::transposed_interleaved;
+  const std::string blocks = checkpoint_name(checkpoint, config, piece.name + "_blocks");
+  const std::string scales = checkpoint_name(checkpoint, config, piece.name + "_scales");
+  if (blocks.empty() && scales.empty()) return std::nullopt;
+  if (blocks.empty() || scales.empty())
+    fail("[model] {}: tensor {} has no partner {}: MXFP4 weights come as blocks and scales", dir,
+         blocks.empty() ? scales : blocks,
+         blocks.empty() ? piece.name + "_blocks" : piece.name + "_scales");
+  if (!dense.empty())
+    fail("[model] {}: the checkpoint holds {} both as it is and as MXFP4 ({}, {}); keep one", dir,
+         dense, blocks, scales);
+  const int64_t E = piece.shape[0], K = piece.shape[1], R = piece.shape[2];
+  if (K % 32 != 0)
+    fail("[model] {}: tensor {} is MXFP4, whose groups of 32 values cannot hold rows of {} (the "
+         "config's)", dir, blocks, K);
+  for (const std::string& name : {blocks, scales})
+    if (checkpoint.entry(name).dtype != "U8")
+      fail("[model] {}: tensor {} is {}; MXFP4 blocks and scales are U8", dir, name,
+           checkpoint.entry(name).dtype);
+  require_shape(dir, blocks, checkpoint.entry(blocks).shape, {E, R, K / 32, 16});
+  require_shape(dir, scales, checkpoint.entry(scales).shape, {E, R, K / 32});
+  std::vector<float> rows(size_t(E * R * K));  // [E, R, K], the file's rows
+  io::decode_hub_mxfp4(rows, checkpoint.data(blocks), checkpoint.data(scales),
+                       fmt::format("{}: tensor {}", dir, scales));
+  if (!interleaved) return rows;
+  std::vector<float> values(rows.size());  // gate_up's row r is gate (even) or up (odd) r / 2
+  for (int64_t row = 0; row < E * R; ++row) {
+    const int64_t e = row / R, r = row % R;
+    std::copy_n(rows.begin() + row * K, K, values.begin() + (e * R + (r % 2) * (R / 2) + r / 2) * K);
+  }
+  return values;
+}
+
+// A fused expert parameter from the hub's per-expert tensors (expert_tensors.hpp), or gpt-oss's
+// whole tensor in its order or as MXFP4: each must be there with its exact shape.
 std::vector<float> read_experts(const io::Checkpoint& checkpoint, const io::ModelConfig& config,
                                 const std::string& dir, const ParameterSpec& spec,
                                 const std::vector<ExpertPiece>& pieces) {
   std::vector<float> values(spec.elements());
   for (const ExpertPiece& piece : pieces) {
     const std::string name = checkpoint_name(checkpoint, config, piece.name);
-    if (name.empty())
-      fail("[model] {}: the checkpoint has neither {} nor {} (the config says {} experts)", dir,
-           spec.name, piece.name, spec.shape[0]);
-    const auto& entry = checkpoint.entry(name);
-    require_shape(dir, name, entry.shape, piece.shape);
-    const std::vector<float> part =
-        hub_to_device(piece, floats_of(dir, name, entry.dtype, checkpoint.data(name)));
+    std::vector<float> part;
+    if (auto mxfp4 = read_mxfp4_experts(checkpoint, config, dir, piece, name)) {
+      part = std::move(*mxfp4);
+    } else {
+      if (name.empty())
+        fail("[model] {}: the checkpoint has neither {} nor {} (the config says {} experts)",
+             dir, spec.name, piece.name, spec.shape[0]);
+      const auto& entry = checkpoint.entry(name);
+      require_shape(dir, name, entry.shape, piece.shape);
+      part = hub_to_device(piece, floats_of(dir, name, entry.dtype, checkpoint.data(name)));
+    }
     std::copy(part.begin(), part.end(), values.begin() + int64_t(piece.offset));
   }
   return values;
@@ -74,8 +129,12 @@ void check_no_stray_experts(const io::Checkpoint& checkpoint, const io::ModelCon
   std::set<std::string> known;
   for (const auto& spec : specs) {
     known.insert(checkpoint_name(checkpoint, config, spec.name));
-    for (const auto& piece : expert_pieces(config, spec))
+    for (const auto& piece : expert_pieces(config, spec)) {
       known.insert(checkpoint_name(checkpoint, config, piece.name));
+      if (mxfp4_piece(piece))
+        for (const char* suffix : {"_blocks", "_scales"})
+          known.insert(checkpoint_name(checkpoint, config, piece.name + suffix));
+    }
   }
   const std::string hub_experts =
       "." + std::string(arch::describe(config.family).experts.experts_prefix);
@@ -87,27 +146,12 @@ void check_no_stray_experts(const io::Checkpoint& checkpoint, const io::ModelCon
            dir, name, config.moe.experts, config.moe.intermediate_size);
 }
 
-// The hub's gpt-oss checkpoints keep the experts as MXFP4 blocks and scales (…_blocks,
-// …_scales).
-void refuse_block_experts(const io::Checkpoint& checkpoint, const std::string& dir) {
-  for (const std::string& name : checkpoint.names())
-    if (name.find(".mlp.experts.") != std::string::npos &&
-        (name.ends_with("_blocks") || name.ends_with("_scales")))
-      fail("[model] {}: tensor {} is an MXFP4-quantized expert weight, which vktrain does not "
-           "read; use a bf16 checkpoint (transformers saves one after loading the model with "
-           "Mxfp4Config(dequantize=True)), or a GGUF file",
-           dir, name);
-}
-
 void read_huggingface(const io::ModelConfig& config, const io::ModelSource& source,
                       const WantWeight& want, const UseWeight& use) {
   const io::Checkpoint& checkpoint = source.checkpoint();
   const std::string& dir = source.path();
   const std::vector<ParameterSpec> specs = base_parameters(config);
-  if (config.any_moe_layer()) {
-    refuse_block_experts(checkpoint, dir);
-    check_no_stray_experts(checkpoint, config, dir, specs);
-  }
+  if (config.any_moe_layer()) check_no_stray_experts(checkpoint, config, dir, specs);
   for (const auto& spec : specs) {
     if (!want(spec.name)) continue;
     std::string name = checkpoint_name(checkpoint, config, spec.name);

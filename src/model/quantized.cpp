@@ -2,12 +2,15 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <map>
 
+#include "arch/family.hpp"
 #include "base/error.hpp"
 #include "io/ggml_dtype.hpp"
 #include "io/gguf_tensors.hpp"
 #include "io/quant_mix.hpp"
+#include "model/expert_tensors.hpp"
 #include "model/layout.hpp"
 
 namespace vktrain::model {
@@ -49,6 +52,32 @@ QuantizedBase from_gguf(const io::ModelConfig& config, const io::GgufReader& ggu
   return base;
 }
 
+// The hub's gpt-oss checkpoints hold the experts in MXFP4, which the loader decodes to the run's
+// dtype (model/loader.cpp): one line naming them and what that costs. A directory planned from
+// its config.json alone has no weights to look at.
+void note_mxfp4_experts(const io::ModelConfig& config, const io::ModelSource& source, DType dtype,
+                        QuantizedBase& base) {
+  namespace fs = std::filesystem;
+  const fs::path dir = source.path();
+  if (!config.any_moe_layer() || !arch::describe(config.family).experts.interleaved_gate_up ||
+      (!fs::exists(dir / "model.safetensors") && !fs::exists(dir / "model.safetensors.index.json")))
+    return;
+  const io::Checkpoint& checkpoint = source.checkpoint();
+  uint64_t tensors = 0, added_bytes = 0;
+  std::string example;
+  for (const auto& spec : base_parameters(config))
+    for (const ExpertPiece& piece : expert_pieces(config, spec)) {
+      if (!checkpoint.contains(piece.name + "_blocks")) continue;
+      if (tensors++ == 0) example = piece.name + "_blocks";
+      added_bytes += spec.elements() * dtype_size(dtype) - spec.elements() / 32 * 17;
+    }
+  if (tensors)
+    base.notes.push_back(fmt::format(
+        "{}: {} expert tensors are MXFP4 (e.g. {}), which the device cannot hold as they are; "
+        "they are dequantized to {} on load, {} more device memory",
+        source.path(), tensors, example, dtype_name(dtype), gib(added_bytes)));
+}
+
 QuantizedBase from_mix(const io::ModelConfig& config, const std::string& mix_name) {
   const io::QuantizeMix mix = io::parse_quantize_mix(mix_name);
   QuantizedBase base;
@@ -83,8 +112,9 @@ QuantizedBase choose_quantized_base(const io::ModelConfig& config, const io::Mod
          "quantizes a Hugging Face model directory on load (drop --quantize, or pass the "
          "directory)", source->path());
   if (gguf) return from_gguf(config, source->gguf(), dtype);
-  if (quantize) return from_mix(config, *quantize);
-  return {};
+  QuantizedBase base = quantize ? from_mix(config, *quantize) : QuantizedBase{};
+  if (source) note_mxfp4_experts(config, *source, dtype, base);
+  return base;
 }
 
 }  // namespace vktrain::model

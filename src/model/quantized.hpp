@@ -6,7 +6,9 @@
 //    any other type (IQ*, TQ*, ...) is dequantized to it on load, named in one line with the
 //    memory that costs;
 //  - a Hugging Face directory with --quantize: llama-quantize's per-tensor mix
-//    (io/quant_mix.hpp), each fallback named.
+//    (io/quant_mix.hpp), each fallback named;
+//  - a gpt-oss directory whose experts are MXFP4 (the hub's): they are dequantized to the run's
+//    dtype on load, named in one line with the memory that costs.
 // Norms and biases stay f32 and LoRA adapters train in f32 either way.
 #include <map>
 #include <optional>

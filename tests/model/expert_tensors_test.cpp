@@ -2,10 +2,13 @@
 // hold them (one tensor per expert and projection under the family's names, as transformers and
 // llama.cpp's converter read them) and as llama.cpp's GGUF, read back from those or transformers 5's fused form to the
 // same values, and each way the experts can disagree with the config is one error naming the
-// tensor.
+// tensor; gpt-oss's MXFP4 experts (the hub's) decode to the format's values.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
+#include <fstream>
 
 #include "arch/tensor_names.hpp"
 #include "cli/export.hpp"
@@ -15,10 +18,12 @@
 #include "io/model_config_writer.hpp"
 #include "io/model_files.hpp"
 #include "io/model_source.hpp"
+#include "io/safetensors.hpp"
 #include "model/expert_tensors.hpp"
 #include "model/init.hpp"
 #include "model/loader.hpp"
 #include "model/presets.hpp"
+#include "model/quantized.hpp"
 #include "support/config_fields.hpp"
 #include "support/support.hpp"
 
@@ -276,25 +281,199 @@ TEST(ExpertTensors, GptOssGgufRefusesAClampLlamaCppDoesNotHave) {
             "the experts at 7; export --format hf");
 }
 
-// The hub's gpt-oss checkpoints keep the experts as MXFP4 blocks and scales: one error naming
-// the tensor and what to use instead.
-TEST(ExpertTensors, GptOssMxfp4ExpertsAreRefusedNamingTheTensor) {
-  test::TempDir dir;
-  cli::run_init({.family = "gpt_oss", .size = "tiny", .out = dir.file("model"), .seed = 2,
-                 .dtype = "f32", .vocab = 64});
-  const io::ModelConfig config = io::read_model_config(dir.file("model") + "/config.json");
-  const auto specs = model::base_parameters(config);
-  auto tensors = model::hub_tensors(config, specs);
-  for (auto& t : tensors)
-    if (t.name == "model.layers.2.mlp.experts.down_proj") {
-      t.name += "_blocks";
-      t.order = model::HubOrder::same;
+// gpt-oss's experts as the hub's checkpoints hold them, MXFP4 blocks and scales
+// (io/quant_hub_mxfp4.hpp): a tiny gpt_oss directory whose gate_up_proj and down_proj are written
+// from known codes and scales (all 16 codes, the scales 0, 127 and 254) loads to exactly the
+// format's values in the device's order (gate_up de-interleaved), every other tensor unchanged;
+// the note names what dequantizing costs; each way a pair can be broken is one error naming the
+// directory and the tensor.
+// The OCP MX format's E2M1 values by code, written out as the format defines them.
+constexpr float kFp4[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
+                            -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+constexpr uint8_t kScales[] = {0, 127, 254, 120, 131};
+
+struct StoredTensor {
+  std::string dtype;
+  std::vector<int64_t> shape;
+  std::vector<std::byte> bytes;
+};
+using Tensors = std::map<std::string, StoredTensor>;
+
+// A weight [E, R, K] (the file's rows) as transformers' MXFP4: value k of row r of expert e has
+// code (e + 3 r + k) % 16, group g the scale kScales[(e + r + g) % 5].
+uint8_t code(int64_t e, int64_t r, int64_t k) { return uint8_t((e + 3 * r + k) % 16); }
+uint8_t scale(int64_t e, int64_t r, int64_t g) { return kScales[(e + r + g) % 5]; }
+
+void put_mxfp4(Tensors& tensors, const std::string& name, int64_t E, int64_t R, int64_t K) {
+  StoredTensor blocks{"U8", {E, R, K / 32, 16}, {}}, scales{"U8", {E, R, K / 32}, {}};
+  for (int64_t e = 0; e < E; ++e)
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t g = 0; g < K / 32; ++g) {
+        scales.bytes.push_back(std::byte(scale(e, r, g)));
+        for (int64_t j = 0; j < 16; ++j)
+          blocks.bytes.push_back(std::byte(code(e, r, 32 * g + 2 * j) |
+                                           code(e, r, 32 * g + 2 * j + 1) << 4));
+      }
+  tensors.erase(name);
+  tensors[name + "_blocks"] = std::move(blocks);
+  tensors[name + "_scales"] = std::move(scales);
+}
+
+// The device's [E, R, K] for that weight: gate_up's device row d is file row 2d (gate, d < R/2)
+// or 2(d - R/2) + 1 (up).
+std::vector<float> expected(int64_t E, int64_t R, int64_t K, bool gate_up) {
+  std::vector<float> values;
+  for (int64_t e = 0; e < E; ++e)
+    for (int64_t d = 0; d < R; ++d) {
+      const int64_t r = !gate_up ? d : d < R / 2 ? 2 * d : 2 * (d - R / 2) + 1;
+      for (int64_t k = 0; k < K; ++k)
+        values.push_back(std::ldexp(kFp4[code(e, r, k)], int(scale(e, r, k / 32)) - 127));
     }
-  write_directory(dir.file("mxfp4"), config, tensors);
-  EXPECT_NE(load_error(config, dir.file("mxfp4"))
-                .find("tensor model.layers.2.mlp.experts.down_proj_blocks is an MXFP4-quantized "
-                      "expert weight, which vktrain does not read; use a bf16 checkpoint"),
-            std::string::npos);
+  return values;
+}
+
+Tensors read_tensors(const std::string& dir) {
+  const io::Checkpoint checkpoint(dir);
+  Tensors tensors;
+  for (const std::string& name : checkpoint.names()) {
+    const auto data = checkpoint.data(name);
+    tensors[name] = {checkpoint.entry(name).dtype, checkpoint.entry(name).shape,
+                     {data.begin(), data.end()}};
+  }
+  return tensors;
+}
+
+void write_tensors(const std::string& dir, const std::string& config_from,
+                   const Tensors& tensors) {
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(config_from + "/config.json", dir + "/config.json");
+  std::vector<io::SafetensorsTensor> list;
+  for (const auto& [name, t] : tensors) list.push_back({name, t.dtype, t.shape, t.bytes});
+  io::write_safetensors(dir + "/model.safetensors", list);
+}
+
+struct Mxfp4Directory {
+  test::TempDir dir;
+  io::ModelConfig config;
+  Tensors dense, mxfp4;  // init's tensors, and with every layer's experts MXFP4
+  int64_t E = 0, C = 0, F = 0;
+  Mxfp4Directory() {
+    cli::run_init({.family = "gpt_oss", .size = "tiny", .out = dir.file("dense"), .seed = 2,
+                   .dtype = "f32", .vocab = 64});
+    config = io::read_model_config(dir.file("dense") + "/config.json");
+    E = config.moe.experts, C = config.hidden_size, F = config.moe.intermediate_size;
+    dense = mxfp4 = read_tensors(dir.file("dense"));
+    for (int64_t layer = 0; layer < config.num_layers; ++layer) {
+      put_mxfp4(mxfp4, model::layer_name(layer, arch::hf::kExpertsGateUp), E, 2 * F, C);
+      put_mxfp4(mxfp4, model::layer_name(layer, arch::hf::kExpertsDown), E, C, F);
+    }
+  }
+  // The error of loading the MXFP4 directory changed by `change`, written as `name`.
+  std::string error(const std::string& name, const std::function<void(Tensors&)>& change) {
+    Tensors tensors = mxfp4;
+    change(tensors);
+    write_tensors(dir.file(name), dir.file("dense"), tensors);
+    return load_error(config, dir.file(name));
+  }
+};
+
+TEST(ExpertTensors, GptOssMxfp4HubCheckpointLoadsToTheFormatsValuesInTheDevicesOrder) {
+  Mxfp4Directory d;
+  write_tensors(d.dir.file("mxfp4"), d.dir.file("dense"), d.mxfp4);
+  const auto loaded = read_all(d.config, d.dir.file("mxfp4"));
+  const auto dense = read_all(d.config, d.dir.file("dense"));
+  const std::vector<float> gate_up = expected(d.E, 2 * d.F, d.C, true);
+  const std::vector<float> down = expected(d.E, d.C, d.F, false);
+  for (const auto& [name, values] : dense) {
+    SCOPED_TRACE(name);
+    const std::vector<float>& got = loaded.at(name);
+    const bool is_gate_up = name.ends_with(arch::hf::kExpertsGateUp);
+    if (!is_gate_up && !name.ends_with(arch::hf::kExpertsDown)) {
+      EXPECT_EQ(got, values);
+      continue;
+    }
+    const std::vector<float>& want = is_gate_up ? gate_up : down;
+    ASSERT_EQ(got.size(), want.size());
+    size_t differing = 0;  // bit for bit: -0, subnormals and infinities included
+    for (size_t i = 0; i < got.size(); ++i)
+      differing += std::bit_cast<uint32_t>(got[i]) != std::bit_cast<uint32_t>(want[i]);
+    EXPECT_EQ(differing, 0u);
+  }
+  // Expert 1's gate row 0 is file row 0, its up row 0 file row 1: codes (1 + 3 r + k) % 16 at
+  // scale kScales[(1 + r) % 5] for group 0.
+  const std::vector<float>& got = loaded.at(model::layer_name(2, arch::hf::kExpertsGateUp));
+  const size_t up0 = size_t((2 * d.F + d.F) * d.C);  // expert 1, row F
+  EXPECT_EQ(got[up0 + 0], std::ldexp(kFp4[4], 254 - 127));  // code 4 (2.0) at 254: inf
+  EXPECT_TRUE(std::isinf(got[up0 + 0]));
+  EXPECT_EQ(got[size_t(2 * d.F * d.C) + 3], std::ldexp(kFp4[4], 0));  // gate row 0: code 4 at 127
+
+  // The run is told which tensors were MXFP4 and what holding them in bf16 costs.
+  io::ModelSource source(d.dir.file("mxfp4"));
+  const auto notes = model::choose_quantized_base(d.config, &source, {}, DType::bf16).notes;
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0], d.dir.file("mxfp4") +
+                          ": 8 expert tensors are MXFP4 (e.g. "
+                          "model.layers.0.mlp.experts.gate_up_proj_blocks), which the device "
+                          "cannot hold as they are; they are dequantized to bf16 on load, 0.00 "
+                          "GiB more device memory");
+  io::ModelSource dense_source(d.dir.file("dense"));
+  EXPECT_TRUE(model::choose_quantized_base(d.config, &dense_source, {}, DType::bf16).notes.empty());
+}
+
+TEST(ExpertTensors, GptOssMxfp4BrokenBlocksAndScalesAreOneErrorNamingTheTensor) {
+  Mxfp4Directory d;
+  const std::string down = model::layer_name(1, arch::hf::kExpertsDown);
+  auto expect = [&](const std::string& name, const std::function<void(Tensors&)>& change,
+                    const std::string& needle) {
+    const std::string message = d.error(name, change);
+    EXPECT_NE(message.find(needle), std::string::npos) << message;
+  };
+  const std::string dir = d.dir.file("");
+  expect("no_scales", [&](Tensors& t) { t.erase(down + "_scales"); },
+         "[model] " + dir + "no_scales: tensor " + down + "_blocks has no partner " + down +
+             "_scales: MXFP4 weights come as blocks and scales");
+  expect("no_blocks", [&](Tensors& t) { t.erase(down + "_blocks"); },
+         "tensor " + down + "_scales has no partner " + down + "_blocks");
+  expect("scales_shape", [&](Tensors& t) {
+           t[down + "_scales"].shape = {d.E, d.C / 2, 2 * d.F / 32};
+         },
+         "[model] " + dir + "scales_shape: tensor " + down + "_scales has shape [8, 64, 4], the "
+         "config implies [8, 128, 2]");
+  expect("blocks_dtype", [&](Tensors& t) { t[down + "_blocks"].dtype = "I8"; },
+         "tensor " + down + "_blocks is I8; MXFP4 blocks and scales are U8");
+  expect("nan_scale", [&](Tensors& t) { t[down + "_scales"].bytes[5] = std::byte(255); },
+         "[model] " + dir + "nan_scale: tensor " + down + "_scales: group 5 has the E8M0 scale "
+         "255, which MXFP4 defines as NaN");
+  // Biases are never MXFP4: a pair under a bias's name is no tensor of this config.
+  expect("bias_blocks", [&](Tensors& t) {
+           t[model::layer_name(1, arch::hf::kExpertsGateUpBias) + "_blocks"] = t[down + "_scales"];
+         },
+         "tensor " + model::layer_name(1, arch::hf::kExpertsGateUpBias) +
+             "_blocks is no expert weight of this config");
+  // A pair beside the tensor itself leaves the weight ambiguous.
+  expect("both", [&](Tensors& t) { t[down] = d.dense.at(down); },
+         "[model] " + dir + "both: the checkpoint holds " + down + " both as it is and as MXFP4 (" +
+             down + "_blocks, " + down + "_scales); keep one");
+}
+
+// A count that overflows (a blocks shape of 2^96 bytes) fails while the file is opened, naming
+// the file and the tensor.
+TEST(ExpertTensors, GptOssMxfp4BlocksShapeThatOverflowsIsOneErrorNamingTheTensor) {
+  test::TempDir dir;
+  const std::string name = model::layer_name(0, arch::hf::kExpertsDown) + "_blocks";
+  const std::string header = "{\"" + name +
+                             "\": {\"dtype\": \"U8\", \"shape\": [4294967296, 4294967296, "
+                             "4294967296, 16], \"data_offsets\": [0, 0]}}";
+  std::ofstream out(dir.file("model.safetensors"), std::ios::binary);
+  const uint64_t size = header.size();
+  out.write(reinterpret_cast<const char*>(&size), 8);
+  out << header;
+  out.close();
+  const std::string message = test::error_message([&] { io::Checkpoint checkpoint(dir.file("")); });
+  EXPECT_NE(message.find("[safetensors] " + dir.file("model.safetensors") + ": tensor '" + name +
+                         "' has a shape too large to address"),
+            std::string::npos)
+      << message;
 }
 
 }  // namespace
