@@ -14,11 +14,14 @@
 namespace vktrain::io {
 
 // The values of `scales.size()` groups into `out` (32 a group) as the OCP MX format defines
-// them: code 8 is -0, a scale of 0 is 2^-127, and products past the float range (a scale of 254
-// times 2 or more) are infinite. The format reads a scale of 255 as NaN, which no weight can be:
-// that fails naming `label` (e.g. "dir: tensor name") and the group. Sizes must agree (16 bytes
-// and 32 values a group).
+// them: code 8 is -0, a scale of 0 is 2^-127, products past the float range (a scale of 254
+// times 2 or more) are infinite, and a scale of 255 makes its group NaN. Sizes must agree (16
+// bytes and 32 values a group).
 void decode_hub_mxfp4(std::span<float> out, std::span<const std::byte> blocks,
-                      std::span<const std::byte> scales, const std::string& label);
+                      std::span<const std::byte> scales);
+
+// No weight can be NaN: a scale of 255 fails naming `label` (e.g. "dir: tensor name") and the
+// group.
+void check_hub_mxfp4_scales(std::span<const std::byte> scales, const std::string& label);
 
 }  // namespace vktrain::io

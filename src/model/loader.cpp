@@ -1,7 +1,6 @@
 #include "model/loader.hpp"
 
 #include <algorithm>
-#include <optional>
 #include <set>
 
 #include "arch/family.hpp"
@@ -56,19 +55,17 @@ bool mxfp4_piece(const ExpertPiece& piece) {
 
 // gpt-oss's experts as the hub's checkpoints hold them: MXFP4 (io/quant_hub_mxfp4.hpp) of the
 // piece's values transposed per expert, `piece` [E, K, R] as blocks [E, R, K/32, 16] and scales
-// [E, R, K/32], so that the rows are the device's (gate_up's alternating gate and up); nullopt
-// when the checkpoint holds neither tensor. `dense`: the checkpoint's name for the piece itself,
-// if it holds that too.
-std::optional<std::vector<float>> read_mxfp4_experts(const io::Checkpoint& checkpoint,
-                                                     const io::ModelConfig& config,
-                                                     const std::string& dir,
-                                                     const ExpertPiece& piece,
-                                                     const std::string& dense) {
-  if (!mxfp4_piece(piece)) return std::nullopt;
-  const bool interleaved = piece.order == HubOrder::transposed_interleaved;
+// [E, R, K/32], so that the rows are the device's (gate_up's alternating gate and up). Each row
+// is decoded into its place in `out` (the device's order), with no copy of the whole weight:
+// gpt-oss-120b's gate_up is 8.5 GB of floats a layer. False when the checkpoint holds neither
+// tensor. `dense`: the checkpoint's name for the piece itself, if it holds that too.
+bool read_mxfp4_experts(const io::Checkpoint& checkpoint, const io::ModelConfig& config,
+                        const std::string& dir, const ExpertPiece& piece, const std::string& dense,
+                        std::span<float> out) {
+  if (!mxfp4_piece(piece)) return false;
   const std::string blocks = checkpoint_name(checkpoint, config, piece.name + "_blocks");
   const std::string scales = checkpoint_name(checkpoint, config, piece.name + "_scales");
-  if (blocks.empty() && scales.empty()) return std::nullopt;
+  if (blocks.empty() && scales.empty()) return false;
   if (blocks.empty() || scales.empty())
     fail("[model] {}: tensor {} has no partner {}: MXFP4 weights come as blocks and scales", dir,
          blocks.empty() ? scales : blocks,
@@ -86,16 +83,18 @@ std::optional<std::vector<float>> read_mxfp4_experts(const io::Checkpoint& check
            checkpoint.entry(name).dtype);
   require_shape(dir, blocks, checkpoint.entry(blocks).shape, {E, R, K / 32, 16});
   require_shape(dir, scales, checkpoint.entry(scales).shape, {E, R, K / 32});
-  std::vector<float> rows(size_t(E * R * K));  // [E, R, K], the file's rows
-  io::decode_hub_mxfp4(rows, checkpoint.data(blocks), checkpoint.data(scales),
-                       fmt::format("{}: tensor {}", dir, scales));
-  if (!interleaved) return rows;
-  std::vector<float> values(rows.size());  // gate_up's row r is gate (even) or up (odd) r / 2
+  const auto block_bytes = checkpoint.data(blocks), scale_bytes = checkpoint.data(scales);
+  io::check_hub_mxfp4_scales(scale_bytes, fmt::format("{}: tensor {}", dir, scales));
+  const bool interleaved = piece.order == HubOrder::transposed_interleaved;
+  const size_t groups = size_t(K / 32);
   for (int64_t row = 0; row < E * R; ++row) {
-    const int64_t e = row / R, r = row % R;
-    std::copy_n(rows.begin() + row * K, K, values.begin() + (e * R + (r % 2) * (R / 2) + r / 2) * K);
+    const int64_t e = row / R, r = row % R;  // gate_up's row r is gate (even) or up (odd) r / 2
+    const int64_t to = e * R + (interleaved ? (r % 2) * (R / 2) + r / 2 : r);
+    io::decode_hub_mxfp4(out.subspan(size_t(to * K), size_t(K)),
+                         block_bytes.subspan(size_t(row) * groups * 16, groups * 16),
+                         scale_bytes.subspan(size_t(row) * groups, groups));
   }
-  return values;
+  return true;
 }
 
 // A fused expert parameter from the hub's per-expert tensors (expert_tensors.hpp), or gpt-oss's
@@ -106,17 +105,16 @@ std::vector<float> read_experts(const io::Checkpoint& checkpoint, const io::Mode
   std::vector<float> values(spec.elements());
   for (const ExpertPiece& piece : pieces) {
     const std::string name = checkpoint_name(checkpoint, config, piece.name);
-    std::vector<float> part;
-    if (auto mxfp4 = read_mxfp4_experts(checkpoint, config, dir, piece, name)) {
-      part = std::move(*mxfp4);
-    } else {
-      if (name.empty())
-        fail("[model] {}: the checkpoint has neither {} nor {} (the config says {} experts)",
-             dir, spec.name, piece.name, spec.shape[0]);
-      const auto& entry = checkpoint.entry(name);
-      require_shape(dir, name, entry.shape, piece.shape);
-      part = hub_to_device(piece, floats_of(dir, name, entry.dtype, checkpoint.data(name)));
-    }
+    if (read_mxfp4_experts(checkpoint, config, dir, piece, name,
+                           std::span(values).subspan(piece.offset)))
+      continue;
+    if (name.empty())
+      fail("[model] {}: the checkpoint has neither {} nor {} (the config says {} experts)", dir,
+           spec.name, piece.name, spec.shape[0]);
+    const auto& entry = checkpoint.entry(name);
+    require_shape(dir, name, entry.shape, piece.shape);
+    const std::vector<float> part =
+        hub_to_device(piece, floats_of(dir, name, entry.dtype, checkpoint.data(name)));
     std::copy(part.begin(), part.end(), values.begin() + int64_t(piece.offset));
   }
   return values;

@@ -1,6 +1,7 @@
 // transformers' MXFP4 layout (io/quant_hub_mxfp4.hpp) decodes every FP4 code at the extreme E8M0
 // scales to the format's values bit for bit, and to the same values as ggml's block_mxfp4
-// holding the same codes in its own nibble order; a NaN scale is refused naming the group.
+// holding the same codes in its own nibble order; the NaN scale is NaN, and refused naming the
+// group.
 #include <gtest/gtest.h>
 
 #include <bit>
@@ -38,7 +39,7 @@ TEST(QuantHubMxfp4, EveryCodeAtExtremeScalesDecodesToTheFormatsValuesAsGgmlsLayo
       want[32 * g + i] = std::ldexp(kFp4[code(g, i)], int(scales[g]) - 127);  // float: inf past the range
   }
   std::vector<float> got(want.size());
-  io::decode_hub_mxfp4(got, hub_blocks, hub_scales, "test");
+  io::decode_hub_mxfp4(got, hub_blocks, hub_scales);
   for (size_t i = 0; i < got.size(); ++i)
     EXPECT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
         << "value " << i << ": " << got[i] << " for " << want[i];
@@ -54,16 +55,23 @@ TEST(QuantHubMxfp4, EveryCodeAtExtremeScalesDecodesToTheFormatsValuesAsGgmlsLayo
   for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(from_ggml[i], got[i]) << "value " << i;
 }
 
-TEST(QuantHubMxfp4, NanScaleAndMismatchedSizesAreOneErrorNamingTheTensor) {
-  std::vector<std::byte> blocks(32), scales = {std::byte(127), std::byte(255)};
+// The format's NaN scale makes its group NaN; a checkpoint holding one is refused naming the
+// group, before anything is decoded.
+TEST(QuantHubMxfp4, NanScaleIsNanAndRefusedNamingTheGroup) {
+  std::vector<std::byte> blocks(32, std::byte(0x21)), scales = {std::byte(127), std::byte(255)};
   std::vector<float> out(64);
-  EXPECT_EQ(test::error_message([&] { io::decode_hub_mxfp4(out, blocks, scales, "dir: tensor w"); }),
+  io::decode_hub_mxfp4(out, blocks, scales);
+  EXPECT_EQ(out[0], 0.5f);
+  EXPECT_EQ(out[1], 1.0f);
+  for (size_t i = 32; i < 64; ++i) EXPECT_TRUE(std::isnan(out[i])) << i;
+  EXPECT_NO_THROW(io::check_hub_mxfp4_scales(std::span(scales).first(1), "dir: tensor w"));
+  EXPECT_EQ(test::error_message([&] { io::check_hub_mxfp4_scales(scales, "dir: tensor w"); }),
             "[model] dir: tensor w: group 1 has the E8M0 scale 255, which MXFP4 defines as NaN; "
             "the checkpoint is corrupt");
   EXPECT_EQ(test::error_message([&] {
-              io::decode_hub_mxfp4(std::span(out).first(32), blocks, scales, "dir: tensor w");
+              io::decode_hub_mxfp4(std::span(out).first(32), blocks, scales);
             }),
-            "[model] dir: tensor w: 2 MXFP4 scales for 32 bytes of blocks and 32 values");
+            "[quant] MXFP4: 2 scales for 32 bytes of blocks and 32 values");
 }
 
 }  // namespace
