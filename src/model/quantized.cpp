@@ -63,13 +63,15 @@ void note_mxfp4_experts(const io::ModelConfig& config, const io::ModelSource& so
       (!fs::exists(dir / "model.safetensors") && !fs::exists(dir / "model.safetensors.index.json")))
     return;
   const io::Checkpoint& checkpoint = source.checkpoint();
+  const auto block = io::ggml_block(io::GgmlType::mxfp4);  // the hub's 16 + 1 bytes for 32 values
   uint64_t tensors = 0, added_bytes = 0;
   std::string example;
   for (const auto& spec : base_parameters(config))
     for (const ExpertPiece& piece : expert_pieces(config, spec)) {
       if (!checkpoint.contains(piece.name + "_blocks")) continue;
       if (tensors++ == 0) example = piece.name + "_blocks";
-      added_bytes += spec.elements() * dtype_size(dtype) - spec.elements() / 32 * 17;
+      added_bytes +=
+          spec.elements() * dtype_size(dtype) - spec.elements() / block.elements * block.bytes;
     }
   if (tensors)
     base.notes.push_back(fmt::format(
