@@ -36,7 +36,8 @@ TEST(QuantHubMxfp4, EveryCodeAtExtremeScalesDecodesToTheFormatsValuesAsGgmlsLayo
       ggml[17 * g + 1 + j] = std::byte(code(g, j) | code(g, j + 16) << 4);
     }
     for (size_t i = 0; i < 32; ++i)
-      want[32 * g + i] = std::ldexp(kFp4[code(g, i)], int(scales[g]) - 127);  // float: inf past the range
+      // In float: infinite past the range, as the format's product is.
+      want[32 * g + i] = std::ldexp(kFp4[code(g, i)], int(scales[g]) - 127);
   }
   std::vector<float> got(want.size());
   io::decode_hub_mxfp4(got, hub_blocks, hub_scales);
