@@ -8,7 +8,7 @@ setup:
 	./scripts/setup
 
 build: setup
-	@test -f build/CMakeCache.txt || cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+	@test -f build/CMakeCache.txt || cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DVKTRAIN_UNITY_BUILD=ON
 	cmake --build build -j$(JOBS)
 
 demo: build
@@ -27,7 +27,7 @@ coopmat-lane: build
 FUZZ_SECONDS ?= 25
 fuzz: setup
 	@test -f build-fuzz/CMakeCache.txt || cmake -S . -B build-fuzz -DVKTRAIN_FUZZ=ON \
-	  -DCMAKE_CXX_COMPILER=clang++-14
+	  -DCMAKE_CXX_COMPILER=clang++-14 -DVKTRAIN_UNITY_BUILD=ON
 	cmake --build build-fuzz -j$(JOBS)
 
 fuzz-smoke: fuzz

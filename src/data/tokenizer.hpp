@@ -14,13 +14,18 @@
 
 namespace vktrain::data {
 
+// GgufVocab::token_types' values (llama.cpp's llama_token_type).
+namespace gguf_token_type {
+constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6;
+}
+
 // The vocabulary inside a GGUF file (llama.cpp's tokenizer.ggml.* keys).
 struct GgufVocab {
   std::string model;  // "gpt2": byte-level BPE; "llama": SentencePiece BPE
   std::string pre;    // tokenizer.ggml.pre: "qwen2", "llama-bpe", "default", ...
   std::vector<std::string> tokens;
   std::vector<float> scores;
-  std::vector<int32_t> token_types;  // 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
+  std::vector<int32_t> token_types;  // gguf_token_type's values
   std::vector<std::string> merges;   // "a b"
   std::optional<int32_t> bos, eos, unk, pad;
   bool add_bos = false, add_eos = false;

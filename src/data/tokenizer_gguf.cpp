@@ -16,7 +16,7 @@ namespace vktrain::data {
 namespace {
 
 constexpr const char* kSource = "GGUF vocabulary";
-constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4;
+using namespace gguf_token_type;
 
 int32_t token_type(const GgufVocab& v, size_t id) {
   return id < v.token_types.size() ? v.token_types[id] : kNormal;

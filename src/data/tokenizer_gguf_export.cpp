@@ -8,6 +8,7 @@
 
 #include "arch/family.hpp"
 #include "base/error.hpp"
+#include "data/tokenizer.hpp"
 #include "io/json_file.hpp"
 
 namespace vktrain::data {
@@ -16,7 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6;
+using namespace gguf_token_type;
 
 json read_json(const fs::path& path) { return io::read_json_file(path.string(), "tokenizer"); }
 

@@ -9,7 +9,7 @@
 namespace vktrain::data {
 namespace {
 
-constexpr int32_t kUnknown = 2, kControl = 3, kUserDefined = 4;
+using namespace gguf_token_type;
 
 // llama.cpp names an empty token "[EMPTY_<id>]" when it loads a vocabulary.
 std::string token_text(const GgufVocab& v, size_t id) {
