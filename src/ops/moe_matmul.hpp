@@ -31,7 +31,8 @@ struct MoeWeightBand {
 };
 
 // A forced tile of the coopmat2 kernel (tuning: bench_moe --tiles): BM x BN outputs, BK per step,
-// `threads` invocations; all zero: the shape's choice (moe_matmul.cpp says why).
+// `threads` invocations; all zero: the shape's choice (moe_matmul.cpp says why). Other variants
+// ignore it.
 struct MoeTile {
   uint32_t bm = 0, bn = 0, bk = 0, threads = 0;
 };
