@@ -1,15 +1,18 @@
 // bench/moe: the MoE grouped matmul (ops/moe_matmul.hpp) at a model's expert shapes, against the
-// dense matmul ops::matmul picks for the same FLOPs ([S, K] x [K, N], S = tokens x k): the
-// issue-16 target is >= 60% of the dense rate. Tokens are routed on the device by the router on
-// random logits and grouped as training groups them, so experts own uneven row counts. Each
-// product (the gate/up forward y = x W_e^T, the input gradient dx = dy W_e, the weight gradient
-// dW_e = dy_e^T x_e) is checked on sampled entries against a host sum, then timed.
+// dense matmul ops::matmul picks for the same FLOPs in the same orientation, measured in the same
+// run: the issue-16 target is >= 60% of the dense rate. Tokens are routed on the device by the
+// router on random logits and grouped as training groups them, so experts own uneven row counts.
+// Each product (the gate/up forward y = x W_e^T against [S, K] x [N, K]^T, the input gradient
+// dx = dy W_e against [S, N] x [N, K], the weight gradient dW_e = dy_e^T x_e against
+// [S, N]^T x [S, K]) is checked on sampled entries against a host sum, then timed. --tiles
+// times the coopmat2 variant at forced tiles too (tuning).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <cstdio>
 #include <random>
 #include <stdexcept>
 
@@ -43,6 +46,33 @@ double sampled_error(const std::vector<float>& got, const std::function<double(u
   return err / largest;
 }
 
+// A variant to time, at a forced coopmat2 tile or the op's choice.
+struct Run {
+  ops::MoeMatmulVariant variant;
+  ops::MoeTile tile;
+  std::string name;
+};
+
+std::vector<Run> parse_runs(const std::vector<std::string>& variants,
+                            const std::vector<std::string>& tiles) {
+  std::vector<Run> runs;
+  for (const auto& name : variants) {
+    auto variant = ops::moe_matmul_variant_from_name(name);
+    if (variant != ops::MoeMatmulVariant::coopmat2) {
+      runs.push_back({variant, {}, name});
+      continue;
+    }
+    for (const auto& tile : tiles) {
+      ops::MoeTile t;
+      if (tile != "auto" &&
+          std::sscanf(tile.c_str(), "%ux%ux%ux%u", &t.bm, &t.bn, &t.bk, &t.threads) != 4)
+        throw std::runtime_error("--tiles '" + tile + "': use BMxBNxBKxTHREADS or auto");
+      runs.push_back({variant, t, tile == "auto" ? name : name + " " + tile});
+    }
+  }
+  return runs;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -50,17 +80,21 @@ int main(int argc, char** argv) {
   int64_t tokens = 4096;
   int repeats = 10;
   std::string dtype_name_option = "bf16";
-  std::vector<std::string> variants = {"portable", "coopmat"};
+  std::vector<std::string> variants = {"portable", "coopmat", "coopmat2"};
+  std::vector<std::string> tiles = {"auto"};
   app.add_option("--tokens", tokens, "tokens T routed (S = T x k grouped rows)");
   app.add_option("--repeats", repeats, "products per timed run");
   app.add_option("--dtype", dtype_name_option, "f16 or bf16 inputs (f32 outputs)");
-  app.add_option("--variants", variants, "portable, coopmat");
+  app.add_option("--variants", variants, "portable, coopmat, coopmat2");
+  app.add_option("--tiles", tiles,
+                 "coopmat2 tiles BMxBNxBKxTHREADS (e.g. 64x128x64x128) or auto (the op's)");
   int64_t divide = 1;
   app.add_option("--divide", divide, "divide C and F by this (a quick check on a CPU driver)");
   CLI11_PARSE(app, argc, argv);
   try {
     vk::Context ctx;
     DType in = dtype_from_name(dtype_name_option);
+    std::vector<Run> runs = parse_runs(variants, tiles);
     fmt::print("device: {}, {} tokens, {} inputs, f32 outputs\n", ctx.caps().name, tokens,
                dtype_name(in));
     bool all_correct = true;
@@ -98,29 +132,37 @@ int main(int argc, char** argv) {
       Tensor dx = make_tensor(ctx, DType::f32, {S, K}, "dx");
       Tensor dw = make_tensor(ctx, DType::f32, {E, N, K}, "dw");
       const double flops = 2.0 * double(S) * double(N) * double(K);
-      auto dense = cli::measure_matmul(ctx,
-                                       {ops::matmul_choose(ctx, in, DType::f32), in, DType::f32,
-                                        uint32_t(S), uint32_t(N), uint32_t(K), false, true},
-                                       repeats);
-      fmt::print("\n{}: E {} top-{} C {} F {}; S {} rows; dense {} [S,K]x[K,N]: {:.2f} TFLOP/s\n",
-                 shape.name, E, k, K, N / 2, S,
-                 ops::matmul_variant_name(ops::matmul_choose(ctx, in, DType::f32)), dense.tflops);
-      for (const auto& variant_name : variants) {
-        auto variant = variant_name == "coopmat" ? ops::MoeMatmulVariant::coopmat
-                                                 : ops::MoeMatmulVariant::portable;
-        if (auto why = ops::moe_matmul_unavailable(ctx, variant, in, DType::f32); !why.empty()) {
-          fmt::print("  {:<9} unavailable: {}\n", variant_name, why);
+      // Each product's dense twin: the same M, N, K and operand orientations.
+      const auto dense_variant = ops::matmul_choose(ctx, in, DType::f32);
+      const uint32_t s32 = uint32_t(S), n32 = uint32_t(N), k32 = uint32_t(K);
+      const cli::MatmulRun dense_runs[3] = {
+          {dense_variant, in, DType::f32, s32, n32, k32, false, true},
+          {dense_variant, in, DType::f32, s32, k32, n32, false, false},
+          {dense_variant, in, DType::f32, n32, k32, s32, true, false}};
+      double dense[3];
+      for (int product = 0; product < 3; ++product)
+        dense[product] = cli::measure_matmul(ctx, dense_runs[product], repeats).tflops;
+      fmt::print("\n{}: E {} top-{} C {} F {}; S {} rows; dense {} on the same FLOPs: "
+                 "{:.2f} (NT), {:.2f} (NN), {:.2f} (TN) TFLOP/s\n",
+                 shape.name, E, k, K, N / 2, S, ops::matmul_variant_name(dense_variant),
+                 dense[0], dense[1], dense[2]);
+      for (const Run& run : runs) {
+        if (auto why = ops::moe_matmul_unavailable(ctx, run.variant, in, DType::f32);
+            !why.empty()) {
+          fmt::print("  {:<24} unavailable: {}\n", run.name, why);
           continue;
         }
         for (int product = 0; product < 3; ++product) {
           vk::Recorder rec(ctx);
           for (int i = 0; i < repeats; ++i) {
             if (product == 0)
-              ops::moe_matmul(rec, y, x, w, offsets, {.variant = variant});
+              ops::moe_matmul(rec, y, x, w, offsets, {.variant = run.variant, .tile = run.tile});
             else if (product == 1)
-              ops::moe_matmul(rec, dx, dy, w, offsets, {.trans_w = false, .variant = variant});
+              ops::moe_matmul(rec, dx, dy, w, offsets,
+                              {.trans_w = false, .variant = run.variant, .tile = run.tile});
             else
-              ops::moe_matmul_weight(rec, dw, dy, x, offsets, 1.0f, 0.0f, {}, variant);
+              ops::moe_matmul_weight(rec, dw, dy, x, offsets, 1.0f, 0.0f, {}, run.variant,
+                                     run.tile);
           }
           double seconds = cli::median_seconds(rec);
           const uint64_t n_ = uint64_t(N), k_ = uint64_t(K);
@@ -154,13 +196,14 @@ int main(int argc, char** argv) {
           bool correct = error < 1e-2;
           all_correct = all_correct && correct;
           double tflops = flops * repeats / seconds / 1e12;
-          fmt::print("  {:<9} {:<13} {:8.2f} TFLOP/s {:6.1f}% of dense  error {:.1e} {}\n",
-                     variant_name,
+          fmt::print("  {:<24} {:<11} {:8.2f} TFLOP/s  dense {:7.2f}  {:5.1f}% of dense  "
+                     "error {:.1e} {}\n",
+                     run.name,
                      product == 0   ? "y = x W^T"
                      : product == 1 ? "dx = dy W"
                                     : "dW = dy^T x",
-                     tflops, 100 * tflops / std::max(dense.tflops, 1e-30), error,
-                     correct ? "ok" : "WRONG");
+                     tflops, dense[product], 100 * tflops / std::max(dense[product], 1e-30),
+                     error, correct ? "ok" : "WRONG");
         }
       }
     }

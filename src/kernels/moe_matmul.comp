@@ -17,6 +17,7 @@
 // Loops per invocation: about E (finding the tile) + 128 per BK step of the reduction.
 #include "common.glsl"
 #include "moe_push.h"
+#include "moe_matmul.glsl"
 layout(local_size_x = 256) in;
 layout(push_constant) uniform Push { MOE_MATMUL_PUSH } pc;
 
@@ -26,30 +27,19 @@ shared float tile_b[BK][BN];
 
 void main() {
   const uint tid = gl_LocalInvocationID.x, tx = tid % 16, ty = tid / 16;
-  BufU32 offsets = BufU32(pc.offsets);
   IN_BUF a = IN_BUF(pc.a);
   uint n0 = gl_WorkGroupID.x * BN;
 #ifdef WEIGHT_GRADIENT
   uint e = gl_WorkGroupID.z;
   uint m0 = gl_WorkGroupID.y * BM;
-  // Offsets clamped to the S rows (pc.K here), so a corrupt buffer cannot send reads outside.
-  uint first = min(offsets.v[e], pc.K), reduction = clamp(offsets.v[e + 1], first, pc.K) - first;
+  uint first, reduction;
+  moe_expert_rows(pc.offsets, e, pc.K, first, reduction);  // pc.K holds S here
   IN_BUF b = IN_BUF(pc.b);
   OUT_BUF c = OUT_BUF(pc.c + uint64_t(e) * pc.c_expert_stride * OUT_BYTES);
   uint m_end = pc.M;
 #else
-  // Which expert's which tile of rows this workgroup is; uniform over the workgroup.
-  // Offsets clamped to the S rows (pc.M), so a corrupt buffer cannot send reads outside.
-  uint tile = gl_WorkGroupID.y, e = 0, seen = 0, lo = 0, hi = 0;
-  for (; e < pc.experts; ++e) {
-    lo = min(offsets.v[e], pc.M);
-    hi = clamp(offsets.v[e + 1], lo, pc.M);
-    uint tiles = (hi - lo + BM - 1) / BM;
-    if (tile < seen + tiles) break;
-    seen += tiles;
-  }
-  if (e == pc.experts) return;
-  uint m0 = lo + (tile - seen) * BM, m_end = hi;
+  uint e, m0, m_end;
+  if (!moe_row_tile(pc.offsets, pc.experts, pc.M, BM, gl_WorkGroupID.y, e, m0, m_end)) return;
   uint reduction = pc.K;
   IN_BUF b = IN_BUF(pc.b + uint64_t(e) * pc.b_expert_stride * IN_BYTES);
   OUT_BUF c = OUT_BUF(pc.c);

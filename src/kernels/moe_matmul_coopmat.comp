@@ -24,6 +24,7 @@
 #endif
 #include "common.glsl"
 #include "moe_push.h"
+#include "moe_matmul.glsl"
 
 layout(constant_id = 0) const uint TRANS_B = 1;
 layout(constant_id = 1) const uint BM = 64;
@@ -117,28 +118,19 @@ void multiply_tiles(uint wm0, uint wn0) {
 }
 
 void main() {
-  BufU32 offsets = BufU32(pc.offsets);
   const uint n0 = gl_WorkGroupID.x * BN;
   const uint sg = gl_LocalInvocationID.x / SUBGROUP, lane = gl_LocalInvocationID.x % SUBGROUP;
   const uint wm0 = (sg / (BN / WN)) * WM, wn0 = (sg % (BN / WN)) * WN;
 #ifdef WEIGHT_GRADIENT
   const uint e = gl_WorkGroupID.z, m0 = gl_WorkGroupID.y * BM, m_end = pc.M;
-  // Offsets clamped to the S rows (pc.K here), so a corrupt buffer cannot send reads outside.
-  const uint first = min(offsets.v[e], pc.K);
-  const uint reduction = clamp(offsets.v[e + 1], first, pc.K) - first;
+  uint first, reduction;
+  moe_expert_rows(pc.offsets, e, pc.K, first, reduction);  // pc.K holds S here
   const uint64_t b_at = pc.b;
   OUT_BUF c = OUT_BUF(pc.c + uint64_t(e) * pc.c_expert_stride * OUT_BYTES);
 #else
-  uint tile = gl_WorkGroupID.y, e = 0, seen = 0, lo = 0, hi = 0;
-  for (; e < pc.experts; ++e) {
-    lo = min(offsets.v[e], pc.M);
-    hi = clamp(offsets.v[e + 1], lo, pc.M);
-    uint tiles = (hi - lo + BM - 1) / BM;
-    if (tile < seen + tiles) break;
-    seen += tiles;
-  }
-  if (e == pc.experts) return;  // uniform over the workgroup: past every expert's tiles
-  const uint m0 = lo + (tile - seen) * BM, m_end = hi, reduction = pc.K;
+  uint e, m0, m_end;
+  if (!moe_row_tile(pc.offsets, pc.experts, pc.M, BM, gl_WorkGroupID.y, e, m0, m_end)) return;
+  const uint reduction = pc.K;
   const uint64_t b_at = pc.b + uint64_t(e) * pc.b_expert_stride * 2;
   OUT_BUF c = OUT_BUF(pc.c);
 #endif

@@ -1,5 +1,9 @@
 #include "ops/moe_matmul.hpp"
 
+#include <algorithm>
+#include <tuple>
+#include <utility>
+
 #include "kernels/moe_push.h"
 #include "ops/dispatch.hpp"
 #include "ops/matmul.hpp"
@@ -7,6 +11,12 @@
 
 namespace vktrain::ops {
 namespace {
+
+constexpr std::pair<MoeMatmulVariant, std::string_view> kVariantNames[] = {
+    {MoeMatmulVariant::automatic, "auto"},
+    {MoeMatmulVariant::portable, "portable"},
+    {MoeMatmulVariant::coopmat, "coopmat"},
+    {MoeMatmulVariant::coopmat2, "coopmat2"}};
 
 // Loop iterations an invocation runs per K step (loads and products), as matmul.cpp measured
 // for its portable 64 x 64 x 16 kernel on lavapipe, with its margin; the cooperative-matrix
@@ -21,30 +31,85 @@ struct Kernel {
   uint64_t tile_m = 64, tile_n = 64, step = 16;
 };
 
+// GL_NV_cooperative_matrix2 tiles (BM, BN, BK, threads) by the product's shape. M, N, K are the
+// kernel's: for the forward and input gradient M counts all S rows, for the weight gradient K does.
+// Forward and input gradient: BM runs along an expert's rows, and every expert pads its last
+// tile. Routed at random, Qwen3-30B-A3B's 4096 tokens (top-8 of 128, ~256 rows an expert) fill
+// 64-row tiles to 90% and 128-row ones to 81%; gpt-oss-20b's (top-4 of 32, ~512) to 94% and 89%.
+// So BM is 64, or 32 or 16 where experts own that few rows on average (generation, small
+// batches), with one subgroup of 32 per 16 rows (on the H200 a 16-row dense tile over four
+// subgroups computed wrong products: matmul.cpp). BN 128, BK 64 as the dense kernel takes for a
+// long K; N of at most 32 (a LoRA rank) gets a 16- or 32-wide tile, K of at most 32 a short step.
+// Weight gradient: dW_e (band x Q) has no ragged edge, its reduction (the expert's rows) has: the
+// dense kernel's 128 x 128 tile over 256 invocations, and a 32 step, whose clamped last step per
+// expert pads Qwen3-30B-A3B's rows by 6% where a 64 step pads them by 12%; thin M or N (a LoRA
+// rank) as the dense kernel's thin tiles.
+Kernel coopmat2_kernel(const std::string& name, bool weight_gradient, bool trans_w, uint64_t M,
+                       uint64_t N, uint64_t K, uint64_t experts, MoeTile tile) {
+  // A side of at most `limit` rounded up to 16 or 32, else `wide`.
+  auto side = [](uint64_t size, uint32_t limit, uint32_t wide) {
+    return size <= 16 ? 16u : size <= 32 && limit >= 32 ? 32u : size <= limit ? 64u : wide;
+  };
+  uint32_t bm, bn, bk, threads;
+  if (weight_gradient) {
+    bn = side(N, 32, 128);
+    bm = bn < 128 ? 128 : side(M, 32, 128);
+    bk = 32;
+    threads = bn < 128 ? 128 : std::min(2 * bm, 256u);
+  } else {
+    bm = side(M / std::max<uint64_t>(experts, 1), 64, 64);  // the rows an expert owns on average
+    bn = side(N, 32, 128);
+    bk = side(K, 32, 64);
+    threads = 2 * bm;
+  }
+  if (tile.bm) {
+    if (tile.bm % 16 || tile.bn % 16 || tile.bk % 16 || !tile.bn || !tile.bk ||
+        tile.threads % 32 || !tile.threads || tile.threads > 2 * tile.bm)
+      fail("[{}] tile {}x{}x{} over {} invocations: sides must be multiples of 16 and the "
+           "invocations a multiple of 32, at most 32 per 16 rows", name, tile.bm, tile.bn,
+           tile.bk, tile.threads);
+    std::tie(bm, bn, bk, threads) = std::tie(tile.bm, tile.bn, tile.bk, tile.threads);
+  }
+  return {name, {uint32_t(trans_w), bm, bn, bk, threads}, 0, bm, bn, bk};
+}
+
 Kernel pick_kernel(const vk::Context& ctx, bool weight_gradient, bool trans_w, DType in, DType out,
-                   MoeMatmulVariant variant) {
+                   MoeMatmulVariant variant, uint64_t M, uint64_t N, uint64_t K,
+                   uint64_t experts, MoeTile tile) {
   std::string family = weight_gradient ? "moe_matmul_weight" : "moe_matmul";
   std::string types = fmt::format("{}_{}", dtype_name(in), dtype_name(out));
-  if (variant == MoeMatmulVariant::automatic)
-    variant = moe_matmul_unavailable(ctx, MoeMatmulVariant::coopmat, in, out).empty()
-                  ? MoeMatmulVariant::coopmat
-                  : MoeMatmulVariant::portable;
+  if (variant == MoeMatmulVariant::automatic) {
+    variant = MoeMatmulVariant::portable;
+    for (auto v : {MoeMatmulVariant::coopmat2, MoeMatmulVariant::coopmat})
+      if (moe_matmul_unavailable(ctx, v, in, out).empty()) {
+        variant = v;
+        break;
+      }
+  }
   if (variant == MoeMatmulVariant::portable) return {family + "_" + types, {}, 0, 64, 64, 16};
   if (auto why = moe_matmul_unavailable(ctx, variant, in, out); !why.empty())
-    fail("[{}] the coopmat variant cannot run here: {}", family, why);
+    fail("[{}] the {} variant cannot run here: {}", family, moe_matmul_variant_name(variant), why);
+  if (variant == MoeMatmulVariant::coopmat2)
+    return coopmat2_kernel(family + "_coopmat2_" + types, weight_gradient, trans_w, M, N, K,
+                           experts, tile);
   const auto& caps = ctx.caps();
   const uint32_t subgroup = matmul_coopmat_subgroup(caps);
   const CoopmatFragment f = coopmat_khr_fragment(caps, in);
   // Four subgroups, each a 2 x 2 block of fragments on a GPU (64 x 64 tiles: experts own few
   // rows each, so larger tiles would mostly multiply padding), 32 x 32 on a CPU driver.
-  const uint32_t tile = caps.is_gpu() ? 64 : 32, step = 32;
+  const uint32_t tile_side = caps.is_gpu() ? 64 : 32, step = 32;
   return {family + "_coopmat_" + types,
-          {uint32_t(trans_w), tile, tile, step, tile / 2, tile / 2, 4 * subgroup, subgroup, f.m,
-           f.n, f.k},
+          {uint32_t(trans_w), tile_side, tile_side, step, tile_side / 2, tile_side / 2,
+           4 * subgroup, subgroup, f.m, f.n, f.k},
           caps.subgroup_size_control ? subgroup : 0,
-          tile,
-          tile,
+          tile_side,
+          tile_side,
           step};
+}
+
+// The kernel and its tile, for profiles.
+std::string label(const Kernel& k) {
+  return fmt::format("{} {}x{}x{}", k.name, k.tile_m, k.tile_n, k.step);
 }
 
 struct Weight {
@@ -85,23 +150,40 @@ void require_output(const char* op, const Tensor& out, const Tensor& in) {
 
 }  // namespace
 
+std::string_view moe_matmul_variant_name(MoeMatmulVariant variant) {
+  for (const auto& [v, name] : kVariantNames)
+    if (v == variant) return name;
+  return "?";
+}
+
+MoeMatmulVariant moe_matmul_variant_from_name(std::string_view name) {
+  for (const auto& [v, known] : kVariantNames)
+    if (known == name) return v;
+  fail("[moe_matmul] unknown variant '{}': use auto, portable, coopmat or coopmat2", name);
+}
+
 std::string moe_matmul_unavailable(const vk::Context& context, MoeMatmulVariant variant, DType in,
                                    DType out) {
   if (out != DType::f32 && out != in)
     return fmt::format("the output must be f32 or {}, not {}", dtype_name(in), dtype_name(out));
-  if (variant != MoeMatmulVariant::coopmat) return "";
+  if (variant != MoeMatmulVariant::coopmat && variant != MoeMatmulVariant::coopmat2) return "";
   const auto& caps = context.caps();
   if (auto why = coopmat_dtype_unavailable(caps, in); !why.empty()) return why;
-  CoopmatFragment f = coopmat_khr_fragment(caps, in);
-  // The kernel's subgroup blocks are 16 x 16 at least and its K step 32: sides of 8 or 16.
-  if (!f.m)
-    return fmt::format(
-        "'{}' lacks VK_KHR_cooperative_matrix with a {} -> f32 subgroup shape of "
-        "sides 8 or 16",
-        caps.name, dtype_name(in));
-  if (!matmul_coopmat_subgroup(caps)) return subgroup_size_unavailable(caps, caps.subgroup_size);
-  for (const char* family : {"moe_matmul_coopmat", "moe_matmul_weight_coopmat"}) {
-    std::string kernel = fmt::format("{}_{}_{}", family, dtype_name(in), dtype_name(out));
+  if (variant == MoeMatmulVariant::coopmat2) {
+    if (!caps.coopmat2_nv) return fmt::format("'{}' lacks VK_NV_cooperative_matrix2", caps.name);
+  } else {
+    CoopmatFragment f = coopmat_khr_fragment(caps, in);
+    // The kernel's subgroup blocks are 16 x 16 at least and its K step 32: sides of 8 or 16.
+    if (!f.m)
+      return fmt::format(
+          "'{}' lacks VK_KHR_cooperative_matrix with a {} -> f32 subgroup shape of "
+          "sides 8 or 16",
+          caps.name, dtype_name(in));
+    if (!matmul_coopmat_subgroup(caps)) return subgroup_size_unavailable(caps, caps.subgroup_size);
+  }
+  for (const char* family : {"moe_matmul", "moe_matmul_weight"}) {
+    std::string kernel = fmt::format("{}_{}_{}_{}", family, moe_matmul_variant_name(variant),
+                                     dtype_name(in), dtype_name(out));
     if (!kernels::find(kernel)) return "this build's glslc could not compile " + kernel;
   }
   return "";
@@ -117,7 +199,8 @@ void moe_matmul(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& w,
   require_output(op, y, x);
   uint64_t K = options.trans_w ? s.cols : s.band, N = options.trans_w ? s.band : s.cols;
   uint64_t S = check_rows(op, x, K, y, N);
-  Kernel kernel = pick_kernel(ctx, false, options.trans_w, x.dtype, y.dtype, options.variant);
+  Kernel kernel = pick_kernel(ctx, false, options.trans_w, x.dtype, y.dtype, options.variant, S, N,
+                              K, s.experts, options.tile);
   require_loop_budget(ctx, op, s.experts + ceil_div(K, kernel.step) * kIterationsPerStep,
                       "the reduction over K");
   auto a = moe::whole(op, x), b = moe::whole(op, w), c = moe::whole(op, y),
@@ -145,14 +228,14 @@ void moe_matmul(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& w,
   if (row_tiles > ctx.caps().max_workgroup_count[1])
     fail("[{}] {} rows over {} experts need {} row tiles, over the device's {}", op, S, s.experts,
          row_tiles, ctx.caps().max_workgroup_count[1]);
-  rec.dispatch(op, pipeline(ctx, kernel.name, kernel.spec, kernel.subgroup_size), &push,
-               sizeof push, moe::groups(ctx, op, N, kernel.tile_n), uint32_t(row_tiles), 1, reads,
-               {c.range});
+  rec.dispatch(label(kernel), pipeline(ctx, kernel.name, kernel.spec, kernel.subgroup_size),
+               &push, sizeof push, moe::groups(ctx, op, N, kernel.tile_n), uint32_t(row_tiles), 1,
+               reads, {c.range});
 }
 
 void moe_matmul_weight(vk::Recorder& rec, Tensor& dw, const Tensor& dy, const Tensor& x,
                        const Tensor& offsets, float alpha, float beta, MoeWeightBand band,
-                       MoeMatmulVariant variant) {
+                       MoeMatmulVariant variant, MoeTile tile) {
   const char* op = "moe_matmul_weight";
   auto& ctx = rec.context();
   Weight s = check_weight(op, dw, offsets, band);
@@ -160,7 +243,8 @@ void moe_matmul_weight(vk::Recorder& rec, Tensor& dw, const Tensor& dy, const Te
   require_same_dtype(op, dy, x);
   require_output(op, dw, x);
   uint64_t S = check_rows(op, dy, s.band, x, s.cols);
-  Kernel kernel = pick_kernel(ctx, true, false, x.dtype, dw.dtype, variant);
+  Kernel kernel =
+      pick_kernel(ctx, true, false, x.dtype, dw.dtype, variant, s.band, s.cols, S, s.experts, tile);
   // An expert may own every row: the reduction runs over up to S of them.
   require_loop_budget(ctx, op, ceil_div(S, kernel.step) * kIterationsPerStep,
                       "the reduction over one expert's rows (all S of them at most)");
@@ -186,8 +270,8 @@ void moe_matmul_weight(vk::Recorder& rec, Tensor& dw, const Tensor& dy, const Te
   push.beta = beta;
   std::vector<vk::ByteRange> reads{a.range, b.range, off.range};
   if (beta != 0.0f) reads.push_back(c.range);
-  rec.dispatch(op, pipeline(ctx, kernel.name, kernel.spec, kernel.subgroup_size), &push,
-               sizeof push, moe::groups(ctx, op, s.cols, kernel.tile_n),
+  rec.dispatch(label(kernel), pipeline(ctx, kernel.name, kernel.spec, kernel.subgroup_size),
+               &push, sizeof push, moe::groups(ctx, op, s.cols, kernel.tile_n),
                uint32_t(ceil_div(s.band, kernel.tile_m)), uint32_t(s.experts), reads, {c.range});
 }
 

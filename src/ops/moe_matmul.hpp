@@ -5,17 +5,22 @@
 // The expert weight w is [E, R, Q]: expert e's matrix is w[e], R x Q (transformers' layout,
 // e.g. gate_up_proj [E, 2F, C], down_proj [E, C, F]); a band of its rows (gate or up of a fused
 // gate_up_proj) may be used instead of all R. Inputs f32, f16 or bf16 (x and w the same); the
-// output f32 or the input dtype. Variants: a portable shared-memory kernel (every device) and
-// one on KHR cooperative matrices (f16, and bf16 where the device has bf16 cooperative
-// matrices), which `automatic` takes where the device and this build have it.
+// output f32 or the input dtype. Variants: a portable shared-memory kernel (every device), one on
+// KHR cooperative matrices and one on GL_NV_cooperative_matrix2 workgroup-scope matrices loaded
+// through tensor layouts (both f16, and bf16 where the device has bf16 cooperative matrices);
+// `automatic` takes coopmat2, else coopmat, else portable, as the device and this build have them.
 #include <string>
+#include <string_view>
 
 #include "ops/tensor.hpp"
 #include "vk/recorder.hpp"
 
 namespace vktrain::ops {
 
-enum class MoeMatmulVariant { automatic, portable, coopmat };
+enum class MoeMatmulVariant { automatic, portable, coopmat, coopmat2 };
+
+std::string_view moe_matmul_variant_name(MoeMatmulVariant variant);
+MoeMatmulVariant moe_matmul_variant_from_name(std::string_view name);
 
 // Empty when `variant` can run in -> out products here; otherwise why not, in words.
 std::string moe_matmul_unavailable(const vk::Context& context, MoeMatmulVariant variant, DType in,
@@ -23,6 +28,13 @@ std::string moe_matmul_unavailable(const vk::Context& context, MoeMatmulVariant 
 
 struct MoeWeightBand {
   uint64_t first = 0, rows = 0;  // rows [first, first + rows) of each expert's R; rows 0: all R
+};
+
+// A forced tile of the coopmat2 kernel (tuning: bench_moe --tiles): BM x BN outputs, BK per step,
+// `threads` invocations; all zero: the shape's choice (moe_matmul.cpp says why). Other variants
+// ignore it.
+struct MoeTile {
+  uint32_t bm = 0, bn = 0, bk = 0, threads = 0;
 };
 
 struct MoeMatmulOptions {
@@ -33,6 +45,7 @@ struct MoeMatmulOptions {
   float beta = 0.0f;  // 0 writes y without reading it
   MoeWeightBand band;
   MoeMatmulVariant variant = MoeMatmulVariant::automatic;
+  MoeTile tile;
 };
 
 // y = alpha * x op(w[e]) + beta * y over the rows of each expert e.
@@ -44,6 +57,7 @@ void moe_matmul(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& w,
 void moe_matmul_weight(vk::Recorder& rec, Tensor& dw, const Tensor& dy, const Tensor& x,
                        const Tensor& offsets, float alpha = 1.0f, float beta = 1.0f,
                        MoeWeightBand band = {},
-                       MoeMatmulVariant variant = MoeMatmulVariant::automatic);
+                       MoeMatmulVariant variant = MoeMatmulVariant::automatic,
+                       MoeTile tile = {});
 
 }  // namespace vktrain::ops
