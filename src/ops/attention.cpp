@@ -147,6 +147,28 @@ CoopmatTiles coopmat_tiles(const vk::Capabilities& caps, CoopmatKernel kernel, D
   return t;
 }
 
+// The GL_NV_cooperative_matrix2 kernels (attention_coopmat2.glsl; f16 and bf16 alike): own x
+// visited tiles of workgroup-scope matrices over 128 threads, which the compiler stages through
+// shared memory itself. Forward and dq: 64 x 64 up to head_dim 128, 64 x 32 beyond, as
+// llama.cpp's coopmat2 flash attention takes on NVIDIA; dk/dv, whose two f32 accumulators (dk,
+// dv) are held at once: 64 x 32 up to head_dim 128, 32 x 32 beyond, as many accumulator floats
+// a thread as the coopmat dk/dv kernel's. Not yet swept on a GPU.
+struct Coopmat2Tiles {
+  const char* name;
+  uint32_t own, visit, threads;
+
+  std::vector<uint32_t> spec(uint32_t D) const { return {D, own, visit, threads}; }
+};
+
+Coopmat2Tiles coopmat2_tiles(CoopmatKernel kernel, uint32_t D) {
+  switch (kernel) {
+    case CoopmatKernel::forward: return {"attention_forward", 64, D > 128 ? 32u : 64u, 128};
+    case CoopmatKernel::backward_q: return {"attention_backward_q", 64, D > 128 ? 32u : 64u, 128};
+    case CoopmatKernel::backward_kv: break;
+  }
+  return {"attention_backward_kv", D > 128 ? 32u : 64u, 32, 128};
+}
+
 struct Dims {
   uint32_t B, T, Hq, Hkv, D;
 };
@@ -263,6 +285,15 @@ struct KernelSpec {
   std::string note() const { return kv_parts > 1 ? fmt::format(" {} parts", kv_parts) : ""; }
 };
 
+// Own tiles x heads x batch workgroups, within the device's counts.
+void require_groups(const vk::Capabilities& caps, const char* kernel, uint32_t groups,
+                    uint32_t heads, const Dims& d) {
+  if (groups > caps.max_workgroup_count[0] || heads > caps.max_workgroup_count[1] ||
+      d.B > caps.max_workgroup_count[2])
+    fail("[{}] {} tiles x {} heads x batch {} is over the device's workgroup counts", kernel,
+         groups, heads, d.B);
+}
+
 // Records one tiled kernel over (own tiles, heads, batch) with its specialization; the dk/dv
 // kernel in parts over (key tiles, kv heads x parts, batch).
 void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, const Dims& d,
@@ -276,10 +307,7 @@ void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, c
     fail("[{}] tiles for head_dim {} need {} bytes of shared memory, over the {} allowed on '{}'",
          kernel, d.D, shared, limit, caps.name);
   uint32_t groups = (d.T + tiles.own - 1) / tiles.own;
-  if (groups > caps.max_workgroup_count[0] || heads > caps.max_workgroup_count[1] ||
-      d.B > caps.max_workgroup_count[2])
-    fail("[{}] {} tiles x {} heads x batch {} is over the device's workgroup counts", kernel,
-         groups, heads, d.B);
+  require_groups(caps, kernel, groups, heads, d);
   // A thread visits the other side's tiles once per query head of its own: Hq / heads of them
   // (the dk/dv kernel's heads are kv heads, each in parts).
   const uint64_t visits = ceil_div(d.T, tiles.visit) * ceil_div(d.Hq, heads);
@@ -307,15 +335,26 @@ void dispatch_coopmat(vk::Recorder& rec, const CoopmatTiles& tiles, CoopmatKerne
          tiles.name, tiles.own(), tiles.visit, d.D, shared, ctx.caps().max_shared_memory,
          ctx.caps().name);
   uint32_t groups = uint32_t(ceil_div(d.T, tiles.own()));
-  if (groups > ctx.caps().max_workgroup_count[0] || heads > ctx.caps().max_workgroup_count[1] ||
-      d.B > ctx.caps().max_workgroup_count[2])
-    fail("[{}] {} tiles x {} heads x batch {} is over the device's workgroup counts", tiles.name,
-         groups, heads, d.B);
+  require_groups(ctx.caps(), tiles.name, groups, heads, d);
   std::string name = fmt::format("{}_coopmat_{}", tiles.name, dtype_name(dtype));
   std::vector<uint32_t> spec = tiles.spec(d.D);
   spec.insert(spec.end(), extra.values.begin(), extra.values.end());
   VkPipeline p = pipeline(ctx, name, spec, ctx.caps().subgroup_size_control ? tiles.subgroup : 0);
   rec.dispatch(name + extra.note(), p, push, push_bytes, groups, heads, d.B, reads, writes);
+}
+
+void dispatch_coopmat2(vk::Recorder& rec, const Coopmat2Tiles& tiles, const Dims& d, DType dtype,
+                       uint32_t heads, const void* push, uint32_t push_bytes,
+                       const std::vector<vk::ByteRange>& reads,
+                       const std::vector<vk::ByteRange>& writes, const KernelSpec& extra) {
+  auto& ctx = rec.context();
+  uint32_t groups = uint32_t(ceil_div(d.T, tiles.own));
+  require_groups(ctx.caps(), tiles.name, groups, heads, d);
+  std::string name = fmt::format("{}_coopmat2_{}", tiles.name, dtype_name(dtype));
+  std::vector<uint32_t> spec = tiles.spec(d.D);
+  spec.insert(spec.end(), extra.values.begin(), extra.values.end());
+  rec.dispatch(name + extra.note(), pipeline(ctx, name, spec), push, push_bytes, groups, heads,
+               d.B, reads, writes);
 }
 
 // The parts the dk/dv kernel cuts each key tile's query visits into (attention_kv_parts.glsl),
@@ -355,23 +394,35 @@ void sum_kv_parts(vk::Recorder& rec, Tensor& dk, Tensor& dv, uint64_t partials,
   }
 }
 
+// Why `variant` cannot run this call: attention_unavailable's reason, or a tensor it loads in
+// 16-byte vectors (coopmat) or through aligned tensor layouts (coopmat2) that is not aligned.
+std::string call_unavailable(const vk::Context& ctx, AttentionVariant variant, const Tensor& q,
+                             std::initializer_list<const Tensor*> vector_loads) {
+  std::string why = attention_unavailable(ctx, variant, q.dtype, q.shape[3]);
+  for (const Tensor* t : vector_loads)
+    if (why.empty() && address(*t) % 16 != 0)
+      why = fmt::format("{} does not start at a 16-byte boundary", t->describe());
+  return why;
+}
+
 // The variant a call runs: the asked one (failing with the reason where it cannot run), or for
-// automatic coopmat where it can and the tensors it loads in 16-byte vectors are aligned, on GPUs
-// only: a CPU driver (lavapipe's 8x8x8) spends minutes compiling the coopmat kernels, which
-// only the forced variant's tests run there.
+// automatic the first of coopmat2 and coopmat that can, on GPUs only: a CPU driver (lavapipe's
+// 8x8x8) spends minutes compiling the coopmat kernels, which only the forced variant's tests run
+// there.
 AttentionVariant resolve_variant(const char* op, const vk::Context& ctx,
                                  const AttentionOptions& options, const Tensor& q,
                                  std::initializer_list<const Tensor*> vector_loads) {
   if (options.variant == AttentionVariant::portable) return AttentionVariant::portable;
-  if (options.variant == AttentionVariant::automatic && !ctx.caps().is_gpu())
+  if (options.variant == AttentionVariant::automatic) {
+    if (!ctx.caps().is_gpu()) return AttentionVariant::portable;
+    for (auto v : {AttentionVariant::coopmat2, AttentionVariant::coopmat})
+      if (call_unavailable(ctx, v, q, vector_loads).empty()) return v;
     return AttentionVariant::portable;
-  std::string why = attention_unavailable(ctx, AttentionVariant::coopmat, q.dtype, q.shape[3]);
-  for (const Tensor* t : vector_loads)
-    if (why.empty() && address(*t) % 16 != 0)
-      why = fmt::format("{} does not start at a 16-byte boundary", t->describe());
-  if (why.empty()) return AttentionVariant::coopmat;
-  if (options.variant == AttentionVariant::automatic) return AttentionVariant::portable;
-  fail("[{}] variant coopmat cannot run: {}; use the portable variant", op, why);
+  }
+  std::string why = call_unavailable(ctx, options.variant, q, vector_loads);
+  if (why.empty()) return options.variant;
+  fail("[{}] variant {} cannot run: {}; use the portable variant", op,
+       attention_variant_name(options.variant), why);
 }
 
 // dsinks (+)= the sinks' gradient from lse and delta (attention_sinks_backward.comp): one
@@ -400,14 +451,27 @@ std::string_view attention_variant_name(AttentionVariant v) {
     case AttentionVariant::automatic: return "auto";
     case AttentionVariant::portable: return "portable";
     case AttentionVariant::coopmat: return "coopmat";
+    case AttentionVariant::coopmat2: return "coopmat2";
   }
   return "?";
 }
 
 std::string attention_unavailable(const vk::Context& ctx, AttentionVariant variant, DType dtype,
                                   int64_t head_dim) {
-  if (variant != AttentionVariant::coopmat) return "";
   const auto& caps = ctx.caps();
+  if (variant == AttentionVariant::coopmat2) {
+    if (auto why = coopmat_dtype_unavailable(caps, dtype); !why.empty()) return why;
+    if (head_dim > kMaxHeadDim) return fmt::format("head_dim {} is over {}", head_dim, kMaxHeadDim);
+    if (!caps.coopmat2_nv_element_ops)
+      return fmt::format("'{}' lacks VK_NV_cooperative_matrix2 with reductions and per-element "
+                         "operations", caps.name);
+    for (const char* kernel : {"attention_forward", "attention_backward_q", "attention_backward_kv"})
+      if (std::string name = fmt::format("{}_coopmat2_{}", kernel, dtype_name(dtype));
+          !kernels::find(name))
+        return "this build's glslc could not compile " + name;
+    return "";
+  }
+  if (variant != AttentionVariant::coopmat) return "";
   if (auto why = coopmat_dtype_unavailable(caps, dtype); !why.empty()) return why;
   if (head_dim % 16 != 0 || head_dim > kMaxHeadDim)
     return fmt::format("head_dim {} is no multiple of 16 up to {}", head_dim, kMaxHeadDim);
@@ -445,7 +509,11 @@ void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& 
   if (options.sinks) reads.push_back(whole(*options.sinks));
   const auto& caps = rec.context().caps();
   const KernelSpec spec = KernelSpec::forward(options.sinks != nullptr);
-  if (resolve_variant(op, rec.context(), options, q, {&q, &k, &v}) == AttentionVariant::coopmat)
+  const AttentionVariant variant = resolve_variant(op, rec.context(), options, q, {&q, &k, &v});
+  if (variant == AttentionVariant::coopmat2)
+    dispatch_coopmat2(rec, coopmat2_tiles(CoopmatKernel::forward, d.D), d, q.dtype, d.Hq, &push, sizeof push, reads,
+                      {whole(o), whole(lse)}, spec);
+  else if (variant == AttentionVariant::coopmat)
     dispatch_coopmat(rec,
                      coopmat_tiles(caps, CoopmatKernel::forward, q.dtype, d.D, options.coopmat_tile),
                      CoopmatKernel::forward, d, q.dtype, d.Hq, &push, sizeof push, reads,
@@ -483,8 +551,9 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
     return;
   }
   auto& ctx = rec.context();
-  bool coopmat = resolve_variant(op, ctx, options, q, {&q, &k, &v, &dout}) ==
-                 AttentionVariant::coopmat;
+  const AttentionVariant variant = resolve_variant(op, ctx, options, q, {&q, &k, &v, &dout});
+  const bool coopmat = variant == AttentionVariant::coopmat;
+  const bool coopmat2 = variant == AttentionVariant::coopmat2;
 
   // delta = rowsum(dout * o), the softmax-gradient term both passes subtract.
   Tensor delta = make_tensor(ctx, DType::f32, lse.shape, "attention delta");
@@ -506,8 +575,10 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   Tiles portable_kv = backward_kv_tiles(d.D, d.T);
   const CoopmatTiles coopmat_kv =
       coopmat_tiles(ctx.caps(), CoopmatKernel::backward_kv, q.dtype, d.D, options.coopmat_tile);
-  uint32_t parts = coopmat ? choose_kv_parts(ctx, d, coopmat_kv.own(), coopmat_kv.visit, options)
-                           : choose_kv_parts(ctx, d, portable_kv.own, portable_kv.visit, options);
+  const Coopmat2Tiles coopmat2_kv = coopmat2_tiles(CoopmatKernel::backward_kv, d.D);
+  uint32_t parts = coopmat2 ? choose_kv_parts(ctx, d, coopmat2_kv.own, coopmat2_kv.visit, options)
+                   : coopmat ? choose_kv_parts(ctx, d, coopmat_kv.own(), coopmat_kv.visit, options)
+                             : choose_kv_parts(ctx, d, portable_kv.own, portable_kv.visit, options);
   uint64_t partial_bytes = uint64_t(parts) * dk.numel() * 4;
   if (parts > 1 && uint64_t(parts) * dk.numel() >= (1ull << 32))
     fail("[{}] {} parts of {} are over the 2^32 partial sums the kernels index; use fewer",
@@ -527,7 +598,10 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
     push.grad_a = address(dk);
     push.grad_b = address(dv);
   }
-  if (coopmat)
+  if (coopmat2)
+    dispatch_coopmat2(rec, coopmat2_kv, d, q.dtype, d.Hkv * parts, &push, sizeof push, reads_kv,
+                      writes_kv, KernelSpec::backward(parts, adds));
+  else if (coopmat)
     dispatch_coopmat(rec, coopmat_kv, CoopmatKernel::backward_kv, d, q.dtype, d.Hkv * parts,
                      &push, sizeof push, reads_kv, writes_kv, KernelSpec::backward(parts, adds));
   else
@@ -538,7 +612,10 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   push.grad_b = 0;
   auto reads_q = reads_of({&q, &k, &v, &dout, &lse, &delta}, options);
   if (adds) reads_q.push_back(whole(dq));
-  if (coopmat)
+  if (coopmat2)
+    dispatch_coopmat2(rec, coopmat2_tiles(CoopmatKernel::backward_q, d.D), d, q.dtype, d.Hq, &push,
+                      sizeof push, reads_q, {whole(dq)}, KernelSpec::backward(0, adds));
+  else if (coopmat)
     dispatch_coopmat(rec,
                      coopmat_tiles(ctx.caps(), CoopmatKernel::backward_q, q.dtype, d.D,
                                    options.coopmat_tile),
