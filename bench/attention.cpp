@@ -9,7 +9,8 @@
 // the kernels (auto: coopmat2, else coopmat, for f16 and bf16 where the device has them),
 // --kv-parts the parts of the dk/dv kernel (0: the op's choice), --coopmat-tile RBxBC the
 // coopmat kernels' row blocks per subgroup and visited rows (ops::CoopmatTile; 0x0: the op's
-// choice), for sweeps.
+// choice), --coopmat2-tile OWNxBCxTHREADS the coopmat2 kernels' own rows, visited rows and
+// threads (all three kernels alike; 0x0x0: the op's choice), for sweeps.
 // Causal FLOPs: forward 4 B Hq T^2 D / 2 (q k^T and P v over half the scores), backward 2.5x,
 // forward + backward 3.5x.
 // For lavapipe: --seq 128 --tokens 256 --repeats 1 --peak-size 256.
@@ -172,7 +173,7 @@ int main(int argc, char** argv) {
   std::vector<int64_t> heads = {16, 8};
   int64_t head_dim = 128;
   uint32_t kv_parts = 0;
-  std::string tile_text = "0x0";
+  std::string tile_text = "0x0", tile2_text = "0x0x0";
   int repeats = 5;
   double peak = 0;
   uint32_t peak_size = 2048;
@@ -186,6 +187,8 @@ int main(int argc, char** argv) {
   app.add_option("--kv-parts", kv_parts, "parts of the dk/dv kernel (0: the op's choice)");
   app.add_option("--coopmat-tile", tile_text,
                  "coopmat row blocks per subgroup x visited rows, e.g. 2x32 (0x0: the op's choice)");
+  app.add_option("--coopmat2-tile", tile2_text,
+                 "coopmat2 own rows x visited rows x threads, e.g. 64x64x128 (0x0x0: the op's choice)");
   app.add_option("--repeats", repeats, "layers per timed run");
   app.add_flag("--sinks", with_sinks, "a learned sink logit per query head (gpt-oss), and its gradient");
   app.add_option("--peak", peak,
@@ -206,6 +209,11 @@ int main(int argc, char** argv) {
     ops::CoopmatTile tile;
     if (std::sscanf(tile_text.c_str(), "%ux%u", &tile.row_blocks, &tile.visit) != 2)
       fail("[bench/attention] --coopmat-tile '{}' is not RBxBC, e.g. 2x32", tile_text);
+    uint32_t visit2 = 0;
+    if (std::sscanf(tile2_text.c_str(), "%ux%ux%u", &tile.own, &visit2, &tile.threads) != 3)
+      fail("[bench/attention] --coopmat2-tile '{}' is not OWNxBCxTHREADS, e.g. 64x64x128",
+           tile2_text);
+    if (visit2) tile.visit = visit2;
     std::string notes;
     for (auto v : {ops::AttentionVariant::coopmat2, ops::AttentionVariant::coopmat})
       if (auto why = ops::attention_unavailable(ctx, v, dt, head_dim); !why.empty())

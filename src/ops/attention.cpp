@@ -200,6 +200,12 @@ void dispatch_coopmat2(vk::Recorder& rec, const Coopmat2Tiles& tiles, const Dims
                        const std::vector<vk::ByteRange>& reads,
                        const std::vector<vk::ByteRange>& writes, const KernelSpec& extra) {
   auto& ctx = rec.context();
+  auto rows_ok = [](uint32_t rows) { return rows >= 16 && rows <= 128 && rows % 16 == 0; };
+  if (!rows_ok(tiles.own) || !rows_ok(tiles.visit) || tiles.threads < 32 || tiles.threads > 256 ||
+      tiles.threads % 32 != 0)
+    fail("[{}] coopmat2 tiles of {} x {} rows over {} threads: use multiples of 16 up to 128 rows "
+         "and 32 to 256 threads, a multiple of 32", tiles.name, tiles.own, tiles.visit,
+         tiles.threads);
   uint32_t groups = uint32_t(ceil_div(d.T, tiles.own));
   require_groups(ctx.caps(), tiles.name, groups, heads, d);
   std::string name = fmt::format("{}_coopmat2_{}", tiles.name, dtype_name(dtype));
@@ -363,7 +369,7 @@ void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& 
   const KernelSpec spec = KernelSpec::forward(options.sinks != nullptr);
   const AttentionVariant variant = resolve_variant(op, rec.context(), options, q, {&q, &k, &v});
   if (variant == AttentionVariant::coopmat2)
-    dispatch_coopmat2(rec, coopmat2_tiles(CoopmatKernel::forward, d.D), d, q.dtype, d.Hq, &push, sizeof push, reads,
+    dispatch_coopmat2(rec, coopmat2_tiles(CoopmatKernel::forward, d.D, options.coopmat_tile), d, q.dtype, d.Hq, &push, sizeof push, reads,
                       {whole(o), whole(lse)}, spec);
   else if (variant == AttentionVariant::coopmat)
     dispatch_coopmat(rec,
@@ -427,7 +433,8 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   Tiles portable_kv = backward_kv_tiles(d.D, d.T);
   const CoopmatTiles coopmat_kv =
       coopmat_tiles(ctx.caps(), CoopmatKernel::backward_kv, q.dtype, d.D, options.coopmat_tile);
-  const Coopmat2Tiles coopmat2_kv = coopmat2_tiles(CoopmatKernel::backward_kv, d.D);
+  const Coopmat2Tiles coopmat2_kv =
+      coopmat2_tiles(CoopmatKernel::backward_kv, d.D, options.coopmat_tile);
   uint32_t parts = coopmat2 ? choose_kv_parts(ctx, d, coopmat2_kv.own, coopmat2_kv.visit, options)
                    : coopmat ? choose_kv_parts(ctx, d, coopmat_kv.own(), coopmat_kv.visit, options)
                              : choose_kv_parts(ctx, d, portable_kv.own, portable_kv.visit, options);
@@ -465,8 +472,9 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   auto reads_q = reads_of({&q, &k, &v, &dout, &lse, &delta}, options);
   if (adds) reads_q.push_back(whole(dq));
   if (coopmat2)
-    dispatch_coopmat2(rec, coopmat2_tiles(CoopmatKernel::backward_q, d.D), d, q.dtype, d.Hq, &push,
-                      sizeof push, reads_q, {whole(dq)}, KernelSpec::backward(0, adds));
+    dispatch_coopmat2(rec, coopmat2_tiles(CoopmatKernel::backward_q, d.D, options.coopmat_tile),
+                      d, q.dtype, d.Hq, &push, sizeof push, reads_q, {whole(dq)},
+                      KernelSpec::backward(0, adds));
   else if (coopmat)
     dispatch_coopmat(rec,
                      coopmat_tiles(ctx.caps(), CoopmatKernel::backward_q, q.dtype, d.D,

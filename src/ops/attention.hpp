@@ -27,11 +27,14 @@ namespace vktrain::ops {
 
 enum class AttentionVariant { automatic, portable, coopmat, coopmat2 };
 
-// The coopmat kernels' tiles (attention_coopmat.glsl), for benchmarks' sweeps: blocks of own rows
-// per subgroup (each visited fragment serves that many products) and rows of a visited tile, a
-// multiple of the matrix side. 0: the op's choice.
+// The cooperative-matrix kernels' tiles, for benchmarks' sweeps; 0: the op's choice. coopmat
+// (attention_coopmat.glsl): blocks of own rows per subgroup (each visited fragment serves that
+// many products) and rows of a visited tile, a multiple of the matrix side. coopmat2
+// (attention_coopmat2.glsl; all three kernels alike): own rows, `visit` rows of a visited tile,
+// and threads.
 struct CoopmatTile {
   uint32_t row_blocks = 0, visit = 0;
+  uint32_t own = 0, threads = 0;  // coopmat2 only
 };
 
 std::string_view attention_variant_name(AttentionVariant v);

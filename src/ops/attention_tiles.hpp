@@ -154,13 +154,14 @@ struct Coopmat2Tiles {
   std::vector<uint32_t> spec(uint32_t D) const { return {D, own, visit, threads}; }
 };
 
-inline Coopmat2Tiles coopmat2_tiles(CoopmatKernel kernel, uint32_t D) {
-  switch (kernel) {
-    case CoopmatKernel::forward: return {"attention_forward", 64, D > 128 ? 32u : 64u, 128};
-    case CoopmatKernel::backward_q: return {"attention_backward_q", 64, D > 128 ? 32u : 64u, 128};
-    case CoopmatKernel::backward_kv: break;
-  }
-  return {"attention_backward_kv", D > 128 ? 32u : 64u, 32, 128};
+inline Coopmat2Tiles coopmat2_tiles(CoopmatKernel kernel, uint32_t D, const CoopmatTile& tile = {}) {
+  Coopmat2Tiles t{"attention_backward_kv", D > 128 ? 32u : 64u, 32, 128};
+  if (kernel == CoopmatKernel::forward) t = {"attention_forward", 64, D > 128 ? 32u : 64u, 128};
+  if (kernel == CoopmatKernel::backward_q) t = {"attention_backward_q", 64, D > 128 ? 32u : 64u, 128};
+  if (tile.own) t.own = tile.own;
+  if (tile.visit) t.visit = tile.visit;
+  if (tile.threads) t.threads = tile.threads;
+  return t;
 }
 
 }  // namespace vktrain::ops::attention_tiles

@@ -185,6 +185,26 @@ TEST(AttentionCoopmatTiles, BadTilesAreNamed) {
       << message;
 }
 
+// The coopmat2 kernels at tiles other than the op's choice, as bench_attention's --coopmat2-tile
+// sweeps run them: 32 own rows over 64 threads and 128 visited rows (more than T, 77), and a
+// tile they cannot take, refused with the op and the limits named. Where the variant cannot run,
+// AttentionCoopmat checks the refusal.
+TEST(AttentionCoopmatTiles, Coopmat2TilesMatchTheReferenceOrAreNamed) {
+  const Case c = all_cases()[0];
+  const DType dt = DType::f16;
+  if (!coopmat_runs_here(dt, c.shape.D, AttentionVariant::coopmat2)) return;
+  const ops::CoopmatTile tile{0, 128, 32, 64};
+  check_forward(c.shape, dt, AttentionVariant::coopmat2, coopmat_tolerances(dt), tile);
+  check_backward(c.shape, dt, AttentionVariant::coopmat2, coopmat_tolerances(dt), 0, tile);
+  Inputs in = random_inputs(c.shape, dt, 11);
+  auto message = test::error_message([&] {
+    run_forward(c.shape, dt, in, AttentionVariant::coopmat2, ops::CoopmatTile{0, 64, 24, 128});
+  });
+  EXPECT_NE(message.find("[attention_forward] coopmat2 tiles of 24 x 64 rows over 128 threads"),
+            std::string::npos)
+      << message;
+}
+
 namespace {
 
 // dk/dv with each key tile's query visits cut into parts (AttentionOptions::kv_parts), as for
