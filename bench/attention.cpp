@@ -6,9 +6,11 @@
 // --head-dim for others, Gemma-3-1B: --heads 4 1 --head-dim 256) for B x T = 8 x 512 and
 // 2 x 4096, in TFLOP/s against a peak: the matmul ops choose for the dtype, measured here, or
 // --peak, and the backward's kernels one by one (a profiled, serialized run). --variant picks
-// the kernels (auto: coopmat for f16 and bf16 where the device has them), --kv-parts the parts
-// of the dk/dv kernel (0: the op's choice), --coopmat-tile RBxBC the coopmat kernels' row blocks
-// per subgroup and visited rows (ops::CoopmatTile; 0x0: the op's choice), for sweeps.
+// the kernels (auto: coopmat2, else coopmat, for f16 and bf16 where the device has them),
+// --kv-parts the parts of the dk/dv kernel (0: the op's choice), --coopmat-tile RBxBC the
+// coopmat kernels' row blocks per subgroup and visited rows (ops::CoopmatTile; 0x0: the op's
+// choice), --coopmat2-tile OWNxBCxTHREADS the coopmat2 kernels' own rows, visited rows and
+// threads (all three kernels alike; 0x0x0: the op's choice), for sweeps.
 // Causal FLOPs: forward 4 B Hq T^2 D / 2 (q k^T and P v over half the scores), backward 2.5x,
 // forward + backward 3.5x.
 // For lavapipe: --seq 128 --tokens 256 --repeats 1 --peak-size 256.
@@ -171,7 +173,7 @@ int main(int argc, char** argv) {
   std::vector<int64_t> heads = {16, 8};
   int64_t head_dim = 128;
   uint32_t kv_parts = 0;
-  std::string tile_text = "0x0";
+  std::string tile_text = "0x0", tile2_text = "0x0x0";
   int repeats = 5;
   double peak = 0;
   uint32_t peak_size = 2048;
@@ -179,12 +181,14 @@ int main(int argc, char** argv) {
   app.add_option("--seq", seqs, "sequence lengths T");
   app.add_option("--tokens", tokens, "B x T per sequence length (one value: the same for all)");
   app.add_option("--dtype", dtype_text, "activation dtype: f32, f16 or bf16");
-  app.add_option("--variant", variant_text, "kernels: auto, portable or coopmat");
+  app.add_option("--variant", variant_text, "kernels: auto, portable, coopmat or coopmat2");
   app.add_option("--heads", heads, "query heads and kv heads")->expected(2);
   app.add_option("--head-dim", head_dim, "head_dim D");
   app.add_option("--kv-parts", kv_parts, "parts of the dk/dv kernel (0: the op's choice)");
   app.add_option("--coopmat-tile", tile_text,
                  "coopmat row blocks per subgroup x visited rows, e.g. 2x32 (0x0: the op's choice)");
+  app.add_option("--coopmat2-tile", tile2_text,
+                 "coopmat2 own rows x visited rows x threads, e.g. 64x64x128 (0x0x0: the op's choice)");
   app.add_option("--repeats", repeats, "layers per timed run");
   app.add_flag("--sinks", with_sinks, "a learned sink logit per query head (gpt-oss), and its gradient");
   app.add_option("--peak", peak,
@@ -196,16 +200,25 @@ int main(int argc, char** argv) {
     vk::Context ctx;
     DType dt = dtype_from_name(dtype_text);
     auto variant = ops::AttentionVariant::automatic;
-    for (auto v : {ops::AttentionVariant::portable, ops::AttentionVariant::coopmat})
+    for (auto v : {ops::AttentionVariant::portable, ops::AttentionVariant::coopmat,
+                   ops::AttentionVariant::coopmat2})
       if (ops::attention_variant_name(v) == variant_text) variant = v;
     if (variant_text != ops::attention_variant_name(variant))
-      fail("[bench/attention] unknown --variant '{}': use auto, portable or coopmat", variant_text);
+      fail("[bench/attention] unknown --variant '{}': use auto, portable, coopmat or coopmat2",
+           variant_text);
     ops::CoopmatTile tile;
     if (std::sscanf(tile_text.c_str(), "%ux%u", &tile.row_blocks, &tile.visit) != 2)
       fail("[bench/attention] --coopmat-tile '{}' is not RBxBC, e.g. 2x32", tile_text);
-    std::string why = ops::attention_unavailable(ctx, ops::AttentionVariant::coopmat, dt, head_dim);
-    fmt::print("device: {}; variant {}{}\n", ctx.caps().name, variant_text,
-               why.empty() ? "" : " (coopmat cannot run here: " + why + ")");
+    uint32_t visit2 = 0;
+    if (std::sscanf(tile2_text.c_str(), "%ux%ux%u", &tile.own, &visit2, &tile.threads) != 3)
+      fail("[bench/attention] --coopmat2-tile '{}' is not OWNxBCxTHREADS, e.g. 64x64x128",
+           tile2_text);
+    if (visit2) tile.visit = visit2;
+    std::string notes;
+    for (auto v : {ops::AttentionVariant::coopmat2, ops::AttentionVariant::coopmat})
+      if (auto why = ops::attention_unavailable(ctx, v, dt, head_dim); !why.empty())
+        notes += fmt::format(" ({} cannot run here: {})", ops::attention_variant_name(v), why);
+    fmt::print("device: {}; variant {}{}\n", ctx.caps().name, variant_text, notes);
 
     Layer small(ctx, {2, 100, 4, 2, 64}, DType::f32, with_sinks);
     double forward_error = check_forward(ctx, small), backward_error = check_backward(ctx, small);

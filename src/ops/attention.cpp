@@ -4,6 +4,7 @@
 
 #include "kernels/attention_push.h"
 #include "kernels/push.h"
+#include "ops/attention_tiles.hpp"
 #include "ops/dispatch.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/matmul.hpp"
@@ -11,141 +12,14 @@
 namespace vktrain::ops {
 namespace {
 
+using namespace attention_tiles;
+
 constexpr int64_t kMaxHeadDim = 256;
 constexpr uint32_t kSharedLimit = 32 << 10;  // shared memory a portable kernel may use
 constexpr uint32_t kDeltaRows = 16;         // rows per workgroup step of attention_delta
 // Workgroups that fill a large GPU, as split-K aims at (ops/matmul.cpp): about 2 per SM of an
 // H100's 132.
 constexpr uint64_t kFillGroups = 256;
-
-// How a tiled kernel's threads share its tiles (attention.glsl): workgroup size, each thread's
-// block of scores, its accumulator rows, and the threads across head_dim.
-struct Threads {
-  uint32_t count, score_rows, score_cols, acc_rows, lanes;
-};
-
-// 256 threads for own x visited tiles of 64 x 32 (8 scores and 4 x D/16 accumulators each) or
-// 32 x 64 (2 x D/16). One layout for every device: on lavapipe 64 threads with 4x the work each
-// ran the backward 1.8x faster but took 3x longer to compile (the larger unrolled blocks), and
-// compiling dominates the tests there.
-constexpr Threads threads_for(uint32_t own) {
-  return own == 64 ? Threads{256, 4, 2, 4, 16} : Threads{256, 2, 4, 2, 16};
-}
-// Sequences of at most 32 tokens (tests' copy tasks, short prompts and chat turns) take tiles of
-// 16 x 16 and 64 threads instead: a 64 x 32 tile there is mostly idle lanes that still run every
-// loop and barrier. On lavapipe (4/2 heads, D 16), B 16 x T 12 took 194 ms forward and 444 ms
-// backward with the large tiles (attention was 68% of a tiny model's step) and 21 and 67 ms with
-// these; at T 32, 142 -> 68 and 376 -> 229 ms; at T 64 only the forward gained (1.35x).
-constexpr uint32_t kShortSequence = 32;
-constexpr Threads kShortThreads{64, 2, 2, 4, 16};
-
-// The tiles of one tiled kernel (attention.glsl): rows of its own tile and of each visited tile,
-// head_dim columns per score step and visited rows per accumulation step, products per score
-// step, the kernel's other shared floats, and how its threads share them.
-struct Tiles {
-  uint32_t own, visit, slice, rows, pairs, extra_floats;
-  Threads threads;
-
-  uint32_t acc_cols(uint32_t D) const { return (D + threads.lanes - 1) / threads.lanes; }
-  std::vector<uint32_t> spec(uint32_t D) const {
-    return {D, own, visit, slice, rows, threads.score_rows, threads.score_cols, threads.acc_rows,
-            acc_cols(D), threads.lanes, threads.count};
-  }
-  uint64_t shared_bytes(uint32_t D) const {
-    uint64_t stage = std::max<uint64_t>(uint64_t(pairs) * slice * (own + 1 + visit + 1),
-                                        uint64_t(rows) * D);
-    return 4 * (stage + uint64_t(own) * (visit + 1) + own + visit + extra_floats);
-  }
-  // Loop iterations a thread runs per visited tile, an estimate from above of attention.glsl's
-  // loops that are not unrolled (score steps over D with their staging loads, the masks' and the
-  // softmax's loops over tile rows, accumulation steps with theirs), for require_loop_budget.
-  uint64_t loop_iterations_per_visit(uint32_t D) const {
-    uint64_t score = ceil_div(D, slice) *
-                     (1 + ceil_div(uint64_t(pairs) * (own + visit) * slice, threads.count) + slice);
-    uint64_t accumulate = ceil_div(visit, rows) * (1 + ceil_div(uint64_t(rows) * D, threads.count) + rows);
-    return 1 + score + 4 * (own + visit) + accumulate;
-  }
-  constexpr bool fits_threads() const {
-    return (own / threads.score_rows) * (visit / threads.score_cols) == threads.count &&
-           (own / threads.acc_rows) * threads.lanes == threads.count;
-  }
-};
-
-// Forward and dq: 64 queries, key tiles of 32. The forward takes wider score steps where D
-// leaves room (fewer barriers). Shared memory at D = 256: 25.4 KiB, 24.6 KiB.
-constexpr Tiles forward_tiles(uint32_t D, uint32_t T) {
-  if (T <= kShortSequence) return {16, 16, 16, 16, 1, 3 * 16, kShortThreads};
-  return {64, 32, D <= 128 ? 32u : 16u, 16, 1, 3 * 64, threads_for(64)};
-}
-constexpr Tiles backward_q_tiles(uint32_t T) {
-  if (T <= kShortSequence) return {16, 16, 16, 16, 2, 0, kShortThreads};
-  return {64, 32, 16, 16, 2, 0, threads_for(64)};
-}
-// dk/dv: 64 keys, query tiles of 32 (the forward's layout) up to D = 128; beyond, 32 keys and
-// query tiles of 64, so that the two accumulators (dk, dv) hold 64 floats a thread, as the
-// forward's one at D = 256. Shared memory at D = 256: 21.3 KiB.
-constexpr Tiles backward_kv_tiles(uint32_t D, uint32_t T) {
-  if (T <= kShortSequence) return {16, 16, 16, 16, 2, 2 * 16, kShortThreads};
-  if (D <= 128) return {64, 32, 16, 16, 2, 2 * 32, threads_for(64)};
-  return {32, 64, 16, 8, 2, 2 * 64, threads_for(32)};
-}
-static_assert(forward_tiles(256, 33).fits_threads() && backward_q_tiles(33).fits_threads() &&
-              backward_kv_tiles(128, 33).fits_threads() &&
-              backward_kv_tiles(256, 33).fits_threads() && forward_tiles(256, 16).fits_threads() &&
-              backward_q_tiles(16).fits_threads() && backward_kv_tiles(256, 16).fits_threads());
-
-// The cooperative-matrix kernels (attention_coopmat.glsl; f16 and bf16 alike): 4 subgroups of
-// `subgroup` lanes (the matmul kernel's size, ops::matmul_coopmat_subgroup), matrices of side
-// `fragment` (16, or 8 where the device lists only 8x8x8: lavapipe), each subgroup `row_blocks`
-// blocks of `fragment` own rows, visited tiles of `visit` rows. GPU defaults: 16 rows a subgroup;
-// visited tiles of 64 for the forward and dq up to D = 128 (fewer barriers per product), 32
-// beyond and for dk/dv (whose two 16-bit stages and two staged operands would not fit 48 KiB at
-// 64). On a CPU driver visited tiles of one matrix side: its compiler unrolls every fragment
-// product into scalar code, and compiling dominates there (lavapipe took minutes for one forward
-// at visited tiles of 32, D 64). AttentionOptions::coopmat_tile overrides rows and
-// tiles for sweeps.
-enum class CoopmatKernel { forward, backward_q, backward_kv };
-
-struct CoopmatTiles {
-  const char* name;
-  uint32_t visit, regions, stages, fragment, row_blocks, subgroup;
-
-  uint32_t own() const { return 4 * row_blocks * fragment; }
-  // Mirrors the shared arrays of the kernel: staged tiles (16-bit, rows of D + 8), per-subgroup
-  // 16-bit stages (rows of visit + 8), document ids, the element index, and the kernel's own
-  // floats (the forward: a stage of fragment + 4 floats a row, maximum, factor and base per own
-  // row; dq: lse and delta per own row; dk/dv: per visited row).
-  uint64_t shared_bytes(CoopmatKernel kernel, uint32_t D) const {
-    uint64_t extra = kernel == CoopmatKernel::forward      ? own() * (fragment + 4 + 3)
-                     : kernel == CoopmatKernel::backward_q ? 2 * own()
-                                                           : 2 * visit;
-    return uint64_t(regions) * visit * (D + 8) * 2 + uint64_t(stages) * own() * (visit + 8) * 2 +
-           4 * (own() + visit + fragment * fragment + extra);
-  }
-  std::vector<uint32_t> spec(uint32_t D) const {
-    return {D, visit, fragment, row_blocks, subgroup, 4 * subgroup};
-  }
-};
-
-CoopmatTiles coopmat_tiles(const vk::Capabilities& caps, CoopmatKernel kernel, DType dtype,
-                           uint32_t D, const CoopmatTile& tile = {}) {
-  const uint32_t fragment = coopmat_khr_fragment(caps, dtype).m;
-  const uint32_t subgroup = matmul_coopmat_subgroup(caps);
-  const uint32_t visit = !caps.is_gpu() ? fragment : D > 128 ? 32 : 64;
-  CoopmatTiles t{};
-  switch (kernel) {
-    case CoopmatKernel::forward: t = {"attention_forward", visit, 1, 1}; break;
-    case CoopmatKernel::backward_q: t = {"attention_backward_q", visit, 2, 1}; break;
-    case CoopmatKernel::backward_kv:
-      t = {"attention_backward_kv", caps.is_gpu() ? 32 : visit, 2, 2};
-      break;
-  }
-  t.fragment = fragment;
-  t.row_blocks = tile.row_blocks ? tile.row_blocks : caps.is_gpu() && fragment == 8 ? 2 : 1;
-  if (tile.visit) t.visit = tile.visit;
-  t.subgroup = subgroup;
-  return t;
-}
 
 struct Dims {
   uint32_t B, T, Hq, Hkv, D;
@@ -263,6 +137,15 @@ struct KernelSpec {
   std::string note() const { return kv_parts > 1 ? fmt::format(" {} parts", kv_parts) : ""; }
 };
 
+// Own tiles x heads x batch workgroups, within the device's counts.
+void require_groups(const vk::Capabilities& caps, const char* kernel, uint32_t groups,
+                    uint32_t heads, const Dims& d) {
+  if (groups > caps.max_workgroup_count[0] || heads > caps.max_workgroup_count[1] ||
+      d.B > caps.max_workgroup_count[2])
+    fail("[{}] {} tiles x {} heads x batch {} is over the device's workgroup counts", kernel,
+         groups, heads, d.B);
+}
+
 // Records one tiled kernel over (own tiles, heads, batch) with its specialization; the dk/dv
 // kernel in parts over (key tiles, kv heads x parts, batch).
 void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, const Dims& d,
@@ -276,10 +159,7 @@ void dispatch_tiled(vk::Recorder& rec, const char* kernel, const Tiles& tiles, c
     fail("[{}] tiles for head_dim {} need {} bytes of shared memory, over the {} allowed on '{}'",
          kernel, d.D, shared, limit, caps.name);
   uint32_t groups = (d.T + tiles.own - 1) / tiles.own;
-  if (groups > caps.max_workgroup_count[0] || heads > caps.max_workgroup_count[1] ||
-      d.B > caps.max_workgroup_count[2])
-    fail("[{}] {} tiles x {} heads x batch {} is over the device's workgroup counts", kernel,
-         groups, heads, d.B);
+  require_groups(caps, kernel, groups, heads, d);
   // A thread visits the other side's tiles once per query head of its own: Hq / heads of them
   // (the dk/dv kernel's heads are kv heads, each in parts).
   const uint64_t visits = ceil_div(d.T, tiles.visit) * ceil_div(d.Hq, heads);
@@ -307,15 +187,32 @@ void dispatch_coopmat(vk::Recorder& rec, const CoopmatTiles& tiles, CoopmatKerne
          tiles.name, tiles.own(), tiles.visit, d.D, shared, ctx.caps().max_shared_memory,
          ctx.caps().name);
   uint32_t groups = uint32_t(ceil_div(d.T, tiles.own()));
-  if (groups > ctx.caps().max_workgroup_count[0] || heads > ctx.caps().max_workgroup_count[1] ||
-      d.B > ctx.caps().max_workgroup_count[2])
-    fail("[{}] {} tiles x {} heads x batch {} is over the device's workgroup counts", tiles.name,
-         groups, heads, d.B);
+  require_groups(ctx.caps(), tiles.name, groups, heads, d);
   std::string name = fmt::format("{}_coopmat_{}", tiles.name, dtype_name(dtype));
   std::vector<uint32_t> spec = tiles.spec(d.D);
   spec.insert(spec.end(), extra.values.begin(), extra.values.end());
   VkPipeline p = pipeline(ctx, name, spec, ctx.caps().subgroup_size_control ? tiles.subgroup : 0);
   rec.dispatch(name + extra.note(), p, push, push_bytes, groups, heads, d.B, reads, writes);
+}
+
+void dispatch_coopmat2(vk::Recorder& rec, const Coopmat2Tiles& tiles, const Dims& d, DType dtype,
+                       uint32_t heads, const void* push, uint32_t push_bytes,
+                       const std::vector<vk::ByteRange>& reads,
+                       const std::vector<vk::ByteRange>& writes, const KernelSpec& extra) {
+  auto& ctx = rec.context();
+  auto rows_ok = [](uint32_t rows) { return rows >= 16 && rows <= 128 && rows % 16 == 0; };
+  if (!rows_ok(tiles.own) || !rows_ok(tiles.visit) || tiles.threads < 32 || tiles.threads > 256 ||
+      tiles.threads % 32 != 0)
+    fail("[{}] coopmat2 tiles of {} x {} rows over {} threads: use multiples of 16 up to 128 rows "
+         "and 32 to 256 threads, a multiple of 32", tiles.name, tiles.own, tiles.visit,
+         tiles.threads);
+  uint32_t groups = uint32_t(ceil_div(d.T, tiles.own));
+  require_groups(ctx.caps(), tiles.name, groups, heads, d);
+  std::string name = fmt::format("{}_coopmat2_{}", tiles.name, dtype_name(dtype));
+  std::vector<uint32_t> spec = tiles.spec(d.D);
+  spec.insert(spec.end(), extra.values.begin(), extra.values.end());
+  rec.dispatch(name + extra.note(), pipeline(ctx, name, spec), push, push_bytes, groups, heads,
+               d.B, reads, writes);
 }
 
 // The parts the dk/dv kernel cuts each key tile's query visits into (attention_kv_parts.glsl),
@@ -355,23 +252,35 @@ void sum_kv_parts(vk::Recorder& rec, Tensor& dk, Tensor& dv, uint64_t partials,
   }
 }
 
+// Why `variant` cannot run this call: attention_unavailable's reason, or a tensor it loads in
+// 16-byte vectors (coopmat) or through aligned tensor layouts (coopmat2) that is not aligned.
+std::string call_unavailable(const vk::Context& ctx, AttentionVariant variant, const Tensor& q,
+                             std::initializer_list<const Tensor*> vector_loads) {
+  std::string why = attention_unavailable(ctx, variant, q.dtype, q.shape[3]);
+  for (const Tensor* t : vector_loads)
+    if (why.empty() && address(*t) % 16 != 0)
+      why = fmt::format("{} does not start at a 16-byte boundary", t->describe());
+  return why;
+}
+
 // The variant a call runs: the asked one (failing with the reason where it cannot run), or for
-// automatic coopmat where it can and the tensors it loads in 16-byte vectors are aligned, on GPUs
-// only: a CPU driver (lavapipe's 8x8x8) spends minutes compiling the coopmat kernels, which
-// only the forced variant's tests run there.
+// automatic the first of coopmat2 and coopmat that can, on GPUs only: a CPU driver (lavapipe's
+// 8x8x8) spends minutes compiling the coopmat kernels, which only the forced variant's tests run
+// there.
 AttentionVariant resolve_variant(const char* op, const vk::Context& ctx,
                                  const AttentionOptions& options, const Tensor& q,
                                  std::initializer_list<const Tensor*> vector_loads) {
   if (options.variant == AttentionVariant::portable) return AttentionVariant::portable;
-  if (options.variant == AttentionVariant::automatic && !ctx.caps().is_gpu())
+  if (options.variant == AttentionVariant::automatic) {
+    if (!ctx.caps().is_gpu()) return AttentionVariant::portable;
+    for (auto v : {AttentionVariant::coopmat2, AttentionVariant::coopmat})
+      if (call_unavailable(ctx, v, q, vector_loads).empty()) return v;
     return AttentionVariant::portable;
-  std::string why = attention_unavailable(ctx, AttentionVariant::coopmat, q.dtype, q.shape[3]);
-  for (const Tensor* t : vector_loads)
-    if (why.empty() && address(*t) % 16 != 0)
-      why = fmt::format("{} does not start at a 16-byte boundary", t->describe());
-  if (why.empty()) return AttentionVariant::coopmat;
-  if (options.variant == AttentionVariant::automatic) return AttentionVariant::portable;
-  fail("[{}] variant coopmat cannot run: {}; use the portable variant", op, why);
+  }
+  std::string why = call_unavailable(ctx, options.variant, q, vector_loads);
+  if (why.empty()) return options.variant;
+  fail("[{}] variant {} cannot run: {}; use the portable variant", op,
+       attention_variant_name(options.variant), why);
 }
 
 // dsinks (+)= the sinks' gradient from lse and delta (attention_sinks_backward.comp): one
@@ -400,14 +309,27 @@ std::string_view attention_variant_name(AttentionVariant v) {
     case AttentionVariant::automatic: return "auto";
     case AttentionVariant::portable: return "portable";
     case AttentionVariant::coopmat: return "coopmat";
+    case AttentionVariant::coopmat2: return "coopmat2";
   }
   return "?";
 }
 
 std::string attention_unavailable(const vk::Context& ctx, AttentionVariant variant, DType dtype,
                                   int64_t head_dim) {
-  if (variant != AttentionVariant::coopmat) return "";
   const auto& caps = ctx.caps();
+  if (variant == AttentionVariant::coopmat2) {
+    if (auto why = coopmat_dtype_unavailable(caps, dtype); !why.empty()) return why;
+    if (head_dim > kMaxHeadDim) return fmt::format("head_dim {} is over {}", head_dim, kMaxHeadDim);
+    if (!caps.coopmat2_nv_element_ops)
+      return fmt::format("'{}' lacks VK_NV_cooperative_matrix2 with reductions and per-element "
+                         "operations", caps.name);
+    for (const char* kernel : {"attention_forward", "attention_backward_q", "attention_backward_kv"})
+      if (std::string name = fmt::format("{}_coopmat2_{}", kernel, dtype_name(dtype));
+          !kernels::find(name))
+        return "this build's glslc could not compile " + name;
+    return "";
+  }
+  if (variant != AttentionVariant::coopmat) return "";
   if (auto why = coopmat_dtype_unavailable(caps, dtype); !why.empty()) return why;
   if (head_dim % 16 != 0 || head_dim > kMaxHeadDim)
     return fmt::format("head_dim {} is no multiple of 16 up to {}", head_dim, kMaxHeadDim);
@@ -445,7 +367,11 @@ void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& 
   if (options.sinks) reads.push_back(whole(*options.sinks));
   const auto& caps = rec.context().caps();
   const KernelSpec spec = KernelSpec::forward(options.sinks != nullptr);
-  if (resolve_variant(op, rec.context(), options, q, {&q, &k, &v}) == AttentionVariant::coopmat)
+  const AttentionVariant variant = resolve_variant(op, rec.context(), options, q, {&q, &k, &v});
+  if (variant == AttentionVariant::coopmat2)
+    dispatch_coopmat2(rec, coopmat2_tiles(CoopmatKernel::forward, d.D, options.coopmat_tile), d, q.dtype, d.Hq, &push, sizeof push, reads,
+                      {whole(o), whole(lse)}, spec);
+  else if (variant == AttentionVariant::coopmat)
     dispatch_coopmat(rec,
                      coopmat_tiles(caps, CoopmatKernel::forward, q.dtype, d.D, options.coopmat_tile),
                      CoopmatKernel::forward, d, q.dtype, d.Hq, &push, sizeof push, reads,
@@ -483,8 +409,9 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
     return;
   }
   auto& ctx = rec.context();
-  bool coopmat = resolve_variant(op, ctx, options, q, {&q, &k, &v, &dout}) ==
-                 AttentionVariant::coopmat;
+  const AttentionVariant variant = resolve_variant(op, ctx, options, q, {&q, &k, &v, &dout});
+  const bool coopmat = variant == AttentionVariant::coopmat;
+  const bool coopmat2 = variant == AttentionVariant::coopmat2;
 
   // delta = rowsum(dout * o), the softmax-gradient term both passes subtract.
   Tensor delta = make_tensor(ctx, DType::f32, lse.shape, "attention delta");
@@ -506,8 +433,11 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   Tiles portable_kv = backward_kv_tiles(d.D, d.T);
   const CoopmatTiles coopmat_kv =
       coopmat_tiles(ctx.caps(), CoopmatKernel::backward_kv, q.dtype, d.D, options.coopmat_tile);
-  uint32_t parts = coopmat ? choose_kv_parts(ctx, d, coopmat_kv.own(), coopmat_kv.visit, options)
-                           : choose_kv_parts(ctx, d, portable_kv.own, portable_kv.visit, options);
+  const Coopmat2Tiles coopmat2_kv =
+      coopmat2_tiles(CoopmatKernel::backward_kv, d.D, options.coopmat_tile);
+  uint32_t parts = coopmat2 ? choose_kv_parts(ctx, d, coopmat2_kv.own, coopmat2_kv.visit, options)
+                   : coopmat ? choose_kv_parts(ctx, d, coopmat_kv.own(), coopmat_kv.visit, options)
+                             : choose_kv_parts(ctx, d, portable_kv.own, portable_kv.visit, options);
   uint64_t partial_bytes = uint64_t(parts) * dk.numel() * 4;
   if (parts > 1 && uint64_t(parts) * dk.numel() >= (1ull << 32))
     fail("[{}] {} parts of {} are over the 2^32 partial sums the kernels index; use fewer",
@@ -527,7 +457,10 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
     push.grad_a = address(dk);
     push.grad_b = address(dv);
   }
-  if (coopmat)
+  if (coopmat2)
+    dispatch_coopmat2(rec, coopmat2_kv, d, q.dtype, d.Hkv * parts, &push, sizeof push, reads_kv,
+                      writes_kv, KernelSpec::backward(parts, adds));
+  else if (coopmat)
     dispatch_coopmat(rec, coopmat_kv, CoopmatKernel::backward_kv, d, q.dtype, d.Hkv * parts,
                      &push, sizeof push, reads_kv, writes_kv, KernelSpec::backward(parts, adds));
   else
@@ -538,7 +471,11 @@ void attention_backward(vk::Recorder& rec, Tensor& dq, Tensor& dk, Tensor& dv, c
   push.grad_b = 0;
   auto reads_q = reads_of({&q, &k, &v, &dout, &lse, &delta}, options);
   if (adds) reads_q.push_back(whole(dq));
-  if (coopmat)
+  if (coopmat2)
+    dispatch_coopmat2(rec, coopmat2_tiles(CoopmatKernel::backward_q, d.D, options.coopmat_tile),
+                      d, q.dtype, d.Hq, &push, sizeof push, reads_q, {whole(dq)},
+                      KernelSpec::backward(0, adds));
+  else if (coopmat)
     dispatch_coopmat(rec,
                      coopmat_tiles(ctx.caps(), CoopmatKernel::backward_q, q.dtype, d.D,
                                    options.coopmat_tile),

@@ -10,7 +10,9 @@
 // Variants: the portable shared-memory kernels (every device and dtype), and kernels on
 // GL_KHR_cooperative_matrix (f16 or bf16 tensors, head_dim a multiple of 16, devices with
 // 16x16x16 or 8x8x8 f16 -> f32 or bf16 -> f32 matrices, at the subgroup size the coopmat matmul
-// runs at, this build's glslc permitting).
+// runs at, this build's glslc permitting), and kernels on GL_NV_cooperative_matrix2 (f16 or
+// bf16, any head_dim, devices with VK_NV_cooperative_matrix2's workgroup-scope matrices, tensor
+// addressing, reductions and per-element operations).
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -23,13 +25,16 @@
 
 namespace vktrain::ops {
 
-enum class AttentionVariant { automatic, portable, coopmat };
+enum class AttentionVariant { automatic, portable, coopmat, coopmat2 };
 
-// The coopmat kernels' tiles (attention_coopmat.glsl), for benchmarks' sweeps: blocks of own rows
-// per subgroup (each visited fragment serves that many products) and rows of a visited tile, a
-// multiple of the matrix side. 0: the op's choice.
+// The cooperative-matrix kernels' tiles, for benchmarks' sweeps; 0: the op's choice. coopmat
+// (attention_coopmat.glsl): blocks of own rows per subgroup (each visited fragment serves that
+// many products) and rows of a visited tile, a multiple of the matrix side. coopmat2
+// (attention_coopmat2.glsl; all three kernels alike): own rows, `visit` rows of a visited tile,
+// and threads.
 struct CoopmatTile {
   uint32_t row_blocks = 0, visit = 0;
+  uint32_t own = 0, threads = 0;  // coopmat2 only
 };
 
 std::string_view attention_variant_name(AttentionVariant v);
@@ -49,7 +54,8 @@ struct AttentionOptions {
   // zero: p_ij = exp(s_ij - L_i) with L_i = log(sum over visible j of exp(s_ij) + exp(sinks[h])).
   // A row that sees no key then gives o = 0 and lse = sinks[h]. null: none.
   const Tensor* sinks = nullptr;
-  // automatic: coopmat where it can run (attention_unavailable is empty) on a GPU, else portable.
+  // automatic: coopmat2, else coopmat, where it can run (attention_unavailable is empty) on a GPU,
+  // else portable.
   AttentionVariant variant = AttentionVariant::automatic;
   // Parts the dk/dv backward cuts each key tile's query visits into, each summed in order into
   // dk and dv (deterministic): 0 chooses (more than 1 only on GPUs that B x Hkv x key tiles
@@ -59,8 +65,8 @@ struct AttentionOptions {
 };
 
 // Empty when `variant` can run tensors of `dtype` with this head_dim here; otherwise why not, in
-// words. (The coopmat kernels also need 16-byte aligned q, k, v and dout; automatic checks that
-// per call.)
+// words. (The coopmat and coopmat2 kernels also need 16-byte aligned q, k, v and dout; automatic
+// checks that per call.)
 std::string attention_unavailable(const vk::Context& context, AttentionVariant variant,
                                   DType dtype, int64_t head_dim);
 

@@ -165,6 +165,9 @@ Capabilities query_capabilities(VkInstance instance, VkPhysicalDevice device) {
                      coopmat2.cooperativeMatrixWorkgroupScope &&
                      coopmat2.cooperativeMatrixFlexibleDimensions;
   if (caps.coopmat2_nv) caps.coopmat2_nv_shapes = coopmat2_shapes(instance, device);
+  caps.coopmat2_nv_element_ops = caps.coopmat2_nv && coopmat2.cooperativeMatrixReductions &&
+                                 coopmat2.cooperativeMatrixConversions &&
+                                 coopmat2.cooperativeMatrixPerElementOperations;
   caps.coopmat_bf16 = caps.bf16 && caps.coopmat_khr && bf16.shaderBFloat16CooperativeMatrix;
   if (auto list = env::get(env::kDisable)) hide_capabilities(caps, *list);
   refresh_budgets(device, caps);
@@ -181,7 +184,7 @@ void hide_capabilities(Capabilities& caps, std::string_view list) {
     while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
     if (name.empty()) continue;
     if (name == "coopmat" || name == "coopmat2") {
-      caps.coopmat2_nv = false;
+      caps.coopmat2_nv = caps.coopmat2_nv_element_ops = false;
       caps.coopmat2_nv_shapes.clear();
     }
     if (name == "coopmat") {

@@ -58,6 +58,7 @@ struct Capabilities {
   std::vector<CoopMatShape> coopmat_khr_shapes;
   bool coopmat2_nv = false;        // VK_NV_cooperative_matrix2 with tensor addressing
   std::vector<CoopMatShape> coopmat2_nv_shapes;  // its flexible-dimension (workgroup) shapes
+  bool coopmat2_nv_element_ops = false;  // and its reductions, conversions, per-element operations
   bool coopmat_bf16 = false;       // shaderBFloat16CooperativeMatrix: bfloat16_t coopmats
   bool unified_memory = false;     // every device-local heap also host-visible (APUs, ReBAR)
   std::vector<std::string> hidden;  // what VKTRAIN_DISABLE hid (vk::hide_capabilities)

@@ -130,6 +130,9 @@ Device::Device(Instance& instance, PhysicalDevice physical)
   coopmat2.cooperativeMatrixWorkgroupScope = VK_TRUE;
   coopmat2.cooperativeMatrixFlexibleDimensions = VK_TRUE;
   coopmat2.cooperativeMatrixTensorAddressing = VK_TRUE;
+  coopmat2.cooperativeMatrixReductions = caps_.coopmat2_nv_element_ops;
+  coopmat2.cooperativeMatrixConversions = caps_.coopmat2_nv_element_ops;
+  coopmat2.cooperativeMatrixPerElementOperations = caps_.coopmat2_nv_element_ops;
   VkPhysicalDeviceShaderBfloat16FeaturesKHR bf16{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_BFLOAT16_FEATURES_KHR};
   bf16.shaderBFloat16Type = VK_TRUE;

@@ -80,36 +80,56 @@ std::vector<Case> coopmat_cases() {
            with_documents({2, 130, 2, 1, 64, false, 50, 0.125}, {70, 60})}};
 }
 
-// Whether the coopmat variant runs here for the dtype and head_dim; where not, says why (the
-// refusal itself is AttentionCoopmat's to check).
-bool coopmat_runs_here(DType dt, int64_t head_dim) {
-  auto why = ops::attention_unavailable(test::context(), AttentionVariant::coopmat, dt, head_dim);
-  if (!why.empty()) fmt::print("coopmat attention did not run here: {}\n", why);
+// The coopmat2 variant (f16 or bf16, any head_dim: its layouts pad head_dim to 16): the coopmat
+// cases, a head_dim that is no multiple of 16 (72, with a two-sided window) and a sequence
+// shorter than one 64-row tile.
+std::vector<Case> coopmat2_cases() {
+  auto cases = coopmat_cases();
+  cases.push_back(all_cases()[3]);
+  cases.push_back({"causal_gqa2_d128_t37", {1, 37, 4, 2, 128, true, 0, 0.088}});
+  return cases;
+}
+
+// Whether `variant` runs here for the dtype and head_dim; where not, says why (the refusal itself
+// is AttentionCoopmat's to check).
+bool coopmat_runs_here(DType dt, int64_t head_dim,
+                       AttentionVariant variant = AttentionVariant::coopmat) {
+  auto why = ops::attention_unavailable(test::context(), variant, dt, head_dim);
+  if (!why.empty())
+    fmt::print("{} attention did not run here: {}\n", ops::attention_variant_name(variant), why);
   return why.empty();
+}
+
+using CoopmatCase = std::tuple<AttentionVariant, DType, Case>;
+
+std::string coopmat_case_name(const testing::TestParamInfo<CoopmatCase>& info) {
+  return fmt::format("{}_{}_{}", ops::attention_variant_name(std::get<0>(info.param)),
+                     dtype_name(std::get<1>(info.param)), std::get<2>(info.param).name);
 }
 
 }  // namespace
 
-class AttentionCoopmat : public testing::TestWithParam<std::tuple<DType, Case>> {};
+class AttentionCoopmat : public testing::TestWithParam<CoopmatCase> {};
 
-// Runs on a device with 16x16x16 or 8x8x8 cooperative matrices of the dtype (lavapipe: f16 only);
-// elsewhere the op must refuse the forced variant with the reason, and this test checks that
-// reason instead.
+// Runs on a device with the variant's cooperative matrices of the dtype (coopmat: 16x16x16 or
+// 8x8x8, lavapipe f16 only; coopmat2: VK_NV_cooperative_matrix2); elsewhere the op must refuse
+// the forced variant with the reason, and this test checks that reason instead.
 TEST_P(AttentionCoopmat, MatchesTheReferenceOrSaysWhyNot) {
-  auto [dt, c] = GetParam();
+  auto [variant, dt, c] = GetParam();
   const AttentionShape& s = c.shape;
-  auto why = ops::attention_unavailable(test::context(), AttentionVariant::coopmat, dt, s.D);
+  auto why = ops::attention_unavailable(test::context(), variant, dt, s.D);
   if (!why.empty()) {
     Inputs in = random_inputs(s, dt, 11);
-    auto message = test::error_message([&] { run_forward(s, dt, in, AttentionVariant::coopmat); });
+    auto message = test::error_message([&] { run_forward(s, dt, in, variant); });
     EXPECT_NE(message.find("cannot run: " + why), std::string::npos) << message;
-    fmt::print("coopmat attention did not run here: {}\n", why);
+    fmt::print("{} attention did not run here: {}\n", ops::attention_variant_name(variant), why);
     return;
   }
-  auto forward = check_forward(s, dt, AttentionVariant::coopmat, coopmat_tolerances(dt));
-  auto backward = check_backward(s, dt, AttentionVariant::coopmat, coopmat_tolerances(dt));
-  fmt::print("coopmat {} {}: o {:.1e} lse {:.1e} dq {:.1e} dk {:.1e} dv {:.1e}\n", dtype_name(dt),
-             c.name, forward[0], forward[1], backward[0], backward[1], backward[2]);
+  auto forward = check_forward(s, dt, variant, coopmat_tolerances(dt));
+  auto backward = check_backward(s, dt, variant, coopmat_tolerances(dt));
+  fmt::print("{} {} {}: o {:.1e} lse {:.1e} dq {:.1e} dk {:.1e} dv {:.1e}\n",
+             ops::attention_variant_name(variant), dtype_name(dt), c.name, forward[0], forward[1],
+             backward[0], backward[1], backward[2]);
 }
 
 // With a sink per head (attention_sinks_test.cpp): the forward starts each row's running
@@ -117,20 +137,26 @@ TEST_P(AttentionCoopmat, MatchesTheReferenceOrSaysWhyNot) {
 // sinks' gradient comes from lse and delta. Same kernels as above (the sinks are a push
 // address), so where the variant cannot run the test above checks the refusal.
 TEST_P(AttentionCoopmat, WithSinksMatchesTheReference) {
-  auto [dt, c] = GetParam();
+  auto [variant, dt, c] = GetParam();
   const AttentionShape s = with_sinks(c.shape);
-  if (!coopmat_runs_here(dt, s.D)) return;
-  auto forward = check_forward(s, dt, AttentionVariant::coopmat, coopmat_tolerances(dt));
-  auto backward = check_backward(s, dt, AttentionVariant::coopmat, coopmat_tolerances(dt));
-  fmt::print("coopmat {} {} with sinks: o {:.1e} lse {:.1e} dq {:.1e} dk {:.1e} dv {:.1e} dsinks "
-             "{:.1e}\n", dtype_name(dt), c.name, forward[0], forward[1], backward[0], backward[1],
-             backward[2], backward[3]);
+  if (!coopmat_runs_here(dt, s.D, variant)) return;
+  auto forward = check_forward(s, dt, variant, coopmat_tolerances(dt));
+  auto backward = check_backward(s, dt, variant, coopmat_tolerances(dt));
+  fmt::print("{} {} {} with sinks: o {:.1e} lse {:.1e} dq {:.1e} dk {:.1e} dv {:.1e} dsinks "
+             "{:.1e}\n", ops::attention_variant_name(variant), dtype_name(dt), c.name, forward[0],
+             forward[1], backward[0], backward[1], backward[2], backward[3]);
 }
 
 INSTANTIATE_TEST_SUITE_P(Coopmat, AttentionCoopmat,
-                         testing::Combine(testing::Values(DType::f16, DType::bf16),
+                         testing::Combine(testing::Values(AttentionVariant::coopmat),
+                                          testing::Values(DType::f16, DType::bf16),
                                           testing::ValuesIn(coopmat_cases())),
-                         case_name);
+                         coopmat_case_name);
+INSTANTIATE_TEST_SUITE_P(Coopmat2, AttentionCoopmat,
+                         testing::Combine(testing::Values(AttentionVariant::coopmat2),
+                                          testing::Values(DType::f16, DType::bf16),
+                                          testing::ValuesIn(coopmat2_cases())),
+                         coopmat_case_name);
 
 // The coopmat kernels at tiles other than the op's choice, as bench_attention's sweeps run them
 // on a GPU: two row blocks a subgroup (each visited fragment serves two products), visited tiles
@@ -155,6 +181,26 @@ TEST(AttentionCoopmatTiles, BadTilesAreNamed) {
   auto message = test::error_message(
       [&] { run_forward(c.shape, dt, in, AttentionVariant::coopmat, ops::CoopmatTile{5, 12}); });
   EXPECT_NE(message.find("[attention_forward] coopmat tiles of 5 row blocks and 12 visited rows"),
+            std::string::npos)
+      << message;
+}
+
+// The coopmat2 kernels at tiles other than the op's choice, as bench_attention's --coopmat2-tile
+// sweeps run them: 32 own rows over 64 threads and 128 visited rows (more than T, 77), and a
+// tile they cannot take, refused with the op and the limits named. Where the variant cannot run,
+// AttentionCoopmat checks the refusal.
+TEST(AttentionCoopmatTiles, Coopmat2TilesMatchTheReferenceOrAreNamed) {
+  const Case c = all_cases()[0];
+  const DType dt = DType::f16;
+  if (!coopmat_runs_here(dt, c.shape.D, AttentionVariant::coopmat2)) return;
+  const ops::CoopmatTile tile{0, 128, 32, 64};
+  check_forward(c.shape, dt, AttentionVariant::coopmat2, coopmat_tolerances(dt), tile);
+  check_backward(c.shape, dt, AttentionVariant::coopmat2, coopmat_tolerances(dt), 0, tile);
+  Inputs in = random_inputs(c.shape, dt, 11);
+  auto message = test::error_message([&] {
+    run_forward(c.shape, dt, in, AttentionVariant::coopmat2, ops::CoopmatTile{0, 64, 24, 128});
+  });
+  EXPECT_NE(message.find("[attention_forward] coopmat2 tiles of 24 x 64 rows over 128 threads"),
             std::string::npos)
       << message;
 }
@@ -195,18 +241,18 @@ TEST_P(AttentionKvParts, PortableMatchesTheReferenceAddingOrWriting) {
 // On devices without cooperative matrices of the dtype AttentionCoopmat checks the refusal.
 TEST_P(AttentionKvParts, CoopmatMatchesTheReferenceAddingOrWriting) {
   auto [c, parts] = GetParam();
-  for (DType dt : {DType::f16, DType::bf16}) {
-    auto why =
-        ops::attention_unavailable(test::context(), AttentionVariant::coopmat, dt, c.shape.D);
-    if (!why.empty()) {
-      fmt::print("coopmat {} attention did not run here: {}\n", dtype_name(dt), why);
-      continue;
+  for (AttentionVariant variant : {AttentionVariant::coopmat, AttentionVariant::coopmat2})
+    for (DType dt : {DType::f16, DType::bf16}) {
+      const auto name = ops::attention_variant_name(variant);
+      auto why = ops::attention_unavailable(test::context(), variant, dt, c.shape.D);
+      if (!why.empty()) {
+        fmt::print("{} {} attention did not run here: {}\n", name, dtype_name(dt), why);
+        continue;
+      }
+      auto errors = check_backward(c.shape, dt, variant, coopmat_tolerances(dt), parts);
+      fmt::print("{} {} {} in {} parts: dq {:.1e} dk {:.1e} dv {:.1e}\n", name, dtype_name(dt),
+                 c.name, parts, errors[0], errors[1], errors[2]);
     }
-    auto errors = check_backward(c.shape, dt, AttentionVariant::coopmat, coopmat_tolerances(dt),
-                                 parts);
-    fmt::print("coopmat {} {} in {} parts: dq {:.1e} dk {:.1e} dv {:.1e}\n", dtype_name(dt),
-               c.name, parts, errors[0], errors[1], errors[2]);
-  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Parts, AttentionKvParts, testing::ValuesIn(parts_cases()), parts_name);

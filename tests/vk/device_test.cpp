@@ -79,7 +79,7 @@ namespace {
 // A device with every capability VKTRAIN_DISABLE can hide.
 vk::Capabilities everything() {
   vk::Capabilities c;
-  c.fp16 = c.bf16 = c.coopmat_khr = c.coopmat2_nv = c.coopmat_bf16 = true;
+  c.fp16 = c.bf16 = c.coopmat_khr = c.coopmat2_nv = c.coopmat2_nv_element_ops = c.coopmat_bf16 = true;
   c.subgroup_size_control = true;
   c.coopmat_khr_shapes.resize(2);
   c.coopmat2_nv_shapes.resize(3);
@@ -91,7 +91,7 @@ vk::Capabilities everything() {
 TEST(HiddenCapabilities, EachNameHidesItsPathAndWhatDependsOnIt) {
   vk::Capabilities c = everything();
   vk::hide_capabilities(c, "coopmat2");
-  EXPECT_FALSE(c.coopmat2_nv);
+  EXPECT_FALSE(c.coopmat2_nv || c.coopmat2_nv_element_ops);
   EXPECT_TRUE(c.coopmat2_nv_shapes.empty());
   EXPECT_TRUE(c.coopmat_khr && c.coopmat_bf16 && c.bf16 && c.fp16 && c.subgroup_size_control);
   EXPECT_EQ(c.hidden, (std::vector<std::string>{"coopmat2"}));
