@@ -78,16 +78,12 @@ Kernel pick_kernel(const vk::Context& ctx, bool weight_gradient, bool trans_w, D
                    uint64_t experts, MoeTile tile) {
   std::string family = weight_gradient ? "moe_matmul_weight" : "moe_matmul";
   std::string types = fmt::format("{}_{}", dtype_name(in), dtype_name(out));
-  if (variant == MoeMatmulVariant::automatic) {
-    variant = MoeMatmulVariant::portable;
-    // coopmat2 has not run on a GPU yet (no device was lent when it was written): it is taken
-    // when asked for, and by automatic once its tests and bench_moe have passed on one.
-    for (auto v : {MoeMatmulVariant::coopmat})
-      if (moe_matmul_unavailable(ctx, v, in, out).empty()) {
-        variant = v;
-        break;
-      }
-  }
+  // coopmat2 has not run on a GPU yet (no device was lent when it was written): it is taken
+  // when asked for, and by automatic once its tests and bench_moe have passed on one.
+  if (variant == MoeMatmulVariant::automatic)
+    variant = moe_matmul_unavailable(ctx, MoeMatmulVariant::coopmat, in, out).empty()
+                  ? MoeMatmulVariant::coopmat
+                  : MoeMatmulVariant::portable;
   if (variant == MoeMatmulVariant::portable) return {family + "_" + types, {}, 0, 64, 64, 16};
   if (auto why = moe_matmul_unavailable(ctx, variant, in, out); !why.empty())
     fail("[{}] the {} variant cannot run here: {}", family, moe_matmul_variant_name(variant), why);
