@@ -10,10 +10,25 @@
 
 namespace vktrain::io {
 
+namespace {
+
+namespace fs = std::filesystem;
+
+// The two ways a directory holds its weights: an index of shards, or one file.
+fs::path checkpoint_index(const std::string& dir) {
+  return fs::path(dir) / "model.safetensors.index.json";
+}
+fs::path checkpoint_file(const std::string& dir) { return fs::path(dir) / "model.safetensors"; }
+
+}  // namespace
+
+bool Checkpoint::present(const std::string& dir) {
+  return fs::exists(checkpoint_index(dir)) || fs::exists(checkpoint_file(dir));
+}
+
 Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
-  namespace fs = std::filesystem;
-  fs::path index = fs::path(dir) / "model.safetensors.index.json";
-  fs::path single = fs::path(dir) / "model.safetensors";
+  fs::path index = checkpoint_index(dir);
+  fs::path single = checkpoint_file(dir);
   if (fs::exists(index)) {
     const nlohmann::json j = read_json_file(index.string(), "checkpoint");
     if (!j.contains("weight_map") || !j["weight_map"].is_object())

@@ -15,6 +15,8 @@ namespace vktrain::io {
 class Checkpoint {
  public:
   explicit Checkpoint(const std::string& dir);
+  // Whether `dir` holds weights the constructor opens (model.safetensors or its index).
+  static bool present(const std::string& dir);
 
   std::vector<std::string> names() const;
   bool contains(const std::string& name) const { return where_.count(name) != 0; }

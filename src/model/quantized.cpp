@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <filesystem>
 #include <map>
 
 #include "arch/family.hpp"
@@ -57,10 +56,8 @@ QuantizedBase from_gguf(const io::ModelConfig& config, const io::GgufReader& ggu
 // its config.json alone has no weights to look at.
 void note_mxfp4_experts(const io::ModelConfig& config, const io::ModelSource& source, DType dtype,
                         QuantizedBase& base) {
-  namespace fs = std::filesystem;
-  const fs::path dir = source.path();
   if (!config.any_moe_layer() || !arch::describe(config.family).experts.interleaved_gate_up ||
-      (!fs::exists(dir / "model.safetensors") && !fs::exists(dir / "model.safetensors.index.json")))
+      !io::Checkpoint::present(source.path()))
     return;
   const io::Checkpoint& checkpoint = source.checkpoint();
   const auto block = io::ggml_block(io::GgmlType::mxfp4);  // the hub's 16 + 1 bytes for 32 values
