@@ -12,6 +12,9 @@
 #   qlora70b   Llama-70B on a Q4_K base with 8-bit AdamW: peak and plan; Qwen3-1.7B Q8_0 (issue 15)
 #   moe        Qwen3-30B-A3B LoRA (attention + experts) against PyTorch + PEFT      (issue 16)
 #   ranks      mpirun -np 2 on one GPU: LoRA 1.7B and full 0.6B with the sharded optimizer (17)
+#   suite      every packed gtest program (pack with TESTS=all) three times: as the device is,
+#              without coopmat2, without any cooperative matrix (issue 18); the CLI tests,
+#              which ctest drives through cmake scripts, are not among them
 # MOE_BATCH / MOE_SEQ set the MoE step's shape (default 4 x 1024, recompute on both sides).
 set -uo pipefail
 root=/opt/vktrain
@@ -97,7 +100,17 @@ ranks() {
     --ranks 2 --shard-optimizer --link-gbps 100
 }
 
-[ $# -gt 0 ] || { sed -n '2,16p' "$0"; exit 2; }
+suite() {
+  # The programs read fixtures at the path this machine's build compiled in.
+  [ -e /work/main/tests ] || { mkdir -p /work && ln -sfn "$PWD" /work/main; }
+  for disable in "" coopmat2 coopmat2,coopmat; do
+    for t in $root/tests/test_*; do
+      step env VKTRAIN_DISABLE=$disable "$t" --gtest_brief=1
+    done
+  done
+}
+
+[ $# -gt 0 ] || { sed -n '2,20p' "$0"; exit 2; }
 setup
 for section in "$@"; do
   declare -F "$section" > /dev/null || { echo "measure: no section '$section'" >&2; exit 2; }

@@ -17,8 +17,11 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib" "$stage/tests"
 cp "$build/vktrain" "$stage/bin/"
 for f in "$build"/bench/bench_*; do [ -f "$f" ] && [ -x "$f" ] && cp "$f" "$stage/bin/"; done
-# The test programs measure.sh runs (the kernels' suites; TESTS="test_ops test_model" by default).
-for t in ${TESTS:-test_ops test_model}; do cp "$build/tests/$t" "$stage/tests/"; done
+# The test programs measure.sh runs: the kernels' suites by default, every gtest program with
+# TESTS=all (for `measure.sh suite`).
+tests=${TESTS:-test_ops test_model}
+[ "$tests" = all ] && tests=$(cd "$build/tests" && find . -maxdepth 1 -name 'test_*' -type f -executable -printf '%f ')
+for t in $tests; do cp "$build/tests/$t" "$stage/tests/"; done
 strip --strip-unneeded "$stage"/bin/* "$stage"/tests/*
 # Every shared library a binary links beyond glibc, Vulkan and MPI.
 ldd "$stage"/bin/* "$stage"/tests/* | awk '$3 ~ /^\// {print $3}' | sort -u |
