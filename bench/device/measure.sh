@@ -12,6 +12,9 @@
 #   qlora70b   Llama-70B on a Q4_K base with 8-bit AdamW: peak and plan; Qwen3-1.7B Q8_0 (issue 15)
 #   moe        Qwen3-30B-A3B LoRA (attention + experts) against PyTorch + PEFT      (issue 16)
 #   ranks      mpirun -np 2 on one GPU: LoRA 1.7B and full 0.6B with the sharded optimizer (17)
+#   llama      llama.cpp's Vulkan MUL_MAT (test-backend-ops perf, built by llama_tbo.sh) at
+#              m 4096, n 512, k 14336, coopmat2 on and off, beside bench_matmul's product of
+#              that shape on each path                                             (issue 18)
 #   suite      every packed gtest program (pack with TESTS=all) three times: as the device is,
 #              without coopmat2, without any cooperative matrix (issue 18); the CLI tests,
 #              which ctest drives through cmake scripts, are not among them
@@ -100,6 +103,21 @@ ranks() {
     --ranks 2 --shard-optimizer --link-gbps 100
 }
 
+llama() {
+  [ -x /tmp/test-backend-ops ] || xz -dc .dev/llama_tbo.xz > /tmp/test-backend-ops
+  chmod +x /tmp/test-backend-ops
+  for disable in 0 1; do
+    step env GGML_VK_DISABLE_COOPMAT2=$disable /tmp/test-backend-ops perf -o MUL_MAT -b Vulkan0 \
+      -p 'type_a=(f16|bf16|q8_0|q4_K|q6_K),type_b=f32,m=4096,n=512,k=14336,'
+  done
+  for disable in "" coopmat2; do
+    for b in q8_0 q4_k q6_k; do  # each run also times the f16 products
+      step env VKTRAIN_DISABLE=$disable $bin/bench_matmul --sizes 4096 --no-odd \
+        --shapes 512x4096x14336:NT --b-type $b
+    done
+  done
+}
+
 suite() {
   # The programs read fixtures at the path this machine's build compiled in.
   [ -e /work/main/tests ] || { mkdir -p /work && ln -sfn "$PWD" /work/main; }
@@ -110,7 +128,7 @@ suite() {
   done
 }
 
-[ $# -gt 0 ] || { sed -n '2,20p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,23p' "$0"; exit 2; }
 setup
 for section in "$@"; do
   declare -F "$section" > /dev/null || { echo "measure: no section '$section'" >&2; exit 2; }
