@@ -143,8 +143,7 @@ TEST(Generation, QuantizedBaseStepsEqualTheDequantizedModel) {
 // A mixture-of-experts model whose experts are Q4_K and Q8_0 (read by slabs, ops/moe_matmul.hpp)
 // and adapted, the router a float.
 TEST(Generation, QuantizedExpertsStepsEqualTheDequantizedModel) {
-  io::ModelConfig config = test::tiny_block_config("qwen3_moe");
-  config.moe.intermediate_size = 256;  // down's rows: whole K-type blocks
+  const io::ModelConfig config = test::tiny_moe_block_config();
   model::ModelSetup setup = test::tiny_lora_setup();
   setup.lora.targets = model::parse_lora_targets("all-linear,experts");
   std::map<std::string, DType> types;

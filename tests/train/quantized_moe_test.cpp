@@ -1,14 +1,12 @@
-// A mixture-of-experts model on a quantized base (QLoRA for MoE): a tiny qwen3_moe written as a
-// GGUF file with block-typed experts (ffn_gate_exps / ffn_up_exps / ffn_down_exps) and Q8_0
+// A mixture-of-experts model on a quantized base (QLoRA for MoE): a tiny qwen3_moe (2 layers of 5
+// experts, 2 per token) written as a GGUF file with block-typed experts (ffn_gate_exps / ffn_up_exps / ffn_down_exps) and Q8_0
 // attention keeps those blocks on the device (gate and up fused into gate_up as they are), and
 // LoRA steps on attention and on the experts give the losses of the same run on the dequantized
 // floats. The memory plan counts the experts' exact bytes and the slab workspace.
 #include <gtest/gtest.h>
 
 #include "arch/tensor_names.hpp"
-#include "io/gguf_export.hpp"
 #include "io/ggml_dtype.hpp"
-#include "io/gguf_names.hpp"
 #include "io/quant.hpp"
 #include "model/expert_tensors.hpp"
 #include "model/loader.hpp"
@@ -23,46 +21,7 @@
 namespace vktrain {
 namespace {
 
-// Layer 0 of 5 experts (2 per token), layer 1 dense; every matrix row 256 values (whole blocks
-// of every type), F 256.
-io::ModelConfig moe_config() {
-  io::ModelConfig config = test::tiny_block_config("qwen3_moe");
-  config.moe.intermediate_size = 256;
-  return config;
-}
-
-// The GGUF file of random weights: the experts in `experts`, every other matrix Q8_0 but the
-// router (llama-quantize keeps ffn_gate_inp in F32).
-std::string write_model(const io::ModelConfig& config, io::GgmlType experts,
-                        const test::TempDir& dir) {
-  auto weights = test::random_weights(model::base_parameters(config), 41);
-  io::GgufModelFile file = io::gguf_model_file(config, io::GgmlType::q8_0);
-  for (const auto& spec : model::base_parameters(config)) {
-    const bool router = spec.name.ends_with(arch::hf::kRouter);
-    const io::GgmlType type = router ? io::GgmlType::f32 : io::GgmlType::q8_0;
-    // add_hf_weight writes Q8_0 at most: the experts' blocks are encoded here (their rows need
-    // no reordering).
-    auto add = [&](const std::string& name, const std::vector<int64_t>& shape,
-                   const std::vector<float>& values) {
-      io::add_hf_weight(file, config, name, shape, values, type);
-      if (!model::is_expert_matrix(spec.name)) return;
-      file.tensors.back().type = experts;
-      file.tensors.back().encoded = io::quantize(values, experts);
-    };
-    if (const auto halves = model::gate_up_halves(spec)) {
-      auto [gate, up] = model::split_gate_up(weights.at(spec.name), spec.shape[0]);
-      add(halves->gate, halves->shape, gate);
-      add(halves->up, halves->shape, up);
-    } else {
-      add(spec.name, spec.shape, weights.at(spec.name));
-    }
-  }
-  const std::string path = dir.file("moe.gguf");
-  file.write(path);
-  return path;
-}
-
-// LoRA on attention, the dense MLP and the experts.
+// LoRA on attention and on the experts.
 model::ModelSetup lora_setup() {
   model::ModelSetup setup = test::tiny_lora_setup();
   setup.lora.targets = model::parse_lora_targets("all-linear,experts");
@@ -89,9 +48,10 @@ std::vector<double> train_losses(const io::ModelConfig& config, const model::Mod
 void expect_quantized_experts_train(io::GgmlType experts) {
   const DType expert_type = *io::device_dtype(experts);
   SCOPED_TRACE(dtype_name(expert_type));
-  const io::ModelConfig config = moe_config();
+  const io::ModelConfig config = test::tiny_moe_block_config();
   test::TempDir dir;
-  const io::ModelSource source(write_model(config, experts, dir));
+  test::write_moe_gguf(config, experts, 41, dir.file("moe.gguf"));
+  const io::ModelSource source(dir.file("moe.gguf"));
 
   // The experts keep the file's type, the router stays a float.
   model::QuantizedBase base =
@@ -168,8 +128,8 @@ TEST(QuantizedMoe, Q4KExpertsTrainAsTheirDequantizedFloats) {
 // type, ffn_down_exps ffn_down's (Q4_K_M: Q6_K in the layers use_more_bits picks, of 8 layers
 // 0 and 3 but not 2); the router is never quantized.
 TEST(QuantizedMoe, QuantizeOnLoadGivesTheExpertsLlamaQuantizesTypes) {
-  io::ModelConfig config = moe_config();
-  config.num_layers = 8;  // layer 1 dense, the others experts
+  io::ModelConfig config = test::tiny_moe_block_config();
+  config.num_layers = 8;
   model::QuantizedBase base = model::choose_quantized_base(config, nullptr, "q4_k", DType::bf16);
   for (int64_t layer : {0, 2, 3}) {
     EXPECT_EQ(base.types.at(model::layer_name(layer, arch::hf::kExpertsGateUp)), DType::q4_k);
