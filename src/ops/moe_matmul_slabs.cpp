@@ -96,12 +96,16 @@ void slab_product(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& w
         return b.address + (e * R + first + (trans_w ? p0 : 0)) * w.row_bytes() +
                (trans_w ? 0 : p0 / block.elements * block.bytes);
       };
-      if (rows == R && cols == Q)  // whole experts lie one after another: one decode
+      if (rows == R && cols == Q) {  // whole experts lie one after another: one decode
         decode(rec, decoder, w, b.range, source(e0), experts * R, Q, space.address, slab);
-      else
+      } else {
+        // One decode an expert, each naming only its own bytes, so that they need no barrier
+        // between them (Qwen3-30B-A3B's gate band: 128 of them a product).
+        const uint64_t bytes = rows * cols * element;
         for (uint64_t e = e0; e < e0 + experts; ++e)
-          decode(rec, decoder, w, b.range, source(e),
-                 rows, cols, space.address + (e - e0) * rows * cols * element, slab);
+          decode(rec, decoder, w, b.range, source(e), rows, cols,
+                 space.address + (e - e0) * bytes, vk::range_of(space, (e - e0) * bytes, bytes));
+      }
       kernels::MoeMatmulPush push{};
       push.a = a.address;
       push.b = space.address;
