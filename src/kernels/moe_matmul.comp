@@ -2,11 +2,13 @@
 // moe_matmul (portable): the experts' products over tokens grouped by expert (ops/moe_group),
 // all experts in one dispatch. Expert e's rows of A and C are [offsets[e], offsets[e + 1]).
 //   default (ROWS): C[p, n] = alpha * sum_r A[p, r] B_e(r, n) + beta * C[p, n] for each row p of
-//     expert e, A [S, K] (lda), B_e at pc.b + e * b_expert_stride: [N, K] (ldb) with trans_b, else
-//     [K, N]. Workgroup x walks N tiles; workgroup y is a tile of some expert's rows: every
-//     workgroup finds its (expert, tile) from the offsets, counting each expert's ceil(rows / BM)
-//     tiles in order; the op dispatches ceil(S / BM) + E of them (an upper bound) and the rest
-//     exit at once. No per-expert dispatch, no host round trip.
+//     expert e in [first_expert, first_expert + experts), A [S, K] (lda), B_e at
+//     pc.b + (e - first_expert) * b_expert_stride: [N, K] (ldb) with trans_b, else [K, N].
+//     Workgroup x walks N tiles; workgroup y is a tile of some expert's rows: every workgroup
+//     finds its (expert, tile) from the offsets, counting each expert's ceil(rows / BM) tiles in
+//     order; the op dispatches ceil(S / BM) + experts of them (an upper bound) and the rest exit
+//     at once. No per-expert dispatch, no host round trip. A range of experts (first_expert > 0
+//     or fewer than all) is a slab of a block-quantized weight, decoded for those experts only.
 //   WEIGHT_GRADIENT: C_e[m, n] = alpha * sum over expert e's rows p of A[p, m] B[p, n] + beta *
 //     C_e[m, n], C_e at pc.c + e * c_expert_stride ([M, N], ldc): the weight gradient dY^T X.
 //     Workgroup (x, y) is an (N, M) tile of C_e, z the expert; the sum runs over its rows
@@ -39,9 +41,11 @@ void main() {
   uint m_end = pc.M;
 #else
   uint e, m0, m_end;
-  if (!moe_row_tile(pc.offsets, pc.experts, pc.M, BM, gl_WorkGroupID.y, e, m0, m_end)) return;
+  if (!moe_row_tile(pc.offsets, pc.first_expert, pc.experts, pc.M, BM, gl_WorkGroupID.y, e, m0,
+                    m_end))
+    return;
   uint reduction = pc.K;
-  IN_BUF b = IN_BUF(pc.b + uint64_t(e) * pc.b_expert_stride * IN_BYTES);
+  IN_BUF b = IN_BUF(pc.b + uint64_t(e - pc.first_expert) * pc.b_expert_stride * IN_BYTES);
   OUT_BUF c = OUT_BUF(pc.c);
 #endif
 

@@ -129,9 +129,11 @@ void main() {
   OUT_BUF c = OUT_BUF(pc.c + uint64_t(e) * pc.c_expert_stride * OUT_BYTES);
 #else
   uint e, m0, m_end;
-  if (!moe_row_tile(pc.offsets, pc.experts, pc.M, BM, gl_WorkGroupID.y, e, m0, m_end)) return;
+  if (!moe_row_tile(pc.offsets, pc.first_expert, pc.experts, pc.M, BM, gl_WorkGroupID.y, e, m0,
+                    m_end))
+    return;
   const uint reduction = pc.K;
-  const uint64_t b_at = pc.b + uint64_t(e) * pc.b_expert_stride * 2;
+  const uint64_t b_at = pc.b + uint64_t(e - pc.first_expert) * pc.b_expert_stride * 2;
   OUT_BUF c = OUT_BUF(pc.c);
 #endif
 

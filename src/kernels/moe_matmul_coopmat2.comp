@@ -125,9 +125,12 @@ void main() {
   const uint rows = row0 + reduction, fast_rows = rows;
 #else
   uint e, m0, m_end;
-  if (!moe_row_tile(pc.offsets, pc.experts, pc.M, BM, gl_WorkGroupID.y, e, m0, m_end)) return;
+  if (!moe_row_tile(pc.offsets, pc.first_expert, pc.experts, pc.M, BM, gl_WorkGroupID.y, e, m0,
+                    m_end))
+    return;
   const uint reduction = pc.K;
-  const uint64_t a_at = pc.a, b_at = pc.b + uint64_t(e) * pc.b_expert_stride * 2;
+  const uint64_t a_at = pc.a;
+  const uint64_t b_at = pc.b + uint64_t(e - pc.first_expert) * pc.b_expert_stride * 2;
   const uint64_t c_at = pc.c;
   // Clamped loads read zeros past the expert's rows; unclamped ones may read on to S.
   const uint rows = m_end, fast_rows = pc.M;

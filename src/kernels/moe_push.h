@@ -32,10 +32,13 @@
   uint accumulate;
 
 // moe_matmul.comp: per expert e, C = alpha * A op(B) + beta * C over the rows offsets[e] ..
-// offsets[e + 1]. See the kernel for how the modes address A, B and C (elements).
+// offsets[e + 1]. See the kernel for how the modes address A, B and C (elements). The default
+// mode runs over experts [first_expert, first_expert + experts) only, with B holding just theirs
+// (pc.b is first_expert's matrix): a slab of a block-quantized weight decoded for them
+// (ops/moe_matmul.hpp); the weight gradient takes first_expert 0.
 #define MOE_MATMUL_PUSH uint64_t a; uint64_t b; uint64_t c; uint64_t offsets; \
   uint64_t b_expert_stride; uint64_t c_expert_stride; uint M; uint N; uint K; uint lda; \
-  uint ldb; uint ldc; uint trans_b; uint experts; float alpha; float beta;
+  uint ldb; uint ldc; uint trans_b; uint first_expert; uint experts; float alpha; float beta;
 
 // moe_aux.comp, the load-balancing loss (transformers' load_balancing_loss_func). stats [2, E + 1]
 // f32, summed over the tokens of every layer: stats[0, e] the selections of expert e, stats[1, e]

@@ -2,10 +2,12 @@
 
 #include <fmt/ranges.h>
 
+#include "arch/tensor_names.hpp"
 #include "base/error.hpp"
 #include "io/gguf.hpp"
 #include "io/gguf_names.hpp"
 #include "io/quant.hpp"
+#include "model/expert_tensors.hpp"
 #include "model/layout.hpp"
 
 namespace vktrain::model {
@@ -83,10 +85,31 @@ bool merge_adapter(std::span<float> weight, const std::string& name, const io::P
 
 namespace {
 
+// The expert adapter's s B A of a GGUF expert tensor [E, R, Q] (no rows reordered): down's whole,
+// or the gate or up half (ffn_gate_exps, ffn_up_exps) of the fused gate_up's; nothing when the
+// adapter does not adapt it.
+std::vector<float> expert_delta(const std::string& hf_name, const io::GgufTensorInfo& info,
+                                const io::PeftAdapter& adapter) {
+  const int64_t experts = int64_t(info.dims[2]);
+  for (const std::string half : {arch::hf::kExpertsGate, arch::hf::kExpertsUp}) {
+    if (!hf_name.ends_with(half)) continue;
+    const std::string fused =
+        hf_name.substr(0, hf_name.size() - half.size()) + arch::hf::kExpertsGateUp;
+    std::vector<float> delta(2 * size_t(info.elements()), 0.0f);
+    if (!merge_adapter(delta, fused, adapter)) return {};
+    auto [gate, up] = split_gate_up(delta, experts);
+    return half == arch::hf::kExpertsGate ? gate : up;
+  }
+  std::vector<float> delta(size_t(info.elements()), 0.0f);
+  if (!merge_adapter(delta, hf_name, adapter)) return {};
+  return delta;
+}
+
 // s B A of the matrix `hf_name` in the file's row order (llama's q/k rows permuted as the
 // converter does), or nothing when the adapter does not adapt it.
 std::vector<float> file_order_delta(const io::ModelConfig& config, const std::string& hf_name,
                                     const io::GgufTensorInfo& info, const io::PeftAdapter& adapter) {
+  if (info.dims.size() == 3) return expert_delta(hf_name, info, adapter);
   std::vector<float> delta(size_t(info.elements()), 0.0f);
   if (info.dims.size() != 2 || !merge_adapter(delta, hf_name, adapter)) return {};
   const int64_t heads = io::qk_permuted_heads(config, hf_name);
@@ -101,13 +124,6 @@ std::vector<float> file_order_delta(const io::ModelConfig& config, const std::st
 
 void write_merged_gguf(const std::string& out, const io::GgufReader& base,
                        const io::ModelConfig& config, const io::PeftAdapter& adapter) {
-  // GGUF keeps gate_up as two tensors (ffn_gate_exps, ffn_up_exps) in their own types; the
-  // file-order merge here handles 2-D matrices only, so the converting path takes experts.
-  for (const auto& target : adapter.lora.targets)
-    if (is_expert_target(target))
-      fail("[export] {}: the adapter adapts the experts' {}, which a merge that keeps the GGUF "
-           "file's own types does not handle; give --gguf-type f16 or q8_0",
-           base.path(), target);
   std::vector<std::vector<std::byte>> merged;  // owns the bytes of the merged tensors
   merged.reserve(base.tensor_names().size());
   std::vector<io::GgufTensor> tensors;

@@ -4,8 +4,9 @@
 // s = alpha / R (alpha / sqrt(R) with rsLoRA), in f32 as PEFT's merge_and_unload computes it
 // for f32 weights: B A first, then scaled and added.
 // Into a GGUF base, the file keeps its own types (QLoRA's merged export): an adapted matrix is
-// decoded to f32, merged, and encoded again in its type (quantize(dequantize(W) + s B A)); every
-// other tensor and all metadata are copied as they are.
+// decoded to f32, merged, and encoded again in its type (quantize(dequantize(W) + s B A)); an
+// expert weight alike (ffn_down_exps, and ffn_gate_exps / ffn_up_exps each with its half of the
+// fused gate_up's s B A); every other tensor and all metadata are copied as they are.
 #include <span>
 #include <string>
 

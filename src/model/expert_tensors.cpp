@@ -122,6 +122,10 @@ std::vector<HubTensor> hub_tensors(const io::ModelConfig& config,
   return tensors;
 }
 
+bool is_expert_matrix(const std::string& name) {
+  return name.ends_with(arch::hf::kExpertsGateUp) || name.ends_with(arch::hf::kExpertsDown);
+}
+
 std::optional<GateUpHalves> gate_up_halves(const ParameterSpec& spec) {
   struct Fused {
     std::string_view name, gate, up;
@@ -140,13 +144,18 @@ std::optional<GateUpHalves> gate_up_halves(const ParameterSpec& spec) {
   return std::nullopt;
 }
 
-std::pair<std::vector<float>, std::vector<float>> split_gate_up(std::span<const float> gate_up,
-                                                                int64_t experts) {
+namespace {
+
+// split_gate_up / join_gate_up on values or on encoded rows (whole blocks): one expert's half is
+// a contiguous run either way.
+template <typename T>
+std::pair<std::vector<T>, std::vector<T>> split_halves(std::span<const T> gate_up,
+                                                      int64_t experts) {
   if (experts <= 0 || gate_up.size() % size_t(2 * experts))
     fail("[model] split_gate_up: {} values are not {} experts' gate and up halves",
          gate_up.size(), experts);
   const size_t half = gate_up.size() / size_t(2 * experts);
-  std::pair<std::vector<float>, std::vector<float>> out;
+  std::pair<std::vector<T>, std::vector<T>> out;
   for (size_t e = 0; e < size_t(experts); ++e) {
     auto first = gate_up.begin() + int64_t(2 * e * half);
     out.first.insert(out.first.end(), first, first + int64_t(half));
@@ -155,19 +164,41 @@ std::pair<std::vector<float>, std::vector<float>> split_gate_up(std::span<const 
   return out;
 }
 
-std::vector<float> join_gate_up(std::span<const float> gate, std::span<const float> up,
-                                int64_t experts) {
+template <typename T>
+std::vector<T> join_halves(std::span<const T> gate, std::span<const T> up, int64_t experts) {
   if (experts <= 0 || gate.size() != up.size() || gate.size() % size_t(experts))
     fail("[model] join_gate_up: gate ({} values) and up ({}) are not {} experts' halves",
          gate.size(), up.size(), experts);
   const size_t half = gate.size() / size_t(experts);
-  std::vector<float> out;
+  std::vector<T> out;
   out.reserve(2 * gate.size());
   for (size_t e = 0; e < size_t(experts); ++e) {
     out.insert(out.end(), gate.begin() + int64_t(e * half), gate.begin() + int64_t((e + 1) * half));
     out.insert(out.end(), up.begin() + int64_t(e * half), up.begin() + int64_t((e + 1) * half));
   }
   return out;
+}
+
+}  // namespace
+
+std::pair<std::vector<float>, std::vector<float>> split_gate_up(std::span<const float> gate_up,
+                                                                int64_t experts) {
+  return split_halves(gate_up, experts);
+}
+
+std::vector<float> join_gate_up(std::span<const float> gate, std::span<const float> up,
+                                int64_t experts) {
+  return join_halves(gate, up, experts);
+}
+
+std::pair<std::vector<std::byte>, std::vector<std::byte>> split_gate_up(
+    std::span<const std::byte> gate_up, int64_t experts) {
+  return split_halves(gate_up, experts);
+}
+
+std::vector<std::byte> join_gate_up(std::span<const std::byte> gate,
+                                    std::span<const std::byte> up, int64_t experts) {
+  return join_halves(gate, up, experts);
 }
 
 std::function<std::vector<float>(size_t)> hub_values(

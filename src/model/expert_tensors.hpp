@@ -14,6 +14,7 @@
 //   gate_up_proj      [E, C, 2F]  x @ W: column 2f is device row f (gate), 2f + 1 row F + f (up)
 //   gate_up_proj_bias [E, 2F]     element 2f is device element f, 2f + 1 is F + f
 //   down_proj         [E, F, C]   the device's [E, C, F] transposed per expert
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -25,6 +26,10 @@
 #include "model/layout.hpp"
 
 namespace vktrain::model {
+
+// Whether `name` is an expert weight [E, R, Q] (…mlp.experts.gate_up_proj or down_proj): the
+// matrices a quantized base may keep in a block type, read by ops::moe_matmul.
+bool is_expert_matrix(const std::string& name);
 
 // How a hub tensor's values are ordered against its range of the device's parameter.
 enum class HubOrder {
@@ -77,6 +82,12 @@ std::pair<std::vector<float>, std::vector<float>> split_gate_up(std::span<const 
                                                                 int64_t experts);
 std::vector<float> join_gate_up(std::span<const float> gate, std::span<const float> up,
                                 int64_t experts);
+// The same on a block-quantized gate_up's encoded rows (GGUF's Q4_K experts kept as they are:
+// each expert's rows are whole blocks, so its halves are contiguous bytes).
+std::pair<std::vector<std::byte>, std::vector<std::byte>> split_gate_up(
+    std::span<const std::byte> gate_up, int64_t experts);
+std::vector<std::byte> join_gate_up(std::span<const std::byte> gate,
+                                    std::span<const std::byte> up, int64_t experts);
 
 // Values of hub_tensors(specs)[i] from `parameter_values` (a parameter's values by index into
 // `specs`), asked in order: each parameter is asked once while its pieces are written.

@@ -73,8 +73,8 @@ bool is_expert_target(const std::string& target);
 std::vector<int64_t> peft_shape(const ParameterSpec& spec);
 std::vector<float> to_peft_layout(const ParameterSpec& spec, std::vector<float> values);
 std::vector<float> from_peft_layout(const ParameterSpec& spec, std::vector<float> values);
-// A mixture-of-experts block's router or experts: float weights only (the MoE ops read no block
-// types), so a quantized base keeps them in the run's dtype.
+// A mixture-of-experts block's router or experts (a quantized base keeps the router in the run's
+// dtype and the experts in a block type: model/quantized.hpp).
 bool is_moe_block_parameter(const std::string& name);
 
 }  // namespace vktrain::model

@@ -180,10 +180,15 @@ void read_gguf(const io::ModelConfig& config, const io::ModelSource& source,
   for (const auto& spec : base_parameters(config)) {
     if (!want(spec.name)) continue;
     if (const auto halves = gate_up_halves(spec)) {  // two tensors in GGUF
-      auto read = [&](const std::string& name) {
-        return tensors.values(name, tensors.encoded(name, halves->shape));
-      };
-      use(spec, join_gate_up(read(halves->gate), read(halves->up), spec.shape[0]));
+      const io::GgufEncodedTensor gate = tensors.encoded(halves->gate, halves->shape);
+      const io::GgufEncodedTensor up = tensors.encoded(halves->up, halves->shape);
+      // Block-typed halves of one type fuse as they are: each expert's gate rows, then its up
+      // rows, whole blocks either way.
+      if (keep && spec.matrix() && gate.type == up.type && io::ggml_block(gate.type).elements > 1 &&
+          keep(spec, gate.type, join_gate_up(gate.bytes(), up.bytes(), spec.shape[0])))
+        continue;
+      use(spec, join_gate_up(tensors.values(halves->gate, gate), tensors.values(halves->up, up),
+                             spec.shape[0]));
       continue;
     }
     const io::GgufEncodedTensor tensor = tensors.encoded(spec.name, spec.shape);

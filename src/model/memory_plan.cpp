@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "arch/family.hpp"
+#include "arch/tensor_names.hpp"
 #include "model/activations.hpp"
+#include "model/expert_tensors.hpp"
 #include "model/layout.hpp"
 #include "model/rope_frequencies.hpp"
 #include "ops/attention.hpp"
@@ -11,6 +13,7 @@
 #include "ops/cross_entropy.hpp"
 #include "ops/lora.hpp"
 #include "ops/matmul.hpp"
+#include "ops/moe_matmul.hpp"
 #include "ops/rmsnorm.hpp"
 #include "ops/dispatch.hpp"
 #include "vk/context.hpp"
@@ -36,6 +39,16 @@ uint64_t cross_entropy_scratch(uint64_t tokens, uint64_t vocab, DType dtype, boo
                    ops::column_sum_scratch_bytes(tokens, 1);
   if (gradient) total += bytes_of(dtype, chunk * vocab);
   return total;
+}
+
+// The largest slab ops::moe_matmul decodes of a block-typed expert weight [E, R, Q]: gate_up's
+// gate and up bands (R / 2 rows each) or down's whole R, in both orientations.
+uint64_t expert_slab_scratch(const ParameterSpec& spec, DType dtype, DType type) {
+  const uint64_t E = uint64_t(spec.shape[0]), R = uint64_t(spec.shape[1]),
+                 Q = uint64_t(spec.shape[2]);
+  const uint64_t band = spec.name.ends_with(arch::hf::kExpertsGateUp) ? R / 2 : R;
+  return std::max(ops::moe_matmul_slab_scratch_bytes(dtype, type, E, band, Q, true),
+                  ops::moe_matmul_slab_scratch_bytes(dtype, type, E, band, Q, false));
 }
 
 // What ops::linear_forward (`forward`) or linear_backward keeps for the adapted calls of every
@@ -170,8 +183,12 @@ MemoryPlan plan_memory(const io::ModelConfig& c, const ModelSetup& setup, int64_
   // A quantized base's products decode slabs of their weights into each recording's workspace
   // (ops::matmul on GPUs): the step's and the evaluation's.
   uint64_t slab = 0;
-  for (const auto& [name, type] : setup.quantized)
-    slab = std::max(slab, ops::matmul_slab_scratch_bytes(device, setup.dtype, type));
+  for (const auto& spec : base_parameters(c))
+    if (auto block = setup.quantized.find(spec.name); block != setup.quantized.end())
+      slab = std::max(slab, is_expert_matrix(spec.name)
+                                ? expert_slab_scratch(spec, setup.dtype, block->second)
+                                : ops::matmul_slab_scratch_bytes(device, setup.dtype,
+                                                                 block->second));
   w += 2 * slab;
   plan.workspace = w;
   return plan;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 #include "arch/family.hpp"
@@ -18,18 +19,43 @@ namespace {
 
 std::string gib(uint64_t bytes) { return fmt::format("{:.2f} GiB", double(bytes) / (1ull << 30)); }
 
+// The router [E, C] stays in the run's dtype: llama-quantize never quantizes ffn_gate_inp (its
+// logits choose the experts), and ops::moe_forward multiplies it in x's dtype. The experts'
+// matrices (gate_up, down) keep a block type like any dense matrix (ops/moe_matmul.hpp).
+bool is_router(const std::string& name) {
+  return is_moe_block_parameter(name) && !is_expert_matrix(name);
+}
+
+// The file's or llama-quantize's names of a parameter's tensors: a fused gate_up is GGUF's two
+// halves (ffn_gate_exps, ffn_up_exps), with their shape [E, F, C].
+struct FileTensors {
+  std::vector<std::string> names;
+  std::vector<int64_t> shape;
+};
+FileTensors file_tensors(const ParameterSpec& spec) {
+  if (const auto halves = gate_up_halves(spec)) return {{halves->gate, halves->up}, halves->shape};
+  return {{spec.name}, spec.shape};
+}
+
 QuantizedBase from_gguf(const io::ModelConfig& config, const io::GgufReader& gguf, DType dtype) {
   const io::GgufModelTensors tensors(gguf, config);
   QuantizedBase base;
   std::map<io::GgmlType, uint64_t> widened;  // types decoded on load -> their tensors' elements
   uint64_t widened_tensors = 0, added_bytes = 0;
   for (const auto& spec : base_parameters(config)) {
-    const io::GgufTensorInfo* found = tensors.find(spec.name);
-    if (!spec.matrix() || !found) continue;  // the loader names what is missing
-    const io::GgmlType type = found->type;
-    if (type == io::GgmlType::f32 || type == io::GgmlType::f16 || type == io::GgmlType::bf16)
+    if (!spec.matrix()) continue;
+    std::vector<io::GgmlType> found;
+    for (const std::string& name : file_tensors(spec).names)
+      if (const io::GgufTensorInfo* info = tensors.find(name)) found.push_back(info->type);
+    if (found.size() != file_tensors(spec).names.size()) continue;  // the loader names it
+    const io::GgmlType type = found.front();
+    const bool one_type = std::all_of(found.begin(), found.end(),
+                                      [&](io::GgmlType t) { return t == type; });
+    if (one_type &&
+        (type == io::GgmlType::f32 || type == io::GgmlType::f16 || type == io::GgmlType::bf16))
       continue;
-    if (auto device = io::device_dtype(type); device && !is_moe_block_parameter(spec.name)) {
+    // gate and up of other types (no llama-quantize mix makes them) load as floats.
+    if (auto device = io::device_dtype(type); device && one_type && !is_router(spec.name)) {
       base.types[spec.name] = *device;
       continue;
     }
@@ -86,8 +112,12 @@ QuantizedBase from_mix(const io::ModelConfig& config, const std::string& mix_nam
   };
   std::map<io::GgmlType, Differing> differing;  // types other than the mix's main one
   for (const auto& spec : base_parameters(config)) {
-    if (!spec.matrix() || is_moe_block_parameter(spec.name)) continue;  // the experts stay floats
-    io::TensorQuantization q = io::tensor_quantization(mix, config, spec.name, spec.shape);
+    if (!spec.matrix() || is_router(spec.name)) continue;
+    // llama-quantize's rules give ffn_gate_exps and ffn_up_exps one type in every mix here (they
+    // differ in IQ3_XS only): gate_up takes its gate half's. ffn_down_exps takes ffn_down's.
+    const FileTensors file = file_tensors(spec);
+    io::TensorQuantization q =
+        io::tensor_quantization(mix, config, file.names.front(), file.shape);
     if (auto device = io::device_dtype(q.type); device && dtype_is_block(*device))
       base.types[spec.name] = *device;
     if (q.reason.empty()) continue;

@@ -9,6 +9,10 @@
 //    (io/quant_mix.hpp), each fallback named;
 //  - a gpt-oss directory whose experts are MXFP4 (the hub's): they are dequantized to the run's
 //    dtype on load, named in one line with the memory that costs.
+// Mixture-of-experts layers: the experts' gate_up and down keep a block type as dense matrices
+// do (a GGUF file's ffn_gate_exps and ffn_up_exps fuse into gate_up where both have one type;
+// --quantize gives them llama-quantize's ffn_gate_exps / ffn_down_exps rules), read by slabs
+// (ops/moe_matmul.hpp); the router stays in the run's dtype, as llama-quantize leaves it.
 // Norms and biases stay f32 and LoRA adapters train in f32 either way.
 #include <map>
 #include <optional>

@@ -8,6 +8,7 @@
 #include "ops/dispatch.hpp"
 #include "ops/matmul.hpp"
 #include "ops/moe_common.hpp"
+#include "ops/moe_matmul_parts.hpp"
 
 namespace vktrain::ops {
 namespace {
@@ -114,8 +115,10 @@ struct Weight {
   uint64_t experts, rows, cols, first, band;  // w [E, R, Q] and the band of R
 };
 
-Weight check_weight(const char* op, const Tensor& w, const Tensor& offsets, MoeWeightBand band) {
-  require_float(op, w);
+// `quantized`: w may be in a ggml block type (whole blocks along Q).
+Weight check_weight(const char* op, const Tensor& w, const Tensor& offsets, MoeWeightBand band,
+                    bool quantized) {
+  if (!quantized || !dtype_is_block(w.dtype)) require_float(op, w);
   if (w.shape.size() != 3) fail("[{}] {} must be [E, R, Q]", op, w.describe());
   Weight s{uint64_t(w.shape[0]), uint64_t(w.shape[1]), uint64_t(w.shape[2]), band.first,
            band.rows ? band.rows : uint64_t(w.shape[1])};
@@ -187,20 +190,41 @@ std::string moe_matmul_unavailable(const vk::Context& context, MoeMatmulVariant 
   return "";
 }
 
+namespace moe_matmul_parts {
+
+void dispatch_rows(vk::Recorder& rec, const kernels::MoeMatmulPush& push, DType in, DType out,
+                   const MoeMatmulOptions& options, const std::vector<vk::ByteRange>& reads,
+                   const vk::ByteRange& written) {
+  const char* op = "moe_matmul";
+  auto& ctx = rec.context();
+  const uint64_t S = push.M;
+  Kernel kernel = pick_kernel(ctx, false, options.trans_w, in, out, options.variant, S, push.N,
+                              push.K, push.experts, options.tile);
+  require_loop_budget(ctx, op, push.experts + ceil_div(push.K, kernel.step) * kIterationsPerStep,
+                      "the reduction over K");
+  // Every expert's rows take ceil(rows / BM) tiles, at most S / BM + E in all.
+  uint64_t row_tiles = ceil_div(S, kernel.tile_m) + push.experts;
+  if (row_tiles > ctx.caps().max_workgroup_count[1])
+    fail("[{}] {} rows over {} experts need {} row tiles, over the device's {}", op, S,
+         push.experts, row_tiles, ctx.caps().max_workgroup_count[1]);
+  rec.dispatch(label(kernel), pipeline(ctx, kernel.name, kernel.spec, kernel.subgroup_size),
+               &push, sizeof push, moe::groups(ctx, op, push.N, kernel.tile_n),
+               uint32_t(row_tiles), 1, reads, {written});
+}
+
+}  // namespace moe_matmul_parts
+
 void moe_matmul(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& w,
                 const Tensor& offsets, const MoeMatmulOptions& options) {
   const char* op = "moe_matmul";
-  auto& ctx = rec.context();
-  Weight s = check_weight(op, w, offsets, options.band);
+  Weight s = check_weight(op, w, offsets, options.band, true);
   require_float(op, x);
-  require_same_dtype(op, x, w);
+  if (!dtype_is_block(w.dtype)) require_same_dtype(op, x, w);
   require_output(op, y, x);
   uint64_t K = options.trans_w ? s.cols : s.band, N = options.trans_w ? s.band : s.cols;
   uint64_t S = check_rows(op, x, K, y, N);
-  Kernel kernel = pick_kernel(ctx, false, options.trans_w, x.dtype, y.dtype, options.variant, S, N,
-                              K, s.experts, options.tile);
-  require_loop_budget(ctx, op, s.experts + ceil_div(K, kernel.step) * kIterationsPerStep,
-                      "the reduction over K");
+  if (dtype_is_block(w.dtype))
+    return moe_matmul_parts::slab_product(rec, y, x, w, offsets, options);
   auto a = moe::whole(op, x), b = moe::whole(op, w), c = moe::whole(op, y),
        off = moe::whole(op, offsets);
   kernels::MoeMatmulPush push{};
@@ -221,14 +245,7 @@ void moe_matmul(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& w,
   push.beta = options.beta;
   std::vector<vk::ByteRange> reads{a.range, b.range, off.range};
   if (options.beta != 0.0f) reads.push_back(c.range);
-  // Every expert's rows take ceil(rows / BM) tiles, at most S / BM + E in all.
-  uint64_t row_tiles = ceil_div(S, kernel.tile_m) + s.experts;
-  if (row_tiles > ctx.caps().max_workgroup_count[1])
-    fail("[{}] {} rows over {} experts need {} row tiles, over the device's {}", op, S, s.experts,
-         row_tiles, ctx.caps().max_workgroup_count[1]);
-  rec.dispatch(label(kernel), pipeline(ctx, kernel.name, kernel.spec, kernel.subgroup_size),
-               &push, sizeof push, moe::groups(ctx, op, N, kernel.tile_n), uint32_t(row_tiles), 1,
-               reads, {c.range});
+  moe_matmul_parts::dispatch_rows(rec, push, x.dtype, y.dtype, options, reads, c.range);
 }
 
 void moe_matmul_weight(vk::Recorder& rec, Tensor& dw, const Tensor& dy, const Tensor& x,
@@ -236,7 +253,11 @@ void moe_matmul_weight(vk::Recorder& rec, Tensor& dw, const Tensor& dy, const Te
                        MoeMatmulVariant variant, MoeTile tile) {
   const char* op = "moe_matmul_weight";
   auto& ctx = rec.context();
-  Weight s = check_weight(op, dw, offsets, band);
+  if (dtype_is_block(dw.dtype))
+    fail("[{}] {} is in a ggml block type: a quantized base weight is frozen and has no "
+         "gradient (train adapters on it instead, or load the base in a float dtype)",
+         op, dw.describe());
+  Weight s = check_weight(op, dw, offsets, band, false);
   require_float(op, x);
   require_same_dtype(op, dy, x);
   require_output(op, dw, x);

@@ -9,6 +9,15 @@
 // KHR cooperative matrices and one on GL_NV_cooperative_matrix2 workgroup-scope matrices loaded
 // through tensor layouts (both f16, and bf16 where the device has bf16 cooperative matrices);
 // `automatic` takes coopmat2, else coopmat, else portable, as the device and this build have them.
+// w may instead be a frozen weight in a ggml block type (q8_0 ... q6_k; w [E, R, Q], blocks along
+// Q, each row whole blocks) in both orientations a LoRA step needs, with x f32, f16 or bf16. It
+// is read by slabs, as ops::matmul reads a dense one (matmul.hpp): a range of experts (where one
+// expert's band is larger than the bound, a piece of it: band rows for x w^T, whole-block columns
+// for x w) at a time, at most kMatmulSlabBytes, is decoded by the dequantize kernels into the
+// recording's workspace in x's dtype, and the float kernel runs over only those experts. A piece
+// splits N, never K, so every output sums its products in the float kernel's order: the product
+// equals moe_matmul on io::dequantize's floats (in x's dtype) bit for bit on the same variant.
+// moe_matmul_weight never takes a block type: a quantized base is frozen.
 #include <string>
 #include <string_view>
 
@@ -46,7 +55,17 @@ struct MoeMatmulOptions {
   MoeWeightBand band;
   MoeMatmulVariant variant = MoeMatmulVariant::automatic;
   MoeTile tile;
+  // A block-quantized w: the largest slab decoded at once (0: kMatmulSlabBytes; tests force
+  // small slabs).
+  uint64_t slab_bytes = 0;
 };
+
+// The workspace moe_matmul takes on a w of dtype `weight` ([E, R, Q], its band of `band_rows`
+// rows) with `in` activations, in the orientation `trans_w`: its largest decoded slab, 0 for a
+// float w. The memory plan asks.
+uint64_t moe_matmul_slab_scratch_bytes(DType in, DType weight, uint64_t experts,
+                                       uint64_t band_rows, uint64_t cols, bool trans_w,
+                                       uint64_t slab_bytes = 0);
 
 // y = alpha * x op(w[e]) + beta * y over the rows of each expert e.
 void moe_matmul(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& w,

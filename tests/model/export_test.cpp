@@ -21,6 +21,7 @@
 #include "io/quant_mix.hpp"
 #include "io/checkpoint.hpp"
 #include "model/adapter_merge.hpp"
+#include "model/expert_tensors.hpp"
 #include "model/layout.hpp"
 #include "model/loader.hpp"
 #include "model/pretrained.hpp"
@@ -36,14 +37,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-io::PeftAdapter random_adapter(const io::ModelConfig& config) {
+io::PeftAdapter random_adapter(const io::ModelConfig& config,
+                               const std::string& targets = "all-linear") {
   io::PeftAdapter a;
   a.lora.rank = 4;
   a.lora.alpha = 8;
-  a.lora.targets = model::parse_lora_targets("all-linear");
+  a.lora.targets = model::parse_lora_targets(targets);
   uint32_t seed = 11;
   for (const auto& spec : model::lora_parameters(config, a.lora)) {
-    a.shapes[spec.name] = spec.shape;
+    a.shapes[spec.name] = model::peft_shape(spec);
     a.weights[spec.name] = test::random_values(spec.elements(), seed++, DType::f32, 0.1f);
   }
   return a;
@@ -275,6 +277,44 @@ TEST_F(QuantizedBaseExport, MergedGgufKeepsTheBaseTypes) {
     EXPECT_FALSE(std::ranges::equal(got, was));
   }
   EXPECT_EQ(merged_types, (std::set<io::GgmlType>{io::GgmlType::q4_k, io::GgmlType::q6_k}));
+}
+
+// A quantized MoE base with an adapter on its experts: each GGUF expert tensor keeps its type
+// and holds quantize(dequantize(W) + s B A), gate and up each their half of the fused gate_up's
+// merge (done here in Hugging Face's order), down its own; the router is copied as it is.
+TEST(QuantizedMoeExport, MergedGgufRequantizesTheExperts) {
+  test::TempDir dir;
+  const io::ModelConfig config = test::tiny_moe_block_config();
+  const std::string base = dir.file("base.gguf"), adapter_dir = dir.file("adapter");
+  test::write_moe_gguf(config, io::GgmlType::q4_k, 31, base);
+  const io::PeftAdapter adapter = random_adapter(config, "q,experts");
+  io::write_peft_adapter(adapter_dir, adapter);
+  const cli::ExportOptions o{.model = base, .adapter = adapter_dir, .out = dir.file("merged.gguf"),
+                             .format = "gguf"};
+  run(o);
+  io::GgufReader in(base), out(o.out);
+  ASSERT_EQ(out.tensor_names(), in.tensor_names());
+  auto merged = weights_of(base);  // Hugging Face order, gate_up fused
+  std::set<std::string> adapted;
+  for (auto& [name, w] : merged)
+    if (model::merge_adapter(w, name, adapter)) adapted.insert(name);
+  const std::string layer = model::layer_name(0, "");
+  EXPECT_EQ(adapted.size(), 6u);  // q_proj and the two expert weights of both layers
+  EXPECT_TRUE(adapted.count(layer + arch::hf::kExpertsDown));
+  auto [gate, up] = model::split_gate_up(merged.at(layer + arch::hf::kExpertsGateUp),
+                                         config.moe.experts);
+  const std::map<std::string, std::vector<float>> experts = {
+      {"blk.0.ffn_gate_exps.weight", gate},
+      {"blk.0.ffn_up_exps.weight", up},
+      {"blk.0.ffn_down_exps.weight", merged.at(layer + arch::hf::kExpertsDown)}};
+  for (const auto& [name, w] : experts) {
+    SCOPED_TRACE(name);
+    ASSERT_EQ(out.tensor(name).type, io::GgmlType::q4_k);
+    EXPECT_TRUE(std::ranges::equal(out.data(name), io::quantize(w, io::GgmlType::q4_k)));
+    EXPECT_FALSE(std::ranges::equal(out.data(name), in.data(name)));
+  }
+  EXPECT_TRUE(std::ranges::equal(out.data("blk.0.ffn_gate_inp.weight"),
+                                 in.data("blk.0.ffn_gate_inp.weight")));
 }
 
 // The merged Hugging Face model of a quantized base: the decoded weights plus s B A, in bf16.

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "arch/tensor_names.hpp"
 #include "io/safetensors.hpp"
 #include "model/generation.hpp"
 #include "model/loader.hpp"
@@ -111,23 +112,45 @@ TEST(Generation, UnmergedLoraStepsEqualTheFullForward) {
   }
 }
 
-// A quantized base (Q4_K frozen matrices, the adapter unmerged) decodes step by step to the
-// logits of the same model in f32 holding what the blocks decode to: prefill and steps multiply
-// the block weights (M = 1 included) and gather quantized embedding rows.
-TEST(Generation, QuantizedBaseStepsEqualTheDequantizedModel) {
-  const io::ModelConfig config = test::tiny_block_config("qwen3");
-  const model::ModelSetup setup = test::tiny_lora_setup();
+// A model whose base matrices are in the block types `quantized` names, the adapter of `setup`
+// unmerged, decodes step by step to the logits of the same model in f32 holding what the blocks
+// decode to.
+void expect_quantized_steps_match(const io::ModelConfig& config, const model::ModelSetup& setup,
+                                  const std::map<std::string, DType>& quantized_types,
+                                  uint32_t seed, const std::string& label) {
   model::ModelSetup quantized_setup = setup;
-  for (const auto& spec : model::base_parameters(config))
-    if (spec.matrix()) quantized_setup.quantized[spec.name] = DType::q4_k;
+  quantized_setup.quantized = quantized_types;
   model::Transformer quantized(test::context(), config, quantized_setup);
   model::Transformer plain(test::context(), config, setup);
-  for (const auto& [name, values] : test::random_weights(test::all_parameters(config, setup.lora), 9)) {
+  for (const auto& [name, values] : test::random_weights(test::all_parameters(config, setup.lora), seed)) {
     quantized.parameters().write(name, values);
     plain.parameters().write(name, quantized.parameters().read(name));
   }
-  auto ids = some_ids(config, 9, 5);
-  expect_incremental_matches(quantized, ids, 3, full_logits(plain, ids), 1e-4, "qwen3 q4_k");
+  auto ids = some_ids(config, 9, seed);
+  expect_incremental_matches(quantized, ids, 3, full_logits(plain, ids), 1e-4, label);
+}
+
+// A quantized base (Q4_K frozen matrices, the adapter unmerged): prefill and steps multiply the
+// block weights (M = 1 included) and gather quantized embedding rows.
+TEST(Generation, QuantizedBaseStepsEqualTheDequantizedModel) {
+  const io::ModelConfig config = test::tiny_block_config("qwen3");
+  std::map<std::string, DType> types;
+  for (const auto& spec : model::base_parameters(config))
+    if (spec.matrix()) types[spec.name] = DType::q4_k;
+  expect_quantized_steps_match(config, test::tiny_lora_setup(), types, 5, "qwen3 q4_k");
+}
+
+// A mixture-of-experts model whose experts are Q4_K and Q8_0 (read by slabs, ops/moe_matmul.hpp)
+// and adapted, the router a float.
+TEST(Generation, QuantizedExpertsStepsEqualTheDequantizedModel) {
+  const io::ModelConfig config = test::tiny_moe_block_config();
+  model::ModelSetup setup = test::tiny_lora_setup();
+  setup.lora.targets = model::parse_lora_targets("all-linear,experts");
+  std::map<std::string, DType> types;
+  for (const auto& spec : model::base_parameters(config))
+    if (spec.matrix() && !spec.name.ends_with(arch::hf::kRouter))
+      types[spec.name] = spec.name.ends_with(arch::hf::kExpertsDown) ? DType::q8_0 : DType::q4_k;
+  expect_quantized_steps_match(config, setup, types, 7, "qwen3_moe q4_k experts");
 }
 
 // The qwen3 fixture with its PEFT adapter: our steps against our full forward, and against

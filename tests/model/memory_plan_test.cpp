@@ -14,6 +14,7 @@
 
 #include "base/error.hpp"
 #include "cli/plan.hpp"
+#include "model/expert_tensors.hpp"
 #include "model/memory_plan.hpp"
 #include "model/tiny_models.hpp"
 #include "ops/attention.hpp"
@@ -105,16 +106,26 @@ model::ModelSetup lora(const char* targets = "all-linear", float dropout = 0.1f)
 
 model::ModelSetup full() { return {DType::f32, {}, true}; }
 
+// LoRA on a quantized MoE base: Q8_0 experts, read by slabs into the recordings' workspace.
+model::ModelSetup quantized_experts() {
+  model::ModelSetup setup = lora("all-linear,experts", 0);
+  for (const auto& spec : model::base_parameters(plan_config("qwen3_moe")))
+    if (model::is_expert_matrix(spec.name)) setup.quantized[spec.name] = DType::q8_0;
+  return setup;
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, MemoryPlanTest,
                          testing::Values(Case{"qwen3", lora(), false}, Case{"qwen3", lora(), true},
                                          Case{"qwen2", full(), false}, Case{"qwen2", full(), true},
                                          Case{"qwen3_moe", full(), false},
                                          // With the experts' adapters, without dropout (PEFT
                                          // refuses it on parameter targets).
-                                         Case{"qwen3_moe", lora("all-linear,experts", 0), true}),
+                                         Case{"qwen3_moe", lora("all-linear,experts", 0), true},
+                                         Case{"qwen3_moe", quantized_experts(), false}),
                          [](const auto& info) {
-                           return fmt::format("{}_{}_{}", info.param.family,
+                           return fmt::format("{}_{}{}_{}", info.param.family,
                                               info.param.setup.full ? "full" : "lora",
+                                              info.param.setup.quantized.empty() ? "" : "_q8_0",
                                               info.param.recompute ? "recompute" : "saved");
                          });
 

@@ -4,6 +4,10 @@
 
 #include <random>
 
+#include "arch/tensor_names.hpp"
+#include "io/gguf_export.hpp"
+#include "io/quant.hpp"
+#include "model/expert_tensors.hpp"
 #include "support/support.hpp"
 
 namespace vktrain::test {
@@ -57,6 +61,42 @@ io::ModelConfig tiny_block_config(const std::string& family) {
   config.intermediate_size = 256;
   config.head_dim = 64;  // Hq 4 x D 64 = o_proj's 256 in-features
   return config;
+}
+
+io::ModelConfig tiny_moe_block_config() {
+  io::ModelConfig config = tiny_block_config("qwen3_moe");
+  config.moe.intermediate_size = 256;
+  config.moe.dense_layers.clear();
+  return config;
+}
+
+std::map<std::string, std::vector<float>> write_moe_gguf(const io::ModelConfig& config,
+                                                         io::GgmlType experts, uint32_t seed,
+                                                         const std::string& path) {
+  auto weights = random_weights(model::base_parameters(config), seed);
+  io::GgufModelFile file = io::gguf_model_file(config, io::GgmlType::q8_0);
+  for (const auto& spec : model::base_parameters(config)) {
+    const bool router = spec.name.ends_with(arch::hf::kRouter);
+    // add_hf_weight writes Q8_0 at most: the experts' blocks are encoded here (their rows need
+    // no reordering).
+    auto add = [&](const std::string& name, const std::vector<int64_t>& shape,
+                   const std::vector<float>& values) {
+      io::add_hf_weight(file, config, name, shape, values,
+                        router ? io::GgmlType::f32 : io::GgmlType::q8_0);
+      if (!model::is_expert_matrix(spec.name)) return;
+      file.tensors.back().type = experts;
+      file.tensors.back().encoded = io::quantize(values, experts);
+    };
+    if (const auto halves = model::gate_up_halves(spec)) {
+      auto [gate, up] = model::split_gate_up(weights.at(spec.name), spec.shape[0]);
+      add(halves->gate, halves->shape, gate);
+      add(halves->up, halves->shape, up);
+    } else {
+      add(spec.name, spec.shape, weights.at(spec.name));
+    }
+  }
+  file.write(path);
+  return weights;
 }
 
 model::ModelSetup tiny_lora_setup() {

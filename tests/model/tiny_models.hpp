@@ -9,6 +9,7 @@
 
 #include "data/batch.hpp"
 #include "io/model_config.hpp"
+#include "io/quant.hpp"
 #include "model/layout.hpp"
 #include "model/transformer.hpp"
 
@@ -28,6 +29,15 @@ inline const std::vector<std::string> kTinyFamilies = {"llama", "mistral", "qwen
 // values long, a whole number of every block type's blocks (a quantized base); the other
 // dimensions stay off the tiles.
 io::ModelConfig tiny_block_config(const std::string& family);
+
+// tiny_block_config("qwen3_moe") with experts of F 256 (down's rows whole blocks of every type)
+// in both layers (llama.cpp's qwen3moe has no dense layers), and the GGUF file at `path` of random_weights(seed) for it: the experts (GGUF's
+// ffn_gate_exps, ffn_up_exps, ffn_down_exps) in `experts`, every other matrix Q8_0 but the router
+// (F32, as llama-quantize leaves ffn_gate_inp). Returns the weights, by parameter name.
+io::ModelConfig tiny_moe_block_config();
+std::map<std::string, std::vector<float>> write_moe_gguf(const io::ModelConfig& config,
+                                                         io::GgmlType experts, uint32_t seed,
+                                                         const std::string& path);
 
 // LoRA rank 3 (alpha 6) on every linear layer: the tiny models' adapter.
 model::ModelSetup tiny_lora_setup();
