@@ -2,6 +2,7 @@
 
 #include <fmt/ranges.h>
 
+#include "arch/family.hpp"
 #include "base/error.hpp"
 #include "io/gguf.hpp"
 #include "io/gguf_names.hpp"
@@ -49,7 +50,8 @@ std::string adapter_module(const std::string& name, const io::LoraConfig& lora) 
 
 }  // namespace
 
-bool merge_adapter(std::span<float> weight, const std::string& name, const io::PeftAdapter& adapter) {
+bool merge_adapter(std::span<float> weight, const io::ModelConfig& config, const std::string& name,
+                   const io::PeftAdapter& adapter) {
   const std::string module = adapter_module(name, adapter.lora);
   if (module.empty()) return false;
   auto a = adapter.weights.find(module + ".lora_A.weight");
@@ -66,6 +68,10 @@ bool merge_adapter(std::span<float> weight, const std::string& name, const io::P
       adapter.shapes.at(b->first) != std::vector<int64_t>{out, rank * experts})
     fail("[adapter] {}'s adapter does not fit its {} values", name, weight.size());
   const float scale = float(adapter.lora.scale());
+  // gpt-oss's gate_up: PEFT's out row 2j + h (the checkpoint's column) is row h out / 2 + j here.
+  const bool interleaved =
+      arch::describe(config.family).experts.interleaved_gate_up &&
+      name.ends_with(std::string(".") + io::kExpertTargetPrefix + io::kExpertTargets[0]);
   std::vector<float> row(static_cast<size_t>(in));
   for (int64_t e = 0; e < experts; ++e)
     for (int64_t o = 0; o < out; ++o) {
@@ -75,7 +81,8 @@ bool merge_adapter(std::span<float> weight, const std::string& name, const io::P
         const float* ar = a->second.data() + (e * rank + r) * in;
         for (int64_t i = 0; i < in; ++i) row[size_t(i)] += br * ar[i];
       }
-      float* w = weight.data() + (e * out + o) * in;
+      const int64_t here = interleaved ? (o % 2) * (out / 2) + o / 2 : o;
+      float* w = weight.data() + (e * out + here) * in;
       for (int64_t i = 0; i < in; ++i) w[i] += scale * row[size_t(i)];
     }
   return true;
@@ -88,7 +95,7 @@ namespace {
 std::vector<float> file_order_delta(const io::ModelConfig& config, const std::string& hf_name,
                                     const io::GgufTensorInfo& info, const io::PeftAdapter& adapter) {
   std::vector<float> delta(size_t(info.elements()), 0.0f);
-  if (info.dims.size() != 2 || !merge_adapter(delta, hf_name, adapter)) return {};
+  if (info.dims.size() != 2 || !merge_adapter(delta, config, hf_name, adapter)) return {};
   const int64_t heads = io::qk_permuted_heads(config, hf_name);
   if (!heads) return delta;
   std::vector<float> permuted(delta.size());
