@@ -26,6 +26,7 @@ constexpr TypeInfo kTypes[] = {
     {DType::q5_1, "q5_1", {32, 24}},  {DType::q2_k, "q2_k", {256, 84}},
     {DType::q3_k, "q3_k", {256, 110}}, {DType::q4_k, "q4_k", {256, 144}},
     {DType::q5_k, "q5_k", {256, 176}}, {DType::q6_k, "q6_k", {256, 210}},
+    {DType::mxfp4, "mxfp4", {32, 17}},
 };
 
 const TypeInfo& info(DType t) {
@@ -35,6 +36,12 @@ const TypeInfo& info(DType t) {
 }
 
 }  // namespace
+
+std::vector<DType> all_dtypes() {
+  std::vector<DType> types;
+  for (const auto& i : kTypes) types.push_back(i.type);
+  return types;
+}
 
 bool dtype_is_block(DType t) { return info(t).block.elements > 1; }
 

@@ -10,12 +10,15 @@
 namespace vktrain {
 
 // i32 holds integers the kernels index with (token ids, positions, document ids, labels).
-// q8_0 .. q6_k are ggml's block formats (frozen base weights, DESIGN.md decision 13): a row is a
-// whole number of blocks, each `elements` consecutive values in `bytes` bytes laid out as in
-// ggml-common.h (src/io/quant.hpp describes them, src/kernels/quant.glsl decodes them).
+// q8_0 .. q6_k and mxfp4 are ggml's block formats (frozen base weights, DESIGN.md decision 13):
+// a row is a whole number of blocks, each `elements` consecutive values in `bytes` bytes laid
+// out as in ggml-common.h (src/io/quant.hpp describes them, src/kernels/quant.glsl decodes them).
+// mxfp4 (gpt-oss's experts) is the one block of an odd size (17 bytes), which only the slab
+// decode reads (ops/matmul.hpp).
 enum class DType : uint8_t {
   f32, f16, bf16, i32,
   q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k,
+  mxfp4,
 };
 
 struct DTypeBlock {
@@ -23,6 +26,8 @@ struct DTypeBlock {
   uint32_t bytes;     // bytes per block
 };
 
+// Every DType in declaration order, for walking them without arithmetic on the enum's range.
+std::vector<DType> all_dtypes();
 bool dtype_is_block(DType t);
 bool dtype_is_float(DType t);  // f32, f16 or bf16
 DTypeBlock dtype_block(DType t);

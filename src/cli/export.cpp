@@ -48,7 +48,7 @@ void for_each_merged_weight(const io::ModelConfig& config, const io::ModelSource
   model::read_base_weights(
       config, model, [](const std::string&) { return true; },
       [&](const model::ParameterSpec& spec, std::vector<float> values) {
-        if (adapter) model::merge_adapter(values, spec.name, *adapter);
+        if (adapter) model::merge_adapter(values, config, spec.name, *adapter);
         use(spec, std::move(values));
       });
 }

@@ -13,6 +13,7 @@ constexpr std::pair<DType, GgmlType> kPairs[] = {
     {DType::q4_1, GgmlType::q4_1}, {DType::q5_0, GgmlType::q5_0}, {DType::q5_1, GgmlType::q5_1},
     {DType::q2_k, GgmlType::q2_k}, {DType::q3_k, GgmlType::q3_k}, {DType::q4_k, GgmlType::q4_k},
     {DType::q5_k, GgmlType::q5_k}, {DType::q6_k, GgmlType::q6_k},
+    {DType::mxfp4, GgmlType::mxfp4},
 };
 
 }  // namespace

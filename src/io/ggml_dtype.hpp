@@ -9,7 +9,7 @@
 namespace vktrain::io {
 
 // The DType that holds `type`'s bytes unchanged; none for types a device tensor cannot hold
-// (IQ*, TQ*, Q8_1, Q8_K, MXFP4, I8/I16/I64/F64), which are dequantized on load instead.
+// (IQ*, TQ*, Q8_1, Q8_K, I8/I16/I64/F64), which are dequantized on load instead.
 std::optional<DType> device_dtype(GgmlType type);
 GgmlType ggml_type_of(DType dtype);  // every DType has one
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "arch/family.hpp"
 #include "base/error.hpp"
 #include "io/gguf.hpp"
 #include "io/gguf_names.hpp"
@@ -42,7 +43,9 @@ std::string expert_target(const std::string& module, const LoraConfig& lora) {
 // (ggml_mul_mat_id): per base tensor ffn_{gate,up,down}_exps, lora_a {in, r, E} (PEFT's lora_A
 // [E r, in] as it is) and lora_b {r, out, E} (expert e's block of lora_B [out, r E], whose column
 // j * E + e is its column j). GGUF keeps gate_up's halves apart: both share A, each takes its
-// rows of B.
+// rows of B: the first and second half, or for gpt-oss (whose PEFT rows are its checkpoint's
+// columns, gate and up alternating) the even and odd rows. llama.cpp's gpt-oss graph
+// (models/openai-moe.cpp) runs its experts through build_moe_ffn, which applies these.
 void encode_experts(std::vector<Encoded>& encoded, const ModelConfig& config,
                     const PeftAdapter& adapter, const std::string& module,
                     const std::vector<float>& a, const std::vector<float>& b, int64_t rank,
@@ -51,9 +54,13 @@ void encode_experts(std::vector<Encoded>& encoded, const ModelConfig& config,
   const std::string layer = module.substr(0, module.find(".mlp.experts") + 1);  // "model.layers.3."
   const bool gate_up = expert_target(module, adapter.lora) == kExpertTargets[0];
   const int64_t rows = gate_up ? out / 2 : out;
+  const bool interleaved = gate_up && arch::describe(config.family).experts.interleaved_gate_up;
+  // Half h's row o is B's row first + step o.
+  const int64_t step = interleaved ? 2 : 1;
   const std::vector<std::pair<std::string, int64_t>> halves =
       gate_up ? std::vector<std::pair<std::string, int64_t>>{{"mlp.experts.gate_proj", 0},
-                                                             {"mlp.experts.up_proj", rows}}
+                                                             {"mlp.experts.up_proj",
+                                                              interleaved ? 1 : rows}}
               : std::vector<std::pair<std::string, int64_t>>{{"mlp.experts.down_proj", 0}};
   for (const auto& [name, first] : halves) {
     std::vector<float> blocks(size_t(experts * rows * rank));
@@ -61,7 +68,7 @@ void encode_experts(std::vector<Encoded>& encoded, const ModelConfig& config,
       for (int64_t o = 0; o < rows; ++o)
         for (int64_t j = 0; j < rank; ++j)
           blocks[size_t((e * rows + o) * rank + j)] =
-              b[size_t((first + o) * rank * experts + j * experts + e)];
+              b[size_t((first + step * o) * rank * experts + j * experts + e)];
     const std::string base = hf_to_gguf_name(config.family, layer + name);
     encoded.push_back({base + ".lora_a", {uint64_t(in), uint64_t(rank), uint64_t(experts)},
                        quantize(a, type)});

@@ -39,6 +39,23 @@ void decode_hub_mxfp4(std::span<float> out, std::span<const std::byte> blocks,
   }
 }
 
+void hub_mxfp4_to_ggml(std::span<std::byte> out, std::span<const std::byte> blocks,
+                       std::span<const std::byte> scales) {
+  const size_t groups = scales.size();
+  if (blocks.size() != 16 * groups || out.size() != 17 * groups)
+    fail("[quant] MXFP4: {} scales for {} bytes of blocks and {} bytes of ggml blocks", groups,
+         blocks.size(), out.size());
+  // Value i's code: the low nibble of hub byte i / 2 for even i, the high one for odd i.
+  auto code = [&](size_t g, size_t i) {
+    return (uint8_t(blocks[16 * g + i / 2]) >> (4 * (i % 2))) & 0x0F;
+  };
+  for (size_t g = 0; g < groups; ++g) {
+    out[17 * g] = scales[g];
+    for (size_t j = 0; j < 16; ++j)
+      out[17 * g + 1 + j] = std::byte(code(g, j) | code(g, j + 16) << 4);
+  }
+}
+
 void check_hub_mxfp4_scales(std::span<const std::byte> scales, const std::string& label) {
   for (size_t g = 0; g < scales.size(); ++g)
     if (uint8_t(scales[g]) == 255)

@@ -20,6 +20,13 @@ namespace vktrain::io {
 void decode_hub_mxfp4(std::span<float> out, std::span<const std::byte> blocks,
                       std::span<const std::byte> scales);
 
+// The same groups as ggml's block_mxfp4 (17 bytes a group in `out`: the scale, then the codes in
+// ggml's nibble order), repacked without decoding, so a device tensor of DType mxfp4 can hold
+// them. io::dequantize of the result equals decode_hub_mxfp4 except for code 8 (+0 in ggml) and
+// the scale 255 (ggml's 2^128), which check_hub_mxfp4_scales refuses first. Sizes must agree.
+void hub_mxfp4_to_ggml(std::span<std::byte> out, std::span<const std::byte> blocks,
+                       std::span<const std::byte> scales);
+
 // No weight can be NaN: a scale of 255 fails naming `label` (e.g. "dir: tensor name") and the
 // group.
 void check_hub_mxfp4_scales(std::span<const std::byte> scales, const std::string& label);

@@ -1,6 +1,7 @@
 // The 4-bit types whose codes index a fixed non-uniform table: IQ4_NL, IQ4_XS and MXFP4.
 // Decoded only, as ggml's dequantize_row_* computes them, so that a GGUF file holding them loads
-// (dequantized to the run's dtype); vktrain never writes them.
+// (dequantized to the run's dtype, except MXFP4, which a device tensor may hold as it is:
+// kernels/quant.glsl decodes it to these floats); vktrain never writes them.
 #include "base/dtype.hpp"
 #include "io/quant_codecs.hpp"
 

@@ -10,8 +10,10 @@
 // and leave the loads in flight; quant_unpack then decodes the 8 values from registers, the
 // header once. quant_decode is one value (cooperative matrix 2's per-element load, the
 // embedding gather): the same header loads and one word per plane.
-// Blocks are read as 16-bit words: every block size is even, so every block and each of its
-// fields is 2-byte aligned (Q8_0's 34 bytes are no more), and no 8-bit storage is needed.
+// Blocks are read as 16-bit words: every block size but MXFP4's is even, so every block and each
+// of its fields is 2-byte aligned (Q8_0's 34 bytes are no more), and no 8-bit storage is needed.
+// MXFP4's 17-byte blocks start at any byte: it is read by byte address from the aligned 32-bit
+// words that hold its bytes (QUANT_BYTE_ADDRESSED), still without 8-bit storage.
 // The byte offsets of each block's fields mirror ggml-common.h's structs (and io's); sizes come
 // from quant_blocks.h. BLOCK_<TYPE> picks the type that the quant_* functions decode.
 // Each type defines <type>_header(block, i) (the run's header words, loads only), <type>_planes(i)
@@ -226,6 +228,46 @@ float q6_k_value(QuantRun r, uint i, uint k, uint b0, uint b1) {
   return x;
 }
 
+// Byte `address` of memory, from the aligned 32-bit word that holds it.
+uint byte_at(uint64_t address) {
+  return bitfieldExtract(BufU32(address & ~uint64_t(3)).v[0], int(uint(address) & 3u) * 8, 8);
+}
+// The 8 bytes from `address` on, as QuantRun.q's first 4 words: from the 2 aligned 32-bit words
+// that hold them, or 3 where they straddle one (so no word past their last byte is read).
+void bytes8_at(uint64_t address, inout QuantRun r) {
+  BufU32 words = BufU32(address & ~uint64_t(3));
+  const uint shift = (uint(address) & 3u) * 8u;
+  const uint w0 = words.v[0], w1 = words.v[1], w2 = shift != 0u ? words.v[2] : 0u;
+  const uint low = uint(((uint64_t(w1) << 32) | uint64_t(w0)) >> shift);
+  const uint high = uint(((uint64_t(w2) << 32) | uint64_t(w1)) >> shift);
+  r.q[0] = low & 0xffffu;
+  r.q[1] = low >> 16;
+  r.q[2] = high & 0xffffu;
+  r.q[3] = high >> 16;
+}
+
+// MXFP4: u8 e @0 (an E8M0 scale), u8 qs[16] @1 (4-bit E2M1 codes, nibbles as Q4_0).
+// x = E2M1(q) * 2^(e - 127), which ggml computes as twice E2M1 times the float 2^(e - 128)
+// (e - 1 in the exponent field, a subnormal for e < 2, 2^127 for e = 255): every product is
+// exact but past the float range, where it is infinite (e = 255 and |E2M1| >= 1, e = 254 and
+// >= 2, ...). A device may flush subnormals to zero in a multiply, so the bits are built from
+// integer exponent arithmetic instead; codes 0 and 8 are both +0, as ggml's table has it.
+void mxfp4_header(uint64_t block, uint i, inout QuantRun r) { r.h[0] = byte_at(block); }
+uvec2 mxfp4_planes(uint i) { return uvec2(1u + (i & 15u), 0u); }
+float mxfp4_value(QuantRun r, uint i, uint k, uint b0, uint b1) {
+  const uint q = low_or_high_nibble(b0, i >= 16u), field = (q >> 1) & 3u;
+  if ((q & 7u) == 0u) return 0.0;
+  // E2M1 = (1 + fraction / 2) * 2^power: the subnormal code 1 is 0.5 = 1 * 2^-1.
+  const uint fraction = field == 0u ? 0u : q & 1u;
+  const int power = field == 0u ? -1 : int(field) - 1;
+  const int biased = power + int(r.h[0]);  // the float's exponent field, bias 127
+  // Infinite, normal, or subnormal: (2 + fraction) * 2^(biased - 128) in units of 2^-149.
+  uint bits = biased >= 255 ? 0x7f800000u
+              : biased >= 1 ? (uint(biased) << 23) | (fraction << 22)
+                            : (2u + fraction) << uint(biased + 21);
+  return uintBitsToFloat(bits | ((q & 8u) << 28));
+}
+
 #if defined(BLOCK_Q8_0)
 #define QUANT_TYPE(name) q8_0_##name
 #define QUANT_ELEMENTS Q8_0_ELEMENTS
@@ -269,6 +311,11 @@ float q6_k_value(QuantRun r, uint i, uint k, uint b0, uint b1) {
 #define QUANT_ELEMENTS Q6_K_ELEMENTS
 #define QUANT_BYTES Q6_K_BYTES
 #define QUANT_TWO_PLANES
+#elif defined(BLOCK_MXFP4)
+#define QUANT_TYPE(name) mxfp4_##name
+#define QUANT_ELEMENTS MXFP4_ELEMENTS
+#define QUANT_BYTES MXFP4_BYTES
+#define QUANT_BYTE_ADDRESSED
 #endif
 
 #ifdef QUANT_ELEMENTS
@@ -283,7 +330,11 @@ QuantRun quant_fetch(uint64_t block, uint i) {
   QuantRun r;
   QUANT_TYPE(header)(block, i, r);
   uvec2 at = QUANT_TYPE(planes)(i);
+#ifdef QUANT_BYTE_ADDRESSED
+  bytes8_at(block + at.x, r);
+#else
   [[unroll]] for (uint w = 0; w < 4; ++w) r.q[w] = block_u16(block, at.x + 2u * w);
+#endif
 #ifdef QUANT_TWO_PLANES
   [[unroll]] for (uint w = 0; w < 4; ++w) r.q[4 + w] = block_u16(block, at.y + 2u * w);
 #endif
@@ -307,7 +358,11 @@ float quant_decode(uint64_t block, uint i) {
   QuantRun r;
   QUANT_TYPE(header)(block, first, r);
   uvec2 at = QUANT_TYPE(planes)(first);
+#ifdef QUANT_BYTE_ADDRESSED
+  uint b0 = byte_at(block + at.x + k), b1 = 0u;
+#else
   uint b0 = word_byte(block_u16(block, at.x + (k & 6u)), k), b1 = 0u;
+#endif
 #ifdef QUANT_TWO_PLANES
   b1 = word_byte(block_u16(block, at.y + (k & 6u)), k);
 #endif

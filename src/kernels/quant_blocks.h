@@ -23,5 +23,7 @@
 #define Q5_K_BYTES 176
 #define Q6_K_ELEMENTS 256
 #define Q6_K_BYTES 210
+#define MXFP4_ELEMENTS 32
+#define MXFP4_BYTES 17
 
 #endif

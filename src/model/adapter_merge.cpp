@@ -2,6 +2,7 @@
 
 #include <fmt/ranges.h>
 
+#include "arch/family.hpp"
 #include "arch/tensor_names.hpp"
 #include "base/error.hpp"
 #include "io/gguf.hpp"
@@ -51,7 +52,8 @@ std::string adapter_module(const std::string& name, const io::LoraConfig& lora) 
 
 }  // namespace
 
-bool merge_adapter(std::span<float> weight, const std::string& name, const io::PeftAdapter& adapter) {
+bool merge_adapter(std::span<float> weight, const io::ModelConfig& config, const std::string& name,
+                   const io::PeftAdapter& adapter) {
   const std::string module = adapter_module(name, adapter.lora);
   if (module.empty()) return false;
   auto a = adapter.weights.find(module + ".lora_A.weight");
@@ -68,6 +70,10 @@ bool merge_adapter(std::span<float> weight, const std::string& name, const io::P
       adapter.shapes.at(b->first) != std::vector<int64_t>{out, rank * experts})
     fail("[adapter] {}'s adapter does not fit its {} values", name, weight.size());
   const float scale = float(adapter.lora.scale());
+  // gpt-oss's gate_up: PEFT's out row 2j + h (the checkpoint's column) is row h out / 2 + j here.
+  const bool interleaved =
+      arch::describe(config.family).experts.interleaved_gate_up &&
+      name.ends_with(std::string(".") + io::kExpertTargetPrefix + io::kExpertTargets[0]);
   std::vector<float> row(static_cast<size_t>(in));
   for (int64_t e = 0; e < experts; ++e)
     for (int64_t o = 0; o < out; ++o) {
@@ -77,7 +83,8 @@ bool merge_adapter(std::span<float> weight, const std::string& name, const io::P
         const float* ar = a->second.data() + (e * rank + r) * in;
         for (int64_t i = 0; i < in; ++i) row[size_t(i)] += br * ar[i];
       }
-      float* w = weight.data() + (e * out + o) * in;
+      const int64_t here = interleaved ? (o % 2) * (out / 2) + o / 2 : o;
+      float* w = weight.data() + (e * out + here) * in;
       for (int64_t i = 0; i < in; ++i) w[i] += scale * row[size_t(i)];
     }
   return true;
@@ -88,20 +95,20 @@ namespace {
 // The expert adapter's s B A of a GGUF expert tensor [E, R, Q] (no rows reordered): down's whole,
 // or the gate or up half (ffn_gate_exps, ffn_up_exps) of the fused gate_up's; nothing when the
 // adapter does not adapt it.
-std::vector<float> expert_delta(const std::string& hf_name, const io::GgufTensorInfo& info,
-                                const io::PeftAdapter& adapter) {
+std::vector<float> expert_delta(const io::ModelConfig& config, const std::string& hf_name,
+                                const io::GgufTensorInfo& info, const io::PeftAdapter& adapter) {
   const int64_t experts = int64_t(info.dims[2]);
   for (const std::string half : {arch::hf::kExpertsGate, arch::hf::kExpertsUp}) {
     if (!hf_name.ends_with(half)) continue;
     const std::string fused =
         hf_name.substr(0, hf_name.size() - half.size()) + arch::hf::kExpertsGateUp;
     std::vector<float> delta(2 * size_t(info.elements()), 0.0f);
-    if (!merge_adapter(delta, fused, adapter)) return {};
+    if (!merge_adapter(delta, config, fused, adapter)) return {};
     auto [gate, up] = split_gate_up(delta, experts);
     return half == arch::hf::kExpertsGate ? gate : up;
   }
   std::vector<float> delta(size_t(info.elements()), 0.0f);
-  if (!merge_adapter(delta, hf_name, adapter)) return {};
+  if (!merge_adapter(delta, config, hf_name, adapter)) return {};
   return delta;
 }
 
@@ -109,9 +116,9 @@ std::vector<float> expert_delta(const std::string& hf_name, const io::GgufTensor
 // converter does), or nothing when the adapter does not adapt it.
 std::vector<float> file_order_delta(const io::ModelConfig& config, const std::string& hf_name,
                                     const io::GgufTensorInfo& info, const io::PeftAdapter& adapter) {
-  if (info.dims.size() == 3) return expert_delta(hf_name, info, adapter);
+  if (info.dims.size() == 3) return expert_delta(config, hf_name, info, adapter);
   std::vector<float> delta(size_t(info.elements()), 0.0f);
-  if (info.dims.size() != 2 || !merge_adapter(delta, hf_name, adapter)) return {};
+  if (info.dims.size() != 2 || !merge_adapter(delta, config, hf_name, adapter)) return {};
   const int64_t heads = io::qk_permuted_heads(config, hf_name);
   if (!heads) return delta;
   std::vector<float> permuted(delta.size());

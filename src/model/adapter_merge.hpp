@@ -22,9 +22,11 @@ namespace vktrain::model {
 void check_adapter_fits(const io::PeftAdapter& adapter, const io::ModelConfig& config,
                         const std::string& adapter_dir);
 
-// Adds s B A to `weight`, the base parameter `name` ("…q_proj.weight"), when the adapter adapts
-// it; returns whether it did.
-bool merge_adapter(std::span<float> weight, const std::string& name, const io::PeftAdapter& adapter);
+// Adds s B A to `weight`, the base parameter `name` ("…q_proj.weight") of a `config` model in
+// vktrain's layout (model/layout.hpp: an expert weight [E, out, in], gpt-oss's gate_up gate rows
+// then up rows), when the adapter adapts it; returns whether it did.
+bool merge_adapter(std::span<float> weight, const io::ModelConfig& config, const std::string& name,
+                   const io::PeftAdapter& adapter);
 
 // Writes the GGUF file `base` (of model `config`) to `out` with `adapter` merged, each
 // tensor in the type it has in the base. Fails, naming the tensor, for an adapted matrix whose

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 
 #include "arch/family.hpp"
 #include "arch/tensor_names.hpp"
@@ -181,11 +182,6 @@ std::vector<ParameterSpec> lora_parameters(const io::ModelConfig& c, const LoraC
          "(target_parameters) does not work with lora_dropout != 0; set it to 0 or target "
          "q,k,v,o only",
          lora.dropout);
-  if (experts && arch::describe(c.family).experts.interleaved_gate_up)
-    fail("[lora] --lora-targets {}: adapters on {}'s experts are not supported: PEFT adapts its "
-         "checkpoint's gate_up_proj [E, C, 2F], whose gate and up columns interleave, which "
-         "vktrain's experts do not map yet; target q,k,v,o (or --full)",
-         fmt::join(lora.targets, ","), io::family_name(c.family));
   bool any_moe = false;
   for (int64_t l = 0; l < c.num_layers; ++l) {
     any_moe = any_moe || c.moe_layer(l);
@@ -196,7 +192,8 @@ std::vector<ParameterSpec> lora_parameters(const io::ModelConfig& c, const LoraC
         const int64_t out = gate_up ? 2 * F : C, in = gate_up ? C : F;
         const std::string base = expert_adapter_path(l, target, lora);
         specs.push_back({base + ".lora_A.weight", {E, lora.rank, in}});
-        specs.push_back({base + ".lora_B.weight", {E, out, lora.rank}});
+        specs.push_back({base + ".lora_B.weight", {E, out, lora.rank},
+                         gate_up && arch::describe(c.family).experts.interleaved_gate_up});
         continue;
       }
       auto [out, in] = projection_shape(c, target);
@@ -231,15 +228,35 @@ std::vector<int64_t> peft_shape(const ParameterSpec& spec) {
   return {E * spec.shape[1], spec.shape[2]};
 }
 
+namespace {
+
+// PEFT's lora_B [out, width] of an interleaved gate_up: its row 2j + h is row h out / 2 + j
+// here (h 0: gate, 1: up). `to_peft` picks the direction.
+std::vector<float> interleave_rows(std::span<const float> values, int64_t out, int64_t width,
+                                   bool to_peft) {
+  std::vector<float> moved(values.size());
+  for (int64_t o = 0; o < out; ++o) {
+    const int64_t here = (o % 2) * (out / 2) + o / 2;
+    const int64_t from = to_peft ? here : o, to = to_peft ? o : here;
+    std::copy_n(values.begin() + from * width, width, moved.begin() + to * width);
+  }
+  return moved;
+}
+
+}  // namespace
+
 std::vector<float> to_peft_layout(const ParameterSpec& spec, std::vector<float> values) {
   if (!is_expert_lora_b(spec)) return values;
   const auto& s = spec.shape;
-  return ops::moe_lora_b_to_peft(values, uint64_t(s[0]), uint64_t(s[1]), uint64_t(s[2]));
+  auto peft = ops::moe_lora_b_to_peft(values, uint64_t(s[0]), uint64_t(s[1]), uint64_t(s[2]));
+  if (!spec.peft_interleaved_rows) return peft;
+  return interleave_rows(peft, s[1], s[0] * s[2], true);
 }
 
 std::vector<float> from_peft_layout(const ParameterSpec& spec, std::vector<float> values) {
   if (!is_expert_lora_b(spec)) return values;
   const auto& s = spec.shape;
+  if (spec.peft_interleaved_rows) values = interleave_rows(values, s[1], s[0] * s[2], false);
   return ops::moe_lora_b_from_peft(values, uint64_t(s[0]), uint64_t(s[1]), uint64_t(s[2]));
 }
 

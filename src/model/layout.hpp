@@ -17,6 +17,9 @@ namespace vktrain::model {
 struct ParameterSpec {
   std::string name;            // "model.layers.3.self_attn.q_proj.weight"
   std::vector<int64_t> shape;  // [out, in] for linear weights
+  // An expert adapter's B whose PEFT rows interleave gate and up (gpt-oss's gate_up_proj: PEFT
+  // adapts its checkpoint's [E, C, 2F], gate and up columns alternating; here gate rows, then up).
+  bool peft_interleaved_rows = false;
   // Weight decay applies and the run's dtype holds it; norms and biases (gpt-oss's expert biases
   // [E, N] too) stay f32, undecayed.
   bool matrix() const { return shape.size() >= 2 && !name.ends_with("_bias"); }
@@ -69,7 +72,13 @@ bool is_expert_target(const std::string& target);
 
 // An adapter parameter as PEFT's file holds it: an expert adapter's A [E, R, in] is lora_A
 // [E R, in] (the same values), its B [E, out, R] is lora_B [out, R E] (columns permuted,
-// ops/moe_lora.hpp); any other adapter parameter is as it is.
+// ops/moe_lora.hpp; rows interleaved where spec.peft_interleaved_rows); any other adapter
+// parameter is as it is.
+// PEFT's ParamWrapper takes a 3-D parameter [E, a, b] as in = a, out = b where the experts
+// module says is_transposed (transformers' GptOssExperts: gate_up_proj [E, C, 2F], x @ W), else
+// as in = b, out = a (Qwen3MoeExperts' [E, 2F, C]); both give lora_A [E R, in] and lora_B
+// [out, R E], and the delta per expert s B_e A_e laid out as the parameter. So gpt-oss differs
+// only in the order of gate_up's out rows.
 std::vector<int64_t> peft_shape(const ParameterSpec& spec);
 std::vector<float> to_peft_layout(const ParameterSpec& spec, std::vector<float> values);
 std::vector<float> from_peft_layout(const ParameterSpec& spec, std::vector<float> values);

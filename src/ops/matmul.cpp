@@ -135,7 +135,10 @@ std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DT
   if (out != DType::f32 && out != in)
     return fmt::format("C must be f32 or {}, not {}", dtype_name(in), dtype_name(out));
   const auto& caps = ctx.caps();
-  std::string kernel = pick_kernel(ctx, variant, in, out, 64, 64, 64, weight).name;
+  // A weight read through slabs only is multiplied by the float kernels.
+  const bool slabs_only = dtype_is_block(weight) && !has_fused_kernels(weight);
+  std::string kernel =
+      pick_kernel(ctx, variant, in, out, 64, 64, 64, slabs_only ? in : weight).name;
   switch (variant) {
     case MatmulVariant::automatic:
     case MatmulVariant::portable: return "";
@@ -155,6 +158,9 @@ std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DT
       return "";
     case MatmulVariant::vector:
       if (!dtype_is_block(weight)) return "it multiplies a block-quantized B only";
+      if (slabs_only)
+        return fmt::format("{} has no vector kernel: slabs decode it for the float kernels",
+                           dtype_name(weight));
       if (!caps.subgroup_arithmetic) return fmt::format("'{}' lacks subgroup arithmetic", caps.name);
       if (!kernels::find(kernel)) return "this build's glslc could not compile " + kernel;
       return "";
@@ -163,7 +169,8 @@ std::string matmul_unavailable(const vk::Context& ctx, MatmulVariant variant, DT
 }
 
 uint64_t matmul_slab_scratch_bytes(const vk::Capabilities& caps, DType in, DType weight) {
-  return dtype_is_block(weight) && in != DType::f32 && caps.is_gpu() ? kMatmulSlabBytes : 0;
+  if (!dtype_is_block(weight)) return 0;
+  return !has_fused_kernels(weight) || (in != DType::f32 && caps.is_gpu()) ? kMatmulSlabBytes : 0;
 }
 
 uint32_t matmul_coopmat_subgroup(const vk::Capabilities& caps) {

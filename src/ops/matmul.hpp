@@ -6,10 +6,10 @@
 // portable shared-memory kernel (every device), GL_KHR_cooperative_matrix and
 // GL_NV_cooperative_matrix2 (f16 inputs, and bf16 where the device has bf16 cooperative
 // matrices; where the device and this build have them).
-// B may instead be a frozen weight in a ggml block format (DType q8_0 ... q6_k): one [rows, cols]
-// matrix whose rows are whole blocks, with A f32, f16 or bf16 and C f32 or A's dtype. Both
-// orientations a LoRA step needs: y = x W^T (trans_b, B = W [N, K], blocks along K) and
-// dx = dy W (B = W [K, N], blocks along N). B is decoded to exactly io::dequantize's floats
+// B may instead be a frozen weight in a ggml block format (DType q8_0 ... q6_k, mxfp4): one
+// [rows, cols] matrix whose rows are whole blocks, with A f32, f16 or bf16 and C f32 or A's
+// dtype. Both orientations a LoRA step needs: y = x W^T (trans_b, B = W [N, K], blocks along K)
+// and dx = dy W (B = W [K, N], blocks along N). B is decoded to exactly io::dequantize's floats
 // (the portable kernel keeps them in f32; 16-bit A rounds them once to A's dtype, as a 16-bit
 // weight is), in one of two ways (MatmulOptions::quantized_read), never into a whole copy of W:
 // - fused: every kernel decodes B's blocks tile by tile in its loads;
@@ -18,6 +18,9 @@
 //   the float kernel. Decoding costs a pass over the slab's bytes, while the fused loads decode
 //   each value once per tile of M; on an H100 the fused coopmat2 product ran at 60-89 TFLOP/s,
 //   the float one at 240-260 (bench/RESULTS.md), so GPUs take slabs for 16-bit A.
+// MXFP4 (gpt-oss's experts; its blocks are 17 bytes) has no fused kernels: it always takes slabs,
+// decoded in A's type (f32 too), at any M (the generation step's as well: the vector kernel has
+// no MXFP4 build), which needs one unbatched matrix per operand in one allocation.
 // automatic picks a cooperative-matrix variant where the device has one; for M <= 8 (generation)
 // the vector kernel (x W^T, where the device has subgroup arithmetic) or the portable one.
 // alpha, beta, split-K (parts of whole blocks along K) and an addend work as for float B.

@@ -56,8 +56,14 @@ std::vector<vk::ByteRange> fuse_addend_push(const MatmulAddend& addend, uint64_t
 void sum_partials(vk::Recorder& rec, const vk::Span& partials, uint32_t parts, Tensor& c,
                   uint64_t M, uint64_t N, float alpha, float beta);
 
+// Whether the kernels have fused variants that read block type `weight` (their BLOCK builds).
+// MXFP4 has none: it is read through slabs only, so its 17-byte blocks cost one decode kernel per
+// float type instead of every matmul variant's.
+bool has_fused_kernels(DType weight);
+
 // Whether a product on a quantized B goes through slabs (MatmulOptions::quantized_read); a
-// forced slabs that cannot run here fails.
+// forced slabs that cannot run here fails, and so does any product on a B without fused kernels
+// that slabs cannot take.
 bool takes_slabs(const vk::Context& ctx, const MatmulOptions& options, const Tensor& a,
                  const Tensor& b, const Tensor& c, uint64_t M, uint64_t K, uint64_t batch,
                  MatmulVariant variant);

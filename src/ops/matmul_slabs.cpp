@@ -71,19 +71,39 @@ uint64_t k_slab_rows(const MatmulOptions& options, uint64_t M, uint64_t N, uint6
 
 }  // namespace
 
+bool has_fused_kernels(DType weight) { return weight != DType::mxfp4; }
+
 bool takes_slabs(const vk::Context& ctx, const MatmulOptions& options, const Tensor& a,
                  const Tensor& b, const Tensor& c, uint64_t M, uint64_t K, uint64_t batch,
                  MatmulVariant variant) {
-  if (!dtype_is_block(b.dtype) || options.quantized_read == QuantizedRead::fused) return false;
+  if (!dtype_is_block(b.dtype)) return false;
+  const bool slabs_only = !has_fused_kernels(b.dtype);
+  if (options.quantized_read == QuantizedRead::fused) {
+    if (slabs_only)
+      fail("[matmul] {}: {} has no fused kernels, only slabs decode it; leave quantized_read "
+           "automatic", b.describe(), dtype_name(b.dtype));
+    return false;
+  }
   const MatmulAddend& addend = options.addend;
   const bool one_span = a.memory.spans().size() == 1 && b.memory.spans().size() == 1 &&
                         c.memory.spans().size() == 1 &&
                         (!addend.a || (addend.a->memory.spans().size() == 1 &&
                                        addend.b->memory.spans().size() == 1));
-  const bool fits = a.dtype != DType::f32 && variant != MatmulVariant::vector && batch == 1 &&
-                    M > kMatmulVectorRows && one_span &&
-                    K <= max_k_per_dispatch(ctx, pick_kernel(ctx, variant, a.dtype, c.dtype, M,
-                                                             256, K, a.dtype));
+  const uint64_t max_k =
+      max_k_per_dispatch(ctx, pick_kernel(ctx, variant, a.dtype, c.dtype, M, 256, K, a.dtype));
+  const bool runs = variant != MatmulVariant::vector && batch == 1 && one_span && K <= max_k;
+  if (slabs_only) {
+    if (!runs)
+      fail("[matmul] {} is read through slabs only, which take one unbatched matrix per operand "
+           "in one allocation and a K one dispatch may loop over: {} (A {}, C {})",
+           b.describe(),
+           batch != 1  ? "A is batched; give its rows as one matrix"
+           : !one_span ? "an operand spans several allocations"
+                       : fmt::format("K {} is past the {} here", K, max_k),
+           a.describe(), c.describe());
+    return true;
+  }
+  const bool fits = runs && a.dtype != DType::f32 && M > kMatmulVectorRows;
   if (options.quantized_read == QuantizedRead::slabs) {
     if (!fits)
       fail("[matmul] slabs of {} take 16-bit A ({}) of more than {} rows, one matrix in one "

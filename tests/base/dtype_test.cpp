@@ -78,6 +78,12 @@ TEST(DType, BlockTypesHaveBlockSizesAndNoElementSize) {
   EXPECT_EQ(dtype_block(DType::q6_k).bytes, 210u);
   EXPECT_EQ(dtype_block(DType::bf16).elements, 1u);
   EXPECT_EQ(dtype_bytes(DType::q8_0, 96), 3u * 34);
+  // MXFP4's blocks are odd-sized: 32 values in 17 bytes.
+  EXPECT_TRUE(dtype_is_block(DType::mxfp4));
+  EXPECT_EQ(dtype_bytes(DType::mxfp4, 96), 3u * 17);
+  EXPECT_EQ(dtype_name(DType::mxfp4), "mxfp4");
+  EXPECT_EQ(all_dtypes().front(), DType::f32);
+  EXPECT_EQ(all_dtypes().back(), DType::mxfp4);
   EXPECT_EQ(dtype_bytes(DType::f16, 7), 14u);
   EXPECT_EQ(dtype_name(DType::q5_k), "q5_k");
   // A block type's value has no size: asking is a bug, never a silently wrong 4.

@@ -7,8 +7,7 @@ using namespace vktrain;
 
 // DType's block sizes are the host layouts' (io::ggml_block), and the mapping goes both ways.
 TEST(GgmlDType, EveryDTypeMapsToAGgmlTypeOfTheSameBlock) {
-  for (int i = 0; i <= int(DType::q6_k); ++i) {
-    DType t = DType(i);
+  for (DType t : all_dtypes()) {
     io::GgmlType g = io::ggml_type_of(t);
     EXPECT_EQ(io::device_dtype(g), t) << dtype_name(t);
     io::GgmlBlock host = io::ggml_block(g);

@@ -1,11 +1,13 @@
 // transformers' MXFP4 layout (io/quant_hub_mxfp4.hpp) decodes every FP4 code at the extreme E8M0
 // scales to the format's values bit for bit, and to the same values as ggml's block_mxfp4
 // holding the same codes in its own nibble order; the NaN scale is NaN, and refused naming the
-// group.
+// group. Repacked into ggml's layout without decoding, the groups are that layout's bytes.
 #include <gtest/gtest.h>
 
 #include <bit>
 #include <cmath>
+
+#include <fmt/format.h>
 
 #include "io/quant.hpp"
 #include "io/quant_hub_mxfp4.hpp"
@@ -54,6 +56,15 @@ TEST(QuantHubMxfp4, EveryCodeAtExtremeScalesDecodesToTheFormatsValuesAsGgmlsLayo
   // ggml's decoder reads its own layout of the same codes to equal values (its code 8 is +0).
   const std::vector<float> from_ggml = io::dequantize(ggml, io::GgmlType::mxfp4, want.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(from_ggml[i], got[i]) << "value " << i;
+  // Repacking the hub's groups without decoding gives exactly that layout.
+  std::vector<std::byte> repacked(17 * groups);
+  io::hub_mxfp4_to_ggml(repacked, hub_blocks, hub_scales);
+  EXPECT_EQ(repacked, ggml);
+  EXPECT_EQ(test::error_message([&] {
+              io::hub_mxfp4_to_ggml(std::span(repacked).first(17), hub_blocks, hub_scales);
+            }),
+            fmt::format("[quant] MXFP4: {} scales for {} bytes of blocks and 17 bytes of ggml "
+                        "blocks", groups, 16 * groups));
 }
 
 // The format's NaN scale makes its group NaN; a checkpoint holding one is refused naming the

@@ -263,7 +263,7 @@ TEST_F(QuantizedBaseExport, MergedGgufKeepsTheBaseTypes) {
     const auto got = out.data(name), was = in.data(name);
     const std::string hf = name == "rope_freqs.weight" ? "" : io::gguf_to_hf_name(config.family, name);
     std::vector<float> w = hf.empty() ? std::vector<float>{} : dequantized.at(hf);
-    if (hf.empty() || !model::merge_adapter(w, hf, adapter)) {
+    if (hf.empty() || !model::merge_adapter(w, config, hf, adapter)) {
       EXPECT_TRUE(std::ranges::equal(got, was));
       continue;
     }
@@ -328,7 +328,7 @@ TEST_F(QuantizedBaseExport, MergedHuggingFaceModelIsTheDecodedMergeInBf16) {
   ASSERT_EQ(got.size(), want.size());
   int adapted = 0;
   for (auto& [name, w] : want) {
-    adapted += model::merge_adapter(w, name, adapter);
+    adapted += model::merge_adapter(w, config, name, adapter);
     EXPECT_EQ(got.at(name), io::dequantize(io::quantize(w, io::GgmlType::bf16), io::GgmlType::bf16,
                                            w.size()))
         << name;
@@ -402,10 +402,11 @@ TEST(ExportVocabulary, GgufModelTokenizesAsItsTokenizerJson) {
 }
 
 // LoRA on the experts' weights (PEFT's target_parameters) through its files, on the qwen3_moe
-// fixture with a random adapter in PEFT's layouts: the adapter loaded into a model and saved
-// again is the same file content (our device layout of lora_B converts both ways), `export
-// --format hf` merges W[e] + s B_e A_e as PEFT's get_delta_weight forms it, and the exports that
-// cannot carry it say so.
+// and gpt_oss fixtures with a random adapter in PEFT's layouts: the adapter loaded into a model
+// and saved again is the same file content (our device layout of lora_B converts both ways;
+// gpt-oss's gate_up rows interleave gate and up in PEFT's), `export --format hf` merges W[e] +
+// s B_e A_e as PEFT's get_delta_weight forms it (transposed for gpt-oss, whose experts module
+// is_transposed), and the exports that cannot carry it say so.
 constexpr int64_t kExpertRank = 3;
 
 // q and v projections and both expert weights, rank 3, values in PEFT's file layouts.
@@ -422,15 +423,17 @@ io::PeftAdapter random_expert_adapter(const io::ModelConfig& config) {
   return a;
 }
 
-struct ExpertAdapter : testing::Test {
+struct ExpertAdapter : testing::TestWithParam<std::string> {
   test::TempDir dir;
-  io::ModelConfig config = io::ModelSource(fixture("qwen3_moe")).config();
+  std::string model_dir = fixture(GetParam());
+  io::ModelConfig config = io::ModelSource(model_dir).config();
+  bool gpt_oss = config.family == io::Family::gpt_oss;
   io::PeftAdapter adapter = random_expert_adapter(config);
   std::string adapter_dir = dir.file("adapter");
   void SetUp() override { io::write_peft_adapter(adapter_dir, adapter); }
   cli::ExportOptions options(const std::string& format, const std::string& out) const {
     cli::ExportOptions o;
-    o.model = fixture("qwen3_moe");
+    o.model = model_dir;
     o.adapter = adapter_dir;
     o.out = dir.file(out);
     o.format = format;
@@ -439,21 +442,31 @@ struct ExpertAdapter : testing::Test {
 };
 
 // On the device lora_B is [E, out, r]; what comes back for saving is PEFT's [out, r E] again.
-TEST_F(ExpertAdapter, LoadedAndSavedAgainIsTheSameAdapter) {
-  auto m = model::load_pretrained(test::context(), config, io::ModelSource(fixture("qwen3_moe")), adapter_dir,
-                                  DType::f32);
+TEST_P(ExpertAdapter, LoadedAndSavedAgainIsTheSameAdapter) {
+  auto m = model::load_pretrained(test::context(), config, io::ModelSource(model_dir),
+                                  adapter_dir, DType::f32);
   const model::Parameter& b =
       m->parameters().at(model::layer_name(1, "mlp.experts.base_layer.lora_B.weight"));
-  EXPECT_EQ(b.spec.shape, (std::vector<int64_t>{8, 64, kExpertRank}));
-  io::PeftAdapter back = train::adapter_of(*m, fixture("qwen3_moe"));
+  EXPECT_EQ(b.spec.shape, (std::vector<int64_t>{config.moe.experts,
+                                                2 * config.moe.intermediate_size, kExpertRank}));
+  EXPECT_EQ(b.spec.peft_interleaved_rows, gpt_oss);
+  io::PeftAdapter back = train::adapter_of(*m, model_dir);
   EXPECT_EQ(back.shapes, adapter.shapes);
   EXPECT_EQ(back.weights, adapter.weights);
   EXPECT_EQ(back.lora.targets, adapter.lora.targets);
 }
 
-TEST_F(ExpertAdapter, MergedHuggingFaceModelHoldsEachExpertsDelta) {
+// In transformers' tensors (weights_of reads them into the device's layout; gpt-oss's go back to
+// its checkpoint's [E, in, out], gate_up's out columns gate and up alternating as PEFT's lora_B
+// rows are).
+TEST_P(ExpertAdapter, MergedHuggingFaceModelHoldsEachExpertsDelta) {
   run(options("hf", "merged"));
-  const auto base = weights_of(fixture("qwen3_moe")), merged = weights_of(dir.file("merged"));
+  auto base = weights_of(model_dir), merged = weights_of(dir.file("merged"));
+  for (const auto& spec : model::base_parameters(config))
+    for (const auto& piece : model::expert_pieces(config, spec))
+      if (piece.order != model::HubOrder::same)
+        for (auto* weights : {&base, &merged})
+          (*weights)[spec.name] = model::device_to_hub(piece, weights->at(spec.name));
   const size_t E = size_t(config.moe.experts), C = size_t(config.hidden_size),
                F = size_t(config.moe.intermediate_size);
   for (int64_t l = 0; l < config.num_layers; ++l)
@@ -464,19 +477,20 @@ TEST_F(ExpertAdapter, MergedHuggingFaceModelHoldsEachExpertsDelta) {
       const reference::ExpertLora lora{size_t(kExpertRank), 6.0 / kExpertRank,
                                        adapter.weights.at(at + ".lora_A.weight"),
                                        adapter.weights.at(at + ".lora_B.weight")};
-      const auto want = reference::expert_lora_merged(base.at(name), lora, E, out, in);
+      const auto want = reference::expert_lora_merged(base.at(name), lora, E, out, in, gpt_oss);
       EXPECT_LT(test::relative_error(merged.at(name), want), 1e-6) << name;
       EXPECT_NE(merged.at(name), base.at(name)) << name;
     }
-  const std::string router = model::layer_name(0, arch::hf::kRouter);
+  const std::string router = model::layer_name(0, gpt_oss ? arch::hf::kRouterOwn : arch::hf::kRouter);
   EXPECT_EQ(merged.at(router), base.at(router));
 }
 
 // llama.cpp applies LoRA to ffn_*_exps (llama-graph.cpp build_lora_mm_id: ggml_mul_mat_id of
-// lora_a, then lora_b, by the routed experts), and its loader checks a.ne[0] == W.ne[0],
+// lora_a, then lora_b, by the routed experts; gpt-oss's graph, models/openai-moe.cpp, runs its
+// experts through build_moe_ffn, which does), and its loader checks a.ne[0] == W.ne[0],
 // b.ne[1] == W.ne[1], a.ne[1] == b.ne[0]: per expert e, lora_a {in, r, E} and lora_b
 // {r, out, E} against the merged GGUF's ffn_{gate,up,down}_exps.
-TEST_F(ExpertAdapter, GgufLoraCarriesEachExpertsBlocksAsLlamaCppReadsThem) {
+TEST_P(ExpertAdapter, GgufLoraCarriesEachExpertsBlocksAsLlamaCppReadsThem) {
   run(options("gguf-lora", "lora.gguf"));
   auto o = options("gguf", "merged.gguf");
   o.gguf_type = "f16";
@@ -491,31 +505,34 @@ TEST_F(ExpertAdapter, GgufLoraCarriesEachExpertsBlocksAsLlamaCppReadsThem) {
     EXPECT_EQ(a, (std::vector<uint64_t>{w[0], R, E})) << base;
     EXPECT_EQ(b, (std::vector<uint64_t>{R, w[1], E})) << base;
   }
-  // Expert 5's up rows: rows [F, 2F) of gate_up's lora_B, its columns j * E + 5.
+  // Expert 5's up rows: rows [F, 2F) of gate_up's lora_B (gpt-oss: its odd rows), its columns
+  // j * E + 5.
   const auto& peft_b = adapter.weights.at(model::layer_name(1, "mlp.experts.base_layer.lora_B.weight"));
   const auto up_b = io::dequantize(lora.data("blk.1.ffn_up_exps.weight.lora_b"), io::GgmlType::f32,
                                    E * F * R);
-  for (uint64_t o = 0; o < F; ++o)
+  for (uint64_t o = 0; o < F; ++o) {
+    const uint64_t row = gpt_oss ? 2 * o + 1 : F + o;
     for (uint64_t j = 0; j < R; ++j)
-      ASSERT_EQ(up_b[(5 * F + o) * R + j], peft_b[(F + o) * R * E + j * E + 5]) << o << " " << j;
+      ASSERT_EQ(up_b[(5 * F + o) * R + j], peft_b[row * R * E + j * E + 5]) << o << " " << j;
+  }
 }
 
 // A checkpoint of a run with expert adapters restores them as they were (resume): the adapter
 // goes through PEFT's file layout, the optimizer's state through ours.
-TEST_F(ExpertAdapter, CheckpointRestoresTheAdapters) {
+TEST_P(ExpertAdapter, CheckpointRestoresTheAdapters) {
   model::ModelSetup setup;
   setup.dtype = DType::f32;
   setup.lora = adapter.lora;
   auto make = [&] {
     auto m = std::make_unique<model::Transformer>(test::context(), config, setup);
-    model::load_base_weights(m->parameters(), config, io::ModelSource(fixture("qwen3_moe")));
+    model::load_base_weights(m->parameters(), config, io::ModelSource(model_dir));
     return m;
   };
   auto saved = make();
   model::load_adapter_weights(saved->parameters(), config, adapter);
   auto optimizer = train::make_optimizer(saved->parameters(), {});
   fs::create_directories(dir.file("checkpoint"));  // the trainer's assembly directory
-  train::write_trainable(dir.file("checkpoint"), *saved, *optimizer, fixture("qwen3_moe"));
+  train::write_trainable(dir.file("checkpoint"), *saved, *optimizer, model_dir);
   auto restored = make();
   auto restored_optimizer = train::make_optimizer(restored->parameters(), {});
   train::read_trainable(restored->parameters(), *restored_optimizer, dir.file("checkpoint"));
@@ -524,6 +541,8 @@ TEST_F(ExpertAdapter, CheckpointRestoresTheAdapters) {
       EXPECT_EQ(restored->parameters().read(p.spec.name), saved->parameters().read(p.spec.name))
           << p.spec.name;
 }
+
+INSTANTIATE_TEST_SUITE_P(Families, ExpertAdapter, testing::Values("qwen3_moe", "gpt_oss"));
 
 }  // namespace
 }  // namespace vktrain

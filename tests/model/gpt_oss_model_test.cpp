@@ -2,7 +2,8 @@
 // sinks, the o_proj and router biases, the top-k-then-softmax router, the experts' biases, the
 // clamped SwiGLU and the load-balancing loss) has the gradient of the device's own loss, checked
 // by central differences where each parameter's gradient is largest, and recompute gives the
-// same bits. The CPU reference model and the transformers fixture check the values themselves.
+// same bits; LoRA on its experts trains. The CPU reference model and the transformers fixture
+// check the values themselves.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "ops/elementwise.hpp"
 #include "support/support.hpp"
 #include "train/batch_upload.hpp"
+#include "train/step.hpp"
 #include "vk/recorder.hpp"
 
 namespace vktrain {
@@ -106,24 +108,34 @@ TEST(GptOssModel, GradientsMatchCentralDifferencesOfTheLoss) {
   probe(0, arch::hf::kExpertsDownBias, any);
 }
 
-// LoRA: the sinks and biases stay frozen with the base; the experts take no adapter (PEFT's
-// target on gpt-oss's interleaved gate_up_proj is not mapped), refused in one line.
-TEST(GptOssModel, LoraFreezesTheSinksAndRefusesExpertAdapters) {
+// LoRA on the attention and the experts (PEFT's target_parameters): the sinks and biases stay
+// frozen with the base, every expert adapter gets a gradient, and a few AdamW steps on one batch
+// lower the loss.
+TEST(GptOssModel, LoraOnTheExpertsTrainsWithTheSinksFrozen) {
   const io::ModelConfig config = test::tiny_config("gpt_oss");
   model::ModelSetup setup;
   setup.lora.rank = 2;
   setup.lora.alpha = 4;
-  setup.lora.targets = model::parse_lora_targets("q,k,v,o");
+  setup.lora.targets = model::parse_lora_targets("q,k,v,o,experts");
   auto m = test::random_model(config, setup, 5);
-  const test::GpuRun run = test::run_gradients(*m, test::tiny_batch(config, 2), false);
+  const data::HostBatch batch = test::tiny_batch(config, 2);
+  const test::GpuRun run = test::run_gradients(*m, batch, false);
   EXPECT_EQ(run.grads.count(model::layer_name(0, arch::hf::kSinks)), 0u);
   EXPECT_EQ(run.grads.count(model::layer_name(0, "self_attn.o_proj.lora_B.weight")), 1u);
-  setup.lora.targets = model::parse_lora_targets("q,experts");
-  EXPECT_EQ(test::error_message([&] { model::lora_parameters(config, setup.lora); }),
-            "[lora] --lora-targets q_proj,experts.gate_up_proj,experts.down_proj: "
-            "adapters on gpt_oss's experts are not supported: PEFT adapts its checkpoint's "
-            "gate_up_proj [E, C, 2F], whose gate and up columns interleave, which vktrain's "
-            "experts do not map yet; target q,k,v,o (or --full)");
+  size_t expert_adapters = 0;
+  for (const auto& [name, grad] : run.grads)
+    if (name.find("mlp.experts") != std::string::npos) {
+      ++expert_adapters;
+      EXPECT_TRUE(std::ranges::any_of(grad, [](float g) { return g != 0.0f; })) << name;
+    }
+  EXPECT_EQ(expert_adapters, size_t(4 * config.num_layers));  // A and B of gate_up and down
+  train::TrainingStep step(*m, {batch.batch, batch.time, 1, false}, ops::AdamwOptions{});
+  double first = 0, last = 0;
+  for (int64_t s = 1; s <= 6; ++s) {
+    last = step.run({batch}, 1e-2, s, 0).loss;
+    if (s == 1) first = last;
+  }
+  EXPECT_LT(last, first);
 }
 
 }  // namespace

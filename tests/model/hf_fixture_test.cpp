@@ -72,19 +72,19 @@ data::HostBatch fixture_batch(const Expected& e) {
   return b;
 }
 
-// make_fixtures.py's LORA (all-linear) and, for qwen3_moe, MOE_LORA: the attention projections
-// and the experts' gate_up_proj and down_proj (PEFT's target_parameters); gpt_oss's
-// GPT_OSS_LORA: the attention projections only.
-model::ModelSetup lora_setup(const std::string& family) {
+// The adapter make_fixtures.py put on the fixture (expected.json's "lora"): LORA (all-linear),
+// or on the mixtures of experts the attention projections and, where its target_parameters
+// name them, the experts' gate_up_proj and down_proj (MOE_LORA; gpt_oss's fixture from before
+// the script adapted its experts has the attention only).
+model::ModelSetup lora_setup(const Expected& e) {
   model::ModelSetup setup;
   setup.lora.rank = kRank;
   setup.lora.alpha = 16;
-  // As make_fixtures.py's adapters: the experts' weights too where vktrain adapts them (not
-  // gpt-oss's interleaved gate_up, whose adapters model/layout.cpp refuses).
-  const bool experts = family == "qwen3_moe" || family == "mixtral";
-  setup.lora.targets = model::parse_lora_targets(experts                ? "q,k,v,o,experts"
-                                                 : family == "gpt_oss" ? "q,k,v,o"
-                                                                       : "all-linear");
+  const nlohmann::json& lora = e.json["lora"];
+  const char* targets = lora.contains("target_parameters")  ? "q,k,v,o,experts"
+                        : lora["target_modules"].is_array() ? "q,k,v,o"
+                                                            : "all-linear";
+  setup.lora.targets = model::parse_lora_targets(targets);
   return setup;
 }
 
@@ -170,13 +170,14 @@ TEST(HuggingFaceFixtures, FullFineTuningLogitsLossAndGradients) {
 
 TEST(HuggingFaceFixtures, LoraLogitsLossAndGradients) {
   for (const auto& family : kFamilies)
-    expect_gradients(family, Expected(family), "lora_grad.", lora_setup(family), "lora_logits",
-                     "lora_loss");
+    expect_gradients(family, Expected(family), "lora_grad.", lora_setup(Expected(family)),
+                     "lora_logits", "lora_loss");
 }
 
 TEST(HuggingFaceFixtures, LoraAdamwTrajectory) {
   for (const auto& family : kFamilies)
-    expect_trajectory(family, Expected(family), lora_setup(family), 1e-2, "lora_trajectory");
+    expect_trajectory(family, Expected(family), lora_setup(Expected(family)), 1e-2,
+                      "lora_trajectory");
 }
 
 TEST(HuggingFaceFixtures, FullFineTuningAdamwTrajectory) {
@@ -190,7 +191,7 @@ TEST(HuggingFaceFixtures, FullFineTuningAdamwTrajectory) {
 // summation orders.
 TEST(HuggingFaceFixtures, HalfPrecisionLoraFollowsTheF32Trajectory) {
   for (DType dtype : {DType::f16, DType::bf16}) {
-    model::ModelSetup setup = lora_setup("llama");
+    model::ModelSetup setup = lora_setup(Expected("llama"));
     setup.dtype = dtype;
     for (const char* family : {"llama", "qwen3"})
       expect_trajectory(family, Expected(family), setup, 1e-2, "lora_trajectory",

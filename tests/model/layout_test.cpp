@@ -115,6 +115,33 @@ TEST(Layout, LoraOnExpertWeightsIsNamedAsPeftNestsItsWrappers) {
   EXPECT_EQ(model::from_peft_layout(b, model::to_peft_layout(b, values)), values);
 }
 
+// gpt-oss's experts as PEFT adapts them (transformers' GptOssExperts is_transposed): the same
+// shapes as Qwen3-MoE's, but gate_up's lora_B rows are its checkpoint's columns, gate and up
+// alternating: PEFT's row 2j is the device's gate row j, 2j + 1 its up row j (F + j).
+TEST(Layout, GptOssExpertAdaptersInterleaveGateUpRowsInPeftsLayout) {
+  const io::ModelConfig c = test::tiny_config("gpt_oss");  // C 48, 5 experts of F 80
+  const model::LoraConfig lora{.rank = 3, .alpha = 6, .targets = model::parse_lora_targets("experts")};
+  std::map<std::string, model::ParameterSpec> specs;
+  for (auto& spec : model::lora_parameters(c, lora)) specs.emplace(spec.name, spec);
+  const model::ParameterSpec& b = specs.at(model::layer_name(0, "mlp.experts.base_layer.lora_B.weight"));
+  EXPECT_EQ(b.shape, (std::vector<int64_t>{5, 160, 3}));
+  EXPECT_TRUE(b.peft_interleaved_rows);
+  EXPECT_FALSE(specs.at(model::layer_name(0, "mlp.experts.lora_B.weight")).peft_interleaved_rows);
+  EXPECT_FALSE(specs.at(model::layer_name(0, "mlp.experts.base_layer.lora_A.weight")).peft_interleaved_rows);
+  EXPECT_EQ(model::peft_shape(b), (std::vector<int64_t>{160, 15}));
+  const auto device = test::random_values(5 * 160 * 3, 8);
+  const auto peft = model::to_peft_layout(b, device);
+  for (int64_t e = 0; e < 5; ++e)
+    for (int64_t j = 0; j < 80; ++j)
+      for (int64_t k = 0; k < 3; ++k) {
+        // Device B [E, 2F, r]; PEFT's [2F, r E], expert e's column k at k E + e.
+        ASSERT_EQ(peft[size_t(2 * j * 15 + k * 5 + e)], device[size_t((e * 160 + j) * 3 + k)]);
+        ASSERT_EQ(peft[size_t((2 * j + 1) * 15 + k * 5 + e)],
+                  device[size_t((e * 160 + 80 + j) * 3 + k)]);
+      }
+  EXPECT_EQ(model::from_peft_layout(b, peft), device);
+}
+
 TEST(Layout, LoraTargetsThatCannotApplyAreOneClearError) {
   std::string error = test::error_message([] { model::parse_lora_targets("q,router"); });
   EXPECT_NE(error.find("[lora] --lora-targets: 'router': the router stays frozen"),

@@ -77,9 +77,10 @@ TEST(ReferenceMoe, LoraOnAttentionAndExpertsMatchesTheReference) {
   expect_matches("mixtral", lora_setup("q,k,v,o,gate_up_proj"));
 }
 
-// gpt-oss's LoRA is on the attention (its experts' adapters are refused; model/layout.cpp).
-TEST(ReferenceMoe, GptOssLoraOnTheAttentionMatchesTheReference) {
-  expect_matches("gpt_oss", lora_setup("q,k,v,o"));
+// gpt-oss's LoRA on the attention, and on its experts (both, and down_proj alone).
+TEST(ReferenceMoe, GptOssLoraOnTheAttentionAndExpertsMatchesTheReference) {
+  expect_matches("gpt_oss", lora_setup("q,k,v,o,experts"));
+  expect_matches("gpt_oss", lora_setup("v,experts.down_proj"));
 }
 
 }  // namespace vktrain

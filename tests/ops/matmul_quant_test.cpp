@@ -40,20 +40,20 @@ std::string describe(const QuantCase& q) {
 }
 
 // Whether the case stages W in A's 16-bit type: the cooperative-matrix kernels and slabs (on a
-// GPU automatic takes slabs for 16-bit A).
+// GPU automatic takes slabs for 16-bit A; MXFP4 always takes them).
 bool stages_16_bit(const QuantCase& q) {
   return q.in != DType::f32 &&
          (q.variant == MatmulVariant::coopmat || q.variant == MatmulVariant::coopmat2 ||
-          q.read == QuantizedRead::slabs ||
+          q.read == QuantizedRead::slabs || q.weight == DType::mxfp4 ||
           (q.read == QuantizedRead::automatic && test::context().caps().is_gpu()));
 }
 
 // The cooperative-matrix kernels stage W in A's 16-bit type: f16 holds no value past 65504, so
 // their f16 cases take blocks that llama.cpp's quantizer makes of ordinary weights (bf16 ones the
-// random blocks, extreme scales included).
+// random blocks, extreme scales included). MXFP4 has no encoder, and its random blocks fit f16.
 std::vector<std::byte> weight_blocks(const QuantCase& q, uint64_t rows, uint64_t cols) {
   uint32_t seed = q.m + q.n + q.k;
-  if (!stages_16_bit(q) || q.in != DType::f16)
+  if (!stages_16_bit(q) || q.in != DType::f16 || q.weight == DType::mxfp4)
     return test::random_blocks(q.weight, rows, cols, seed);
   return io::quantize(test::random_values(rows * cols, seed), io::ggml_type_of(q.weight));
 }
@@ -161,10 +161,12 @@ TEST_P(MatmulQuantTypes, CoopmatVariantsMatchOrSayWhyNot) {
   auto types = test::block_types();
   bool forward_here = (std::find(types.begin(), types.end(), t) - types.begin()) % 2 == 0;
   bool forward = ctx.caps().is_gpu() || forward_here, backward = ctx.caps().is_gpu() || !forward_here;
+  // MXFP4 has no fused kernels: its products take slabs whatever is asked.
+  const QuantizedRead fused = t == DType::mxfp4 ? QuantizedRead::automatic : QuantizedRead::fused;
   for (auto v : {MatmulVariant::coopmat, MatmulVariant::coopmat2}) {
     for (DType in : {DType::f16, DType::bf16}) {
       DType out = in == DType::f16 ? DType::f32 : in;
-      QuantCase first{t, in, out, true, 70, 45, 2 * block, 1.0f, 0.0f, 0, v, QuantizedRead::fused};
+      QuantCase first{t, in, out, true, 70, 45, 2 * block, 1.0f, 0.0f, 0, v, fused};
       if (auto why = ops::matmul_unavailable(ctx, v, in, out, t); !why.empty()) {
         auto message = test::error_message([&] { check(ctx, first); });
         EXPECT_NE(message.find("cannot run: " + why), std::string::npos) << message;
@@ -172,7 +174,7 @@ TEST_P(MatmulQuantTypes, CoopmatVariantsMatchOrSayWhyNot) {
       }
       if (forward) {
         check(ctx, first);
-        check(ctx, {t, in, out, true, 40, 24, 4 * block, 1.0f, 0.5f, 2, v, QuantizedRead::fused});  // split-K parts
+        check(ctx, {t, in, out, true, 40, 24, 4 * block, 1.0f, 0.5f, 2, v, fused});  // split-K parts
         // A LoRA branch beside the base product (coopmat2: in the same pass).
         auto va2 = test::random_values(size_t(70) * 16, 45, in);
         auto vb2 = test::random_values(size_t(16) * 45, 46, in);
@@ -182,8 +184,8 @@ TEST_P(MatmulQuantTypes, CoopmatVariantsMatchOrSayWhyNot) {
         check(ctx, first, &addend, &va2, &vb2);
       }
       if (backward) {
-        check(ctx, {t, in, out, false, 70, block, 45, 1.5f, 0.5f, 0, v, QuantizedRead::fused});
-        check(ctx, {t, in, out, false, 37, block, 64, 1.0f, 0.0f, 0, v, QuantizedRead::fused});  // aligned K
+        check(ctx, {t, in, out, false, 70, block, 45, 1.5f, 0.5f, 0, v, fused});
+        check(ctx, {t, in, out, false, 37, block, 64, 1.0f, 0.0f, 0, v, fused});  // aligned K
       }
     }
   }
@@ -365,4 +367,53 @@ TEST(MatmulQuant, WhatItCannotDoIsNamed) {
   Tensor xi = make_tensor(ctx, DType::i32, {4, 96}, "ids");
   message = test::error_message([&] { ops::matmul(rec, y, xi, w, {false, true}); });
   EXPECT_NE(message.find("must be f32, f16 or bf16"), std::string::npos) << message;
+}
+
+// MXFP4 has no fused kernels: every product on it decodes slabs for the float kernels, f32
+// activations and a few rows (generation) included. Both orientations at sizes no tile divides,
+// rows of W that start at odd bytes (17-byte blocks), small forced slabs with a short last one
+// (forward: 300 rows in 256-row slabs; backward: 17 blocks of columns in 8-block slabs, and 700
+// rows in 256-row slabs along K), alpha and beta, and a LoRA branch.
+TEST(MatmulQuant, Mxfp4TakesSlabsEverywhere) {
+  auto& ctx = test::context();
+  const DType t = DType::mxfp4;
+  const auto automatic = QuantizedRead::automatic;
+  const auto portable = MatmulVariant::portable;
+  for (DType in : {DType::f32, DType::bf16, DType::f16}) {
+    const uint64_t e = dtype_size(in);
+    check(ctx, {t, in, in, true, 19, 300, 96, 1.0f, 0.5f, 0, portable, automatic, 256 * 96 * e});
+    check(ctx, {t, in, DType::f32, false, 21, 544, 45, 1.5f, 0.0f, 0, portable, automatic,
+                256 * 45 * e});
+    check(ctx, {t, in, in, false, 37, 544, 700, 1.5f, 0.5f, 0, portable, automatic,
+                256 * 544 * e + 37 * 544 * 4});
+    check(ctx, {t, in, in, true, 3, 45, 160, 1.0f, 0.0f, 0, MatmulVariant::automatic});
+  }
+  check(ctx, {t, DType::f32, DType::f32, true, 1, 70, 96, 1.0f, 0.0f, 0, MatmulVariant::automatic});
+  auto va2 = test::random_values(size_t(23) * 16, 43), vb2 = test::random_values(size_t(16) * 300, 44);
+  Tensor a2 = test::tensor_with({23, 16}, DType::f32, va2, "lora x A", ctx);
+  Tensor b2 = test::tensor_with({300, 16}, DType::f32, vb2, "lora B", ctx);
+  ops::MatmulAddend addend{&a2, &b2, true, 2.0f};
+  check(ctx, {t, DType::f32, DType::f32, true, 23, 300, 64, 1.0f, 0.0f, 0, portable, automatic, 1},
+        &addend, &va2, &vb2);
+  // matmul_choose and matmul_unavailable speak of the float kernels that multiply the slabs.
+  for (DType in : {DType::f16, DType::bf16})
+    EXPECT_EQ(ops::matmul_choose(ctx, in, in, t), ops::matmul_choose(ctx, in, in, in));
+  EXPECT_NE(ops::matmul_unavailable(ctx, MatmulVariant::vector, DType::f32, DType::f32, t)
+                .find("no vector kernel"),
+            std::string::npos);
+}
+
+// What MXFP4's slabs cannot take is named: fused reads, and a weight over several allocations.
+TEST(MatmulQuant, Mxfp4SaysWhatSlabsCannotTake) {
+  auto message = test::error_message([&] {
+    check(test::context(), {DType::mxfp4, DType::f32, DType::f32, true, 9, 20, 64, 1.0f, 0.0f, 0,
+                            MatmulVariant::portable, QuantizedRead::fused});
+  });
+  EXPECT_NE(message.find("has no fused kernels"), std::string::npos) << message;
+  vk::ContextOptions options = vk::ContextOptions::from_env();
+  options.memory.max_span = 4 << 10;
+  vk::Context ctx(options);
+  message = test::error_message(
+      [&] { check(ctx, {DType::mxfp4, DType::f32, DType::f32, true, 7, 300, 512}); });
+  EXPECT_NE(message.find("is read through slabs only"), std::string::npos) << message;
 }

@@ -65,10 +65,9 @@ TEST(QuantBlocks, KernelSizesAgreeWithHostLayouts) {
       {DType::q5_1, {Q5_1_ELEMENTS, Q5_1_BYTES}}, {DType::q2_k, {Q2_K_ELEMENTS, Q2_K_BYTES}},
       {DType::q3_k, {Q3_K_ELEMENTS, Q3_K_BYTES}}, {DType::q4_k, {Q4_K_ELEMENTS, Q4_K_BYTES}},
       {DType::q5_k, {Q5_K_ELEMENTS, Q5_K_BYTES}}, {DType::q6_k, {Q6_K_ELEMENTS, Q6_K_BYTES}},
+      {DType::mxfp4, {MXFP4_ELEMENTS, MXFP4_BYTES}},
   };
-  size_t block_types = 0;
-  for (int i = 0; i <= int(DType::q6_k); ++i) block_types += dtype_is_block(DType(i));
-  EXPECT_EQ(std::size(kernel), block_types);
+  EXPECT_EQ(std::size(kernel), test::block_types().size());
   for (auto [t, block] : kernel) {
     io::GgmlBlock host = io::ggml_block(io::ggml_type_of(t));
     EXPECT_EQ(block.elements, host.elements) << dtype_name(t);

@@ -343,7 +343,7 @@ MoeBlockGradients moe_block_backward(const MoeBlock& b, const std::vector<float>
 }
 
 std::vector<float> expert_lora_merged(const std::vector<float>& w, const ExpertLora& lora,
-                                      size_t E, size_t out, size_t in) {
+                                      size_t E, size_t out, size_t in, bool is_transposed) {
   std::vector<float> merged(w.size());
   const size_t r = lora.rank;
   for (size_t e = 0; e < E; ++e)
@@ -352,7 +352,7 @@ std::vector<float> expert_lora_merged(const std::vector<float>& w, const ExpertL
         double delta = 0;
         for (size_t j = 0; j < r; ++j)
           delta += double(lora.b[o * r * E + j * E + e]) * lora.a[(e * r + j) * in + i];
-        size_t at = (e * out + o) * in + i;
+        size_t at = is_transposed ? (e * in + i) * out + o : (e * out + o) * in + i;
         merged[at] = float(w[at] + lora.scale * delta);
       }
   return merged;

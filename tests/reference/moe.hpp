@@ -55,14 +55,17 @@ void moe_aux_loss_backward(std::vector<double>& dlogits,
 
 // PEFT's ParamWrapper on one expert weight w [E, out, in], in PEFT's layouts: lora_A [E r, in],
 // lora_B [out, r E], and the merged weight w[e] + s B_e A_e as its get_delta_weight forms it
-// (einsum "o r e, e r i -> e o i" of lora_B as [out, r, E] and lora_A as [E, r, in]).
+// (einsum "o r e, e r i -> e o i" of lora_B as [out, r, E] and lora_A as [E, r, in]). Where the
+// experts module is_transposed (transformers 5's GptOssExperts: x @ W), w is [E, in, out] and
+// the delta "o r e, e r i -> e i o".
 struct ExpertLora {
   size_t rank = 0;
   double scale = 1.0;
   std::vector<float> a, b;
 };
 std::vector<float> expert_lora_merged(const std::vector<float>& w, const ExpertLora& lora,
-                                      size_t E, size_t out, size_t in);
+                                      size_t E, size_t out, size_t in,
+                                      bool is_transposed = false);
 // dA and dB (PEFT's layouts, written) from the merged weight's gradient dw [E, out, in].
 void expert_lora_gradients(std::vector<double>& da, std::vector<double>& db,
                            const std::vector<double>& dw, const ExpertLora& lora, size_t E,

@@ -36,8 +36,8 @@ std::vector<std::byte> random_bytes(size_t n, uint32_t seed) {
 
 std::vector<DType> block_types() {
   std::vector<DType> types;
-  for (int i = 0; i <= int(DType::q6_k); ++i)
-    if (dtype_is_block(DType(i))) types.push_back(DType(i));
+  for (DType t : all_dtypes())
+    if (dtype_is_block(t)) types.push_back(t);
   return types;
 }
 
@@ -50,6 +50,7 @@ std::vector<std::byte> random_blocks(DType t, uint64_t rows, uint64_t cols, uint
     case DType::q2_k: scales = {80, 82}; break;
     case DType::q3_k: scales = {108}; break;
     case DType::q6_k: scales = {208}; break;
+    case DType::mxfp4: break;  // a one-byte scale, below
     default: fail("[test] random_blocks: {} is not a block type", dtype_name(t));
   }
   const uint16_t extremes[] = {0x7bff, 0xfbff, 0x0400, 0x0001, 0x83ff, 0x0000};
@@ -64,6 +65,13 @@ std::vector<std::byte> random_blocks(DType t, uint64_t rows, uint64_t cols, uint
       bytes[at + offset] = std::byte(d & 0xff);
       bytes[at + offset + 1] = std::byte(d >> 8);
     }
+  if (t == DType::mxfp4) {
+    const uint8_t extremes_e8m0[] = {0, 1, 2, 134, 100, 127};
+    for (size_t at = 0; at < bytes.size(); at += block.bytes) {
+      uint32_t pick = rng() % 16;
+      bytes[at] = std::byte(pick < 6 ? extremes_e8m0[pick] : uint8_t(118 + rng() % 13));
+    }
+  }
   return bytes;
 }
 

@@ -21,12 +21,14 @@ std::vector<float> random_values(size_t n, uint32_t seed, DType dtype = DType::f
 // n seeded random bytes (the blocks of quantized tensors).
 std::vector<std::byte> random_bytes(size_t n, uint32_t seed);
 
-// Every block dtype (q8_0 ... q6_k).
+// Every block dtype (q8_0 ... q6_k, mxfp4).
 std::vector<DType> block_types();
 
 // Random blocks of block dtype `t` for `rows` rows of `cols` values: random quant bytes (every
 // code appears in a few thousand values) and f16 scales drawn from the extremes (f16 max and
-// -max, the smallest normal, subnormals, zero) and ordinary values, never inf or NaN.
+// -max, the smallest normal, subnormals, zero) and ordinary values, never inf or NaN. MXFP4's
+// E8M0 scales likewise: 0, 1 and 2 (subnormal values), 2^-27, 1, 2^7 (values up to 768, so
+// products in f16 stay finite) and ordinary ones; never those whose values are infinite.
 std::vector<std::byte> random_blocks(DType t, uint64_t rows, uint64_t cols, uint32_t seed);
 
 Tensor tensor_with(const std::vector<int64_t>& shape, DType dtype, const std::vector<float>& values,
