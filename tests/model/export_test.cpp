@@ -297,7 +297,7 @@ TEST(QuantizedMoeExport, MergedGgufRequantizesTheExperts) {
   auto merged = weights_of(base);  // Hugging Face order, gate_up fused
   std::set<std::string> adapted;
   for (auto& [name, w] : merged)
-    if (model::merge_adapter(w, name, adapter)) adapted.insert(name);
+    if (model::merge_adapter(w, config, name, adapter)) adapted.insert(name);
   const std::string layer = model::layer_name(0, "");
   EXPECT_EQ(adapted.size(), 6u);  // q_proj and the two expert weights of both layers
   EXPECT_TRUE(adapted.count(layer + arch::hf::kExpertsDown));
@@ -536,10 +536,11 @@ TEST_P(ExpertAdapter, CheckpointRestoresTheAdapters) {
   auto restored = make();
   auto restored_optimizer = train::make_optimizer(restored->parameters(), {});
   train::read_trainable(restored->parameters(), *restored_optimizer, dir.file("checkpoint"));
-  for (const auto& p : saved->parameters().all())
-    if (model::is_lora_parameter(p.spec.name))
-      EXPECT_EQ(restored->parameters().read(p.spec.name), saved->parameters().read(p.spec.name))
-          << p.spec.name;
+  for (const auto& p : saved->parameters().all()) {
+    if (!model::is_lora_parameter(p.spec.name)) continue;
+    EXPECT_EQ(restored->parameters().read(p.spec.name), saved->parameters().read(p.spec.name))
+        << p.spec.name;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, ExpertAdapter, testing::Values("qwen3_moe", "gpt_oss"));
