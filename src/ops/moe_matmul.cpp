@@ -224,7 +224,9 @@ void moe_matmul(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& w,
   uint64_t K = options.trans_w ? s.cols : s.band, N = options.trans_w ? s.band : s.cols;
   uint64_t S = check_rows(op, x, K, y, N);
   if (dtype_is_block(w.dtype))
-    return moe_matmul_parts::slab_product(rec, y, x, w, offsets, options);
+    return moe_matmul_parts::takes_vector(rec.context(), y, x, w, options)
+               ? moe_matmul_parts::vector_product(rec, y, x, w, offsets, options)
+               : moe_matmul_parts::slab_product(rec, y, x, w, offsets, options);
   auto a = moe::whole(op, x), b = moe::whole(op, w), c = moe::whole(op, y),
        off = moe::whole(op, offsets);
   kernels::MoeMatmulPush push{};

@@ -17,6 +17,11 @@
 // recording's workspace in x's dtype, and the float kernel runs over only those experts. A piece
 // splits N, never K, so every output sums its products in the float kernel's order: the product
 // equals moe_matmul on io::dequantize's floats (in x's dtype) bit for bit on the same variant.
+// A generation step's x w^T (at most as many grouped rows as experts, moe_matmul_vector.cpp says
+// why) instead reads only the experts that own rows: a matrix-vector kernel decodes each of their
+// blocks where it multiplies it, at most kMatmulVectorRows of an expert's rows at a time, like
+// ops::matmul's vector variant (its sums in another order, so equal to the slabs' within
+// rounding, not bit for bit); where the device lacks subgroup arithmetic, slabs.
 // moe_matmul_weight never takes a block type: a quantized base is frozen.
 #include <string>
 #include <string_view>
@@ -58,6 +63,9 @@ struct MoeMatmulOptions {
   // A block-quantized w: the largest slab decoded at once (0: kMatmulSlabBytes; tests force
   // small slabs).
   uint64_t slab_bytes = 0;
+  // A block-quantized w: slabs even where the vector kernel would read only the routed experts
+  // (tests compare the two).
+  bool force_slabs = false;
 };
 
 // The workspace moe_matmul takes on a w of dtype `weight` ([E, R, Q], its band of `band_rows`

@@ -20,4 +20,13 @@ void dispatch_rows(vk::Recorder& rec, const kernels::MoeMatmulPush& push, DType 
 void slab_product(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& w,
                   const Tensor& offsets, const MoeMatmulOptions& options);
 
+// Whether the matrix-vector kernel takes moe_matmul's product on a block-quantized w (checked by
+// the caller) instead of slabs: x w^T, few grouped rows, subgroup arithmetic, not forced off.
+bool takes_vector(const vk::Context& context, const Tensor& y, const Tensor& x, const Tensor& w,
+                  const MoeMatmulOptions& options);
+
+// y = alpha * x w[e]^T + beta * y on a block-quantized w, reading only the experts with rows.
+void vector_product(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& w,
+                    const Tensor& offsets, const MoeMatmulOptions& options);
+
 }  // namespace vktrain::ops::moe_matmul_parts
