@@ -1,12 +1,12 @@
-// bench/attention: the tiled attention kernels. First a check on a small shape: the forward
-// against a double-precision host computation of sampled rows, the backward against a
-// directional central difference through the forward (L = sum(o * r), so <grad, u> must match
-// (L(x + eps u) - L(x - eps u)) / 2 eps). Then forward and backward timed over replays at
+// bench/attention: the tiled attention kernels. First a check of what is timed (variant, dtype,
+// heads, head_dim, sinks, tiles, kv parts) at B 2, T 100 (no multiple of any tile): o, lse and
+// the gradients against tests/reference's attention in double, within the tolerances the tests
+// hold that variant and dtype to. Then forward and backward timed over replays at
 // Qwen3-1.7B's attention (16 query heads, 8 kv heads, head_dim 128, causal; --heads and
 // --head-dim for others, Gemma-3-1B: --heads 4 1 --head-dim 256) for B x T = 8 x 512 and
 // 2 x 4096, in TFLOP/s against a peak: the matmul ops choose for the dtype, measured here, or
 // --peak, and the backward's kernels one by one (a profiled, serialized run). --variant picks
-// the kernels (auto: coopmat2, else coopmat, for f16 and bf16 where the device has them),
+// the kernels (auto: what ops::attention_automatic_variant says for the dtype and head_dim),
 // --kv-parts the parts of the dk/dv kernel (0: the op's choice), --coopmat-tile RBxBC the
 // coopmat kernels' row blocks per subgroup and visited rows (ops::CoopmatTile; 0x0: the op's
 // choice), --coopmat2-tile OWNxBCxTHREADS the coopmat2 kernels' own rows, visited rows and
@@ -19,11 +19,12 @@
 
 #include <cmath>
 #include <cstdio>
-#include <random>
 
 #include "base/error.hpp"
 #include "cli/measure.hpp"
 #include "ops/attention.hpp"
+#include "reference/attention.hpp"
+#include "support/support.hpp"
 
 using namespace vktrain;
 
@@ -75,80 +76,11 @@ struct Layer {
   }
 };
 
-// Largest error of o and lse on sampled rows against double precision, relative to the
-// largest value.
-double check_forward(vk::Context& ctx, Layer& x) {
-  {
-    vk::Recorder rec(ctx);
-    x.forward(rec);
-    rec.run();
-  }
-  auto q = read_floats(ctx, x.q), k = read_floats(ctx, x.k), v = read_floats(ctx, x.v),
-       o = read_floats(ctx, x.o), lse = read_floats(ctx, x.lse);
-  const auto sinks = x.options.sinks ? read_floats(ctx, x.sinks) : std::vector<float>{};
-  const Shape& s = x.s;
-  std::mt19937 rng(7);
-  double worst = 0, largest = 1e-30;
-  for (int sample = 0; sample < 16; ++sample) {
-    int64_t b = rng() % s.B, h = rng() % s.Hq, i = rng() % s.T, hk = h / (s.Hq / s.Hkv);
-    std::vector<double> p(size_t(i + 1));
-    double top = -INFINITY, sum = 0;
-    for (int64_t j = 0; j <= i; ++j) {  // causal
-      double dot = 0;
-      const float* qi = &q[((b * s.T + i) * s.Hq + h) * s.D];
-      const float* kj = &k[((b * s.T + j) * s.Hkv + hk) * s.D];
-      for (int64_t d = 0; d < s.D; ++d) dot += double(qi[d]) * kj[d];
-      top = std::max(top, p[j] = dot * x.options.scale);
-    }
-    // A sink joins the softmax as one more logit with a zero value.
-    if (!sinks.empty()) top = std::max(top, double(sinks[size_t(h)]));
-    for (double& e : p) sum += (e = std::exp(e - top));
-    if (!sinks.empty()) sum += std::exp(sinks[size_t(h)] - top);
-    auto compare = [&](double got, double want) {
-      worst = std::max(worst, std::fabs(got - want));
-      largest = std::max(largest, std::fabs(want));
-    };
-    compare(lse[(b * s.Hq + h) * s.T + i], top + std::log(sum));
-    for (int64_t d = 0; d < s.D; ++d) {
-      double want = 0;
-      for (int64_t j = 0; j <= i; ++j) want += p[j] / sum * v[((b * s.T + j) * s.Hkv + hk) * s.D + d];
-      compare(o[((b * s.T + i) * s.Hq + h) * s.D + d], want);
-    }
-  }
-  return worst / largest;
-}
-
-// |<grad, u> - central difference| relative to |<grad, u>|, for one random direction u over
-// q, k and v (and the sinks) together (f32).
-double check_backward(vk::Context& ctx, Layer& x) {
-  std::vector<Tensor*> inputs = {&x.q, &x.k, &x.v}, grads = {&x.dq, &x.dk, &x.dv};
-  if (x.options.sinks) {
-    inputs.push_back(&x.sinks);
-    grads.push_back(&x.dsinks);
-  }
-  std::vector<std::vector<float>> values, directions;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    values.push_back(read_floats(ctx, *inputs[i]));
-    directions.push_back(cli::random_floats(values.back().size(), DType::f32, 20 + uint32_t(i)));
-  }
-  auto r = read_floats(ctx, x.dout);
-  auto loss = [&](float step) {
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      std::vector<float> moved(values[i]);
-      for (size_t e = 0; e < moved.size(); ++e) moved[e] += step * directions[i][e];
-      write_floats(ctx, *inputs[i], moved);
-    }
-    vk::Recorder rec(ctx);
-    x.forward(rec);
-    rec.run();
-    auto o = read_floats(ctx, x.o);
-    double sum = 0;
-    for (size_t e = 0; e < o.size(); ++e) sum += double(o[e]) * r[e];
-    return sum;
-  };
-  const float eps = 1e-2f;
-  double numeric = (loss(eps) - loss(-eps)) / (2.0 * eps);
-  loss(0);
+// The errors of o, lse, dq, dk, dv (and dsinks) against the reference, each relative to its
+// largest reference value: the layer's forward, then its backward into zeroed gradients.
+std::vector<double> reference_errors(vk::Context& ctx, Layer& x) {
+  std::vector<Tensor*> grads = {&x.dq, &x.dk, &x.dv};
+  if (x.options.sinks) grads.push_back(&x.dsinks);
   {
     vk::Recorder rec(ctx);
     for (Tensor* g : grads) ops::fill(rec, *g, 0.0f);
@@ -156,12 +88,21 @@ double check_backward(vk::Context& ctx, Layer& x) {
     x.backward(rec);
     rec.run();
   }
-  double analytic = 0;
-  for (size_t i = 0; i < grads.size(); ++i) {
-    auto g = read_floats(ctx, *grads[i]);
-    for (size_t e = 0; e < g.size(); ++e) analytic += double(g[e]) * directions[i][e];
-  }
-  return std::fabs(analytic - numeric) / std::max(std::fabs(analytic), 1e-30);
+  const Shape& s = x.s;
+  reference::AttentionShape shape{uint32_t(s.B), uint32_t(s.T), uint32_t(s.Hq), uint32_t(s.Hkv),
+                                  uint32_t(s.D)};
+  shape.scale = x.options.scale;
+  if (x.options.sinks) shape.sinks = read_floats(ctx, x.sinks);
+  auto q = read_floats(ctx, x.q), k = read_floats(ctx, x.k), v = read_floats(ctx, x.v);
+  std::vector<double> o, lse, dq, dk, dv, dsinks;
+  reference::attention_forward(o, lse, q, k, v, shape);
+  reference::attention_backward(dq, dk, dv, dsinks, read_floats(ctx, x.dout), q, k, v, shape);
+  std::vector<double> errors = {test::relative_error(read_floats(ctx, x.o), o),
+                                test::relative_error(read_floats(ctx, x.lse), lse)};
+  const std::vector<double>* want[] = {&dq, &dk, &dv, &dsinks};
+  for (size_t i = 0; i < grads.size(); ++i)
+    errors.push_back(test::relative_error(read_floats(ctx, *grads[i]), *want[i]));
+  return errors;
 }
 
 }  // namespace
@@ -220,13 +161,21 @@ int main(int argc, char** argv) {
         notes += fmt::format(" ({} cannot run here: {})", ops::attention_variant_name(v), why);
     fmt::print("device: {}; variant {}{}\n", ctx.caps().name, variant_text, notes);
 
-    Layer small(ctx, {2, 100, 4, 2, 64}, DType::f32, with_sinks);
-    double forward_error = check_forward(ctx, small), backward_error = check_backward(ctx, small);
-    // f32 sums over <= 100 terms; the central difference with eps 1e-2 is good to ~1e-4.
-    bool correct = forward_error < 1e-5 && backward_error < 1e-3;
-    fmt::print("check (f32, B 2, T 100, Hq 4, Hkv 2, D 64, causal{}): forward error {:.1e}, "
-               "backward error {:.1e}: {}\n", with_sinks ? ", sinks" : "", forward_error,
-               backward_error, correct ? "ok" : "WRONG");
+    const ops::AttentionVariant runs = variant == ops::AttentionVariant::automatic
+                                           ? ops::attention_automatic_variant(ctx, dt, head_dim)
+                                           : variant;
+    const auto tolerances = runs == ops::AttentionVariant::portable
+                                ? reference::portable_tolerances(dt)
+                                : reference::coopmat_tolerances(dt);
+    Layer small(ctx, {2, 100, heads[0], heads[1], head_dim}, dt, with_sinks, variant, kv_parts,
+                tile);
+    auto errors = reference_errors(ctx, small);
+    bool correct = errors[0] < tolerances.o && errors[1] < tolerances.lse;
+    for (size_t i = 2; i < errors.size(); ++i) correct = correct && errors[i] < tolerances.gradients;
+    fmt::print("check ({} {}, B 2, T 100, causal{}): o {:.1e} lse {:.1e} dq {:.1e} dk {:.1e} "
+               "dv {:.1e}{}: {}\n", ops::attention_variant_name(runs), dtype_text,
+               with_sinks ? ", sinks" : "", errors[0], errors[1], errors[2], errors[3], errors[4],
+               with_sinks ? fmt::format(" dsinks {:.1e}", errors[5]) : "", correct ? "ok" : "WRONG");
 
     if (peak <= 0) {
       auto measured = cli::measure_matmul_peak(ctx, dt, peak_size);

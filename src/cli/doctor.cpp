@@ -49,6 +49,20 @@ void print_subgroups(const vk::Context& ctx) {
              why.empty() ? "runs here" : "cannot run: " + why);
 }
 
+// Whether the NV cooperative-matrix-2 attention kernels run here (f16 at head_dim 128, as the
+// KHR line above), and whether attention takes them without being asked.
+void print_coopmat2_attention(const vk::Context& ctx) {
+  auto why = ops::attention_unavailable(ctx, ops::AttentionVariant::coopmat2, DType::f16, 128);
+  auto automatic = ops::attention_automatic_variant(ctx, DType::f16, 128);
+  std::string verdict =
+      !why.empty() ? "cannot run: " + why
+      : automatic == ops::AttentionVariant::coopmat2
+          ? "runs here; attention takes it"
+          : fmt::format("runs here when asked for; attention takes {} by itself",
+                        ops::attention_variant_name(automatic));
+  fmt::print("  - the NV cooperative-matrix-2 attention (coopmat2) {}.\n", verdict);
+}
+
 }  // namespace
 
 int run_doctor(const std::optional<std::string>& device, const std::optional<std::string>& only) {
@@ -119,6 +133,7 @@ int run_doctor(const std::optional<std::string>& device, const std::optional<std
   else
     fmt::print("  - no cooperative matrices: every matmul uses the portable kernel.\n");
   print_subgroups(ctx);
+  print_coopmat2_attention(ctx);
   if (!caps.bf16)
     fmt::print("  - bf16 is handled as 16-bit words converted in the kernels (works, no native bf16).\n");
   uint64_t budget = 0;

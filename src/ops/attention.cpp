@@ -264,19 +264,16 @@ std::string call_unavailable(const vk::Context& ctx, AttentionVariant variant, c
 }
 
 // The variant a call runs: the asked one (failing with the reason where it cannot run), or for
-// automatic coopmat where it can, on GPUs only: a CPU driver (lavapipe's 8x8x8) spends minutes
-// compiling the coopmat kernels, which only the forced variant's tests run there. coopmat2 has
-// not run on a GPU yet (none was lent when it was written): automatic takes it once its tests
-// and bench_attention have passed on one.
+// automatic attention_automatic_variant's where the call's tensors let it run, else portable.
 AttentionVariant resolve_variant(const char* op, const vk::Context& ctx,
                                  const AttentionOptions& options, const Tensor& q,
                                  std::initializer_list<const Tensor*> vector_loads) {
   if (options.variant == AttentionVariant::portable) return AttentionVariant::portable;
   if (options.variant == AttentionVariant::automatic) {
-    if (!ctx.caps().is_gpu()) return AttentionVariant::portable;
-    return call_unavailable(ctx, AttentionVariant::coopmat, q, vector_loads).empty()
-               ? AttentionVariant::coopmat
-               : AttentionVariant::portable;
+    const AttentionVariant chosen = attention_automatic_variant(ctx, q.dtype, q.shape[3]);
+    if (chosen == AttentionVariant::portable) return chosen;
+    return call_unavailable(ctx, chosen, q, vector_loads).empty() ? chosen
+                                                                  : AttentionVariant::portable;
   }
   std::string why = call_unavailable(ctx, options.variant, q, vector_loads);
   if (why.empty()) return options.variant;
@@ -349,6 +346,18 @@ std::string attention_unavailable(const vk::Context& ctx, AttentionVariant varia
                          name, shared, head_dim, caps.max_shared_memory, caps.name);
   }
   return "";
+}
+
+// coopmat where it can run, on GPUs only: a CPU driver (lavapipe's 8x8x8) spends minutes
+// compiling the coopmat kernels, which only the forced variant's tests run there. coopmat2 has
+// not run on a GPU yet (none was lent when it was written): automatic takes it once its tests
+// and bench_attention have passed on one.
+AttentionVariant attention_automatic_variant(const vk::Context& ctx, DType dtype,
+                                             int64_t head_dim) {
+  if (!ctx.caps().is_gpu()) return AttentionVariant::portable;
+  return attention_unavailable(ctx, AttentionVariant::coopmat, dtype, head_dim).empty()
+             ? AttentionVariant::coopmat
+             : AttentionVariant::portable;
 }
 
 void attention_forward(vk::Recorder& rec, Tensor& o, Tensor& lse, const Tensor& q, const Tensor& k,

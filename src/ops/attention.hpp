@@ -54,8 +54,8 @@ struct AttentionOptions {
   // zero: p_ij = exp(s_ij - L_i) with L_i = log(sum over visible j of exp(s_ij) + exp(sinks[h])).
   // A row that sees no key then gives o = 0 and lse = sinks[h]. null: none.
   const Tensor* sinks = nullptr;
-  // automatic: coopmat2, else coopmat, where it can run (attention_unavailable is empty) on a GPU,
-  // else portable.
+  // automatic: attention_automatic_variant's choice where the call's tensors let it run, else
+  // portable.
   AttentionVariant variant = AttentionVariant::automatic;
   // Parts the dk/dv backward cuts each key tile's query visits into, each summed in order into
   // dk and dv (deterministic): 0 chooses (more than 1 only on GPUs that B x Hkv x key tiles
@@ -69,6 +69,11 @@ struct AttentionOptions {
 // checks that per call.)
 std::string attention_unavailable(const vk::Context& context, AttentionVariant variant,
                                   DType dtype, int64_t head_dim);
+
+// The variant `automatic` takes for tensors of `dtype` with this head_dim here (a call whose
+// tensors it cannot load runs portable): what `vktrain doctor` reports.
+AttentionVariant attention_automatic_variant(const vk::Context& context, DType dtype,
+                                             int64_t head_dim);
 
 // o = softmax(scale * q k^T + mask) v per head; lse = log-sum-exp of the scaled, masked scores
 // of each query row (natural log; the sink's logit included), saved for the backward.

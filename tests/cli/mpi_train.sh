@@ -58,10 +58,16 @@ case $mode in
     run=$!
     trap 'kill -KILL $run 2>/dev/null' EXIT
     wait_for_step "$out/run" 3 $run
+    # mpirun's children by their PPid, read without a process per /proc entry: a grep each took
+    # seconds, while the job ran on past step 40 writing a checkpoint a step.
     victim=
     for status in /proc/[0-9]*/status; do
+      ppid=
+      while read -r key value; do
+        [ "$key" = PPid: ] && { ppid=$value; break; }
+      done <"$status" 2>/dev/null
+      [ "$ppid" = "$run" ] || continue
       pid=${status#/proc/}; pid=${pid%/status}
-      grep -qx "PPid:[[:space:]]*$run" "$status" 2>/dev/null || continue
       tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && victim=$pid
     done
     [ -n "$victim" ] || fail "no rank 1 among mpirun's children"

@@ -14,6 +14,7 @@ using data::DatasetOptions;
 using data::TokenSequence;
 namespace fs = std::filesystem;
 
+namespace dataset_test {
 namespace {
 
 const std::string kData = std::string(VKTRAIN_FIXTURES) + "/data/";
@@ -313,3 +314,5 @@ TEST(Dataset, CacheIsReusedOnlyWhenEverythingMatches) {
   damage([](std::string& b) { b[0] = 'X'; });              // magic
   damage([](std::string& b) { b.clear(); });               // empty
 }
+
+}  // namespace dataset_test

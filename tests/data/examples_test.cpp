@@ -6,6 +6,7 @@
 using namespace vktrain;
 using data::Example;
 
+namespace examples_test {
 namespace {
 const std::string kData = std::string(VKTRAIN_FIXTURES) + "/data/";
 }
@@ -48,3 +49,5 @@ TEST(Examples, ErrorsNameTheFileAndLine) {
   EXPECT_NE(test::error_message([] { data::read_examples("/nonexistent.jsonl"); }).find("cannot open"),
             std::string::npos);
 }
+
+}  // namespace examples_test

@@ -16,6 +16,7 @@
 
 using namespace vktrain::data::jinja;
 
+namespace jinja_limits_test {
 namespace {
 
 std::string repeated(std::string_view piece, size_t times) {
@@ -195,3 +196,5 @@ TEST(JinjaLimits, ChatTemplateErrorsNameTheTemplate) {
     EXPECT_STREQ(e.what(), "[chat template] chat_template.jinja:1: float literal 1e999 is out of range");
   }
 }
+
+}  // namespace jinja_limits_test

@@ -8,6 +8,7 @@
 
 using namespace vktrain::data::jinja;
 
+namespace jinja_test {
 namespace {
 
 Value from_json(const nlohmann::ordered_json& j) {
@@ -334,3 +335,5 @@ TEST(Jinja, PythonTextRules) {
   EXPECT_EQ(python_strip("\u3000 x\u00a0\n", true, true), "x");
   EXPECT_EQ(python_upper("straße é"), "STRAßE É");  // per code point, unlike Python's "STRASSE"
 }
+
+}  // namespace jinja_test

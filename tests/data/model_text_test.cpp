@@ -11,6 +11,7 @@
 using namespace vktrain;
 using nlohmann::json;
 
+namespace model_text_test {
 namespace {
 
 json read_json(const std::string& path) {
@@ -88,3 +89,5 @@ TEST(ModelText, GgufWithoutTheExtensionIsAGguf) {
   EXPECT_EQ(tokenizer.eos_id(), 151645);
   EXPECT_NE(chat.render({{"user", "hi"}}).find("<|im_start|>user\nhi<|im_end|>"), std::string::npos);
 }
+
+}  // namespace model_text_test

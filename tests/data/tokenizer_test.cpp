@@ -14,6 +14,7 @@ using namespace vktrain;
 using data::Tokenizer;
 namespace fs = std::filesystem;
 
+namespace tokenizer_test {
 namespace {
 
 struct Case {
@@ -298,3 +299,5 @@ TEST(TokenizerAddedTokens, HonourStripAndSingleWordFlags) {
   EXPECT_EQ(tokenizer.encode("aab"), (std::vector<int32_t>{0, 0, 1}));
   EXPECT_EQ(tokenizer.decode(tokenizer.encode("a <m> ab"), true), "a ab");  // no decoder: joined by spaces
 }
+
+}  // namespace tokenizer_test

@@ -12,6 +12,7 @@
 using namespace vktrain;
 using Json = nlohmann::ordered_json;
 
+namespace tool_chat_test {
 namespace {
 
 const data::ModelText& qwen3() {
@@ -119,3 +120,5 @@ TEST(ToolChat, BadTurnsNameTheFileLineAndValue) {
   EXPECT_EQ(error_of(R"({"messages": [{"role": "user", "content": "x", "meta": )" + deep + "}]}"),
             "[data] t.jsonl:1: message 1 is nested more than 32 levels deep");
 }
+
+}  // namespace tool_chat_test

@@ -10,6 +10,7 @@
 using namespace vktrain;
 using reference::AttentionShape;
 
+namespace attention_decode_test {
 namespace {
 
 // A causal sequence of `shape.T` positions in a cache of `capacity`; the decode query is the
@@ -135,3 +136,5 @@ TEST(AttentionDecodeErrors, SinksOfAnotherShapeAreNamed) {
             "[attention_decode] sinks must be f32 [Hq] = [2], one per query head, got sinks by kv "
             "head (f32, [1])");
 }
+
+}  // namespace attention_decode_test

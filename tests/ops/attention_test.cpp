@@ -11,6 +11,7 @@
 using namespace vktrain;
 using namespace vktrain::test;
 
+namespace attention_test {
 namespace {
 
 struct Case {
@@ -454,3 +455,5 @@ TEST(AttentionErrors, LongerThanTheDriversLoopLimitIsRefused) {
     rec.run();
   }
 }
+
+}  // namespace attention_test

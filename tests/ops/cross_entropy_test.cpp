@@ -11,6 +11,7 @@
 
 using namespace vktrain;
 
+namespace cross_entropy_test {
 namespace {
 
 constexpr int32_t kIgnored = -100;
@@ -247,3 +248,5 @@ TEST(CrossEntropyErrors, BadInputsAreNamed) {
   message = test::error_message([&] { ops::cross_entropy_grad_scale(rec, loss, {&float_labels}); });
   EXPECT_NE(message.find("float labels"), std::string::npos) << message;
 }
+
+}  // namespace cross_entropy_test

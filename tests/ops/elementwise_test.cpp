@@ -165,13 +165,13 @@ TEST(ElementwiseErrors, ShapeMismatchNamesBothTensors) {
 // Over 128 MiB: past lavapipe's storage-buffer range, which buffer device addresses do not
 // have; and split across spans, which the ops walk piece by piece.
 TEST(LargeTensors, PastTheStorageBufferRangeAndAcrossSpans) {
+  const int64_t rows = 34'829, cols = 1'023;  // f32: just over 136 MiB
+  const int64_t n = rows * cols;
+  const auto values = test::random_values(size_t(n), 9);
   for (uint64_t max_span : {uint64_t(0), uint64_t(48) << 20}) {
     vk::ContextOptions options = vk::ContextOptions::from_env();
     options.memory.max_span = max_span;
     vk::Context ctx(options);
-    const int64_t rows = 34'829, cols = 1'023;  // f32: just over 136 MiB
-    const int64_t n = rows * cols;
-    auto values = test::random_values(size_t(n), 9);
     Tensor a = test::tensor_with({rows, cols}, DType::f32, values, "a", ctx);
     Tensor half = make_tensor(ctx, DType::bf16, {rows, cols}, "half");
     Tensor back = make_tensor(ctx, DType::f32, {rows, cols}, "back");

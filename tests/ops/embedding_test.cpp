@@ -11,6 +11,7 @@
 
 using namespace vktrain;
 
+namespace embedding_test {
 namespace {
 
 // Ids in [0, vocab) drawn from a few `distinct` values, so that ids repeat.
@@ -203,3 +204,5 @@ TEST(EmbeddingErrors, RunsLongerThanTheDriversLoopLimitAreRefused) {
   rec.run();
   EXPECT_EQ(read_floats(ctx, dtable), (std::vector<float>{0, 0, 35000, 35000, 0, 0}));
 }
+
+}  // namespace embedding_test

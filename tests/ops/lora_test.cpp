@@ -11,6 +11,7 @@
 
 using namespace vktrain;
 
+namespace lora_test {
 namespace {
 
 constexpr int32_t kSeed = 2024;
@@ -356,3 +357,5 @@ TEST(LoraLinearErrors, BadShapesAreNamed) {
   EXPECT_TRUE(has(backward({nullptr, nullptr, &half_db}), "half dbias"));
   EXPECT_EQ(backward({}), "");
 }
+
+}  // namespace lora_test

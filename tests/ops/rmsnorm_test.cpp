@@ -12,6 +12,7 @@
 
 using namespace vktrain;
 
+namespace rmsnorm_test {
 namespace {
 
 constexpr float kEps = 1e-6f;
@@ -281,3 +282,5 @@ TEST(RmsnormErrors, BadShapesAreNamed) {
   expect_error("[rmsnorm_backward] the weight short weight",
                [&] { ops::rmsnorm_backward(rec, y, nullptr, x, x, short_w, rstd); });
 }
+
+}  // namespace rmsnorm_test

@@ -9,6 +9,7 @@
 
 using namespace vktrain;
 
+namespace rope_test {
 namespace {
 
 struct Case {
@@ -196,3 +197,5 @@ TEST(RopeErrors, BadInputsAreNamed) {
   expect_error("head_dim", [] { ops::rope_inverse_frequencies(7, 10000.0); });
   expect_error("'yarn'", [] { ops::rope_scaling_type_from_name("yarn"); });
 }
+
+}  // namespace rope_test
