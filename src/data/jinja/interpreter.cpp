@@ -490,7 +490,12 @@ class Interpreter {
 
   Value binary(const std::string& op, const Value& a, const Value& b) const {
     if (op == "~") {
-      std::string left = a.str(), right = b.str();
+      // Strings are used where they are (not copied) and measured before anything is built: a
+      // hostile template's 40 MB operands must cost no more than the bound check.
+      const std::string left_text = a.is_string() ? std::string() : a.str();
+      const std::string right_text = b.is_string() ? std::string() : b.str();
+      const std::string& left = a.is_string() ? a.as_string() : left_text;
+      const std::string& right = b.is_string() ? b.as_string() : right_text;
       check_bytes(left.size() + right.size());
       return left + right;
     }
