@@ -2,7 +2,8 @@
 // Which frozen base matrices a run keeps on the device in a ggml block type (a quantized base,
 // QLoRA), and the lines that tell the user what differs from what they asked:
 //  - a GGUF file: every matrix keeps its file's type where a device tensor can hold it (Q8_0,
-//    Q4_0, Q4_1, Q5_0, Q5_1, Q2_K ... Q6_K); F32/F16/BF16 matrices load in the run's dtype, and
+//    Q4_0, Q4_1, Q5_0, Q5_1, Q2_K ... Q6_K, and MXFP4: gpt-oss's experts); F32/F16/BF16 matrices
+//    load in the run's dtype, and
 //    any other type (IQ*, TQ*, ...) is dequantized to it on load, named in one line with the
 //    memory that costs;
 //  - a Hugging Face directory with --quantize: llama-quantize's per-tensor mix

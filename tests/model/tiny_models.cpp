@@ -70,6 +70,19 @@ io::ModelConfig tiny_moe_block_config() {
   return config;
 }
 
+namespace {
+
+// MXFP4 blocks for `n` values (io encodes no MXFP4: gpt-oss's files come so): random codes under
+// E8M0 scales 2^-7 .. 2^-4, values within +-0.375 as a trained expert's are.
+std::vector<std::byte> mxfp4_blocks(size_t n, uint32_t seed) {
+  std::vector<std::byte> bytes = random_bytes(n / 32 * 17, seed);
+  for (size_t block = 0; block < n / 32; ++block)
+    bytes[block * 17] = std::byte(uint8_t(120 + block % 4));
+  return bytes;
+}
+
+}  // namespace
+
 std::map<std::string, std::vector<float>> write_moe_gguf(const io::ModelConfig& config,
                                                          io::GgmlType experts, uint32_t seed,
                                                          const std::string& path) {
@@ -85,7 +98,9 @@ std::map<std::string, std::vector<float>> write_moe_gguf(const io::ModelConfig& 
                         router ? io::GgmlType::f32 : io::GgmlType::q8_0);
       if (!model::is_expert_matrix(spec.name)) return;
       file.tensors.back().type = experts;
-      file.tensors.back().encoded = io::quantize(values, experts);
+      file.tensors.back().encoded = experts == io::GgmlType::mxfp4
+                                        ? mxfp4_blocks(values.size(), seed++)
+                                        : io::quantize(values, experts);
     };
     if (const auto halves = model::gate_up_halves(spec)) {
       auto [gate, up] = model::split_gate_up(weights.at(spec.name), spec.shape[0]);

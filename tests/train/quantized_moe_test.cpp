@@ -124,6 +124,11 @@ TEST(QuantizedMoe, Q4KExpertsTrainAsTheirDequantizedFloats) {
   expect_quantized_experts_train(io::GgmlType::q4_k);
 }
 
+// gpt-oss's GGUF files hold their experts in MXFP4: they stay MXFP4 blocks on the device too.
+TEST(QuantizedMoe, Mxfp4ExpertsTrainAsTheirDequantizedFloats) {
+  expect_quantized_experts_train(io::GgmlType::mxfp4);
+}
+
 // --quantize gives the experts llama-quantize's rules: ffn_gate_exps and ffn_up_exps the mix's
 // type, ffn_down_exps ffn_down's (Q4_K_M: Q6_K in the layers use_more_bits picks, of 8 layers
 // 0 and 3 but not 2); the router is never quantized.
