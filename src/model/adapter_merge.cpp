@@ -70,7 +70,7 @@ bool merge_adapter(std::span<float> weight, const io::ModelConfig& config, const
       adapter.shapes.at(b->first) != std::vector<int64_t>{out, rank * experts})
     fail("[adapter] {}'s adapter does not fit its {} values", name, weight.size());
   const float scale = float(adapter.lora.scale());
-  // gpt-oss's gate_up: PEFT's out row 2j + h (the checkpoint's column) is row h out / 2 + j here.
+  // gpt-oss's gate_up: PEFT's out rows interleave gate and up (deinterleaved_gate_up_row).
   const bool interleaved =
       arch::describe(config.family).experts.interleaved_gate_up &&
       name.ends_with(std::string(".") + io::kExpertTargetPrefix + io::kExpertTargets[0]);
@@ -83,7 +83,7 @@ bool merge_adapter(std::span<float> weight, const io::ModelConfig& config, const
         const float* ar = a->second.data() + (e * rank + r) * in;
         for (int64_t i = 0; i < in; ++i) row[size_t(i)] += br * ar[i];
       }
-      const int64_t here = interleaved ? (o % 2) * (out / 2) + o / 2 : o;
+      const int64_t here = interleaved ? deinterleaved_gate_up_row(o, out) : o;
       float* w = weight.data() + (e * out + here) * in;
       for (int64_t i = 0; i < in; ++i) w[i] += scale * row[size_t(i)];
     }

@@ -230,13 +230,13 @@ std::vector<int64_t> peft_shape(const ParameterSpec& spec) {
 
 namespace {
 
-// PEFT's lora_B [out, width] of an interleaved gate_up: its row 2j + h is row h out / 2 + j
-// here (h 0: gate, 1: up). `to_peft` picks the direction.
+// PEFT's lora_B [out, width] of an interleaved gate_up (deinterleaved_gate_up_row). `to_peft`
+// picks the direction.
 std::vector<float> interleave_rows(std::span<const float> values, int64_t out, int64_t width,
                                    bool to_peft) {
   std::vector<float> moved(values.size());
   for (int64_t o = 0; o < out; ++o) {
-    const int64_t here = (o % 2) * (out / 2) + o / 2;
+    const int64_t here = deinterleaved_gate_up_row(o, out);
     const int64_t from = to_peft ? here : o, to = to_peft ? o : here;
     std::copy_n(values.begin() + from * width, width, moved.begin() + to * width);
   }
@@ -244,6 +244,9 @@ std::vector<float> interleave_rows(std::span<const float> values, int64_t out, i
 }
 
 }  // namespace
+
+// Row 2j + h is row h out / 2 + j (h 0: gate, 1: up).
+int64_t deinterleaved_gate_up_row(int64_t o, int64_t out) { return (o % 2) * (out / 2) + o / 2; }
 
 std::vector<float> to_peft_layout(const ParameterSpec& spec, std::vector<float> values) {
   if (!is_expert_lora_b(spec)) return values;

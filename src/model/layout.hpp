@@ -82,6 +82,9 @@ bool is_expert_target(const std::string& target);
 std::vector<int64_t> peft_shape(const ParameterSpec& spec);
 std::vector<float> to_peft_layout(const ParameterSpec& spec, std::vector<float> values);
 std::vector<float> from_peft_layout(const ParameterSpec& spec, std::vector<float> values);
+// gpt-oss's gate_up of `out` rows as PEFT orders it (the checkpoint's columns, gate and up
+// alternating): its row o is this row of vktrain's [gate; up].
+int64_t deinterleaved_gate_up_row(int64_t o, int64_t out);
 // A mixture-of-experts block's router or experts (a quantized base keeps the router in the run's
 // dtype and the experts in a block type: model/quantized.hpp).
 bool is_moe_block_parameter(const std::string& name);

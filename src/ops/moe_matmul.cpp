@@ -115,10 +115,9 @@ struct Weight {
   uint64_t experts, rows, cols, first, band;  // w [E, R, Q] and the band of R
 };
 
-// `quantized`: w may be in a ggml block type (whole blocks along Q).
-Weight check_weight(const char* op, const Tensor& w, const Tensor& offsets, MoeWeightBand band,
-                    bool quantized) {
-  if (!quantized || !dtype_is_block(w.dtype)) require_float(op, w);
+// w may be in a ggml block type (whole blocks along Q); moe_matmul_weight refuses one first.
+Weight check_weight(const char* op, const Tensor& w, const Tensor& offsets, MoeWeightBand band) {
+  if (!dtype_is_block(w.dtype)) require_float(op, w);
   if (w.shape.size() != 3) fail("[{}] {} must be [E, R, Q]", op, w.describe());
   Weight s{uint64_t(w.shape[0]), uint64_t(w.shape[1]), uint64_t(w.shape[2]), band.first,
            band.rows ? band.rows : uint64_t(w.shape[1])};
@@ -217,7 +216,7 @@ void dispatch_rows(vk::Recorder& rec, const kernels::MoeMatmulPush& push, DType 
 void moe_matmul(vk::Recorder& rec, Tensor& y, const Tensor& x, const Tensor& w,
                 const Tensor& offsets, const MoeMatmulOptions& options) {
   const char* op = "moe_matmul";
-  Weight s = check_weight(op, w, offsets, options.band, true);
+  Weight s = check_weight(op, w, offsets, options.band);
   require_float(op, x);
   if (!dtype_is_block(w.dtype)) require_same_dtype(op, x, w);
   require_output(op, y, x);
@@ -259,7 +258,7 @@ void moe_matmul_weight(vk::Recorder& rec, Tensor& dw, const Tensor& dy, const Te
     fail("[{}] {} is in a ggml block type: a quantized base weight is frozen and has no "
          "gradient (train adapters on it instead, or load the base in a float dtype)",
          op, dw.describe());
-  Weight s = check_weight(op, dw, offsets, band, false);
+  Weight s = check_weight(op, dw, offsets, band);
   require_float(op, x);
   require_same_dtype(op, dy, x);
   require_output(op, dw, x);
